@@ -1,0 +1,105 @@
+"""Aggregate peaks of N chips: the arithmetic behind '64 x 1.3 PF = 83.2 PF'.
+
+Pure functions over the data model. Each total keeps the status of the per-chip figure it rests
+on, so a total built on a press estimate says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwprof.core import model
+
+
+def figure_json(figure: model.Figure | model.Fact | None) -> dict[str, Any] | None:
+    """A figure as JSON: value, status, and where it came from."""
+    if figure is None:
+        return None
+    out: dict[str, Any] = {"value": figure.value, "status": figure.status,
+                           "source": source_json(figure.source)}  # fmt: skip
+    if isinstance(figure, model.Figure):
+        if figure.how:
+            out["how"] = figure.how
+        if figure.alternatives:
+            out["alternatives"] = [
+                {"value": a.value, "status": a.status, "source": source_json(a.source), "note": a.note}
+                for a in figure.alternatives
+            ]
+    if figure.note:
+        out["note"] = figure.note
+    return out
+
+
+def source_json(source: model.Source) -> dict[str, Any]:
+    out: dict[str, Any] = {"title": source.title}
+    if source.url:
+        out["url"] = source.url
+    if source.date:
+        out["date"] = source.date.isoformat()
+    return out
+
+
+def _total(figure: model.Figure | None, count: int, scale: float = 1.0) -> dict[str, Any] | None:
+    if figure is None:
+        return None
+    out = {"value": figure.value * count * scale, "per_chip": figure.value, "status": figure.status}
+    if figure.alternatives:
+        out["alternatives"] = [a.value * count * scale for a in figure.alternatives]
+    return out
+
+
+def aggregate_chips(chip: model.Chip, count: int) -> dict[str, Any]:
+    """Peak compute (PFLOPS), memory, bandwidth and power of ``count`` chips."""
+    memory_key = "memory_gib" if chip.memory_gib is not None else "memory_gb"
+    result: dict[str, Any] = {
+        "chip": chip.id,
+        "chips": count,
+        "peak_dense_pflops": {p: _total(f, count, 1e-3) for p, f in chip.peak_dense_tflops.items()},
+        "peak_sparse_pflops": {p: _total(f, count, 1e-3) for p, f in chip.peak_sparse_tflops.items()},
+        memory_key: _total(chip.memory, count),
+        "memory_bandwidth_tbps": _total(chip.memory_bandwidth_tbps, count),
+        "power_kw": _total(chip.tdp_w, count, 1e-3),
+    }
+    if chip.sparsity_note:
+        result["sparsity_note"] = chip.sparsity_note
+    result["rests_on_non_official"] = non_official(chip)
+    return result
+
+
+def non_official(chip: model.Chip) -> list[str]:
+    """Which per-chip figures behind an aggregate are not official, and what they are instead."""
+    named: list[tuple[str, model.Figure | None]] = [
+        *((f"peak_dense_tflops.{p}", f) for p, f in chip.peak_dense_tflops.items()),
+        *((f"peak_sparse_tflops.{p}", f) for p, f in chip.peak_sparse_tflops.items()),
+        ("memory", chip.memory),
+        ("memory_bandwidth_tbps", chip.memory_bandwidth_tbps),
+        ("tdp_w", chip.tdp_w),
+    ]
+    return [f"{name}: {f.status}" for name, f in named if f is not None and f.status != "official"]
+
+
+def aggregate_system(
+    system: model.System, chip: model.Chip, interconnects: dict[str, model.Interconnect], count: int = 1
+) -> dict[str, Any]:
+    """A system's (or ``count`` systems') aggregate peaks, its scale-up domain and its claims."""
+    result: dict[str, Any] = {"system": system.id, "systems": count, **aggregate_chips(chip, system.chips * count)}
+    tiers = []
+    for tier in system.tiers:
+        link = interconnects[tier.interconnect]
+        tiers.append({
+            "interconnect": link.id,
+            "tier": link.tier,
+            "domain_chips": tier.domain_chips or system.chips * count,
+            "bandwidth_per_chip_gb_s": link.bandwidth_per_chip_gb_s.value,
+            "direction": link.direction,
+            "per_direction_gb_s": link.per_direction_gb_s,
+            "status": link.bandwidth_per_chip_gb_s.status,
+        })
+    result["tiers"] = tiers
+    scale_up = [t["domain_chips"] for t in tiers if t["tier"] == "scale-up"]
+    result["scale_up_domain_chips"] = max(scale_up) if scale_up else 1
+    result["claims"] = [
+        {"metric": c.metric, "value": c.value, "status": c.status, "source": source_json(c.source), "note": c.note}
+        for c in system.claims
+    ]
+    return result

@@ -1,0 +1,128 @@
+"""The contract with plugin authors: every hook hwprof calls, each with a complete example.
+
+A plugin is a module registered under the ``hwprof`` entry-point group. It implements any of
+these hooks with ``@hwprof.core.hookimpl``. Registration hooks take no arguments and return a
+list of records; ``hwprof.core.schema.load_resource`` reads them from a TOML file shipped with
+the plugin, which is the usual way (profiles are data, plugins are code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from hwprof.core.model import Chip, CostModel, Interconnect, System, Workload
+
+hookspec = pluggy.HookspecMarker("hwprof")
+
+
+@hookspec
+def hwprof_register_chips() -> Sequence[Chip]:
+    """Chips this plugin provides.
+
+    Example (``my_chip/__init__.py``, with ``my_chip.toml`` beside it)::
+
+        from hwprof.core import hookimpl
+        from hwprof.core.schema import load_resource
+
+        @hookimpl
+        def hwprof_register_chips():
+            return load_resource(__name__, "my_chip.toml").chip
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_interconnects() -> Sequence[Interconnect]:
+    """Interconnects (scale-up links, scale-out networks) this plugin provides.
+
+    Example::
+
+        from hwprof.core import hookimpl
+        from hwprof.core.schema import load_resource
+
+        @hookimpl
+        def hwprof_register_interconnects():
+            return load_resource(__name__, "my_chip.toml").interconnect
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_systems() -> Sequence[System]:
+    """Systems (instances, boards, UltraServers, pods): a chip count joined by interconnect tiers.
+
+    A system names its chip and interconnects by id; they may come from any plugin.
+
+    Example::
+
+        from hwprof.core import hookimpl
+        from hwprof.core.schema import load_resource
+
+        @hookimpl
+        def hwprof_register_systems():
+            return load_resource(__name__, "my_chip.toml").system
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_cost_models() -> Sequence[CostModel]:
+    """Cost models: dated prices per system, region and purchase option.
+
+    Example, building a record in Python rather than TOML::
+
+        import datetime
+        from hwprof.core import hookimpl
+        from hwprof.core.model import CostModel, Price, Source
+
+        QUOTE = Source(key="quote", title="Our 2026 reseller quote", date=datetime.date(2026, 9, 1))
+
+        @hookimpl
+        def hwprof_register_cost_models():
+            price = Price(system="my-box", region="eu-west-1", purchase="negotiated",
+                          usd_per_hour=20.0, observed=QUOTE.date, source=QUOTE, status="official")
+            return [CostModel(id="my-reseller", name="My reseller", prices=(price,))]
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_workloads() -> Sequence[Workload]:
+    """Workload presets: model shapes estimates can be run on (``--model ID``).
+
+    Example::
+
+        from hwprof.core import hookimpl
+        from hwprof.core.schema import load_resource
+
+        @hookimpl
+        def hwprof_register_workloads():
+            return load_resource(__name__, "models.toml").workload
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_commands(cli: typer.Typer) -> None:
+    """Add commands to the ``hwprof`` CLI. Import heavy libraries inside the command, not at
+    module level: every plugin module is imported on every start.
+
+    Example::
+
+        import typer
+        from hwprof.core import hookimpl
+
+        @hookimpl
+        def hwprof_register_commands(cli: typer.Typer) -> None:
+            @cli.command()
+            def hello(name: str = "world") -> None:
+                "Say hello."
+                typer.echo(f"hello {name}")
+    """
+    raise NotImplementedError

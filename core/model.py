@@ -1,0 +1,309 @@
+"""The data model: frozen attrs records for chips, interconnects, systems, prices and workloads.
+
+Field names carry their unit (``memory_bandwidth_tbps``) so a figure can't be read in the wrong
+one. Every hardware figure is a ``Figure``: a value with the source it came from and how firm it
+is. The TOML reader (``hwprof.core.schema``) builds these records and reports bad input; the
+validators here only guard invariants that a plugin building records in Python could break.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Literal
+
+import attrs
+
+Status = Literal["official", "reported", "derived", "estimated"]
+STATUSES: tuple[str, ...] = ("official", "reported", "derived", "estimated")
+
+# Numeric formats a peak can be quoted in. A new format is a one-line change here.
+PRECISIONS: tuple[str, ...] = (
+    "fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "mxfp8", "int8", "fp6", "mxfp6",
+    "fp4", "mxfp4", "nvfp4", "int4",
+)  # fmt: skip
+
+# Bytes per element, for weights and KV cache.
+BYTES_PER_ELEMENT: dict[str, float] = {
+    "fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "mxfp8": 1, "int8": 1,
+    "fp6": 0.75, "mxfp6": 0.75, "fp4": 0.5, "mxfp4": 0.5, "nvfp4": 0.5, "int4": 0.5,
+}  # fmt: skip
+
+PURCHASE_OPTIONS: tuple[str, ...] = (
+    "on-demand", "capacity-block", "spot", "savings-plan-1yr", "savings-plan-3yr",
+    "reserved-1yr", "reserved-3yr", "negotiated",
+)  # fmt: skip
+
+
+def _positive_finite(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
+
+
+def doc(text: str, unit: str = "") -> dict[str, str]:
+    """Field metadata read by the TOML reader's messages and the JSON Schema."""
+    return {"doc": text, "unit": unit}
+
+
+@attrs.frozen
+class Source:
+    """Where figures come from; a profile file declares these under ``[sources.KEY]``."""
+
+    key: str = attrs.field(metadata=doc("short key figures use to cite this source"))
+    title: str = attrs.field(metadata=doc("document title, e.g. 'AWS Neuron docs: Trainium2'"))
+    url: str = attrs.field(default="", metadata=doc("URL, where there is one"))
+    date: dt.date | None = attrs.field(default=None, metadata=doc("publication or access date"))
+
+
+@attrs.frozen
+class Alternative:
+    """A value another source gives for the same figure, kept so a conflict stays visible."""
+
+    value: float = attrs.field(validator=_positive_finite, metadata=doc("the other value"))
+    source: Source = attrs.field(metadata=doc("key of a [sources] entry"))
+    status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
+    note: str = attrs.field(default="", metadata=doc("why it differs, why it was not chosen"))
+
+
+@attrs.frozen
+class Figure:
+    """A number with its provenance. The unit is fixed by the field that holds it."""
+
+    value: float = attrs.field(validator=_positive_finite, metadata=doc("the figure"))
+    source: Source = attrs.field(metadata=doc("key of a [sources] entry"))
+    status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
+    how: str = attrs.field(default="", metadata=doc("for derived figures: how, e.g. '3,958 / 2'"))
+    note: str = attrs.field(default="", metadata=doc("anything a reader should know"))
+    alternatives: tuple[Alternative, ...] = attrs.field(
+        default=(), metadata=doc("values other sources give, when they disagree")
+    )
+
+
+@attrs.frozen
+class Fact:
+    """A non-numeric fact (process node, launch date) with its provenance."""
+
+    value: str = attrs.field(metadata=doc("the fact, as text or a TOML date"))
+    source: Source = attrs.field(metadata=doc("key of a [sources] entry"))
+    status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
+    note: str = attrs.field(default="", metadata=doc("anything a reader should know"))
+
+
+def _origin() -> str:
+    return attrs.field(default="", eq=False, metadata=doc("set by the loader: file or plugin"))  # type: ignore[no-any-return]
+
+
+@attrs.frozen
+class Chip:
+    id: str = attrs.field(metadata=doc("unique id, lower-case, e.g. 'h100-sxm'"))
+    name: str = attrs.field(metadata=doc("display name"))
+    vendor: str = attrs.field(metadata=doc("who makes it"))
+    peak_dense_tflops: dict[str, Figure] = attrs.field(
+        metadata=doc("dense peak per precision (fp8, bf16, ...)", "TFLOPS")
+    )
+    memory_bandwidth_tbps: Figure = attrs.field(metadata=doc("memory bandwidth", "TB/s"))
+    memory_gib: Figure | None = attrs.field(
+        default=None, metadata=doc("memory capacity when the source states GiB", "GiB")
+    )
+    memory_gb: Figure | None = attrs.field(
+        default=None, metadata=doc("memory capacity when the source states GB", "GB")
+    )
+    peak_sparse_tflops: dict[str, Figure] = attrs.field(
+        factory=dict, metadata=doc("sparse peak per precision, as the vendor quotes it", "TFLOPS")
+    )
+    sparsity_pattern: str = attrs.field(default="", metadata=doc("e.g. '2:4' or 'up to 4:16'"))
+    sparsity_note: str = attrs.field(
+        default="", metadata=doc("where sparsity cannot combine with a mode, say so here")
+    )
+    memory_type: str = attrs.field(default="", metadata=doc("e.g. 'HBM3e'"))
+    sram_mib: Figure | None = attrs.field(default=None, metadata=doc("on-chip SRAM", "MiB"))
+    tdp_w: Figure | None = attrs.field(default=None, metadata=doc("board/chip power", "W"))
+    process_node: Fact | None = attrs.field(default=None, metadata=doc("e.g. 'TSMC 4N'"))
+    launch_date: Fact | None = attrs.field(default=None, metadata=doc("announcement or GA date"))
+    compute_units: Fact | None = attrs.field(default=None, metadata=doc("e.g. '132 SMs'"))
+    notes: tuple[str, ...] = attrs.field(default=(), metadata=doc("free-text notes"))
+    override: bool = attrs.field(
+        default=False, metadata=doc("true to replace a profile with the same id on purpose")
+    )
+    origin: str = _origin()
+
+    @property
+    def memory(self) -> Figure:
+        figure = self.memory_gib or self.memory_gb
+        assert figure is not None, "the reader requires memory_gib or memory_gb"
+        return figure
+
+    @property
+    def memory_bytes(self) -> float:
+        if self.memory_gib is not None:
+            return self.memory_gib.value * 2**30
+        return self.memory.value * 1e9
+
+    def peak_tflops(self, precision: str, sparse: bool = False) -> Figure | None:
+        return (self.peak_sparse_tflops if sparse else self.peak_dense_tflops).get(precision)
+
+
+@attrs.frozen
+class Interconnect:
+    id: str = attrs.field(metadata=doc("unique id, e.g. 'nvlink4'"))
+    name: str = attrs.field(metadata=doc("display name"))
+    tier: Literal["scale-up", "scale-out"] = attrs.field(
+        metadata=doc("scale-up (inside a domain) or scale-out (between domains)")
+    )
+    bandwidth_per_chip_gb_s: Figure = attrs.field(
+        metadata=doc("bandwidth per chip, in the direction named by `direction`", "GB/s")
+    )
+    direction: Literal["per-direction", "bidirectional"] = attrs.field(
+        metadata=doc("whether bandwidth counts one direction or both added together")
+    )
+    topology: str = attrs.field(default="", metadata=doc("e.g. '4x4 2D torus', 'switched'"))
+    latency_us: Figure | None = attrs.field(default=None, metadata=doc("one-hop latency", "us"))
+    max_domain_chips: int | None = attrs.field(
+        default=None, metadata=doc("largest number of chips one domain can join")
+    )
+    notes: tuple[str, ...] = attrs.field(default=(), metadata=doc("free-text notes"))
+    override: bool = attrs.field(default=False, metadata=doc("replace a same-id profile"))
+    origin: str = _origin()
+
+    @property
+    def per_direction_gb_s(self) -> float:
+        """Bandwidth one way: the figure collectives are bound by."""
+        value = self.bandwidth_per_chip_gb_s.value
+        return value / 2 if self.direction == "bidirectional" else value
+
+
+@attrs.frozen
+class Tier:
+    """One level of a system's network: which interconnect joins how many chips."""
+
+    interconnect: str = attrs.field(metadata=doc("id of an interconnect profile"))
+    domain_chips: int | None = attrs.field(
+        default=None, metadata=doc("chips joined at this tier; omit for the whole system")
+    )
+    note: str = attrs.field(default="", metadata=doc("free text"))
+
+
+@attrs.frozen
+class Host:
+    vcpus: Figure | None = attrs.field(default=None, metadata=doc("host vCPUs", "vCPU"))
+    memory_gib: Figure | None = attrs.field(default=None, metadata=doc("host memory", "GiB"))
+    note: str = attrs.field(default="", metadata=doc("free text"))
+
+
+@attrs.frozen
+class Claim:
+    """A figure someone published about the whole system, kept beside what the data gives."""
+
+    metric: str = attrs.field(metadata=doc("what it measures, e.g. 'peak_sparse_pflops.fp8'"))
+    value: float = attrs.field(validator=_positive_finite, metadata=doc("the claimed value"))
+    source: Source = attrs.field(metadata=doc("key of a [sources] entry"))
+    status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
+    note: str = attrs.field(default="", metadata=doc("how it compares with the data"))
+
+
+@attrs.frozen
+class System:
+    id: str = attrs.field(metadata=doc("unique id, e.g. an instance type 'p5.48xlarge'"))
+    name: str = attrs.field(metadata=doc("display name"))
+    kind: str = attrs.field(metadata=doc("instance, ultraserver, board, pod ..."))
+    chip: str = attrs.field(metadata=doc("id of the chip profile"))
+    chips: int = attrs.field(metadata=doc("number of chips"))
+    source: Source = attrs.field(metadata=doc("where the chip count and topology come from"))
+    status: Status = attrs.field(metadata=doc("status of the chip count and topology"))
+    tiers: tuple[Tier, ...] = attrs.field(
+        default=(), metadata=doc("network tiers, innermost (scale-up) first")
+    )
+    host: Host | None = attrs.field(default=None, metadata=doc("host CPU and memory"))
+    built_from: str = attrs.field(default="", metadata=doc("e.g. '4 x trn2u.48xlarge'"))
+    claims: tuple[Claim, ...] = attrs.field(
+        default=(), metadata=doc("published system-level figures, kept beside the data's")
+    )
+    notes: tuple[str, ...] = attrs.field(default=(), metadata=doc("free-text notes"))
+    override: bool = attrs.field(default=False, metadata=doc("replace a same-id profile"))
+    origin: str = _origin()
+
+
+@attrs.frozen
+class Price:
+    """What one system costs per hour in one region under one way of buying."""
+
+    system: str = attrs.field(metadata=doc("id of the system priced"))
+    region: str = attrs.field(metadata=doc("region code, e.g. 'us-east-1'"))
+    purchase: str = attrs.field(metadata=doc("on-demand, capacity-block, spot, ..."))
+    usd_per_hour: float = attrs.field(
+        validator=_positive_finite, metadata=doc("price per system-hour", "USD/h")
+    )
+    observed: dt.date = attrs.field(metadata=doc("when the price was seen or published"))
+    source: Source = attrs.field(metadata=doc("key of a [sources] entry"))
+    status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
+    volatile: bool = attrs.field(default=False, metadata=doc("true for spot-like prices"))
+    note: str = attrs.field(default="", metadata=doc("free text"))
+
+
+@attrs.frozen
+class MissingPrice:
+    """A price known not to be published, so estimates say so instead of inventing one."""
+
+    system: str = attrs.field(metadata=doc("id of the system"))
+    purchase: str = attrs.field(metadata=doc("purchase option with no published price"))
+    reason: str = attrs.field(metadata=doc("what is known, e.g. 'Capacity Blocks only'"))
+    source: Source = attrs.field(metadata=doc("key of a [sources] entry"))
+    region: str = attrs.field(default="*", metadata=doc("region, or '*' for all"))
+
+
+@attrs.frozen
+class CostModel:
+    id: str = attrs.field(metadata=doc("unique id, e.g. 'aws'"))
+    name: str = attrs.field(metadata=doc("display name"))
+    currency: str = attrs.field(default="USD", metadata=doc("currency of every price"))
+    prices: tuple[Price, ...] = attrs.field(default=(), metadata=doc("known prices"))
+    missing: tuple[MissingPrice, ...] = attrs.field(
+        default=(), metadata=doc("prices known to be unpublished")
+    )
+    notes: tuple[str, ...] = attrs.field(default=(), metadata=doc("free-text notes"))
+    override: bool = attrs.field(default=False, metadata=doc("replace a same-id profile"))
+    origin: str = _origin()
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted({p.region for p in self.prices})
+
+
+@attrs.frozen
+class Workload:
+    """A model shape. Counts are plain numbers: the whole shape shares one source."""
+
+    id: str = attrs.field(metadata=doc("unique id, e.g. 'llama3.1-70b'"))
+    name: str = attrs.field(metadata=doc("display name"))
+    params: float = attrs.field(validator=_positive_finite, metadata=doc("total parameters"))
+    source: Source = attrs.field(metadata=doc("key of a [sources] entry for the shape"))
+    status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
+    active_params: float | None = attrs.field(
+        default=None, metadata=doc("parameters used per token (mixture of experts)")
+    )
+    layers: int | None = attrs.field(default=None, metadata=doc("transformer layers"))
+    hidden: int | None = attrs.field(default=None, metadata=doc("model width (d_model)"))
+    heads: int | None = attrs.field(default=None, metadata=doc("attention heads"))
+    kv_heads: int | None = attrs.field(default=None, metadata=doc("key/value heads (GQA)"))
+    head_dim: int | None = attrs.field(default=None, metadata=doc("per-head dimension"))
+    kv_elements_per_layer: int | None = attrs.field(
+        default=None,
+        metadata=doc("KV-cache elements per token per layer when not 2 x kv_heads x head_dim"),
+    )
+    ffn_hidden: int | None = attrs.field(default=None, metadata=doc("MLP inner width"))
+    vocab: int | None = attrs.field(default=None, metadata=doc("vocabulary size"))
+    seq_len: int | None = attrs.field(default=None, metadata=doc("training sequence length"))
+    experts: int | None = attrs.field(default=None, metadata=doc("routed experts (MoE)"))
+    experts_per_token: int | None = attrs.field(default=None, metadata=doc("active experts"))
+    train_tokens: float | None = attrs.field(
+        default=None, metadata=doc("tokens the published model was trained on")
+    )
+    notes: tuple[str, ...] = attrs.field(default=(), metadata=doc("free-text notes"))
+    override: bool = attrs.field(default=False, metadata=doc("replace a same-id profile"))
+    origin: str = _origin()
+
+    @property
+    def active(self) -> float:
+        return self.active_params or self.params

@@ -1,0 +1,296 @@
+"""Loading plugins and profiles into one registry of chips, interconnects, systems, prices and
+workloads.
+
+Built-in plugins and third-party ones come through the same door: the ``hwprof`` entry-point
+group. Loading happens once, on first use, never at import. A plugin that fails to import, raises
+in a hook or returns garbage is dropped with one warning naming it; strict mode
+(``--strict-plugins`` or ``HWPROF_STRICT_PLUGINS=1``) makes that an error instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pluggy
+
+from hwprof.core import hookspecs, model
+from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
+
+GROUP = "hwprof"
+BUILTIN_DIST = "hwprof"
+
+# hook name -> (registry attribute, record type, word used in messages)
+REGISTRATION_HOOKS: dict[str, tuple[str, type, str]] = {
+    "hwprof_register_chips": ("chips", model.Chip, "chip"),
+    "hwprof_register_interconnects": ("interconnects", model.Interconnect, "interconnect"),
+    "hwprof_register_systems": ("systems", model.System, "system"),
+    "hwprof_register_cost_models": ("cost_models", model.CostModel, "cost model"),
+    "hwprof_register_workloads": ("workloads", model.Workload, "workload"),
+}
+# kind in a profile file -> registry attribute
+PROFILE_KINDS = {"chip": "chips", "interconnect": "interconnects", "system": "systems",
+                 "cost_model": "cost_models", "workload": "workloads"}  # fmt: skip
+
+
+@attrs.frozen
+class Settings:
+    """What to load. ``from_env`` reads the documented environment variables."""
+
+    allow: frozenset[str] | None = None  # None: every plugin; empty: none
+    strict: bool = False
+    profile_dirs: tuple[Path, ...] = ()
+
+    @classmethod
+    def from_env(cls, strict: bool = False, profile_dirs: Sequence[Path] = ()) -> Settings:
+        raw = os.environ.get("HWPROF_LOAD_PLUGINS")
+        allow = None if raw is None else frozenset(p.strip() for p in raw.split(",") if p.strip())
+        strict = strict or os.environ.get("HWPROF_STRICT_PLUGINS", "") not in ("", "0", "false")
+        dirs = [*_user_profile_dirs(), *profile_dirs]
+        return cls(allow=allow, strict=strict, profile_dirs=tuple(dirs))
+
+
+def _user_profile_dirs() -> list[Path]:
+    dirs = [Path(p) for p in os.environ.get("HWPROF_PROFILE_PATH", "").split(os.pathsep) if p]
+    if os.environ.get("HWPROF_NO_USER_PROFILES"):
+        return dirs
+    import platformdirs
+
+    return [Path(platformdirs.user_config_dir("hwprof")) / "profiles", *dirs]
+
+
+@attrs.define
+class PluginInfo:
+    name: str
+    status: str  # loaded, failed, blocked
+    version: str = ""
+    builtin: bool = False
+    error: str = ""
+    hooks: list[str] = attrs.Factory(list)
+    registered: dict[str, int] = attrs.Factory(dict)
+
+
+@attrs.define
+class Registry:
+    chips: dict[str, model.Chip] = attrs.Factory(dict)
+    interconnects: dict[str, model.Interconnect] = attrs.Factory(dict)
+    systems: dict[str, model.System] = attrs.Factory(dict)
+    cost_models: dict[str, model.CostModel] = attrs.Factory(dict)
+    workloads: dict[str, model.Workload] = attrs.Factory(dict)
+    providers: dict[tuple[str, str], str] = attrs.Factory(dict)  # (attribute, id) -> provider
+    plugins: list[PluginInfo] = attrs.Factory(list)
+    warnings: list[str] = attrs.Factory(list)
+    manager: pluggy.PluginManager | None = None
+
+    def get(self, attribute: str, key: str) -> Any:
+        table: dict[str, Any] = getattr(self, attribute)
+        if key in table:
+            return table[key]
+        word = next(w for a, _, w in REGISTRATION_HOOKS.values() if a == attribute)
+        hint = did_you_mean(key, list(table)) or (f"; known: {', '.join(sorted(table))}" if table else "")
+        listing = attribute.replace("_", "-")
+        raise HwprofError(f"unknown {word} {key!r}{hint} (see `hwprof {listing} list`)")
+
+    def chip(self, key: str) -> model.Chip:
+        return self.get("chips", key)  # type: ignore[no-any-return]
+
+    def interconnect(self, key: str) -> model.Interconnect:
+        return self.get("interconnects", key)  # type: ignore[no-any-return]
+
+    def system(self, key: str) -> model.System:
+        return self.get("systems", key)  # type: ignore[no-any-return]
+
+    def cost_model(self, key: str) -> model.CostModel:
+        return self.get("cost_models", key)  # type: ignore[no-any-return]
+
+    def workload(self, key: str) -> model.Workload:
+        return self.get("workloads", key)  # type: ignore[no-any-return]
+
+    def provider(self, attribute: str, key: str) -> str:
+        return self.providers.get((attribute, key), "")
+
+
+class _Collector:
+    """Builds a Registry, turning each plugin's or profile's failure into a warning."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.registry = Registry()
+
+    def warn(self, message: str) -> None:
+        if self.settings.strict:
+            raise HwprofError(message + " (strict mode: unset --strict-plugins to continue without it)")
+        self.registry.warnings.append(message)
+
+    def add(self, provider: str, records: dict[str, list[Any]]) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for attribute, items in records.items():
+            table: dict[str, Any] = getattr(self.registry, attribute)
+            for item in items:
+                owner = self.registry.provider(attribute, item.id)
+                if item.id in table and not item.override:
+                    self.warn(f"{provider}: {attribute[:-1].replace('_', ' ')} id {item.id!r} is already "
+                              f"registered by {owner}; {provider}'s copy is ignored "
+                              "(rename it, or set override = true to replace it on purpose)")
+                    continue
+                table[item.id] = item
+                self.registry.providers[(attribute, item.id)] = provider
+                counts[attribute] = counts.get(attribute, 0) + 1
+        return counts
+
+    def load_plugins(self, loaded: LoadedPlugins) -> None:
+        self.registry.manager = loaded.manager
+        for info in loaded.infos:
+            self.registry.plugins.append(info)
+            if info.status == "loaded":
+                try:
+                    records = self._call_hooks(loaded.manager, info.name, info)
+                except Exception as exc:  # a plugin's bug must not take the CLI down
+                    info.status, info.error = "failed", _exception_line(exc)
+                    loaded.manager.unregister(name=info.name)
+                else:
+                    info.registered = self.add(f"plugin {info.name!r}", records)
+                    continue
+            if info.status == "failed":
+                self.warn(f"plugin {info.name!r} failed and was skipped: {info.error} "
+                          "(HWPROF_LOAD_PLUGINS lists the plugins to load)")
+
+    def _call_hooks(self, manager: pluggy.PluginManager, name: str, info: PluginInfo) -> dict[str, list[Any]]:
+        plugin = manager.get_plugin(name)
+        records: dict[str, list[Any]] = {}
+        for caller in manager.get_hookcallers(plugin) or []:
+            info.hooks.append(caller.name)
+            if caller.name not in REGISTRATION_HOOKS:
+                continue
+            attribute, record_type, word = REGISTRATION_HOOKS[caller.name]
+            impl = next(i for i in caller.get_hookimpls() if i.plugin is plugin)
+            try:
+                result = impl.function()
+            except ProfileError as exc:
+                raise RuntimeError("its profile is invalid: " + "; ".join(exc.problems)) from None
+            if not isinstance(result, list | tuple) or not all(isinstance(r, record_type) for r in result):
+                raise TypeError(f"{caller.name} must return a list of {record_type.__name__} records, "
+                                f"got {_short(result)}")
+            records[attribute] = list(result)
+        info.hooks.sort()
+        return records
+
+    def load_profile_dirs(self) -> None:
+        from hwprof.core.schema import load_file
+
+        for folder in self.settings.profile_dirs:
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.glob("*.toml")):
+                try:
+                    profile = load_file(path)
+                except ProfileError as exc:
+                    for problem in exc.problems:
+                        self.warn(f"profile skipped: {problem}")
+                    continue
+                records = {PROFILE_KINDS[kind]: list(getattr(profile, kind)) for kind in PROFILE_KINDS}
+                self.add(f"profile {path}", records)
+
+    def check_references(self) -> None:
+        reg = self.registry
+        for system in list(reg.systems.values()):
+            missing = [("chip", system.chip, reg.chips)] if system.chip not in reg.chips else []
+            missing += [("interconnect", t.interconnect, reg.interconnects)
+                        for t in system.tiers if t.interconnect not in reg.interconnects]
+            for word, key, table in missing:
+                del reg.systems[system.id]
+                self.warn(f"system {system.id!r} ({system.origin or reg.provider('systems', system.id)}) "
+                          f"refers to {word} {key!r}, which nothing registers{did_you_mean(key, list(table))}; "
+                          "the system is skipped")
+                break
+
+
+@attrs.define
+class LoadedPlugins:
+    manager: pluggy.PluginManager
+    infos: list[PluginInfo]
+
+
+def load_modules(allow: frozenset[str] | None, extra: Iterable[tuple[str, object]] = ()) -> LoadedPlugins:
+    """Import every plugin of the entry-point group (or those allowed) and register its hooks.
+
+    Cheap by design: plugin modules must not do work at import, so ``hwprof --help`` stays fast
+    while plugin commands are still found. Records are collected later, by ``build``.
+    """
+    from importlib.metadata import entry_points
+
+    manager = pluggy.PluginManager(GROUP)
+    manager.add_hookspecs(hookspecs)
+    found: list[tuple[str, Any, bool]] = []
+    for ep in entry_points(group=GROUP):
+        builtin = ep.dist is not None and ep.dist.name == BUILTIN_DIST
+        found.append((ep.name, ep, builtin))
+    found.sort(key=lambda item: (not item[2], item[0]))  # built-ins first: they win id clashes
+    found += [(name, module, False) for name, module in extra]
+    infos = []
+    for name, target, builtin in found:
+        info = PluginInfo(name=name, status="loaded", builtin=builtin)
+        infos.append(info)
+        if getattr(target, "dist", None) is not None:
+            info.version = target.dist.version
+        if allow is not None and name not in allow:
+            info.status = "blocked"
+            manager.set_blocked(name)
+            continue
+        try:
+            manager.register(target.load() if hasattr(target, "load") else target, name=name)
+        except Exception as exc:  # a plugin that fails to import must not take the CLI down
+            info.status, info.error = "failed", _exception_line(exc)
+            if manager.get_plugin(name) is not None:
+                manager.unregister(name=name)
+    return LoadedPlugins(manager, infos)
+
+
+def _exception_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+def build(settings: Settings, extra_plugins: Iterable[tuple[str, object]] = ()) -> Registry:
+    """Load every plugin and profile folder named by ``settings`` into a new Registry.
+
+    ``extra_plugins`` registers (name, module) pairs directly: how tests add a plugin.
+    """
+    collector = _Collector(settings)
+    extra = list(extra_plugins)
+    collector.load_plugins(load_modules(settings.allow, extra) if extra else modules(settings))
+    collector.load_profile_dirs()
+    collector.check_references()
+    return collector.registry
+
+
+_cached: dict[Settings | None, Registry] = {}
+_modules: dict[frozenset[str] | None, LoadedPlugins] = {}
+
+
+def modules(settings: Settings) -> LoadedPlugins:
+    """Plugin modules for these settings, imported once per process."""
+    if settings.allow not in _modules:
+        _modules[settings.allow] = load_modules(settings.allow)
+    return _modules[settings.allow]
+
+
+def get(settings: Settings | None = None) -> Registry:
+    """The registry for these settings (default: from the environment), built once."""
+    key = settings
+    if key not in _cached:
+        _cached[key] = build(settings or Settings.from_env())
+    return _cached[key]
+
+
+def reset() -> None:
+    _cached.clear()
+    _modules.clear()

@@ -1,0 +1,334 @@
+"""Reading profile TOML into the data model, reporting every problem at once.
+
+The reader walks the attrs classes in ``hwprof.core.model`` by their type hints, so the model is
+the schema: a new field is read, checked and documented without touching this module. Each
+problem is one line: file, line, key path, what was expected and, for a misspelled key, the
+closest known one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from hwprof.core import model
+from hwprof.core.errors import ProfileError, did_you_mean
+
+SCHEMA_VERSION = 1
+MAX_FILE_BYTES = 2_000_000
+MAX_DEPTH = 12
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
+
+# Top-level array-of-tables names in a profile file, and the record each holds.
+KINDS: dict[str, type] = {
+    "chip": model.Chip,
+    "interconnect": model.Interconnect,
+    "system": model.System,
+    "cost_model": model.CostModel,
+    "workload": model.Workload,
+}
+
+
+@attrs.frozen
+class ProfileSet:
+    """Everything one profile file (or one plugin) declares."""
+
+    origin: str = ""
+    sources: dict[str, model.Source] = attrs.Factory(dict)
+    chip: tuple[model.Chip, ...] = ()
+    interconnect: tuple[model.Interconnect, ...] = ()
+    system: tuple[model.System, ...] = ()
+    cost_model: tuple[model.CostModel, ...] = ()
+    workload: tuple[model.Workload, ...] = ()
+
+
+@functools.cache
+def hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, vars(model))
+
+
+def user_fields(cls: type) -> list[attrs.Attribute[Any]]:
+    """Fields a profile author writes (``origin`` is set by the loader)."""
+    return [f for f in attrs.fields(cls) if f.name != "origin"]
+
+
+class _Bad:
+    """Marks a value that failed to read; its problem is already recorded."""
+
+
+BAD = _Bad()
+
+
+def _describe(raw: object) -> str:
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "text", list: "an array",
+            dict: "a table", dt.date: "a date"}.get(type(raw), type(raw).__name__)  # fmt: skip
+    shown = repr(raw) if not isinstance(raw, dict | list) else ""
+    return f"{kind} {shown}".strip()
+
+
+class Reader:
+    """Turns parsed TOML into model records; ``problems`` collects (key path, message)."""
+
+    def __init__(self, sources: dict[str, model.Source]) -> None:
+        self.sources = sources
+        self.problems: list[tuple[str, str]] = []
+
+    def fail(self, path: str, message: str) -> _Bad:
+        self.problems.append((path, message))
+        return BAD
+
+    def read(self, tp: Any, raw: Any, path: str) -> Any:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin in (typing.Union, types.UnionType):
+            return self.read(next(a for a in args if a is not type(None)), raw, path)
+        if origin is typing.Literal:
+            if raw in args:
+                return raw
+            choices = ", ".join(str(a) for a in args)
+            hint = did_you_mean(str(raw), [str(a) for a in args])
+            return self.fail(path, f"must be one of {choices}, got {_describe(raw)}{hint}")
+        if origin is tuple:
+            if not isinstance(raw, list):
+                return self.fail(path, f"expected an array, got {_describe(raw)}")
+            items = [self.read(args[0], item, f"{path}[{i}]") for i, item in enumerate(raw)]
+            return BAD if any(i is BAD for i in items) else tuple(items)
+        if origin is dict:
+            if not isinstance(raw, dict):
+                return self.fail(path, f"expected a table, got {_describe(raw)}")
+            values = {k: self.read(args[1], v, f"{path}.{k}") for k, v in raw.items()}
+            return BAD if any(v is BAD for v in values.values()) else values
+        if tp is model.Source:
+            return self._source(raw, path)
+        if attrs.has(tp):
+            return self.record(tp, raw, path)
+        return self._scalar(tp, raw, path)
+
+    def _source(self, raw: Any, path: str) -> Any:
+        if isinstance(raw, str) and raw in self.sources:
+            return self.sources[raw]
+        if not isinstance(raw, str):
+            return self.fail(path, f"expected the key of a [sources] entry, got {_describe(raw)}")
+        hint = did_you_mean(raw, list(self.sources))
+        return self.fail(path, f"unknown source {raw!r}{hint}; declare it as [sources.{raw}]")
+
+    def _scalar(self, tp: Any, raw: Any, path: str) -> Any:
+        if tp is str:
+            if isinstance(raw, dt.date):
+                return raw.isoformat()
+            return raw if isinstance(raw, str) else self.fail(path, f"expected text, got {_describe(raw)}")
+        if tp is bool:
+            if isinstance(raw, bool):
+                return raw
+            return self.fail(path, f"expected true or false, got {_describe(raw)}")
+        if tp is dt.date:
+            if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+                return raw
+            return self.fail(path, f"expected a date like 2025-06-01, got {_describe(raw)}")
+        if tp is int:
+            if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
+                return raw
+            return self.fail(path, f"expected a positive whole number, got {_describe(raw)}")
+        if tp is float:
+            ok = isinstance(raw, int | float) and not isinstance(raw, bool)
+            if ok and math.isfinite(raw) and raw > 0:
+                return float(raw)
+            if ok and not math.isfinite(raw):
+                return self.fail(path, f"must be a finite number, got {raw}")
+            return self.fail(path, f"expected a positive number, got {_describe(raw)}")
+        raise TypeError(f"the reader does not know type {tp!r} (at {path})")
+
+    def record(self, cls: type, raw: Any, path: str) -> Any:
+        if not isinstance(raw, dict):
+            return self.fail(path, f"expected a table, got {_describe(raw)}")
+        fields = {f.name: f for f in user_fields(cls)}
+        before = len(self.problems)
+        for key in raw:
+            if key not in fields:
+                hint = did_you_mean(key, list(fields))
+                self.fail(f"{path}.{key}", f"unknown key{hint}; {cls.__name__} keys: {', '.join(fields)}")
+        values: dict[str, Any] = {}
+        for name, field in fields.items():
+            if name not in raw:
+                if field.default is attrs.NOTHING:
+                    what = field.metadata.get("doc", "")
+                    unit = field.metadata.get("unit", "")
+                    self.fail(f"{path}.{name}", f"missing required key ({what}{', in ' + unit if unit else ''})")
+                continue
+            values[name] = self.read(hints(cls)[name], raw[name], f"{path}.{name}")
+        if name_check := RECORD_CHECKS.get(cls):
+            for where, message in name_check(raw):
+                self.fail(f"{path}{where}", message)
+        if "id" in fields and isinstance(raw.get("id"), str) and not ID_PATTERN.match(raw["id"]):
+            self.fail(f"{path}.id", "must be 1-64 characters of a-z, 0-9, '.', '_', '+', '-', starting with a letter or digit")
+        if len(self.problems) > before:
+            return BAD
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            return self.fail(path, str(exc))
+
+
+def _check_figure(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    if raw.get("status") == "derived" and not raw.get("how"):
+        return [(".how", "a derived figure must say how it was derived (e.g. how = \"3,958 / 2\")")]
+    return []
+
+
+def _check_chip(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    found = []
+    memory = [k for k in ("memory_gib", "memory_gb") if k in raw]
+    if len(memory) != 1:
+        found.append((".memory_gib", "give memory capacity once, as memory_gib or memory_gb, in the unit the source states"))
+    for table in ("peak_dense_tflops", "peak_sparse_tflops"):
+        peaks = raw.get(table)
+        for precision in peaks if isinstance(peaks, dict) else ():
+            if precision not in model.PRECISIONS:
+                hint = did_you_mean(precision, list(model.PRECISIONS))
+                found.append((f".{table}.{precision}", f"unknown precision{hint}; known: {', '.join(model.PRECISIONS)}"))
+    return found
+
+
+def _check_price(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    purchase = raw.get("purchase")
+    if isinstance(purchase, str) and purchase not in model.PURCHASE_OPTIONS:
+        hint = did_you_mean(purchase, list(model.PURCHASE_OPTIONS))
+        return [(".purchase", f"unknown purchase option{hint}; known: {', '.join(model.PURCHASE_OPTIONS)}")]
+    return []
+
+
+RECORD_CHECKS: dict[type, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {
+    model.Figure: _check_figure,
+    model.Chip: _check_chip,
+    model.Price: _check_price,
+    model.MissingPrice: _check_price,
+}
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+def locate(text: str, path: str) -> int | None:
+    """Best-effort line number (1-based) of a key path like ``chip[0].peak_dense_tflops.fp8``."""
+    lines = text.splitlines()
+    cursor, found = 0, None
+    prefix = ""
+    for name, index in re.findall(r"([^.\[\]]+)(?:\[(\d+)\])?", path):
+        prefix = f"{prefix}.{name}" if prefix else name
+        if index:
+            header = re.compile(rf"^\s*\[\[\s*{re.escape(prefix)}\s*\]\]")
+            hits = [i for i, line in enumerate(lines) if header.match(line)]
+            if len(hits) > int(index):
+                cursor = found = hits[int(index)]
+                continue
+        key = re.compile(rf"(^|[\s{{,.\[]){re.escape(name)}\s*[=.\]]")
+        for i in range(cursor, len(lines)):
+            if key.search(lines[i]):
+                cursor = found = i
+                break
+    return None if found is None else found + 1
+
+
+def parse_text(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        where = f"{origin}:{match.group(1)}" if match else origin
+        message = re.sub(r"\s*\(at line.*\)", "", str(exc))
+        raise ProfileError([f"{where}: malformed TOML: {message}; fix the syntax at that line"]) from None
+    except RecursionError:
+        raise ProfileError([f"{origin}: tables or arrays nested too deeply"]) from None
+    if _depth(data) > MAX_DEPTH:
+        raise ProfileError([f"{origin}: tables or arrays nested deeper than {MAX_DEPTH} levels"])
+    return data
+
+
+def read_bytes(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ProfileError([f"{path}: {size:,} bytes is larger than a profile can be ({MAX_FILE_BYTES:,})"])
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ProfileError([f"{path}:{line}: not UTF-8 (byte {exc.start}); save the file as UTF-8"]) from None
+
+
+def load_text(text: str, origin: str) -> ProfileSet:
+    """Read one profile file's text; raise ``ProfileError`` listing every problem in it."""
+    data = parse_text(text, origin)
+    reader = Reader({})
+    problems: list[tuple[str, str]] = []
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        problems.append(("schema_version", f"this hwprof reads schema_version {SCHEMA_VERSION}, got {version!r}"))
+    raw_sources = data.get("sources", {})
+    if not isinstance(raw_sources, dict):
+        problems.append(("sources", "expected tables like [sources.KEY] with title, url, date"))
+        raw_sources = {}
+    for key, table in raw_sources.items():
+        src = reader.record(model.Source, {"key": key, **table} if isinstance(table, dict) else table, f"sources.{key}")
+        if src is not BAD:
+            reader.sources[key] = src
+    found: dict[str, list[Any]] = {kind: [] for kind in KINDS}
+    for key, value in data.items():
+        if key in ("schema_version", "sources"):
+            continue
+        if key not in KINDS:
+            hint = did_you_mean(key, [*KINDS, "sources", "schema_version"])
+            problems.append((key, f"unknown top-level table{hint}; a profile holds {', '.join(f'[[{k}]]' for k in KINDS)}"))
+            continue
+        for i, table in enumerate(value if isinstance(value, list) else [value]):
+            record = reader.record(KINDS[key], table, f"{key}[{i}]")
+            if record is not BAD:
+                found[key].append(attrs.evolve(record, origin=origin))
+    problems += reader.problems
+    if problems:
+        raise ProfileError([_line(origin, text, path, message) for path, message in problems])
+    return ProfileSet(origin=origin, sources=reader.sources, **{k: tuple(v) for k, v in found.items()})
+
+
+def _line(origin: str, text: str, path: str, message: str) -> str:
+    line = locate(text, path)
+    return f"{origin}{f':{line}' if line else ''}: {path}: {message}"
+
+
+def load_file(path: Path) -> ProfileSet:
+    return load_text(read_bytes(path), str(path))
+
+
+@functools.cache
+def load_resource(package: str, name: str) -> ProfileSet:
+    """Read a profile file shipped inside a Python package (how plugins carry their TOML).
+
+    Cached, so a plugin may call it from each of its hooks.
+    """
+    from importlib.resources import files
+
+    resource = files(package) / name
+    try:
+        text = resource.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError([f"{package}/{name}: cannot read: {exc}"]) from None
+    return load_text(text, str(resource))

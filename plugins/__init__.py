@@ -1,0 +1,1 @@
+"""Built-in plugins: each registers its TOML profiles through the `hwprof` entry-point group."""
