@@ -42,7 +42,7 @@ def source_json(source: model.Source) -> dict[str, Any]:
 def _total(figure: model.Figure | None, count: int, scale: float = 1.0) -> dict[str, Any] | None:
     if figure is None:
         return None
-    out = {"value": figure.value * count * scale, "per_chip": figure.value, "status": figure.status}
+    out: dict[str, Any] = {"value": figure.value * count * scale, "per_chip": figure.value, "status": figure.status}
     if figure.alternatives:
         out["alternatives"] = [a.value * count * scale for a in figure.alternatives]
     return out
@@ -83,20 +83,22 @@ def aggregate_system(
 ) -> dict[str, Any]:
     """A system's (or ``count`` systems') aggregate peaks, its scale-up domain and its claims."""
     result: dict[str, Any] = {"system": system.id, "systems": count, **aggregate_chips(chip, system.chips * count)}
-    tiers = []
+    tiers: list[dict[str, Any]] = []
     for tier in system.tiers:
         link = interconnects[tier.interconnect]
-        tiers.append({
-            "interconnect": link.id,
-            "tier": link.tier,
-            "domain_chips": tier.domain_chips or system.chips * count,
-            "bandwidth_per_chip_gb_s": link.bandwidth_per_chip_gb_s.value,
-            "direction": link.direction,
-            "per_direction_gb_s": link.per_direction_gb_s,
-            "status": link.bandwidth_per_chip_gb_s.status,
-        })
+        tiers.append(
+            {
+                "interconnect": link.id,
+                "tier": link.tier,
+                "domain_chips": tier.domain_chips or system.chips * count,
+                "bandwidth_per_chip_gb_s": link.bandwidth_per_chip_gb_s.value,
+                "direction": link.direction,
+                "per_direction_gb_s": link.per_direction_gb_s,
+                "status": link.bandwidth_per_chip_gb_s.status,
+            }
+        )
     result["tiers"] = tiers
-    scale_up = [t["domain_chips"] for t in tiers if t["tier"] == "scale-up"]
+    scale_up: list[int] = [t["domain_chips"] for t in tiers if t["tier"] == "scale-up"]
     result["scale_up_domain_chips"] = max(scale_up) if scale_up else 1
     result["claims"] = [
         {"metric": c.metric, "value": c.value, "status": c.status, "source": source_json(c.source), "note": c.note}

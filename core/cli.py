@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
 from hwprof.core import __version__, registry
 from hwprof.core.errors import HwprofError
 from hwprof.core.render import LEGEND, dump_json, echo, marked, number, pairs, table, warn
@@ -27,7 +26,9 @@ app = typer.Typer(
 )
 chips_app = typer.Typer(help="Chips: peak compute per precision, memory, bandwidth, power.", no_args_is_help=True)
 interconnects_app = typer.Typer(help="Interconnects: scale-up links and scale-out networks.", no_args_is_help=True)
-systems_app = typer.Typer(help="Systems: chips joined by interconnect tiers, and their aggregates.", no_args_is_help=True)
+systems_app = typer.Typer(
+    help="Systems: chips joined by interconnect tiers, and their aggregates.", no_args_is_help=True
+)
 prices_app = typer.Typer(help="Prices from the cost models, each dated.", no_args_is_help=True)
 plugins_app = typer.Typer(help="Installed plugins and what they register.", no_args_is_help=True)
 models_app = typer.Typer(help="Workload presets (model shapes).", no_args_is_help=True)
@@ -64,13 +65,19 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
-    strict_plugins: Annotated[bool, typer.Option(
-        "--strict-plugins", help="Fail on a broken plugin or profile instead of warning "
-                                 "(also HWPROF_STRICT_PLUGINS=1).")] = False,
-    profiles: Annotated[list[Path] | None, typer.Option(
-        "--profiles", help="Also load the *.toml profiles in this folder (repeatable).")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    strict_plugins: Annotated[
+        bool,
+        typer.Option(
+            "--strict-plugins",
+            help="Fail on a broken plugin or profile instead of warning (also HWPROF_STRICT_PLUGINS=1).",
+        ),
+    ] = False,
+    profiles: Annotated[
+        list[Path] | None, typer.Option("--profiles", help="Also load the *.toml profiles in this folder (repeatable).")
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ) -> None:
     """Hardware profiles for ML accelerators, combined into sourced estimates.
@@ -126,7 +133,6 @@ def chips_list(as_json: JsonFlag = False) -> None:
 def record_json(record: Any) -> Any:
     """Any model record as JSON, figures with their provenance."""
     import attrs
-
     from hwprof.core import model
     from hwprof.core.aggregate import figure_json, source_json
 
@@ -299,7 +305,9 @@ def render_aggregate(a: dict[str, Any]) -> str:
     if a.get("sparsity_note"):
         rows2.append(("sparsity", a["sparsity_note"]))
     for c in a["claims"]:
-        rows2.append(("claim", f"{c['metric']} = {number(c['value'])} [{c['status']}: {c['source']['title']}] {c['note']}"))
+        rows2.append(
+            ("claim", f"{c['metric']} = {number(c['value'])} [{c['status']}: {c['source']['title']}] {c['note']}")
+        )
     if a["rests_on_non_official"]:
         rows2.append(("not official", ", ".join(a["rests_on_non_official"])))
     rows2.append(("from", f"{a.get('provider', '')}: {a.get('origin', '')}"))
@@ -348,8 +356,12 @@ def prices_list(
              p.observed.isoformat(), m.id] for m, p in prices]  # fmt: skip
     headers = ["system", "region", "purchase", "USD/h", "USD/chip-h", "observed", "model"]
     echo(table(headers, rows) + f"\n\n{LEGEND}")
-    missing = [(m, g) for m in r.cost_models.values() for g in m.missing
-               if (system is None or g.system == system) and (purchase is None or g.purchase == purchase)]
+    missing = [
+        (m, g)
+        for m in r.cost_models.values()
+        for g in m.missing
+        if (system is None or g.system == system) and (purchase is None or g.purchase == purchase)
+    ]
     if missing:
         echo("\nno published price:")
         for m, g in missing:

@@ -15,7 +15,6 @@ import pluggy
 
 if TYPE_CHECKING:
     import typer
-
     from hwprof.core.model import Chip, CostModel, Interconnect, System, Workload
 
 hookspec = pluggy.HookspecMarker("hwprof")

@@ -92,7 +92,7 @@ class Fact:
 
 
 def _origin() -> str:
-    return attrs.field(default="", eq=False, metadata=doc("set by the loader: file or plugin"))  # type: ignore[no-any-return]
+    return attrs.field(default="", eq=False, metadata=doc("set by the loader: file or plugin"))
 
 
 @attrs.frozen
@@ -114,9 +114,7 @@ class Chip:
         factory=dict, metadata=doc("sparse peak per precision, as the vendor quotes it", "TFLOPS")
     )
     sparsity_pattern: str = attrs.field(default="", metadata=doc("e.g. '2:4' or 'up to 4:16'"))
-    sparsity_note: str = attrs.field(
-        default="", metadata=doc("where sparsity cannot combine with a mode, say so here")
-    )
+    sparsity_note: str = attrs.field(default="", metadata=doc("where sparsity cannot combine with a mode, say so here"))
     memory_type: str = attrs.field(default="", metadata=doc("e.g. 'HBM3e'"))
     sram_mib: Figure | None = attrs.field(default=None, metadata=doc("on-chip SRAM", "MiB"))
     tdp_w: Figure | None = attrs.field(default=None, metadata=doc("board/chip power", "W"))
@@ -124,9 +122,7 @@ class Chip:
     launch_date: Fact | None = attrs.field(default=None, metadata=doc("announcement or GA date"))
     compute_units: Fact | None = attrs.field(default=None, metadata=doc("e.g. '132 SMs'"))
     notes: tuple[str, ...] = attrs.field(default=(), metadata=doc("free-text notes"))
-    override: bool = attrs.field(
-        default=False, metadata=doc("true to replace a profile with the same id on purpose")
-    )
+    override: bool = attrs.field(default=False, metadata=doc("true to replace a profile with the same id on purpose"))
     origin: str = _origin()
 
     @property
@@ -212,9 +208,7 @@ class System:
     chips: int = attrs.field(metadata=doc("number of chips"))
     source: Source = attrs.field(metadata=doc("where the chip count and topology come from"))
     status: Status = attrs.field(metadata=doc("status of the chip count and topology"))
-    tiers: tuple[Tier, ...] = attrs.field(
-        default=(), metadata=doc("network tiers, innermost (scale-up) first")
-    )
+    tiers: tuple[Tier, ...] = attrs.field(default=(), metadata=doc("network tiers, innermost (scale-up) first"))
     host: Host | None = attrs.field(default=None, metadata=doc("host CPU and memory"))
     built_from: str = attrs.field(default="", metadata=doc("e.g. '4 x trn2u.48xlarge'"))
     claims: tuple[Claim, ...] = attrs.field(
@@ -232,9 +226,7 @@ class Price:
     system: str = attrs.field(metadata=doc("id of the system priced"))
     region: str = attrs.field(metadata=doc("region code, e.g. 'us-east-1'"))
     purchase: str = attrs.field(metadata=doc("on-demand, capacity-block, spot, ..."))
-    usd_per_hour: float = attrs.field(
-        validator=_positive_finite, metadata=doc("price per system-hour", "USD/h")
-    )
+    usd_per_hour: float = attrs.field(validator=_positive_finite, metadata=doc("price per system-hour", "USD/h"))
     observed: dt.date = attrs.field(metadata=doc("when the price was seen or published"))
     source: Source = attrs.field(metadata=doc("key of a [sources] entry"))
     status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
@@ -259,9 +251,7 @@ class CostModel:
     name: str = attrs.field(metadata=doc("display name"))
     currency: str = attrs.field(default="USD", metadata=doc("currency of every price"))
     prices: tuple[Price, ...] = attrs.field(default=(), metadata=doc("known prices"))
-    missing: tuple[MissingPrice, ...] = attrs.field(
-        default=(), metadata=doc("prices known to be unpublished")
-    )
+    missing: tuple[MissingPrice, ...] = attrs.field(default=(), metadata=doc("prices known to be unpublished"))
     notes: tuple[str, ...] = attrs.field(default=(), metadata=doc("free-text notes"))
     override: bool = attrs.field(default=False, metadata=doc("replace a same-id profile"))
     origin: str = _origin()
@@ -297,9 +287,7 @@ class Workload:
     seq_len: int | None = attrs.field(default=None, metadata=doc("training sequence length"))
     experts: int | None = attrs.field(default=None, metadata=doc("routed experts (MoE)"))
     experts_per_token: int | None = attrs.field(default=None, metadata=doc("active experts"))
-    train_tokens: float | None = attrs.field(
-        default=None, metadata=doc("tokens the published model was trained on")
-    )
+    train_tokens: float | None = attrs.field(default=None, metadata=doc("tokens the published model was trained on"))
     notes: tuple[str, ...] = attrs.field(default=(), metadata=doc("free-text notes"))
     override: bool = attrs.field(default=False, metadata=doc("replace a same-id profile"))
     origin: str = _origin()

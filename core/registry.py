@@ -16,7 +16,6 @@ from typing import Any
 
 import attrs
 import pluggy
-
 from hwprof.core import hookspecs, model
 from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
 
@@ -132,9 +131,11 @@ class _Collector:
             for item in items:
                 owner = self.registry.provider(attribute, item.id)
                 if item.id in table and not item.override:
-                    self.warn(f"{provider}: {attribute[:-1].replace('_', ' ')} id {item.id!r} is already "
-                              f"registered by {owner}; {provider}'s copy is ignored "
-                              "(rename it, or set override = true to replace it on purpose)")
+                    self.warn(
+                        f"{provider}: {attribute[:-1].replace('_', ' ')} id {item.id!r} is already "
+                        f"registered by {owner}; {provider}'s copy is ignored "
+                        "(rename it, or set override = true to replace it on purpose)"
+                    )
                     continue
                 table[item.id] = item
                 self.registry.providers[(attribute, item.id)] = provider
@@ -155,8 +156,10 @@ class _Collector:
                     info.registered = self.add(f"plugin {info.name!r}", records)
                     continue
             if info.status == "failed":
-                self.warn(f"plugin {info.name!r} failed and was skipped: {info.error} "
-                          "(HWPROF_LOAD_PLUGINS lists the plugins to load)")
+                self.warn(
+                    f"plugin {info.name!r} failed and was skipped: {info.error} "
+                    "(HWPROF_LOAD_PLUGINS lists the plugins to load)"
+                )
 
     def _call_hooks(self, manager: pluggy.PluginManager, name: str, info: PluginInfo) -> dict[str, list[Any]]:
         plugin = manager.get_plugin(name)
@@ -172,8 +175,9 @@ class _Collector:
             except ProfileError as exc:
                 raise RuntimeError("its profile is invalid: " + "; ".join(exc.problems)) from None
             if not isinstance(result, list | tuple) or not all(isinstance(r, record_type) for r in result):
-                raise TypeError(f"{caller.name} must return a list of {record_type.__name__} records, "
-                                f"got {_short(result)}")
+                raise TypeError(
+                    f"{caller.name} must return a list of {record_type.__name__} records, got {_short(result)}"
+                )
             records[attribute] = list(result)
         info.hooks.sort()
         return records
@@ -197,14 +201,21 @@ class _Collector:
     def check_references(self) -> None:
         reg = self.registry
         for system in list(reg.systems.values()):
-            missing = [("chip", system.chip, reg.chips)] if system.chip not in reg.chips else []
-            missing += [("interconnect", t.interconnect, reg.interconnects)
-                        for t in system.tiers if t.interconnect not in reg.interconnects]
+            missing: list[tuple[str, str, dict[str, Any]]] = []
+            if system.chip not in reg.chips:
+                missing.append(("chip", system.chip, reg.chips))
+            missing += [
+                ("interconnect", t.interconnect, reg.interconnects)
+                for t in system.tiers
+                if t.interconnect not in reg.interconnects
+            ]
             for word, key, table in missing:
                 del reg.systems[system.id]
-                self.warn(f"system {system.id!r} ({system.origin or reg.provider('systems', system.id)}) "
-                          f"refers to {word} {key!r}, which nothing registers{did_you_mean(key, list(table))}; "
-                          "the system is skipped")
+                self.warn(
+                    f"system {system.id!r} ({system.origin or reg.provider('systems', system.id)}) "
+                    f"refers to {word} {key!r}, which nothing registers{did_you_mean(key, list(table))}; "
+                    "the system is skipped"
+                )
                 break
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-
 from hwprof.core import model
 from hwprof.core.errors import ProfileError, did_you_mean
 
@@ -169,7 +168,9 @@ class Reader:
             for where, message in name_check(raw):
                 self.fail(f"{path}{where}", message)
         if "id" in fields and isinstance(raw.get("id"), str) and not ID_PATTERN.match(raw["id"]):
-            self.fail(f"{path}.id", "must be 1-64 characters of a-z, 0-9, '.', '_', '+', '-', starting with a letter or digit")
+            self.fail(
+                f"{path}.id", "must be 1-64 characters of a-z, 0-9, '.', '_', '+', '-', starting with a letter or digit"
+            )
         if len(self.problems) > before:
             return BAD
         try:
@@ -180,7 +181,7 @@ class Reader:
 
 def _check_figure(raw: dict[str, Any]) -> list[tuple[str, str]]:
     if raw.get("status") == "derived" and not raw.get("how"):
-        return [(".how", "a derived figure must say how it was derived (e.g. how = \"3,958 / 2\")")]
+        return [(".how", 'a derived figure must say how it was derived (e.g. how = "3,958 / 2")')]
     return []
 
 
@@ -188,13 +189,17 @@ def _check_chip(raw: dict[str, Any]) -> list[tuple[str, str]]:
     found = []
     memory = [k for k in ("memory_gib", "memory_gb") if k in raw]
     if len(memory) != 1:
-        found.append((".memory_gib", "give memory capacity once, as memory_gib or memory_gb, in the unit the source states"))
+        found.append(
+            (".memory_gib", "give memory capacity once, as memory_gib or memory_gb, in the unit the source states")
+        )
     for table in ("peak_dense_tflops", "peak_sparse_tflops"):
         peaks = raw.get(table)
         for precision in peaks if isinstance(peaks, dict) else ():
             if precision not in model.PRECISIONS:
                 hint = did_you_mean(precision, list(model.PRECISIONS))
-                found.append((f".{table}.{precision}", f"unknown precision{hint}; known: {', '.join(model.PRECISIONS)}"))
+                found.append(
+                    (f".{table}.{precision}", f"unknown precision{hint}; known: {', '.join(model.PRECISIONS)}")
+                )
     return found
 
 
@@ -297,7 +302,9 @@ def load_text(text: str, origin: str) -> ProfileSet:
             continue
         if key not in KINDS:
             hint = did_you_mean(key, [*KINDS, "sources", "schema_version"])
-            problems.append((key, f"unknown top-level table{hint}; a profile holds {', '.join(f'[[{k}]]' for k in KINDS)}"))
+            problems.append(
+                (key, f"unknown top-level table{hint}; a profile holds {', '.join(f'[[{k}]]' for k in KINDS)}")
+            )
             continue
         for i, table in enumerate(value if isinstance(value, list) else [value]):
             record = reader.record(KINDS[key], table, f"{key}[{i}]")

@@ -1,4 +1,4 @@
-"""Built-in plugin. AWS Trainium3: the chip, NeuronLink-v4 with NeuronSwitch, and the 64- and 144-chip Trn3 UltraServers.
+"""Built-in plugin. AWS Trainium3: the chip, NeuronLink-v4 with NeuronSwitch, and the Trn3 UltraServers.
 
 The figures live in profiles/trainium3.toml, each with its source and status.
 """
