@@ -15,7 +15,7 @@ import pluggy
 
 if TYPE_CHECKING:
     import typer
-    from hwprof.core.model import Chip, CostModel, Interconnect, System, Workload
+    from hwprof.core.model import Chip, CostModel, Interconnect, System, ValidationCase, Workload
 
 hookspec = pluggy.HookspecMarker("hwprof")
 
@@ -103,6 +103,24 @@ def hwprof_register_workloads() -> Sequence[Workload]:
         @hookimpl
         def hwprof_register_workloads():
             return load_resource(__name__, "models.toml").workload
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_validation_cases() -> Sequence[ValidationCase]:
+    """Published results (training throughput, chip-hours, serving latency) that
+    ``hwprof validate`` checks the estimators against: a vendor adding a chip can add its
+    published benchmarks, so users see how well hwprof predicts that chip.
+
+    Example::
+
+        from hwprof.core import hookimpl
+        from hwprof.core.schema import load_resource
+
+        @hookimpl
+        def hwprof_register_validation_cases():
+            return load_resource(__name__, "published.toml").validation_case
     """
     raise NotImplementedError
 

@@ -295,3 +295,35 @@ class Workload:
     @property
     def active(self) -> float:
         return self.active_params or self.params
+
+
+@attrs.frozen
+class ValidationCase:
+    """A published result the estimators are checked against (``hwprof validate``)."""
+
+    id: str = attrs.field(metadata=doc("unique id"))
+    kind: Literal["train", "serve"] = attrs.field(metadata=doc("which estimator"))
+    role: Literal["calibration", "validation"] = attrs.field(
+        metadata=doc("calibration cases set the efficiency defaults; validation cases only check them")
+    )
+    model: str = attrs.field(metadata=doc("workload id"))
+    chip: str = attrs.field(metadata=doc("chip id"))
+    chips: int = attrs.field(metadata=doc("chips used"))
+    precision: str = attrs.field(metadata=doc("precision of the matmuls (train) or weights (serve)"))
+    metric: Literal["tokens_per_s_per_chip", "chip_hours", "mfu", "ttft_s", "tpot_s", "tokens_per_s"] = attrs.field(
+        metadata=doc("what was published")
+    )
+    published: float = attrs.field(validator=_positive_finite, metadata=doc("the published value"))
+    source: Source = attrs.field(metadata=doc("key of a [sources] entry"))
+    status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
+    system: str = attrs.field(default="", metadata=doc("system id, when the interconnect matters"))
+    tokens: float | None = attrs.field(default=None, metadata=doc("training tokens (chip_hours cases)"))
+    seq_len: int | None = attrs.field(default=None, metadata=doc("training sequence length"))
+    full_run: bool = attrs.field(default=False, metadata=doc("a whole run, restarts included"))
+    kv_precision: str = attrs.field(default="bf16", metadata=doc("KV-cache precision (serve)"))
+    batch: int | None = attrs.field(default=None, metadata=doc("concurrent sequences (serve)"))
+    input_tokens: int | None = attrs.field(default=None, metadata=doc("prompt tokens (serve)"))
+    output_tokens: int | None = attrs.field(default=None, metadata=doc("generated tokens (serve)"))
+    note: str = attrs.field(default="", metadata=doc("conventions, caveats"))
+    override: bool = attrs.field(default=False, metadata=doc("replace a same-id case"))
+    origin: str = _origin()

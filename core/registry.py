@@ -29,10 +29,12 @@ REGISTRATION_HOOKS: dict[str, tuple[str, type, str]] = {
     "hwprof_register_systems": ("systems", model.System, "system"),
     "hwprof_register_cost_models": ("cost_models", model.CostModel, "cost model"),
     "hwprof_register_workloads": ("workloads", model.Workload, "workload"),
+    "hwprof_register_validation_cases": ("validation_cases", model.ValidationCase, "validation case"),
 }
 # kind in a profile file -> registry attribute
 PROFILE_KINDS = {"chip": "chips", "interconnect": "interconnects", "system": "systems",
-                 "cost_model": "cost_models", "workload": "workloads"}  # fmt: skip
+                 "cost_model": "cost_models", "workload": "workloads",
+                 "validation_case": "validation_cases"}  # fmt: skip
 
 
 @attrs.frozen
@@ -79,6 +81,7 @@ class Registry:
     systems: dict[str, model.System] = attrs.Factory(dict)
     cost_models: dict[str, model.CostModel] = attrs.Factory(dict)
     workloads: dict[str, model.Workload] = attrs.Factory(dict)
+    validation_cases: dict[str, model.ValidationCase] = attrs.Factory(dict)
     providers: dict[tuple[str, str], str] = attrs.Factory(dict)  # (attribute, id) -> provider
     plugins: list[PluginInfo] = attrs.Factory(list)
     warnings: list[str] = attrs.Factory(list)

@@ -43,3 +43,7 @@ class TomlPlugin:
     @hookimpl
     def hwprof_register_workloads(self) -> Sequence[model.Workload]:
         return self.profile.workload
+
+    @hookimpl
+    def hwprof_register_validation_cases(self) -> Sequence[model.ValidationCase]:
+        return self.profile.validation_case

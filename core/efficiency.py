@@ -1,0 +1,87 @@
+"""How much of a chip's peak a workload gets: the calibrated part of every estimate.
+
+Published runs put 6ND-implied utilisation anywhere from about 15% to 55%. One constant is not an
+estimator, so the model has four factors, each a named default with where it came from:
+
+    training MFU = base(precision) x scale(chips) x run(kind)
+
+MFU here is measured against the dense peak *of the precision the run uses* (FP8 runs against
+the FP8 peak), with FLOPs counted as ``6N + causal attention`` (``hwprof.core.shape``). The
+calibration cases are the ones marked ``calibration`` in ``hwprof validate``; the others are
+kept apart to check the model. Serving uses achieved-bandwidth and achieved-compute fractions
+and a per-step collective latency, calibrated the same way.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+
+@attrs.frozen
+class Default:
+    value: float
+    why: str
+
+
+# Each default names the calibration cases it was fitted on (ids in the validation set).
+BASE_MFU_16BIT = Default(0.52, "steady-state 16-bit runs at 64-576 chips: 51-56% (cal-nemo-70b-bf16-64, "
+                               "cal-nemo-405b-bf16-576 in `hwprof validate`)")  # fmt: skip
+LOW_PRECISION_SPEEDUP = Default(1.45, "8-bit runs reach 1.34-1.53x the 16-bit throughput, not 2x "
+                                      "(cal-nemo-70b-fp8-64 vs its 16-bit twin)")  # fmt: skip
+SCALE_LOSS_PER_DOUBLING = Default(0.06, "above 1,024 chips, each doubling loses about 6% of MFU "
+                                        "(cal-meta-405b-16k: 40% at 16,384 chips)")  # fmt: skip
+SCALE_FREE_CHIPS = 1024
+FULL_RUN_FACTOR = Default(0.85, "whole runs (restarts, evaluation, long-context stages) deliver about 85-90% of "
+                                "steady state (cal-llama31-405b-gpu-hours)")  # fmt: skip
+RANGE = Default(0.2, "MFU of calibration runs spreads about +-20% around the model")
+
+# Serving
+MEMORY_BANDWIDTH_FRACTION = Default(0.75, "decode kernels reach 70-80% of peak memory bandwidth "
+                                          "(fitted with the prefill figures on cal-serve-* cases)")  # fmt: skip
+PREFILL_COMPUTE_FRACTION = Default(0.4, "prefill reaches about 40% of dense peak (cal-serve-* cases: 37-46%)")
+DECODE_COMPUTE_FRACTION = Default(0.5, "large-batch decode matmuls reach about half of peak")
+COLLECTIVE_LATENCY_US = Default(20.0, "software and link latency per all-reduce step; no vendor publishes one "
+                                      "(fitted on cal-serve-* batch-1 decode)")  # fmt: skip
+
+LOW_PRECISIONS = frozenset({"fp8", "mxfp8", "int8", "fp6", "mxfp6", "fp4", "mxfp4", "nvfp4", "int4"})
+
+
+@attrs.frozen
+class Efficiency:
+    """The utilisation an estimate used, its range and where each factor came from."""
+
+    expected: float
+    low: float
+    high: float
+    source: str
+    factors: dict[str, float]
+
+    def as_json(self) -> dict[str, object]:
+        return {"low": self.low, "expected": self.expected, "high": self.high, "source": self.source,
+                "factors": self.factors}  # fmt: skip
+
+
+def training_mfu(precision: str, chips: int, full_run: bool = False, override: float | None = None) -> Efficiency:
+    """Expected MFU (against the peak of ``precision``) for a training run on ``chips`` chips."""
+    if override is not None:
+        return Efficiency(override, override, override, "given with --mfu", {"mfu": override})
+    base = BASE_MFU_16BIT.value
+    factors = {"base_16bit": base}
+    if precision in LOW_PRECISIONS:
+        # The same wall-clock gain measured against a peak twice as high.
+        factors["low_precision"] = LOW_PRECISION_SPEEDUP.value / 2
+    doublings = max(0.0, math.log2(chips / SCALE_FREE_CHIPS)) if chips > 0 else 0.0
+    factors["scale"] = max(0.5, 1 - SCALE_LOSS_PER_DOUBLING.value * doublings)
+    if full_run:
+        factors["full_run"] = FULL_RUN_FACTOR.value
+    expected = math.prod(factors.values())
+    spread = RANGE.value
+    parts = [BASE_MFU_16BIT.why, SCALE_LOSS_PER_DOUBLING.why]
+    if "low_precision" in factors:
+        parts.append(LOW_PRECISION_SPEEDUP.why)
+    if full_run:
+        parts.append(FULL_RUN_FACTOR.why)
+    return Efficiency(expected, expected * (1 - spread), min(0.95, expected * (1 + spread)),
+                      "calibrated model: " + "; ".join(parts), factors)  # fmt: skip

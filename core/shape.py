@@ -1,0 +1,116 @@
+"""Model-shape arithmetic: FLOPs per token, bytes of weights and KV cache.
+
+Formulas (per token, dense transformer, ``d_attn = heads x head_dim``):
+- training: ``6 x active_params`` for the matmuls (forward 2, backward 4), plus causal attention
+  ``6 x layers x seq x d_attn`` (QK^T and AV are ``4 x layers x seq x d_attn`` forward without the
+  causal mask; the mask halves it; backward doubles forward). At 128K context on a 405B model
+  this adds about two thirds to 6N, so it is never left out when the shape is known.
+- inference forward: ``2 x active_params`` plus ``4 x layers x context x d_attn`` per new token
+  at context length ``context`` (decode reads the whole cache; prefill averages over the prompt).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from hwprof.core import model
+from hwprof.core.errors import HwprofError
+
+
+@attrs.frozen
+class Shape:
+    """A workload reduced to what the estimators need; ``None`` where the shape is unknown."""
+
+    name: str
+    params: float
+    active_params: float
+    layers: int | None = None
+    hidden: int | None = None
+    heads: int | None = None
+    kv_heads: int | None = None
+    head_dim: int | None = None
+    kv_elements_per_layer: int | None = None
+    seq_len: int | None = None
+    source: str = ""
+
+    @property
+    def attention_width(self) -> int | None:
+        if self.heads and (self.head_dim or self.hidden):
+            return self.heads * (self.head_dim or (self.hidden or 0) // self.heads)
+        return self.hidden
+
+    def train_flops_per_token(self, seq_len: int | None) -> tuple[float, float]:
+        """(matmul FLOPs, attention FLOPs) per trained token."""
+        dense = 6 * self.active_params
+        width = self.attention_width
+        if not (self.layers and width and seq_len):
+            return dense, 0.0
+        return dense, 6.0 * self.layers * seq_len * width
+
+    def forward_flops_per_token(self, context: float) -> float:
+        width = self.attention_width
+        attention = 4.0 * self.layers * context * width if self.layers and width else 0.0
+        return 2 * self.active_params + attention
+
+    def kv_elements_per_token(self) -> float | None:
+        """K and V elements cached per token, over all layers."""
+        if not self.layers:
+            return None
+        if self.kv_elements_per_layer:
+            return float(self.layers * self.kv_elements_per_layer)
+        kv_heads = self.kv_heads or self.heads
+        head_dim = self.head_dim or ((self.hidden // self.heads) if self.hidden and self.heads else None)
+        if not (kv_heads and head_dim):
+            return None
+        return float(2 * self.layers * kv_heads * head_dim)
+
+
+def from_workload(w: model.Workload) -> Shape:
+    return Shape(
+        name=w.id, params=w.params, active_params=w.active, layers=w.layers, hidden=w.hidden, heads=w.heads,
+        kv_heads=w.kv_heads, head_dim=w.head_dim, kv_elements_per_layer=w.kv_elements_per_layer,
+        seq_len=w.seq_len, source=f"{w.source.title} ({w.status})",
+    )  # fmt: skip
+
+
+def from_hf_config(path: Path) -> Shape:
+    """Read a Hugging Face ``config.json`` (read locally, never fetched) into a Shape."""
+    try:
+        config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HwprofError(f"--model-config {path}: cannot read: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HwprofError(f"--model-config {path}: not valid JSON ({exc}); pass a Hugging Face config.json") from None
+    if not isinstance(config, dict):
+        raise HwprofError(f"--model-config {path}: expected a JSON object")
+
+    def get(*keys: str) -> int | None:
+        for key in keys:
+            value = config.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+        return None
+
+    hidden, layers = get("hidden_size", "n_embd", "d_model"), get("num_hidden_layers", "n_layer", "num_layers")
+    heads = get("num_attention_heads", "n_head")
+    vocab, ffn = get("vocab_size"), get("intermediate_size", "n_inner", "ffn_dim")
+    if not (hidden and layers and heads and vocab):
+        raise HwprofError(f"--model-config {path}: needs hidden_size, num_hidden_layers, num_attention_heads "
+                          "and vocab_size to count parameters")  # fmt: skip
+    kv_heads = get("num_key_value_heads") or heads
+    head_dim = get("head_dim") or hidden // heads
+    ffn = ffn or 4 * hidden
+    experts, per_token = get("num_local_experts", "n_routed_experts"), get("num_experts_per_tok")
+    gated = 3 if config.get("hidden_act", "gelu") in ("silu", "swiglu") else 2
+    attention = hidden * heads * head_dim * 2 + hidden * kv_heads * head_dim * 2
+    mlp = gated * hidden * ffn
+    embed = vocab * hidden * (1 if config.get("tie_word_embeddings") else 2)
+    total = layers * (attention + mlp * (experts or 1)) + embed
+    active = layers * (attention + mlp * (per_token or 1)) + embed if experts else total
+    return Shape(name=path.stem, params=float(total), active_params=float(active), layers=layers, hidden=hidden,
+                 heads=heads, kv_heads=kv_heads, head_dim=head_dim,
+                 seq_len=get("max_position_embeddings"), source=f"{path} (parameters counted from the shape)")  # fmt: skip
