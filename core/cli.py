@@ -13,6 +13,9 @@ from typing import Annotated, Any
 
 import typer
 from hwprof.core import __version__, registry
+from hwprof.core.cli_plugins import plugins_app
+from hwprof.core.cli_prices import prices_app
+from hwprof.core.cli_profiles import profiles_app
 from hwprof.core.errors import HwprofError
 from hwprof.core.render import LEGEND, dump_json, echo, marked, number, pairs, table, warn
 
@@ -29,11 +32,10 @@ interconnects_app = typer.Typer(help="Interconnects: scale-up links and scale-ou
 systems_app = typer.Typer(
     help="Systems: chips joined by interconnect tiers, and their aggregates.", no_args_is_help=True
 )
-prices_app = typer.Typer(help="Prices from the cost models, each dated.", no_args_is_help=True)
-plugins_app = typer.Typer(help="Installed plugins and what they register.", no_args_is_help=True)
 models_app = typer.Typer(help="Workload presets (model shapes).", no_args_is_help=True)
 for sub, name in ((chips_app, "chips"), (interconnects_app, "interconnects"), (systems_app, "systems"),
-                  (prices_app, "prices"), (plugins_app, "plugins"), (models_app, "models")):  # fmt: skip
+                  (prices_app, "prices"), (plugins_app, "plugins"), (profiles_app, "profiles"),
+                  (models_app, "models")):  # fmt: skip
     app.add_typer(sub, name=name)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
@@ -316,58 +318,6 @@ def render_aggregate(a: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-# ----------------------------------------------------------------------------- prices
-
-
-@prices_app.command("list")
-def prices_list(
-    region: Annotated[str | None, typer.Option("--region", help="Only this region, e.g. us-east-1.")] = None,
-    system: Annotated[str | None, typer.Option("--system", help="Only this system id.")] = None,
-    purchase: Annotated[str | None, typer.Option("--purchase", help="on-demand, capacity-block, spot, ...")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Known prices, each with the date it was observed and its source."""
-    from hwprof.core.aggregate import source_json
-    from hwprof.core.errors import did_you_mean
-
-    r = reg()
-    prices = [(m, p) for m in r.cost_models.values() for p in m.prices]
-    for flag, attr, value in (("--region", "region", region), ("--system", "system", system),
-                              ("--purchase", "purchase", purchase)):  # fmt: skip
-        if value is None:
-            continue
-        known = sorted({getattr(p, attr) for _, p in prices})
-        if value not in known:
-            raise HwprofError(f"{flag} {value}: no prices{did_you_mean(value, known)}; known: {', '.join(known)}")
-        prices = [(m, p) for m, p in prices if getattr(p, attr) == value]
-    prices.sort(key=lambda mp: (mp[1].system, mp[1].purchase, mp[1].region))
-    if as_json:
-        echo(dump_json([{
-            "cost_model": m.id, "system": p.system, "region": p.region, "purchase": p.purchase,
-            "usd_per_hour": p.usd_per_hour,
-            "usd_per_chip_hour": p.usd_per_hour / r.systems[p.system].chips if p.system in r.systems else None,
-            "observed": p.observed.isoformat(), "status": p.status, "volatile": p.volatile,
-            "source": source_json(p.source), "note": p.note,
-        } for m, p in prices]))  # fmt: skip
-        return
-    rows = [[p.system, p.region, p.purchase + (" (volatile)" if p.volatile else ""),
-             marked(p.usd_per_hour, p.status),
-             number(p.usd_per_hour / r.systems[p.system].chips) if p.system in r.systems else "-",
-             p.observed.isoformat(), m.id] for m, p in prices]  # fmt: skip
-    headers = ["system", "region", "purchase", "USD/h", "USD/chip-h", "observed", "model"]
-    echo(table(headers, rows) + f"\n\n{LEGEND}")
-    missing = [
-        (m, g)
-        for m in r.cost_models.values()
-        for g in m.missing
-        if (system is None or g.system == system) and (purchase is None or g.purchase == purchase)
-    ]
-    if missing:
-        echo("\nno published price:")
-        for m, g in missing:
-            echo(f"  {g.system} {g.purchase} ({g.region}): {g.reason} [{m.id}]")
-
-
 # ----------------------------------------------------------------------------- models
 
 
@@ -394,30 +344,6 @@ def models_show(model_id: Annotated[str, typer.Argument(metavar="ID")], as_json:
         return
     rows = [(k, v["title"] if k == "source" else v) for k, v in data.items() if v not in (None, [], "")]
     echo(pairs([(k, str(v)) for k, v in rows], title=w.id))
-
-
-# ----------------------------------------------------------------------------- plugins
-
-
-@plugins_app.command("list")
-def plugins_list(
-    all_plugins: Annotated[bool, typer.Option("--all", help="Include the built-in plugins.")] = False,
-    as_json: JsonFlag = False,
-) -> None:
-    """Plugins: name, version, status, hooks, and what each registered."""
-    r = reg()
-    infos = [p for p in r.plugins if all_plugins or not p.builtin]
-    if as_json:
-        echo(dump_json([{"name": p.name, "version": p.version, "builtin": p.builtin, "status": p.status,
-                         "error": p.error, "hooks": p.hooks, "registered": p.registered} for p in infos]))  # fmt: skip
-        return
-    if not infos:
-        echo("no third-party plugins installed (--all shows the built-in ones)")
-        return
-    rows = [[p.name, p.version or "-", p.status + (f": {p.error}" if p.error else ""),
-             ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in p.registered.items()) or "-",
-             "yes" if p.builtin else ""] for p in infos]  # fmt: skip
-    echo(table(["name", "version", "status", "registered", "built-in"], rows))
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -452,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     return 0
 
+
+# Command groups in their own modules attach themselves to `app` on import.
+from hwprof.core import cli_estimate  # noqa: E402, F401
 
 if __name__ == "__main__":
     sys.exit(main())

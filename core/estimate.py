@@ -11,7 +11,6 @@ import math
 from typing import Any
 
 import attrs
-
 from hwprof.core import efficiency as eff
 from hwprof.core import model
 from hwprof.core.errors import HwprofError
@@ -170,13 +169,25 @@ def estimate_train(
     chip_hours = {k: v * target.chips for k, v in hours.items()}
     result: dict[str, Any] = {
         "kind": "train",
-        "inputs": {"model": shape.name, "model_source": shape.source, "params": shape.params,
-                   "active_params": shape.active_params, "tokens": tokens, "seq_len": seq_len,
-                   "target": target.label, "chip": target.chip.id, "chips": target.chips, "precision": precision,
-                   "global_batch_tokens": global_batch_tokens},  # fmt: skip
+        "inputs": {
+            "model": shape.name,
+            "model_source": shape.source,
+            "params": shape.params,
+            "active_params": shape.active_params,
+            "tokens": tokens,
+            "seq_len": seq_len,
+            "target": target.label,
+            "chip": target.chip.id,
+            "chips": target.chips,
+            "precision": precision,
+            "global_batch_tokens": global_batch_tokens,
+        },  # fmt: skip
         "flops": flops,
-        "flops_breakdown": {"dense_6n": dense * tokens, "attention": attention * tokens,
-                            "attention_share": attention / dense if dense else 0.0},  # fmt: skip
+        "flops_breakdown": {
+            "dense_6n": dense * tokens,
+            "attention": attention * tokens,
+            "attention_share": attention / dense if dense else 0.0,
+        },  # fmt: skip
         "precision_basis": f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status})",
         "efficiency": efficiency.as_json(),
         "time_s": span(seconds["expected"], seconds["low"], seconds["high"]),
@@ -288,21 +299,42 @@ def estimate_serve(
     tokens_per_s = batch / tpot
     result: dict[str, Any] = {
         "kind": "serve",
-        "inputs": {"model": shape.name, "model_source": shape.source, "params": shape.params,
-                   "active_params": shape.active_params, "target": target.label, "chip": chip.id, "chips": chips,
-                   "precision": precision, "kv_precision": kv_precision, "batch": batch,
-                   "input_tokens": input_tokens, "output_tokens": output_tokens},  # fmt: skip
+        "inputs": {
+            "model": shape.name,
+            "model_source": shape.source,
+            "params": shape.params,
+            "active_params": shape.active_params,
+            "target": target.label,
+            "chip": chip.id,
+            "chips": chips,
+            "precision": precision,
+            "kv_precision": kv_precision,
+            "batch": batch,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+        },  # fmt: skip
         "precision_basis": f"dense {compute_precision} peak, {peak.value:g} TFLOPS per chip ({peak.status})",
         "ttft_s": span(ttft, ttft * (1 - spread), ttft * (1 + spread)),
         "tpot_s": span(tpot, tpot * (1 - spread), tpot * (1 + spread)),
         "tokens_per_s": span(tokens_per_s, tokens_per_s / (1 + spread), tokens_per_s / (1 - spread)),
         "tokens_per_s_per_chip": tokens_per_s / chips,
         "binding": binding,
-        "breakdown": {"prefill_compute_s": prefill_compute, "prefill_comm_s": prefill_comm,
-                      "decode_memory_s": memory_s, "decode_compute_s": compute_s, "decode_comm_s": comm_s,
-                      "decode_prefill_interleave_s": interleaved, "bytes_read_per_step": read_bytes},  # fmt: skip
-        "memory": {"weights_bytes": weights, "kv_cache_bytes": batch * per_sequence,
-                   "kv_bytes_per_token": kv_per_token, "usable_bytes": usable, "max_batch": max_batch},  # fmt: skip
+        "breakdown": {
+            "prefill_compute_s": prefill_compute,
+            "prefill_comm_s": prefill_comm,
+            "decode_memory_s": memory_s,
+            "decode_compute_s": compute_s,
+            "decode_comm_s": comm_s,
+            "decode_prefill_interleave_s": interleaved,
+            "bytes_read_per_step": read_bytes,
+        },  # fmt: skip
+        "memory": {
+            "weights_bytes": weights,
+            "kv_cache_bytes": batch * per_sequence,
+            "kv_bytes_per_token": kv_per_token,
+            "usable_bytes": usable,
+            "max_batch": max_batch,
+        },  # fmt: skip
         "assumptions": {
             "memory_bandwidth_fraction": eff.MEMORY_BANDWIDTH_FRACTION.value,
             "prefill_compute_fraction": eff.PREFILL_COMPUTE_FRACTION.value,
@@ -310,9 +342,13 @@ def estimate_serve(
             "collective_latency_us": eff.COLLECTIVE_LATENCY_US.value,
             "parallelism": f"tensor parallel over all {chips} chips",
             "batching": "continuous: each decode step also carries batch/output_tokens prompts"
-                        if batch > 1 else "one request at a time",
-            "sources": [eff.MEMORY_BANDWIDTH_FRACTION.why, eff.PREFILL_COMPUTE_FRACTION.why,
-                        eff.COLLECTIVE_LATENCY_US.why],
+            if batch > 1
+            else "one request at a time",
+            "sources": [
+                eff.MEMORY_BANDWIDTH_FRACTION.why,
+                eff.PREFILL_COMPUTE_FRACTION.why,
+                eff.COLLECTIVE_LATENCY_US.why,
+            ],
         },  # fmt: skip
         "rests_on": _rests_on(target, peak),
     }

@@ -52,7 +52,7 @@ class Source:
     """Where figures come from; a profile file declares these under ``[sources.KEY]``."""
 
     key: str = attrs.field(metadata=doc("short key figures use to cite this source"))
-    title: str = attrs.field(metadata=doc("document title, e.g. 'AWS Neuron docs: Trainium2'"))
+    title: str = attrs.field(metadata=doc("document title, e.g. 'Acme X1 datasheet, rev. 3'"))
     url: str = attrs.field(default="", metadata=doc("URL, where there is one"))
     date: dt.date | None = attrs.field(default=None, metadata=doc("publication or access date"))
 
@@ -97,7 +97,7 @@ def _origin() -> str:
 
 @attrs.frozen
 class Chip:
-    id: str = attrs.field(metadata=doc("unique id, lower-case, e.g. 'h100-sxm'"))
+    id: str = attrs.field(metadata=doc("unique id, lower-case, e.g. 'acme-x1'"))
     name: str = attrs.field(metadata=doc("display name"))
     vendor: str = attrs.field(metadata=doc("who makes it"))
     peak_dense_tflops: dict[str, Figure] = attrs.field(
@@ -143,7 +143,7 @@ class Chip:
 
 @attrs.frozen
 class Interconnect:
-    id: str = attrs.field(metadata=doc("unique id, e.g. 'nvlink4'"))
+    id: str = attrs.field(metadata=doc("unique id, e.g. 'acme-link2'"))
     name: str = attrs.field(metadata=doc("display name"))
     tier: Literal["scale-up", "scale-out"] = attrs.field(
         metadata=doc("scale-up (inside a domain) or scale-out (between domains)")
@@ -201,7 +201,7 @@ class Claim:
 
 @attrs.frozen
 class System:
-    id: str = attrs.field(metadata=doc("unique id, e.g. an instance type 'p5.48xlarge'"))
+    id: str = attrs.field(metadata=doc("unique id, e.g. a cloud instance type 'x1.8xlarge'"))
     name: str = attrs.field(metadata=doc("display name"))
     kind: str = attrs.field(metadata=doc("instance, ultraserver, board, pod ..."))
     chip: str = attrs.field(metadata=doc("id of the chip profile"))
@@ -247,7 +247,7 @@ class MissingPrice:
 
 @attrs.frozen
 class CostModel:
-    id: str = attrs.field(metadata=doc("unique id, e.g. 'aws'"))
+    id: str = attrs.field(metadata=doc("unique id, e.g. 'acme-cloud'"))
     name: str = attrs.field(metadata=doc("display name"))
     currency: str = attrs.field(default="USD", metadata=doc("currency of every price"))
     prices: tuple[Price, ...] = attrs.field(default=(), metadata=doc("known prices"))

@@ -11,12 +11,10 @@ Formulas (per token, dense transformer, ``d_attn = heads x head_dim``):
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import attrs
-
 from hwprof.core import model
 from hwprof.core.errors import HwprofError
 
@@ -79,6 +77,8 @@ def from_workload(w: model.Workload) -> Shape:
 
 def from_hf_config(path: Path) -> Shape:
     """Read a Hugging Face ``config.json`` (read locally, never fetched) into a Shape."""
+    import json
+
     try:
         config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

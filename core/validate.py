@@ -29,14 +29,19 @@ def predict(case: model.ValidationCase, reg: Registry) -> dict[str, float]:
         return {k: tokens / seconds[flip] / case.chips
                 for k, flip in (("low", "high"), ("expected", "expected"), ("high", "low"))}  # fmt: skip
     result = estimate.estimate_serve(
-        workload, target, case.precision, case.kv_precision, case.batch or 1, case.input_tokens or 1,
+        workload,
+        target,
+        case.precision,
+        case.kv_precision,
+        case.batch or 1,
+        case.input_tokens or 1,
         case.output_tokens or 1,
     )
     return dict(result[case.metric])
 
 
 def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for case in sorted(reg.validation_cases.values(), key=lambda c: (c.role, c.kind, c.id)):
         if role and case.role != role:
             continue
@@ -47,7 +52,7 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             "published": case.published, "estimate": got, "error": got["expected"] / case.published - 1,
             "in_range": low <= case.published <= high, "source": case.source.title, "note": case.note,
         })  # fmt: skip
-    summary = {}
+    summary: dict[str, dict[str, float]] = {}
     for group in ("calibration", "validation"):
         chosen = [r for r in rows if r["role"] == group]
         if not chosen:
