@@ -15,11 +15,16 @@ class ProfileError(HwprofError):
         super().__init__(problems[0] if len(problems) == 1 else "\n".join(problems))
 
 
-def did_you_mean(word: str, choices: "list[str] | set[str] | dict[str, object]") -> str:
-    """' (did you mean x?)' for the closest choices, or '' when nothing is close."""
+def close_matches(word: str, choices: "list[str] | set[str] | dict[str, object]") -> list[str]:
+    """Up to three choices close to ``word``, closest first."""
     import difflib
 
-    close = difflib.get_close_matches(word, sorted(choices), n=3, cutoff=0.6)
+    return difflib.get_close_matches(word, sorted(choices), n=3, cutoff=0.6)
+
+
+def did_you_mean(word: str, choices: "list[str] | set[str] | dict[str, object]") -> str:
+    """' (did you mean x?)' for the closest choices, or '' when nothing is close."""
+    close = close_matches(word, choices)
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"

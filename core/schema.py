@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 from hwprof.core import model
-from hwprof.core.errors import ProfileError, did_you_mean
+from hwprof.core.errors import ProfileError, close_matches, did_you_mean
 
 SCHEMA_VERSION = 1
 MAX_FILE_BYTES = 2_000_000
@@ -35,6 +35,7 @@ KINDS: dict[str, type] = {
     "system": model.System,
     "cost_model": model.CostModel,
     "workload": model.Workload,
+    "validation_case": model.ValidationCase,
 }
 
 
@@ -49,6 +50,7 @@ class ProfileSet:
     system: tuple[model.System, ...] = ()
     cost_model: tuple[model.CostModel, ...] = ()
     workload: tuple[model.Workload, ...] = ()
+    validation_case: tuple[model.ValidationCase, ...] = ()
 
 
 @functools.cache
@@ -81,6 +83,7 @@ class Reader:
     def __init__(self, sources: dict[str, model.Source]) -> None:
         self.sources = sources
         self.problems: list[tuple[str, str]] = []
+        self.unit = ""  # unit of the field being read, named in messages about its numbers
 
     def fail(self, path: str, message: str) -> _Bad:
         self.problems.append((path, message))
@@ -133,17 +136,18 @@ class Reader:
             if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
                 return raw
             return self.fail(path, f"expected a date like 2025-06-01, got {_describe(raw)}")
+        unit = f" (unit: {self.unit})" if self.unit else ""
         if tp is int:
             if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
                 return raw
-            return self.fail(path, f"expected a positive whole number, got {_describe(raw)}")
+            return self.fail(path, f"expected a positive whole number, got {_describe(raw)}{unit}")
         if tp is float:
             ok = isinstance(raw, int | float) and not isinstance(raw, bool)
             if ok and math.isfinite(raw) and raw > 0:
                 return float(raw)
             if ok and not math.isfinite(raw):
-                return self.fail(path, f"must be a finite number, got {raw}")
-            return self.fail(path, f"expected a positive number, got {_describe(raw)}")
+                return self.fail(path, f"must be a finite number, got {raw}{unit}")
+            return self.fail(path, f"expected a positive number, got {_describe(raw)}{unit}")
         raise TypeError(f"the reader does not know type {tp!r} (at {path})")
 
     def record(self, cls: type, raw: Any, path: str) -> Any:
@@ -151,22 +155,29 @@ class Reader:
             return self.fail(path, f"expected a table, got {_describe(raw)}")
         fields = {f.name: f for f in user_fields(cls)}
         before = len(self.problems)
+        # Keys an unknown key may be a misspelling of: the unknown-key line already names them, so
+        # a rename like memory_bandwidth_gbps -> _tbps gives one problem, not two.
+        suggested: set[str] = set()
         for key in raw:
             if key not in fields:
+                suggested.update(close_matches(key, list(fields)))
                 hint = did_you_mean(key, list(fields))
                 self.fail(f"{path}.{key}", f"unknown key{hint}; {cls.__name__} keys: {', '.join(fields)}")
         values: dict[str, Any] = {}
         for name, field in fields.items():
             if name not in raw:
-                if field.default is attrs.NOTHING:
+                if field.default is attrs.NOTHING and name not in suggested:
                     what = field.metadata.get("doc", "")
                     unit = field.metadata.get("unit", "")
                     self.fail(f"{path}.{name}", f"missing required key ({what}{', in ' + unit if unit else ''})")
                 continue
+            outer, self.unit = self.unit, field.metadata.get("unit") or self.unit
             values[name] = self.read(hints(cls)[name], raw[name], f"{path}.{name}")
+            self.unit = outer
         if name_check := RECORD_CHECKS.get(cls):
             for where, message in name_check(raw):
-                self.fail(f"{path}{where}", message)
+                if where.lstrip(".").split(".")[0] not in suggested:
+                    self.fail(f"{path}{where}", message)
         if "id" in fields and isinstance(raw.get("id"), str) and not ID_PATTERN.match(raw["id"]):
             self.fail(
                 f"{path}.id", "must be 1-64 characters of a-z, 0-9, '.', '_', '+', '-', starting with a letter or digit"
@@ -185,6 +196,13 @@ def _check_figure(raw: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+# Tables whose keys come from a fixed list (the reader and the JSON Schema both enforce it).
+KEYED_BY: dict[tuple[type, str], tuple[str, ...]] = {
+    (model.Chip, "peak_dense_tflops"): model.PRECISIONS,
+    (model.Chip, "peak_sparse_tflops"): model.PRECISIONS,
+}
+
+
 def _check_chip(raw: dict[str, Any]) -> list[tuple[str, str]]:
     found = []
     memory = [k for k in ("memory_gib", "memory_gb") if k in raw]
@@ -192,7 +210,7 @@ def _check_chip(raw: dict[str, Any]) -> list[tuple[str, str]]:
         found.append(
             (".memory_gib", "give memory capacity once, as memory_gib or memory_gb, in the unit the source states")
         )
-    for table in ("peak_dense_tflops", "peak_sparse_tflops"):
+    for table in (name for cls, name in KEYED_BY if cls is model.Chip):
         peaks = raw.get(table)
         for precision in peaks if isinstance(peaks, dict) else ():
             if precision not in model.PRECISIONS:
@@ -266,13 +284,14 @@ def parse_text(text: str, origin: str) -> dict[str, Any]:
 
 
 def read_bytes(path: Path) -> str:
+    # Read at most one byte past the limit: a FIFO or /dev/zero reports size 0 but never ends.
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ProfileError([f"{path}: {size:,} bytes is larger than a profile can be ({MAX_FILE_BYTES:,})"])
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ProfileError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ProfileError([f"{path}: larger than a profile can be ({MAX_FILE_BYTES:,} bytes); split it into files"])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -339,3 +358,76 @@ def load_resource(package: str, name: str) -> ProfileSet:
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError([f"{package}/{name}: cannot read: {exc}"]) from None
     return load_text(text, str(resource))
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def unstructure(value: Any) -> Any:
+    """A record as the TOML data the reader takes back: sources by key, defaults and origin left out."""
+    if isinstance(value, model.Source):
+        return value.key
+    if attrs.has(type(value)):
+        out = {}
+        for field in user_fields(type(value)):
+            item = getattr(value, field.name)
+            if item is not None and not _is_default(field, item):
+                out[field.name] = unstructure(item)
+        return out
+    if isinstance(value, tuple | list):
+        return [unstructure(v) for v in value]
+    if isinstance(value, dict):
+        return {k: unstructure(v) for k, v in value.items()}
+    return value
+
+
+def _is_default(field: attrs.Attribute[Any], value: Any) -> bool:
+    default = field.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return bool(value == default.factory())
+    return default is not attrs.NOTHING and bool(value == default)
+
+
+def cited_sources(value: Any, found: dict[str, model.Source] | None = None) -> dict[str, model.Source]:
+    """Every source a record cites, by key; two different sources under one key are an error."""
+    found = {} if found is None else found
+    if isinstance(value, model.Source):
+        if found.setdefault(value.key, value) != value:
+            raise ProfileError([f"two different sources share the key {value.key!r}; export the records apart"])
+    elif attrs.has(type(value)):
+        for field in attrs.fields(type(value)):
+            cited_sources(getattr(value, field.name), found)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            cited_sources(item, found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            cited_sources(item, found)
+    return found
+
+
+def document(records: list[Any]) -> dict[str, Any]:
+    """A whole profile file, as TOML data, holding these records and the sources they cite."""
+    sources: dict[str, model.Source] = {}
+    for record in records:
+        cited_sources(record, sources)
+    doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
+    doc["sources"] = {
+        key: {f.name: getattr(src, f.name) for f in attrs.fields(model.Source)[1:] if getattr(src, f.name)}
+        for key, src in sources.items()
+    }
+    if not doc["sources"]:
+        del doc["sources"]
+    for kind, cls in KINDS.items():
+        items = [unstructure(r) for r in records if type(r) is cls]
+        if items:
+            doc[kind] = items
+    return doc
+
+
+def dumps(records: list[Any], header: str = "") -> str:
+    """Profile TOML for these records, the sources they cite included; ``load_text`` reads it back."""
+    import tomli_w
+
+    comment = "".join(f"# {line}\n".replace("# \n", "#\n") for line in header.splitlines())
+    return comment + tomli_w.dumps(document(records))

@@ -1,0 +1,95 @@
+"""Start-up time of the hwprof CLI against a bare ``import typer``, measured in one run.
+
+    .venv/bin/python benchmarks/startup.py            # 20 fresh processes per command
+    .venv/bin/python benchmarks/startup.py -n 50 --json
+    .venv/bin/python benchmarks/startup.py --max-ratio 2   # exit 1 if `hwprof chips list` is slower
+
+Typer is the floor every typer CLI pays; what hwprof adds on top is what we can cut. Commands run
+round-robin so a slow spell on the machine hits them all alike. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def commands() -> dict[str, list[str]]:
+    python = sys.executable
+    script = Path(python).parent / "hwprof"
+    hwprof = [str(script)] if script.exists() else [python, "-m", "hwprof.core.cli"]
+    return {
+        'python -c "import typer"': [python, "-c", "import typer"],
+        "hwprof --help": [*hwprof, "--help"],
+        "hwprof chips list": [*hwprof, "chips", "list"],
+    }
+
+
+def run_once(argv: list[str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
+    return elapsed * 1000
+
+
+def measure(runs: int) -> dict[str, list[float]]:
+    todo = commands()
+    for argv in todo.values():  # warm the file cache and write .pyc files first
+        run_once(argv)
+    times: dict[str, list[float]] = {name: [] for name in todo}
+    for _ in range(runs):
+        for name, argv in todo.items():
+            times[name].append(run_once(argv))
+    return times
+
+
+def summarise(times: dict[str, list[float]]) -> list[dict[str, object]]:
+    baseline = next(iter(times.values()))
+    base_median, base_min = statistics.median(baseline), min(baseline)
+    return [
+        {
+            "command": name,
+            "runs": len(ms),
+            "median_ms": round(statistics.median(ms), 1),
+            "min_ms": round(min(ms), 1),
+            "ratio_median": round(statistics.median(ms) / base_median, 2),
+            "ratio_min": round(min(ms) / base_min, 2),
+        }
+        for name, ms in times.items()
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--runs", type=int, default=20, help="fresh processes per command (default 20)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--max-ratio", type=float, help="exit 1 if `hwprof chips list` median exceeds this x typer")
+    args = parser.parse_args()
+
+    rows = summarise(measure(args.runs))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"python {sys.version.split()[0]}, {args.runs} runs each, HWPROF_* set: "
+              f"{sorted(k for k in os.environ if k.startswith('HWPROF_')) or 'none'}")  # fmt: skip
+        print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'x typer (median)':>17} {'x typer (min)':>14}")
+        for r in rows:
+            print(f"{r['command']:28} {r['median_ms']:>10} {r['min_ms']:>8} "
+                  f"{r['ratio_median']:>17} {r['ratio_min']:>14}")  # fmt: skip
+    chips = rows[-1]
+    if args.max_ratio is not None and float(chips["ratio_median"]) > args.max_ratio:  # type: ignore[arg-type]
+        print(f"hwprof chips list is {chips['ratio_median']}x a bare typer import (limit {args.max_ratio}x)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""``hwprof plugins``: what is installed and what it registered; install, remove, export, scaffold.
+
+``install`` and ``uninstall`` are thin wrappers over pip in the interpreter hwprof runs in, so a
+plugin lands where hwprof looks for it. ``freeze`` prints the plugins as requirements, so they can
+be put back after an upgrade or in a new environment.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from hwprof.core.errors import HwprofError, did_you_mean
+from hwprof.core.render import dump_json, echo, table
+
+if TYPE_CHECKING:
+    from importlib.metadata import Distribution
+
+plugins_app = typer.Typer(
+    help="Installed plugins and what they register; install, remove, scaffold.", no_args_is_help=True
+)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
+HOOK_PREFIX = "hwprof_register_"
+
+
+@plugins_app.command("list")
+def plugins_list(
+    all_plugins: Annotated[bool, typer.Option("--all", help="Include the built-in plugins.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Plugins: name, version, status, hooks, and what each registered."""
+    from hwprof.core.cli import reg
+
+    r = reg()
+    infos = [p for p in r.plugins if all_plugins or not p.builtin]
+    if as_json:
+        echo(dump_json([{"name": p.name, "version": p.version, "builtin": p.builtin, "status": p.status,
+                         "error": p.error, "hooks": p.hooks, "registered": p.registered} for p in infos]))  # fmt: skip
+        return
+    if not infos:
+        echo("no third-party plugins installed (--all shows the built-in ones)")
+        return
+    rows = [[p.name, p.version or "-", p.status + (f": {p.error}" if p.error else ""),
+             ", ".join(h.removeprefix(HOOK_PREFIX) for h in p.hooks) or "-",
+             ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in p.registered.items()) or "-",
+             "yes" if p.builtin else ""] for p in infos]  # fmt: skip
+    echo(table(["name", "version", "status", "hooks", "registered", "built-in"], rows))
+
+
+def _pip(*args: str) -> None:
+    """Run pip in this interpreter with an argument list (never a shell); its output is the user's."""
+    import subprocess
+
+    command = [sys.executable, "-m", "pip", *args]
+    returncode = subprocess.run(command, check=False).returncode
+    if returncode:
+        raise HwprofError(f"pip {args[0]} failed (exit {returncode}); pip's message above says why")
+
+
+def _not_an_option(value: str, what: str) -> None:
+    # pip would read a leading '-' as one of its own options.
+    if value.startswith("-"):
+        raise HwprofError(f"{what} {value!r}: cannot start with '-'; for a file in this folder write ./{value}")
+
+
+@plugins_app.command("install")
+def plugins_install(
+    target: Annotated[str, typer.Argument(metavar="NAME|PATH", help="A package name (or requirement) or a folder.")],
+    editable: Annotated[
+        bool, typer.Option("-e", "--editable", help="Install a plugin folder in editable mode.")
+    ] = False,
+    upgrade: Annotated[bool, typer.Option("-U", "--upgrade", help="Upgrade it if already installed.")] = False,
+) -> None:
+    """Install a plugin with pip into the environment hwprof runs in."""
+    _not_an_option(target, "plugin")
+    path = Path(target)
+    is_path = path.exists()
+    if not is_path and target.startswith((".", "/", "~")):
+        raise HwprofError(f"{target}: no such file or folder")
+    if editable and not path.is_dir():
+        raise HwprofError(f"-e {target}: editable installs need a plugin folder (one holding pyproject.toml)")
+    options = [*(["--upgrade"] if upgrade else []), *(["--editable"] if editable else [])]
+    _pip("install", *options, str(path.resolve()) if is_path else target)
+    echo(f"installed {target}; `hwprof plugins list` shows what it registered")
+
+
+def _plugin_dists() -> dict[str, Distribution]:
+    """Third-party distributions that provide hwprof plugins, by normalised name."""
+    from importlib.metadata import entry_points
+
+    from hwprof.core.registry import BUILTIN_DIST, GROUP
+
+    found: dict[str, Distribution] = {}
+    for ep in entry_points(group=GROUP):
+        if ep.dist is not None and ep.dist.name != BUILTIN_DIST:
+            found.setdefault(_normal(ep.dist.name), ep.dist)
+            found.setdefault(_normal(ep.name), ep.dist)  # the name `plugins list` shows works too
+    return found
+
+
+def _normal(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@plugins_app.command("uninstall")
+def plugins_uninstall(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The plugin's distribution or plugin name.")],
+    yes: Annotated[bool, typer.Option("-y", "--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Uninstall a plugin with pip. Only distributions that provide hwprof plugins."""
+    _not_an_option(name, "plugin")
+    dists = _plugin_dists()
+    dist = dists.get(_normal(name))
+    if dist is None:
+        if _normal(name) == "hwprof":
+            raise HwprofError("hwprof is not a plugin; to remove hwprof itself use pip uninstall hwprof")
+        known = sorted({d.name for d in dists.values()})
+        listing = f"; installed plugins: {', '.join(known)}" if known else "; no third-party plugins are installed"
+        raise HwprofError(f"{name!r} is not an installed hwprof plugin{did_you_mean(name, known)}{listing}")
+    _pip("uninstall", *(["--yes"] if yes else []), dist.name)
+    echo(f"uninstalled {dist.name}")
+
+
+@plugins_app.command("freeze")
+def plugins_freeze() -> None:
+    """Print installed third-party plugins as requirements: `hwprof plugins freeze > plugins.txt`,
+    then `pip install -r plugins.txt` after an upgrade or in a new environment."""
+    lines = {_requirement(dist) for dist in _plugin_dists().values()}
+    for line in sorted(lines, key=str.lower):
+        echo(line)
+
+
+def _requirement(dist: Distribution) -> str:
+    """``name==version``, or where it was installed from when that was a folder or URL (PEP 610)."""
+    import json
+
+    direct = dist.read_text("direct_url.json")
+    if direct:
+        info = json.loads(direct)
+        if info.get("dir_info", {}).get("editable"):
+            return f"-e {info['url']}"
+        return f"{dist.name} @ {info['url']}"
+    return f"{dist.name}=={dist.version}"
+
+
+@plugins_app.command("new")
+def plugins_new(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Distribution name, e.g. hwprof-acme-x1.")],
+    chip: Annotated[
+        str | None, typer.Option("--chip", metavar="ID", help="Pre-fill the profile from this chip.")
+    ] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="DIR", help="Create the folder in DIR.")] = Path(),
+) -> None:
+    """Scaffold a plugin package in a new folder NAME: pyproject.toml, module, profile, README, test."""
+    from hwprof.core.scaffold import names_for, plugin_files, write_package
+
+    names = names_for(name)
+    template = None
+    if chip is not None:
+        from hwprof.core.cli import reg
+
+        template = reg().chip(chip)
+    target = write_package(output, names, plugin_files(names, template))
+    pkg = names.package
+    echo(
+        f"created {target}\n"
+        f"  edit      {target / pkg / (pkg + '.toml')}\n"
+        f"  check     hwprof profiles check {target / pkg / (pkg + '.toml')}\n"
+        f"  install   hwprof plugins install -e {target}\n"
+        f"  test      cd {target} && python -m pytest"
+    )

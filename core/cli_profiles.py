@@ -1,0 +1,195 @@
+"""``hwprof profiles``: profiles without code. Start one from an existing record, check files,
+print the JSON Schema editors use, export any record as TOML.
+
+A user profile is a TOML file in the config folder, in a folder of HWPROF_PROFILE_PATH or passed
+with ``--profiles DIR``. It replaces a record of the same id only when it says ``override = true``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
+from hwprof.core.render import dump_json, echo
+
+if TYPE_CHECKING:
+    from hwprof.core.registry import Registry
+    from hwprof.core.schema import ProfileSet
+
+profiles_app = typer.Typer(help="Profiles without code: new, check, schema, export.", no_args_is_help=True)
+KindOption = Annotated[
+    str | None,
+    typer.Option("--kind", help="chip, interconnect, system, cost_model, workload ... when an id names several."),
+]
+
+
+def find(r: Registry, record_id: str, kind: str | None) -> tuple[str, Any]:
+    """(kind, record) for an id of any kind; ``kind`` settles an id two kinds share."""
+    from hwprof.core.registry import PROFILE_KINDS
+
+    if kind is not None:
+        kind = kind.replace("-", "_")
+        if kind not in PROFILE_KINDS:
+            raise HwprofError(f"--kind {kind}: unknown{did_you_mean(kind, list(PROFILE_KINDS))}; "
+                              f"known: {', '.join(PROFILE_KINDS)}")  # fmt: skip
+    kinds = [kind] if kind else list(PROFILE_KINDS)
+    tables: dict[str, dict[str, Any]] = {k: getattr(r, PROFILE_KINDS[k]) for k in kinds}
+    hits = [(k, table[record_id]) for k, table in tables.items() if record_id in table]
+    if not hits:
+        known = [i for table in tables.values() for i in table]
+        raise HwprofError(f"no profile has the id {record_id!r}{did_you_mean(record_id, known)} "
+                          "(see `hwprof chips list`, `hwprof systems list`, ...)")  # fmt: skip
+    if len(hits) > 1:
+        names = " and ".join(k for k, _ in hits)
+        raise HwprofError(f"{record_id!r} is the id of a {names}; pass --kind {hits[0][0]} (or another)")
+    return hits[0]
+
+
+@profiles_app.command("new")
+def profiles_new(
+    from_id: Annotated[str, typer.Option("--from", metavar="ID", help="The record to start from.")],
+    new_id: Annotated[str, typer.Option("--id", metavar="NEW", help="The new record's id.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", metavar="FILE", help="Where to write it (default: NEW.toml).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+    kind: KindOption = None,
+) -> None:
+    """Write a new profile pre-filled from an existing record, with the sources it cites."""
+    import attrs
+    from hwprof.core.cli import reg
+    from hwprof.core.files import write_atomic
+    from hwprof.core.registry import PROFILE_KINDS
+    from hwprof.core.schema import ID_PATTERN, dumps, load_text
+
+    if not ID_PATTERN.match(new_id):
+        raise HwprofError(
+            f"--id {new_id!r}: an id is 1-64 characters of a-z, 0-9, '.', '_', '+', '-', "
+            "starting with a letter or digit (no '/' or '..')"
+        )
+    target = output if output is not None else Path(f"{new_id}.toml")
+    if target.suffix != ".toml":
+        raise HwprofError(f"-o {target}: a profile file name ends in .toml (hwprof loads only *.toml)")
+    r = reg()
+    kind, record = find(r, from_id, kind)
+    attribute = PROFILE_KINDS[kind]
+    if new_id in getattr(r, attribute):
+        raise HwprofError(
+            f"--id {new_id!r}: a {kind} with that id is already registered by {r.provider(attribute, new_id)}; "
+            f"pick another id (to replace it on purpose: `hwprof profiles export {new_id}`, then set override = true)"
+        )
+    header = (f"A {kind} made by `hwprof profiles new --from {from_id} --id {new_id}`.\n"
+              f"Replace the figures and their sources, then run: hwprof profiles check {target}")  # fmt: skip
+    text = dumps([attrs.evolve(record, id=new_id, override=False)], header=header)
+    load_text(text, str(target))  # what we write must read back
+    write_atomic(target, text, force=force)
+    echo(f"wrote {target}: {kind} {new_id!r} from {from_id!r}; edit it, then `hwprof profiles check {target}`")
+
+
+@profiles_app.command("check")
+def profiles_check(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Profile files to check.")],
+) -> None:
+    """Check profile files and report every problem at once: file, line, key path, what was expected."""
+    from hwprof.core.schema import load_file
+
+    problems: list[str] = []
+    bad: set[Path] = set()
+    loaded: list[tuple[Path, ProfileSet]] = []
+    for path in files:
+        try:
+            loaded.append((path, load_file(path)))
+        except ProfileError as exc:
+            problems += exc.problems
+            bad.add(path)
+    for path, line in _cross_check(loaded) if loaded else []:
+        problems.append(line)
+        bad.add(path)
+    for path, profile in loaded:
+        if path not in bad:
+            echo(f"ok: {path} ({_counts(profile)})")
+    for problem in problems:
+        echo(problem)
+    if problems:
+        raise HwprofError(f"{len(problems)} problem(s) in {len(bad)} of {len(files)} file(s); fix them and check again")
+
+
+def _counts(profile: ProfileSet) -> str:
+    from hwprof.core.schema import KINDS
+
+    parts = [f"{len(getattr(profile, kind))} {kind.replace('_', ' ')}" for kind in KINDS if getattr(profile, kind)]
+    return ", ".join(parts) or "no records"
+
+
+def _cross_check(loaded: list[tuple[Path, ProfileSet]]) -> list[tuple[Path, str]]:
+    """What one file cannot show alone: ids clashing with the registry or each other, and systems
+    naming chips or interconnects nothing provides."""
+    from hwprof.core.cli import reg
+    from hwprof.core.registry import PROFILE_KINDS
+    from hwprof.core.schema import locate, read_bytes
+
+    r = reg()
+    checked = {str(path.resolve()) for path, _ in loaded}
+    owners: dict[tuple[str, str], str] = {}  # (kind, id) -> who has it
+    for attribute_kind, attribute in PROFILE_KINDS.items():
+        for record_id, record in getattr(r, attribute).items():
+            if _resolved(record.origin) not in checked:
+                owners[(attribute_kind, record_id)] = r.provider(attribute, record_id)
+    problems: list[tuple[Path, str, str]] = []
+    for path, profile in loaded:
+        for kind in PROFILE_KINDS:
+            for i, record in enumerate(getattr(profile, kind)):
+                owner = owners.get((kind, record.id))
+                if owner and not record.override:
+                    problems.append((path, f"{kind}[{i}].id", f"{record.id!r} is already registered by {owner}; "
+                                     "rename it, or set override = true to replace it on purpose"))  # fmt: skip
+                owners.setdefault((kind, record.id), str(path))
+    for path, profile in loaded:
+        for i, system in enumerate(profile.system):
+            refs = [(f"system[{i}].chip", "chip", system.chip)]
+            refs += [(f"system[{i}].tiers[{j}].interconnect", "interconnect", t.interconnect)
+                     for j, t in enumerate(system.tiers)]  # fmt: skip
+            for where, kind, ref in refs:
+                if (kind, ref) not in owners:
+                    known = [i for k, i in owners if k == kind]
+                    problems.append((path, where, f"no {kind} {ref!r} in these files or the installed plugins"
+                                     f"{did_you_mean(ref, known)}"))  # fmt: skip
+    lines = []
+    for path, where, message in problems:
+        line = locate(read_bytes(path), where)
+        lines.append((path, f"{path}{f':{line}' if line else ''}: {where}: {message}"))
+    return lines
+
+
+def _resolved(origin: str) -> str:
+    try:
+        return str(Path(origin).resolve())
+    except (OSError, ValueError):
+        return origin
+
+
+@profiles_app.command("schema")
+def profiles_schema() -> None:
+    """Print the JSON Schema of profile files, for editors (Taplo / Even Better TOML)."""
+    from hwprof.core.json_schema import profile_schema
+
+    echo(dump_json(profile_schema()))
+
+
+@profiles_app.command("export")
+def profiles_export(
+    record_id: Annotated[str, typer.Argument(metavar="ID", help="Any chip, interconnect, system, ... id.")],
+    kind: KindOption = None,
+) -> None:
+    """Print one record as profile TOML, with the sources it cites; loading it gives the same record."""
+    from hwprof.core.cli import reg
+    from hwprof.core.registry import PROFILE_KINDS
+    from hwprof.core.schema import dumps
+
+    r = reg()
+    kind, record = find(r, record_id, kind)
+    provider = r.provider(PROFILE_KINDS[kind], record_id)
+    text = dumps([record], header=f"{kind} {record_id}, exported from {provider}: {record.origin}")
+    echo(text.rstrip("\n"))

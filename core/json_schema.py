@@ -1,0 +1,121 @@
+"""A JSON Schema of the profile format, generated from the data model, for editors.
+
+It walks the same type hints as the reader in ``hwprof.core.schema``, so a field added to the
+model shows up here with its description and unit. Taplo / Even Better TOML read it to check and
+complete profiles as people type; ``hwprof profiles check`` stays the authority (it also checks
+what a schema cannot say well, like a source key that must be declared in the same file).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import types
+import typing
+from typing import Any
+
+import attrs
+from hwprof.core import model
+from hwprof.core.schema import ID_PATTERN, KEYED_BY, KINDS, SCHEMA_VERSION, hints, user_fields
+
+DRAFT = "http://json-schema.org/draft-07/schema#"
+
+# Rules the reader checks in code, said the JSON Schema way.
+EXTRA: dict[type, dict[str, Any]] = {
+    model.Figure: {
+        "if": {"properties": {"status": {"const": "derived"}}, "required": ["status"]},
+        "then": {"required": ["how"]},
+    },
+    model.Chip: {"oneOf": [{"required": ["memory_gib"]}, {"required": ["memory_gb"]}]},
+    model.Price: {"properties": {"purchase": {"enum": list(model.PURCHASE_OPTIONS)}}},
+    model.MissingPrice: {"properties": {"purchase": {"enum": list(model.PURCHASE_OPTIONS)}}},
+}
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.definitions: dict[str, Any] = {}
+
+    def type_schema(self, tp: Any) -> dict[str, Any]:
+        origin, args = typing.get_origin(tp), typing.get_args(tp)
+        if origin in (typing.Union, types.UnionType):  # TOML has no null: an optional key is left out
+            return self.type_schema(next(a for a in args if a is not type(None)))
+        if origin is typing.Literal:
+            return {"enum": list(args)}
+        if origin is tuple:
+            return {"type": "array", "items": self.type_schema(args[0])}
+        if origin is dict:
+            return {"type": "object", "additionalProperties": self.type_schema(args[1])}
+        if tp is model.Source:
+            return {"type": "string", "description": "key of a [sources] entry in the same file"}
+        if attrs.has(tp):
+            return {"$ref": f"#/definitions/{self.record(tp)}"}
+        scalars: dict[Any, dict[str, Any]] = {
+            str: {"type": "string"},
+            bool: {"type": "boolean"},
+            int: {"type": "integer", "minimum": 1},
+            float: {"type": "number", "exclusiveMinimum": 0},
+            dt.date: {"type": "string", "format": "date"},
+        }
+        if tp in scalars:
+            return dict(scalars[tp])
+        raise TypeError(f"no JSON Schema for type {tp!r}")
+
+    def record(self, cls: type) -> str:
+        name = cls.__name__
+        if name in self.definitions:
+            return name
+        self.definitions[name] = {}  # placeholder: records may refer to each other
+        properties: dict[str, Any] = {}
+        for field in user_fields(cls):
+            if cls is model.Source and field.name == "key":
+                continue  # the key is the table name, [sources.KEY]
+            prop = self.type_schema(hints(cls)[field.name])
+            if keys := KEYED_BY.get((cls, field.name)):
+                prop["propertyNames"] = {"enum": list(keys)}
+            if field.name == "id":
+                prop["pattern"] = ID_PATTERN.pattern
+            text, unit = field.metadata.get("doc", ""), field.metadata.get("unit", "")
+            described = f"{text} ({unit})" if unit else text
+            properties[field.name] = {**prop, "description": described} if described else prop
+        required = [f.name for f in user_fields(cls) if f.default is attrs.NOTHING and f.name in properties]
+        schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+        if cls.__doc__:
+            schema["description"] = " ".join(cls.__doc__.split())
+        if required:
+            schema["required"] = required
+        for key, value in EXTRA.get(cls, {}).items():
+            if key == "properties":
+                for prop_name, extra in value.items():
+                    schema["properties"][prop_name] = {**schema["properties"][prop_name], **extra}
+            else:
+                schema[key] = value
+        self.definitions[name] = schema
+        return name
+
+
+def profile_schema() -> dict[str, Any]:
+    """The JSON Schema (draft-07) of one profile file."""
+    builder = _Builder()
+    properties: dict[str, Any] = {
+        "schema_version": {"const": SCHEMA_VERSION, "description": "version of this format"},
+        "sources": {
+            "type": "object",
+            "description": "documents figures cite, as [sources.KEY] tables",
+            "additionalProperties": {"$ref": f"#/definitions/{builder.record(model.Source)}"},
+        },
+    }
+    for kind, cls in KINDS.items():
+        properties[kind] = {
+            "type": "array",
+            "description": f"[[{kind}]] tables, one per {cls.__name__} record",
+            "items": {"$ref": f"#/definitions/{builder.record(cls)}"},
+        }
+    return {
+        "$schema": DRAFT,
+        "title": "hwprof profile",
+        "description": "Chips, interconnects, systems, cost models and workloads, each figure with its source.",
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        "definitions": builder.definitions,
+    }

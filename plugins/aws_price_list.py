@@ -1,0 +1,292 @@
+"""Current on-demand prices from the AWS Price List Query API, merged into a user price file.
+
+Used by ``hwprof prices refresh`` (the ``aws_pricing`` plugin) and imported only when that command
+runs, so boto3 costs nothing to the other commands. The written file holds the whole ``aws`` cost
+model with ``override = true``: the fetched on-demand prices dated with the day of the refresh,
+and everything the API does not give (Capacity Block and spot prices, the known gaps) copied from
+hwprof's built-in snapshot, so the file replaces the snapshot without losing anything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+from hwprof.core import model
+from hwprof.core.errors import HwprofError, ProfileError
+
+SOURCE_KEY = "aws-price-list-api"
+SOURCE_TITLE = "AWS Price List Query API (GetProducts, AmazonEC2, Linux, shared tenancy, no pre-installed software)"
+SOURCE_URL = "https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_pricing_GetProducts.html"
+# The Query API answers only in a few regions, whatever region the prices are for.
+ENDPOINT_REGION = "us-east-1"
+FILENAME = "aws-prices.toml"
+INSTALL = "pip install 'hwprof[aws]'"
+REGION_CODE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+
+
+def make_client() -> Any:
+    """A ``pricing`` client with the user's own credentials, or one line saying what is missing."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise HwprofError(f"`hwprof prices refresh` needs boto3, which is not installed: {INSTALL}") from None
+    session = boto3.session.Session()
+    if session.get_credentials() is None:
+        raise HwprofError(
+            "`hwprof prices refresh` found no AWS credentials: configure them (`aws configure`, AWS_PROFILE, "
+            "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) for an identity allowed pricing:GetProducts"
+        )
+    return session.client("pricing", region_name=ENDPOINT_REGION, config=Config(retries={"mode": "standard"}))
+
+
+def product_filters(instance_type: str, region: str) -> list[dict[str, str]]:
+    """One Linux, shared-tenancy, on-demand instance in one region: the list price people quote."""
+    wanted = (("instanceType", instance_type), ("regionCode", region), ("operatingSystem", "Linux"),
+              ("tenancy", "Shared"), ("preInstalledSw", "NA"), ("capacitystatus", "Used"))  # fmt: skip
+    return [{"Type": "TERM_MATCH", "Field": field, "Value": value} for field, value in wanted]
+
+
+def on_demand_usd(price_list: Iterable[str]) -> set[float]:
+    """Hourly USD on-demand prices in GetProducts items (each item is a JSON string)."""
+    import json
+
+    found: set[float] = set()
+    for item in price_list:
+        product = json.loads(item)
+        attributes = product.get("product", {}).get("attributes", {})
+        if attributes.get("marketoption", "OnDemand") != "OnDemand":
+            continue
+        for term in product.get("terms", {}).get("OnDemand", {}).values():
+            for dimension in term.get("priceDimensions", {}).values():
+                usd = float(dimension.get("pricePerUnit", {}).get("USD", "0"))
+                if usd > 0 and dimension.get("unit", "Hrs") == "Hrs":
+                    found.add(usd)
+    return found
+
+
+def fetch(client: Any, instance_types: Sequence[str], regions: Sequence[str]) -> dict[tuple[str, str], set[float]]:
+    """Distinct on-demand prices per (instance type, region); an empty set where AWS lists none."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+    paginator = client.get_paginator("get_products")
+    out: dict[tuple[str, str], set[float]] = {}
+    try:
+        for instance_type in instance_types:
+            for region in regions:
+                pages = paginator.paginate(ServiceCode="AmazonEC2", FormatVersion="aws_v1",
+                                           Filters=product_filters(instance_type, region))  # fmt: skip
+                found: set[float] = set()
+                for page in pages:
+                    found |= on_demand_usd(page.get("PriceList", []))
+                out[(instance_type, region)] = found
+    except (NoCredentialsError, PartialCredentialsError):
+        raise HwprofError(
+            "`hwprof prices refresh`: AWS credentials are missing or incomplete: configure them "
+            "(`aws configure`, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); nothing was written"
+        ) from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "error"), error.get("Message", "")
+        if code in ("ThrottlingException", "Throttling", "TooManyRequestsException"):
+            raise HwprofError(
+                f"the AWS Price List API throttled the requests ({code}) after retries; nothing was written: "
+                "try again in a few minutes, or refresh fewer regions with --region"
+            ) from None
+        raise HwprofError(
+            f"the AWS Price List API refused the request ({code}: {message}); nothing was written: "
+            "check that your credentials allow pricing:GetProducts"
+        ) from None
+    except BotoCoreError as exc:
+        raise HwprofError(f"could not query the AWS Price List API: {exc}; nothing was written") from None
+    return out
+
+
+@attrs.frozen
+class Change:
+    """What a refresh did to one (instance type, region) on-demand price."""
+
+    system: str
+    region: str
+    usd_per_hour: float | None  # the price now in the file, None if there is none
+    before: model.Price | None
+    fetched: bool
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"system": self.system, "region": self.region, "usd_per_hour": self.usd_per_hour,
+                "fetched": self.fetched, "note": self.note,
+                "before": {"usd_per_hour": self.before.usd_per_hour, "observed": self.before.observed.isoformat()}
+                if self.before else None}  # fmt: skip
+
+
+def merge(
+    snapshot: model.CostModel,
+    previous: model.CostModel | None,
+    fetched: dict[tuple[str, str], set[float]],
+    today: dt.date,
+) -> tuple[model.CostModel, list[Change]]:
+    """The cost model to write: the snapshot, earlier refreshes, then today's prices on top.
+
+    Prices the API does not give are kept as they are, with their own dates, so staleness still
+    flags them; a known gap for an instance that now has an on-demand price is dropped.
+    """
+    # One source per refresh day, so a price kept from an earlier refresh keeps its own date.
+    source = model.Source(key=f"{SOURCE_KEY}-{today.isoformat()}", title=SOURCE_TITLE, url=SOURCE_URL, date=today)
+    prices: dict[tuple[str, str, str], model.Price] = {(p.system, p.region, p.purchase): p for p in snapshot.prices}
+    for p in previous.prices if previous else ():
+        if p.source.key.startswith(SOURCE_KEY):  # an earlier refresh, not a hand edit or a snapshot copy
+            prices[(p.system, p.region, p.purchase)] = p
+    changes: list[Change] = []
+    for (system, region), values in sorted(fetched.items()):
+        before = prices.get((system, region, "on-demand"))
+        if len(values) == 1:
+            usd = values.pop()
+            prices[(system, region, "on-demand")] = model.Price(
+                system=system, region=region, purchase="on-demand", usd_per_hour=usd, observed=today,
+                source=source, status="official", note="Linux, shared tenancy, refreshed by `hwprof prices refresh`",
+            )  # fmt: skip
+            changes.append(Change(system, region, usd, before, fetched=True))
+            continue
+        why = (f"{len(values)} different prices listed ({', '.join(map(str, sorted(values)))}), none chosen"
+               if values else "AWS lists no on-demand price")  # fmt: skip
+        kept = f"; kept {before.usd_per_hour} observed {before.observed.isoformat()}" if before else ""
+        changes.append(Change(system, region, before.usd_per_hour if before else None, before, False, why + kept))
+    priced = {(c.system, c.region) for c in changes if c.fetched}
+    missing = tuple(m for m in snapshot.missing if m.purchase != "on-demand"
+                    or not any(s == m.system and m.region in ("*", r) for s, r in priced))  # fmt: skip
+    note = (f"On-demand prices refreshed from the AWS Price List Query API on {today.isoformat()}; the other "
+            "prices and gaps are hwprof's built-in snapshot, each with its own date.")  # fmt: skip
+    merged = model.CostModel(
+        id=snapshot.id, name=snapshot.name, currency=snapshot.currency,
+        prices=tuple(sorted(prices.values(), key=lambda p: (p.system, p.purchase, p.region))),
+        missing=missing, notes=(*snapshot.notes, note), override=True,
+    )  # fmt: skip
+    return merged, changes
+
+
+def to_toml(cost_model: model.CostModel) -> str:
+    """The cost model as a profile file, its sources declared once each."""
+    import tomli_w
+
+    cited = [p.source for p in cost_model.prices] + [m.source for m in cost_model.missing]
+    sources = {s.key: s for s in reversed(cited)}
+
+    def source_table(s: model.Source) -> dict[str, Any]:
+        return {"title": s.title, **({"url": s.url} if s.url else {}), **({"date": s.date} if s.date else {})}
+
+    def price_table(p: model.Price) -> dict[str, Any]:
+        out: dict[str, Any] = {"system": p.system, "region": p.region, "purchase": p.purchase,
+                               "usd_per_hour": p.usd_per_hour, "observed": p.observed, "source": p.source.key,
+                               "status": p.status}  # fmt: skip
+        if p.volatile:
+            out["volatile"] = True
+        if p.note:
+            out["note"] = p.note
+        return out
+
+    def missing_table(m: model.MissingPrice) -> dict[str, Any]:
+        region = {} if m.region == "*" else {"region": m.region}
+        return {"system": m.system, "purchase": m.purchase, **region, "reason": m.reason, "source": m.source.key}
+
+    data = {
+        "schema_version": 1,
+        "sources": {k: source_table(s) for k, s in sorted(sources.items())},
+        "cost_model": [{
+            "id": cost_model.id, "name": cost_model.name, "currency": cost_model.currency, "override": True,
+            "notes": list(cost_model.notes), "prices": [price_table(p) for p in cost_model.prices],
+            "missing": [missing_table(m) for m in cost_model.missing],
+        }],
+    }  # fmt: skip
+    header = ("# Written by `hwprof prices refresh`: it replaces hwprof's built-in AWS prices (override = true).\n"
+              "# The next refresh rewrites it and keeps this version as .bak.\n\n")  # fmt: skip
+    return header + tomli_w.dumps(data)
+
+
+def write_atomic(path: Path, text: str) -> Path | None:
+    """Write ``text`` to ``path`` by temp file and rename; keep an existing file as ``<name>.bak``."""
+    import shutil
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backup = path.with_name(path.name + ".bak") if path.exists() else None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if backup is not None:
+            shutil.copy2(path, backup)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return backup
+
+
+def read_previous(path: Path, cost_model_id: str) -> tuple[model.CostModel | None, str]:
+    """The cost model of an earlier refresh, or None and why it can't be used (it is kept as .bak)."""
+    from hwprof.core.schema import load_file
+
+    if not path.exists():
+        return None, ""
+    try:
+        profile = load_file(path)
+    except ProfileError as exc:
+        return None, f"the previous {path.name} is invalid ({exc.problems[0]}); its prices are not carried over"
+    return next((m for m in profile.cost_model if m.id == cost_model_id), None), ""
+
+
+def check_regions(regions: Sequence[str]) -> None:
+    for region in regions:
+        if not REGION_CODE.match(region):
+            raise HwprofError(f"--region {region}: not an AWS region code; expected one like us-east-1 or eu-west-2")
+
+
+def instance_types(systems: Iterable[model.System]) -> list[str]:
+    """The systems that are AWS instances: the ones the Price List can price."""
+    return sorted(s.id for s in systems if s.kind == "instance" and INSTANCE_TYPE.match(s.id))
+
+
+@attrs.frozen
+class Refresh:
+    path: Path
+    backup: Path | None
+    cost_model: model.CostModel
+    changes: list[Change]
+    warnings: list[str]
+    written: bool
+
+
+def refresh(
+    client: Any,
+    snapshot: model.CostModel,
+    types: Sequence[str],
+    regions: Sequence[str],
+    folder: Path,
+    today: dt.date,
+    dry_run: bool = False,
+) -> Refresh:
+    """Fetch, merge, check the result reads back as a valid profile, then write it atomically."""
+    from hwprof.core.schema import load_text
+
+    check_regions(regions)
+    path = folder / FILENAME
+    previous, problem = read_previous(path, snapshot.id)
+    fetched = fetch(client, types, regions)
+    merged, changes = merge(snapshot, previous, fetched, today)
+    text = to_toml(merged)
+    try:
+        load_text(text, str(path))
+    except ProfileError as exc:  # a bug here, not the user's: refuse to write a file hwprof can't read
+        raise HwprofError(f"refusing to write {path}: the merged prices do not read back ({exc.problems[0]})") from None
+    backup = None if dry_run else write_atomic(path, text)
+    return Refresh(path, backup, merged, changes, [problem] if problem else [], written=not dry_run)

@@ -1,0 +1,112 @@
+"""Shared fixtures: every test runs against the built-in plugins only, never the developer's own
+config folder or environment, with a fresh registry before and after."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+from hwprof.core import registry
+
+ENV_VARS = ("HWPROF_LOAD_PLUGINS", "HWPROF_STRICT_PLUGINS", "HWPROF_PROFILE_PATH", "HWPROF_DEBUG")
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Keep the user's profiles and hwprof variables out; start and end with no cached registry."""
+    monkeypatch.setenv("HWPROF_NO_USER_PROFILES", "1")
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    registry.reset()
+    yield
+    registry.reset()
+
+
+@pytest.fixture
+def builtin_registry() -> registry.Registry:
+    """The registry the built-in plugins give, with no profile folders."""
+    return registry.build(registry.Settings())
+
+
+@attrs.frozen
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def output(self) -> str:
+        return self.out + self.err
+
+    def json(self) -> object:
+        import json
+
+        return json.loads(self.out)
+
+
+RunCli = Callable[..., Result]
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
+    """Run ``hwprof ARGS`` in-process: ``run_cli("chips", "list")`` -> Result(code, out, err)."""
+    from hwprof.core import cli
+
+    def run(*args: str | Path) -> Result:
+        capsys.readouterr()  # drop anything printed before this call
+        code = cli.main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+WriteProfile = Callable[..., Path]
+
+
+@pytest.fixture
+def write_profile(tmp_path: Path) -> WriteProfile:
+    """Write a profile into ``tmp_path/profiles`` (text, or raw bytes) and return its path."""
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+
+    def write(content: str | bytes, name: str = "test.toml") -> Path:
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    return write
+
+
+# A small valid profile the bad-input tests break one key at a time.
+SOURCES = """\
+schema_version = 1
+
+[sources.s1]
+title = "Test datasheet"
+url = "https://example.com/datasheet"
+date = 2025-01-01
+"""
+
+CHIP = """
+[[chip]]
+id = "testchip"
+name = "Test Chip"
+vendor = "Test Vendor"
+memory_gib = { value = 32, source = "s1", status = "official" }
+memory_bandwidth_tbps = { value = 1.5, source = "s1", status = "official" }
+
+[chip.peak_dense_tflops]
+fp8 = { value = 100, source = "s1", status = "official" }
+bf16 = { value = 50, source = "s1", status = "official" }
+"""
+
+
+def chip_profile(chip_id: str = "testchip", override: bool = False) -> str:
+    text = SOURCES + CHIP.replace('"testchip"', f'"{chip_id}"')
+    return text.replace('vendor = "Test Vendor"\n', 'vendor = "Test Vendor"\noverride = true\n') if override else text

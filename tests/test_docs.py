@@ -1,0 +1,73 @@
+"""Docs that cannot drift: the README's test command is the one CI runs, and every hook a plugin
+author can implement carries a complete example in its docstring."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+from hwprof.core import hookspecs
+
+ROOT = Path(__file__).resolve().parent.parent
+# What .ci/run runs as "the README's test command"; the README must show this very line.
+TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
+
+
+def ci_lines() -> list[str]:
+    return [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+
+
+def readme_test_command(text: str) -> str:
+    """The command in the first fenced block after the first heading that mentions tests."""
+    lines = text.splitlines()
+    heading = next((i for i, line in enumerate(lines) if line.startswith("#") and "test" in line.lower()), None)
+    assert heading is not None, "README.md has no heading about tests (e.g. '## Running the tests')"
+    fences = [i for i in range(heading + 1, len(lines)) if lines[i].lstrip().startswith("```")]
+    assert len(fences) >= 2, "README.md: no fenced code block after the tests heading"
+    block = [line.strip().removeprefix("$ ") for line in lines[fences[0] + 1 : fences[1]]]
+    commands = [line for line in block if line and not line.startswith("#")]
+    assert len(commands) == 1, f"README.md: the tests block should hold one command, found {commands}"
+    return commands[0]
+
+
+def test_ci_runs_the_test_command() -> None:
+    assert TEST_COMMAND in ci_lines(), f".ci/run must run the README's test command verbatim: {TEST_COMMAND}"
+
+
+def test_readme_test_command_is_the_one_ci_runs() -> None:
+    readme = ROOT / "README.md"
+    assert readme.exists(), f"README.md is missing: it must show the test command that .ci/run runs: {TEST_COMMAND}"
+    command = readme_test_command(readme.read_text(encoding="utf-8"))
+    assert command in ci_lines(), f"README.md's test command is not a line of .ci/run: {command}"
+
+
+def test_readme_test_command_parser() -> None:
+    text = "# hwprof\n\n```\nhwprof --help\n```\n\n## Running the tests\n\n```sh\n$ make test\n```\n"
+    assert readme_test_command(text) == "make test"
+
+
+def hook_specs() -> list[tuple[str, object]]:
+    return [
+        (name, fn)
+        for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
+        if hasattr(fn, "hwprof_spec")  # set by pluggy's HookspecMarker("hwprof")
+    ]
+
+
+def test_every_hook_has_an_example() -> None:
+    specs = hook_specs()
+    names = {name for name, _ in specs}
+    assert {
+        "hwprof_register_chips",
+        "hwprof_register_interconnects",
+        "hwprof_register_systems",
+        "hwprof_register_cost_models",
+        "hwprof_register_workloads",
+        "hwprof_register_commands",
+    } <= names
+    for name, fn in specs:
+        assert name.startswith("hwprof_"), f"hook {name} lacks the hwprof_ prefix"
+        doc = inspect.getdoc(fn) or ""
+        assert "Example" in doc, f"hook {name}: its docstring needs a complete example"
+        assert re.search(r"@hookimpl\s+def " + name + r"\(", doc), f"hook {name}: the example should implement it"

@@ -1,0 +1,162 @@
+"""Estimates checked against hand arithmetic and published figures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hwprof.core import efficiency, estimate, registry, shape, validate
+from hwprof.core.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    registry.reset()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def reg() -> registry.Registry:
+    return registry.build(registry.Settings(profile_dirs=()))
+
+
+def test_training_flops_are_6_n_d_without_a_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "estimate", "train", "--params", "405e9", "--tokens", "15.6e12",
+                       "--chip", "h100-sxm", "--chips", "16384", "--json")  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    assert data["flops"] == pytest.approx(6 * 405e9 * 15.6e12)  # 3.79e25, the Llama 3 paper's 3.8e25
+    assert data["flops"] == pytest.approx(3.8e25, rel=0.01)
+
+
+def test_attention_adds_two_thirds_at_128k_context() -> None:
+    llama = shape.Shape(name="405b", params=405e9, active_params=405e9, layers=126, hidden=16384, heads=128,
+                        head_dim=128)  # fmt: skip
+    dense, attention = llama.train_flops_per_token(131072)
+    assert dense == 6 * 405e9
+    assert attention / dense == pytest.approx(6 * 126 * 131072 * 16384 / (6 * 405e9))
+    assert attention / dense == pytest.approx(2 / 3, rel=0.01)
+
+
+def test_time_is_flops_over_chips_times_peak_times_mfu(reg: registry.Registry) -> None:
+    chip = reg.chip("trainium2")
+    target = estimate.target_for(chip, 64, reg.system("trn2-ultraserver"), reg.interconnects)
+    work = shape.Shape(name="x", params=70e9, active_params=70e9)
+    result = estimate.estimate_train(work, target, tokens=1e12, precision="bf16", mfu=0.4)
+    expected = 6 * 70e9 * 1e12 / (64 * 667e12 * 0.4)
+    assert result["time_s"]["expected"] == pytest.approx(expected)
+    assert result["chip_hours"]["expected"] == pytest.approx(expected / 3600 * 64)
+    # energy = chips x rated power x hours, with the power figure's status
+    assert result["energy_kwh"]["expected"] == pytest.approx(64 * 0.5 * expected / 3600)
+    assert result["energy"]["power_status"] == "reported"
+
+
+def test_peak_of_an_ultraserver_matches_the_article(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "estimate", "peak", "--system", "trn2-ultraserver", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["peak_dense_pflops"]["fp8"]["value"] == pytest.approx(64 * 1299 / 1000)  # 83.1
+    assert data["peak_dense_pflops"]["fp8"]["value"] == pytest.approx(83.2, rel=0.001)
+    code, out, _ = run(capsys, "estimate", "peak", "--chip", "trainium2", "--chips", "16", "--json")
+    assert json.loads(out)["peak_dense_pflops"]["fp8"]["value"] == pytest.approx(20.8, rel=0.001)
+
+
+def test_decode_at_batch_one_is_bytes_over_bandwidth(reg: registry.Registry) -> None:
+    chip = reg.chip("h200-sxm")
+    target = estimate.target_for(chip, 1, None, reg.interconnects)
+    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    result = estimate.estimate_serve(work, target, "bf16", "bf16", batch=1, input_tokens=1, output_tokens=2)
+    weights = 8.03e9 * 2
+    kv = 2 * 32 * 8 * 128 * 2 * (1 + 1)  # K and V, 32 layers, 8 KV heads of 128, 2 bytes, ~2 tokens of context
+    fraction = efficiency.MEMORY_BANDWIDTH_FRACTION.value
+    assert result["breakdown"]["decode_memory_s"] == pytest.approx((weights + kv) / (4.8e12 * fraction), rel=1e-3)
+    assert result["tpot_s"]["expected"] == pytest.approx(result["breakdown"]["decode_memory_s"])  # one chip: no comm
+    assert result["binding"] == "memory bandwidth"
+    assert result["memory"]["kv_bytes_per_token"] == 2 * 32 * 8 * 128 * 2
+
+
+def test_serve_json_uses_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "estimate", "serve", "--model", "llama3.1-70b", "--system", "p5en.48xlarge",
+                       "--precision", "fp8", "--batch", "16", "--json")  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    for key in ("ttft_s", "tpot_s", "tokens_per_s", "cost_usd_per_million_tokens"):
+        assert set(data[key]) == {"low", "expected", "high"}
+        assert data[key]["low"] <= data[key]["expected"] <= data[key]["high"]
+    # cost per million tokens = price per hour / tokens per hour
+    per_hour = data["cost"]["usd_per_hour"]
+    assert per_hour == pytest.approx(63.296)
+    assert data["cost_usd_per_million_tokens"]["expected"] == pytest.approx(
+        per_hour / (data["tokens_per_s"]["expected"] * 3600) * 1e6
+    )
+
+
+def test_train_json_carries_range_cost_and_assumptions(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--system",
+                       "p5.48xlarge", "--count", "4", "--region", "us-east-1", "--json")  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    for key in ("time_s", "chip_hours", "cost_usd", "energy_kwh"):
+        assert data[key]["low"] < data[key]["expected"] < data[key]["high"]
+    hours = data["time_s"]["expected"] / 3600
+    assert data["cost_usd"]["expected"] == pytest.approx(4 * 55.04 * hours)
+    assert "bf16" in data["precision_basis"]
+    assert data["memory"]["assumptions"]["sharding"]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["estimate", "serve", "--model", "llama3.1-405b", "--chip", "h100-sxm", "--chips", "1"], "needs at least"),
+        (["estimate", "train", "--model", "llama3.1-405b", "--tokens", "1e12", "--chip", "trainium2", "--chips", "8"],
+         "need at least"),
+        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "0", "--system", "p5.48xlarge"], "--tokens"),
+        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "-5", "--system", "p5.48xlarge"], "--tokens"),
+        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e9", "--system", "p5.48xlarge", "--count", "0"],
+         "--count"),
+        (["estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--batch", "0"], "--batch"),
+        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e9", "--system", "p5.48xlarge", "--precision",
+          "fp4"], "it has fp8, int8, bf16"),
+        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e9", "--system", "p5e.48xlarge", "--purchase",
+          "on-demand", "--region", "us-east-2"], "capacity-block in us-east-2"),
+        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e9", "--system", "p5.48xlarge", "--region",
+          "mars-1"], "known regions"),
+        (["estimate", "train", "--model", "llama9", "--tokens", "1e9", "--system", "p5.48xlarge"], "unknown workload"),
+    ],
+)
+def test_bad_estimate_input_is_one_clear_line(capsys: pytest.CaptureFixture[str], args: list[str], needle: str) -> None:
+    code, out, err = run(capsys, *args)
+    assert code != 0
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert needle in lines[0]
+
+
+def test_validation_meets_the_error_targets(reg: registry.Registry) -> None:
+    out = validate.run(reg)
+    cases = out["cases"]
+    held_out = [c for c in cases if c["role"] == "validation"]
+    assert sum(c["kind"] == "train" for c in held_out) >= 10
+    assert sum(c["kind"] == "serve" for c in held_out) >= 5
+    assert any(reg.validation_cases[c["id"]].chip == "trainium2" for c in held_out)
+    assert out["summary"]["validation"]["median_abs_error"] <= 0.25
+    assert out["summary"]["validation"]["in_range_share"] >= 0.8
+    # calibration and validation never share a case
+    assert {c["id"] for c in held_out}.isdisjoint({c["id"] for c in cases if c["role"] == "calibration"})
+
+
+def test_compare_checks_the_price_performance_claim(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "compare", "train", "--model", "llama3.1-70b", "--tokens", "1e12", "--systems",
+                       "trn2.48xlarge,p5en.48xlarge", "--chips", "64", "--baseline", "p5en.48xlarge", "--json")  # fmt: skip
+    assert code == 0
+    data = json.loads(out)
+    trn2 = next(r for r in data["rows"] if r["system"] == "trn2.48xlarge")
+    p5en = next(r for r in data["rows"] if r["system"] == "p5en.48xlarge")
+    # Same efficiency model on both: cost ratio = price per chip-hour / bf16 peak, by hand.
+    by_hand = (63.296 / 8 / 989.5) / (35.76 / 16 / 667)
+    assert trn2["price_performance"] == pytest.approx(by_hand, rel=0.01)
+    assert p5en["price_performance"] == pytest.approx(1.0)
+    assert "better price-performance" in data["finding"]
