@@ -26,9 +26,21 @@ def commands() -> dict[str, list[str]]:
     hwprof = [str(script)] if script.exists() else [python, "-m", "hwprof.core.cli"]
     return {
         'python -c "import typer"': [python, "-c", "import typer"],
+        # The floor of any typer CLI that takes an option value (typer 0.29 validates it with pydantic).
+        "typer app, one str option": [python, "-c", TINY_APP, "--name", "x"],
         "hwprof --help": [*hwprof, "--help"],
         "hwprof chips list": [*hwprof, "chips", "list"],
     }
+
+
+TINY_APP = """
+import typer
+app = typer.Typer()
+@app.command()
+def hello(name: str = "world") -> None:
+    pass
+app()
+"""
 
 
 def run_once(argv: list[str]) -> float:

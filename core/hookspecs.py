@@ -141,5 +141,14 @@ def hwprof_register_commands(cli: typer.Typer) -> None:
             def hello(name: str = "world") -> None:
                 "Say hello."
                 typer.echo(f"hello {name}")
+
+    ``cli`` is the root app. To add a command to an existing group (``prices``, ``systems``...),
+    find the group in ``cli.registered_groups`` by name; the hook may be called more than once
+    in a process, so skip a command that is already there. The built-in cloud pricing plugin
+    adds ``hwprof prices refresh`` this way::
+
+        group = next(g.typer_instance for g in cli.registered_groups if g.name == "prices")
+        if not any(c.name == "refresh" for c in group.registered_commands):
+            group.command("refresh")(refresh)
     """
     raise NotImplementedError

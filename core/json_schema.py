@@ -119,3 +119,66 @@ def profile_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "definitions": builder.definitions,
     }
+
+
+# ----------------------------------------------------------------------------- field reference
+
+
+def records() -> list[type]:
+    """Every record a profile can hold, top-level kinds first, then the tables inside them."""
+    found: list[type] = [model.Source, *KINDS.values()]
+    for cls in found:  # grows while we walk it
+        for field in user_fields(cls):
+            for inner in _record_types(hints(cls)[field.name]):
+                if inner not in found:
+                    found.append(inner)
+    return found
+
+
+def _record_types(tp: Any) -> list[type]:
+    if attrs.has(tp):
+        return [tp]
+    return [inner for arg in typing.get_args(tp) for inner in _record_types(arg)]
+
+
+def type_text(tp: Any) -> str:
+    """How a field's type reads in the docs: 'number > 0', 'array of Tier', ..."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return type_text(next(a for a in args if a is not type(None)))
+    if origin is typing.Literal:
+        return "one of " + ", ".join(f"`{a}`" for a in args)
+    if origin is tuple:
+        return f"array of {type_text(args[0])}"
+    if origin is dict:
+        return f"table of {type_text(args[1])}"
+    if tp is model.Source:
+        return "source key"
+    if attrs.has(tp):
+        return tp.__name__
+    names = {str: "text", bool: "true or false", int: "whole number >= 1", float: "number > 0", dt.date: "date"}
+    return names[tp]
+
+
+def field_reference() -> str:
+    """The profile format field by field, as Markdown, for CONTRIBUTING.md."""
+    tables = {cls: f"`[[{kind}]]`" for kind, cls in KINDS.items()} | {model.Source: "`[sources.KEY]`"}
+    out = []
+    for cls in records():
+        where = tables.get(cls, "a table inside another record")
+        out += [
+            f"#### {cls.__name__} ({where})",
+            "",
+            "| key | type | unit | required | meaning |",
+            "|---|---|---|---|---|",
+        ]
+        for field in user_fields(cls):
+            if cls is model.Source and field.name == "key":
+                continue
+            keys = KEYED_BY.get((cls, field.name))
+            kind = type_text(hints(cls)[field.name]) + (" by precision" if keys else "")
+            required = "yes" if field.default is attrs.NOTHING else ""
+            unit, text = field.metadata.get("unit", ""), field.metadata.get("doc", "")
+            out.append(f"| `{field.name}` | {kind} | {unit} | {required} | {text.replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -383,8 +383,9 @@ def unstructure(value: Any) -> Any:
 
 def _is_default(field: attrs.Attribute[Any], value: Any) -> bool:
     default = field.default
-    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        return bool(value == default.factory())
+    factory = getattr(default, "factory", None)
+    if factory is not None:
+        return bool(value == factory())
     return default is not attrs.NOTHING and bool(value == default)
 
 
@@ -413,7 +414,11 @@ def document(records: list[Any]) -> dict[str, Any]:
         cited_sources(record, sources)
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     doc["sources"] = {
-        key: {f.name: getattr(src, f.name) for f in attrs.fields(model.Source)[1:] if getattr(src, f.name)}
+        key: {
+            f.name: getattr(src, f.name)
+            for f in user_fields(model.Source)[1:]
+            if not _is_default(f, getattr(src, f.name))
+        }
         for key, src in sources.items()
     }
     if not doc["sources"]:

@@ -93,7 +93,8 @@ def refresh(
     regions = list(region or sorted({p.region for p in (*snapshot.prices, *(current.prices if current else ()))}))
     api.check_regions(regions)
     client = api.make_client()
-    result = api.refresh(client, snapshot, types, regions, output_dir or default_folder(), dt.date.today(), dry_run)
+    folder = output_dir or default_folder()
+    result = api.refresh(client, snapshot, types, regions, folder, dt.date.today(), dry_run)
     for message in result.warnings:
         warn(message)
     if as_json:
@@ -110,7 +111,8 @@ def refresh(
         echo(f"\ndry run: {result.path} not written")
         return
     kept = f" (previous file kept as {result.backup})" if result.backup else ""
-    load = f"; load it with --profiles {output_dir} or HWPROF_PROFILE_PATH" if output_dir else ""
+    elsewhere = output_dir or os.environ.get(DIR_ENV)  # not the folder hwprof loads by itself
+    load = f"; load it with --profiles {folder} or HWPROF_PROFILE_PATH" if elsewhere else ""
     echo(f"\nwrote {result.path}{kept}; it overrides the built-in AWS prices{load}")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from hwprof.core import efficiency, estimate, registry, shape, validate
 from hwprof.core.cli import main
 
@@ -110,19 +109,86 @@ def test_train_json_carries_range_cost_and_assumptions(capsys: pytest.CaptureFix
     ("args", "needle"),
     [
         (["estimate", "serve", "--model", "llama3.1-405b", "--chip", "h100-sxm", "--chips", "1"], "needs at least"),
-        (["estimate", "train", "--model", "llama3.1-405b", "--tokens", "1e12", "--chip", "trainium2", "--chips", "8"],
-         "need at least"),
+        (
+            [
+                "estimate",
+                "train",
+                "--model",
+                "llama3.1-405b",
+                "--tokens",
+                "1e12",
+                "--chip",
+                "trainium2",
+                "--chips",
+                "8",
+            ],
+            "need at least",
+        ),
         (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "0", "--system", "p5.48xlarge"], "--tokens"),
         (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "-5", "--system", "p5.48xlarge"], "--tokens"),
-        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e9", "--system", "p5.48xlarge", "--count", "0"],
-         "--count"),
+        (
+            [
+                "estimate",
+                "train",
+                "--model",
+                "llama3.1-8b",
+                "--tokens",
+                "1e9",
+                "--system",
+                "p5.48xlarge",
+                "--count",
+                "0",
+            ],
+            "--count",
+        ),
         (["estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--batch", "0"], "--batch"),
-        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e9", "--system", "p5.48xlarge", "--precision",
-          "fp4"], "it has fp8, int8, bf16"),
-        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e9", "--system", "p5e.48xlarge", "--purchase",
-          "on-demand", "--region", "us-east-2"], "capacity-block in us-east-2"),
-        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e9", "--system", "p5.48xlarge", "--region",
-          "mars-1"], "known regions"),
+        (
+            [
+                "estimate",
+                "train",
+                "--model",
+                "llama3.1-8b",
+                "--tokens",
+                "1e9",
+                "--system",
+                "p5.48xlarge",
+                "--precision",
+                "fp4",
+            ],
+            "it has fp8, int8, bf16",
+        ),
+        (
+            [
+                "estimate",
+                "train",
+                "--model",
+                "llama3.1-8b",
+                "--tokens",
+                "1e9",
+                "--system",
+                "p5e.48xlarge",
+                "--purchase",
+                "on-demand",
+                "--region",
+                "us-east-2",
+            ],
+            "capacity-block in us-east-2",
+        ),
+        (
+            [
+                "estimate",
+                "train",
+                "--model",
+                "llama3.1-8b",
+                "--tokens",
+                "1e9",
+                "--system",
+                "p5.48xlarge",
+                "--region",
+                "mars-1",
+            ],
+            "known regions",
+        ),
         (["estimate", "train", "--model", "llama9", "--tokens", "1e9", "--system", "p5.48xlarge"], "unknown workload"),
     ],
 )

@@ -24,7 +24,18 @@ def build_wheel(tmp_path: Path) -> Path:
     if not (src / "README.md").exists():  # the lead writes it; pyproject names it as the readme
         (src / "README.md").write_text("# hwprof\n", encoding="utf-8")
     out = tmp_path / "dist"
-    command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(src)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        str(out),
+        str(src),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     [wheel] = out.glob("hwprof-*.whl")

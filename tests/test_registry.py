@@ -234,7 +234,9 @@ def test_load_plugins_lists_several(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def system_profile(chip: str = "trainium2", interconnect: str = "neuronlink-v3") -> str:
-    return SOURCES + f"""
+    return (
+        SOURCES
+        + f"""
 [[system]]
 id = "test-pod"
 name = "Test pod"
@@ -247,6 +249,7 @@ status = "official"
 [[system.tiers]]
 interconnect = "{interconnect}"
 """
+    )
 
 
 def test_system_may_use_another_plugins_chip_and_link(run_cli: RunCli, write_profile: WriteProfile) -> None:
@@ -261,7 +264,10 @@ def test_system_may_use_another_plugins_chip_and_link(run_cli: RunCli, write_pro
 
 @pytest.mark.parametrize(
     ("kwargs", "missing", "hint"),
-    [({"chip": "trainium22"}, "chip 'trainium22'", "'trainium2'"), ({"interconnect": "nvlink5"}, "interconnect 'nvlink5'", "'nvlink4'")],
+    [
+        ({"chip": "trainium22"}, "chip 'trainium22'", "'trainium2'"),
+        ({"interconnect": "nvlink5"}, "interconnect 'nvlink5'", "'nvlink4'"),
+    ],
 )
 def test_dangling_reference_warns_naming_system_file_and_id(
     run_cli: RunCli, write_profile: WriteProfile, kwargs: dict[str, str], missing: str, hint: str
