@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
 from hwprof.core import __version__, registry
 from hwprof.core.cli_plugins import plugins_app
 from hwprof.core.cli_prices import prices_app
@@ -135,6 +136,7 @@ def chips_list(as_json: JsonFlag = False) -> None:
 def record_json(record: Any) -> Any:
     """Any model record as JSON, figures with their provenance."""
     import attrs
+
     from hwprof.core import model
     from hwprof.core.aggregate import figure_json, source_json
 

@@ -7,15 +7,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
 from hwprof.core.cli import JsonFlag, app, reg
 from hwprof.core.errors import HwprofError
 from hwprof.core.render import dump_json, echo, number, pairs, table, warn
 
 estimate_app = typer.Typer(help="Estimates: training time and cost, serving latency and cost, peaks.",
                            no_args_is_help=True)  # fmt: skip
+plan_app = typer.Typer(help="The cheapest or fastest configuration that meets a deadline or a budget.",
+                       no_args_is_help=True)  # fmt: skip
 compare_app = typer.Typer(help="One workload across several systems, with ratios to a baseline.", no_args_is_help=True)
 app.add_typer(estimate_app, name="estimate")
 app.add_typer(compare_app, name="compare")
+app.add_typer(plan_app, name="plan")
 
 ModelOpt = Annotated[str | None, typer.Option("--model", help="A workload preset id (`hwprof models list`).")]
 ParamsOpt = Annotated[float | None, typer.Option("--params", help="Total parameters, e.g. 70e9.")]
@@ -99,6 +103,15 @@ def _quote(cost_model: str | None, target: Any, purchase: str, region: str | Non
         raise
 
 
+def _note_calibration(result: dict[str, Any], chip_id: str, kind: str) -> None:
+    """Say whether any published result on this chip backs the efficiency defaults."""
+    cases = [c.id for c in reg().validation_cases.values() if c.chip == chip_id and c.kind == kind]
+    result["published_cases_for_chip"] = cases
+    if not cases:
+        warn(f"no published {kind} results for {chip_id} are on file: its efficiency comes from other chips' runs "
+             "(see `hwprof validate`); treat the range as optimistic")  # fmt: skip
+
+
 def _range(value: dict[str, float], unit: str = "", scale: float = 1.0) -> str:
     low, mid, high = (value[k] * scale for k in ("low", "expected", "high"))
     return f"{number(mid)} {unit} ({number(low)} to {number(high)})".replace("  ", " ")
@@ -130,6 +143,7 @@ def estimate_train(
     quote = _quote(cost_model, target, purchase, region)
     result = estimate.estimate_train(shape, target, tokens, precision, seq_len, mfu, full_run, quote,
                                      global_batch_tokens)  # fmt: skip
+    _note_calibration(result, target.chip.id, "train")
     for message in (result["cost"] or {}).get("warnings", []):
         warn(message)
     if as_json:
@@ -189,6 +203,7 @@ def estimate_serve(
     target = _target(system, count, chip, chips)
     quote = _quote(cost_model, target, purchase, region)
     result = estimate.estimate_serve(shape, target, precision, kv_precision, batch, input_tokens, output_tokens, quote)
+    _note_calibration(result, target.chip.id, "serve")
     for message in (result.get("cost") or {}).get("warnings", []):
         warn(message)
     if as_json:
@@ -420,6 +435,61 @@ def compare_serve(
              f"{o['price_performance']:.2f}" if o["price_performance"] else "-"] for o in out]  # fmt: skip
     echo(table(["system", "TTFT ms", "TPOT ms", "tokens/s", "binding", "USD/M tokens", "price-perf vs base"], rows,
                title=f"{shape.name}, batch {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"))  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+@plan_app.command("train")
+def plan_train_cmd(
+    tokens: Annotated[float, typer.Option("--tokens", help="Training tokens.")],
+    model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
+    hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
+    seq_len: Annotated[int | None, typer.Option("--seq-len")] = None,
+    deadline_days: Annotated[float | None, typer.Option("--deadline-days", help="Finish within this many days.")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="Spend at most this many USD.")] = None,
+    systems: Annotated[str | None, typer.Option("--systems", help="Comma-separated system ids (default: all priced).")] = None,
+    precision: Annotated[str, typer.Option("--precision")] = "bf16",
+    cost_model: CostModelOpt = None, region: RegionOpt = None,
+    purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
+    as_json: JsonFlag = False,
+) -> None:  # fmt: skip
+    """For each system, the fewest that fit and meet the deadline, its time and cost; cheapest and fastest marked."""
+    from hwprof.core import plan, pricing
+
+    r = reg()
+    shape = _shape(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
+    chosen_model = r.cost_model(cost_model) if cost_model and cost_model != "none" else (
+        r.cost_models[sorted(r.cost_models)[0]] if r.cost_models and cost_model != "none" else None)  # fmt: skip
+    if systems:
+        ids = [s.strip() for s in systems.split(",") if s.strip()]
+    else:
+        ids = sorted({p.system for p in chosen_model.prices} & set(r.systems)) if chosen_model else sorted(r.systems)
+    options = []
+    for system_id in ids:
+        system = r.system(system_id)
+        quote = _first_quote(pricing, chosen_model, system_id, purchase, region)[0] if chosen_model else None
+        options.append((system, r.chip(system.chip), quote))
+    rows = plan.plan_train(shape, options, r.interconnects, tokens, precision, seq_len,
+                           deadline_days * 86400 if deadline_days is not None else None, budget)  # fmt: skip
+    if as_json:
+        echo(dump_json({"deadline_days": deadline_days, "budget_usd": budget, "options": rows}))
+        return
+    table_rows = []
+    for row in rows:
+        if "skipped" in row:
+            table_rows.append([row["system"], "-", "-", "-", "-", row["skipped"]])
+            continue
+        marks = [m for m in ("cheapest", "fastest") if row.get(m)]
+        verdict = "ok" if row["meets_deadline"] and row["meets_budget"] is not False else (
+            "over budget" if row["meets_budget"] is False else "misses deadline")  # fmt: skip
+        table_rows.append([row["system"], f"{row['count']} ({row['chips']} chips)", _days(row["time_s"]["expected"]),
+                           number(row["cost_usd"]["expected"]) if row["cost_usd"] else "- (no price)",
+                           f"{row['mfu']:.0%}", " ".join([verdict, *marks])])  # fmt: skip
+    goal = ", ".join(g for g in (f"deadline {deadline_days:g} days" if deadline_days else "",
+                                 f"budget {budget:,.0f} USD" if budget else "") if g) or "fewest systems that fit"  # fmt: skip
+    echo(table(["system", "count", "time", "cost USD", "MFU", "verdict"], table_rows,
+               title=f"{shape.name}, {tokens:.3g} tokens, {precision}; goal: {goal}"))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- validate

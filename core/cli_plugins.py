@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
 from hwprof.core.errors import HwprofError, did_you_mean
 from hwprof.core.render import dump_json, echo, table
 

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import typer
+
 from hwprof.core import model, pricing
 from hwprof.core.errors import HwprofError, did_you_mean
 from hwprof.core.render import LEGEND, dump_json, echo, marked, number, pairs, table, warn

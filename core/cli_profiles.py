@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
 from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
 from hwprof.core.render import dump_json, echo
 
@@ -59,6 +60,7 @@ def profiles_new(
 ) -> None:
     """Write a new profile pre-filled from an existing record, with the sources it cites."""
     import attrs
+
     from hwprof.core.cli import reg
     from hwprof.core.files import write_atomic
     from hwprof.core.registry import PROFILE_KINDS

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 import attrs
+
 from hwprof.core import efficiency as eff
 from hwprof.core import model
 from hwprof.core.errors import HwprofError

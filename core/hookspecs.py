@@ -15,6 +15,7 @@ import pluggy
 
 if TYPE_CHECKING:
     import typer
+
     from hwprof.core.model import Chip, CostModel, Interconnect, System, ValidationCase, Workload
 
 hookspec = pluggy.HookspecMarker("hwprof")

@@ -14,6 +14,7 @@ import typing
 from typing import Any
 
 import attrs
+
 from hwprof.core import model
 from hwprof.core.schema import ID_PATTERN, KEYED_BY, KINDS, SCHEMA_VERSION, hints, user_fields
 

@@ -11,6 +11,7 @@ import datetime as dt
 import os
 
 import attrs
+
 from hwprof.core import model
 from hwprof.core.errors import HwprofError, did_you_mean
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 import pluggy
+
 from hwprof.core import hookspecs, model
 from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
 

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import attrs
+
 from hwprof.core import __version__, model
 from hwprof.core.errors import HwprofError
 from hwprof.core.schema import ID_PATTERN, dumps

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
 from hwprof.core import model
 from hwprof.core.errors import ProfileError, close_matches, did_you_mean
 

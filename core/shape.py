@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
 from hwprof.core import model
 from hwprof.core.errors import HwprofError
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from hwprof.core import hookimpl
 from hwprof.core.render import dump_json, echo, number, table, warn
 from hwprof.core.toml_plugin import TomlPlugin

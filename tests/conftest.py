@@ -8,6 +8,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+
 from hwprof.core import registry
 
 ENV_VARS = ("HWPROF_LOAD_PLUGINS", "HWPROF_STRICT_PLUGINS", "HWPROF_PROFILE_PATH", "HWPROF_DEBUG")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from hwprof.core import efficiency, estimate, registry, shape, validate
 from hwprof.core.cli import main
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hwprof.core import registry
 
 FAKE_SITE = Path(__file__).parent / "data" / "fake_site"

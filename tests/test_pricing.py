@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from hwprof.core import cli, pricing, registry
 from hwprof.core.errors import HwprofError, ProfileError
 from hwprof.core.schema import load_text

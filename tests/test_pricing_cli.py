@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from hwprof.core import cli, registry
 
 Run = Callable[..., tuple[int, str, str]]

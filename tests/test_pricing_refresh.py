@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hwprof.core import cli, pricing, registry
 from hwprof.core.schema import load_file
 from hwprof.plugins import aws_price_list

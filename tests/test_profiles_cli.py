@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hwprof.core import registry
 from hwprof.core.errors import HwprofError
 from hwprof.core.files import write_atomic

@@ -12,13 +12,14 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hwprof.core import model
 from hwprof.core.errors import ProfileError
 from hwprof.core.json_schema import profile_schema
 from hwprof.core.registry import PROFILE_KINDS
 from hwprof.core.schema import dumps, load_text
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 

@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import pytest
 from conftest import SOURCES, RunCli, WriteProfile, chip_profile
+
 from hwprof.core import hookimpl, model, registry, schema
 from hwprof.core.errors import HwprofError
 
