@@ -143,7 +143,10 @@ def _requirement(dist: Distribution) -> str:
     if direct:
         info = json.loads(direct)
         if info.get("dir_info", {}).get("editable"):
-            return f"-e {info['url']}"
+            from urllib.parse import unquote, urlparse
+
+            url = info["url"]
+            return f"-e {unquote(urlparse(url).path) if url.startswith('file:') else url}"
         return f"{dist.name} @ {info['url']}"
     return f"{dist.name}=={dist.version}"
 

@@ -97,6 +97,27 @@ def test_freeze_lists_third_party_plugins_only(fake_site: None, run_cli: Any) ->
     assert not [line for line in lines if line.lower().startswith("hwprof=") or line.startswith("hwprof @")]
 
 
+@pytest.mark.parametrize(
+    ("direct_url", "line"),
+    [
+        (None, "hwprof-acme==2.1"),
+        ('{"url": "file:///src/my%20plugin", "dir_info": {"editable": true}}', "-e /src/my plugin"),
+        ('{"url": "file:///tmp/hwprof-acme", "dir_info": {}}', "hwprof-acme @ file:///tmp/hwprof-acme"),
+    ],
+)
+def test_freeze_says_where_a_plugin_came_from(tmp_path: Path, direct_url: str | None, line: str) -> None:
+    from importlib.metadata import PathDistribution
+
+    from hwprof.core.cli_plugins import _requirement
+
+    info = tmp_path / "hwprof_acme-2.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hwprof-acme\nVersion: 2.1\n")
+    if direct_url:
+        (info / "direct_url.json").write_text(direct_url)
+    assert _requirement(PathDistribution(info)) == line
+
+
 def test_uninstall_runs_pip_on_the_distribution(fake_site: None, pip_calls: list[list[str]], run_cli: Any) -> None:
     # By the name `plugins list` shows, or by the distribution name.
     assert run_cli("plugins", "uninstall", "fake_good", "-y").code == 0
