@@ -20,14 +20,19 @@ from hwprof.core.cli_profiles import profiles_app
 from hwprof.core.errors import HwprofError
 from hwprof.core.render import LEGEND, dump_json, echo, marked, number, pairs, table, warn
 
-app = typer.Typer(
-    name="hwprof",
-    help="Hardware profiles for ML accelerators, combined into sourced estimates.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+
+def _new_app() -> typer.Typer:
+    return typer.Typer(
+        name="hwprof",
+        help="Hardware profiles for ML accelerators, combined into sourced estimates.",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+
+app = _new_app()
 chips_app = typer.Typer(help="Chips: peak compute per precision, memory, bandwidth, power.", no_args_is_help=True)
 interconnects_app = typer.Typer(help="Interconnects: scale-up links and scale-out networks.", no_args_is_help=True)
 systems_app = typer.Typer(
@@ -361,13 +366,36 @@ def _add_plugin_commands() -> None:
             warn(f"plugin {impl.plugin_name!r} could not add its commands: {type(exc).__name__}: {exc}")
 
 
+def _app_for(args: list[str]) -> typer.Typer:
+    """The app holding only the command group ``args`` name, or the whole app.
+
+    Typer turns every group into click commands before parsing; converting one group instead of
+    all of them is a good share of start-up (benchmarks/startup.py).
+    """
+    words = iter(args)
+    name = None
+    for word in words:
+        if word == "--profiles":
+            next(words, None)
+        elif not word.startswith("-"):
+            name = word
+            break
+    group = next((g for g in app.registered_groups if g.name == name), None)
+    if group is None:
+        return app
+    pruned = _new_app()
+    pruned.registered_callback = app.registered_callback
+    pruned.registered_groups = [group]
+    return pruned
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: one clear line and exit 1 on bad input, never a traceback."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("HWPROF_DEBUG"))
     try:
         _add_plugin_commands()
-        app(args=args, prog_name="hwprof", standalone_mode=True)
+        _app_for(args)(args=args, prog_name="hwprof", standalone_mode=True)
     except HwprofError as exc:
         if debug:
             raise

@@ -22,6 +22,7 @@ from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
 
 GROUP = "hwprof"
 BUILTIN_DIST = "hwprof"
+BUILTIN_MODULE_PREFIX = "hwprof.plugins."
 
 # hook name -> (registry attribute, record type, word used in messages)
 REGISTRATION_HOOKS: dict[str, tuple[str, type, str]] = {
@@ -68,11 +69,16 @@ def _user_profile_dirs() -> list[Path]:
 class PluginInfo:
     name: str
     status: str  # loaded, failed, blocked
-    version: str = ""
     builtin: bool = False
     error: str = ""
     hooks: list[str] = attrs.Factory(list)
     registered: dict[str, int] = attrs.Factory(dict)
+    dist: Any = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def version(self) -> str:
+        # Read on demand: parsing distribution metadata costs start-up time on every command.
+        return str(self.dist.version) if self.dist is not None else ""
 
 
 @attrs.define
@@ -241,16 +247,14 @@ def load_modules(allow: frozenset[str] | None, extra: Iterable[tuple[str, object
     manager.add_hookspecs(hookspecs)
     found: list[tuple[str, Any, bool]] = []
     for ep in entry_points(group=GROUP):
-        builtin = ep.dist is not None and ep.dist.name == BUILTIN_DIST
-        found.append((ep.name, ep, builtin))
+        # Built-ins live in hwprof.plugins; reading ep.dist.name would parse every dist's metadata.
+        found.append((ep.name, ep, ep.value.startswith(BUILTIN_MODULE_PREFIX)))
     found.sort(key=lambda item: (not item[2], item[0]))  # built-ins first: they win id clashes
     found += [(name, module, False) for name, module in extra]
     infos = []
     for name, target, builtin in found:
-        info = PluginInfo(name=name, status="loaded", builtin=builtin)
+        info = PluginInfo(name=name, status="loaded", builtin=builtin, dist=getattr(target, "dist", None))
         infos.append(info)
-        if getattr(target, "dist", None) is not None:
-            info.version = target.dist.version
         if allow is not None and name not in allow:
             info.status = "blocked"
             manager.set_blocked(name)

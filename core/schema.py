@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import math
 import re
-import tomllib
 import types
 import typing
 from collections.abc import Callable
@@ -270,6 +269,8 @@ def locate(text: str, path: str) -> int | None:
 
 
 def parse_text(text: str, origin: str) -> dict[str, Any]:
+    import tomllib  # only on a cache miss: start-up reads parsed profiles from the cache
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -301,7 +302,16 @@ def read_bytes(path: Path) -> str:
 
 
 def load_text(text: str, origin: str) -> ProfileSet:
-    """Read one profile file's text; raise ``ProfileError`` listing every problem in it."""
+    """Read one profile file's text; raise ``ProfileError`` listing every problem in it.
+
+    Parsed files are cached on disk by their text (``hwprof.core.cache``); errors are not.
+    """
+    from hwprof.core.cache import cached
+
+    return cached("profile", f"{origin}\0{text}", lambda: _load_text(text, origin))
+
+
+def _load_text(text: str, origin: str) -> ProfileSet:
     data = parse_text(text, origin)
     reader = Reader({})
     problems: list[tuple[str, str]] = []

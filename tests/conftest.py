@@ -14,10 +14,16 @@ from hwprof.core import registry
 ENV_VARS = ("HWPROF_LOAD_PLUGINS", "HWPROF_STRICT_PLUGINS", "HWPROF_PROFILE_PATH", "HWPROF_DEBUG")
 
 
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hwprof-cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Keep the user's profiles and hwprof variables out; start and end with no cached registry."""
+def isolated(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> Iterator[None]:
+    """Keep the user's profiles, cache and hwprof variables out; start and end with no cached registry."""
     monkeypatch.setenv("HWPROF_NO_USER_PROFILES", "1")
+    monkeypatch.setenv("HWPROF_CACHE_DIR", str(cache_dir))
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     registry.reset()

@@ -1,0 +1,65 @@
+"""A small on-disk cache of parsed profiles, so start-up does not re-read unchanged TOML.
+
+Entries are keyed by a hash of the file's text, its origin and the hwprof version, so an edited
+file or a new release simply misses. It lives in the user's cache folder (``HWPROF_CACHE_DIR``
+overrides it, ``HWPROF_NO_CACHE=1`` turns it off); deleting it is always safe. Entries are
+pickles written by hwprof itself, atomically; one that fails to load is ignored and rewritten.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+MAX_ENTRIES = 256
+
+
+def folder() -> Path | None:
+    if os.environ.get("HWPROF_NO_CACHE", "") not in ("", "0"):
+        return None
+    if custom := os.environ.get("HWPROF_CACHE_DIR"):
+        return Path(custom)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("hwprof"))
+
+
+def cached(kind: str, key: str, build: Callable[[], T]) -> T:
+    """``build()``, or its result from an earlier run with the same ``kind`` and ``key``."""
+    place = folder()
+    if place is None:
+        return build()
+    from hwprof.core import __version__
+
+    full_key = f"{__version__}\0{kind}\0{key}"
+    # A cheap checksum names the file; the full key stored inside rules out collisions.
+    path = place / f"{kind}-{zlib.crc32(full_key.encode()):08x}-{len(full_key)}.pickle"
+    try:
+        with path.open("rb") as stream:
+            stored_key, value = pickle.load(stream)
+        if stored_key == full_key:
+            return value  # type: ignore[no-any-return]
+    except Exception:  # missing, truncated or from an incompatible build: rebuild it
+        pass
+    value = build()
+    _store(place, path, (full_key, value))
+    return value
+
+
+def _store(place: Path, path: Path, value: object) -> None:
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        place.mkdir(parents=True, exist_ok=True)
+        with temporary.open("wb") as stream:
+            pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)
+        entries = sorted(place.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
+        for old in entries[: max(0, len(entries) - MAX_ENTRIES)]:
+            old.unlink(missing_ok=True)
+    except OSError:  # a read-only or full disk only costs speed
+        temporary.unlink(missing_ok=True)
