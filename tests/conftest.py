@@ -11,7 +11,15 @@ import pytest
 
 from hwprof.core import registry
 
-ENV_VARS = ("HWPROF_LOAD_PLUGINS", "HWPROF_STRICT_PLUGINS", "HWPROF_PROFILE_PATH", "HWPROF_DEBUG")
+ENV_VARS = (
+    "HWPROF_LOAD_PLUGINS",
+    "HWPROF_STRICT_PLUGINS",
+    "HWPROF_PROFILE_PATH",
+    "HWPROF_DEBUG",
+    "HWPROF_PRICE_STALE_DAYS",
+    "HWPROF_PRICE_DIR",
+    "HWPROF_NO_CACHE",
+)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +62,7 @@ class Result:
 
 
 RunCli = Callable[..., Result]
+Run = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
@@ -66,6 +75,17 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
         code = cli.main([str(a) for a in args])
         captured = capsys.readouterr()
         return Result(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def hwprof(run_cli: RunCli) -> Run:
+    """Like ``run_cli``, as a plain (exit code, stdout, stderr) tuple."""
+
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        result = run_cli(*args)
+        return result.code, result.out, result.err
 
     return run
 

@@ -4,7 +4,6 @@ fixed clock, the known gaps, a user's own cost model beside AWS, and bad price i
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,6 @@ import pytest
 from hwprof.core import cli, pricing, registry
 from hwprof.core.errors import HwprofError, ProfileError
 from hwprof.core.schema import load_text
-
-PRICE_ENV = ("HWPROF_PRICE_STALE_DAYS", "HWPROF_PRICE_DIR", "HWPROF_LOAD_PLUGINS", "HWPROF_PROFILE_PATH",
-             "HWPROF_STRICT_PLUGINS")  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def clean_pricing_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("HWPROF_NO_USER_PROFILES", "1")
-    for name in PRICE_ENV:
-        monkeypatch.delenv(name, raising=False)
-    registry.reset()
-    yield
-    registry.reset()
 
 
 @pytest.fixture
@@ -162,27 +148,7 @@ def test_unknown_purchase_lists_the_known_ones(aws):
 
 # ----------------------------------------------------------------------------- a user's own prices
 
-NEGOTIATED = """\
-schema_version = 1
-
-[sources.contract]
-title = "ACME-cloud enterprise agreement, schedule B"
-date = 2026-10-01
-
-[[cost_model]]
-id = "acme-negotiated"
-name = "Our negotiated rates"
-
-[[cost_model.prices]]
-system = "p5.48xlarge"
-region = "us-east-1"
-purchase = "negotiated"
-usd_per_hour = 41.28
-observed = 2026-10-01
-source = "contract"
-status = "official"
-note = "25% off the 55.04 list price"
-"""
+NEGOTIATED = (Path(__file__).parent / "data" / "negotiated_prices.toml").read_text(encoding="utf-8")
 
 
 def test_two_cost_models_quote_the_same_system(tmp_path):

@@ -4,35 +4,12 @@ checked against hand arithmetic from profiles/aws_pricing.toml, on a fixed clock
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from hwprof.core import cli, registry
-
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture(autouse=True)
-def clean_pricing_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("HWPROF_NO_USER_PROFILES", "1")
-    for name in ("HWPROF_PRICE_STALE_DAYS", "HWPROF_LOAD_PLUGINS", "HWPROF_PROFILE_PATH", "HWPROF_STRICT_PLUGINS"):
-        monkeypatch.delenv(name, raising=False)
-    registry.reset()
-    yield
-    registry.reset()
-
-
-@pytest.fixture
-def hwprof(capsys: pytest.CaptureFixture[str]) -> Run:
-    def run(*args: str | Path) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = cli.main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 def rows_of(out: str) -> list[dict]:
@@ -153,26 +130,7 @@ def test_known_purchase_without_prices_shows_the_gaps(hwprof):
     assert sorted(g["system"] for g in data["missing"]) == ["p5.48xlarge", "p5en.48xlarge", "trn2.48xlarge"]
 
 
-NEGOTIATED = """\
-schema_version = 1
-
-[sources.contract]
-title = "ACME-cloud enterprise agreement, schedule B"
-date = 2026-10-01
-
-[[cost_model]]
-id = "acme-negotiated"
-name = "Our negotiated rates"
-
-[[cost_model.prices]]
-system = "p5.48xlarge"
-region = "us-east-1"
-purchase = "negotiated"
-usd_per_hour = 41.28
-observed = 2026-10-01
-source = "contract"
-status = "official"
-"""
+NEGOTIATED = (Path(__file__).parent / "data" / "negotiated_prices.toml").read_text(encoding="utf-8")
 
 
 def test_user_cost_model_is_listed_beside_aws(hwprof, tmp_path):

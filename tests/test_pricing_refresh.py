@@ -7,12 +7,11 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hwprof.core import cli, pricing, registry
+from hwprof.core import pricing, registry
 from hwprof.core.schema import load_file
 from hwprof.plugins import aws_price_list
 
@@ -21,28 +20,6 @@ from botocore.stub import Stubber  # noqa: E402
 
 TODAY = dt.date.today()
 Run = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("HWPROF_NO_USER_PROFILES", "1")
-    for name in ("HWPROF_PRICE_DIR", "HWPROF_PRICE_STALE_DAYS", "HWPROF_LOAD_PLUGINS", "HWPROF_PROFILE_PATH",
-                 "HWPROF_STRICT_PLUGINS"):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    registry.reset()
-    yield
-    registry.reset()
-
-
-@pytest.fixture
-def hwprof(capsys: pytest.CaptureFixture[str]) -> Run:
-    def run(*args: str | Path) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = cli.main([str(a) for a in args])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
 
 
 @pytest.fixture
