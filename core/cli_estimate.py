@@ -117,6 +117,11 @@ def _range(value: dict[str, float], unit: str = "", scale: float = 1.0) -> str:
     return f"{number(mid)} {unit} ({number(low)} to {number(high)})".replace("  ", " ")
 
 
+def _hardware(inputs: dict[str, Any]) -> str:
+    chips = f"{inputs['chips']} x {inputs['chip']}"
+    return chips if inputs["target"] == chips else f"{inputs['target']} = {chips}"
+
+
 def _days(seconds: float) -> str:
     return f"{seconds / 86400:,.1f} days" if seconds >= 86400 else f"{seconds / 3600:,.2f} hours"
 
@@ -156,12 +161,15 @@ def render_train(r: dict[str, Any]) -> str:
     i, m, c, e = r["inputs"], r["memory"], r["communication"], r["efficiency"]
     rows = [
         ("model", f"{i['model']} ({number(i['params'] / 1e9)}B params, {number(i['active_params'] / 1e9)}B active)"),
-        ("hardware", f"{i['target']} = {i['chips']} x {i['chip']}, {i['precision']}"),
+        ("hardware", f"{_hardware(i)}, {i['precision']}"),
         ("tokens", f"{i['tokens']:.3g}, sequence {i['seq_len'] or 'unknown'}"),
         ("FLOPs", f"{r['flops']:.3g} (6N {r['flops_breakdown']['dense_6n']:.3g} + attention "
                   f"{r['flops_breakdown']['attention']:.3g}, +{r['flops_breakdown']['attention_share']:.0%})"),
         ("precision basis", r["precision_basis"]),
-        ("MFU", f"{e['expected']:.1%} ({e['low']:.1%} to {e['high']:.1%}): {e['source']}"),
+        ("MFU", f"{e['expected']:.1%} ({e['low']:.1%} to {e['high']:.1%}) = "
+                + " x ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in e["factors"].items())
+                + ("; calibrated on published runs (`hwprof validate`, --json for each factor's source)"
+                   if e["source"] != "given with --mfu" else "; given with --mfu")),
         ("time", f"{_days(r['time_s']['expected'])} ({_days(r['time_s']['low'])} to {_days(r['time_s']['high'])})"),
         ("chip-hours", _range(r["chip_hours"])),
         ("memory per chip", f"{m['total_bytes_per_chip'] / 2**30:,.1f} GiB of {m['usable_bytes_per_chip'] / 2**30:,.1f} "
@@ -216,7 +224,7 @@ def render_serve(r: dict[str, Any]) -> str:
     i, b, m = r["inputs"], r["breakdown"], r["memory"]
     rows = [
         ("model", f"{i['model']}, weights {i['precision']}, KV cache {i['kv_precision']}"),
-        ("hardware", f"{i['target']} = {i['chips']} x {i['chip']}"),
+        ("hardware", _hardware(i)),
         ("request", f"batch {i['batch']}, {i['input_tokens']} in, {i['output_tokens']} out"),
         ("precision basis", r["precision_basis"]),
         ("time to first token", _range(r["ttft_s"], "ms", 1000)),

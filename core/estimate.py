@@ -125,8 +125,8 @@ def train_memory(shape: Shape, target: Target, seq_len: int | None) -> dict[str,
         "min_chips": min_chips,
         "assumptions": {
             "sharding": "weights, gradients and optimizer state fully sharded over all chips (ZeRO-3 / FSDP)",
-            "bytes_per_param": f"{TRAIN_STATE_BYTES_PER_PARAM}: 16-bit weights and gradients, 32-bit master "
-                               "weights and Adam moments (the same for 8-bit matmuls)",
+            "bytes_per_param": f"{TRAIN_STATE_BYTES_PER_PARAM} bytes per parameter: 16-bit weights and gradients, "
+                               "32-bit master weights and Adam moments (the same for 8-bit matmuls)",
             "activations": f"micro-batch of 1 sequence, tensor parallel {tp}, recompute {recompute}",
             "usable_memory": f"{USABLE_MEMORY_FRACTION:.0%} of capacity",
         },
