@@ -406,6 +406,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except Exception as exc:  # a bug, not bad input: still one line, with the way to see more
+        if debug:
+            raise
+        sys.stderr.write(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, "
+            "and please report it)\n"
+        )
+        return 70
     return 0
 
 

@@ -383,9 +383,14 @@ def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
         if row["system"] == baseline:
             continue
         gain = row["price_performance"] - 1
-        lines.append(f"{row['system']}: {abs(gain):.0%} {'better' if gain > 0 else 'worse'} price-performance than "
-                     f"the baseline at these prices and the same efficiency model; it stays ahead while its achieved "
-                     f"MFU is above {1 / row['price_performance']:.2f}x the baseline's")  # fmt: skip
+        factors = row["result"]["efficiency"]["factors"]
+        software = (
+            f" (with its chip_software factor {factors['chip_software']:.2f})" if "chip_software" in factors else ""
+        )
+        verdict = "better" if gain > 0 else "worse"
+        lines.append(f"{row['system']}: {abs(gain):.0%} {verdict} price-performance than the baseline at these prices "
+                     f"and the MFU the efficiency model expects{software}; the ranking holds unless its real MFU is "
+                     f"{'below' if gain > 0 else 'above'} {1 / row['price_performance']:.2f}x that expectation")  # fmt: skip
     unpriced = [r["system"] for r in rows if not r["cost"]]
     if unpriced:
         lines.append(f"not priced: {', '.join(unpriced)}")

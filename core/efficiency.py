@@ -35,6 +35,8 @@ SCALE_LOSS_PER_DOUBLING = Default(0.06, "above 1,024 chips, each doubling loses 
 SCALE_FREE_CHIPS = 1024
 FULL_RUN_FACTOR = Default(0.85, "whole runs (restarts, evaluation, long-context stages) deliver about 85-90% of "
                                 "steady state (cal-llama31-405b-gpu-hours)")  # fmt: skip
+MIXTURE_OF_EXPERTS = Default(0.43, "mixture-of-experts runs reach about 43% of a dense model's MFU: expert all-to-all "
+                                   "and small expert matmuls (cal-nemo-deepseek-v3-fp8-1024)")  # fmt: skip
 RANGE = Default(0.2, "MFU of calibration runs spreads about +-20% around the model")
 
 # Serving
@@ -63,8 +65,19 @@ class Efficiency:
                 "factors": self.factors}  # fmt: skip
 
 
-def training_mfu(precision: str, chips: int, full_run: bool = False, override: float | None = None) -> Efficiency:
-    """Expected MFU (against the peak of ``precision``) for a training run on ``chips`` chips."""
+def training_mfu(
+    precision: str,
+    chips: int,
+    full_run: bool = False,
+    override: float | None = None,
+    moe: bool = False,
+    chip_factor: tuple[float, str] | None = None,
+) -> Efficiency:
+    """Expected MFU (against the peak of ``precision``) for a training run on ``chips`` chips.
+
+    ``chip_factor`` is a chip profile's ``training_efficiency`` (value, provenance), for chips whose
+    software reaches a different share of peak than the reference runs.
+    """
     if override is not None:
         return Efficiency(override, override, override, "given with --mfu", {"mfu": override})
     base = BASE_MFU_16BIT.value
@@ -76,6 +89,10 @@ def training_mfu(precision: str, chips: int, full_run: bool = False, override: f
     factors["scale"] = max(0.5, 1 - SCALE_LOSS_PER_DOUBLING.value * doublings)
     if full_run:
         factors["full_run"] = FULL_RUN_FACTOR.value
+    if moe:
+        factors["mixture_of_experts"] = MIXTURE_OF_EXPERTS.value
+    if chip_factor is not None:
+        factors["chip_software"] = chip_factor[0]
     expected = math.prod(factors.values())
     spread = RANGE.value
     parts = [BASE_MFU_16BIT.why, SCALE_LOSS_PER_DOUBLING.why]
@@ -83,5 +100,9 @@ def training_mfu(precision: str, chips: int, full_run: bool = False, override: f
         parts.append(LOW_PRECISION_SPEEDUP.why)
     if full_run:
         parts.append(FULL_RUN_FACTOR.why)
+    if moe:
+        parts.append(MIXTURE_OF_EXPERTS.why)
+    if chip_factor is not None:
+        parts.append(f"this chip's software factor: {chip_factor[1]}")
     return Efficiency(expected, expected * (1 - spread), min(0.95, expected * (1 + spread)),
                       "calibrated model: " + "; ".join(parts), factors)  # fmt: skip

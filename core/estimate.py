@@ -162,7 +162,12 @@ def estimate_train(
         systems = f" ({math.ceil(need / target.system.chips)} x {target.system.id})" if target.system else ""
         raise HwprofError(f"{shape.name} does not fit on {target.chips} x {target.chip.id}: weights, gradients, "
                           f"optimizer state and activations need at least {need} chips{systems}")  # fmt: skip
-    efficiency = eff.training_mfu(precision, target.chips, full_run, mfu)
+    chip_factor = target.chip.training_efficiency
+    efficiency = eff.training_mfu(
+        precision, target.chips, full_run, mfu, moe=shape.is_moe,
+        chip_factor=(chip_factor.value, f"{chip_factor.status}, {chip_factor.how or chip_factor.note}")
+        if chip_factor else None,
+    )  # fmt: skip
     rate = target.chips * peak.value * 1e12  # FLOP/s at peak
     seconds = {k: flops / (rate * u) for k, u in
                (("low", efficiency.high), ("expected", efficiency.expected), ("high", efficiency.low))}  # fmt: skip
@@ -198,7 +203,7 @@ def estimate_train(
         "communication": _train_comm(shape, target, global_batch_tokens, flops / tokens, peak.value, efficiency),
         "cost": _cost(quote, target, hours),
         "energy": _energy(target, hours),
-        "rests_on": _rests_on(target, peak),
+        "rests_on": _rests_on(target, peak, training=True),
     }
     if result["cost"]:
         result["cost_usd"] = result["cost"]["cost_usd"]
@@ -226,10 +231,12 @@ def _train_comm(shape: Shape, target: Target, batch_tokens: float, flops_per_tok
             "note": "gradient and weight traffic is overlapped with compute; above 1 it binds and MFU falls"}  # fmt: skip
 
 
-def _rests_on(target: Target, peak: model.Figure) -> list[str]:
+def _rests_on(target: Target, peak: model.Figure, training: bool = False) -> list[str]:
     chip = target.chip
     used = [("peak", peak), ("memory_bandwidth_tbps", chip.memory_bandwidth_tbps), ("memory", chip.memory),
             ("tdp_w", chip.tdp_w)]  # fmt: skip
+    if training:
+        used.append(("training_efficiency", chip.training_efficiency))
     if target.scale_up:
         used.append((target.scale_up.id, target.scale_up.bandwidth_per_chip_gb_s))
     return [f"{name}: {f.status}" for name, f in used if f is not None]

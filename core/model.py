@@ -118,6 +118,13 @@ class Chip:
     memory_type: str = attrs.field(default="", metadata=doc("e.g. 'HBM3e'"))
     sram_mib: Figure | None = attrs.field(default=None, metadata=doc("on-chip SRAM", "MiB"))
     tdp_w: Figure | None = attrs.field(default=None, metadata=doc("board/chip power", "W"))
+    training_efficiency: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "training MFU this chip's software reaches relative to the efficiency model's reference runs, "
+            "where published runs show a difference (1 = the same; omit when unknown)"
+        ),
+    )
     process_node: Fact | None = attrs.field(default=None, metadata=doc("e.g. 'TSMC 4N'"))
     launch_date: Fact | None = attrs.field(default=None, metadata=doc("announcement or GA date"))
     compute_units: Fact | None = attrs.field(default=None, metadata=doc("e.g. '132 SMs'"))

@@ -308,7 +308,19 @@ def load_text(text: str, origin: str) -> ProfileSet:
     """
     from hwprof.core.cache import cached
 
-    return cached("profile", f"{origin}\0{text}", lambda: _load_text(text, origin))
+    return cached("profile", f"{model_signature()}\0{origin}\0{text}", lambda: _load_text(text, origin))
+
+
+@functools.cache
+def model_signature() -> str:
+    """The record types' names and fields: a cached parse from another data model must not load."""
+    return ";".join(f"{cls.__name__}:{','.join(f.name for f in attrs.fields(cls))}"
+                    for cls in (*KINDS.values(), *_nested_records()))  # fmt: skip
+
+
+def _nested_records() -> tuple[type, ...]:
+    return (model.Source, model.Figure, model.Fact, model.Alternative, model.Tier, model.Host, model.Claim,
+            model.Price, model.MissingPrice)  # fmt: skip
 
 
 def _load_text(text: str, origin: str) -> ProfileSet:

@@ -37,6 +37,10 @@ class Shape:
     source: str = ""
 
     @property
+    def is_moe(self) -> bool:
+        return self.params > self.active_params
+
+    @property
     def attention_width(self) -> int | None:
         if self.heads and (self.head_dim or self.hidden):
             return self.heads * (self.head_dim or (self.hidden or 0) // self.heads)

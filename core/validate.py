@@ -17,7 +17,9 @@ def predict(case: model.ValidationCase, reg: Registry) -> dict[str, float]:
     target = estimate.target_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
     if case.kind == "train":
         if case.metric == "mfu":
-            e = eff.training_mfu(case.precision, case.chips, case.full_run)
+            factor = target.chip.training_efficiency
+            e = eff.training_mfu(case.precision, case.chips, case.full_run, moe=workload.is_moe,
+                                 chip_factor=(factor.value, factor.how) if factor else None)  # fmt: skip
             return {"low": e.low, "expected": e.expected, "high": e.high}
         tokens = case.tokens or 1e12
         result = estimate.estimate_train(workload, target, tokens, case.precision, case.seq_len,

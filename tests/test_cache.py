@@ -49,3 +49,11 @@ def test_errors_are_not_cached_and_cache_can_be_off(tmp_path: Path, monkeypatch:
     assert cache.folder() is None
     schema.load_text(PROFILE, "a.toml")
     assert not list(tmp_path.glob("*.pickle"))
+
+
+def test_a_changed_data_model_misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HWPROF_CACHE_DIR", str(tmp_path))
+    schema.load_text(PROFILE, "a.toml")
+    monkeypatch.setattr(schema, "model_signature", lambda: "Chip:id,name,a_new_field")
+    schema.load_text(PROFILE, "a.toml")
+    assert len(list(tmp_path.glob("profile-*.pickle"))) == 2

@@ -222,8 +222,34 @@ def test_compare_checks_the_price_performance_claim(capsys: pytest.CaptureFixtur
     data = json.loads(out)
     trn2 = next(r for r in data["rows"] if r["system"] == "trn2.48xlarge")
     p5en = next(r for r in data["rows"] if r["system"] == "p5en.48xlarge")
-    # Same efficiency model on both: cost ratio = price per chip-hour / bf16 peak, by hand.
-    by_hand = (63.296 / 8 / 989.5) / (35.76 / 16 / 667)
+    # cost ratio = price per chip-hour / (bf16 peak x MFU); Trn2's MFU carries its 0.59 software factor
+    by_hand = (63.296 / 8 / 989.5) / (35.76 / 16 / (667 * 0.59))
     assert trn2["price_performance"] == pytest.approx(by_hand, rel=0.01)
     assert p5en["price_performance"] == pytest.approx(1.0)
     assert "better price-performance" in data["finding"]
+
+
+def test_a_chips_software_factor_enters_the_mfu_and_says_where_it_came_from(reg: registry.Registry) -> None:
+    system = reg.system("trn2.48xlarge")
+    target = estimate.target_for(reg.chip("trainium2"), 64, system, reg.interconnects)
+    work = shape.from_workload(reg.workload("llama3.1-70b"))
+    result = estimate.estimate_train(work, target, 1e12, "bf16")
+    factors = result["efficiency"]["factors"]
+    assert factors["chip_software"] == 0.59  # estimated from Trainium1's published Neuron runs
+    assert result["efficiency"]["expected"] == pytest.approx(0.52 * 0.59)
+    assert "training_efficiency: estimated" in result["rests_on"]
+    big = estimate.target_for(reg.chip("trainium2"), 256, system, reg.interconnects)
+    moe = estimate.estimate_train(shape.from_workload(reg.workload("deepseek-v3")), big, 1e12, "bf16")
+    assert moe["efficiency"]["factors"]["mixture_of_experts"] == efficiency.MIXTURE_OF_EXPERTS.value
+
+
+def test_a_bug_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(estimate, "estimate_train", broken)
+    code, out, err = run(capsys, "estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e9", "--system",
+                         "p5.48xlarge")  # fmt: skip
+    assert code == 70
+    assert err.strip().startswith("internal error: ZeroDivisionError") and "--debug" in err
+    assert "Traceback" not in err

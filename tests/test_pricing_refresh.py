@@ -276,4 +276,7 @@ def test_bad_refresh_options_are_one_line(hwprof, tmp_path, args, expected):
     code, _, err = hwprof("prices", "refresh", *args, "--output-dir", tmp_path)
     assert code == 1 and err.count("\n") == 1
     assert err.startswith(expected)
-    assert "known: p5.48xlarge, p5e.48xlarge, p5en.48xlarge, trn2.48xlarge, trn2u.48xlarge" in err or "region" in err
+    assert (
+        "known: p5.48xlarge, p5e.48xlarge, p5en.48xlarge, trn1.32xlarge, trn2.48xlarge, trn2u.48xlarge" in err
+        or "region" in err
+    )
