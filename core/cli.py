@@ -49,7 +49,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instea
 
 class _State:
     strict = False
-    profile_dirs: list[Path] = []  # noqa: RUF012 - process-wide CLI state, set once by the callback
+    profile_dirs: list[Path] = []  # process-wide CLI state, set once by the callback
 
 
 def settings() -> registry.Settings:

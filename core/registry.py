@@ -129,10 +129,11 @@ class _Collector:
         self.settings = settings
         self.registry = Registry()
 
-    def warn(self, message: str) -> None:
+    def warn(self, problem: str, then: str) -> None:
+        """A warning saying what happens ``then``; in strict mode, an error."""
         if self.settings.strict:
-            raise HwprofError(message + " (strict mode: unset --strict-plugins to continue without it)")
-        self.registry.warnings.append(message)
+            raise HwprofError(f"{problem} (strict mode: without --strict-plugins, {then})")
+        self.registry.warnings.append(f"{problem}; {then}")
 
     def add(self, provider: str, records: dict[str, list[Any]]) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -142,9 +143,9 @@ class _Collector:
                 owner = self.registry.provider(attribute, item.id)
                 if item.id in table and not item.override:
                     self.warn(
-                        f"{provider}: {attribute[:-1].replace('_', ' ')} id {item.id!r} is already "
-                        f"registered by {owner}; {provider}'s copy is ignored "
-                        "(rename it, or set override = true to replace it on purpose)"
+                        f"{provider}: {attribute[:-1].replace('_', ' ')} id {item.id!r} is already registered by "
+                        f"{owner}; rename it, or set override = true to replace it on purpose",
+                        "this copy is ignored",
                     )
                     continue
                 table[item.id] = item
@@ -167,8 +168,8 @@ class _Collector:
                     continue
             if info.status == "failed":
                 self.warn(
-                    f"plugin {info.name!r} failed and was skipped: {info.error} "
-                    "(HWPROF_LOAD_PLUGINS lists the plugins to load)"
+                    f"plugin {info.name!r} failed: {info.error}",
+                    "it is skipped (HWPROF_LOAD_PLUGINS lists the plugins to load)",
                 )
 
     def _call_hooks(self, manager: pluggy.PluginManager, name: str, info: PluginInfo) -> dict[str, list[Any]]:
@@ -203,7 +204,7 @@ class _Collector:
                     profile = load_file(path)
                 except ProfileError as exc:
                     for problem in exc.problems:
-                        self.warn(f"profile skipped: {problem}")
+                        self.warn(problem, "the file is skipped")
                     continue
                 records = {PROFILE_KINDS[kind]: list(getattr(profile, kind)) for kind in PROFILE_KINDS}
                 self.add(f"profile {path}", records)
@@ -223,8 +224,8 @@ class _Collector:
                 del reg.systems[system.id]
                 self.warn(
                     f"system {system.id!r} ({system.origin or reg.provider('systems', system.id)}) "
-                    f"refers to {word} {key!r}, which nothing registers{did_you_mean(key, list(table))}; "
-                    "the system is skipped"
+                    f"refers to {word} {key!r}, which nothing registers{did_you_mean(key, list(table))}",
+                    "the system is skipped",
                 )
                 break
 
