@@ -10,7 +10,6 @@ hwprof's built-in snapshot, so the file replaces the snapshot without losing any
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -173,64 +172,10 @@ def merge(
     return merged, changes
 
 
-def to_toml(cost_model: model.CostModel) -> str:
-    """The cost model as a profile file, its sources declared once each."""
-    import tomli_w
-
-    cited = [p.source for p in cost_model.prices] + [m.source for m in cost_model.missing]
-    sources = {s.key: s for s in reversed(cited)}
-
-    def source_table(s: model.Source) -> dict[str, Any]:
-        return {"title": s.title, **({"url": s.url} if s.url else {}), **({"date": s.date} if s.date else {})}
-
-    def price_table(p: model.Price) -> dict[str, Any]:
-        out: dict[str, Any] = {"system": p.system, "region": p.region, "purchase": p.purchase,
-                               "usd_per_hour": p.usd_per_hour, "observed": p.observed, "source": p.source.key,
-                               "status": p.status}  # fmt: skip
-        if p.volatile:
-            out["volatile"] = True
-        if p.note:
-            out["note"] = p.note
-        return out
-
-    def missing_table(m: model.MissingPrice) -> dict[str, Any]:
-        region = {} if m.region == "*" else {"region": m.region}
-        return {"system": m.system, "purchase": m.purchase, **region, "reason": m.reason, "source": m.source.key}
-
-    data = {
-        "schema_version": 1,
-        "sources": {k: source_table(s) for k, s in sorted(sources.items())},
-        "cost_model": [{
-            "id": cost_model.id, "name": cost_model.name, "currency": cost_model.currency, "override": True,
-            "notes": list(cost_model.notes), "prices": [price_table(p) for p in cost_model.prices],
-            "missing": [missing_table(m) for m in cost_model.missing],
-        }],
-    }  # fmt: skip
-    header = ("# Written by `hwprof prices refresh`: it replaces hwprof's built-in AWS prices (override = true).\n"
-              "# The next refresh rewrites it and keeps this version as .bak.\n\n")  # fmt: skip
-    return header + tomli_w.dumps(data)
-
-
-def write_atomic(path: Path, text: str) -> Path | None:
-    """Write ``text`` to ``path`` by temp file and rename; keep an existing file as ``<name>.bak``."""
-    import shutil
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    backup = path.with_name(path.name + ".bak") if path.exists() else None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if backup is not None:
-            shutil.copy2(path, backup)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return backup
+HEADER = (
+    "Written by `hwprof prices refresh`: it replaces hwprof's built-in AWS prices (override = true).\n"
+    "The next refresh rewrites it and keeps this version as .bak."
+)
 
 
 def read_previous(path: Path, cost_model_id: str) -> tuple[model.CostModel | None, str]:
@@ -277,17 +222,21 @@ def refresh(
     dry_run: bool = False,
 ) -> Refresh:
     """Fetch, merge, check the result reads back as a valid profile, then write it atomically."""
-    from hwprof.core.schema import load_text
+    from hwprof.core.files import write_atomic
+    from hwprof.core.schema import dumps, load_text
 
     check_regions(regions)
     path = folder / FILENAME
     previous, problem = read_previous(path, snapshot.id)
     fetched = fetch(client, types, regions)
     merged, changes = merge(snapshot, previous, fetched, today)
-    text = to_toml(merged)
+    text = dumps([merged], header=HEADER)
     try:
         load_text(text, str(path))
     except ProfileError as exc:  # a bug here, not the user's: refuse to write a file hwprof can't read
         raise HwprofError(f"refusing to write {path}: the merged prices do not read back ({exc.problems[0]})") from None
-    backup = None if dry_run else write_atomic(path, text)
-    return Refresh(path, backup, merged, changes, [problem] if problem else [], written=not dry_run)
+    if dry_run:
+        return Refresh(path, None, merged, changes, [problem] if problem else [], written=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    backup = write_atomic(path, text, force=True, backup=True)
+    return Refresh(path, backup, merged, changes, [problem] if problem else [], written=True)

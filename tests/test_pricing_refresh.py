@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from hwprof.core import pricing, registry
+from hwprof.core.errors import HwprofError
 from hwprof.core.schema import load_file
 from hwprof.plugins import aws_price_list
 
@@ -235,9 +236,11 @@ def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
     def broken_replace(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(aws_price_list.os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        aws_price_list.write_atomic(path, "new\n")
+    from hwprof.core import files
+
+    monkeypatch.setattr(files.os, "replace", broken_replace)
+    with pytest.raises(HwprofError, match="disk full"):
+        files.write_atomic(path, "new\n", force=True, backup=True)
     assert path.read_text(encoding="utf-8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aws-prices.toml", "aws-prices.toml.bak"]
 
