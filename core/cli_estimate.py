@@ -271,11 +271,14 @@ def estimate_peak(
 # ----------------------------------------------------------------------------- compare
 
 
-def _systems(text: str) -> list[str]:
+def _systems(text: str, baseline: str | None) -> tuple[list[str], str]:
+    """The system ids of --systems and the baseline among them (default: the first)."""
     ids = [s.strip() for s in text.split(",") if s.strip()]
     if len(ids) < 2:
         raise HwprofError("--systems needs at least two system ids, separated by commas")
-    return ids
+    if baseline is not None and baseline not in ids:
+        raise HwprofError(f"--baseline {baseline} is not one of --systems {','.join(ids)}")
+    return ids, baseline or ids[0]
 
 
 @compare_app.command("train")
@@ -298,10 +301,7 @@ def compare_train(
 
     r = reg()
     shape = _shape(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
-    ids = _systems(systems)
-    baseline = baseline or ids[0]
-    if baseline not in ids:
-        raise HwprofError(f"--baseline {baseline} is not one of --systems {','.join(ids)}")
+    ids, baseline = _systems(systems, baseline)
     models: list[str | None] = [m.strip() for m in cost_models.split(",")] if cost_models else [*sorted(r.cost_models)]
     rows: list[dict[str, Any]] = []
     for system_id in ids:
@@ -417,8 +417,7 @@ def compare_serve(
 
     r = reg()
     shape = _shape(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
-    ids = _systems(systems)
-    baseline = baseline or ids[0]
+    ids, baseline = _systems(systems, baseline)
     out: list[dict[str, Any]] = []
     for system_id in ids:
         system = r.system(system_id)
