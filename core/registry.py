@@ -73,12 +73,19 @@ class PluginInfo:
     error: str = ""
     hooks: list[str] = attrs.Factory(list)
     registered: dict[str, int] = attrs.Factory(dict)
-    dist: Any = attrs.field(default=None, eq=False, repr=False)
+    dist_name: str = ""
 
     @property
     def version(self) -> str:
         # Read on demand: parsing distribution metadata costs start-up time on every command.
-        return str(self.dist.version) if self.dist is not None else ""
+        if not self.dist_name:
+            return ""
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(self.dist_name)
+        except PackageNotFoundError:
+            return ""
 
 
 @attrs.define
@@ -242,31 +249,82 @@ def load_modules(allow: frozenset[str] | None, extra: Iterable[tuple[str, object
     Cheap by design: plugin modules must not do work at import, so ``hwprof --help`` stays fast
     while plugin commands are still found. Records are collected later, by ``build``.
     """
-    from importlib.metadata import entry_points
-
     manager = pluggy.PluginManager(GROUP)
     manager.add_hookspecs(hookspecs)
-    found: list[tuple[str, Any, bool]] = []
-    for ep in entry_points(group=GROUP):
-        # Built-ins live in hwprof.plugins; reading ep.dist.name would parse every dist's metadata.
-        found.append((ep.name, ep, ep.value.startswith(BUILTIN_MODULE_PREFIX)))
-    found.sort(key=lambda item: (not item[2], item[0]))  # built-ins first: they win id clashes
-    found += [(name, module, False) for name, module in extra]
+    found: list[tuple[str, Any, str]] = [(name, value, dist) for name, value, dist in entry_points()]
+    # Built-ins first: they win id clashes.
+    found.sort(key=lambda item: (not str(item[1]).startswith(BUILTIN_MODULE_PREFIX), item[0]))
+    found += [(name, module, "") for name, module in extra]
     infos = []
-    for name, target, builtin in found:
-        info = PluginInfo(name=name, status="loaded", builtin=builtin, dist=getattr(target, "dist", None))
+    for name, target, dist_name in found:
+        builtin = isinstance(target, str) and target.startswith(BUILTIN_MODULE_PREFIX)
+        info = PluginInfo(name=name, status="loaded", builtin=builtin, dist_name=dist_name)
         infos.append(info)
         if allow is not None and name not in allow:
             info.status = "blocked"
             manager.set_blocked(name)
             continue
         try:
-            manager.register(target.load() if hasattr(target, "load") else target, name=name)
+            manager.register(load_object(target) if isinstance(target, str) else _load(target), name=name)
         except Exception as exc:  # a plugin that fails to import must not take the CLI down
             info.status, info.error = "failed", _exception_line(exc)
             if manager.get_plugin(name) is not None:
                 manager.unregister(name=name)
     return LoadedPlugins(manager, infos)
+
+
+def entry_points() -> list[tuple[str, str, str]]:
+    """(name, "module:attr", distribution) of every ``hwprof`` entry point installed.
+
+    Cached on disk under a fingerprint of every distribution's entry_points.txt on sys.path, so
+    the usual start, with nothing installed or removed since the last one, skips importing
+    ``importlib.metadata`` (a tenth of start-up). Any install, upgrade or removal misses.
+    """
+    from hwprof.core.cache import cached
+
+    return cached("entry-points", _installed_fingerprint(), _read_entry_points)
+
+
+def _read_entry_points() -> list[tuple[str, str, str]]:
+    from importlib.metadata import entry_points as installed
+
+    return [(ep.name, ep.value, ep.dist.name if ep.dist else "") for ep in installed(group=GROUP)]
+
+
+def _installed_fingerprint() -> str:
+    import sys
+
+    parts = []
+    for entry in sys.path:
+        try:
+            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
+            if not entry:  # the working folder: its mtime is enough, and it may be huge
+                continue
+            with os.scandir(entry) as listing:
+                for item in listing:
+                    if item.name.endswith((".dist-info", ".egg-info")):
+                        declared = os.path.join(item.path, "entry_points.txt")
+                        stamp = os.stat(declared).st_mtime_ns if os.path.exists(declared) else 0
+                        parts.append(f"{item.name}\0{stamp}")
+        except OSError:  # a missing folder or a zip file: its own mtime above is the fingerprint
+            continue
+    return "\n".join(sorted(parts))
+
+
+def load_object(reference: str) -> object:
+    """What an entry point's "module:attr.attr" names (the same rule importlib.metadata follows)."""
+    import importlib
+
+    module, _, attributes = reference.split("[")[0].strip().partition(":")
+    target: object = importlib.import_module(module.strip())
+    for name in filter(None, attributes.strip().split(".")):
+        target = getattr(target, name)
+    return target
+
+
+def _load(target: Any) -> object:
+    """A test's plugin: an object with ``load()`` like an entry point, or the plugin itself."""
+    return target.load() if hasattr(target, "load") else target
 
 
 def _exception_line(exc: BaseException) -> str:

@@ -167,6 +167,9 @@ def fake_entry_point(monkeypatch: pytest.MonkeyPatch) -> None:
         return [*real(**kwargs), broken] if kwargs.get("group") == "hwprof" else list(real(**kwargs))
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    # The entry-point list is cached under a fingerprint of the installed files, which this
+    # stand-in does not change: read it afresh.
+    monkeypatch.setenv("HWPROF_NO_CACHE", "1")
 
 
 def test_broken_entry_point_through_the_cli(monkeypatch: pytest.MonkeyPatch, run_cli: RunCli) -> None:
