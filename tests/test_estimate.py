@@ -106,95 +106,27 @@ def test_train_json_carries_range_cost_and_assumptions(capsys: pytest.CaptureFix
     assert data["memory"]["assumptions"]["sharding"]
 
 
+TRAIN_8B = "estimate train --model llama3.1-8b --tokens 1e9 --system p5.48xlarge"
+
+
 @pytest.mark.parametrize(
-    ("args", "needle"),
+    ("command", "needle"),
     [
-        (["estimate", "serve", "--model", "llama3.1-405b", "--chip", "h100-sxm", "--chips", "1"], "needs at least"),
-        (
-            [
-                "estimate",
-                "train",
-                "--model",
-                "llama3.1-405b",
-                "--tokens",
-                "1e12",
-                "--chip",
-                "trainium2",
-                "--chips",
-                "8",
-            ],
-            "need at least",
-        ),
-        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "0", "--system", "p5.48xlarge"], "--tokens"),
-        (["estimate", "train", "--model", "llama3.1-8b", "--tokens", "-5", "--system", "p5.48xlarge"], "--tokens"),
-        (
-            [
-                "estimate",
-                "train",
-                "--model",
-                "llama3.1-8b",
-                "--tokens",
-                "1e9",
-                "--system",
-                "p5.48xlarge",
-                "--count",
-                "0",
-            ],
-            "--count",
-        ),
-        (["estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--batch", "0"], "--batch"),
-        (
-            [
-                "estimate",
-                "train",
-                "--model",
-                "llama3.1-8b",
-                "--tokens",
-                "1e9",
-                "--system",
-                "p5.48xlarge",
-                "--precision",
-                "fp4",
-            ],
-            "it has fp8, int8, bf16",
-        ),
-        (
-            [
-                "estimate",
-                "train",
-                "--model",
-                "llama3.1-8b",
-                "--tokens",
-                "1e9",
-                "--system",
-                "p5e.48xlarge",
-                "--purchase",
-                "on-demand",
-                "--region",
-                "us-east-2",
-            ],
-            "capacity-block in us-east-2",
-        ),
-        (
-            [
-                "estimate",
-                "train",
-                "--model",
-                "llama3.1-8b",
-                "--tokens",
-                "1e9",
-                "--system",
-                "p5.48xlarge",
-                "--region",
-                "mars-1",
-            ],
-            "known regions",
-        ),
-        (["estimate", "train", "--model", "llama9", "--tokens", "1e9", "--system", "p5.48xlarge"], "unknown workload"),
+        ("estimate serve --model llama3.1-405b --chip h100-sxm --chips 1", "needs at least"),
+        ("estimate train --model llama3.1-405b --tokens 1e12 --chip trainium2 --chips 8", "need at least"),
+        ("estimate train --model llama3.1-8b --tokens 0 --system p5.48xlarge", "--tokens"),
+        ("estimate train --model llama3.1-8b --tokens -5 --system p5.48xlarge", "--tokens"),
+        (f"{TRAIN_8B} --count 0", "--count"),
+        ("estimate serve --model llama3.1-8b --system p5.48xlarge --batch 0", "--batch"),
+        (f"{TRAIN_8B} --precision fp4", "it has fp8, int8, bf16"),
+        ("estimate train --model llama3.1-8b --tokens 1e9 --system p5e.48xlarge --region us-east-2",
+         "capacity-block in us-east-2"),
+        (f"{TRAIN_8B} --region mars-1", "known regions"),
+        ("estimate train --model llama9 --tokens 1e9 --system p5.48xlarge", "unknown workload"),
     ],
-)
-def test_bad_estimate_input_is_one_clear_line(capsys: pytest.CaptureFixture[str], args: list[str], needle: str) -> None:
-    code, out, err = run(capsys, *args)
+)  # fmt: skip
+def test_bad_estimate_input_is_one_clear_line(capsys: pytest.CaptureFixture[str], command: str, needle: str) -> None:
+    code, out, err = run(capsys, *command.split())
     assert code != 0
     assert "Traceback" not in out + err
     lines = [line for line in err.splitlines() if line.startswith("error:")]
