@@ -522,8 +522,9 @@ def validate_cmd(
         echo(dump_json(out))
         return
     rows = [[c["id"], c["role"][:3], c["metric"], number(c["published"]), number(c["estimate"]["expected"]),
-             f"{c['error']:+.0%}", "yes" if c["in_range"] else "NO"] for c in out["cases"]]  # fmt: skip
-    echo(table(["case", "role", "metric", "published", "estimate", "error", "in range"], rows))
+             f"{c['error']:+.0%}", "yes" if c["in_range"] else "NO", ", ".join(c["calibrates"])]
+            for c in out["cases"]]  # fmt: skip
+    echo(table(["case", "role", "metric", "published", "estimate", "error", "in range", "sets"], rows))
     for group, s in out["summary"].items():
         echo(f"\n{group}: {s['cases']} cases ({s['train_cases']} training, {s['serve_cases']} serving), "
              f"median absolute error {s['median_abs_error']:.1%}, published value inside the range for "

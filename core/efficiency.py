@@ -8,8 +8,9 @@ estimator, so the model has four factors, each a named default with where it cam
 MFU here is measured against the dense peak *of the precision the run uses* (FP8 runs against
 the FP8 peak), with FLOPs counted as ``6N + causal attention`` (``hwprof.core.shape``). The
 calibration cases are the ones marked ``calibration`` in ``hwprof validate``; the others are
-kept apart to check the model. Serving uses achieved-bandwidth and achieved-compute fractions
-and a per-step collective latency, calibrated the same way.
+kept apart to check the model; each calibration case names the default it sets. Serving uses
+achieved-bandwidth and achieved-compute fractions and a per-step collective latency, calibrated the
+same way.
 """
 
 from __future__ import annotations
@@ -23,29 +24,39 @@ import attrs
 class Default:
     value: float
     why: str
+    calibrated: bool = True  # False: a judgement, not fitted on published runs
 
 
-# Each default names the calibration cases it was fitted on (ids in the validation set).
-BASE_MFU_16BIT = Default(0.52, "steady-state 16-bit runs at 64-576 chips: 51-56% (cal-nemo-70b-bf16-64, "
-                               "cal-nemo-405b-bf16-576 in `hwprof validate`)")  # fmt: skip
-LOW_PRECISION_SPEEDUP = Default(1.45, "8-bit runs reach 1.34-1.53x the 16-bit throughput, not 2x "
-                                      "(cal-nemo-70b-fp8-64 vs its 16-bit twin)")  # fmt: skip
-SCALE_LOSS_PER_DOUBLING = Default(0.06, "above 1,024 chips, each doubling loses about 6% of MFU "
-                                        "(cal-meta-405b-16k: 40% at 16,384 chips)")  # fmt: skip
+# Calibrated defaults are fitted on the published results whose `calibrates` names them
+# (`hwprof validate --role calibration`); tests check each has at least one.
+BASE_MFU_16BIT = Default(0.52, "steady-state 16-bit runs at 64-576 chips reach 51-56% MFU")
+LOW_PRECISION_SPEEDUP = Default(1.45, "8-bit runs reach 1.34-1.53x the 16-bit throughput, not 2x")
+SCALE_LOSS_PER_DOUBLING = Default(0.06, "above 1,024 chips, each doubling loses about 6% of MFU (40% at 16,384 chips)")
 SCALE_FREE_CHIPS = 1024
 FULL_RUN_FACTOR = Default(0.85, "whole runs (restarts, evaluation, long-context stages) deliver about 85-90% of "
-                                "steady state (cal-llama31-405b-gpu-hours)")  # fmt: skip
+                                "steady state")  # fmt: skip
 MIXTURE_OF_EXPERTS = Default(0.43, "mixture-of-experts runs reach about 43% of a dense model's MFU: expert all-to-all "
-                                   "and small expert matmuls (cal-nemo-deepseek-v3-fp8-1024)")  # fmt: skip
-RANGE = Default(0.2, "MFU of calibration runs spreads about +-20% around the model")
+                                   "and small expert matmuls")  # fmt: skip
+RANGE = Default(0.2, "MFU of calibration runs spreads about +-20% around the model", calibrated=False)
 
 # Serving
-MEMORY_BANDWIDTH_FRACTION = Default(0.75, "decode kernels reach 70-80% of peak memory bandwidth "
-                                          "(fitted with the prefill figures on cal-serve-* cases)")  # fmt: skip
-PREFILL_COMPUTE_FRACTION = Default(0.4, "prefill reaches about 40% of dense peak (cal-serve-* cases: 37-46%)")
-DECODE_COMPUTE_FRACTION = Default(0.5, "large-batch decode matmuls reach about half of peak")
-COLLECTIVE_LATENCY_US = Default(20.0, "software and link latency per all-reduce step; no vendor publishes one "
-                                      "(fitted on cal-serve-* batch-1 decode)")  # fmt: skip
+MEMORY_BANDWIDTH_FRACTION = Default(0.75, "decode kernels reach 70-80% of peak memory bandwidth")
+PREFILL_COMPUTE_FRACTION = Default(0.4, "a single prompt's prefill reaches about 40% of dense peak")
+BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.65, "prompts prefilled between the decode steps of a large batch run "
+                                                 "as big matmuls, at about 65% of peak")  # fmt: skip
+DECODE_COMPUTE_FRACTION = Default(0.5, "large-batch decode matmuls reach about half of peak (a judgement)",
+                                  calibrated=False)  # fmt: skip
+COLLECTIVE_LATENCY_US = Default(20.0, "software and link latency per all-reduce step; no vendor publishes one, "
+                                      "so it is fitted on batch-1 decode")  # fmt: skip
+
+DEFAULTS: dict[str, Default] = {
+    "base_mfu_16bit": BASE_MFU_16BIT, "low_precision_speedup": LOW_PRECISION_SPEEDUP,
+    "scale_loss_per_doubling": SCALE_LOSS_PER_DOUBLING, "full_run_factor": FULL_RUN_FACTOR,
+    "mixture_of_experts": MIXTURE_OF_EXPERTS, "range": RANGE,
+    "memory_bandwidth_fraction": MEMORY_BANDWIDTH_FRACTION, "prefill_compute_fraction": PREFILL_COMPUTE_FRACTION,
+    "batched_prefill_compute_fraction": BATCHED_PREFILL_COMPUTE_FRACTION,
+    "decode_compute_fraction": DECODE_COMPUTE_FRACTION, "collective_latency_us": COLLECTIVE_LATENCY_US,
+}  # fmt: skip
 
 LOW_PRECISIONS = frozenset({"fp8", "mxfp8", "int8", "fp6", "mxfp6", "fp4", "mxfp4", "nvfp4", "int4"})
 

@@ -298,7 +298,8 @@ def estimate_serve(
     comm_s = _tp_comm(shape, target, tokens=batch)
     step = max(memory_s, compute_s) + comm_s
     # Continuous batching: on average batch/output_tokens prompts join each step.
-    interleaved = ttft * batch / output_tokens if batch > 1 else 0.0
+    batched_prefill = prefill_flops / (flop_rate * eff.BATCHED_PREFILL_COMPUTE_FRACTION.value) + prefill_comm
+    interleaved = batched_prefill * batch / output_tokens if batch > 1 else 0.0
     tpot = step + interleaved
     binding = "memory bandwidth" if memory_s >= compute_s else "compute"
     if comm_s > max(memory_s, compute_s):
@@ -346,6 +347,7 @@ def estimate_serve(
         "assumptions": {
             "memory_bandwidth_fraction": eff.MEMORY_BANDWIDTH_FRACTION.value,
             "prefill_compute_fraction": eff.PREFILL_COMPUTE_FRACTION.value,
+            "batched_prefill_compute_fraction": eff.BATCHED_PREFILL_COMPUTE_FRACTION.value,
             "decode_compute_fraction": eff.DECODE_COMPUTE_FRACTION.value,
             "collective_latency_us": eff.COLLECTIVE_LATENCY_US.value,
             "parallelism": f"tensor parallel over all {chips} chips",
@@ -355,6 +357,7 @@ def estimate_serve(
             "sources": [
                 eff.MEMORY_BANDWIDTH_FRACTION.why,
                 eff.PREFILL_COMPUTE_FRACTION.why,
+                eff.BATCHED_PREFILL_COMPUTE_FRACTION.why,
                 eff.COLLECTIVE_LATENCY_US.why,
             ],
         },  # fmt: skip

@@ -329,8 +329,14 @@ class ValidationCase:
     full_run: bool = attrs.field(default=False, metadata=doc("a whole run, restarts included"))
     kv_precision: str = attrs.field(default="bf16", metadata=doc("KV-cache precision (serve)"))
     batch: int | None = attrs.field(default=None, metadata=doc("concurrent sequences (serve)"))
+    largest_batch: bool = attrs.field(
+        default=False, metadata=doc("serve as many sequences as the KV cache holds (max-throughput runs)")
+    )
     input_tokens: int | None = attrs.field(default=None, metadata=doc("prompt tokens (serve)"))
     output_tokens: int | None = attrs.field(default=None, metadata=doc("generated tokens (serve)"))
+    calibrates: tuple[str, ...] = attrs.field(
+        default=(), metadata=doc("for calibration cases: the efficiency defaults or profile figures it sets")
+    )
     note: str = attrs.field(default="", metadata=doc("conventions, caveats"))
     override: bool = attrs.field(default=False, metadata=doc("replace a same-id case"))
     origin: str = _origin()

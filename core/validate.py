@@ -30,16 +30,15 @@ def predict(case: model.ValidationCase, reg: Registry) -> dict[str, float]:
         # Faster time is more tokens per second: the range flips.
         return {k: tokens / seconds[flip] / case.chips
                 for k, flip in (("low", "high"), ("expected", "expected"), ("high", "low"))}  # fmt: skip
-    result = estimate.estimate_serve(
-        workload,
-        target,
-        case.precision,
-        case.kv_precision,
-        case.batch or 1,
-        case.input_tokens or 1,
-        case.output_tokens or 1,
-    )
-    return dict(result[case.metric])
+
+    def serve(batch: int) -> dict[str, Any]:
+        return estimate.estimate_serve(workload, target, case.precision, case.kv_precision, batch,
+                                       case.input_tokens or 1, case.output_tokens or 1)  # fmt: skip
+
+    batch = case.batch or 1
+    if case.largest_batch:
+        batch = serve(1)["memory"]["max_batch"] or 1
+    return dict(serve(batch)[case.metric])
 
 
 def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
@@ -53,6 +52,7 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             "id": case.id, "kind": case.kind, "role": case.role, "metric": case.metric,
             "published": case.published, "estimate": got, "error": got["expected"] / case.published - 1,
             "in_range": low <= case.published <= high, "source": case.source.title, "note": case.note,
+            "calibrates": list(case.calibrates),
         })  # fmt: skip
     summary: dict[str, dict[str, float]] = {}
     for group in ("calibration", "validation"):

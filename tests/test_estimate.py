@@ -185,3 +185,19 @@ def test_a_bug_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str], m
     assert code == 70
     assert err.strip().startswith("internal error: ZeroDivisionError") and "--debug" in err
     assert "Traceback" not in err
+
+
+def test_every_calibrated_default_names_its_published_runs(reg: registry.Registry) -> None:
+    calibration = [c for c in reg.validation_cases.values() if c.role == "calibration"]
+    named = {name for case in calibration for name in case.calibrates}
+    for name, default in efficiency.DEFAULTS.items():
+        assert (name in named) == default.calibrated, (
+            f"{name}: calibrated={default.calibrated}, cases name it: {name in named}"
+        )
+    for case in calibration:
+        assert case.calibrates, f"{case.id} sets nothing"
+        for name in case.calibrates:
+            chip, _, figure = name.partition(".")
+            assert name in efficiency.DEFAULTS or getattr(reg.chip(chip), figure) is not None, name
+    # validation cases never set anything
+    assert not any(c.calibrates for c in reg.validation_cases.values() if c.role == "validation")
