@@ -107,15 +107,33 @@ def from_hf_config(path: Path) -> Shape:
         raise HwprofError(f"--model-config {path}: needs hidden_size, num_hidden_layers, num_attention_heads "
                           "and vocab_size to count parameters")  # fmt: skip
     kv_heads = get("num_key_value_heads") or heads
-    head_dim = get("head_dim") or hidden // heads
     ffn = ffn or 4 * hidden
-    experts, per_token = get("num_local_experts", "n_routed_experts"), get("num_experts_per_tok")
     gated = 3 if config.get("hidden_act", "gelu") in ("silu", "swiglu") else 2
-    attention = hidden * heads * head_dim * 2 + hidden * kv_heads * head_dim * 2
-    mlp = gated * hidden * ffn
+    kv_lora = get("kv_lora_rank")
+    if kv_lora:  # multi-head latent attention: the cache holds the latent and the rope key
+        rope, nope = get("qk_rope_head_dim") or 0, get("qk_nope_head_dim") or 0
+        head_dim = get("v_head_dim") or hidden // heads
+        q_lora = get("q_lora_rank")
+        query = (hidden * q_lora + q_lora * heads * (nope + rope)) if q_lora else hidden * heads * (nope + rope)
+        attention = query + hidden * (kv_lora + rope) + kv_lora * heads * (nope + head_dim) + heads * head_dim * hidden
+        kv_elements: int | None = kv_lora + rope
+    else:
+        head_dim = get("head_dim") or hidden // heads
+        attention = hidden * heads * head_dim * 2 + hidden * kv_heads * head_dim * 2
+        kv_elements = None
+    dense_mlp = gated * hidden * ffn
+    experts = get("num_local_experts", "n_routed_experts")
     embed = vocab * hidden * (1 if config.get("tie_word_embeddings") else 2)
-    total = layers * (attention + mlp * (experts or 1)) + embed
-    active = layers * (attention + mlp * (per_token or 1)) + embed if experts else total
+    if experts:
+        per_token, shared = get("num_experts_per_tok") or 1, get("n_shared_experts") or 0
+        expert_mlp = gated * hidden * (get("moe_intermediate_size") or ffn)
+        dense_layers = min(get("first_k_dense_replace") or 0, layers)
+        moe_layers = layers - dense_layers
+        base = layers * attention + dense_layers * dense_mlp + embed + moe_layers * shared * expert_mlp
+        total = base + moe_layers * experts * expert_mlp
+        active = base + moe_layers * per_token * expert_mlp
+    else:
+        total = active = layers * (attention + dense_mlp) + embed
     return Shape(name=path.stem, params=float(total), active_params=float(active), layers=layers, hidden=hidden,
-                 heads=heads, kv_heads=kv_heads, head_dim=head_dim,
+                 heads=heads, kv_heads=kv_heads, head_dim=head_dim, kv_elements_per_layer=kv_elements,
                  seq_len=get("max_position_embeddings"), source=f"{path} (parameters counted from the shape)")  # fmt: skip
