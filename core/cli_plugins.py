@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -44,10 +44,18 @@ def plugins_list(
         echo("no third-party plugins installed (--all shows the built-in ones)")
         return
     rows = [[p.name, p.version or "-", p.status + (f": {p.error}" if p.error else ""),
-             ", ".join(h.removeprefix(HOOK_PREFIX) for h in p.hooks) or "-",
+             ", ".join(_used_hooks(p)) or "-",
              ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in p.registered.items()) or "-",
              "yes" if p.builtin else ""] for p in infos]  # fmt: skip
     echo(table(["name", "version", "status", "hooks", "registered", "built-in"], rows))
+
+
+def _used_hooks(info: Any) -> list[str]:
+    """Hooks that did something: a registration hook that returned nothing is left out of the table."""
+    from hwprof.core.registry import REGISTRATION_HOOKS
+
+    return [h.removeprefix(HOOK_PREFIX) for h in info.hooks
+            if h not in REGISTRATION_HOOKS or REGISTRATION_HOOKS[h][0] in info.registered]  # fmt: skip
 
 
 def _pip(*args: str) -> None:
