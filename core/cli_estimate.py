@@ -303,6 +303,7 @@ def compare_train(
     shape = _shape(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
     ids, baseline = _systems(systems, baseline)
     models: list[str | None] = [m.strip() for m in cost_models.split(",")] if cost_models else [*sorted(r.cost_models)]
+    options = _purchase_options(pricing, purchase, region, [r.cost_model(m) for m in models if m])
     rows: list[dict[str, Any]] = []
     for system_id in ids:
         system = r.system(system_id)
@@ -314,9 +315,10 @@ def compare_train(
         for model_id in models or [None]:  # without a cost model: time and energy only
             quote, missing = None, ""
             if model_id is not None:
-                quote, missing = _first_quote(pricing, r.cost_model(model_id), system_id, purchase, region)
+                quote, missing = _first_quote(pricing, r.cost_model(model_id), system_id, options, region)
             result = estimate.estimate_train(shape, target, tokens, precision, seq_len, quote=quote)
-            rows.append({"system": system_id, "cost_model": model_id, "chips": target.chips,
+            label = system_id + (f" [{model_id}]" if len(models) > 1 else "")
+            rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,
                          "result": result, "missing_price": missing})  # fmt: skip
     out = _ratios(rows, baseline, "time_s")
     if as_json:
@@ -326,7 +328,7 @@ def compare_train(
             )
         )
         return
-    table_rows = [[row["system"] + (f" [{row['cost_model']}]" if len(models) > 1 else ""), row["chips"],
+    table_rows = [[row["label"], row["chips"],
                    _days(row["result"]["time_s"]["expected"]), number(row["result"]["chip_hours"]["expected"]),
                    number(row["cost"]) if row["cost"] else f"- ({row['missing_price'] or 'no price'})",
                    number(row["tokens_per_usd"]) if row["tokens_per_usd"] else "-",
@@ -343,15 +345,29 @@ def compare_train(
             warn(message)
 
 
-def _first_quote(pricing: Any, cost_model: Any, system_id: str, purchase: str, region: str | None) -> tuple[Any, str]:
+def _purchase_options(pricing: Any, purchase: str, region: str | None, cost_models: list[Any]) -> list[str]:
+    """The --purchase options in order of preference, after checking them and --region."""
+    options = [p.strip() for p in purchase.split(",") if p.strip()]
+    for option in options:
+        pricing.check_purchase(option)
+    if region is not None:
+        pricing.check_region(region, sorted({r for m in cost_models for r in m.regions}), "the cost models have")
+    return options
+
+
+def _first_quote(
+    pricing: Any, cost_model: Any, system_id: str, options: list[str], region: str | None
+) -> tuple[Any, str]:
     """The first purchase option (in the order given) with a price, or why there is none."""
-    reasons = []
-    for option in [p.strip() for p in purchase.split(",") if p.strip()]:
-        try:
-            return pricing.quote(cost_model, system_id, option, region), ""
-        except HwprofError as exc:
-            reasons.append(str(exc).split(";")[0].split(": ", 1)[-1])
-    return None, "; ".join(reasons)
+    for option in options:
+        if region is None or region in cost_model.regions:
+            try:
+                return pricing.quote(cost_model, system_id, option, region), ""
+            except HwprofError:
+                continue  # no price under this option: try the next
+    gaps = [g.reason for option in options for g in pricing.missing_for(cost_model, system_id, option, region)]
+    where = f" in {region}" if region else ""
+    return None, f"no {'/'.join(options)} price{where}" + (f": {gaps[0]}" if gaps else "")
 
 
 def _ratios(rows: list[dict[str, Any]], baseline: str, time_key: str) -> list[dict[str, Any]]:
@@ -380,7 +396,7 @@ def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
     priced = [r for r in rows if r["price_performance"]]
     lines = []
     for row in priced:
-        if row["system"] == baseline:
+        if row["price_performance"] == 1 and row["system"] == baseline:
             continue
         gain = row["price_performance"] - 1
         factors = row["result"]["efficiency"]["factors"]
@@ -388,10 +404,10 @@ def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
             f" (with its chip_software factor {factors['chip_software']:.2f})" if "chip_software" in factors else ""
         )
         verdict = "better" if gain > 0 else "worse"
-        lines.append(f"{row['system']}: {abs(gain):.0%} {verdict} price-performance than the baseline at these prices "
+        lines.append(f"{row['label']}: {abs(gain):.0%} {verdict} price-performance than the baseline at these prices "
                      f"and the MFU the efficiency model expects{software}; the ranking holds unless its real MFU is "
                      f"{'below' if gain > 0 else 'above'} {1 / row['price_performance']:.2f}x that expectation")  # fmt: skip
-    unpriced = [r["system"] for r in rows if not r["cost"]]
+    unpriced = [r["label"] for r in rows if not r["cost"]]
     if unpriced:
         lines.append(f"not priced: {', '.join(unpriced)}")
     return "\n".join(lines)
@@ -418,13 +434,15 @@ def compare_serve(
     r = reg()
     shape = _shape(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
     ids, baseline = _systems(systems, baseline)
+    cost_model = r.cost_models[sorted(r.cost_models)[0]] if r.cost_models else None
+    options = _purchase_options(pricing, purchase, region, [cost_model] if cost_model else [])
     out: list[dict[str, Any]] = []
     for system_id in ids:
         system = r.system(system_id)
         target = estimate.target_for(r.chip(system.chip), system.chips, system, r.interconnects)
         quote, missing = None, ""
-        if r.cost_models:
-            quote, missing = _first_quote(pricing, r.cost_model(sorted(r.cost_models)[0]), system_id, purchase, region)
+        if cost_model is not None:
+            quote, missing = _first_quote(pricing, cost_model, system_id, options, region)
         res = estimate.estimate_serve(shape, target, precision, kv_precision, batch, input_tokens, output_tokens, quote)
         out.append({"system": system_id, "result": res, "missing_price": missing})
     base = next(o for o in out if o["system"] == baseline)
@@ -477,12 +495,13 @@ def plan_train_cmd(
         ids = [s.strip() for s in systems.split(",") if s.strip()]
     else:
         ids = sorted({p.system for p in chosen_model.prices} & set(r.systems)) if chosen_model else sorted(r.systems)
-    options = []
+    options = _purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
+    candidates = []
     for system_id in ids:
         system = r.system(system_id)
-        quote = _first_quote(pricing, chosen_model, system_id, purchase, region)[0] if chosen_model else None
-        options.append((system, r.chip(system.chip), quote))
-    rows = plan.plan_train(shape, options, r.interconnects, tokens, precision, seq_len,
+        quote = _first_quote(pricing, chosen_model, system_id, options, region)[0] if chosen_model else None
+        candidates.append((system, r.chip(system.chip), quote))
+    rows = plan.plan_train(shape, candidates, r.interconnects, tokens, precision, seq_len,
                            deadline_days * 86400 if deadline_days is not None else None, budget)  # fmt: skip
     if as_json:
         echo(dump_json({"deadline_days": deadline_days, "budget_usd": budget, "options": rows}))

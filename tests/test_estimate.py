@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +202,24 @@ def test_every_calibrated_default_names_its_published_runs(reg: registry.Registr
             assert name in efficiency.DEFAULTS or getattr(reg.chip(chip), figure) is not None, name
     # validation cases never set anything
     assert not any(c.calibrates for c in reg.validation_cases.values() if c.role == "validation")
+
+
+def test_compare_puts_two_cost_models_side_by_side(capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = str(Path(__file__).parent / "data")  # holds negotiated_prices.toml: p5.48xlarge at 41.28 USD/h
+    code, out, _ = run(capsys, "--profiles", data_dir, "compare", "train", "--model", "llama3.1-8b", "--tokens",
+                       "1e11", "--systems", "p5.48xlarge,p5en.48xlarge", "--cost-models", "aws,acme-negotiated",
+                       "--purchase", "on-demand,negotiated", "--json")  # fmt: skip
+    assert code == 0
+    rows = {(r["system"], r["cost_model"]): r for r in json.loads(out)["rows"]}
+    aws, mine = rows[("p5.48xlarge", "aws")], rows[("p5.48xlarge", "acme-negotiated")]
+    assert mine["cost_usd"]["expected"] / aws["cost_usd"]["expected"] == pytest.approx(41.28 / 55.04)
+    assert mine["price_performance"] == pytest.approx(55.04 / 41.28)
+    assert rows[("p5en.48xlarge", "acme-negotiated")]["missing_price"] == "no on-demand/negotiated price"
+
+
+def test_compare_refuses_an_unknown_purchase_option(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "compare", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--systems",
+                       "p5.48xlarge,p5en.48xlarge", "--purchase", "on-demnd")  # fmt: skip
+    assert code == 1 and err.startswith(
+        "error: --purchase on-demnd: unknown purchase option (did you mean 'on-demand'?)"
+    )
