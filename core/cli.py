@@ -350,7 +350,7 @@ def models_show(model_id: Annotated[str, typer.Argument(metavar="ID")], as_json:
         echo(dump_json(data))
         return
     rows = [(k, v["title"] if k == "source" else v) for k, v in data.items() if v not in (None, [], "")]
-    echo(pairs([(k, str(v)) for k, v in rows], title=w.id))
+    echo(pairs([(k, number(v) if isinstance(v, float) else str(v)) for k, v in rows], title=w.id))
 
 
 # ----------------------------------------------------------------------------- entry point

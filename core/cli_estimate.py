@@ -512,8 +512,14 @@ def plan_train_cmd(
             table_rows.append([row["system"], "-", "-", "-", "-", row["skipped"]])
             continue
         marks = [m for m in ("cheapest", "fastest") if row.get(m)]
-        verdict = "ok" if row["meets_deadline"] and row["meets_budget"] is not False else (
-            "over budget" if row["meets_budget"] is False else "misses deadline")  # fmt: skip
+        if not row["meets_deadline"]:
+            verdict = "misses deadline"
+        elif row["meets_budget"] is False:
+            verdict = "over budget"
+        elif budget is not None and row["meets_budget"] is None:
+            verdict = "no price"
+        else:
+            verdict = "ok"
         table_rows.append([row["system"], f"{row['count']} ({row['chips']} chips)", _days(row["time_s"]["expected"]),
                            number(row["cost_usd"]["expected"]) if row["cost_usd"] else "- (no price)",
                            f"{row['mfu']:.0%}", " ".join([verdict, *marks])])  # fmt: skip

@@ -61,7 +61,9 @@ def plan_train(
             "price": (result.get("cost") or {}).get("price"),
             "mfu": result["efficiency"]["expected"],
         })  # fmt: skip
-    feasible = [r for r in rows if "count" in r and r["meets_deadline"] and r["meets_budget"] is not False]
+    # With a budget, an option without a price cannot be said to meet it.
+    feasible = [r for r in rows if "count" in r and r["meets_deadline"]
+                and (r["meets_budget"] if budget_usd is not None else True)]  # fmt: skip
     priced = [r for r in feasible if r["cost_usd"]]
     if priced:
         min(priced, key=lambda r: r["cost_usd"]["expected"])["cheapest"] = True

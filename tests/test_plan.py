@@ -58,3 +58,13 @@ def test_plan_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads(out)["options"]
     assert {r["system"] for r in rows} == {"p5.48xlarge", "trn2.48xlarge"}
     assert all(r["time_s"]["expected"] <= 10 * 86400 for r in rows)
+
+
+def test_an_option_without_a_price_cannot_meet_a_budget(reg: registry.Registry) -> None:
+    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    priced = (reg.system("p5.48xlarge"), reg.chip("h100-sxm"), pricing.quote(reg.cost_model("aws"), "p5.48xlarge"))
+    unpriced = (reg.system("p5e.48xlarge"), reg.chip("h200-sxm"), None)
+    rows = plan.plan_train(work, [priced, unpriced], reg.interconnects, 1e11, "bf16", budget_usd=1e9)
+    by_system = {r["system"]: r for r in rows}
+    assert by_system["p5e.48xlarge"]["meets_budget"] is None and "fastest" not in by_system["p5e.48xlarge"]
+    assert by_system["p5.48xlarge"]["cheapest"] and by_system["p5.48xlarge"]["fastest"]
