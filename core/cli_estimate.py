@@ -330,19 +330,30 @@ def compare_train(
         return
     table_rows = [[row["label"], row["chips"],
                    _days(row["result"]["time_s"]["expected"]), number(row["result"]["chip_hours"]["expected"]),
-                   number(row["cost"]) if row["cost"] else f"- ({row['missing_price'] or 'no price'})",
+                   number(row["cost"]) if row["cost"] else "- (no price)",
+                   _price_cell(row["result"].get("cost")),
                    number(row["tokens_per_usd"]) if row["tokens_per_usd"] else "-",
                    number(row["result"]["energy_kwh"]["expected"]) if row["result"].get("energy_kwh") else "-",
                    f"{row['time_ratio']:.2f}", f"{row['price_performance']:.2f}" if row["price_performance"] else "-"]
                   for row in out]  # fmt: skip
-    headers = ["system", "chips", "time", "chip-hours", "cost USD", "tokens/USD", "kWh", "time vs base",
-               "price-perf vs base"]  # fmt: skip
+    headers = ["system", "chips", "time", "chip-hours", "cost USD", "price used", "tokens/USD", "kWh",
+               "time vs base", "price-perf vs base"]  # fmt: skip
     echo(table(headers, table_rows, title=f"{shape.name}, {tokens:.3g} tokens, {precision}; baseline {baseline}"))
     echo("\nprice-perf vs base: tokens per dollar relative to the baseline (above 1 is better).")
     echo(_finding(out, baseline))
     for row in out:
         for message in (row["result"].get("cost") or {}).get("warnings", []):
             warn(message)
+
+
+def _price_cell(cost: dict[str, Any] | None) -> str:
+    """Which price a row used and when it was observed, flagged when stale."""
+    if not cost:
+        return "-"
+    p = cost["price"]
+    return f"{p['usd_per_hour']:g}/h {p['purchase']} {p['region']} {p['observed']}" + (
+        " STALE" if p["stale"] else ""
+    )
 
 
 def _purchase_options(pricing: Any, purchase: str, region: str | None, cost_models: list[Any]) -> list[str]:
@@ -407,9 +418,9 @@ def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
         lines.append(f"{row['label']}: {abs(gain):.0%} {verdict} price-performance than the baseline at these prices "
                      f"and the MFU the efficiency model expects{software}; the ranking holds unless its real MFU is "
                      f"{'below' if gain > 0 else 'above'} {1 / row['price_performance']:.2f}x that expectation")  # fmt: skip
-    unpriced = [r["label"] for r in rows if not r["cost"]]
-    if unpriced:
-        lines.append(f"not priced: {', '.join(unpriced)}")
+    for row in rows:
+        if not row["cost"]:
+            lines.append(f"not priced: {row['label']}: {row['missing_price'] or 'no cost model'}")
     return "\n".join(lines)
 
 
