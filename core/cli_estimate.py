@@ -351,9 +351,7 @@ def _price_cell(cost: dict[str, Any] | None) -> str:
     if not cost:
         return "-"
     p = cost["price"]
-    return f"{p['usd_per_hour']:g}/h {p['purchase']} {p['region']} {p['observed']}" + (
-        " STALE" if p["stale"] else ""
-    )
+    return f"{p['usd_per_hour']:g}/h {p['purchase']} {p['region']} {p['observed']}" + (" STALE" if p["stale"] else "")
 
 
 def _purchase_options(pricing: Any, purchase: str, region: str | None, cost_models: list[Any]) -> list[str]:
