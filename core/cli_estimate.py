@@ -81,21 +81,27 @@ def _target(system_id: str | None, count: int, chip_id: str | None, chips: int |
     return estimate.target_for(r.chip(chip_id), chips, None, r.interconnects)  # type: ignore[arg-type]
 
 
+def _cost_model(name: str | None) -> Any:
+    """The cost model --cost-model names; without it, the only one loaded. None for 'none' or none loaded."""
+    r = reg()
+    if name == "none":
+        return None
+    if name is not None:
+        return r.cost_model(name)
+    models = sorted(r.cost_models)
+    if len(models) > 1:
+        raise HwprofError(f"several cost models are loaded ({', '.join(models)}); choose one with --cost-model")
+    return r.cost_models[models[0]] if models else None
+
+
 def _quote(cost_model: str | None, target: Any, purchase: str, region: str | None) -> Any:
     from hwprof.core import pricing
 
-    if cost_model == "none" or target.system is None:
+    chosen = _cost_model(cost_model) if target.system is not None else None
+    if chosen is None:
         return None
-    r = reg()
-    if cost_model is None:
-        if not r.cost_models:
-            return None
-        models = sorted(r.cost_models)
-        cost_model = models[0] if len(models) == 1 else None
-        if cost_model is None:
-            raise HwprofError(f"several cost models are loaded ({', '.join(models)}); choose one with --cost-model")
     try:
-        return pricing.quote(r.cost_model(cost_model), target.system.id, purchase, region)
+        return pricing.quote(chosen, target.system.id, purchase, region)
     except HwprofError as exc:
         if target and region is None and purchase == "on-demand":
             warn(f"{exc}; no cost shown")
@@ -433,6 +439,7 @@ def compare_serve(
     input_tokens: Annotated[int, typer.Option("--input-tokens")] = 1000,
     output_tokens: Annotated[int, typer.Option("--output-tokens")] = 500,
     baseline: Annotated[str | None, typer.Option("--baseline")] = None,
+    cost_model: CostModelOpt = None,
     region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
     as_json: JsonFlag = False,
@@ -443,15 +450,15 @@ def compare_serve(
     r = reg()
     shape = _shape(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
     ids, baseline = _systems(systems, baseline)
-    cost_model = r.cost_models[sorted(r.cost_models)[0]] if r.cost_models else None
-    options = _purchase_options(pricing, purchase, region, [cost_model] if cost_model else [])
+    chosen_model = _cost_model(cost_model)
+    options = _purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
     out: list[dict[str, Any]] = []
     for system_id in ids:
         system = r.system(system_id)
         target = estimate.target_for(r.chip(system.chip), system.chips, system, r.interconnects)
         quote, missing = None, ""
-        if cost_model is not None:
-            quote, missing = _first_quote(pricing, cost_model, system_id, options, region)
+        if chosen_model is not None:
+            quote, missing = _first_quote(pricing, chosen_model, system_id, options, region)
         res = estimate.estimate_serve(shape, target, precision, kv_precision, batch, input_tokens, output_tokens, quote)
         out.append({"system": system_id, "result": res, "missing_price": missing})
     base = next(o for o in out if o["system"] == baseline)
@@ -498,8 +505,7 @@ def plan_train_cmd(
 
     r = reg()
     shape = _shape(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
-    chosen_model = r.cost_model(cost_model) if cost_model and cost_model != "none" else (
-        r.cost_models[sorted(r.cost_models)[0]] if r.cost_models and cost_model != "none" else None)  # fmt: skip
+    chosen_model = _cost_model(cost_model)
     if systems:
         ids = [s.strip() for s in systems.split(",") if s.strip()]
     else:

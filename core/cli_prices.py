@@ -86,6 +86,11 @@ def _footer(today: dt.date, stale_days: int) -> str:
             f"before {today.isoformat()}\n{LEGEND}")  # fmt: skip
 
 
+def _models(r: Any, cost_model: str | None) -> list[model.CostModel]:
+    """The cost model --cost-model names, or every one loaded."""
+    return [r.cost_model(cost_model)] if cost_model else sorted(r.cost_models.values(), key=lambda m: m.id)
+
+
 @prices_app.command("list")
 def prices_list(
     system: Annotated[str | None, typer.Option("--system", help="Only this system id.")] = None,
@@ -99,7 +104,7 @@ def prices_list(
     """Known prices, each with the date it was observed, its age and its source."""
     r = _registry()
     today, days = _clock(as_of, stale_days)
-    models = [r.cost_model(cost_model)] if cost_model else sorted(r.cost_models.values(), key=lambda m: m.id)
+    models = _models(r, cost_model)
     if purchase is not None:
         pricing.check_purchase(purchase)
     if region is not None:
@@ -148,7 +153,7 @@ def prices_show(
     today, days = _clock(as_of, stale_days)
     system = r.system(system_id)
     chip = r.chip(system.chip)
-    models = [r.cost_model(cost_model)] if cost_model else sorted(r.cost_models.values(), key=lambda m: m.id)
+    models = _models(r, cost_model)
     quotes = [pricing.assess(p, m.id, today, days) for m in models for p in m.prices if p.system == system.id]
     quotes.sort(key=lambda q: (q.price.purchase, q.price.region, q.cost_model))
     rows = [price_json(r, q) for q in quotes]

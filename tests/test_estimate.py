@@ -223,3 +223,14 @@ def test_compare_refuses_an_unknown_purchase_option(capsys: pytest.CaptureFixtur
     assert code == 1 and err.startswith(
         "error: --purchase on-demnd: unknown purchase option (did you mean 'on-demand'?)"
     )
+
+
+def test_with_two_cost_models_loaded_the_user_chooses(capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = str(Path(__file__).parent / "data")  # adds a second cost model beside the built-in one
+    for command in ("compare serve --model llama3.1-8b --systems p5.48xlarge,p5en.48xlarge",
+                    "plan train --model llama3.1-8b --tokens 1e11 --systems p5.48xlarge"):  # fmt: skip
+        code, _, err = run(capsys, "--profiles", data_dir, *command.split())
+        assert code == 1 and "several cost models are loaded (acme-negotiated, aws)" in err
+    code, _, _ = run(capsys, "--profiles", data_dir, *"plan train --model llama3.1-8b --tokens 1e11 --systems "
+                     "p5.48xlarge --cost-model aws".split())  # fmt: skip
+    assert code == 0
