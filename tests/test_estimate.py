@@ -231,6 +231,6 @@ def test_with_two_cost_models_loaded_the_user_chooses(capsys: pytest.CaptureFixt
                     "plan train --model llama3.1-8b --tokens 1e11 --systems p5.48xlarge"):  # fmt: skip
         code, _, err = run(capsys, "--profiles", data_dir, *command.split())
         assert code == 1 and "several cost models are loaded (acme-negotiated, aws)" in err
-    code, _, _ = run(capsys, "--profiles", data_dir, *"plan train --model llama3.1-8b --tokens 1e11 --systems "
-                     "p5.48xlarge --cost-model aws".split())  # fmt: skip
+    chosen = "plan train --model llama3.1-8b --tokens 1e11 --systems p5.48xlarge --cost-model aws"
+    code, _, _ = run(capsys, "--profiles", data_dir, *chosen.split())
     assert code == 0
