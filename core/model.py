@@ -144,9 +144,6 @@ class Chip:
             return self.memory_gib.value * 2**30
         return self.memory.value * 1e9
 
-    def peak_tflops(self, precision: str, sparse: bool = False) -> Figure | None:
-        return (self.peak_sparse_tflops if sparse else self.peak_dense_tflops).get(precision)
-
 
 @attrs.frozen
 class Interconnect:
