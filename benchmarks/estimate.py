@@ -30,15 +30,16 @@ def wall(cmd: list[str], runs: int) -> float:
 
 
 def in_process(seconds: float = 2.0) -> tuple[float, float]:
-    from hwprof.core import estimate, registry, shape
+    from hwprof.core.data import registry
+    from hwprof.core.perf import cluster, serving, shape, training
 
     reg = registry.build(registry.Settings(profile_dirs=()))
     system = reg.system("trn2.48xlarge")
-    target = estimate.target_for(reg.chip(system.chip), 1024, system, reg.interconnects)
+    target = cluster.cluster_for(reg.chip(system.chip), 1024, system, reg.interconnects)
     work = shape.from_workload(reg.workload("llama3.1-70b"))
     rates = []
-    for fn in (lambda: estimate.estimate_train(work, target, 15e12, "bf16"),
-               lambda: estimate.estimate_serve(work, target, "bf16", "bf16", 8, 2000, 500)):  # fmt: skip
+    for fn in (lambda: training.estimate_train(work, target, 15e12, "bf16"),
+               lambda: serving.estimate_serve(work, target, "bf16", "bf16", 8, 2000, 500)):  # fmt: skip
         calls, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
             fn()

@@ -23,7 +23,7 @@ from pathlib import Path
 def commands() -> dict[str, list[str]]:
     python = sys.executable
     script = Path(python).parent / "hwprof"
-    hwprof = [str(script)] if script.exists() else [python, "-m", "hwprof.core.cli"]
+    hwprof = [str(script)] if script.exists() else [python, "-m", "hwprof.core.cli.app"]
     return {
         'python -c "import typer"': [python, "-c", "import typer"],
         # The floor of any typer CLI that takes an option value (typer 0.29 validates it with pydantic).

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.core import model
+from hwprof.core.data import records
 from hwprof.core.errors import HwprofError, ProfileError
 
 SOURCE_KEY = "aws-price-list-api"
@@ -116,7 +116,7 @@ class Change:
     system: str
     region: str
     usd_per_hour: float | None  # the price now in the file, None if there is none
-    before: model.Price | None
+    before: records.Price | None
     fetched: bool
     note: str = ""
 
@@ -128,19 +128,19 @@ class Change:
 
 
 def merge(
-    snapshot: model.CostModel,
-    previous: model.CostModel | None,
+    snapshot: records.CostModel,
+    previous: records.CostModel | None,
     fetched: dict[tuple[str, str], set[float]],
     today: dt.date,
-) -> tuple[model.CostModel, list[Change]]:
+) -> tuple[records.CostModel, list[Change]]:
     """The cost model to write: the snapshot, earlier refreshes, then today's prices on top.
 
     Prices the API does not give are kept as they are, with their own dates, so staleness still
     flags them; a known gap for an instance that now has an on-demand price is dropped.
     """
     # One source per refresh day, so a price kept from an earlier refresh keeps its own date.
-    source = model.Source(key=f"{SOURCE_KEY}-{today.isoformat()}", title=SOURCE_TITLE, url=SOURCE_URL, date=today)
-    prices: dict[tuple[str, str, str], model.Price] = {(p.system, p.region, p.purchase): p for p in snapshot.prices}
+    source = records.Source(key=f"{SOURCE_KEY}-{today.isoformat()}", title=SOURCE_TITLE, url=SOURCE_URL, date=today)
+    prices: dict[tuple[str, str, str], records.Price] = {(p.system, p.region, p.purchase): p for p in snapshot.prices}
     for p in previous.prices if previous else ():
         if p.source.key.startswith(SOURCE_KEY):  # an earlier refresh, not a hand edit or a snapshot copy
             prices[(p.system, p.region, p.purchase)] = p
@@ -149,7 +149,7 @@ def merge(
         before = prices.get((system, region, "on-demand"))
         if len(values) == 1:
             usd = values.pop()
-            prices[(system, region, "on-demand")] = model.Price(
+            prices[(system, region, "on-demand")] = records.Price(
                 system=system, region=region, purchase="on-demand", usd_per_hour=usd, observed=today,
                 source=source, status="official", note="Linux, shared tenancy, refreshed by `hwprof prices refresh`",
             )  # fmt: skip
@@ -164,7 +164,7 @@ def merge(
                     or not any(s == m.system and m.region in ("*", r) for s, r in priced))  # fmt: skip
     note = (f"On-demand prices refreshed from the AWS Price List Query API on {today.isoformat()}; the other "
             "prices and gaps are hwprof's built-in snapshot, each with its own date.")  # fmt: skip
-    merged = model.CostModel(
+    merged = records.CostModel(
         id=snapshot.id, name=snapshot.name, currency=snapshot.currency,
         prices=tuple(sorted(prices.values(), key=lambda p: (p.system, p.purchase, p.region))),
         missing=missing, notes=(*snapshot.notes, note), override=True,
@@ -178,9 +178,9 @@ HEADER = (
 )
 
 
-def read_previous(path: Path, cost_model_id: str) -> tuple[model.CostModel | None, str]:
+def read_previous(path: Path, cost_model_id: str) -> tuple[records.CostModel | None, str]:
     """The cost model of an earlier refresh, or None and why it can't be used (it is kept as .bak)."""
-    from hwprof.core.schema import load_file
+    from hwprof.core.data.schema import load_file
 
     if not path.exists():
         return None, ""
@@ -197,7 +197,7 @@ def check_regions(regions: Sequence[str]) -> None:
             raise HwprofError(f"--region {region}: not an AWS region code; expected one like us-east-1 or eu-west-2")
 
 
-def instance_types(systems: Iterable[model.System]) -> list[str]:
+def instance_types(systems: Iterable[records.System]) -> list[str]:
     """The systems that are AWS instances: the ones the Price List can price."""
     return sorted(s.id for s in systems if s.kind == "instance" and INSTANCE_TYPE.match(s.id))
 
@@ -206,7 +206,7 @@ def instance_types(systems: Iterable[model.System]) -> list[str]:
 class Refresh:
     path: Path
     backup: Path | None
-    cost_model: model.CostModel
+    cost_model: records.CostModel
     changes: list[Change]
     warnings: list[str]
     written: bool
@@ -214,7 +214,7 @@ class Refresh:
 
 def refresh(
     client: Any,
-    snapshot: model.CostModel,
+    snapshot: records.CostModel,
     types: Sequence[str],
     regions: Sequence[str],
     folder: Path,
@@ -222,8 +222,8 @@ def refresh(
     dry_run: bool = False,
 ) -> Refresh:
     """Fetch, merge, check the result reads back as a valid profile, then write it atomically."""
-    from hwprof.core.files import write_atomic
-    from hwprof.core.schema import dumps, load_text
+    from hwprof.core.data.files import write_atomic
+    from hwprof.core.data.schema import dumps, load_text
 
     check_regions(regions)
     path = folder / FILENAME

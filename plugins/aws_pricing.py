@@ -16,8 +16,8 @@ from typing import Annotated
 import typer
 
 from hwprof.core import hookimpl
-from hwprof.core.render import dump_json, echo, number, table, warn
-from hwprof.core.toml_plugin import TomlPlugin
+from hwprof.core.cli.render import dump_json, echo, number, table, warn
+from hwprof.core.data.toml_plugin import TomlPlugin
 
 GROUP = "prices"
 DIR_ENV = "HWPROF_PRICE_DIR"
@@ -77,9 +77,9 @@ def refresh(
     Needs boto3 (pip install 'hwprof[aws]'). The file overrides the built-in snapshot and keeps its
     Capacity Block and spot prices; the previous file is kept as .bak.
     """
-    from hwprof.core.cli import reg
+    from hwprof.core.cli.common import current_registry as reg
+    from hwprof.core.data.schema import load_resource
     from hwprof.core.errors import HwprofError, did_you_mean
-    from hwprof.core.schema import load_resource
     from hwprof.plugins import aws_price_list as api
 
     r = reg()

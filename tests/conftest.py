@@ -9,7 +9,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from hwprof.core import registry
+from hwprof.core.data import registry
 
 ENV_VARS = (
     "HWPROF_LOAD_PLUGINS",
@@ -68,7 +68,7 @@ Run = Callable[..., tuple[int, str, str]]
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
     """Run ``hwprof ARGS`` in-process: ``run_cli("chips", "list")`` -> Result(code, out, err)."""
-    from hwprof.core import cli
+    from hwprof.core.cli import app as cli
 
     def run(*args: str | Path) -> Result:
         capsys.readouterr()  # drop anything printed before this call

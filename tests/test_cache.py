@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hwprof.core import cache, schema
+from hwprof.core.data import cache, schema
 
 PROFILE = """
 [sources.s]

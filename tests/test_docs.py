@@ -7,7 +7,7 @@ import inspect
 import re
 from pathlib import Path
 
-from hwprof.core import hookspecs
+from hwprof.core.data import hookspecs
 
 ROOT = Path(__file__).resolve().parent.parent
 # What .ci/run runs as "the README's test command"; the README must show this very line.

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hwprof.core import efficiency, estimate, registry, shape, validate
-from hwprof.core.cli import main
+from hwprof.core.cli.app import main
+from hwprof.core.data import registry
+from hwprof.core.perf import cluster, efficiency, serving, shape, training, validate
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -43,9 +44,9 @@ def test_attention_adds_two_thirds_at_128k_context() -> None:
 
 def test_time_is_flops_over_chips_times_peak_times_mfu(reg: registry.Registry) -> None:
     chip = reg.chip("trainium2")
-    target = estimate.target_for(chip, 64, reg.system("trn2-ultraserver"), reg.interconnects)
+    target = cluster.cluster_for(chip, 64, reg.system("trn2-ultraserver"), reg.interconnects)
     work = shape.Shape(name="x", params=70e9, active_params=70e9)
-    result = estimate.estimate_train(work, target, tokens=1e12, precision="bf16", mfu=0.4)
+    result = training.estimate_train(work, target, tokens=1e12, precision="bf16", mfu=0.4)
     expected = 6 * 70e9 * 1e12 / (64 * 667e12 * 0.4)
     assert result["time_s"]["expected"] == pytest.approx(expected)
     assert result["chip_hours"]["expected"] == pytest.approx(expected / 3600 * 64)
@@ -66,9 +67,9 @@ def test_peak_of_an_ultraserver_matches_the_article(capsys: pytest.CaptureFixtur
 
 def test_decode_at_batch_one_is_bytes_over_bandwidth(reg: registry.Registry) -> None:
     chip = reg.chip("h200-sxm")
-    target = estimate.target_for(chip, 1, None, reg.interconnects)
+    target = cluster.cluster_for(chip, 1, None, reg.interconnects)
     work = shape.from_workload(reg.workload("llama3.1-8b"))
-    result = estimate.estimate_serve(work, target, "bf16", "bf16", batch=1, input_tokens=1, output_tokens=2)
+    result = serving.estimate_serve(work, target, "bf16", "bf16", batch=1, input_tokens=1, output_tokens=2)
     weights = 8.03e9 * 2
     kv = 2 * 32 * 8 * 128 * 2 * (1 + 1)  # K and V, 32 layers, 8 KV heads of 128, 2 bytes, ~2 tokens of context
     fraction = efficiency.MEMORY_BANDWIDTH_FRACTION.value
@@ -164,15 +165,15 @@ def test_compare_checks_the_price_performance_claim(capsys: pytest.CaptureFixtur
 
 def test_a_chips_software_factor_enters_the_mfu_and_says_where_it_came_from(reg: registry.Registry) -> None:
     system = reg.system("trn2.48xlarge")
-    target = estimate.target_for(reg.chip("trainium2"), 64, system, reg.interconnects)
+    target = cluster.cluster_for(reg.chip("trainium2"), 64, system, reg.interconnects)
     work = shape.from_workload(reg.workload("llama3.1-70b"))
-    result = estimate.estimate_train(work, target, 1e12, "bf16")
+    result = training.estimate_train(work, target, 1e12, "bf16")
     factors = result["efficiency"]["factors"]
     assert factors["chip_software"] == 0.59  # estimated from Trainium1's published Neuron runs
     assert result["efficiency"]["expected"] == pytest.approx(0.52 * 0.59)
     assert "training_efficiency: estimated" in result["rests_on"]
-    big = estimate.target_for(reg.chip("trainium2"), 256, system, reg.interconnects)
-    moe = estimate.estimate_train(shape.from_workload(reg.workload("deepseek-v3")), big, 1e12, "bf16")
+    big = cluster.cluster_for(reg.chip("trainium2"), 256, system, reg.interconnects)
+    moe = training.estimate_train(shape.from_workload(reg.workload("deepseek-v3")), big, 1e12, "bf16")
     assert moe["efficiency"]["factors"]["mixture_of_experts"] == efficiency.MIXTURE_OF_EXPERTS.value
 
 
@@ -180,7 +181,7 @@ def test_a_bug_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str], m
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(estimate, "estimate_train", broken)
+    monkeypatch.setattr(training, "estimate_train", broken)
     code, out, err = run(capsys, "estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e9", "--system",
                          "p5.48xlarge")  # fmt: skip
     assert code == 70

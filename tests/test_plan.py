@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from hwprof.core import estimate, plan, pricing, registry, shape
-from hwprof.core.cli import main
+from hwprof.core.cli.app import main
+from hwprof.core.cost import pricing
+from hwprof.core.data import registry
 from hwprof.core.errors import HwprofError
+from hwprof.core.perf import cluster, plan, shape, training
 
 
 @pytest.fixture
@@ -26,8 +28,8 @@ def test_fewest_systems_meeting_a_deadline(reg: registry.Registry) -> None:
     assert row["meets_deadline"] and row["cheapest"]
 
     def time_with(count: int) -> float:
-        target = estimate.target_for(chip, count * 8, system, reg.interconnects)
-        return float(estimate.estimate_train(work, target, 15e12, "bf16")["time_s"]["expected"])
+        target = cluster.cluster_for(chip, count * 8, system, reg.interconnects)
+        return float(training.estimate_train(work, target, 15e12, "bf16")["time_s"]["expected"])
 
     assert time_with(row["count"]) <= deadline < time_with(row["count"] - 1)
     # cost = systems x price x hours

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from hwprof.core import registry
+from hwprof.core.data import registry
 
 FAKE_SITE = Path(__file__).parent / "data" / "fake_site"
 BROKEN_REASON = "ImportError: hwprof_fake_broken needs libfake, which is not installed"
@@ -21,11 +21,8 @@ BROKEN_REASON = "ImportError: hwprof_fake_broken needs libfake, which is not ins
 
 @pytest.fixture
 def fake_site(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Put the fake distribution on sys.path; undo its modules and any command it adds to the CLI."""
-    from hwprof.core import cli
-
+    """Put the fake distribution on sys.path and undo its modules (each run builds a fresh CLI app)."""
     monkeypatch.syspath_prepend(str(FAKE_SITE))
-    monkeypatch.setattr(cli.app, "registered_commands", list(cli.app.registered_commands))
     registry.reset()
     yield
     for name in [m for m in sys.modules if m.startswith("hwprof_fake")]:
@@ -108,7 +105,7 @@ def test_freeze_lists_third_party_plugins_only(fake_site: None, run_cli: Any) ->
 def test_freeze_says_where_a_plugin_came_from(tmp_path: Path, direct_url: str | None, line: str) -> None:
     from importlib.metadata import PathDistribution
 
-    from hwprof.core.cli_plugins import _requirement
+    from hwprof.core.cli.plugins import _requirement
 
     info = tmp_path / "hwprof_acme-2.1.dist-info"
     info.mkdir()
@@ -177,7 +174,7 @@ def test_a_failing_pip_is_one_error_line(monkeypatch: pytest.MonkeyPatch, run_cl
 def _hwprof_in_subprocess(*args: str) -> subprocess.CompletedProcess[str]:
     """Run hwprof in a fresh interpreter, then report whether the heavy module got imported."""
     code = (
-        "import sys\nfrom hwprof.core.cli import main\nrc = main(sys.argv[1:])\n"
+        "import sys\nfrom hwprof.core.cli.app import main\nrc = main(sys.argv[1:])\n"
         "print('heavy imported:', 'hwprof_fake_heavy' in sys.modules)\nsys.exit(rc)"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FAKE_SITE), os.environ.get("PYTHONPATH", "")])}

@@ -17,9 +17,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hwprof.core import hookspecs, registry
-from hwprof.core.json_schema import field_reference
-from hwprof.core.schema import load_text
+from hwprof.core.data import hookspecs, registry
+from hwprof.core.data.json_schema import field_reference
+from hwprof.core.data.schema import load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRIBUTING = ROOT / "CONTRIBUTING.md"
@@ -101,7 +101,9 @@ def test_each_hook_example_works_as_a_plugin(hook: str, tmp_path: Path, monkeypa
 
 
 def test_every_command_shown_exists() -> None:
-    from hwprof.core.cli import app
+    from hwprof.core.cli.app import build_app
+
+    app = build_app()
 
     root = typer.main.get_command(app)
     shown = [line for body in blocks(text(), "bash") for line in body.splitlines() if line.startswith("hwprof ")]
@@ -137,11 +139,11 @@ def test_the_field_reference_is_generated_from_the_model() -> None:
 
 
 def test_every_model_field_is_in_the_reference() -> None:
-    from hwprof.core.json_schema import records
-    from hwprof.core.schema import user_fields
+    from hwprof.core.data.json_schema import record_types
+    from hwprof.core.data.schema import user_fields
 
     reference = section("## The profile format, field by field")
-    for cls in records():
+    for cls in record_types():
         assert f"#### {cls.__name__} " in reference
         for field in user_fields(cls):
             assert field.name == "key" or f"| `{field.name}` |" in reference, f"{cls.__name__}.{field.name}"

@@ -10,21 +10,22 @@ from typing import Any
 import typer
 from typer.testing import CliRunner
 
-from hwprof.core import hookimpl, model, registry
+from hwprof.core import hookimpl
+from hwprof.core.data import records, registry
 
-SOURCE = model.Source(key="ds", title="Test datasheet", url="https://example.com/ds", date=dt.date(2026, 1, 1))
-
-
-def figure(value: float, status: str = "official") -> model.Figure:
-    return model.Figure(value=value, source=SOURCE, status=status)  # type: ignore[arg-type]
+SOURCE = records.Source(key="ds", title="Test datasheet", url="https://example.com/ds", date=dt.date(2026, 1, 1))
 
 
-CHIP = model.Chip(id="hook-chip", name="Hook Chip", vendor="Test", peak_dense_tflops={"bf16": figure(500.0)},
+def figure(value: float, status: str = "official") -> records.Figure:
+    return records.Figure(value=value, source=SOURCE, status=status)  # type: ignore[arg-type]
+
+
+CHIP = records.Chip(id="hook-chip", name="Hook Chip", vendor="Test", peak_dense_tflops={"bf16": figure(500.0)},
                   memory_bandwidth_tbps=figure(3.0), memory_gib=figure(96.0))  # fmt: skip
-LINK = model.Interconnect(id="hook-link", name="Hook Link", tier="scale-up", direction="bidirectional",
+LINK = records.Interconnect(id="hook-link", name="Hook Link", tier="scale-up", direction="bidirectional",
                           bandwidth_per_chip_gb_s=figure(800.0), max_domain_chips=4)  # fmt: skip
-SYSTEM = model.System(id="hook-box", name="Hook Box", kind="board", chip="hook-chip", chips=4, source=SOURCE,
-                      status="official", tiers=(model.Tier(interconnect="hook-link", domain_chips=4),))  # fmt: skip
+SYSTEM = records.System(id="hook-box", name="Hook Box", kind="board", chip="hook-chip", chips=4, source=SOURCE,
+                      status="official", tiers=(records.Tier(interconnect="hook-link", domain_chips=4),))  # fmt: skip
 
 
 def load(**hooks: Any) -> registry.Registry:
@@ -50,7 +51,7 @@ def test_hwprof_register_interconnects() -> None:
 
 
 def test_hwprof_register_systems() -> None:
-    from hwprof.core.aggregate import aggregate_system
+    from hwprof.core.perf.aggregate import aggregate_system
 
     built = load(
         hwprof_register_chips=lambda: [CHIP],
@@ -64,15 +65,15 @@ def test_hwprof_register_systems() -> None:
 
 
 def test_hwprof_register_cost_models() -> None:
-    price = model.Price(system="p5.48xlarge", region="eu-test-1", purchase="negotiated", usd_per_hour=50.0,
+    price = records.Price(system="p5.48xlarge", region="eu-test-1", purchase="negotiated", usd_per_hour=50.0,
                         observed=dt.date(2026, 2, 1), source=SOURCE, status="official")  # fmt: skip
-    built = load(hwprof_register_cost_models=lambda: [model.CostModel(id="hook-cloud", name="Hook", prices=(price,))])
+    built = load(hwprof_register_cost_models=lambda: [records.CostModel(id="hook-cloud", name="Hook", prices=(price,))])
     assert built.cost_model("hook-cloud").regions == ["eu-test-1"]
     assert built.cost_model("hook-cloud").prices[0].usd_per_hour / built.system("p5.48xlarge").chips == 6.25
 
 
 def test_hwprof_register_workloads() -> None:
-    shape = model.Workload(
+    shape = records.Workload(
         id="hook-lm", name="Hook LM", params=7e9, active_params=2e9, source=SOURCE, status="official"
     )
     built = load(hwprof_register_workloads=lambda: [shape])
@@ -80,7 +81,7 @@ def test_hwprof_register_workloads() -> None:
 
 
 def test_hwprof_register_validation_cases() -> None:
-    case = model.ValidationCase(id="hook-case", kind="train", role="validation", model="llama3.1-8b", chip="h100-sxm",
+    case = records.ValidationCase(id="hook-case", kind="train", role="validation", model="llama3.1-8b", chip="h100-sxm",
                                 chips=8, precision="bf16", metric="tokens_per_s_per_chip", published=9000.0,
                                 source=SOURCE, status="reported")  # fmt: skip
     built = load(hwprof_register_validation_cases=lambda: [case])

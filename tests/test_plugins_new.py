@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hwprof.core.schema import load_file
+from hwprof.core.data.schema import load_file
 
 
 def test_scaffold_from_a_chip_template(run_cli: Any, tmp_path: Path, builtin_registry: Any) -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hwprof.core import cli, pricing, registry
+from hwprof.core.cli import app as cli
+from hwprof.core.cost import pricing
+from hwprof.core.data import registry
+from hwprof.core.data.schema import load_text
 from hwprof.core.errors import HwprofError, ProfileError
-from hwprof.core.schema import load_text
 
 
 @pytest.fixture

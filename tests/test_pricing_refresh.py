@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from hwprof.core import pricing, registry
+from hwprof.core.cost import pricing
+from hwprof.core.data import registry
+from hwprof.core.data.schema import load_file
 from hwprof.core.errors import HwprofError
-from hwprof.core.schema import load_file
 from hwprof.plugins import aws_price_list
 
 boto3 = pytest.importorskip("boto3")
@@ -236,7 +237,7 @@ def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
     def broken_replace(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    from hwprof.core import files
+    from hwprof.core.data import files
 
     monkeypatch.setattr(files.os, "replace", broken_replace)
     with pytest.raises(HwprofError, match="disk full"):

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from hwprof.core import registry
+from hwprof.core.data import registry
+from hwprof.core.data.files import write_atomic
+from hwprof.core.data.schema import load_file
 from hwprof.core.errors import HwprofError
-from hwprof.core.files import write_atomic
-from hwprof.core.schema import load_file
 
 GOOD = """\
 schema_version = 1

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwprof.core import model
+from hwprof.core.data import records
+from hwprof.core.data.json_schema import profile_schema
+from hwprof.core.data.registry import PROFILE_KINDS
+from hwprof.core.data.schema import dumps, load_text
 from hwprof.core.errors import ProfileError
-from hwprof.core.json_schema import profile_schema
-from hwprof.core.registry import PROFILE_KINDS
-from hwprof.core.schema import dumps, load_text
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"
 
@@ -76,27 +76,27 @@ def test_export_unknown_id(run_cli: Any) -> None:
 KEYS = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
 TEXT = st.text(max_size=20)
 VALUES = st.floats(min_value=0, exclude_min=True, allow_nan=False, allow_infinity=False)
-SOURCES = st.builds(model.Source, key=KEYS, title=TEXT, url=TEXT, date=st.none() | st.dates())
+SOURCES = st.builds(records.Source, key=KEYS, title=TEXT, url=TEXT, date=st.none() | st.dates())
 
 
 @st.composite
-def chips(draw: st.DrawFn) -> model.Chip:
+def chips(draw: st.DrawFn) -> records.Chip:
     pool = draw(st.lists(SOURCES, min_size=1, max_size=3, unique_by=lambda s: s.key))
     source = st.sampled_from(pool)
-    status = st.sampled_from(model.STATUSES)
+    status = st.sampled_from(records.STATUSES)
 
     @st.composite
-    def figure(draw: st.DrawFn) -> model.Figure:
+    def figure(draw: st.DrawFn) -> records.Figure:
         state = draw(status)
         how = draw(st.text(min_size=1, max_size=20) if state == "derived" else TEXT)
-        alternatives = st.lists(st.builds(model.Alternative, value=VALUES, source=source, status=status, note=TEXT))
-        return model.Figure(draw(VALUES), draw(source), state, how, draw(TEXT), tuple(draw(alternatives)))
+        alternatives = st.lists(st.builds(records.Alternative, value=VALUES, source=source, status=status, note=TEXT))
+        return records.Figure(draw(VALUES), draw(source), state, how, draw(TEXT), tuple(draw(alternatives)))
 
-    fact = st.builds(model.Fact, value=TEXT, source=source, status=status, note=TEXT)
-    peaks = st.dictionaries(st.sampled_from(model.PRECISIONS), figure(), max_size=3)
+    fact = st.builds(records.Fact, value=TEXT, source=source, status=status, note=TEXT)
+    peaks = st.dictionaries(st.sampled_from(records.PRECISIONS), figure(), max_size=3)
     memory = draw(figure())
     in_gib = draw(st.booleans())
-    return model.Chip(
+    return records.Chip(
         id=draw(st.from_regex(r"[a-z0-9][a-z0-9._+-]{0,20}", fullmatch=True)),
         name=draw(TEXT), vendor=draw(TEXT), peak_dense_tflops=draw(peaks),
         memory_bandwidth_tbps=draw(figure()),
@@ -111,7 +111,7 @@ def chips(draw: st.DrawFn) -> model.Chip:
 
 @settings(max_examples=60, deadline=None)
 @given(chip=chips())
-def test_generated_chips_round_trip_and_match_the_schema(chip: model.Chip, validator: Any) -> None:
+def test_generated_chips_round_trip_and_match_the_schema(chip: records.Chip, validator: Any) -> None:
     text = dumps([chip], header="generated")
     assert load_text(text, "generated.toml").chip == (chip,)
     assert errors(validator, text) == []

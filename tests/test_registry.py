@@ -14,7 +14,8 @@ import attrs
 import pytest
 from conftest import SOURCES, RunCli, WriteProfile, chip_profile
 
-from hwprof.core import hookimpl, model, registry, schema
+from hwprof.core import hookimpl
+from hwprof.core.data import records, registry, schema
 from hwprof.core.errors import HwprofError
 
 BUILTINS = ["aws_pricing", "models", "nvidia_h100", "nvidia_h200", "trainium2", "trainium3"]
@@ -26,7 +27,7 @@ def declared_plugins() -> set[str]:
     return set(pyproject["project"]["entry-points"]["hwprof"])
 
 
-def make_chip(chip_id: str, name: str = "Test Chip", override: bool = False) -> model.Chip:
+def make_chip(chip_id: str, name: str = "Test Chip", override: bool = False) -> records.Chip:
     chip = schema.load_text(chip_profile(chip_id, override=override), f"{chip_id}.toml").chip[0]
     return attrs.evolve(chip, name=name)
 
@@ -38,17 +39,17 @@ class ChipPlugin:
         self.result = result
 
     @hookimpl
-    def hwprof_register_chips(self) -> Sequence[model.Chip]:
+    def hwprof_register_chips(self) -> Sequence[records.Chip]:
         return self.result  # type: ignore[no-any-return]
 
 
 class RaisingPlugin:
     @hookimpl
-    def hwprof_register_chips(self) -> Sequence[model.Chip]:
+    def hwprof_register_chips(self) -> Sequence[records.Chip]:
         return [make_chip("raiserchip")]
 
     @hookimpl
-    def hwprof_register_systems(self) -> Sequence[model.System]:
+    def hwprof_register_systems(self) -> Sequence[records.System]:
         raise RuntimeError("boom in a hook")
 
 
@@ -293,13 +294,13 @@ def test_dangling_reference_warns_naming_system_file_and_id(
 
 
 def test_dangling_reference_from_a_python_plugin_names_the_plugin() -> None:
-    source = model.Source(key="s", title="Test")
-    system = model.System(id="orphan", name="Orphan", kind="pod", chip="nochip", chips=1, source=source,
+    source = records.Source(key="s", title="Test")
+    system = records.System(id="orphan", name="Orphan", kind="pod", chip="nochip", chips=1, source=source,
                           status="official")  # fmt: skip
 
     class SystemPlugin:
         @hookimpl
-        def hwprof_register_systems(self) -> Sequence[model.System]:
+        def hwprof_register_systems(self) -> Sequence[records.System]:
             return [system]
 
     reg = build(("orphans", SystemPlugin()))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hwprof.core.errors import HwprofError
-from hwprof.core.shape import from_hf_config
+from hwprof.core.perf.shape import from_hf_config
 
 CONFIGS = Path(__file__).parent / "data" / "configs"
 

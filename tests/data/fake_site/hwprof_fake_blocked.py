@@ -2,7 +2,7 @@
 
 from hwprof.core import hookimpl
 from hwprof_fake_good import _figure
-from hwprof.core.model import Chip
+from hwprof.core.data.records import Chip
 
 
 @hookimpl

@@ -2,7 +2,7 @@
 
 import typer
 from hwprof.core import hookimpl
-from hwprof.core.model import Chip, Figure, Source
+from hwprof.core.data.records import Chip, Figure, Source
 
 SOURCE = Source(key="fake", title="Fake datasheet for tests")
 

@@ -6,6 +6,6 @@ To add logic (a cost model with rules, a command), add hook functions here; see 
 CONTRIBUTING.md for every hook with an example.
 """
 
-from hwprof.core.toml_plugin import TomlPlugin
+from hwprof.core.data.toml_plugin import TomlPlugin
 
 plugin = TomlPlugin(__name__, "hwprof_amd_mi300x.toml")

@@ -1,6 +1,6 @@
 """Smoke test: the plugin loads and registers its chip without a warning."""
 
-from hwprof.core.registry import Settings, build
+from hwprof.core.data.registry import Settings, build
 
 import hwprof_amd_mi300x
 

@@ -71,3 +71,38 @@ def echo(text: str) -> None:
 
 def warn(text: str) -> None:
     sys.stderr.write(f"warning: {text}\n")
+
+
+def render_aggregate(a: dict[str, Any]) -> str:
+    def cell(total: dict[str, Any] | None, unit: str = "") -> str:
+        return marked(total["value"], total["status"], unit) if total else "-"
+
+    precisions = list(a["peak_dense_pflops"]) + [p for p in a["peak_sparse_pflops"] if p not in a["peak_dense_pflops"]]
+    rows = [[p, cell(a["peak_dense_pflops"].get(p)), cell(a["peak_sparse_pflops"].get(p)),
+             number(a["peak_dense_pflops"][p]["per_chip"]) if p in a["peak_dense_pflops"] else "-"]
+            for p in precisions]  # fmt: skip
+    count = f"{a['systems']} x " if a["systems"] > 1 else ""
+    title = f"{count}{a['system']}: {a['chips']} x {a['chip']}"
+    out = [table(["precision", "dense PFLOPS", "sparse PFLOPS", "per chip TFLOPS"], rows, title=title), ""]
+    memory_key = "memory_gib" if "memory_gib" in a else "memory_gb"
+    tiers = ", ".join(f"{t['interconnect']} ({t['tier']}, {t['domain_chips']} chips, "
+                      f"{number(t['per_direction_gb_s'])} GB/s per chip one way)" for t in a["tiers"])  # fmt: skip
+    rows2 = [
+        ("memory", cell(a[memory_key], "GiB" if memory_key == "memory_gib" else "GB")),
+        ("memory bandwidth", cell(a["memory_bandwidth_tbps"], "TB/s")),
+        ("power", cell(a["power_kw"], "kW") if a["power_kw"] else "- (no figure)"),
+        ("scale-up domain", f"{a['scale_up_domain_chips']} chips"),
+        ("tiers", tiers or "-"),
+    ]
+    if a.get("sparsity_note"):
+        rows2.append(("sparsity", a["sparsity_note"]))
+    for c in a["claims"]:
+        rows2.append(
+            ("claim", f"{c['metric']} = {number(c['value'])} [{c['status']}: {c['source']['title']}] {c['note']}")
+        )
+    if a["rests_on_non_official"]:
+        rows2.append(("not official", ", ".join(a["rests_on_non_official"])))
+    rows2.append(("from", f"{a.get('provider', '')}: {a.get('origin', '')}"))
+    out.append(pairs(rows2))
+    out.append(f"\n{LEGEND}")
+    return "\n".join(out)

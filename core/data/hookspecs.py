@@ -2,7 +2,7 @@
 
 A plugin is a module registered under the ``hwprof`` entry-point group. It implements any of
 these hooks with ``@hwprof.core.hookimpl``. Registration hooks take no arguments and return a
-list of records; ``hwprof.core.schema.load_resource`` reads them from a TOML file shipped with
+list of records; ``hwprof.core.data.schema.load_resource`` reads them from a TOML file shipped with
 the plugin, which is the usual way (profiles are data, plugins are code).
 """
 
@@ -16,7 +16,7 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from hwprof.core.model import Chip, CostModel, Interconnect, System, ValidationCase, Workload
+    from hwprof.core.data.records import Chip, CostModel, Interconnect, System, ValidationCase, Workload
 
 hookspec = pluggy.HookspecMarker("hwprof")
 
@@ -28,7 +28,7 @@ def hwprof_register_chips() -> Sequence[Chip]:
     Example (``my_chip/__init__.py``, with ``my_chip.toml`` beside it)::
 
         from hwprof.core import hookimpl
-        from hwprof.core.schema import load_resource
+        from hwprof.core.data.schema import load_resource
 
         @hookimpl
         def hwprof_register_chips():
@@ -44,7 +44,7 @@ def hwprof_register_interconnects() -> Sequence[Interconnect]:
     Example::
 
         from hwprof.core import hookimpl
-        from hwprof.core.schema import load_resource
+        from hwprof.core.data.schema import load_resource
 
         @hookimpl
         def hwprof_register_interconnects():
@@ -62,7 +62,7 @@ def hwprof_register_systems() -> Sequence[System]:
     Example::
 
         from hwprof.core import hookimpl
-        from hwprof.core.schema import load_resource
+        from hwprof.core.data.schema import load_resource
 
         @hookimpl
         def hwprof_register_systems():
@@ -79,7 +79,7 @@ def hwprof_register_cost_models() -> Sequence[CostModel]:
 
         import datetime
         from hwprof.core import hookimpl
-        from hwprof.core.model import CostModel, Price, Source
+        from hwprof.core.data.records import CostModel, Price, Source
 
         QUOTE = Source(key="quote", title="Our 2026 reseller quote", date=datetime.date(2026, 9, 1))
 
@@ -99,7 +99,7 @@ def hwprof_register_workloads() -> Sequence[Workload]:
     Example::
 
         from hwprof.core import hookimpl
-        from hwprof.core.schema import load_resource
+        from hwprof.core.data.schema import load_resource
 
         @hookimpl
         def hwprof_register_workloads():
@@ -117,7 +117,7 @@ def hwprof_register_validation_cases() -> Sequence[ValidationCase]:
     Example::
 
         from hwprof.core import hookimpl
-        from hwprof.core.schema import load_resource
+        from hwprof.core.data.schema import load_resource
 
         @hookimpl
         def hwprof_register_validation_cases():

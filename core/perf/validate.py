@@ -5,16 +5,17 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from hwprof.core import efficiency as eff
-from hwprof.core import estimate, model, shape
-from hwprof.core.registry import Registry
+from hwprof.core.data import records
+from hwprof.core.data.registry import Registry
+from hwprof.core.perf import cluster, serving, shape, training
+from hwprof.core.perf import efficiency as eff
 
 
-def predict(case: model.ValidationCase, reg: Registry) -> dict[str, float]:
+def predict(case: records.ValidationCase, reg: Registry) -> dict[str, float]:
     """The estimate (low, expected, high) of the metric a case published."""
     workload = shape.from_workload(reg.workload(case.model))
     system = reg.system(case.system) if case.system else None
-    target = estimate.target_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
+    target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
     if case.kind == "train":
         if case.metric == "mfu":
             factor = target.chip.training_efficiency
@@ -22,7 +23,7 @@ def predict(case: model.ValidationCase, reg: Registry) -> dict[str, float]:
                                  chip_factor=(factor.value, factor.how) if factor else None)  # fmt: skip
             return {"low": e.low, "expected": e.expected, "high": e.high}
         tokens = case.tokens or 1e12
-        result = estimate.estimate_train(workload, target, tokens, case.precision, case.seq_len,
+        result = training.estimate_train(workload, target, tokens, case.precision, case.seq_len,
                                          full_run=case.full_run)  # fmt: skip
         if case.metric == "chip_hours":
             return dict(result["chip_hours"])
@@ -32,7 +33,7 @@ def predict(case: model.ValidationCase, reg: Registry) -> dict[str, float]:
                 for k, flip in (("low", "high"), ("expected", "expected"), ("high", "low"))}  # fmt: skip
 
     def serve(batch: int) -> dict[str, Any]:
-        return estimate.estimate_serve(workload, target, case.precision, case.kv_precision, batch,
+        return serving.estimate_serve(workload, target, case.precision, case.kv_precision, batch,
                                        case.input_tokens or 1, case.output_tokens or 1)  # fmt: skip
 
     batch = case.batch or 1

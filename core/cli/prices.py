@@ -13,9 +13,11 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.core import model, pricing
+from hwprof.core import hookimpl
+from hwprof.core.cli.render import LEGEND, dump_json, echo, marked, number, pairs, table, warn
+from hwprof.core.cost import pricing
+from hwprof.core.data import records
 from hwprof.core.errors import HwprofError, did_you_mean
-from hwprof.core.render import LEGEND, dump_json, echo, marked, number, pairs, table, warn
 
 prices_app = typer.Typer(
     help="Prices from the cost models, each dated: per hour, per chip-hour and per PFLOPS-hour.",
@@ -37,7 +39,7 @@ HEADLINE = ("fp8", "bf16")  # the precisions the list shows price-performance fo
 
 
 def _registry() -> Any:
-    from hwprof.core.cli import reg
+    from hwprof.core.cli.common import current_registry as reg
 
     return reg()
 
@@ -60,8 +62,8 @@ def price_json(r: Any, q: pricing.Quote) -> dict[str, Any]:
     return out
 
 
-def missing_json(cost_model: str, gap: model.MissingPrice) -> dict[str, Any]:
-    from hwprof.core.aggregate import source_json
+def missing_json(cost_model: str, gap: records.MissingPrice) -> dict[str, Any]:
+    from hwprof.core.perf.aggregate import source_json
 
     return {"cost_model": cost_model, "system": gap.system, "purchase": gap.purchase, "region": gap.region,
             "reason": gap.reason, "source": source_json(gap.source)}  # fmt: skip
@@ -86,7 +88,7 @@ def _footer(today: dt.date, stale_days: int) -> str:
             f"before {today.isoformat()}\n{LEGEND}")  # fmt: skip
 
 
-def _models(r: Any, cost_model: str | None) -> list[model.CostModel]:
+def _models(r: Any, cost_model: str | None) -> list[records.CostModel]:
     """The cost model --cost-model names, or every one loaded."""
     return [r.cost_model(cost_model)] if cost_model else sorted(r.cost_models.values(), key=lambda m: m.id)
 
@@ -179,3 +181,8 @@ def prices_show(
         out += [f"no price known for {system.id}", ""]
     out += [_footer(today, days), *_missing_lines(missing)]
     echo("\n".join(out))
+
+
+@hookimpl
+def hwprof_register_commands(cli: typer.Typer) -> None:
+    cli.add_typer(prices_app, name="prices")

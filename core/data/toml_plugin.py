@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hwprof.core import hookimpl, model
-from hwprof.core.schema import ProfileSet, load_resource
+from hwprof.core import hookimpl
+from hwprof.core.data import records
+from hwprof.core.data.schema import ProfileSet, load_resource
 
 
 class TomlPlugin:
@@ -25,25 +26,25 @@ class TomlPlugin:
         return load_resource(self.package, self.filename)
 
     @hookimpl
-    def hwprof_register_chips(self) -> Sequence[model.Chip]:
+    def hwprof_register_chips(self) -> Sequence[records.Chip]:
         return self.profile.chip
 
     @hookimpl
-    def hwprof_register_interconnects(self) -> Sequence[model.Interconnect]:
+    def hwprof_register_interconnects(self) -> Sequence[records.Interconnect]:
         return self.profile.interconnect
 
     @hookimpl
-    def hwprof_register_systems(self) -> Sequence[model.System]:
+    def hwprof_register_systems(self) -> Sequence[records.System]:
         return self.profile.system
 
     @hookimpl
-    def hwprof_register_cost_models(self) -> Sequence[model.CostModel]:
+    def hwprof_register_cost_models(self) -> Sequence[records.CostModel]:
         return self.profile.cost_model
 
     @hookimpl
-    def hwprof_register_workloads(self) -> Sequence[model.Workload]:
+    def hwprof_register_workloads(self) -> Sequence[records.Workload]:
         return self.profile.workload
 
     @hookimpl
-    def hwprof_register_validation_cases(self) -> Sequence[model.ValidationCase]:
+    def hwprof_register_validation_cases(self) -> Sequence[records.ValidationCase]:
         return self.profile.validation_case

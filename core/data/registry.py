@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from hwprof.core import hookspecs, model
+from hwprof.core.data import hookspecs, records
 from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
 
 GROUP = "hwprof"
@@ -26,12 +26,12 @@ BUILTIN_MODULE_PREFIX = "hwprof.plugins."
 
 # hook name -> (registry attribute, record type, word used in messages)
 REGISTRATION_HOOKS: dict[str, tuple[str, type, str]] = {
-    "hwprof_register_chips": ("chips", model.Chip, "chip"),
-    "hwprof_register_interconnects": ("interconnects", model.Interconnect, "interconnect"),
-    "hwprof_register_systems": ("systems", model.System, "system"),
-    "hwprof_register_cost_models": ("cost_models", model.CostModel, "cost model"),
-    "hwprof_register_workloads": ("workloads", model.Workload, "workload"),
-    "hwprof_register_validation_cases": ("validation_cases", model.ValidationCase, "validation case"),
+    "hwprof_register_chips": ("chips", records.Chip, "chip"),
+    "hwprof_register_interconnects": ("interconnects", records.Interconnect, "interconnect"),
+    "hwprof_register_systems": ("systems", records.System, "system"),
+    "hwprof_register_cost_models": ("cost_models", records.CostModel, "cost model"),
+    "hwprof_register_workloads": ("workloads", records.Workload, "workload"),
+    "hwprof_register_validation_cases": ("validation_cases", records.ValidationCase, "validation case"),
 }
 # kind in a profile file -> registry attribute
 PROFILE_KINDS = {"chip": "chips", "interconnect": "interconnects", "system": "systems",
@@ -90,12 +90,12 @@ class PluginInfo:
 
 @attrs.define
 class Registry:
-    chips: dict[str, model.Chip] = attrs.Factory(dict)
-    interconnects: dict[str, model.Interconnect] = attrs.Factory(dict)
-    systems: dict[str, model.System] = attrs.Factory(dict)
-    cost_models: dict[str, model.CostModel] = attrs.Factory(dict)
-    workloads: dict[str, model.Workload] = attrs.Factory(dict)
-    validation_cases: dict[str, model.ValidationCase] = attrs.Factory(dict)
+    chips: dict[str, records.Chip] = attrs.Factory(dict)
+    interconnects: dict[str, records.Interconnect] = attrs.Factory(dict)
+    systems: dict[str, records.System] = attrs.Factory(dict)
+    cost_models: dict[str, records.CostModel] = attrs.Factory(dict)
+    workloads: dict[str, records.Workload] = attrs.Factory(dict)
+    validation_cases: dict[str, records.ValidationCase] = attrs.Factory(dict)
     providers: dict[tuple[str, str], str] = attrs.Factory(dict)  # (attribute, id) -> provider
     plugins: list[PluginInfo] = attrs.Factory(list)
     warnings: list[str] = attrs.Factory(list)
@@ -110,19 +110,19 @@ class Registry:
         listing = attribute.replace("_", "-")
         raise HwprofError(f"unknown {word} {key!r}{hint} (see `hwprof {listing} list`)")
 
-    def chip(self, key: str) -> model.Chip:
+    def chip(self, key: str) -> records.Chip:
         return self.get("chips", key)  # type: ignore[no-any-return]
 
-    def interconnect(self, key: str) -> model.Interconnect:
+    def interconnect(self, key: str) -> records.Interconnect:
         return self.get("interconnects", key)  # type: ignore[no-any-return]
 
-    def system(self, key: str) -> model.System:
+    def system(self, key: str) -> records.System:
         return self.get("systems", key)  # type: ignore[no-any-return]
 
-    def cost_model(self, key: str) -> model.CostModel:
+    def cost_model(self, key: str) -> records.CostModel:
         return self.get("cost_models", key)  # type: ignore[no-any-return]
 
-    def workload(self, key: str) -> model.Workload:
+    def workload(self, key: str) -> records.Workload:
         return self.get("workloads", key)  # type: ignore[no-any-return]
 
     def provider(self, attribute: str, key: str) -> str:
@@ -201,7 +201,7 @@ class _Collector:
         return records
 
     def load_profile_dirs(self) -> None:
-        from hwprof.core.schema import load_file
+        from hwprof.core.data.schema import load_file
 
         for folder in self.settings.profile_dirs:
             if not folder.is_dir():
@@ -280,7 +280,7 @@ def entry_points() -> list[tuple[str, str, str]]:
     the usual start, with nothing installed or removed since the last one, skips importing
     ``importlib.metadata`` (a tenth of start-up). Any install, upgrade or removal misses.
     """
-    from hwprof.core.cache import cached
+    from hwprof.core.data.cache import cached
 
     return cached("entry-points", _installed_fingerprint(), _read_entry_points)
 

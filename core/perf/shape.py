@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.core import model
+from hwprof.core.data import records
 from hwprof.core.errors import HwprofError
 
 
@@ -72,7 +72,7 @@ class Shape:
         return float(2 * self.layers * kv_heads * head_dim)
 
 
-def from_workload(w: model.Workload) -> Shape:
+def from_workload(w: records.Workload) -> Shape:
     return Shape(
         name=w.id, params=w.params, active_params=w.active, layers=w.layers, hidden=w.hidden, heads=w.heads,
         kv_heads=w.kv_heads, head_dim=w.head_dim, kv_elements_per_layer=w.kv_elements_per_layer,

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hwprof.core import hookimpl
+from hwprof.core.cli.render import dump_json, echo
 from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
-from hwprof.core.render import dump_json, echo
 
 if TYPE_CHECKING:
-    from hwprof.core.registry import Registry
-    from hwprof.core.schema import ProfileSet
+    from hwprof.core.data.registry import Registry
+    from hwprof.core.data.schema import ProfileSet
 
 profiles_app = typer.Typer(help="Profiles without code: new, check, schema, export.", no_args_is_help=True)
 KindOption = Annotated[
@@ -28,7 +29,7 @@ KindOption = Annotated[
 
 def find(r: Registry, record_id: str, kind: str | None) -> tuple[str, Any]:
     """(kind, record) for an id of any kind; ``kind`` settles an id two kinds share."""
-    from hwprof.core.registry import PROFILE_KINDS
+    from hwprof.core.data.registry import PROFILE_KINDS
 
     if kind is not None:
         kind = kind.replace("-", "_")
@@ -61,10 +62,10 @@ def profiles_new(
     """Write a new profile pre-filled from an existing record, with the sources it cites."""
     import attrs
 
-    from hwprof.core.cli import reg
-    from hwprof.core.files import write_atomic
-    from hwprof.core.registry import PROFILE_KINDS
-    from hwprof.core.schema import ID_PATTERN, dumps, load_text
+    from hwprof.core.cli.common import current_registry as reg
+    from hwprof.core.data.files import write_atomic
+    from hwprof.core.data.registry import PROFILE_KINDS
+    from hwprof.core.data.schema import ID_PATTERN, dumps, load_text
 
     if not ID_PATTERN.match(new_id):
         raise HwprofError(
@@ -95,7 +96,7 @@ def profiles_check(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Profile files to check.")],
 ) -> None:
     """Check profile files and report every problem at once: file, line, key path, what was expected."""
-    from hwprof.core.schema import load_file
+    from hwprof.core.data.schema import load_file
 
     problems: list[str] = []
     bad: set[Path] = set()
@@ -119,7 +120,7 @@ def profiles_check(
 
 
 def _counts(profile: ProfileSet) -> str:
-    from hwprof.core.schema import KINDS
+    from hwprof.core.data.schema import KINDS
 
     parts = [f"{len(getattr(profile, kind))} {kind.replace('_', ' ')}" for kind in KINDS if getattr(profile, kind)]
     return ", ".join(parts) or "no records"
@@ -128,9 +129,9 @@ def _counts(profile: ProfileSet) -> str:
 def _cross_check(loaded: list[tuple[Path, ProfileSet]]) -> list[tuple[Path, str]]:
     """What one file cannot show alone: ids clashing with the registry or each other, and systems
     naming chips or interconnects nothing provides."""
-    from hwprof.core.cli import reg
-    from hwprof.core.registry import PROFILE_KINDS
-    from hwprof.core.schema import locate, read_bytes
+    from hwprof.core.cli.common import current_registry as reg
+    from hwprof.core.data.registry import PROFILE_KINDS
+    from hwprof.core.data.schema import locate, read_bytes
 
     r = reg()
     checked = {str(path.resolve()) for path, _ in loaded}
@@ -175,7 +176,7 @@ def _resolved(origin: str) -> str:
 @profiles_app.command("schema")
 def profiles_schema() -> None:
     """Print the JSON Schema of profile files, for editors (Taplo / Even Better TOML)."""
-    from hwprof.core.json_schema import profile_schema
+    from hwprof.core.data.json_schema import profile_schema
 
     echo(dump_json(profile_schema()))
 
@@ -186,12 +187,17 @@ def profiles_export(
     kind: KindOption = None,
 ) -> None:
     """Print one record as profile TOML, with the sources it cites; loading it gives the same record."""
-    from hwprof.core.cli import reg
-    from hwprof.core.registry import PROFILE_KINDS
-    from hwprof.core.schema import dumps
+    from hwprof.core.cli.common import current_registry as reg
+    from hwprof.core.data.registry import PROFILE_KINDS
+    from hwprof.core.data.schema import dumps
 
     r = reg()
     kind, record = find(r, record_id, kind)
     provider = r.provider(PROFILE_KINDS[kind], record_id)
     text = dumps([record], header=f"{kind} {record_id}, exported from {provider}: {record.origin}")
     echo(text.rstrip("\n"))
+
+
+@hookimpl
+def hwprof_register_commands(cli: typer.Typer) -> None:
+    cli.add_typer(profiles_app, name="profiles")

@@ -1,6 +1,6 @@
 """Reading profile TOML into the data model, reporting every problem at once.
 
-The reader walks the attrs classes in ``hwprof.core.model`` by their type hints, so the model is
+The reader walks the attrs classes in ``hwprof.core.data.records`` by their type hints, so the model is
 the schema: a new field is read, checked and documented without touching this module. Each
 problem is one line: file, line, key path, what was expected and, for a misspelled key, the
 closest known one.
@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.core import model
+from hwprof.core.data import records
 from hwprof.core.errors import ProfileError, close_matches, did_you_mean
 
 SCHEMA_VERSION = 1
@@ -30,12 +30,12 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
 
 # Top-level array-of-tables names in a profile file, and the record each holds.
 KINDS: dict[str, type] = {
-    "chip": model.Chip,
-    "interconnect": model.Interconnect,
-    "system": model.System,
-    "cost_model": model.CostModel,
-    "workload": model.Workload,
-    "validation_case": model.ValidationCase,
+    "chip": records.Chip,
+    "interconnect": records.Interconnect,
+    "system": records.System,
+    "cost_model": records.CostModel,
+    "workload": records.Workload,
+    "validation_case": records.ValidationCase,
 }
 
 
@@ -44,18 +44,18 @@ class ProfileSet:
     """Everything one profile file (or one plugin) declares."""
 
     origin: str = ""
-    sources: dict[str, model.Source] = attrs.Factory(dict)
-    chip: tuple[model.Chip, ...] = ()
-    interconnect: tuple[model.Interconnect, ...] = ()
-    system: tuple[model.System, ...] = ()
-    cost_model: tuple[model.CostModel, ...] = ()
-    workload: tuple[model.Workload, ...] = ()
-    validation_case: tuple[model.ValidationCase, ...] = ()
+    sources: dict[str, records.Source] = attrs.Factory(dict)
+    chip: tuple[records.Chip, ...] = ()
+    interconnect: tuple[records.Interconnect, ...] = ()
+    system: tuple[records.System, ...] = ()
+    cost_model: tuple[records.CostModel, ...] = ()
+    workload: tuple[records.Workload, ...] = ()
+    validation_case: tuple[records.ValidationCase, ...] = ()
 
 
 @functools.cache
 def hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls, vars(model))
+    return typing.get_type_hints(cls, vars(records))
 
 
 def user_fields(cls: type) -> list[attrs.Attribute[Any]]:
@@ -80,7 +80,7 @@ def _describe(raw: object) -> str:
 class Reader:
     """Turns parsed TOML into model records; ``problems`` collects (key path, message)."""
 
-    def __init__(self, sources: dict[str, model.Source]) -> None:
+    def __init__(self, sources: dict[str, records.Source]) -> None:
         self.sources = sources
         self.problems: list[tuple[str, str]] = []
         self.unit = ""  # unit of the field being read, named in messages about its numbers
@@ -109,7 +109,7 @@ class Reader:
                 return self.fail(path, f"expected a table, got {_describe(raw)}")
             values = {k: self.read(args[1], v, f"{path}.{k}") for k, v in raw.items()}
             return BAD if any(v is BAD for v in values.values()) else values
-        if tp is model.Source:
+        if tp is records.Source:
             return self._source(raw, path)
         if attrs.has(tp):
             return self.record(tp, raw, path)
@@ -198,8 +198,8 @@ def _check_figure(raw: dict[str, Any]) -> list[tuple[str, str]]:
 
 # Tables whose keys come from a fixed list (the reader and the JSON Schema both enforce it).
 KEYED_BY: dict[tuple[type, str], tuple[str, ...]] = {
-    (model.Chip, "peak_dense_tflops"): model.PRECISIONS,
-    (model.Chip, "peak_sparse_tflops"): model.PRECISIONS,
+    (records.Chip, "peak_dense_tflops"): records.PRECISIONS,
+    (records.Chip, "peak_sparse_tflops"): records.PRECISIONS,
 }
 
 
@@ -210,30 +210,30 @@ def _check_chip(raw: dict[str, Any]) -> list[tuple[str, str]]:
         found.append(
             (".memory_gib", "give memory capacity once, as memory_gib or memory_gb, in the unit the source states")
         )
-    for table in (name for cls, name in KEYED_BY if cls is model.Chip):
+    for table in (name for cls, name in KEYED_BY if cls is records.Chip):
         peaks = raw.get(table)
         for precision in peaks if isinstance(peaks, dict) else ():
-            if precision not in model.PRECISIONS:
-                hint = did_you_mean(precision, list(model.PRECISIONS))
+            if precision not in records.PRECISIONS:
+                hint = did_you_mean(precision, list(records.PRECISIONS))
                 found.append(
-                    (f".{table}.{precision}", f"unknown precision{hint}; known: {', '.join(model.PRECISIONS)}")
+                    (f".{table}.{precision}", f"unknown precision{hint}; known: {', '.join(records.PRECISIONS)}")
                 )
     return found
 
 
 def _check_price(raw: dict[str, Any]) -> list[tuple[str, str]]:
     purchase = raw.get("purchase")
-    if isinstance(purchase, str) and purchase not in model.PURCHASE_OPTIONS:
-        hint = did_you_mean(purchase, list(model.PURCHASE_OPTIONS))
-        return [(".purchase", f"unknown purchase option{hint}; known: {', '.join(model.PURCHASE_OPTIONS)}")]
+    if isinstance(purchase, str) and purchase not in records.PURCHASE_OPTIONS:
+        hint = did_you_mean(purchase, list(records.PURCHASE_OPTIONS))
+        return [(".purchase", f"unknown purchase option{hint}; known: {', '.join(records.PURCHASE_OPTIONS)}")]
     return []
 
 
 RECORD_CHECKS: dict[type, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {
-    model.Figure: _check_figure,
-    model.Chip: _check_chip,
-    model.Price: _check_price,
-    model.MissingPrice: _check_price,
+    records.Figure: _check_figure,
+    records.Chip: _check_chip,
+    records.Price: _check_price,
+    records.MissingPrice: _check_price,
 }
 
 
@@ -304,9 +304,9 @@ def read_bytes(path: Path) -> str:
 def load_text(text: str, origin: str) -> ProfileSet:
     """Read one profile file's text; raise ``ProfileError`` listing every problem in it.
 
-    Parsed files are cached on disk by their text (``hwprof.core.cache``); errors are not.
+    Parsed files are cached on disk by their text (``hwprof.core.data.cache``); errors are not.
     """
-    from hwprof.core.cache import cached
+    from hwprof.core.data.cache import cached
 
     return cached("profile", f"{model_signature()}\0{origin}\0{text}", lambda: _load_text(text, origin))
 
@@ -319,8 +319,8 @@ def model_signature() -> str:
 
 
 def _nested_records() -> tuple[type, ...]:
-    return (model.Source, model.Figure, model.Fact, model.Alternative, model.Tier, model.Host, model.Claim,
-            model.Price, model.MissingPrice)  # fmt: skip
+    return (records.Source, records.Figure, records.Fact, records.Alternative, records.Tier, records.Host, records.Claim,
+            records.Price, records.MissingPrice)  # fmt: skip
 
 
 def _load_text(text: str, origin: str) -> ProfileSet:
@@ -335,7 +335,9 @@ def _load_text(text: str, origin: str) -> ProfileSet:
         problems.append(("sources", "expected tables like [sources.KEY] with title, url, date"))
         raw_sources = {}
     for key, table in raw_sources.items():
-        src = reader.record(model.Source, {"key": key, **table} if isinstance(table, dict) else table, f"sources.{key}")
+        src = reader.record(
+            records.Source, {"key": key, **table} if isinstance(table, dict) else table, f"sources.{key}"
+        )
         if src is not BAD:
             reader.sources[key] = src
     found: dict[str, list[Any]] = {kind: [] for kind in KINDS}
@@ -395,7 +397,7 @@ def load_resource(package: str, name: str) -> ProfileSet:
 
 def unstructure(value: Any) -> Any:
     """A record as the TOML data the reader takes back: sources by key, defaults and origin left out."""
-    if isinstance(value, model.Source):
+    if isinstance(value, records.Source):
         return value.key
     if attrs.has(type(value)):
         out = {}
@@ -419,10 +421,10 @@ def _is_default(field: attrs.Attribute[Any], value: Any) -> bool:
     return default is not attrs.NOTHING and bool(value == default)
 
 
-def cited_sources(value: Any, found: dict[str, model.Source] | None = None) -> dict[str, model.Source]:
+def cited_sources(value: Any, found: dict[str, records.Source] | None = None) -> dict[str, records.Source]:
     """Every source a record cites, by key; two different sources under one key are an error."""
     found = {} if found is None else found
-    if isinstance(value, model.Source):
+    if isinstance(value, records.Source):
         if found.setdefault(value.key, value) != value:
             raise ProfileError([f"two different sources share the key {value.key!r}; export the records apart"])
     elif attrs.has(type(value)):
@@ -437,16 +439,16 @@ def cited_sources(value: Any, found: dict[str, model.Source] | None = None) -> d
     return found
 
 
-def document(records: list[Any]) -> dict[str, Any]:
+def document(items: list[Any]) -> dict[str, Any]:
     """A whole profile file, as TOML data, holding these records and the sources they cite."""
-    sources: dict[str, model.Source] = {}
-    for record in records:
+    sources: dict[str, records.Source] = {}
+    for record in items:
         cited_sources(record, sources)
     doc: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
     doc["sources"] = {
         key: {
             f.name: getattr(src, f.name)
-            for f in user_fields(model.Source)[1:]
+            for f in user_fields(records.Source)[1:]
             if not _is_default(f, getattr(src, f.name))
         }
         for key, src in sources.items()
@@ -454,15 +456,15 @@ def document(records: list[Any]) -> dict[str, Any]:
     if not doc["sources"]:
         del doc["sources"]
     for kind, cls in KINDS.items():
-        items = [unstructure(r) for r in records if type(r) is cls]
-        if items:
-            doc[kind] = items
+        tables = [unstructure(r) for r in items if type(r) is cls]
+        if tables:
+            doc[kind] = tables
     return doc
 
 
-def dumps(records: list[Any], header: str = "") -> str:
+def dumps(items: list[Any], header: str = "") -> str:
     """Profile TOML for these records, the sources they cite included; ``load_text`` reads it back."""
     import tomli_w
 
     comment = "".join(f"# {line}\n".replace("# \n", "#\n") for line in header.splitlines())
-    return comment + tomli_w.dumps(document(records))
+    return comment + tomli_w.dumps(document(items))

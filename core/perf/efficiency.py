@@ -6,7 +6,7 @@ estimator, so the model has four factors, each a named default with where it cam
     training MFU = base(precision) x scale(chips) x run(kind)
 
 MFU here is measured against the dense peak *of the precision the run uses* (FP8 runs against
-the FP8 peak), with FLOPs counted as ``6N + causal attention`` (``hwprof.core.shape``). The
+the FP8 peak), with FLOPs counted as ``6N + causal attention`` (``hwprof.core.perf.shape``). The
 calibration cases are the ones marked ``calibration`` in ``hwprof validate``; the others are
 kept apart to check the model; each calibration case names the default it sets. Serving uses
 achieved-bandwidth and achieved-compute fractions and a per-step collective latency, calibrated the

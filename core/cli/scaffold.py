@@ -15,9 +15,10 @@ from pathlib import Path
 
 import attrs
 
-from hwprof.core import __version__, model
+from hwprof.core import __version__
+from hwprof.core.data import records
+from hwprof.core.data.schema import ID_PATTERN, dumps
 from hwprof.core.errors import HwprofError
-from hwprof.core.schema import ID_PATTERN, dumps
 
 # PEP 508 distribution names.
 DIST_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
@@ -50,22 +51,24 @@ def names_for(name: str) -> Names:
     return Names(dist=name, entry_point=normal, package=package, record_id=record_id)
 
 
-def placeholder_chip(record_id: str) -> model.Chip:
+def placeholder_chip(record_id: str) -> records.Chip:
     """A valid chip whose every figure says it must be replaced."""
-    source = model.Source(
+    source = records.Source(
         key="datasheet", title="TODO: the document these figures come from", url="https://example.com"
     )
 
-    def todo() -> model.Figure:
-        return model.Figure(value=1.0, source=source, status="estimated", note="TODO: replace with the sourced figure")
+    def todo() -> records.Figure:
+        return records.Figure(
+            value=1.0, source=source, status="estimated", note="TODO: replace with the sourced figure"
+        )
 
-    return model.Chip(
+    return records.Chip(
         id=record_id, name=f"TODO: {record_id}", vendor="TODO", peak_dense_tflops={"bf16": todo()},
         memory_bandwidth_tbps=todo(), memory_gb=todo(),
     )  # fmt: skip
 
 
-def plugin_files(names: Names, template: model.Chip | None = None) -> dict[str, str]:
+def plugin_files(names: Names, template: records.Chip | None = None) -> dict[str, str]:
     """Relative path -> text of every file in the new plugin package."""
     import tomli_w
 
@@ -139,7 +142,7 @@ To add logic (a cost model with rules, a command), add hook functions here; see 
 CONTRIBUTING.md for every hook with an example.
 """
 
-from hwprof.core.toml_plugin import TomlPlugin
+from hwprof.core.data.toml_plugin import TomlPlugin
 
 plugin = TomlPlugin(__name__, "{pkg}.toml")
 '''
@@ -167,7 +170,7 @@ Remove it with `hwprof plugins uninstall {dist}`.
 
 TEST = '''"""Smoke test: the plugin loads and registers its chip without a warning."""
 
-from hwprof.core.registry import Settings, build
+from hwprof.core.data.registry import Settings, build
 
 import {pkg}
 

@@ -2,7 +2,7 @@
 
 Field names carry their unit (``memory_bandwidth_tbps``) so a figure can't be read in the wrong
 one. Every hardware figure is a ``Figure``: a value with the source it came from and how firm it
-is. The TOML reader (``hwprof.core.schema``) builds these records and reports bad input; the
+is. The TOML reader (``hwprof.core.data.schema``) builds these records and reports bad input; the
 validators here only guard invariants that a plugin building records in Python could break.
 """
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwprof.core import model
+from hwprof.core.data import records
 
 
-def figure_json(figure: model.Figure | model.Fact | None) -> dict[str, Any] | None:
+def figure_json(figure: records.Figure | records.Fact | None) -> dict[str, Any] | None:
     """A figure as JSON: value, status, and where it came from."""
     if figure is None:
         return None
     out: dict[str, Any] = {"value": figure.value, "status": figure.status,
                            "source": source_json(figure.source)}  # fmt: skip
-    if isinstance(figure, model.Figure):
+    if isinstance(figure, records.Figure):
         if figure.how:
             out["how"] = figure.how
         if figure.alternatives:
@@ -30,7 +30,7 @@ def figure_json(figure: model.Figure | model.Fact | None) -> dict[str, Any] | No
     return out
 
 
-def source_json(source: model.Source) -> dict[str, Any]:
+def source_json(source: records.Source) -> dict[str, Any]:
     out: dict[str, Any] = {"title": source.title}
     if source.url:
         out["url"] = source.url
@@ -39,7 +39,7 @@ def source_json(source: model.Source) -> dict[str, Any]:
     return out
 
 
-def _total(figure: model.Figure | None, count: int, scale: float = 1.0) -> dict[str, Any] | None:
+def _total(figure: records.Figure | None, count: int, scale: float = 1.0) -> dict[str, Any] | None:
     if figure is None:
         return None
     out: dict[str, Any] = {"value": figure.value * count * scale, "per_chip": figure.value, "status": figure.status}
@@ -48,7 +48,7 @@ def _total(figure: model.Figure | None, count: int, scale: float = 1.0) -> dict[
     return out
 
 
-def aggregate_chips(chip: model.Chip, count: int) -> dict[str, Any]:
+def aggregate_chips(chip: records.Chip, count: int) -> dict[str, Any]:
     """Peak compute (PFLOPS), memory, bandwidth and power of ``count`` chips."""
     memory_key = "memory_gib" if chip.memory_gib is not None else "memory_gb"
     result: dict[str, Any] = {
@@ -66,9 +66,9 @@ def aggregate_chips(chip: model.Chip, count: int) -> dict[str, Any]:
     return result
 
 
-def non_official(chip: model.Chip) -> list[str]:
+def non_official(chip: records.Chip) -> list[str]:
     """Which per-chip figures behind an aggregate are not official, and what they are instead."""
-    named: list[tuple[str, model.Figure | None]] = [
+    named: list[tuple[str, records.Figure | None]] = [
         *((f"peak_dense_tflops.{p}", f) for p, f in chip.peak_dense_tflops.items()),
         *((f"peak_sparse_tflops.{p}", f) for p, f in chip.peak_sparse_tflops.items()),
         ("memory", chip.memory),
@@ -79,7 +79,7 @@ def non_official(chip: model.Chip) -> list[str]:
 
 
 def aggregate_system(
-    system: model.System, chip: model.Chip, interconnects: dict[str, model.Interconnect], count: int = 1
+    system: records.System, chip: records.Chip, interconnects: dict[str, records.Interconnect], count: int = 1
 ) -> dict[str, Any]:
     """A system's (or ``count`` systems') aggregate peaks, its scale-up domain and its claims."""
     result: dict[str, Any] = {"system": system.id, "systems": count, **aggregate_chips(chip, system.chips * count)}

@@ -1,6 +1,6 @@
 """A JSON Schema of the profile format, generated from the data model, for editors.
 
-It walks the same type hints as the reader in ``hwprof.core.schema``, so a field added to the
+It walks the same type hints as the reader in ``hwprof.core.data.schema``, so a field added to the
 model shows up here with its description and unit. Taplo / Even Better TOML read it to check and
 complete profiles as people type; ``hwprof profiles check`` stays the authority (it also checks
 what a schema cannot say well, like a source key that must be declared in the same file).
@@ -15,20 +15,20 @@ from typing import Any
 
 import attrs
 
-from hwprof.core import model
-from hwprof.core.schema import ID_PATTERN, KEYED_BY, KINDS, SCHEMA_VERSION, hints, user_fields
+from hwprof.core.data import records
+from hwprof.core.data.schema import ID_PATTERN, KEYED_BY, KINDS, SCHEMA_VERSION, hints, user_fields
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 
 # Rules the reader checks in code, said the JSON Schema way.
 EXTRA: dict[type, dict[str, Any]] = {
-    model.Figure: {
+    records.Figure: {
         "if": {"properties": {"status": {"const": "derived"}}, "required": ["status"]},
         "then": {"required": ["how"]},
     },
-    model.Chip: {"oneOf": [{"required": ["memory_gib"]}, {"required": ["memory_gb"]}]},
-    model.Price: {"properties": {"purchase": {"enum": list(model.PURCHASE_OPTIONS)}}},
-    model.MissingPrice: {"properties": {"purchase": {"enum": list(model.PURCHASE_OPTIONS)}}},
+    records.Chip: {"oneOf": [{"required": ["memory_gib"]}, {"required": ["memory_gb"]}]},
+    records.Price: {"properties": {"purchase": {"enum": list(records.PURCHASE_OPTIONS)}}},
+    records.MissingPrice: {"properties": {"purchase": {"enum": list(records.PURCHASE_OPTIONS)}}},
 }
 
 
@@ -46,7 +46,7 @@ class _Builder:
             return {"type": "array", "items": self.type_schema(args[0])}
         if origin is dict:
             return {"type": "object", "additionalProperties": self.type_schema(args[1])}
-        if tp is model.Source:
+        if tp is records.Source:
             return {"type": "string", "description": "key of a [sources] entry in the same file"}
         if attrs.has(tp):
             return {"$ref": f"#/definitions/{self.record(tp)}"}
@@ -68,7 +68,7 @@ class _Builder:
         self.definitions[name] = {}  # placeholder: records may refer to each other
         properties: dict[str, Any] = {}
         for field in user_fields(cls):
-            if cls is model.Source and field.name == "key":
+            if cls is records.Source and field.name == "key":
                 continue  # the key is the table name, [sources.KEY]
             prop = self.type_schema(hints(cls)[field.name])
             if keys := KEYED_BY.get((cls, field.name)):
@@ -102,7 +102,7 @@ def profile_schema() -> dict[str, Any]:
         "sources": {
             "type": "object",
             "description": "documents figures cite, as [sources.KEY] tables",
-            "additionalProperties": {"$ref": f"#/definitions/{builder.record(model.Source)}"},
+            "additionalProperties": {"$ref": f"#/definitions/{builder.record(records.Source)}"},
         },
     }
     for kind, cls in KINDS.items():
@@ -125,9 +125,9 @@ def profile_schema() -> dict[str, Any]:
 # ----------------------------------------------------------------------------- field reference
 
 
-def records() -> list[type]:
+def record_types() -> list[type]:
     """Every record a profile can hold, top-level kinds first, then the tables inside them."""
-    found: list[type] = [model.Source, *KINDS.values()]
+    found: list[type] = [records.Source, *KINDS.values()]
     for cls in found:  # grows while we walk it
         for field in user_fields(cls):
             for inner in _record_types(hints(cls)[field.name]):
@@ -153,7 +153,7 @@ def type_text(tp: Any) -> str:
         return f"array of {type_text(args[0])}"
     if origin is dict:
         return f"table of {type_text(args[1])}"
-    if tp is model.Source:
+    if tp is records.Source:
         return "source key"
     if attrs.has(tp):
         return tp.__name__
@@ -163,9 +163,9 @@ def type_text(tp: Any) -> str:
 
 def field_reference() -> str:
     """The profile format field by field, as Markdown, for CONTRIBUTING.md."""
-    tables = {cls: f"`[[{kind}]]`" for kind, cls in KINDS.items()} | {model.Source: "`[sources.KEY]`"}
+    tables = {cls: f"`[[{kind}]]`" for kind, cls in KINDS.items()} | {records.Source: "`[sources.KEY]`"}
     out = []
-    for cls in records():
+    for cls in record_types():
         where = tables.get(cls, "a table inside another record")
         out += [
             f"#### {cls.__name__} ({where})",
@@ -174,7 +174,7 @@ def field_reference() -> str:
             "|---|---|---|---|---|",
         ]
         for field in user_fields(cls):
-            if cls is model.Source and field.name == "key":
+            if cls is records.Source and field.name == "key":
                 continue
             keys = KEYED_BY.get((cls, field.name))
             kind = type_text(hints(cls)[field.name]) + (" by precision" if keys else "")

@@ -12,7 +12,7 @@ import os
 
 import attrs
 
-from hwprof.core import model
+from hwprof.core.data import records
 from hwprof.core.errors import HwprofError, did_you_mean
 
 DEFAULT_STALE_DAYS = 180
@@ -48,7 +48,7 @@ def parse_date(text: str, flag: str) -> dt.date:
 class Quote:
     """The price an estimate uses, with what a reader must know about it."""
 
-    price: model.Price
+    price: records.Price
     cost_model: str
     age_days: int
     stale: bool
@@ -77,7 +77,7 @@ class Quote:
         return out
 
     def as_json(self) -> dict[str, object]:
-        from hwprof.core.aggregate import source_json
+        from hwprof.core.perf.aggregate import source_json
 
         return {"cost_model": self.cost_model, "system": self.price.system, "region": self.price.region,
                 "purchase": self.price.purchase, "usd_per_hour": self.price.usd_per_hour,
@@ -87,10 +87,10 @@ class Quote:
 
 
 def check_purchase(purchase: str) -> None:
-    if purchase not in model.PURCHASE_OPTIONS:
+    if purchase not in records.PURCHASE_OPTIONS:
         raise HwprofError(
-            f"--purchase {purchase}: unknown purchase option{did_you_mean(purchase, list(model.PURCHASE_OPTIONS))}; "
-            f"known: {', '.join(model.PURCHASE_OPTIONS)}"
+            f"--purchase {purchase}: unknown purchase option{did_you_mean(purchase, list(records.PURCHASE_OPTIONS))}; "
+            f"known: {', '.join(records.PURCHASE_OPTIONS)}"
         )
 
 
@@ -101,7 +101,7 @@ def check_region(region: str, regions: list[str], whose: str) -> None:
                           f"known regions: {known}")  # fmt: skip
 
 
-def assess(price: model.Price, cost_model: str, today: dt.date, stale_days: int | None = None) -> Quote:
+def assess(price: records.Price, cost_model: str, today: dt.date, stale_days: int | None = None) -> Quote:
     """A known price as a Quote: its age on ``today`` and whether that makes it stale."""
     days = stale_days_setting(stale_days)
     age = (today - price.observed).days
@@ -109,7 +109,7 @@ def assess(price: model.Price, cost_model: str, today: dt.date, stale_days: int 
 
 
 def quote(
-    cost_model: model.CostModel,
+    cost_model: records.CostModel,
     system_id: str,
     purchase: str = "on-demand",
     region: str | None = None,
@@ -134,15 +134,15 @@ def quote(
 
 
 def missing_for(
-    cost_model: model.CostModel, system_id: str | None = None, purchase: str | None = None, region: str | None = None
-) -> list[model.MissingPrice]:
+    cost_model: records.CostModel, system_id: str | None = None, purchase: str | None = None, region: str | None = None
+) -> list[records.MissingPrice]:
     """The prices ``cost_model`` records as unpublished, narrowed to a system, purchase and region."""
     return [m for m in cost_model.missing
             if (system_id is None or m.system == system_id) and (purchase is None or m.purchase == purchase)
             and (region is None or m.region in ("*", region))]  # fmt: skip
 
 
-def usd_per_dense_pflops_hour(usd_per_hour: float, system: model.System, chip: model.Chip) -> dict[str, float]:
+def usd_per_dense_pflops_hour(usd_per_hour: float, system: records.System, chip: records.Chip) -> dict[str, float]:
     """Price-performance per precision: what one PFLOPS of dense peak costs for an hour.
 
     E.g. 35.76 USD/h for 16 chips of 1,299 dense FP8 TFLOPS: 35.76 / 20.784 = 1.72 USD per PF-hour.
@@ -150,7 +150,7 @@ def usd_per_dense_pflops_hour(usd_per_hour: float, system: model.System, chip: m
     return {p: usd_per_hour / (system.chips * f.value / 1000) for p, f in chip.peak_dense_tflops.items()}
 
 
-def _no_price(cost_model: model.CostModel, system_id: str, purchase: str, region: str | None) -> str:
+def _no_price(cost_model: records.CostModel, system_id: str, purchase: str, region: str | None) -> str:
     where = f" in {region}" if region else ""
     head = f"cost model {cost_model.id!r} has no {purchase} price for {system_id}{where}"
     gap = missing_for(cost_model, system_id, purchase, region or "*")

@@ -7,18 +7,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hwprof.core import estimate, model
+from hwprof.core.cost.pricing import Quote
+from hwprof.core.data import records
 from hwprof.core.errors import HwprofError
-from hwprof.core.pricing import Quote
-from hwprof.core.shape import Shape
+from hwprof.core.perf import cluster, training
+from hwprof.core.perf.shape import Shape
 
 MAX_SYSTEMS = 1 << 16
 
 
 def plan_train(
     shape: Shape,
-    options: list[tuple[model.System, model.Chip, Quote | None]],
-    interconnects: dict[str, model.Interconnect],
+    options: list[tuple[records.System, records.Chip, Quote | None]],
+    interconnects: dict[str, records.Interconnect],
     tokens: float,
     precision: str,
     seq_len: int | None = None,
@@ -36,12 +37,14 @@ def plan_train(
             rows.append({"system": system.id, "skipped": f"{chip.id} has no {precision} peak"})
             continue
 
-        def run(count: int, system: model.System = system, chip: model.Chip = chip, quote: Quote | None = quote) -> Any:
-            target = estimate.target_for(chip, count * system.chips, system, interconnects)
-            return estimate.estimate_train(shape, target, tokens, precision, seq_len, quote=quote)
+        def run(
+            count: int, system: records.System = system, chip: records.Chip = chip, quote: Quote | None = quote
+        ) -> Any:
+            target = cluster.cluster_for(chip, count * system.chips, system, interconnects)
+            return training.estimate_train(shape, target, tokens, precision, seq_len, quote=quote)
 
-        probe = estimate.target_for(chip, system.chips, system, interconnects)
-        need = estimate.train_memory(shape, probe, seq_len or shape.seq_len)["min_chips"]
+        probe = cluster.cluster_for(chip, system.chips, system, interconnects)
+        need = training.train_memory(shape, probe, seq_len or shape.seq_len)["min_chips"]
         if need is None:
             rows.append({"system": system.id, "skipped": "one sequence's activations do not fit on a chip"})
             continue

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from hwprof.core import hookimpl
+from hwprof.core.cli.render import dump_json, echo, table
 from hwprof.core.errors import HwprofError, did_you_mean
-from hwprof.core.render import dump_json, echo, table
 
 if TYPE_CHECKING:
     from importlib.metadata import Distribution
@@ -32,7 +33,7 @@ def plugins_list(
     as_json: JsonFlag = False,
 ) -> None:
     """Plugins: name, version, status, hooks, and what each registered."""
-    from hwprof.core.cli import reg
+    from hwprof.core.cli.common import current_registry as reg
 
     r = reg()
     infos = [p for p in r.plugins if all_plugins or not p.builtin]
@@ -52,7 +53,7 @@ def plugins_list(
 
 def _used_hooks(info: Any) -> list[str]:
     """Hooks that did something: a registration hook that returned nothing is left out of the table."""
-    from hwprof.core.registry import REGISTRATION_HOOKS
+    from hwprof.core.data.registry import REGISTRATION_HOOKS
 
     return [h.removeprefix(HOOK_PREFIX) for h in info.hooks
             if h not in REGISTRATION_HOOKS or REGISTRATION_HOOKS[h][0] in info.registered]  # fmt: skip
@@ -99,7 +100,7 @@ def _plugin_dists() -> dict[str, Distribution]:
     """Third-party distributions that provide hwprof plugins, by normalised name."""
     from importlib.metadata import entry_points
 
-    from hwprof.core.registry import BUILTIN_DIST, GROUP
+    from hwprof.core.data.registry import BUILTIN_DIST, GROUP
 
     found: dict[str, Distribution] = {}
     for ep in entry_points(group=GROUP):
@@ -168,12 +169,12 @@ def plugins_new(
     output: Annotated[Path, typer.Option("-o", "--output", metavar="DIR", help="Create the folder in DIR.")] = Path(),
 ) -> None:
     """Scaffold a plugin package in a new folder NAME: pyproject.toml, module, profile, README, test."""
-    from hwprof.core.scaffold import names_for, plugin_files, write_package
+    from hwprof.core.cli.scaffold import names_for, plugin_files, write_package
 
     names = names_for(name)
     template = None
     if chip is not None:
-        from hwprof.core.cli import reg
+        from hwprof.core.cli.common import current_registry as reg
 
         template = reg().chip(chip)
     target = write_package(output, names, plugin_files(names, template))
@@ -185,3 +186,8 @@ def plugins_new(
         f"  install   hwprof plugins install -e {target}\n"
         f"  test      cd {target} && python -m pytest"
     )
+
+
+@hookimpl
+def hwprof_register_commands(cli: typer.Typer) -> None:
+    cli.add_typer(plugins_app, name="plugins")

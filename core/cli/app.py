@@ -1,0 +1,150 @@
+"""The ``hwprof`` command line: parses, calls the registry and estimators, renders. Nothing else.
+
+Every command prints a table by default and stable JSON with ``--json``. Bad input raises
+``HwprofError``; ``main`` turns it into one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hwprof.core import __version__
+from hwprof.core.cli.common import Session, begin
+from hwprof.core.cli.render import echo, warn
+from hwprof.core.data import registry
+from hwprof.core.errors import HwprofError
+
+# Built-in command groups: modules implementing ``hwprof_register_commands``, the hook a
+# third-party plugin uses for its own commands. Registered before plugins, so theirs come first.
+BUILTIN_COMMANDS = ("hardware", "estimate", "compare", "plan", "validate", "prices", "plugins", "profiles")
+
+
+def _new_app() -> typer.Typer:
+    return typer.Typer(
+        name="hwprof",
+        help="Hardware profiles for ML accelerators, combined into sourced estimates.",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+
+def _version(value: bool) -> None:
+    if value:
+        echo(f"hwprof {__version__}")
+        raise typer.Exit()
+
+
+def _main(
+    ctx: typer.Context,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+    strict_plugins: Annotated[
+        bool,
+        typer.Option(
+            "--strict-plugins",
+            help="Fail on a broken plugin or profile instead of warning (also HWPROF_STRICT_PLUGINS=1).",
+        ),
+    ] = False,
+    profiles: Annotated[
+        list[Path] | None, typer.Option("--profiles", help="Also load the *.toml profiles in this folder (repeatable).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """Hardware profiles for ML accelerators, combined into sourced estimates.
+
+    Plugins load from the `hwprof` entry-point group; HWPROF_LOAD_PLUGINS=a,b loads only those
+    (set but empty: none). User profiles load from the config folder and HWPROF_PROFILE_PATH.
+    """
+    for folder in profiles or []:
+        if not folder.is_dir():
+            raise HwprofError(f"--profiles {folder}: not a folder; pass a folder holding *.toml profiles")
+    ctx.obj = Session(strict=strict_plugins, profile_dirs=list(profiles or []))
+    begin(ctx.obj)
+    if debug:
+        os.environ["HWPROF_DEBUG"] = "1"
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def build_app() -> typer.Typer:
+    """The full app: the global options, then every command group, built-in and from plugins.
+
+    A plugin whose hook raises is reported and skipped.
+    """
+    import importlib
+
+    app = _new_app()
+    app.callback()(_main)
+    manager = registry.modules(Session().settings()).manager
+    for name in BUILTIN_COMMANDS:
+        if manager.get_plugin(f"hwprof.cli.{name}") is None:
+            manager.register(importlib.import_module(f"hwprof.core.cli.{name}"), name=f"hwprof.cli.{name}")
+    for impl in reversed(manager.hook.hwprof_register_commands.get_hookimpls()):
+        try:
+            impl.function(cli=app)
+        except Exception as exc:
+            warn(f"plugin {impl.plugin_name!r} could not add its commands: {type(exc).__name__}: {exc}")
+    return app
+
+
+def _app_for(app: typer.Typer, args: list[str]) -> typer.Typer:
+    """The app holding only the command group ``args`` name, or the whole app.
+
+    Typer turns every group into click commands before parsing; converting one group instead of
+    all of them is a good share of start-up (benchmarks/startup.py).
+    """
+    words = iter(args)
+    name = None
+    for word in words:
+        if word == "--profiles":
+            next(words, None)
+        elif not word.startswith("-"):
+            name = word
+            break
+    group = next((g for g in app.registered_groups if g.name == name), None)
+    if group is None:
+        return app
+    pruned = _new_app()
+    pruned.registered_callback = app.registered_callback
+    pruned.registered_groups = [group]
+    return pruned
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: one clear line and exit 1 on bad input, never a traceback."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or bool(os.environ.get("HWPROF_DEBUG"))
+    try:
+        _app_for(build_app(), args)(args=args, prog_name="hwprof", standalone_mode=True)
+    except HwprofError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"error: {exc}\n")
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except Exception as exc:  # a bug, not bad input: still one line, with the way to see more
+        if debug:
+            raise
+        sys.stderr.write(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, "
+            "and please report it)\n"
+        )
+        return 70
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""What the command modules share: the session (settings and registry of one invocation), option
+types, and turning options into shapes, clusters and quotes. Imports no command module.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import attrs
+import typer
+
+from hwprof.core.cli.render import number, warn
+from hwprof.core.data import registry
+from hwprof.core.errors import HwprofError
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
+
+
+@attrs.define
+class Session:
+    """One invocation's choices (strict mode, extra profile folders) and the registry they give.
+
+    The global callback sets it for the invocation (the typer context's ``obj`` and a context
+    variable); commands reach it through ``current_registry()``.
+    """
+
+    strict: bool = False
+    profile_dirs: list[Path] = attrs.Factory(list)
+
+    def settings(self) -> registry.Settings:
+        return registry.Settings.from_env(strict=self.strict, profile_dirs=self.profile_dirs)
+
+    def registry(self) -> registry.Registry:
+        """The registry for this invocation; plugin warnings go to stderr once."""
+        result = registry.get(self.settings())
+        for message in result.warnings:
+            warn(message)
+        result.warnings.clear()
+        return result
+
+
+_session: contextvars.ContextVar[Session] = contextvars.ContextVar("hwprof_session")
+
+
+def begin(session: Session) -> None:
+    """Make ``session`` the one commands of this invocation use."""
+    _session.set(session)
+
+
+def session() -> Session:
+    return _session.get(None) or Session()
+
+
+def current_registry() -> registry.Registry:
+    """The registry of the command being run (built once per process)."""
+    return session().registry()
+
+
+ModelOpt = Annotated[str | None, typer.Option("--model", help="A workload preset id (`hwprof models list`).")]
+ParamsOpt = Annotated[float | None, typer.Option("--params", help="Total parameters, e.g. 70e9.")]
+ActiveOpt = Annotated[float | None, typer.Option("--active-params", help="Parameters used per token (MoE).")]
+LayersOpt = Annotated[int | None, typer.Option("--layers", help="Transformer layers.")]
+HiddenOpt = Annotated[int | None, typer.Option("--hidden", help="Model width.")]
+HeadsOpt = Annotated[int | None, typer.Option("--heads", help="Attention heads.")]
+KvHeadsOpt = Annotated[int | None, typer.Option("--kv-heads", help="Key/value heads (GQA).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--model-config", help="A local Hugging Face config.json.")]
+SystemOpt = Annotated[str | None, typer.Option("--system", help="A system id (`hwprof systems list`).")]
+CountOpt = Annotated[int, typer.Option("--count", help="How many systems.")]
+ChipOpt = Annotated[str | None, typer.Option("--chip", help="A chip id, instead of --system.")]
+ChipsOpt = Annotated[
+    int | None, typer.Option("--chips", help="How many chips (with --chip, or rounded up to whole systems).")
+]
+CostModelOpt = Annotated[
+    str | None, typer.Option("--cost-model", help="A cost model id, e.g. the built-in prices; 'none' to skip.")
+]
+RegionOpt = Annotated[str | None, typer.Option("--region", help="Region; default: the cheapest with a price.")]
+PurchaseOpt = Annotated[str, typer.Option("--purchase", help="on-demand, capacity-block, spot, ...")]
+
+
+def shape_from(model: str | None, params: float | None, active: float | None, layers: int | None, hidden: int | None,
+           heads: int | None, kv_heads: int | None, config: Path | None, seq_len: int | None) -> Any:  # fmt: skip
+    from hwprof.core.perf import shape
+
+    given = [name for name, v in (("--model", model), ("--params", params), ("--model-config", config)) if v]
+    if len(given) != 1:
+        raise HwprofError("give the model once: --model ID, --params N (with --layers/--hidden/--heads for "
+                          f"attention and KV cache) or --model-config PATH{'; got ' + ', '.join(given) if given else ''}")  # fmt: skip
+    if model:
+        result = shape.from_workload(current_registry().workload(model))
+    elif config:
+        result = shape.from_hf_config(config)
+    else:
+        assert params is not None
+        if params <= 0 or (active is not None and active <= 0):
+            raise HwprofError("--params and --active-params must be positive")
+        result = shape.Shape(name=f"{params:.3g} params", params=params, active_params=active or params,
+                             layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, seq_len=seq_len,
+                             source="given on the command line")  # fmt: skip
+    return result
+
+
+def cluster_from(system_id: str | None, count: int, chip_id: str | None, chips: int | None) -> Any:
+    from hwprof.core.perf import cluster
+
+    r = current_registry()
+    if (system_id is None) == (chip_id is None):
+        raise HwprofError("give the hardware once: --system ID [--count K] or --chip ID --chips N")
+    if count < 1 or (chips is not None and chips < 1):
+        raise HwprofError(f"--count and --chips must be at least 1, got {chips if chips is not None else count}")
+    if system_id is not None:
+        system = r.system(system_id)
+        total = math.ceil(chips / system.chips) * system.chips if chips else system.chips * count
+        return cluster.cluster_for(r.chip(system.chip), total, system, r.interconnects)
+    if chips is None:
+        raise HwprofError("--chip needs --chips N (how many)")
+    return cluster.cluster_for(r.chip(chip_id), chips, None, r.interconnects)  # type: ignore[arg-type]
+
+
+def chosen_cost_model(name: str | None) -> Any:
+    """The cost model --cost-model names; without it, the only one loaded. None for 'none' or none loaded."""
+    r = current_registry()
+    if name == "none":
+        return None
+    if name is not None:
+        return r.cost_model(name)
+    models = sorted(r.cost_models)
+    if len(models) > 1:
+        raise HwprofError(f"several cost models are loaded ({', '.join(models)}); choose one with --cost-model")
+    return r.cost_models[models[0]] if models else None
+
+
+def quote_for(cost_model: str | None, target: Any, purchase: str, region: str | None) -> Any:
+    from hwprof.core.cost import pricing
+
+    chosen = chosen_cost_model(cost_model) if target.system is not None else None
+    if chosen is None:
+        return None
+    try:
+        return pricing.quote(chosen, target.system.id, purchase, region)
+    except HwprofError as exc:
+        if target and region is None and purchase == "on-demand":
+            warn(f"{exc}; no cost shown")
+            return None
+        raise
+
+
+def note_calibration(result: dict[str, Any], chip_id: str, kind: str) -> None:
+    """Say whether any published result on this chip backs the efficiency defaults."""
+    cases = [c.id for c in current_registry().validation_cases.values() if c.chip == chip_id and c.kind == kind]
+    result["published_cases_for_chip"] = cases
+    if not cases:
+        warn(f"no published {kind} results for {chip_id} are on file: its efficiency comes from other chips' runs "
+             "(see `hwprof validate`); treat the range as optimistic")  # fmt: skip
+
+
+def range_text(value: dict[str, float], unit: str = "", scale: float = 1.0) -> str:
+    low, mid, high = (value[k] * scale for k in ("low", "expected", "high"))
+    return f"{number(mid)} {unit} ({number(low)} to {number(high)})".replace("  ", " ")
+
+
+def hardware_text(inputs: dict[str, Any]) -> str:
+    chips = f"{inputs['chips']} x {inputs['chip']}"
+    return chips if inputs["target"] == chips else f"{inputs['target']} = {chips}"
+
+
+def days_text(seconds: float) -> str:
+    return f"{seconds / 86400:,.1f} days" if seconds >= 86400 else f"{seconds / 3600:,.2f} hours"
+
+
+def purchase_options(pricing: Any, purchase: str, region: str | None, cost_models: list[Any]) -> list[str]:
+    """The --purchase options in order of preference, after checking them and --region."""
+    options = [p.strip() for p in purchase.split(",") if p.strip()]
+    for option in options:
+        pricing.check_purchase(option)
+    if region is not None:
+        pricing.check_region(region, sorted({r for m in cost_models for r in m.regions}), "the cost models have")
+    return options
+
+
+def first_quote(
+    pricing: Any, cost_model: Any, system_id: str, options: list[str], region: str | None
+) -> tuple[Any, str]:
+    """The first purchase option (in the order given) with a price, or why there is none."""
+    for option in options:
+        if region is None or region in cost_model.regions:
+            try:
+                return pricing.quote(cost_model, system_id, option, region), ""
+            except HwprofError:
+                continue  # no price under this option: try the next
+    gaps = [g.reason for option in options for g in pricing.missing_for(cost_model, system_id, option, region)]
+    where = f" in {region}" if region else ""
+    return None, f"no {'/'.join(options)} price{where}" + (f": {gaps[0]}" if gaps else "")

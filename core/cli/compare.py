@@ -1,0 +1,224 @@
+"""``hwprof compare``: one workload across several systems and cost models, with ratios to a baseline."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import typer
+
+from hwprof.core import hookimpl
+from hwprof.core.cli.common import (
+    ActiveOpt,
+    ConfigOpt,
+    CostModelOpt,
+    HeadsOpt,
+    HiddenOpt,
+    JsonFlag,
+    KvHeadsOpt,
+    LayersOpt,
+    ModelOpt,
+    ParamsOpt,
+    RegionOpt,
+    chosen_cost_model,
+    current_registry,
+    days_text,
+    first_quote,
+    purchase_options,
+    shape_from,
+)
+from hwprof.core.cli.render import dump_json, echo, number, table, warn
+from hwprof.core.errors import HwprofError
+
+compare_app = typer.Typer(help="One workload across several systems, with ratios to a baseline.", no_args_is_help=True)
+
+
+def _systems(text: str, baseline: str | None) -> tuple[list[str], str]:
+    """The system ids of --systems and the baseline among them (default: the first)."""
+    ids = [s.strip() for s in text.split(",") if s.strip()]
+    if len(ids) < 2:
+        raise HwprofError("--systems needs at least two system ids, separated by commas")
+    if baseline is not None and baseline not in ids:
+        raise HwprofError(f"--baseline {baseline} is not one of --systems {','.join(ids)}")
+    return ids, baseline or ids[0]
+
+
+@compare_app.command("train")
+def compare_train(
+    systems: Annotated[str, typer.Option("--systems", help="Comma-separated system ids.")],
+    tokens: Annotated[float, typer.Option("--tokens", help="Training tokens.")],
+    model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
+    hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
+    seq_len: Annotated[int | None, typer.Option("--seq-len")] = None,
+    chips: Annotated[int | None, typer.Option("--chips", help="Chips per system type (rounded up to whole systems); default: the fewest that fit.")] = None,
+    precision: Annotated[str, typer.Option("--precision")] = "bf16",
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Ratios against this system (default: the first).")] = None,
+    cost_models: Annotated[str | None, typer.Option("--cost-models", help="Comma-separated cost model ids to put side by side.")] = None,
+    region: RegionOpt = None,
+    purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference, comma-separated.")] = "on-demand",
+    as_json: JsonFlag = False,
+) -> None:  # fmt: skip
+    """Time, cost, tokens per dollar and energy of one training run on several systems."""
+    from hwprof.core.cost import pricing
+    from hwprof.core.perf import cluster, training
+
+    r = current_registry()
+    shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
+    ids, baseline = _systems(systems, baseline)
+    models: list[str | None] = [m.strip() for m in cost_models.split(",")] if cost_models else [*sorted(r.cost_models)]
+    options = purchase_options(pricing, purchase, region, [r.cost_model(m) for m in models if m])
+    rows: list[dict[str, Any]] = []
+    for system_id in ids:
+        system = r.system(system_id)
+        chip = r.chip(system.chip)
+        fit = training.train_memory(shape, cluster.cluster_for(chip, system.chips, system, r.interconnects),
+                                    seq_len or shape.seq_len)["min_chips"] or system.chips  # fmt: skip
+        want = chips or fit
+        target = cluster.cluster_for(chip, math.ceil(want / system.chips) * system.chips, system, r.interconnects)
+        for model_id in models or [None]:  # without a cost model: time and energy only
+            quote, missing = None, ""
+            if model_id is not None:
+                quote, missing = first_quote(pricing, r.cost_model(model_id), system_id, options, region)
+            result = training.estimate_train(shape, target, tokens, precision, seq_len, quote=quote)
+            label = system_id + (f" [{model_id}]" if len(models) > 1 else "")
+            rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,
+                         "result": result, "missing_price": missing})  # fmt: skip
+    out = _ratios(rows, baseline, "time_s")
+    if as_json:
+        echo(
+            dump_json(
+                {"baseline": baseline, "rows": [_compact(row) for row in out], "finding": _finding(out, baseline)}
+            )
+        )
+        return
+    table_rows = [[row["label"], row["chips"],
+                   days_text(row["result"]["time_s"]["expected"]), number(row["result"]["chip_hours"]["expected"]),
+                   number(row["cost"]) if row["cost"] else "- (no price)",
+                   _price_cell(row["result"].get("cost")),
+                   number(row["tokens_per_usd"]) if row["tokens_per_usd"] else "-",
+                   number(row["result"]["energy_kwh"]["expected"]) if row["result"].get("energy_kwh") else "-",
+                   f"{row['time_ratio']:.2f}", f"{row['price_performance']:.2f}" if row["price_performance"] else "-"]
+                  for row in out]  # fmt: skip
+    headers = ["system", "chips", "time", "chip-hours", "cost USD", "price used", "tokens/USD", "kWh",
+               "time vs base", "price-perf vs base"]  # fmt: skip
+    echo(table(headers, table_rows, title=f"{shape.name}, {tokens:.3g} tokens, {precision}; baseline {baseline}"))
+    echo("\nprice-perf vs base: tokens per dollar relative to the baseline (above 1 is better).")
+    echo(_finding(out, baseline))
+    for row in out:
+        for message in (row["result"].get("cost") or {}).get("warnings", []):
+            warn(message)
+
+
+def _price_cell(cost: dict[str, Any] | None) -> str:
+    """Which price a row used and when it was observed, flagged when stale."""
+    if not cost:
+        return "-"
+    p = cost["price"]
+    return f"{p['usd_per_hour']:g}/h {p['purchase']} {p['region']} {p['observed']}" + (" STALE" if p["stale"] else "")
+
+
+def _ratios(rows: list[dict[str, Any]], baseline: str, time_key: str) -> list[dict[str, Any]]:
+    base = next(r for r in rows if r["system"] == baseline)
+    base_cost = (base["result"].get("cost_usd") or {}).get("expected")
+    tokens = base["result"]["inputs"]["tokens"]
+    for row in rows:
+        cost = (row["result"].get("cost_usd") or {}).get("expected")
+        row["cost"] = cost
+        row["tokens_per_usd"] = tokens / cost if cost else None
+        row["time_ratio"] = row["result"][time_key]["expected"] / base["result"][time_key]["expected"]
+        row["price_performance"] = base_cost / cost if cost and base_cost else None
+    return rows
+
+
+def _compact(row: dict[str, Any]) -> dict[str, Any]:
+    res = row["result"]
+    return {"system": row["system"], "cost_model": row["cost_model"], "chips": row["chips"], "time_s": res["time_s"],
+            "chip_hours": res["chip_hours"], "cost_usd": res.get("cost_usd"), "energy_kwh": res.get("energy_kwh"),
+            "tokens_per_usd": row["tokens_per_usd"], "time_ratio": row["time_ratio"],
+            "price_performance": row["price_performance"], "missing_price": row["missing_price"] or None,
+            "price": (res.get("cost") or {}).get("price"), "efficiency": res["efficiency"]}  # fmt: skip
+
+
+def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
+    priced = [r for r in rows if r["price_performance"]]
+    lines = []
+    for row in priced:
+        if row["price_performance"] == 1 and row["system"] == baseline:
+            continue
+        gain = row["price_performance"] - 1
+        factors = row["result"]["efficiency"]["factors"]
+        software = (
+            f" (with its chip_software factor {factors['chip_software']:.2f})" if "chip_software" in factors else ""
+        )
+        verdict = "better" if gain > 0 else "worse"
+        lines.append(f"{row['label']}: {abs(gain):.0%} {verdict} price-performance than the baseline at these prices "
+                     f"and the MFU the efficiency model expects{software}; the ranking holds unless its real MFU is "
+                     f"{'below' if gain > 0 else 'above'} {1 / row['price_performance']:.2f}x that expectation")  # fmt: skip
+    for row in rows:
+        if not row["cost"]:
+            lines.append(f"not priced: {row['label']}: {row['missing_price'] or 'no cost model'}")
+    return "\n".join(lines)
+
+
+@compare_app.command("serve")
+def compare_serve(
+    systems: Annotated[str, typer.Option("--systems", help="Comma-separated system ids.")],
+    model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
+    hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
+    precision: Annotated[str, typer.Option("--precision")] = "bf16",
+    kv_precision: Annotated[str, typer.Option("--kv-precision")] = "bf16",
+    batch: Annotated[int, typer.Option("--batch")] = 1,
+    input_tokens: Annotated[int, typer.Option("--input-tokens")] = 1000,
+    output_tokens: Annotated[int, typer.Option("--output-tokens")] = 500,
+    baseline: Annotated[str | None, typer.Option("--baseline")] = None,
+    cost_model: CostModelOpt = None,
+    region: RegionOpt = None,
+    purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
+    as_json: JsonFlag = False,
+) -> None:  # fmt: skip
+    """Latency, throughput and cost per million tokens of one serving setup on several systems."""
+    from hwprof.core.cost import pricing
+    from hwprof.core.perf import cluster, serving
+
+    r = current_registry()
+    shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
+    ids, baseline = _systems(systems, baseline)
+    chosen_model = chosen_cost_model(cost_model)
+    options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
+    out: list[dict[str, Any]] = []
+    for system_id in ids:
+        system = r.system(system_id)
+        target = cluster.cluster_for(r.chip(system.chip), system.chips, system, r.interconnects)
+        quote, missing = None, ""
+        if chosen_model is not None:
+            quote, missing = first_quote(pricing, chosen_model, system_id, options, region)
+        res = serving.estimate_serve(shape, target, precision, kv_precision, batch, input_tokens, output_tokens, quote)
+        out.append({"system": system_id, "result": res, "missing_price": missing})
+    base = next(o for o in out if o["system"] == baseline)
+    base_cost = (base["result"].get("cost_usd_per_million_tokens") or {}).get("expected")
+    for o in out:
+        cost = (o["result"].get("cost_usd_per_million_tokens") or {}).get("expected")
+        o["price_performance"] = base_cost / cost if cost and base_cost else None
+    if as_json:
+        echo(dump_json({"baseline": baseline, "rows": [
+            {"system": o["system"], "ttft_s": o["result"]["ttft_s"], "tpot_s": o["result"]["tpot_s"],
+             "tokens_per_s": o["result"]["tokens_per_s"], "binding": o["result"]["binding"],
+             "cost_usd_per_million_tokens": o["result"].get("cost_usd_per_million_tokens"),
+             "price_performance": o["price_performance"], "missing_price": o["missing_price"] or None}
+            for o in out]}))  # fmt: skip
+        return
+    rows = [[o["system"], f"{o['result']['ttft_s']['expected'] * 1e3:,.1f}", f"{o['result']['tpot_s']['expected'] * 1e3:,.2f}",
+             number(o["result"]["tokens_per_s"]["expected"]), o["result"]["binding"],
+             number(o["result"]["cost_usd_per_million_tokens"]["expected"]) if "cost_usd_per_million_tokens" in o["result"]
+             else f"- ({o['missing_price'] or 'no price'})",
+             f"{o['price_performance']:.2f}" if o["price_performance"] else "-"] for o in out]  # fmt: skip
+    echo(table(["system", "TTFT ms", "TPOT ms", "tokens/s", "binding", "USD/M tokens", "price-perf vs base"], rows,
+               title=f"{shape.name}, batch {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"))  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+@hookimpl
+def hwprof_register_commands(cli: typer.Typer) -> None:
+    cli.add_typer(compare_app, name="compare")

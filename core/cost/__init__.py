@@ -1,0 +1,1 @@
+"""Cost: quotes from cost models (price lists, ownership), staleness of prices."""
