@@ -9,6 +9,7 @@ import typer
 from hwprof.core import hookimpl
 from hwprof.core.cli.common import JsonFlag, current_registry
 from hwprof.core.cli.render import LEGEND, dump_json, echo, marked, number, pairs, render_aggregate, table
+from hwprof.core.jsonable import to_json
 
 chips_app = typer.Typer(help="Chips: peak compute per precision, memory, bandwidth, power.", no_args_is_help=True)
 interconnects_app = typer.Typer(help="Interconnects: scale-up links and scale-out networks.", no_args_is_help=True)
@@ -29,7 +30,7 @@ def _peak(chip: Any, precision: str) -> str:
 @chips_app.command("list")
 def chips_list(as_json: JsonFlag = False) -> None:
     """List chips with their headline figures."""
-    from hwprof.core.perf.aggregate import figure_json
+    from hwprof.core.jsonable import figure_json
 
     r = current_registry()
     chips = sorted(r.chips.values(), key=lambda c: c.id)
@@ -52,27 +53,6 @@ def chips_list(as_json: JsonFlag = False) -> None:
     ] for c in chips]  # fmt: skip
     headers = ["id", "name", "fp8 TFLOPS", "bf16 TFLOPS", "memory", "TB/s", "TDP W"]
     echo(table(headers, rows) + f"\n\ndense peaks; {LEGEND}")
-
-
-def record_json(record: Any) -> Any:
-    """Any model record as JSON, figures with their provenance."""
-    import attrs
-
-    from hwprof.core.data import records
-    from hwprof.core.perf.aggregate import figure_json, source_json
-
-    if isinstance(record, records.Figure | records.Fact):
-        return figure_json(record)
-    if isinstance(record, records.Source):
-        return source_json(record)
-    if attrs.has(type(record)):
-        return {f.name: record_json(getattr(record, f.name)) for f in attrs.fields(type(record))
-                if f.name != "override"}  # fmt: skip
-    if isinstance(record, dict):
-        return {k: record_json(v) for k, v in record.items()}
-    if isinstance(record, tuple | list):
-        return [record_json(v) for v in record]
-    return record
 
 
 def _figure_rows(prefix: str, figures: dict[str, Any], unit: str) -> list[tuple[str, str]]:
@@ -99,7 +79,7 @@ def chips_show(chip_id: Annotated[str, typer.Argument(metavar="ID")], as_json: J
     r = current_registry()
     chip = r.chip(chip_id)
     if as_json:
-        echo(dump_json({**record_json(chip), "provider": r.provider("chips", chip.id)}))
+        echo(dump_json({**to_json(chip), "provider": r.provider("chips", chip.id)}))
         return
     rows: list[tuple[str, str]] = [("name", chip.name), ("vendor", chip.vendor)]
     rows += _figure_rows("dense", chip.peak_dense_tflops, "TFLOPS")
@@ -149,7 +129,7 @@ def interconnects_show(link_id: Annotated[str, typer.Argument(metavar="ID")], as
     r = current_registry()
     link = r.interconnect(link_id)
     if as_json:
-        echo(dump_json({**record_json(link), "per_direction_gb_s": link.per_direction_gb_s,
+        echo(dump_json({**to_json(link), "per_direction_gb_s": link.per_direction_gb_s,
                         "provider": r.provider("interconnects", link.id)}))  # fmt: skip
         return
     rows = [
@@ -215,7 +195,7 @@ def models_list(as_json: JsonFlag = False) -> None:
     r = current_registry()
     models = sorted(r.workloads.values(), key=lambda w: w.id)
     if as_json:
-        echo(dump_json([record_json(w) for w in models]))
+        echo(dump_json([to_json(w) for w in models]))
         return
     rows = [[w.id, w.name, number(w.params / 1e9), number(w.active / 1e9), w.layers or "-", w.hidden or "-",
              w.seq_len or "-"] for w in models]  # fmt: skip
@@ -226,7 +206,7 @@ def models_list(as_json: JsonFlag = False) -> None:
 def models_show(model_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
     """One workload preset's shape and its source."""
     w = current_registry().workload(model_id)
-    data = record_json(w)
+    data = to_json(w)
     if as_json:
         echo(dump_json(data))
         return

@@ -63,7 +63,7 @@ def price_json(r: Any, q: pricing.Quote) -> dict[str, Any]:
 
 
 def missing_json(cost_model: str, gap: records.MissingPrice) -> dict[str, Any]:
-    from hwprof.core.perf.aggregate import source_json
+    from hwprof.core.jsonable import source_json
 
     return {"cost_model": cost_model, "system": gap.system, "purchase": gap.purchase, "region": gap.region,
             "reason": gap.reason, "source": source_json(gap.source)}  # fmt: skip

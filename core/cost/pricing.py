@@ -77,7 +77,7 @@ class Quote:
         return out
 
     def as_json(self) -> dict[str, object]:
-        from hwprof.core.perf.aggregate import source_json
+        from hwprof.core.jsonable import source_json
 
         return {"cost_model": self.cost_model, "system": self.price.system, "region": self.price.region,
                 "purchase": self.price.purchase, "usd_per_hour": self.price.usd_per_hour,

@@ -9,34 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from hwprof.core.data import records
-
-
-def figure_json(figure: records.Figure | records.Fact | None) -> dict[str, Any] | None:
-    """A figure as JSON: value, status, and where it came from."""
-    if figure is None:
-        return None
-    out: dict[str, Any] = {"value": figure.value, "status": figure.status,
-                           "source": source_json(figure.source)}  # fmt: skip
-    if isinstance(figure, records.Figure):
-        if figure.how:
-            out["how"] = figure.how
-        if figure.alternatives:
-            out["alternatives"] = [
-                {"value": a.value, "status": a.status, "source": source_json(a.source), "note": a.note}
-                for a in figure.alternatives
-            ]
-    if figure.note:
-        out["note"] = figure.note
-    return out
-
-
-def source_json(source: records.Source) -> dict[str, Any]:
-    out: dict[str, Any] = {"title": source.title}
-    if source.url:
-        out["url"] = source.url
-    if source.date:
-        out["date"] = source.date.isoformat()
-    return out
+from hwprof.core.jsonable import source_json
 
 
 def _total(figure: records.Figure | None, count: int, scale: float = 1.0) -> dict[str, Any] | None:
