@@ -42,6 +42,26 @@ def _positive_finite(instance: object, attribute: attrs.Attribute[float], value:
         raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
 
 
+def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive whole number, got {value!r}")
+
+
+def _layout_syntax(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    # Only the shape: comma-separated key=value pairs, each key once. What the keys mean and
+    # which values are valid is the layout parser's job (core/perf/layout.py).
+    if not value:
+        return
+    seen: set[str] = set()
+    for part in value.split(","):
+        key, sep, val = part.strip().partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise ValueError(f"layout {value!r}: '{part.strip()}' is not key=value")
+        if key.strip() in seen:
+            raise ValueError(f"layout {value!r}: '{key.strip()}' given twice")
+        seen.add(key.strip())
+
+
 def doc(text: str, unit: str = "") -> dict[str, str]:
     """Field metadata read by the TOML reader's messages and the JSON Schema."""
     return {"doc": text, "unit": unit}
@@ -321,6 +341,34 @@ class ValidationCase:
     source: Source = attrs.field(metadata=doc("key of a [sources] entry"))
     status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
     system: str = attrs.field(default="", metadata=doc("system id, when the interconnect matters"))
+    layout: str = attrs.field(
+        default="",
+        validator=_layout_syntax,
+        metadata=doc(
+            "how the published run was laid out, as published, in the --layout syntax: "
+            "'tp=8,pp=16,dp=128,cp=1,ep=1,vpp=1,mb=1,zero=1,recompute=selective,sp=1' (train) or "
+            "'tp=2,pp=1,dp=1,ep=1' (serve); omitted keys were not published and take the defaults; "
+            "degrees count ranks (see ranks_per_chip); empty when the source gives no layout"
+        ),
+    )
+    ranks_per_chip: int = attrs.field(
+        default=1,
+        validator=_positive_int,
+        metadata=doc(
+            "ranks each chip hosts in the published layout: 1 when one rank drives a whole chip, "
+            "more when the chip's cores run as separate ranks (then tp x pp x dp x cp = chips x this)"
+        ),
+    )
+    global_batch: int | None = attrs.field(
+        default=None, metadata=doc("sequences per optimizer step, as published (train)", "sequences")
+    )
+    concurrency: int | None = attrs.field(
+        default=None,
+        metadata=doc("requests the load generator kept in flight, closed loop (serve); TTFT then includes queueing"),
+    )
+    request_rate_per_s: float | None = attrs.field(
+        default=None, metadata=doc("offered request rate, open loop (serve)", "requests/s")
+    )
     tokens: float | None = attrs.field(default=None, metadata=doc("training tokens (chip_hours cases)"))
     seq_len: int | None = attrs.field(default=None, metadata=doc("training sequence length"))
     full_run: bool = attrs.field(default=False, metadata=doc("a whole run, restarts included"))
