@@ -138,6 +138,10 @@ class Chip:
     memory_type: str = attrs.field(default="", metadata=doc("e.g. 'HBM3e'"))
     sram_mib: Figure | None = attrs.field(default=None, metadata=doc("on-chip SRAM", "MiB"))
     tdp_w: Figure | None = attrs.field(default=None, metadata=doc("board/chip power", "W"))
+    scale_up: str = attrs.field(
+        default="",
+        metadata=doc("id of the chip's native scale-up interconnect, used when an estimate names a chip, not a system"),
+    )
     training_efficiency: Figure | None = attrs.field(
         default=None,
         metadata=doc(
@@ -179,7 +183,21 @@ class Interconnect:
         metadata=doc("whether bandwidth counts one direction or both added together")
     )
     topology: str = attrs.field(default="", metadata=doc("e.g. '4x4 2D torus', 'switched'"))
-    latency_us: Figure | None = attrs.field(default=None, metadata=doc("one-hop latency", "us"))
+    latency_us: Figure | None = attrs.field(
+        default=None, metadata=doc("latency of one step of a collective (one hop, or one small message)", "us")
+    )
+    efficiency: Figure | None = attrs.field(
+        default=None,
+        metadata=doc("share of the per-direction bandwidth that large collectives achieve (0-1), e.g. 370 / 450"),
+    )
+    bandwidth_per_system_gb_s: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "bandwidth per system (e.g. a scale-out network per instance), in the direction named by `direction`, when a "
+            "source states it that way; bandwidth_per_chip_gb_s then says how it was divided",
+            "GB/s",
+        ),
+    )
     max_domain_chips: int | None = attrs.field(
         default=None, metadata=doc("largest number of chips one domain can join")
     )

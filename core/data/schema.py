@@ -229,8 +229,17 @@ def _check_price(raw: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+def _check_interconnect(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    efficiency = raw.get("efficiency")
+    value = efficiency.get("value") if isinstance(efficiency, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 1:
+        return [(".efficiency.value", f"efficiency is a share of the bandwidth (0-1), got {value:g}")]
+    return []
+
+
 RECORD_CHECKS: dict[type, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {
     records.Figure: _check_figure,
+    records.Interconnect: _check_interconnect,
     records.Chip: _check_chip,
     records.Price: _check_price,
     records.MissingPrice: _check_price,

@@ -1,0 +1,99 @@
+"""Collective times, each checked against arithmetic done by hand in the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwprof.core.data import registry
+from hwprof.core.perf import comm
+
+# 100 GB/s one way at 80% = 80e9 bytes/s; 10 us per step.
+LINK = comm.Link("test", gb_s_per_direction=100, efficiency=0.8, latency_us=10)
+SLOW = comm.Link("slow", gb_s_per_direction=25, efficiency=0.5, latency_us=20)  # 12.5e9 bytes/s
+
+
+def test_reduce_scatter_moves_n_minus_1_over_n_and_pays_log2_steps() -> None:
+    # 8 ranks, 1 GB: 7/8 GB over 80 GB/s = 10.9375 ms, plus 3 steps of 10 us
+    assert comm.reduce_scatter(1e9, 8, LINK) == pytest.approx(7 / 8 * 1e9 / 80e9 + 3 * 10e-6)
+    assert comm.all_gather(1e9, 8, LINK) == comm.reduce_scatter(1e9, 8, LINK)
+    assert comm.all_reduce(1e9, 8, LINK) == pytest.approx(2 * (7 / 8 * 1e9 / 80e9 + 3 * 10e-6))
+
+
+def test_one_rank_costs_nothing() -> None:
+    assert comm.all_reduce(1e9, 1, LINK) == 0
+    assert comm.all_to_all(1e9, 1, LINK) == 0
+
+
+def test_latency_steps_round_up() -> None:
+    # 5 ranks: ceil(log2 5) = 3 steps
+    assert comm.reduce_scatter(0.0, 5, LINK) == pytest.approx(3 * 10e-6)
+
+
+def test_all_to_all_and_p2p() -> None:
+    # 4 ranks, each holds 400 MB: sends 300 MB, 2 steps
+    assert comm.all_to_all(4e8, 4, LINK) == pytest.approx(3e8 / 80e9 + 2 * 10e-6)
+    assert comm.p2p(8e8, LINK) == pytest.approx(8e8 / 80e9 + 10e-6)
+
+
+def test_tiered_reduce_scatter_is_inside_then_across() -> None:
+    tiers = (comm.Tier(8, LINK), comm.Tier(64, SLOW))
+    # 64 ranks, stride 1: 8 inside a domain (1 GB, 7/8 over LINK), then 8 domains on 1/8 GB over SLOW
+    inside = 7 / 8 * 1e9 / 80e9 + 3 * 10e-6
+    across = 7 / 8 * (1e9 / 8) / 12.5e9 + 3 * 20e-6
+    assert comm.tiered_reduce_scatter(1e9, 64, 1, tiers) == pytest.approx(inside + across)
+    assert comm.tiered_all_reduce(1e9, 64, 1, tiers) == pytest.approx(2 * (inside + across))
+    # stride 8 (e.g. data parallel behind tp=8): one member per domain, everything crosses SLOW
+    assert comm.tiered_reduce_scatter(1e9, 8, 8, tiers) == pytest.approx(7 / 8 * 1e9 / 12.5e9 + 3 * 20e-6)
+    # stride 2: 4 members per domain
+    four = 3 / 4 * 1e9 / 80e9 + 2 * 10e-6 + 3 / 4 * (1e9 / 4) / 12.5e9 + 2 * 20e-6
+    assert comm.tiered_reduce_scatter(1e9, 16, 2, tiers) == pytest.approx(four)
+
+
+def test_tiered_all_to_all_is_bound_by_the_slowest_tier() -> None:
+    tiers = (comm.Tier(8, LINK), comm.Tier(64, SLOW))
+    # 16 ranks, stride 1: 8 inside; 7/16 of the bytes go over LINK, 8/16 over SLOW
+    fast = 7 / 16 * 1.6e9 / 80e9 + 3 * 10e-6
+    slow = 8 / 16 * 1.6e9 / 12.5e9 + 1 * 20e-6
+    assert comm.tiered_all_to_all(1.6e9, 16, 1, tiers) == pytest.approx(max(fast, slow))
+
+
+def test_tiered_p2p_takes_the_innermost_tier_holding_both() -> None:
+    tiers = (comm.Tier(8, LINK), comm.Tier(64, SLOW))
+    assert comm.tiered_p2p(1e9, 4, tiers) == pytest.approx(1e9 / 80e9 + 10e-6)
+    assert comm.tiered_p2p(1e9, 8, tiers) == pytest.approx(1e9 / 12.5e9 + 20e-6)
+
+
+def test_arrays_give_the_scalar_answers() -> None:
+    np = pytest.importorskip("numpy")
+    tiers = (comm.Tier(8, LINK), comm.Tier(64, SLOW))
+    sizes, groups, strides = np.array([1e9, 2e9, 5e8]), np.array([64, 8, 16]), np.array([1, 8, 2])
+    got = comm.tiered_all_reduce(sizes, groups, strides, tiers, np)
+    want = [
+        comm.tiered_all_reduce(float(s), int(g), int(t), tiers) for s, g, t in zip(sizes, groups, strides, strict=True)
+    ]
+    assert got == pytest.approx(want)
+
+
+def test_links_come_from_profiles_per_direction_with_efficiency_and_latency() -> None:
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    nvlink = comm.Link.of(reg.interconnects["nvlink4"])
+    assert nvlink.gb_s_per_direction == 450  # 900 GB/s both ways
+    assert nvlink.bytes_per_s == pytest.approx(450e9 * 0.82)
+    assert nvlink.latency_us == 3
+    assert "efficiency derived" in nvlink.basis
+    ultra = comm.tiers_of(reg.system("trn2-ultraserver"), reg.interconnects, 256)
+    assert [(t.domain, t.link.name) for t in ultra] == [
+        (16, "neuronlink-v3"), (64, "neuronlink-v3-ultraserver"), (256, "efa-v3-trn2")]  # fmt: skip
+    one = comm.tiers_of(reg.system("trn2.48xlarge"), reg.interconnects, 64)
+    assert [(t.domain, t.link.gb_s_per_direction) for t in one] == [(16, 512), (64, 25)]
+    # a bare chip: its native scale-up link, up to the link's largest domain
+    bare = comm.tiers_of(None, reg.interconnects, 8, reg.chip("h100-sxm"))
+    assert [(t.domain, t.link.name) for t in bare] == [(8, "nvlink4")]
+    assert comm.reach(comm.tiers_of(None, reg.interconnects, 16, reg.chip("h100-sxm"))) == 8
+
+
+def test_a_link_without_efficiency_or_latency_states_the_assumption() -> None:
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    ib = comm.Link.of(reg.interconnects["ib-ndr-400"])
+    assert ib.efficiency == comm.DEFAULT_EFFICIENCY
+    assert "assumed" in ib.basis
