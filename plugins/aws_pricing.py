@@ -78,6 +78,7 @@ def refresh(
     Capacity Block and spot prices; the previous file is kept as .bak.
     """
     from hwprof.core.cli.common import current_registry as reg
+    from hwprof.core.data.records import CostModel
     from hwprof.core.data.schema import load_resource
     from hwprof.core.errors import HwprofError, did_you_mean
     from hwprof.plugins import aws_price_list as api
@@ -91,7 +92,8 @@ def refresh(
                               f"known: {', '.join(known)}")  # fmt: skip
     types = list(system or known)
     current = r.cost_models.get("aws")
-    regions = list(region or sorted({p.region for p in (*snapshot.prices, *(current.prices if current else ()))}))
+    listed = current.prices if isinstance(current, CostModel) else ()
+    regions = list(region or sorted({p.region for p in (*snapshot.prices, *listed)}))
     api.check_regions(regions)
     client = api.make_client()
     folder = output_dir or default_folder()

@@ -1,4 +1,4 @@
-"""CONTRIBUTING.md cannot drift: every hook spec has a section headed by its name and arguments,
+"""The contributor docs (CONTRIBUTING.md, docs/profiles.md, docs/writing-plugins.md) cannot drift: every hook spec has a section headed by its name and arguments,
 whose example module works as a plugin, and a test named after it; the example profile checks
 clean; every `hwprof ...` command shown exists; the field reference is the one the model gives.
 
@@ -23,12 +23,14 @@ from hwprof.core.data.schema import load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRIBUTING = ROOT / "CONTRIBUTING.md"
+PROFILES, PLUGINS = ROOT / "docs" / "profiles.md", ROOT / "docs" / "writing-plugins.md"
+REFERENCE = PROFILES  # holds the generated field reference
 START, END = "<!-- field reference: generated, do not edit -->", "<!-- end of field reference -->"
 HOOKS = {name: fn for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "hwprof_spec")}
 
 
 def text() -> str:
-    return CONTRIBUTING.read_text(encoding="utf-8")
+    return "\n".join(path.read_text(encoding="utf-8") for path in (CONTRIBUTING, PROFILES, PLUGINS))
 
 
 def section(heading: str) -> str:
@@ -126,15 +128,16 @@ def test_every_command_shown_exists() -> None:
 
 
 def generated(current: str) -> str:
-    """CONTRIBUTING.md with the field reference between the markers regenerated."""
+    """docs/profiles.md with the field reference between the markers regenerated."""
     before, rest = current.split(START + "\n", 1)
     _, after = rest.split(END, 1)
     return f"{before}{START}\n{field_reference()}{END}{after}"
 
 
 def test_the_field_reference_is_generated_from_the_model() -> None:
-    assert text() == generated(text()), (
-        "CONTRIBUTING.md's field reference is stale: run python tests/test_plugins_docs.py"
+    current = REFERENCE.read_text(encoding="utf-8")
+    assert current == generated(current), (
+        "docs/profiles.md's field reference is stale: run python tests/test_plugins_docs.py"
     )
 
 
@@ -150,5 +153,5 @@ def test_every_model_field_is_in_the_reference() -> None:
 
 
 if __name__ == "__main__":
-    CONTRIBUTING.write_text(generated(text()), encoding="utf-8")
-    print(f"rewrote the field reference in {CONTRIBUTING}")
+    REFERENCE.write_text(generated(REFERENCE.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"rewrote the field reference in {REFERENCE}")

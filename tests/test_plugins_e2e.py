@@ -15,6 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 PLUGIN = Path(__file__).parent / "data" / "hwprof-amd-mi300x"
+OWNERSHIP = Path(__file__).parent / "data" / "hwprof-onprem-ownership"
 
 
 @pytest.mark.e2e
@@ -68,3 +69,39 @@ def test_install_use_and_uninstall_a_third_party_plugin(tmp_path: Path) -> None:
     assert gone.returncode == 1
     assert gone.stderr.startswith("error: unknown system 'amd-mi300x-platform'")
     assert json.loads(run(hwprof, "plugins", "list", "--json").stdout) == []
+
+
+@pytest.mark.e2e
+def test_an_installed_cost_model_is_quoted_beside_the_built_in_prices(tmp_path: Path) -> None:
+    """The ownership example computes its quote; compare puts it beside the AWS price list."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HWPROF_", "PYTHON", "VIRTUAL_ENV"))}
+    env["HWPROF_NO_USER_PROFILES"] = "1"
+    python, hwprof = venv / "bin" / "python", venv / "bin" / "hwprof"
+
+    def run(*args: str | Path) -> str:
+        done = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    source = tmp_path / "hwprof-src"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".*", "tests", "benchmarks", "build", "*.egg-info"))
+    run(python, "-m", "pip", "install", "-q", source)
+    plugin = tmp_path / "hwprof-onprem-ownership"
+    shutil.copytree(OWNERSHIP, plugin)
+    run(hwprof, "plugins", "install", plugin)
+
+    args = ["--model", "llama3.1-70b", "--tokens", "1e12", "--systems", "p5.48xlarge", "--json"]
+    out = json.loads(run(hwprof, "compare", "train", *args, "--cost-models", "aws,onprem",
+                         "--purchase", "on-demand,ownership"))  # fmt: skip
+    rows = {row["cost_model"]: row for row in out["rows"]}
+    # 8 x (35,000 / (4 x 8,760) + 1.275 kW x 1.3 x 0.10 USD/kWh + 1,500 / 8,760) = 10.6867 USD per hour
+    assert rows["onprem"]["price"]["usd_per_hour"] == pytest.approx(10.6867, abs=1e-4)
+    assert rows["onprem"]["price"]["purchase"] == "ownership"
+    assert rows["onprem"]["price"]["basis"].startswith("8 chips x (35,000 USD")
+    assert rows["aws"]["price"]["purchase"] == "on-demand"
+    # Same hardware, same time: the cost ratio is the ratio of hourly prices.
+    assert rows["onprem"]["time_s"] == rows["aws"]["time_s"]
+    ratio = rows["aws"]["cost_usd"]["expected"] / rows["onprem"]["cost_usd"]["expected"]
+    assert ratio == pytest.approx(rows["aws"]["price"]["usd_per_hour"] / 10.6867, rel=1e-3)

@@ -133,13 +133,11 @@ def chosen_cost_model(name: str | None) -> Any:
 
 
 def quote_for(cost_model: str | None, target: Any, purchase: str, region: str | None) -> Any:
-    from hwprof.core.cost import pricing
-
     chosen = chosen_cost_model(cost_model) if target.system is not None else None
     if chosen is None:
         return None
     try:
-        return pricing.quote(chosen, target.system.id, purchase, region)
+        return chosen.quote(target.system, purchase, region)
     except HwprofError as exc:
         if target and region is None and purchase == "on-demand":
             warn(f"{exc}; no cost shown")
@@ -184,12 +182,16 @@ def first_quote(
     pricing: Any, cost_model: Any, system_id: str, options: list[str], region: str | None
 ) -> tuple[Any, str]:
     """The first purchase option (in the order given) with a price, or why there is none."""
+    why = ""
     for option in options:
         if region is None or region in cost_model.regions:
             try:
-                return pricing.quote(cost_model, system_id, option, region), ""
-            except HwprofError:
+                return cost_model.quote(current_registry().system(system_id), option, region), ""
+            except HwprofError as exc:
+                why = why or str(exc)
                 continue  # no price under this option: try the next
     gaps = [g.reason for option in options for g in pricing.missing_for(cost_model, system_id, option, region)]
+    if not gaps and why and not hasattr(cost_model, "prices"):
+        return None, why  # a cost model that computes its quotes says best why it has none
     where = f" in {region}" if region else ""
     return None, f"no {'/'.join(options)} price{where}" + (f": {gaps[0]}" if gaps else "")

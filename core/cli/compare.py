@@ -33,11 +33,16 @@ from hwprof.core.errors import HwprofError
 compare_app = typer.Typer(help="One workload across several systems, with ratios to a baseline.", no_args_is_help=True)
 
 
-def _systems(text: str, baseline: str | None) -> tuple[list[str], str]:
-    """The system ids of --systems and the baseline among them (default: the first)."""
+def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[list[str], str]:
+    """The system ids of --systems and the baseline among them (default: the first).
+
+    One system is enough when several cost models are compared on it.
+    """
     ids = [s.strip() for s in text.split(",") if s.strip()]
-    if len(ids) < 2:
-        raise HwprofError("--systems needs at least two system ids, separated by commas")
+    if len(ids) < (1 if cost_models > 1 else 2):
+        raise HwprofError(
+            "--systems needs at least two system ids, separated by commas (or one with several --cost-models)"
+        )
     if baseline is not None and baseline not in ids:
         raise HwprofError(f"--baseline {baseline} is not one of --systems {','.join(ids)}")
     return ids, baseline or ids[0]
@@ -64,8 +69,8 @@ def compare_train(
 
     r = current_registry()
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
-    ids, baseline = _systems(systems, baseline)
     models: list[str | None] = [m.strip() for m in cost_models.split(",")] if cost_models else [*sorted(r.cost_models)]
+    ids, baseline = _systems(systems, baseline, len(models))
     options = purchase_options(pricing, purchase, region, [r.cost_model(m) for m in models if m])
     rows: list[dict[str, Any]] = []
     for system_id in ids:

@@ -57,7 +57,7 @@ def plan_train_cmd(
     if systems:
         ids = [s.strip() for s in systems.split(",") if s.strip()]
     else:
-        ids = sorted({p.system for p in chosen_model.prices} & set(r.systems)) if chosen_model else sorted(r.systems)
+        ids = sorted(chosen_model.priced_systems() & set(r.systems)) if chosen_model else sorted(r.systems)
     options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
     candidates = []
     for system_id in ids:

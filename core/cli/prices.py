@@ -111,17 +111,17 @@ def prices_list(
         pricing.check_purchase(purchase)
     if region is not None:
         whose = f"cost model {cost_model!r} has" if cost_model else "the cost models have"
-        pricing.check_region(region, sorted({p.region for m in models for p in m.prices}), whose)
+        pricing.check_region(region, sorted({p.region for m in models for p in getattr(m, "prices", ())}), whose)
     if system is not None:
-        known = set(r.systems) | {p.system for m in models for p in m.prices}
+        known = set(r.systems) | {p.system for m in models for p in getattr(m, "prices", ())}
         if system not in known:
             raise HwprofError(f"--system {system}: unknown system{did_you_mean(system, known)}; "
                               f"known: {', '.join(sorted(known))}")  # fmt: skip
     for m in models:
-        for name in sorted({p.system for p in m.prices} - set(r.systems)):
+        for name in sorted({p.system for p in getattr(m, "prices", ())} - set(r.systems)):
             warn(f"cost model {m.id!r} prices {name!r}, which no plugin or profile registers"
                  f"{did_you_mean(name, list(r.systems))}")  # fmt: skip
-    quotes = [pricing.assess(p, m.id, today, days) for m in models for p in m.prices
+    quotes = [pricing.assess(p, m.id, today, days) for m in models for p in getattr(m, "prices", ())
               if (system is None or p.system == system) and (region is None or p.region == region)
               and (purchase is None or p.purchase == purchase)]  # fmt: skip
     quotes.sort(key=lambda q: (q.price.system, q.price.purchase, q.price.region, q.cost_model))
@@ -156,7 +156,9 @@ def prices_show(
     system = r.system(system_id)
     chip = r.chip(system.chip)
     models = _models(r, cost_model)
-    quotes = [pricing.assess(p, m.id, today, days) for m in models for p in m.prices if p.system == system.id]
+    quotes = [
+        pricing.assess(p, m.id, today, days) for m in models for p in getattr(m, "prices", ()) if p.system == system.id
+    ]
     quotes.sort(key=lambda q: (q.price.purchase, q.price.region, q.cost_model))
     rows = [price_json(r, q) for q in quotes]
     missing = [missing_json(m.id, g) for m in models for g in pricing.missing_for(m, system.id)]

@@ -53,6 +53,7 @@ class Quote:
     age_days: int
     stale: bool
     stale_days: int = DEFAULT_STALE_DAYS
+    basis: str = ""  # how a computed quote was made (an ownership model's arithmetic); empty for a list price
 
     @property
     def usd_per_hour(self) -> float:
@@ -83,7 +84,8 @@ class Quote:
                 "purchase": self.price.purchase, "usd_per_hour": self.price.usd_per_hour,
                 "observed": self.price.observed.isoformat(), "age_days": self.age_days, "stale": self.stale,
                 "stale_days": self.stale_days, "status": self.price.status, "volatile": self.price.volatile,
-                "source": source_json(self.price.source), "warnings": self.warnings()}  # fmt: skip
+                "source": source_json(self.price.source), "basis": self.basis or None,
+                "warnings": self.warnings()}  # fmt: skip
 
 
 def check_purchase(purchase: str) -> None:
@@ -134,10 +136,13 @@ def quote(
 
 
 def missing_for(
-    cost_model: records.CostModel, system_id: str | None = None, purchase: str | None = None, region: str | None = None
+    cost_model: records.QuotesCost, system_id: str | None = None, purchase: str | None = None, region: str | None = None
 ) -> list[records.MissingPrice]:
-    """The prices ``cost_model`` records as unpublished, narrowed to a system, purchase and region."""
-    return [m for m in cost_model.missing
+    """The prices ``cost_model`` records as unpublished, narrowed to a system, purchase and region.
+
+    Only price lists record gaps; a cost model that computes its quotes has none.
+    """
+    return [m for m in getattr(cost_model, "missing", ())
             if (system_id is None or m.system == system_id) and (purchase is None or m.purchase == purchase)
             and (region is None or m.region in ("*", region))]  # fmt: skip
 

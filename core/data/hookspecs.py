@@ -16,7 +16,7 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
-    from hwprof.core.data.records import Chip, CostModel, Interconnect, System, ValidationCase, Workload
+    from hwprof.core.data.records import Chip, Interconnect, QuotesCost, System, ValidationCase, Workload
 
 hookspec = pluggy.HookspecMarker("hwprof")
 
@@ -72,22 +72,45 @@ def hwprof_register_systems() -> Sequence[System]:
 
 
 @hookspec
-def hwprof_register_cost_models() -> Sequence[CostModel]:
-    """Cost models: dated prices per system, region and purchase option.
+def hwprof_register_cost_models() -> Sequence[QuotesCost]:
+    """Cost models: what a system costs per hour, as a price list or as behaviour.
 
-    Example, building a record in Python rather than TOML::
+    A cost model is any object with ``id``, ``name``, ``regions``, ``priced_systems()`` and
+    ``quote(system, purchase, region, hours, today)`` returning a ``Quote`` (``QuotesCost`` in
+    ``hwprof.core.data.records``). A ``CostModel`` record is one: a list of dated prices, declared
+    in TOML or in Python. A plugin may compute its quotes instead (an ownership model from a
+    purchase price, power and hosting: see tests/data/hwprof-onprem-ownership). Example, an
+    internal chargeback rate::
 
         import datetime
-        from hwprof.core import hookimpl
-        from hwprof.core.data.records import CostModel, Price, Source
 
-        QUOTE = Source(key="quote", title="Our 2026 reseller quote", date=datetime.date(2026, 9, 1))
+        import attrs
+        from hwprof.core import hookimpl
+        from hwprof.core.cost import pricing
+        from hwprof.core.data.records import Price, Source
+        from hwprof.core.errors import HwprofError
+
+        CARD = Source(key="rate-card", title="Our 2026 rate card", date=datetime.date(2026, 9, 1))
+
+        @attrs.frozen
+        class Chargeback:
+            id: str = "chargeback"
+            name: str = "Internal chargeback, 2.50 USD per chip-hour"
+            regions: tuple[str, ...] = ("dc1",)
+
+            def priced_systems(self):
+                return set()  # any system
+
+            def quote(self, system, purchase="on-demand", region=None, hours=None, today=None):
+                if purchase != "negotiated":
+                    raise HwprofError("the chargeback rate is a negotiated price: use --purchase negotiated")
+                price = Price(system=system.id, region="dc1", purchase="negotiated",
+                              usd_per_hour=2.5 * system.chips, observed=CARD.date, source=CARD, status="official")
+                return pricing.assess(price, self.id, today or datetime.date.today())
 
         @hookimpl
         def hwprof_register_cost_models():
-            price = Price(system="my-box", region="eu-west-1", purchase="negotiated",
-                          usd_per_hour=20.0, observed=QUOTE.date, source=QUOTE, status="official")
-            return [CostModel(id="my-reseller", name="My reseller", prices=(price,))]
+            return [Chargeback()]
     """
     raise NotImplementedError
 

@@ -162,7 +162,7 @@ def type_text(tp: Any) -> str:
 
 
 def field_reference() -> str:
-    """The profile format field by field, as Markdown, for CONTRIBUTING.md."""
+    """The profile format field by field, as Markdown, for docs/profiles.md."""
     tables = {cls: f"`[[{kind}]]`" for kind, cls in KINDS.items()} | {records.Source: "`[sources.KEY]`"}
     out = []
     for cls in record_types():

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 import attrs
+
+if TYPE_CHECKING:
+    from hwprof.core.cost.pricing import Quote
 
 Status = Literal["official", "reported", "derived", "estimated"]
 STATUSES: tuple[str, ...] = ("official", "reported", "derived", "estimated")
@@ -31,7 +34,7 @@ BYTES_PER_ELEMENT: dict[str, float] = {
 
 PURCHASE_OPTIONS: tuple[str, ...] = (
     "on-demand", "capacity-block", "spot", "savings-plan-1yr", "savings-plan-3yr",
-    "reserved-1yr", "reserved-3yr", "negotiated",
+    "reserved-1yr", "reserved-3yr", "negotiated", "ownership",
 )  # fmt: skip
 
 
@@ -301,6 +304,61 @@ class CostModel:
     @property
     def regions(self) -> list[str]:
         return sorted({p.region for p in self.prices})
+
+    def priced_systems(self) -> set[str]:
+        return {p.system for p in self.prices}
+
+    def quote(
+        self,
+        system: System,
+        purchase: str = "on-demand",
+        region: str | None = None,
+        hours: float | None = None,
+        today: dt.date | None = None,
+    ) -> Quote:
+        """The listed price of ``system`` (the cheapest region when none is given); see ``QuotesCost``."""
+        from hwprof.core.cost import pricing
+
+        return pricing.quote(self, system.id, purchase, region, today)
+
+
+@runtime_checkable
+class QuotesCost(Protocol):
+    """What a cost model does, whatever it is built on: quote what a system costs per hour.
+
+    A price list (``CostModel`` above, declared in TOML) looks the price up; an ownership model
+    computes it from a purchase price, power and hosting. A plugin may register any object with
+    these members through ``hwprof_register_cost_models``.
+    """
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def regions(self) -> list[str]:
+        """Regions it can quote in (used to check ``--region``)."""
+        ...
+
+    def priced_systems(self) -> set[str]:
+        """Ids of the systems it can quote."""
+        ...
+
+    def quote(
+        self,
+        system: System,
+        purchase: str = "on-demand",
+        region: str | None = None,
+        hours: float | None = None,
+        today: dt.date | None = None,
+    ) -> Quote:
+        """What ``system`` costs per hour when bought as ``purchase`` in ``region`` for ``hours``.
+
+        Raises ``HwprofError`` saying why there is no quote (no such price, region or option).
+        """
+        ...
 
 
 @attrs.frozen

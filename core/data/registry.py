@@ -29,7 +29,7 @@ REGISTRATION_HOOKS: dict[str, tuple[str, type, str]] = {
     "hwprof_register_chips": ("chips", records.Chip, "chip"),
     "hwprof_register_interconnects": ("interconnects", records.Interconnect, "interconnect"),
     "hwprof_register_systems": ("systems", records.System, "system"),
-    "hwprof_register_cost_models": ("cost_models", records.CostModel, "cost model"),
+    "hwprof_register_cost_models": ("cost_models", records.QuotesCost, "cost model"),
     "hwprof_register_workloads": ("workloads", records.Workload, "workload"),
     "hwprof_register_validation_cases": ("validation_cases", records.ValidationCase, "validation case"),
 }
@@ -93,7 +93,7 @@ class Registry:
     chips: dict[str, records.Chip] = attrs.Factory(dict)
     interconnects: dict[str, records.Interconnect] = attrs.Factory(dict)
     systems: dict[str, records.System] = attrs.Factory(dict)
-    cost_models: dict[str, records.CostModel] = attrs.Factory(dict)
+    cost_models: dict[str, records.QuotesCost] = attrs.Factory(dict)
     workloads: dict[str, records.Workload] = attrs.Factory(dict)
     validation_cases: dict[str, records.ValidationCase] = attrs.Factory(dict)
     providers: dict[tuple[str, str], str] = attrs.Factory(dict)  # (attribute, id) -> provider
@@ -119,7 +119,7 @@ class Registry:
     def system(self, key: str) -> records.System:
         return self.get("systems", key)  # type: ignore[no-any-return]
 
-    def cost_model(self, key: str) -> records.CostModel:
+    def cost_model(self, key: str) -> records.QuotesCost:
         return self.get("cost_models", key)  # type: ignore[no-any-return]
 
     def workload(self, key: str) -> records.Workload:
@@ -148,7 +148,7 @@ class _Collector:
             table: dict[str, Any] = getattr(self.registry, attribute)
             for item in items:
                 owner = self.registry.provider(attribute, item.id)
-                if item.id in table and not item.override:
+                if item.id in table and not getattr(item, "override", False):
                     self.warn(
                         f"{provider}: {attribute[:-1].replace('_', ' ')} id {item.id!r} is already registered by "
                         f"{owner}; rename it, or set override = true to replace it on purpose",
