@@ -52,9 +52,4 @@ def figure_json(figure: records.Figure | records.Fact | None) -> dict[str, Any] 
 
 
 def source_json(source: records.Source) -> dict[str, Any]:
-    out: dict[str, Any] = {"title": source.title}
-    if source.url:
-        out["url"] = source.url
-    if source.date:
-        out["date"] = source.date.isoformat()
-    return out
+    return source.as_json()

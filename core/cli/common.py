@@ -133,11 +133,13 @@ def chosen_cost_model(name: str | None) -> Any:
 
 
 def quote_for(cost_model: str | None, target: Any, purchase: str, region: str | None) -> Any:
+    from hwprof.core.cost import pricing
+
     chosen = chosen_cost_model(cost_model) if target.system is not None else None
     if chosen is None:
         return None
     try:
-        return chosen.quote(target.system, purchase, region)
+        return pricing.quote(chosen, target.system, purchase, region)
     except HwprofError as exc:
         if target and region is None and purchase == "on-demand":
             warn(f"{exc}; no cost shown")
@@ -186,7 +188,7 @@ def first_quote(
     for option in options:
         if region is None or region in cost_model.regions:
             try:
-                return cost_model.quote(current_registry().system(system_id), option, region), ""
+                return pricing.quote(cost_model, current_registry().system(system_id), option, region), ""
             except HwprofError as exc:
                 why = why or str(exc)
                 continue  # no price under this option: try the next

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import attrs
-
-if TYPE_CHECKING:
-    from hwprof.core.cost.pricing import Quote
 
 Status = Literal["official", "reported", "derived", "estimated"]
 STATUSES: tuple[str, ...] = ("official", "reported", "derived", "estimated")
@@ -78,6 +75,14 @@ class Source:
     title: str = attrs.field(metadata=doc("document title, e.g. 'Acme X1 datasheet, rev. 3'"))
     url: str = attrs.field(default="", metadata=doc("URL, where there is one"))
     date: dt.date | None = attrs.field(default=None, metadata=doc("publication or access date"))
+
+    def as_json(self) -> dict[str, str]:
+        out = {"title": self.title}
+        if self.url:
+            out["url"] = self.url
+        if self.date:
+            out["date"] = self.date.isoformat()
+        return out
 
 
 @attrs.frozen
@@ -316,10 +321,87 @@ class CostModel:
         hours: float | None = None,
         today: dt.date | None = None,
     ) -> Quote:
-        """The listed price of ``system`` (the cheapest region when none is given); see ``QuotesCost``."""
-        from hwprof.core.cost import pricing
+        """The listed price of ``system``, in the cheapest region when none is given.
 
-        return pricing.quote(self, system.id, purchase, region, today)
+        Raises ``LookupError`` saying what is known instead: the published-price gap, or the regions
+        and purchase options that do have a price.
+        """
+        candidates = [p for p in self.prices if p.system == system.id and p.purchase == purchase
+                      and (region is None or p.region == region)]  # fmt: skip
+        if not candidates:
+            raise LookupError(self.why_no_price(system.id, purchase, region))
+        price = min(candidates, key=lambda p: (p.usd_per_hour, p.region))
+        return Quote.of(price, self.id, today or dt.date.today())
+
+    def gaps(
+        self, system_id: str | None = None, purchase: str | None = None, region: str | None = None
+    ) -> list[MissingPrice]:
+        """The prices recorded as unpublished, narrowed to a system, purchase option and region."""
+        return [m for m in self.missing
+                if (system_id is None or m.system == system_id) and (purchase is None or m.purchase == purchase)
+                and (region is None or m.region in ("*", region))]  # fmt: skip
+
+    def why_no_price(self, system_id: str, purchase: str, region: str | None) -> str:
+        where = f" in {region}" if region else ""
+        head = f"cost model {self.id!r} has no {purchase} price for {system_id}{where}"
+        gap = self.gaps(system_id, purchase, region or "*")
+        known = sorted(f"{p.purchase} in {p.region}" for p in self.prices if p.system == system_id)
+        reason = f": {gap[0].reason}" if gap else ""
+        options = f"; it has {', '.join(known)}" if known else "; it prices no option for this system"
+        return f"{head}{reason}{options}"
+
+
+DEFAULT_STALE_DAYS = 180
+
+
+@attrs.frozen
+class Quote:
+    """The price an estimate uses, with what a reader must know about it: its age, whether that
+    makes it stale, and for a computed quote how it was made (``basis``)."""
+
+    price: Price
+    cost_model: str
+    age_days: int
+    stale: bool
+    stale_days: int = DEFAULT_STALE_DAYS
+    basis: str = ""  # an ownership model's arithmetic, say; empty for a list price
+
+    @classmethod
+    def of(cls, price: Price, cost_model: str, today: dt.date, stale_days: int = DEFAULT_STALE_DAYS,
+           basis: str = "") -> Quote:  # fmt: skip
+        """A price as a Quote: its age on ``today`` and whether that makes it stale."""
+        age = (today - price.observed).days
+        return cls(price, cost_model, age, age > stale_days, stale_days, basis)
+
+    @property
+    def usd_per_hour(self) -> float:
+        return self.price.usd_per_hour
+
+    def usd_per_chip_hour(self, chips: int) -> float:
+        return self.price.usd_per_hour / chips
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.stale:
+            out.append(
+                f"price of {self.price.system} ({self.price.purchase}, {self.price.region}) was "
+                f"observed {self.price.observed.isoformat()}, {self.age_days} days ago "
+                f"(older than {self.stale_days} days): it may be stale"
+            )
+        if self.price.volatile:
+            out.append(
+                f"{self.price.purchase} price of {self.price.system} is an observation of "
+                f"{self.price.observed.isoformat()} and changes often"
+            )
+        return out
+
+    def as_json(self) -> dict[str, object]:
+        return {"cost_model": self.cost_model, "system": self.price.system, "region": self.price.region,
+                "purchase": self.price.purchase, "usd_per_hour": self.price.usd_per_hour,
+                "observed": self.price.observed.isoformat(), "age_days": self.age_days, "stale": self.stale,
+                "stale_days": self.stale_days, "status": self.price.status, "volatile": self.price.volatile,
+                "source": self.price.source.as_json(), "basis": self.basis or None,
+                "warnings": self.warnings()}  # fmt: skip
 
 
 @runtime_checkable
@@ -356,7 +438,8 @@ class QuotesCost(Protocol):
     ) -> Quote:
         """What ``system`` costs per hour when bought as ``purchase`` in ``region`` for ``hours``.
 
-        Raises ``HwprofError`` saying why there is no quote (no such price, region or option).
+        Raises ``LookupError`` (or ``HwprofError``) saying why there is no quote: no such price,
+        region or purchase option.
         """
         ...
 

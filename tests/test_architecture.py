@@ -1,0 +1,102 @@
+"""The house's rules, read off the source: no import cycle among hwprof's modules (imports inside
+functions count too: a lazy import is still a dependency), and data flows one way,
+data -> cost -> perf -> cli, with plugins above core and nothing in core importing a plugin."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = {"hwprof.core": ROOT / "core", "hwprof.plugins": ROOT / "plugins"}
+# Lower layers never import higher ones.
+LAYERS = ["hwprof.core.errors", "hwprof.core.data", "hwprof.core.jsonable", "hwprof.core.cost", "hwprof.core.perf",
+          "hwprof.core.cli", "hwprof.plugins"]  # fmt: skip
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package, folder in PACKAGES.items():
+        for path in folder.rglob("*.py"):
+            parts = path.relative_to(folder).with_suffix("").parts
+            name = ".".join((package, *parts))
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def _type_checking_only(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def imports(path: Path, known: set[str]) -> set[str]:
+    """The hwprof modules ``path`` imports, anywhere but under ``if TYPE_CHECKING:``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = {id(n) for node in ast.walk(tree) if _type_checking_only(node) for n in ast.walk(node)}
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name in known}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                out.add(full if full in known else node.module)
+    return {m for m in out if m in known}
+
+
+def graph() -> dict[str, set[str]]:
+    found = modules()
+    return {name: imports(path, set(found)) - {name} for name, path in found.items()}
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(edges):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def layer(module: str) -> int:
+    return max(i for i, prefix in enumerate(LAYERS) if module == prefix or module.startswith(prefix + ".")) \
+        if any(module == p or module.startswith(p + ".") for p in LAYERS) else -1  # fmt: skip
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_import_reader_sees_lazy_imports_and_skips_type_checking(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from hwprof.core import x\n"
+                      "def f():\n    from hwprof.core.data import records\n    import hwprof.core.y\n")  # fmt: skip
+    known = {"hwprof.core.x", "hwprof.core.y", "hwprof.core.data.records", "hwprof.core.data"}
+    assert imports(source, known) == {"hwprof.core.data.records", "hwprof.core.y"}
+
+
+def test_no_import_cycle_among_hwprof_modules() -> None:
+    edges = graph()
+    assert len(edges) > 30  # the walk found the package
+    assert find_cycle(edges) is None, f"import cycle: {' -> '.join(find_cycle(edges) or [])}"
+
+
+def test_data_flows_one_way() -> None:
+    upward = [f"{a} imports {b}" for a, targets in graph().items() for b in targets
+              if layer(a) >= 0 and layer(b) > layer(a)]  # fmt: skip
+    assert upward == []
