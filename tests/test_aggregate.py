@@ -29,7 +29,7 @@ def test_trn2_instance_dense_fp8_is_16_chips_times_1299(run_cli: RunCli) -> None
     data = show(run_cli, "trn2.48xlarge")
     fp8 = data["peak_dense_pflops"]["fp8"]
     assert data["chips"] == 16
-    assert fp8["per_chip"] == TRN2_FP8_DENSE
+    assert fp8["per_chip_tflops"] == TRN2_FP8_DENSE
     assert fp8["value"] == pytest.approx(16 * 1299 / 1000)  # 20.784 PF
     assert round(fp8["value"], 1) == 20.8  # the article's "20.8 PFLOPS"
     assert fp8["status"] == "official"

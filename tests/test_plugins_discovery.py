@@ -69,7 +69,7 @@ def test_plugins_table_shows_status_reason_hooks_and_counts(
     out = run_cli("plugins", "list").out
     rows = {line.split()[0]: line for line in out.splitlines()[2:]}
     assert set(rows) == {"fake_good", "fake_broken", "fake_blocked"}  # built-ins only with --all
-    assert "loaded" in rows["fake_good"] and "chips, commands" in rows["fake_good"] and "1 chips" in rows["fake_good"]
+    assert "loaded" in rows["fake_good"] and "chips, commands" in rows["fake_good"] and "1 chip" in rows["fake_good"]
     assert "failed: " + BROKEN_REASON in rows["fake_broken"]
     assert "blocked" in rows["fake_blocked"]
     assert "trainium2" in run_cli("plugins", "list", "--all").out

@@ -43,7 +43,7 @@ def test_list_table_shows_article_arithmetic(hwprof):
     # p5: 55.04 / 8 = 6.88; 55.04 / 15.832 = 3.48; 55.04 / 7.916 = 6.95
     assert lines["p5.48xlarge"].split()[3:8] == ["55.04", "(r)", "6.88", "3.48", "6.95"]
     # p5en: 63.296 / 8 = 7.912; 63.296 / 15.832 = 4.00; 63.296 / 7.916 = 8.00
-    assert lines["p5en.48xlarge"].split()[3:8] == ["63.3", "(r)", "7.91", "4", "8"]
+    assert lines["p5en.48xlarge"].split()[3:8] == ["63.296", "(r)", "7.91", "4", "8"]  # as published
     assert "stale: observed more than 180 days before 2026-11-25" in out
     assert "p5e.48xlarge on-demand: AWS lists no on-demand price" in out
 

@@ -48,8 +48,19 @@ def keys(data: Any) -> Iterator[str]:
 # ----------------------------------------------------------------------------- docs
 
 
+def code_lines(lines: list[str]) -> list[tuple[int, str]]:
+    """(line number, line) of the lines inside fenced code blocks."""
+    inside, out = False, []
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            inside = not inside
+        elif inside:
+            out.append((i, line))
+    return out
+
+
 def first_bare_hwprof(lines: list[str]) -> int:
-    return next(i for i, line in enumerate(lines) if re.match(r"\s*hwprof ", line))
+    return next(i for i, line in code_lines(lines) if re.match(r"\s*hwprof ", line))
 
 
 @pytest.mark.parametrize("doc", ["README.md", "CONTRIBUTING.md"])
@@ -59,7 +70,7 @@ def test_docs_activate_the_venv_before_a_bare_hwprof(doc: str) -> None:
     first = first_bare_hwprof(lines)
     activate = [i for i, line in enumerate(lines) if "source .venv/bin/activate" in line]
     assert activate and activate[0] < first, f"{doc}: say `source .venv/bin/activate` before line {first + 1}"
-    bare_pytest = [line for line in lines if re.match(r"\s*(python -m )?pytest\b", line)]
+    bare_pytest = [line for _, line in code_lines(lines) if re.match(r"\s*(python3? -m )?pytest\b", line)]
     assert bare_pytest == [], f"{doc}: run pytest through the venv: {bare_pytest}"
 
 
@@ -314,9 +325,8 @@ def test_prices_keep_their_published_digits(run_cli: Any) -> None:
 def test_every_option_and_command_has_help_text() -> None:
     import typer
 
-    from hwprof.core.cli.app import app, main
+    from hwprof.core.cli.app import build_app
 
-    main(["--version"])  # plugin commands attach on the first call
     missing = []
 
     def walk(command: Any, path: str) -> None:
@@ -328,5 +338,5 @@ def test_every_option_and_command_has_help_text() -> None:
         for name, sub in getattr(command, "commands", {}).items():
             walk(sub, f"{path} {name}")
 
-    walk(typer.main.get_command(app), "hwprof")
+    walk(typer.main.get_command(build_app()), "hwprof")
     assert missing == []

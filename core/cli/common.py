@@ -16,7 +16,7 @@ from hwprof.core.cli.render import number, warn
 from hwprof.core.data import registry
 from hwprof.core.errors import HwprofError
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table (--format json).")]
 
 
 @attrs.define
@@ -59,7 +59,43 @@ def current_registry() -> registry.Registry:
     return session().registry()
 
 
-ModelOpt = Annotated[str | None, typer.Option("--model", help="A workload preset id (`hwprof models list`).")]
+def _completer(kind: str) -> Any:
+    """Shell completion of the ids of one kind of record (typer calls it with the word typed so far).
+
+    Reads the registry (cached on disk after the first run); its warnings are dropped, since
+    anything printed would land in the user's command line.
+    """
+
+    def complete(incomplete: str) -> list[str]:
+        try:
+            ids = getattr(registry.get(session().settings()), kind)
+        except Exception:  # completion must never fail loudly
+            return []
+        return sorted(i for i in ids if i.startswith(incomplete))
+
+    return complete
+
+
+complete_chips, complete_systems = _completer("chips"), _completer("systems")
+complete_models, complete_cost_models = _completer("workloads"), _completer("cost_models")
+complete_interconnects = _completer("interconnects")
+
+
+def complete_formats(incomplete: str) -> list[str]:
+    from hwprof.core.cli.render import FORMATS
+
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", metavar="table|json|csv|markdown", autocompletion=complete_formats,
+                 help="Output: table (default), json (same as --json), csv, or markdown with sources as footnotes."),
+]  # fmt: skip
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", autocompletion=complete_models, help="A workload preset id (`hwprof models list`)."),
+]
 ParamsOpt = Annotated[float | None, typer.Option("--params", help="Total parameters, e.g. 70e9.")]
 ActiveOpt = Annotated[float | None, typer.Option("--active-params", help="Parameters used per token (MoE).")]
 LayersOpt = Annotated[int | None, typer.Option("--layers", help="Transformer layers.")]
@@ -67,14 +103,32 @@ HiddenOpt = Annotated[int | None, typer.Option("--hidden", help="Model width.")]
 HeadsOpt = Annotated[int | None, typer.Option("--heads", help="Attention heads.")]
 KvHeadsOpt = Annotated[int | None, typer.Option("--kv-heads", help="Key/value heads (GQA).")]
 ConfigOpt = Annotated[Path | None, typer.Option("--model-config", help="A local Hugging Face config.json.")]
-SystemOpt = Annotated[str | None, typer.Option("--system", help="A system id (`hwprof systems list`).")]
+SystemOpt = Annotated[
+    str | None, typer.Option("--system", autocompletion=complete_systems, help="A system id (`hwprof systems list`).")
+]
 CountOpt = Annotated[int, typer.Option("--count", help="How many systems.")]
-ChipOpt = Annotated[str | None, typer.Option("--chip", help="A chip id, instead of --system.")]
+ChipOpt = Annotated[
+    str | None, typer.Option("--chip", autocompletion=complete_chips, help="A chip id, instead of --system.")
+]
 ChipsOpt = Annotated[
     int | None, typer.Option("--chips", help="How many chips (with --chip, or rounded up to whole systems).")
 ]
 CostModelOpt = Annotated[
-    str | None, typer.Option("--cost-model", help="A cost model id, e.g. the built-in prices; 'none' to skip.")
+    str | None,
+    typer.Option(
+        "--cost-model",
+        autocompletion=complete_cost_models,
+        help="A cost model id (default: HWPROF_COST_MODEL, else the only one loaded, else the built-in one); "
+        "'none' to skip.",
+    ),  # fmt: skip
+]
+SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", help="Training sequence length in tokens.")]
+TrainPrecisionOpt = Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")]
+BaselineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--baseline", autocompletion=complete_systems, help="Ratios against this system (default: the first)."
+    ),
 ]
 RegionOpt = Annotated[str | None, typer.Option("--region", help="Region; default: the cheapest with a price.")]
 PurchaseOpt = Annotated[str, typer.Option("--purchase", help="on-demand, capacity-block, spot, ...")]

@@ -10,8 +10,10 @@ import typer
 from hwprof.core import hookimpl
 from hwprof.core.cli.common import (
     ActiveOpt,
+    BaselineOpt,
     ConfigOpt,
     CostModelOpt,
+    FormatOpt,
     HeadsOpt,
     HiddenOpt,
     JsonFlag,
@@ -20,14 +22,17 @@ from hwprof.core.cli.common import (
     ModelOpt,
     ParamsOpt,
     RegionOpt,
+    SeqLenOpt,
+    TrainPrecisionOpt,
     chosen_cost_model,
+    complete_cost_models,
     current_registry,
     days_text,
     first_quote,
     purchase_options,
     shape_from,
 )
-from hwprof.core.cli.render import dump_json, echo, number, table, warn
+from hwprof.core.cli.render import Cell, Table, duration, emit, output_format, warn
 from hwprof.core.errors import HwprofError
 
 compare_app = typer.Typer(help="One workload across several systems, with ratios to a baseline.", no_args_is_help=True)
@@ -54,19 +59,21 @@ def compare_train(
     tokens: Annotated[float, typer.Option("--tokens", help="Training tokens.")],
     model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
-    seq_len: Annotated[int | None, typer.Option("--seq-len")] = None,
+    seq_len: SeqLenOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", help="Chips per system type (rounded up to whole systems); default: the fewest that fit.")] = None,
-    precision: Annotated[str, typer.Option("--precision")] = "bf16",
-    baseline: Annotated[str | None, typer.Option("--baseline", help="Ratios against this system (default: the first).")] = None,
-    cost_models: Annotated[str | None, typer.Option("--cost-models", help="Comma-separated cost model ids to put side by side.")] = None,
+    precision: TrainPrecisionOpt = "bf16",
+    baseline: BaselineOpt = None,
+    cost_models: Annotated[str | None, typer.Option("--cost-model", "--cost-models", autocompletion=complete_cost_models,
+                                                    help="Cost model ids, comma-separated, side by side (default: every one loaded).")] = None,
     region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference, comma-separated.")] = "on-demand",
-    as_json: JsonFlag = False,
+    as_json: JsonFlag = False, fmt: FormatOpt = None,
 ) -> None:  # fmt: skip
     """Time, cost, tokens per dollar and energy of one training run on several systems."""
     from hwprof.core.cost import pricing
     from hwprof.core.perf import cluster, training
 
+    fmt = output_format(fmt, as_json)
     r = current_registry()
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
     models: list[str | None] = [m.strip() for m in cost_models.split(",")] if cost_models else [*sorted(r.cost_models)]
@@ -89,29 +96,31 @@ def compare_train(
             rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,
                          "result": result, "missing_price": missing})  # fmt: skip
     out = _ratios(rows, baseline, "time_s")
-    if as_json:
-        echo(
-            dump_json(
-                {"baseline": baseline, "rows": [_compact(row) for row in out], "finding": _finding(out, baseline)}
-            )
-        )
-        return
-    table_rows = [[row["label"], row["chips"],
-                   days_text(row["result"]["time_s"]["expected"]), number(row["result"]["chip_hours"]["expected"]),
-                   number(row["cost"]) if row["cost"] else "- (no price)",
-                   _price_cell(row["result"].get("cost")),
-                   number(row["tokens_per_usd"]) if row["tokens_per_usd"] else "-",
-                   number(row["result"]["energy_kwh"]["expected"]) if row["result"].get("energy_kwh") else "-",
-                   f"{row['time_ratio']:.2f}", f"{row['price_performance']:.2f}" if row["price_performance"] else "-"]
-                  for row in out]  # fmt: skip
-    headers = ["system", "chips", "time", "chip-hours", "cost USD", "price used", "tokens/USD", "kWh",
-               "time vs base", "price-perf vs base"]  # fmt: skip
-    echo(table(headers, table_rows, title=f"{shape.name}, {tokens:.3g} tokens, {precision}; baseline {baseline}"))
-    echo("\nprice-perf vs base: tokens per dollar relative to the baseline (above 1 is better).")
-    echo(_finding(out, baseline))
     for row in out:
         for message in (row["result"].get("cost") or {}).get("warnings", []):
             warn(message)
+    data = {"baseline": baseline, "rows": [_compact(row) for row in out], "finding": _finding(out, baseline)}
+
+    def blocks() -> list[Table]:
+        table_rows = [[row["label"], row["chips"],
+                       Cell(days_text(row["result"]["time_s"]["expected"]), row["result"]["time_s"]["expected"] / 86400),
+                       row["result"]["chip_hours"]["expected"], row["cost"] or "- (no price)",
+                       _price_cell(row["result"].get("cost")), row["tokens_per_usd"] or "-",
+                       row["result"]["energy_kwh"]["expected"] if row["result"].get("energy_kwh") else "-",
+                       Cell(f"{row['time_ratio']:.2f}", row["time_ratio"]),
+                       Cell(f"{row['price_performance']:.2f}", row["price_performance"]) if row["price_performance"] else "-"]
+                      for row in out]  # fmt: skip
+        headers = ["system", "chips", "time", "chip-hours", "cost USD", "price used", "tokens/USD", "kWh",
+                   "time vs base", "price-perf vs base"]  # fmt: skip
+        csv = ["system", "chips", "time_days", "chip_hours", "cost_usd", "price_used", "tokens_per_usd", "energy_kwh",
+               "time_ratio", "price_performance"]  # fmt: skip
+        footer = (
+            "price-perf vs base: tokens per dollar relative to the baseline (above 1 is better).\n" + data["finding"]
+        )
+        title = f"{shape.name}, {tokens:.3g} tokens, {precision}; baseline {baseline}"
+        return [Table(headers, table_rows, title=title, footer=footer.rstrip(), csv_headers=csv)]
+
+    emit(fmt, data, blocks)
 
 
 def _price_cell(cost: dict[str, Any] | None) -> str:
@@ -170,21 +179,22 @@ def compare_serve(
     systems: Annotated[str, typer.Option("--systems", help="Comma-separated system ids.")],
     model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
-    precision: Annotated[str, typer.Option("--precision")] = "bf16",
-    kv_precision: Annotated[str, typer.Option("--kv-precision")] = "bf16",
-    batch: Annotated[int, typer.Option("--batch")] = 1,
-    input_tokens: Annotated[int, typer.Option("--input-tokens")] = 1000,
-    output_tokens: Annotated[int, typer.Option("--output-tokens")] = 500,
-    baseline: Annotated[str | None, typer.Option("--baseline")] = None,
+    precision: Annotated[str, typer.Option("--precision", help="Weight precision.")] = "bf16",
+    kv_precision: Annotated[str, typer.Option("--kv-precision", help="KV-cache precision.")] = "bf16",
+    batch: Annotated[int, typer.Option("--batch", help="Concurrent sequences.")] = 1,
+    input_tokens: Annotated[int, typer.Option("--input-tokens", help="Prompt tokens per request.")] = 1000,
+    output_tokens: Annotated[int, typer.Option("--output-tokens", help="Generated tokens per request.")] = 500,
+    baseline: BaselineOpt = None,
     cost_model: CostModelOpt = None,
     region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
-    as_json: JsonFlag = False,
+    as_json: JsonFlag = False, fmt: FormatOpt = None,
 ) -> None:  # fmt: skip
-    """Latency, throughput and cost per million tokens of one serving setup on several systems."""
+    """Latency, throughput and cost per million output tokens of one serving setup on several systems."""
     from hwprof.core.cost import pricing
     from hwprof.core.perf import cluster, serving
 
+    fmt = output_format(fmt, as_json)
     r = current_registry()
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
     ids, baseline = _systems(systems, baseline)
@@ -204,21 +214,35 @@ def compare_serve(
     for o in out:
         cost = (o["result"].get("cost_usd_per_million_tokens") or {}).get("expected")
         o["price_performance"] = base_cost / cost if cost and base_cost else None
-    if as_json:
-        echo(dump_json({"baseline": baseline, "rows": [
-            {"system": o["system"], "ttft_s": o["result"]["ttft_s"], "tpot_s": o["result"]["tpot_s"],
-             "tokens_per_s": o["result"]["tokens_per_s"], "binding": o["result"]["binding"],
-             "cost_usd_per_million_tokens": o["result"].get("cost_usd_per_million_tokens"),
-             "price_performance": o["price_performance"], "missing_price": o["missing_price"] or None}
-            for o in out]}))  # fmt: skip
-        return
-    rows = [[o["system"], f"{o['result']['ttft_s']['expected'] * 1e3:,.1f}", f"{o['result']['tpot_s']['expected'] * 1e3:,.2f}",
-             number(o["result"]["tokens_per_s"]["expected"]), o["result"]["binding"],
-             number(o["result"]["cost_usd_per_million_tokens"]["expected"]) if "cost_usd_per_million_tokens" in o["result"]
-             else f"- ({o['missing_price'] or 'no price'})",
-             f"{o['price_performance']:.2f}" if o["price_performance"] else "-"] for o in out]  # fmt: skip
-    echo(table(["system", "TTFT ms", "TPOT ms", "tokens/s", "binding", "USD/M tokens", "price-perf vs base"], rows,
-               title=f"{shape.name}, batch {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"))  # fmt: skip
+    data = {"baseline": baseline, "rows": [
+        {"system": o["system"], "ttft_s": o["result"]["ttft_s"], "tpot_s": o["result"]["tpot_s"],
+         "tokens_per_s": o["result"]["tokens_per_s"], "binding": o["result"]["binding"],
+         "cost_usd_per_million_tokens": o["result"].get("cost_usd_per_million_tokens"),
+         "price_performance": o["price_performance"], "missing_price": o["missing_price"] or None}
+        for o in out]}  # fmt: skip
+
+    def blocks() -> list[Table]:
+        rows = [[o["system"], Cell(duration(o["result"]["ttft_s"]["expected"]), o["result"]["ttft_s"]["expected"]),
+                 Cell(duration(o["result"]["tpot_s"]["expected"]), o["result"]["tpot_s"]["expected"]),
+                 o["result"]["tokens_per_s"]["expected"], o["result"]["binding"],
+                 o["result"]["cost_usd_per_million_tokens"]["expected"] if "cost_usd_per_million_tokens" in o["result"]
+                 else f"- ({o['missing_price'] or 'no price'})",
+                 Cell(f"{o['price_performance']:.2f}", o["price_performance"]) if o["price_performance"] else "-"]
+                for o in out]  # fmt: skip
+        headers = ["system", "TTFT", "TPOT", "tokens/s", "binding", "USD per M output tokens", "price-perf vs base"]
+        csv = [
+            "system",
+            "ttft_s",
+            "tpot_s",
+            "tokens_per_s",
+            "binding",
+            "usd_per_million_output_tokens",
+            "price_performance",
+        ]
+        title = f"{shape.name}, batch {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"
+        return [Table(headers, rows, title=title, csv_headers=csv)]
+
+    emit(fmt, data, blocks)
 
 
 # ----------------------------------------------------------------------------- plan

@@ -14,6 +14,7 @@ from hwprof.core.cli.common import (
     ConfigOpt,
     CostModelOpt,
     CountOpt,
+    FormatOpt,
     HeadsOpt,
     HiddenOpt,
     JsonFlag,
@@ -166,10 +167,10 @@ def render_serve(r: dict[str, Any]) -> str:
 @estimate_app.command("peak")
 def estimate_peak(
     system: SystemOpt = None, count: CountOpt = 1, chip: ChipOpt = None, chips: ChipsOpt = None,
-    as_json: JsonFlag = False,
+    as_json: JsonFlag = False, fmt: FormatOpt = None,
 ) -> None:  # fmt: skip
     """Aggregate peak compute (dense and sparse), memory, bandwidth and power of N chips or K systems."""
-    from hwprof.core.cli.render import render_aggregate
+    from hwprof.core.cli.render import aggregate_blocks, emit, output_format
     from hwprof.core.perf.aggregate import aggregate_chips, aggregate_system
 
     r = current_registry()
@@ -179,7 +180,7 @@ def estimate_peak(
     else:
         result = {"system": f"{target.chips} x {target.chip.id}", "systems": 1, **aggregate_chips(target.chip, target.chips),
                   "tiers": [], "scale_up_domain_chips": 1, "claims": []}  # fmt: skip
-    echo(dump_json(result) if as_json else render_aggregate(result))
+    emit(output_format(fmt, as_json), result, lambda: aggregate_blocks(result))
 
 
 # ----------------------------------------------------------------------------- compare

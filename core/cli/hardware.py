@@ -7,9 +7,22 @@ from typing import Annotated, Any
 import typer
 
 from hwprof.core import hookimpl
-from hwprof.core.cli.common import JsonFlag, current_registry
-from hwprof.core.cli.render import LEGEND, dump_json, echo, marked, number, pairs, render_aggregate, table
+from hwprof.core.cli.common import (
+    FormatOpt,
+    JsonFlag,
+    complete_chips,
+    complete_interconnects,
+    complete_models,
+    complete_systems,
+    current_registry,
+)
+from hwprof.core.cli.render import LEGEND, Cell, Pairs, Table, aggregate_blocks, emit, number, output_format
 from hwprof.core.jsonable import to_json
+
+ChipId = Annotated[str, typer.Argument(metavar="ID", autocompletion=complete_chips, help="A chip id.")]
+LinkId = Annotated[str, typer.Argument(metavar="ID", autocompletion=complete_interconnects, help="An interconnect id.")]
+SystemId = Annotated[str, typer.Argument(metavar="ID", autocompletion=complete_systems, help="A system id.")]
+ModelId = Annotated[str, typer.Argument(metavar="ID", autocompletion=complete_models, help="A workload preset id.")]
 
 chips_app = typer.Typer(help="Chips: peak compute per precision, memory, bandwidth, power.", no_args_is_help=True)
 interconnects_app = typer.Typer(help="Interconnects: scale-up links and scale-out networks.", no_args_is_help=True)
@@ -22,20 +35,14 @@ models_app = typer.Typer(help="Workload presets (model shapes).", no_args_is_hel
 # ----------------------------------------------------------------------------- chips
 
 
-def _peak(chip: Any, precision: str) -> str:
-    figure = chip.peak_dense_tflops.get(precision)
-    return marked(figure.value, figure.status) if figure else "-"
-
-
 @chips_app.command("list")
-def chips_list(as_json: JsonFlag = False) -> None:
+def chips_list(as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
     """List chips with their headline figures."""
     from hwprof.core.jsonable import figure_json
 
     r = current_registry()
     chips = sorted(r.chips.values(), key=lambda c: c.id)
-    if as_json:
-        echo(dump_json([{
+    data = [{
             "id": c.id, "name": c.name, "vendor": c.vendor,
             "peak_dense_tflops": {p: f.value for p, f in c.peak_dense_tflops.items()},
             "peak_sparse_tflops": {p: f.value for p, f in c.peak_sparse_tflops.items()},
@@ -43,25 +50,24 @@ def chips_list(as_json: JsonFlag = False) -> None:
             "memory_bandwidth_tbps": c.memory_bandwidth_tbps.value,
             "tdp_w": figure_json(c.tdp_w)["value"] if c.tdp_w else None,  # type: ignore[index]
             "provider": r.provider("chips", c.id),
-        } for c in chips]))  # fmt: skip
-        return
+        } for c in chips]  # fmt: skip
     rows = [[
-        c.id, c.name, _peak(c, "fp8"), _peak(c, "bf16"),
-        marked(c.memory.value, c.memory.status, "GiB" if c.memory_gib else "GB"),
-        marked(c.memory_bandwidth_tbps.value, c.memory_bandwidth_tbps.status),
-        marked(c.tdp_w.value, c.tdp_w.status) if c.tdp_w else "-",
+        c.id, c.name, Cell.figure(c.peak_dense_tflops.get("fp8")), Cell.figure(c.peak_dense_tflops.get("bf16")),
+        Cell.figure(c.memory, "GiB" if c.memory_gib else "GB"), Cell.figure(c.memory_bandwidth_tbps),
+        Cell.figure(c.tdp_w),
     ] for c in chips]  # fmt: skip
     headers = ["id", "name", "fp8 TFLOPS", "bf16 TFLOPS", "memory", "TB/s", "TDP W"]
-    echo(table(headers, rows) + f"\n\ndense peaks; {LEGEND}")
+    emit(output_format(fmt, as_json), data, lambda: [Table(headers, rows, footer=f"dense peaks; {LEGEND}")])
 
 
-def _figure_rows(prefix: str, figures: dict[str, Any], unit: str) -> list[tuple[str, str]]:
+def _figure_rows(prefix: str, figures: dict[str, Any], unit: str) -> list[tuple[str, Cell]]:
     return [(f"{prefix} {p}", _figure_text(f, unit)) for p, f in figures.items()]
 
 
-def _figure_text(figure: Any, unit: str = "") -> str:
+def _figure_text(figure: Any, unit: str = "") -> Cell:
+    """A figure with its status, source, derivation and alternatives (the source again as a footnote)."""
     if figure is None:
-        return "-"
+        return Cell("-")
     value = number(figure.value) if isinstance(figure.value, float | int) else figure.value
     text = f"{value}{' ' + unit if unit else ''}  [{figure.status}: {figure.source.title}]"
     if getattr(figure, "how", ""):
@@ -70,18 +76,17 @@ def _figure_text(figure: Any, unit: str = "") -> str:
         text += f"  note: {figure.note}"
     for alt in getattr(figure, "alternatives", ()):
         text += f"\n{'':>24}also {number(alt.value)} {unit} [{alt.status}: {alt.source.title}] {alt.note}"
-    return text
+    source = figure.source.title + (f", {figure.source.url}" if figure.source.url else "")
+    return Cell(text, figure.value, source=source)
 
 
 @chips_app.command("show")
-def chips_show(chip_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+def chips_show(chip_id: ChipId, as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
     """Every figure of one chip, with its source and status."""
     r = current_registry()
     chip = r.chip(chip_id)
-    if as_json:
-        echo(dump_json({**to_json(chip), "provider": r.provider("chips", chip.id)}))
-        return
-    rows: list[tuple[str, str]] = [("name", chip.name), ("vendor", chip.vendor)]
+    data = {**to_json(chip), "provider": r.provider("chips", chip.id)}
+    rows: list[tuple[str, Cell | str]] = [("name", chip.name), ("vendor", chip.vendor)]
     rows += _figure_rows("dense", chip.peak_dense_tflops, "TFLOPS")
     rows += _figure_rows("sparse", chip.peak_sparse_tflops, "TFLOPS")
     if chip.sparsity_pattern or chip.sparsity_note:
@@ -97,42 +102,37 @@ def chips_show(chip_id: Annotated[str, typer.Argument(metavar="ID")], as_json: J
         *(("note", n) for n in chip.notes),
         ("from", f"{r.provider('chips', chip.id)}: {chip.origin}"),
     ]
-    echo(pairs(rows, title=f"{chip.id}"))
+    emit(output_format(fmt, as_json), data, lambda: [Pairs(rows, title=chip.id)])
 
 
 # ----------------------------------------------------------------------------- interconnects
 
 
 @interconnects_app.command("list")
-def interconnects_list(as_json: JsonFlag = False) -> None:
+def interconnects_list(as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
     """List interconnects with bandwidth per chip and its direction."""
     r = current_registry()
     links = sorted(r.interconnects.values(), key=lambda i: (i.tier, i.id))
-    if as_json:
-        echo(dump_json([{
+    data = [{
             "id": i.id, "name": i.name, "tier": i.tier,
             "bandwidth_per_chip_gb_s": i.bandwidth_per_chip_gb_s.value, "direction": i.direction,
             "per_direction_gb_s": i.per_direction_gb_s, "topology": i.topology,
             "max_domain_chips": i.max_domain_chips, "provider": r.provider("interconnects", i.id),
-        } for i in links]))  # fmt: skip
-        return
-    rows = [[i.id, i.tier, marked(i.bandwidth_per_chip_gb_s.value, i.bandwidth_per_chip_gb_s.status),
-             i.direction, number(i.per_direction_gb_s), i.max_domain_chips or "-", i.topology]
-            for i in links]  # fmt: skip
+        } for i in links]  # fmt: skip
+    rows = [[i.id, i.tier, Cell.figure(i.bandwidth_per_chip_gb_s), i.direction, i.per_direction_gb_s,
+             i.max_domain_chips or "-", i.topology] for i in links]  # fmt: skip
     headers = ["id", "tier", "GB/s per chip", "as stated", "GB/s one way", "max chips", "topology"]
-    echo(table(headers, rows) + f"\n\n{LEGEND}")
+    emit(output_format(fmt, as_json), data, lambda: [Table(headers, rows, footer=LEGEND)])
 
 
 @interconnects_app.command("show")
-def interconnects_show(link_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+def interconnects_show(link_id: LinkId, as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
     """Every figure of one interconnect."""
     r = current_registry()
     link = r.interconnect(link_id)
-    if as_json:
-        echo(dump_json({**to_json(link), "per_direction_gb_s": link.per_direction_gb_s,
-                        "provider": r.provider("interconnects", link.id)}))  # fmt: skip
-        return
-    rows = [
+    data = {**to_json(link), "per_direction_gb_s": link.per_direction_gb_s,
+            "provider": r.provider("interconnects", link.id)}  # fmt: skip
+    rows: list[tuple[str, Cell | str]] = [
         ("name", link.name), ("tier", link.tier),
         ("bandwidth per chip", _figure_text(link.bandwidth_per_chip_gb_s, f"GB/s ({link.direction})")),
         ("one direction", f"{number(link.per_direction_gb_s)} GB/s"),
@@ -140,36 +140,34 @@ def interconnects_show(link_id: Annotated[str, typer.Argument(metavar="ID")], as
         ("max domain", str(link.max_domain_chips or "-")), *(("note", n) for n in link.notes),
         ("from", f"{r.provider('interconnects', link.id)}: {link.origin}"),
     ]  # fmt: skip
-    echo(pairs(rows, title=link.id))
+    emit(output_format(fmt, as_json), data, lambda: [Pairs(rows, title=link.id)])
 
 
 # ----------------------------------------------------------------------------- systems
 
 
 @systems_app.command("list")
-def systems_list(as_json: JsonFlag = False) -> None:
+def systems_list(as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
     """List systems: chip, count and dense FP8/BF16 peaks."""
     r = current_registry()
     systems = sorted(r.systems.values(), key=lambda s: (s.chip, s.chips, s.id))
-    if as_json:
-        echo(dump_json([{"id": s.id, "name": s.name, "kind": s.kind, "chip": s.chip, "chips": s.chips,
-                         "provider": r.provider("systems", s.id)} for s in systems]))  # fmt: skip
-        return
+    data = [{"id": s.id, "name": s.name, "kind": s.kind, "chip": s.chip, "chips": s.chips,
+             "provider": r.provider("systems", s.id)} for s in systems]  # fmt: skip
     rows = []
     for s in systems:
-        chip = r.chip(s.chip)
-        fp8, bf16 = chip.peak_dense_tflops.get("fp8"), chip.peak_dense_tflops.get("bf16")
-        rows.append([s.id, s.kind, s.chip, s.chips,
-                     marked(fp8.value * s.chips / 1000, fp8.status) if fp8 else "-",
-                     marked(bf16.value * s.chips / 1000, bf16.status) if bf16 else "-"])  # fmt: skip
-    echo(table(["id", "kind", "chip", "chips", "fp8 PFLOPS", "bf16 PFLOPS"], rows) + f"\n\ndense peaks; {LEGEND}")
+        peaks = r.chip(s.chip).peak_dense_tflops
+        rows.append([s.id, s.kind, s.chip, s.chips, Cell.figure(peaks.get("fp8"), scale=s.chips / 1000),
+                     Cell.figure(peaks.get("bf16"), scale=s.chips / 1000)])  # fmt: skip
+    headers = ["id", "kind", "chip", "chips", "fp8 PFLOPS", "bf16 PFLOPS"]
+    emit(output_format(fmt, as_json), data, lambda: [Table(headers, rows, footer=f"dense peaks; {LEGEND}")])
 
 
 @systems_app.command("show")
 def systems_show(
-    system_id: Annotated[str, typer.Argument(metavar="ID")],
+    system_id: SystemId,
     count: Annotated[int, typer.Option("--count", min=1, help="Aggregate this many systems.")] = 1,
     as_json: JsonFlag = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Aggregate a system: peak compute per precision (dense, sparse), memory, bandwidth, power."""
     from hwprof.core.perf.aggregate import aggregate_system
@@ -180,38 +178,32 @@ def systems_show(
     result["name"] = system.name
     result["provider"] = r.provider("systems", system.id)
     result["origin"] = system.origin
-    if as_json:
-        echo(dump_json(result))
-        return
-    echo(render_aggregate(result))
+    emit(output_format(fmt, as_json), result, lambda: aggregate_blocks(result))
 
 
 # ----------------------------------------------------------------------------- models
 
 
 @models_app.command("list")
-def models_list(as_json: JsonFlag = False) -> None:
+def models_list(as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
     """List workload presets."""
     r = current_registry()
     models = sorted(r.workloads.values(), key=lambda w: w.id)
-    if as_json:
-        echo(dump_json([to_json(w) for w in models]))
-        return
-    rows = [[w.id, w.name, number(w.params / 1e9), number(w.active / 1e9), w.layers or "-", w.hidden or "-",
-             w.seq_len or "-"] for w in models]  # fmt: skip
-    echo(table(["id", "name", "params B", "active B", "layers", "hidden", "seq"], rows))
+    source = {w.id: w.source.title + (f", {w.source.url}" if w.source.url else "") for w in models}
+    rows = [[w.id, Cell(w.name, status=w.status, source=source[w.id]), w.params / 1e9, w.active / 1e9,
+             w.layers or "-", w.hidden or "-", w.seq_len or "-"] for w in models]  # fmt: skip
+    headers = ["id", "name", "params B", "active B", "layers", "hidden", "seq"]
+    emit(output_format(fmt, as_json), [to_json(w) for w in models], lambda: [Table(headers, rows)])
 
 
 @models_app.command("show")
-def models_show(model_id: Annotated[str, typer.Argument(metavar="ID")], as_json: JsonFlag = False) -> None:
+def models_show(model_id: ModelId, as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
     """One workload preset's shape and its source."""
     w = current_registry().workload(model_id)
     data = to_json(w)
-    if as_json:
-        echo(dump_json(data))
-        return
     rows = [(k, v["title"] if k == "source" else v) for k, v in data.items() if v not in (None, [], "")]
-    echo(pairs([(k, number(v) if isinstance(v, float) else str(v)) for k, v in rows], title=w.id))
+    shown = [(k, number(v) if isinstance(v, float) else str(v)) for k, v in rows]
+    emit(output_format(fmt, as_json), data, lambda: [Pairs(shown, title=w.id)])
 
 
 @hookimpl

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hwprof.core import hookimpl
-from hwprof.core.cli.render import dump_json, echo, table
+from hwprof.core.cli.common import FormatOpt, JsonFlag
+from hwprof.core.cli.render import Table, echo, emit, output_format, plural
 from hwprof.core.errors import HwprofError, did_you_mean
 
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 plugins_app = typer.Typer(
     help="Installed plugins and what they register; install, remove, scaffold.", no_args_is_help=True
 )
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
 HOOK_PREFIX = "hwprof_register_"
 
 
@@ -31,24 +31,24 @@ HOOK_PREFIX = "hwprof_register_"
 def plugins_list(
     all_plugins: Annotated[bool, typer.Option("--all", help="Include the built-in plugins.")] = False,
     as_json: JsonFlag = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Plugins: name, version, status, hooks, and what each registered."""
     from hwprof.core.cli.common import current_registry as reg
 
     r = reg()
     infos = [p for p in r.plugins if all_plugins or not p.builtin]
-    if as_json:
-        echo(dump_json([{"name": p.name, "version": p.version, "builtin": p.builtin, "status": p.status,
-                         "error": p.error, "hooks": p.hooks, "registered": p.registered} for p in infos]))  # fmt: skip
-        return
-    if not infos:
+    data = [{"name": p.name, "version": p.version, "builtin": p.builtin, "status": p.status,
+             "error": p.error, "hooks": p.hooks, "registered": p.registered} for p in infos]  # fmt: skip
+    fmt = output_format(fmt, as_json)
+    if not infos and fmt == "table":
         echo("no third-party plugins installed (--all shows the built-in ones)")
         return
     rows = [[p.name, p.version or "-", p.status + (f": {p.error}" if p.error else ""),
              ", ".join(_used_hooks(p)) or "-",
-             ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in p.registered.items()) or "-",
+             ", ".join(plural(n, k.removesuffix("s").replace("_", " ")) for k, n in p.registered.items()) or "-",
              "yes" if p.builtin else ""] for p in infos]  # fmt: skip
-    echo(table(["name", "version", "status", "hooks", "registered", "built-in"], rows))
+    emit(fmt, data, lambda: [Table(["name", "version", "status", "hooks", "registered", "built-in"], rows)])
 
 
 def _used_hooks(info: Any) -> list[str]:

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from hwprof.core import hookimpl
-from hwprof.core.cli.render import LEGEND, dump_json, echo, marked, number, pairs, table, warn
+from hwprof.core.cli.common import FormatOpt, JsonFlag, complete_cost_models, complete_systems
+from hwprof.core.cli.render import LEGEND, Cell, Pairs, Table, emit, exact, number, output_format, warn
 from hwprof.core.cost import pricing
 from hwprof.core.data import records
 from hwprof.core.errors import HwprofError, did_you_mean
@@ -24,7 +25,6 @@ prices_app = typer.Typer(
     no_args_is_help=True,
 )
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table.")]
 StaleDays = Annotated[
     int | None,
     typer.Option(
@@ -34,7 +34,9 @@ StaleDays = Annotated[
     ),
 ]
 AsOf = Annotated[str | None, typer.Option("--as-of", metavar="DATE", help="Age prices as of this date, not today.")]
-CostModelOption = Annotated[str | None, typer.Option("--cost-model", help="Only this cost model.")]
+CostModelOption = Annotated[
+    str | None, typer.Option("--cost-model", autocompletion=complete_cost_models, help="Only this cost model.")
+]
 HEADLINE = ("fp8", "bf16")  # the precisions the list shows price-performance for
 
 
@@ -95,13 +97,16 @@ def _models(r: Any, cost_model: str | None) -> list[records.CostModel]:
 
 @prices_app.command("list")
 def prices_list(
-    system: Annotated[str | None, typer.Option("--system", help="Only this system id.")] = None,
+    system: Annotated[
+        str | None, typer.Option("--system", autocompletion=complete_systems, help="Only this system id.")
+    ] = None,
     region: Annotated[str | None, typer.Option("--region", help="Only this region, e.g. us-east-1.")] = None,
     purchase: Annotated[str | None, typer.Option("--purchase", help="on-demand, capacity-block, spot, ...")] = None,
     cost_model: CostModelOption = None,
     stale_days: StaleDays = None,
     as_of: AsOf = None,
     as_json: JsonFlag = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Known prices, each with the date it was observed, its age and its source."""
     r = _registry()
@@ -127,28 +132,36 @@ def prices_list(
     quotes.sort(key=lambda q: (q.price.system, q.price.purchase, q.price.region, q.cost_model))
     rows = [price_json(r, q) for q in quotes]
     missing = [missing_json(m.id, g) for m in models for g in pricing.missing_for(m, system, purchase, region)]
-    if as_json:
-        echo(dump_json({"as_of": today.isoformat(), "stale_days": days, "prices": rows, "missing": missing}))
-        return
+    data = {"as_of": today.isoformat(), "stale_days": days, "prices": rows, "missing": missing}
     cells = [[
-        row["system"], row["region"], row["purchase"], marked(row["usd_per_hour"], row["status"]),
-        number(row["usd_per_chip_hour"]),
-        *(number(row["usd_per_dense_pflops_hour"].get(p)) for p in HEADLINE),
+        row["system"], row["region"], row["purchase"], _price(row), row["usd_per_chip_hour"],
+        *(row["usd_per_dense_pflops_hour"].get(p) for p in HEADLINE),
         row["observed"], row["age_days"], _flags(row), row["cost_model"],
     ] for row in rows]  # fmt: skip
     headers = ["system", "region", "purchase", "USD/h", "USD/chip-h", *(f"USD/PF-h {p}" for p in HEADLINE),
                "observed", "age d", "flags", "model"]  # fmt: skip
-    out = [table(headers, cells) if cells else "no prices match", "", _footer(today, days), *_missing_lines(missing)]
-    echo("\n".join(out))
+    footer = "\n".join([_footer(today, days), *_missing_lines(missing)])
+    fmt = output_format(fmt, as_json)
+    if not cells and fmt == "table":
+        emit(fmt, data, lambda: [Pairs([], title="no prices match", footer=footer)])
+        return
+    emit(fmt, data, lambda: [Table(headers, cells, footer=footer)])
+
+
+def _price(row: dict[str, Any]) -> Cell:
+    """A price with every digit it was published with, its status and its source."""
+    source = row["source"]["title"] + (f", {row['source']['url']}" if row["source"].get("url") else "")
+    return Cell(exact(row["usd_per_hour"]), row["usd_per_hour"], row["status"], source)
 
 
 @prices_app.command("show")
 def prices_show(
-    system_id: Annotated[str, typer.Argument(metavar="SYSTEM")],
+    system_id: Annotated[str, typer.Argument(metavar="SYSTEM", autocompletion=complete_systems, help="A system id.")],
     cost_model: CostModelOption = None,
     stale_days: StaleDays = None,
     as_of: AsOf = None,
     as_json: JsonFlag = False,
+    fmt: FormatOpt = None,
 ) -> None:
     """Every price of one system: per chip-hour and per dense PFLOPS-hour of each precision."""
     r = _registry()
@@ -163,26 +176,25 @@ def prices_show(
     rows = [price_json(r, q) for q in quotes]
     missing = [missing_json(m.id, g) for m in models for g in pricing.missing_for(m, system.id)]
     peaks = {p: system.chips * f.value / 1000 for p, f in chip.peak_dense_tflops.items()}
-    if as_json:
-        echo(dump_json({"system": system.id, "name": system.name, "chip": chip.id, "chips": system.chips,
-                        "peak_dense_pflops": peaks, "as_of": today.isoformat(), "stale_days": days,
-                        "prices": rows, "missing": missing}))  # fmt: skip
-        return
-    out = [pairs([("dense PFLOPS", ", ".join(f"{p} {number(v)}" for p, v in peaks.items()))],
-                 title=f"{system.id}: {system.chips} x {chip.id}"), ""]  # fmt: skip
-    if rows:
-        cells = [[row["purchase"], row["region"], marked(row["usd_per_hour"], row["status"]),
-                  number(row["usd_per_chip_hour"]), row["observed"], row["age_days"], _flags(row),
-                  row["source"]["title"], row["cost_model"]] for row in rows]  # fmt: skip
+    data = {"system": system.id, "name": system.name, "chip": chip.id, "chips": system.chips,
+            "peak_dense_pflops": peaks, "as_of": today.isoformat(), "stale_days": days,
+            "prices": rows, "missing": missing}  # fmt: skip
+    footer = "\n".join([_footer(today, days), *_missing_lines(missing)])
+
+    def blocks() -> list[Pairs | Table]:
+        head = Pairs([("dense PFLOPS", ", ".join(f"{p} {number(v)}" for p, v in peaks.items()))],
+                     title=f"{system.id}: {system.chips} x {chip.id}")  # fmt: skip
+        if not rows:
+            return [head, Pairs([], title=f"no price known for {system.id}", footer=footer)]
+        cells = [[row["purchase"], row["region"], _price(row), row["usd_per_chip_hour"], row["observed"],
+                  row["age_days"], _flags(row), row["source"]["title"], row["cost_model"]] for row in rows]  # fmt: skip
         headers = ["purchase", "region", "USD/h", "USD/chip-h", "observed", "age d", "flags", "source", "model"]
-        out += [table(headers, cells), ""]
         perf = [[row["purchase"], row["region"], row["cost_model"],
-                 *(number(row["usd_per_dense_pflops_hour"][p]) for p in peaks)] for row in rows]  # fmt: skip
-        out += [table(["purchase", "region", "model", *peaks], perf, title="USD per dense PFLOPS-hour"), ""]
-    else:
-        out += [f"no price known for {system.id}", ""]
-    out += [_footer(today, days), *_missing_lines(missing)]
-    echo("\n".join(out))
+                 *(row["usd_per_dense_pflops_hour"][p] for p in peaks)] for row in rows]  # fmt: skip
+        return [head, Table(headers, cells),
+                Table(["purchase", "region", "model", *peaks], perf, title="USD per dense PFLOPS-hour", footer=footer)]  # fmt: skip
+
+    emit(output_format(fmt, as_json), data, blocks)
 
 
 @hookimpl

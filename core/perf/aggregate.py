@@ -12,10 +12,13 @@ from hwprof.core.data import records
 from hwprof.core.jsonable import source_json
 
 
-def _total(figure: records.Figure | None, count: int, scale: float = 1.0) -> dict[str, Any] | None:
+def _total(figure: records.Figure | None, count: int, per_chip_unit: str, scale: float = 1.0) -> dict[str, Any] | None:
+    """The total of ``count`` chips in the parent key's unit; the per-chip figure keeps its own unit
+    in its name (``power_kw`` totals hold ``per_chip_w``: 700 W, not 700 kW)."""
     if figure is None:
         return None
-    out: dict[str, Any] = {"value": figure.value * count * scale, "per_chip": figure.value, "status": figure.status}
+    out: dict[str, Any] = {"value": figure.value * count * scale, f"per_chip_{per_chip_unit}": figure.value,
+                           "status": figure.status, "source": source_json(figure.source)}  # fmt: skip
     if figure.alternatives:
         out["alternatives"] = [a.value * count * scale for a in figure.alternatives]
     return out
@@ -27,11 +30,11 @@ def aggregate_chips(chip: records.Chip, count: int) -> dict[str, Any]:
     result: dict[str, Any] = {
         "chip": chip.id,
         "chips": count,
-        "peak_dense_pflops": {p: _total(f, count, 1e-3) for p, f in chip.peak_dense_tflops.items()},
-        "peak_sparse_pflops": {p: _total(f, count, 1e-3) for p, f in chip.peak_sparse_tflops.items()},
-        memory_key: _total(chip.memory, count),
-        "memory_bandwidth_tbps": _total(chip.memory_bandwidth_tbps, count),
-        "power_kw": _total(chip.tdp_w, count, 1e-3),
+        "peak_dense_pflops": {p: _total(f, count, "tflops", 1e-3) for p, f in chip.peak_dense_tflops.items()},
+        "peak_sparse_pflops": {p: _total(f, count, "tflops", 1e-3) for p, f in chip.peak_sparse_tflops.items()},
+        memory_key: _total(chip.memory, count, memory_key.removeprefix("memory_")),
+        "memory_bandwidth_tbps": _total(chip.memory_bandwidth_tbps, count, "tbps"),
+        "power_kw": _total(chip.tdp_w, count, "w", 1e-3),
     }
     if chip.sparsity_note:
         result["sparsity_note"] = chip.sparsity_note
