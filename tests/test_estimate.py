@@ -229,12 +229,16 @@ def test_compare_refuses_an_unknown_purchase_option(capsys: pytest.CaptureFixtur
     )
 
 
-def test_with_two_cost_models_loaded_the_user_chooses(capsys: pytest.CaptureFixture[str]) -> None:
+def test_with_two_cost_models_loaded_the_built_in_one_prices_and_the_other_is_named(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A profile the user adds must not break a command that worked (issue 12): the built-in cost
+    # model still prices it, and a note names the other and how to choose it.
     data_dir = str(Path(__file__).parent / "data")  # adds a second cost model beside the built-in one
     for command in ("compare serve --model llama3.1-8b --systems p5.48xlarge,p5en.48xlarge",
                     "plan train --model llama3.1-8b --tokens 1e11 --systems p5.48xlarge"):  # fmt: skip
         code, _, err = run(capsys, "--profiles", data_dir, *command.split())
-        assert code == 1 and "several cost models are loaded (acme-negotiated, aws)" in err
+        assert code == 0 and "built-in cost model 'aws'; also loaded: acme-negotiated" in err
     chosen = "plan train --model llama3.1-8b --tokens 1e11 --systems p5.48xlarge --cost-model aws"
     code, _, _ = run(capsys, "--profiles", data_dir, *chosen.split())
     assert code == 0

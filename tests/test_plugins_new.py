@@ -30,14 +30,24 @@ def test_scaffold_from_a_chip_template(run_cli: Any, tmp_path: Path, builtin_reg
     assert pyproject["tool"]["setuptools"]["package-data"] == {"hwprof_acme_x1": ["*.toml"]}
     module = (root / "hwprof_acme_x1" / "__init__.py").read_text()
     assert 'plugin = TomlPlugin(__name__, "hwprof_acme_x1.toml")' in module
-    # The profile is the template with its id changed, and it carries the sources it cites.
+    # The profile starts from the template's values, but no figure claims the template's sources:
+    # each is an estimate whose note says where it was copied from (issue 12).
     profile = load_file(root / "hwprof_acme_x1" / "hwprof_acme_x1.toml")
     (chip,) = profile.chip
     template = builtin_registry.chips["h100-sxm"]
-    assert chip.id == "acme-x1"
-    assert chip.peak_dense_tflops == template.peak_dense_tflops
-    assert chip.memory_bandwidth_tbps == template.memory_bandwidth_tbps
-    assert set(profile.sources) == {"v1", "v3"}  # what the H100 chip cites, not the whole file's sources
+    assert (chip.id, chip.name) == ("acme-x1", "Acme X1")
+    assert {p: f.value for p, f in chip.peak_dense_tflops.items()} == {
+        p: f.value for p, f in template.peak_dense_tflops.items()
+    }
+    assert chip.memory_bandwidth_tbps.value == template.memory_bandwidth_tbps.value
+    figures = [*chip.peak_dense_tflops.values(), chip.memory_bandwidth_tbps]
+    assert {(f.status, f.source.title.startswith("TODO")) for f in figures} == {("estimated", True)}
+    assert all("copied from h100-sxm" in f.note for f in figures)
+    # The smallest system on the chip comes too, on the new chip, over copies of its links.
+    (system,) = profile.system
+    assert (system.id, system.chip, system.chips) == ("acme-x1-hgx-h100-8", "acme-x1", 8)
+    assert {t.interconnect for t in system.tiers} == {link.id for link in profile.interconnect}
+    assert all(link.id.startswith("acme-x1-") for link in profile.interconnect)
 
 
 def test_the_scaffolded_test_passes(run_cli: Any, tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 import attrs
 import typer
 
-from hwprof.core.cli.render import number, warn
+from hwprof.core.cli.render import note, number, warn
 from hwprof.core.data import registry
-from hwprof.core.errors import HwprofError
+from hwprof.core.errors import HwprofError, did_you_mean
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table (--format json).")]
 
@@ -173,17 +173,41 @@ def cluster_from(system_id: str | None, count: int, chip_id: str | None, chips: 
     return cluster.cluster_for(r.chip(chip_id), chips, None, r.interconnects)  # type: ignore[arg-type]
 
 
+COST_MODEL_ENV = "HWPROF_COST_MODEL"
+
+
 def chosen_cost_model(name: str | None) -> Any:
-    """The cost model --cost-model names; without it, the only one loaded. None for 'none' or none loaded."""
+    """The cost model to price with: --cost-model, else HWPROF_COST_MODEL, else the only one loaded,
+    else the only built-in one (so a profile the user adds never breaks a command that worked).
+    None for 'none' or when none is loaded."""
+    import os
+
     r = current_registry()
+    if name is None and os.environ.get(COST_MODEL_ENV):
+        name = os.environ[COST_MODEL_ENV]
+        if name != "none" and name not in r.cost_models:
+            raise HwprofError(f"{COST_MODEL_ENV}={name}: unknown cost model{did_you_mean(name, list(r.cost_models))}; "
+                              f"known: {', '.join(sorted(r.cost_models)) or 'none'}")  # fmt: skip
     if name == "none":
         return None
     if name is not None:
         return r.cost_model(name)
     models = sorted(r.cost_models)
-    if len(models) > 1:
-        raise HwprofError(f"several cost models are loaded ({', '.join(models)}); choose one with --cost-model")
-    return r.cost_models[models[0]] if models else None
+    if len(models) <= 1:
+        return r.cost_models[models[0]] if models else None
+    builtin = [m for m in models if _builtin(r, m)]
+    if len(builtin) != 1:
+        raise HwprofError(f"several cost models are loaded ({', '.join(models)}); choose one with --cost-model, "
+                          f"or set {COST_MODEL_ENV} to make one your default")  # fmt: skip
+    others = ", ".join(m for m in models if m != builtin[0])
+    note(f"priced with the built-in cost model {builtin[0]!r}; also loaded: {others} "
+         f"(choose with --cost-model, or make one your default with {COST_MODEL_ENV}=ID)")  # fmt: skip
+    return r.cost_models[builtin[0]]
+
+
+def _builtin(r: registry.Registry, cost_model: str) -> bool:
+    provider = r.provider("cost_models", cost_model)
+    return any(p.builtin and provider == f"plugin {p.name!r}" for p in r.plugins)
 
 
 def quote_for(cost_model: str | None, target: Any, purchase: str, region: str | None) -> Any:

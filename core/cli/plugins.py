@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hwprof.core import hookimpl
-from hwprof.core.cli.common import FormatOpt, JsonFlag
-from hwprof.core.cli.render import Table, echo, emit, output_format, plural
+from hwprof.core.cli.common import FormatOpt, JsonFlag, complete_chips
+from hwprof.core.cli.render import Table, echo, emit, output_format, plural, warn
 from hwprof.core.errors import HwprofError, did_you_mean
 
 if TYPE_CHECKING:
@@ -92,6 +92,11 @@ def plugins_install(
     if editable and not path.is_dir():
         raise HwprofError(f"-e {target}: editable installs need a plugin folder (one holding pyproject.toml)")
     options = [*(["--upgrade"] if upgrade else []), *(["--editable"] if editable else [])]
+    if path.is_dir() and not editable:
+        from hwprof.core.cli.scaffold import unshipped_profiles
+
+        for problem in unshipped_profiles(path):
+            warn(problem)
     _pip("install", *options, str(path.resolve()) if is_path else target)
     echo(f"installed {target}; `hwprof plugins list` shows what it registered")
 
@@ -131,8 +136,9 @@ def plugins_uninstall(
         known = sorted({d.name for d in dists.values()})
         listing = f"; installed plugins: {', '.join(known)}" if known else "; no third-party plugins are installed"
         raise HwprofError(f"{name!r} is not an installed hwprof plugin{did_you_mean(name, known)}{listing}")
-    _pip("uninstall", *(["--yes"] if yes else []), dist.name)
-    echo(f"uninstalled {dist.name}")
+    dist_name = dist.name  # read now: importlib reads metadata lazily, and pip is about to delete it
+    _pip("uninstall", *(["--yes"] if yes else []), dist_name)
+    echo(f"uninstalled {dist_name}")
 
 
 @plugins_app.command("freeze")
@@ -164,7 +170,13 @@ def _requirement(dist: Distribution) -> str:
 def plugins_new(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Distribution name, e.g. hwprof-acme-x1.")],
     chip: Annotated[
-        str | None, typer.Option("--chip", metavar="ID", help="Pre-fill the profile from this chip.")
+        str | None,
+        typer.Option(
+            "--chip",
+            metavar="ID",
+            autocompletion=complete_chips,
+            help="Pre-fill the profile from this chip, a system built on it and its interconnects.",
+        ),  # fmt: skip
     ] = None,
     output: Annotated[Path, typer.Option("-o", "--output", metavar="DIR", help="Create the folder in DIR.")] = Path(),
 ) -> None:
@@ -172,12 +184,16 @@ def plugins_new(
     from hwprof.core.cli.scaffold import names_for, plugin_files, write_package
 
     names = names_for(name)
-    template = None
+    template, systems, links = None, [], []
     if chip is not None:
         from hwprof.core.cli.common import current_registry as reg
 
-        template = reg().chip(chip)
-    target = write_package(output, names, plugin_files(names, template))
+        r = reg()
+        template = r.chip(chip)
+        # One system on this chip (the smallest) and the links it uses: a plugin's usual contents.
+        systems = sorted((s for s in r.systems.values() if s.chip == chip), key=lambda s: (s.chips, s.id))[:1]
+        links = [r.interconnects[t.interconnect] for s in systems for t in s.tiers if t.interconnect in r.interconnects]
+    target = write_package(output, names, plugin_files(names, template, systems, links))
     pkg = names.package
     echo(
         f"created {target}\n"

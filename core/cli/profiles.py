@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from hwprof.core import hookimpl
-from hwprof.core.cli.render import dump_json, echo
+from hwprof.core.cli.render import dump_json, echo, plural, warn
 from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
 
 if TYPE_CHECKING:
@@ -110,9 +110,13 @@ def profiles_check(
     for path, line in _cross_check(loaded) if loaded else []:
         problems.append(line)
         bad.add(path)
+    from hwprof.core.cli.scaffold import unshipped_profile
+
     for path, profile in loaded:
         if path not in bad:
             echo(f"ok: {path} ({_counts(profile)})")
+        if problem := unshipped_profile(path):
+            warn(problem)
     for problem in problems:
         echo(problem)
     if problems:
@@ -122,7 +126,7 @@ def profiles_check(
 def _counts(profile: ProfileSet) -> str:
     from hwprof.core.data.schema import KINDS
 
-    parts = [f"{len(getattr(profile, kind))} {kind.replace('_', ' ')}" for kind in KINDS if getattr(profile, kind)]
+    parts = [plural(len(getattr(profile, kind)), kind.replace("_", " ")) for kind in KINDS if getattr(profile, kind)]
     return ", ".join(parts) or "no records"
 
 

@@ -104,6 +104,11 @@ def warn(text: str) -> None:
     sys.stderr.write(f"warning: {text}\n")
 
 
+def note(text: str) -> None:
+    """Something the user may want to know, not a problem: stderr, so stdout stays the answer."""
+    sys.stderr.write(f"note: {text}\n")
+
+
 # ----------------------------------------------------------------------------- formats
 # A command describes what it shows once, as blocks (a Table, or Pairs of name and value); the same
 # blocks print as a plain table, CSV (raw numbers, for spreadsheets) or Markdown (figure sources as

@@ -51,11 +51,14 @@ def names_for(name: str) -> Names:
     return Names(dist=name, entry_point=normal, package=package, record_id=record_id)
 
 
+TODO_SOURCE = records.Source(
+    key="datasheet", title="TODO: the document these figures come from", url="https://example.com"
+)
+
+
 def placeholder_chip(record_id: str) -> records.Chip:
     """A valid chip whose every figure says it must be replaced."""
-    source = records.Source(
-        key="datasheet", title="TODO: the document these figures come from", url="https://example.com"
-    )
+    source = TODO_SOURCE
 
     def todo() -> records.Figure:
         return records.Figure(
@@ -68,16 +71,67 @@ def placeholder_chip(record_id: str) -> records.Chip:
     )  # fmt: skip
 
 
-def plugin_files(names: Names, template: records.Chip | None = None) -> dict[str, str]:
+def _unsourced(value: object, template: str) -> object:
+    """``value`` with every figure's source replaced by the TODO datasheet and its status made
+    'estimated': the numbers are a starting point copied from ``template``, not facts about the new
+    chip, and the note says where each came from."""
+    if isinstance(value, records.Figure | records.Fact):
+        note = f"copied from {template} ({value.status}: {value.source.title}); replace with your sourced figure"
+        extra = {"how": "", "alternatives": ()} if isinstance(value, records.Figure) else {}
+        return attrs.evolve(value, source=TODO_SOURCE, status="estimated", note=note, **extra)  # type: ignore[arg-type]
+    if isinstance(value, records.Source):
+        return TODO_SOURCE
+    if isinstance(value, dict):
+        return {k: _unsourced(v, template) for k, v in value.items()}
+    if attrs.has(type(value)):
+        changes = {f.name: _unsourced(getattr(value, f.name), template) for f in attrs.fields(type(value))
+                   if f.name not in ("id", "origin")}  # fmt: skip
+        if isinstance(changes.get("source"), records.Source) and "status" in changes:
+            changes["status"] = "estimated"  # a system's chip count and topology, copied like its figures
+        return attrs.evolve(value, **changes)  # type: ignore[misc]
+    return value
+
+
+def _title(record_id: str) -> str:
+    return " ".join(word.capitalize() if word.isalpha() else word.upper() for word in record_id.split("-"))
+
+
+def from_template(
+    names: Names, chip: records.Chip, systems: list[records.System], links: list[records.Interconnect]
+) -> list[object]:
+    """The template chip, one system built on it and that system's interconnects, under new ids
+    (``acme-x1``, ``acme-x1-<link>``, ``acme-x1-<system>``), every figure marked as copied."""
+    new = names.record_id
+    link_ids = {link.id: f"{new}-{link.id}"[:64] for link in links}
+    out: list[object] = [attrs.evolve(_unsourced(chip, chip.id), id=new, name=_title(new), notes=(),  # type: ignore[type-var]
+                                      vendor=_title(new.split("-")[0]), override=False)]  # fmt: skip
+    for link in links:
+        out.append(attrs.evolve(_unsourced(link, link.id), id=link_ids[link.id], notes=(), override=False,  # type: ignore[type-var]
+                                name=f"{_title(new)} {link.name} (copied: edit the name)"))  # fmt: skip
+    for system in systems:
+        tiers = tuple(attrs.evolve(t, interconnect=link_ids.get(t.interconnect, t.interconnect)) for t in system.tiers)
+        out.append(attrs.evolve(_unsourced(system, system.id), id=f"{new}-{system.id}"[:64], chip=new, tiers=tiers,  # type: ignore[type-var]
+                                name=f"{_title(new)} {system.kind} ({system.chips} chips)", claims=(), notes=(),
+                                built_from="", override=False))  # fmt: skip
+    return out
+
+
+def plugin_files(
+    names: Names,
+    template: records.Chip | None = None,
+    systems: list[records.System] | None = None,
+    links: list[records.Interconnect] | None = None,
+) -> dict[str, str]:
     """Relative path -> text of every file in the new plugin package."""
     import tomli_w
 
     pkg = names.package
+    profile_records: list[object]
     if template is None:
-        chip, made_from = placeholder_chip(names.record_id), "a placeholder chip"
+        profile_records, made_from = [placeholder_chip(names.record_id)], "a placeholder chip"
     else:
-        chip = attrs.evolve(template, id=names.record_id, name=f"{template.name} (edit me)", override=False)
-        made_from = f"chip {template.id!r}"
+        profile_records = from_template(names, template, systems or [], links or [])
+        made_from = f"chip {template.id!r}" + (f", system {systems[0].id!r} and its interconnects" if systems else "")
     pyproject = {
         "build-system": {"requires": ["setuptools>=69"], "build-backend": "setuptools.build_meta"},
         "project": {
@@ -103,7 +157,7 @@ def plugin_files(names: Names, template: records.Chip | None = None) -> dict[str
     return {
         "pyproject.toml": tomli_w.dumps(pyproject),
         f"{pkg}/__init__.py": MODULE.format(dist=names.dist, pkg=pkg),
-        f"{pkg}/{pkg}.toml": dumps([chip], header=profile_header),
+        f"{pkg}/{pkg}.toml": dumps(profile_records, header=profile_header),
         "README.md": README.format(dist=names.dist, pkg=pkg, ep=names.entry_point, id=names.record_id),
         f"tests/test_{pkg}.py": TEST.format(pkg=pkg, ep=names.entry_point, id=names.record_id),
     }
@@ -184,3 +238,49 @@ def test_registers_its_chip() -> None:
     assert chip.memory.value > 0
     assert [p.status for p in registry.plugins if p.name == name] == ["loaded"]
 '''
+
+
+def unshipped_profile(profile: Path) -> str:
+    """Why ``pip install`` of the plugin project holding ``profile`` would leave it out, or ''.
+
+    setuptools installs only Python files unless ``[tool.setuptools.package-data]`` (or a
+    MANIFEST.in) names the TOML; the plugin then loads with no profile. Hatchling and flit ship
+    every file in the package, so only setuptools projects are checked.
+    """
+    import fnmatch
+    import tomllib
+
+    package = profile.resolve().parent
+    if not (package / "__init__.py").exists():
+        return ""  # a plain profile folder, not a package
+    root = next((d for d in (package.parent, package.parent.parent) if (d / "pyproject.toml").is_file()), None)
+    if root is None:
+        return ""
+    try:
+        config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return ""
+    backend = config.get("build-system", {}).get("build-backend", "setuptools.build_meta")
+    if not str(backend).startswith("setuptools"):
+        return ""
+    relative = profile.resolve().relative_to(package).as_posix()
+    setuptools = config.get("tool", {}).get("setuptools", {})
+    folder = package.relative_to(root).as_posix()
+    mapped = {name for name, where in setuptools.get("package-dir", {}).items() if where == folder}
+    names = {"*", "", package.name, folder.replace("/", "."), *mapped}
+    listed = [p for key, values in setuptools.get("package-data", {}).items() if key in names for p in values]
+    manifest = root / "MANIFEST.in"
+    if any(fnmatch.fnmatch(relative, p) for p in listed) or (
+        manifest.is_file() and ".toml" in manifest.read_text(encoding="utf-8", errors="replace")
+    ):
+        return ""
+    return (f"{profile.name} would not be installed with the plugin: setuptools ships only Python files unless "
+            f"{root / 'pyproject.toml'} says [tool.setuptools.package-data] {package.name} = [\"*.toml\"]")  # fmt: skip
+
+
+def unshipped_profiles(project: Path) -> list[str]:
+    """``unshipped_profile`` for every TOML inside a package of the plugin project folder ``project``."""
+    found = []
+    for init in sorted(project.glob("*/__init__.py")) + sorted(project.glob("src/*/__init__.py")):
+        found += [m for toml in sorted(init.parent.glob("*.toml")) if (m := unshipped_profile(toml))]
+    return found

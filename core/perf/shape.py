@@ -80,6 +80,49 @@ def from_workload(w: records.Workload) -> Shape:
     )  # fmt: skip
 
 
+# A config.json gives the longest context (max_position_embeddings: 163,840 for DeepSeek-V3), not the
+# sequence a run trains on; taken as that, attention FLOPs came out +437%. Without --seq-len, this.
+DEFAULT_TRAIN_SEQ = 4096
+
+# Whether the MLP is gated (gate, up and down projections: 3 matrices, not 2) follows from the
+# architecture, which transformers fixes per model_type; hidden_act alone misleads (Gemma is gated
+# with GELU) and is often left out of config.json, where the config class's default applies
+# (LlamaConfig, MistralConfig, Qwen2Config, DeepseekV3Config ... default to "silu").
+GATED_MODEL_TYPES = frozenset({
+    "llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek_v2", "deepseek_v3",
+    "gemma", "gemma2", "gemma3", "gemma3_text", "phi3", "olmo", "olmo2", "olmoe", "granite", "granitemoe",
+    "cohere", "cohere2", "internlm2", "dbrx", "jamba", "nemotron_h", "glm", "glm4", "exaone", "minimax",
+})  # fmt: skip
+PLAIN_MLP_MODEL_TYPES = frozenset({
+    "gpt2", "gpt_neox", "gptj", "gpt_bigcode", "falcon", "opt", "bloom", "mpt", "phi", "starcoder2", "nemotron",
+})  # fmt: skip
+GATED_ACTIVATIONS = ("silu", "swiglu", "swish", "geglu")
+
+
+def _model_type(config: dict[str, Any]) -> str:
+    """config.json's model_type, or the one its first architecture names (LlamaForCausalLM -> llama)."""
+    if isinstance(config.get("model_type"), str):
+        return str(config["model_type"]).lower()
+    architectures = config.get("architectures")
+    if isinstance(architectures, list) and architectures and isinstance(architectures[0], str):
+        name = architectures[0].lower()
+        for suffix in ("forcausallm", "lmheadmodel", "forconditionalgeneration", "model"):
+            name = name.removesuffix(suffix)
+        known = {t.replace("_", ""): t for t in GATED_MODEL_TYPES | PLAIN_MLP_MODEL_TYPES}
+        return known.get(name, name)
+    return ""
+
+
+def _gated(config: dict[str, Any]) -> bool:
+    model_type = _model_type(config)
+    if model_type in GATED_MODEL_TYPES:
+        return True
+    if model_type in PLAIN_MLP_MODEL_TYPES:
+        return False
+    act = config.get("hidden_act", config.get("activation_function", "silu"))  # unknown type: most LLMs now gate
+    return isinstance(act, str) and act.lower() in GATED_ACTIVATIONS
+
+
 def from_hf_config(path: Path) -> Shape:
     """Read a Hugging Face ``config.json`` (read locally, never fetched) into a Shape."""
     import json
@@ -108,7 +151,7 @@ def from_hf_config(path: Path) -> Shape:
                           "and vocab_size to count parameters")  # fmt: skip
     kv_heads = get("num_key_value_heads") or heads
     ffn = ffn or 4 * hidden
-    gated = 3 if config.get("hidden_act", "gelu") in ("silu", "swiglu") else 2
+    gated = 3 if _gated(config) else 2
     kv_lora = get("kv_lora_rank")
     if kv_lora:  # multi-head latent attention: the cache holds the latent and the rope key
         rope, nope = get("qk_rope_head_dim") or 0, get("qk_nope_head_dim") or 0
@@ -136,4 +179,5 @@ def from_hf_config(path: Path) -> Shape:
         total = active = layers * (attention + dense_mlp) + embed
     return Shape(name=path.stem, params=float(total), active_params=float(active), layers=layers, hidden=hidden,
                  heads=heads, kv_heads=kv_heads, head_dim=head_dim, kv_elements_per_layer=kv_elements,
-                 seq_len=get("max_position_embeddings"), source=f"{path} (parameters counted from the shape)")  # fmt: skip
+                 seq_len=DEFAULT_TRAIN_SEQ, source=f"{path} (parameters counted from the shape; training sequence "
+                 f"{DEFAULT_TRAIN_SEQ:,} assumed, --seq-len to change: max_position_embeddings is the longest context)")  # fmt: skip
