@@ -291,9 +291,13 @@ def test_counts_read_right_for_one_and_for_many(run_cli: Any) -> None:
     listing = run_cli("plugins", "list", "--all").out
     assert not PLURAL_SLIPS.search(listing), listing
     assert "1 chip," in listing and "1 cost model" in listing
-    checked = run_cli("profiles", "check", ROOT / "profiles" / "models.toml", ROOT / "profiles" / "published_results.toml")
+    checked = run_cli(
+        "profiles", "check", ROOT / "profiles" / "models.toml", ROOT / "profiles" / "published_results.toml"
+    )
     assert re.search(r"\(\d+ workloads\)", checked.out) and re.search(r"\(\d+ validation cases\)", checked.out)
-    assert "(1 chip, 2 interconnects, 3 systems)" in run_cli("profiles", "check", ROOT / "profiles" / "trainium2.toml").out
+    checked = run_cli("profiles", "check", ROOT / "profiles" / "trainium2.toml").out
+    assert re.search(r"\(1 chip, \d+ interconnects?, \d+ systems?\)", checked), checked
+    assert not PLURAL_SLIPS.search(checked)
 
 
 def test_one_sequence_is_singular(run_cli: Any) -> None:

@@ -99,7 +99,8 @@ def compare_train(
     for row in out:
         for message in (row["result"].get("cost") or {}).get("warnings", []):
             warn(message)
-    data = {"baseline": baseline, "rows": [_compact(row) for row in out], "finding": _finding(out, baseline)}
+    finding = _finding(out, baseline)
+    data = {"baseline": baseline, "rows": [_compact(row) for row in out], "finding": finding}
 
     def blocks() -> list[Table]:
         table_rows = [[row["label"], row["chips"],
@@ -114,9 +115,7 @@ def compare_train(
                    "time vs base", "price-perf vs base"]  # fmt: skip
         csv = ["system", "chips", "time_days", "chip_hours", "cost_usd", "price_used", "tokens_per_usd", "energy_kwh",
                "time_ratio", "price_performance"]  # fmt: skip
-        footer = (
-            "price-perf vs base: tokens per dollar relative to the baseline (above 1 is better).\n" + data["finding"]
-        )
+        footer = "price-perf vs base: tokens per dollar relative to the baseline (above 1 is better).\n" + finding
         title = f"{shape.name}, {tokens:.3g} tokens, {precision}; baseline {baseline}"
         return [Table(headers, table_rows, title=title, footer=footer.rstrip(), csv_headers=csv)]
 

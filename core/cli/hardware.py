@@ -16,7 +16,7 @@ from hwprof.core.cli.common import (
     complete_systems,
     current_registry,
 )
-from hwprof.core.cli.render import LEGEND, Cell, Pairs, Table, aggregate_blocks, emit, number, output_format
+from hwprof.core.cli.render import LEGEND, Cell, Pairs, Shown, Table, aggregate_blocks, emit, number, output_format
 from hwprof.core.jsonable import to_json
 
 ChipId = Annotated[str, typer.Argument(metavar="ID", autocompletion=complete_chips, help="A chip id.")]
@@ -51,7 +51,7 @@ def chips_list(as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
             "tdp_w": figure_json(c.tdp_w)["value"] if c.tdp_w else None,  # type: ignore[index]
             "provider": r.provider("chips", c.id),
         } for c in chips]  # fmt: skip
-    rows = [[
+    rows: list[list[Shown]] = [[
         c.id, c.name, Cell.figure(c.peak_dense_tflops.get("fp8")), Cell.figure(c.peak_dense_tflops.get("bf16")),
         Cell.figure(c.memory, "GiB" if c.memory_gib else "GB"), Cell.figure(c.memory_bandwidth_tbps),
         Cell.figure(c.tdp_w),
@@ -119,7 +119,7 @@ def interconnects_list(as_json: JsonFlag = False, fmt: FormatOpt = None) -> None
             "per_direction_gb_s": i.per_direction_gb_s, "topology": i.topology,
             "max_domain_chips": i.max_domain_chips, "provider": r.provider("interconnects", i.id),
         } for i in links]  # fmt: skip
-    rows = [[i.id, i.tier, Cell.figure(i.bandwidth_per_chip_gb_s), i.direction, i.per_direction_gb_s,
+    rows: list[list[Shown]] = [[i.id, i.tier, Cell.figure(i.bandwidth_per_chip_gb_s), i.direction, i.per_direction_gb_s,
              i.max_domain_chips or "-", i.topology] for i in links]  # fmt: skip
     headers = ["id", "tier", "GB/s per chip", "as stated", "GB/s one way", "max chips", "topology"]
     emit(output_format(fmt, as_json), data, lambda: [Table(headers, rows, footer=LEGEND)])
@@ -153,7 +153,7 @@ def systems_list(as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
     systems = sorted(r.systems.values(), key=lambda s: (s.chip, s.chips, s.id))
     data = [{"id": s.id, "name": s.name, "kind": s.kind, "chip": s.chip, "chips": s.chips,
              "provider": r.provider("systems", s.id)} for s in systems]  # fmt: skip
-    rows = []
+    rows: list[list[Shown]] = []
     for s in systems:
         peaks = r.chip(s.chip).peak_dense_tflops
         rows.append([s.id, s.kind, s.chip, s.chips, Cell.figure(peaks.get("fp8"), scale=s.chips / 1000),

@@ -190,23 +190,20 @@ def _raw(cell: Shown) -> str | float | int:
 
 
 def _csv(blocks: Sequence[Block]) -> str:
-    """RFC 4180 CSV; several blocks are separated by a blank line, each with its title as a row."""
+    """RFC 4180 CSV of the main table (the first), raw numbers, one header row: what a spreadsheet
+    or ``pandas.read_csv`` takes. A view without a table (an estimate) prints as field,value rows."""
     import csv
     import io
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    for i, block in enumerate(blocks):
-        if i:
-            out.write("\n")
-        if len(blocks) > 1 and block.title:
-            writer.writerow([block.title])
-        if isinstance(block, Table):
-            writer.writerow(block.csv_headers or block.headers)
-            writer.writerows([_raw(c) for c in row] for row in block.rows)
-        else:
-            writer.writerow(["field", "value"])
-            writer.writerows([k, _raw(v)] for k, v in block.rows)
+    main = next((b for b in blocks if isinstance(b, Table)), None)
+    if main is not None:
+        writer.writerow(main.csv_headers or main.headers)
+        writer.writerows([_raw(c) for c in row] for row in main.rows)
+    else:
+        writer.writerow(["field", "value"])
+        writer.writerows([k, _raw(v)] for b in blocks if isinstance(b, Pairs) for k, v in b.rows)
     return out.getvalue().rstrip("\n")
 
 

@@ -12,6 +12,7 @@ import keyword
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -71,7 +72,7 @@ def placeholder_chip(record_id: str) -> records.Chip:
     )  # fmt: skip
 
 
-def _unsourced(value: object, template: str) -> object:
+def _unsourced(value: Any, template: str) -> Any:
     """``value`` with every figure's source replaced by the TODO datasheet and its status made
     'estimated': the numbers are a starting point copied from ``template``, not facts about the new
     chip, and the note says where each came from."""
@@ -88,7 +89,7 @@ def _unsourced(value: object, template: str) -> object:
                    if f.name not in ("id", "origin")}  # fmt: skip
         if isinstance(changes.get("source"), records.Source) and "status" in changes:
             changes["status"] = "estimated"  # a system's chip count and topology, copied like its figures
-        return attrs.evolve(value, **changes)  # type: ignore[misc]
+        return attrs.evolve(value, **changes)
     return value
 
 
@@ -98,19 +99,19 @@ def _title(record_id: str) -> str:
 
 def from_template(
     names: Names, chip: records.Chip, systems: list[records.System], links: list[records.Interconnect]
-) -> list[object]:
+) -> list[Any]:
     """The template chip, one system built on it and that system's interconnects, under new ids
     (``acme-x1``, ``acme-x1-<link>``, ``acme-x1-<system>``), every figure marked as copied."""
     new = names.record_id
     link_ids = {link.id: f"{new}-{link.id}"[:64] for link in links}
-    out: list[object] = [attrs.evolve(_unsourced(chip, chip.id), id=new, name=_title(new), notes=(),  # type: ignore[type-var]
+    out: list[Any] = [attrs.evolve(_unsourced(chip, chip.id), id=new, name=_title(new), notes=(),
                                       vendor=_title(new.split("-")[0]), override=False)]  # fmt: skip
     for link in links:
-        out.append(attrs.evolve(_unsourced(link, link.id), id=link_ids[link.id], notes=(), override=False,  # type: ignore[type-var]
+        out.append(attrs.evolve(_unsourced(link, link.id), id=link_ids[link.id], notes=(), override=False,
                                 name=f"{_title(new)} {link.name} (copied: edit the name)"))  # fmt: skip
     for system in systems:
         tiers = tuple(attrs.evolve(t, interconnect=link_ids.get(t.interconnect, t.interconnect)) for t in system.tiers)
-        out.append(attrs.evolve(_unsourced(system, system.id), id=f"{new}-{system.id}"[:64], chip=new, tiers=tiers,  # type: ignore[type-var]
+        out.append(attrs.evolve(_unsourced(system, system.id), id=f"{new}-{system.id}"[:64], chip=new, tiers=tiers,
                                 name=f"{_title(new)} {system.kind} ({system.chips} chips)", claims=(), notes=(),
                                 built_from="", override=False))  # fmt: skip
     return out
@@ -126,7 +127,7 @@ def plugin_files(
     import tomli_w
 
     pkg = names.package
-    profile_records: list[object]
+    profile_records: list[Any]
     if template is None:
         profile_records, made_from = [placeholder_chip(names.record_id)], "a placeholder chip"
     else:

@@ -1,0 +1,163 @@
+"""Charts for ``--plot FILE``: a plan's frontier, a comparison's ratios, an estimate's breakdown.
+
+matplotlib is an optional extra (``pip install 'hwprof[plot]'``) and heavy to import, so it is
+imported inside ``_figure`` only, never at module level (ruff TID253 bans it). The functions take
+plain points and bars, not results: each command hands over what its typed result holds, so the
+charts do not change when a result grows a field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from hwprof.core.errors import HwprofError
+
+SUFFIXES = (".png", ".svg", ".pdf")
+CHOSEN_COLOUR, OTHER_COLOUR, RANGE_COLOUR = "#d62728", "#1f77b4", "#7f7f7f"
+
+
+@attrs.frozen
+class Point:
+    """One option on a frontier: ``label`` names its system and layout."""
+
+    x: float
+    y: float
+    label: str
+    chosen: bool = False
+    note: str = ""  # e.g. "misses deadline": drawn hollow and said in the label
+
+
+@attrs.frozen
+class Bar:
+    """One ratio (or one part of a whole) with its range; ``low``/``high`` None where there is none."""
+
+    label: str
+    value: float
+    low: float | None = None
+    high: float | None = None
+
+
+def check_path(path: Path) -> Path:
+    """Refuse a path the chart cannot be written to, before any work is done."""
+    if path.suffix.lower() not in SUFFIXES:
+        raise HwprofError(f"--plot {path}: the file name must end in {', '.join(SUFFIXES)}")
+    if path.is_dir():
+        raise HwprofError(f"--plot {path}: is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise HwprofError(f"--plot {path}: folder {path.parent} does not exist; create it first")
+    return path
+
+
+def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, ylabel: str,
+             log_x: bool = False, log_y: bool = False, legend: str = "") -> Path:  # fmt: skip
+    """Options as points (the chosen one marked), the ones nothing beats joined as the frontier.
+
+    The frontier is the lower-left edge for time and cost (both smaller is better) unless ``ylabel``
+    is a throughput; callers pass ``better="up"`` semantics through the sign of their axes.
+    """
+    if not points:
+        raise HwprofError("nothing to plot: no option fits (see the table for why)")
+    fig, ax = _figure(path)
+    edge = pareto(points)
+    ax.plot([p.x for p in edge], [p.y for p in edge], "-", color=RANGE_COLOUR, lw=1, zorder=1, label="frontier")
+    for p in points:
+        colour = CHOSEN_COLOUR if p.chosen else OTHER_COLOUR
+        hollow = bool(p.note)
+        ax.scatter([p.x], [p.y], s=90 if p.chosen else 40, marker="*" if p.chosen else "o", zorder=3,
+                   facecolors="none" if hollow else colour, edgecolors=colour)  # fmt: skip
+        text = p.label + (f" ({p.note})" if p.note else "") + (" - chosen" if p.chosen else "")
+        ax.annotate(text, (p.x, p.y), textcoords="offset points", xytext=(6, 4), fontsize=7,
+                    color=colour if p.chosen else "black")  # fmt: skip
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if log_x:
+        ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    if legend:
+        ax.text(0.01, 0.01, legend, transform=ax.transAxes, fontsize=7, va="bottom", color=RANGE_COLOUR)
+    return _save(fig, path)
+
+
+def pareto(points: Sequence[Point], up: bool = False) -> list[Point]:
+    """The points no other point beats on both axes (smaller x; smaller y, or larger with ``up``)."""
+    ordered = sorted(points, key=lambda p: (p.x, -p.y if up else p.y))
+    edge: list[Point] = []
+    for p in ordered:
+        if not edge or (p.y > edge[-1].y if up else p.y < edge[-1].y):
+            edge.append(p)
+    return edge
+
+
+def bars(items: Sequence[Bar], path: Path, *, title: str, ylabel: str, reference: float | None = None,
+         stacked: bool = False) -> Path:  # fmt: skip
+    """Ratios with their ranges as error bars and a line at ``reference`` (the baseline, 1.0);
+    or, with ``stacked``, the parts of one whole as a single stacked bar with each part labelled."""
+    if not items:
+        raise HwprofError("nothing to plot")
+    fig, ax = _figure(path)
+    if stacked:
+        bottom = 0.0
+        for i, item in enumerate(items):
+            ax.bar([0], [item.value], bottom=[bottom], width=0.5, label=item.label, color=f"C{i % 10}")
+            if item.value > 0:
+                ax.text(0.3, bottom + item.value / 2, f"{item.label}: {item.value:.3g}", va="center", fontsize=8)
+            bottom += item.value
+        ax.set_xlim(-0.5, 1.6)
+        ax.set_xticks([])
+    else:
+        xs = list(range(len(items)))
+        values = [b.value for b in items]
+        lower = [b.value - b.low if b.low is not None else 0.0 for b in items]
+        upper = [b.high - b.value if b.high is not None else 0.0 for b in items]
+        ax.bar(xs, values, color=OTHER_COLOUR, width=0.6)
+        ax.errorbar(xs, values, yerr=[lower, upper], fmt="none", ecolor="black", capsize=4)
+        ax.set_xticks(xs, [b.label for b in items], rotation=20, ha="right", fontsize=8)
+        for x, b in zip(xs, items, strict=True):
+            ax.text(x, b.value, f"{b.value:.2f}", ha="center", va="bottom", fontsize=8)
+        if reference is not None:
+            ax.axhline(reference, color=CHOSEN_COLOUR, lw=1, ls="--", label="baseline")
+            ax.legend(fontsize=8)
+    ax.set(title=title, ylabel=ylabel)
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def _figure(path: Path) -> tuple[Any, Any]:
+    check_path(path)
+    try:
+        from matplotlib.figure import Figure  # the object API: no pyplot, no GUI backend chosen
+    except ImportError:
+        raise HwprofError("--plot needs matplotlib: pip install 'hwprof[plot]'") from None
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    return fig, fig.subplots()
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Write through a temporary file in the same folder, so a failed save leaves no half chart."""
+    import os
+    import tempfile
+
+    import matplotlib
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        # Text stays text in SVG (searchable, and checked by the tests); no date, so files are reproducible.
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "hwprof"}):
+            fig.savefig(tmp, dpi=120, metadata={"Date": None} if path.suffix.lower() in (".svg", ".pdf") else None)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a chart is an ordinary file
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise HwprofError(f"--plot {path}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,124 @@
+"""`--format table|json|csv|markdown`: every listing prints in each, CSV parses back to the
+published numbers, Markdown carries each figure's source as a footnote, and `--json` is the short
+form of `--format json`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+
+from hwprof.core.cli.render import Cell, Pairs, Table, output_format, render
+from hwprof.core.errors import HwprofError
+
+LISTINGS = [
+    ("chips", "list"),
+    ("chips", "show", "trainium2"),
+    ("interconnects", "list"),
+    ("systems", "list"),
+    ("systems", "show", "trn2-ultraserver"),
+    ("models", "list"),
+    ("models", "show", "llama3.1-70b"),
+    ("prices", "list"),
+    ("prices", "show", "p5en.48xlarge"),
+    ("plugins", "list", "--all"),
+    ("validate",),
+    ("estimate", "peak", "--chip", "trainium2", "--chips", "16"),
+    ("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge"),
+    ("compare", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--systems", "p5.48xlarge,trn2.48xlarge"),
+]
+
+
+@pytest.mark.parametrize("args", LISTINGS, ids=" ".join)
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
+def test_every_listing_prints_in_every_format(run_cli: Any, args: tuple[str, ...], fmt: str) -> None:
+    result = run_cli(*args, "--format", fmt)
+    assert result.code == 0, result.err
+    assert result.out.strip()
+    if fmt == "json":
+        assert result.json() == run_cli(*args, "--json").json()
+    elif fmt == "table":
+        assert result.out == run_cli(*args).out
+    elif fmt == "csv":
+        rows = list(csv.reader(io.StringIO(result.out)))
+        assert len(rows) >= 2 and all(rows)  # a header and at least one record, no ragged blank rows first
+    else:
+        assert re.search(r"^\| .* \|$", result.out, re.M) and re.search(r"^\|( --- \|)+$", result.out, re.M)
+
+
+def test_csv_holds_the_raw_numbers(run_cli: Any) -> None:
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(run_cli("chips", "list", "--format", "csv").out))}
+    assert float(rows["h100-sxm"]["fp8 TFLOPS"]) == 1979.0
+    assert float(rows["trainium2"]["bf16 TFLOPS"]) == 667.0
+    systems = {r["id"]: r for r in csv.DictReader(io.StringIO(run_cli("systems", "list", "--format", "csv").out))}
+    assert float(systems["trn2-ultraserver"]["fp8 PFLOPS"]) == pytest.approx(64 * 1299 / 1000)  # 83.136, not "83.14"
+
+
+def test_csv_prices_keep_their_digits_and_say_seconds(run_cli: Any) -> None:
+    prices = list(csv.DictReader(io.StringIO(run_cli("prices", "list", "--format", "csv").out)))
+    assert "63.296" in {p["USD/h"] for p in prices if p["system"] == "p5en.48xlarge"}
+    served = csv.DictReader(io.StringIO(run_cli(*LISTINGS[12], "--format", "csv").out))
+    row = next(iter(served))
+    assert set(row) >= {"ttft_s", "tpot_s", "usd_per_million_output_tokens"}
+    assert 0 < float(row["tpot_s"]) < 1  # seconds, as the header says
+
+
+def test_markdown_footnotes_name_each_figures_source(run_cli: Any) -> None:
+    out = run_cli("chips", "list", "--format", "markdown").out
+    h100 = next(line for line in out.splitlines() if line.startswith("| h100-sxm"))
+    marks = set(re.findall(r"\[\^(\d+)\]", h100))
+    assert marks
+    notes = dict(re.findall(r"^\[\^(\d+)\]: (.+)$", out, re.M))
+    assert any("https://www.nvidia.com/en-us/data-center/h100/" in notes[m] for m in marks)
+    assert set(notes) == set(re.findall(r"\[\^(\d+)\](?!:)", out))  # every footnote used, every use defined
+
+
+def test_render_blocks_by_hand() -> None:
+    blocks = [
+        Table(
+            ["name", "TFLOPS"],
+            [["a|b", Cell("1,299", 1299.0, "reported", "Datasheet, https://x.example")]],
+            title="peaks",
+            footer="(r) reported",
+        ),  # fmt: skip
+        Pairs([("memory", Cell("96 GiB", 96, source="Datasheet, https://x.example")), ("note", "two\nlines")]),
+    ]
+    assert render(blocks, "table") == (
+        "peaks\nname  TFLOPS\n----  ---------\na|b   1,299 (r)\n\n(r) reported\n\nmemory  96 GiB\nnote    two\nlines"
+    )
+    assert render(blocks, "csv") == "name,TFLOPS\na|b,1299.0"  # the main table only: one header, parseable
+    assert render(blocks[1:], "csv") == 'field,value\nmemory,96\nnote,"two\nlines"'
+    markdown = render(blocks, "markdown")
+    assert "| a\\|b | 1,299 (r)[^1] |" in markdown
+    assert "| memory | 96 GiB[^1] |" in markdown and "| note | two<br>lines |" in markdown
+    assert markdown.endswith("[^1]: Datasheet, https://x.example")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "as_json", "expected"),
+    [(None, False, "table"), (None, True, "json"), ("csv", False, "csv"), ("json", True, "json")],  # fmt: skip
+)
+def test_json_is_the_short_form_of_format_json(fmt: str | None, as_json: bool, expected: str) -> None:
+    assert output_format(fmt, as_json) == expected
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--format", "xml"), "--format xml: use one of table, json, csv, markdown"),
+    (("--format", "csv", "--json"), "--json and --format csv disagree"),
+])  # fmt: skip
+def test_a_wrong_format_is_one_line(run_cli: Any, args: tuple[str, ...], message: str) -> None:
+    result = run_cli("chips", "list", *args)
+    assert result.code == 1
+    assert result.err.strip() == f"error: {message}" or message in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    with pytest.raises(HwprofError):
+        output_format("yaml", False)
+
+
+def test_json_stays_parseable_with_format(run_cli: Any) -> None:
+    data = json.loads(run_cli("systems", "show", "p5.48xlarge", "--format", "json").out)
+    assert data["peak_dense_pflops"]["fp8"]["per_chip_tflops"] == 1979.0

@@ -1,0 +1,82 @@
+"""Charts are files a reader can open: the tests render them and read them back (PNG signature and
+size, SVG text holding every label), and the frontier is the one hand-picked from the points."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwprof.core.cli.plot import Bar, Point, bars, check_path, frontier, pareto
+from hwprof.core.errors import HwprofError
+
+pytest.importorskip("matplotlib")
+
+POINTS = [
+    Point(30.0, 23.6, "p5e.48xlarge x758 tp=8,pp=4", chosen=True),
+    Point(30.0, 30.0, "p5.48xlarge x758"),
+    Point(25.0, 40.0, "p5en.48xlarge x900"),
+    Point(40.0, 20.0, "trn2.48xlarge x600", note="misses deadline"),
+]
+
+
+def test_pareto_keeps_the_points_nothing_beats() -> None:
+    # p5 (30 days, 30 M) is beaten by p5e (30 days, 23.6 M); the other three each win somewhere.
+    assert [p.label.split()[0] for p in pareto(POINTS)] == ["p5en.48xlarge", "p5e.48xlarge", "trn2.48xlarge"]
+    up = [Point(1, 10, "a"), Point(2, 5, "b"), Point(3, 8, "c")]  # larger y is better: b is beaten by a
+    assert [p.label for p in pareto(up, up=True)] == ["a"]
+
+
+def test_frontier_svg_holds_every_label_and_marks_the_chosen_one(tmp_path: Path) -> None:
+    path = frontier(POINTS, tmp_path / "plan.svg", title="llama3.1-70b, 15T tokens", xlabel="days", ylabel="M USD")
+    svg = path.read_text(encoding="utf-8")
+    for p in POINTS:
+        assert p.label in svg
+    assert "p5e.48xlarge x758 tp=8,pp=4 - chosen" in svg
+    assert "(misses deadline)" in svg and "llama3.1-70b, 15T tokens" in svg
+    assert 5_000 < path.stat().st_size < 500_000
+
+
+def test_frontier_png_is_a_png(tmp_path: Path) -> None:
+    path = frontier(POINTS, tmp_path / "plan.png", title="t", xlabel="days", ylabel="M USD")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) > 10_000
+    assert not list(tmp_path.glob(".*"))  # the temporary file was renamed into place
+
+
+def test_ratio_bars_carry_their_ranges(tmp_path: Path) -> None:
+    items = [Bar("p5en.48xlarge", 1.0, 0.9, 1.1), Bar("trn2.48xlarge", 1.42, 1.1, 1.8)]
+    svg = bars(items, tmp_path / "r.svg", title="price-performance vs p5en", ylabel="x baseline",
+               reference=1.0).read_text()  # fmt: skip
+    assert "trn2.48xlarge" in svg and "1.42" in svg and "baseline" in svg
+
+
+def test_stacked_breakdown_labels_each_part(tmp_path: Path) -> None:
+    parts = [Bar("compute", 1.2), Bar("tensor parallel (nvlink4)", 0.3), Bar("pipeline bubble", 0.1)]
+    svg = bars(parts, tmp_path / "b.svg", title="step time", ylabel="s", stacked=True).read_text()
+    assert "compute: 1.2" in svg and "tensor parallel (nvlink4): 0.3" in svg and "pipeline bubble: 0.1" in svg
+
+
+@pytest.mark.parametrize(("name", "message"), [("plan.jpg", "must end in .png, .svg, .pdf"),
+                                               ("nosuch/plan.png", "does not exist")])  # fmt: skip
+def test_bad_paths_are_refused_before_any_work(tmp_path: Path, name: str, message: str) -> None:
+    with pytest.raises(HwprofError, match=message):
+        check_path(tmp_path / name)
+
+
+def test_without_matplotlib_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails as if not installed
+    with pytest.raises(HwprofError) as caught:
+        frontier(POINTS, tmp_path / "plan.png", title="t", xlabel="x", ylabel="y")
+    assert str(caught.value) == "--plot needs matplotlib: pip install 'hwprof[plot]'"
+    assert not (tmp_path / "plan.png").exists()
+
+
+def test_matplotlib_is_not_imported_at_start(tmp_path: Path) -> None:
+    import subprocess
+
+    code = "import hwprof.core.cli.plot, hwprof.core.cli.app, sys; print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
