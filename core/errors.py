@@ -2,9 +2,27 @@
 
 
 class HwprofError(Exception):
-    """A problem with the user's input: the message says what, where and how to fix it."""
+    """A problem with the user's input: the message says what, where and how to fix it.
+
+    Domain code names the input in domain words (``subject="purchase", value="spto"``); the CLI
+    names it as the flag it came from (``--purchase spto: ...``) with ``for_cli``, so the maths can
+    be used from Python without command-line words leaking into its errors.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, *, subject: str = "", value: object = None) -> None:
+        self.detail, self.subject, self.value = message, subject, value
+        shown = "" if value is None else f" {value:g}" if isinstance(value, float) else f" {value}"
+        super().__init__(f"{subject}{shown}: {message}" if subject else message)
+
+    def for_cli(self, flags: dict[str, str] | None = None) -> str:
+        """The message with its subject named as a flag: ``flags[subject]``, else ``--subject-words``."""
+        if not self.subject:
+            return str(self)
+        flag = (flags or {}).get(self.subject) or "--" + self.subject.replace("_", "-")
+        shown = "" if self.value is None else f" {self.value:g}" if isinstance(self.value, float) else f" {self.value}"
+        return f"{flag}{shown}: {self.detail}"
 
 
 class ProfileError(HwprofError):

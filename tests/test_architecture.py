@@ -100,3 +100,27 @@ def test_data_flows_one_way() -> None:
     upward = [f"{a} imports {b}" for a, targets in graph().items() for b in targets
               if layer(a) >= 0 and layer(b) > layer(a)]  # fmt: skip
     assert upward == []
+
+
+def test_an_error_names_its_input_in_domain_words_and_the_cli_names_the_flag() -> None:
+    from hwprof.core.errors import HwprofError
+
+    error = HwprofError("must be a positive number, got -5", subject="seq_len", value=-5)
+    assert str(error) == "seq_len -5: must be a positive number, got -5"
+    assert error.for_cli() == "--seq-len -5: must be a positive number, got -5"
+    assert error.for_cli({"seq_len": "--sequence"}) == "--sequence -5: must be a positive number, got -5"
+    assert HwprofError("plain").for_cli() == "plain"
+
+
+def test_domain_code_does_not_name_command_line_flags() -> None:
+    """Errors raised below the CLI say ``subject=``; a message starting with a flag is the CLI's to write."""
+    flagged = []
+    for name, path in modules().items():
+        if layer(name) in (LAYERS.index("hwprof.core.cli"), -1) or name.startswith("hwprof.plugins"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "HwprofError" and node.args:
+                text = ast.unparse(node.args[0])
+                if text.lstrip("f'\"").startswith("--"):
+                    flagged.append(f"{name}:{node.lineno}: {text[:60]}")
+    assert flagged == []

@@ -47,7 +47,7 @@ def test_budget_marks_options_over_it(reg: registry.Registry) -> None:
 
 def test_nonsense_goals_are_refused(reg: registry.Registry) -> None:
     work = shape.from_workload(reg.workload("llama3.1-8b"))
-    with pytest.raises(HwprofError, match="--deadline-days"):
+    with pytest.raises(HwprofError, match="deadline_days"):
         plan.plan_train(work, [], reg.interconnects, 1e12, "bf16", deadline_s=-1)
 
 

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     except HwprofError as exc:
         if debug:
             raise
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {exc.for_cli()}\n")
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -220,9 +220,9 @@ def quote_for(cost_model: str | None, target: Any, purchase: str, region: str | 
         return pricing.quote(chosen, target.system, purchase, region)
     except HwprofError as exc:
         if target and region is None and purchase == "on-demand":
-            warn(f"{exc}; no cost shown")
+            warn(f"{exc.for_cli()}; no cost shown")
             return None
-        raise
+        raise HwprofError(f"{exc.for_cli()} (choose with --purchase/--region, or pass --cost-model none)") from None
 
 
 def note_calibration(result: dict[str, Any], chip_id: str, kind: str) -> None:
@@ -268,7 +268,7 @@ def first_quote(
             try:
                 return pricing.quote(cost_model, current_registry().system(system_id), option, region), ""
             except HwprofError as exc:
-                why = why or str(exc)
+                why = why or exc.for_cli()
                 continue  # no price under this option: try the next
     gaps = [g.reason for option in options for g in pricing.missing_for(cost_model, system_id, option, region)]
     if not gaps and why and not hasattr(cost_model, "prices"):

@@ -47,7 +47,7 @@ def _registry() -> Any:
 
 
 def _clock(as_of: str | None, stale_days: int | None) -> tuple[dt.date, int]:
-    today = pricing.parse_date(as_of, "--as-of") if as_of else dt.date.today()
+    today = pricing.parse_date(as_of, "as_of") if as_of else dt.date.today()
     return today, pricing.stale_days_setting(stale_days)
 
 

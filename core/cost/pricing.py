@@ -23,7 +23,7 @@ def stale_days_setting(value: int | None = None) -> int:
     """The staleness threshold in days: ``value`` when given, else the environment, else 180."""
     if value is not None:
         if isinstance(value, bool) or value < 0:
-            raise HwprofError(f"--stale-days {value}: must be a whole number of days, 0 or more")
+            raise HwprofError("must be a whole number of days, 0 or more", subject="stale_days", value=value)
         return value
     raw = os.environ.get(STALE_DAYS_ENV, "").strip()
     if not raw:
@@ -37,11 +37,11 @@ def stale_days_setting(value: int | None = None) -> int:
     return days
 
 
-def parse_date(text: str, flag: str) -> dt.date:
+def parse_date(text: str, subject: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise HwprofError(f"{flag} {text}: expected a date like 2026-01-31") from None
+        raise HwprofError("expected a date like 2026-01-31", subject=subject, value=text) from None
 
 
 Quote = records.Quote
@@ -49,17 +49,16 @@ Quote = records.Quote
 
 def check_purchase(purchase: str) -> None:
     if purchase not in records.PURCHASE_OPTIONS:
-        raise HwprofError(
-            f"--purchase {purchase}: unknown purchase option{did_you_mean(purchase, list(records.PURCHASE_OPTIONS))}; "
-            f"known: {', '.join(records.PURCHASE_OPTIONS)}"
-        )
+        known = list(records.PURCHASE_OPTIONS)
+        raise HwprofError(f"unknown purchase option{did_you_mean(purchase, known)}; known: {', '.join(known)}",
+                          subject="purchase", value=purchase)  # fmt: skip
 
 
 def check_region(region: str, regions: list[str], whose: str) -> None:
     if region not in regions:
         known = ", ".join(regions) or "none"
-        raise HwprofError(f"--region {region}: {whose} no prices there{did_you_mean(region, regions)}; "
-                          f"known regions: {known}")  # fmt: skip
+        raise HwprofError(f"{whose} no prices there{did_you_mean(region, regions)}; known regions: {known}",
+                          subject="region", value=region)  # fmt: skip
 
 
 def assess(price: records.Price, cost_model: str, today: dt.date, stale_days: int | None = None) -> Quote:
@@ -91,7 +90,7 @@ def quote(
     try:
         found = cost_model.quote(system, purchase, region, hours, today)
     except LookupError as exc:
-        raise HwprofError(f"{exc} (choose with --purchase/--region, or pass --cost-model none)") from None
+        raise HwprofError(str(exc)) from None
     days = stale_days_setting(stale_days)
     return attrs.evolve(found, stale=found.age_days > days, stale_days=days)
 

@@ -60,13 +60,15 @@ def peak_tflops(chip: records.Chip, precision: str) -> records.Figure:
     figure = chip.peak_dense_tflops.get(precision)
     if figure is None:
         known = ", ".join(chip.peak_dense_tflops)
-        raise HwprofError(f"--precision {precision}: {chip.id} has no {precision} peak; it has {known}")
+        raise HwprofError(f"{chip.id} has no {precision} peak; it has {known}", subject="precision", value=precision)
     return figure
 
 
 def check_positive(name: str, value: float) -> None:
+    """``name`` is the input's domain name (``tokens``); the CLI shows it as its flag."""
     if not value > 0 or not math.isfinite(value):
-        raise HwprofError(f"{name} must be a positive number, got {value:g}")
+        subject = name.lstrip("-").replace("-", "_")
+        raise HwprofError(f"must be a positive number, got {value:g}", subject=subject)
 
 
 def cost_over(quote: Quote | None, target: Cluster, hours: dict[str, float]) -> dict[str, Any] | None:

@@ -28,9 +28,9 @@ def plan_train(
 ) -> list[dict[str, Any]]:
     """One row per system: the count chosen, expected time and cost, and whether it meets the goals."""
     if deadline_s is not None and deadline_s <= 0:
-        raise HwprofError("--deadline-days must be positive")
+        raise HwprofError("must be positive", subject="deadline_days", value=deadline_s)
     if budget_usd is not None and budget_usd <= 0:
-        raise HwprofError("--budget must be positive")
+        raise HwprofError("must be positive", subject="budget", value=budget_usd)
     rows: list[dict[str, Any]] = []
     for system, chip, quote in options:
         if precision not in chip.peak_dense_tflops:

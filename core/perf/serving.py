@@ -49,9 +49,9 @@ def estimate_serve(
     per_sequence = kv_per_token * (input_tokens + output_tokens)
     max_batch = math.floor((usable - weights) / per_sequence) if per_sequence else None
     if max_batch is not None and batch > max_batch:
-        raise HwprofError(f"--batch {batch}: the KV cache of {batch} sequence{'s' if batch != 1 else ''} of {input_tokens + output_tokens} "
+        raise HwprofError(f"the KV cache of {batch} sequence{'s' if batch != 1 else ''} of {input_tokens + output_tokens} "
                           f"tokens does not fit beside the weights on {chips} x {chip.id}; the largest batch is "
-                          f"{max_batch}")  # fmt: skip
+                          f"{max_batch}", subject="batch", value=batch)  # fmt: skip
 
     # Prefill: one request's prompt, compute-bound.
     prefill_flops = input_tokens * shape.forward_flops_per_token(input_tokens / 2)

@@ -130,11 +130,13 @@ def from_hf_config(path: Path) -> Shape:
     try:
         config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise HwprofError(f"--model-config {path}: cannot read: {exc.strerror or exc}") from None
+        raise HwprofError(f"cannot read: {exc.strerror or exc}", subject="model_config", value=path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HwprofError(f"--model-config {path}: not valid JSON ({exc}); pass a Hugging Face config.json") from None
+        raise HwprofError(
+            f"not valid JSON ({exc}); pass a Hugging Face config.json", subject="model_config", value=path
+        ) from None
     if not isinstance(config, dict):
-        raise HwprofError(f"--model-config {path}: expected a JSON object")
+        raise HwprofError("expected a JSON object", subject="model_config", value=path)
 
     def get(*keys: str) -> int | None:
         for key in keys:
@@ -147,8 +149,8 @@ def from_hf_config(path: Path) -> Shape:
     heads = get("num_attention_heads", "n_head")
     vocab, ffn = get("vocab_size"), get("intermediate_size", "n_inner", "ffn_dim")
     if not (hidden and layers and heads and vocab):
-        raise HwprofError(f"--model-config {path}: needs hidden_size, num_hidden_layers, num_attention_heads "
-                          "and vocab_size to count parameters")  # fmt: skip
+        raise HwprofError("needs hidden_size, num_hidden_layers, num_attention_heads and vocab_size to count "
+                          "parameters", subject="model_config", value=path)  # fmt: skip
     kv_heads = get("num_key_value_heads") or heads
     ffn = ffn or 4 * hidden
     gated = 3 if _gated(config) else 2

@@ -77,7 +77,7 @@ def estimate_train(
     check_positive("--tokens", tokens)
     check_positive("--chips", target.chips)
     if mfu is not None and not 0 < mfu <= 1:
-        raise HwprofError(f"--mfu must be between 0 and 1 (a fraction of peak), got {mfu:g}")
+        raise HwprofError("must be between 0 and 1 (a fraction of peak)", subject="mfu", value=mfu)
     seq_len = seq_len or shape.seq_len
     peak = peak_tflops(target.chip, precision)
     dense, attention = shape.train_flops_per_token(seq_len)
