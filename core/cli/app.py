@@ -20,8 +20,13 @@ from hwprof.core.data import registry
 from hwprof.core.errors import HwprofError
 
 # Built-in command groups: modules implementing ``hwprof_register_commands``, the hook a
-# third-party plugin uses for its own commands. Registered before plugins, so theirs come first.
-BUILTIN_COMMANDS = ("hardware", "estimate", "compare", "plan", "validate", "prices", "plugins", "profiles")
+# third-party plugin uses for its own commands, and the top-level words each adds. Registered
+# before plugins, so theirs come first; a command line naming one imports only that module.
+BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
+    "hardware": ("chips", "interconnects", "systems", "models"),
+    "estimate": ("estimate",), "compare": ("compare",), "plan": ("plan",), "validate": ("validate",),
+    "prices": ("prices",), "plugins": ("plugins",), "profiles": ("profiles",),
+}  # fmt: skip
 
 
 def _new_app() -> typer.Typer:
@@ -75,19 +80,26 @@ def _main(
 # ----------------------------------------------------------------------------- entry point
 
 
-def build_app() -> typer.Typer:
-    """The full app: the global options, then every command group, built-in and from plugins.
+def build_app(command: str | None = None) -> typer.Typer:
+    """The app: the global options, then the command groups, built-in and from plugins.
 
-    A plugin whose hook raises is reported and skipped.
+    With ``command`` (the first word of a command line) naming a built-in group, only that module
+    is imported; plugins' commands are always added. A plugin whose hook raises is reported and
+    skipped.
     """
     import importlib
+    import types
 
     app = _new_app()
     app.callback()(_main)
     manager = registry.modules(Session().settings()).manager
-    for name in BUILTIN_COMMANDS:
+    wanted = [m for m, words in BUILTIN_COMMANDS.items() if command in words] or list(BUILTIN_COMMANDS)
+    for name in wanted:
         if manager.get_plugin(f"hwprof.cli.{name}") is None:
-            manager.register(importlib.import_module(f"hwprof.core.cli.{name}"), name=f"hwprof.cli.{name}")
+            module = importlib.import_module(f"hwprof.core.cli.{name}")
+            # Only the hook: pluggy inspects every attribute of what it registers.
+            hook = types.SimpleNamespace(hwprof_register_commands=module.hwprof_register_commands)
+            manager.register(hook, name=f"hwprof.cli.{name}")
     for impl in reversed(manager.hook.hwprof_register_commands.get_hookimpls()):
         try:
             impl.function(cli=app)
@@ -96,20 +108,24 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _command_word(args: list[str]) -> str | None:
+    """The first word of ``args`` that is not a global option or its value."""
+    words = iter(args)
+    for word in words:
+        if word == "--profiles":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def _app_for(app: typer.Typer, args: list[str]) -> typer.Typer:
     """The app holding only the command group ``args`` name, or the whole app.
 
     Typer turns every group into click commands before parsing; converting one group instead of
     all of them is a good share of start-up (benchmarks/startup.py).
     """
-    words = iter(args)
-    name = None
-    for word in words:
-        if word == "--profiles":
-            next(words, None)
-        elif not word.startswith("-"):
-            name = word
-            break
+    name = _command_word(args)
     group = next((g for g in app.registered_groups if g.name == name), None)
     if group is None:
         return app
@@ -124,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("HWPROF_DEBUG"))
     try:
-        _app_for(build_app(), args)(args=args, prog_name="hwprof", standalone_mode=True)
+        _app_for(build_app(_command_word(args)), args)(args=args, prog_name="hwprof", standalone_mode=True)
     except HwprofError as exc:
         if debug:
             raise
