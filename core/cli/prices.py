@@ -175,7 +175,7 @@ def prices_show(
     quotes.sort(key=lambda q: (q.price.purchase, q.price.region, q.cost_model))
     rows = [price_json(r, q) for q in quotes]
     missing = [missing_json(m.id, g) for m in models for g in pricing.missing_for(m, system.id)]
-    peaks = {p: system.chips * f.value / 1000 for p, f in chip.peak_dense_tflops.items()}
+    peaks = chip.dense_pflops(system.chips)
     data = {"system": system.id, "name": system.name, "chip": chip.id, "chips": system.chips,
             "peak_dense_pflops": peaks, "as_of": today.isoformat(), "stale_days": days,
             "prices": rows, "missing": missing}  # fmt: skip

@@ -109,4 +109,4 @@ def usd_per_dense_pflops_hour(usd_per_hour: float, system: records.System, chip:
 
     E.g. 35.76 USD/h for 16 chips of 1,299 dense FP8 TFLOPS: 35.76 / 20.784 = 1.72 USD per PF-hour.
     """
-    return {p: usd_per_hour / (system.chips * f.value / 1000) for p, f in chip.peak_dense_tflops.items()}
+    return {p: usd_per_hour / pflops for p, pflops in chip.dense_pflops(system.chips).items()}

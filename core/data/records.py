@@ -170,6 +170,10 @@ class Chip:
         assert figure is not None, "the reader requires memory_gib or memory_gb"
         return figure
 
+    def dense_pflops(self, chips: int) -> dict[str, float]:
+        """Dense peak of ``chips`` of these chips per precision, in PFLOPS (TFLOPS x chips / 1,000)."""
+        return {p: f.value * chips / 1000 for p, f in self.peak_dense_tflops.items()}
+
     @property
     def memory_bytes(self) -> float:
         if self.memory_gib is not None:
