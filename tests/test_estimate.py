@@ -143,9 +143,9 @@ def test_validation_meets_the_error_targets(reg: registry.Registry) -> None:
     assert sum(c["kind"] == "train" for c in held_out) >= 10
     assert sum(c["kind"] == "serve" for c in held_out) >= 5
     assert any(reg.validation_cases[c["id"]].chip == "trainium2" for c in held_out)
-    # A regression guard, not a target to tune against (issue 8): the held-out set grew to 69 cases on
+    # A regression guard, not a target to tune against (issue 8): the held-out set grew to 70 cases on
     # 2026-11-25, many of them layouts (TP x DP replicas), MoE and queueing the estimator of that day
-    # ignores; it then scored a median error of 11.0% and 68% inside the range. Raise these as the model
+    # ignores; it then scored a median error of 11.5% and 69% inside the range. Raise these as the model
     # improves.
     assert out["summary"]["validation"]["median_abs_error"] <= 0.12
     assert out["summary"]["validation"]["in_range_share"] >= 0.65
