@@ -29,7 +29,15 @@ def commands() -> dict[str, list[str]]:
         # The floor of any typer CLI that takes an option value (typer 0.29 validates it with pydantic).
         "typer app, one str option": [python, "-c", TINY_APP, "--name", "x"],
         "hwprof --help": [*hwprof, "--help"],
-        "hwprof chips list": [*hwprof, "chips", "list"],
+        # What a shell runs on <TAB> after `hwprof chips show tr` (completion of ids reads the registry).
+        "complete chip ids (bash)": [
+            "env",
+            "_HWPROF_COMPLETE=complete_bash",
+            "COMP_WORDS=hwprof chips show tr",
+            "COMP_CWORD=3",
+            *hwprof,
+        ],  # fmt: skip
+        "hwprof chips list": [*hwprof, "chips", "list"],  # last: --max-ratio checks this row
     }
 
 

@@ -52,7 +52,10 @@ def test_wheel_holds_only_the_hwprof_namespace(tmp_path: Path) -> None:
     stray = [n for n in names if not (n.startswith("hwprof/") or n.startswith(f"{dist_info}/"))]
     assert stray == [], f"files outside hwprof/ in the wheel: {stray}"
     top = {n.split("/")[1] for n in names if n.startswith("hwprof/")}
-    assert top == {"core", "plugins", "profiles"}
+    # __init__.py and py.typed: the hwprof package itself, the Python API (api/, docs/api.md).
+    assert top == {"__init__.py", "py.typed", "core", "plugins", "profiles"}
+    with zipfile.ZipFile(wheel) as zf:
+        assert zf.read("hwprof/__init__.py") == (ROOT / "api" / "__init__.py").read_bytes()
 
     profiles = sorted(p.name for p in (ROOT / "profiles").glob("*.toml"))
     assert profiles, "no profiles in the source tree"

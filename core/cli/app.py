@@ -36,7 +36,7 @@ def _new_app() -> typer.Typer:
         no_args_is_help=True,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
-        add_completion=False,
+        add_completion=True,  # --install-completion; ids complete through each option's autocompletion
     )
 
 

@@ -77,6 +77,15 @@ def _completer(kind: str) -> Any:
 
 
 complete_chips, complete_systems = _completer("chips"), _completer("systems")
+
+
+def complete_system_list(incomplete: str) -> list[str]:
+    """Completion of the last id in a comma-separated --systems list."""
+    done, _, last = incomplete.rpartition(",")
+    prefix = done + "," if done else ""
+    return [prefix + s for s in complete_systems(last) if s not in done.split(",")]
+
+
 complete_models, complete_cost_models = _completer("workloads"), _completer("cost_models")
 complete_interconnects = _completer("interconnects")
 

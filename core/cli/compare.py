@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
+import attrs
 import typer
 
 from hwprof.core import hookimpl
@@ -26,6 +27,7 @@ from hwprof.core.cli.common import (
     TrainPrecisionOpt,
     chosen_cost_model,
     complete_cost_models,
+    complete_system_list,
     current_registry,
     days_text,
     first_quote,
@@ -55,7 +57,7 @@ def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[lis
 
 @compare_app.command("train")
 def compare_train(
-    systems: Annotated[str, typer.Option("--systems", help="Comma-separated system ids.")],
+    systems: Annotated[str, typer.Option("--systems", autocompletion=complete_system_list, help="Comma-separated system ids.")],
     tokens: Annotated[float, typer.Option("--tokens", help="Training tokens.")],
     model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
@@ -70,36 +72,16 @@ def compare_train(
     as_json: JsonFlag = False, fmt: FormatOpt = None,
 ) -> None:  # fmt: skip
     """Time, cost, tokens per dollar and energy of one training run on several systems."""
-    from hwprof.core.cost import pricing
-    from hwprof.core.perf import cluster, training
-
     fmt = output_format(fmt, as_json)
-    r = current_registry()
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
-    models: list[str | None] = [m.strip() for m in cost_models.split(",")] if cost_models else [*sorted(r.cost_models)]
-    ids, baseline = _systems(systems, baseline, len(models))
-    options = purchase_options(pricing, purchase, region, [r.cost_model(m) for m in models if m])
-    rows: list[dict[str, Any]] = []
-    for system_id in ids:
-        system = r.system(system_id)
-        chip = r.chip(system.chip)
-        fit = training.train_memory(shape, cluster.cluster_for(chip, system.chips, system, r.interconnects),
-                                    seq_len or shape.seq_len)["min_chips"] or system.chips  # fmt: skip
-        want = chips or fit
-        target = cluster.cluster_for(chip, math.ceil(want / system.chips) * system.chips, system, r.interconnects)
-        for model_id in models or [None]:  # without a cost model: time and energy only
-            quote, missing = None, ""
-            if model_id is not None:
-                quote, missing = first_quote(pricing, r.cost_model(model_id), system_id, options, region)
-            result = training.estimate_train(shape, target, tokens, precision, seq_len, quote=quote)
-            label = system_id + (f" [{model_id}]" if len(models) > 1 else "")
-            rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,
-                         "result": result, "missing_price": missing})  # fmt: skip
-    out = _ratios(rows, baseline, "time_s")
+    models = [m.strip() for m in cost_models.split(",")] if cost_models else None
+    ids = [s.strip() for s in systems.split(",") if s.strip()]
+    comparison = compare_train_result(shape, tokens, ids, baseline=baseline, chips=chips, precision=precision,
+                                      seq_len=seq_len, cost_models=models, region=region, purchase=purchase)  # fmt: skip
+    out, baseline, finding = list(comparison.rows), comparison.baseline, comparison.finding
     for row in out:
         for message in (row["result"].get("cost") or {}).get("warnings", []):
             warn(message)
-    finding = _finding(out, baseline)
     data = {"baseline": baseline, "rows": [_compact(row) for row in out], "finding": finding}
 
     def blocks() -> list[Table]:
@@ -120,6 +102,47 @@ def compare_train(
         return [Table(headers, table_rows, title=title, footer=footer.rstrip(), csv_headers=csv)]
 
     emit(fmt, data, blocks)
+
+
+@attrs.frozen
+class Comparison:
+    """One workload on several systems (and cost models): a row per pair, ratios against ``baseline``."""
+
+    baseline: str
+    rows: tuple[dict[str, Any], ...]  # system, label, cost_model, chips, result, ratios, missing_price
+    finding: str = ""
+
+
+def compare_train_result(shape: Any, tokens: float, systems: list[str], *, baseline: str | None = None,
+                         chips: int | None = None, precision: str = "bf16", seq_len: int | None = None,
+                         cost_models: list[str] | None = None, region: str | None = None,
+                         purchase: str = "on-demand") -> Comparison:  # fmt: skip
+    """What ``compare train`` shows, as data (also ``hwprof.compare_train``)."""
+    from hwprof.core.cost import pricing
+    from hwprof.core.perf import cluster, training
+
+    r = current_registry()
+    models: list[str | None] = list(cost_models) if cost_models else [*sorted(r.cost_models)]
+    ids, baseline = _systems(",".join(systems), baseline, len(models))
+    options = purchase_options(pricing, purchase, region, [r.cost_model(m) for m in models if m])
+    rows: list[dict[str, Any]] = []
+    for system_id in ids:
+        system = r.system(system_id)
+        chip = r.chip(system.chip)
+        fit = training.train_memory(shape, cluster.cluster_for(chip, system.chips, system, r.interconnects),
+                                    seq_len or shape.seq_len)["min_chips"] or system.chips  # fmt: skip
+        want = chips or fit
+        target = cluster.cluster_for(chip, math.ceil(want / system.chips) * system.chips, system, r.interconnects)
+        for model_id in models or [None]:  # without a cost model: time and energy only
+            quote, missing = None, ""
+            if model_id is not None:
+                quote, missing = first_quote(pricing, r.cost_model(model_id), system_id, options, region)
+            result = training.estimate_train(shape, target, tokens, precision, seq_len, quote=quote)
+            label = system_id + (f" [{model_id}]" if len(models) > 1 else "")
+            rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,
+                         "result": result, "missing_price": missing})  # fmt: skip
+    out = _ratios(rows, baseline, "time_s")
+    return Comparison(baseline, tuple(out), _finding(out, baseline))
 
 
 def _price_cell(cost: dict[str, Any] | None) -> str:
@@ -175,7 +198,7 @@ def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
 
 @compare_app.command("serve")
 def compare_serve(
-    systems: Annotated[str, typer.Option("--systems", help="Comma-separated system ids.")],
+    systems: Annotated[str, typer.Option("--systems", autocompletion=complete_system_list, help="Comma-separated system ids.")],
     model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
     precision: Annotated[str, typer.Option("--precision", help="Weight precision.")] = "bf16",
@@ -190,29 +213,14 @@ def compare_serve(
     as_json: JsonFlag = False, fmt: FormatOpt = None,
 ) -> None:  # fmt: skip
     """Latency, throughput and cost per million output tokens of one serving setup on several systems."""
-    from hwprof.core.cost import pricing
-    from hwprof.core.perf import cluster, serving
-
     fmt = output_format(fmt, as_json)
-    r = current_registry()
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
-    ids, baseline = _systems(systems, baseline)
-    chosen_model = chosen_cost_model(cost_model)
-    options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
-    out: list[dict[str, Any]] = []
-    for system_id in ids:
-        system = r.system(system_id)
-        target = cluster.cluster_for(r.chip(system.chip), system.chips, system, r.interconnects)
-        quote, missing = None, ""
-        if chosen_model is not None:
-            quote, missing = first_quote(pricing, chosen_model, system_id, options, region)
-        res = serving.estimate_serve(shape, target, precision, kv_precision, batch, input_tokens, output_tokens, quote)
-        out.append({"system": system_id, "result": res, "missing_price": missing})
-    base = next(o for o in out if o["system"] == baseline)
-    base_cost = (base["result"].get("cost_usd_per_million_tokens") or {}).get("expected")
-    for o in out:
-        cost = (o["result"].get("cost_usd_per_million_tokens") or {}).get("expected")
-        o["price_performance"] = base_cost / cost if cost and base_cost else None
+    comparison = compare_serve_result(
+        shape, [s.strip() for s in systems.split(",") if s.strip()], baseline=baseline, precision=precision,
+        kv_precision=kv_precision, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
+        cost_model=cost_model, region=region, purchase=purchase,
+    )  # fmt: skip
+    out, baseline = list(comparison.rows), comparison.baseline
     data = {"baseline": baseline, "rows": [
         {"system": o["system"], "ttft_s": o["result"]["ttft_s"], "tpot_s": o["result"]["tpot_s"],
          "tokens_per_s": o["result"]["tokens_per_s"], "binding": o["result"]["binding"],
@@ -245,6 +253,35 @@ def compare_serve(
 
 
 # ----------------------------------------------------------------------------- plan
+
+
+def compare_serve_result(shape: Any, systems: list[str], *, baseline: str | None = None, precision: str = "bf16",
+                         kv_precision: str = "bf16", batch: int = 1, input_tokens: int = 1000,
+                         output_tokens: int = 500, cost_model: str | None = None, region: str | None = None,
+                         purchase: str = "on-demand") -> Comparison:  # fmt: skip
+    """What ``compare serve`` shows, as data (also ``hwprof.compare_serve``)."""
+    from hwprof.core.cost import pricing
+    from hwprof.core.perf import cluster, serving
+
+    r = current_registry()
+    ids, baseline = _systems(",".join(systems), baseline)
+    chosen_model = chosen_cost_model(cost_model)
+    options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
+    out: list[dict[str, Any]] = []
+    for system_id in ids:
+        system = r.system(system_id)
+        target = cluster.cluster_for(r.chip(system.chip), system.chips, system, r.interconnects)
+        quote, missing = None, ""
+        if chosen_model is not None:
+            quote, missing = first_quote(pricing, chosen_model, system_id, options, region)
+        res = serving.estimate_serve(shape, target, precision, kv_precision, batch, input_tokens, output_tokens, quote)
+        out.append({"system": system_id, "label": system_id, "result": res, "missing_price": missing})
+    base = next(o for o in out if o["system"] == baseline)
+    base_cost = (base["result"].get("cost_usd_per_million_tokens") or {}).get("expected")
+    for o in out:
+        cost = (o["result"].get("cost_usd_per_million_tokens") or {}).get("expected")
+        o["price_performance"] = base_cost / cost if cost and base_cost else None
+    return Comparison(baseline, tuple(out))
 
 
 @hookimpl

@@ -1,0 +1,155 @@
+"""hwprof from Python (notebooks, scripts): the registry and the estimates, returning the typed results
+the command line renders.
+
+    import hwprof
+
+    reg = hwprof.registry()
+    reg.chips["trainium2"].peak_dense_tflops["fp8"].value        # 1299.0, with .source and .status
+    run = hwprof.estimate_train("llama3.1-70b", tokens=15e12, system="trn2.48xlarge", count=64)
+    hwprof.to_json(run)                                            # what `hwprof estimate train --json` prints
+
+Each function takes the command's options as keyword arguments (``--input-tokens`` is
+``input_tokens``) and the model as a preset id, a path to a Hugging Face ``config.json``, or a
+``Shape``. Bad input raises ``hwprof.HwprofError`` with the message the command would print.
+This module is the installed package's ``__init__``: every ``hwprof`` command imports it, so it
+imports nothing heavy until a function is called (docs/api.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hwprof.core import __version__
+from hwprof.core.errors import HwprofError
+
+if TYPE_CHECKING:
+    from hwprof.core.data.registry import Registry
+    from hwprof.core.perf.shape import Shape
+
+__all__ = [
+    "HwprofError", "__version__", "compare_serve", "compare_train", "estimate_peak", "estimate_serve",
+    "estimate_train", "plan_train", "registry", "shape", "to_json",
+]  # fmt: skip
+
+
+def registry(*, profiles: Sequence[str | Path] = (), strict: bool = False) -> Registry:
+    """The chips, interconnects, systems, cost models, workloads and published results hwprof knows:
+    the built-in plugins, installed plugins and profile folders (as ``hwprof --profiles DIR``).
+
+    Warnings about broken plugins or profiles are in ``.warnings``; ``strict=True`` raises instead.
+    """
+    from hwprof.core.cli.common import Session, begin
+
+    session = Session(strict=strict, profile_dirs=[Path(p) for p in profiles])
+    begin(session)  # the estimate functions below read the same registry
+    return session.registry()
+
+
+def shape(model: str | Path | Shape, seq_len: int | None = None) -> Shape:
+    """A model's shape: a preset id (``hwprof models list``), a path to a ``config.json``, or a Shape."""
+    from hwprof.core.cli.common import shape_from
+    from hwprof.core.perf.shape import Shape
+
+    if isinstance(model, Shape):
+        return model
+    if isinstance(model, Path) or str(model).endswith(".json"):
+        return shape_from(None, None, None, None, None, None, None, Path(model), seq_len)  # type: ignore[no-any-return]
+    return shape_from(str(model), None, None, None, None, None, None, None, seq_len)  # type: ignore[no-any-return]
+
+
+def estimate_peak(*, system: str | None = None, count: int = 1, chip: str | None = None,
+                  chips: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Aggregate peaks (dense, sparse per precision), memory, bandwidth and power: ``hwprof estimate peak``."""
+    from hwprof.core.cli.common import cluster_from, current_registry
+    from hwprof.core.perf.aggregate import aggregate_chips, aggregate_system
+
+    target = cluster_from(system, count, chip, chips)
+    if target.system is not None:
+        return aggregate_system(target.system, target.chip, current_registry().interconnects,
+                                target.chips // target.system.chips)  # fmt: skip
+    return {"system": f"{target.chips} x {target.chip.id}", "systems": 1, **aggregate_chips(target.chip, target.chips),
+            "tiers": [], "scale_up_domain_chips": 1, "claims": []}  # fmt: skip
+
+
+def estimate_train(model: str | Path | Shape, *, tokens: float, system: str | None = None, count: int = 1,
+                   chip: str | None = None, chips: int | None = None, precision: str = "bf16",
+                   seq_len: int | None = None, cost_model: str | None = None, purchase: str = "on-demand",
+                   region: str | None = None, **options: Any) -> Any:  # fmt: skip
+    """A training run's FLOPs, time, memory, cost and energy with ranges: ``hwprof estimate train``.
+
+    ``options`` are the command's other options (``mfu``, ``full_run``, ``global_batch_tokens``, ...).
+    """
+    from hwprof.core.cli.common import cluster_from, quote_for
+    from hwprof.core.perf import training
+
+    target = cluster_from(system, count, chip, chips)
+    quote = quote_for(cost_model, target, purchase, region)
+    return training.estimate_train(shape(model, seq_len), target, tokens, precision, seq_len, quote=quote, **options)
+
+
+def estimate_serve(model: str | Path | Shape, *, system: str | None = None, count: int = 1, chip: str | None = None,
+                   chips: int | None = None, precision: str = "bf16", kv_precision: str = "bf16", batch: int = 1,
+                   input_tokens: int = 1000, output_tokens: int = 500, cost_model: str | None = None,
+                   purchase: str = "on-demand", region: str | None = None) -> Any:  # fmt: skip
+    """Time to first token, time per output token, throughput and cost: ``hwprof estimate serve``."""
+    from hwprof.core.cli.common import cluster_from, quote_for
+    from hwprof.core.perf import serving
+
+    target = cluster_from(system, count, chip, chips)
+    quote = quote_for(cost_model, target, purchase, region)
+    return serving.estimate_serve(shape(model), target, precision, kv_precision, batch, input_tokens, output_tokens,
+                                  quote)  # fmt: skip
+
+
+def compare_train(model: str | Path | Shape, *, tokens: float, systems: Sequence[str],
+                  cost_model: str | Sequence[str] | None = None, **options: Any) -> Any:  # fmt: skip
+    """One training run on several systems (and cost models, side by side) with ratios to a baseline:
+    ``hwprof compare train``. ``options``: baseline, chips, precision, seq_len, region, purchase."""
+    from hwprof.core.cli import compare
+
+    models = [cost_model] if isinstance(cost_model, str) else list(cost_model) if cost_model else None
+    return compare.compare_train_result(shape(model, options.get("seq_len")), tokens, list(systems),
+                                        cost_models=models, **options)  # fmt: skip
+
+
+def compare_serve(model: str | Path | Shape, *, systems: Sequence[str], **options: Any) -> Any:
+    """One serving setup on several systems with ratios to a baseline: ``hwprof compare serve``.
+    ``options``: baseline, precision, kv_precision, batch, input_tokens, output_tokens, cost_model, ..."""
+    from hwprof.core.cli import compare
+
+    return compare.compare_serve_result(shape(model), list(systems), **options)
+
+
+def plan_train(model: str | Path | Shape, *, tokens: float, deadline_days: float | None = None,
+               budget: float | None = None, systems: Sequence[str] | None = None, precision: str = "bf16",
+               seq_len: int | None = None, cost_model: str | None = None, region: str | None = None,
+               purchase: str = "on-demand") -> Any:  # fmt: skip
+    """For each system the fewest that fit and meet a deadline or budget, cheapest and fastest
+    marked: ``hwprof plan train``."""
+    from hwprof.core.cli.common import chosen_cost_model, current_registry, first_quote, purchase_options
+    from hwprof.core.cost import pricing
+    from hwprof.core.perf import plan
+
+    r = current_registry()
+    chosen = chosen_cost_model(cost_model)
+    ids = (
+        list(systems)
+        if systems
+        else sorted({p.system for p in chosen.prices} & set(r.systems))
+        if chosen
+        else sorted(r.systems)
+    )
+    options = purchase_options(pricing, purchase, region, [chosen] if chosen else [])
+    candidates = [(r.system(i), r.chip(r.system(i).chip),
+                   first_quote(pricing, chosen, i, options, region)[0] if chosen else None) for i in ids]  # fmt: skip
+    return plan.plan_train(shape(model, seq_len), candidates, r.interconnects, tokens, precision, seq_len,
+                           deadline_days * 86400 if deadline_days is not None else None, budget)  # fmt: skip
+
+
+def to_json(value: Any) -> Any:
+    """Any record or result as plain JSON data: what ``--json`` prints."""
+    from hwprof.core.jsonable import to_json as convert
+
+    return convert(value)

@@ -1,0 +1,74 @@
+"""`import hwprof`: docs/api.md's example runs as written, and the functions return what the
+commands print with --json."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hwprof
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+
+
+def test_the_documented_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    [example] = python_blocks(ROOT / "docs" / "api.md")
+    exec(compile(example, "docs/api.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "AWS Trainium2: 1,299 dense FP8 TFLOPS (official" in out
+    assert re.search(r"llama3.1-70b on 64 x trn2.48xlarge: \d+ days \(\d+ to \d+\)", out)
+    assert "error: unknown system 'no-such-system'" in out
+
+
+def test_every_documented_function_exists() -> None:
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`hwprof\.(\w+)\(", text))
+    assert named <= set(hwprof.__all__), named - set(hwprof.__all__)
+    assert named >= {n for n in hwprof.__all__ if callable(getattr(hwprof, n)) and n != "HwprofError"}
+
+
+def test_results_are_what_json_prints(run_cli: Any) -> None:
+    args = ("estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--system", "p5.48xlarge")
+    printed = run_cli(*args, "--json").json()
+    result = hwprof.estimate_train("llama3.1-8b", tokens=1e12, system="p5.48xlarge")
+    assert json.loads(json.dumps(hwprof.to_json(result), default=str))["time_s"] == printed["time_s"]
+    peak = hwprof.estimate_peak(system="trn2-ultraserver")
+    assert peak["peak_dense_pflops"]["fp8"]["value"] == pytest.approx(64 * 1299 / 1000)  # 83.1 PF, the article's 83.2
+
+
+def test_a_model_config_or_a_shape_works_like_a_preset(tmp_path: Path) -> None:
+    shape = hwprof.shape(ROOT / "tests" / "data" / "configs" / "llama-3.1-8b.json")
+    assert shape.params == pytest.approx(8.03e9, rel=0.01)  # Llama 3.1 8B: 8.03B parameters
+    by_shape = hwprof.estimate_train(shape, tokens=1e12, chip="h100-sxm", chips=8)
+    by_path = hwprof.estimate_train(str(ROOT / "tests/data/configs/llama-3.1-8b.json"), tokens=1e12, chip="h100-sxm",
+                                    chips=8)  # fmt: skip
+    assert hwprof.to_json(by_shape)["time_s"] == hwprof.to_json(by_path)["time_s"]
+
+
+def test_plan_and_compare_from_python() -> None:
+    plan = hwprof.to_json(hwprof.plan_train("llama3.1-70b", tokens=15e12, deadline_days=30))
+    assert plan and any(o.get("cheapest") for o in (plan.get("options", plan) if isinstance(plan, dict) else plan))
+    served = hwprof.to_json(hwprof.compare_serve("llama3.1-8b", systems=["p5.48xlarge", "trn2.48xlarge"]))
+    assert served["baseline"] == "p5.48xlarge" and len(served["rows"]) == 2
+
+
+def test_bad_input_raises_the_commands_message() -> None:
+    with pytest.raises(hwprof.HwprofError, match="unknown workload 'llama9'"):
+        hwprof.estimate_train("llama9", tokens=1e12, system="p5.48xlarge")
+
+
+def test_import_hwprof_stays_light() -> None:
+    # Every command imports the package first: it must not pull in the estimators or typer.
+    code = "import hwprof, sys; print(sorted(m for m in ('typer', 'hwprof.core.perf.training', 'numpy', 'matplotlib') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
