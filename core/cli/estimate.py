@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import attrs
 import typer
 
 from hwprof.core import hookimpl
@@ -35,6 +36,7 @@ from hwprof.core.cli.common import (
     shape_from,
 )
 from hwprof.core.cli.render import dump_json, echo, number, pairs, warn
+from hwprof.core.errors import HwprofError
 
 estimate_app = typer.Typer(
     help="Estimates: training time and cost, serving latency and cost, peaks.", no_args_is_help=True
@@ -106,61 +108,110 @@ def render_train(r: dict[str, Any]) -> str:
     return pairs(rows, title="training estimate (expected, with the low-high range)")
 
 
+LayoutOpt = Annotated[
+    str | None,
+    typer.Option("--layout", help="Serving layout tp=T,pp=P,dp=D[,ep=E,adp=1]; default: tensor parallel over one "
+                 "scale-up domain, replicas over the rest."),
+]  # fmt: skip
+ConcurrencyOpt = Annotated[
+    int | None, typer.Option("--concurrency", "--batch", help="Users in a closed loop (each sends again when answered).")
+]
+RateOpt = Annotated[float | None, typer.Option("--rate", help="Requests per second (Poisson arrivals), all replicas.")]
+ChunkOpt = Annotated[int, typer.Option("--chunk-tokens", help="Chunked-prefill budget: prompt tokens per step.")]
+
+
+def serve_setup(shape: Any, target: Any, layout: str | None, precision: str, kv_precision: str,
+                chunk_tokens: int) -> Any:  # fmt: skip
+    """The layout the user gave, or the default one (stated in the result's assumptions)."""
+    from hwprof.core.perf import serve_layout
+
+    if chunk_tokens < 1:
+        raise HwprofError(f"the chunked-prefill budget must be at least 1 token, got {chunk_tokens}")
+    if layout:
+        lay = serve_layout.parse(layout, target.chips, precision, kv_precision)
+    else:
+        lay = serve_layout.default_layout(target, precision, kv_precision, shape.heads)
+    return attrs.evolve(lay, chunk_tokens=chunk_tokens)
+
+
 @estimate_app.command("serve")
 def estimate_serve(
     model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
     system: SystemOpt = None, count: CountOpt = 1, chip: ChipOpt = None, chips: ChipsOpt = None,
-    precision: Annotated[str, typer.Option("--precision", help="Weight precision.")] = "bf16",
-    kv_precision: Annotated[str, typer.Option("--kv-precision", help="KV-cache precision.")] = "bf16",
-    batch: Annotated[int, typer.Option("--batch", help="Concurrent sequences.")] = 1,
+    layout: LayoutOpt = None,
+    precision: Annotated[str, typer.Option("--precision", help="Weight precision: bf16, fp8, int4, fp4 ...")] = "bf16",
+    kv_precision: Annotated[str, typer.Option("--kv-precision", help="KV-cache precision: bf16 or fp8.")] = "bf16",
+    concurrency: ConcurrencyOpt = None, rate: RateOpt = None,
     input_tokens: Annotated[int, typer.Option("--input-tokens", help="Prompt tokens.")] = 1000,
     output_tokens: Annotated[int, typer.Option("--output-tokens", help="Generated tokens.")] = 500,
+    chunk_tokens: ChunkOpt = 8192,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
     as_json: JsonFlag = False,
 ) -> None:  # fmt: skip
-    """Time to first token, time per output token, throughput, KV cache, cost per million tokens."""
+    """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens."""
+    from hwprof.core.jsonable import to_json
     from hwprof.core.perf import serving
 
+    if concurrency is not None and rate is not None:
+        raise HwprofError("give the load once: --concurrency N (closed loop) or --rate R (requests per second)")
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
     target = cluster_from(system, count, chip, chips)
     quote = quote_for(cost_model, target, purchase, region)
-    result = serving.estimate_serve(shape, target, precision, kv_precision, batch, input_tokens, output_tokens, quote)
-    note_calibration(result, target.chip.id, "serve")
-    for message in (result.get("cost") or {}).get("warnings", []):
+    lay = serve_setup(shape, target, layout, precision, kv_precision, chunk_tokens)
+    load = serving.Traffic(input_tokens, output_tokens, concurrency=concurrency if rate is None else None,
+                           rate_per_s=rate)  # fmt: skip
+    if rate is None and concurrency is None:
+        load = attrs.evolve(load, concurrency=1)
+    result = serving.estimate_serve(shape, target, lay, load, quote)
+    data = to_json(result)
+    note_calibration(data, target.chip.id, "serve")
+    for message in result.cost.warnings if result.cost else ():
         warn(message)
     if as_json:
-        echo(dump_json(result))
+        echo(dump_json(data))
         return
     echo(render_serve(result))
 
 
-def render_serve(r: dict[str, Any]) -> str:
-    i, b, m = r["inputs"], r["breakdown"], r["memory"]
+def render_serve(r: Any) -> str:
+    b, m = r.breakdown, r.memory
+
+    def span_ms(s: Any) -> str:
+        return f"{s.expected * 1e3:,.1f} ms ({s.low * 1e3:,.1f} to {s.high * 1e3:,.1f})"
+
+    hardware = f"{r.chips} x {r.chip}" if r.target == f"{r.chips} x {r.chip}" else f"{r.target} = {r.chips} x {r.chip}"
     rows = [
-        ("model", f"{i['model']}, weights {i['precision']}, KV cache {i['kv_precision']}"),
-        ("hardware", hardware_text(i)),
-        ("request", f"batch {i['batch']}, {i['input_tokens']} in, {i['output_tokens']} out"),
-        ("precision basis", r["precision_basis"]),
-        ("time to first token", range_text(r["ttft_s"], "ms", 1000)),
-        ("time per output token", range_text(r["tpot_s"], "ms", 1000)),
-        ("throughput", range_text(r["tokens_per_s"], "tokens/s") + f", {number(r['tokens_per_s_per_chip'])} per chip"),
-        ("binding", r["binding"]),
-        ("decode step", f"memory {b['decode_memory_s'] * 1e3:.2f} ms, compute {b['decode_compute_s'] * 1e3:.2f} ms, "
-                        f"communication {b['decode_comm_s'] * 1e3:.2f} ms, prompts interleaved "
-                        f"{b['decode_prefill_interleave_s'] * 1e3:.2f} ms"),
-        ("memory", f"weights {m['weights_bytes'] / 1e9:,.1f} GB, KV cache {m['kv_cache_bytes'] / 1e9:,.1f} GB "
-                   f"({m['kv_bytes_per_token'] / 1e3:,.1f} kB per token); largest batch {m['max_batch']}"),
-        ("assumes", f"{r['assumptions']['parallelism']}; {r['assumptions']['batching']}; memory bandwidth "
-                    f"{r['assumptions']['memory_bandwidth_fraction']:.0%}, prefill compute "
-                    f"{r['assumptions']['prefill_compute_fraction']:.0%} of peak"),
+        ("model", f"{r.model}, weights {r.weights}, KV cache {r.kv_cache}"),
+        ("hardware", f"{hardware}; layout {r.layout} ({r.replicas} replica(s), tensor parallel over {b.tp_link})"),
+        ("load", f"{r.traffic}; {r.input_tokens:,} in, {r.output_tokens:,} out"),
+        ("precision basis", r.precision_basis),
+        ("time to first token", f"mean {span_ms(r.ttft_s)}; p50 {r.ttft_p50_s * 1e3:,.1f} ms, "
+                                f"p90 {r.ttft_p90_s * 1e3:,.1f} ms"),
+        ("time per output token", f"mean {span_ms(r.tpot_s)}; p50 {r.tpot_p50_s * 1e3:,.2f} ms, "
+                                  f"p90 {r.tpot_p90_s * 1e3:,.2f} ms"),
+        ("throughput", f"{number(r.tokens_per_s.expected)} output tokens/s ({number(r.tokens_per_s.low)} to "
+                       f"{number(r.tokens_per_s.high)}), {number(r.tokens_per_s_per_chip)} per chip, "
+                       f"{number(r.tokens_per_s_per_user)} per user; {r.requests_per_s:,.3g} requests/s"),
+        ("binding", f"{r.binding} (prompts take {b.prompt_share:.0%} of each replica's time)"),
+        ("decode step", f"memory {b.decode_memory_s * 1e3:.2f} ms, compute {b.decode_compute_s * 1e3:.2f} ms, "
+                        f"communication {b.decode_comm_s * 1e3:.2f} ms at {b.running_sequences_per_replica:,.1f} "
+                        "sequences per replica"),
+        ("prompt alone", f"{b.prompt_alone_s * 1e3:,.1f} ms (communication {b.prompt_comm_s * 1e3:,.1f} ms); "
+                         f"queue wait {b.queue_wait_s * 1e3:,.1f} ms"),
+        ("memory per chip", f"weights {m.weights_bytes_per_chip / 1e9:,.1f} GB, KV cache "
+                            f"{m.kv_cache_bytes_per_chip / 1e9:,.1f} GB ({m.kv_bytes_per_token_per_chip / 1e3:,.1f} kB "
+                            f"per token), usable {m.usable_bytes_per_chip / 1e9:,.1f} GB; largest batch per replica "
+                            f"{m.max_batch_per_replica:,}"),
     ]  # fmt: skip
-    if "cost_usd_per_million_tokens" in r:
-        p = r["cost"]["price"]
-        rows.append(("cost", range_text(r["cost_usd_per_million_tokens"], "USD per million output tokens")
-                     + f" at {number(r['cost']['usd_per_hour'])} USD/h ({p['purchase']}, {p['region']}, "
-                     f"observed {p['observed']})"))  # fmt: skip
-    rows.append(("rests on", ", ".join(r["rests_on"])))
+    if r.cost:
+        c, p = r.cost, r.cost.price
+        rows.append(("cost", f"{number(c.usd_per_million_output_tokens.expected)} USD per million output tokens "
+                     f"({number(c.usd_per_million_output_tokens.low)} to {number(c.usd_per_million_output_tokens.high)})"
+                     f" at {number(c.usd_per_hour)} USD/h for {c.systems_billed} system(s) ({p['purchase']}, "
+                     f"{p['region']}, observed {p['observed']})"))  # fmt: skip
+    rows.extend(("assumes", a) for a in r.assumptions)
+    rows.append(("rests on", ", ".join(r.rests_on)))
     return pairs(rows, title="serving estimate (expected, with the low-high range)")
 
 

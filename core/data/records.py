@@ -472,6 +472,9 @@ class Workload:
     ffn_hidden: int | None = attrs.field(default=None, metadata=doc("MLP inner width"))
     vocab: int | None = attrs.field(default=None, metadata=doc("vocabulary size"))
     seq_len: int | None = attrs.field(default=None, metadata=doc("training sequence length"))
+    max_context: int | None = attrs.field(
+        default=None, metadata=doc("longest sequence the model takes, prompt plus output (max_position_embeddings)")
+    )
     experts: int | None = attrs.field(default=None, metadata=doc("routed experts (MoE)"))
     experts_per_token: int | None = attrs.field(default=None, metadata=doc("active experts"))
     train_tokens: float | None = attrs.field(default=None, metadata=doc("tokens the published model was trained on"))

@@ -39,15 +39,20 @@ MIXTURE_OF_EXPERTS = Default(0.43, "mixture-of-experts runs reach about 43% of a
                                    "and small expert matmuls")  # fmt: skip
 RANGE = Default(0.2, "MFU of calibration runs spreads about +-20% around the model", calibrated=False)
 
-# Serving
-MEMORY_BANDWIDTH_FRACTION = Default(0.75, "decode kernels reach 70-80% of peak memory bandwidth")
-PREFILL_COMPUTE_FRACTION = Default(0.4, "a single prompt's prefill reaches about 40% of dense peak")
-BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.65, "prompts prefilled between the decode steps of a large batch run "
-                                                 "as big matmuls, at about 65% of peak")  # fmt: skip
+# Serving (refit with `python -m hwprof.core.perf.serve_cases`; tests/test_serve_calibration.py
+# checks each shipped value against its refit within 3%)
+MEMORY_BANDWIDTH_FRACTION = Default(0.724, "batch-1 decode of Llama 3.3 70B FP8 on 2 x H100 (NIM) reads weights and "
+                                           "KV cache at about 72% of peak memory bandwidth")  # fmt: skip
+PREFILL_COMPUTE_FRACTION = Default(0.405, "one prompt alone (TTFT at one user: NIM 70B FP8 TP2, Neuron 70B TP64) "
+                                          "reaches about 40% of dense peak")  # fmt: skip
+BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.684, "prompts prefilled under load, mixed into the decode steps of a "
+                                                  "full batch (TensorRT-LLM max-throughput 8B, 5000/500), run at "
+                                                  "about 68% of peak")  # fmt: skip
 DECODE_COMPUTE_FRACTION = Default(0.5, "large-batch decode matmuls reach about half of peak (a judgement)",
                                   calibrated=False)  # fmt: skip
-COLLECTIVE_LATENCY_US = Default(20.0, "software and link latency per all-reduce step; no vendor publishes one, "
-                                      "so it is fitted on batch-1 decode")  # fmt: skip
+COLLECTIVE_LATENCY_US = Default(12.0, "an inference engine's latency per collective step (at least this, whatever "
+                                      "the link); fitted on batch-1 decode of 70B at TP64 on Trn2, where all-reduce "
+                                      "latency is most of the step")  # fmt: skip
 
 DEFAULTS: dict[str, Default] = {
     "base_mfu_16bit": BASE_MFU_16BIT, "low_precision_speedup": LOW_PRECISION_SPEEDUP,

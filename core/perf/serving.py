@@ -1,158 +1,273 @@
-"""Serving estimates: time to first token, time per output token, throughput and cost per token
-for one batch shape on a target.
+"""Serving estimates: for a model on a layout (``serve_layout``) under some traffic (``traffic``),
+time to first token and per output token (mean, p50, p90), throughput, the limit that binds,
+memory per chip and cost per million output tokens. A typed result; JSON via ``jsonable``.
+
+Traffic is one of: a request rate (open loop, requests/s over all replicas), a concurrency (a
+closed loop of N users, as benchmarks run; ``--batch`` is this), or neither (an offline run keeping
+as many sequences in flight as the KV cache holds, as max-throughput tables are measured).
+
+Ranges: each time is computed again with every achieved rate (bandwidth, compute, links) ``RANGE``
+better and worse, so a queue near saturation widens its own range instead of getting a fixed +-20%.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+import attrs
+
 from hwprof.core.cost.pricing import Quote
-from hwprof.core.data import records
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
-from hwprof.core.perf.cluster import USABLE_MEMORY_FRACTION, Cluster, check_positive, peak_tflops, rests_on, span
+from hwprof.core.perf import serve_layout as sl
+from hwprof.core.perf import traffic as tr
+from hwprof.core.perf.cluster import Cluster, rests_on
 from hwprof.core.perf.shape import Shape
+
+
+@attrs.frozen
+class Span:
+    low: float
+    expected: float
+    high: float
+
+
+@attrs.frozen
+class Traffic:
+    input_tokens: int
+    output_tokens: int
+    concurrency: int | None = None  # users in a closed loop, over all replicas
+    rate_per_s: float | None = None  # requests per second, over all replicas
+
+    @property
+    def kind(self) -> str:
+        if self.rate_per_s is not None:
+            return f"{self.rate_per_s:g} requests/s (Poisson arrivals)"
+        if self.concurrency is not None:
+            return f"concurrency {self.concurrency} (closed loop: each user sends again when answered)"
+        return "offline: as many sequences in flight as the KV cache holds"
+
+
+@attrs.frozen
+class ServeMemory:
+    weights_bytes_per_chip: float
+    kv_bytes_per_token: float  # whole model, one token
+    kv_bytes_per_token_per_chip: float
+    kv_cache_bytes_per_chip: float  # at the running batch
+    usable_bytes_per_chip: float
+    max_batch_per_replica: int
+
+
+@attrs.frozen
+class ServeBreakdown:
+    """One replica at the operating point; step parts are one decode step at the running batch."""
+
+    prompt_alone_s: float
+    prompt_compute_s: float
+    prompt_comm_s: float
+    decode_memory_s: float
+    decode_compute_s: float
+    decode_comm_s: float
+    decode_step_s: float
+    prompt_share: float  # of the replica's time spent on prompts
+    running_sequences_per_replica: float
+    requests_per_s_per_replica: float
+    tp_link: str
+    queue_wait_s: float
+
+
+@attrs.frozen
+class ServeCost:
+    usd_per_hour: float
+    systems_billed: int
+    usd_per_million_output_tokens: Span
+    price: dict[str, Any]
+    warnings: tuple[str, ...]
+
+
+@attrs.frozen
+class ServeEstimate:
+    kind: str
+    model: str
+    model_source: str
+    target: str
+    chip: str
+    chips: int
+    layout: str
+    replicas: int
+    weights: str
+    kv_cache: str
+    input_tokens: int
+    output_tokens: int
+    traffic: str
+    precision_basis: str
+    ttft_s: Span  # mean
+    ttft_p50_s: float
+    ttft_p90_s: float
+    tpot_s: Span  # mean
+    tpot_p50_s: float
+    tpot_p90_s: float
+    tokens_per_s: Span  # output tokens/s over all replicas
+    tokens_per_s_per_chip: float
+    tokens_per_s_per_user: float
+    requests_per_s: float
+    binding: str
+    breakdown: ServeBreakdown
+    memory: ServeMemory
+    cost: ServeCost | None
+    assumptions: tuple[str, ...]
+    rests_on: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+def _scaled(r: sl.Replica, factor: float) -> sl.Replica:
+    """Every achieved rate times ``factor`` (1 + RANGE is the optimistic end)."""
+    return attrs.evolve(r, hbm_bytes_per_s=r.hbm_bytes_per_s * factor, decode_flops_per_s=r.decode_flops_per_s * factor,
+                        prefill_flops_per_s=r.prefill_flops_per_s * factor,
+                        batched_prefill_flops_per_s=r.batched_prefill_flops_per_s * factor, comm_fixed_s=r.comm_fixed_s / factor,
+                        comm_per_token_s=r.comm_per_token_s / factor)  # fmt: skip
+
+
+def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic) -> tuple[tr.Load, dict[str, float]]:
+    """The operating point of one replica, and its parts."""
+    i, o = t.input_tokens, t.output_tokens
+    context = i + o / 2  # mean tokens in the cache while a sequence decodes
+    flops_per_token = shape.forward_flops_per_token(context)
+    prompt_flops = i * shape.forward_flops_per_token(i / 2)
+    chunks = -(-i // lay.chunk_tokens)
+    compute_s, comm_s = sl.prompt_time(r, i, prompt_flops, chunks)
+    prompt_s = compute_s + comm_s
+    work_s = sum(sl.prompt_time(r, i, prompt_flops, chunks, batched=True))
+    max_batch = float(r.max_batch(i + o))
+    if max_batch < 1:
+        raise HwprofError(f"layout {lay}: the weights leave no room for the KV cache of one sequence of {i + o:,} "
+                          "tokens; use more chips per replica (tp x pp) or a smaller weight precision")  # fmt: skip
+
+    def step(batch: Any) -> Any:
+        return sl.decode_step(r, batch, context, flops_per_token)
+
+    if t.rate_per_s is not None:
+        load = tr.at_rate(t.rate_per_s / lay.dp, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s)
+        if not load.stable:
+            what = ("prompts alone would take more than all of its time" if load.limit == "prompts"
+                    else f"its KV cache holds {int(max_batch)} sequences, fewer than the rate keeps in flight")  # fmt: skip
+            raise HwprofError(f"{t.rate_per_s:g} requests/s is more than {lay.dp} replica(s) of {lay} can serve: "
+                              f"{what}; add replicas or chips")  # fmt: skip
+    else:
+        users = t.concurrency / lay.dp if t.concurrency is not None else max_batch
+        load = tr.at_concurrency(users, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s)
+    memory, compute, comm = sl.decode_parts(r, load.running_sequences, context, flops_per_token)
+    parts = {"prompt_s": prompt_s, "prompt_compute_s": compute_s, "prompt_comm_s": comm_s, "memory": memory,
+             "compute": compute, "comm": comm, "max_batch": max_batch}  # fmt: skip
+    return load, parts
+
+
+def _binding(load: tr.Load, parts: dict[str, float]) -> str:
+    """What takes the largest share of a replica's time at the operating point."""
+    step = max(parts["memory"], parts["compute"]) + parts["comm"]
+    decode = 1 - min(load.prompt_share, 1.0)
+    shares = {
+        "prompt prefill (compute)": load.prompt_share,
+        "memory bandwidth": decode * parts["memory"] / step if parts["memory"] >= parts["compute"] else 0.0,
+        "compute": decode * parts["compute"] / step if parts["compute"] > parts["memory"] else 0.0,
+        "communication": decode * parts["comm"] / step,
+    }
+    return max(shares, key=lambda k: shares[k])
 
 
 def estimate_serve(
     shape: Shape,
-    target: Cluster,
-    precision: str,
-    kv_precision: str,
-    batch: int,
-    input_tokens: int,
-    output_tokens: int,
+    cluster: Cluster,
+    layout: sl.ServeLayout,
+    traffic: Traffic,
     quote: Quote | None = None,
-) -> dict[str, Any]:
-    for name, value in (("--batch", batch), ("--input-tokens", input_tokens), ("--output-tokens", output_tokens),
-                        ("--chips", target.chips)):  # fmt: skip
-        check_positive(name, value)
-    chip, chips = target.chip, target.chips
-    bytes_w = records.BYTES_PER_ELEMENT.get(precision)
-    bytes_kv = records.BYTES_PER_ELEMENT.get(kv_precision)
-    if bytes_w is None or bytes_kv is None:
-        bad = precision if bytes_w is None else kv_precision
-        raise HwprofError(f"unknown precision {bad!r}; known: {', '.join(records.BYTES_PER_ELEMENT)}")
-    compute_precision = precision if precision in chip.peak_dense_tflops else "bf16"
-    peak = peak_tflops(chip, compute_precision)
-    flop_rate = chips * peak.value * 1e12
-    bandwidth = chips * chip.memory_bandwidth_tbps.value * 1e12
-    weights = shape.params * bytes_w
-    kv_elements = shape.kv_elements_per_token()
-    kv_per_token = (kv_elements or 0.0) * bytes_kv
-    usable = chips * chip.memory_bytes * USABLE_MEMORY_FRACTION
-    if weights > usable:
-        need = math.ceil(weights / (chip.memory_bytes * USABLE_MEMORY_FRACTION))
-        raise HwprofError(f"{shape.name} in {precision} ({weights / 1e9:,.0f} GB of weights) does not fit on "
-                          f"{chips} x {chip.id}: it needs at least {need} chips")  # fmt: skip
-    per_sequence = kv_per_token * (input_tokens + output_tokens)
-    max_batch = math.floor((usable - weights) / per_sequence) if per_sequence else None
-    if max_batch is not None and batch > max_batch:
-        raise HwprofError(f"the KV cache of {batch} sequence{'s' if batch != 1 else ''} of {input_tokens + output_tokens} "
-                          f"tokens does not fit beside the weights on {chips} x {chip.id}; the largest batch is "
-                          f"{max_batch}", subject="batch", value=batch)  # fmt: skip
-
-    # Prefill: one request's prompt, compute-bound.
-    prefill_flops = input_tokens * shape.forward_flops_per_token(input_tokens / 2)
-    prefill_compute = prefill_flops / (flop_rate * eff.PREFILL_COMPUTE_FRACTION.value)
-    prefill_comm = _tp_comm(shape, target, tokens=input_tokens)
-    ttft = prefill_compute + prefill_comm
-
-    # Decode: one step makes one token for each of `batch` sequences.
-    context = input_tokens + output_tokens / 2
-    touched = 1.0
-    if shape.params > shape.active_params:  # mixture of experts: experts used by at least one sequence
-        active_share = shape.active_params / shape.params
-        touched = active_share + (1 - active_share) * (1 - (1 - active_share) ** batch)
-    read_bytes = weights * touched + batch * context * kv_per_token
-    memory_s = read_bytes / (bandwidth * eff.MEMORY_BANDWIDTH_FRACTION.value)
-    compute_s = batch * shape.forward_flops_per_token(context) / (flop_rate * eff.DECODE_COMPUTE_FRACTION.value)
-    comm_s = _tp_comm(shape, target, tokens=batch)
-    step = max(memory_s, compute_s) + comm_s
-    # Continuous batching: on average batch/output_tokens prompts join each step.
-    batched_prefill = prefill_flops / (flop_rate * eff.BATCHED_PREFILL_COMPUTE_FRACTION.value) + prefill_comm
-    interleaved = batched_prefill * batch / output_tokens if batch > 1 else 0.0
-    tpot = step + interleaved
-    binding = "memory bandwidth" if memory_s >= compute_s else "compute"
-    if comm_s > max(memory_s, compute_s):
-        binding = "communication"
+    constants: sl.Constants = sl.SHIPPED,
+) -> ServeEstimate:
+    sl.check(shape, cluster, layout, traffic.input_tokens, traffic.output_tokens)
+    if traffic.concurrency is not None and traffic.concurrency < 1:
+        raise HwprofError(f"concurrency must be at least 1, got {traffic.concurrency}")
+    if traffic.rate_per_s is not None and not traffic.rate_per_s > 0:
+        raise HwprofError(f"the request rate must be positive, got {traffic.rate_per_s:g}")
+    replica = sl.replica(shape, cluster, layout, constants)
+    weights_total = replica.weights_bytes_per_chip
+    if weights_total > replica.usable_bytes_per_chip:
+        need = -(-shape.params * _bytes(layout.weights) // replica.usable_bytes_per_chip)
+        raise HwprofError(f"{shape.name} in {layout.weights} needs {weights_total / 1e9:,.1f} GB of weights per chip "
+                          f"with {layout.replica_chips} chip(s) per replica; a {cluster.chip.id} holds "
+                          f"{replica.usable_bytes_per_chip / 1e9:,.1f} GB usable: it needs at least {int(need)} "
+                          "chips per replica (tp x pp)")  # fmt: skip
+    load, parts = _solve(shape, replica, layout, traffic)
     spread = eff.RANGE.value
-    tokens_per_s = batch / tpot
-    result: dict[str, Any] = {
-        "kind": "serve",
-        "inputs": {
-            "model": shape.name,
-            "model_source": shape.source,
-            "params": shape.params,
-            "active_params": shape.active_params,
-            "target": target.label,
-            "chip": chip.id,
-            "chips": chips,
-            "precision": precision,
-            "kv_precision": kv_precision,
-            "batch": batch,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-        },  # fmt: skip
-        "precision_basis": f"dense {compute_precision} peak, {peak.value:g} TFLOPS per chip ({peak.status})",
-        "ttft_s": span(ttft, ttft * (1 - spread), ttft * (1 + spread)),
-        "tpot_s": span(tpot, tpot * (1 - spread), tpot * (1 + spread)),
-        "tokens_per_s": span(tokens_per_s, tokens_per_s / (1 + spread), tokens_per_s / (1 - spread)),
-        "tokens_per_s_per_chip": tokens_per_s / chips,
-        "binding": binding,
-        "breakdown": {
-            "prefill_compute_s": prefill_compute,
-            "prefill_comm_s": prefill_comm,
-            "decode_memory_s": memory_s,
-            "decode_compute_s": compute_s,
-            "decode_comm_s": comm_s,
-            "decode_prefill_interleave_s": interleaved,
-            "bytes_read_per_step": read_bytes,
-        },  # fmt: skip
-        "memory": {
-            "weights_bytes": weights,
-            "kv_cache_bytes": batch * per_sequence,
-            "kv_bytes_per_token": kv_per_token,
-            "usable_bytes": usable,
-            "max_batch": max_batch,
-        },  # fmt: skip
-        "assumptions": {
-            "memory_bandwidth_fraction": eff.MEMORY_BANDWIDTH_FRACTION.value,
-            "prefill_compute_fraction": eff.PREFILL_COMPUTE_FRACTION.value,
-            "batched_prefill_compute_fraction": eff.BATCHED_PREFILL_COMPUTE_FRACTION.value,
-            "decode_compute_fraction": eff.DECODE_COMPUTE_FRACTION.value,
-            "collective_latency_us": eff.COLLECTIVE_LATENCY_US.value,
-            "parallelism": f"tensor parallel over all {chips} chips",
-            "batching": "continuous: each decode step also carries batch/output_tokens prompts"
-            if batch > 1
-            else "one request at a time",
-            "sources": [
-                eff.MEMORY_BANDWIDTH_FRACTION.why,
-                eff.PREFILL_COMPUTE_FRACTION.why,
-                eff.BATCHED_PREFILL_COMPUTE_FRACTION.why,
-                eff.COLLECTIVE_LATENCY_US.why,
-            ],
-        },  # fmt: skip
-        "rests_on": rests_on(target, peak),
-    }
-    if quote is not None and target.system is not None:
-        usd_per_hour = quote.usd_per_hour * chips / target.system.chips
-        per_million = {k: usd_per_hour / (v * 3600) * 1e6 for k, v in result["tokens_per_s"].items()}
-        result["cost_usd_per_million_tokens"] = span(per_million["expected"], per_million["high"], per_million["low"])
-        result["cost"] = {"usd_per_hour": usd_per_hour, "price": quote.as_json(), "warnings": quote.warnings()}
-    return result
+    fast, _ = _solve(shape, _scaled(replica, 1 + spread), layout, traffic)
+    slow, _ = _solve(shape, _scaled(replica, 1 - spread), layout, traffic)
+    rate = load.rate_per_s * layout.dp
+    tokens = rate * traffic.output_tokens
+    tokens_span = Span(slow.rate_per_s * layout.dp * traffic.output_tokens, tokens,
+                       fast.rate_per_s * layout.dp * traffic.output_tokens)  # fmt: skip
+    if traffic.rate_per_s is not None:  # an open loop serves its rate whatever the speed
+        tokens_span = Span(tokens, tokens, tokens)
+    context = traffic.input_tokens + traffic.output_tokens / 2
+    link = sl.tp_link(cluster, layout.tp)
+    breakdown = ServeBreakdown(
+        prompt_alone_s=parts["prompt_s"], prompt_compute_s=parts["prompt_compute_s"],
+        prompt_comm_s=parts["prompt_comm_s"], decode_memory_s=parts["memory"], decode_compute_s=parts["compute"],
+        decode_comm_s=parts["comm"], decode_step_s=max(parts["memory"], parts["compute"]) + parts["comm"],
+        prompt_share=load.prompt_share, running_sequences_per_replica=load.running_sequences,
+        requests_per_s_per_replica=load.rate_per_s, tp_link=link.id if link else "none (one chip)",
+        queue_wait_s=load.ttft_mean_s - parts["prompt_s"],
+    )  # fmt: skip
+    memory = ServeMemory(
+        weights_bytes_per_chip=replica.weights_bytes_per_chip,
+        kv_bytes_per_token=(shape.kv_elements_per_token() or 0.0) * _bytes(layout.kv_cache),
+        kv_bytes_per_token_per_chip=replica.kv_bytes_per_token_per_chip,
+        kv_cache_bytes_per_chip=load.running_sequences * context * replica.kv_bytes_per_token_per_chip,
+        usable_bytes_per_chip=replica.usable_bytes_per_chip, max_batch_per_replica=int(parts["max_batch"]),
+    )  # fmt: skip
+    precision = sl.compute_precision(cluster.chip, layout.weights)
+    peak = cluster.chip.peak_dense_tflops[precision]
+    return ServeEstimate(
+        kind="serve", model=shape.name, model_source=shape.source, target=cluster.label, chip=cluster.chip.id,
+        chips=cluster.chips, layout=str(layout), replicas=layout.dp, weights=layout.weights,
+        kv_cache=layout.kv_cache, input_tokens=traffic.input_tokens, output_tokens=traffic.output_tokens,
+        traffic=traffic.kind,
+        precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status})",
+        ttft_s=Span(fast.ttft_mean_s, load.ttft_mean_s, slow.ttft_mean_s),
+        ttft_p50_s=load.ttft_p50_s, ttft_p90_s=load.ttft_p90_s,
+        tpot_s=Span(fast.tpot_mean_s, load.tpot_mean_s, slow.tpot_mean_s),
+        tpot_p50_s=load.tpot_p50_s, tpot_p90_s=load.tpot_p90_s,
+        tokens_per_s=tokens_span, tokens_per_s_per_chip=tokens / cluster.chips,
+        tokens_per_s_per_user=1 / load.tpot_mean_s, requests_per_s=rate, binding=_binding(load, parts),
+        breakdown=breakdown, memory=memory, cost=_cost(quote, cluster, tokens_span),
+        assumptions=_assumptions(layout), rests_on=tuple(rests_on(cluster, peak)),
+    )  # fmt: skip
 
 
-def _tp_comm(shape: Shape, target: Cluster, tokens: float) -> float:
-    """Tensor-parallel all-reduces: two per layer, each log2(p) latency steps plus a ring's bytes."""
-    p = target.chips
-    if p <= 1 or not shape.layers or not shape.hidden:
-        return 0.0
-    link = target.scale_up or target.scale_out
-    if link is None:
-        return 0.0
-    message = tokens * shape.hidden * 2  # 16-bit activations
-    ring = 2 * (p - 1) / p * message / (link.per_direction_gb_s * 1e9)
-    latency = math.ceil(math.log2(p)) * eff.COLLECTIVE_LATENCY_US.value * 1e-6
-    return 2 * shape.layers * (latency + ring)
+def _bytes(precision: str) -> float:
+    from hwprof.core.data.records import BYTES_PER_ELEMENT
+
+    return BYTES_PER_ELEMENT[precision]
+
+
+def _cost(quote: Quote | None, cluster: Cluster, tokens: Span) -> ServeCost | None:
+    """Whole systems are rented: part of one is billed as the whole (and said so by the CLI)."""
+    if quote is None or cluster.system is None:
+        return None
+    systems = -(-cluster.chips // cluster.system.chips)
+    per_hour = quote.usd_per_hour * systems
+    per_million = Span(*(per_hour / (v * 3600) * 1e6 for v in (tokens.high, tokens.expected, tokens.low)))
+    return ServeCost(usd_per_hour=per_hour, systems_billed=systems, usd_per_million_output_tokens=per_million,
+                     price=quote.as_json(), warnings=tuple(quote.warnings()))  # fmt: skip
+
+
+def _assumptions(lay: sl.ServeLayout) -> tuple[str, ...]:
+    return (
+        f"layout {lay}: tensor parallel {lay.tp} x pipeline {lay.pp} chips per replica, {lay.dp} replica(s), "
+        "requests spread evenly over the replicas",
+        f"continuous batching; prompts prefilled first come first served in chunks of up to {lay.chunk_tokens:,} "
+        "tokens mixed into the decode steps",
+        f"memory bandwidth {eff.MEMORY_BANDWIDTH_FRACTION.value:.0%}, prompt compute "
+        f"{eff.PREFILL_COMPUTE_FRACTION.value:.0%}, decode compute {eff.DECODE_COMPUTE_FRACTION.value:.0%} of peak; "
+        f"collective latency at least {eff.COLLECTIVE_LATENCY_US.value:g} us per step",
+        "queueing: M/D/1 prompt queue (Poisson arrivals), TPOT stretched by the prompts' share of time "
+        "(hwprof.core.perf.traffic)",
+    )

@@ -35,6 +35,9 @@ class Shape:
     kv_elements_per_layer: int | None = None
     seq_len: int | None = None
     source: str = ""
+    max_context: int | None = None
+    experts: int | None = None
+    experts_per_token: int | None = None
 
     @property
     def is_moe(self) -> bool:
@@ -76,7 +79,8 @@ def from_workload(w: records.Workload) -> Shape:
     return Shape(
         name=w.id, params=w.params, active_params=w.active, layers=w.layers, hidden=w.hidden, heads=w.heads,
         kv_heads=w.kv_heads, head_dim=w.head_dim, kv_elements_per_layer=w.kv_elements_per_layer,
-        seq_len=w.seq_len, source=f"{w.source.title} ({w.status})",
+        seq_len=w.seq_len, source=f"{w.source.title} ({w.status})", max_context=w.max_context,
+        experts=w.experts, experts_per_token=w.experts_per_token,
     )  # fmt: skip
 
 
@@ -182,4 +186,6 @@ def from_hf_config(path: Path) -> Shape:
     return Shape(name=path.stem, params=float(total), active_params=float(active), layers=layers, hidden=hidden,
                  heads=heads, kv_heads=kv_heads, head_dim=head_dim, kv_elements_per_layer=kv_elements,
                  seq_len=DEFAULT_TRAIN_SEQ, source=f"{path} (parameters counted from the shape; training sequence "
-                 f"{DEFAULT_TRAIN_SEQ:,} assumed, --seq-len to change: max_position_embeddings is the longest context)")  # fmt: skip
+                 f"{DEFAULT_TRAIN_SEQ:,} assumed, --seq-len to change: max_position_embeddings is the longest context)",
+                 max_context=get("max_position_embeddings"), experts=experts,
+                 experts_per_token=(get("num_experts_per_tok") or 1) if experts else None)  # fmt: skip

@@ -1,0 +1,122 @@
+"""Serving estimates on published results: each case run with its published layout and load, and
+the serving constants refitted from the calibration cases alone (``python -m
+hwprof.core.perf.serve_cases`` prints the fit next to the shipped values).
+
+Which case fits which constant is the case's ``calibrates`` list; the fit runs in a fixed order,
+each step using the constants fitted before it:
+
+1. ``memory_bandwidth_fraction`` and ``collective_latency_us`` together, from batch-1 decode
+   (time per output token at one user is weights and KV read plus the all-reduce latency), solved
+   alternately: the bandwidth from the cases on the fewest chips, the latency from the others.
+2. ``prefill_compute_fraction`` from one prompt alone (time to first token at one user): the
+   geometric mean of each case's solution.
+3. ``batched_prefill_compute_fraction`` from max-throughput runs (prompts under load).
+Validation cases never enter the fit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+import attrs
+
+from hwprof.core.data import records
+from hwprof.core.data.registry import Registry
+from hwprof.core.perf import cluster, serving, shape
+from hwprof.core.perf import serve_layout as sl
+
+FITTED = ("memory_bandwidth_fraction", "collective_latency_us", "prefill_compute_fraction",
+          "batched_prefill_compute_fraction")  # fmt: skip
+
+
+def layout_of(case: records.ValidationCase) -> sl.ServeLayout:
+    """The case's published layout at chip level: degrees that count ranks (Trn2 at LNC=2 runs 4
+    ranks per chip) are divided back to chips. Without one, tensor parallel over all its chips."""
+    text = getattr(case, "layout", "") or ""
+    per_chip = getattr(case, "ranks_per_chip", 1) or 1
+    values = dict(tp=case.chips, pp=1, dp=1)
+    for part in (p for p in text.split(",") if "=" in p):
+        key, value = (x.strip() for x in part.split("=", 1))
+        if key in ("tp", "pp", "dp", "ep"):
+            values[key] = int(value)
+    if per_chip > 1:
+        values["tp"] = max(1, values["tp"] // per_chip)
+    return sl.ServeLayout(tp=values["tp"], pp=values["pp"], dp=values["dp"], ep=values.get("ep", 1),
+                          weights=case.precision, kv_cache=case.kv_precision)  # fmt: skip
+
+
+def traffic_of(case: records.ValidationCase) -> serving.Traffic:
+    concurrency = getattr(case, "concurrency", None) or (None if case.largest_batch else case.batch or 1)
+    return serving.Traffic(case.input_tokens or 1, case.output_tokens or 1, concurrency=concurrency,
+                           rate_per_s=getattr(case, "request_rate_per_s", None))  # fmt: skip
+
+
+def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED) -> serving.ServeEstimate:
+    work = shape.from_workload(reg.workload(case.model))
+    system = reg.system(case.system) if case.system else None
+    target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
+    return serving.estimate_serve(work, target, layout_of(case), traffic_of(case), constants=k)
+
+
+def predict(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED) -> dict[str, float]:
+    """(low, expected, high) of the metric the case published."""
+    value = getattr(estimate(case, reg, k), case.metric)
+    return {"low": value.low, "expected": value.expected, "high": value.high}
+
+
+def _solve(f: Callable[[float], float], target: float, low: float, high: float) -> float:
+    """x in [low, high] with f(x) = target, f monotone (bisection on a log scale)."""
+    f_low = f(low) - target
+    for _ in range(60):
+        mid = math.sqrt(low * high)
+        if (f(mid) - target > 0) == (f_low > 0):
+            low, f_low = mid, f(mid) - target
+        else:
+            high = mid
+    return math.sqrt(low * high)
+
+
+def calibrate(reg: Registry) -> sl.Constants:
+    """Refit the serving constants from the calibration cases (see the module docstring)."""
+    cases = [c for c in reg.validation_cases.values() if c.kind == "serve" and c.role == "calibration"]
+
+    def using(name: str) -> list[records.ValidationCase]:
+        return sorted((c for c in cases if name in c.calibrates), key=lambda c: (c.chips, c.id))
+
+    def metric(case: records.ValidationCase, k: sl.Constants) -> float:
+        return predict(case, reg, k)["expected"]
+
+    k = sl.SHIPPED
+    decode = using("memory_bandwidth_fraction")
+    latency = [c for c in using("collective_latency_us") if c.chips > 2] or decode
+    bandwidth = [c for c in decode if c not in latency] or decode
+    for _ in range(8):
+        k = attrs.evolve(k, memory_bandwidth_fraction=_geo([
+            _solve(lambda x, c=c: metric(c, attrs.evolve(k, memory_bandwidth_fraction=x)), c.published, 0.2, 1.0)
+            for c in bandwidth]))  # fmt: skip
+        k = attrs.evolve(k, collective_latency_us=_geo([
+            _solve(lambda x, c=c: metric(c, attrs.evolve(k, collective_latency_us=x)), c.published, 0.5, 200.0)
+            for c in latency]))  # fmt: skip
+    for name in ("prefill_compute_fraction", "batched_prefill_compute_fraction"):
+        chosen = using(name)
+        if chosen:
+            k = attrs.evolve(k, **{name: _geo([
+                _solve(lambda x, c=c, n=name: metric(c, attrs.evolve(k, **{n: x})), c.published, 0.05, 1.0)
+                for c in chosen])})  # fmt: skip
+    return k
+
+
+def _geo(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def main() -> None:  # pragma: no cover - a script for maintainers
+    from hwprof.core.data import registry
+
+    fitted = calibrate(registry.get(registry.Settings.from_env()))
+    for name in FITTED:
+        print(f"{name:36s} fitted {getattr(fitted, name):.4g}   shipped {getattr(sl.SHIPPED, name):.4g}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,319 @@
+"""A serving layout and what it costs one replica: ``tp=8,pp=1,dp=4,ep=1`` (tensor parallel, pipeline
+stages, data-parallel replicas, expert parallel; ``adp=1`` for attention data parallel), the weight
+and KV-cache precisions, and the chunked-prefill budget. Checks refuse a layout with the rule it
+breaks (heads, layers, experts, memory, context); ``replica`` turns a valid one into the numbers
+the step formulas in ``decode_step`` and ``prompt_time`` use.
+
+Formulas (per chip of a replica of ``n = tp x pp`` chips):
+- weights: ``params x bytes(weights) / n``; with ``adp=1`` the attention weights are whole on
+  every tensor rank (``+ attention x (1 - 1/tp) / pp``).
+- KV cache per token: ``2 x layers x kv_heads x head_dim x bytes(kv) / pp / min(tp, kv_heads)``:
+  past ``kv_heads`` ranks the heads are copied, not split. A latent cache (MLA) is the same on
+  every tensor rank (``/ pp`` only) unless attention is data parallel (``/ (tp x pp)``).
+- MoE experts read in a decode step over ``b`` tokens: each of ``E`` experts is missed by all
+  with probability ``(1 - k/E)^b``, so the expert bytes read are ``experts x (1 - (1 - k/E)^b)``;
+  at ``b = 1`` that is exactly the active parameters.
+- Pipeline: ``pp`` micro-batches of ``B / pp`` sequences are in flight, so a decode step of ``B``
+  sequences takes ``pp x`` one stage's work on ``B / pp``; one sequence alone gains nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+from hwprof.core.data import records
+from hwprof.core.errors import HwprofError
+from hwprof.core.perf import comm
+from hwprof.core.perf import efficiency as eff
+from hwprof.core.perf.arith import SCALAR
+from hwprof.core.perf.cluster import USABLE_MEMORY_FRACTION, Cluster
+from hwprof.core.perf.shape import Shape
+
+KV_PRECISIONS = ("bf16", "fp16", "fp8")
+ACTIVATION_BYTES = 2  # collectives move 16-bit activations
+_KEYS = ("tp", "pp", "dp", "ep", "adp")
+
+
+@attrs.frozen
+class ServeLayout:
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    ep: int = 1
+    adp: int = 0  # attention data parallel over the tensor ranks (MoE serving)
+    weights: str = "bf16"
+    kv_cache: str = "bf16"
+    chunk_tokens: int = 8192  # prompt tokens per iteration (chunked prefill budget)
+
+    @property
+    def replica_chips(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def chips(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    def __str__(self) -> str:
+        text = f"tp={self.tp},pp={self.pp},dp={self.dp}"
+        return text + (f",ep={self.ep}" if self.ep > 1 else "") + (",adp=1" if self.adp else "")
+
+
+def parse(text: str, chips: int, weights: str = "bf16", kv_cache: str = "bf16") -> ServeLayout:
+    """``tp=2,pp=1,dp=4`` to a layout; ``dp`` defaults to what the chip count leaves."""
+    values: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, eq, value = (x.strip().lower() for x in part.partition("="))
+        if not eq or key not in _KEYS or not value.isdigit():
+            raise HwprofError(f"layout {text!r}: {part!r} is not one of {', '.join(_KEYS)} = a whole number "
+                              "(e.g. tp=8,pp=1,dp=2)")  # fmt: skip
+        values[key] = int(value)
+    if any(values.get(k, 1) < 1 for k in ("tp", "pp", "dp", "ep")) or values.get("adp", 0) not in (0, 1):
+        raise HwprofError(f"layout {text!r}: tp, pp, dp and ep are at least 1; adp is 0 or 1")
+    per_replica = values.get("tp", 1) * values.get("pp", 1)
+    if "dp" not in values:
+        if chips % per_replica:
+            raise HwprofError(f"layout {text!r}: tp x pp = {per_replica} does not divide {chips} chips")
+        values["dp"] = chips // per_replica
+    return ServeLayout(**values, weights=weights, kv_cache=kv_cache)
+
+
+def default_layout(cluster: Cluster, weights: str = "bf16", kv_cache: str = "bf16", heads: int | None = None
+                   ) -> ServeLayout:  # fmt: skip
+    """Without --layout: tensor parallel over one scale-up domain (the widest that divides the chips
+    and the heads), replicas over the rest; collectives then never leave the fast link."""
+    domain = cluster.scale_up_domain if cluster.scale_up is not None else cluster.chips
+    tp = max(t for t in range(1, min(cluster.chips, domain) + 1)
+             if cluster.chips % t == 0 and (not heads or heads % t == 0))  # fmt: skip
+    return ServeLayout(tp=tp, dp=cluster.chips // tp, weights=weights, kv_cache=kv_cache)
+
+
+def compute_precision(chip: records.Chip, weights: str) -> str:
+    """Matmuls run in the weights' precision where the chip has a peak for it; weight-only formats
+    (a chip that lists them under ``weight_only``) are widened to 16-bit for the matmul."""
+    if weights in chip.peak_dense_tflops:
+        return weights
+    if weights in _weight_only(chip) or weights in ("bf16", "fp16"):
+        return "bf16" if "bf16" in chip.peak_dense_tflops else next(iter(chip.peak_dense_tflops))
+    known = sorted({*(p for p in chip.peak_dense_tflops if p in records.BYTES_PER_ELEMENT), *_weight_only(chip)})
+    raise HwprofError(f"weights in {weights}: {chip.id} has no {weights} matmuls and lists no {weights} weight-only "
+                      f"kernels; it takes {', '.join(known)}")  # fmt: skip
+
+
+def _weight_only(chip: records.Chip) -> tuple[str, ...]:
+    return tuple(getattr(chip, "weight_only", None) or ())
+
+
+def check(shape: Shape, cluster: Cluster, lay: ServeLayout, input_tokens: int, output_tokens: int) -> None:
+    """Refuse a layout or request that cannot run, naming the rule (heads, layers, experts, context)."""
+    for name, value in (("prompt tokens", input_tokens), ("output tokens", output_tokens)):
+        if value < 1:
+            raise HwprofError(f"{name} must be at least 1, got {value}")
+    if shape.max_context and input_tokens + output_tokens > shape.max_context:
+        raise HwprofError(f"a prompt of {input_tokens:,} tokens plus {output_tokens:,} generated exceeds "
+                          f"{shape.name}'s maximum context of {shape.max_context:,} tokens")  # fmt: skip
+    if lay.chips != cluster.chips:
+        raise HwprofError(f"layout {lay}: tp x pp x dp = {lay.chips} chips, but the hardware has {cluster.chips}")
+    if shape.heads and shape.heads % lay.tp:
+        raise HwprofError(f"layout {lay}: {shape.heads} attention heads do not split over tp={lay.tp}")
+    kv = shape.kv_heads
+    if kv and lay.tp > kv and lay.tp % kv:
+        raise HwprofError(f"layout {lay}: {kv} key/value heads neither split over nor copy evenly to tp={lay.tp}")
+    if shape.layers and shape.layers % lay.pp:
+        raise HwprofError(f"layout {lay}: {shape.layers} layers do not split into pp={lay.pp} equal stages")
+    if lay.ep > 1:
+        if not shape.experts:
+            raise HwprofError(f"layout {lay}: ep needs a mixture-of-experts model; {shape.name} is dense")
+        if shape.experts % lay.ep or lay.replica_chips % lay.ep:
+            raise HwprofError(f"layout {lay}: ep={lay.ep} must divide the {shape.experts} experts and the "
+                              f"{lay.replica_chips} chips of a replica")  # fmt: skip
+    if lay.adp and lay.tp == 1:
+        raise HwprofError(f"layout {lay}: attention data parallel (adp=1) needs tp > 1")
+    if lay.kv_cache not in KV_PRECISIONS or (lay.kv_cache == "fp8" and "fp8" not in cluster.chip.peak_dense_tflops):
+        raise HwprofError(f"KV cache in {lay.kv_cache}: use bf16 or fp16, or fp8 on a chip with fp8")
+    compute_precision(cluster.chip, lay.weights)
+    if lay.tp > 1 and tp_link(cluster, lay.tp) is None:
+        raise HwprofError(f"{cluster.chip.id}: no interconnect is known to join {lay.tp} chips; give a --system")
+
+
+def tp_link(cluster: Cluster, ranks: int) -> records.Interconnect | None:
+    """The tier a group of ``ranks`` consecutive chips crosses: scale-up inside a domain, else scale-out."""
+    if ranks <= 1:
+        return None
+    if ranks <= cluster.scale_up_domain and cluster.scale_up is not None:
+        return cluster.scale_up
+    return cluster.scale_out
+
+
+@attrs.frozen
+class Constants:
+    """The serving model's fitted constants (``efficiency``); ``serve_calibrate`` refits them."""
+
+    memory_bandwidth_fraction: float = eff.MEMORY_BANDWIDTH_FRACTION.value
+    prefill_compute_fraction: float = eff.PREFILL_COMPUTE_FRACTION.value
+    batched_prefill_compute_fraction: float = eff.BATCHED_PREFILL_COMPUTE_FRACTION.value
+    decode_compute_fraction: float = eff.DECODE_COMPUTE_FRACTION.value
+    collective_latency_us: float = eff.COLLECTIVE_LATENCY_US.value
+
+
+SHIPPED = Constants()
+
+
+def serving_link(link: records.Interconnect, k: Constants = SHIPPED) -> comm.Link:
+    """An interconnect as a decode collective sees it: an inference engine's per-step latency is at
+    least the calibrated floor, whatever the link's own."""
+    base = comm.Link.of(link)
+    return attrs.evolve(base, latency_us=max(base.latency_us, k.collective_latency_us))
+
+
+def all_reduce_s(size: float, ranks: int, cluster: Cluster, k: Constants = SHIPPED) -> float:
+    """One all-reduce over ``ranks`` consecutive chips, priced on every tier it crosses: inside a
+    scale-up domain on its link; across domains hierarchically (inside, then over scale-out)."""
+    if ranks <= 1:
+        return 0.0
+    up, out = cluster.scale_up, cluster.scale_out
+    if up is not None and ranks <= cluster.scale_up_domain:
+        return float(comm.all_reduce(size, ranks, serving_link(up, k)))
+    if out is None:
+        raise HwprofError(f"{ranks} chips span more than one scale-up domain, and no scale-out link is known")
+    if up is None:
+        return float(comm.all_reduce(size, ranks, serving_link(out, k)))
+    inside = cluster.scale_up_domain
+    return float(comm.hierarchical_all_reduce(size, inside, math.ceil(ranks / inside), serving_link(up, k),
+                                              serving_link(out, k)))  # fmt: skip
+
+
+def all_to_all_s(size: float, ranks: int, cluster: Cluster, k: Constants = SHIPPED) -> float:
+    link = tp_link(cluster, ranks)
+    return float(comm.all_to_all(size, ranks, serving_link(link, k))) if link is not None and ranks > 1 else 0.0
+
+
+def p2p_s(size: float, crosses_systems: bool, cluster: Cluster, k: Constants = SHIPPED) -> float:
+    link = cluster.scale_out if crosses_systems or cluster.scale_up is None else cluster.scale_up
+    return float(comm.p2p(size, serving_link(link, k))) if link is not None else 0.0
+
+
+@attrs.frozen
+class Replica:
+    """One replica's numbers (floats here; numpy arrays in the search): what the step formulas use."""
+
+    chips: Any
+    pp: Any
+    weights_bytes_per_chip: Any
+    expert_share: Any  # share of the weights in routed experts
+    expert_pick: Any  # k / E: chance a token uses a given routed expert
+    kv_bytes_per_token_per_chip: Any
+    usable_bytes_per_chip: Any
+    hbm_bytes_per_s: Any  # achieved, per chip
+    decode_flops_per_s: Any  # achieved, per chip
+    prefill_flops_per_s: Any  # achieved, per chip, one prompt alone
+    batched_prefill_flops_per_s: Any  # achieved, per chip, prompts under load
+    comm_fixed_s: Any  # collective latency per decode step
+    comm_per_token_s: Any  # collective bytes per sequence in a stage micro-batch, per step
+    peak_tflops: Any
+
+    def max_batch(self, context_tokens: Any, xp: Any = SCALAR) -> Any:
+        """Sequences of ``context_tokens`` whose KV cache fits beside the weights (0 if none)."""
+        room = xp.maximum(self.usable_bytes_per_chip - self.weights_bytes_per_chip, 0.0)
+        return xp.floor(room / xp.maximum(self.kv_bytes_per_token_per_chip * context_tokens, 1e-30))
+
+
+def micro_batch(batch: Any, pp: Any, xp: Any = SCALAR) -> Any:
+    return xp.maximum(batch / pp, xp.minimum(batch, 1.0))
+
+
+def decode_parts(r: Replica, batch: Any, context: Any, flops_per_token: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
+    """(memory, compute, communication) seconds of one decode step over ``batch`` sequences."""
+    b = micro_batch(batch, r.pp, xp)
+    touched = 1 - r.expert_share * (1 - r.expert_pick) ** b
+    memory = r.pp * (r.weights_bytes_per_chip * touched + b * context * r.kv_bytes_per_token_per_chip) / r.hbm_bytes_per_s
+    compute = r.pp * b * flops_per_token / (r.chips * r.decode_flops_per_s)
+    return memory, compute, r.comm_fixed_s + r.comm_per_token_s * b
+
+
+def decode_step(r: Replica, batch: Any, context: Any, flops_per_token: Any, xp: Any = SCALAR) -> Any:
+    memory, compute, comm_s = decode_parts(r, batch, context, flops_per_token, xp)
+    return xp.maximum(memory, compute) + comm_s
+
+
+def prompt_time(
+    r: Replica, tokens: Any, prompt_flops: Any, chunks: Any, xp: Any = SCALAR, batched: bool = False
+) -> tuple[Any, Any]:
+    """(compute or weight reads, communication) of one prompt of ``tokens`` alone (or, ``batched``,
+    the replica time it takes under load). Chunks pipeline through the stages, so pp stages give
+    ``chunks / (chunks + pp - 1)`` of their compute to it; each chunk reads the weights once and
+    runs the step's collectives on its tokens."""
+    chips = r.chips * chunks / (chunks + r.pp - 1)
+    rate = r.batched_prefill_flops_per_s if batched else r.prefill_flops_per_s
+    compute = prompt_flops / (chips * rate)
+    reads = chunks * r.weights_bytes_per_chip / r.hbm_bytes_per_s
+    return xp.maximum(compute, reads), chunks * r.comm_fixed_s + r.comm_per_token_s * tokens
+
+
+def attention_params(shape: Shape) -> float:
+    """Q, K, V and output projections over all layers (0 when the shape is unknown)."""
+    if not (shape.layers and shape.hidden and shape.heads):
+        return 0.0
+    head_dim = shape.head_dim or shape.hidden // shape.heads
+    kv_heads = shape.kv_heads or shape.heads
+    return float(shape.layers * shape.hidden * head_dim * (2 * shape.heads + 2 * kv_heads))
+
+
+def expert_numbers(shape: Shape) -> tuple[float, float]:
+    """(share of weights in routed experts, k / E). Routed expert weights are (params - active) /
+    (1 - k/E): the active count holds k/E of them. Without E and k, the model reads as dense."""
+    if not (shape.is_moe and shape.experts and shape.experts_per_token):
+        return 0.0, 0.0
+    pick = shape.experts_per_token / shape.experts
+    experts = (shape.params - shape.active_params) / (1 - pick)
+    return experts / shape.params, pick
+
+
+def kv_split(shape: Shape, lay: ServeLayout) -> int:
+    """How many ways one sequence's KV cache divides over a stage's tensor ranks."""
+    if lay.adp:
+        return lay.tp  # each rank holds its own sequences whole
+    if shape.kv_heads:
+        return min(lay.tp, shape.kv_heads)
+    if shape.kv_elements_per_layer:
+        return 1  # a latent cache is needed whole by every head
+    return lay.tp
+
+
+def replica(shape: Shape, cluster: Cluster, lay: ServeLayout, k: Constants = SHIPPED) -> Replica:
+    """The numbers of one replica of ``lay`` on ``cluster``'s chip (see the module docstring)."""
+    chip = cluster.chip
+    n = lay.replica_chips
+    weights = shape.params * records.BYTES_PER_ELEMENT[lay.weights] / n
+    if lay.adp:
+        weights += attention_params(shape) * records.BYTES_PER_ELEMENT[lay.weights] * (1 - 1 / lay.tp) / lay.pp
+    kv = (shape.kv_elements_per_token() or 0.0) * records.BYTES_PER_ELEMENT[lay.kv_cache] / lay.pp / kv_split(shape, lay)
+    share, pick = expert_numbers(shape)
+    peak = chip.peak_dense_tflops[compute_precision(chip, lay.weights)].value
+    hidden_bytes = (shape.hidden or 0) * ACTIVATION_BYTES
+    layers = shape.layers or 0
+    tp_ranks = 1 if lay.adp else lay.tp
+    # Per step, each stage runs 2 all-reduces per layer on its pp micro-batches (2 x layers in all),
+    # plus pp sends to the next stage; expert parallel adds 2 all-to-alls per MoE layer.
+    fixed = 2 * layers * all_reduce_s(0.0, tp_ranks, cluster, k)
+    per_token = 2 * layers * (all_reduce_s(hidden_bytes, tp_ranks, cluster, k) - all_reduce_s(0.0, tp_ranks, cluster, k))
+    if lay.pp > 1:
+        crosses = n > cluster.scale_up_domain
+        fixed += lay.pp * p2p_s(0.0, crosses, cluster, k)
+        per_token += lay.pp * (p2p_s(hidden_bytes, crosses, cluster, k) - p2p_s(0.0, crosses, cluster, k))
+    if lay.ep > 1 or lay.adp:
+        ranks = max(lay.ep, lay.tp if lay.adp else 1)
+        size = hidden_bytes * (shape.experts_per_token or 1)
+        fixed += 2 * layers * all_to_all_s(0.0, ranks, cluster, k)
+        per_token += 2 * layers * (all_to_all_s(size, ranks, cluster, k) - all_to_all_s(0.0, ranks, cluster, k))
+    return Replica(
+        chips=n, pp=lay.pp, weights_bytes_per_chip=weights, expert_share=share, expert_pick=pick,
+        kv_bytes_per_token_per_chip=kv, usable_bytes_per_chip=chip.memory_bytes * USABLE_MEMORY_FRACTION,
+        hbm_bytes_per_s=chip.memory_bandwidth_tbps.value * 1e12 * k.memory_bandwidth_fraction,
+        decode_flops_per_s=peak * 1e12 * k.decode_compute_fraction,
+        prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction,
+        batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction,
+        comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak,
+    )  # fmt: skip
