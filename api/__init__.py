@@ -90,17 +90,24 @@ def estimate_train(model: str | Path | Shape, *, tokens: float, system: str | No
 
 
 def estimate_serve(model: str | Path | Shape, *, system: str | None = None, count: int = 1, chip: str | None = None,
-                   chips: int | None = None, precision: str = "bf16", kv_precision: str = "bf16", batch: int = 1,
-                   input_tokens: int = 1000, output_tokens: int = 500, cost_model: str | None = None,
-                   purchase: str = "on-demand", region: str | None = None) -> Any:  # fmt: skip
-    """Time to first token, time per output token, throughput and cost: ``hwprof estimate serve``."""
+                   chips: int | None = None, layout: str | None = None, precision: str = "bf16",
+                   kv_precision: str = "bf16", batch: int | None = None, rate: float | None = None,
+                   input_tokens: int = 1000, output_tokens: int = 500, chunk_tokens: int = 8192,
+                   cost_model: str | None = None, purchase: str = "on-demand", region: str | None = None) -> Any:  # fmt: skip
+    """Time to first token and per output token (mean, p50, p90), throughput and cost: ``hwprof
+    estimate serve``. ``batch`` is the concurrency (users in a closed loop; default 1), ``rate`` a
+    request rate instead; ``layout`` e.g. ``"tp=2,dp=4"``."""
     from hwprof.core.cli.common import cluster_from, quote_for
+    from hwprof.core.cli.estimate import serve_setup
     from hwprof.core.perf import serving
 
+    work = shape(model)
     target = cluster_from(system, count, chip, chips)
     quote = quote_for(cost_model, target, purchase, region)
-    return serving.estimate_serve(shape(model), target, precision, kv_precision, batch, input_tokens, output_tokens,
-                                  quote)  # fmt: skip
+    lay = serve_setup(work, target, layout, precision, kv_precision, chunk_tokens)
+    load = serving.Traffic(input_tokens, output_tokens, concurrency=None if rate is not None else (batch or 1),
+                           rate_per_s=rate)  # fmt: skip
+    return serving.estimate_serve(work, target, lay, load, quote)
 
 
 def compare_train(model: str | Path | Shape, *, tokens: float, systems: Sequence[str],

@@ -6,7 +6,21 @@ import re
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "core"
-NAMES = ["aws", "amazon", "ec2", "nvidia", "trainium", "trn2", "trn3", "h100", "h200", "neuron", "nvlink", "efa", "p5"]
+NAMES = [
+    "aws",
+    "amazon",
+    "ec2",
+    "nvidia",
+    "trainium",
+    "trn2",
+    "trn3",
+    "h100",
+    "h200",
+    "neuron",
+    "nvlink",
+    "efa",
+    "p5(?!0)",
+]  # p50 is a percentile, not an instance
 # A whole word, where underscores separate words too and a model number may follow:
 # "aws_pricing" and "Trainium2" match, "flaws" and "neurons" do not.
 PATTERN = re.compile(r"(?<![a-z0-9])(?:" + "|".join(NAMES) + r")[0-9]*(?![a-z0-9])", re.IGNORECASE)
@@ -17,7 +31,7 @@ def vendor_mentions(text: str) -> list[str]:
 
 
 def test_pattern_matches_whole_words_only() -> None:
-    assert vendor_mentions("flaws, neurons, hp5x, effable, ntrn2, Amazonian, sec2") == []
+    assert vendor_mentions("flaws, neurons, hp5x, effable, ntrn2, Amazonian, sec2, ttft_p50_s") == []
     assert vendor_mentions("AWS aws_pricing NVLink4 h100-sxm Trainium2 (EFA) p5.48xlarge") == [
         "AWS", "aws", "NVLink4", "h100", "Trainium2", "EFA", "p5",
     ]  # fmt: skip

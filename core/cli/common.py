@@ -175,7 +175,15 @@ def cluster_from(system_id: str | None, count: int, chip_id: str | None, chips: 
         raise HwprofError(f"--count and --chips must be at least 1, got {chips if chips is not None else count}")
     if system_id is not None:
         system = r.system(system_id)
-        total = math.ceil(chips / system.chips) * system.chips if chips else system.chips * count
+        total = system.chips * count
+        if chips:
+            if chips > system.chips and chips % system.chips:
+                low, high = chips // system.chips * system.chips, math.ceil(chips / system.chips) * system.chips
+                raise HwprofError(f"--chips {chips} is not a whole number of {system.id} ({system.chips} chips each): "
+                                  f"use {low} or {high}, or --count")  # fmt: skip
+            if chips < system.chips:
+                warn(f"--chips {chips}: {chips} of the {system.chips} chips of one {system.id}")
+            total = chips
         return cluster.cluster_for(r.chip(system.chip), total, system, r.interconnects)
     if chips is None:
         raise HwprofError("--chip needs --chips N (how many)")

@@ -203,7 +203,7 @@ def compare_serve(
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
     precision: Annotated[str, typer.Option("--precision", help="Weight precision.")] = "bf16",
     kv_precision: Annotated[str, typer.Option("--kv-precision", help="KV-cache precision.")] = "bf16",
-    batch: Annotated[int, typer.Option("--batch", help="Concurrent sequences.")] = 1,
+    batch: Annotated[int, typer.Option("--concurrency", "--batch", help="Users in a closed loop.")] = 1,
     input_tokens: Annotated[int, typer.Option("--input-tokens", help="Prompt tokens per request.")] = 1000,
     output_tokens: Annotated[int, typer.Option("--output-tokens", help="Generated tokens per request.")] = 500,
     baseline: BaselineOpt = None,
@@ -212,7 +212,8 @@ def compare_serve(
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
     as_json: JsonFlag = False, fmt: FormatOpt = None,
 ) -> None:  # fmt: skip
-    """Latency, throughput and cost per million output tokens of one serving setup on several systems."""
+    """Latency, throughput and cost per million output tokens of one serving setup on one of each system
+    (tensor parallel over its scale-up domain, replicas over the rest)."""
     fmt = output_format(fmt, as_json)
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
     comparison = compare_serve_result(
@@ -220,33 +221,32 @@ def compare_serve(
         kv_precision=kv_precision, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
         cost_model=cost_model, region=region, purchase=purchase,
     )  # fmt: skip
+    from hwprof.core.jsonable import to_json
+
     out, baseline = list(comparison.rows), comparison.baseline
     data = {"baseline": baseline, "rows": [
-        {"system": o["system"], "ttft_s": o["result"]["ttft_s"], "tpot_s": o["result"]["tpot_s"],
-         "tokens_per_s": o["result"]["tokens_per_s"], "binding": o["result"]["binding"],
-         "cost_usd_per_million_tokens": o["result"].get("cost_usd_per_million_tokens"),
+        {"system": o["system"], "layout": o["result"].layout, "ttft_s": to_json(o["result"].ttft_s),
+         "tpot_s": to_json(o["result"].tpot_s), "tokens_per_s": to_json(o["result"].tokens_per_s),
+         "binding": o["result"].binding,
+         "cost_usd_per_million_tokens": to_json(o["result"].cost.usd_per_million_output_tokens)
+         if o["result"].cost else None,
          "price_performance": o["price_performance"], "missing_price": o["missing_price"] or None}
         for o in out]}  # fmt: skip
 
     def blocks() -> list[Table]:
-        rows = [[o["system"], Cell(duration(o["result"]["ttft_s"]["expected"]), o["result"]["ttft_s"]["expected"]),
-                 Cell(duration(o["result"]["tpot_s"]["expected"]), o["result"]["tpot_s"]["expected"]),
-                 o["result"]["tokens_per_s"]["expected"], o["result"]["binding"],
-                 o["result"]["cost_usd_per_million_tokens"]["expected"] if "cost_usd_per_million_tokens" in o["result"]
+        rows = [[o["system"], o["result"].layout,
+                 Cell(duration(o["result"].ttft_s.expected), o["result"].ttft_s.expected),
+                 Cell(duration(o["result"].tpot_s.expected), o["result"].tpot_s.expected),
+                 o["result"].tokens_per_s.expected, o["result"].binding,
+                 o["result"].cost.usd_per_million_output_tokens.expected if o["result"].cost
                  else f"- ({o['missing_price'] or 'no price'})",
                  Cell(f"{o['price_performance']:.2f}", o["price_performance"]) if o["price_performance"] else "-"]
                 for o in out]  # fmt: skip
-        headers = ["system", "TTFT", "TPOT", "tokens/s", "binding", "USD per M output tokens", "price-perf vs base"]
-        csv = [
-            "system",
-            "ttft_s",
-            "tpot_s",
-            "tokens_per_s",
-            "binding",
-            "usd_per_million_output_tokens",
-            "price_performance",
-        ]
-        title = f"{shape.name}, batch {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"
+        headers = ["system", "layout", "TTFT", "TPOT", "tokens/s", "binding", "USD per M output tokens",
+                   "price-perf vs base"]  # fmt: skip
+        csv = ["system", "layout", "ttft_s", "tpot_s", "tokens_per_s", "binding", "usd_per_million_output_tokens",
+               "price_performance"]  # fmt: skip
+        title = f"{shape.name}, concurrency {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"
         return [Table(headers, rows, title=title, csv_headers=csv)]
 
     emit(fmt, data, blocks)
@@ -259,9 +259,10 @@ def compare_serve_result(shape: Any, systems: list[str], *, baseline: str | None
                          kv_precision: str = "bf16", batch: int = 1, input_tokens: int = 1000,
                          output_tokens: int = 500, cost_model: str | None = None, region: str | None = None,
                          purchase: str = "on-demand") -> Comparison:  # fmt: skip
-    """What ``compare serve`` shows, as data (also ``hwprof.compare_serve``)."""
+    """What ``compare serve`` shows, as data (also ``hwprof.compare_serve``); ``batch`` is the
+    concurrency (users in a closed loop)."""
     from hwprof.core.cost import pricing
-    from hwprof.core.perf import cluster, serving
+    from hwprof.core.perf import cluster, serve_layout, serving
 
     r = current_registry()
     ids, baseline = _systems(",".join(systems), baseline)
@@ -274,12 +275,17 @@ def compare_serve_result(shape: Any, systems: list[str], *, baseline: str | None
         quote, missing = None, ""
         if chosen_model is not None:
             quote, missing = first_quote(pricing, chosen_model, system_id, options, region)
-        res = serving.estimate_serve(shape, target, precision, kv_precision, batch, input_tokens, output_tokens, quote)
+        lay = serve_layout.default_layout(target, precision, kv_precision, shape.heads)
+        res = serving.estimate_serve(shape, target, lay, serving.Traffic(input_tokens, output_tokens, batch), quote)
         out.append({"system": system_id, "label": system_id, "result": res, "missing_price": missing})
+
+    def per_million(res: Any) -> float | None:
+        return res.cost.usd_per_million_output_tokens.expected if res.cost else None
+
     base = next(o for o in out if o["system"] == baseline)
-    base_cost = (base["result"].get("cost_usd_per_million_tokens") or {}).get("expected")
+    base_cost = per_million(base["result"])
     for o in out:
-        cost = (o["result"].get("cost_usd_per_million_tokens") or {}).get("expected")
+        cost = per_million(o["result"])
         o["price_performance"] = base_cost / cost if cost and base_cost else None
     return Comparison(baseline, tuple(out))
 

@@ -114,7 +114,8 @@ LayoutOpt = Annotated[
                  "scale-up domain, replicas over the rest."),
 ]  # fmt: skip
 ConcurrencyOpt = Annotated[
-    int | None, typer.Option("--concurrency", "--batch", help="Users in a closed loop (each sends again when answered).")
+    int | None,
+    typer.Option("--concurrency", "--batch", help="Users in a closed loop (each sends again when answered)."),
 ]
 RateOpt = Annotated[float | None, typer.Option("--rate", help="Requests per second (Poisson arrivals), all replicas.")]
 ChunkOpt = Annotated[int, typer.Option("--chunk-tokens", help="Chunked-prefill budget: prompt tokens per step.")]

@@ -150,6 +150,13 @@ class Chip:
         default="",
         metadata=doc("id of the chip's native scale-up interconnect, used when an estimate names a chip, not a system"),
     )
+    prefill_efficiency: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "share of the serving model's prompt (prefill) compute fraction this chip's inference software "
+            "reaches, where its own published serving results show a difference (1 = the same; omit when unknown)"
+        ),
+    )
     training_efficiency: Figure | None = attrs.field(
         default=None,
         metadata=doc(

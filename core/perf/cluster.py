@@ -29,9 +29,14 @@ class Cluster:
     scale_up: records.Interconnect | None = None
     scale_up_domain: int = 1
     scale_out: records.Interconnect | None = None
+    # Every network level, innermost first, as collectives see it (``comm.tiers_of``); a bare chip
+    # gets its native scale-up link.
+    tiers: tuple[Any, ...] = ()
 
     @property
     def label(self) -> str:
+        if self.system and self.chips < self.system.chips:
+            return f"{self.chips} of the {self.system.chips} chips of one {self.system.id}"
         if self.system:
             count = self.chips // self.system.chips
             return f"{count} x {self.system.id}" if count != 1 else self.system.id
@@ -41,6 +46,8 @@ class Cluster:
 def cluster_for(
     chip: records.Chip, chips: int, system: records.System | None, interconnects: dict[str, records.Interconnect]
 ) -> Cluster:
+    from hwprof.core.perf import comm
+
     up = out = None
     domain = 1
     for tier in system.tiers if system else ():
@@ -49,7 +56,12 @@ def cluster_for(
             up, domain = link, tier.domain_chips or system.chips  # type: ignore[union-attr]
         elif link.tier == "scale-out" and out is None:
             out = link
-    return Cluster(chip=chip, chips=chips, system=system, scale_up=up, scale_up_domain=domain, scale_out=out)
+    if system is None and chip.scale_up and chip.scale_up in interconnects:
+        up = interconnects[chip.scale_up]
+        domain = min(chips, up.max_domain_chips or chips)
+    tiers = comm.tiers_of(system, interconnects, chips, chip)
+    return Cluster(chip=chip, chips=chips, system=system, scale_up=up, scale_up_domain=domain, scale_out=out,
+                   tiers=tiers)  # fmt: skip
 
 
 def span(expected: float, low: float, high: float) -> dict[str, float]:

@@ -41,17 +41,21 @@ RANGE = Default(0.2, "MFU of calibration runs spreads about +-20% around the mod
 
 # Serving (refit with `python -m hwprof.core.perf.serve_cases`; tests/test_serve_calibration.py
 # checks each shipped value against its refit within 3%)
-MEMORY_BANDWIDTH_FRACTION = Default(0.724, "batch-1 decode of Llama 3.3 70B FP8 on 2 x H100 (NIM) reads weights and "
+MEMORY_BANDWIDTH_FRACTION = Default(0.724, "batch-1 decode of Llama 3.3 70B FP8 at TP2 (a GPU inference service) reads weights and "
                                            "KV cache at about 72% of peak memory bandwidth")  # fmt: skip
-PREFILL_COMPUTE_FRACTION = Default(0.405, "one prompt alone (TTFT at one user: NIM 70B FP8 TP2, Neuron 70B TP64) "
-                                          "reaches about 40% of dense peak")  # fmt: skip
-BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.684, "prompts prefilled under load, mixed into the decode steps of a "
+PREFILL_COMPUTE_FRACTION = Default(0.508, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
+                                          "GPU inference service) reaches about half of dense peak; a chip's own prefill_efficiency "
+                                          "scales it where its published runs differ")  # fmt: skip
+BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.681, "prompts prefilled under load, mixed into the decode steps of a "
                                                   "full batch (TensorRT-LLM max-throughput 8B, 5000/500), run at "
                                                   "about 68% of peak")  # fmt: skip
 DECODE_COMPUTE_FRACTION = Default(0.5, "large-batch decode matmuls reach about half of peak (a judgement)",
                                   calibrated=False)  # fmt: skip
+THIN_EVIDENCE_SPREAD = Default(2.0, "a serving estimate that rests on an estimated figure (a chip figure or the "
+                                    "efficiency of a link it crosses, no published measurement) gets this many times "
+                                    "the range (a judgement)", calibrated=False)  # fmt: skip
 COLLECTIVE_LATENCY_US = Default(12.0, "an inference engine's latency per collective step (at least this, whatever "
-                                      "the link); fitted on batch-1 decode of 70B at TP64 on Trn2, where all-reduce "
+                                      "the link); fitted on batch-1 decode of 70B at TP 64 ranks on 16 chips, where all-reduce "
                                       "latency is most of the step")  # fmt: skip
 
 DEFAULTS: dict[str, Default] = {
@@ -61,6 +65,7 @@ DEFAULTS: dict[str, Default] = {
     "memory_bandwidth_fraction": MEMORY_BANDWIDTH_FRACTION, "prefill_compute_fraction": PREFILL_COMPUTE_FRACTION,
     "batched_prefill_compute_fraction": BATCHED_PREFILL_COMPUTE_FRACTION,
     "decode_compute_fraction": DECODE_COMPUTE_FRACTION, "collective_latency_us": COLLECTIVE_LATENCY_US,
+    "thin_evidence_spread": THIN_EVIDENCE_SPREAD,
 }  # fmt: skip
 
 LOW_PRECISIONS = frozenset({"fp8", "mxfp8", "int8", "fp6", "mxfp6", "fp4", "mxfp4", "nvfp4", "int4"})

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+
 import attrs
 
 from hwprof.core.data import records
@@ -30,8 +31,8 @@ FITTED = ("memory_bandwidth_fraction", "collective_latency_us", "prefill_compute
 
 
 def layout_of(case: records.ValidationCase) -> sl.ServeLayout:
-    """The case's published layout at chip level: degrees that count ranks (Trn2 at LNC=2 runs 4
-    ranks per chip) are divided back to chips. Without one, tensor parallel over all its chips."""
+    """The case's published layout at chip level: degrees that count ranks (some chips run 4
+    logical ranks each) are divided back to chips. Without one, tensor parallel over all its chips."""
     text = getattr(case, "layout", "") or ""
     per_chip = getattr(case, "ranks_per_chip", 1) or 1
     values = dict(tp=case.chips, pp=1, dp=1)
@@ -76,6 +77,15 @@ def _solve(f: Callable[[float], float], target: float, low: float, high: float) 
     return math.sqrt(low * high)
 
 
+def _fit(case: records.ValidationCase, reg: Registry, k: sl.Constants, field: str, low: float, high: float) -> float:
+    """The value of ``field`` (all else as in ``k``) at which the case's estimate is its published value."""
+
+    def metric(x: float) -> float:
+        return predict(case, reg, attrs.evolve(k, **{field: x}))["expected"]
+
+    return _solve(metric, case.published, low, high)
+
+
 def calibrate(reg: Registry) -> sl.Constants:
     """Refit the serving constants from the calibration cases (see the module docstring)."""
     cases = [c for c in reg.validation_cases.values() if c.kind == "serve" and c.role == "calibration"]
@@ -83,27 +93,28 @@ def calibrate(reg: Registry) -> sl.Constants:
     def using(name: str) -> list[records.ValidationCase]:
         return sorted((c for c in cases if name in c.calibrates), key=lambda c: (c.chips, c.id))
 
-    def metric(case: records.ValidationCase, k: sl.Constants) -> float:
-        return predict(case, reg, k)["expected"]
-
     k = sl.SHIPPED
     decode = using("memory_bandwidth_fraction")
     latency = [c for c in using("collective_latency_us") if c.chips > 2] or decode
     bandwidth = [c for c in decode if c not in latency] or decode
     for _ in range(8):
-        k = attrs.evolve(k, memory_bandwidth_fraction=_geo([
-            _solve(lambda x, c=c: metric(c, attrs.evolve(k, memory_bandwidth_fraction=x)), c.published, 0.2, 1.0)
-            for c in bandwidth]))  # fmt: skip
-        k = attrs.evolve(k, collective_latency_us=_geo([
-            _solve(lambda x, c=c: metric(c, attrs.evolve(k, collective_latency_us=x)), c.published, 0.5, 200.0)
-            for c in latency]))  # fmt: skip
+        fraction = _geo([_fit(c, reg, k, "memory_bandwidth_fraction", 0.2, 1.0) for c in bandwidth])
+        k = attrs.evolve(k, memory_bandwidth_fraction=fraction)
+        k = attrs.evolve(k, collective_latency_us=_geo([_fit(c, reg, k, "collective_latency_us", 0.5, 200.0)
+                                                         for c in latency]))  # fmt: skip
     for name in ("prefill_compute_fraction", "batched_prefill_compute_fraction"):
-        chosen = using(name)
-        if chosen:
-            k = attrs.evolve(k, **{name: _geo([
-                _solve(lambda x, c=c, n=name: metric(c, attrs.evolve(k, **{n: x})), c.published, 0.05, 1.0)
-                for c in chosen])})  # fmt: skip
+        if using(name):
+            k = attrs.evolve(k, **{name: _geo([_fit(c, reg, k, name, 0.05, 1.0) for c in using(name)])})
     return k
+
+
+def chip_figures(reg: Registry, k: sl.Constants) -> dict[str, float]:
+    """Chips' own serving figures (``<chip>.prefill_efficiency``), each from its own cases, given
+    the pooled constants ``k``."""
+    cases = [c for c in reg.validation_cases.values() if c.kind == "serve" and c.role == "calibration"]
+    names = sorted({n for c in cases for n in c.calibrates if n.endswith(".prefill_efficiency")})
+    return {name: _geo([_fit(c, reg, k, "chip_prefill_efficiency", 0.05, 4.0) for c in cases if name in c.calibrates])
+            for name in names}  # fmt: skip
 
 
 def _geo(values: list[float]) -> float:
@@ -113,9 +124,14 @@ def _geo(values: list[float]) -> float:
 def main() -> None:  # pragma: no cover - a script for maintainers
     from hwprof.core.data import registry
 
-    fitted = calibrate(registry.get(registry.Settings.from_env()))
+    reg = registry.get(registry.Settings.from_env())
+    fitted = calibrate(reg)
     for name in FITTED:
         print(f"{name:36s} fitted {getattr(fitted, name):.4g}   shipped {getattr(sl.SHIPPED, name):.4g}")
+    for name, value in chip_figures(reg, fitted).items():
+        chip, _, figure = name.partition(".")
+        shipped = getattr(reg.chip(chip), figure)
+        print(f"{name:36s} fitted {value:.4g}   shipped {shipped.value if shipped else None}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,6 @@ Formulas (per chip of a replica of ``n = tp x pp`` chips):
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import attrs
@@ -114,8 +113,6 @@ def check(shape: Shape, cluster: Cluster, lay: ServeLayout, input_tokens: int, o
     if shape.max_context and input_tokens + output_tokens > shape.max_context:
         raise HwprofError(f"a prompt of {input_tokens:,} tokens plus {output_tokens:,} generated exceeds "
                           f"{shape.name}'s maximum context of {shape.max_context:,} tokens")  # fmt: skip
-    if lay.chips != cluster.chips:
-        raise HwprofError(f"layout {lay}: tp x pp x dp = {lay.chips} chips, but the hardware has {cluster.chips}")
     if shape.heads and shape.heads % lay.tp:
         raise HwprofError(f"layout {lay}: {shape.heads} attention heads do not split over tp={lay.tp}")
     kv = shape.kv_heads
@@ -129,22 +126,16 @@ def check(shape: Shape, cluster: Cluster, lay: ServeLayout, input_tokens: int, o
         if shape.experts % lay.ep or lay.replica_chips % lay.ep:
             raise HwprofError(f"layout {lay}: ep={lay.ep} must divide the {shape.experts} experts and the "
                               f"{lay.replica_chips} chips of a replica")  # fmt: skip
+    if lay.chips != cluster.chips:
+        raise HwprofError(f"layout {lay}: tp x pp x dp = {lay.chips} chips, but the hardware has {cluster.chips}")
     if lay.adp and lay.tp == 1:
         raise HwprofError(f"layout {lay}: attention data parallel (adp=1) needs tp > 1")
     if lay.kv_cache not in KV_PRECISIONS or (lay.kv_cache == "fp8" and "fp8" not in cluster.chip.peak_dense_tflops):
         raise HwprofError(f"KV cache in {lay.kv_cache}: use bf16 or fp16, or fp8 on a chip with fp8")
     compute_precision(cluster.chip, lay.weights)
-    if lay.tp > 1 and tp_link(cluster, lay.tp) is None:
-        raise HwprofError(f"{cluster.chip.id}: no interconnect is known to join {lay.tp} chips; give a --system")
-
-
-def tp_link(cluster: Cluster, ranks: int) -> records.Interconnect | None:
-    """The tier a group of ``ranks`` consecutive chips crosses: scale-up inside a domain, else scale-out."""
-    if ranks <= 1:
-        return None
-    if ranks <= cluster.scale_up_domain and cluster.scale_up is not None:
-        return cluster.scale_up
-    return cluster.scale_out
+    if lay.replica_chips > comm.reach(cluster.tiers):
+        raise HwprofError(f"layout {lay}: no interconnect known here joins {lay.replica_chips} {cluster.chip.id} chips "
+                          f"(the links reach {comm.reach(cluster.tiers)}); give a --system with a scale-out tier")  # fmt: skip
 
 
 @attrs.frozen
@@ -156,43 +147,59 @@ class Constants:
     batched_prefill_compute_fraction: float = eff.BATCHED_PREFILL_COMPUTE_FRACTION.value
     decode_compute_fraction: float = eff.DECODE_COMPUTE_FRACTION.value
     collective_latency_us: float = eff.COLLECTIVE_LATENCY_US.value
+    chip_prefill_efficiency: float | None = None  # overrides the chip profile's (calibration only)
 
 
 SHIPPED = Constants()
 
 
-def serving_link(link: records.Interconnect, k: Constants = SHIPPED) -> comm.Link:
-    """An interconnect as a decode collective sees it: an inference engine's per-step latency is at
-    least the calibrated floor, whatever the link's own."""
-    base = comm.Link.of(link)
-    return attrs.evolve(base, latency_us=max(base.latency_us, k.collective_latency_us))
+def tiers(cluster: Cluster, k: Constants = SHIPPED) -> tuple[comm.Tier, ...]:
+    """The cluster's network tiers as a decode collective sees them: an inference engine's latency
+    per collective step is at least the calibrated floor, whatever the link's own."""
+    return tuple(attrs.evolve(t, link=attrs.evolve(t.link, latency_us=max(t.link.latency_us, k.collective_latency_us)))
+                 for t in cluster.tiers)  # fmt: skip
+
+
+def link_name(cluster: Cluster, ranks: int) -> str:
+    """The outermost tier a group of ``ranks`` neighbouring chips crosses."""
+    if ranks <= 1:
+        return "none (one chip)"
+    for tier in cluster.tiers:
+        if ranks <= tier.domain:
+            return str(tier.link.name)
+    return "none"
+
+
+def estimated_figures(cluster: Cluster, lay: ServeLayout) -> list[str]:
+    """The figures an estimate of ``lay`` rests on whose status is 'estimated' (or that a link lacks)."""
+    chip = cluster.chip
+    figures = {"peak": chip.peak_dense_tflops.get(compute_precision(chip, lay.weights)),
+               "memory bandwidth": chip.memory_bandwidth_tbps, "memory": chip.memory,
+               "prefill efficiency": chip.prefill_efficiency}  # fmt: skip
+    out = [f"{chip.id} {name}" for name, f in figures.items() if f is not None and f.status == "estimated"]
+    reach = 1
+    for tier in cluster.tiers:
+        if reach >= lay.replica_chips:
+            break
+        out.extend(f"{tier.link.name} {part.split()[0]}" for part in tier.link.basis.split(", ")
+                   if "estimated" in part or "assumed" in part)  # fmt: skip
+        reach = tier.domain
+    return out
 
 
 def all_reduce_s(size: float, ranks: int, cluster: Cluster, k: Constants = SHIPPED) -> float:
-    """One all-reduce over ``ranks`` consecutive chips, priced on every tier it crosses: inside a
-    scale-up domain on its link; across domains hierarchically (inside, then over scale-out)."""
-    if ranks <= 1:
-        return 0.0
-    up, out = cluster.scale_up, cluster.scale_out
-    if up is not None and ranks <= cluster.scale_up_domain:
-        return float(comm.all_reduce(size, ranks, serving_link(up, k)))
-    if out is None:
-        raise HwprofError(f"{ranks} chips span more than one scale-up domain, and no scale-out link is known")
-    if up is None:
-        return float(comm.all_reduce(size, ranks, serving_link(out, k)))
-    inside = cluster.scale_up_domain
-    return float(comm.hierarchical_all_reduce(size, inside, math.ceil(ranks / inside), serving_link(up, k),
-                                              serving_link(out, k)))  # fmt: skip
+    """One all-reduce over ``ranks`` neighbouring chips, priced on every tier it crosses (inside a
+    domain on its link, then across on the next: ``comm.tiered_all_reduce``)."""
+    return float(comm.tiered_all_reduce(size, ranks, 1, tiers(cluster, k))) if ranks > 1 else 0.0
 
 
 def all_to_all_s(size: float, ranks: int, cluster: Cluster, k: Constants = SHIPPED) -> float:
-    link = tp_link(cluster, ranks)
-    return float(comm.all_to_all(size, ranks, serving_link(link, k))) if link is not None and ranks > 1 else 0.0
+    return float(comm.tiered_all_to_all(size, ranks, 1, tiers(cluster, k))) if ranks > 1 else 0.0
 
 
-def p2p_s(size: float, crosses_systems: bool, cluster: Cluster, k: Constants = SHIPPED) -> float:
-    link = cluster.scale_out if crosses_systems or cluster.scale_up is None else cluster.scale_up
-    return float(comm.p2p(size, serving_link(link, k))) if link is not None else 0.0
+def p2p_s(size: float, stride: int, cluster: Cluster, k: Constants = SHIPPED) -> float:
+    """One send to the next pipeline stage, ``stride`` (= tp) chips away."""
+    return float(comm.tiered_p2p(size, stride, tiers(cluster, k)))
 
 
 @attrs.frozen
@@ -228,7 +235,9 @@ def decode_parts(r: Replica, batch: Any, context: Any, flops_per_token: Any, xp:
     """(memory, compute, communication) seconds of one decode step over ``batch`` sequences."""
     b = micro_batch(batch, r.pp, xp)
     touched = 1 - r.expert_share * (1 - r.expert_pick) ** b
-    memory = r.pp * (r.weights_bytes_per_chip * touched + b * context * r.kv_bytes_per_token_per_chip) / r.hbm_bytes_per_s
+    memory = (
+        r.pp * (r.weights_bytes_per_chip * touched + b * context * r.kv_bytes_per_token_per_chip) / r.hbm_bytes_per_s
+    )
     compute = r.pp * b * flops_per_token / (r.chips * r.decode_flops_per_s)
     return memory, compute, r.comm_fixed_s + r.comm_per_token_s * b
 
@@ -289,20 +298,24 @@ def replica(shape: Shape, cluster: Cluster, lay: ServeLayout, k: Constants = SHI
     weights = shape.params * records.BYTES_PER_ELEMENT[lay.weights] / n
     if lay.adp:
         weights += attention_params(shape) * records.BYTES_PER_ELEMENT[lay.weights] * (1 - 1 / lay.tp) / lay.pp
-    kv = (shape.kv_elements_per_token() or 0.0) * records.BYTES_PER_ELEMENT[lay.kv_cache] / lay.pp / kv_split(shape, lay)
+    kv = (
+        (shape.kv_elements_per_token() or 0.0) * records.BYTES_PER_ELEMENT[lay.kv_cache] / lay.pp / kv_split(shape, lay)
+    )
     share, pick = expert_numbers(shape)
     peak = chip.peak_dense_tflops[compute_precision(chip, lay.weights)].value
+    own = k.chip_prefill_efficiency or (chip.prefill_efficiency.value if chip.prefill_efficiency else 1.0)
     hidden_bytes = (shape.hidden or 0) * ACTIVATION_BYTES
     layers = shape.layers or 0
     tp_ranks = 1 if lay.adp else lay.tp
     # Per step, each stage runs 2 all-reduces per layer on its pp micro-batches (2 x layers in all),
     # plus pp sends to the next stage; expert parallel adds 2 all-to-alls per MoE layer.
     fixed = 2 * layers * all_reduce_s(0.0, tp_ranks, cluster, k)
-    per_token = 2 * layers * (all_reduce_s(hidden_bytes, tp_ranks, cluster, k) - all_reduce_s(0.0, tp_ranks, cluster, k))
+    per_token = (
+        2 * layers * (all_reduce_s(hidden_bytes, tp_ranks, cluster, k) - all_reduce_s(0.0, tp_ranks, cluster, k))
+    )
     if lay.pp > 1:
-        crosses = n > cluster.scale_up_domain
-        fixed += lay.pp * p2p_s(0.0, crosses, cluster, k)
-        per_token += lay.pp * (p2p_s(hidden_bytes, crosses, cluster, k) - p2p_s(0.0, crosses, cluster, k))
+        fixed += lay.pp * p2p_s(0.0, lay.tp, cluster, k)
+        per_token += lay.pp * (p2p_s(hidden_bytes, lay.tp, cluster, k) - p2p_s(0.0, lay.tp, cluster, k))
     if lay.ep > 1 or lay.adp:
         ranks = max(lay.ep, lay.tp if lay.adp else 1)
         size = hidden_bytes * (shape.experts_per_token or 1)
@@ -313,7 +326,7 @@ def replica(shape: Shape, cluster: Cluster, lay: ServeLayout, k: Constants = SHI
         kv_bytes_per_token_per_chip=kv, usable_bytes_per_chip=chip.memory_bytes * USABLE_MEMORY_FRACTION,
         hbm_bytes_per_s=chip.memory_bandwidth_tbps.value * 1e12 * k.memory_bandwidth_fraction,
         decode_flops_per_s=peak * 1e12 * k.decode_compute_fraction,
-        prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction,
-        batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction,
+        prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction * own,
+        batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction * own,
         comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak,
     )  # fmt: skip

@@ -117,7 +117,7 @@ class ServeEstimate:
     cost: ServeCost | None
     assumptions: tuple[str, ...]
     rests_on: tuple[str, ...]
-    notes: tuple[str, ...] = ()
+    range_basis: str = ""
 
 
 def _scaled(r: sl.Replica, factor: float) -> sl.Replica:
@@ -197,7 +197,8 @@ def estimate_serve(
                           f"{replica.usable_bytes_per_chip / 1e9:,.1f} GB usable: it needs at least {int(need)} "
                           "chips per replica (tp x pp)")  # fmt: skip
     load, parts = _solve(shape, replica, layout, traffic)
-    spread = eff.RANGE.value
+    thin = sl.estimated_figures(cluster, layout)
+    spread = eff.RANGE.value * (eff.THIN_EVIDENCE_SPREAD.value if thin else 1.0)
     fast, _ = _solve(shape, _scaled(replica, 1 + spread), layout, traffic)
     slow, _ = _solve(shape, _scaled(replica, 1 - spread), layout, traffic)
     rate = load.rate_per_s * layout.dp
@@ -207,13 +208,12 @@ def estimate_serve(
     if traffic.rate_per_s is not None:  # an open loop serves its rate whatever the speed
         tokens_span = Span(tokens, tokens, tokens)
     context = traffic.input_tokens + traffic.output_tokens / 2
-    link = sl.tp_link(cluster, layout.tp)
     breakdown = ServeBreakdown(
         prompt_alone_s=parts["prompt_s"], prompt_compute_s=parts["prompt_compute_s"],
         prompt_comm_s=parts["prompt_comm_s"], decode_memory_s=parts["memory"], decode_compute_s=parts["compute"],
         decode_comm_s=parts["comm"], decode_step_s=max(parts["memory"], parts["compute"]) + parts["comm"],
         prompt_share=load.prompt_share, running_sequences_per_replica=load.running_sequences,
-        requests_per_s_per_replica=load.rate_per_s, tp_link=link.id if link else "none (one chip)",
+        requests_per_s_per_replica=load.rate_per_s, tp_link=sl.link_name(cluster, layout.tp),
         queue_wait_s=load.ttft_mean_s - parts["prompt_s"],
     )  # fmt: skip
     memory = ServeMemory(
@@ -239,6 +239,8 @@ def estimate_serve(
         tokens_per_s_per_user=1 / load.tpot_mean_s, requests_per_s=rate, binding=_binding(load, parts),
         breakdown=breakdown, memory=memory, cost=_cost(quote, cluster, tokens_span),
         assumptions=_assumptions(layout), rests_on=tuple(rests_on(cluster, peak)),
+        range_basis=f"every achieved rate {spread:.0%} better and worse" + (
+            f", twice the usual range because it rests on estimated figures: {', '.join(thin)}" if thin else ""),
     )  # fmt: skip
 
 

@@ -179,5 +179,9 @@ def at_concurrency(
     # Little's law on that wait, added to their time to first token.
     waiting = max(0.0, users - low * (load.ttft_mean_s + (output_tokens - 1) * load.tpot_mean_s))
     extra = waiting / low if low > 0 else 0.0
-    return attrs.evolve(load, ttft_mean_s=load.ttft_mean_s + extra, ttft_p50_s=load.ttft_p50_s + extra,
-                        ttft_p90_s=load.ttft_p90_s + extra)
+    return attrs.evolve(
+        load,
+        ttft_mean_s=load.ttft_mean_s + extra,
+        ttft_p50_s=load.ttft_p50_s + extra,
+        ttft_p90_s=load.ttft_p90_s + extra,
+    )

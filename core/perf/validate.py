@@ -7,7 +7,7 @@ from typing import Any
 
 from hwprof.core.data import records
 from hwprof.core.data.registry import Registry
-from hwprof.core.perf import cluster, serving, shape, training
+from hwprof.core.perf import cluster, shape, training
 from hwprof.core.perf import efficiency as eff
 
 
@@ -32,14 +32,9 @@ def predict(case: records.ValidationCase, reg: Registry) -> dict[str, float]:
         return {k: tokens / seconds[flip] / case.chips
                 for k, flip in (("low", "high"), ("expected", "expected"), ("high", "low"))}  # fmt: skip
 
-    def serve(batch: int) -> dict[str, Any]:
-        return serving.estimate_serve(workload, target, case.precision, case.kv_precision, batch,
-                                       case.input_tokens or 1, case.output_tokens or 1)  # fmt: skip
+    from hwprof.core.perf import serve_cases
 
-    batch = case.batch or 1
-    if case.largest_batch:
-        batch = serve(1)["memory"]["max_batch"] or 1
-    return dict(serve(batch)[case.metric])
+    return serve_cases.predict(case, reg)
 
 
 def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
