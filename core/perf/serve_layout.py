@@ -135,7 +135,7 @@ def check(shape: Shape, cluster: Cluster, lay: ServeLayout, input_tokens: int, o
     compute_precision(cluster.chip, lay.weights)
     if lay.replica_chips > comm.reach(cluster.tiers):
         raise HwprofError(f"layout {lay}: no interconnect known here joins {lay.replica_chips} {cluster.chip.id} chips "
-                          f"(the links reach {comm.reach(cluster.tiers)}); give a --system with a scale-out tier")  # fmt: skip
+                          f"(the links reach {comm.reach(cluster.tiers)}); name a system with a scale-out tier")  # fmt: skip
 
 
 @attrs.frozen
