@@ -85,6 +85,11 @@ def test_trn2_70b_tutorial_figures_are_dated_by_the_csv_version_they_come_from(
     assert str(now_ttft.source.date) == "2025-02-04"
 
 
+def test_every_case_names_the_software_that_produced_it(cases: dict[str, records.ValidationCase]) -> None:
+    missing = [c.id for c in cases.values() if not c.software]
+    assert not missing, f"cases without a software stack: {missing}"
+
+
 def test_every_cited_source_has_an_address_and_a_date(cases: dict[str, records.ValidationCase]) -> None:
     for case in cases.values():
         assert case.source.url and case.source.date, case.source.key

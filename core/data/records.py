@@ -532,6 +532,13 @@ class ValidationCase:
             "more when the chip's cores run as separate ranks (then tp x pp x dp x cp = chips x this)"
         ),
     )
+    software: str = attrs.field(
+        default="",
+        metadata=doc(
+            "the software stack and version that produced the result, e.g. 'TensorRT-LLM 1.0': the same chip "
+            "runs several times faster on one stack than on another, so errors are worth reading per stack"
+        ),
+    )
     global_batch: int | None = attrs.field(
         default=None, metadata=doc("sequences per optimizer step, as published (train)", "sequences")
     )
