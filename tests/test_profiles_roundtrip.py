@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwprof.core.data import records
+from hwprof.core.data import checks, records
 from hwprof.core.data.json_schema import profile_schema
 from hwprof.core.data.registry import PROFILE_KINDS
 from hwprof.core.data.schema import dumps, load_text
@@ -72,11 +72,13 @@ def test_export_unknown_id(run_cli: Any) -> None:
     assert "no profile has the id 'h200' (did you mean 'h200-sxm'?)" in result.err
 
 
-# Generated chips: any text, any positive finite number, every optional field on or off.
+# Generated chips: any text, any number in the range profiles accept (hwprof.core.data.checks),
+# any date in range, every optional field on or off.
 KEYS = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
 TEXT = st.text(max_size=20)
-VALUES = st.floats(min_value=0, exclude_min=True, allow_nan=False, allow_infinity=False)
-SOURCES = st.builds(records.Source, key=KEYS, title=TEXT, url=TEXT, date=st.none() | st.dates())
+VALUES = st.floats(min_value=checks.PROFILE_LOW, max_value=checks.PROFILE_HIGH)
+DATES = st.dates(min_value=checks.EARLIEST, max_value=checks.LATEST)
+SOURCES = st.builds(records.Source, key=KEYS, title=TEXT, url=TEXT, date=st.none() | DATES)
 
 
 @st.composite

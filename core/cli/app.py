@@ -6,6 +6,7 @@ Every command prints a table by default and stable JSON with ``--json``. Bad inp
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -140,7 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("HWPROF_DEBUG"))
     try:
+        if args[:1] == ["--version"]:  # needs no plugin: a plugin's slow or failing hook cannot delay it
+            echo(f"hwprof {__version__}")
+            return 0
         _app_for(build_app(_command_word(args)), args)(args=args, prog_name="hwprof", standalone_mode=True)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not in the interpreter's exit
     except HwprofError as exc:
         if debug:
             raise
@@ -151,15 +156,34 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EDQUOT, errno.EFBIG):
+            return _internal_error(exc, debug)
+        _drop_stdout()
+        if exc.errno == errno.EPIPE:  # the reader stopped reading (``| head``): not an error
+            return 0
+        sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
+        return 1
     except Exception as exc:  # a bug, not bad input: still one line, with the way to see more
-        if debug:
-            raise
-        sys.stderr.write(
-            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, "
-            "and please report it)\n"
-        )
-        return 70
+        return _internal_error(exc, debug)
     return 0
+
+
+def _internal_error(exc: Exception, debug: bool) -> int:
+    if debug:
+        raise exc
+    sys.stderr.write(
+        f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)\n"
+    )
+    return 70
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail a second time."""
+    import contextlib
+
+    with contextlib.suppress(OSError, ValueError):  # ValueError: no file descriptor (tests capture stdout)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

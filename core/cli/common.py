@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextvars
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,8 +14,32 @@ import attrs
 import typer
 
 from hwprof.core.cli.render import note, number, warn
-from hwprof.core.data import registry
+from hwprof.core.data import checks, registry
 from hwprof.core.errors import HwprofError, did_you_mean
+
+
+class OptionError(HwprofError):
+    """An option value outside its range: a usage error (exit 2), one line naming the flag."""
+
+    exit_code = 2
+
+
+def checked(bound: checks.Bound) -> Callable[[typer.CallbackParam, Any], Any]:
+    """An option callback refusing a value outside ``bound`` (see ``hwprof.core.data.checks``)::
+
+        Layers = Annotated[int, typer.Option("--layers", callback=checked(checks.LAYERS))]
+
+    An omitted option (``None``) passes; a repeated option has each value checked.
+    """
+
+    def callback(param: typer.CallbackParam, value: Any) -> Any:
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is not None and (problem := bound.problem(item)) is not None:
+                raise OptionError(f"{param.opts[0] if param.opts else param.name}: {problem}")
+        return value
+
+    return callback
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table (--format json).")]
 
@@ -105,22 +130,37 @@ ModelOpt = Annotated[
     str | None,
     typer.Option("--model", autocompletion=complete_models, help="A workload preset id (`hwprof models list`)."),
 ]
-ParamsOpt = Annotated[float | None, typer.Option("--params", help="Total parameters, e.g. 70e9.")]
-ActiveOpt = Annotated[float | None, typer.Option("--active-params", help="Parameters used per token (MoE).")]
-LayersOpt = Annotated[int | None, typer.Option("--layers", help="Transformer layers.")]
-HiddenOpt = Annotated[int | None, typer.Option("--hidden", help="Model width.")]
-HeadsOpt = Annotated[int | None, typer.Option("--heads", help="Attention heads.")]
-KvHeadsOpt = Annotated[int | None, typer.Option("--kv-heads", help="Key/value heads (GQA).")]
+ParamsOpt = Annotated[
+    float | None, typer.Option("--params", callback=checked(checks.PARAMS), help="Total parameters, e.g. 70e9.")
+]
+ActiveOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--active-params",
+        callback=checked(checks.PARAMS.named("active parameters")),
+        help="Parameters used per token (MoE).",
+    ),
+]
+LayersOpt = Annotated[int | None, typer.Option("--layers", callback=checked(checks.LAYERS), help="Transformer layers.")]
+HiddenOpt = Annotated[int | None, typer.Option("--hidden", callback=checked(checks.HIDDEN), help="Model width.")]
+HeadsOpt = Annotated[int | None, typer.Option("--heads", callback=checked(checks.HEADS), help="Attention heads.")]
+KvHeadsOpt = Annotated[
+    int | None,
+    typer.Option("--kv-heads", callback=checked(checks.HEADS.named("key/value heads")), help="Key/value heads (GQA)."),
+]
 ConfigOpt = Annotated[Path | None, typer.Option("--model-config", help="A local Hugging Face config.json.")]
 SystemOpt = Annotated[
     str | None, typer.Option("--system", autocompletion=complete_systems, help="A system id (`hwprof systems list`).")
 ]
-CountOpt = Annotated[int, typer.Option("--count", help="How many systems.")]
+CountOpt = Annotated[int, typer.Option("--count", callback=checked(checks.SYSTEMS), help="How many systems.")]
 ChipOpt = Annotated[
     str | None, typer.Option("--chip", autocompletion=complete_chips, help="A chip id, instead of --system.")
 ]
 ChipsOpt = Annotated[
-    int | None, typer.Option("--chips", help="How many chips (with --chip, or rounded up to whole systems).")
+    int | None,
+    typer.Option(
+        "--chips", callback=checked(checks.CHIPS), help="How many chips (with --chip, or rounded up to whole systems)."
+    ),
 ]
 CostModelOpt = Annotated[
     str | None,
@@ -131,7 +171,9 @@ CostModelOpt = Annotated[
         "'none' to skip.",
     ),  # fmt: skip
 ]
-SeqLenOpt = Annotated[int | None, typer.Option("--seq-len", help="Training sequence length in tokens.")]
+SeqLenOpt = Annotated[
+    int | None, typer.Option("--seq-len", callback=checked(checks.SEQ_LEN), help="Training sequence length in tokens.")
+]
 TrainPrecisionOpt = Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")]
 BaselineOpt = Annotated[
     str | None,
@@ -157,8 +199,10 @@ def shape_from(model: str | None, params: float | None, active: float | None, la
         result = shape.from_hf_config(config)
     else:
         assert params is not None
-        if params <= 0 or (active is not None and active <= 0):
-            raise HwprofError("--params and --active-params must be positive")
+        if active is not None and active > params:
+            raise HwprofError(f"--active-params {active:g} is more than --params {params:g}")
+        if heads is not None and ((hidden is not None and heads > hidden) or (kv_heads or 0) > heads):
+            raise HwprofError(f"--heads {heads} does not fit: key/value heads <= heads <= model width (--hidden)")
         result = shape.Shape(name=f"{params:.3g} params", params=params, active_params=active or params,
                              layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, seq_len=seq_len,
                              source="given on the command line")  # fmt: skip

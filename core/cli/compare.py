@@ -25,6 +25,7 @@ from hwprof.core.cli.common import (
     RegionOpt,
     SeqLenOpt,
     TrainPrecisionOpt,
+    checked,
     chosen_cost_model,
     complete_cost_models,
     complete_system_list,
@@ -35,6 +36,7 @@ from hwprof.core.cli.common import (
     shape_from,
 )
 from hwprof.core.cli.render import Cell, Table, duration, emit, output_format, warn
+from hwprof.core.data import checks
 from hwprof.core.errors import HwprofError
 
 compare_app = typer.Typer(help="One workload across several systems, with ratios to a baseline.", no_args_is_help=True)
@@ -58,11 +60,11 @@ def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[lis
 @compare_app.command("train")
 def compare_train(
     systems: Annotated[str, typer.Option("--systems", autocompletion=complete_system_list, help="Comma-separated system ids.")],
-    tokens: Annotated[float, typer.Option("--tokens", help="Training tokens.")],
+    tokens: Annotated[float, typer.Option("--tokens", callback=checked(checks.TOKENS), help="Training tokens.")],
     model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
     seq_len: SeqLenOpt = None,
-    chips: Annotated[int | None, typer.Option("--chips", help="Chips per system type (rounded up to whole systems); default: the fewest that fit.")] = None,
+    chips: Annotated[int | None, typer.Option("--chips", callback=checked(checks.CHIPS), help="Chips per system type (rounded up to whole systems); default: the fewest that fit.")] = None,
     precision: TrainPrecisionOpt = "bf16",
     baseline: BaselineOpt = None,
     cost_models: Annotated[str | None, typer.Option("--cost-model", "--cost-models", autocompletion=complete_cost_models,
@@ -203,9 +205,9 @@ def compare_serve(
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
     precision: Annotated[str, typer.Option("--precision", help="Weight precision.")] = "bf16",
     kv_precision: Annotated[str, typer.Option("--kv-precision", help="KV-cache precision.")] = "bf16",
-    batch: Annotated[int, typer.Option("--concurrency", "--batch", help="Users in a closed loop.")] = 1,
-    input_tokens: Annotated[int, typer.Option("--input-tokens", help="Prompt tokens per request.")] = 1000,
-    output_tokens: Annotated[int, typer.Option("--output-tokens", help="Generated tokens per request.")] = 500,
+    batch: Annotated[int, typer.Option("--concurrency", "--batch", callback=checked(checks.BATCH), help="Users in a closed loop.")] = 1,
+    input_tokens: Annotated[int, typer.Option("--input-tokens", callback=checked(checks.REQUEST_TOKENS), help="Prompt tokens per request.")] = 1000,
+    output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens per request.")] = 500,
     baseline: BaselineOpt = None,
     cost_model: CostModelOpt = None,
     region: RegionOpt = None,

@@ -26,6 +26,7 @@ from hwprof.core.cli.common import (
     PurchaseOpt,
     RegionOpt,
     SystemOpt,
+    checked,
     cluster_from,
     current_registry,
     days_text,
@@ -36,6 +37,7 @@ from hwprof.core.cli.common import (
     shape_from,
 )
 from hwprof.core.cli.render import dump_json, echo, number, pairs, warn
+from hwprof.core.data import checks
 from hwprof.core.errors import HwprofError
 
 estimate_app = typer.Typer(
@@ -45,15 +47,15 @@ estimate_app = typer.Typer(
 
 @estimate_app.command("train")
 def estimate_train(
-    tokens: Annotated[float, typer.Option("--tokens", help="Training tokens, e.g. 15.6e12.")],
+    tokens: Annotated[float, typer.Option("--tokens", callback=checked(checks.TOKENS), help="Training tokens, e.g. 15.6e12.")],
     model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
-    seq_len: Annotated[int | None, typer.Option("--seq-len", help="Training sequence length.")] = None,
+    seq_len: Annotated[int | None, typer.Option("--seq-len", callback=checked(checks.SEQ_LEN), help="Training sequence length.")] = None,
     system: SystemOpt = None, count: CountOpt = 1, chip: ChipOpt = None, chips: ChipsOpt = None,
     precision: Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")] = "bf16",
-    mfu: Annotated[float | None, typer.Option("--mfu", help="Override the efficiency model (0-1).")] = None,
+    mfu: Annotated[float | None, typer.Option("--mfu", callback=checked(checks.MFU), help="Override the efficiency model (0-1).")] = None,
     full_run: Annotated[bool, typer.Option("--full-run", help="Whole run incl. restarts and stages, not steady state.")] = False,
-    global_batch_tokens: Annotated[float, typer.Option("--global-batch-tokens", help="Tokens per optimizer step.")] = 4 * 2**20,
+    global_batch_tokens: Annotated[float, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step.")] = 4 * 2**20,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
     as_json: JsonFlag = False,
 ) -> None:  # fmt: skip
@@ -115,10 +117,25 @@ LayoutOpt = Annotated[
 ]  # fmt: skip
 ConcurrencyOpt = Annotated[
     int | None,
-    typer.Option("--concurrency", "--batch", help="Users in a closed loop (each sends again when answered)."),
+    typer.Option(
+        "--concurrency",
+        "--batch",
+        callback=checked(checks.BATCH.named("concurrency")),
+        help="Users in a closed loop (each sends again when answered).",
+    ),
 ]
-RateOpt = Annotated[float | None, typer.Option("--rate", help="Requests per second (Poisson arrivals), all replicas.")]
-ChunkOpt = Annotated[int, typer.Option("--chunk-tokens", help="Chunked-prefill budget: prompt tokens per step.")]
+RateOpt = Annotated[
+    float | None,
+    typer.Option("--rate", callback=checked(checks.RATE), help="Requests per second (Poisson arrivals), all replicas."),
+]
+ChunkOpt = Annotated[
+    int,
+    typer.Option(
+        "--chunk-tokens",
+        callback=checked(checks.REQUEST_TOKENS.named("chunk tokens")),
+        help="Chunked-prefill budget: prompt tokens per step.",
+    ),
+]
 
 
 def serve_setup(shape: Any, target: Any, layout: str | None, precision: str, kv_precision: str,
@@ -144,8 +161,8 @@ def estimate_serve(
     precision: Annotated[str, typer.Option("--precision", help="Weight precision: bf16, fp8, int4, fp4 ...")] = "bf16",
     kv_precision: Annotated[str, typer.Option("--kv-precision", help="KV-cache precision: bf16 or fp8.")] = "bf16",
     concurrency: ConcurrencyOpt = None, rate: RateOpt = None,
-    input_tokens: Annotated[int, typer.Option("--input-tokens", help="Prompt tokens.")] = 1000,
-    output_tokens: Annotated[int, typer.Option("--output-tokens", help="Generated tokens.")] = 500,
+    input_tokens: Annotated[int, typer.Option("--input-tokens", callback=checked(checks.REQUEST_TOKENS), help="Prompt tokens.")] = 1000,
+    output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens.")] = 500,
     chunk_tokens: ChunkOpt = 8192,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
     as_json: JsonFlag = False,

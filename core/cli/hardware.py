@@ -10,6 +10,7 @@ from hwprof.core import hookimpl
 from hwprof.core.cli.common import (
     FormatOpt,
     JsonFlag,
+    checked,
     complete_chips,
     complete_interconnects,
     complete_models,
@@ -17,6 +18,7 @@ from hwprof.core.cli.common import (
     current_registry,
 )
 from hwprof.core.cli.render import LEGEND, Cell, Pairs, Shown, Table, aggregate_blocks, emit, number, output_format
+from hwprof.core.data import checks
 from hwprof.core.jsonable import to_json
 
 ChipId = Annotated[str, typer.Argument(metavar="ID", autocompletion=complete_chips, help="A chip id.")]
@@ -165,7 +167,9 @@ def systems_list(as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
 @systems_app.command("show")
 def systems_show(
     system_id: SystemId,
-    count: Annotated[int, typer.Option("--count", min=1, help="Aggregate this many systems.")] = 1,
+    count: Annotated[
+        int, typer.Option("--count", callback=checked(checks.SYSTEMS), help="Aggregate this many systems.")
+    ] = 1,
     as_json: JsonFlag = False,
     fmt: FormatOpt = None,
 ) -> None:

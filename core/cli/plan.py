@@ -19,6 +19,7 @@ from hwprof.core.cli.common import (
     ModelOpt,
     ParamsOpt,
     RegionOpt,
+    checked,
     chosen_cost_model,
     current_registry,
     days_text,
@@ -27,6 +28,7 @@ from hwprof.core.cli.common import (
     shape_from,
 )
 from hwprof.core.cli.render import dump_json, echo, number, table
+from hwprof.core.data import checks
 
 plan_app = typer.Typer(
     help="The cheapest or fastest configuration that meets a deadline or a budget.", no_args_is_help=True
@@ -35,12 +37,12 @@ plan_app = typer.Typer(
 
 @plan_app.command("train")
 def plan_train_cmd(
-    tokens: Annotated[float, typer.Option("--tokens", help="Training tokens.")],
+    tokens: Annotated[float, typer.Option("--tokens", callback=checked(checks.TOKENS), help="Training tokens.")],
     model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
-    seq_len: Annotated[int | None, typer.Option("--seq-len", help="Training sequence length in tokens.")] = None,
-    deadline_days: Annotated[float | None, typer.Option("--deadline-days", help="Finish within this many days.")] = None,
-    budget: Annotated[float | None, typer.Option("--budget", help="Spend at most this many USD.")] = None,
+    seq_len: Annotated[int | None, typer.Option("--seq-len", callback=checked(checks.SEQ_LEN), help="Training sequence length in tokens.")] = None,
+    deadline_days: Annotated[float | None, typer.Option("--deadline-days", callback=checked(checks.DAYS), help="Finish within this many days.")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", callback=checked(checks.USD), help="Spend at most this many USD.")] = None,
     systems: Annotated[str | None, typer.Option("--systems", help="Comma-separated system ids (default: all priced).")] = None,
     precision: Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")] = "bf16",
     cost_model: CostModelOpt = None, region: RegionOpt = None,

@@ -174,8 +174,14 @@ def write_package(parent: Path, names: Names, files: dict[str, str]) -> Path:
         raise HwprofError(f"-o {parent}: not a folder; create it first or pass another")
     if target.exists() or target.is_symlink():
         raise HwprofError(f"{target}: already exists; remove it or pass another name or -o DIR")
-    building = Path(tempfile.mkdtemp(dir=parent, prefix=f".{names.dist}."))
+    from hwprof.core.data.files import folder_mode
+
     try:
+        building = Path(tempfile.mkdtemp(dir=parent, prefix=f".{names.dist}."))
+    except OSError as exc:
+        raise HwprofError(f"-o {parent}: cannot create a folder there: {exc.strerror or exc}") from None
+    try:
+        building.chmod(folder_mode())  # mkdtemp makes 0700; the package gets what the umask gives
         for relative, text in files.items():
             path = building / relative
             path.parent.mkdir(parents=True, exist_ok=True)

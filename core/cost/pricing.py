@@ -12,7 +12,7 @@ import os
 
 import attrs
 
-from hwprof.core.data import records
+from hwprof.core.data import checks, records
 from hwprof.core.errors import HwprofError, did_you_mean
 
 DEFAULT_STALE_DAYS = records.DEFAULT_STALE_DAYS
@@ -22,16 +22,20 @@ STALE_DAYS_ENV = "HWPROF_PRICE_STALE_DAYS"
 def stale_days_setting(value: int | None = None) -> int:
     """The staleness threshold in days: ``value`` when given, else the environment, else 180."""
     if value is not None:
-        if isinstance(value, bool) or value < 0:
-            raise HwprofError("must be a whole number of days, 0 or more", subject="stale_days", value=value)
+        if isinstance(value, bool) or checks.STALE_DAYS.problem(value) is not None:
+            raise HwprofError(
+                f"must be a whole number of days, 0 or more (at most {checks.STALE_DAYS.high:,.0f})",
+                subject="stale_days",
+                value=checks.shown(value),
+            )
         return value
     raw = os.environ.get(STALE_DAYS_ENV, "").strip()
     if not raw:
         return DEFAULT_STALE_DAYS
-    days = int(raw) if raw.isdigit() else -1
-    if days < 0:
+    days = int(raw) if raw.isdigit() and len(raw) < 10 else -1
+    if checks.STALE_DAYS.problem(days) is not None:
         raise HwprofError(
-            f"{STALE_DAYS_ENV}={raw!r}: expected a whole number of days, 0 or more "
+            f"{STALE_DAYS_ENV}={checks.shown(raw)}: expected a whole number of days, 0 or more "
             f"(unset it for the default of {DEFAULT_STALE_DAYS})"
         )
     return days
@@ -39,9 +43,12 @@ def stale_days_setting(value: int | None = None) -> int:
 
 def parse_date(text: str, subject: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
-        raise HwprofError("expected a date like 2026-01-31", subject=subject, value=text) from None
+        raise HwprofError("expected a date like 2026-01-31", subject=subject, value=text[:40]) from None
+    if (problem := checks.date_problem("the date", day)) is not None:
+        raise HwprofError(problem.removeprefix("the date "), subject=subject, value=text)
+    return day
 
 
 Quote = records.Quote

@@ -20,8 +20,9 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.data import records
-from hwprof.core.errors import ProfileError, close_matches, did_you_mean
+from hwprof.core.data import checks, records
+from hwprof.core.data.checks import Bound
+from hwprof.core.errors import HwprofError, ProfileError, close_matches, did_you_mean
 
 SCHEMA_VERSION = 1
 MAX_FILE_BYTES = 2_000_000
@@ -73,7 +74,10 @@ BAD = _Bad()
 def _describe(raw: object) -> str:
     kind = {bool: "a boolean", int: "an integer", float: "a number", str: "text", list: "an array",
             dict: "a table", dt.date: "a date"}.get(type(raw), type(raw).__name__)  # fmt: skip
-    shown = repr(raw) if not isinstance(raw, dict | list) else ""
+    if isinstance(raw, dict | list):
+        shown = ""
+    else:  # shortened: a 300-digit number or a page of text is not repeated back
+        shown = checks.shown(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else repr(raw)
     return f"{kind} {shown}".strip()
 
 
@@ -84,6 +88,7 @@ class Reader:
         self.sources = sources
         self.problems: list[tuple[str, str]] = []
         self.unit = ""  # unit of the field being read, named in messages about its numbers
+        self.bound: Bound | None = None  # range of the field being read, when it has its own
 
     def fail(self, path: str, message: str) -> _Bad:
         self.problems.append((path, message))
@@ -133,22 +138,28 @@ class Reader:
                 return raw
             return self.fail(path, f"expected true or false, got {_describe(raw)}")
         if tp is dt.date:
-            if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
-                return raw
-            return self.fail(path, f"expected a date like 2025-06-01, got {_describe(raw)}")
+            if not isinstance(raw, dt.date) or isinstance(raw, dt.datetime):
+                return self.fail(path, f"expected a date like 2025-06-01, got {_describe(raw)}")
+            problem = checks.date_problem("the date", raw)
+            return raw if problem is None else self.fail(path, problem.removeprefix("the date "))
         unit = f" (unit: {self.unit})" if self.unit else ""
         if tp is int:
-            if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
-                return raw
-            return self.fail(path, f"expected a positive whole number, got {_describe(raw)}{unit}")
-        if tp is float:
-            ok = isinstance(raw, int | float) and not isinstance(raw, bool)
-            if ok and math.isfinite(raw) and raw > 0:
-                return float(raw)
-            if ok and not math.isfinite(raw):
+            if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
+                return self.fail(path, f"expected a positive whole number, got {_describe(raw)}{unit}")
+            bound = self.bound if self.bound and self.bound.integer else DEFAULT_COUNT
+        elif tp is float:
+            if not isinstance(raw, int | float) or isinstance(raw, bool):
+                return self.fail(path, f"expected a positive number, got {_describe(raw)}{unit}")
+            if isinstance(raw, float) and not math.isfinite(raw):
                 return self.fail(path, f"must be a finite number, got {raw}{unit}")
-            return self.fail(path, f"expected a positive number, got {_describe(raw)}{unit}")
-        raise TypeError(f"the reader does not know type {tp!r} (at {path})")
+            if raw <= 0:
+                return self.fail(path, f"expected a positive number, got {_describe(raw)}{unit}")
+            bound = self.bound if self.bound and not self.bound.integer else DEFAULT_NUMBER
+        else:
+            raise TypeError(f"the reader does not know type {tp!r} (at {path})")
+        if bound.problem(raw) is not None:
+            return self.fail(path, f"must be {bound.describe()}, got {checks.shown(raw)}{unit}")
+        return float(raw) if tp is float else raw
 
     def record(self, cls: type, raw: Any, path: str) -> Any:
         if not isinstance(raw, dict):
@@ -172,8 +183,9 @@ class Reader:
                     self.fail(f"{path}.{name}", f"missing required key ({what}{', in ' + unit if unit else ''})")
                 continue
             outer, self.unit = self.unit, field.metadata.get("unit") or self.unit
+            outer_bound, self.bound = self.bound, FIELD_BOUNDS.get((cls, name), self.bound)
             values[name] = self.read(hints(cls)[name], raw[name], f"{path}.{name}")
-            self.unit = outer
+            self.unit, self.bound = outer, outer_bound
         if name_check := RECORD_CHECKS.get(cls):
             for where, message in name_check(raw):
                 if where.lstrip(".").split(".")[0] not in suggested:
@@ -188,6 +200,32 @@ class Reader:
             return cls(**values)
         except (TypeError, ValueError) as exc:
             return self.fail(path, str(exc))
+
+
+# Numbers with a range of their own; any other whole number is a count up to a billion, any other
+# number lies between 1e-9 and 1e18 (hwprof.core.data.checks says why). A figure's value takes the
+# range of the field holding the figure.
+DEFAULT_COUNT = checks.count("a count")
+DEFAULT_NUMBER = Bound("a number", checks.PROFILE_LOW, checks.PROFILE_HIGH)
+FIELD_BOUNDS: dict[tuple[type, str], Bound] = {
+    (records.System, "chips"): checks.CHIPS,
+    (records.Chip, "training_efficiency"): Bound("training efficiency", 0, 4, above=True),
+    (records.Price, "usd_per_hour"): Bound("price per hour", 1e-6, 1e9),
+    (records.Workload, "params"): checks.PARAMS,
+    (records.Workload, "active_params"): checks.PARAMS,
+    (records.Workload, "layers"): checks.LAYERS,
+    (records.Workload, "hidden"): checks.HIDDEN,
+    (records.Workload, "heads"): checks.HEADS,
+    (records.Workload, "kv_heads"): checks.HEADS,
+    (records.Workload, "seq_len"): checks.SEQ_LEN,
+    (records.Workload, "train_tokens"): checks.TOKENS,
+    (records.ValidationCase, "chips"): checks.CHIPS,
+    (records.ValidationCase, "tokens"): checks.TOKENS,
+    (records.ValidationCase, "batch"): checks.BATCH,
+    (records.ValidationCase, "seq_len"): checks.SEQ_LEN,
+    (records.ValidationCase, "input_tokens"): checks.REQUEST_TOKENS,
+    (records.ValidationCase, "output_tokens"): checks.REQUEST_TOKENS,
+}
 
 
 def _check_figure(raw: dict[str, Any]) -> list[tuple[str, str]]:
@@ -237,10 +275,30 @@ def _check_interconnect(raw: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
+def _numbers(raw: dict[str, Any], *keys: str) -> list[float] | None:
+    values = [raw.get(k) for k in keys]
+    ok = all(isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e300 for v in values)
+    return [float(v) for v in values] if ok else None  # type: ignore[arg-type]
+
+
+def _check_workload(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """Counts that only make sense together: no more active than total, no more KV heads than heads."""
+    found = []
+    for part, whole, what in (("active_params", "params", "active parameters cannot exceed the total"),
+                              ("experts_per_token", "experts", "active experts cannot exceed the experts"),
+                              ("kv_heads", "heads", "key/value heads cannot exceed the attention heads"),
+                              ("heads", "hidden", "attention heads cannot exceed the model width")):  # fmt: skip
+        pair = _numbers(raw, part, whole)
+        if pair and pair[0] > pair[1]:
+            found.append((f".{part}", f"{what} ({whole} = {checks.shown(raw[whole])}), got {checks.shown(raw[part])}"))
+    return found
+
+
 RECORD_CHECKS: dict[type, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {
     records.Figure: _check_figure,
     records.Interconnect: _check_interconnect,
     records.Chip: _check_chip,
+    records.Workload: _check_workload,
     records.Price: _check_price,
     records.MissingPrice: _check_price,
 }
@@ -281,7 +339,7 @@ def parse_text(text: str, origin: str) -> dict[str, Any]:
     import tomllib  # only on a cache miss: start-up reads parsed profiles from the cache
 
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text.removeprefix("\ufeff"))  # a byte-order mark is allowed
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         where = f"{origin}:{match.group(1)}" if match else origin
@@ -295,19 +353,13 @@ def parse_text(text: str, origin: str) -> dict[str, Any]:
 
 
 def read_bytes(path: Path) -> str:
-    # Read at most one byte past the limit: a FIFO or /dev/zero reports size 0 but never ends.
+    """A profile file's text: a regular file, at most MAX_FILE_BYTES, UTF-8 (a BOM is dropped)."""
+    from hwprof.core.data.files import read_text
+
     try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ProfileError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise ProfileError([f"{path}: larger than a profile can be ({MAX_FILE_BYTES:,} bytes); split it into files"])
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ProfileError([f"{path}:{line}: not UTF-8 (byte {exc.start}); save the file as UTF-8"]) from None
+        return read_text(path, MAX_FILE_BYTES, "profile")
+    except HwprofError as exc:
+        raise ProfileError([str(exc)]) from None
 
 
 def load_text(text: str, origin: str) -> ProfileSet:

@@ -16,8 +16,14 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.data import records
+from hwprof.core.data import checks, records
 from hwprof.core.errors import HwprofError
+
+MAX_CONFIG_BYTES = 10_000_000  # a config.json is a few kB; tokenizer files are not configs
+REQUIRED_CONFIG_KEYS = ("hidden_size", "n_embd", "d_model", "num_hidden_layers", "n_layer", "num_layers",
+                        "num_attention_heads", "n_head", "vocab_size")  # fmt: skip
+CONFIG_LIMITS = {"num_hidden_layers": 100_000, "n_layer": 100_000, "num_layers": 100_000,
+                 "max_position_embeddings": 1_000_000_000}  # fmt: skip
 
 
 @attrs.frozen
@@ -131,22 +137,31 @@ def from_hf_config(path: Path) -> Shape:
     """Read a Hugging Face ``config.json`` (read locally, never fetched) into a Shape."""
     import json
 
+    from hwprof.core.data.files import read_text
+
+    def fail(message: str) -> HwprofError:
+        return HwprofError(message, subject="model_config", value=path)
+
     try:
-        config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HwprofError(f"cannot read: {exc.strerror or exc}", subject="model_config", value=path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HwprofError(
-            f"not valid JSON ({exc}); pass a Hugging Face config.json", subject="model_config", value=path
-        ) from None
+        text = read_text(path, MAX_CONFIG_BYTES, "Hugging Face config.json")
+    except HwprofError as exc:  # says the path itself: keep only what follows it
+        raise fail(str(exc).removeprefix(f"{path}: ")) from None
+    try:
+        config: dict[str, Any] = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, or an integer of over 4,300 digits
+        raise fail(f"not valid JSON ({str(exc).split('; use')[0][:120]}); pass a Hugging Face config.json") from None
     if not isinstance(config, dict):
-        raise HwprofError("expected a JSON object", subject="model_config", value=path)
+        raise fail("expected a JSON object")
 
     def get(*keys: str) -> int | None:
+        """The first of ``keys`` present; a value present but not a whole number in range is an error."""
         for key in keys:
             value = config.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
+            if value is None or (value == 0 and key not in REQUIRED_CONFIG_KEYS and not isinstance(value, bool)):
+                continue  # absent, null, or 0 for an optional count (no shared experts, no dense layers)
+            if (problem := checks.count(key, 1, CONFIG_LIMITS.get(key, 10_000_000)).problem(value)) is not None:
+                raise fail(problem)
+            return int(value)
         return None
 
     hidden, layers = get("hidden_size", "n_embd", "d_model"), get("num_hidden_layers", "n_layer", "num_layers")
@@ -156,6 +171,9 @@ def from_hf_config(path: Path) -> Shape:
         raise HwprofError("needs hidden_size, num_hidden_layers, num_attention_heads and vocab_size to count "
                           "parameters", subject="model_config", value=path)  # fmt: skip
     kv_heads = get("num_key_value_heads") or heads
+    if heads > hidden or kv_heads > heads:
+        raise fail(f"{heads} attention heads and {kv_heads} key/value heads do not fit a width of {hidden} "
+                   "(key/value heads <= heads <= hidden_size)")  # fmt: skip
     ffn = ffn or 4 * hidden
     gated = 3 if _gated(config) else 2
     kv_lora = get("kv_lora_rank")
@@ -175,6 +193,8 @@ def from_hf_config(path: Path) -> Shape:
     embed = vocab * hidden * (1 if config.get("tie_word_embeddings") else 2)
     if experts:
         per_token, shared = get("num_experts_per_tok") or 1, get("n_shared_experts") or 0
+        if per_token > experts:
+            raise fail(f"num_experts_per_tok ({per_token}) is more than the {experts} experts")
         expert_mlp = gated * hidden * (get("moe_intermediate_size") or ffn)
         dense_layers = min(get("first_k_dense_replace") or 0, layers)
         moe_layers = layers - dense_layers
