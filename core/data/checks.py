@@ -13,7 +13,7 @@ On the command line, pass a bound to ``checked`` as an option callback; the CLI 
     LAYERS = checks.count("layers", 1, 100_000)        # or Bound("tokens", 1, 1e18), fraction("MFU")
     Layers = Annotated[int, typer.Option("--layers", callback=checked(LAYERS))]
     # hwprof ... --layers -80
-    #   error: --layers: layers must be a whole number from 1 to 100,000, got -80     (exit 2)
+    #   error: --layers: layers must be at least 1, got -80     (exit 2)
 
 In Python, ``TOKENS.check(value)`` returns the value or raises ``CheckError`` (an ``HwprofError``,
 so the CLI prints it as one line); ``TOKENS.problem(value)`` returns the message or ``None``.
@@ -79,16 +79,18 @@ class Bound:
 
     def problem(self, value: object) -> str | None:
         """Why ``value`` is not allowed, or None when it is."""
+        got = f", got {shown(value)}"
         if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"{self.what} must be {self.describe()}, got {shown(value)}"
-        if self.integer and not isinstance(value, int) and not (math.isfinite(value) and value == int(value)):
-            return f"{self.what} must be {self.describe()}, got {shown(value)}"
-        try:
-            inside = math.isfinite(value) and (value > self.low if self.above else value >= self.low)
-            inside = inside and value <= self.high
-        except OverflowError:  # an int too large to compare with a float does not happen, but be sure
-            inside = False
-        return None if inside else f"{self.what} must be {self.describe()}, got {shown(value)}"
+            return f"{self.what} must be {self.describe()}{got}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{self.what} must be a finite number{got}"
+        if self.integer and isinstance(value, float) and value != int(value):
+            return f"{self.what} must be a whole number{got}"
+        if value < self.low or (self.above and value == self.low):
+            return f"{self.what} must be {'above' if self.above else 'at least'} {_limit(self.low)}{got}"
+        if value > self.high:
+            return f"{self.what} must be at most {_limit(self.high)}{got}"
+        return None
 
     def check(self, value: Any) -> Any:
         """``value`` (an int for whole numbers), or ``CheckError`` saying what is wrong."""
