@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hwprof.core.cli.plot import Bar, Point, bars, check_path, frontier, pareto
+from hwprof.core.cli.plot import Bar, Point, breakdown, check_path, frontier, pareto, ratios
 from hwprof.core.errors import HwprofError
 
 pytest.importorskip("matplotlib")
@@ -48,15 +49,19 @@ def test_frontier_png_is_a_png(tmp_path: Path) -> None:
 
 def test_ratio_bars_carry_their_ranges(tmp_path: Path) -> None:
     items = [Bar("p5en.48xlarge", 1.0, 0.9, 1.1), Bar("trn2.48xlarge", 1.42, 1.1, 1.8)]
-    svg = bars(items, tmp_path / "r.svg", title="price-performance vs p5en", ylabel="x baseline",
-               reference=1.0).read_text()  # fmt: skip
-    assert "trn2.48xlarge" in svg and "1.42" in svg and "baseline" in svg
+    panels = [("speed vs p5en", [Bar("p5en.48xlarge", 1.0), Bar("trn2.48xlarge", 0.8, 0.7, 0.9)]),
+              ("price-performance vs p5en", items)]  # fmt: skip
+    svg = ratios(panels, tmp_path / "r.svg", title="llama3.1-70b").read_text()
+    assert "trn2.48xlarge" in svg and "1.42" in svg and "0.80" in svg and "baseline" in svg
+    assert "speed vs p5en" in svg and "price-performance vs p5en" in svg
 
 
 def test_stacked_breakdown_labels_each_part(tmp_path: Path) -> None:
     parts = [Bar("compute", 1.2), Bar("tensor parallel (nvlink4)", 0.3), Bar("pipeline bubble", 0.1)]
-    svg = bars(parts, tmp_path / "b.svg", title="step time", ylabel="s", stacked=True).read_text()
-    assert "compute: 1.2" in svg and "tensor parallel (nvlink4): 0.3" in svg and "pipeline bubble: 0.1" in svg
+    svg = breakdown(parts, tmp_path / "b.svg", title="step time").read_text()
+    # 1.2 + 0.3 + 0.1 = 1.6 s: shares 75%, 19%, 6%
+    assert "compute: 1.2 s (75%)" in svg and "tensor parallel (nvlink4): 0.3 s (19%)" in svg
+    assert "pipeline bubble: 0.1 s (6%)" in svg
 
 
 @pytest.mark.parametrize(("name", "message"), [("plan.jpg", "must end in .png, .svg, .pdf"),
@@ -80,3 +85,44 @@ def test_matplotlib_is_not_imported_at_start(tmp_path: Path) -> None:
     code = "import hwprof.core.cli.plot, hwprof.core.cli.app, sys; print('matplotlib' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- the commands
+
+
+COMPARE = ("compare", "train", "--model", "llama3.1-70b", "--tokens", "1e12",
+           "--systems", "p5en.48xlarge,trn2.48xlarge", "--cost-model", "aws")  # fmt: skip
+
+
+def test_compare_plot_draws_the_ratios_the_table_prints(run_cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "compare.svg"
+    result = run_cli(*COMPARE, "--plot", path)
+    assert result.code == 0, result.err
+    rows = {r["system"]: r for r in run_cli(*COMPARE, "--json").json()["rows"]}
+    svg = path.read_text(encoding="utf-8")
+    assert "speed vs p5en.48xlarge" in svg and "price-performance vs p5en.48xlarge" in svg
+    assert f"{rows['trn2.48xlarge']['price_performance']:.2f}" in svg
+    assert f"{1 / rows['trn2.48xlarge']['time_ratio']:.2f}" in svg  # speed: baseline time / its time
+    assert "chart written to" in result.err
+
+
+def test_compare_serve_plot(run_cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "serve.png"
+    args = ("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge", "--plot", path)
+    assert run_cli(*args).code == 0
+    assert path.read_bytes()[:4] == b"\x89PNG" and path.stat().st_size > 10_000
+
+
+def test_a_bad_plot_path_fails_before_the_work(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli(*COMPARE, "--plot", tmp_path / "chart.gif")
+    assert result.code == 1 and result.out == ""
+    assert result.err.strip() == f"error: --plot {tmp_path / 'chart.gif'}: the file name must end in .png, .svg, .pdf"
+
+
+def test_without_matplotlib_the_command_says_how_to_get_it(
+    run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    result = run_cli(*COMPARE, "--plot", tmp_path / "c.png")
+    assert (result.code, result.out) == (1, "")  # refused before any work, with one line
+    assert result.err == "error: --plot needs matplotlib: pip install 'hwprof[plot]'\n"

@@ -126,6 +126,10 @@ FormatOpt = Annotated[
     typer.Option("--format", metavar="table|json|csv|markdown", autocompletion=complete_formats,
                  help="Output: table (default), json (same as --json), csv, or markdown with sources as footnotes."),
 ]  # fmt: skip
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option("--plot", metavar="FILE.png|.svg", help="Also draw the chart to this file (needs hwprof[plot])."),
+]
 ModelOpt = Annotated[
     str | None,
     typer.Option("--model", autocompletion=complete_models, help="A workload preset id (`hwprof models list`)."),

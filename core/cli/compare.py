@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Annotated, Any
 
 import attrs
@@ -22,6 +23,7 @@ from hwprof.core.cli.common import (
     LayersOpt,
     ModelOpt,
     ParamsOpt,
+    PlotOpt,
     RegionOpt,
     SeqLenOpt,
     TrainPrecisionOpt,
@@ -35,7 +37,8 @@ from hwprof.core.cli.common import (
     purchase_options,
     shape_from,
 )
-from hwprof.core.cli.render import Cell, Table, duration, emit, output_format, warn
+from hwprof.core.cli.plot import Bar, check_path, ratios
+from hwprof.core.cli.render import Cell, Table, duration, emit, note, output_format, warn
 from hwprof.core.data import checks
 from hwprof.core.errors import HwprofError
 
@@ -71,10 +74,12 @@ def compare_train(
                                                     help="Cost model ids, comma-separated, side by side (default: every one loaded).")] = None,
     region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference, comma-separated.")] = "on-demand",
-    as_json: JsonFlag = False, fmt: FormatOpt = None,
+    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
 ) -> None:  # fmt: skip
     """Time, cost, tokens per dollar and energy of one training run on several systems."""
     fmt = output_format(fmt, as_json)
+    if plot is not None:
+        check_path(plot)
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
     models = [m.strip() for m in cost_models.split(",")] if cost_models else None
     ids = [s.strip() for s in systems.split(",") if s.strip()]
@@ -100,10 +105,15 @@ def compare_train(
         csv = ["system", "chips", "time_days", "chip_hours", "cost_usd", "price_used", "tokens_per_usd", "energy_kwh",
                "time_ratio", "price_performance"]  # fmt: skip
         footer = "price-perf vs base: tokens per dollar relative to the baseline (above 1 is better).\n" + finding
-        title = f"{shape.name}, {tokens:.3g} tokens, {precision}; baseline {baseline}"
         return [Table(headers, table_rows, title=title, footer=footer.rstrip(), csv_headers=csv)]
 
+    title = f"{shape.name}, {tokens:.3g} tokens, {precision}; baseline {baseline}"
     emit(fmt, data, blocks)
+    if plot is not None:
+        rows = [{**row["result"], "label": row["label"], "system": row["system"]} for row in out]
+        panels = [(f"speed vs {baseline}", _ratio_bars(rows, baseline, "time_s", smaller_is_better=True)),
+                  (f"price-performance vs {baseline}", _ratio_bars(rows, baseline, "cost_usd", smaller_is_better=True))]  # fmt: skip
+        _draw(ratios(panels, plot, title=title, note=RATIO_NOTE))
 
 
 @attrs.frozen
@@ -145,6 +155,33 @@ def compare_train_result(shape: Any, tokens: float, systems: list[str], *, basel
                          "result": result, "missing_price": missing})  # fmt: skip
     out = _ratios(rows, baseline, "time_s")
     return Comparison(baseline, tuple(out), _finding(out, baseline))
+
+
+RATIO_NOTE = "bars: expected values; whiskers: each option's own low-high range against the baseline's expected value"
+
+
+def _ratio_bars(rows: list[dict[str, Any]], baseline: str, key: str, smaller_is_better: bool) -> list[Bar]:
+    """Each row's ``key`` range (JSON: low, expected, high) as a ratio to the baseline's expected
+    value, oriented so above 1 is better (baseline time / row time: a speed-up). Rows without the
+    figure (no price) are left out, and so is the panel when the baseline has none."""
+    base = next((r[key] for r in rows if r["system"] == baseline and r.get(key)), None)
+    if base is None:
+        return []
+    bars = []
+    for row in rows:
+        value = row.get(key)
+        if not value:
+            continue
+        if smaller_is_better:
+            low, mid, high = (base["expected"] / value[k] for k in ("high", "expected", "low"))
+        else:
+            low, mid, high = (value[k] / base["expected"] for k in ("low", "expected", "high"))
+        bars.append(Bar(row.get("label", row["system"]), mid, low, high))
+    return bars
+
+
+def _draw(path: Path) -> None:
+    note(f"chart written to {path}")
 
 
 def _price_cell(cost: dict[str, Any] | None) -> str:
@@ -212,11 +249,13 @@ def compare_serve(
     cost_model: CostModelOpt = None,
     region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
-    as_json: JsonFlag = False, fmt: FormatOpt = None,
+    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
 ) -> None:  # fmt: skip
     """Latency, throughput and cost per million output tokens of one serving setup on one of each system
     (tensor parallel over its scale-up domain, replicas over the rest)."""
     fmt = output_format(fmt, as_json)
+    if plot is not None:
+        check_path(plot)
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
     comparison = compare_serve_result(
         shape, [s.strip() for s in systems.split(",") if s.strip()], baseline=baseline, precision=precision,
@@ -252,6 +291,12 @@ def compare_serve(
         return [Table(headers, rows, title=title, csv_headers=csv)]
 
     emit(fmt, data, blocks)
+    if plot is not None:
+        title = f"{shape.name}, concurrency {batch}, {input_tokens} in / {output_tokens} out"
+        panels = [(f"throughput vs {baseline}", _ratio_bars(data["rows"], baseline, "tokens_per_s", smaller_is_better=False)),
+                  (f"price-performance vs {baseline}",
+                   _ratio_bars(data["rows"], baseline, "cost_usd_per_million_tokens", smaller_is_better=True))]  # fmt: skip
+        _draw(ratios(panels, plot, title=title, note=RATIO_NOTE))
 
 
 # ----------------------------------------------------------------------------- plan

@@ -41,8 +41,19 @@ class Bar:
     high: float | None = None
 
 
+NEEDS_MATPLOTLIB = "--plot needs matplotlib: pip install 'hwprof[plot]'"
+
+
 def check_path(path: Path) -> Path:
-    """Refuse a path the chart cannot be written to, before any work is done."""
+    """Refuse a path the chart cannot be written to, or a missing matplotlib, before any work is done."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("matplotlib.figure")
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise HwprofError(NEEDS_MATPLOTLIB)
     if path.suffix.lower() not in SUFFIXES:
         raise HwprofError(f"--plot {path}: the file name must end in {', '.join(SUFFIXES)}")
     if path.is_dir():
@@ -53,16 +64,15 @@ def check_path(path: Path) -> Path:
 
 
 def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, ylabel: str,
-             log_x: bool = False, log_y: bool = False, legend: str = "") -> Path:  # fmt: skip
-    """Options as points (the chosen one marked), the ones nothing beats joined as the frontier.
-
-    The frontier is the lower-left edge for time and cost (both smaller is better) unless ``ylabel``
-    is a throughput; callers pass ``better="up"`` semantics through the sign of their axes.
-    """
+             log_x: bool = False, log_y: bool = False, legend: str = "", up: bool = False,
+             guides: Sequence[tuple[str, float]] = ()) -> Path:  # fmt: skip
+    """Options as points (the chosen one marked), the ones nothing beats joined as the frontier:
+    the lower-left edge when smaller is better on both axes (time and cost), the upper-left edge
+    with ``up`` (larger y is better). ``guides`` draws labelled vertical lines (a deadline)."""
     if not points:
         raise HwprofError("nothing to plot: no option fits (see the table for why)")
-    fig, ax = _figure(path)
-    edge = pareto(points)
+    fig, (ax,) = _figure(path)
+    edge = pareto(points, up=up)
     ax.plot([p.x for p in edge], [p.y for p in edge], "-", color=RANGE_COLOUR, lw=1, zorder=1, label="frontier")
     for p in points:
         colour = CHOSEN_COLOUR if p.chosen else OTHER_COLOUR
@@ -72,6 +82,10 @@ def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, yl
         text = p.label + (f" ({p.note})" if p.note else "") + (" - chosen" if p.chosen else "")
         ax.annotate(text, (p.x, p.y), textcoords="offset points", xytext=(6, 4), fontsize=7,
                     color=colour if p.chosen else "black")  # fmt: skip
+    for name, x in guides:
+        ax.axvline(x, color=CHOSEN_COLOUR, lw=1, ls=":")
+        ax.annotate(name, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
+                    fontsize=7, color=CHOSEN_COLOUR)  # fmt: skip
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if log_x:
         ax.set_xscale("log")
@@ -93,48 +107,62 @@ def pareto(points: Sequence[Point], up: bool = False) -> list[Point]:
     return edge
 
 
-def bars(items: Sequence[Bar], path: Path, *, title: str, ylabel: str, reference: float | None = None,
-         stacked: bool = False) -> Path:  # fmt: skip
-    """Ratios with their ranges as error bars and a line at ``reference`` (the baseline, 1.0);
-    or, with ``stacked``, the parts of one whole as a single stacked bar with each part labelled."""
-    if not items:
-        raise HwprofError("nothing to plot")
-    fig, ax = _figure(path)
-    if stacked:
-        bottom = 0.0
-        for i, item in enumerate(items):
-            ax.bar([0], [item.value], bottom=[bottom], width=0.5, label=item.label, color=f"C{i % 10}")
-            if item.value > 0:
-                ax.text(0.3, bottom + item.value / 2, f"{item.label}: {item.value:.3g}", va="center", fontsize=8)
-            bottom += item.value
-        ax.set_xlim(-0.5, 1.6)
-        ax.set_xticks([])
-    else:
+def ratios(panels: Sequence[tuple[str, Sequence[Bar]]], path: Path, *, title: str, note: str = "") -> Path:
+    """One panel per ratio (speed, price-performance ...): a bar per option with its range as an error
+    bar, and a dashed line at 1.0, the baseline."""
+    panels = [(name, items) for name, items in panels if items]
+    if not panels:
+        raise HwprofError("nothing to plot: no ratio could be computed (see the table for why)")
+    fig, axes = _figure(path, columns=len(panels))
+    for ax, (name, items) in zip(axes, panels, strict=True):
         xs = list(range(len(items)))
         values = [b.value for b in items]
-        lower = [b.value - b.low if b.low is not None else 0.0 for b in items]
-        upper = [b.high - b.value if b.high is not None else 0.0 for b in items]
+        lower = [max(b.value - b.low, 0.0) if b.low is not None else 0.0 for b in items]
+        upper = [max(b.high - b.value, 0.0) if b.high is not None else 0.0 for b in items]
         ax.bar(xs, values, color=OTHER_COLOUR, width=0.6)
         ax.errorbar(xs, values, yerr=[lower, upper], fmt="none", ecolor="black", capsize=4)
         ax.set_xticks(xs, [b.label for b in items], rotation=20, ha="right", fontsize=8)
         for x, b in zip(xs, items, strict=True):
-            ax.text(x, b.value, f"{b.value:.2f}", ha="center", va="bottom", fontsize=8)
-        if reference is not None:
-            ax.axhline(reference, color=CHOSEN_COLOUR, lw=1, ls="--", label="baseline")
-            ax.legend(fontsize=8)
-    ax.set(title=title, ylabel=ylabel)
+            ax.text(x - 0.28, b.value, f"{b.value:.2f}", ha="right", va="bottom", fontsize=8)
+        ax.axhline(1.0, color=CHOSEN_COLOUR, lw=1, ls="--", label="baseline")
+        ax.set(title=name, ylabel="x baseline (above 1 is better)")
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    if note:
+        fig.supxlabel(note, fontsize=7, color=RANGE_COLOUR)
+    return _save(fig, path)
+
+
+def breakdown(parts: Sequence[Bar], path: Path, *, title: str, unit: str = "s") -> Path:
+    """The parts of one whole (a training step: compute, each communication tier, the bubble) as a
+    single stacked bar, each part labelled with its value and its share."""
+    parts = [p for p in parts if p.value > 0]
+    if not parts:
+        raise HwprofError("nothing to plot: the estimate has no time breakdown")
+    fig, (ax,) = _figure(path)
+    total, bottom = sum(p.value for p in parts), 0.0
+    for i, part in enumerate(parts):
+        ax.bar([0], [part.value], bottom=[bottom], width=0.5, color=f"C{i % 10}")
+        ax.text(0.3, bottom + part.value / 2, f"{part.label}: {part.value:.3g} {unit} ({part.value / total:.0%})",
+                va="center", fontsize=8)  # fmt: skip
+        bottom += part.value
+    ax.set_xlim(-0.5, 2.0)
+    ax.set_xticks([])
+    ax.set(title=title, ylabel=unit)
     ax.grid(True, axis="y", alpha=0.3)
     return _save(fig, path)
 
 
-def _figure(path: Path) -> tuple[Any, Any]:
+def _figure(path: Path, columns: int = 1) -> tuple[Any, list[Any]]:
     check_path(path)
     try:
         from matplotlib.figure import Figure  # the object API: no pyplot, no GUI backend chosen
     except ImportError:
-        raise HwprofError("--plot needs matplotlib: pip install 'hwprof[plot]'") from None
-    fig = Figure(figsize=(8, 5), layout="constrained")
-    return fig, fig.subplots()
+        raise HwprofError(NEEDS_MATPLOTLIB) from None
+    fig = Figure(figsize=(8 if columns == 1 else 5.5 * columns, 5), layout="constrained")
+    axes = fig.subplots(1, columns, squeeze=False)[0]
+    return fig, list(axes)
 
 
 def _save(fig: Any, path: Path) -> Path:
