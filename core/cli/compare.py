@@ -293,9 +293,10 @@ def compare_serve(
     emit(fmt, data, blocks)
     if plot is not None:
         title = f"{shape.name}, concurrency {batch}, {input_tokens} in / {output_tokens} out"
-        panels = [(f"throughput vs {baseline}", _ratio_bars(data["rows"], baseline, "tokens_per_s", smaller_is_better=False)),
+        shown: list[dict[str, Any]] = data["rows"]  # type: ignore[assignment]
+        panels = [(f"throughput vs {baseline}", _ratio_bars(shown, baseline, "tokens_per_s", smaller_is_better=False)),
                   (f"price-performance vs {baseline}",
-                   _ratio_bars(data["rows"], baseline, "cost_usd_per_million_tokens", smaller_is_better=True))]  # fmt: skip
+                   _ratio_bars(shown, baseline, "cost_usd_per_million_tokens", smaller_is_better=True))]  # fmt: skip
         _draw(ratios(panels, plot, title=title, note=RATIO_NOTE))
 
 
