@@ -28,6 +28,7 @@ LISTINGS = [
     ("plugins", "list", "--all"),
     ("validate",),
     ("estimate", "peak", "--chip", "trainium2", "--chips", "16"),
+    ("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--concurrency", "4"),
     ("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge"),
     ("compare", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--systems", "p5.48xlarge,trn2.48xlarge"),
 ]
@@ -61,7 +62,7 @@ def test_csv_holds_the_raw_numbers(run_cli: Any) -> None:
 def test_csv_prices_keep_their_digits_and_say_seconds(run_cli: Any) -> None:
     prices = list(csv.DictReader(io.StringIO(run_cli("prices", "list", "--format", "csv").out)))
     assert "63.296" in {p["USD/h"] for p in prices if p["system"] == "p5en.48xlarge"}
-    served = csv.DictReader(io.StringIO(run_cli(*LISTINGS[12], "--format", "csv").out))
+    served = csv.DictReader(io.StringIO(run_cli(*LISTINGS[13], "--format", "csv").out))
     row = next(iter(served))
     assert set(row) >= {"ttft_s", "tpot_s", "usd_per_million_output_tokens"}
     assert 0 < float(row["tpot_s"]) < 1  # seconds, as the header says
@@ -122,3 +123,18 @@ def test_a_wrong_format_is_one_line(run_cli: Any, args: tuple[str, ...], message
 def test_json_stays_parseable_with_format(run_cli: Any) -> None:
     data = json.loads(run_cli("systems", "show", "p5.48xlarge", "--format", "json").out)
     assert data["peak_dense_pflops"]["fp8"]["per_chip_tflops"] == 1979.0
+
+
+def test_an_estimates_csv_is_one_row_per_figure_with_its_range(run_cli: Any) -> None:
+    args = ("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--concurrency", "4")
+    data = run_cli(*args, "--json").json()
+    rows = {r["metric"]: r for r in csv.DictReader(io.StringIO(run_cli(*args, "--format", "csv").out))}
+    for key in ("ttft_s", "tpot_s", "tokens_per_s"):
+        assert [float(rows[key][k]) for k in ("low", "expected", "high")] == [
+            data[key][k] for k in ("low", "expected", "high")
+        ]
+    assert (
+        float(rows["cost.usd_per_million_output_tokens"]["expected"])
+        == data["cost"]["usd_per_million_output_tokens"]["expected"]
+    )
+    assert rows["chips"]["expected"] == "8" and rows["chips"]["low"] == ""

@@ -60,8 +60,10 @@ def test_stacked_breakdown_labels_each_part(tmp_path: Path) -> None:
     parts = [Bar("compute", 1.2), Bar("tensor parallel (nvlink4)", 0.3), Bar("pipeline bubble", 0.1)]
     svg = breakdown(parts, tmp_path / "b.svg", title="step time").read_text()
     # 1.2 + 0.3 + 0.1 = 1.6 s: shares 75%, 19%, 6%
-    assert "compute: 1.2 s (75%)" in svg and "tensor parallel (nvlink4): 0.3 s (19%)" in svg
-    assert "pipeline bubble: 0.1 s (6%)" in svg
+    for label, share in (("compute", " 1.2 s (75%)"), ("tensor parallel (nvlink4)", " 0.3 s (19%)"),
+                         ("pipeline bubble", " 0.1 s (6%)")):  # fmt: skip
+        assert label in svg and share in svg
+    assert "total 1.6 s" in svg
 
 
 @pytest.mark.parametrize(("name", "message"), [("plan.jpg", "must end in .png, .svg, .pdf"),
@@ -126,3 +128,15 @@ def test_without_matplotlib_the_command_says_how_to_get_it(
     result = run_cli(*COMPARE, "--plot", tmp_path / "c.png")
     assert (result.code, result.out) == (1, "")  # refused before any work, with one line
     assert result.err == "error: --plot needs matplotlib: pip install 'hwprof[plot]'\n"
+
+
+def test_estimate_serve_plot_splits_one_requests_time(run_cli: Any, tmp_path: Path) -> None:
+    args = ("estimate", "serve", "--model", "llama3.1-70b", "--system", "trn2.48xlarge", "--concurrency", "8",
+            "--input-tokens", "2000", "--output-tokens", "500")  # fmt: skip
+    data = run_cli(*args, "--json").json()
+    path = tmp_path / "request.svg"
+    assert run_cli(*args, "--plot", path).code == 0
+    svg = path.read_text(encoding="utf-8")
+    decode = 499 * data["tpot_s"]["expected"]  # the 499 tokens after the first, at the mean time per token
+    assert "decode (499 more tokens)" in svg and f" {decode:.3g} s (" in svg
+    assert "prompt (to first token)" in svg and "queue wait" in svg

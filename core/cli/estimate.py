@@ -23,6 +23,7 @@ from hwprof.core.cli.common import (
     LayersOpt,
     ModelOpt,
     ParamsOpt,
+    PlotOpt,
     PurchaseOpt,
     RegionOpt,
     SystemOpt,
@@ -36,7 +37,8 @@ from hwprof.core.cli.common import (
     range_text,
     shape_from,
 )
-from hwprof.core.cli.render import dump_json, echo, number, pairs, warn
+from hwprof.core.cli.plot import Bar, breakdown, check_path
+from hwprof.core.cli.render import dump_json, duration, echo, note, number, pairs, plural, warn
 from hwprof.core.data import checks
 from hwprof.core.errors import HwprofError
 
@@ -165,12 +167,16 @@ def estimate_serve(
     output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens.")] = 500,
     chunk_tokens: ChunkOpt = 8192,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
-    as_json: JsonFlag = False,
+    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
 ) -> None:  # fmt: skip
     """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens."""
+    from hwprof.core.cli.render import Pairs, emit, output_format, ranges_table
     from hwprof.core.jsonable import to_json
     from hwprof.core.perf import serving
 
+    fmt = output_format(fmt, as_json)
+    if plot is not None:
+        check_path(plot)
     if concurrency is not None and rate is not None:
         raise HwprofError("give the load once: --concurrency N (closed loop) or --rate R (requests per second)")
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
@@ -186,28 +192,36 @@ def estimate_serve(
     note_calibration(data, target.chip.id, "serve")
     for message in result.cost.warnings if result.cost else ():
         warn(message)
-    if as_json:
-        echo(dump_json(data))
-        return
-    echo(render_serve(result))
+    title = "serving estimate (expected, with the low-high range)"
+    emit(fmt, data, lambda: [Pairs(serve_rows(result), title=title), ranges_table(data)])
+    if plot is not None:
+        b = result.breakdown
+        parts = [Bar("queue wait", b.queue_wait_s), Bar("prompt (to first token)", result.ttft_s.expected - b.queue_wait_s),
+                 Bar(f"decode ({result.output_tokens - 1:,} more tokens)", (result.output_tokens - 1) * result.tpot_s.expected)]  # fmt: skip
+        breakdown(parts, plot, title=f"one request's time: {result.model} on {result.target}, {result.traffic}")
+        note(f"chart written to {plot}")
 
 
 def render_serve(r: Any) -> str:
+    return pairs(serve_rows(r), title="serving estimate (expected, with the low-high range)")
+
+
+def serve_rows(r: Any) -> list[tuple[str, str]]:
     b, m = r.breakdown, r.memory
 
-    def span_ms(s: Any) -> str:
-        return f"{s.expected * 1e3:,.1f} ms ({s.low * 1e3:,.1f} to {s.high * 1e3:,.1f})"
+    def span_ms(s: Any) -> str:  # milliseconds, or seconds and minutes once that reads better
+        return f"{duration(s.expected)} ({duration(s.low)} to {duration(s.high)})"
 
     hardware = f"{r.chips} x {r.chip}" if r.target == f"{r.chips} x {r.chip}" else f"{r.target} = {r.chips} x {r.chip}"
     rows = [
         ("model", f"{r.model}, weights {r.weights}, KV cache {r.kv_cache}"),
-        ("hardware", f"{hardware}; layout {r.layout} ({r.replicas} replica(s), tensor parallel over {b.tp_link})"),
+        ("hardware", f"{hardware}; layout {r.layout} ({plural(r.replicas, 'replica')}, tensor parallel over {b.tp_link})"),
         ("load", f"{r.traffic}; {r.input_tokens:,} in, {r.output_tokens:,} out"),
         ("precision basis", r.precision_basis),
-        ("time to first token", f"mean {span_ms(r.ttft_s)}; p50 {r.ttft_p50_s * 1e3:,.1f} ms, "
-                                f"p90 {r.ttft_p90_s * 1e3:,.1f} ms"),
-        ("time per output token", f"mean {span_ms(r.tpot_s)}; p50 {r.tpot_p50_s * 1e3:,.2f} ms, "
-                                  f"p90 {r.tpot_p90_s * 1e3:,.2f} ms"),
+        ("time to first token", f"mean {span_ms(r.ttft_s)}; p50 {duration(r.ttft_p50_s)}, "
+                                f"p90 {duration(r.ttft_p90_s)}"),
+        ("time per output token", f"mean {span_ms(r.tpot_s)}; p50 {duration(r.tpot_p50_s)}, "
+                                  f"p90 {duration(r.tpot_p90_s)}"),
         ("throughput", f"{number(r.tokens_per_s.expected)} output tokens/s ({number(r.tokens_per_s.low)} to "
                        f"{number(r.tokens_per_s.high)}), {number(r.tokens_per_s_per_chip)} per chip, "
                        f"{number(r.tokens_per_s_per_user)} per user; {r.requests_per_s:,.3g} requests/s"),
@@ -226,11 +240,11 @@ def render_serve(r: Any) -> str:
         c, p = r.cost, r.cost.price
         rows.append(("cost", f"{number(c.usd_per_million_output_tokens.expected)} USD per million output tokens "
                      f"({number(c.usd_per_million_output_tokens.low)} to {number(c.usd_per_million_output_tokens.high)})"
-                     f" at {number(c.usd_per_hour)} USD/h for {c.systems_billed} system(s) ({p['purchase']}, "
+                     f" at {number(c.usd_per_hour)} USD/h for {plural(c.systems_billed, 'system')} ({p['purchase']}, "
                      f"{p['region']}, observed {p['observed']})"))  # fmt: skip
     rows.extend(("assumes", a) for a in r.assumptions)
     rows.append(("rests on", ", ".join(r.rests_on)))
-    return pairs(rows, title="serving estimate (expected, with the low-high range)")
+    return rows
 
 
 @estimate_app.command("peak")

@@ -86,7 +86,7 @@ def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, yl
         ax.axvline(x, color=CHOSEN_COLOUR, lw=1, ls=":")
         ax.annotate(name, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
                     fontsize=7, color=CHOSEN_COLOUR)  # fmt: skip
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.set(title=_wrapped(title), xlabel=xlabel, ylabel=ylabel)
     if log_x:
         ax.set_xscale("log")
     if log_y:
@@ -128,30 +128,36 @@ def ratios(panels: Sequence[tuple[str, Sequence[Bar]]], path: Path, *, title: st
         ax.set(title=name, ylabel="x baseline (above 1 is better)")
         ax.grid(True, axis="y", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(_wrapped(title, 120), fontsize=10)
     if note:
         fig.supxlabel(note, fontsize=7, color=RANGE_COLOUR)
     return _save(fig, path)
 
 
 def breakdown(parts: Sequence[Bar], path: Path, *, title: str, unit: str = "s") -> Path:
-    """The parts of one whole (a training step: compute, each communication tier, the bubble) as a
-    single stacked bar, each part labelled with its value and its share."""
+    """Where the time of one whole goes (a training step: compute, each communication tier, the
+    bubble; a request: queue, prompt, decode): a horizontal bar per part, labelled with its value and
+    its share, so a part a hundred times smaller than another still reads."""
     parts = [p for p in parts if p.value > 0]
     if not parts:
         raise HwprofError("nothing to plot: the estimate has no time breakdown")
     fig, (ax,) = _figure(path)
-    total, bottom = sum(p.value for p in parts), 0.0
-    for i, part in enumerate(parts):
-        ax.bar([0], [part.value], bottom=[bottom], width=0.5, color=f"C{i % 10}")
-        ax.text(0.3, bottom + part.value / 2, f"{part.label}: {part.value:.3g} {unit} ({part.value / total:.0%})",
-                va="center", fontsize=8)  # fmt: skip
-        bottom += part.value
-    ax.set_xlim(-0.5, 2.0)
-    ax.set_xticks([])
-    ax.set(title=title, ylabel=unit)
-    ax.grid(True, axis="y", alpha=0.3)
+    total = sum(p.value for p in parts)
+    ys = list(range(len(parts)))[::-1]  # first part on top
+    ax.barh(ys, [p.value for p in parts], color=[f"C{i % 10}" for i in range(len(parts))], height=0.6)
+    for y, part in zip(ys, parts, strict=True):
+        ax.text(part.value, y, f" {part.value:.3g} {unit} ({part.value / total:.0%})", va="center", fontsize=8)
+    ax.set_yticks(ys, [p.label for p in parts], fontsize=8)
+    ax.set_xlim(0, max(p.value for p in parts) * 1.3)
+    ax.set(title=_wrapped(title), xlabel=f"{unit} (total {total:.3g} {unit})")
+    ax.grid(True, axis="x", alpha=0.3)
     return _save(fig, path)
+
+
+def _wrapped(title: str, width: int = 70) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width))
 
 
 def _figure(path: Path, columns: int = 1) -> tuple[Any, list[Any]]:

@@ -147,6 +147,7 @@ class Table:
     title: str = ""
     footer: str = ""  # printed after a blank line in tables and Markdown; not in CSV
     csv_headers: Sequence[str] | None = None  # where CSV's raw values are in another unit than the text
+    only: str = ""  # a format this block is printed in alone (e.g. "csv"); "" for every format
 
 
 @attrs.frozen
@@ -154,6 +155,7 @@ class Pairs:
     rows: Sequence[tuple[str, Shown]]
     title: str = ""
     footer: str = ""
+    only: str = ""
 
 
 Block = Table | Pairs
@@ -161,6 +163,7 @@ Block = Table | Pairs
 
 def render(blocks: Sequence[Block], fmt: str) -> str:
     """The blocks as ``table``, ``csv`` or ``markdown`` text."""
+    blocks = [b for b in blocks if b.only in ("", fmt)]
     if fmt == "csv":
         return _csv(blocks)
     if fmt == "markdown":
@@ -233,6 +236,24 @@ def _markdown(blocks: Sequence[Block]) -> str:
         out.append("\n".join(lines))
     notes = [f"[^{n}]: {source}" for source, n in sources.items()]
     return "\n\n".join(out) + ("\n\n" + "\n".join(notes) if notes else "")
+
+
+def ranges_table(data: Any, title: str = "") -> Table:
+    """Every number and every low/expected/high range in a result's JSON, one row each, keyed by its
+    path (the key names carry the units): what an estimate's CSV holds."""
+    rows: list[list[Shown]] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict) and {"low", "expected", "high"} <= set(value):
+            rows.append([path, value["low"], value["expected"], value["high"]])
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            rows.append([path, None, value, None])
+
+    walk(data, "")
+    return Table(["metric", "low", "expected", "high"], rows, title=title, only="csv")
 
 
 def output_format(fmt: str | None, as_json: bool) -> str:
