@@ -46,8 +46,12 @@ def layout_of(case: records.ValidationCase) -> sl.ServeLayout:
                           weights=case.precision, kv_cache=case.kv_precision)  # fmt: skip
 
 
-def traffic_of(case: records.ValidationCase) -> serving.Traffic:
-    concurrency = getattr(case, "concurrency", None) or (None if case.largest_batch else case.batch or 1)
+def traffic_of(case: records.ValidationCase, lay: sl.ServeLayout) -> serving.Traffic:
+    """The case's load: its concurrency (all users), else its batch (per replica, as engines are
+    configured), else offline (as many in flight as the KV cache holds)."""
+    concurrency = getattr(case, "concurrency", None)
+    if concurrency is None and case.batch and not case.largest_batch:
+        concurrency = case.batch * lay.dp
     return serving.Traffic(case.input_tokens or 1, case.output_tokens or 1, concurrency=concurrency,
                            rate_per_s=getattr(case, "request_rate_per_s", None))  # fmt: skip
 
@@ -56,7 +60,8 @@ def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.S
     work = shape.from_workload(reg.workload(case.model))
     system = reg.system(case.system) if case.system else None
     target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
-    return serving.estimate_serve(work, target, layout_of(case), traffic_of(case), constants=k)
+    lay = layout_of(case)
+    return serving.estimate_serve(work, target, lay, traffic_of(case, lay), constants=k)
 
 
 def predict(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED) -> dict[str, float]:

@@ -257,6 +257,8 @@ def prompt_time(
     chips = r.chips * chunks / (chunks + r.pp - 1)
     rate = r.batched_prefill_flops_per_s if batched else r.prefill_flops_per_s
     compute = prompt_flops / (chips * rate)
+    if batched:  # under load the weights are read once per step for the decodes and prompts together
+        return compute, r.comm_per_token_s * tokens
     reads = chunks * r.weights_bytes_per_chip / r.hbm_bytes_per_s
     return xp.maximum(compute, reads), chunks * r.comm_fixed_s + r.comm_per_token_s * tokens
 

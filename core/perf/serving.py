@@ -135,6 +135,7 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic) -> tupl
     flops_per_token = shape.forward_flops_per_token(context)
     prompt_flops = i * shape.forward_flops_per_token(i / 2)
     chunks = -(-i // lay.chunk_tokens)
+    pack = max(1, lay.chunk_tokens // i)  # prompts that share one iteration
     compute_s, comm_s = sl.prompt_time(r, i, prompt_flops, chunks)
     prompt_s = compute_s + comm_s
     work_s = sum(sl.prompt_time(r, i, prompt_flops, chunks, batched=True))
@@ -147,7 +148,7 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic) -> tupl
         return sl.decode_step(r, batch, context, flops_per_token)
 
     if t.rate_per_s is not None:
-        load = tr.at_rate(t.rate_per_s / lay.dp, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s)
+        load = tr.at_rate(t.rate_per_s / lay.dp, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s, pack=pack)
         if not load.stable:
             what = ("prompts alone would take more than all of its time" if load.limit == "prompts"
                     else f"its KV cache holds {int(max_batch)} sequences, fewer than the rate keeps in flight")  # fmt: skip
@@ -155,7 +156,7 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic) -> tupl
                               f"{what}; add replicas or chips")  # fmt: skip
     else:
         users = t.concurrency / lay.dp if t.concurrency is not None else max_batch
-        load = tr.at_concurrency(users, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s)
+        load = tr.at_concurrency(users, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s, pack=pack)
     memory, compute, comm = sl.decode_parts(r, load.running_sequences, context, flops_per_token)
     parts = {"prompt_s": prompt_s, "prompt_compute_s": compute_s, "prompt_comm_s": comm_s, "memory": memory,
              "compute": compute, "comm": comm, "max_batch": max_batch}  # fmt: skip

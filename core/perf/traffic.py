@@ -12,12 +12,15 @@ The model is a closed form, stated here so a reader can check it by hand:
   number running, ``B = rate x output_tokens x tpot``; the two are solved together by fixed-point
   iteration (a few rounds; step is increasing and rho < 1 make it converge). If the KV cache
   cannot hold ``B`` sequences the replica saturates: requests wait for memory, refused as a rate.
-- A prompt's service time in the prompt lane is ``S = prompt_s + chunks x (step(B) - step(0))``
-  (each chunk iteration also carries the running decodes' own work). Arrivals are Poisson (many
-  independent users; a closed loop of N users with no think time is close to it once N is large),
-  so the wait is that of an M/D/1 queue: mean ``rho_s S / (2 (1 - rho_s))`` with ``rho_s = rate x
-  S`` (Pollaczek-Khinchine), and its tail taken as ``P(wait > t) = rho_s exp(-2 (1 - rho_s) t / S)``
-  (the exponential tail with that mean, Kingman's heavy-traffic form). TTFT = S + wait.
+- A prompt, once started, takes ``S = prompt_s + chunks x (step(B) - step(0))`` (each chunk
+  iteration also carries the running decodes' own work). Prompts shorter than half the chunk
+  budget share iterations (``pack`` of them), so the prompt lane spends ``L = work + (prompt_s -
+  work) / pack + chunks x (step(B) - step(0))`` per prompt, ``work`` being a prompt's replica time
+  under load. Arrivals are Poisson (many independent users; a closed loop of N users with no think
+  time is close to it once N is large), so the wait is that of an M/D/1 queue: mean
+  ``rho_s L / (2 (1 - rho_s))`` with ``rho_s = rate x L`` (Pollaczek-Khinchine), and its tail taken
+  as ``P(wait > t) = rho_s exp(-2 (1 - rho_s) t / L)`` (the exponential tail with that mean,
+  Kingman's heavy-traffic form). TTFT = S + wait.
 - TPOT of one request averages ``output_tokens`` steps; the steps that carry a prompt's chunk are
   longer. The number of prompt chunks a request sees while it decodes is taken as Poisson with mean
   ``m = rate x chunks x output_tokens x tpot``, so its TPOT percentiles follow from those of the
@@ -106,6 +109,7 @@ def at_rate(
     chunks: Any = 1,
     xp: Any = SCALAR,
     prompt_work_s: Any = None,
+    pack: Any = 1,
 ) -> Load:
     """TTFT and TPOT on one replica serving ``rate`` requests/s (see the module docstring).
     ``prompt_work_s`` is the replica time a prompt takes under load (default: ``prompt_s``)."""
@@ -119,11 +123,14 @@ def at_rate(
     wanted = rate * output_tokens * tpot
     running = xp.minimum(wanted, max_batch)
     extra = xp.maximum(step(running) - step(0.0 * running), 0.0)
-    service = prompt_s + chunks * extra
-    rho_s = rate * service
-    ttft_mean = service + mean_wait(rho_s, service, xp)
-    ttft_p50 = service + wait_quantile(rho_s, service, 0.5, xp)
-    ttft_p90 = service + wait_quantile(rho_s, service, 0.9, xp)
+    service = prompt_s + chunks * extra  # what one prompt takes once it starts
+    # Short prompts share an iteration (``pack`` of them fill the chunk budget) and run as one
+    # bigger matmul: the lane's time per prompt falls from prompt_s alone toward the work under load.
+    lane = work + (prompt_s - work) / pack + chunks * extra
+    rho_s = rate * lane
+    ttft_mean = service + mean_wait(rho_s, lane, xp)
+    ttft_p50 = service + wait_quantile(rho_s, lane, 0.5, xp)
+    ttft_p90 = service + wait_quantile(rho_s, lane, 0.9, xp)
     # A request's TPOT: its output_tokens steps, of which k carry a prompt (Poisson, mean m).
     base = step(running)
     chunk_s = work / xp.maximum(chunks, 1)
@@ -152,6 +159,7 @@ def at_concurrency(
     max_batch: float,
     chunks: float = 1,
     prompt_work_s: float | None = None,
+    pack: float = 1,
 ) -> Load:
     """A closed loop of ``users`` each sending the next request when the last one ends (a benchmark's
     "concurrency N"). The rate follows from Little's law, ``users = rate x (ttft + (out - 1) tpot)``;
@@ -168,13 +176,13 @@ def at_concurrency(
     low, high = 0.0, users / (prompt_s + (output_tokens - 1) * step(1.0))  # no rate beats no queueing
     for _ in range(60):
         mid = (low + high) / 2
-        load = at_rate(mid, output_tokens, prompt_s, step, max_batch, chunks, prompt_work_s=prompt_work_s)
+        load = at_rate(mid, output_tokens, prompt_s, step, max_batch, chunks, prompt_work_s=prompt_work_s, pack=pack)
         in_flight = mid * (load.ttft_mean_s + (output_tokens - 1) * load.tpot_mean_s)
         if load.stable and in_flight < users:
             low = mid
         else:
             high = mid
-    load = at_rate(low, output_tokens, prompt_s, step, max_batch, chunks, prompt_work_s=prompt_work_s)
+    load = at_rate(low, output_tokens, prompt_s, step, max_batch, chunks, prompt_work_s=prompt_work_s, pack=pack)
     # Users beyond what the replica keeps in flight wait for a free slot (KV cache or prompt lane):
     # Little's law on that wait, added to their time to first token.
     waiting = max(0.0, users - low * (load.ttft_mean_s + (output_tokens - 1) * load.tpot_mean_s))
