@@ -27,7 +27,7 @@ from hwprof.core.cli.common import (
     purchase_options,
     shape_from,
 )
-from hwprof.core.cli.render import dump_json, echo, number, table
+from hwprof.core.cli.render import dump_json, echo, number, table, warn
 from hwprof.core.data import checks
 
 plan_app = typer.Typer(
@@ -92,6 +92,91 @@ def plan_train_cmd(
                                  f"budget {budget:,.0f} USD" if budget else "") if g) or "fewest systems that fit"  # fmt: skip
     echo(table(["system", "count", "time", "cost USD", "MFU", "verdict"], table_rows,
                title=f"{shape.name}, {tokens:.3g} tokens, {precision}; goal: {goal}"))  # fmt: skip
+
+
+@plan_app.command("serve")
+def plan_serve_cmd(
+    rate: Annotated[float, typer.Option("--rate", help="Requests per second (Poisson arrivals).")],
+    ttft_slo: Annotated[float, typer.Option("--ttft-slo", help="Time to first token target, seconds (p90).")],
+    tpot_slo: Annotated[float, typer.Option("--tpot-slo", help="Time per output token target, seconds (p90).")],
+    model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
+    hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
+    input_tokens: Annotated[int, typer.Option("--input-tokens", help="Prompt tokens per request.")] = 1000,
+    output_tokens: Annotated[int, typer.Option("--output-tokens", help="Generated tokens per request.")] = 500,
+    systems: Annotated[str | None, typer.Option("--systems", help="Comma-separated system ids (default: all priced).")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", help="Spend at most this many USD per hour.")] = None,
+    precisions: Annotated[str, typer.Option("--precisions", help="Weight precisions to consider (where the chip "
+                                            "runs them).")] = "bf16,fp8,int4,fp4",
+    max_count: Annotated[int, typer.Option("--max-count", help="Most systems of one kind to consider.")] = 64,
+    top: Annotated[int, typer.Option("--top", help="Frontier points to show.")] = 12,
+    cost_model: CostModelOpt = None, region: RegionOpt = None,
+    purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
+    as_json: JsonFlag = False,
+) -> None:  # fmt: skip
+    """The cheapest deployment per system meeting TTFT and TPOT targets at a request rate (layout,
+    count, precision, cost per hour and per million output tokens), and the throughput frontier."""
+    from hwprof.core.cost import pricing
+    from hwprof.core.errors import HwprofError
+    from hwprof.core.jsonable import to_json
+    from hwprof.core.perf import serve_search
+
+    if max_count < 1 or max_count > 4096:
+        raise HwprofError(f"--max-count {max_count}: use 1 to 4096")
+    r = current_registry()
+    shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
+    chosen_model = chosen_cost_model(cost_model)
+    if systems:
+        ids = [s.strip() for s in systems.split(",") if s.strip()]
+    else:
+        ids = sorted(chosen_model.priced_systems() & set(r.systems)) if chosen_model else sorted(r.systems)
+    options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
+    candidates = []
+    for system_id in ids:
+        system = r.system(system_id)
+        quote = first_quote(pricing, chosen_model, system_id, options, region)[0] if chosen_model else None
+        candidates.append((system, r.chip(system.chip), quote))
+    wanted = tuple(p.strip() for p in precisions.split(",") if p.strip())
+    plan = serve_search.plan_serve(shape, candidates, r.interconnects, rate, input_tokens, output_tokens, ttft_slo,
+                                   tpot_slo, budget, wanted, max_count)  # fmt: skip
+    for _, _, quote in candidates:
+        for message in quote.warnings() if quote else ():
+            warn(message)
+    if as_json:
+        echo(dump_json(to_json(plan)))
+        return
+    rows = []
+    for result in plan.systems:
+        d = result.best
+        if d is None:
+            rows.append([result.system, "-", "-", "-", "-", "-", "-", "-", result.reason])
+            continue
+        rows.append([d.system, f"{d.count} ({d.chips} chips)", d.layout, f"{d.weights}/{d.kv_cache}",
+                     f"{d.ttft_p90_s * 1e3:,.0f} ms", f"{d.tpot_p90_s * 1e3:,.1f} ms",
+                     number(d.usd_per_hour) if d.usd_per_hour is not None else "- (no price)",
+                     number(d.usd_per_million_output_tokens) if d.usd_per_million_output_tokens else "-",
+                     "ok" + (" cheapest" if d.system == plan.cheapest else "")])  # fmt: skip
+    title = (f"{shape.name} at {rate:g} requests/s, {input_tokens:,} in / {output_tokens:,} out; targets TTFT p90 <= "
+             f"{ttft_slo * 1e3:,.0f} ms, TPOT p90 <= {tpot_slo * 1e3:,.0f} ms"
+             + (f", budget {budget:,.2f} USD/h" if budget else ""))  # fmt: skip
+    echo(table(["system", "count", "layout", "weights/KV", "TTFT p90", "TPOT p90", "USD/h", "USD/M out", "verdict"],
+               rows, title=title))  # fmt: skip
+    frontier = [[p.system, p.layout, f"{p.weights}/{p.kv_cache}", p.batch_per_replica, number(p.tokens_per_s_per_user),
+                 number(p.tokens_per_s_per_chip),
+                 number(p.usd_per_million_output_tokens) if p.usd_per_million_output_tokens else "-"]
+                for p in _spread(list(plan.frontier), top)]  # fmt: skip
+    echo("")
+    echo(table(["system", "layout", "weights/KV", "batch", "tokens/s per user", "tokens/s per chip", "USD/M out"],
+               frontier, title="frontier: tokens/s per chip against tokens/s per user (Pareto points, one replica "
+               "per layout, prompts interleaved)"))  # fmt: skip
+    echo(f"\n{plan.evaluated:,} deployments evaluated; " + "; ".join(plan.assumptions))
+
+
+def _spread(points: list, top: int) -> list:  # type: ignore[type-arg]
+    """At most ``top`` points, evenly spaced along the frontier (its ends kept)."""
+    if len(points) <= top or top < 2:
+        return points[: max(top, 0)]
+    step = (len(points) - 1) / (top - 1)
+    return [points[round(i * step)] for i in range(top)]
 
 
 # ----------------------------------------------------------------------------- validate

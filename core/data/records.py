@@ -150,6 +150,13 @@ class Chip:
         default="",
         metadata=doc("id of the chip's native scale-up interconnect, used when an estimate names a chip, not a system"),
     )
+    weight_only: Fact | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "weight-only formats the chip's inference software runs (weights stored narrow, widened to 16 bits "
+            "for the matmul), comma-separated, e.g. 'int4'"
+        ),
+    )
     prefill_efficiency: Figure | None = attrs.field(
         default=None,
         metadata=doc(

@@ -33,7 +33,7 @@ from hwprof.core.perf.shape import Shape
 
 KV_PRECISIONS = ("bf16", "fp16", "fp8")
 ACTIVATION_BYTES = 2  # collectives move 16-bit activations
-_KEYS = ("tp", "pp", "dp", "ep", "adp")
+_KEYS = ("tp", "pp", "dp", "ep", "adp", "prefill")
 
 
 @attrs.frozen
@@ -43,6 +43,7 @@ class ServeLayout:
     dp: int = 1
     ep: int = 1
     adp: int = 0  # attention data parallel over the tensor ranks (MoE serving)
+    prefill: int = 0  # of the dp replicas, how many only prefill (disaggregated serving); 0: all do both
     weights: str = "bf16"
     kv_cache: str = "bf16"
     chunk_tokens: int = 8192  # prompt tokens per iteration (chunked prefill budget)
@@ -57,7 +58,8 @@ class ServeLayout:
 
     def __str__(self) -> str:
         text = f"tp={self.tp},pp={self.pp},dp={self.dp}"
-        return text + (f",ep={self.ep}" if self.ep > 1 else "") + (",adp=1" if self.adp else "")
+        text += (f",ep={self.ep}" if self.ep > 1 else "") + (",adp=1" if self.adp else "")
+        return text + (f",prefill={self.prefill}" if self.prefill else "")
 
 
 def parse(text: str, chips: int, weights: str = "bf16", kv_cache: str = "bf16") -> ServeLayout:
@@ -102,7 +104,13 @@ def compute_precision(chip: records.Chip, weights: str) -> str:
 
 
 def _weight_only(chip: records.Chip) -> tuple[str, ...]:
-    return tuple(getattr(chip, "weight_only", None) or ())
+    return tuple(p.strip() for p in chip.weight_only.value.split(",")) if chip.weight_only else ()
+
+
+def weight_precisions(chip: records.Chip, wanted: tuple[str, ...] = ("bf16", "fp8", "int4", "fp4")) -> list[str]:
+    """The weight precisions of ``wanted`` the chip runs: its own matmul precisions and its weight-only ones."""
+    runs = {p for p in chip.peak_dense_tflops if p in records.BYTES_PER_ELEMENT} | set(_weight_only(chip))
+    return [p for p in wanted if p in runs]
 
 
 def check(shape: Shape, cluster: Cluster, lay: ServeLayout, input_tokens: int, output_tokens: int) -> None:
@@ -128,6 +136,8 @@ def check(shape: Shape, cluster: Cluster, lay: ServeLayout, input_tokens: int, o
                               f"{lay.replica_chips} chips of a replica")  # fmt: skip
     if lay.chips != cluster.chips:
         raise HwprofError(f"layout {lay}: tp x pp x dp = {lay.chips} chips, but the hardware has {cluster.chips}")
+    if lay.prefill and lay.prefill >= lay.dp:
+        raise HwprofError(f"layout {lay}: prefill={lay.prefill} leaves no decode replica of the {lay.dp}")
     if lay.adp and lay.tp == 1:
         raise HwprofError(f"layout {lay}: attention data parallel (adp=1) needs tp > 1")
     if lay.kv_cache not in KV_PRECISIONS or (lay.kv_cache == "fp8" and "fp8" not in cluster.chip.peak_dense_tflops):
@@ -187,19 +197,10 @@ def estimated_figures(cluster: Cluster, lay: ServeLayout) -> list[str]:
     return out
 
 
-def all_reduce_s(size: float, ranks: int, cluster: Cluster, k: Constants = SHIPPED) -> float:
-    """One all-reduce over ``ranks`` neighbouring chips, priced on every tier it crosses (inside a
-    domain on its link, then across on the next: ``comm.tiered_all_reduce``)."""
-    return float(comm.tiered_all_reduce(size, ranks, 1, tiers(cluster, k))) if ranks > 1 else 0.0
-
-
-def all_to_all_s(size: float, ranks: int, cluster: Cluster, k: Constants = SHIPPED) -> float:
-    return float(comm.tiered_all_to_all(size, ranks, 1, tiers(cluster, k))) if ranks > 1 else 0.0
-
-
-def p2p_s(size: float, stride: int, cluster: Cluster, k: Constants = SHIPPED) -> float:
-    """One send to the next pipeline stage, ``stride`` (= tp) chips away."""
-    return float(comm.tiered_p2p(size, stride, tiers(cluster, k)))
+def handoff_s(tokens: Any, r: Replica, tiers: tuple[comm.Tier, ...]) -> Any:
+    """Moving one prompt's KV cache from a prefill replica to a decode replica: each chip sends its
+    share over the outermost link (the two may sit in different systems)."""
+    return tokens * r.kv_bytes_per_token_per_chip / (tiers[-1].link.bytes_per_s if tiers else 1e30)
 
 
 @attrs.frozen
@@ -282,49 +283,47 @@ def expert_numbers(shape: Shape) -> tuple[float, float]:
     return experts / shape.params, pick
 
 
-def kv_split(shape: Shape, lay: ServeLayout) -> int:
-    """How many ways one sequence's KV cache divides over a stage's tensor ranks."""
-    if lay.adp:
-        return lay.tp  # each rank holds its own sequences whole
-    if shape.kv_heads:
-        return min(lay.tp, shape.kv_heads)
-    if shape.kv_elements_per_layer:
-        return 1  # a latent cache is needed whole by every head
-    return lay.tp
-
-
-def replica(shape: Shape, cluster: Cluster, lay: ServeLayout, k: Constants = SHIPPED) -> Replica:
-    """The numbers of one replica of ``lay`` on ``cluster``'s chip (see the module docstring)."""
-    chip = cluster.chip
-    n = lay.replica_chips
-    weights = shape.params * records.BYTES_PER_ELEMENT[lay.weights] / n
-    if lay.adp:
-        weights += attention_params(shape) * records.BYTES_PER_ELEMENT[lay.weights] * (1 - 1 / lay.tp) / lay.pp
-    kv = (
-        (shape.kv_elements_per_token() or 0.0) * records.BYTES_PER_ELEMENT[lay.kv_cache] / lay.pp / kv_split(shape, lay)
-    )
+def replica_of(shape: Shape, chip: records.Chip, tiers: tuple[comm.Tier, ...], tp: Any, pp: Any, weight_bytes: Any,
+               kv_bytes: Any, peak: Any, k: Constants = SHIPPED, xp: Any = SCALAR, ep: int = 1, adp: int = 0
+               ) -> Replica:  # fmt: skip
+    """The numbers of one replica (floats), or of arrays of them (numpy ``xp``, the search): ``tp``,
+    ``pp``, bytes per weight and per cached element, and the matmul peak in TFLOPS. Expert and
+    attention data parallelism (``ep``, ``adp``) are scalar only."""
+    n = tp * pp
+    weights = shape.params * weight_bytes / n
+    if adp:
+        weights = weights + attention_params(shape) * weight_bytes * (1 - 1 / tp) / pp
+    if adp:
+        split: Any = tp  # each rank holds its own sequences whole
+    elif shape.kv_heads:
+        split = xp.minimum(tp, shape.kv_heads)  # past kv_heads ranks the heads are copied
+    elif shape.kv_elements_per_layer:
+        split = 1  # a latent cache is needed whole by every head
+    else:
+        split = tp
+    kv = (shape.kv_elements_per_token() or 0.0) * kv_bytes / pp / split
     share, pick = expert_numbers(shape)
-    peak = chip.peak_dense_tflops[compute_precision(chip, lay.weights)].value
     own = k.chip_prefill_efficiency or (chip.prefill_efficiency.value if chip.prefill_efficiency else 1.0)
     hidden_bytes = (shape.hidden or 0) * ACTIVATION_BYTES
     layers = shape.layers or 0
-    tp_ranks = 1 if lay.adp else lay.tp
+    ranks = 1 if adp else tp
     # Per step, each stage runs 2 all-reduces per layer on its pp micro-batches (2 x layers in all),
-    # plus pp sends to the next stage; expert parallel adds 2 all-to-alls per MoE layer.
-    fixed = 2 * layers * all_reduce_s(0.0, tp_ranks, cluster, k)
-    per_token = (
-        2 * layers * (all_reduce_s(hidden_bytes, tp_ranks, cluster, k) - all_reduce_s(0.0, tp_ranks, cluster, k))
-    )
-    if lay.pp > 1:
-        fixed += lay.pp * p2p_s(0.0, lay.tp, cluster, k)
-        per_token += lay.pp * (p2p_s(hidden_bytes, lay.tp, cluster, k) - p2p_s(0.0, lay.tp, cluster, k))
-    if lay.ep > 1 or lay.adp:
-        ranks = max(lay.ep, lay.tp if lay.adp else 1)
+    # plus pp sends to the next stage (tp chips away); expert parallel adds 2 all-to-alls per layer.
+    empty = comm.tiered_all_reduce(0.0, ranks, 1, tiers, xp)
+    fixed = 2 * layers * empty
+    per_token = 2 * layers * (comm.tiered_all_reduce(hidden_bytes, ranks, 1, tiers, xp) - empty)
+    hop0 = comm.tiered_p2p(0.0, tp, tiers, xp)
+    staged = pp > 1
+    fixed = fixed + xp.where(staged, pp * hop0, 0.0)
+    per_token = per_token + xp.where(staged, pp * (comm.tiered_p2p(hidden_bytes, tp, tiers, xp) - hop0), 0.0)
+    if ep > 1 or adp:
+        group = max(ep, tp if adp else 1)
         size = hidden_bytes * (shape.experts_per_token or 1)
-        fixed += 2 * layers * all_to_all_s(0.0, ranks, cluster, k)
-        per_token += 2 * layers * (all_to_all_s(size, ranks, cluster, k) - all_to_all_s(0.0, ranks, cluster, k))
+        none = comm.tiered_all_to_all(0.0, group, 1, tiers)
+        fixed = fixed + 2 * layers * none
+        per_token = per_token + 2 * layers * (comm.tiered_all_to_all(size, group, 1, tiers) - none)
     return Replica(
-        chips=n, pp=lay.pp, weights_bytes_per_chip=weights, expert_share=share, expert_pick=pick,
+        chips=n, pp=pp, weights_bytes_per_chip=weights, expert_share=share, expert_pick=pick,
         kv_bytes_per_token_per_chip=kv, usable_bytes_per_chip=chip.memory_bytes * USABLE_MEMORY_FRACTION,
         hbm_bytes_per_s=chip.memory_bandwidth_tbps.value * 1e12 * k.memory_bandwidth_fraction,
         decode_flops_per_s=peak * 1e12 * k.decode_compute_fraction,
@@ -332,3 +331,11 @@ def replica(shape: Shape, cluster: Cluster, lay: ServeLayout, k: Constants = SHI
         batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction * own,
         comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak,
     )  # fmt: skip
+
+
+def replica(shape: Shape, cluster: Cluster, lay: ServeLayout, k: Constants = SHIPPED) -> Replica:
+    """The numbers of one replica of ``lay`` on ``cluster``'s chip (see the module docstring)."""
+    chip = cluster.chip
+    peak = chip.peak_dense_tflops[compute_precision(chip, lay.weights)].value
+    return replica_of(shape, chip, tiers(cluster, k), lay.tp, lay.pp, records.BYTES_PER_ELEMENT[lay.weights],
+                      records.BYTES_PER_ELEMENT[lay.kv_cache], peak, k, ep=lay.ep, adp=lay.adp)  # fmt: skip

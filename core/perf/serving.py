@@ -128,7 +128,8 @@ def _scaled(r: sl.Replica, factor: float) -> sl.Replica:
                         comm_per_token_s=r.comm_per_token_s / factor)  # fmt: skip
 
 
-def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic) -> tuple[tr.Load, dict[str, float]]:
+def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float = 0.0
+           ) -> tuple[tr.Load, dict[str, float]]:  # fmt: skip
     """The operating point of one replica, and its parts."""
     i, o = t.input_tokens, t.output_tokens
     context = i + o / 2  # mean tokens in the cache while a sequence decodes
@@ -147,7 +148,12 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic) -> tupl
     def step(batch: Any) -> Any:
         return sl.decode_step(r, batch, context, flops_per_token)
 
-    if t.rate_per_s is not None:
+    if lay.prefill:
+        if t.rate_per_s is None:
+            raise HwprofError("disaggregated serving (prefill replicas) is modelled at a request rate, not a "
+                              "concurrency")  # fmt: skip
+        load = _disaggregated(t, lay, prompt_s, work_s, step, max_batch, chunks, pack, handoff_s)
+    elif t.rate_per_s is not None:
         load = tr.at_rate(t.rate_per_s / lay.dp, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s, pack=pack)
         if not load.stable:
             what = ("prompts alone would take more than all of its time" if load.limit == "prompts"
@@ -161,6 +167,26 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic) -> tupl
     parts = {"prompt_s": prompt_s, "prompt_compute_s": compute_s, "prompt_comm_s": comm_s, "memory": memory,
              "compute": compute, "comm": comm, "max_batch": max_batch}  # fmt: skip
     return load, parts
+
+
+def _disaggregated(t: Traffic, lay: sl.ServeLayout, prompt_s: float, work_s: float, step: Any, max_batch: float,
+                   chunks: int, pack: int, handoff_s: float) -> tr.Load:  # fmt: skip
+    """``prefill`` replicas run prompts only (M/D/1 lane, no decodes), then hand the KV cache over;
+    the other replicas decode without ever stopping for a prompt."""
+    rate = t.rate_per_s or 0.0
+    decode = lay.dp - lay.prefill
+    pre = tr.at_rate(rate / lay.prefill, 1, prompt_s, lambda b: 0.0 * b, 1.0, chunks, prompt_work_s=work_s, pack=pack)
+    dec = tr.at_rate(rate / decode, t.output_tokens, 0.0, step, max_batch, chunks, prompt_work_s=0.0)
+    if not (pre.stable and dec.stable):
+        side = "prefill" if not pre.stable else "decode"
+        raise HwprofError(f"{rate:g} requests/s is more than the {side} replicas of {lay} can serve; add replicas")
+    return attrs.evolve(
+        dec,
+        rate_per_s=rate / lay.dp,
+        ttft_mean_s=pre.ttft_mean_s + handoff_s,
+        ttft_p50_s=pre.ttft_p50_s + handoff_s,
+        ttft_p90_s=pre.ttft_p90_s + handoff_s,
+    )
 
 
 def _binding(load: tr.Load, parts: dict[str, float]) -> str:
@@ -197,11 +223,12 @@ def estimate_serve(
                           f"with {layout.replica_chips} chip(s) per replica; a {cluster.chip.id} holds "
                           f"{replica.usable_bytes_per_chip / 1e9:,.1f} GB usable: it needs at least {int(need)} "
                           "chips per replica (tp x pp)")  # fmt: skip
-    load, parts = _solve(shape, replica, layout, traffic)
+    handoff = float(sl.handoff_s(traffic.input_tokens, replica, sl.tiers(cluster, constants)))
+    load, parts = _solve(shape, replica, layout, traffic, handoff)
     thin = sl.estimated_figures(cluster, layout)
     spread = eff.RANGE.value * (eff.THIN_EVIDENCE_SPREAD.value if thin else 1.0)
-    fast, _ = _solve(shape, _scaled(replica, 1 + spread), layout, traffic)
-    slow, _ = _solve(shape, _scaled(replica, 1 - spread), layout, traffic)
+    fast, _ = _solve(shape, _scaled(replica, 1 + spread), layout, traffic, handoff / (1 + spread))
+    slow, _ = _solve(shape, _scaled(replica, 1 - spread), layout, traffic, handoff / (1 - spread))
     rate = load.rate_per_s * layout.dp
     tokens = rate * traffic.output_tokens
     tokens_span = Span(slow.rate_per_s * layout.dp * traffic.output_tokens, tokens,

@@ -1,0 +1,322 @@
+"""``plan serve``: the cheapest deployment that meets latency targets at a request rate, found by
+evaluating every candidate at once with numpy (imported inside the functions that need it).
+
+A candidate is a system, a count of them, a layout (tensor parallel x pipeline stages per replica,
+replicas over the rest), the weight and KV-cache precisions, the chunked-prefill budget, and
+whether some replicas only prefill (disaggregation: ``x`` prefill replicas hand the KV cache to
+``y`` decode replicas over the scale-out link). Each is run through the same formulas as the
+scalar estimate (``serve_layout.replica_of``, ``decode_step``, ``prompt_time``, ``traffic.at_rate``
+with ``xp=numpy``), so a pick re-estimated one at a time gives the same numbers. Targets are met at
+the 90th percentile (TTFT p90 and TPOT p90). Mixture-of-experts models are searched without expert
+or attention data parallelism (``estimate serve --layout`` takes those).
+
+The frontier is the serving engineer's chart: for each system and layout and a batch of 1 to 1,024
+sequences per replica, output tokens/s per chip against tokens/s per user (1 / TPOT, prompts
+interleaved), Pareto-optimal points only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from hwprof.core.cost.pricing import Quote
+from hwprof.core.data import records
+from hwprof.core.errors import HwprofError
+from hwprof.core.perf import cluster as clusters
+from hwprof.core.perf import comm
+from hwprof.core.perf import serve_layout as sl
+from hwprof.core.perf import traffic as tr
+from hwprof.core.perf.shape import Shape
+
+TP = (1, 2, 4, 8, 16, 32, 64)
+PP = (1, 2, 4, 8)
+KV = ("bf16", "fp8")
+CHUNKS = (2048, 8192)
+PREFILL_SHARE = (0.0, 0.25, 0.5)  # share of replicas that only prefill; 0: every replica does both
+BATCHES = tuple(2**i for i in range(11))  # frontier: sequences per replica
+SEARCH_ITERATIONS = 16  # fixed-point rounds in the search (the scalar estimate runs 30)
+
+
+@attrs.frozen
+class Deployment:
+    system: str
+    count: int
+    chips: int
+    layout: str
+    prefill_replicas: int  # 0: every replica prefills and decodes
+    decode_replicas: int
+    weights: str
+    kv_cache: str
+    chunk_tokens: int
+    ttft_p90_s: float
+    tpot_p90_s: float
+    ttft_mean_s: float
+    tpot_mean_s: float
+    running_sequences_per_replica: float
+    tokens_per_s_per_chip: float
+    usd_per_hour: float | None
+    usd_per_million_output_tokens: float | None
+    price: dict[str, Any] | None
+
+
+@attrs.frozen
+class SystemResult:
+    system: str
+    best: Deployment | None
+    reason: str  # why nothing met the targets, or ""
+    evaluated: int
+
+
+@attrs.frozen
+class FrontierPoint:
+    system: str
+    layout: str
+    weights: str
+    kv_cache: str
+    batch_per_replica: int
+    tokens_per_s_per_chip: float
+    tokens_per_s_per_user: float
+    usd_per_million_output_tokens: float | None
+
+
+@attrs.frozen
+class ServePlan:
+    model: str
+    rate_per_s: float
+    input_tokens: int
+    output_tokens: int
+    ttft_target_s: float
+    tpot_target_s: float
+    budget_usd_per_hour: float | None
+    systems: tuple[SystemResult, ...]
+    cheapest: str | None
+    frontier: tuple[FrontierPoint, ...]
+    evaluated: int
+    assumptions: tuple[str, ...]
+
+
+def _grid(np: Any, counts: Any, chips_per_system: int, precisions: list[str]) -> dict[str, Any]:
+    """Every combination of the searched dimensions, flattened; dp is what count and layout leave."""
+    axes = np.meshgrid(counts, np.array(TP), np.array(PP), np.arange(len(precisions)), np.arange(len(KV)),
+                       np.array(CHUNKS), np.array(PREFILL_SHARE), indexing="ij")  # fmt: skip
+    names = ("count", "tp", "pp", "weights", "kv", "chunk", "share")
+    g = {name: axis.ravel() for name, axis in zip(names, axes, strict=True)}
+    g["chips"] = g["count"] * chips_per_system
+    return g
+
+
+def evaluate(shape: Shape, chip: records.Chip, tiers: tuple[Any, ...], chips_per_system: int, reach: int,
+             grid: dict[str, Any], precisions: list[str], rate: float, input_tokens: int, output_tokens: int,
+             k: sl.Constants = sl.SHIPPED) -> dict[str, Any]:  # fmt: skip
+    """TTFT and TPOT (mean, p90), validity and stability of every candidate in ``grid`` (arrays)."""
+    import numpy as np
+
+    tp, pp, chips = grid["tp"], grid["pp"], grid["chips"]
+    per_replica = tp * pp
+    dp = chips // per_replica
+    w_bytes = np.array([records.BYTES_PER_ELEMENT[p] for p in precisions])[grid["weights"]]
+    kv_bytes = np.array([records.BYTES_PER_ELEMENT[p] for p in KV])[grid["kv"]]
+    peaks = np.array([chip.peak_dense_tflops[sl.compute_precision(chip, p)].value for p in precisions])
+    r = sl.replica_of(shape, chip, tiers, tp, pp, w_bytes, kv_bytes, peaks[grid["weights"]], k, xp=np)
+    i, o = input_tokens, output_tokens
+    context = i + o / 2
+    flops_per_token = shape.forward_flops_per_token(context)
+    prompt_flops = i * shape.forward_flops_per_token(i / 2)
+    chunks = np.ceil(i / grid["chunk"])
+    pack = np.maximum(1, grid["chunk"] // i)
+    compute, comm_s = sl.prompt_time(r, i, prompt_flops, chunks, xp=np)
+    prompt_s = compute + comm_s
+    work_s = sum(sl.prompt_time(r, i, prompt_flops, chunks, xp=np, batched=True))
+    max_batch = r.max_batch(i + o, xp=np)
+    fp8_kv = "fp8" in chip.peak_dense_tflops
+    valid = (chips % per_replica == 0) & (per_replica <= reach)
+    valid &= (max_batch >= 1) & ((grid["kv"] == 0) | fp8_kv)
+    if shape.heads:
+        valid &= shape.heads % tp == 0
+    if shape.kv_heads:
+        valid &= (tp <= shape.kv_heads) | (tp % shape.kv_heads == 0)
+    if shape.layers:
+        valid &= shape.layers % pp == 0
+    prefill = np.where(grid["share"] > 0, np.maximum(np.round(grid["share"] * dp), 1), 0)
+    decode = dp - prefill
+    valid &= decode >= 1
+
+    def step(batch: Any) -> Any:
+        return sl.decode_step(r, batch, context, flops_per_token, xp=np)
+
+    tr_iterations = tr.ITERATIONS
+    tr.ITERATIONS = SEARCH_ITERATIONS
+    try:
+        both = tr.at_rate(rate / np.maximum(dp, 1), o, prompt_s, step, max_batch, chunks, xp=np,
+                          prompt_work_s=work_s, pack=pack)  # fmt: skip
+        # Disaggregated: prefill replicas run prompts only; decode replicas never stop for one.
+        pre = tr.at_rate(rate / np.maximum(prefill, 1), 1, prompt_s, lambda b: 0.0 * b, 1.0, chunks, xp=np,
+                         prompt_work_s=work_s, pack=pack)  # fmt: skip
+        dec = tr.at_rate(rate / np.maximum(decode, 1), o, 0.0 * prompt_s, step, max_batch, chunks, xp=np,
+                         prompt_work_s=0.0 * prompt_s)  # fmt: skip
+    finally:
+        tr.ITERATIONS = tr_iterations
+    # The prompt's KV cache moves to its decode replica, each chip sending its share over the outer link.
+    handoff = sl.handoff_s(i, r, tiers)
+    split = prefill > 0
+    return {
+        "valid": valid,
+        "stable": np.where(split, pre.stable & dec.stable, both.stable),
+        "ttft_mean": np.where(split, pre.ttft_mean_s + handoff, both.ttft_mean_s),
+        "ttft_p90": np.where(split, pre.ttft_p90_s + handoff, both.ttft_p90_s),
+        "tpot_mean": np.where(split, dec.tpot_mean_s, both.tpot_mean_s),
+        "tpot_p90": np.where(split, dec.tpot_p90_s, both.tpot_p90_s),
+        "running": np.where(split, dec.running_sequences, both.running_sequences),
+        "dp": dp,
+        "prefill": prefill,
+        "decode": decode,
+        "max_batch": max_batch,
+        "step": step,
+        "work_s": work_s,
+    }
+
+
+def _cheapest_reason(np: Any, ev: dict[str, Any], cost: Any, ttft: float, tpot: float, budget: float | None,
+                     max_count: int) -> str:  # fmt: skip
+    """Why no candidate of a system met the targets: the first test that leaves none."""
+    left = ev["valid"]
+    if not left.any():
+        return "the model does not fit on any layout (memory, heads or layers)"
+    if not (left := left & ev["stable"]).any():
+        return f"cannot serve the rate with up to {max_count} systems"
+    if not (left & (ev["ttft_p90"] <= ttft)).any():
+        return f"TTFT p90 above target: best {float(ev['ttft_p90'][left].min()) * 1e3:,.0f} ms"
+    if not (left := left & (ev["ttft_p90"] <= ttft)).any() or not (left & (ev["tpot_p90"] <= tpot)).any():
+        return f"TPOT p90 above target: best {float(ev['tpot_p90'][left].min()) * 1e3:,.1f} ms"
+    if budget is not None:
+        return f"over budget: cheapest meeting the targets costs {float(cost[left].min()):,.2f} USD/h"
+    return "no price"
+
+
+def plan_serve(
+    shape: Shape,
+    options: list[tuple[records.System, records.Chip, Quote | None]],
+    interconnects: dict[str, records.Interconnect],
+    rate: float,
+    input_tokens: int,
+    output_tokens: int,
+    ttft_target_s: float,
+    tpot_target_s: float,
+    budget_usd_per_hour: float | None = None,
+    precisions: tuple[str, ...] = ("bf16", "fp8", "int4", "fp4"),
+    max_count: int = 64,
+    k: sl.Constants = sl.SHIPPED,
+) -> ServePlan:
+    """The cheapest deployment per system meeting the targets at ``rate``, the cheapest overall,
+    and the throughput frontier."""
+    import numpy as np
+
+    for name, value in (("request rate", rate), ("TTFT target", ttft_target_s), ("TPOT target", tpot_target_s)):
+        if not value > 0:
+            raise HwprofError(f"{name} must be positive, got {value:g}")
+    if budget_usd_per_hour is not None and not budget_usd_per_hour > 0:
+        raise HwprofError(f"the budget must be positive, got {budget_usd_per_hour:g} USD per hour")
+    probe = sl.ServeLayout()
+    results: list[SystemResult] = []
+    frontier: list[FrontierPoint] = []
+    evaluated = 0
+    for system, chip, quote in options:
+        target = clusters.cluster_for(chip, max_count * system.chips, system, interconnects)
+        sl.check(shape, attrs.evolve(target, chips=1), probe, input_tokens, output_tokens)  # context
+        weights = sl.weight_precisions(chip, precisions)
+        if not weights:
+            results.append(SystemResult(system.id, None, f"{chip.id} runs none of {', '.join(precisions)}", 0))
+            continue
+        tiers = sl.tiers(target, k)
+        reach = comm.reach(tiers)
+        grid = _grid(np, np.arange(1, max_count + 1), system.chips, weights)
+        ev = evaluate(shape, chip, tiers, system.chips, reach, grid, weights, rate, input_tokens, output_tokens, k)
+        evaluated += grid["tp"].size
+        cost = grid["count"] * (quote.usd_per_hour if quote else np.nan)
+        ok = ev["valid"] & ev["stable"] & (ev["ttft_p90"] <= ttft_target_s) & (ev["tpot_p90"] <= tpot_target_s)
+        if budget_usd_per_hour is not None:
+            ok &= cost <= budget_usd_per_hour
+        if quote is None and budget_usd_per_hour is not None:
+            ok &= False
+        if not ok.any():
+            reason = _cheapest_reason(np, ev, cost, ttft_target_s, tpot_target_s, budget_usd_per_hour, max_count)
+            results.append(SystemResult(system.id, None, reason, grid["tp"].size))
+        else:
+            # Cheapest (fewest systems when unpriced), then fewest chips per replica, then lowest TPOT.
+            index = np.lexsort((ev["tpot_p90"], grid["tp"] * grid["pp"], grid["count"]))
+            best = int(index[ok[index]][0])
+            results.append(SystemResult(system.id, _deployment(grid, ev, best, system, weights, quote, rate,
+                                                               output_tokens), "", grid["tp"].size))  # fmt: skip
+        frontier.extend(_frontier(np, shape, chip, tiers, system, weights, quote, input_tokens, output_tokens, k))
+    priced = [r for r in results if r.best and r.best.usd_per_hour is not None]
+    cheapest = min(priced, key=lambda r: r.best.usd_per_hour).system if priced else None  # type: ignore[union-attr]
+    return ServePlan(
+        model=shape.name, rate_per_s=rate, input_tokens=input_tokens, output_tokens=output_tokens,
+        ttft_target_s=ttft_target_s, tpot_target_s=tpot_target_s, budget_usd_per_hour=budget_usd_per_hour,
+        systems=tuple(results), cheapest=cheapest, frontier=tuple(_pareto(frontier)), evaluated=evaluated,
+        assumptions=(
+            "targets met at the 90th percentile (TTFT p90, TPOT p90) under Poisson arrivals at the rate",
+            f"searched: system count 1-{max_count}, tp {TP}, pp {PP}, weights {'/'.join(precisions)} (where the "
+            f"chip runs them), KV cache {'/'.join(KV)}, chunked prefill {CHUNKS} tokens, prefill-only replicas "
+            f"{PREFILL_SHARE} of the replicas",
+            "cost: whole systems at the quoted price; per million output tokens at exactly the rate",
+        ),
+    )  # fmt: skip
+
+
+def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: records.System, weights: list[str],
+                quote: Quote | None, rate: float, output_tokens: int) -> Deployment:  # fmt: skip
+    count, tp, pp, dp = int(grid["count"][i]), int(grid["tp"][i]), int(grid["pp"][i]), int(ev["dp"][i])
+    chips = count * system.chips
+    per_hour = quote.usd_per_hour * count if quote else None
+    tokens = rate * output_tokens
+    return Deployment(
+        system=system.id, count=count, chips=chips,
+        layout=f"tp={tp},pp={pp},dp={dp}" + (f",prefill={int(ev['prefill'][i])}" if ev["prefill"][i] else ""),
+        prefill_replicas=int(ev["prefill"][i]), decode_replicas=int(ev["decode"][i]), weights=weights[grid["weights"][i]],
+        kv_cache=KV[grid["kv"][i]], chunk_tokens=int(grid["chunk"][i]), ttft_p90_s=float(ev["ttft_p90"][i]),
+        tpot_p90_s=float(ev["tpot_p90"][i]), ttft_mean_s=float(ev["ttft_mean"][i]),
+        tpot_mean_s=float(ev["tpot_mean"][i]), running_sequences_per_replica=float(ev["running"][i]),
+        tokens_per_s_per_chip=tokens / chips, usd_per_hour=per_hour,
+        usd_per_million_output_tokens=per_hour / (tokens * 3600) * 1e6 if per_hour else None,
+        price=quote.as_json() if quote else None,
+    )  # fmt: skip
+
+
+def _frontier(np: Any, shape: Shape, chip: records.Chip, tiers: tuple[Any, ...], system: records.System,
+              weights: list[str], quote: Quote | None, input_tokens: int, output_tokens: int,
+              k: sl.Constants) -> list[FrontierPoint]:  # fmt: skip
+    """One system's layouts at 1 to 1,024 sequences per replica, prompts interleaved: TPOT =
+    step(B) + B x prompt work / output tokens (the closed loop at saturation, TTFT aside)."""
+    grid = _grid(np, np.array([1]), system.chips, weights)
+    keep = (grid["chunk"] == CHUNKS[-1]) & (grid["share"] == 0)
+    grid = {name: values[keep] for name, values in grid.items()}
+    ev = evaluate(shape, chip, tiers, system.chips, system.chips, grid, weights, 1e-9, input_tokens,
+                  output_tokens, k)  # fmt: skip
+    per_chip_hour = quote.usd_per_hour / system.chips if quote else None
+    points = []
+    for batch in BATCHES:
+        fits = ev["valid"] & (ev["max_batch"] >= batch)
+        tpot = ev["step"](np.full(grid["tp"].shape, float(batch))) + batch * ev["work_s"] / output_tokens
+        per_chip = batch / (tpot * grid["tp"] * grid["pp"])
+        for i in np.flatnonzero(fits):
+            points.append(FrontierPoint(
+                system=system.id, layout=f"tp={int(grid['tp'][i])},pp={int(grid['pp'][i])}",
+                weights=weights[grid["weights"][i]], kv_cache=KV[grid["kv"][i]], batch_per_replica=batch,
+                tokens_per_s_per_chip=float(per_chip[i]), tokens_per_s_per_user=float(1 / tpot[i]),
+                usd_per_million_output_tokens=per_chip_hour / (float(per_chip[i]) * 3600) * 1e6
+                if per_chip_hour else None,
+            ))  # fmt: skip
+    return points
+
+
+def _pareto(points: list[FrontierPoint]) -> list[FrontierPoint]:
+    """Points no other beats on both tokens/s per chip and tokens/s per user, fastest per user first."""
+    ordered = sorted(points, key=lambda p: (-p.tokens_per_s_per_user, -p.tokens_per_s_per_chip))
+    out: list[FrontierPoint] = []
+    for p in ordered:
+        if not out or p.tokens_per_s_per_chip > out[-1].tokens_per_s_per_chip:
+            out.append(p)
+    return out
