@@ -63,7 +63,10 @@ def test_export_prints_the_record_and_its_sources(run_cli: Any, builtin_registry
     assert result.out.startswith("# chip h100-sxm, exported from plugin 'nvidia_h100': ")
     profile = load_text(result.out, "out.toml")
     assert profile.chip == (builtin_registry.chips["h100-sxm"],)
-    assert profile.sources == {"v1": profile.chip[0].memory.source, "v3": profile.chip[0].sram_mib.source}
+    chip = profile.chip[0]
+    assert chip.weight_only is not None
+    assert profile.sources == {"v1": chip.memory.source, "v3": chip.sram_mib.source,
+                               "modelopt-matrix": chip.weight_only.source}  # fmt: skip
 
 
 def test_export_unknown_id(run_cli: Any) -> None:

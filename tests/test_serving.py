@@ -269,3 +269,98 @@ def test_shipped_serving_constants_refit_from_their_cases_within_3_percent(reg: 
     for name, value in serve_cases.chip_figures(reg, fitted).items():
         chip, _, figure = name.partition(".")
         assert getattr(reg.chip(chip), figure).value == pytest.approx(value, rel=0.03), name
+
+
+# --- plan serve -------------------------------------------------------------------------------
+
+PLAN = ("plan", "serve", "--model", "llama3.1-70b", "--rate", "10", "--input-tokens", "2000", "--output-tokens",
+        "500", "--ttft-slo", "1", "--tpot-slo", "0.05", "--systems", "trn2.48xlarge,p5.48xlarge,p5en.48xlarge")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def plan(reg: registry.Registry) -> object:
+    from hwprof.core.cost import pricing
+    from hwprof.core.perf import serve_search
+
+    aws = reg.cost_models["aws"]
+    options = []
+    for system_id in ("trn2.48xlarge", "p5.48xlarge", "p5en.48xlarge"):
+        system = reg.system(system_id)
+        options.append((system, reg.chip(system.chip), pricing.quote(aws, system_id, "on-demand", None)))
+    return serve_search.plan_serve(model(reg, "llama3.1-70b"), options, reg.interconnects, 10, 2000, 500, 1.0, 0.05)
+
+
+def test_plan_serve_gives_a_deployment_per_system_and_the_cheapest(plan: object) -> None:
+    systems = plan.systems  # type: ignore[attr-defined]
+    assert [s.system for s in systems] == ["trn2.48xlarge", "p5.48xlarge", "p5en.48xlarge"]
+    assert all(s.best is not None for s in systems)
+    for s in systems:
+        assert s.best.ttft_p90_s <= 1.0 and s.best.tpot_p90_s <= 0.05
+        # cost per hour is whole systems at the quote; per million output tokens at the rate (10 x 500 tokens/s)
+        assert s.best.usd_per_hour == pytest.approx(s.best.count * s.best.price["usd_per_hour"])
+        assert s.best.usd_per_million_output_tokens == pytest.approx(s.best.usd_per_hour / (5000 * 3600) * 1e6)
+    cheapest = min(systems, key=lambda s: s.best.usd_per_hour)
+    assert plan.cheapest == cheapest.system  # type: ignore[attr-defined]
+
+
+def test_each_pick_is_what_the_estimate_gives(reg: registry.Registry, plan: object) -> None:
+    for s in plan.systems:  # type: ignore[attr-defined]
+        d = s.best
+        system = reg.system(d.system)
+        lay = sl.parse(d.layout, d.chips, d.weights, d.kv_cache)
+        lay = attrs.evolve(lay, chunk_tokens=d.chunk_tokens)
+        result = serving.estimate_serve(model(reg, "llama3.1-70b"), on(reg, system.id, d.chips), lay,
+                                        serving.Traffic(2000, 500, rate_per_s=10.0))  # fmt: skip
+        assert result.ttft_p90_s == pytest.approx(d.ttft_p90_s, rel=0.01), d
+        assert result.tpot_p90_s == pytest.approx(d.tpot_p90_s, rel=0.01), d
+
+
+def test_a_higher_rate_never_needs_fewer_chips(reg: registry.Registry) -> None:
+    from hwprof.core.perf import serve_search
+
+    system = reg.system("p5.48xlarge")
+    options = [(system, reg.chip("h100-sxm"), None)]
+    chips = []
+    for rate in (2.0, 20.0, 80.0):
+        p = serve_search.plan_serve(model(reg, "llama3.1-70b"), options, reg.interconnects, rate, 2000, 500, 1.0, 0.05)
+        chips.append(p.systems[0].best.chips)
+    assert chips == sorted(chips) and chips[-1] > chips[0]
+
+
+def test_the_frontier_is_pareto(plan: object) -> None:
+    frontier = plan.frontier  # type: ignore[attr-defined]
+    assert len(frontier) >= 3
+    users = [p.tokens_per_s_per_user for p in frontier]
+    chips = [p.tokens_per_s_per_chip for p in frontier]
+    assert users == sorted(users, reverse=True) and chips == sorted(chips)
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (("--tpot-slo", "0.002"), "TPOT p90 above target"),
+        (("--budget", "10"), "over budget"),
+        (("--max-count", "1", "--rate", "500"), "cannot serve the rate with up to 1 systems"),
+    ],
+)
+def test_plan_serve_says_why_a_system_has_no_pick(capsys: pytest.CaptureFixture[str], extra: tuple[str, ...],
+                                                  needle: str) -> None:  # fmt: skip
+    args = list(PLAN)
+    for flag, value in zip(extra[::2], extra[1::2], strict=True):
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    code, out, _ = run(capsys, *args, "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert all(s["best"] is None for s in data["systems"])
+    assert all(needle in s["reason"] for s in data["systems"]), [s["reason"] for s in data["systems"]]
+    assert data["cheapest"] is None
+
+
+def test_plan_serve_refuses_a_prompt_beyond_the_context(capsys: pytest.CaptureFixture[str]) -> None:
+    args = list(PLAN)
+    args[args.index("--input-tokens") + 1] = "200000"
+    code, _, err = run(capsys, *args)
+    assert code == 1 and "maximum context of 131,072 tokens" in err

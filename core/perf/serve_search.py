@@ -146,36 +146,54 @@ def evaluate(shape: Shape, chip: records.Chip, tiers: tuple[Any, ...], chips_per
     def step(batch: Any) -> Any:
         return sl.decode_step(r, batch, context, flops_per_token, xp=np)
 
-    tr_iterations = tr.ITERATIONS
-    tr.ITERATIONS = SEARCH_ITERATIONS
-    try:
-        both = tr.at_rate(rate / np.maximum(dp, 1), o, prompt_s, step, max_batch, chunks, xp=np,
-                          prompt_work_s=work_s, pack=pack)  # fmt: skip
-        # Disaggregated: prefill replicas run prompts only; decode replicas never stop for one.
-        pre = tr.at_rate(rate / np.maximum(prefill, 1), 1, prompt_s, lambda b: 0.0 * b, 1.0, chunks, xp=np,
-                         prompt_work_s=work_s, pack=pack)  # fmt: skip
-        dec = tr.at_rate(rate / np.maximum(decode, 1), o, 0.0 * prompt_s, step, max_batch, chunks, xp=np,
-                         prompt_work_s=0.0 * prompt_s)  # fmt: skip
-    finally:
-        tr.ITERATIONS = tr_iterations
-    # The prompt's KV cache moves to its decode replica, each chip sending its share over the outer link.
-    handoff = sl.handoff_s(i, r, tiers)
+    # Each candidate is either aggregated (every replica prefills and decodes) or split: evaluate
+    # each kind only on its own candidates.
     split = prefill > 0
-    return {
-        "valid": valid,
-        "stable": np.where(split, pre.stable & dec.stable, both.stable),
-        "ttft_mean": np.where(split, pre.ttft_mean_s + handoff, both.ttft_mean_s),
-        "ttft_p90": np.where(split, pre.ttft_p90_s + handoff, both.ttft_p90_s),
-        "tpot_mean": np.where(split, dec.tpot_mean_s, both.tpot_mean_s),
-        "tpot_p90": np.where(split, dec.tpot_p90_s, both.tpot_p90_s),
-        "running": np.where(split, dec.running_sequences, both.running_sequences),
-        "dp": dp,
-        "prefill": prefill,
-        "decode": decode,
-        "max_batch": max_batch,
-        "step": step,
-        "work_s": work_s,
-    }
+    n = tp.shape
+    out: dict[str, Any] = {name: np.full(n, np.nan) for name in ("ttft_mean", "ttft_p90", "tpot_mean", "tpot_p90",
+                                                                  "running")}  # fmt: skip
+    out["stable"] = np.zeros(n, dtype=bool)
+    agg = ~split
+    ra = _take(np, r, agg)
+    both = tr.at_rate(rate / np.maximum(dp[agg], 1), o, prompt_s[agg],
+                      lambda b: sl.decode_step(ra, b, context, flops_per_token, xp=np), max_batch[agg], chunks[agg],
+                      xp=np, prompt_work_s=work_s[agg], pack=pack[agg], iterations=SEARCH_ITERATIONS)  # fmt: skip
+    _put(out, agg, both)
+    # Split: prefill replicas run prompts only; decode replicas never stop for one; the prompt's KV
+    # cache moves to its decode replica, each chip sending its share over the outermost link.
+    rs = _take(np, r, split)
+    pre = tr.at_rate(rate / np.maximum(prefill[split], 1), 1, prompt_s[split], lambda b: 0.0 * b, 1.0, chunks[split],
+                     xp=np, prompt_work_s=work_s[split], pack=pack[split], iterations=1)  # fmt: skip
+    dec = tr.at_rate(rate / np.maximum(decode[split], 1), o, 0.0, lambda b: sl.decode_step(rs, b, context,
+                     flops_per_token, xp=np), max_batch[split], chunks[split], xp=np, prompt_work_s=0.0,
+                     iterations=SEARCH_ITERATIONS)  # fmt: skip
+    handoff = sl.handoff_s(i, rs, tiers)
+    merged = attrs.evolve(dec, ttft_mean_s=pre.ttft_mean_s + handoff, ttft_p90_s=pre.ttft_p90_s + handoff,
+                          stable=pre.stable & dec.stable)  # fmt: skip
+    _put(out, split, merged)
+    out.update(valid=valid, dp=dp, prefill=prefill, decode=decode, max_batch=max_batch, step=step, work_s=work_s)
+    return out
+
+
+def _take(np: Any, r: sl.Replica, mask: Any) -> sl.Replica:
+    """The replicas of ``r`` (arrays) where ``mask`` holds; scalar fields stay as they are."""
+    return attrs.evolve(
+        r,
+        **{
+            f.name: getattr(r, f.name)[mask]
+            for f in attrs.fields(sl.Replica)
+            if isinstance(getattr(r, f.name), np.ndarray) and getattr(r, f.name).shape == mask.shape
+        },
+    )
+
+
+def _put(out: dict[str, Any], mask: Any, load: tr.Load) -> None:
+    out["ttft_mean"][mask] = load.ttft_mean_s
+    out["ttft_p90"][mask] = load.ttft_p90_s
+    out["tpot_mean"][mask] = load.tpot_mean_s
+    out["tpot_p90"][mask] = load.tpot_p90_s
+    out["running"][mask] = load.running_sequences
+    out["stable"][mask] = load.stable
 
 
 def _cheapest_reason(np: Any, ev: dict[str, Any], cost: Any, ttft: float, tpot: float, budget: float | None,
@@ -211,7 +229,10 @@ def plan_serve(
 ) -> ServePlan:
     """The cheapest deployment per system meeting the targets at ``rate``, the cheapest overall,
     and the throughput frontier."""
-    import numpy as np
+    try:
+        import numpy as np
+    except ImportError:
+        raise HwprofError("planning a deployment needs numpy: pip install 'hwprof[search]'") from None
 
     for name, value in (("request rate", rate), ("TTFT target", ttft_target_s), ("TPOT target", tpot_target_s)):
         if not value > 0:
@@ -250,8 +271,8 @@ def plan_serve(
             results.append(SystemResult(system.id, _deployment(grid, ev, best, system, weights, quote, rate,
                                                                output_tokens), "", grid["tp"].size))  # fmt: skip
         frontier.extend(_frontier(np, shape, chip, tiers, system, weights, quote, input_tokens, output_tokens, k))
-    priced = [r for r in results if r.best and r.best.usd_per_hour is not None]
-    cheapest = min(priced, key=lambda r: r.best.usd_per_hour).system if priced else None  # type: ignore[union-attr]
+    priced = [(r.best.usd_per_hour, r.system) for r in results if r.best and r.best.usd_per_hour is not None]
+    cheapest = min(priced)[1] if priced else None
     return ServePlan(
         model=shape.name, rate_per_s=rate, input_tokens=input_tokens, output_tokens=output_tokens,
         ttft_target_s=ttft_target_s, tpot_target_s=tpot_target_s, budget_usd_per_hour=budget_usd_per_hour,

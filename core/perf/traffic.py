@@ -110,6 +110,7 @@ def at_rate(
     xp: Any = SCALAR,
     prompt_work_s: Any = None,
     pack: Any = 1,
+    iterations: int = ITERATIONS,
 ) -> Load:
     """TTFT and TPOT on one replica serving ``rate`` requests/s (see the module docstring).
     ``prompt_work_s`` is the replica time a prompt takes under load (default: ``prompt_s``)."""
@@ -117,7 +118,7 @@ def at_rate(
     rho = rate * work
     free = xp.maximum(1 - rho, 1e-9)
     tpot = step(xp.minimum(1.0, max_batch)) / free
-    for _ in range(ITERATIONS):
+    for _ in range(iterations):
         running = xp.minimum(rate * output_tokens * tpot, max_batch)
         tpot = step(running) / free
     wanted = rate * output_tokens * tpot

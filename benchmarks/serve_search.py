@@ -1,0 +1,86 @@
+"""Speed of the `plan serve` search: deployments evaluated per second, vectorised (numpy, one core)
+against the same deployments estimated one at a time with the scalar estimator.
+
+    .venv/bin/python benchmarks/serve_search.py            # Llama 3.1 70B at 10 requests/s, 2000/500
+    .venv/bin/python benchmarks/serve_search.py --max-count 1024 --json
+
+The vectorised figure counts every candidate the grid holds (system x count x tp x pp x weights x
+KV cache x chunk budget x prefill split), valid or not, as `plan serve` does; the scalar figure
+estimates a sample of the valid ones through `serving.estimate_serve` (a rate, so the same open-loop
+formulas).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core, as the target says
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def main() -> None:
+    import numpy as np
+
+    from hwprof.core.data import registry
+    from hwprof.core.errors import HwprofError
+    from hwprof.core.perf import cluster, serve_layout, serve_search, serving, shape
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="llama3.1-70b")
+    parser.add_argument("--max-count", type=int, default=512)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--scalar", type=int, default=300, help="deployments estimated one at a time")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    reg = registry.get(registry.Settings.from_env())
+    work = shape.from_workload(reg.workload(args.model))
+    systems = [reg.system(s) for s in ("trn2.48xlarge", "p5.48xlarge", "p5en.48xlarge")]
+    best = float("inf")
+    total = 0
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        total = 0
+        for system in systems:
+            chip = reg.chip(system.chip)
+            target = cluster.cluster_for(chip, args.max_count * system.chips, system, reg.interconnects)
+            tiers = serve_layout.tiers(target)
+            weights = serve_layout.weight_precisions(chip)
+            grid = serve_search._grid(np, np.arange(1, args.max_count + 1), system.chips, weights)
+            ev = serve_search.evaluate(work, chip, tiers, system.chips, serve_search.comm.reach(tiers), grid, weights,
+                                       10.0, 2000, 500)  # fmt: skip
+            total += grid["tp"].size
+            assert ev["ttft_p90"].shape == grid["tp"].shape
+        best = min(best, time.perf_counter() - start)
+    vector_rate = total / best
+
+    rng = np.random.default_rng(0)
+    system = reg.system("p5.48xlarge")
+    chip = reg.chip(system.chip)
+    done = 0
+    start = time.perf_counter()
+    while done < args.scalar:
+        count = int(rng.integers(1, 9))
+        tp = int(rng.choice([1, 2, 4, 8]))
+        target = cluster.cluster_for(chip, count * system.chips, system, reg.interconnects)
+        lay = serve_layout.ServeLayout(tp=tp, dp=count * system.chips // tp, weights="fp8", kv_cache="fp8")
+        with contextlib.suppress(HwprofError):  # an invalid pick still costs its checks, as in the search
+            serving.estimate_serve(work, target, lay, serving.Traffic(2000, 500, rate_per_s=10.0))
+        done += 1
+    scalar_rate = done / (time.perf_counter() - start)
+    result = {"deployments": total, "vectorised_seconds": best, "vectorised_per_s": vector_rate,
+              "scalar_per_s": scalar_rate, "speed_up": vector_rate / scalar_rate}  # fmt: skip
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"vectorised: {total:,} deployments in {best:.3f} s = {vector_rate:,.0f} per second (best of {args.repeat})")
+    print(f"scalar:     {scalar_rate:,.0f} per second ({done} estimate_serve calls)")
+    print(f"speed-up:   {vector_rate / scalar_rate:,.0f}x")
+
+
+if __name__ == "__main__":
+    main()
