@@ -27,7 +27,7 @@ def test_every_case_carries_its_published_layout(cases: dict[str, records.Valida
 
 def test_layouts_use_the_shared_keys(cases: dict[str, records.ValidationCase]) -> None:
     train_keys = {"tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute", "sp"}
-    serve_keys = {"tp", "pp", "dp", "ep"}
+    serve_keys = {"tp", "pp", "dp", "ep", "adp"}
     for case in cases.values():
         keys = set(degrees(case.layout))
         assert keys <= (train_keys if case.kind == "train" else serve_keys), case.id
