@@ -15,6 +15,9 @@ import pytest
 from hwprof.core.cli.render import Cell, Pairs, Table, output_format, render
 from hwprof.core.errors import HwprofError
 
+COMPARE_SERVE = ("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge")
+PLAN_SERVE = ("plan", "serve", "--model", "llama3.1-8b", "--rate", "2", "--ttft-slo", "1", "--tpot-slo", "0.05",
+              "--systems", "p5.48xlarge,trn2.48xlarge", "--max-count", "2")  # fmt: skip
 LISTINGS = [
     ("chips", "list"),
     ("chips", "show", "trainium2"),
@@ -29,8 +32,9 @@ LISTINGS = [
     ("validate",),
     ("estimate", "peak", "--chip", "trainium2", "--chips", "16"),
     ("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--concurrency", "4"),
-    ("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge"),
+    COMPARE_SERVE,
     ("compare", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--systems", "p5.48xlarge,trn2.48xlarge"),
+    PLAN_SERVE,
 ]
 
 
@@ -62,7 +66,7 @@ def test_csv_holds_the_raw_numbers(run_cli: Any) -> None:
 def test_csv_prices_keep_their_digits_and_say_seconds(run_cli: Any) -> None:
     prices = list(csv.DictReader(io.StringIO(run_cli("prices", "list", "--format", "csv").out)))
     assert "63.296" in {p["USD/h"] for p in prices if p["system"] == "p5en.48xlarge"}
-    served = csv.DictReader(io.StringIO(run_cli(*LISTINGS[13], "--format", "csv").out))
+    served = csv.DictReader(io.StringIO(run_cli(*COMPARE_SERVE, "--format", "csv").out))
     row = next(iter(served))
     assert set(row) >= {"ttft_s", "tpot_s", "usd_per_million_output_tokens"}
     assert 0 < float(row["tpot_s"]) < 1  # seconds, as the header says
@@ -138,3 +142,31 @@ def test_an_estimates_csv_is_one_row_per_figure_with_its_range(run_cli: Any) -> 
         == data["cost"]["usd_per_million_output_tokens"]["expected"]
     )
     assert rows["chips"]["expected"] == "8" and rows["chips"]["low"] == ""
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.0128, "12.8 ms"),
+        (0.00046, "0.46 ms"),
+        (4.35, "4.35 s"),
+        (347.816, "5.8 min"),
+        (11_520, "3.20 hours"),
+        (2_592_000, "30.0 days"),
+    ],  # fmt: skip
+)
+def test_durations_read_in_the_unit_that_fits(seconds: float, text: str) -> None:
+    from hwprof.core.cli.render import duration
+
+    assert duration(seconds) == text  # 347,816 ms was printed once: 347.816 s is 5.8 minutes
+
+
+def test_exact_keeps_published_digits_and_plural_counts() -> None:
+    from hwprof.core.cli.render import exact, plural
+
+    assert (exact(63.296), exact(35.76), exact(1234.5), exact(98.32), exact(None)) == (
+        "63.296", "35.76", "1,234.5", "98.32", "-",
+    )  # fmt: skip
+    assert (plural(1, "chip"), plural(2, "chip"), plural(1, "cost model"), plural(1_024, "sequence")) == (
+        "1 chip", "2 chips", "1 cost model", "1,024 sequences",
+    )  # fmt: skip

@@ -140,3 +140,19 @@ def test_estimate_serve_plot_splits_one_requests_time(run_cli: Any, tmp_path: Pa
     decode = 499 * data["tpot_s"]["expected"]  # the 499 tokens after the first, at the mean time per token
     assert "decode (499 more tokens)" in svg and f" {decode:.3g} s (" in svg
     assert "prompt (to first token)" in svg and "queue wait" in svg
+
+
+def test_plan_serve_plot_marks_the_cheapest_pick_among_the_frontier(run_cli: Any, tmp_path: Path) -> None:
+    args = ("plan", "serve", "--model", "llama3.1-8b", "--rate", "2", "--ttft-slo", "1", "--tpot-slo", "0.05",
+            "--systems", "p5.48xlarge,trn2.48xlarge", "--max-count", "2")  # fmt: skip
+    plan = run_cli(*args, "--json").json()
+    path = tmp_path / "serve.svg"
+    result = run_cli(*args, "--plot", path)
+    assert result.code == 0, result.err
+    svg = path.read_text(encoding="utf-8")
+    picks = {s["system"]: s["best"] for s in plan["systems"] if s["best"]}
+    chosen = picks[plan["cheapest"]]
+    assert f"{chosen['system']} x{chosen['count']} {chosen['layout']} {chosen['weights']} (pick) - chosen" in svg
+    for system, best in picks.items():
+        assert f"{system} x{best['count']} {best['layout']}" in svg
+    assert "output tokens/s per chip" in svg and "output tokens/s per user" in svg

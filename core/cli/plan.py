@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -11,6 +12,7 @@ from hwprof.core.cli.common import (
     ActiveOpt,
     ConfigOpt,
     CostModelOpt,
+    FormatOpt,
     HeadsOpt,
     HiddenOpt,
     JsonFlag,
@@ -18,6 +20,7 @@ from hwprof.core.cli.common import (
     LayersOpt,
     ModelOpt,
     ParamsOpt,
+    PlotOpt,
     RegionOpt,
     checked,
     chosen_cost_model,
@@ -27,7 +30,22 @@ from hwprof.core.cli.common import (
     purchase_options,
     shape_from,
 )
-from hwprof.core.cli.render import dump_json, echo, number, table, warn
+from hwprof.core.cli.plot import check_path
+from hwprof.core.cli.render import (
+    Cell,
+    Shown,
+    Table,
+    dump_json,
+    duration,
+    echo,
+    emit,
+    note,
+    number,
+    output_format,
+    plural,
+    table,
+    warn,
+)
 from hwprof.core.data import checks
 
 plan_app = typer.Typer(
@@ -111,10 +129,13 @@ def plan_serve_cmd(
     top: Annotated[int, typer.Option("--top", help="Frontier points to show.")] = 12,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
-    as_json: JsonFlag = False,
+    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
 ) -> None:  # fmt: skip
     """The cheapest deployment per system meeting TTFT and TPOT targets at a request rate (layout,
     count, precision, cost per hour and per million output tokens), and the throughput frontier."""
+    fmt = output_format(fmt, as_json)
+    if plot is not None:
+        check_path(plot)
     from hwprof.core.cost import pricing
     from hwprof.core.errors import HwprofError
     from hwprof.core.jsonable import to_json
@@ -141,34 +162,64 @@ def plan_serve_cmd(
     for _, _, quote in candidates:
         for message in quote.warnings() if quote else ():
             warn(message)
-    if as_json:
-        echo(dump_json(to_json(plan)))
-        return
-    rows = []
+    title = (f"{shape.name} at {rate:g} requests/s, {input_tokens:,} in / {output_tokens:,} out; targets TTFT p90 <= "
+             f"{duration(ttft_slo)}, TPOT p90 <= {duration(tpot_slo)}" + (f", budget {budget:,.2f} USD/h" if budget else ""))  # fmt: skip
+    emit(fmt, to_json(plan), lambda: serve_plan_blocks(plan, title, top))
+    if plot is not None:
+        draw_serve_plan(plan, plot, top)
+        note(f"chart written to {plot}")
+
+
+def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
+    rows: list[list[Shown]] = []
     for result in plan.systems:
         d = result.best
         if d is None:
             rows.append([result.system, "-", "-", "-", "-", "-", "-", "-", result.reason])
             continue
-        rows.append([d.system, f"{d.count} ({d.chips} chips)", d.layout, f"{d.weights}/{d.kv_cache}",
-                     f"{d.ttft_p90_s * 1e3:,.0f} ms", f"{d.tpot_p90_s * 1e3:,.1f} ms",
-                     number(d.usd_per_hour) if d.usd_per_hour is not None else "- (no price)",
-                     number(d.usd_per_million_output_tokens) if d.usd_per_million_output_tokens else "-",
+        rows.append([d.system, Cell(f"{d.count} ({plural(d.chips, 'chip')})", d.count), d.layout,
+                     f"{d.weights}/{d.kv_cache}", Cell(duration(d.ttft_p90_s), d.ttft_p90_s),
+                     Cell(duration(d.tpot_p90_s), d.tpot_p90_s),
+                     d.usd_per_hour if d.usd_per_hour is not None else "- (no price)",
+                     d.usd_per_million_output_tokens or "-",
                      "ok" + (" cheapest" if d.system == plan.cheapest else "")])  # fmt: skip
-    title = (f"{shape.name} at {rate:g} requests/s, {input_tokens:,} in / {output_tokens:,} out; targets TTFT p90 <= "
-             f"{ttft_slo * 1e3:,.0f} ms, TPOT p90 <= {tpot_slo * 1e3:,.0f} ms"
-             + (f", budget {budget:,.2f} USD/h" if budget else ""))  # fmt: skip
-    echo(table(["system", "count", "layout", "weights/KV", "TTFT p90", "TPOT p90", "USD/h", "USD/M out", "verdict"],
-               rows, title=title))  # fmt: skip
-    frontier = [[p.system, p.layout, f"{p.weights}/{p.kv_cache}", p.batch_per_replica, number(p.tokens_per_s_per_user),
-                 number(p.tokens_per_s_per_chip),
-                 number(p.usd_per_million_output_tokens) if p.usd_per_million_output_tokens else "-"]
+    headers = ["system", "count", "layout", "weights/KV", "TTFT p90", "TPOT p90", "USD/h", "USD per M output tokens",
+               "verdict"]  # fmt: skip
+    csv = ["system", "count", "layout", "weights_kv", "ttft_p90_s", "tpot_p90_s", "usd_per_hour",
+           "usd_per_million_output_tokens", "verdict"]  # fmt: skip
+    frontier = [[p.system, p.layout, f"{p.weights}/{p.kv_cache}", p.batch_per_replica, p.tokens_per_s_per_user,
+                 p.tokens_per_s_per_chip, p.usd_per_million_output_tokens or "-"]
                 for p in _spread(list(plan.frontier), top)]  # fmt: skip
-    echo("")
-    echo(table(["system", "layout", "weights/KV", "batch", "tokens/s per user", "tokens/s per chip", "USD/M out"],
-               frontier, title="frontier: tokens/s per chip against tokens/s per user (Pareto points, one replica "
-               "per layout, prompts interleaved)"))  # fmt: skip
-    echo(f"\n{plan.evaluated:,} deployments evaluated; " + "; ".join(plan.assumptions))
+    return [
+        Table(headers, rows, title=title, csv_headers=csv),
+        Table(["system", "layout", "weights/KV", "batch", "tokens/s per user", "tokens/s per chip",
+               "USD per M output tokens"], frontier,
+              title="frontier: tokens/s per chip against tokens/s per user (Pareto points, one replica "
+                    "per layout, prompts interleaved)",
+              footer=f"{plan.evaluated:,} deployments evaluated; " + "; ".join(plan.assumptions)),
+    ]  # fmt: skip
+
+
+def draw_serve_plan(plan: Any, path: Path, top: int) -> None:
+    """Tokens/s per chip against tokens/s per user: the frontier's points (the ``top`` spread along it
+    labelled with system and layout) and each system's pick, the cheapest marked."""
+    from hwprof.core.cli.plot import Point, frontier
+
+    named = {id(p) for p in _spread(list(plan.frontier), top)}
+    points = [Point(p.tokens_per_s_per_user, p.tokens_per_s_per_chip,
+                    f"{p.system} {p.layout} {p.weights} b{p.batch_per_replica}" if id(p) in named else "")
+              for p in plan.frontier]  # fmt: skip
+    for result in plan.systems:
+        d = result.best
+        if d is not None:
+            points.append(Point(1 / d.tpot_mean_s, d.tokens_per_s_per_chip,
+                                f"{d.system} x{d.count} {d.layout} {d.weights} (pick)", d.system == plan.cheapest))  # fmt: skip
+    title = (f"{plan.model}, {plan.rate_per_s:g} requests/s, {plan.input_tokens:,} in / {plan.output_tokens:,} out; "
+             f"chosen: the cheapest meeting TTFT p90 <= {duration(plan.ttft_target_s)}, "
+             f"TPOT p90 <= {duration(plan.tpot_target_s)}")  # fmt: skip
+    frontier(points, path, title=title, xlabel="output tokens/s per user (1 / time per output token)",
+             ylabel="output tokens/s per chip", up=True, right=True,
+             legend="line: the frontier (no deployment serves each user faster with more tokens per chip)")  # fmt: skip
 
 
 def _spread(points: list, top: int) -> list:  # type: ignore[type-arg]

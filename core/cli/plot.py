@@ -64,23 +64,33 @@ def check_path(path: Path) -> Path:
 
 
 def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, ylabel: str,
-             log_x: bool = False, log_y: bool = False, legend: str = "", up: bool = False,
+             log_x: bool = False, log_y: bool = False, legend: str = "", up: bool = False, right: bool = False,
              guides: Sequence[tuple[str, float]] = ()) -> Path:  # fmt: skip
     """Options as points (the chosen one marked), the ones nothing beats joined as the frontier:
     the lower-left edge when smaller is better on both axes (time and cost), the upper-left edge
-    with ``up`` (larger y is better). ``guides`` draws labelled vertical lines (a deadline)."""
+    with ``up`` (larger y is better), the upper-right with ``up`` and ``right``. ``guides`` draws
+    labelled vertical lines (a deadline). Points without a label are drawn small and unnamed."""
     if not points:
         raise HwprofError("nothing to plot: no option fits (see the table for why)")
     fig, (ax,) = _figure(path)
-    edge = pareto(points, up=up)
+    edge = pareto(points, up=up, right=right)
+    placed: list[tuple[float, float]] = []
+    xs, ys = [p.x for p in points], [p.y for p in points]
+    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
     ax.plot([p.x for p in edge], [p.y for p in edge], "-", color=RANGE_COLOUR, lw=1, zorder=1, label="frontier")
     for p in points:
         colour = CHOSEN_COLOUR if p.chosen else OTHER_COLOUR
         hollow = bool(p.note)
-        ax.scatter([p.x], [p.y], s=90 if p.chosen else 40, marker="*" if p.chosen else "o", zorder=3,
-                   facecolors="none" if hollow else colour, edgecolors=colour)  # fmt: skip
+        ax.scatter([p.x], [p.y], s=120 if p.chosen else 40 if p.label else 12, marker="*" if p.chosen else "o",
+                   zorder=3, facecolors="none" if hollow else colour, edgecolors=colour)  # fmt: skip
+        if not p.label:
+            continue  # an unlabelled point: part of the cloud, not named
         text = p.label + (f" ({p.note})" if p.note else "") + (" - chosen" if p.chosen else "")
-        ax.annotate(text, (p.x, p.y), textcoords="offset points", xytext=(6, 4), fontsize=7,
+        # Points on top of each other (three systems at one spot) get their labels stacked downwards.
+        here = ((p.x - min(xs)) / span_x, (p.y - min(ys)) / span_y)
+        clash = sum(1 for q in placed if abs(q[0] - here[0]) < 0.12 and abs(q[1] - here[1]) < 0.03)
+        placed.append(here)
+        ax.annotate(text, (p.x, p.y), textcoords="offset points", xytext=(6, 4 - 10 * clash), fontsize=7,
                     color=colour if p.chosen else "black")  # fmt: skip
     for name, x in guides:
         ax.axvline(x, color=CHOSEN_COLOUR, lw=1, ls=":")
@@ -97,14 +107,15 @@ def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, yl
     return _save(fig, path)
 
 
-def pareto(points: Sequence[Point], up: bool = False) -> list[Point]:
-    """The points no other point beats on both axes (smaller x; smaller y, or larger with ``up``)."""
-    ordered = sorted(points, key=lambda p: (p.x, -p.y if up else p.y))
+def pareto(points: Sequence[Point], up: bool = False, right: bool = False) -> list[Point]:
+    """The points no other point beats on both axes: smaller x and smaller y by default; larger y with
+    ``up``, larger x with ``right`` (serving: more tokens/s per user and per chip). Ordered by x."""
+    sx, sy = (-1 if right else 1), (-1 if up else 1)
     edge: list[Point] = []
-    for p in ordered:
-        if not edge or (p.y > edge[-1].y if up else p.y < edge[-1].y):
+    for p in sorted(points, key=lambda p: (sx * p.x, sy * p.y)):
+        if not edge or sy * p.y < sy * edge[-1].y:
             edge.append(p)
-    return edge
+    return sorted(edge, key=lambda p: p.x)
 
 
 def ratios(panels: Sequence[tuple[str, Sequence[Bar]]], path: Path, *, title: str, note: str = "") -> Path:
