@@ -47,13 +47,16 @@ def layout_of(case: records.ValidationCase) -> sl.ServeLayout:
 
 
 def traffic_of(case: records.ValidationCase, lay: sl.ServeLayout) -> serving.Traffic:
-    """The case's load: its concurrency (all users), else its batch (per replica, as engines are
-    configured), else offline (as many in flight as the KV cache holds)."""
+    """The case's load: its concurrency (all users) or rate, with its batch as the engine's limit
+    per replica; else its batch as the load (per replica, as engines are configured); else offline
+    (as many in flight as the KV cache holds)."""
     concurrency = getattr(case, "concurrency", None)
-    if concurrency is None and case.batch and not case.largest_batch:
+    rate = getattr(case, "request_rate_per_s", None)
+    limit = case.batch if (concurrency is not None or rate is not None) else None
+    if concurrency is None and rate is None and case.batch and not case.largest_batch:
         concurrency = case.batch * lay.dp
     return serving.Traffic(case.input_tokens or 1, case.output_tokens or 1, concurrency=concurrency,
-                           rate_per_s=getattr(case, "request_rate_per_s", None))  # fmt: skip
+                           rate_per_s=rate, max_batch=limit)  # fmt: skip
 
 
 def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED) -> serving.ServeEstimate:

@@ -38,14 +38,17 @@ class Traffic:
     output_tokens: int
     concurrency: int | None = None  # users in a closed loop, over all replicas
     rate_per_s: float | None = None  # requests per second, over all replicas
+    max_batch: int | None = None  # the engine's limit on sequences in flight per replica (else the KV cache's)
 
     @property
     def kind(self) -> str:
+        limit = f", at most {self.max_batch} sequences in flight per replica" if self.max_batch else ""
         if self.rate_per_s is not None:
-            return f"{self.rate_per_s:g} requests/s (Poisson arrivals)"
+            return f"{self.rate_per_s:g} requests/s (Poisson arrivals){limit}"
+        limit = f", at most {self.max_batch} sequences in flight per replica" if self.max_batch else ""
         if self.concurrency is not None:
-            return f"concurrency {self.concurrency} (closed loop: each user sends again when answered)"
-        return "offline: as many sequences in flight as the KV cache holds"
+            return f"concurrency {self.concurrency} (closed loop: each user sends again when answered){limit}"
+        return "offline: as many sequences in flight as the KV cache holds" + limit
 
 
 @attrs.frozen
@@ -141,6 +144,8 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff
     prompt_s = compute_s + comm_s
     work_s = sum(sl.prompt_time(r, i, prompt_flops, chunks, batched=True))
     max_batch = float(r.max_batch(i + o))
+    if t.max_batch is not None:
+        max_batch = min(max_batch, float(t.max_batch))
     if max_batch < 1:
         raise HwprofError(f"layout {lay}: the weights leave no room for the KV cache of one sequence of {i + o:,} "
                           "tokens; use more chips per replica (tp x pp) or a smaller weight precision")  # fmt: skip
@@ -213,6 +218,8 @@ def estimate_serve(
     sl.check(shape, cluster, layout, traffic.input_tokens, traffic.output_tokens)
     if traffic.concurrency is not None and traffic.concurrency < 1:
         raise HwprofError(f"concurrency must be at least 1, got {traffic.concurrency}")
+    if traffic.max_batch is not None and traffic.max_batch < 1:
+        raise HwprofError(f"the batch limit must be at least 1 sequence, got {traffic.max_batch}")
     if traffic.rate_per_s is not None and not traffic.rate_per_s > 0:
         raise HwprofError(f"the request rate must be positive, got {traffic.rate_per_s:g}")
     replica = sl.replica(shape, cluster, layout, constants)
