@@ -76,7 +76,8 @@ def test_moe_reads_the_active_parameters_at_one_token_and_more_with_more(reg: re
     experts = (46.7e9 - 12.9e9) / (1 - 2 / 8)  # routed expert weights: active holds 2/8 of them
     assert share == pytest.approx(experts / 46.7e9) and pick == 0.25
     r = sl.replica(mixtral, on(reg, "p5.48xlarge", 1), sl.ServeLayout())
-    step = lambda b: sl.decode_parts(r, b, 0.0, 0.0)[0] * r.hbm_bytes_per_s  # noqa: E731  bytes read
+    costs = sl.step_of(r, 0.0, 0.0)
+    step = lambda b: sl.decode_parts(costs, b)[0] * r.hbm_bytes_per_s  # noqa: E731  bytes read
     assert step(1) == pytest.approx(12.9e9 * 2)  # one token: exactly the active weights
     dense = 46.7e9 - experts
     touched_by_two = 1 - (1 - 2 / 8) ** 2  # an expert is missed by both tokens with chance (6/8)^2

@@ -166,6 +166,8 @@ def estimate_serve(
     input_tokens: Annotated[int, typer.Option("--input-tokens", callback=checked(checks.REQUEST_TOKENS), help="Prompt tokens.")] = 1000,
     output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens.")] = 500,
     chunk_tokens: ChunkOpt = 8192,
+    max_batch: Annotated[int | None, typer.Option("--max-batch", help="The engine's limit on sequences in flight per "
+                                                  "replica (default: what the KV cache holds).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
     as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
 ) -> None:  # fmt: skip
@@ -184,7 +186,7 @@ def estimate_serve(
     quote = quote_for(cost_model, target, purchase, region)
     lay = serve_setup(shape, target, layout, precision, kv_precision, chunk_tokens)
     load = serving.Traffic(input_tokens, output_tokens, concurrency=concurrency if rate is None else None,
-                           rate_per_s=rate)  # fmt: skip
+                           rate_per_s=rate, max_batch=max_batch)  # fmt: skip
     if rate is None and concurrency is None:
         load = attrs.evolve(load, concurrency=1)
     result = serving.estimate_serve(shape, target, lay, load, quote)

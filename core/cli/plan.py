@@ -182,7 +182,8 @@ def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
                      Cell(duration(d.tpot_p90_s), d.tpot_p90_s),
                      d.usd_per_hour if d.usd_per_hour is not None else "- (no price)",
                      d.usd_per_million_output_tokens or "-",
-                     "ok" + (" cheapest" if d.system == plan.cheapest else "")])  # fmt: skip
+                     "ok" + (" cheapest" if d.system == plan.cheapest else "")
+                     + (" (wide range: estimated figures)" if d.thin_evidence else "")])  # fmt: skip
     headers = ["system", "count", "layout", "weights/KV", "TTFT p90", "TPOT p90", "USD/h", "USD per M output tokens",
                "verdict"]  # fmt: skip
     csv = ["system", "count", "layout", "weights_kv", "ttft_p90_s", "tpot_p90_s", "usd_per_hour",
@@ -196,7 +197,7 @@ def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
                "USD per M output tokens"], frontier,
               title="frontier: tokens/s per chip against tokens/s per user (Pareto points, one replica "
                     "per layout, prompts interleaved)",
-              footer=f"{plan.evaluated:,} deployments evaluated; " + "; ".join(plan.assumptions)),
+              footer=_thin_note(plan) + f"{plan.evaluated:,} deployments evaluated; " + "; ".join(plan.assumptions)),
     ]  # fmt: skip
 
 
@@ -220,6 +221,14 @@ def draw_serve_plan(plan: Any, path: Path, top: int) -> None:
     frontier(points, path, title=title, xlabel="output tokens/s per user (1 / time per output token)",
              ylabel="output tokens/s per chip", up=True, right=True,
              legend="line: the frontier (no deployment serves each user faster with more tokens per chip)")  # fmt: skip
+
+
+def _thin_note(plan: Any) -> str:
+    thin = sorted({f for result in plan.systems if result.best for f in result.best.thin_evidence})
+    if not thin:
+        return ""
+    return (f"wide range: the picks marked rest on estimated figures ({', '.join(thin)}); their latencies could be "
+            "1.7x the expected value\n")  # fmt: skip
 
 
 def _spread(points: list, top: int) -> list:  # type: ignore[type-arg]

@@ -232,19 +232,41 @@ def micro_batch(batch: Any, pp: Any, xp: Any = SCALAR) -> Any:
     return xp.maximum(batch / pp, xp.minimum(batch, 1.0))
 
 
-def decode_parts(r: Replica, batch: Any, context: Any, flops_per_token: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
+@attrs.frozen
+class Step:
+    """One decode step's costs, linear in the stage micro-batch ``b`` (floats, or arrays in the search):
+    memory ``weights_s x touched(b) + kv_s x b``, compute ``compute_s x b``, collectives ``comm_fixed_s
+    + comm_s x b``, each already multiplied by the ``pp`` stages a step passes through."""
+
+    pp: Any
+    weights_s: Any
+    expert_share: Any
+    expert_miss: Any  # 1 - k / E
+    kv_s: Any
+    compute_s: Any
+    comm_fixed_s: Any
+    comm_s: Any
+
+
+def step_of(r: Replica, context: Any, flops_per_token: Any) -> Step:
+    return Step(pp=r.pp, weights_s=r.pp * r.weights_bytes_per_chip / r.hbm_bytes_per_s, expert_share=r.expert_share,
+                expert_miss=1 - r.expert_pick, kv_s=r.pp * context * r.kv_bytes_per_token_per_chip / r.hbm_bytes_per_s,
+                compute_s=r.pp * flops_per_token / (r.chips * r.decode_flops_per_s), comm_fixed_s=r.comm_fixed_s,
+                comm_s=r.comm_per_token_s)  # fmt: skip
+
+
+def decode_parts(s: Step, batch: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
     """(memory, compute, communication) seconds of one decode step over ``batch`` sequences."""
-    b = micro_batch(batch, r.pp, xp)
-    touched = 1 - r.expert_share * (1 - r.expert_pick) ** b
-    memory = (
-        r.pp * (r.weights_bytes_per_chip * touched + b * context * r.kv_bytes_per_token_per_chip) / r.hbm_bytes_per_s
-    )
-    compute = r.pp * b * flops_per_token / (r.chips * r.decode_flops_per_s)
-    return memory, compute, r.comm_fixed_s + r.comm_per_token_s * b
+    b = micro_batch(batch, s.pp, xp)
+    if isinstance(s.expert_share, float) and s.expert_share == 0.0:
+        weights = s.weights_s  # a dense model reads all its weights whatever the batch
+    else:
+        weights = s.weights_s * (1 - s.expert_share * s.expert_miss**b)
+    return weights + s.kv_s * b, s.compute_s * b, s.comm_fixed_s + s.comm_s * b
 
 
-def decode_step(r: Replica, batch: Any, context: Any, flops_per_token: Any, xp: Any = SCALAR) -> Any:
-    memory, compute, comm_s = decode_parts(r, batch, context, flops_per_token, xp)
+def decode_step(s: Step, batch: Any, xp: Any = SCALAR) -> Any:
+    memory, compute, comm_s = decode_parts(s, batch, xp)
     return xp.maximum(memory, compute) + comm_s
 
 

@@ -59,6 +59,7 @@ class Deployment:
     usd_per_hour: float | None
     usd_per_million_output_tokens: float | None
     price: dict[str, Any] | None
+    thin_evidence: tuple[str, ...] = ()  # estimated figures the pick rests on: its range is twice as wide
 
 
 @attrs.frozen
@@ -143,29 +144,33 @@ def evaluate(shape: Shape, chip: records.Chip, tiers: tuple[Any, ...], chips_per
     decode = dp - prefill
     valid &= decode >= 1
 
-    def step(batch: Any) -> Any:
-        return sl.decode_step(r, batch, context, flops_per_token, xp=np)
+    costs = sl.step_of(r, context, flops_per_token)
 
-    # Each candidate is either aggregated (every replica prefills and decodes) or split: evaluate
-    # each kind only on its own candidates.
-    split = prefill > 0
+    def step(batch: Any) -> Any:
+        return sl.decode_step(costs, batch, xp=np)
+
+    # Each valid candidate is either aggregated (every replica prefills and decodes) or split:
+    # evaluate each kind on its own candidates (invalid ones keep NaN and stable False).
+    split = (prefill > 0) & valid
     n = tp.shape
     out: dict[str, Any] = {name: np.full(n, np.nan) for name in ("ttft_mean", "ttft_p90", "tpot_mean", "tpot_p90",
                                                                   "running")}  # fmt: skip
     out["stable"] = np.zeros(n, dtype=bool)
-    agg = ~split
+    agg = (prefill == 0) & valid
     ra = _take(np, r, agg)
+    costs_agg = sl.step_of(ra, context, flops_per_token)
     both = tr.at_rate(rate / np.maximum(dp[agg], 1), o, prompt_s[agg],
-                      lambda b: sl.decode_step(ra, b, context, flops_per_token, xp=np), max_batch[agg], chunks[agg],
+                      lambda b: sl.decode_step(costs_agg, b, xp=np), max_batch[agg], chunks[agg],
                       xp=np, prompt_work_s=work_s[agg], pack=pack[agg], iterations=SEARCH_ITERATIONS)  # fmt: skip
     _put(out, agg, both)
     # Split: prefill replicas run prompts only; decode replicas never stop for one; the prompt's KV
     # cache moves to its decode replica, each chip sending its share over the outermost link.
     rs = _take(np, r, split)
+    costs_split = sl.step_of(rs, context, flops_per_token)
     pre = tr.at_rate(rate / np.maximum(prefill[split], 1), 1, prompt_s[split], lambda b: 0.0 * b, 1.0, chunks[split],
                      xp=np, prompt_work_s=work_s[split], pack=pack[split], iterations=1)  # fmt: skip
-    dec = tr.at_rate(rate / np.maximum(decode[split], 1), o, 0.0, lambda b: sl.decode_step(rs, b, context,
-                     flops_per_token, xp=np), max_batch[split], chunks[split], xp=np, prompt_work_s=0.0,
+    dec = tr.at_rate(rate / np.maximum(decode[split], 1), o, 0.0, lambda b: sl.decode_step(costs_split, b,
+                     xp=np), max_batch[split], chunks[split], xp=np, prompt_work_s=0.0,
                      iterations=SEARCH_ITERATIONS)  # fmt: skip
     handoff = sl.handoff_s(i, rs, tiers)
     merged = attrs.evolve(dec, ttft_mean_s=pre.ttft_mean_s + handoff, ttft_p90_s=pre.ttft_p90_s + handoff,
@@ -267,9 +272,11 @@ def plan_serve(
         else:
             # Cheapest (fewest systems when unpriced), then fewest chips per replica, then lowest TPOT.
             index = np.lexsort((ev["tpot_p90"], grid["tp"] * grid["pp"], grid["count"]))
-            best = int(index[ok[index]][0])
-            results.append(SystemResult(system.id, _deployment(grid, ev, best, system, weights, quote, rate,
-                                                               output_tokens), "", grid["tp"].size))  # fmt: skip
+            i = int(index[ok[index]][0])
+            best = _deployment(grid, ev, i, system, weights, quote, rate, output_tokens)
+            lay = sl.ServeLayout(tp=int(grid["tp"][i]), pp=int(grid["pp"][i]), weights=best.weights)
+            best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(target, lay)))
+            results.append(SystemResult(system.id, best, "", grid["tp"].size))
         frontier.extend(_frontier(np, shape, chip, tiers, system, weights, quote, input_tokens, output_tokens, k))
     priced = [(r.best.usd_per_hour, r.system) for r in results if r.best and r.best.usd_per_hour is not None]
     cheapest = min(priced)[1] if priced else None

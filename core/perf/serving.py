@@ -150,8 +150,10 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff
         raise HwprofError(f"layout {lay}: the weights leave no room for the KV cache of one sequence of {i + o:,} "
                           "tokens; use more chips per replica (tp x pp) or a smaller weight precision")  # fmt: skip
 
+    costs = sl.step_of(r, context, flops_per_token)
+
     def step(batch: Any) -> Any:
-        return sl.decode_step(r, batch, context, flops_per_token)
+        return sl.decode_step(costs, batch)
 
     if lay.prefill:
         if t.rate_per_s is None:
@@ -168,7 +170,7 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff
     else:
         users = t.concurrency / lay.dp if t.concurrency is not None else max_batch
         load = tr.at_concurrency(users, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s, pack=pack)
-    memory, compute, comm = sl.decode_parts(r, load.running_sequences, context, flops_per_token)
+    memory, compute, comm = sl.decode_parts(costs, load.running_sequences)
     parts = {"prompt_s": prompt_s, "prompt_compute_s": compute_s, "prompt_comm_s": comm_s, "memory": memory,
              "compute": compute, "comm": comm, "max_batch": max_batch}  # fmt: skip
     return load, parts
