@@ -38,12 +38,12 @@ def layout_of(case: records.ValidationCase) -> sl.ServeLayout:
     values = dict(tp=case.chips, pp=1, dp=1)
     for part in (p for p in text.split(",") if "=" in p):
         key, value = (x.strip() for x in part.split("=", 1))
-        if key in ("tp", "pp", "dp", "ep"):
+        if key in ("tp", "pp", "dp", "ep", "adp"):
             values[key] = int(value)
     if per_chip > 1:
         values["tp"] = max(1, values["tp"] // per_chip)
     return sl.ServeLayout(tp=values["tp"], pp=values["pp"], dp=values["dp"], ep=values.get("ep", 1),
-                          weights=case.precision, kv_cache=case.kv_precision)  # fmt: skip
+                          adp=values.get("adp", 0), weights=case.precision, kv_cache=case.kv_precision)  # fmt: skip
 
 
 def traffic_of(case: records.ValidationCase, lay: sl.ServeLayout) -> serving.Traffic:

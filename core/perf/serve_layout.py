@@ -287,12 +287,18 @@ def prompt_time(
 
 
 def attention_params(shape: Shape) -> float:
-    """Q, K, V and output projections over all layers (0 when the shape is unknown)."""
+    """Q, K, V and output projections over all layers (0 when the shape is unknown). A latent cache
+    (multi-head latent attention) replaces the K and V projections by the latent's up-projections:
+    ``latent x heads x 2 x head_dim`` per layer (its low-rank query is counted as full, an upper bound)."""
     if not (shape.layers and shape.hidden and shape.heads):
         return 0.0
     head_dim = shape.head_dim or shape.hidden // shape.heads
-    kv_heads = shape.kv_heads or shape.heads
-    return float(shape.layers * shape.hidden * head_dim * (2 * shape.heads + 2 * kv_heads))
+    query_and_output = 2 * shape.hidden * shape.heads * head_dim
+    if shape.kv_elements_per_layer and not shape.kv_heads:
+        key_value = shape.kv_elements_per_layer * shape.heads * 2 * head_dim
+    else:
+        key_value = 2 * shape.hidden * (shape.kv_heads or shape.heads) * head_dim
+    return float(shape.layers * (query_and_output + key_value))
 
 
 def expert_numbers(shape: Shape) -> tuple[float, float]:
