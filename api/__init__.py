@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HwprofError", "__version__", "compare_serve", "compare_train", "estimate_peak", "estimate_serve",
-    "estimate_train", "plan_train", "registry", "shape", "to_json",
+    "estimate_train", "plan_serve", "plan_train", "registry", "shape", "to_json",
 ]  # fmt: skip
 
 
@@ -153,6 +153,28 @@ def plan_train(model: str | Path | Shape, *, tokens: float, deadline_days: float
                    first_quote(pricing, chosen, i, options, region)[0] if chosen else None) for i in ids]  # fmt: skip
     return plan.plan_train(shape(model, seq_len), candidates, r.interconnects, tokens, precision, seq_len,
                            deadline_days * 86400 if deadline_days is not None else None, budget)  # fmt: skip
+
+
+def plan_serve(model: str | Path | Shape, *, rate: float, ttft_slo: float, tpot_slo: float, input_tokens: int = 1000,
+               output_tokens: int = 500, systems: Sequence[str] | None = None, budget: float | None = None,
+               precisions: Sequence[str] = ("bf16", "fp8", "int4", "fp4"), max_count: int = 64,
+               cost_model: str | None = None, region: str | None = None, purchase: str = "on-demand") -> Any:  # fmt: skip
+    """The cheapest deployment per system meeting p90 TTFT and TPOT targets (seconds) at a request
+    rate, and the tokens/s per chip against tokens/s per user frontier: ``hwprof plan serve``."""
+    from hwprof.core.cli.common import chosen_cost_model, current_registry, first_quote, purchase_options
+    from hwprof.core.cost import pricing
+    from hwprof.core.perf import serve_search
+
+    r = current_registry()
+    chosen = chosen_cost_model(cost_model)
+    ids = (
+        list(systems) if systems else sorted(chosen.priced_systems() & set(r.systems)) if chosen else sorted(r.systems)
+    )
+    options = purchase_options(pricing, purchase, region, [chosen] if chosen else [])
+    candidates = [(r.system(i), r.chip(r.system(i).chip),
+                   first_quote(pricing, chosen, i, options, region)[0] if chosen else None) for i in ids]  # fmt: skip
+    return serve_search.plan_serve(shape(model), candidates, r.interconnects, rate, input_tokens, output_tokens,
+                                   ttft_slo, tpot_slo, budget, tuple(precisions), max_count)  # fmt: skip
 
 
 def to_json(value: Any) -> Any:
