@@ -27,6 +27,10 @@ def test_pareto_keeps_the_points_nothing_beats() -> None:
     assert [p.label.split()[0] for p in pareto(POINTS)] == ["p5en.48xlarge", "p5e.48xlarge", "trn2.48xlarge"]
     up = [Point(1, 10, "a"), Point(2, 5, "b"), Point(3, 8, "c")]  # larger y is better: b is beaten by a
     assert [p.label for p in pareto(up, up=True)] == ["a"]
+    tie = [Point(1, 5, "sooner"), Point(2, 5, "later, same cost")]  # the same cost, later: beaten
+    assert [p.label for p in pareto(tie)] == ["sooner"]
+    serving = [Point(10, 100, "a"), Point(20, 50, "b"), Point(15, 40, "c")]  # more of both is better: c is beaten
+    assert [p.label for p in pareto(serving, up=True, right=True)] == ["a", "b"]
 
 
 def test_frontier_svg_holds_every_label_and_marks_the_chosen_one(tmp_path: Path) -> None:

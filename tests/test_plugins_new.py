@@ -46,6 +46,7 @@ def test_scaffold_from_a_chip_template(run_cli: Any, tmp_path: Path, builtin_reg
     # The smallest system on the chip comes too, on the new chip, over copies of its links.
     (system,) = profile.system
     assert (system.id, system.chip, system.chips) == ("acme-x1-hgx-h100-8", "acme-x1", 8)
+    assert (system.status, system.source.title.startswith("TODO")) == ("estimated", True)
     assert {t.interconnect for t in system.tiers} == {link.id for link in profile.interconnect}
     assert all(link.id.startswith("acme-x1-") for link in profile.interconnect)
 
