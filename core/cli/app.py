@@ -10,14 +10,14 @@ import errno
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from hwprof.core import __version__
-from hwprof.core.cli.common import Session, begin
-from hwprof.core.cli.render import echo, warn
-from hwprof.core.data import registry
+from hwprof.core.cli.common import Session, begin, warn_once, warned
+from hwprof.core.cli.render import echo
+from hwprof.core.data import plugin_calls, registry
 from hwprof.core.errors import HwprofError
 
 # Built-in command groups: modules implementing ``hwprof_register_commands``, the hook a
@@ -81,32 +81,84 @@ def _main(
 # ----------------------------------------------------------------------------- entry point
 
 
-def build_app(command: str | None = None) -> typer.Typer:
+def build_app(command: str | None = None, strict: bool = False) -> typer.Typer:
     """The app: the global options, then the command groups, built-in and from plugins.
 
     With ``command`` (the first word of a command line) naming a built-in group, only that module
     is imported; plugins' commands are always added. A plugin whose hook raises is reported and
     skipped.
     """
+    import functools
     import importlib
-    import types
 
     app = _new_app()
     app.callback()(_main)
-    manager = registry.modules(Session().settings()).manager
+    loaded = registry.modules(Session().settings())
+    manager = loaded.manager
+    # Reported here too, for commands that never load records (--help): once per invocation.
+    problems = registry.load_problems(loaded) + [registry.skipped(i) for i in loaded.infos if i.status == "failed"]
+    for problem, then in problems:
+        if strict:
+            raise HwprofError(f"{problem} (strict mode: without --strict-plugins, {then})")
+        warn_once(f"{problem}; {then}")
     wanted = [m for m, words in BUILTIN_COMMANDS.items() if command in words] or list(BUILTIN_COMMANDS)
     for name in wanted:
-        if manager.get_plugin(f"hwprof.cli.{name}") is None:
+        if manager.get_plugin(f"{BUILTIN_PREFIX}{name}") is None:
             module = importlib.import_module(f"hwprof.core.cli.{name}")
-            # Only the hook: pluggy inspects every attribute of what it registers.
-            hook = types.SimpleNamespace(hwprof_register_commands=module.hwprof_register_commands)
-            manager.register(hook, name=f"hwprof.cli.{name}")
-    for impl in reversed(manager.hook.hwprof_register_commands.get_hookimpls()):
-        try:
-            impl.function(cli=app)
-        except Exception as exc:
-            warn(f"plugin {impl.plugin_name!r} could not add its commands: {type(exc).__name__}: {exc}")
+            manager.register(_Commands(module.hwprof_register_commands), name=f"{BUILTIN_PREFIX}{name}")
+    impls = list(reversed(manager.hook.hwprof_register_commands.get_hookimpls()))  # built-ins first
+    owners: dict[tuple[str, ...], str] = {}  # command path -> the plugin that added it first
+    for impl in impls:
+        before = {id(entry) for _, _, entry in _commands(app)}
+        call = plugin_calls.caller_for(manager, "hwprof_register_commands", impl.plugin)
+        _, failure = plugin_calls.contained(
+            impl.plugin_name, "hwprof_register_commands", functools.partial(call, cli=app)
+        )
+        if failure:
+            warn_once(f"plugin {impl.plugin_name!r} could not add its commands: {failure}")
+        for path, holder, entry in _commands(app):
+            if id(entry) in before:
+                continue
+            if path not in owners:
+                owners[path] = impl.plugin_name
+                continue
+            holder.remove(entry)  # a command another plugin (or hwprof itself) added is never taken over
+            owner = owners[path]
+            owner = (
+                f"hwprof's own {owner.removeprefix(BUILTIN_PREFIX)!r}"
+                if owner.startswith(BUILTIN_PREFIX)
+                else f"plugin {owner!r}"
+            )
+            warn_once(f"plugin {impl.plugin_name!r} adds the command `hwprof {' '.join(path)}`, which {owner} "
+                      "already provides; the plugin's command is ignored")  # fmt: skip
     return app
+
+
+BUILTIN_PREFIX = "hwprof.cli."
+
+
+class _Commands:
+    """A built-in command module's hook alone: pluggy inspects every attribute of what it registers."""
+
+    def __init__(self, hook: object) -> None:
+        self.hwprof_register_commands = hook
+
+
+def _commands(app: typer.Typer) -> list[tuple[tuple[str, ...], list[Any], Any]]:
+    """(path, the list holding it, entry) for each command and group: ``("prices", "list")``."""
+
+    def name(entry: Any) -> str:
+        return str(entry.name or (entry.callback.__name__.lower().replace("_", "-") if entry.callback else ""))
+
+    found: list[tuple[tuple[str, ...], list[Any], Any]] = []
+    found += [((name(e),), app.registered_commands, e) for e in app.registered_commands]
+    for group in app.registered_groups:
+        sub = group.typer_instance
+        label = str(group.name or (sub.info.name if sub else "") or "")
+        found.append(((label,), app.registered_groups, group))
+        if sub is not None:
+            found += [((label, name(e)), sub.registered_commands, e) for e in sub.registered_commands]
+    return found
 
 
 def _command_word(args: list[str]) -> str | None:
@@ -140,11 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: one clear line and exit 1 on bad input, never a traceback."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("HWPROF_DEBUG"))
+    warned.clear()
     try:
         if args[:1] == ["--version"]:  # needs no plugin: a plugin's slow or failing hook cannot delay it
             echo(f"hwprof {__version__}")
             return 0
-        _app_for(build_app(_command_word(args)), args)(args=args, prog_name="hwprof", standalone_mode=True)
+        strict = "--strict-plugins" in args[: args.index(word) if (word := _command_word(args)) else len(args)]
+        app = build_app(_command_word(args), strict or Session().settings().strict)
+        _app_for(app, args)(args=args, prog_name="hwprof", standalone_mode=True)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not in the interpreter's exit
     except HwprofError as exc:
         if debug:
@@ -152,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc.for_cli()}\n")
         return exc.exit_code
     except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C into a silent exit 130
+            sys.stderr.write("interrupted\n")
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

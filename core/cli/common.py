@@ -62,9 +62,20 @@ class Session:
         """The registry for this invocation; plugin warnings go to stderr once."""
         result = registry.get(self.settings())
         for message in result.warnings:
-            warn(message)
+            warn_once(message)
         result.warnings.clear()
         return result
+
+
+warned: set[str] = set()  # warnings printed in this invocation (``main`` clears it)
+
+
+def warn_once(text: str) -> None:
+    """A warning, unless this invocation printed it already (loading commands and records both
+    report a broken plugin)."""
+    if text not in warned:
+        warned.add(text)
+        warn(text)
 
 
 _session: contextvars.ContextVar[Session] = contextvars.ContextVar("hwprof_session")

@@ -105,7 +105,8 @@ def _plugin_dists() -> dict[str, Distribution]:
     """Third-party distributions that provide hwprof plugins, by normalised name."""
     from importlib.metadata import entry_points
 
-    from hwprof.core.data.registry import BUILTIN_DIST, GROUP
+    from hwprof.core.data.entry_points import GROUP
+    from hwprof.core.data.registry import BUILTIN_DIST
 
     found: dict[str, Distribution] = {}
     for ep in entry_points(group=GROUP):

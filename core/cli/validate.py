@@ -8,7 +8,7 @@ import typer
 
 from hwprof.core import hookimpl
 from hwprof.core.cli.common import FormatOpt, JsonFlag, current_registry
-from hwprof.core.cli.render import Cell, Table, emit, number, output_format, plural
+from hwprof.core.cli.render import Cell, Table, emit, number, output_format, plural, warn
 from hwprof.core.errors import HwprofError
 
 
@@ -23,6 +23,8 @@ def validate_cmd(
     if role not in (None, "calibration", "validation"):
         raise HwprofError(f"--role {role}: use 'calibration' or 'validation'")
     out = validate.run(current_registry(), role)
+    for case in out["unusable"]:
+        warn(f"validation case {case['id']!r} ({case['origin']}) cannot be estimated: {case['reason']}; it is left out")
     rows = [[c["id"], c["role"][:3], c["metric"], _published(c), c["estimate"]["expected"],
              Cell(f"{c['error']:+.0%}", c["error"]), "yes" if c["in_range"] else "NO", ", ".join(c["calibrates"])]
             for c in out["cases"]]  # fmt: skip

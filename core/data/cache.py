@@ -8,8 +8,10 @@ pickles written by hwprof itself, atomically; one that fails to load is ignored 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -19,14 +21,32 @@ T = TypeVar("T")
 MAX_ENTRIES = 256
 
 
+SPECIAL = ("/proc", "/sys", "/dev")  # not places to keep files, whatever they look like
+_warned: set[str] = set()
+
+
 def folder() -> Path | None:
     if os.environ.get("HWPROF_NO_CACHE", "") not in ("", "0"):
         return None
     if custom := os.environ.get("HWPROF_CACHE_DIR"):
-        return Path(custom)
+        if _usable(custom):
+            return Path(custom)
+        if custom not in _warned:  # once per process: the cache is asked for on every profile read
+            _warned.add(custom)
+            sys.stderr.write(f"warning: HWPROF_CACHE_DIR={custom}: not a folder hwprof can keep files in; "
+                             "using the default cache folder (unset it, or point it at a folder)\n")  # fmt: skip
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("hwprof"))
+    default = platformdirs.user_cache_dir("hwprof")
+    return Path(default) if _usable(default) else None
+
+
+def _usable(place: str) -> bool:
+    """A folder, or a path one can be made at; not a file, a device or a special filesystem."""
+    real = os.path.realpath(place)
+    if any(real == s or real.startswith(s + "/") for s in SPECIAL):
+        return False
+    return os.path.isdir(real) or not os.path.lexists(real)
 
 
 def cached(kind: str, key: str, build: Callable[[], T]) -> T:
@@ -62,4 +82,5 @@ def _store(place: Path, path: Path, value: object) -> None:
         for old in entries[: max(0, len(entries) - MAX_ENTRIES)]:
             old.unlink(missing_ok=True)
     except OSError:  # a read-only or full disk only costs speed
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)

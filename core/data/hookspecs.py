@@ -8,22 +8,23 @@ the plugin, which is the usual way (profiles are data, plugins are code).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+from hwprof.core.data.kinds import KINDS, Kind
 
 if TYPE_CHECKING:
     import typer
 
-    from hwprof.core.data.records import Chip, Interconnect, QuotesCost, System, ValidationCase, Workload
-
 hookspec = pluggy.HookspecMarker("hwprof")
 
 
-@hookspec
-def hwprof_register_chips() -> Sequence[Chip]:
-    """Chips this plugin provides.
+# The registration hooks, one per kind of record (hwprof.core.data.kinds): their docs, with a
+# complete example each. The specs themselves are made from KINDS below, so a kind is listed once.
+DOCS: dict[str, str] = {
+    "chip": """Chips this plugin provides.
 
     Example (``my_chip/__init__.py``, with ``my_chip.toml`` beside it)::
 
@@ -33,13 +34,8 @@ def hwprof_register_chips() -> Sequence[Chip]:
         @hookimpl
         def hwprof_register_chips():
             return load_resource(__name__, "my_chip.toml").chip
-    """
-    raise NotImplementedError
-
-
-@hookspec
-def hwprof_register_interconnects() -> Sequence[Interconnect]:
-    """Interconnects (scale-up links, scale-out networks) this plugin provides.
+    """,
+    "interconnect": """Interconnects (scale-up links, scale-out networks) this plugin provides.
 
     Example::
 
@@ -49,13 +45,8 @@ def hwprof_register_interconnects() -> Sequence[Interconnect]:
         @hookimpl
         def hwprof_register_interconnects():
             return load_resource(__name__, "my_chip.toml").interconnect
-    """
-    raise NotImplementedError
-
-
-@hookspec
-def hwprof_register_systems() -> Sequence[System]:
-    """Systems (instances, boards, UltraServers, pods): a chip count joined by interconnect tiers.
+    """,
+    "system": """Systems (instances, boards, UltraServers, pods): a chip count joined by interconnect tiers.
 
     A system names its chip and interconnects by id; they may come from any plugin.
 
@@ -67,13 +58,8 @@ def hwprof_register_systems() -> Sequence[System]:
         @hookimpl
         def hwprof_register_systems():
             return load_resource(__name__, "my_chip.toml").system
-    """
-    raise NotImplementedError
-
-
-@hookspec
-def hwprof_register_cost_models() -> Sequence[QuotesCost]:
-    """Cost models: what a system costs per hour, as a price list or as behaviour.
+    """,
+    "cost_model": """Cost models: what a system costs per hour, as a price list or as behaviour.
 
     A cost model is any object with ``id``, ``name``, ``regions``, ``priced_systems()`` and
     ``quote(system, purchase, region, hours, today)`` returning a ``Quote`` (``QuotesCost`` in
@@ -111,13 +97,8 @@ def hwprof_register_cost_models() -> Sequence[QuotesCost]:
         @hookimpl
         def hwprof_register_cost_models():
             return [Chargeback()]
-    """
-    raise NotImplementedError
-
-
-@hookspec
-def hwprof_register_workloads() -> Sequence[Workload]:
-    """Workload presets: model shapes estimates can be run on (``--model ID``).
+    """,
+    "workload": """Workload presets: model shapes estimates can be run on (``--model ID``).
 
     Example::
 
@@ -127,13 +108,8 @@ def hwprof_register_workloads() -> Sequence[Workload]:
         @hookimpl
         def hwprof_register_workloads():
             return load_resource(__name__, "models.toml").workload
-    """
-    raise NotImplementedError
-
-
-@hookspec
-def hwprof_register_validation_cases() -> Sequence[ValidationCase]:
-    """Published results (training throughput, chip-hours, serving latency) that
+    """,
+    "validation_case": """Published results (training throughput, chip-hours, serving latency) that
     ``hwprof validate`` checks the estimators against: a vendor adding a chip can add its
     published benchmarks, so users see how well hwprof predicts that chip.
 
@@ -145,8 +121,22 @@ def hwprof_register_validation_cases() -> Sequence[ValidationCase]:
         @hookimpl
         def hwprof_register_validation_cases():
             return load_resource(__name__, "published.toml").validation_case
-    """
-    raise NotImplementedError
+    """,
+}
+
+
+def _registration_spec(kind: Kind) -> Callable[[], Sequence[Any]]:
+    def spec() -> Sequence[Any]:
+        raise NotImplementedError
+
+    spec.__name__ = spec.__qualname__ = kind.hook
+    spec.__doc__ = DOCS[kind.name]
+    spec.__annotations__ = {"return": f"Sequence[{kind.registers.__name__}]"}
+    return hookspec(spec)
+
+
+for _kind in KINDS:
+    globals()[_kind.hook] = _registration_spec(_kind)
 
 
 @hookspec

@@ -17,26 +17,18 @@ from typing import Any
 import attrs
 import pluggy
 
-from hwprof.core.data import hookspecs, records
+from hwprof.core.data import hookspecs, kinds, plugin_calls, records, verify
+from hwprof.core.data.entry_points import GROUP, entry_points, load_object, load_target
 from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
 
-GROUP = "hwprof"
 BUILTIN_DIST = "hwprof"
 BUILTIN_MODULE_PREFIX = "hwprof.plugins."
 
+# Derived from hwprof.core.data.kinds, where the kinds of record are listed once.
 # hook name -> (registry attribute, record type, word used in messages)
-REGISTRATION_HOOKS: dict[str, tuple[str, type, str]] = {
-    "hwprof_register_chips": ("chips", records.Chip, "chip"),
-    "hwprof_register_interconnects": ("interconnects", records.Interconnect, "interconnect"),
-    "hwprof_register_systems": ("systems", records.System, "system"),
-    "hwprof_register_cost_models": ("cost_models", records.QuotesCost, "cost model"),
-    "hwprof_register_workloads": ("workloads", records.Workload, "workload"),
-    "hwprof_register_validation_cases": ("validation_cases", records.ValidationCase, "validation case"),
-}
+REGISTRATION_HOOKS: dict[str, tuple[str, type, str]] = {k.hook: (k.attribute, k.registers, k.word) for k in kinds.KINDS}
 # kind in a profile file -> registry attribute
-PROFILE_KINDS = {"chip": "chips", "interconnect": "interconnects", "system": "systems",
-                 "cost_model": "cost_models", "workload": "workloads",
-                 "validation_case": "validation_cases"}  # fmt: skip
+PROFILE_KINDS = {k.name: k.attribute for k in kinds.KINDS}
 
 
 @attrs.frozen
@@ -74,6 +66,7 @@ class PluginInfo:
     hooks: list[str] = attrs.Factory(list)
     registered: dict[str, int] = attrs.Factory(dict)
     dist_name: str = ""
+    unknown_hooks: list[str] = attrs.Factory(list)  # hooks it implements that hwprof has no spec for
 
     @property
     def version(self) -> str:
@@ -101,14 +94,15 @@ class Registry:
     warnings: list[str] = attrs.Factory(list)
     manager: pluggy.PluginManager | None = None
 
+    # A typed table per kind of record (hwprof.core.data.kinds), checked below.
+
     def get(self, attribute: str, key: str) -> Any:
         table: dict[str, Any] = getattr(self, attribute)
         if key in table:
             return table[key]
-        word = next(w for a, _, w in REGISTRATION_HOOKS.values() if a == attribute)
+        kind = kinds.BY_ATTRIBUTE[attribute]
         hint = did_you_mean(key, list(table)) or (f"; known: {', '.join(sorted(table))}" if table else "")
-        listing = attribute.replace("_", "-")
-        raise HwprofError(f"unknown {word} {key!r}{hint} (see `hwprof {listing} list`)")
+        raise HwprofError(f"unknown {kind.word} {key!r}{hint} (see `hwprof {kind.listing}`)")
 
     def chip(self, key: str) -> records.Chip:
         return self.get("chips", key)  # type: ignore[no-any-return]
@@ -127,6 +121,9 @@ class Registry:
 
     def provider(self, attribute: str, key: str) -> str:
         return self.providers.get((attribute, key), "")
+
+
+assert {k.attribute for k in kinds.KINDS} <= set(attrs.fields_dict(Registry)), "Registry needs a table per kind"
 
 
 class _Collector:
@@ -162,50 +159,64 @@ class _Collector:
 
     def load_plugins(self, loaded: LoadedPlugins) -> None:
         self.registry.manager = loaded.manager
+        for problem, then in load_problems(loaded):
+            self.warn(problem, then)
         for info in loaded.infos:
             self.registry.plugins.append(info)
             if info.status == "loaded":
-                try:
-                    records = self._call_hooks(loaded.manager, info.name, info)
-                except Exception as exc:  # a plugin's bug must not take the CLI down
-                    info.status, info.error = "failed", _exception_line(exc)
-                    loaded.manager.unregister(name=info.name)
-                else:
-                    info.registered = self.add(f"plugin {info.name!r}", records)
+                found, failure = self._call_hooks(loaded.manager, info)
+                if not failure:
+                    info.registered = self.add(f"plugin {info.name!r}", found)
                     continue
+                info.status, info.error = "failed", failure
+                loaded.manager.unregister(name=info.name)
             if info.status == "failed":
-                self.warn(
-                    f"plugin {info.name!r} failed: {info.error}",
-                    "it is skipped (HWPROF_LOAD_PLUGINS lists the plugins to load)",
-                )
+                self.warn(*skipped(info))
 
-    def _call_hooks(self, manager: pluggy.PluginManager, name: str, info: PluginInfo) -> dict[str, list[Any]]:
-        plugin = manager.get_plugin(name)
-        records: dict[str, list[Any]] = {}
+    def _call_hooks(self, manager: pluggy.PluginManager, info: PluginInfo) -> tuple[dict[str, list[Any]], str]:
+        """The records of each registration hook of one plugin, or why the plugin fails.
+
+        Each hook is called through pluggy with only this plugin's implementation, contained
+        (plugin_calls). Records are checked as a profile file's are: bad ones are skipped with
+        one warning naming the plugin.
+        """
+        plugin = manager.get_plugin(info.name)
+        found: dict[str, list[Any]] = {}
+        bad: list[str] = []
         for caller in manager.get_hookcallers(plugin) or []:
             info.hooks.append(caller.name)
-            if caller.name not in REGISTRATION_HOOKS:
+            kind = kinds.BY_HOOK.get(caller.name)
+            if kind is None:
                 continue
-            attribute, record_type, word = REGISTRATION_HOOKS[caller.name]
-            impl = next(i for i in caller.get_hookimpls() if i.plugin is plugin)
-            try:
-                result = impl.function()
-            except ProfileError as exc:
-                raise RuntimeError("its profile is invalid: " + "; ".join(exc.problems)) from None
-            if not isinstance(result, list | tuple) or not all(isinstance(r, record_type) for r in result):
-                raise TypeError(
-                    f"{caller.name} must return a list of {record_type.__name__} records, got {_short(result)}"
-                )
-            records[attribute] = list(result)
+            call = plugin_calls.caller_for(manager, caller.name, plugin)
+            answers, failure = plugin_calls.contained(info.name, caller.name, call)
+            if failure:
+                return {}, failure
+            result = answers[0] if answers else None  # pluggy leaves out an implementation's None
+            if not isinstance(result, list | tuple) or not all(isinstance(r, kind.registers) for r in result):
+                return {}, f"{caller.name} must return a list of {kind.record.__name__} records, got {_short(result)}"
+            for record in result:
+                problems = verify.problems(record, kind)
+                if problems:
+                    bad.append(problems[0])
+                else:
+                    found.setdefault(kind.attribute, []).append(record)
         info.hooks.sort()
-        return records
+        if bad:
+            more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+            self.warn(
+                f"plugin {info.name!r}: {bad[0]}{more}", f"{'these records are' if more else 'the record is'} skipped"
+            )
+        return found, ""
 
     def load_profile_dirs(self) -> None:
         from hwprof.core.data.schema import load_file
 
+        seen: set[str] = set()
         for folder in self.settings.profile_dirs:
-            if not folder.is_dir():
+            if not folder.is_dir() or os.path.realpath(folder) in seen:  # the same folder twice loads once
                 continue
+            seen.add(os.path.realpath(folder))
             for path in sorted(folder.glob("*.toml")):
                 try:
                     profile = load_file(path)
@@ -241,6 +252,28 @@ class _Collector:
 class LoadedPlugins:
     manager: pluggy.PluginManager
     infos: list[PluginInfo]
+    not_installed: list[str] = attrs.Factory(list)  # names HWPROF_LOAD_PLUGINS gives that nothing provides
+
+
+def load_problems(loaded: LoadedPlugins) -> list[tuple[str, str]]:
+    """(problem, what happens then) found while loading: names HWPROF_LOAD_PLUGINS gives that nothing
+    provides, and hooks no spec names (``pm.check_pending()``: a misspelled hwprof_register_chip)."""
+    installed = [info.name for info in loaded.infos]
+    found = [
+        (f"HWPROF_LOAD_PLUGINS names {name!r}, which is not installed{did_you_mean(name, installed)}", "it is ignored")
+        for name in loaded.not_installed
+    ]
+    hooks = [name for name in dir(hookspecs) if name.startswith("hwprof_")]
+    for info in loaded.infos:
+        for hook in info.unknown_hooks:
+            found.append((f"plugin {info.name!r} implements {hook}, which is not a hwprof hook"
+                          f"{did_you_mean(hook, hooks)}", "it is never called"))  # fmt: skip
+    return found
+
+
+def skipped(info: PluginInfo) -> tuple[str, str]:
+    """(problem, what happens then) for a plugin that failed."""
+    return f"plugin {info.name!r} failed: {info.error}", "it is skipped (HWPROF_LOAD_PLUGINS lists the plugins to load)"
 
 
 def load_modules(allow: frozenset[str] | None, extra: Iterable[tuple[str, object]] = ()) -> LoadedPlugins:
@@ -251,6 +284,7 @@ def load_modules(allow: frozenset[str] | None, extra: Iterable[tuple[str, object
     """
     manager = pluggy.PluginManager(GROUP)
     manager.add_hookspecs(hookspecs)
+    plugin_calls.trace(manager)
     found: list[tuple[str, Any, str]] = [(name, value, dist) for name, value, dist in entry_points()]
     # Built-ins first: they win id clashes.
     found.sort(key=lambda item: (not str(item[1]).startswith(BUILTIN_MODULE_PREFIX), item[0]))
@@ -264,72 +298,21 @@ def load_modules(allow: frozenset[str] | None, extra: Iterable[tuple[str, object
             info.status = "blocked"
             manager.set_blocked(name)
             continue
-        try:
-            manager.register(load_object(target) if isinstance(target, str) else _load(target), name=name)
-        except Exception as exc:  # a plugin that fails to import must not take the CLI down
-            info.status, info.error = "failed", _exception_line(exc)
+
+        def load(target: Any = target, name: str = name) -> None:
+            manager.register(load_object(target) if isinstance(target, str) else load_target(target), name=name)
+
+        # A plugin that fails to import (or exits, or hangs) must not take the CLI down.
+        _, failure = plugin_calls.contained(name, "its import", load)
+        if failure:
+            info.status, info.error = "failed", failure
             if manager.get_plugin(name) is not None:
                 manager.unregister(name=name)
-    return LoadedPlugins(manager, infos)
-
-
-def entry_points() -> list[tuple[str, str, str]]:
-    """(name, "module:attr", distribution) of every ``hwprof`` entry point installed.
-
-    Cached on disk under a fingerprint of every distribution's entry_points.txt on sys.path, so
-    the usual start, with nothing installed or removed since the last one, skips importing
-    ``importlib.metadata`` (a tenth of start-up). Any install, upgrade or removal misses.
-    """
-    from hwprof.core.data.cache import cached
-
-    return cached("entry-points", _installed_fingerprint(), _read_entry_points)
-
-
-def _read_entry_points() -> list[tuple[str, str, str]]:
-    from importlib.metadata import entry_points as installed
-
-    return [(ep.name, ep.value, ep.dist.name if ep.dist else "") for ep in installed(group=GROUP)]
-
-
-def _installed_fingerprint() -> str:
-    import sys
-
-    parts = []
-    for entry in sys.path:
-        try:
-            parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")
-            if not entry:  # the working folder: its mtime is enough, and it may be huge
-                continue
-            with os.scandir(entry) as listing:
-                for item in listing:
-                    if item.name.endswith((".dist-info", ".egg-info")):
-                        declared = os.path.join(item.path, "entry_points.txt")
-                        stamp = os.stat(declared).st_mtime_ns if os.path.exists(declared) else 0
-                        parts.append(f"{item.name}\0{stamp}")
-        except OSError:  # a missing folder or a zip file: its own mtime above is the fingerprint
-            continue
-    return "\n".join(sorted(parts))
-
-
-def load_object(reference: str) -> object:
-    """What an entry point's "module:attr.attr" names (the same rule importlib.metadata follows)."""
-    import importlib
-
-    module, _, attributes = reference.split("[")[0].strip().partition(":")
-    target: object = importlib.import_module(module.strip())
-    for name in filter(None, attributes.strip().split(".")):
-        target = getattr(target, name)
-    return target
-
-
-def _load(target: Any) -> object:
-    """A test's plugin: an object with ``load()`` like an entry point, or the plugin itself."""
-    return target.load() if hasattr(target, "load") else target
-
-
-def _exception_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    for plugin_name, hooks in plugin_calls.unknown_hooks(manager).items():
+        for known in (i for i in infos if i.name == plugin_name):
+            known.unknown_hooks = sorted(hooks)
+    names = {info.name for info in infos}
+    return LoadedPlugins(manager, infos, sorted(n for n in allow or () if n not in names))
 
 
 def _short(value: object) -> str:

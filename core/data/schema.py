@@ -14,13 +14,14 @@ import math
 import re
 import types
 import typing
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from hwprof.core.data import checks, records
+from hwprof.core.data import checks, kinds, records
 from hwprof.core.data.checks import Bound
 from hwprof.core.errors import HwprofError, ProfileError, close_matches, did_you_mean
 
@@ -30,14 +31,7 @@ MAX_DEPTH = 12
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
 
 # Top-level array-of-tables names in a profile file, and the record each holds.
-KINDS: dict[str, type] = {
-    "chip": records.Chip,
-    "interconnect": records.Interconnect,
-    "system": records.System,
-    "cost_model": records.CostModel,
-    "workload": records.Workload,
-    "validation_case": records.ValidationCase,
-}
+KINDS: dict[str, type] = {kind.name: kind.record for kind in kinds.KINDS}
 
 
 @attrs.frozen
@@ -52,6 +46,10 @@ class ProfileSet:
     cost_model: tuple[records.CostModel, ...] = ()
     workload: tuple[records.Workload, ...] = ()
     validation_case: tuple[records.ValidationCase, ...] = ()
+
+
+# Typed fields for plugin authors (``load_resource(...).chip``), one per kind, in the kinds' order.
+assert [f.name for f in attrs.fields(ProfileSet)][2:] == list(KINDS), "ProfileSet needs a field per kind"
 
 
 @functools.cache
@@ -369,7 +367,21 @@ def load_text(text: str, origin: str) -> ProfileSet:
     """
     from hwprof.core.data.cache import cached
 
-    return cached("profile", f"{model_signature()}\0{origin}\0{text}", lambda: _load_text(text, origin))
+    profile = cached("profile", f"{model_signature()}\0{origin}\0{text}", lambda: _load_text(text, origin))
+    for kind in KINDS:
+        for record in getattr(profile, kind):
+            _READ[id(record)] = record
+    return profile
+
+
+# id(record) -> record, for records this reader built (already checked; plugin records are read
+# again by hwprof.core.data.verify). Weak: it never keeps a record alive.
+_READ: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
+
+
+def was_read(record: Any) -> bool:
+    """Whether the reader built ``record`` (from a profile file or a plugin's TOML)."""
+    return _READ.get(id(record)) is record
 
 
 @functools.cache

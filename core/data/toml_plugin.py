@@ -7,10 +7,11 @@ Its hooks register whatever the file declares. The file is read on first use, no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from hwprof.core import hookimpl
-from hwprof.core.data import records
+from hwprof.core.data.kinds import KINDS, Kind
 from hwprof.core.data.schema import ProfileSet, load_resource
 
 
@@ -25,26 +26,15 @@ class TomlPlugin:
     def profile(self) -> ProfileSet:
         return load_resource(self.package, self.filename)
 
-    @hookimpl
-    def hwprof_register_chips(self) -> Sequence[records.Chip]:
-        return self.profile.chip
 
-    @hookimpl
-    def hwprof_register_interconnects(self) -> Sequence[records.Interconnect]:
-        return self.profile.interconnect
+def _registration(kind: Kind) -> Callable[[TomlPlugin], Sequence[Any]]:
+    def register(self: TomlPlugin) -> Sequence[Any]:
+        return getattr(self.profile, kind.name)  # type: ignore[no-any-return]
 
-    @hookimpl
-    def hwprof_register_systems(self) -> Sequence[records.System]:
-        return self.profile.system
+    register.__name__ = register.__qualname__ = kind.hook
+    return hookimpl(register)
 
-    @hookimpl
-    def hwprof_register_cost_models(self) -> Sequence[records.CostModel]:
-        return self.profile.cost_model
 
-    @hookimpl
-    def hwprof_register_workloads(self) -> Sequence[records.Workload]:
-        return self.profile.workload
-
-    @hookimpl
-    def hwprof_register_validation_cases(self) -> Sequence[records.ValidationCase]:
-        return self.profile.validation_case
+# One hook per kind of record (hwprof.core.data.kinds), each returning what the file declares.
+for _kind in KINDS:
+    setattr(TomlPlugin, _kind.hook, _registration(_kind))

@@ -7,6 +7,7 @@ from typing import Any
 
 from hwprof.core.data import records
 from hwprof.core.data.registry import Registry
+from hwprof.core.errors import HwprofError
 from hwprof.core.perf import cluster, shape, training
 from hwprof.core.perf import efficiency as eff
 
@@ -39,10 +40,15 @@ def predict(case: records.ValidationCase, reg: Registry) -> dict[str, float]:
 
 def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
+    unusable: list[dict[str, str]] = []  # cases the estimators refuse: reported, the rest still run
     for case in sorted(reg.validation_cases.values(), key=lambda c: (c.role, c.kind, c.id)):
         if role and case.role != role:
             continue
-        got = predict(case, reg)
+        try:
+            got = predict(case, reg)
+        except HwprofError as exc:
+            unusable.append({"id": case.id, "origin": case.origin, "reason": str(exc)})
+            continue
         low, high = min(got["low"], got["high"]), max(got["low"], got["high"])
         rows.append({
             "id": case.id, "kind": case.kind, "role": case.role, "metric": case.metric,
@@ -62,4 +68,4 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             "median_abs_error": statistics.median(abs(r["error"]) for r in chosen),
             "in_range_share": sum(r["in_range"] for r in chosen) / len(chosen),
         }
-    return {"cases": rows, "summary": summary}
+    return {"cases": rows, "summary": summary, "unusable": unusable}

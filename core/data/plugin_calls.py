@@ -1,0 +1,180 @@
+"""Calling plugins: through pluggy, one plugin at a time, with what goes wrong contained.
+
+Every call into a plugin (its import, each of its hooks) goes through ``contained``:
+
+- any exception it raises, ``SystemExit`` included, becomes a one-line failure naming the plugin;
+  only ``KeyboardInterrupt`` passes, so Ctrl-C still stops hwprof;
+- a call running longer than ``SLOW_S`` seconds is named on stderr while it runs, and one running
+  longer than ``HWPROF_PLUGIN_TIMEOUT`` seconds (default 30) is given up (the plugin is skipped).
+
+Hooks are called through pluggy's executor with one plugin's implementation at a time (plus every
+plugin's wrappers, as ``pm.subset_hook_caller`` would), so hook wrappers, ordering and tracing
+apply while a failure stays with its plugin. ``HWPROF_TRACE_PLUGINS=1`` prints each hook call, who answered it and how long it took.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pluggy
+
+T = TypeVar("T")
+SLOW_S = 2.0
+DEFAULT_TIMEOUT_S = 30.0
+TIMEOUT_ENV = "HWPROF_PLUGIN_TIMEOUT"
+TRACE_ENV = "HWPROF_TRACE_PLUGINS"
+
+
+class GaveUp(BaseException):
+    """Raised inside a plugin's call that ran past the time limit (a BaseException, so a plugin's
+    ``except Exception`` does not swallow it)."""
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(f"warning: {text}\n")
+    sys.stderr.flush()
+
+
+def timeout_s() -> float:
+    """``HWPROF_PLUGIN_TIMEOUT`` in seconds, or the default when unset or not a number from 0.1 to a day."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_TIMEOUT_S
+    except ValueError:
+        value = -1.0
+    if not 0.1 <= value <= 86_400:  # also NaN
+        _note(f"{TIMEOUT_ENV}={raw[:20]!r}: expected seconds from 0.1 to 86400; using {DEFAULT_TIMEOUT_S:g}")
+        return DEFAULT_TIMEOUT_S
+    return value
+
+
+def exception_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (``SystemExit: 3`` for an exit)."""
+    from hwprof.core.errors import ProfileError
+
+    if isinstance(exc, ProfileError):
+        return "its profile is invalid: " + "; ".join(exc.problems)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def watched(plugin: str, what: str) -> Iterator[None]:
+    """Name ``what`` on stderr once it runs past SLOW_S; raise ``GaveUp`` inside it at the time limit.
+
+    The limit needs SIGALRM, so it holds in the main thread on POSIX; elsewhere the slow call is
+    only named. An alarm set by the caller (a test harness, say) is put back afterwards.
+    """
+    limit = timeout_s()
+    slow = min(SLOW_S, limit / 2)
+    message = (f"plugin {plugin!r} is slow: {what} has run for {slow:g} s; it is given up at {limit:g} s "
+               f"({TIMEOUT_ENV}; HWPROF_LOAD_PLUGINS can leave the plugin out)")  # fmt: skip
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        timer = threading.Timer(slow, _note, (message,))
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+        return
+    stage = ["slow"]
+
+    def alarm(signum: int, frame: Any) -> None:
+        if stage[0] == "slow":
+            stage[0] = "late"
+            _note(message)
+            signal.setitimer(signal.ITIMER_REAL, limit - slow)
+        else:
+            raise GaveUp(f"gave up after {limit:g} s in {what} ({TIMEOUT_ENV})")
+
+    started = time.monotonic()
+    previous_handler = signal.signal(signal.SIGALRM, alarm)
+    previous_timer, _ = signal.setitimer(signal.ITIMER_REAL, slow)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_timer:
+            left = previous_timer - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+
+
+def contained(plugin: str, what: str, call: Callable[[], T]) -> tuple[T | None, str]:
+    """(``call()``, "") or (None, the failure in one line). Only KeyboardInterrupt passes."""
+    try:
+        with watched(plugin, what):
+            return call(), ""
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit, GaveUp and any error: the plugin's, not hwprof's
+        return None, exception_line(exc)
+
+
+def caller_for(manager: pluggy.PluginManager, hook_name: str, plugin: object) -> Callable[..., Any]:
+    """``hook_name`` as ``pm.hook`` calls it, with only ``plugin``'s implementation and every wrapper.
+
+    What ``pm.subset_hook_caller`` does, through the same executor (so wrappers, ordering and
+    tracing apply), without hashing plugin objects, which may not be hashable.
+    """
+    hook = getattr(manager.hook, hook_name)
+    keep = [i for i in hook.get_hookimpls() if i.plugin is plugin or i.hookwrapper or i.wrapper]
+    first = bool(hook.spec and hook.spec.opts.get("firstresult"))
+    return lambda **kwargs: hook._hookexec(hook_name, keep, kwargs, first)
+
+
+def unknown_hooks(manager: pluggy.PluginManager) -> dict[str, list[str]]:
+    """Plugin name -> hooks it implements that hwprof has no spec for (a misspelling, usually).
+
+    ``pm.check_pending()`` finds them; it stops at the first, so they are then listed one by one.
+    """
+    try:
+        manager.check_pending()
+        return {}
+    except pluggy.PluginValidationError:
+        pass
+    found: dict[str, list[str]] = {}
+    for name, caller in vars(manager.hook).items():
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                found.setdefault(impl.plugin_name, []).append(name)
+    return found
+
+
+def trace(manager: pluggy.PluginManager) -> None:
+    """With HWPROF_TRACE_PLUGINS=1, print each hook call, who answered and its time, to stderr."""
+    if os.environ.get(TRACE_ENV, "") in ("", "0"):
+        return
+    started: list[float] = []
+
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        started.append(time.perf_counter())
+
+    def after(
+        outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
+    ) -> None:
+        took = (time.perf_counter() - started.pop()) * 1000
+        who = ", ".join(i.plugin_name for i in impls) or "no plugin"
+        failed = outcome.exception
+        result = f"raised {type(failed).__name__}" if failed else _count(outcome.get_result())
+        sys.stderr.write(f"trace: {hook_name} <- {who}: {took:.2f} ms, {result}\n")
+
+    manager.add_hookcall_monitoring(before, after)
+
+
+def _count(result: Any) -> str:
+    if isinstance(result, list):
+        parts = [part for part in result if part is not None]
+        flat = [r for part in parts for r in (part if isinstance(part, list | tuple) else [part])]
+        return f"{len(flat)} record(s)" if flat else "nothing returned"
+    return "done"
