@@ -365,3 +365,19 @@ def test_plan_serve_refuses_a_prompt_beyond_the_context(capsys: pytest.CaptureFi
     args[args.index("--input-tokens") + 1] = "200000"
     code, _, err = run(capsys, *args)
     assert code == 1 and "maximum context of 131,072 tokens" in err
+
+
+def test_robust_plans_meet_the_targets_at_the_slow_end(reg: registry.Registry, plan: object) -> None:
+    from hwprof.core.cost import pricing
+    from hwprof.core.perf import serve_search
+
+    aws = reg.cost_models["aws"]
+    options = [(reg.system(s), reg.chip(reg.system(s).chip), pricing.quote(aws, s, "on-demand", None))
+               for s in ("trn2.48xlarge", "p5.48xlarge")]  # fmt: skip
+    robust = serve_search.plan_serve(model(reg, "llama3.1-70b"), options, reg.interconnects, 10, 2000, 500, 1.0, 0.05,
+                                     robust=True)  # fmt: skip
+    plain = {s.system: s.best for s in plan.systems}  # type: ignore[attr-defined]
+    for s in robust.systems:
+        d = s.best
+        assert d.slow_ttft_p90_s is not None and d.slow_ttft_p90_s <= 1.0 and d.slow_tpot_p90_s <= 0.05
+        assert d.usd_per_hour >= plain[s.system].usd_per_hour

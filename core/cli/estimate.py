@@ -204,6 +204,10 @@ def estimate_serve(
         note(f"chart written to {plot}")
 
 
+def _maybe(value: float | None) -> str:
+    return number(value) if value is not None else "-"
+
+
 def render_serve(r: Any) -> str:
     return pairs(serve_rows(r), title="serving estimate (expected, with the low-high range)")
 
@@ -212,7 +216,8 @@ def serve_rows(r: Any) -> list[tuple[str, str]]:
     b, m = r.breakdown, r.memory
 
     def span_ms(s: Any) -> str:  # milliseconds, or seconds and minutes once that reads better
-        return f"{duration(s.expected)} ({duration(s.low)} to {duration(s.high)})"
+        low = duration(s.low) if s.low is not None else "-"
+        return f"{duration(s.expected)} ({low} to {duration(s.high) if s.high is not None else 'unbounded'})"
 
     hardware = f"{r.chips} x {r.chip}" if r.target == f"{r.chips} x {r.chip}" else f"{r.target} = {r.chips} x {r.chip}"
     rows = [
@@ -224,8 +229,8 @@ def serve_rows(r: Any) -> list[tuple[str, str]]:
                                 f"p90 {duration(r.ttft_p90_s)}"),
         ("time per output token", f"mean {span_ms(r.tpot_s)}; p50 {duration(r.tpot_p50_s)}, "
                                   f"p90 {duration(r.tpot_p90_s)}"),
-        ("throughput", f"{number(r.tokens_per_s.expected)} output tokens/s ({number(r.tokens_per_s.low)} to "
-                       f"{number(r.tokens_per_s.high)}), {number(r.tokens_per_s_per_chip)} per chip, "
+        ("throughput", f"{number(r.tokens_per_s.expected)} output tokens/s ({_maybe(r.tokens_per_s.low)} to "
+                       f"{_maybe(r.tokens_per_s.high)}), {number(r.tokens_per_s_per_chip)} per chip, "
                        f"{number(r.tokens_per_s_per_user)} per user; {r.requests_per_s:,.3g} requests/s"),
         ("binding", f"{r.binding} (prompts take {b.prompt_share:.0%} of each replica's time)"),
         ("decode step", f"memory {b.decode_memory_s * 1e3:.2f} ms, compute {b.decode_compute_s * 1e3:.2f} ms, "
@@ -241,7 +246,7 @@ def serve_rows(r: Any) -> list[tuple[str, str]]:
     if r.cost:
         c, p = r.cost, r.cost.price
         rows.append(("cost", f"{number(c.usd_per_million_output_tokens.expected)} USD per million output tokens "
-                     f"({number(c.usd_per_million_output_tokens.low)} to {number(c.usd_per_million_output_tokens.high)})"
+                     f"({_maybe(c.usd_per_million_output_tokens.low)} to {_maybe(c.usd_per_million_output_tokens.high)})"
                      f" at {number(c.usd_per_hour)} USD/h for {plural(c.systems_billed, 'system')} ({p['purchase']}, "
                      f"{p['region']}, observed {p['observed']})"))  # fmt: skip
     rows.extend(("assumes", a) for a in r.assumptions)

@@ -127,6 +127,8 @@ def plan_serve_cmd(
                                             "runs them).")] = "bf16,fp8,int4,fp4",
     max_count: Annotated[int, typer.Option("--max-count", help="Most systems of one kind to consider.")] = 64,
     top: Annotated[int, typer.Option("--top", help="Frontier points to show.")] = 12,
+    robust: Annotated[bool, typer.Option("--robust", help="Meet the targets at the slow end of each estimate's "
+                                         "range, not only at the expected value.")] = False,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
     as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
@@ -158,12 +160,13 @@ def plan_serve_cmd(
         candidates.append((system, r.chip(system.chip), quote))
     wanted = tuple(p.strip() for p in precisions.split(",") if p.strip())
     plan = serve_search.plan_serve(shape, candidates, r.interconnects, rate, input_tokens, output_tokens, ttft_slo,
-                                   tpot_slo, budget, wanted, max_count)  # fmt: skip
+                                   tpot_slo, budget, wanted, max_count, robust=robust)  # fmt: skip
     for _, _, quote in candidates:
         for message in quote.warnings() if quote else ():
             warn(message)
     title = (f"{shape.name} at {rate:g} requests/s, {input_tokens:,} in / {output_tokens:,} out; targets TTFT p90 <= "
-             f"{duration(ttft_slo)}, TPOT p90 <= {duration(tpot_slo)}" + (f", budget {budget:,.2f} USD/h" if budget else ""))  # fmt: skip
+             f"{duration(ttft_slo)}, TPOT p90 <= {duration(tpot_slo)}" + (f", budget {budget:,.2f} USD/h" if budget else "")
+             + (", met at the slow end of each range (--robust)" if robust else ""))  # fmt: skip
     emit(fmt, to_json(plan), lambda: serve_plan_blocks(plan, title, top))
     if plot is not None:
         draw_serve_plan(plan, plot, top)
@@ -182,8 +185,7 @@ def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
                      Cell(duration(d.tpot_p90_s), d.tpot_p90_s),
                      d.usd_per_hour if d.usd_per_hour is not None else "- (no price)",
                      d.usd_per_million_output_tokens or "-",
-                     "ok" + (" cheapest" if d.system == plan.cheapest else "")
-                     + (" (wide range: estimated figures)" if d.thin_evidence else "")])  # fmt: skip
+                     "ok" + (" cheapest" if d.system == plan.cheapest else "") + _slow_end(d, plan)])  # fmt: skip
     headers = ["system", "count", "layout", "weights/KV", "TTFT p90", "TPOT p90", "USD/h", "USD per M output tokens",
                "verdict"]  # fmt: skip
     csv = ["system", "count", "layout", "weights_kv", "ttft_p90_s", "tpot_p90_s", "usd_per_hour",
@@ -221,6 +223,16 @@ def draw_serve_plan(plan: Any, path: Path, top: int) -> None:
     frontier(points, path, title=title, xlabel="output tokens/s per user (1 / time per output token)",
              ylabel="output tokens/s per chip", up=True, right=True,
              legend="line: the frontier (no deployment serves each user faster with more tokens per chip)")  # fmt: skip
+
+
+def _slow_end(d: Any, plan: Any) -> str:
+    """How the pick fares at the slow end of its range (wide where it rests on estimated figures)."""
+    wide = "wide range, " if d.thin_evidence else ""
+    if d.slow_ttft_p90_s is None:
+        return f" ({wide}the slow end does not serve the rate)"
+    if d.slow_ttft_p90_s <= plan.ttft_target_s and d.slow_tpot_p90_s <= plan.tpot_target_s:
+        return f" ({wide}holds at the slow end)"
+    return f" ({wide}misses at the slow end)"
 
 
 def _thin_note(plan: Any) -> str:

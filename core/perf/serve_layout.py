@@ -197,6 +197,14 @@ def estimated_figures(cluster: Cluster, lay: ServeLayout) -> list[str]:
     return out
 
 
+def scaled(r: Replica, factor: float) -> Replica:
+    """Every achieved rate (memory, compute, links) times ``factor``: the ends of a range."""
+    return attrs.evolve(r, hbm_bytes_per_s=r.hbm_bytes_per_s * factor, decode_flops_per_s=r.decode_flops_per_s * factor,
+                        prefill_flops_per_s=r.prefill_flops_per_s * factor,
+                        batched_prefill_flops_per_s=r.batched_prefill_flops_per_s * factor,
+                        comm_fixed_s=r.comm_fixed_s / factor, comm_per_token_s=r.comm_per_token_s / factor)  # fmt: skip
+
+
 def handoff_s(tokens: Any, r: Replica, tiers: tuple[comm.Tier, ...]) -> Any:
     """Moving one prompt's KV cache from a prefill replica to a decode replica: each chip sends its
     share over the outermost link (the two may sit in different systems)."""

@@ -60,6 +60,9 @@ class Deployment:
     usd_per_million_output_tokens: float | None
     price: dict[str, Any] | None
     thin_evidence: tuple[str, ...] = ()  # estimated figures the pick rests on: its range is twice as wide
+    # At the slow end of its range (every achieved rate lower by the range); None: the rate is not served there.
+    slow_ttft_p90_s: float | None = None
+    slow_tpot_p90_s: float | None = None
 
 
 @attrs.frozen
@@ -110,8 +113,9 @@ def _grid(np: Any, counts: Any, chips_per_system: int, precisions: list[str]) ->
 
 def evaluate(shape: Shape, chip: records.Chip, tiers: tuple[Any, ...], chips_per_system: int, reach: int,
              grid: dict[str, Any], precisions: list[str], rate: float, input_tokens: int, output_tokens: int,
-             k: sl.Constants = sl.SHIPPED) -> dict[str, Any]:  # fmt: skip
-    """TTFT and TPOT (mean, p90), validity and stability of every candidate in ``grid`` (arrays)."""
+             k: sl.Constants = sl.SHIPPED, factor: float = 1.0) -> dict[str, Any]:  # fmt: skip
+    """TTFT and TPOT (mean, p90), validity and stability of every candidate in ``grid`` (arrays);
+    ``factor`` scales every achieved rate (below 1: the slow end of the range)."""
     import numpy as np
 
     tp, pp, chips = grid["tp"], grid["pp"], grid["chips"]
@@ -121,6 +125,8 @@ def evaluate(shape: Shape, chip: records.Chip, tiers: tuple[Any, ...], chips_per
     kv_bytes = np.array([records.BYTES_PER_ELEMENT[p] for p in KV])[grid["kv"]]
     peaks = np.array([chip.peak_dense_tflops[sl.compute_precision(chip, p)].value for p in precisions])
     r = sl.replica_of(shape, chip, tiers, tp, pp, w_bytes, kv_bytes, peaks[grid["weights"]], k, xp=np)
+    if factor != 1.0:
+        r = sl.scaled(r, factor)
     i, o = input_tokens, output_tokens
     context = i + o / 2
     flops_per_token = shape.forward_flops_per_token(context)
@@ -172,7 +178,7 @@ def evaluate(shape: Shape, chip: records.Chip, tiers: tuple[Any, ...], chips_per
     dec = tr.at_rate(rate / np.maximum(decode[split], 1), o, 0.0, lambda b: sl.decode_step(costs_split, b,
                      xp=np), max_batch[split], chunks[split], xp=np, prompt_work_s=0.0,
                      iterations=SEARCH_ITERATIONS)  # fmt: skip
-    handoff = sl.handoff_s(i, rs, tiers)
+    handoff = sl.handoff_s(i, rs, tiers) / factor
     merged = attrs.evolve(dec, ttft_mean_s=pre.ttft_mean_s + handoff, ttft_p90_s=pre.ttft_p90_s + handoff,
                           stable=pre.stable & dec.stable)  # fmt: skip
     _put(out, split, merged)
@@ -231,9 +237,11 @@ def plan_serve(
     precisions: tuple[str, ...] = ("bf16", "fp8", "int4", "fp4"),
     max_count: int = 64,
     k: sl.Constants = sl.SHIPPED,
+    robust: bool = False,
 ) -> ServePlan:
     """The cheapest deployment per system meeting the targets at ``rate``, the cheapest overall,
-    and the throughput frontier."""
+    and the throughput frontier. ``robust``: meet the targets at the slow end of each system's
+    range (every achieved rate RANGE lower, twice that where the system rests on estimated figures)."""
     try:
         import numpy as np
     except ImportError:
@@ -258,7 +266,9 @@ def plan_serve(
         tiers = sl.tiers(target, k)
         reach = comm.reach(tiers)
         grid = _grid(np, np.arange(1, max_count + 1), system.chips, weights)
-        ev = evaluate(shape, chip, tiers, system.chips, reach, grid, weights, rate, input_tokens, output_tokens, k)
+        factor = 1 - _spread_of(target, sl.ServeLayout(tp=system.chips)) if robust else 1.0
+        ev = evaluate(shape, chip, tiers, system.chips, reach, grid, weights, rate, input_tokens, output_tokens, k,
+                      factor)  # fmt: skip
         evaluated += grid["tp"].size
         cost = grid["count"] * (quote.usd_per_hour if quote else np.nan)
         ok = ev["valid"] & ev["stable"] & (ev["ttft_p90"] <= ttft_target_s) & (ev["tpot_p90"] <= tpot_target_s)
@@ -270,12 +280,22 @@ def plan_serve(
             reason = _cheapest_reason(np, ev, cost, ttft_target_s, tpot_target_s, budget_usd_per_hour, max_count)
             results.append(SystemResult(system.id, None, reason, grid["tp"].size))
         else:
-            # Cheapest (fewest systems when unpriced), then fewest chips per replica, then lowest TPOT.
-            index = np.lexsort((ev["tpot_p90"], grid["tp"] * grid["pp"], grid["count"]))
+            # Cheapest (fewest systems), then the widest weights (narrow ones can cost quality), then
+            # the widest KV cache, then the lowest TPOT p90.
+            index = np.lexsort((ev["tpot_p90"], grid["kv"], grid["weights"], grid["count"]))
             i = int(index[ok[index]][0])
-            best = _deployment(grid, ev, i, system, weights, quote, rate, output_tokens)
+            one = {name: values[i : i + 1] for name, values in grid.items()}
+            expected = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, input_tokens,
+                                output_tokens, k) if robust else {n: v[i : i + 1] for n, v in ev.items()
+                                                                  if not callable(v)}  # fmt: skip
+            best = _deployment(one, expected, 0, system, weights, quote, rate, output_tokens)
             lay = sl.ServeLayout(tp=int(grid["tp"][i]), pp=int(grid["pp"][i]), weights=best.weights)
-            best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(target, lay)))
+            slow = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, input_tokens, output_tokens, k,
+                            1 - _spread_of(target, lay))  # fmt: skip
+            held = bool(slow["stable"][0])
+            best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(target, lay)),
+                                slow_ttft_p90_s=float(slow["ttft_p90"][0]) if held else None,
+                                slow_tpot_p90_s=float(slow["tpot_p90"][0]) if held else None)  # fmt: skip
             results.append(SystemResult(system.id, best, "", grid["tp"].size))
         frontier.extend(_frontier(np, shape, chip, tiers, system, weights, quote, input_tokens, output_tokens, k))
     priced = [(r.best.usd_per_hour, r.system) for r in results if r.best and r.best.usd_per_hour is not None]
@@ -289,9 +309,18 @@ def plan_serve(
             f"searched: system count 1-{max_count}, tp {TP}, pp {PP}, weights {'/'.join(precisions)} (where the "
             f"chip runs them), KV cache {'/'.join(KV)}, chunked prefill {CHUNKS} tokens, prefill-only replicas "
             f"{PREFILL_SHARE} of the replicas",
-            "cost: whole systems at the quoted price; per million output tokens at exactly the rate",
+            "cost: whole systems at the quoted price; per million output tokens at exactly the rate; among "
+            "equally cheap picks the widest weights and KV cache, then the lowest TPOT p90",
         ),
     )  # fmt: skip
+
+
+def _spread_of(target: clusters.Cluster, lay: sl.ServeLayout) -> float:
+    """The range of an estimate of ``lay``, as ``serving.estimate_serve`` gives it."""
+    from hwprof.core.perf import efficiency as eff
+
+    thin = sl.estimated_figures(target, lay)
+    return eff.RANGE.value * (eff.THIN_EVIDENCE_SPREAD.value if thin else 1.0)
 
 
 def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: records.System, weights: list[str],

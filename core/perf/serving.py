@@ -27,9 +27,12 @@ from hwprof.core.perf.shape import Shape
 
 @attrs.frozen
 class Span:
-    low: float
+    """A range; an end is None when the model has no bound there (at the slow end of the range the
+    replicas could not keep up with the rate at all)."""
+
+    low: float | None
     expected: float
-    high: float
+    high: float | None
 
 
 @attrs.frozen
@@ -123,14 +126,6 @@ class ServeEstimate:
     range_basis: str = ""
 
 
-def _scaled(r: sl.Replica, factor: float) -> sl.Replica:
-    """Every achieved rate times ``factor`` (1 + RANGE is the optimistic end)."""
-    return attrs.evolve(r, hbm_bytes_per_s=r.hbm_bytes_per_s * factor, decode_flops_per_s=r.decode_flops_per_s * factor,
-                        prefill_flops_per_s=r.prefill_flops_per_s * factor,
-                        batched_prefill_flops_per_s=r.batched_prefill_flops_per_s * factor, comm_fixed_s=r.comm_fixed_s / factor,
-                        comm_per_token_s=r.comm_per_token_s / factor)  # fmt: skip
-
-
 def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float = 0.0
            ) -> tuple[tr.Load, dict[str, float]]:  # fmt: skip
     """The operating point of one replica, and its parts."""
@@ -174,6 +169,14 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff
     parts = {"prompt_s": prompt_s, "prompt_compute_s": compute_s, "prompt_comm_s": comm_s, "memory": memory,
              "compute": compute, "comm": comm, "max_batch": max_batch}  # fmt: skip
     return load, parts
+
+
+def _bound(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float) -> tr.Load | None:
+    """The operating point at one end of the range, or None where the rate cannot be served there."""
+    try:
+        return _solve(shape, r, lay, t, handoff_s)[0]
+    except HwprofError:
+        return None
 
 
 def _disaggregated(t: Traffic, lay: sl.ServeLayout, prompt_s: float, work_s: float, step: Any, max_batch: float,
@@ -236,12 +239,12 @@ def estimate_serve(
     load, parts = _solve(shape, replica, layout, traffic, handoff)
     thin = sl.estimated_figures(cluster, layout)
     spread = eff.RANGE.value * (eff.THIN_EVIDENCE_SPREAD.value if thin else 1.0)
-    fast, _ = _solve(shape, _scaled(replica, 1 + spread), layout, traffic, handoff / (1 + spread))
-    slow, _ = _solve(shape, _scaled(replica, 1 - spread), layout, traffic, handoff / (1 - spread))
+    fast = _bound(shape, sl.scaled(replica, 1 + spread), layout, traffic, handoff / (1 + spread))
+    slow = _bound(shape, sl.scaled(replica, 1 - spread), layout, traffic, handoff / (1 - spread))
     rate = load.rate_per_s * layout.dp
     tokens = rate * traffic.output_tokens
-    tokens_span = Span(slow.rate_per_s * layout.dp * traffic.output_tokens, tokens,
-                       fast.rate_per_s * layout.dp * traffic.output_tokens)  # fmt: skip
+    tokens_span = Span(slow.rate_per_s * layout.dp * traffic.output_tokens if slow else None, tokens,
+                       fast.rate_per_s * layout.dp * traffic.output_tokens if fast else None)  # fmt: skip
     if traffic.rate_per_s is not None:  # an open loop serves its rate whatever the speed
         tokens_span = Span(tokens, tokens, tokens)
     context = traffic.input_tokens + traffic.output_tokens / 2
@@ -268,9 +271,9 @@ def estimate_serve(
         kv_cache=layout.kv_cache, input_tokens=traffic.input_tokens, output_tokens=traffic.output_tokens,
         traffic=traffic.kind,
         precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status})",
-        ttft_s=Span(fast.ttft_mean_s, load.ttft_mean_s, slow.ttft_mean_s),
+        ttft_s=Span(fast.ttft_mean_s if fast else None, load.ttft_mean_s, slow.ttft_mean_s if slow else None),
         ttft_p50_s=load.ttft_p50_s, ttft_p90_s=load.ttft_p90_s,
-        tpot_s=Span(fast.tpot_mean_s, load.tpot_mean_s, slow.tpot_mean_s),
+        tpot_s=Span(fast.tpot_mean_s if fast else None, load.tpot_mean_s, slow.tpot_mean_s if slow else None),
         tpot_p50_s=load.tpot_p50_s, tpot_p90_s=load.tpot_p90_s,
         tokens_per_s=tokens_span, tokens_per_s_per_chip=tokens / cluster.chips,
         tokens_per_s_per_user=1 / load.tpot_mean_s, requests_per_s=rate, binding=_binding(load, parts),
@@ -293,8 +296,12 @@ def _cost(quote: Quote | None, cluster: Cluster, tokens: Span) -> ServeCost | No
         return None
     systems = -(-cluster.chips // cluster.system.chips)
     per_hour = quote.usd_per_hour * systems
-    per_million = Span(*(per_hour / (v * 3600) * 1e6 for v in (tokens.high, tokens.expected, tokens.low)))
-    return ServeCost(usd_per_hour=per_hour, systems_billed=systems, usd_per_million_output_tokens=per_million,
+
+    def per_million(tokens_per_s: float | None) -> float | None:
+        return per_hour / (tokens_per_s * 3600) * 1e6 if tokens_per_s else None
+
+    span = Span(per_million(tokens.high), per_hour / (tokens.expected * 3600) * 1e6, per_million(tokens.low))
+    return ServeCost(usd_per_hour=per_hour, systems_billed=systems, usd_per_million_output_tokens=span,
                      price=quote.as_json(), warnings=tuple(quote.warnings()))  # fmt: skip
 
 
