@@ -1,0 +1,365 @@
+"""Serving model, piece by piece: the layout syntax and its rules, the precision choices, the queue
+formulas and the result's words, each against a hand-worked expectation (fast: no CLI)."""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import pytest
+
+from hwprof.core.data import registry
+from hwprof.core.errors import HwprofError
+from hwprof.core.perf import cluster, serving, shape, traffic
+from hwprof.core.perf import efficiency as eff
+from hwprof.core.perf import serve_layout as sl
+
+
+@pytest.fixture(scope="module")
+def reg() -> registry.Registry:
+    return registry.build(registry.Settings(profile_dirs=()))
+
+
+def on(reg: registry.Registry, system: str, chips: int) -> cluster.Cluster:
+    s = reg.system(system)
+    return cluster.cluster_for(reg.chip(s.chip), chips, s, reg.interconnects)
+
+
+def model(reg: registry.Registry, name: str) -> shape.Shape:
+    return shape.from_workload(reg.workload(name))
+
+
+# --- layout syntax --------------------------------------------------------------------------
+
+
+def test_parse_reads_every_key_and_fills_dp() -> None:
+    lay = sl.parse("tp=4, pp=2, ep=2, adp=1, prefill=1", 16, "fp8", "fp8")
+    assert (lay.tp, lay.pp, lay.dp, lay.ep, lay.adp, lay.prefill) == (4, 2, 2, 2, 1, 1)
+    assert (lay.weights, lay.kv_cache, lay.chunk_tokens) == ("fp8", "fp8", 8192)
+    assert lay.replica_chips == 8 and lay.chips == 16
+    assert sl.parse("pp=2", 8).tp == 1 and sl.parse("pp=2", 8).dp == 4
+    assert sl.parse("tp=2", 8).dp == 4
+    assert sl.parse("", 4) == sl.ServeLayout(tp=1, pp=1, dp=4)
+    default = sl.ServeLayout()
+    assert (default.weights, default.kv_cache, default.adp, default.prefill, default.ep) == ("bf16", "bf16", 0, 0, 1)
+
+
+def test_layout_text_round_trips() -> None:
+    assert str(sl.ServeLayout(tp=2, dp=4)) == "tp=2,pp=1,dp=4"
+    assert str(sl.ServeLayout(tp=8, ep=8, adp=1, prefill=2, dp=4)) == "tp=8,pp=1,dp=4,ep=8,adp=1,prefill=2"
+    assert str(sl.ServeLayout(tp=8, ep=2)) == "tp=8,pp=1,dp=1,ep=2"
+    lay = sl.ServeLayout(tp=4, pp=2, dp=2, ep=2, adp=1, prefill=1)
+    assert sl.parse(str(lay), 16) == lay
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("tp=0", "tp, pp, dp and ep are at least 1"),
+        ("pp=0", "tp, pp, dp and ep are at least 1"),
+        ("dp=0", "tp, pp, dp and ep are at least 1"),
+        ("tp=1,ep=0", "tp, pp, dp and ep are at least 1"),
+        ("adp=2", "adp is 0 or 1"),
+        ("tp=x", "is not one of tp, pp, dp, ep, adp, prefill = a whole number"),
+        ("zz=1", "'zz=1' is not one of"),
+        ("tp", "'tp' is not one of"),
+        ("tp=3", "tp x pp = 3 does not divide 8 chips"),
+        ("pp=3", "tp x pp = 3 does not divide 8 chips"),
+    ],
+)
+def test_parse_refuses_with_the_reason(text: str, needle: str) -> None:
+    with pytest.raises(HwprofError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        sl.parse(text, 8)
+
+
+def test_default_layout_stays_inside_one_domain(reg: registry.Registry) -> None:
+    assert str(sl.default_layout(on(reg, "p5.48xlarge", 16))) == "tp=8,pp=1,dp=2"
+    assert str(sl.default_layout(on(reg, "p5.48xlarge", 2))) == "tp=2,pp=1,dp=1"
+    # the widest tp that divides both the chips and the heads
+    assert sl.default_layout(on(reg, "p5.48xlarge", 8), heads=12).tp == 4
+    assert sl.default_layout(on(reg, "p5.48xlarge", 8), "fp8", "fp8").weights == "fp8"
+    assert sl.default_layout(on(reg, "p5.48xlarge", 8), "fp8", "fp8").kv_cache == "fp8"
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+def test_check_refuses_each_rule(reg: registry.Registry) -> None:
+    seventy = model(reg, "llama3.1-70b")
+    p5 = on(reg, "p5.48xlarge", 8)
+
+    def refused(lay: sl.ServeLayout, needle: str, work: shape.Shape = seventy, target: cluster.Cluster = p5,
+                i: int = 100, o: int = 100) -> None:  # fmt: skip
+        with pytest.raises(HwprofError) as err:
+            sl.check(work, target, lay, i, o)
+        assert needle in str(err.value), str(err.value)
+
+    refused(sl.ServeLayout(tp=8), "prompt tokens must be at least 1, got 0", i=0)
+    refused(sl.ServeLayout(tp=8), "output tokens must be at least 1, got 0", o=0)
+    refused(sl.ServeLayout(tp=8), "a prompt of 131,000 tokens plus 100 generated exceeds llama3.1-70b's maximum context "
+                                  "of 131,072 tokens", i=131_000)  # fmt: skip
+    sl.check(seventy, p5, sl.ServeLayout(tp=8), 130_972, 100)  # exactly the context: accepted
+    refused(sl.ServeLayout(tp=8, prefill=1), "prefill=1 leaves no decode replica of the 1")
+    refused(sl.ServeLayout(tp=1, dp=8, adp=1), "attention data parallel (adp=1) needs tp > 1")
+    refused(sl.ServeLayout(tp=8, kv_cache="int8"), "KV cache in int8")
+    refused(sl.ServeLayout(tp=8, weights="fp4"), "weights in fp4: h100-sxm has no fp4 matmuls")
+    refused(sl.ServeLayout(tp=8, ep=2), "ep needs a mixture-of-experts model; llama3.1-70b is dense")
+    refused(sl.ServeLayout(tp=2, dp=2), "tp x pp x dp = 4 chips, but the hardware has 8")
+    odd = attrs.evolve(seventy, kv_heads=3, heads=24)
+    refused(sl.ServeLayout(tp=8), "3 key/value heads neither split over nor copy evenly to tp=8", work=odd)
+    refused(sl.ServeLayout(tp=1, pp=8), "84 layers do not split into pp=8 equal stages",
+            work=attrs.evolve(seventy, layers=84))  # fmt: skip
+    mixtral = model(reg, "mixtral-8x7b")
+    refused(sl.ServeLayout(tp=8, ep=3, dp=1), "ep=3 must divide the 8 experts and the 8 chips of a replica",
+            work=mixtral)  # fmt: skip
+    sl.check(mixtral, p5, sl.ServeLayout(tp=8, ep=8), 100, 100)  # 8 experts over 8 chips: fine
+    sl.check(seventy, p5, sl.ServeLayout(tp=8, prefill=0, dp=1), 100, 100)
+    two = attrs.evolve(p5, chips=16)
+    refused(sl.ServeLayout(tp=16), "no interconnect known here joins 16 h100-sxm chips",
+            target=attrs.evolve(two, tiers=two.tiers[:1]))  # fmt: skip
+
+
+def test_weight_precisions_follow_the_chip_profile(reg: registry.Registry) -> None:
+    h100, trn2 = reg.chip("h100-sxm"), reg.chip("trainium2")
+    assert sl.weight_precisions(h100) == ["bf16", "fp8", "int4"]  # int4 weight-only (W4A16), no fp4 before Blackwell
+    assert sl.weight_precisions(trn2) == ["bf16", "fp8"]
+    assert sl.compute_precision(h100, "int4") == "bf16"  # weight-only: widened for the matmul
+    assert sl.compute_precision(h100, "fp8") == "fp8"
+    assert sl.compute_precision(h100, "bf16") == "bf16"
+    with pytest.raises(HwprofError, match="it takes bf16, fp16, fp32, fp8, tf32"):
+        sl.compute_precision(trn2, "int4")
+
+
+def test_estimated_figures_name_what_the_range_rests_on(reg: registry.Registry) -> None:
+    assert sl.estimated_figures(on(reg, "p5.48xlarge", 8), sl.ServeLayout(tp=8)) == []
+    assert sl.estimated_figures(on(reg, "p5.48xlarge", 8), sl.ServeLayout(tp=1, dp=8)) == []
+    assert sl.estimated_figures(on(reg, "trn2.48xlarge", 16), sl.ServeLayout(tp=1, dp=16)) == []
+    assert sl.estimated_figures(on(reg, "trn2.48xlarge", 16), sl.ServeLayout(tp=16)) == ["neuronlink-v3 efficiency"]
+    # across two p5 instances the scale-out link's figures count too
+    assert "efa-v2-p5 latency" not in sl.estimated_figures(on(reg, "p5.48xlarge", 16), sl.ServeLayout(tp=16))
+
+
+def test_link_names(reg: registry.Registry) -> None:
+    p5 = on(reg, "p5.48xlarge", 16)
+    assert sl.link_name(p5, 1) == "none (one chip)"
+    assert sl.link_name(p5, 8) == "nvlink4"
+    assert sl.link_name(p5, 16) == "efa-v2-p5"
+
+
+def test_attention_weights_and_experts(reg: registry.Registry) -> None:
+    seventy = model(reg, "llama3.1-70b")
+    # 80 layers x (Q and O: 2 x 8192 x 64 x 128, K and V: 2 x 8192 x 8 x 128)
+    assert sl.attention_params(seventy) == 80 * (2 * 8192 * 64 * 128 + 2 * 8192 * 8 * 128)
+    deepseek = model(reg, "deepseek-v3")  # latent cache of 576 elements shared by 128 heads of 128
+    assert sl.attention_params(deepseek) == 61 * (2 * 7168 * 128 * 128 + 576 * 128 * 2 * 128)
+    assert sl.attention_params(attrs.evolve(seventy, heads=None)) == 0.0
+    assert sl.expert_numbers(seventy) == (0.0, 0.0)
+    share, pick = sl.expert_numbers(deepseek)
+    assert pick == 8 / 256
+    assert share == pytest.approx((671e9 - 37e9) / (1 - 8 / 256) / 671e9)
+
+
+def test_attention_data_parallel_keeps_whole_attention_and_own_sequences(reg: registry.Registry) -> None:
+    mixtral = model(reg, "mixtral-8x7b")
+    target = on(reg, "p5.48xlarge", 8)
+    plain = sl.replica(mixtral, target, sl.ServeLayout(tp=8, ep=8))
+    dep = sl.replica(mixtral, target, sl.ServeLayout(tp=8, ep=8, adp=1))
+    extra = sl.attention_params(mixtral) * 2 * (1 - 1 / 8)
+    assert dep.weights_bytes_per_chip == pytest.approx(plain.weights_bytes_per_chip + extra)
+    assert dep.kv_bytes_per_token_per_chip == 2 * 32 * 8 * 128 * 2 / 8  # own sequences, never copied
+    assert plain.kv_bytes_per_token_per_chip == 2 * 32 * 8 * 128 * 2 / 8  # 8 KV heads over 8 ranks
+    # no tensor-parallel all-reduce with adp; the expert all-to-alls remain
+    assert dep.comm_per_token_s < plain.comm_per_token_s
+    assert dep.comm_fixed_s > 0
+
+
+def test_pipeline_stages_share_the_weights_and_cost_latency(reg: registry.Registry) -> None:
+    seventy = model(reg, "llama3.1-70b")
+    target = on(reg, "p5.48xlarge", 8)
+    pp = sl.replica(seventy, target, sl.ServeLayout(tp=2, pp=4))
+    assert pp.weights_bytes_per_chip == 70.6e9 * 2 / 8
+    assert pp.kv_bytes_per_token_per_chip == 2 * 80 * 8 * 128 * 2 / 4 / 2
+    costs = sl.step_of(pp, 1000.0, 0.0)
+    # batch 1: no gain from stages (each reads its quarter in turn); batch 8: micro-batches of 2
+    assert sl.micro_batch(1.0, 4) == 1.0 and sl.micro_batch(8.0, 4) == 2.0 and sl.micro_batch(0.0, 4) == 0.0
+    memory, _, _ = sl.decode_parts(costs, 1.0)
+    assert memory == pytest.approx(4 * (pp.weights_bytes_per_chip + 1000 * pp.kv_bytes_per_token_per_chip)
+                                   / pp.hbm_bytes_per_s)  # fmt: skip
+    assert pp.comm_fixed_s > sl.replica(seventy, target, sl.ServeLayout(tp=2)).comm_fixed_s  # stage hops
+
+
+def test_prompt_time_pipelines_chunks(reg: registry.Registry) -> None:
+    r = sl.replica(model(reg, "llama3.1-8b"), on(reg, "p5.48xlarge", 4), sl.ServeLayout(tp=1, pp=4))
+    flops = 1e15
+    one, _ = sl.prompt_time(r, 10_000, flops, 1)
+    four, _ = sl.prompt_time(r, 10_000, flops, 4)
+    alone = flops / (r.prefill_flops_per_s * 1)  # one chunk: the stages run one after another
+    assert one == pytest.approx(alone)
+    assert four == pytest.approx(flops / (4 * 4 / 7 * r.prefill_flops_per_s))  # 4 chunks over 4 stages: 4/(4+3)
+    batched, comm_s = sl.prompt_time(r, 10_000, flops, 4, batched=True)
+    assert batched == pytest.approx(flops / (4 * 4 / 7 * r.batched_prefill_flops_per_s))
+    assert comm_s == pytest.approx(r.comm_per_token_s * 10_000)
+
+
+def test_handoff_and_scaling(reg: registry.Registry) -> None:
+    target = on(reg, "p5.48xlarge", 8)
+    r = sl.replica(model(reg, "llama3.1-70b"), target, sl.ServeLayout(tp=2, kv_cache="fp8"))
+    tiers = sl.tiers(target)
+    assert sl.handoff_s(1000, r, tiers) == pytest.approx(1000 * r.kv_bytes_per_token_per_chip / (50e9 * 0.65))
+    assert sl.handoff_s(1000, r, ()) == pytest.approx(1000 * r.kv_bytes_per_token_per_chip / 1e30)
+    slow = sl.scaled(r, 0.5)
+    assert slow.hbm_bytes_per_s == r.hbm_bytes_per_s / 2 and slow.decode_flops_per_s == r.decode_flops_per_s / 2
+    assert slow.prefill_flops_per_s == r.prefill_flops_per_s / 2
+    assert slow.batched_prefill_flops_per_s == r.batched_prefill_flops_per_s / 2
+    assert slow.comm_fixed_s == r.comm_fixed_s * 2 and slow.comm_per_token_s == r.comm_per_token_s * 2
+    assert all(t.link.latency_us >= eff.COLLECTIVE_LATENCY_US.value for t in tiers)
+    assert r.max_batch(0) > 1e20  # no cache per sequence: no limit from memory
+
+
+# --- queue ----------------------------------------------------------------------------------
+
+
+def test_queue_formulas_by_hand() -> None:
+    assert traffic.mean_wait(0.5, 2.0) == pytest.approx(0.5 * 2 / (2 * 0.5))
+    assert traffic.mean_wait(0.0, 2.0) == 0.0
+    assert traffic.wait_quantile(0.3, 1.0, 0.5) == 0.0  # P(wait > 0) = 0.3 < 0.5: the median waits not at all
+    assert traffic.wait_quantile(0.8, 1.0, 0.9) == pytest.approx(math.log(0.8 / 0.1) / (2 * 0.2))
+    assert traffic.wait_quantile(0.8, 1.0, 0.5) == pytest.approx(math.log(0.8 / 0.5) / (2 * 0.2))
+
+
+def test_packed_short_prompts_queue_at_the_work_under_load() -> None:
+    # lane time per prompt = work + (alone - work) / pack: 4 prompts per iteration
+    load = traffic.at_rate(2.0, 100, 0.2, lambda b: 0.0 * b + 0.01, 1e9, prompt_work_s=0.1, pack=4)
+    lane = 0.1 + (0.2 - 0.1) / 4
+    assert load.prompt_lane_share == pytest.approx(2.0 * lane)
+    assert load.prompt_share == pytest.approx(2.0 * 0.1)
+    assert load.ttft_mean_s == pytest.approx(0.2 + traffic.mean_wait(2.0 * lane, lane))
+    assert load.tpot_mean_s == pytest.approx(0.01 / (1 - 0.2))
+    # TPOT p50/p90: steps carrying a chunk of a prompt (Poisson count with mean m)
+    m = 2.0 * 1 * 100 * load.tpot_mean_s
+    assert load.tpot_p50_s == pytest.approx(0.01 + 0.1 / 100 * m)
+    assert load.tpot_p90_s == pytest.approx(0.01 + 0.1 / 100 * (m + traffic.Z_P90 * math.sqrt(m)))
+
+
+def test_kv_cache_limit_makes_a_rate_unservable() -> None:
+    load = traffic.at_rate(10.0, 500, 0.01, lambda b: 0.02 + 0.0 * b, max_batch=50)
+    assert not load.stable and load.limit == "kv cache"
+    assert load.running_sequences == 50
+    ok = traffic.at_rate(1.0, 500, 0.01, lambda b: 0.02 + 0.0 * b, max_batch=50)
+    assert ok.stable and ok.limit == ""
+
+
+def test_one_user_never_queues_and_many_wait_for_a_slot() -> None:
+    one = traffic.at_concurrency(1, 100, 0.5, lambda b: 0.02 + 0.0 * b, max_batch=10)
+    assert one.ttft_mean_s == one.ttft_p90_s == 0.5 and one.tpot_mean_s == 0.02 and one.running_sequences == 1
+    assert one.rate_per_s == pytest.approx(1 / (0.5 + 99 * 0.02))
+    assert one.stable and one.prompt_share == pytest.approx(one.rate_per_s * 0.5)
+    crowd = traffic.at_concurrency(100, 100, 0.01, lambda b: 0.02 + 0.0 * b, max_batch=10)
+    # only 10 decode at once: the rest wait for a slot, and Little's law counts them in TTFT
+    in_flight = crowd.rate_per_s * (crowd.ttft_mean_s + 99 * crowd.tpot_mean_s)
+    assert in_flight == pytest.approx(100, rel=0.02)
+    assert crowd.ttft_mean_s > 1.0 and crowd.ttft_p90_s >= crowd.ttft_p50_s
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+def test_traffic_says_what_it_is() -> None:
+    assert serving.Traffic(1, 1, rate_per_s=2.5).kind == "2.5 requests/s (Poisson arrivals)"
+    assert (
+        serving.Traffic(1, 1, concurrency=4).kind == "concurrency 4 (closed loop: each user sends again when answered)"
+    )
+    assert serving.Traffic(1, 1).kind == "offline: as many sequences in flight as the KV cache holds"
+    assert serving.Traffic(1, 1, concurrency=4, max_batch=2).kind.endswith(
+        ", at most 2 sequences in flight per replica"
+    )
+
+
+def test_estimate_fields_by_hand(reg: registry.Registry) -> None:
+    target = on(reg, "p5.48xlarge", 8)
+    lay = sl.ServeLayout(tp=2, dp=4, weights="fp8", kv_cache="fp8")
+    r = serving.estimate_serve(model(reg, "llama3.1-70b"), target, lay, serving.Traffic(2000, 500, rate_per_s=4.0))
+    assert (r.kind, r.model, r.chip, r.chips, r.layout, r.replicas) == ("serve", "llama3.1-70b", "h100-sxm", 8,
+                                                                          "tp=2,pp=1,dp=4", 4)  # fmt: skip
+    assert (r.weights, r.kv_cache, r.input_tokens, r.output_tokens, r.target) == ("fp8", "fp8", 2000, 500,
+                                                                                  "p5.48xlarge")  # fmt: skip
+    assert r.requests_per_s == pytest.approx(4.0)
+    assert r.tokens_per_s.expected == pytest.approx(4.0 * 500)  # an open loop serves its rate
+    assert r.tokens_per_s_per_chip == pytest.approx(2000 / 8)
+    assert r.tokens_per_s_per_user == pytest.approx(1 / r.tpot_s.expected)
+    assert r.breakdown.requests_per_s_per_replica == pytest.approx(1.0)
+    assert r.breakdown.tp_link == "nvlink4"
+    assert r.precision_basis == "dense fp8 peak, 1979 TFLOPS per chip (derived)"
+    assert r.memory.kv_bytes_per_token == 2 * 80 * 8 * 128 * 1
+    assert r.memory.kv_bytes_per_token_per_chip == 2 * 80 * 8 * 128 / 2
+    assert r.memory.weights_bytes_per_chip == 70.6e9 / 2
+    assert r.memory.usable_bytes_per_chip == 80e9 * 0.9
+    context = 2000 + 250
+    assert r.memory.kv_cache_bytes_per_chip == pytest.approx(r.breakdown.running_sequences_per_replica * context
+                                                             * 2 * 80 * 8 * 128 / 2)  # fmt: skip
+    assert r.memory.max_batch_per_replica == (72e9 - 35.3e9) // (81920 * 2500)
+    b = r.breakdown
+    assert b.decode_step_s == pytest.approx(max(b.decode_memory_s, b.decode_compute_s) + b.decode_comm_s)
+    assert b.prompt_alone_s == pytest.approx(b.prompt_compute_s + b.prompt_comm_s)
+    assert b.queue_wait_s == pytest.approx(r.ttft_s.expected - b.prompt_alone_s)
+    assert r.ttft_p50_s <= r.ttft_s.expected <= r.ttft_p90_s or r.ttft_p50_s <= r.ttft_p90_s
+    assert r.ttft_s.low < r.ttft_s.expected < r.ttft_s.high and r.tpot_s.low < r.tpot_s.expected < r.tpot_s.high
+    assert r.range_basis == "every achieved rate 20% better and worse"
+    assert r.binding == "memory bandwidth"
+    assert r.cost is None
+    assert "layout tp=2,pp=1,dp=4: tensor parallel 2 x pipeline 1 chips per replica, 4 replica(s)" in r.assumptions[0]
+    assert "chunks of up to 8,192 tokens" in r.assumptions[1]
+    assert "memory bandwidth 72%, prompt compute 51%, decode compute 50% of peak" in r.assumptions[2]
+    assert "at least 12 us per step" in r.assumptions[2]
+    assert "M/D/1" in r.assumptions[3]
+    assert "peak: derived" in r.rests_on and "nvlink4: official" in r.rests_on
+
+
+def test_binding_names_the_largest_share(reg: registry.Registry) -> None:
+    target = on(reg, "p5.48xlarge", 8)
+    seventy = model(reg, "llama3.1-70b")
+
+    def binding(lay: sl.ServeLayout, load: serving.Traffic) -> str:
+        return serving.estimate_serve(seventy, target, lay, load).binding
+
+    assert binding(sl.ServeLayout(tp=8), serving.Traffic(100, 100, concurrency=1)) == "communication"
+    assert binding(sl.ServeLayout(tp=2, dp=4), serving.Traffic(100, 100, concurrency=4)) == "memory bandwidth"
+    assert binding(sl.ServeLayout(tp=2, dp=4), serving.Traffic(8000, 10, rate_per_s=3)) == "prompt prefill (compute)"
+    eight = model(reg, "llama3.1-8b")
+    offline = serving.estimate_serve(eight, on(reg, "p5.48xlarge", 1), sl.ServeLayout(weights="fp8", kv_cache="fp8"),
+                                     serving.Traffic(100, 20000))  # fmt: skip
+    assert offline.binding in ("compute", "memory bandwidth")
+
+
+def test_refusals_in_the_estimate(reg: registry.Registry) -> None:
+    seventy = model(reg, "llama3.1-70b")
+    target = on(reg, "p5.48xlarge", 8)
+    lay = sl.ServeLayout(tp=8)
+    with pytest.raises(HwprofError, match="concurrency must be at least 1, got 0"):
+        serving.estimate_serve(seventy, target, lay, serving.Traffic(10, 10, concurrency=0))
+    with pytest.raises(HwprofError, match="the request rate must be positive, got -1"):
+        serving.estimate_serve(seventy, target, lay, serving.Traffic(10, 10, rate_per_s=-1.0))
+    with pytest.raises(HwprofError, match="the batch limit must be at least 1 sequence, got 0"):
+        serving.estimate_serve(seventy, target, lay, serving.Traffic(10, 10, max_batch=0))
+    with pytest.raises(HwprofError, match="needs 141.2 GB of weights per chip with 1 chip"):
+        serving.estimate_serve(seventy, target, sl.ServeLayout(dp=8), serving.Traffic(10, 10))
+    with pytest.raises(HwprofError, match="more than 1 replica"):
+        serving.estimate_serve(seventy, target, lay, serving.Traffic(2000, 500, rate_per_s=1000.0))
+    with pytest.raises(HwprofError, match="is modelled at a request rate"):
+        serving.estimate_serve(seventy, target, sl.ServeLayout(tp=2, dp=4, prefill=2), serving.Traffic(10, 10))
+    with pytest.raises(HwprofError, match="leave no room for the KV cache of one sequence"):
+        serving.estimate_serve(seventy, on(reg, "p5.48xlarge", 2), sl.ServeLayout(tp=2),
+                               serving.Traffic(131_000, 72))  # fmt: skip
+
+
+def test_disaggregated_by_hand(reg: registry.Registry) -> None:
+    target = on(reg, "p5.48xlarge", 8)
+    seventy = model(reg, "llama3.1-70b")
+    lay = sl.ServeLayout(tp=2, dp=4, prefill=2, weights="fp8", kv_cache="fp8")
+    r = serving.estimate_serve(seventy, target, lay, serving.Traffic(2000, 500, rate_per_s=4.0))
+    assert r.breakdown.prompt_share == 0.0  # decode replicas never prefill
+    assert r.tpot_p90_s == pytest.approx(r.tpot_s.expected)  # so every step is alike
+    rep = sl.replica(seventy, target, lay)
+    handoff = sl.handoff_s(2000, rep, sl.tiers(target))
+    assert r.ttft_s.expected > r.breakdown.prompt_alone_s + handoff
+    assert r.requests_per_s == pytest.approx(4.0)
