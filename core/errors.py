@@ -13,16 +13,26 @@ class HwprofError(Exception):
 
     def __init__(self, message: str, *, subject: str = "", value: object = None) -> None:
         self.detail, self.subject, self.value = message, subject, value
-        shown = "" if value is None else f" {value:g}" if isinstance(value, float) else f" {value}"
-        super().__init__(f"{subject}{shown}: {message}" if subject else message)
+        super().__init__(f"{subject}{_shown(value)}: {message}" if subject else message)
 
     def for_cli(self, flags: dict[str, str] | None = None) -> str:
         """The message with its subject named as a flag: ``flags[subject]``, else ``--subject-words``."""
         if not self.subject:
             return str(self)
         flag = (flags or {}).get(self.subject) or "--" + self.subject.replace("_", "-")
-        shown = "" if self.value is None else f" {self.value:g}" if isinstance(self.value, float) else f" {self.value}"
-        return f"{flag}{shown}: {self.detail}"
+        return f"{flag}{_shown(self.value)}: {self.detail}"
+
+
+def _shown(value: object) -> str:
+    """' value' as a message shows it: floats short, 300-digit numbers and long text shortened."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f" {value:g}"
+    text = str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and len(text) > 20:
+        return f" (a {len(text)}-digit number)"
+    return f" {text if len(text) <= 80 else text[:77] + '...'}"
 
 
 class ProfileError(HwprofError):

@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         strict = "--strict-plugins" in args[: args.index(word) if (word := _command_word(args)) else len(args)]
         app = build_app(_command_word(args), strict or Session().settings().strict)
-        _app_for(app, args)(args=args, prog_name="hwprof", standalone_mode=True)
+        command = typer.main.get_command(_app_for(app, args))
+        _guard_numbers(command)
+        command.main(args=args, prog_name="hwprof", standalone_mode=True)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not in the interpreter's exit
     except HwprofError as exc:
         if debug:
@@ -224,6 +226,29 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug, not bad input: still one line, with the way to see more
         return _internal_error(exc, debug)
     return 0
+
+
+NUMBER_TYPES = ("float", "integer", "float range", "integer range")  # click's names for numeric types
+
+
+def _guard_numbers(command: Any) -> None:
+    """A safety net under every numeric option, hwprof's or a plugin's, that states no bound of its
+    own (``checked``): finite, and no larger than 1e18, so no NaN or 300-digit number reaches the maths."""
+    for param in command.params:
+        if param.callback is None and getattr(param.type, "name", "") in NUMBER_TYPES:
+            param.callback = _finite
+    for sub in getattr(command, "commands", {}).values():
+        _guard_numbers(sub)
+
+
+def _finite(ctx: Any, param: Any, value: Any) -> Any:
+    from hwprof.core.cli.common import OptionError
+    from hwprof.core.data import checks
+
+    for item in value if isinstance(value, list | tuple) else [value]:
+        if item is not None and (problem := checks.Bound("the value", -1e18, 1e18).problem(item)) is not None:
+            raise OptionError(f"{param.opts[0] if param.opts else param.name}: {problem}")
+    return value
 
 
 def _internal_error(exc: Exception, debug: bool) -> int:

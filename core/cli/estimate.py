@@ -166,7 +166,7 @@ def estimate_serve(
     input_tokens: Annotated[int, typer.Option("--input-tokens", callback=checked(checks.REQUEST_TOKENS), help="Prompt tokens.")] = 1000,
     output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens.")] = 500,
     chunk_tokens: ChunkOpt = 8192,
-    max_batch: Annotated[int | None, typer.Option("--max-batch", help="The engine's limit on sequences in flight per "
+    max_batch: Annotated[int | None, typer.Option("--max-batch", callback=checked(checks.BATCH.named("max batch")), help="The engine's limit on sequences in flight per "
                                                   "replica (default: what the KV cache holds).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
     as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,

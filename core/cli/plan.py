@@ -114,19 +114,19 @@ def plan_train_cmd(
 
 @plan_app.command("serve")
 def plan_serve_cmd(
-    rate: Annotated[float, typer.Option("--rate", help="Requests per second (Poisson arrivals).")],
-    ttft_slo: Annotated[float, typer.Option("--ttft-slo", help="Time to first token target, seconds (p90).")],
-    tpot_slo: Annotated[float, typer.Option("--tpot-slo", help="Time per output token target, seconds (p90).")],
+    rate: Annotated[float, typer.Option("--rate", callback=checked(checks.RATE), help="Requests per second (Poisson arrivals).")],
+    ttft_slo: Annotated[float, typer.Option("--ttft-slo", callback=checked(checks.SECONDS.named("time to first token")), help="Time to first token target, seconds (p90).")],
+    tpot_slo: Annotated[float, typer.Option("--tpot-slo", callback=checked(checks.SECONDS.named("time per output token")), help="Time per output token target, seconds (p90).")],
     model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
     hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
-    input_tokens: Annotated[int, typer.Option("--input-tokens", help="Prompt tokens per request.")] = 1000,
-    output_tokens: Annotated[int, typer.Option("--output-tokens", help="Generated tokens per request.")] = 500,
+    input_tokens: Annotated[int, typer.Option("--input-tokens", callback=checked(checks.REQUEST_TOKENS), help="Prompt tokens per request.")] = 1000,
+    output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens per request.")] = 500,
     systems: Annotated[str | None, typer.Option("--systems", help="Comma-separated system ids (default: all priced).")] = None,
-    budget: Annotated[float | None, typer.Option("--budget", help="Spend at most this many USD per hour.")] = None,
+    budget: Annotated[float | None, typer.Option("--budget", callback=checked(checks.USD.named("USD per hour")), help="Spend at most this many USD per hour.")] = None,
     precisions: Annotated[str, typer.Option("--precisions", help="Weight precisions to consider (where the chip "
                                             "runs them).")] = "bf16,fp8,int4,fp4",
-    max_count: Annotated[int, typer.Option("--max-count", help="Most systems of one kind to consider.")] = 64,
-    top: Annotated[int, typer.Option("--top", help="Frontier points to show.")] = 12,
+    max_count: Annotated[int, typer.Option("--max-count", callback=checked(checks.count("systems to consider", 1, 10_000)), help="Most systems of one kind to consider.")] = 64,
+    top: Annotated[int, typer.Option("--top", callback=checked(checks.count("frontier points", 1, 10_000)), help="Frontier points to show.")] = 12,
     robust: Annotated[bool, typer.Option("--robust", help="Meet the targets at the slow end of each estimate's "
                                          "range, not only at the expected value.")] = False,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
