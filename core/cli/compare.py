@@ -69,6 +69,7 @@ def compare_train(
     seq_len: SeqLenOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", callback=checked(checks.CHIPS), help="Chips per system type (rounded up to whole systems); default: the fewest that fit.")] = None,
     precision: TrainPrecisionOpt = "bf16",
+    global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096).")] = None,
     baseline: BaselineOpt = None,
     cost_models: Annotated[str | None, typer.Option("--cost-model", "--cost-models", autocompletion=complete_cost_models,
                                                     help="Cost model ids, comma-separated, side by side (default: every one loaded).")] = None,
@@ -84,7 +85,8 @@ def compare_train(
     models = [m.strip() for m in cost_models.split(",")] if cost_models else None
     ids = [s.strip() for s in systems.split(",") if s.strip()]
     comparison = compare_train_result(shape, tokens, ids, baseline=baseline, chips=chips, precision=precision,
-                                      seq_len=seq_len, cost_models=models, region=region, purchase=purchase)  # fmt: skip
+                                      seq_len=seq_len, cost_models=models, region=region, purchase=purchase,
+                                      global_batch_tokens=global_batch_tokens)  # fmt: skip
     out, baseline, finding = list(comparison.rows), comparison.baseline, comparison.finding
     for row in out:
         for message in (row["result"].get("cost") or {}).get("warnings", []):
@@ -92,7 +94,7 @@ def compare_train(
     data = {"baseline": baseline, "rows": [_compact(row) for row in out], "finding": finding}
 
     def blocks() -> list[Table]:
-        table_rows = [[row["label"], row["chips"],
+        table_rows = [[row["label"], row["chips"], _layout_cell(row["result"]),
                        Cell(days_text(row["result"]["time_s"]["expected"]), row["result"]["time_s"]["expected"] / 86400),
                        row["result"]["chip_hours"]["expected"], row["cost"] or "- (no price)",
                        _price_cell(row["result"].get("cost")), row["tokens_per_usd"] or "-",
@@ -100,9 +102,9 @@ def compare_train(
                        Cell(f"{row['time_ratio']:.2f}", row["time_ratio"]),
                        Cell(f"{row['price_performance']:.2f}", row["price_performance"]) if row["price_performance"] else "-"]
                       for row in out]  # fmt: skip
-        headers = ["system", "chips", "time", "chip-hours", "cost USD", "price used", "tokens/USD", "kWh",
-                   "time vs base", "price-perf vs base"]  # fmt: skip
-        csv = ["system", "chips", "time_days", "chip_hours", "cost_usd", "price_used", "tokens_per_usd", "energy_kwh",
+        headers = ["system", "chips", "layout: tp pp dp cp / exposed comm + bubble", "time", "chip-hours", "cost USD",
+                   "price used", "tokens/USD", "kWh", "time vs base", "price-perf vs base"]  # fmt: skip
+        csv = ["system", "chips", "layout", "time_days", "chip_hours", "cost_usd", "price_used", "tokens_per_usd", "energy_kwh",
                "time_ratio", "price_performance"]  # fmt: skip
         footer = "price-perf vs base: tokens per dollar relative to the baseline (above 1 is better).\n" + finding
         return [Table(headers, table_rows, title=title, footer=footer.rstrip(), csv_headers=csv)]
@@ -128,28 +130,34 @@ class Comparison:
 def compare_train_result(shape: Any, tokens: float, systems: list[str], *, baseline: str | None = None,
                          chips: int | None = None, precision: str = "bf16", seq_len: int | None = None,
                          cost_models: list[str] | None = None, region: str | None = None,
-                         purchase: str = "on-demand") -> Comparison:  # fmt: skip
+                         purchase: str = "on-demand", global_batch_tokens: float | None = None) -> Comparison:  # fmt: skip
     """What ``compare train`` shows, as data (also ``hwprof.compare_train``)."""
     from hwprof.core.cost import pricing
+    from hwprof.core.jsonable import to_json
     from hwprof.core.perf import cluster, training
 
     r = current_registry()
     models: list[str | None] = list(cost_models) if cost_models else [*sorted(r.cost_models)]
+    seq = seq_len or shape.seq_len
+    if global_batch_tokens is not None and not seq:
+        raise HwprofError("needs the sequence length to count sequences", subject="global_batch_tokens")
+    batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
+    published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
     ids, baseline = _systems(",".join(systems), baseline, len(models))
     options = purchase_options(pricing, purchase, region, [r.cost_model(m) for m in models if m])
     rows: list[dict[str, Any]] = []
     for system_id in ids:
         system = r.system(system_id)
         chip = r.chip(system.chip)
-        fit = training.train_memory(shape, cluster.cluster_for(chip, system.chips, system, r.interconnects),
-                                    seq_len or shape.seq_len)["min_chips"] or system.chips  # fmt: skip
-        want = chips or fit
+        want = chips or _fewest_chips(shape, system, chip, r.interconnects, precision, seq_len, batch)
         target = cluster.cluster_for(chip, math.ceil(want / system.chips) * system.chips, system, r.interconnects)
         for model_id in models or [None]:  # without a cost model: time and energy only
             quote, missing = None, ""
             if model_id is not None:
                 quote, missing = first_quote(pricing, r.cost_model(model_id), system_id, options, region)
-            result = training.estimate_train(shape, target, tokens, precision, seq_len, quote=quote)
+            result = to_json(training.estimate_train(shape, target, r.interconnects, tokens, precision, None, seq_len,
+                                                     quote=quote, global_batch_seqs=batch,
+                                                     published_chips=published))  # fmt: skip
             label = system_id + (f" [{model_id}]" if len(models) > 1 else "")
             rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,
                          "result": result, "missing_price": missing})  # fmt: skip
@@ -184,6 +192,29 @@ def _draw(path: Path) -> None:
     note(f"chart written to {path}")
 
 
+def _fewest_chips(shape: Any, system: Any, chip: Any, interconnects: dict[str, Any], precision: str,
+                  seq_len: int | None, batch: int | None) -> int:  # fmt: skip
+    """Chips in the fewest systems on which some layout fits (``plan``'s rule)."""
+    from hwprof.core.perf import plan
+
+    result = plan.plan_train(shape, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=1,
+                             batch_seqs=batch)  # fmt: skip
+    if not result.rows:
+        raise HwprofError(f"{system.id}: {result.reasons.get(system.id, 'no layout fits')}")
+    return min(row.chips for row in result.rows)
+
+
+def _layout_cell(result: dict[str, Any]) -> Cell:
+    """tp pp dp cp and the share of the step that is not compute."""
+    s = result["step"]
+    if not s:
+        return Cell("-", "")
+    lay = dict(part.split("=") for part in result["layout"].split(","))
+    exposed = (s["tensor_parallel_s"] + s["expert_parallel_s"] + s["context_parallel_s"] + s["pipeline_p2p_s"]
+               + s["data_parallel_s"] + s["pipeline_bubble_s"])  # fmt: skip
+    return Cell(f"{lay['tp']} {lay['pp']} {lay['dp']} {lay['cp']} / {exposed / s['total_s']:.0%}", result["layout"])
+
+
 def _price_cell(cost: dict[str, Any] | None) -> str:
     """Which price a row used and when it was observed, flagged when stale."""
     if not cost:
@@ -211,7 +242,9 @@ def _compact(row: dict[str, Any]) -> dict[str, Any]:
             "chip_hours": res["chip_hours"], "cost_usd": res.get("cost_usd"), "energy_kwh": res.get("energy_kwh"),
             "tokens_per_usd": row["tokens_per_usd"], "time_ratio": row["time_ratio"],
             "price_performance": row["price_performance"], "missing_price": row["missing_price"] or None,
-            "price": (res.get("cost") or {}).get("price"), "efficiency": res["efficiency"]}  # fmt: skip
+            "price": (res.get("cost") or {}).get("price"), "mfu": res["mfu"], "layout": res["layout"],
+            "layout_basis": res["layout_basis"], "step": res["step"], "memory": res["memory"],
+            "tiers": res["tiers"]}  # fmt: skip
 
 
 def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
@@ -221,13 +254,10 @@ def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
         if row["price_performance"] == 1 and row["system"] == baseline:
             continue
         gain = row["price_performance"] - 1
-        factors = row["result"]["efficiency"]["factors"]
-        software = (
-            f" (with its chip_software factor {factors['chip_software']:.2f})" if "chip_software" in factors else ""
-        )
         verdict = "better" if gain > 0 else "worse"
         lines.append(f"{row['label']}: {abs(gain):.0%} {verdict} price-performance than the baseline at these prices "
-                     f"and the MFU the efficiency model expects{software}; the ranking holds unless its real MFU is "
+                     f"and the step time its searched layout is expected to take; the ranking holds unless its real throughput "
+                     f"is "
                      f"{'below' if gain > 0 else 'above'} {1 / row['price_performance']:.2f}x that expectation")  # fmt: skip
     for row in rows:
         if not row["cost"]:

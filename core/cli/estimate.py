@@ -47,6 +47,11 @@ estimate_app = typer.Typer(
 )
 
 
+TrainLayoutOpt = Annotated[str | None, typer.Option(
+    "--layout", help="How the job is split: tp=8,pp=16,dp=128,cp=1,ep=1,vpp=1,mb=1,zero=1,recompute=selective,sp=1 "
+                     "(omitted keys take defaults; dp defaults to what the chips leave). Without it: searched.")]  # fmt: skip
+
+
 @estimate_app.command("train")
 def estimate_train(
     tokens: Annotated[float, typer.Option("--tokens", callback=checked(checks.TOKENS), help="Training tokens, e.g. 15.6e12.")],
@@ -55,51 +60,82 @@ def estimate_train(
     seq_len: Annotated[int | None, typer.Option("--seq-len", callback=checked(checks.SEQ_LEN), help="Training sequence length.")] = None,
     system: SystemOpt = None, count: CountOpt = 1, chip: ChipOpt = None, chips: ChipsOpt = None,
     precision: Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")] = "bf16",
-    mfu: Annotated[float | None, typer.Option("--mfu", callback=checked(checks.MFU), help="Override the efficiency model (0-1).")] = None,
+    layout: TrainLayoutOpt = None,
+    mfu: Annotated[float | None, typer.Option("--mfu", callback=checked(checks.MFU), help="Skip the layout model: a given utilisation (0-1).")] = None,
     full_run: Annotated[bool, typer.Option("--full-run", help="Whole run incl. restarts and stages, not steady state.")] = False,
-    global_batch_tokens: Annotated[float, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step.")] = 4 * 2**20,
+    global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096; raised to fill a given pipeline).")] = None,
+    cross_domain_tp: Annotated[bool, typer.Option("--cross-domain-tp", help="Allow tensor parallel across scale-up domains.")] = False,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
     as_json: JsonFlag = False,
 ) -> None:  # fmt: skip
-    """Training FLOPs, time, chip-hours, memory per chip, cost and energy, with a range."""
+    """Training time, chip-hours, memory per chip, cost and energy for a layout (given or searched), with a range."""
+    from hwprof.core.jsonable import to_json
     from hwprof.core.perf import training
 
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
     target = cluster_from(system, count, chip, chips)
     quote = quote_for(cost_model, target, purchase, region)
-    result = training.estimate_train(shape, target, tokens, precision, seq_len, mfu, full_run, quote,
-                                     global_batch_tokens)  # fmt: skip
-    note_calibration(result, target.chip.id, "train")
-    for message in (result["cost"] or {}).get("warnings", []):
+    seq = seq_len or shape.seq_len
+    if global_batch_tokens is not None and (not global_batch_tokens > 0 or not seq):
+        raise HwprofError("--global-batch-tokens must be positive, with a known sequence length (--seq-len)")
+    batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
+    r = current_registry()
+    published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
+    result = training.estimate_train(shape, target, r.interconnects, tokens, precision, layout, seq_len, full_run,
+                                     quote, batch, cross_domain=cross_domain_tp, mfu=mfu,
+                                     published_chips=published)  # fmt: skip
+    data = to_json(result)
+    note_calibration(data, target.chip.id, "train")
+    for message in (result.cost or {}).get("warnings", []):
         warn(message)
     if as_json:
-        echo(dump_json(result))
+        echo(dump_json(data))
         return
-    echo(render_train(result))
+    echo(render_train(data))
 
 
 def render_train(r: dict[str, Any]) -> str:
-    i, m, c, e = r["inputs"], r["memory"], r["communication"], r["efficiency"]
+    i = r["inputs"]
+    gib = 2**30
     rows = [
         ("model", f"{i['model']} ({number(i['params'] / 1e9)}B params, {number(i['active_params'] / 1e9)}B active)"),
         ("hardware", f"{hardware_text(i)}, {i['precision']}"),
-        ("tokens", f"{i['tokens']:.3g}, sequence {i['seq_len'] or 'unknown'}"),
+        ("tokens", f"{i['tokens']:.3g}, sequence {i['seq_len'] or 'unknown'}"
+                   + (f", global batch {i['global_batch_seqs']:,} sequences ({i['global_batch_tokens']:.3g} tokens)"
+                      if i["global_batch_seqs"] else "")),
         ("FLOPs", f"{r['flops']:.3g} (6N {r['flops_breakdown']['dense_6n']:.3g} + attention "
                   f"{r['flops_breakdown']['attention']:.3g}, +{r['flops_breakdown']['attention_share']:.0%})"),
-        ("precision basis", r["precision_basis"]),
-        ("MFU", f"{e['expected']:.1%} ({e['low']:.1%} to {e['high']:.1%}) = "
-                + " x ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in e["factors"].items())
-                + ("; calibrated on published runs (`hwprof validate`, --json for each factor's source)"
-                   if e["source"] != "given with --mfu" else "; given with --mfu")),
-        ("time", f"{days_text(r['time_s']['expected'])} ({days_text(r['time_s']['low'])} to {days_text(r['time_s']['high'])})"),
-        ("chip-hours", range_text(r["chip_hours"])),
-        ("memory per chip", f"{m['total_bytes_per_chip'] / 2**30:,.1f} GiB of {m['usable_bytes_per_chip'] / 2**30:,.1f} "
-                            f"usable; fewest chips that fit: {m['min_chips']}"),
-        ("memory assumes", "; ".join(m["assumptions"].values())),
-        ("communication", f"{c['comm_to_compute']:.2f} x compute per step over {c['link']} "
-                          f"(DP {c['data_parallel']}, TP {c['tensor_parallel']}): {c['note']}"),
-        ("binding", r["binding"]),
     ]  # fmt: skip
+    if r["layout"]:
+        rows.append(("layout", f"{r['layout']} ({r['layout_basis']})"))
+        if r["runner_up"]:
+            u = r["runner_up"]
+            rows.append(("runner-up", f"{u['layout']} ({u['slower_by']:+.1%} step time)"))
+    rows.append(("precision basis", r["precision_basis"]))
+    if r["step"]:
+        s = r["step"]
+        parts = [("compute", s["compute_s"]), ("TP", s["tensor_parallel_s"]), ("EP", s["expert_parallel_s"]),
+                 ("CP", s["context_parallel_s"]), ("PP sends", s["pipeline_p2p_s"]),
+                 ("bubble", s["pipeline_bubble_s"]), ("DP exposed", s["data_parallel_s"]),
+                 ("optimizer", s["optimizer_s"])]  # fmt: skip
+        rows.append(("step", f"{s['total_s']:.3g} s = " + " + ".join(f"{n} {v:.3g}" for n, v in parts if v > 0)
+                     + f"; {s['micro_batches']} micro-batches"))  # fmt: skip
+    m = r["mfu"]
+    rows += [
+        ("MFU", f"{m['expected']:.1%} ({m['low']:.1%} to {m['high']:.1%}), against the {i['precision']} peak"),
+        ("time", f"{days_text(r['time_s']['expected'])} ({days_text(r['time_s']['low'])} to {days_text(r['time_s']['high'])})"),
+        ("range", r["range_basis"]),
+        ("chip-hours", range_text(r["chip_hours"])),
+    ]  # fmt: skip
+    if r["memory"]:
+        mem = r["memory"]
+        rows.append(("memory per chip", f"{mem['total_bytes_per_chip'] / gib:,.1f} GiB of {mem['usable_bytes_per_chip'] / gib:,.1f} "
+                     f"usable: weights {mem['weights_bytes_per_chip'] / gib:,.1f}, gradients "
+                     f"{mem['gradients_bytes_per_chip'] / gib:,.1f}, optimizer {mem['optimizer_bytes_per_chip'] / gib:,.1f}, "
+                     f"activations {mem['activations_bytes_per_chip'] / gib:,.1f}" + ("" if mem["fits"] else " - DOES NOT FIT")))  # fmt: skip
+    for tier in r["tiers"]:
+        rows.append(("link", tier))
+    rows.append(("binding", r["binding"]))
     if r["cost"]:
         p = r["cost"]["price"]
         rows.append(("cost", range_text(r["cost_usd"], "USD") + f" at {number(r['cost']['usd_per_hour'])} USD/h "
@@ -108,6 +144,8 @@ def render_train(r: dict[str, Any]) -> str:
         rows.append(("cost", "- (no system or no price: see --cost-model, --purchase, --region)"))
     if r["energy"]:
         rows.append(("energy", range_text(r["energy_kwh"], "kWh") + f" (rated power, {r['energy']['power_status']})"))
+    for note in r["notes"]:
+        rows.append(("note", note))
     rows.append(("rests on", ", ".join(r["rests_on"])))
     return pairs(rows, title="training estimate (expected, with the low-high range)")
 

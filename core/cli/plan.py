@@ -47,6 +47,7 @@ from hwprof.core.cli.render import (
     warn,
 )
 from hwprof.core.data import checks
+from hwprof.core.errors import HwprofError
 
 plan_app = typer.Typer(
     help="The cheapest or fastest configuration that meets a deadline or a budget.", no_args_is_help=True
@@ -63,12 +64,16 @@ def plan_train_cmd(
     budget: Annotated[float | None, typer.Option("--budget", callback=checked(checks.USD), help="Spend at most this many USD.")] = None,
     systems: Annotated[str | None, typer.Option("--systems", help="Comma-separated system ids (default: all priced).")] = None,
     precision: Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")] = "bf16",
+    top: Annotated[int, typer.Option("--top", callback=checked(checks.count("options to show")), help="Show this many options (cheapest first).")] = 10,
+    global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
-    purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
+    purchase: Annotated[str, typer.Option("--purchase", help="Purchase options to compare, comma-separated.")] = "on-demand",
     as_json: JsonFlag = False,
 ) -> None:  # fmt: skip
-    """For each system, the fewest that fit and meet the deadline, its time and cost; cheapest and fastest marked."""
+    """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting the
+    deadline, the fastest within the budget, and why each system's cheaper options are out."""
     from hwprof.core.cost import pricing
+    from hwprof.core.jsonable import to_json
     from hwprof.core.perf import plan
 
     r = current_registry()
@@ -79,37 +84,52 @@ def plan_train_cmd(
     else:
         ids = sorted(chosen_model.priced_systems() & set(r.systems)) if chosen_model else sorted(r.systems)
     options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
+    seq = seq_len or shape.seq_len
+    if global_batch_tokens is not None and (not global_batch_tokens > 0 or not seq):
+        raise HwprofError("--global-batch-tokens must be positive, with a known sequence length (--seq-len)")
+    batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
     candidates = []
     for system_id in ids:
         system = r.system(system_id)
-        quote = first_quote(pricing, chosen_model, system_id, options, region)[0] if chosen_model else None
-        candidates.append((system, r.chip(system.chip), quote))
-    rows = plan.plan_train(shape, candidates, r.interconnects, tokens, precision, seq_len,
-                           deadline_days * 86400 if deadline_days is not None else None, budget)  # fmt: skip
+        quotes = []
+        for option in options if chosen_model else []:
+            quote, _ = first_quote(pricing, chosen_model, system_id, [option], region)
+            if quote is not None:
+                quotes.append(quote)
+        candidates.append((system, r.chip(system.chip), quotes or [None]))
+    published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
+    result = plan.plan_train(shape, candidates, r.interconnects, tokens, precision, seq_len,
+                             deadline_days * 86400 if deadline_days is not None else None, budget, top, batch,
+                             published)  # fmt: skip
     if as_json:
-        echo(dump_json({"deadline_days": deadline_days, "budget_usd": budget, "options": rows}))
+        echo(dump_json({"deadline_days": deadline_days, "budget_usd": budget, **to_json(result)}))
         return
     table_rows = []
-    for row in rows:
-        if "skipped" in row:
-            table_rows.append([row["system"], "-", "-", "-", "-", row["skipped"]])
-            continue
-        marks = [m for m in ("cheapest", "fastest") if row.get(m)]
-        if not row["meets_deadline"]:
+    for row in result.rows:
+        if not row.meets_deadline:
             verdict = "misses deadline"
-        elif row["meets_budget"] is False:
+        elif row.meets_budget is False:
             verdict = "over budget"
-        elif budget is not None and row["meets_budget"] is None:
+        elif budget is not None and row.meets_budget is None:
             verdict = "no price"
         else:
             verdict = "ok"
-        table_rows.append([row["system"], f"{row['count']} ({row['chips']} chips)", days_text(row["time_s"]["expected"]),
-                           number(row["cost_usd"]["expected"]) if row["cost_usd"] else "- (no price)",
-                           f"{row['mfu']:.0%}", " ".join([verdict, *marks])])  # fmt: skip
+        table_rows.append([row.system, row.purchase or "-", f"{row.count} ({row.chips})", row.tp, row.pp, row.dp,
+                           row.cp, row.ep, row.vpp, row.mb, row.zero, row.recompute,
+                           days_text(row.time_s.expected),
+                           number(row.cost_usd.expected) if row.cost_usd else "- (no price)", f"{row.mfu:.0%}",
+                           f"{row.memory_gib_per_chip:.0f}", " ".join([verdict, *row.marks])])  # fmt: skip
     goal = ", ".join(g for g in (f"deadline {deadline_days:g} days" if deadline_days else "",
-                                 f"budget {budget:,.0f} USD" if budget else "") if g) or "fewest systems that fit"  # fmt: skip
-    echo(table(["system", "count", "time", "cost USD", "MFU", "verdict"], table_rows,
+                                 f"budget {budget:,.0f} USD" if budget else "") if g) or "the time-cost frontier"  # fmt: skip
+    echo(table(["system", "purchase", "count (chips)", "tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute",
+                "time", "cost USD", "MFU", "GiB/chip", "verdict"], table_rows,
                title=f"{shape.name}, {tokens:.3g} tokens, {precision}; goal: {goal}"))  # fmt: skip
+    if result.cheapest is None and (deadline_days or budget):
+        echo("\nno priced option meets the goal; the nearest are shown")
+    echo(f"\n{len(result.frontier)} options on the time-cost frontier; {result.evaluated_layouts:,} layouts evaluated")
+    echo("why cheaper options are out:")
+    for system_id, why in sorted(result.reasons.items()):
+        echo(f"  {system_id}: {why}")
 
 
 @plan_app.command("serve")

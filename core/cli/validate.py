@@ -26,14 +26,35 @@ def validate_cmd(
     for case in out["unusable"]:
         warn(f"validation case {case['id']!r} ({case['origin']}) cannot be estimated: {case['reason']}; it is left out")
     rows = [[c["id"], c["role"][:3], c["metric"], _published(c), c["estimate"]["expected"],
-             Cell(f"{c['error']:+.0%}", c["error"]), "yes" if c["in_range"] else "NO", ", ".join(c["calibrates"])]
+             Cell(f"{c['error']:+.0%}", c["error"]), "yes" if c["in_range"] else "NO",
+             Cell(f"{c['searched_error']:+.0%}", c["searched_error"]) if "searched_error" in c else "",
+             Cell(f"{c['searched_vs_published']:+.0%}", c["searched_vs_published"])
+             if "searched_vs_published" in c else "",
+             ", ".join(c["calibrates"])]
             for c in out["cases"]]  # fmt: skip
-    summary = [f"{group}: {plural(s['cases'], 'case')} ({s['train_cases']} training, {s['serve_cases']} serving), "
-               f"median absolute error {s['median_abs_error']:.1%}, published value inside the range for "
-               f"{s['in_range_share']:.0%}" for group, s in out["summary"].items()]  # fmt: skip
-    footer = "\n\n".join([*summary, "calibration cases set the defaults in hwprof.core.perf.efficiency; "
-                           "validation cases are kept apart."])  # fmt: skip
-    headers = ["case", "role", "metric", "published", "estimate", "error", "in range", "sets"]
+    summary = []
+    for group, s in out["summary"].items():
+        line = (f"{group}: {plural(s['cases'], 'case')} ({s['train_cases']} training, {s['serve_cases']} serving), "
+                f"median absolute error {s['median_abs_error']:.1%}, published value inside the range for "
+                f"{s['in_range_share']:.0%}")  # fmt: skip
+        if "train_median_abs_error" in s:
+            line += (f"\n  training with published layouts: median absolute error {s['train_median_abs_error']:.1%}, "
+                     f"inside the range {s['train_in_range_share']:.0%}; with searched layouts: median absolute "
+                     f"error {s['searched_median_abs_error']:.1%}, the searched step at most "
+                     f"{s['searched_worst_vs_published']:+.0%} against the published layout's")  # fmt: skip
+        summary.append(line)
+    layouts = [f"  {c['id']}: published {c['published_layout'] or '-'} -> {c['layout']}"
+               + ("" if c["layout_fits"] else " (does not fit by the model)") + f"; searched {c['searched_layout']}"
+               for c in out["cases"] if c["kind"] == "train"]  # fmt: skip
+    footer = "\n\n".join([
+        *(["training layouts (the keys the source published fixed, the others searched; then the search alone):\n"
+           + "\n".join(layouts)] if layouts else []),
+        *summary,
+        "calibration cases set the constants in hwprof.core.perf.efficiency (refit: python -m "
+        "hwprof.core.perf.calibrate); validation cases are kept apart.",
+    ])  # fmt: skip
+    headers = ["case", "role", "metric", "published", "estimate", "error", "in range", "searched error",
+               "searched step vs published", "sets"]  # fmt: skip
     emit(output_format(fmt, as_json), out, lambda: [Table(headers, rows, footer=footer)])
 
 

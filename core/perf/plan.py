@@ -1,5 +1,7 @@
-"""Plans: for each system, the fewest systems that fit a model and meet a deadline, then what
-that costs, so the cheapest and the fastest options that meet a deadline or a budget stand out.
+"""Plans: systems x counts x layouts x purchase options. For each system, counts from the fewest
+that fit upward; for each count, the fastest layout (``search``); then the Pareto frontier of time
+against cost, the cheapest option meeting a deadline, the fastest within a budget, and for each
+system why its cheaper options are out.
 """
 
 from __future__ import annotations
@@ -7,85 +9,223 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hwprof.core.cost.pricing import Quote
-from hwprof.core.data import records
-from hwprof.core.errors import HwprofError
-from hwprof.core.perf import cluster, training
-from hwprof.core.perf.shape import Shape
+import attrs
 
-MAX_SYSTEMS = 1 << 16
+from hwprof.core.cost.pricing import Quote
+from hwprof.core.errors import HwprofError
+from hwprof.core.perf import search, training
+from hwprof.core.perf.cluster import cluster_for
+from hwprof.core.perf.shape import Shape
+from hwprof.core.perf.training import Span
+
+MAX_SYSTEMS = 1 << 13
+GAIN_TO_CONTINUE = 0.97  # keep doubling the count while the time falls below this share
+
+
+@attrs.frozen
+class PlanRow:
+    system: str
+    purchase: str | None
+    region: str | None
+    count: int
+    chips: int
+    layout: str
+    tp: int
+    pp: int
+    dp: int
+    cp: int
+    ep: int
+    vpp: int
+    mb: int
+    zero: int
+    recompute: str
+    time_s: Span
+    time_days: float
+    cost_usd: Span | None
+    usd_per_hour: float | None
+    mfu: float
+    memory_gib_per_chip: float
+    meets_deadline: bool
+    meets_budget: bool | None
+    marks: tuple[str, ...]
+
+
+@attrs.frozen
+class Plan:
+    deadline_s: float | None
+    budget_usd: float | None
+    rows: tuple[PlanRow, ...]  # the top rows, cheapest first (fastest first without prices)
+    frontier: tuple[PlanRow, ...]  # no other option is both faster and cheaper
+    cheapest: PlanRow | None
+    fastest: PlanRow | None
+    reasons: dict[str, str]  # system -> why its cheaper options are out
+    evaluated_layouts: int
+
+
+def _estimate(shape: Shape, system: Any, chip: Any, count: int, interconnects: dict[str, Any], tokens: float,
+              precision: str, seq_len: int | None, batch: int | None, published: frozenset[str]) -> tuple[Any, int, str]:  # fmt: skip
+    """(estimate or None, layouts evaluated, why none fits)."""
+    cluster = cluster_for(chip, count * system.chips, system, interconnects)
+    job = training.make_job(shape, cluster, interconnects, precision, seq_len, batch)
+    found = search.search(job)
+    if not found.layouts:
+        return None, found.evaluated, training.refusal_text(found.refused)
+    best = found.layouts[0]
+    result = training.result_for(shape, cluster, job, best, tokens, precision, False, None, "searched", None, None,
+                                 published)  # fmt: skip
+    return result, found.evaluated, ""
 
 
 def plan_train(
     shape: Shape,
-    options: list[tuple[records.System, records.Chip, Quote | None]],
-    interconnects: dict[str, records.Interconnect],
+    options: list[tuple[Any, Any, list[Quote | None]]],
+    interconnects: dict[str, Any],
     tokens: float,
     precision: str,
     seq_len: int | None = None,
     deadline_s: float | None = None,
     budget_usd: float | None = None,
-) -> list[dict[str, Any]]:
-    """One row per system: the count chosen, expected time and cost, and whether it meets the goals."""
-    if deadline_s is not None and deadline_s <= 0:
-        raise HwprofError("must be positive", subject="deadline_days", value=deadline_s)
-    if budget_usd is not None and budget_usd <= 0:
+    top: int = 10,
+    batch_seqs: int | None = None,
+    published_chips: frozenset[str] = frozenset(),
+) -> Plan:
+    """``options``: (system, chip, quotes) with one quote per purchase option (None: unpriced)."""
+    if deadline_s is not None and not deadline_s > 0:
+        raise HwprofError("must be positive", subject="deadline_days", value=deadline_s / 86400)
+    if budget_usd is not None and not budget_usd > 0:
         raise HwprofError("must be positive", subject="budget", value=budget_usd)
-    rows: list[dict[str, Any]] = []
-    for system, chip, quote in options:
+    if top < 1:
+        raise HwprofError("must be at least 1 (options to show)", subject="top", value=top)
+    rows: list[PlanRow] = []
+    reasons: dict[str, str] = {}
+    evaluated = 0
+    for system, chip, quotes in options:
         if precision not in chip.peak_dense_tflops:
-            rows.append({"system": system.id, "skipped": f"{chip.id} has no {precision} peak"})
+            reasons[system.id] = f"{chip.id} has no {precision} peak"
             continue
+        cache: dict[int, tuple[Any, str]] = {}
 
-        def run(
-            count: int, system: records.System = system, chip: records.Chip = chip, quote: Quote | None = quote
-        ) -> Any:
-            target = cluster.cluster_for(chip, count * system.chips, system, interconnects)
-            return training.estimate_train(shape, target, tokens, precision, seq_len, quote=quote)
+        def at(count: int, system: Any = system, chip: Any = chip, cache: dict[int, tuple[Any, str]] = cache) -> Any:
+            nonlocal evaluated
+            if count not in cache:
+                result, n, why = _estimate(shape, system, chip, count, interconnects, tokens, precision, seq_len,
+                                           batch_seqs, published_chips)  # fmt: skip
+                evaluated += n
+                cache[count] = (result, why)
+            return cache[count][0]
 
-        probe = cluster.cluster_for(chip, system.chips, system, interconnects)
-        need = training.train_memory(shape, probe, seq_len or shape.seq_len)["min_chips"]
-        if need is None:
-            rows.append({"system": system.id, "skipped": "one sequence's activations do not fit on a chip"})
+        first = _fewest_fitting(at)
+        if first is None:
+            why = cache[max(cache)][1] if cache else "no count tried"
+            reasons[system.id] = f"no count up to {MAX_SYSTEMS:,} fits: {why}"
             continue
-        count = max(1, math.ceil(need / system.chips))
-        if deadline_s is not None:
-            count = _fewest_meeting(run, count, deadline_s)
-        if count is None:
-            rows.append({"system": system.id, "skipped": f"cannot meet the deadline with up to {MAX_SYSTEMS} systems"})
-            continue
-        result = run(count)
-        cost = (result.get("cost_usd") or {}).get("expected")
-        rows.append({
-            "system": system.id, "count": count, "chips": count * system.chips,
-            "time_s": result["time_s"], "cost_usd": result.get("cost_usd"),
-            "meets_deadline": deadline_s is None or result["time_s"]["expected"] <= deadline_s,
-            "meets_budget": None if budget_usd is None or cost is None else cost <= budget_usd,
-            "price": (result.get("cost") or {}).get("price"),
-            "mfu": result["efficiency"]["expected"],
-        })  # fmt: skip
-    # With a budget, an option without a price cannot be said to meet it.
-    feasible = [r for r in rows if "count" in r and r["meets_deadline"]
-                and (r["meets_budget"] if budget_usd is not None else True)]  # fmt: skip
-    priced = [r for r in feasible if r["cost_usd"]]
-    if priced:
-        min(priced, key=lambda r: r["cost_usd"]["expected"])["cheapest"] = True
-    if feasible:
-        min(feasible, key=lambda r: r["time_s"]["expected"])["fastest"] = True
-    return rows
+        counts = _counts(at, first, deadline_s)
+        why_fewer = f"fewer than {first} do not fit ({cache[first - 1][1]})" if first - 1 in cache else ""
+        missed = [c for c in counts if deadline_s is not None and at(c).time_s.expected > deadline_s]
+        parts = [why_fewer] if why_fewer else []
+        if missed:
+            m = max(missed)
+            parts.append(f"{m} or fewer miss the deadline ({at(m).time_s.expected / 86400:,.1f} days at {m})")
+        reasons[system.id] = "; ".join(parts) or "the fewest that fit is shown first"
+        for count in counts:
+            result = at(count)
+            for quote in quotes:
+                rows.append(_row(system, count, result, quote, deadline_s, budget_usd))
+    return _marked(rows, deadline_s, budget_usd, top, reasons, evaluated)
 
 
-def _fewest_meeting(run: Any, start: int, deadline_s: float) -> int | None:
-    """Smallest count >= start whose expected time meets the deadline (time falls as count grows)."""
-    low, high = start, start
-    while run(high)["time_s"]["expected"] > deadline_s:
-        low, high = high + 1, high * 2
-        if high > MAX_SYSTEMS:
+def _fewest_fitting(at: Any) -> int | None:
+    """The fewest systems with a layout that fits: double until one does, then bisect down."""
+    count = 1
+    while at(count) is None:
+        count *= 2
+        if count > MAX_SYSTEMS:
             return None
+    low = count // 2 + 1 if count > 1 else 1
+    high = count
     while low < high:
         mid = (low + high) // 2
-        if run(mid)["time_s"]["expected"] <= deadline_s:
+        if at(mid) is not None:
             high = mid
         else:
             low = mid + 1
     return high
+
+
+def _counts(at: Any, first: int, deadline_s: float | None) -> list[int]:
+    """Counts to show: doubling from the fewest that fit while time keeps falling; with a deadline,
+    also the fewest that meets it."""
+    counts = [first]
+    count = first
+    while count * 2 <= MAX_SYSTEMS:
+        nxt = count * 2
+        if at(nxt) is None:
+            break
+        if at(nxt).time_s.expected > GAIN_TO_CONTINUE * at(count).time_s.expected and (
+            deadline_s is None or at(count).time_s.expected <= deadline_s
+        ):
+            break
+        counts.append(nxt)
+        count = nxt
+    if deadline_s is not None:
+        meeting = [c for c in counts if at(c).time_s.expected <= deadline_s]
+        if meeting and meeting[0] > first:
+            low, high = counts[counts.index(meeting[0]) - 1] + 1, meeting[0]
+            while low < high:  # the fewest between the last miss and the first hit that meets it
+                mid = (low + high) // 2
+                if at(mid) is not None and at(mid).time_s.expected <= deadline_s:
+                    high = mid
+                else:
+                    low = mid + 1
+            counts.append(high)
+    return sorted(set(counts))
+
+
+def _row(system: Any, count: int, result: Any, quote: Quote | None, deadline_s: float | None,
+         budget_usd: float | None) -> PlanRow:  # fmt: skip
+    per_hour = quote.usd_per_hour * count if quote else None
+    cost = result.time_s.scaled(per_hour / 3600) if per_hour else None
+    lay = dict(part.split("=") for part in result.layout.split(","))
+    return PlanRow(
+        system=system.id, purchase=quote.price.purchase if quote else None, region=quote.price.region if quote else None,
+        count=count, chips=result.inputs.chips, layout=result.layout, tp=int(lay["tp"]), pp=int(lay["pp"]),
+        dp=int(lay["dp"]), cp=int(lay["cp"]), ep=int(lay["ep"]), vpp=int(lay["vpp"]), mb=int(lay["mb"]),
+        zero=int(lay["zero"]), recompute=lay["recompute"], time_s=result.time_s,
+        time_days=result.time_s.expected / 86400, cost_usd=cost, usd_per_hour=per_hour, mfu=result.mfu.expected,
+        memory_gib_per_chip=result.memory.total_bytes_per_chip / 2**30,
+        meets_deadline=deadline_s is None or result.time_s.expected <= deadline_s,
+        meets_budget=None if budget_usd is None or cost is None else cost.expected <= budget_usd, marks=(),
+    )  # fmt: skip
+
+
+def _marked(rows: list[PlanRow], deadline_s: float | None, budget_usd: float | None, top: int,
+            reasons: dict[str, str], evaluated: int) -> Plan:  # fmt: skip
+    priced = [r for r in rows if r.cost_usd is not None]
+    frontier = [r for r in priced if not any(
+        o.cost_usd.expected <= r.cost_usd.expected and o.time_s.expected <= r.time_s.expected  # type: ignore[union-attr]
+        and (o.cost_usd.expected, o.time_s.expected) != (r.cost_usd.expected, r.time_s.expected)  # type: ignore[union-attr]
+        for o in priced)]  # fmt: skip
+    ok = [r for r in rows if r.meets_deadline and (budget_usd is None or r.meets_budget)]
+    ok_priced = [r for r in ok if r.cost_usd is not None]
+    cheapest = min(ok_priced, key=lambda r: r.cost_usd.expected) if ok_priced else None  # type: ignore[union-attr]
+    fastest = min(ok, key=lambda r: r.time_s.expected) if ok else None
+
+    def mark(r: PlanRow) -> PlanRow:
+        marks = tuple(m for m, hit in (("cheapest", r is cheapest), ("fastest", r is fastest),
+                                       ("frontier", r in frontier)) if hit)  # fmt: skip
+        return attrs.evolve(r, marks=marks)
+
+    def order(r: PlanRow) -> tuple[float, float]:
+        return (r.cost_usd.expected if r.cost_usd else math.inf, r.time_s.expected)
+
+    chosen = sorted(ok, key=order)[:top]
+    shown = [r for r in (cheapest, fastest) if r is not None and r not in chosen] + chosen
+    if not shown:  # nothing meets the goals: show the nearest misses
+        shown = sorted(rows, key=lambda r: r.time_s.expected)[:top]
+    marked = {id(r): mark(r) for r in rows}
+    return Plan(
+        deadline_s=deadline_s, budget_usd=budget_usd, rows=tuple(marked[id(r)] for r in sorted(shown, key=order)),
+        frontier=tuple(marked[id(r)] for r in sorted(frontier, key=order)),
+        cheapest=marked[id(cheapest)] if cheapest else None, fastest=marked[id(fastest)] if fastest else None,
+        reasons=reasons, evaluated_layouts=evaluated,
+    )  # fmt: skip

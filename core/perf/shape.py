@@ -44,6 +44,7 @@ class Shape:
     max_context: int | None = None
     experts: int | None = None
     experts_per_token: int | None = None
+    vocab: int | None = None
 
     @property
     def is_moe(self) -> bool:
@@ -86,7 +87,7 @@ def from_workload(w: records.Workload) -> Shape:
         name=w.id, params=w.params, active_params=w.active, layers=w.layers, hidden=w.hidden, heads=w.heads,
         kv_heads=w.kv_heads, head_dim=w.head_dim, kv_elements_per_layer=w.kv_elements_per_layer,
         seq_len=w.seq_len, source=f"{w.source.title} ({w.status})", max_context=w.max_context,
-        experts=w.experts, experts_per_token=w.experts_per_token,
+        experts=w.experts, experts_per_token=w.experts_per_token, vocab=w.vocab,
     )  # fmt: skip
 
 
@@ -208,4 +209,4 @@ def from_hf_config(path: Path) -> Shape:
                  seq_len=DEFAULT_TRAIN_SEQ, source=f"{path} (parameters counted from the shape; training sequence "
                  f"{DEFAULT_TRAIN_SEQ:,} assumed, --seq-len to change: max_position_embeddings is the longest context)",
                  max_context=get("max_position_embeddings"), experts=experts,
-                 experts_per_token=(get("num_experts_per_tok") or 1) if experts else None)  # fmt: skip
+                 experts_per_token=(get("num_experts_per_tok") or 1) if experts else None, vocab=vocab)  # fmt: skip

@@ -1,5 +1,10 @@
-"""Training estimates: a pure function from a shape, a target and assumptions to a result that
-carries its inputs, assumptions and breakdown.
+"""Training estimates for one layout (given, or the fastest the search finds): a typed result with
+the step broken down, memory per chip, the interconnect tiers used, time, cost and energy.
+
+    estimate_train(shape, cluster, interconnects, tokens, "bf16", layout="tp=8,pp=16,...")
+
+The step model is ``step.py``; its constants ``efficiency.py``. Whole-run losses (restarts,
+evaluation, stages) are a separate, stated factor (``full_run``), never folded into the step.
 """
 
 from __future__ import annotations
@@ -7,155 +12,341 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import attrs
+
 from hwprof.core.cost.pricing import Quote
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
-from hwprof.core.perf.cluster import (
-    USABLE_MEMORY_FRACTION,
-    Cluster,
-    check_positive,
-    cost_over,
-    energy_over,
-    peak_tflops,
-    rests_on,
-    span,
-)
+from hwprof.core.perf import layout as layouts
+from hwprof.core.perf import memory as mem
+from hwprof.core.perf import search
+from hwprof.core.perf.cluster import Cluster, check_positive, cost_over, energy_over, rests_on
+from hwprof.core.perf.job import Constants, Job, default_batch_tokens, job_for
 from hwprof.core.perf.shape import Shape
+from hwprof.core.perf.step import step
 
-TRAIN_STATE_BYTES_PER_PARAM = 16  # bf16 weights + bf16 grads + fp32 master, Adam m and v (ZeRO paper)
-ACTIVATION_BYTES_SELECTIVE = 34  # x seq x hidden per layer per sequence (Korthikanti et al. 2022)
-ACTIVATION_BYTES_FULL_RECOMPUTE = 2
-MAX_TENSOR_PARALLEL = 8
+# Spread of log(estimate / published) over the training calibration cases (calibrate.py writes it):
+# the expected value sits in a range of exp(+-spread).
+RESIDUAL_SPREAD = eff.Default(0.1519, "90th percentile of |log(estimate / published)| over the training calibration "
+                                    "cases, with their published layouts")  # fmt: skip
 
 
-def train_memory(shape: Shape, target: Cluster, seq_len: int | None) -> dict[str, Any]:
-    """Bytes per chip for weights, gradients, optimizer state and activations, and the fewest chips."""
-    usable = target.chip.memory_bytes * USABLE_MEMORY_FRACTION
-    tp = max(1, min(target.scale_up_domain, MAX_TENSOR_PARALLEL, target.chips))
-    state_total = TRAIN_STATE_BYTES_PER_PARAM * shape.params
-    activation = 0.0
-    recompute = "none needed (shape unknown: activations not counted)"
-    if shape.layers and shape.hidden and seq_len:
-        per_layer = seq_len * shape.hidden * shape.layers / tp
-        activation = ACTIVATION_BYTES_SELECTIVE * per_layer
-        recompute = "selective (attention recomputed)"
-        if activation > usable / 2:
-            activation, recompute = ACTIVATION_BYTES_FULL_RECOMPUTE * per_layer, "full (every layer recomputed)"
-    free = usable - activation
-    min_chips = math.ceil(state_total / free) if free > 0 else None
-    per_chip_state = state_total / target.chips
-    return {
-        "weights_bytes_per_chip": 2 * shape.params / target.chips,
-        "gradients_bytes_per_chip": 2 * shape.params / target.chips,
-        "optimizer_bytes_per_chip": 12 * shape.params / target.chips,
-        "activations_bytes_per_chip": activation,
-        "total_bytes_per_chip": per_chip_state + activation,
-        "usable_bytes_per_chip": usable,
-        "fits": min_chips is not None and target.chips >= min_chips,
-        "min_chips": min_chips,
-        "assumptions": {
-            "sharding": "weights, gradients and optimizer state fully sharded over all chips (ZeRO-3 / FSDP)",
-            "bytes_per_param": f"{TRAIN_STATE_BYTES_PER_PARAM} bytes per parameter: 16-bit weights and gradients, "
-                               "32-bit master weights and Adam moments (the same for 8-bit matmuls)",
-            "activations": f"micro-batch of 1 sequence, tensor parallel {tp}, recompute {recompute}",
-            "usable_memory": f"{USABLE_MEMORY_FRACTION:.0%} of capacity",
-        },
-    }  # fmt: skip
+def constants() -> Constants:
+    return Constants(matmul_16bit=eff.MATMUL_16BIT.value, matmul_8bit=eff.MATMUL_8BIT.value,
+                     half_width=eff.MATMUL_HALF_WIDTH.value, dp_overlap=eff.DP_OVERLAP.value,
+                     expert_overlap=eff.EXPERT_OVERLAP.value)  # fmt: skip
+
+
+@attrs.frozen
+class Span:
+    low: float
+    expected: float
+    high: float
+
+    @classmethod
+    def around(cls, expected: float, spread: float) -> Span:
+        """``expected`` in a range of exp(+-spread) (low is the smaller number)."""
+        return cls(expected * math.exp(-spread), expected, expected * math.exp(spread))
+
+    def scaled(self, factor: float) -> Span:
+        return Span(self.low * factor, self.expected * factor, self.high * factor)
+
+    def inverse(self, numerator: float) -> Span:
+        return Span(numerator / self.high, numerator / self.expected, numerator / self.low)
+
+
+@attrs.frozen
+class StepParts:
+    """Seconds of one optimizer step on the slowest pipeline stage."""
+
+    compute_s: float
+    tensor_parallel_s: float
+    expert_parallel_s: float
+    context_parallel_s: float
+    pipeline_p2p_s: float
+    pipeline_bubble_s: float
+    data_parallel_s: float
+    optimizer_s: float
+    total_s: float
+    micro_batches: int
+    matmul_share_of_peak: float
+
+
+@attrs.frozen
+class MemoryParts:
+    weights_bytes_per_chip: float
+    gradients_bytes_per_chip: float
+    optimizer_bytes_per_chip: float
+    activations_bytes_per_chip: float
+    total_bytes_per_chip: float
+    usable_bytes_per_chip: float
+    fits: bool
+
+
+@attrs.frozen
+class TrainInputs:
+    model: str
+    model_source: str
+    params: float
+    active_params: float
+    tokens: float
+    seq_len: int
+    target: str
+    chip: str
+    chips: int
+    precision: str
+    global_batch_seqs: int
+    global_batch_tokens: float
+
+
+@attrs.frozen
+class RunnerUp:
+    layout: str
+    step_s: float
+    slower_by: float  # runner-up step / best step - 1
+
+
+@attrs.frozen
+class TrainEstimate:
+    kind: str
+    inputs: TrainInputs
+    layout: str
+    layout_basis: str
+    runner_up: RunnerUp | None
+    flops: float
+    flops_breakdown: dict[str, float]
+    precision_basis: str
+    step: StepParts | None
+    memory: MemoryParts | None
+    tiers: tuple[str, ...]
+    mfu: Span
+    tokens_per_s: Span
+    time_s: Span
+    time_days: Span
+    chip_hours: Span
+    full_run_factor: float | None
+    range_basis: str
+    binding: str
+    cost: dict[str, Any] | None
+    cost_usd: Span | None
+    energy: dict[str, Any] | None
+    energy_kwh: Span | None
+    rests_on: tuple[str, ...]
+    notes: tuple[str, ...]
 
 
 def estimate_train(
     shape: Shape,
-    target: Cluster,
+    cluster: Cluster,
+    interconnects: dict[str, Any],
     tokens: float,
     precision: str,
+    layout: str | layouts.Layout | None = None,
     seq_len: int | None = None,
-    mfu: float | None = None,
     full_run: bool = False,
     quote: Quote | None = None,
-    global_batch_tokens: float = 4 * 2**20,
-) -> dict[str, Any]:
+    global_batch_seqs: int | None = None,
+    spread: float | None = None,
+    cross_domain: bool = False,
+    consts: Constants | None = None,
+    mfu: float | None = None,
+    published_chips: frozenset[str] = frozenset(),
+) -> TrainEstimate:
+    """One training run: ``layout`` as given (text or Layout), or the fastest the search finds.
+
+    ``mfu`` skips the layout model: time = FLOPs / (chips x peak x mfu), for a model known only by
+    its parameter count or a measured utilisation.
+    """
     check_positive("--tokens", tokens)
-    check_positive("--chips", target.chips)
-    if mfu is not None and not 0 < mfu <= 1:
-        raise HwprofError("must be between 0 and 1 (a fraction of peak)", subject="mfu", value=mfu)
-    seq_len = seq_len or shape.seq_len
-    peak = peak_tflops(target.chip, precision)
-    dense, attention = shape.train_flops_per_token(seq_len)
-    flops = (dense + attention) * tokens
-    memory = train_memory(shape, target, seq_len)
-    if not memory["fits"]:
-        need = memory["min_chips"]
-        if need is None:
-            raise HwprofError(f"{shape.name} does not fit on {target.chip.id}: activations of one sequence of "
-                              f"{seq_len} tokens exceed a chip's memory even with full recompute; use a shorter "
-                              "--seq-len")  # fmt: skip
-        systems = f" ({math.ceil(need / target.system.chips)} x {target.system.id})" if target.system else ""
-        raise HwprofError(f"{shape.name} does not fit on {target.chips} x {target.chip.id}: weights, gradients, "
-                          f"optimizer state and activations need at least {need} chips{systems}")  # fmt: skip
-    chip_factor = target.chip.training_efficiency
-    efficiency = eff.training_mfu(
-        precision, target.chips, full_run, mfu, moe=shape.is_moe,
-        chip_factor=(chip_factor.value, f"{chip_factor.status}, {chip_factor.how or chip_factor.note}")
-        if chip_factor else None,
+    if mfu is not None:
+        return given_mfu(shape, cluster, tokens, precision, mfu, seq_len, full_run, quote)
+    job = make_job(shape, cluster, interconnects, precision, seq_len, global_batch_seqs, layout, cross_domain, consts)
+    runner_up = None
+    if layout is None:
+        found = search.search(job)
+        if not found.layouts:
+            raise HwprofError(f"no layout of {shape.name} fits {cluster.label}: {refusal_text(found.refused)}")
+        chosen = found.layouts[0]
+        basis = f"searched: the fastest of {found.evaluated:,} layouts, {len(found.layouts)} kept"
+        if len(found.layouts) > 1:
+            runner_up = RunnerUp(str(found.layouts[1]), found.step_s[1], found.step_s[1] / found.step_s[0] - 1)
+    else:
+        chosen = layout if isinstance(layout, layouts.Layout) else layouts.parse(layout, cluster.chips)
+        layouts.check(chosen, job)
+        basis = "given"
+    return result_for(shape, cluster, job, chosen, tokens, precision, full_run, quote, basis, runner_up, spread,
+                      published_chips)  # fmt: skip
+
+
+def make_job(shape: Shape, cluster: Cluster, interconnects: dict[str, Any], precision: str, seq_len: int | None,
+             global_batch_seqs: int | None, layout: Any = None, cross_domain: bool = False,
+             consts: Constants | None = None) -> Job:  # fmt: skip
+    """The Job of a run; without a global batch, 4M tokens raised to fill a given layout's pipeline."""
+    seq = seq_len or shape.seq_len
+    if global_batch_seqs is None and layout is not None and seq:
+        lay = layout if isinstance(layout, layouts.Layout) else layouts.parse(layout, cluster.chips)
+        global_batch_seqs = max(lay.dp * lay.pp * lay.mb, default_batch_tokens(cluster.chips) // seq)
+    return job_for(shape, cluster.chip, cluster.chips, cluster.system, interconnects, precision,
+                   consts or constants(), seq, global_batch_seqs, cross_domain)  # fmt: skip
+
+
+def refusal_text(refused: dict[str, int]) -> str:
+    if not refused:
+        return "no layout to try"
+    # Rules are checked in order; the last one that refused anything removed the last candidates.
+    rule, count = list(refused.items())[-1]
+    others = ", ".join(f"{r} {n:,}" for r, n in refused.items() if r != rule)
+    return f"{layouts.RULE_TEXT.get(rule, rule)} ({count:,} layouts; before it: {others or 'none'})"
+
+
+def spread_for(job: Job, chip: Any, published_chips: frozenset[str] | set[str]) -> tuple[float, str]:
+    """The range half-width (log) for ``job`` on ``chip`` and why."""
+    spread = RESIDUAL_SPREAD.value
+    why = [f"residuals of the published runs: exp(+-{spread:.2f})"]
+    if chip.id not in published_chips:
+        spread *= eff.UNCALIBRATED_CHIP_SPREAD.value
+        why.append(f"x{eff.UNCALIBRATED_CHIP_SPREAD.value:g}: no published training run on {chip.id}")
+    ratio = job.peak_matmul / job.peak_16bit
+    if job.low_precision and abs(ratio - 2) > 0.2:
+        spread *= eff.EXTRAPOLATED_PRECISION_SPREAD.value
+        why.append(f"x{eff.EXTRAPOLATED_PRECISION_SPREAD.value:g}: its 8-bit peak is {ratio:.2f}x its 16-bit one, "
+                   "the 8-bit share was fitted where it is 2x")  # fmt: skip
+    return spread, "; ".join(why)
+
+
+def result_for(shape: Shape, cluster: Cluster, job: Job, chosen: layouts.Layout, tokens: float, precision: str,
+               full_run: bool, quote: Quote | None, basis: str, runner_up: RunnerUp | None,
+               spread: float | None, published_chips: frozenset[str] = frozenset()) -> TrainEstimate:  # fmt: skip
+    st = step(chosen, job)
+    memory = mem.memory(chosen, job)
+    batch_tokens = job.batch_seqs * job.seq_len
+    matmul, attention = job.flops_per_token()
+    flops = (matmul + attention) * tokens
+    factor = eff.FULL_RUN_FACTOR.value if full_run else None
+    seconds = tokens / batch_tokens * st.total / (factor or 1.0)
+    if spread is None:
+        spread, range_basis = spread_for(job, cluster.chip, published_chips)
+    else:
+        range_basis = f"exp(+-{spread:.2f})"
+    time = Span.around(seconds, spread)
+    hours = {k: getattr(time, k) / 3600 for k in ("low", "expected", "high")}
+    cost = cost_over(quote, cluster, hours)
+    energy = energy_over(cluster, hours)
+    parts = StepParts(
+        compute_s=st.compute, tensor_parallel_s=st.tensor, expert_parallel_s=st.expert, context_parallel_s=st.context,
+        pipeline_p2p_s=st.pipeline, pipeline_bubble_s=st.bubble, data_parallel_s=st.data, optimizer_s=st.optimizer,
+        total_s=st.total, micro_batches=int(st.micro_batches), matmul_share_of_peak=st.matmul_share,
     )  # fmt: skip
-    rate = target.chips * peak.value * 1e12  # FLOP/s at peak
-    seconds = {k: flops / (rate * u) for k, u in
-               (("low", efficiency.high), ("expected", efficiency.expected), ("high", efficiency.low))}  # fmt: skip
-    hours = {k: v / 3600 for k, v in seconds.items()}
-    chip_hours = {k: v * target.chips for k, v in hours.items()}
-    result: dict[str, Any] = {
-        "kind": "train",
-        "inputs": {
-            "model": shape.name,
-            "model_source": shape.source,
-            "params": shape.params,
-            "active_params": shape.active_params,
-            "tokens": tokens,
-            "seq_len": seq_len,
-            "target": target.label,
-            "chip": target.chip.id,
-            "chips": target.chips,
-            "precision": precision,
-            "global_batch_tokens": global_batch_tokens,
-        },  # fmt: skip
-        "flops": flops,
-        "flops_breakdown": {
-            "dense_6n": dense * tokens,
+    named = {"compute": st.compute, "tensor-parallel communication": st.tensor, "expert all-to-all": st.expert,
+             "context-parallel exchange": st.context, "pipeline bubble": st.bubble + st.pipeline,
+             "data-parallel communication": st.data}  # fmt: skip
+    mfu_expected = flops / (seconds * cluster.chips * job.peak_matmul)
+    notes = []
+    if cluster.system is None:
+        link = job.tiers[0].link.name if job.tiers else "none"
+        notes.append(
+            f"bare chips: joined by {cluster.chip.id}'s native scale-up link ({link}), as its profile names it"
+        )
+    if factor:
+        notes.append(f"whole run: steady state x {factor:g} ({eff.FULL_RUN_FACTOR.why})")
+    if not memory.total <= memory.usable:
+        notes.append("memory: this layout does not fit by the model (weights, gradients, optimizer state and "
+                     "activations exceed the usable memory)")  # fmt: skip
+    return TrainEstimate(
+        kind="train",
+        inputs=TrainInputs(
+            model=shape.name,
+            model_source=shape.source,
+            params=shape.params,
+            active_params=shape.active_params,
+            tokens=tokens,
+            seq_len=job.seq_len,
+            target=cluster.label,
+            chip=cluster.chip.id,
+            chips=cluster.chips,
+            precision=precision,
+            global_batch_seqs=job.batch_seqs,
+            global_batch_tokens=float(batch_tokens),
+        ),  # fmt: skip
+        layout=str(chosen),
+        layout_basis=basis,
+        runner_up=runner_up,
+        flops=flops,
+        flops_breakdown={
+            "dense_6n": matmul * tokens,
             "attention": attention * tokens,
-            "attention_share": attention / dense if dense else 0.0,
+            "attention_share": attention / matmul if matmul else 0.0,
         },  # fmt: skip
-        "precision_basis": f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status})",
-        "efficiency": efficiency.as_json(),
-        "time_s": span(seconds["expected"], seconds["low"], seconds["high"]),
-        "time_days": span(hours["expected"] / 24, hours["low"] / 24, hours["high"] / 24),
-        "chip_hours": span(chip_hours["expected"], chip_hours["low"], chip_hours["high"]),
-        "memory": memory,
-        "communication": _train_comm(shape, target, global_batch_tokens, flops / tokens, peak.value, efficiency),
-        "cost": cost_over(quote, target, hours),
-        "energy": energy_over(target, hours),
-        "rests_on": rests_on(target, peak, training=True),
-    }
-    if result["cost"]:
-        result["cost_usd"] = result["cost"]["cost_usd"]
-    if result["energy"]:
-        result["energy_kwh"] = result["energy"]["energy_kwh"]
-    result["binding"] = "compute" if result["communication"]["comm_to_compute"] <= 1 else "communication"
-    return result
+        precision_basis=(
+            f"matmuls at {precision} on its own dense peak, {job.peak_matmul / 1e12:g} TFLOPS per chip, "
+            f"reaching {st.matmul_share:.0%} of it (per-chip matmul width {min(job.hidden // chosen.tp, chosen.mb * job.seq_len // chosen.cp)}); attention "
+            f"at 16 bits ({job.peak_16bit / 1e12:g} TFLOPS)"
+        ),  # fmt: skip
+        step=parts,
+        memory=MemoryParts(
+            weights_bytes_per_chip=memory.weights,
+            gradients_bytes_per_chip=memory.gradients,
+            optimizer_bytes_per_chip=memory.optimizer,
+            activations_bytes_per_chip=memory.activations,
+            total_bytes_per_chip=memory.total,
+            usable_bytes_per_chip=memory.usable,
+            fits=bool(memory.total <= memory.usable),
+        ),  # fmt: skip
+        tiers=tuple(
+            f"{t.link.name}: {t.domain} chips, {t.link.gb_s_per_direction:g} GB/s per direction x "
+            f"{t.link.efficiency:g}, {t.link.latency_us:g} us ({t.link.basis})"
+            for t in job.tiers
+        ),  # fmt: skip
+        mfu=Span.around(mfu_expected, spread),
+        tokens_per_s=time.inverse(tokens),
+        time_s=time,
+        time_days=time.scaled(1 / 86400),
+        chip_hours=time.scaled(cluster.chips / 3600),
+        full_run_factor=factor,
+        range_basis=range_basis,
+        binding=max(named, key=lambda k: named[k]),
+        cost=cost,
+        cost_usd=Span(**cost["cost_usd"]) if cost else None,
+        energy=energy,
+        energy_kwh=Span(**energy["energy_kwh"]) if energy else None,
+        rests_on=tuple(rests_on(cluster, cluster.chip.peak_dense_tflops[precision])[:4])
+        + tuple(f"{t.link.name}: {t.link.basis}" for t in job.tiers),
+        notes=tuple(notes),
+    )
 
 
-def _train_comm(shape: Shape, target: Cluster, batch_tokens: float, flops_per_token: float, peak: float,
-                efficiency: eff.Efficiency) -> dict[str, Any]:  # fmt: skip
-    """Data-parallel traffic per step against compute per step; overlapped, so reported, not added."""
-    tp = max(1, min(target.scale_up_domain, MAX_TENSOR_PARALLEL, target.chips))
-    dp = max(1, target.chips // tp)
-    # FSDP: all-gather weights forward and backward, reduce-scatter gradients: 3 x 16-bit weights.
-    bytes_per_chip = 3 * 2 * shape.params / tp * (dp - 1) / dp
-    link = target.scale_out if target.chips > target.scale_up_domain and target.scale_out else target.scale_up
-    bandwidth = link.per_direction_gb_s * 1e9 if link else None
-    comm_s = bytes_per_chip / bandwidth if bandwidth else 0.0
-    compute_s = batch_tokens * flops_per_token / (target.chips * peak * 1e12 * efficiency.expected)
-    return {"data_parallel": dp, "tensor_parallel": tp, "bytes_per_chip_per_step": bytes_per_chip,
-            "link": link.id if link else None, "link_gb_s_per_direction": link.per_direction_gb_s if link else None,
-            "comm_s_per_step": comm_s, "compute_s_per_step": compute_s,
-            "comm_to_compute": comm_s / compute_s if compute_s else 0.0,
-            "note": "gradient and weight traffic is overlapped with compute; above 1 it binds and MFU falls"}  # fmt: skip
+def given_mfu(shape: Shape, cluster: Cluster, tokens: float, precision: str, mfu: float, seq_len: int | None,
+              full_run: bool, quote: Quote | None) -> TrainEstimate:  # fmt: skip
+    """The plain estimate when the utilisation is given: no layout, no range."""
+    if not 0 < mfu <= 1:
+        raise HwprofError(f"the utilisation must be between 0 and 1 (a fraction of peak), got {mfu:g}")
+    peak = cluster.chip.peak_dense_tflops.get(precision)
+    if peak is None:
+        raise HwprofError(
+            f"{cluster.chip.id} has no dense {precision} peak; it has {', '.join(cluster.chip.peak_dense_tflops)}"
+        )
+    seq = seq_len or shape.seq_len
+    dense, attention = shape.train_flops_per_token(seq)
+    flops = (dense + attention) * tokens
+    factor = eff.FULL_RUN_FACTOR.value if full_run else None
+    seconds = flops / (cluster.chips * peak.value * 1e12 * mfu) / (factor or 1.0)
+    time = Span(seconds, seconds, seconds)
+    hours = {k: seconds / 3600 for k in ("low", "expected", "high")}
+    cost, energy = cost_over(quote, cluster, hours), energy_over(cluster, hours)
+    return TrainEstimate(
+        kind="train",
+        inputs=TrainInputs(model=shape.name, model_source=shape.source, params=shape.params,
+                           active_params=shape.active_params, tokens=tokens, seq_len=seq or 0, target=cluster.label,
+                           chip=cluster.chip.id, chips=cluster.chips, precision=precision, global_batch_seqs=0,
+                           global_batch_tokens=0.0),  # fmt: skip
+        layout="", layout_basis="none: utilisation given", runner_up=None, flops=flops,
+        flops_breakdown={"dense_6n": dense * tokens, "attention": attention * tokens,
+                         "attention_share": attention / dense if dense else 0.0},
+        precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status}) x the given {mfu:g}",
+        step=None, memory=None, tiers=(), mfu=Span(mfu, mfu, mfu), tokens_per_s=time.inverse(tokens), time_s=time,
+        time_days=time.scaled(1 / 86400), chip_hours=time.scaled(cluster.chips / 3600), full_run_factor=factor,
+        range_basis="none: the utilisation was given", binding="compute (given utilisation)", cost=cost,
+        cost_usd=Span(**cost["cost_usd"]) if cost else None, energy=energy,
+        energy_kwh=Span(**energy["energy_kwh"]) if energy else None,
+        rests_on=tuple(rests_on(cluster, peak)[:4]), notes=("utilisation given: no layout, memory or communication model",),
+    )  # fmt: skip

@@ -1,41 +1,111 @@
-"""Run the estimators on published results and measure the error: ``hwprof validate``."""
+"""Run the estimators on published results and measure the error: ``hwprof validate``.
+
+Each training case runs twice: with its published layout (the keys the source published fixed,
+the others searched and said so), and with the layout the search picks on its own.
+"""
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Any
+
+import attrs
 
 from hwprof.core.data import records
 from hwprof.core.data.registry import Registry
 from hwprof.core.errors import HwprofError
-from hwprof.core.perf import cluster, shape, training
+from hwprof.core.perf import cluster, layout, search, serving, shape, training
 from hwprof.core.perf import efficiency as eff
+from hwprof.core.perf.job import Constants, Job, default_batch_tokens, job_for
+from hwprof.core.perf.step import step
 
 
-def predict(case: records.ValidationCase, reg: Registry) -> dict[str, float]:
-    """The estimate (low, expected, high) of the metric a case published."""
+@attrs.frozen
+class TrainRun:
+    """A training case estimated under one layout."""
+
+    value: float  # the published metric, estimated
+    layout: str
+    basis: str
+    step_s: float
+    fits: bool
+    job: Job
+
+
+def published_keys(case: records.ValidationCase, work: shape.Shape) -> dict[str, Any]:
+    """The keys the case's source published, in chips (cores-as-ranks folded into tensor parallel)."""
+    fixed = layout.given(case.layout)
+    if case.ranks_per_chip > 1:
+        tp = fixed.get("tp", 1)
+        if tp % case.ranks_per_chip:
+            raise HwprofError(f"{case.id}: tp={tp} does not divide by {case.ranks_per_chip} ranks per chip")
+        fixed["tp"] = tp // case.ranks_per_chip
+    if work.layers and work.layers % (fixed.get("pp", 1) * fixed.get("vpp", 1)):
+        fixed["uneven"] = 1  # the source splits the layers unevenly (e.g. 126 layers over 16 stages)
+    return fixed
+
+
+def train_job(case: records.ValidationCase, reg: Registry, consts: Constants) -> tuple[Job, dict[str, Any]]:
+    work = shape.from_workload(reg.workload(case.model))
+    fixed = published_keys(case, work)
+    seq = case.seq_len or work.seq_len or 0
+    batch = case.global_batch or max(fixed.get("dp", 1) * fixed.get("pp", 1) * fixed.get("mb", 1),
+                                     default_batch_tokens(case.chips) // max(seq, 1))  # fmt: skip
+    system = reg.system(case.system) if case.system else None
+    job = job_for(work, reg.chip(case.chip), case.chips, system, reg.interconnects, case.precision, consts,
+                  case.seq_len, batch)  # fmt: skip
+    return job, fixed
+
+
+def run_train(case: records.ValidationCase, reg: Registry, consts: Constants, searched: bool = False) -> TrainRun:
+    job, fixed = train_job(case, reg, consts)
+    if searched:
+        found = search.search(job, {"uneven": fixed["uneven"]} if "uneven" in fixed else None, top=1)
+        basis = "searched"
+    else:
+        found = search.search(job, fixed, top=1)
+        filled = [f.name for f in attrs.fields(layout.Layout) if f.name not in fixed and f.name not in ("dp", "uneven")]
+        basis = "published" + (f"; not published, searched: {', '.join(filled)}" if filled else "")
+    if found.layouts:
+        chosen, fits = found.layouts[0], True
+    else:  # nothing fits by the model: the published layout as written, flagged
+        chosen, fits = layout.parse(",".join(f"{k}={v}" for k, v in fixed.items()), job.chips), False
+    seconds = float(step(chosen, job).total)
+    return TrainRun(metric(case, job, seconds), str(chosen), basis, seconds, fits, job)
+
+
+def metric(case: records.ValidationCase, job: Job, step_s: float) -> float:
+    tokens_per_s = job.batch_seqs * job.seq_len / step_s
+    if case.metric == "mfu":
+        matmul, attention = job.flops_per_token()
+        return (matmul + attention) * tokens_per_s / (job.chips * job.peak_matmul)
+    if case.metric == "chip_hours":
+        factor = eff.FULL_RUN_FACTOR.value if case.full_run else 1.0
+        return (case.tokens or 1e12) / tokens_per_s / 3600 * job.chips / factor
+    return tokens_per_s / job.chips
+
+
+def predict(case: records.ValidationCase, reg: Registry, searched: bool = False) -> dict[str, Any]:
+    """The estimate (low, expected, high) of the metric a case published, and the layout used."""
+    if case.kind == "train":
+        run = run_train(case, reg, training.constants(), searched)
+        published_chips = {c.chip for c in reg.validation_cases.values() if c.kind == "train"}
+        spread, _ = training.spread_for(run.job, reg.chip(case.chip), published_chips)
+        return {"low": run.value * math.exp(-spread), "expected": run.value, "high": run.value * math.exp(spread),
+                "layout": run.layout, "fits": run.fits}  # fmt: skip
     workload = shape.from_workload(reg.workload(case.model))
     system = reg.system(case.system) if case.system else None
     target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
-    if case.kind == "train":
-        if case.metric == "mfu":
-            factor = target.chip.training_efficiency
-            e = eff.training_mfu(case.precision, case.chips, case.full_run, moe=workload.is_moe,
-                                 chip_factor=(factor.value, factor.how) if factor else None)  # fmt: skip
-            return {"low": e.low, "expected": e.expected, "high": e.high}
-        tokens = case.tokens or 1e12
-        result = training.estimate_train(workload, target, tokens, case.precision, case.seq_len,
-                                         full_run=case.full_run)  # fmt: skip
-        if case.metric == "chip_hours":
-            return dict(result["chip_hours"])
-        seconds = result["time_s"]
-        # Faster time is more tokens per second: the range flips.
-        return {k: tokens / seconds[flip] / case.chips
-                for k, flip in (("low", "high"), ("expected", "expected"), ("high", "low"))}  # fmt: skip
 
-    from hwprof.core.perf import serve_cases
+    def serve(batch: int) -> dict[str, Any]:
+        return serving.estimate_serve(workload, target, case.precision, case.kv_precision, batch,
+                                       case.input_tokens or 1, case.output_tokens or 1)  # fmt: skip
 
-    return serve_cases.predict(case, reg)
+    batch = case.batch or 1
+    if case.largest_batch:
+        batch = serve(1)["memory"]["max_batch"] or 1
+    return dict(serve(batch)[case.metric])
 
 
 def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
@@ -46,16 +116,27 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             continue
         try:
             got = predict(case, reg)
+            searched = predict(case, reg, searched=True) if case.kind == "train" else None
         except HwprofError as exc:
             unusable.append({"id": case.id, "origin": case.origin, "reason": str(exc)})
             continue
         low, high = min(got["low"], got["high"]), max(got["low"], got["high"])
-        rows.append({
+        row = {
             "id": case.id, "kind": case.kind, "role": case.role, "metric": case.metric,
-            "published": case.published, "estimate": got, "error": got["expected"] / case.published - 1,
+            "published": case.published, "estimate": {k: got[k] for k in ("low", "expected", "high")},
+            "error": got["expected"] / case.published - 1,
             "in_range": low <= case.published <= high, "source": case.source.title, "note": case.note,
             "calibrates": list(case.calibrates),
-        })  # fmt: skip
+        }  # fmt: skip
+        if searched is not None:
+            row.update({
+                "layout": got["layout"], "layout_fits": got["fits"], "published_layout": case.layout,
+                "searched_layout": searched["layout"], "searched_estimate": searched["expected"],
+                "searched_error": searched["expected"] / case.published - 1,
+                # the search's step against the published layout's (same model): above 0 means slower
+                "searched_vs_published": _slower(case, got["expected"], searched["expected"]),
+            })  # fmt: skip
+        rows.append(row)
     summary: dict[str, dict[str, float]] = {}
     for group in ("calibration", "validation"):
         chosen = [r for r in rows if r["role"] == group]
@@ -68,4 +149,17 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             "median_abs_error": statistics.median(abs(r["error"]) for r in chosen),
             "in_range_share": sum(r["in_range"] for r in chosen) / len(chosen),
         }
+        trains = [r for r in chosen if r["kind"] == "train"]
+        if trains:
+            summary[group]["train_median_abs_error"] = statistics.median(abs(r["error"]) for r in trains)
+            summary[group]["train_in_range_share"] = sum(r["in_range"] for r in trains) / len(trains)
+            summary[group]["searched_median_abs_error"] = statistics.median(abs(r["searched_error"]) for r in trains)
+            summary[group]["searched_worst_vs_published"] = max(r["searched_vs_published"] for r in trains)
     return {"cases": rows, "summary": summary, "unusable": unusable}
+
+
+def _slower(case: records.ValidationCase, published: float, searched: float) -> float:
+    """How much slower the searched layout runs than the published one (negative: faster)."""
+    if case.metric == "chip_hours":
+        return searched / published - 1
+    return published / searched - 1

@@ -1,0 +1,149 @@
+"""Fit the training model's constants on the calibration cases, with their published layouts.
+
+    python -m hwprof.core.perf.calibrate        # prints each constant, its cases and the fit
+
+Each constant is fitted on the calibration cases that name it (``calibrates``) so that the median
+of log(estimate / published) over them is zero, the others held; the constants are refitted in
+turn until none moves (a few rounds). Validation cases are never read here. Paste the printed
+values into ``efficiency.py`` (tests refit each one and check the shipped value within 3%).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+import attrs
+
+from hwprof.core.data.registry import Registry
+from hwprof.core.perf import efficiency as eff
+from hwprof.core.perf import training, validate
+from hwprof.core.perf.job import Constants
+
+# constant -> (the Constants field, search bracket, the `calibrates` names that select its cases;
+# older names the published results still use are accepted).
+FITTED: dict[str, tuple[str, float, float, tuple[str, ...]]] = {
+    "matmul_half_width": ("half_width", 1.0, 20000.0, ("matmul_half_width", ".training_efficiency")),
+    "matmul_16bit": ("matmul_16bit", 0.05, 1.0, ("matmul_16bit", "base_mfu_16bit", "scale_loss_per_doubling")),
+    "matmul_8bit": ("matmul_8bit", 0.05, 1.0, ("matmul_8bit", "low_precision_speedup")),
+    "expert_overlap": ("expert_overlap", 0.0, 0.99, ("expert_overlap", "mixture_of_experts")),
+}
+FULL_RUN = ("full_run_factor",)
+
+
+def cases_for(reg: Registry, names: tuple[str, ...]) -> list[Any]:
+    return sorted((c for c in reg.validation_cases.values()
+                   if c.role == "calibration" and c.kind == "train" and any(_names(n, names) for n in c.calibrates)),
+                  key=lambda c: c.id)  # fmt: skip
+
+
+def _names(name: str, names: tuple[str, ...]) -> bool:
+    """Whether a case's ``calibrates`` entry selects a constant (".x" matches any chip's figure x)."""
+    return name in names or any(n.startswith(".") and name.endswith(n) for n in names)
+
+
+def known(name: str) -> bool:
+    """Whether a ``calibrates`` entry names a training constant (or an older name for one)."""
+    return any(_names(name, names) for *_, names in FITTED.values()) or name in FULL_RUN
+
+
+def residual(case: Any, reg: Registry, consts: Constants) -> float:
+    """log(estimate / published) for a steady-state case (whole-run cases without their factor)."""
+    run = validate.run_train(case, reg, consts)
+    value = run.value
+    if case.full_run and case.metric == "chip_hours":
+        value *= eff.FULL_RUN_FACTOR.value  # the step model alone, before the whole-run factor
+    return math.log(value / case.published)
+
+
+def _speed(case: Any, r: float) -> float:
+    """Residual as 'estimate too fast' (> 0) whatever the metric's direction."""
+    return -r if case.metric == "chip_hours" else r
+
+
+def fit_one(name: str, reg: Registry, consts: Constants, tolerance: float = 1e-4) -> float:
+    """The value of ``name`` that zeroes the median residual of its cases, the other constants held."""
+    field, low, high, names = FITTED[name]
+    cases = cases_for(reg, names)
+    if not cases:
+        raise ValueError(f"no calibration case names {name}")
+
+    def too_fast(value: float) -> float:
+        trial = attrs.evolve(consts, **{field: value})
+        return statistics.median(_speed(c, residual(c, reg, trial)) for c in cases)
+
+    rising = too_fast(high) > too_fast(low)  # does raising the constant make estimates faster?
+    for _ in range(60):
+        mid = (low + high) / 2
+        if (too_fast(mid) > 0) == rising:
+            high = mid
+        else:
+            low = mid
+        if high - low <= tolerance * max(abs(mid), 1e-9):
+            break
+    return (low + high) / 2
+
+
+def fit_full_run(reg: Registry, consts: Constants) -> float:
+    """Whole-run factor: published steady-state throughput against the published whole run.
+
+    A whole-run case (chip-hours of a full run) is paired with the steady-state MFU case of the same
+    run (same model, chip and chip count); the factor is the chip-hours the steady MFU implies over
+    the published chip-hours, so the model's own error does not leak into it. Without such a twin,
+    the model's steady-state estimate stands in for it.
+    """
+    ratios = []
+    for case in cases_for(reg, FULL_RUN):
+        twin = next((c for c in reg.validation_cases.values() if c.role == "calibration" and c.metric == "mfu"
+                     and (c.model, c.chip, c.chips) == (case.model, case.chip, case.chips)), None)  # fmt: skip
+        job, _ = validate.train_job(case, reg, consts)
+        if twin is not None:
+            matmul, attention = job.flops_per_token()
+            steady_s = (case.tokens or 0) * (matmul + attention) / (twin.published * job.peak_matmul * job.chips)
+            steady = steady_s / 3600 * job.chips
+        else:
+            steady = validate.run_train(case, reg, consts).value * eff.FULL_RUN_FACTOR.value
+        ratios.append(steady / case.published)
+    return float(statistics.median(ratios))
+
+
+def fit(reg: Registry, rounds: int = 40) -> tuple[Constants, float, float]:
+    """(constants, whole-run factor, residual spread) fitted from the shipped values as a start,
+    refitting each in turn until none moves by more than 0.1%."""
+    consts = training.constants()
+    for _ in range(rounds):
+        before = consts
+        for name in FITTED:
+            consts = attrs.evolve(consts, **{FITTED[name][0]: fit_one(name, reg, consts)})
+        if all(abs(getattr(consts, f) - getattr(before, f)) <= 1e-3 * abs(getattr(before, f)) + 1e-9
+               for f, *_ in FITTED.values()):  # fmt: skip
+            break
+    full_run = fit_full_run(reg, consts)
+    return consts, full_run, spread(reg, consts)
+
+
+def spread(reg: Registry, consts: Constants, share: float = 0.9) -> float:
+    """The ``share`` quantile of |log residual| over the steady-state training calibration cases."""
+    found = sorted(abs(residual(c, reg, consts)) for c in reg.validation_cases.values()
+                   if c.role == "calibration" and c.kind == "train" and not c.full_run)  # fmt: skip
+    index = min(len(found) - 1, math.ceil(share * len(found)) - 1)
+    return found[index] if found else 0.0
+
+
+def main() -> None:
+    from hwprof.core.data import registry
+
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    consts, full_run, spread_ = fit(reg)
+    for name, (field, *_rest, names) in FITTED.items():
+        print(f"{name:20s} {getattr(consts, field):.4g}   cases: {', '.join(c.id for c in cases_for(reg, names))}")
+    print(f"{'full_run_factor':20s} {full_run:.4g}   cases: {', '.join(c.id for c in cases_for(reg, FULL_RUN))}")
+    print(f"{'residual_spread':20s} {spread_:.4g}   (90th percentile of |log residual|, steady-state cases)")
+    for case in sorted(reg.validation_cases.values(), key=lambda c: c.id):
+        if case.role == "calibration" and case.kind == "train":
+            print(f"  {case.id:34s} {math.expm1(residual(case, reg, consts)):+.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""What stays fixed while layouts vary: the model's numbers, the batch, the chip and its links.
+
+A ``Job`` is built once per (model, cluster, precision) by ``job_for`` and handed, with one layout
+or arrays of layouts, to ``memory``, ``step`` and ``layout.rules``. Plain numbers only, so the
+formulas run on floats and on numpy arrays alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from hwprof.core.errors import HwprofError
+from hwprof.core.perf import comm
+
+LOW_PRECISIONS = frozenset({"fp8", "mxfp8", "int8", "fp6", "mxfp6", "fp4", "mxfp4", "nvfp4", "int4"})
+
+
+def default_batch_tokens(chips: int) -> int:
+    """Tokens per optimizer step when none is given: Llama 3 405B's staged batches, 4M tokens up to
+    1,024 chips, 8M up to 4,096, 16M beyond (the paper's 16K-GPU stage)."""
+    return (4 if chips <= 1024 else 8 if chips <= 4096 else 16) * 2**20
+
+
+@attrs.frozen
+class Constants:
+    """The calibrated constants of the training model (values and sources: ``efficiency``)."""
+
+    matmul_16bit: float  # achieved share of the 16-bit peak by large matmuls
+    matmul_8bit: float  # achieved share of the 8-bit peak by large matmuls
+    half_width: float  # per-chip matmul width (hidden / tp) at which the share halves
+    dp_overlap: float  # share of one micro-batch's compute that hides data-parallel traffic
+    expert_overlap: float = 0.0  # share of the expert all-to-all hidden behind compute
+    usable_memory: float = 0.9  # of capacity; runtime, fragmentation and buffers take the rest
+
+
+@attrs.frozen
+class Job:
+    name: str
+    params: float
+    active_params: float
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    seq_len: int
+    batch_seqs: int  # global batch, in sequences
+    chips: int
+    domain: int  # chips in the largest scale-up domain (tensor parallel stays inside it)
+    memory_bytes: float  # per chip, capacity
+    memory_bw: float  # per chip, bytes/s
+    peak_matmul: float  # FLOP/s per chip at the run's precision
+    peak_16bit: float  # FLOP/s per chip at 16 bits (attention runs there)
+    constants: Constants
+    tiers: tuple[comm.Tier, ...] = ()
+    low_precision: bool = False
+    vocab: int = 0
+    experts: int = 0
+    experts_per_token: int = 0
+    expert_params: float = 0.0  # all routed experts' parameters
+    moe_layers: int = 0
+    cross_domain: bool = False  # allow tensor parallel across scale-up domains
+
+    @property
+    def attention_width(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def kv_width(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    @property
+    def dense_params(self) -> float:
+        """Parameters that are not routed experts."""
+        return self.params - self.expert_params
+
+    def flops_per_token(self) -> tuple[float, float]:
+        """(matmul, attention) training FLOPs per token, as ``shape.train_flops_per_token``."""
+        return 6.0 * self.active_params, 6.0 * self.layers * self.seq_len * self.attention_width
+
+
+def peak_flops(chip: Any, precision: str) -> float:
+    figure = chip.peak_dense_tflops.get(precision)
+    if figure is None:
+        known = ", ".join(chip.peak_dense_tflops)
+        raise HwprofError(f"{chip.id} has no dense {precision} peak; it has {known}")
+    return float(figure.value) * 1e12
+
+
+def job_for(
+    shape: Any,
+    chip: Any,
+    chips: int,
+    system: Any,
+    interconnects: dict[str, Any],
+    precision: str,
+    constants: Constants,
+    seq_len: int | None = None,
+    batch_seqs: int | None = None,
+    cross_domain: bool = False,
+) -> Job:
+    """A Job from records: ``shape`` (perf.shape.Shape), ``chip``, ``system`` (or None: a bare chip)."""
+    if chips < 1:
+        raise HwprofError(f"the chip count must be at least 1, got {chips}")
+    seq = seq_len or shape.seq_len
+    missing = [n for n in ("layers", "hidden", "heads") if not getattr(shape, n)]
+    if missing or not seq:
+        what = ", ".join(missing + ([] if seq else ["sequence length"]))
+        raise HwprofError(f"a layout needs the model's shape: {shape.name} lacks {what}")
+    tiers = comm.tiers_of(system, interconnects, chips, chip)
+    if chips > 1 and comm.reach(tiers) < chips:
+        if system is None:
+            joined = f"its native link joins {comm.reach(tiers)}" if tiers else "it names no native scale-up link"
+            raise HwprofError(f"{chips} x {chip.id} given as bare chips: {joined}; name a system for more")
+        raise HwprofError(f"{system.id} has no scale-out tier, so {chips} chips cannot be joined; at most "
+                          f"{comm.reach(tiers)}")  # fmt: skip
+    domain = max((t.domain for t in tiers if interconnects[t.link.name].tier == "scale-up"), default=1)
+    head_dim = shape.head_dim or shape.hidden // shape.heads
+    batch = batch_seqs or max(1, default_batch_tokens(chips) // seq)
+    expert_params, moe_layers = 0.0, 0
+    experts, per_token = shape.experts or 0, shape.experts_per_token or 0
+    if experts and per_token and shape.params > shape.active_params and experts > per_token:
+        expert_params = (shape.params - shape.active_params) * experts / (experts - per_token)
+        moe_layers = shape.layers
+    else:
+        experts = per_token = 0
+    peak16 = peak_flops(chip, "bf16" if "bf16" in chip.peak_dense_tflops else "fp16")
+    return Job(
+        name=shape.name, params=shape.params, active_params=shape.active_params, layers=shape.layers,
+        hidden=shape.hidden, heads=shape.heads, kv_heads=shape.kv_heads or shape.heads, head_dim=head_dim,
+        seq_len=seq, batch_seqs=batch, chips=chips, domain=domain, memory_bytes=chip.memory_bytes,
+        memory_bw=chip.memory_bandwidth_tbps.value * 1e12, peak_matmul=peak_flops(chip, precision),
+        peak_16bit=peak16, constants=constants, tiers=tiers, low_precision=precision in LOW_PRECISIONS,
+        vocab=shape.vocab or 0, experts=experts, experts_per_token=per_token, expert_params=expert_params,
+        moe_layers=moe_layers, cross_domain=cross_domain,
+    )  # fmt: skip
