@@ -79,14 +79,18 @@ def estimate_train(model: str | Path | Shape, *, tokens: float, system: str | No
                    region: str | None = None, **options: Any) -> Any:  # fmt: skip
     """A training run's FLOPs, time, memory, cost and energy with ranges: ``hwprof estimate train``.
 
-    ``options`` are the command's other options (``mfu``, ``full_run``, ``global_batch_tokens``, ...).
+    ``options`` are the estimator's other options: ``layout`` ("tp=8,pp=4,..."; default: searched),
+    ``mfu``, ``full_run``, ``global_batch_seqs``, ``cross_domain``.
     """
-    from hwprof.core.cli.common import cluster_from, quote_for
+    from hwprof.core.cli.common import cluster_from, current_registry, quote_for
     from hwprof.core.perf import training
 
     target = cluster_from(system, count, chip, chips)
     quote = quote_for(cost_model, target, purchase, region)
-    return training.estimate_train(shape(model, seq_len), target, tokens, precision, seq_len, quote=quote, **options)
+    reg = current_registry()
+    published = frozenset(c.chip for c in reg.validation_cases.values() if c.kind == "train")
+    return training.estimate_train(shape(model, seq_len), target, reg.interconnects, tokens, precision,
+                                   seq_len=seq_len, quote=quote, published_chips=published, **options)  # fmt: skip
 
 
 def estimate_serve(model: str | Path | Shape, *, system: str | None = None, count: int = 1, chip: str | None = None,
@@ -132,9 +136,9 @@ def compare_serve(model: str | Path | Shape, *, systems: Sequence[str], **option
 def plan_train(model: str | Path | Shape, *, tokens: float, deadline_days: float | None = None,
                budget: float | None = None, systems: Sequence[str] | None = None, precision: str = "bf16",
                seq_len: int | None = None, cost_model: str | None = None, region: str | None = None,
-               purchase: str = "on-demand") -> Any:  # fmt: skip
-    """For each system the fewest that fit and meet a deadline or budget, cheapest and fastest
-    marked: ``hwprof plan train``."""
+               purchase: str = "on-demand", top: int = 10) -> Any:  # fmt: skip
+    """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting a
+    deadline, the fastest within a budget, each system's reasons: ``hwprof plan train``."""
     from hwprof.core.cli.common import chosen_cost_model, current_registry, first_quote, purchase_options
     from hwprof.core.cost import pricing
     from hwprof.core.perf import plan
@@ -149,10 +153,14 @@ def plan_train(model: str | Path | Shape, *, tokens: float, deadline_days: float
         else sorted(r.systems)
     )
     options = purchase_options(pricing, purchase, region, [chosen] if chosen else [])
-    candidates = [(r.system(i), r.chip(r.system(i).chip),
-                   first_quote(pricing, chosen, i, options, region)[0] if chosen else None) for i in ids]  # fmt: skip
+    candidates: list[tuple[Any, Any, list[Any]]] = []
+    for i in ids:
+        quotes = [q for q in (first_quote(pricing, chosen, i, [o], region)[0] for o in options) if q] if chosen else []
+        candidates.append((r.system(i), r.chip(r.system(i).chip), quotes or [None]))
+    published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
     return plan.plan_train(shape(model, seq_len), candidates, r.interconnects, tokens, precision, seq_len,
-                           deadline_days * 86400 if deadline_days is not None else None, budget)  # fmt: skip
+                           deadline_days * 86400 if deadline_days is not None else None, budget, top,
+                           published_chips=published)  # fmt: skip
 
 
 def plan_serve(model: str | Path | Shape, *, rate: float, ttft_slo: float, tpot_slo: float, input_tokens: int = 1000,

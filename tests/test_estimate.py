@@ -90,7 +90,7 @@ TRAIN_8B = "estimate train --model llama3.1-8b --tokens 1e9 --system p5.48xlarge
     [
         ("estimate serve --model llama3.1-405b --chip h100-sxm --chips 1", "needs at least"),
         ("estimate train --model llama3.1-405b --tokens 1e12 --system trn2.48xlarge", "no layout of llama3.1-405b fits"),
-        (f"{TRAIN_8B} --layout tp=16", "layout refused (domain)"),
+        (f"{TRAIN_8B} --count 2 --layout tp=16", "layout refused (domain)"),
         (f"{TRAIN_8B} --layout tp=3", "layout refused (chips)"),
         (f"{TRAIN_8B} --layout tp=2,pp=5", "layout refused (chips)"),
         (f"{TRAIN_8B} --layout tp=8,dp=1,mb=3", "layout refused (batch)"),

@@ -51,15 +51,15 @@ def test_a_budget_alone_searches_and_marks_the_fastest_within_it(reg: registry.R
     work = shape.from_workload(reg.workload("llama3.1-8b"))
     options = [(system, reg.chip(system.chip), [quote])]
     free = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16")
-    budget = 1.2 * min(r.cost_usd.expected for r in free.rows if r.cost_usd)
+    budget = 1.2 * min(r.cost_usd.expected for r in free.options if r.cost_usd)
     result = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16", budget_usd=budget)
     assert result.fastest is not None and result.fastest.meets_budget
     assert result.fastest.cost_usd is not None and result.fastest.cost_usd.expected <= budget
-    within = [r for r in result.rows if r.meets_budget]
+    within = [r for r in result.options if r.meets_budget]
     assert result.fastest.time_s.expected == min(r.time_s.expected for r in within)
-    assert len({r.count for r in result.rows}) > 1  # more than the fewest that fit was tried
+    assert len({r.count for r in result.options}) > 1  # more than the fewest that fit was tried
     tiny = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16", budget_usd=1.0)
-    assert tiny.cheapest is None and all(r.meets_budget is False for r in tiny.rows)
+    assert tiny.cheapest is None and all(r.meets_budget is False for r in tiny.options)
 
 
 def test_the_frontier_holds_no_dominated_option(reg: registry.Registry) -> None:
@@ -92,7 +92,7 @@ def test_plan_cli_json_shows_layouts_that_fit_and_divide(capsys: pytest.CaptureF
     out, _ = capsys.readouterr()
     assert code == 0
     data = json.loads(out)
-    rows = data["rows"]
+    rows = data["options"]
     assert 1 <= len(rows) <= 5 and data["cheapest"]["meets_deadline"]
     batch = 4 * 2**20 // 8192  # the default global batch, in sequences
     for r in rows:
@@ -107,6 +107,6 @@ def test_an_option_without_a_price_cannot_meet_a_budget(reg: registry.Registry) 
     priced = (reg.system("p5.48xlarge"), reg.chip("h100-sxm"), [pricing.quote(reg.cost_model("aws"), "p5.48xlarge")])
     unpriced = (reg.system("p5e.48xlarge"), reg.chip("h200-sxm"), [None])
     result = plan.plan_train(work, [priced, unpriced], reg.interconnects, 1e11, "bf16", budget_usd=1e9)
-    assert all(r.meets_budget is None for r in result.rows if r.system == "p5e.48xlarge")
+    assert all(r.meets_budget is None for r in result.options if r.system == "p5e.48xlarge")
     assert result.cheapest is not None and result.cheapest.system == "p5.48xlarge"
     assert result.fastest is not None and result.fastest.system == "p5.48xlarge"

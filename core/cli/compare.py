@@ -199,9 +199,9 @@ def _fewest_chips(shape: Any, system: Any, chip: Any, interconnects: dict[str, A
 
     result = plan.plan_train(shape, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=1,
                              batch_seqs=batch)  # fmt: skip
-    if not result.rows:
+    if not result.options:
         raise HwprofError(f"{system.id}: {result.reasons.get(system.id, 'no layout fits')}")
-    return min(row.chips for row in result.rows)
+    return min(row.chips for row in result.options)
 
 
 def _layout_cell(result: dict[str, Any]) -> Cell:

@@ -105,7 +105,7 @@ def plan_train_cmd(
         echo(dump_json({"deadline_days": deadline_days, "budget_usd": budget, **to_json(result)}))
         return
     table_rows = []
-    for row in result.rows:
+    for row in result.options:
         if not row.meets_deadline:
             verdict = "misses deadline"
         elif row.meets_budget is False:
@@ -114,14 +114,16 @@ def plan_train_cmd(
             verdict = "no price"
         else:
             verdict = "ok"
-        table_rows.append([row.system, row.purchase or "-", f"{row.count} ({row.chips})", row.tp, row.pp, row.dp,
-                           row.cp, row.ep, row.vpp, row.mb, row.zero, row.recompute,
+        p = row.price
+        price = (f"{p['usd_per_hour']:g} {p['observed']}" + (" STALE" if p["stale"] else "")) if p else "-"
+        table_rows.append([row.system, row.purchase or "-", row.region or "-", price, f"{row.count} ({row.chips})",
+                           row.tp, row.pp, row.dp, row.cp, row.ep, row.vpp, row.mb, row.zero, row.recompute,
                            days_text(row.time_s.expected),
                            number(row.cost_usd.expected) if row.cost_usd else "- (no price)", f"{row.mfu:.0%}",
                            f"{row.memory_gib_per_chip:.0f}", " ".join([verdict, *row.marks])])  # fmt: skip
     goal = ", ".join(g for g in (f"deadline {deadline_days:g} days" if deadline_days else "",
                                  f"budget {budget:,.0f} USD" if budget else "") if g) or "the time-cost frontier"  # fmt: skip
-    echo(table(["system", "purchase", "count (chips)", "tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute",
+    echo(table(["system", "purchase", "region", "USD/h, observed", "count (chips)", "tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute",
                 "time", "cost USD", "MFU", "GiB/chip", "verdict"], table_rows,
                title=f"{shape.name}, {tokens:.3g} tokens, {precision}; goal: {goal}"))  # fmt: skip
     if result.cheapest is None and (deadline_days or budget):
@@ -130,6 +132,8 @@ def plan_train_cmd(
     echo("why cheaper options are out:")
     for system_id, why in sorted(result.reasons.items()):
         echo(f"  {system_id}: {why}")
+    for message in sorted({w for row in result.options for w in row.warnings}):
+        warn(message)
 
 
 @plan_app.command("serve")

@@ -47,14 +47,19 @@ class PlanRow:
     memory_gib_per_chip: float
     meets_deadline: bool
     meets_budget: bool | None
+    price: dict[str, Any] | None  # the price used: purchase, region, USD/h, observed, stale
+    warnings: tuple[str, ...]  # about that price (stale, volatile)
     marks: tuple[str, ...]
+    cheapest: bool = False
+    fastest: bool = False  # every option within 0.5% of the fastest
+    frontier: bool = False
 
 
 @attrs.frozen
 class Plan:
     deadline_s: float | None
     budget_usd: float | None
-    rows: tuple[PlanRow, ...]  # the top rows, cheapest first (fastest first without prices)
+    options: tuple[PlanRow, ...]  # the top options, cheapest first (then fastest)
     frontier: tuple[PlanRow, ...]  # no other option is both faster and cheaper
     cheapest: PlanRow | None
     fastest: PlanRow | None
@@ -170,14 +175,14 @@ def _counts(at: Any, first: int, deadline_s: float | None) -> list[int]:
     if deadline_s is not None:
         meeting = [c for c in counts if at(c).time_s.expected <= deadline_s]
         if meeting and meeting[0] > first:
-            low, high = counts[counts.index(meeting[0]) - 1] + 1, meeting[0]
-            while low < high:  # the fewest between the last miss and the first hit that meets it
-                mid = (low + high) // 2
-                if at(mid) is not None and at(mid).time_s.expected <= deadline_s:
-                    high = mid
-                else:
-                    low = mid + 1
-            counts.append(high)
+            # Between the last count that misses and the first that meets it: the batch divides only
+            # for some counts, so scan evenly spaced ones (16) rather than bisect.
+            low, high = counts[counts.index(meeting[0]) - 1], meeting[0]
+            step = max(1, (high - low) // 16)
+            for count in range(low + step, high, step):
+                if at(count) is not None and at(count).time_s.expected <= deadline_s:
+                    counts.append(count)
+                    break
     return sorted(set(counts))
 
 
@@ -194,7 +199,8 @@ def _row(system: Any, count: int, result: Any, quote: Quote | None, deadline_s: 
         time_days=result.time_s.expected / 86400, cost_usd=cost, usd_per_hour=per_hour, mfu=result.mfu.expected,
         memory_gib_per_chip=result.memory.total_bytes_per_chip / 2**30,
         meets_deadline=deadline_s is None or result.time_s.expected <= deadline_s,
-        meets_budget=None if budget_usd is None or cost is None else cost.expected <= budget_usd, marks=(),
+        meets_budget=None if budget_usd is None or cost is None else cost.expected <= budget_usd,
+        price=quote.as_json() if quote else None, warnings=tuple(quote.warnings()) if quote else (), marks=(),
     )  # fmt: skip
 
 
@@ -211,9 +217,10 @@ def _marked(rows: list[PlanRow], deadline_s: float | None, budget_usd: float | N
     fastest = min(ok, key=lambda r: r.time_s.expected) if ok else None
 
     def mark(r: PlanRow) -> PlanRow:
-        marks = tuple(m for m, hit in (("cheapest", r is cheapest), ("fastest", r is fastest),
-                                       ("frontier", r in frontier)) if hit)  # fmt: skip
-        return attrs.evolve(r, marks=marks)
+        tied = fastest is not None and r in ok and r.time_s.expected <= fastest.time_s.expected * 1.005
+        hits = {"cheapest": r is cheapest, "fastest": tied, "frontier": r in frontier}
+        return attrs.evolve(r, marks=tuple(m for m, hit in hits.items() if hit), cheapest=hits["cheapest"],
+                            fastest=hits["fastest"], frontier=hits["frontier"])  # fmt: skip
 
     def order(r: PlanRow) -> tuple[float, float]:
         return (r.cost_usd.expected if r.cost_usd else math.inf, r.time_s.expected)
@@ -224,7 +231,7 @@ def _marked(rows: list[PlanRow], deadline_s: float | None, budget_usd: float | N
         shown = sorted(rows, key=lambda r: r.time_s.expected)[:top]
     marked = {id(r): mark(r) for r in rows}
     return Plan(
-        deadline_s=deadline_s, budget_usd=budget_usd, rows=tuple(marked[id(r)] for r in sorted(shown, key=order)),
+        deadline_s=deadline_s, budget_usd=budget_usd, options=tuple(marked[id(r)] for r in sorted(shown, key=order)),
         frontier=tuple(marked[id(r)] for r in sorted(frontier, key=order)),
         cheapest=marked[id(cheapest)] if cheapest else None, fastest=marked[id(fastest)] if fastest else None,
         reasons=reasons, evaluated_layouts=evaluated,

@@ -15,8 +15,8 @@ import attrs
 from hwprof.core.data import records
 from hwprof.core.data.registry import Registry
 from hwprof.core.errors import HwprofError
-from hwprof.core.perf import cluster, layout, search, serving, shape, training
 from hwprof.core.perf import efficiency as eff
+from hwprof.core.perf import layout, search, shape, training
 from hwprof.core.perf.job import Constants, Job, default_batch_tokens, job_for
 from hwprof.core.perf.step import step
 
@@ -94,18 +94,9 @@ def predict(case: records.ValidationCase, reg: Registry, searched: bool = False)
         spread, _ = training.spread_for(run.job, reg.chip(case.chip), published_chips)
         return {"low": run.value * math.exp(-spread), "expected": run.value, "high": run.value * math.exp(spread),
                 "layout": run.layout, "fits": run.fits}  # fmt: skip
-    workload = shape.from_workload(reg.workload(case.model))
-    system = reg.system(case.system) if case.system else None
-    target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
+    from hwprof.core.perf import serve_cases
 
-    def serve(batch: int) -> dict[str, Any]:
-        return serving.estimate_serve(workload, target, case.precision, case.kv_precision, batch,
-                                       case.input_tokens or 1, case.output_tokens or 1)  # fmt: skip
-
-    batch = case.batch or 1
-    if case.largest_batch:
-        batch = serve(1)["memory"]["max_batch"] or 1
-    return dict(serve(batch)[case.metric])
+    return dict(serve_cases.predict(case, reg))
 
 
 def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
