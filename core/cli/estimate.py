@@ -144,8 +144,8 @@ def render_train(r: dict[str, Any]) -> str:
         rows.append(("cost", "- (no system or no price: see --cost-model, --purchase, --region)"))
     if r["energy"]:
         rows.append(("energy", range_text(r["energy_kwh"], "kWh") + f" (rated power, {r['energy']['power_status']})"))
-    for note in r["notes"]:
-        rows.append(("note", note))
+    for text in r["notes"]:
+        rows.append(("note", text))
     rows.append(("rests on", ", ".join(r["rests_on"])))
     return pairs(rows, title="training estimate (expected, with the low-high range)")
 
