@@ -104,7 +104,7 @@ TRAIN_8B = "estimate train --model llama3.1-8b --tokens 1e9 --system p5.48xlarge
         (f"{TRAIN_8B} --layout tp=0", "at least 1"),
         ("estimate train --model llama3.1-70b --tokens 1e9 --system p5.48xlarge --layout tp=8", "layout refused (memory)"),
         ("estimate train --model llama3.1-8b --tokens 1e9 --chip h100-sxm --chips 16", "native link joins 8"),
-        ("estimate train --params 8e9 --tokens 1e9 --system p5.48xlarge", "lacks layers, hidden, heads"),
+        ("estimate train --params 8e9 --tokens 1e9 --system p5.48xlarge --layout tp=8", "lacks layers, hidden, heads"),
         ("estimate train --model llama3.1-8b --tokens 0 --system p5.48xlarge", "--tokens"),
         ("estimate train --model llama3.1-8b --tokens -5 --system p5.48xlarge", "--tokens"),
         (f"{TRAIN_8B} --count 0", "--count"),

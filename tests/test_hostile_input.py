@@ -15,7 +15,7 @@ import pytest
 from hostile import PROFILE, RECORDS_IMPORT, Ran, clean_env, fake_plugin, is_clean_error, run
 
 BIG = "1" + "0" * 299  # a 300-digit integer
-TRAIN = ["estimate", "train", "--tokens", "1e12", "--chip", "h100-sxm", "--chips", "64"]
+TRAIN = ["estimate", "train", "--tokens", "1e12", "--system", "p5.48xlarge", "--count", "8"]
 SERVE = ["estimate", "serve", "--chip", "h100-sxm", "--chips", "8"]
 PLAN = ["plan", "train", "--model", "llama3.1-70b", "--tokens", "1e12"]
 

@@ -39,6 +39,9 @@ DP_OVERLAP = Default(0.5, "share of one micro-batch's compute that hides data-pa
 FULL_RUN_FACTOR = Default(0.8786, "whole runs (restarts, evaluation, long-context stages) deliver this share of "
                                   "steady state: Llama 3.1 405B's 30.84M GPU-hours against the 41% MFU its paper "
                                   "gives for the same run")  # fmt: skip
+SHAPELESS_MFU = Default(0.4, "a model known only by its parameter count has no layout to model: its MFU is taken as "
+                              "0.4, about the published steady-state runs' 38-46% (a judgement), with twice the "
+                              "range", calibrated=False)  # fmt: skip
 UNCALIBRATED_CHIP_SPREAD = Default(2.0, "a chip with no published training run of its own gets this many times the "
                                         "range of the residuals (a judgement)", calibrated=False)  # fmt: skip
 EXTRAPOLATED_PRECISION_SPREAD = Default(1.5, "an 8-bit peak ratio to 16-bit other than the calibrated chips' 2x widens "
@@ -67,7 +70,7 @@ COLLECTIVE_LATENCY_US = Default(12.0, "an inference engine's latency per collect
 DEFAULTS: dict[str, Default] = {
     "matmul_16bit": MATMUL_16BIT, "matmul_8bit": MATMUL_8BIT, "matmul_half_width": MATMUL_HALF_WIDTH,
     "expert_overlap": EXPERT_OVERLAP, "dp_overlap": DP_OVERLAP, "full_run_factor": FULL_RUN_FACTOR,
-    "uncalibrated_chip_spread": UNCALIBRATED_CHIP_SPREAD, "extrapolated_precision_spread": EXTRAPOLATED_PRECISION_SPREAD,
+    "shapeless_mfu": SHAPELESS_MFU, "uncalibrated_chip_spread": UNCALIBRATED_CHIP_SPREAD, "extrapolated_precision_spread": EXTRAPOLATED_PRECISION_SPREAD,
     "range": RANGE, "memory_bandwidth_fraction": MEMORY_BANDWIDTH_FRACTION, "prefill_compute_fraction": PREFILL_COMPUTE_FRACTION,
     "batched_prefill_compute_fraction": BATCHED_PREFILL_COMPUTE_FRACTION,
     "decode_compute_fraction": DECODE_COMPUTE_FRACTION, "collective_latency_us": COLLECTIVE_LATENCY_US,

@@ -160,6 +160,10 @@ def estimate_train(
     check_positive("--tokens", tokens)
     if mfu is not None:
         return given_mfu(shape, cluster, tokens, precision, mfu, seq_len, full_run, quote)
+    if layout is None and not (shape.layers and shape.hidden and shape.heads):
+        spread = 2 * RESIDUAL_SPREAD.value
+        return given_mfu(shape, cluster, tokens, precision, eff.SHAPELESS_MFU.value, seq_len, full_run, quote, spread,
+                         f"no layout: {shape.name} is known only by its parameter count ({eff.SHAPELESS_MFU.why})")  # fmt: skip
     job = make_job(shape, cluster, interconnects, precision, seq_len, global_batch_seqs, layout, cross_domain, consts)
     runner_up = None
     if layout is None:
@@ -316,8 +320,8 @@ def result_for(shape: Shape, cluster: Cluster, job: Job, chosen: layouts.Layout,
 
 
 def given_mfu(shape: Shape, cluster: Cluster, tokens: float, precision: str, mfu: float, seq_len: int | None,
-              full_run: bool, quote: Quote | None) -> TrainEstimate:  # fmt: skip
-    """The plain estimate when the utilisation is given: no layout, no range."""
+              full_run: bool, quote: Quote | None, spread: float = 0.0, why: str = "") -> TrainEstimate:  # fmt: skip
+    """The plain estimate when the utilisation is given (no range) or assumed (``spread``, ``why``)."""
     if not 0 < mfu <= 1:
         raise HwprofError(f"the utilisation must be between 0 and 1 (a fraction of peak), got {mfu:g}")
     peak = cluster.chip.peak_dense_tflops.get(precision)
@@ -330,8 +334,8 @@ def given_mfu(shape: Shape, cluster: Cluster, tokens: float, precision: str, mfu
     flops = (dense + attention) * tokens
     factor = eff.FULL_RUN_FACTOR.value if full_run else None
     seconds = flops / (cluster.chips * peak.value * 1e12 * mfu) / (factor or 1.0)
-    time = Span(seconds, seconds, seconds)
-    hours = {k: seconds / 3600 for k in ("low", "expected", "high")}
+    time = Span.around(seconds, spread)
+    hours = {k: getattr(time, k) / 3600 for k in ("low", "expected", "high")}
     cost, energy = cost_over(quote, cluster, hours), energy_over(cluster, hours)
     return TrainEstimate(
         kind="train",
@@ -339,14 +343,17 @@ def given_mfu(shape: Shape, cluster: Cluster, tokens: float, precision: str, mfu
                            active_params=shape.active_params, tokens=tokens, seq_len=seq or 0, target=cluster.label,
                            chip=cluster.chip.id, chips=cluster.chips, precision=precision, global_batch_seqs=0,
                            global_batch_tokens=0.0),  # fmt: skip
-        layout="", layout_basis="none: utilisation given", runner_up=None, flops=flops,
+        layout="", layout_basis=why or "none: utilisation given", runner_up=None, flops=flops,
         flops_breakdown={"dense_6n": dense * tokens, "attention": attention * tokens,
                          "attention_share": attention / dense if dense else 0.0},
-        precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status}) x the given {mfu:g}",
-        step=None, memory=None, tiers=(), mfu=Span(mfu, mfu, mfu), tokens_per_s=time.inverse(tokens), time_s=time,
+        precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status}) x "
+        + (f"an assumed {mfu:g}" if why else f"the given {mfu:g}"),
+        step=None, memory=None, tiers=(), mfu=Span.around(mfu, spread), tokens_per_s=time.inverse(tokens), time_s=time,
         time_days=time.scaled(1 / 86400), chip_hours=time.scaled(cluster.chips / 3600), full_run_factor=factor,
-        range_basis="none: the utilisation was given", binding="compute (given utilisation)", cost=cost,
+        range_basis=f"exp(+-{spread:.2f}): twice the residuals' range" if spread else "none: the utilisation was given",
+        binding="compute (assumed utilisation)" if why else "compute (given utilisation)", cost=cost,
         cost_usd=Span(**cost["cost_usd"]) if cost else None, energy=energy,
         energy_kwh=Span(**energy["energy_kwh"]) if energy else None,
-        rests_on=tuple(rests_on(cluster, peak)[:4]), notes=("utilisation given: no layout, memory or communication model",),
+        rests_on=tuple(rests_on(cluster, peak)[:4]),
+        notes=(why or "utilisation given: no layout, memory or communication model",),
     )  # fmt: skip
