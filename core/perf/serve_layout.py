@@ -354,7 +354,9 @@ def replica_of(shape: Shape, chip: records.Chip, tiers: tuple[comm.Tier, ...], t
     per_token = per_token + xp.where(staged, pp * (comm.tiered_p2p(hidden_bytes, tp, tiers, xp) - hop0), 0.0)
     if ep > 1 or adp:
         group = max(ep, tp if adp else 1)
-        size = hidden_bytes * (shape.experts_per_token or 1)
+        # Each token goes to its k experts; with attention data parallel each rank sends only its own
+        # tokens (1 / tp of the batch), the ranks at once.
+        size = hidden_bytes * (shape.experts_per_token or 1) / (tp if adp else 1)
         none = comm.tiered_all_to_all(0.0, group, 1, tiers)
         fixed = fixed + 2 * layers * none
         per_token = per_token + 2 * layers * (comm.tiered_all_to_all(size, group, 1, tiers) - none)
