@@ -42,6 +42,9 @@ def validate_cmd(
                      f"inside the range {s['train_in_range_share']:.0%}; with searched layouts: median absolute "
                      f"error {s['searched_median_abs_error']:.1%}, the searched step at most "
                      f"{s['searched_worst_vs_published']:+.0%} against the published layout's")  # fmt: skip
+        if "serve_median_abs_error" in s:
+            line += (f"\n  serving with published layouts: median absolute error {s['serve_median_abs_error']:.1%}, "
+                     f"inside the range {s['serve_in_range_share']:.0%}")  # fmt: skip
         summary.append(line)
     layouts = [f"  {c['id']}: published {c['published_layout'] or '-'} -> {c['layout']}"
                + ("" if c["layout_fits"] else " (does not fit by the model)") + f"; searched {c['searched_layout']}"

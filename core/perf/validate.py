@@ -111,12 +111,11 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
         except HwprofError as exc:
             unusable.append({"id": case.id, "origin": case.origin, "reason": str(exc)})
             continue
-        low, high = min(got["low"], got["high"]), max(got["low"], got["high"])
         row = {
             "id": case.id, "kind": case.kind, "role": case.role, "metric": case.metric,
             "published": case.published, "estimate": {k: got[k] for k in ("low", "expected", "high")},
             "error": got["expected"] / case.published - 1,
-            "in_range": low <= case.published <= high, "source": case.source.title, "note": case.note,
+            "in_range": _inside(case.published, got), "source": case.source.title, "note": case.note,
             "calibrates": list(case.calibrates),
         }  # fmt: skip
         if searched is not None:
@@ -146,6 +145,10 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             summary[group]["train_in_range_share"] = sum(r["in_range"] for r in trains) / len(trains)
             summary[group]["searched_median_abs_error"] = statistics.median(abs(r["searched_error"]) for r in trains)
             summary[group]["searched_worst_vs_published"] = max(r["searched_vs_published"] for r in trains)
+        serves = [r for r in chosen if r["kind"] == "serve"]
+        if serves:
+            summary[group]["serve_median_abs_error"] = statistics.median(abs(r["error"]) for r in serves)
+            summary[group]["serve_in_range_share"] = sum(r["in_range"] for r in serves) / len(serves)
     return {"cases": rows, "summary": summary, "unusable": unusable}
 
 
@@ -154,3 +157,12 @@ def _slower(case: records.ValidationCase, published: float, searched: float) -> 
     if case.metric == "chip_hours":
         return searched / published - 1
     return published / searched - 1
+
+
+def _inside(published: float, got: dict[str, Any]) -> bool:
+    """Inside the range; an end given as None is unbounded on its side (a serving estimate whose
+    slow end cannot serve the load: a time without an upper bound, a throughput without a lower)."""
+    low, high = got["low"], got["high"]
+    if low is None or high is None:
+        return bool((low is None or low <= published) and (high is None or published <= high))
+    return bool(min(low, high) <= published <= max(low, high))
