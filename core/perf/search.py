@@ -122,15 +122,35 @@ def search(job: Any, fixed: dict[str, Any] | None = None, top: int = 2, use_nump
     except ImportError:
         return _search_scalar(rows, job, top)
     table = np.array(rows, dtype=np.int64).T
-    grid = Grid(*table)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        seconds, ok, checks = evaluate(grid, job, np)
-    seconds = np.where(ok, seconds, np.inf)
+    seconds, refused = evaluate_arrays(table, job, np)
     order = np.argsort(seconds, kind="stable")[:top]
     best = [i for i in order if np.isfinite(seconds[i])]
-    refused = _refusals([(rule, np.broadcast_to(passed, seconds.shape)) for rule, passed in checks], np)
     return Found(tuple(to_layout(tuple(table[:, i])) for i in best), tuple(float(seconds[i]) for i in best),
                  len(rows), refused)  # fmt: skip
+
+
+def evaluate_arrays(table: Any, job: Any, np: Any) -> tuple[Any, dict[str, int]]:
+    """Step seconds for each column of ``table`` (one layout per column; inf where refused) and the
+    refusal counts. The rules run on every layout; memory and step time only on those the rules
+    keep (most candidates break a rule), which is where the time goes."""
+    grid = Grid(*table)
+    checks = lay_mod.rules(np, grid, job)
+    seconds = np.full(table.shape[1], np.inf)
+    alive = np.ones(table.shape[1], dtype=bool)
+    for _, passed in checks:
+        alive &= passed
+    keep = np.flatnonzero(alive)
+    fits = np.zeros(table.shape[1], dtype=bool)
+    if keep.size:
+        sub = Grid(*table[:, keep])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mem = memory(sub, job, np)
+            ok = mem.total <= mem.usable
+            fits[keep] = ok
+            seconds[keep[ok]] = step(Grid(*table[:, keep[ok]]), job, np).total
+    checks.append(("memory", fits | ~alive))
+    refused = _refusals([(rule, np.broadcast_to(passed, seconds.shape)) for rule, passed in checks], np)
+    return seconds, refused
 
 
 def _refusals(checks: list[tuple[str, Any]], np: Any) -> dict[str, int]:

@@ -1,0 +1,340 @@
+"""The training performance model, formula by formula, against arithmetic done by hand here.
+
+A small made-up job keeps the numbers checkable: 1.2B parameters, 8 layers of width 1,024, 8 heads
+of 128, sequences of 2,048, a global batch of 64 sequences, 16 chips of 1 PFLOPS and 2 TB/s, joined
+8 to a domain at 100 GB/s and across at 10 GB/s (no latency, full efficiency, so a collective is its
+bytes over the bandwidth).
+"""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from hwprof.core.errors import HwprofError
+from hwprof.core.perf import comm, layout, memory, search, step
+from hwprof.core.perf.job import Constants, Job, default_batch_tokens
+
+UP = comm.Link("up", gb_s_per_direction=100, efficiency=1.0, latency_us=0.0)
+OUT = comm.Link("out", gb_s_per_direction=10, efficiency=1.0, latency_us=0.0)
+CONSTANTS = Constants(matmul_16bit=0.5, matmul_8bit=0.4, half_width=1024.0, dp_overlap=0.1, expert_overlap=0.25)
+JOB = Job(name="toy", params=1.2e9, active_params=1.2e9, layers=8, hidden=1024, heads=8, kv_heads=8, head_dim=128,
+          seq_len=2048, batch_seqs=64, chips=16, domain=8, memory_bytes=80e9, memory_bw=2e12, peak_matmul=1e15,
+          peak_16bit=1e15, constants=CONSTANTS, tiers=(comm.Tier(8, UP), comm.Tier(16, OUT)))  # fmt: skip
+BASE = layout.Layout(tp=2, pp=2, dp=4)  # cp 1, ep 1, vpp 1, mb 1, zero 1, selective, sp 1
+SBH = 2048 * 1 * 1024  # tokens x micro-batch x hidden
+
+
+# ----------------------------------------------------------------------------- layouts
+
+
+def test_a_layout_parses_with_defaults_and_prints_back() -> None:
+    lay = layout.parse("tp=8,pp=16,dp=128")
+    assert (lay.tp, lay.pp, lay.dp, lay.cp, lay.ep, lay.vpp, lay.mb, lay.zero, lay.recompute, lay.sp) == (
+        8, 16, 128, 1, 1, 1, 1, 1, "selective", 1)  # fmt: skip
+    assert lay.chips == 8 * 16 * 128
+    assert layout.parse(str(lay)) == lay
+    assert layout.parse("TP=2, pp=4", chips=64).dp == 8  # dp from the chips; keys any case, spaces ignored
+    assert layout.parse("recompute=full,zero=3,tp=2", chips=4).recompute_code == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "words"),
+    [
+        ("tp=2,tp=2", "syntax", "given twice"),
+        ("tp", "syntax", "not key=value"),
+        ("tp=two", "syntax", "not a whole number"),
+        ("tq=2", "syntax", "unknown key 'tq'"),
+        ("tp=0", "syntax", "at least 1"),
+        ("zero=4", "syntax", "ZeRO stage"),
+        ("sp=2", "syntax", "0 or 1"),
+        ("recompute=half", "syntax", "none, selective or full"),
+        ("tp=3", "chips", "does not divide by tp x pp x cp = 3"),
+    ],
+)
+def test_bad_layout_text_names_the_rule(text: str, rule: str, words: str) -> None:
+    with pytest.raises(layout.LayoutError) as caught:
+        layout.parse(text, chips=16)
+    assert caught.value.rule == rule and words in str(caught.value)
+    assert str(caught.value).startswith(f"layout refused ({rule}): ")
+
+
+@pytest.mark.parametrize(
+    ("lay", "rule"),
+    [
+        (layout.Layout(tp=2, pp=2, dp=2), "chips"),  # 8 chips of 16
+        (layout.Layout(tp=16, dp=1), "domain"),  # a domain holds 8
+        (layout.Layout(tp=16, dp=1, cp=1), "domain"),
+        (layout.Layout(tp=1, pp=16, dp=1), "layers"),  # 8 layers
+        (layout.Layout(tp=2, pp=4, dp=2, vpp=3), "layers"),
+        (layout.Layout(tp=1, pp=1, dp=16, mb=8), "batch"),  # 64 sequences, 16 x 8
+        (layout.Layout(tp=1, pp=1, dp=16, mb=3), "batch"),
+        (layout.Layout(tp=1, pp=1, dp=8, cp=2, ep=2), "experts"),  # a dense model
+        (layout.Layout(tp=2, pp=1, dp=8, vpp=2), "interleave"),  # virtual stages without a pipeline
+        (layout.Layout(tp=1, pp=8, dp=2, vpp=1, mb=1), None),
+    ],
+)
+def test_the_rules_refuse_what_cannot_run(lay: layout.Layout, rule: str | None) -> None:
+    job = attrs.evolve(JOB, heads=32)  # so tp=16 divides the heads and meets the domain rule
+    if rule is None:
+        layout.check(lay, job, memory_too=False)
+        return
+    with pytest.raises(layout.LayoutError) as caught:
+        layout.check(lay, job, memory_too=False)
+    assert caught.value.rule == rule
+
+
+def test_heads_context_uneven_and_interleave_rules() -> None:
+    seven = attrs.evolve(JOB, heads=7, chips=2)
+    with pytest.raises(layout.LayoutError, match=r"\(heads\).*7 heads, tp=2"):
+        layout.check(layout.Layout(tp=2, dp=1), seven, memory_too=False)
+    odd = attrs.evolve(JOB, seq_len=2050)
+    with pytest.raises(layout.LayoutError, match=r"\(context\)"):
+        layout.check(layout.Layout(tp=1, cp=4, dp=4), odd, memory_too=False)
+    layout.check(layout.Layout(tp=1, cp=4, dp=4), JOB, memory_too=False)  # 2,048 divides by 2 x 4
+    # 8 layers over 3 stages only with uneven=1 (the slowest stage then has ceil(8/3) = 3)
+    three = attrs.evolve(JOB, chips=3)
+    with pytest.raises(layout.LayoutError, match=r"\(layers\)"):
+        layout.check(layout.Layout(pp=3, dp=1), three, memory_too=False)
+    layout.check(layout.Layout(pp=3, dp=1, uneven=1), three, memory_too=False)
+    # interleaving needs micro-batches per pipeline in multiples of pp: 64 / (4 x 1) = 16 over pp 2 is fine,
+    # 64 / (4 x 8) = 2 over pp 4 is not
+    layout.check(layout.Layout(tp=2, pp=2, dp=4, vpp=2), JOB, memory_too=False)
+    with pytest.raises(layout.LayoutError, match=r"\(interleave\)"):
+        layout.check(layout.Layout(tp=1, pp=4, dp=4, vpp=2, mb=8), JOB, memory_too=False)
+    across = attrs.evolve(JOB, cross_domain=True, heads=16)
+    layout.check(layout.Layout(tp=16, dp=1), across, memory_too=False)  # asked for: allowed
+
+
+def test_memory_is_a_named_rule_with_the_figures() -> None:
+    small = attrs.evolve(JOB, memory_bytes=1e9)
+    with pytest.raises(layout.LayoutError, match=r"\(memory\).*GiB per chip"):
+        layout.check(BASE, small)
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def test_state_per_chip_follows_the_zero_stage() -> None:
+    per_chip = 1.2e9 / (2 * 2)  # tp x pp
+    m1 = memory.memory(BASE, JOB)
+    assert m1.weights == pytest.approx(2 * per_chip)
+    assert m1.gradients == pytest.approx(2 * per_chip)
+    assert m1.optimizer == pytest.approx(12 * per_chip / 4)  # sharded over dp x cp = 4
+    m0 = memory.memory(attrs.evolve(BASE, zero=0), JOB)
+    assert m0.optimizer == pytest.approx(12 * per_chip)
+    m2 = memory.memory(attrs.evolve(BASE, zero=2), JOB)
+    assert (m2.gradients, m2.weights) == pytest.approx((2 * per_chip / 4, 2 * per_chip))
+    m3 = memory.memory(attrs.evolve(BASE, zero=3), JOB)
+    # weights sharded, plus two layers' gathered weights (4 layers per stage)
+    assert m3.weights == pytest.approx(2 * per_chip / 4 + 2 * 2 * per_chip / 4)
+    assert m3.usable == pytest.approx(0.9 * 80e9)
+    assert m1.total == pytest.approx(m1.weights + m1.gradients + m1.optimizer + m1.activations)
+
+
+def test_activations_after_korthikanti_with_sp_recompute_and_1f1b() -> None:
+    # 16 micro-batches per pipeline; the first of 2 stages keeps min(16, 2) in flight for its 4 layers
+    in_flight = 4 * 2
+    assert memory.in_flight(BASE, JOB) == in_flight
+    selective = 34 * SBH / 2  # tp 2 with sequence parallel
+    assert memory.activation_per_layer(BASE, JOB) == pytest.approx(selective)
+    assert memory.memory(BASE, JOB).activations == pytest.approx(selective * in_flight)
+    no_sp = attrs.evolve(BASE, sp=0)
+    assert memory.activation_per_layer(no_sp, JOB) == pytest.approx(SBH * (10 + 24 / 2))
+    none = attrs.evolve(BASE, recompute="none")  # + 5 a s^2 b / t
+    assert memory.activation_per_layer(none, JOB) == pytest.approx(selective + 5 * 8 * 2048 * 2048 / 2)
+    full = attrs.evolve(BASE, recompute="full")  # the layer input (/ t with SP), plus one layer rebuilt
+    assert memory.activation_per_layer(full, JOB) == pytest.approx(2 * SBH / 2)
+    assert memory.memory(full, JOB).activations == pytest.approx(2 * SBH / 2 * in_flight + 34 * SBH / 2)
+    # interleaving: x (1 + (pp - 1) / (pp x vpp))
+    inter = attrs.evolve(BASE, vpp=2)
+    assert memory.in_flight(inter, JOB) == pytest.approx(in_flight * (1 + 1 / 4))
+    # fewer micro-batches than stages: only those are in flight
+    few = attrs.evolve(JOB, batch_seqs=4)
+    assert memory.in_flight(BASE, few) == 4 * 1
+    # context parallel: each rank holds 1/cp of every sequence
+    cp = layout.Layout(tp=2, pp=2, dp=2, cp=2)
+    assert memory.activation_per_layer(cp, JOB) == pytest.approx(34 * (SBH / 2) / 2)
+    # the output layer's 32-bit logits, once: 4 x s x b x vocab / tp
+    worded = attrs.evolve(JOB, vocab=32000)
+    assert memory.memory(BASE, worded).activations - memory.memory(BASE, JOB).activations == pytest.approx(
+        4 * 2048 * 32000 / 2
+    )
+
+
+def test_experts_are_split_over_expert_parallel_ranks() -> None:
+    moe = attrs.evolve(JOB, params=9.2e9, active_params=1.2e9 + 1e9, expert_params=8e9, experts=8,
+                       experts_per_token=1, moe_layers=8)  # fmt: skip
+    lay = layout.Layout(tp=1, pp=1, dp=16, ep=4)
+    dense, expert = memory.params_per_chip(lay, moe)
+    assert (dense, expert) == pytest.approx((1.2e9, 8e9 / 4))
+    m = memory.memory(lay, moe)
+    # optimizer state: dense over dp x cp = 16, experts over dp x cp / ep = 4
+    assert m.optimizer == pytest.approx(12 * (1.2e9 / 16 + 2e9 / 4))
+
+
+# ----------------------------------------------------------------------------- step time
+
+
+def _compute_per_micro_batch(
+    lay: layout.Layout, job: Job, extra_linear: float = 1.0, extra_attn: float = 4 / 3
+) -> float:
+    tokens_per_chip = 2048 * 0.5 / (lay.tp * lay.cp)  # half the layers on this stage
+    linear = 6 * 1.2e9 * tokens_per_chip * extra_linear
+    attention = 6 * 8 * 2048 * 1024 * tokens_per_chip * extra_attn  # selective recompute redoes its forward
+    width = min(1024 / lay.tp, lay.mb * 2048 / lay.cp)
+    rate = 1e15 * 0.5 * width / (width + 1024)
+    return (linear + attention) / rate
+
+
+def test_step_by_hand() -> None:
+    st = step.step(BASE, JOB)
+    micro = 64 // 4
+    compute = _compute_per_micro_batch(BASE, JOB)
+    assert st.micro_batches == micro
+    assert st.matmul_share == pytest.approx(0.5 * 512 / (512 + 1024))
+    assert st.compute == pytest.approx(micro * compute)
+    # tensor parallel: 4 all-reduces per layer of 2,048 x 1,024 x 2 bytes over 2 ranks inside a domain
+    all_reduce = 2 * (1 / 2) * (2048 * 1024 * 2) / 100e9
+    tensor = 4 * 4 * all_reduce
+    assert st.tensor == pytest.approx(micro * tensor)
+    # pipeline: stages sit tp x cp x dp = 8 ranks apart, across domains: 2 sends per micro-batch of
+    # the boundary activations / tp (sequence parallel)
+    assert st.pipeline == pytest.approx(2 * micro * (2048 * 1024 * 2 / 2) / 10e9)
+    # bubble: (pp - 1) / vpp micro-batch times
+    assert st.bubble == pytest.approx((2 - 1) * (compute + tensor))
+    # data parallel: 4 ranks 2 apart, all inside a domain: reduce-scatter + all-gather of 16-bit grads,
+    # less 0.1 of one micro-batch's compute
+    grads = 2 * (3 / 4) * (2 * 3e8) / 100e9
+    assert st.data == pytest.approx(max(grads - 0.1 * compute, 0))
+    assert st.data > 0
+    # optimizer: 28 bytes per local parameter (sharded over 4 with ZeRO 1) over memory bandwidth
+    assert st.optimizer == pytest.approx(28 * 3e8 / 4 / 2e12)
+    assert st.total == pytest.approx(st.compute + st.tensor + st.pipeline + st.bubble + st.data + st.optimizer)
+    assert (st.expert, st.context) == (0, 0)
+
+
+def test_recompute_costs_and_interleaving_shrinks_the_bubble() -> None:
+    full = step.step(attrs.evolve(BASE, recompute="full"), JOB)
+    assert full.compute == pytest.approx(16 * _compute_per_micro_batch(BASE, JOB, 4 / 3, 4 / 3))
+    # full recompute repeats the forward's 2 tensor-parallel collectives: 6 per layer
+    assert full.tensor == pytest.approx(step.step(BASE, JOB).tensor * 6 / 4)
+    none = step.step(attrs.evolve(BASE, recompute="none"), JOB)
+    assert none.compute == pytest.approx(16 * _compute_per_micro_batch(BASE, JOB, 1.0, 1.0))
+    two = step.step(attrs.evolve(BASE, vpp=2), JOB)
+    assert two.bubble == pytest.approx(step.step(BASE, JOB).bubble / 2)
+    assert two.pipeline == pytest.approx(step.step(BASE, JOB).pipeline * 2)  # twice the sends
+
+
+def test_zero3_gathers_weights_every_micro_batch() -> None:
+    z3 = step.step(attrs.evolve(BASE, zero=3), JOB)
+    z1 = step.step(BASE, JOB)
+    compute = _compute_per_micro_batch(BASE, JOB)
+    grads = 2 * (3 / 4) * (2 * 3e8) / 100e9
+    gathers = 2 * 16 * (3 / 4) * (2 * 3e8) / 100e9
+    assert z3.data == pytest.approx(grads + gathers - 0.1 * compute)
+    assert z1.data < z3.data
+
+
+def test_data_parallel_across_domains_is_hierarchical() -> None:
+    lay = layout.Layout(tp=4, pp=1, dp=4)  # dp ranks 4 apart: 2 in a domain of 8, then 2 domains
+    st = step.step(lay, JOB)
+    params = 1.2e9 / 4
+    scatter = (1 / 2) * 2 * params / 100e9 + (1 / 2) * (2 * params / 2) / 10e9
+    compute = _compute_per_micro_batch(lay, JOB) * 2  # one stage holds all 8 layers: twice the half
+    assert st.data == pytest.approx(max(2 * scatter - 0.1 * compute, 0))
+
+
+def test_context_parallel_ring_is_hidden_behind_attention_unless_longer() -> None:
+    lay = layout.Layout(tp=1, pp=1, dp=8, cp=2)
+    slow = attrs.evolve(JOB, tiers=(comm.Tier(8, comm.Link("slow", 0.001, 1.0, 0.0)), comm.Tier(16, OUT)))
+    kv_chunk = 2 * 2048 / 2 * 1024 * 2  # K and V of 1,024 tokens, 16-bit
+    tokens = 2048 / 2
+    width = min(1024, 2048 / 2)
+    attention_per_layer = 6 * 8 * 2048 * 1024 * tokens * (4 / 3) / 8 / (1e15 * 0.5 * width / (width + 1024))
+    for job, bytes_per_s in ((slow, 1e6), (JOB, 100e9)):
+        ring = 3 * (2 - 1) * kv_chunk / bytes_per_s
+        # 8 layers per micro-batch, 64 / 8 = 8 micro-batches; only what the ring takes beyond attention
+        assert step.step(lay, job).context == pytest.approx(8 * 8 * max(ring - attention_per_layer, 0))
+    fast = attrs.evolve(JOB, tiers=(comm.Tier(8, comm.Link("fast", 1e4, 1.0, 0.0)), comm.Tier(16, OUT)))
+    assert step.step(lay, fast).context == 0  # hidden entirely
+
+
+def test_expert_all_to_all_less_its_overlap() -> None:
+    moe = attrs.evolve(JOB, params=9.2e9, active_params=2.2e9, expert_params=8e9, experts=8, experts_per_token=2,
+                       moe_layers=8)  # fmt: skip
+    lay = layout.Layout(tp=1, pp=1, dp=16, ep=4)
+    st = step.step(lay, moe)
+    dispatch = 2048 * 2 * 1024 * 2  # tokens x top-k x hidden x 2 bytes
+    a2a = (3 / 4) * dispatch / 100e9  # 4 ranks one apart, inside a domain
+    micro = 64 // 16
+    assert st.expert == pytest.approx(micro * 8 * 4 * a2a * (1 - 0.25))
+
+
+def test_each_precision_on_its_own_peak_never_slower_than_16_bit() -> None:
+    fp8 = attrs.evolve(JOB, peak_matmul=2e15, low_precision=True)  # an 8-bit peak twice the 16-bit one
+    share = 512 / (512 + 1024)
+    assert step.step(BASE, fp8).matmul_share == pytest.approx(0.4 * share)  # of the 8-bit peak
+    same = attrs.evolve(JOB, peak_matmul=1e15, low_precision=True)  # 8-bit at the 16-bit rate
+    # 0.4 of the same peak would be slower than 16 bits: the 16-bit rate stands
+    assert step.step(BASE, same).compute == pytest.approx(step.step(BASE, JOB).compute)
+    assert step.step(BASE, fp8).compute < step.step(BASE, JOB).compute
+    linear = 6 * 1.2e9 * 512 / (2e15 * 0.4 * share)
+    attention = 6 * 8 * 2048 * 1024 * 512 * (4 / 3) / (1e15 * 0.5 * share)
+    assert step.step(BASE, fp8).compute == pytest.approx(16 * (linear + attention))
+
+
+def test_narrow_matmuls_reach_less_of_peak() -> None:
+    assert step.size_factor(layout.Layout(tp=1), JOB) == pytest.approx(1024 / 2048)
+    assert step.size_factor(layout.Layout(tp=4), JOB) == pytest.approx(256 / 1280)
+    # the token side counts too: cp 8 leaves 256 tokens per chip
+    assert step.size_factor(layout.Layout(cp=8), JOB) == pytest.approx(256 / 1280)
+
+
+def test_default_global_batch_grows_with_the_cluster() -> None:
+    assert default_batch_tokens(1024) == 4 * 2**20
+    assert default_batch_tokens(1025) == 8 * 2**20
+    assert default_batch_tokens(4097) == 16 * 2**20
+
+
+# ----------------------------------------------------------------------------- search
+
+
+def test_the_array_search_and_the_scalar_loop_agree() -> None:
+    fast = search.search(JOB, top=3)
+    slow = search.search(JOB, top=3, use_numpy=False)
+    assert fast.layouts == slow.layouts
+    assert fast.step_s == pytest.approx(slow.step_s)
+    assert fast.refused == slow.refused and fast.evaluated == slow.evaluated
+    best = fast.layouts[0]
+    assert step.step(best, JOB).total == pytest.approx(fast.step_s[0])
+    layout.check(best, JOB)  # the search keeps only layouts the estimate accepts
+    assert fast.step_s[0] <= fast.step_s[1] <= fast.step_s[2]
+
+
+def test_fixed_keys_pin_the_search() -> None:
+    found = search.search(JOB, {"tp": 2, "pp": 2})
+    assert all((lay.tp, lay.pp) == (2, 2) for lay in found.layouts)
+    assert found.step_s[0] <= step.step(BASE, JOB).total  # BASE is among the candidates
+
+
+def test_nothing_fits_says_why() -> None:
+    tiny = attrs.evolve(JOB, memory_bytes=1e6)
+    found = search.search(tiny)
+    assert not found.layouts and list(found.refused)[-1] == "memory"
+
+
+def test_a_link_is_needed_beyond_one_chip() -> None:
+    from hwprof.core.data import registry
+    from hwprof.core.perf import job, shape
+
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    chip = reg.chip("h100-sxm")
+    with pytest.raises(HwprofError, match="native link joins 8"):
+        job.job_for(work, chip, 16, None, reg.interconnects, "bf16", CONSTANTS)
+    bare = job.job_for(work, chip, 8, None, reg.interconnects, "bf16", CONSTANTS)
+    assert [t.link.name for t in bare.tiers] == ["nvlink4"] and bare.domain == 8
+    with pytest.raises(HwprofError, match="no scale-out tier"):
+        nowhere = attrs.evolve(reg.system("p5.48xlarge"), tiers=reg.system("p5.48xlarge").tiers[:1])
+        job.job_for(work, chip, 16, nowhere, reg.interconnects, "bf16", CONSTANTS)

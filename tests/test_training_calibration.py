@@ -1,0 +1,110 @@
+"""The training model's constants refit from their calibration cases alone, and what the issue
+asks of precisions and UltraServers, checked on the real profiles."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from hwprof.core.data import registry
+from hwprof.core.perf import calibrate, cluster, shape, training
+from hwprof.core.perf import efficiency as eff
+
+
+@pytest.fixture(scope="module")
+def reg() -> registry.Registry:
+    return registry.build(registry.Settings(profile_dirs=()))
+
+
+@pytest.mark.parametrize("name", list(calibrate.FITTED))
+def test_each_constant_refits_from_its_cases_within_3_percent(reg: registry.Registry, name: str) -> None:
+    shipped = training.constants()
+    field = calibrate.FITTED[name][0]
+    cases = calibrate.cases_for(reg, calibrate.FITTED[name][3])
+    assert cases and all(c.role == "calibration" for c in cases)
+    refit = calibrate.fit_one(name, reg, shipped)
+    assert refit == pytest.approx(getattr(shipped, field), rel=0.03), f"{name}: refit {refit:.4g}"
+    assert eff.DEFAULTS[name].value == getattr(shipped, field)
+
+
+def test_whole_run_factor_and_spread_refit_within_3_percent(reg: registry.Registry) -> None:
+    consts = training.constants()
+    assert calibrate.fit_full_run(reg, consts) == pytest.approx(eff.FULL_RUN_FACTOR.value, rel=0.03)
+    # by hand: 15.6T tokens x (6 x 405.85B + 6 x 126 x 8,192 x 16,384) FLOPs at 41% of 989.5 TFLOPS, over
+    # the 30.84M GPU-hours of the model card
+    flops = 15.6e12 * (6 * 405.85e9 + 6 * 126 * 8192 * 16384)
+    steady_hours = flops / (0.41 * 989.5e12) / 3600
+    assert eff.FULL_RUN_FACTOR.value == pytest.approx(steady_hours / 30.84e6, rel=0.01)
+    assert calibrate.spread(reg, consts) == pytest.approx(training.RESIDUAL_SPREAD.value, rel=0.03)
+
+
+def test_no_validation_case_is_read_by_the_fit(reg: registry.Registry) -> None:
+    for name in calibrate.FITTED:
+        assert all(c.role == "calibration" for c in calibrate.cases_for(reg, calibrate.FITTED[name][3]))
+    assert all(c.role == "calibration" for c in calibrate.cases_for(reg, calibrate.FULL_RUN))
+
+
+def _time(reg: registry.Registry, model: str, system: str, count: int, precision: str, layout: str | None = None,
+          batch: int | None = None) -> float:  # fmt: skip
+    s = reg.system(system)
+    target = cluster.cluster_for(reg.chip(s.chip), count * s.chips, s, reg.interconnects)
+    work = shape.from_workload(reg.workload(model))
+    return training.estimate_train(work, target, reg.interconnects, 1e12, precision, layout,
+                                   global_batch_seqs=batch).time_s.expected  # fmt: skip
+
+
+def test_trainium1_fp8_is_no_slower_than_bf16(reg: registry.Registry) -> None:
+    # Trainium1's 8-bit peak equals its 16-bit one (190 TFLOPS): at the same layout, no slower.
+    lay = "tp=16,pp=8,dp=4"
+    assert _time(reg, "llama3.1-70b", "trn1.32xlarge", 32, "fp8", lay) <= _time(reg, "llama3.1-70b", "trn1.32xlarge",
+                                                                                 32, "bf16", lay)  # fmt: skip
+
+
+@pytest.mark.parametrize(("model", "count", "lay", "batch"), [
+    ("llama3.1-70b", 8, "tp=4,pp=4,cp=2,dp=2,vpp=5", 128),  # NeMo 70B: published 1.34x
+    ("llama3.1-405b", 72, "tp=8,pp=9,cp=2,dp=4,vpp=7", 252),  # NeMo 405B: published 1.53x
+])  # fmt: skip
+def test_h100_fp8_gain_stays_in_the_published_band(reg: registry.Registry, model: str, count: int, lay: str,
+                                                   batch: int) -> None:  # fmt: skip
+    gain = _time(reg, model, "hgx-h100-8", count, "bf16", lay, batch) / _time(reg, model, "hgx-h100-8", count, "fp8",
+                                                                              lay, batch)  # fmt: skip
+    assert 1.34 * 0.99 <= gain <= 1.53 * 1.01, gain
+
+
+def test_trainium3_mxfp8_gain_rests_on_a_stated_fraction_with_a_wider_range(reg: registry.Registry) -> None:
+    s = reg.system("trn3-ultraserver-64")
+    target = cluster.cluster_for(reg.chip("trainium3"), 64, s, reg.interconnects)
+    work = shape.from_workload(reg.workload("llama3.1-70b"))
+    lay = "tp=4,pp=4,dp=4"
+    bf16 = training.estimate_train(work, target, reg.interconnects, 1e12, "bf16", lay)
+    mx = training.estimate_train(work, target, reg.interconnects, 1e12, "mxfp8", lay)
+    gain = bf16.time_s.expected / mx.time_s.expected
+    # 2,517 / 671 = 3.75x the peak, but the 8-bit share fitted where the peak ratio is 2 (0.73 against
+    # 0.99 for 16 bits) and attention stays at 16 bits: well under 3.75x
+    assert 1.5 < gain < 3.75 * eff.MATMUL_8BIT.value / eff.MATMUL_16BIT.value
+    assert "3.75x its 16-bit one" in mx.range_basis and "no published training run on trainium3" in mx.range_basis
+    assert mx.time_s.high / mx.time_s.expected > bf16.time_s.high / bf16.time_s.expected
+
+
+def test_an_ultraserver_changes_the_time_where_traffic_leaves_the_instance(reg: registry.Registry) -> None:
+    # 70B on 1,024 Trainium2: data-parallel and pipeline traffic rides NeuronLink between the four
+    # instances of an UltraServer instead of EFA: faster.
+    instances = _time(reg, "llama3.1-70b", "trn2.48xlarge", 64, "bf16")
+    ultra = _time(reg, "llama3.1-70b", "trn2-ultraserver", 16, "bf16")
+    assert ultra < 0.97 * instances
+    # and tensor parallel 32 is a layout only the UltraServer's 64-chip domain allows
+    with pytest.raises(Exception, match=r"\(domain\)"):
+        _time(reg, "llama3.1-70b", "trn2.48xlarge", 4, "bf16", "tp=32,dp=2,recompute=full")
+    _time(reg, "llama3.1-70b", "trn2-ultraserver", 1, "bf16", "tp=32,dp=2,recompute=full")
+
+
+def test_estimate_reports_the_runner_up_and_the_tiers(reg: registry.Registry) -> None:
+    s = reg.system("p5.48xlarge")
+    target = cluster.cluster_for(reg.chip("h100-sxm"), 64, s, reg.interconnects)
+    result = training.estimate_train(shape.from_workload(reg.workload("llama3.1-70b")), target, reg.interconnects,
+                                     1e12, "bf16")  # fmt: skip
+    assert result.runner_up is not None and result.runner_up.step_s >= result.step.total_s  # type: ignore[union-attr]
+    assert [t.split(":")[0] for t in result.tiers] == ["nvlink4", "efa-v2-p5"]
+    assert result.memory is not None and result.memory.fits
+    spread = attrs.evolve(result).range_basis
+    assert spread.startswith("residuals of the published runs")
