@@ -186,7 +186,8 @@ class _Collector:
         for caller in manager.get_hookcallers(plugin) or []:
             info.hooks.append(caller.name)
             kind = kinds.BY_HOOK.get(caller.name)
-            if kind is None:
+            mine = [i for i in caller.get_hookimpls() if i.plugin is plugin]
+            if kind is None or all(i.hookwrapper or i.wrapper for i in mine):  # a wrapper registers nothing itself
                 continue
             call = plugin_calls.caller_for(manager, caller.name, plugin)
             answers, failure = plugin_calls.contained(info.name, caller.name, call)
