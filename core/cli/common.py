@@ -5,7 +5,6 @@ types, and turning options into shapes, clusters and quotes. Imports no command 
 from __future__ import annotations
 
 import contextvars
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -237,7 +236,7 @@ def cluster_from(system_id: str | None, count: int, chip_id: str | None, chips: 
         total = system.chips * count
         if chips:
             if chips > system.chips and chips % system.chips:
-                low, high = chips // system.chips * system.chips, math.ceil(chips / system.chips) * system.chips
+                low, high = chips // system.chips * system.chips, cluster.whole_systems(chips, system)
                 raise HwprofError(f"--chips {chips} is not a whole number of {system.id} ({system.chips} chips each): "
                                   f"use {low} or {high}, or --count")  # fmt: skip
             if chips < system.chips:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -150,7 +149,7 @@ def compare_train_result(shape: Any, tokens: float, systems: list[str], *, basel
         system = r.system(system_id)
         chip = r.chip(system.chip)
         want = chips or _fewest_chips(shape, system, chip, r.interconnects, precision, seq_len, batch)
-        target = cluster.cluster_for(chip, math.ceil(want / system.chips) * system.chips, system, r.interconnects)
+        target = cluster.cluster_for(chip, cluster.whole_systems(want, system), system, r.interconnects)
         for model_id in models or [None]:  # without a cost model: time and energy only
             quote, missing = None, ""
             if model_id is not None:

@@ -64,6 +64,11 @@ def cluster_for(
                    tiers=tiers)  # fmt: skip
 
 
+def whole_systems(chips: int, system: records.System) -> int:
+    """``chips`` rounded up to whole systems, in chips (10 chips of 8-chip systems: 16)."""
+    return -(-chips // system.chips) * system.chips
+
+
 def span(expected: float, low: float, high: float) -> dict[str, float]:
     return {"low": low, "expected": expected, "high": high}
 
