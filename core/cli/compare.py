@@ -179,11 +179,14 @@ def _ratio_bars(rows: list[dict[str, Any]], baseline: str, key: str, smaller_is_
         value = row.get(key)
         if not value:
             continue
-        if smaller_is_better:
-            low, mid, high = (base["expected"] / value[k] for k in ("high", "expected", "low"))
-        else:
-            low, mid, high = (value[k] / base["expected"] for k in ("low", "expected", "high"))
-        bars.append(Bar(row.get("label", row["system"]), mid, low, high))
+        # An unbounded end (None: the load cannot be served there) gets no whisker on that side.
+        ends = [
+            value.get(k) for k in (("high", "expected", "low") if smaller_is_better else ("low", "expected", "high"))
+        ]
+        low, mid, high = ((base["expected"] / v if smaller_is_better else v / base["expected"]) if v else None
+                          for v in ends)  # fmt: skip
+        if mid is not None:
+            bars.append(Bar(row.get("label", row["system"]), mid, low, high))
     return bars
 
 
