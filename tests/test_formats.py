@@ -35,6 +35,19 @@ LISTINGS = [
     COMPARE_SERVE,
     ("compare", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--systems", "p5.48xlarge,trn2.48xlarge"),
     PLAN_SERVE,
+    ("estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--system", "p5.48xlarge", "--count", "4"),
+    (
+        "plan",
+        "train",
+        "--model",
+        "llama3.1-8b",
+        "--tokens",
+        "1e12",
+        "--deadline-days",
+        "30",
+        "--systems",
+        "p5en.48xlarge",
+    ),
 ]
 
 
@@ -170,3 +183,16 @@ def test_exact_keeps_published_digits_and_plural_counts() -> None:
     assert (plural(1, "chip"), plural(2, "chip"), plural(1, "cost model"), plural(1_024, "sequence")) == (
         "1 chip", "2 chips", "1 cost model", "1,024 sequences",
     )  # fmt: skip
+
+
+def test_a_plans_csv_is_its_table_with_raw_numbers(run_cli: Any) -> None:
+    args = ("plan", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--deadline-days", "30",
+            "--systems", "p5en.48xlarge")  # fmt: skip
+    options = run_cli(*args, "--json").json()["options"]
+    rows = list(csv.DictReader(io.StringIO(run_cli(*args, "--format", "csv").out)))
+    assert len(rows) == len(options)
+    for row, option in zip(rows, options, strict=True):
+        assert float(row["time_days"]) == pytest.approx(option["time_s"]["expected"] / 86400)
+        assert float(row["cost_usd"]) == pytest.approx(option["cost_usd"]["expected"])
+        assert float(row["usd_per_system_hour"]) == option["price"]["usd_per_hour"]
+        assert (int(row["tp"]), int(row["pp"]), int(row["dp"])) == (option["tp"], option["pp"], option["dp"])

@@ -38,7 +38,7 @@ def test_frontier_svg_holds_every_label_and_marks_the_chosen_one(tmp_path: Path)
     svg = path.read_text(encoding="utf-8")
     for p in POINTS:
         assert p.label in svg
-    assert "p5e.48xlarge x758 tp=8,pp=4 - chosen" in svg
+    assert "p5e.48xlarge x758 tp=8,pp=4 (chosen)" in svg
     assert "(misses deadline)" in svg and "llama3.1-70b, 15T tokens" in svg
     assert 5_000 < path.stat().st_size < 500_000
 
@@ -156,7 +156,7 @@ def test_plan_serve_plot_marks_the_cheapest_pick_among_the_frontier(run_cli: Any
     svg = path.read_text(encoding="utf-8")
     picks = {s["system"]: s["best"] for s in plan["systems"] if s["best"]}
     chosen = picks[plan["cheapest"]]
-    assert f"{chosen['system']} x{chosen['count']} {chosen['layout']} {chosen['weights']} (pick) - chosen" in svg
+    assert f"{chosen['system']} x{chosen['count']} {chosen['layout']} {chosen['weights']} (pick) (chosen)" in svg
     for system, best in picks.items():
         assert f"{system} x{best['count']} {best['layout']}" in svg
     assert "output tokens/s per chip" in svg and "output tokens/s per user" in svg
@@ -174,3 +174,82 @@ def test_ratio_bars_by_hand() -> None:
     throughput = [{"system": "base", "tps": {"low": 90.0, "expected": 100.0, "high": 110.0}},
                   {"system": "x", "tps": {"low": 150.0, "expected": 200.0, "high": 220.0}}]  # fmt: skip
     assert _ratio_bars(throughput, "base", "tps", smaller_is_better=False)[1] == Bar("x", 2.0, 1.5, 2.2)
+
+
+def test_estimate_train_plot_is_the_step_breakdown(run_cli: Any, tmp_path: Path) -> None:
+    args = ("estimate", "train", "--model", "llama3.1-70b", "--tokens", "15e12", "--system", "trn2.48xlarge",
+            "--count", "64")  # fmt: skip
+    step = run_cli(*args, "--json").json()["step"]
+    path = tmp_path / "step.svg"
+    assert run_cli(*args, "--plot", path).code == 0
+    svg = path.read_text(encoding="utf-8")
+    parts = {"compute": "compute_s", "tensor parallel": "tensor_parallel_s", "pipeline bubble": "pipeline_bubble_s",
+             "data parallel (exposed)": "data_parallel_s"}  # fmt: skip
+    total = sum(v for k, v in step.items() if k.endswith("_s") and k != "total_s")
+    for label, key in parts.items():
+        if step[key] > 0:
+            assert label in svg and f" {step[key]:.3g} s ({step[key] / total:.0%})" in svg
+    assert "neuronlink-v3" in svg  # the links the job crosses
+
+
+def test_estimate_train_plot_needs_the_layout_model(run_cli: Any, tmp_path: Path) -> None:
+    args = (
+        "estimate",
+        "train",
+        "--model",
+        "llama3.1-8b",
+        "--tokens",
+        "1e12",
+        "--system",
+        "p5.48xlarge",
+        "--mfu",
+        "0.4",
+    )
+    result = run_cli(*args, "--plot", tmp_path / "s.png")
+    assert result.code == 1 and "no step breakdown" in result.err
+
+
+def test_plan_train_plot_labels_the_options_and_marks_the_chosen_one(run_cli: Any, tmp_path: Path) -> None:
+    from hwprof.core.cli.plan import short_layout
+
+    args = ("plan", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--deadline-days", "30",
+            "--purchase", "on-demand,capacity-block", "--systems", "p5e.48xlarge,p5en.48xlarge")  # fmt: skip
+    plan = run_cli(*args, "--json").json()
+    path = tmp_path / "plan.svg"
+    result = run_cli(*args, "--plot", path)
+    assert result.code == 0, result.err
+    svg = path.read_text(encoding="utf-8")
+    chosen = plan["cheapest"]
+    label = f"{chosen['system']} x{chosen['count']} {chosen['purchase']} {short_layout(chosen['layout'])}"
+    assert f"{label} (chosen)" in svg
+    for option in plan["options"]:
+        assert f"{option['system']} x{option['count']} {option['purchase']}" in svg
+    assert "deadline 30 days" in svg and "days (expected; log scale)" in svg
+
+
+def test_short_layout_drops_the_defaults() -> None:
+    from hwprof.core.cli.plan import short_layout
+
+    full = "tp=2,pp=2,dp=1024,cp=2,ep=1,vpp=8,mb=1,zero=2,recompute=selective,sp=1"
+    assert short_layout(full) == "tp=2,pp=2,dp=1024,cp=2,vpp=8,zero=2,recompute=selective"
+    assert short_layout("tp=1,pp=1,dp=8,recompute=none") == "dp=8"
+
+
+# ----------------------------------------------------------------------------- the README's charts
+
+
+def test_the_readme_shows_the_plan_chart_with_the_command_that_draws_it(tmp_path: Path) -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("charts", root / "docs" / "charts.py")
+    assert spec and spec.loader
+    charts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(charts)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for name, _args in charts.CHARTS:
+        assert f"](docs/{name})" in readme, f"README.md does not show docs/{name}"
+        assert charts.command(name) in readme, f"README.md does not print the command that draws docs/{name}"
+        image = (root / "docs" / name).read_bytes()
+        assert image[:8] == b"\x89PNG\r\n\x1a\n" and len(image) > 20_000
+    assert charts.CHARTS[0][1][:2] == ["plan", "train"]  # the README's first chart is made by plan train --plot

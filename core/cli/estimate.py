@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import attrs
@@ -38,7 +39,7 @@ from hwprof.core.cli.common import (
     shape_from,
 )
 from hwprof.core.cli.plot import Bar, breakdown, check_path
-from hwprof.core.cli.render import dump_json, duration, echo, note, number, pairs, plural, warn
+from hwprof.core.cli.render import duration, note, number, pairs, plural, warn
 from hwprof.core.data import checks
 from hwprof.core.errors import HwprofError
 
@@ -66,12 +67,16 @@ def estimate_train(
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096; raised to fill a given pipeline).")] = None,
     cross_domain_tp: Annotated[bool, typer.Option("--cross-domain-tp", help="Allow tensor parallel across scale-up domains.")] = False,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
-    as_json: JsonFlag = False,
+    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
 ) -> None:  # fmt: skip
     """Training time, chip-hours, memory per chip, cost and energy for a layout (given or searched), with a range."""
+    from hwprof.core.cli.render import Pairs, emit, output_format, ranges_table
     from hwprof.core.jsonable import to_json
     from hwprof.core.perf import training
 
+    fmt = output_format(fmt, as_json)
+    if plot is not None:
+        check_path(plot)
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
     target = cluster_from(system, count, chip, chips)
     quote = quote_for(cost_model, target, purchase, region)
@@ -88,13 +93,37 @@ def estimate_train(
     note_calibration(data, target.chip.id, "train")
     for message in (result.cost or {}).get("warnings", []):
         warn(message)
-    if as_json:
-        echo(dump_json(data))
-        return
-    echo(render_train(data))
+    title = "training estimate (expected, with the low-high range)"
+    emit(fmt, data, lambda: [Pairs(train_rows(data), title=title), ranges_table(data)])
+    if plot is not None:
+        draw_step(data, plot)
+        note(f"chart written to {plot}")
+
+
+def draw_step(r: dict[str, Any], path: Path) -> None:
+    """Where one optimizer step's time goes on the slowest pipeline stage: compute, each parallel
+    dimension's exposed communication (with the links the job crosses), the bubble, the optimizer."""
+    s = r["step"]
+    if not s:
+        raise HwprofError("--plot: this estimate has no step breakdown (a given --mfu skips the layout model)")
+    parts = [("compute", "compute_s"), ("tensor parallel", "tensor_parallel_s"), ("expert parallel", "expert_parallel_s"),
+             ("context parallel", "context_parallel_s"), ("pipeline sends", "pipeline_p2p_s"),
+             ("pipeline bubble", "pipeline_bubble_s"), ("data parallel (exposed)", "data_parallel_s"),
+             ("optimizer", "optimizer_s")]  # fmt: skip
+    from hwprof.core.cli.plan import short_layout
+
+    i = r["inputs"]
+    title = (f"one optimizer step ({s['micro_batches']} micro-batches): {i['model']} on {i['target']}, "
+             f"{short_layout(r['layout'])}")  # fmt: skip
+    links = "links: " + ("; ".join(t.split(" (")[0] for t in r["tiers"]) or "none")
+    breakdown([Bar(name, s[key]) for name, key in parts], path, title=title, note=links)
 
 
 def render_train(r: dict[str, Any]) -> str:
+    return pairs(train_rows(r), title="training estimate (expected, with the low-high range)")
+
+
+def train_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     i = r["inputs"]
     gib = 2**30
     rows = [
@@ -147,7 +176,7 @@ def render_train(r: dict[str, Any]) -> str:
     for text in r["notes"]:
         rows.append(("note", text))
     rows.append(("rests on", ", ".join(r["rests_on"])))
-    return pairs(rows, title="training estimate (expected, with the low-high range)")
+    return rows
 
 
 LayoutOpt = Annotated[

@@ -35,15 +35,12 @@ from hwprof.core.cli.render import (
     Cell,
     Shown,
     Table,
-    dump_json,
     duration,
-    echo,
     emit,
+    exact,
     note,
-    number,
     output_format,
     plural,
-    table,
     warn,
 )
 from hwprof.core.data import checks
@@ -68,7 +65,7 @@ def plan_train_cmd(
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options to compare, comma-separated.")] = "on-demand",
-    as_json: JsonFlag = False,
+    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
 ) -> None:  # fmt: skip
     """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting the
     deadline, the fastest within the budget, and why each system's cheaper options are out."""
@@ -76,6 +73,9 @@ def plan_train_cmd(
     from hwprof.core.jsonable import to_json
     from hwprof.core.perf import plan
 
+    fmt = output_format(fmt, as_json)
+    if plot is not None:
+        check_path(plot)
     r = current_registry()
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
     chosen_model = chosen_cost_model(cost_model)
@@ -101,10 +101,24 @@ def plan_train_cmd(
     result = plan.plan_train(shape, candidates, r.interconnects, tokens, precision, seq_len,
                              deadline_days * 86400 if deadline_days is not None else None, budget, top, batch,
                              published)  # fmt: skip
-    if as_json:
-        echo(dump_json({"deadline_days": deadline_days, "budget_usd": budget, **to_json(result)}))
-        return
-    table_rows = []
+    # Each price warning once, on stderr and in the JSON (a script reading --json sees a stale price too).
+    warnings = sorted({w for row in (*result.options, *result.frontier) for w in row.warnings})
+    for message in warnings:
+        warn(message)
+    goal = ", ".join(g for g in (f"deadline {deadline_days:g} days" if deadline_days else "",
+                                 f"budget {budget:,.0f} USD" if budget else "") if g) or "the time-cost frontier"  # fmt: skip
+    title = f"{shape.name}, {tokens:.3g} tokens, {precision}; goal: {goal}"
+    data = {"deadline_days": deadline_days, "budget_usd": budget, **to_json(result), "warnings": warnings}
+    emit(fmt, data, lambda: [train_plan_table(result, budget, title, bool(deadline_days or budget))])
+    if plot is not None:
+        draw_train_plan(result, plot, title, deadline_days)
+        note(f"chart written to {plot}")
+
+
+def train_plan_table(result: Any, budget: float | None, title: str, has_goal: bool) -> Table:
+    """The options with the price each used (purchase option, region, USD per system-hour, when it
+    was observed, STALE past the limit) and its layout; then the frontier and why cheaper ones are out."""
+    rows: list[list[Shown]] = []
     for row in result.options:
         if not row.meets_deadline:
             verdict = "misses deadline"
@@ -115,25 +129,55 @@ def plan_train_cmd(
         else:
             verdict = "ok"
         p = row.price
-        price = (f"{p['usd_per_hour']:g} {p['observed']}" + (" STALE" if p["stale"] else "")) if p else "-"
-        table_rows.append([row.system, row.purchase or "-", row.region or "-", price, f"{row.count} ({row.chips})",
-                           row.tp, row.pp, row.dp, row.cp, row.ep, row.vpp, row.mb, row.zero, row.recompute,
-                           days_text(row.time_s.expected),
-                           number(row.cost_usd.expected) if row.cost_usd else "- (no price)", f"{row.mfu:.0%}",
-                           f"{row.memory_gib_per_chip:.0f}", " ".join([verdict, *row.marks])])  # fmt: skip
-    goal = ", ".join(g for g in (f"deadline {deadline_days:g} days" if deadline_days else "",
-                                 f"budget {budget:,.0f} USD" if budget else "") if g) or "the time-cost frontier"  # fmt: skip
-    echo(table(["system", "purchase", "region", "USD/h, observed", "count (chips)", "tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute",
-                "time", "cost USD", "MFU", "GiB/chip", "verdict"], table_rows,
-               title=f"{shape.name}, {tokens:.3g} tokens, {precision}; goal: {goal}"))  # fmt: skip
-    if result.cheapest is None and (deadline_days or budget):
-        echo("\nno priced option meets the goal; the nearest are shown")
-    echo(f"\n{len(result.frontier)} options on the time-cost frontier; {result.evaluated_layouts:,} layouts evaluated")
-    echo("why cheaper options are out:")
-    for system_id, why in sorted(result.reasons.items()):
-        echo(f"  {system_id}: {why}")
-    for message in sorted({w for row in result.options for w in row.warnings}):
-        warn(message)
+        price = Cell(f"{exact(p['usd_per_hour'])} {p['observed']}" + (" STALE" if p["stale"] else ""),
+                     p["usd_per_hour"], p.get("status", "official"), p.get("source", {}).get("title", "")) if p else "-"  # fmt: skip
+        rows.append([row.system, row.purchase or "-", row.region or "-", price, f"{row.count} ({row.chips})",
+                     row.tp, row.pp, row.dp, row.cp, row.ep, row.vpp, row.mb, row.zero, row.recompute,
+                     Cell(days_text(row.time_s.expected), row.time_s.expected / 86400),
+                     row.cost_usd.expected if row.cost_usd else "- (no price)", Cell(f"{row.mfu:.0%}", row.mfu),
+                     Cell(f"{row.memory_gib_per_chip:.0f}", row.memory_gib_per_chip), " ".join([verdict, *row.marks])])  # fmt: skip
+    headers = ["system", "purchase", "region", "USD/h, observed", "count (chips)", "tp", "pp", "dp", "cp", "ep", "vpp",
+               "mb", "zero", "recompute", "time", "cost USD", "MFU", "GiB/chip", "verdict"]  # fmt: skip
+    csv = ["system", "purchase", "region", "usd_per_system_hour", "count", "tp", "pp", "dp", "cp", "ep", "vpp", "mb",
+           "zero", "recompute", "time_days", "cost_usd", "mfu", "memory_gib_per_chip", "verdict"]  # fmt: skip
+    lines = (
+        ["no priced option meets the goal; the nearest are shown", ""] if result.cheapest is None and has_goal else []
+    )
+    lines.append(
+        f"{len(result.frontier)} options on the time-cost frontier; {result.evaluated_layouts:,} layouts evaluated"
+    )
+    lines.append("why cheaper options are out:")
+    lines += [f"  {system_id}: {why}" for system_id, why in sorted(result.reasons.items())]
+    return Table(headers, rows, title=title, footer="\n".join(lines), csv_headers=csv)
+
+
+def draw_train_plan(result: Any, path: Path, title: str, deadline_days: float | None) -> None:
+    """Time against cost of the options shown and the frontier's, the chosen one (the cheapest
+    meeting the goal, else the fastest) marked, each labelled with its system, count and layout."""
+    from hwprof.core.cli.plot import Point, frontier
+
+    chosen = result.cheapest or result.fastest
+
+    def key(r: Any) -> tuple[Any, ...]:
+        return (r.system, r.count, r.purchase, r.region, r.layout)
+
+    shown = {key(r) for r in result.options}
+    options = {key(r): r for r in (*result.frontier, *result.options) if r.cost_usd is not None}
+    points = [Point(r.time_s.expected / 86400, r.cost_usd.expected / 1e6,
+                    f"{r.system} x{r.count} {r.purchase} {short_layout(r.layout)}" if k in shown else "",
+                    chosen is not None and k == key(chosen),
+                    "" if r.meets_deadline and r.meets_budget is not False else "misses the goal")
+              for k, r in options.items()]  # fmt: skip
+    guides = [(f"deadline {deadline_days:g} days", deadline_days)] if deadline_days else []
+    frontier(points, path, title=title, xlabel="days (expected; log scale)", ylabel="cost, million USD (expected)",
+             guides=guides, log_x=True, legend="line: the time-cost frontier (no option is both faster and cheaper);"
+             " star: the cheapest meeting the goal; small dots: frontier options not in the table")  # fmt: skip
+
+
+def short_layout(layout: str) -> str:
+    """A layout without the parts at their defaults (=1, recompute=none), for chart labels."""
+    parts = [p for p in layout.split(",") if not p.endswith("=1") and p != "recompute=none"]
+    return ",".join(parts)
 
 
 @plan_app.command("serve")

@@ -72,11 +72,10 @@ def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, yl
     labelled vertical lines (a deadline). Points without a label are drawn small and unnamed."""
     if not points:
         raise HwprofError("nothing to plot: no option fits (see the table for why)")
-    fig, (ax,) = _figure(path)
+    fig, (ax,) = _figure(path, width=10.0)
     edge = pareto(points, up=up, right=right)
     placed: list[tuple[float, float]] = []
     xs, ys = [p.x for p in points], [p.y for p in points]
-    span_x, span_y = (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
     ax.plot([p.x for p in edge], [p.y for p in edge], "-", color=RANGE_COLOUR, lw=1, zorder=1, label="frontier")
     for p in points:
         colour = CHOSEN_COLOUR if p.chosen else OTHER_COLOUR
@@ -85,16 +84,19 @@ def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, yl
                    zorder=3, facecolors="none" if hollow else colour, edgecolors=colour)  # fmt: skip
         if not p.label:
             continue  # an unlabelled point: part of the cloud, not named
-        text = p.label + (f" ({p.note})" if p.note else "") + (" - chosen" if p.chosen else "")
-        # Points on top of each other (three systems at one spot) get their labels stacked downwards.
-        here = ((p.x - min(xs)) / span_x, (p.y - min(ys)) / span_y)
+        text = p.label + (f" ({p.note})" if p.note else "") + (" (chosen)" if p.chosen else "")
+        # Points on top of each other (three systems at one spot) get their labels stacked downwards;
+        # labels of points on the right run leftwards, so they stay inside the figure.
+        here = (_share(p.x, xs, log_x), _share(p.y, ys, log_y))
         clash = sum(1 for q in placed if abs(q[0] - here[0]) < 0.12 and abs(q[1] - here[1]) < 0.03)
         placed.append(here)
-        ax.annotate(text, (p.x, p.y), textcoords="offset points", xytext=(6, 4 - 10 * clash), fontsize=7,
-                    color=colour if p.chosen else "black")  # fmt: skip
+        left = here[0] > 0.55
+        label = ax.annotate(text, (p.x, p.y), textcoords="offset points", xytext=(-6 if left else 6, 4 - 10 * clash),
+                            ha="right" if left else "left", fontsize=7, color=colour if p.chosen else "black")  # fmt: skip
+        label.set_in_layout(False)  # long labels must not squeeze the axes
     for name, x in guides:
         ax.axvline(x, color=CHOSEN_COLOUR, lw=1, ls=":")
-        ax.annotate(name, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
+        ax.annotate(name, (x, 0), xycoords=("data", "axes fraction"), xytext=(3, 4), textcoords="offset points",
                     fontsize=7, color=CHOSEN_COLOUR)  # fmt: skip
     ax.set(title=_wrapped(title), xlabel=xlabel, ylabel=ylabel)
     if log_x:
@@ -103,7 +105,7 @@ def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, yl
         ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     if legend:
-        ax.text(0.01, 0.01, legend, transform=ax.transAxes, fontsize=7, va="bottom", color=RANGE_COLOUR)
+        fig.supxlabel(_wrapped(legend, 150), fontsize=7, color=RANGE_COLOUR)
     return _save(fig, path)
 
 
@@ -116,6 +118,15 @@ def pareto(points: Sequence[Point], up: bool = False, right: bool = False) -> li
         if not edge or sy * p.y < sy * edge[-1].y:
             edge.append(p)
     return sorted(edge, key=lambda p: p.x)
+
+
+def _share(value: float, values: Sequence[float], log: bool) -> float:
+    """Where ``value`` sits between the smallest and largest of ``values`` (0 to 1), on a log scale if asked."""
+    import math
+
+    scale = (lambda v: math.log(v)) if log and min(values) > 0 else (lambda v: v)  # noqa: E731
+    low, high = scale(min(values)), scale(max(values))
+    return (scale(value) - low) / (high - low) if high > low else 0.5
 
 
 def ratios(panels: Sequence[tuple[str, Sequence[Bar]]], path: Path, *, title: str, note: str = "") -> Path:
@@ -145,7 +156,7 @@ def ratios(panels: Sequence[tuple[str, Sequence[Bar]]], path: Path, *, title: st
     return _save(fig, path)
 
 
-def breakdown(parts: Sequence[Bar], path: Path, *, title: str, unit: str = "s") -> Path:
+def breakdown(parts: Sequence[Bar], path: Path, *, title: str, unit: str = "s", note: str = "") -> Path:
     """Where the time of one whole goes (a training step: compute, each communication tier, the
     bubble; a request: queue, prompt, decode): a horizontal bar per part, labelled with its value and
     its share, so a part a hundred times smaller than another still reads."""
@@ -162,6 +173,8 @@ def breakdown(parts: Sequence[Bar], path: Path, *, title: str, unit: str = "s") 
     ax.set_xlim(0, max(p.value for p in parts) * 1.3)
     ax.set(title=_wrapped(title), xlabel=f"{unit} (total {total:.3g} {unit})")
     ax.grid(True, axis="x", alpha=0.3)
+    if note:
+        fig.supxlabel(_wrapped(note, 150), fontsize=7, color=RANGE_COLOUR)
     return _save(fig, path)
 
 
@@ -171,13 +184,13 @@ def _wrapped(title: str, width: int = 70) -> str:
     return "\n".join(textwrap.wrap(title, width))
 
 
-def _figure(path: Path, columns: int = 1) -> tuple[Any, list[Any]]:
+def _figure(path: Path, columns: int = 1, width: float = 8.0) -> tuple[Any, list[Any]]:
     check_path(path)
     try:
         from matplotlib.figure import Figure  # the object API: no pyplot, no GUI backend chosen
     except ImportError:
         raise HwprofError(NEEDS_MATPLOTLIB) from None
-    fig = Figure(figsize=(8 if columns == 1 else 5.5 * columns, 5), layout="constrained")
+    fig = Figure(figsize=(width if columns == 1 else 5.5 * columns, 5.5), layout="constrained")
     axes = fig.subplots(1, columns, squeeze=False)[0]
     return fig, list(axes)
 
