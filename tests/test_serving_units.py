@@ -363,3 +363,151 @@ def test_disaggregated_by_hand(reg: registry.Registry) -> None:
     handoff = sl.handoff_s(2000, rep, sl.tiers(target))
     assert r.ttft_s.expected > r.breakdown.prompt_alone_s + handoff
     assert r.requests_per_s == pytest.approx(4.0)
+
+
+# --- exact words (a refusal names the rule; these pin each message) ---------------------------
+
+
+def message(call: object, *args: object) -> str:
+    with pytest.raises(HwprofError) as err:
+        call(*args)  # type: ignore[operator]
+    return str(err.value)
+
+
+def test_parse_messages_exactly() -> None:
+    assert message(sl.parse, "tp=x", 8) == ("layout 'tp=x': 'tp=x' is not one of tp, pp, dp, ep, adp, prefill = a "
+                                            "whole number (e.g. tp=8,pp=1,dp=2)")  # fmt: skip
+    assert message(sl.parse, "tp=0", 8) == "layout 'tp=0': tp, pp, dp and ep are at least 1; adp is 0 or 1"
+    assert message(sl.parse, "tp=3", 8) == "layout 'tp=3': tp x pp = 3 does not divide 8 chips"
+    lay = sl.parse("tp=2", 8)
+    assert str(lay) == "tp=2,pp=1,dp=4" and isinstance(lay.dp, int)
+
+
+def test_check_messages_exactly(reg: registry.Registry) -> None:
+    seventy = model(reg, "llama3.1-70b")
+    p5 = on(reg, "p5.48xlarge", 8)
+
+    def says(lay: sl.ServeLayout, work: shape.Shape = seventy, target: cluster.Cluster = p5, i: int = 100) -> str:
+        return message(sl.check, work, target, lay, i, 100)
+
+    assert says(sl.ServeLayout(tp=8), i=0) == "prompt tokens must be at least 1, got 0"
+    sl.check(seventy, p5, sl.ServeLayout(tp=8), 1, 1)  # one token each way is a request
+    assert says(sl.ServeLayout(tp=8), work=attrs.evolve(seventy, heads=60)) == (
+        "layout tp=8,pp=1,dp=1: 60 attention heads do not split over tp=8"
+    )
+    assert says(sl.ServeLayout(tp=8), work=attrs.evolve(seventy, kv_heads=3, heads=24)) == (
+        "layout tp=8,pp=1,dp=1: 3 key/value heads neither split over nor copy evenly to tp=8"
+    )
+    assert says(sl.ServeLayout(tp=1, pp=8), work=attrs.evolve(seventy, layers=84)) == (
+        "layout tp=1,pp=8,dp=1: 84 layers do not split into pp=8 equal stages"
+    )
+    assert says(sl.ServeLayout(tp=8, ep=2)) == (
+        "layout tp=8,pp=1,dp=1,ep=2: ep needs a mixture-of-experts model; llama3.1-70b is dense"
+    )
+    six = attrs.evolve(model(reg, "mixtral-8x7b"), experts=6)  # ep=4 divides the 8 chips, not the 6 experts
+    assert says(sl.ServeLayout(tp=8, ep=4), work=six) == (
+        "layout tp=8,pp=1,dp=1,ep=4: ep=4 must divide the 6 experts and the 8 chips of a replica"
+    )
+    assert says(sl.ServeLayout(tp=2, dp=2)) == "layout tp=2,pp=1,dp=2: tp x pp x dp = 4 chips, but the hardware has 8"
+    assert says(sl.ServeLayout(tp=8, prefill=1)) == (
+        "layout tp=8,pp=1,dp=1,prefill=1: prefill=1 leaves no decode replica of the 1"
+    )
+    assert says(sl.ServeLayout(dp=8, adp=1)) == (
+        "layout tp=1,pp=1,dp=8,adp=1: attention data parallel (adp=1) needs tp > 1"
+    )
+    assert (
+        says(sl.ServeLayout(tp=8, kv_cache="int8")) == "KV cache in int8: use bf16 or fp16, or fp8 on a chip with fp8"
+    )
+    sl.check(seventy, p5, sl.ServeLayout(tp=8, kv_cache="fp16"), 10, 10)
+    two = attrs.evolve(on(reg, "p5.48xlarge", 16), tiers=p5.tiers[:1])
+    assert says(sl.ServeLayout(tp=16), target=two) == (
+        "layout tp=16,pp=1,dp=1: no interconnect known here joins 16 h100-sxm chips (the links reach 8); name a "
+        "system with a scale-out tier")  # fmt: skip
+    h100 = reg.chip("h100-sxm")
+    assert message(sl.compute_precision, reg.chip("trainium2"), "int4") == (
+        "weights in int4: trainium2 has no int4 matmuls and lists no int4 weight-only kernels; it takes bf16, fp16, "
+        "fp32, fp8, tf32")  # fmt: skip
+    assert sl.compute_precision(h100, "fp16") == "fp16"
+
+
+def test_chips_without_fp8_or_bf16(reg: registry.Registry) -> None:
+    h100 = reg.chip("h100-sxm")
+    sixteen_only = attrs.evolve(h100, peak_dense_tflops={"bf16": h100.peak_dense_tflops["bf16"]}, weight_only=None)
+    target = attrs.evolve(on(reg, "p5.48xlarge", 8), chip=sixteen_only)
+    seventy = model(reg, "llama3.1-70b")
+    sl.check(seventy, target, sl.ServeLayout(tp=8, kv_cache="bf16"), 10, 10)  # a 16-bit cache needs no fp8
+    assert message(sl.check, seventy, target, sl.ServeLayout(tp=8, kv_cache="fp8"), 10, 10) == (
+        "KV cache in fp8: use bf16 or fp16, or fp8 on a chip with fp8"
+    )
+    eight_only = attrs.evolve(h100, peak_dense_tflops={"fp8": h100.peak_dense_tflops["fp8"]})
+    assert sl.compute_precision(eight_only, "bf16") == "fp8"  # no 16-bit peak: the matmuls run at the one it has
+    assert sl.compute_precision(eight_only, "fp16") == "fp8"
+    both = attrs.evolve(h100, weight_only=attrs.evolve(h100.weight_only, value="int4, fp4"))
+    assert sl.weight_precisions(both) == ["bf16", "fp8", "int4", "fp4"]
+    four = attrs.evolve(h100, peak_dense_tflops={**h100.peak_dense_tflops, "fp4": h100.peak_dense_tflops["fp8"]})
+    assert sl.weight_precisions(four) == ["bf16", "fp8", "int4", "fp4"]
+
+
+def test_default_layout_defaults(reg: registry.Registry) -> None:
+    one = sl.default_layout(on(reg, "p5.48xlarge", 1))
+    assert (one.tp, one.dp, one.weights, one.kv_cache) == (1, 1, "bf16", "bf16")
+    assert sl.default_layout(on(reg, "p5.48xlarge", 6)).tp == 6
+
+
+def test_shipped_constants_are_the_efficiency_defaults() -> None:
+    k = sl.SHIPPED
+    assert k == sl.Constants()
+    assert k.collective_latency_us == eff.COLLECTIVE_LATENCY_US.value
+    assert k.memory_bandwidth_fraction == eff.MEMORY_BANDWIDTH_FRACTION.value
+    assert k.prefill_compute_fraction == eff.PREFILL_COMPUTE_FRACTION.value
+    assert k.batched_prefill_compute_fraction == eff.BATCHED_PREFILL_COMPUTE_FRACTION.value
+    assert k.decode_compute_fraction == eff.DECODE_COMPUTE_FRACTION.value
+    assert k.chip_prefill_efficiency is None
+    assert sl.KV_PRECISIONS == ("bf16", "fp16", "fp8")
+
+
+def test_estimate_messages_and_assumptions_exactly(reg: registry.Registry) -> None:
+    seventy = model(reg, "llama3.1-70b")
+    p5 = on(reg, "p5.48xlarge", 8)
+
+    def says(target: cluster.Cluster, lay: sl.ServeLayout, load: serving.Traffic) -> str:
+        return message(serving.estimate_serve, seventy, target, lay, load)
+
+    assert says(p5, sl.ServeLayout(tp=8), serving.Traffic(2000, 500, rate_per_s=1000.0)) == (
+        "1000 requests/s is more than 1 replica(s) of tp=8,pp=1,dp=1 can serve: prompts alone would take more than "
+        "all of its time; add replicas or chips")  # fmt: skip
+    assert says(p5, sl.ServeLayout(tp=8), serving.Traffic(20, 131000, rate_per_s=1.0)) == (
+        "1 requests/s is more than 1 replica(s) of tp=8,pp=1,dp=1 can serve: its KV cache holds 10 sequences, fewer "
+        "than the rate keeps in flight; add replicas or chips")  # fmt: skip
+    assert says(p5, sl.ServeLayout(dp=8), serving.Traffic(10, 10)) == (
+        "llama3.1-70b in bf16 needs 141.2 GB of weights per chip with 1 chip(s) per replica; a h100-sxm holds 72.0 GB "
+        "usable: it needs at least 2 chips per replica (tp x pp)")  # fmt: skip
+    assert says(on(reg, "p5.48xlarge", 2), sl.ServeLayout(tp=2), serving.Traffic(131000, 72)) == (
+        "layout tp=2,pp=1,dp=1: the weights leave no room for the KV cache of one sequence of 131,072 tokens; use more "
+        "chips per replica (tp x pp) or a smaller weight precision")  # fmt: skip
+    assert says(p5, sl.ServeLayout(tp=2, dp=4, prefill=2), serving.Traffic(10, 10)) == (
+        "disaggregated serving (prefill replicas) is modelled at a request rate, not a concurrency"
+    )
+    assert says(p5, sl.ServeLayout(tp=2, dp=4, prefill=3), serving.Traffic(2000, 500, rate_per_s=30.0)) == (
+        "30 requests/s is more than the prefill replicas of tp=2,pp=1,dp=4,prefill=3 can serve; add replicas"
+    )
+    assert says(
+        p5, sl.ServeLayout(tp=2, dp=4, prefill=3, weights="fp8"), serving.Traffic(100, 20_000, rate_per_s=1.0)
+    ) == ("1 requests/s is more than the decode replicas of tp=2,pp=1,dp=4,prefill=3 can serve; add replicas")
+    r = serving.estimate_serve(seventy, p5, sl.ServeLayout(tp=2, dp=4, weights="fp8", kv_cache="fp8"),
+                               serving.Traffic(2000, 500, rate_per_s=4.0))  # fmt: skip
+    assert r.assumptions == (
+        "layout tp=2,pp=1,dp=4: tensor parallel 2 x pipeline 1 chips per replica, 4 replica(s), requests spread "
+        "evenly over the replicas",
+        "continuous batching; prompts prefilled first come first served in chunks of up to 8,192 tokens mixed into "
+        "the decode steps",
+        "memory bandwidth 72%, prompt compute 51%, decode compute 50% of peak; collective latency at least 12 us per "
+        "step",
+        "queueing: M/D/1 prompt queue (Poisson arrivals), TPOT stretched by the prompts' share of time "
+        "(hwprof.core.perf.traffic)",
+    )  # fmt: skip
+    assert r.traffic == "4 requests/s (Poisson arrivals)"
+    trn2 = serving.estimate_serve(seventy, on(reg, "trn2.48xlarge", 16), sl.ServeLayout(tp=16),
+                                  serving.Traffic(100, 100, concurrency=1))  # fmt: skip
+    assert trn2.range_basis == ("every achieved rate 40% better and worse, twice the usual range because it rests on "
+                                "estimated figures: neuronlink-v3 efficiency")  # fmt: skip
