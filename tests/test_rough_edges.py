@@ -311,6 +311,7 @@ def test_long_times_to_first_token_are_shown_in_seconds(run_cli: Any) -> None:
                      "--input-tokens", "100000", "--batch", "1")  # fmt: skip
     assert result.code == 0, result.err
     assert not re.search(r"\d,\d{3}(\.\d+)? ?ms", result.out), result.out
+    assert "(s)" not in result.out  # "1 replica(s)": counted in words instead
 
 
 def test_cost_per_million_tokens_says_which_tokens(run_cli: Any) -> None:
@@ -348,3 +349,40 @@ def test_every_option_and_command_has_help_text() -> None:
 
     walk(typer.main.get_command(build_app()), "hwprof")
     assert missing == []
+
+
+def test_plugins_install_warns_before_pip_drops_a_plugins_toml(
+    run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "hwprof-acme"
+    (root / "hwprof_acme").mkdir(parents=True)
+    (root / "hwprof_acme" / "__init__.py").write_text("")
+    (root / "hwprof_acme" / "acme.toml").write_text("schema_version = 1\n")
+    (root / "pyproject.toml").write_text('[project]\nname = "hwprof-acme"\nversion = "0.1"\n')
+    calls: list[list[str]] = []
+    monkeypatch.setattr(
+        subprocess, "run", lambda command, **_: calls.append(command) or subprocess.CompletedProcess(command, 0)
+    )
+    result = run_cli("plugins", "install", root)
+    assert result.code == 0 and calls  # pip still runs: the warning says what will be missing
+    assert "warning: acme.toml would not be installed with the plugin" in result.err
+    assert '[tool.setuptools.package-data] hwprof_acme = ["*.toml"]' in result.err
+    calls.clear()
+    assert "would not be installed" not in run_cli("plugins", "install", "-e", root).err  # editable reads it in place
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("estimate", "serve", "--model", "llama3.1-405b", "--system", "p5en.48xlarge", "--input-tokens", "100000",
+         "--output-tokens", "10"),
+        ("compare", "serve", "--model", "llama3.1-405b", "--systems", "p5en.48xlarge,trn2-ultraserver",
+         "--input-tokens", "100000", "--output-tokens", "10"),
+    ],
+)  # fmt: skip
+def test_long_prompts_are_timed_in_seconds_not_thousands_of_ms(run_cli: Any, args: tuple[str, ...]) -> None:
+    result = run_cli(*args)
+    assert result.code == 0, result.err
+    assert re.search(r"\d+(\.\d+)? s\b", result.out), result.out
+    assert not re.search(r"\d,\d{3}(\.\d+)? ?ms", result.out), result.out
+    assert "(s)" not in result.out  # "1 replica(s)": counted in words instead

@@ -307,7 +307,7 @@ def test_estimate_fields_by_hand(reg: registry.Registry) -> None:
     assert r.range_basis == "every achieved rate 20% better and worse"
     assert r.binding == "memory bandwidth"
     assert r.cost is None
-    assert "layout tp=2,pp=1,dp=4: tensor parallel 2 x pipeline 1 chips per replica, 4 replica(s)" in r.assumptions[0]
+    assert "layout tp=2,pp=1,dp=4: tensor parallel 2 x pipeline 1 chips per replica, 4 replicas" in r.assumptions[0]
     assert "chunks of up to 8,192 tokens" in r.assumptions[1]
     assert "memory bandwidth 72%, prompt compute 51%, decode compute 50% of peak" in r.assumptions[2]
     assert "at least 12 us per step" in r.assumptions[2]

@@ -39,7 +39,7 @@ from hwprof.core.cli.common import (
     shape_from,
 )
 from hwprof.core.cli.plot import Bar, breakdown, check_path
-from hwprof.core.cli.render import duration, note, number, pairs, plural, warn
+from hwprof.core.cli.render import duration, exact, note, number, pairs, plural, warn
 from hwprof.core.data import checks
 from hwprof.core.errors import HwprofError
 
@@ -167,7 +167,7 @@ def train_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("binding", r["binding"]))
     if r["cost"]:
         p = r["cost"]["price"]
-        rows.append(("cost", range_text(r["cost_usd"], "USD") + f" at {number(r['cost']['usd_per_hour'])} USD/h "
+        rows.append(("cost", range_text(r["cost_usd"], "USD") + f" at {exact(r['cost']['usd_per_hour'])} USD/h "
                      f"({p['purchase']}, {p['region']}, observed {p['observed']}, {p['status']})"))  # fmt: skip
     else:
         rows.append(("cost", "- (no system or no price: see --cost-model, --purchase, --region)"))
@@ -303,8 +303,8 @@ def serve_rows(r: Any) -> list[tuple[str, str]]:
         ("decode step", f"memory {b.decode_memory_s * 1e3:.2f} ms, compute {b.decode_compute_s * 1e3:.2f} ms, "
                         f"communication {b.decode_comm_s * 1e3:.2f} ms at {b.running_sequences_per_replica:,.1f} "
                         "sequences per replica"),
-        ("prompt alone", f"{b.prompt_alone_s * 1e3:,.1f} ms (communication {b.prompt_comm_s * 1e3:,.1f} ms); "
-                         f"queue wait {b.queue_wait_s * 1e3:,.1f} ms"),
+        ("prompt alone", f"{duration(b.prompt_alone_s)} (communication {duration(b.prompt_comm_s)}); "
+                         f"queue wait {duration(b.queue_wait_s)}"),
         ("memory per chip", f"weights {m.weights_bytes_per_chip / 1e9:,.1f} GB, KV cache "
                             f"{m.kv_cache_bytes_per_chip / 1e9:,.1f} GB ({m.kv_bytes_per_token_per_chip / 1e3:,.1f} kB "
                             f"per token), usable {m.usable_bytes_per_chip / 1e9:,.1f} GB; largest batch per replica "
@@ -314,7 +314,7 @@ def serve_rows(r: Any) -> list[tuple[str, str]]:
         c, p = r.cost, r.cost.price
         rows.append(("cost", f"{number(c.usd_per_million_output_tokens.expected)} USD per million output tokens "
                      f"({_maybe(c.usd_per_million_output_tokens.low)} to {_maybe(c.usd_per_million_output_tokens.high)})"
-                     f" at {number(c.usd_per_hour)} USD/h for {plural(c.systems_billed, 'system')} ({p['purchase']}, "
+                     f" at {exact(c.usd_per_hour)} USD/h for {plural(c.systems_billed, 'system')} ({p['purchase']}, "
                      f"{p['region']}, observed {p['observed']})"))  # fmt: skip
     rows.extend(("assumes", a) for a in r.assumptions)
     rows.append(("rests on", ", ".join(r.rests_on)))

@@ -160,7 +160,8 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff
         if not load.stable:
             what = ("prompts alone would take more than all of its time" if load.limit == "prompts"
                     else f"its KV cache holds {int(max_batch)} sequences, fewer than the rate keeps in flight")  # fmt: skip
-            raise HwprofError(f"{t.rate_per_s:g} requests/s is more than {lay.dp} replica(s) of {lay} can serve: "
+            raise HwprofError(f"{t.rate_per_s:g} requests/s is more than {lay.dp} replica{'' if lay.dp == 1 else 's'} "
+                              f"of {lay} can serve: "
                               f"{what}; add replicas or chips")  # fmt: skip
     else:
         users = t.concurrency / lay.dp if t.concurrency is not None else max_batch
@@ -307,7 +308,8 @@ def _cost(quote: Quote | None, cluster: Cluster, tokens: Span) -> ServeCost | No
 
 def _assumptions(lay: sl.ServeLayout) -> tuple[str, ...]:
     return (
-        f"layout {lay}: tensor parallel {lay.tp} x pipeline {lay.pp} chips per replica, {lay.dp} replica(s), "
+        f"layout {lay}: tensor parallel {lay.tp} x pipeline {lay.pp} chips per replica, {lay.dp} "
+        f"replica{'' if lay.dp == 1 else 's'}, "
         "requests spread evenly over the replicas",
         f"continuous batching; prompts prefilled first come first served in chunks of up to {lay.chunk_tokens:,} "
         "tokens mixed into the decode steps",
