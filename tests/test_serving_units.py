@@ -511,3 +511,29 @@ def test_estimate_messages_and_assumptions_exactly(reg: registry.Registry) -> No
                                   serving.Traffic(100, 100, concurrency=1))  # fmt: skip
     assert trn2.range_basis == ("every achieved rate 40% better and worse, twice the usual range because it rests on "
                                 "estimated figures: neuronlink-v3 efficiency")  # fmt: skip
+
+
+def test_cost_counts_whole_systems_by_hand(reg: registry.Registry) -> None:
+    from hwprof.core.cost import pricing
+
+    quote = pricing.quote(reg.cost_models["aws"], "p5.48xlarge", "on-demand", "us-east-1")
+    eight = model(reg, "llama3.1-8b")
+    load = serving.Traffic(1000, 500, rate_per_s=2.0)
+    two = serving.estimate_serve(eight, on(reg, "p5.48xlarge", 16), sl.ServeLayout(dp=16), load, quote)
+    assert two.cost is not None and two.cost.systems_billed == 2
+    assert two.cost.usd_per_hour == pytest.approx(2 * 55.04)
+    # 2 requests/s x 500 output tokens = 1,000 tokens/s: 110.08 USD/h / 3.6M tokens/h = 30.58 USD per million
+    assert two.cost.usd_per_million_output_tokens.expected == pytest.approx(2 * 55.04 / (1000 * 3600) * 1e6)
+    assert two.cost.usd_per_million_output_tokens.low == two.cost.usd_per_million_output_tokens.high
+    assert two.cost.price["usd_per_hour"] == 55.04 and two.cost.warnings == tuple(quote.warnings())
+    part = serving.estimate_serve(eight, on(reg, "p5.48xlarge", 2), sl.ServeLayout(dp=2), load, quote)
+    assert part.cost is not None and part.cost.systems_billed == 1 and part.cost.usd_per_hour == 55.04
+    closed = serving.estimate_serve(eight, on(reg, "p5.48xlarge", 8), sl.ServeLayout(dp=8),
+                                    serving.Traffic(1000, 500, concurrency=64), quote)  # fmt: skip
+    c = closed.cost
+    assert c is not None
+    assert c.usd_per_million_output_tokens.low == pytest.approx(55.04 / (closed.tokens_per_s.high * 3600) * 1e6)
+    assert c.usd_per_million_output_tokens.high == pytest.approx(55.04 / (closed.tokens_per_s.low * 3600) * 1e6)
+    assert serving.estimate_serve(eight, on(reg, "p5.48xlarge", 8), sl.ServeLayout(dp=8), load).cost is None
+    bare = cluster.cluster_for(reg.chip("h100-sxm"), 8, None, reg.interconnects)
+    assert serving.estimate_serve(eight, bare, sl.ServeLayout(dp=8), load, quote).cost is None
