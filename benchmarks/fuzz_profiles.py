@@ -11,7 +11,8 @@ point, so 10,000 mutants take minutes, not an hour; a run over the time limit co
     .venv/bin/python benchmarks/fuzz_profiles.py                 # 10,000 mutants, seed 0
     .venv/bin/python benchmarks/fuzz_profiles.py -n 500 --seed 3 --keep /tmp/fuzz-failures
 
-Outcomes per command run: ``ok`` (exit 0, finite output), ``error`` (exit 1 or 2 with a message),
+Outcomes per command run: ``ok`` (exit 0, finite output), ``warned`` (the same, with a warning:
+the mutant skipped, usually), ``error`` (exit 1 or 2 with a message),
 and the ones that must stay at 0: ``internal`` (exit 70 or an exception out of ``main``), ``hang``,
 ``silent`` (non-zero exit with nothing on stderr), ``odd-exit`` (any other code), ``non-finite``
 (exit 0 printing NaN or Infinity). Exit status 1 when any of those is above 0.
@@ -213,7 +214,9 @@ def run_once(main: Callable[[list[str]], int], args: list[str], env: dict[str, s
     if code == 70 or "internal error" in errors or "Traceback" in errors:
         return "internal", errors
     if code == 0:
-        return ("non-finite", text[:500]) if non_finite(text) else ("ok", errors)
+        if non_finite(text):
+            return "non-finite", text[:500]
+        return ("warned", errors) if "warning:" in errors else ("ok", errors)
     if code in (1, 2):
         return ("error", errors) if errors.strip() else ("silent", errors)
     if code == 130:
@@ -335,7 +338,7 @@ def main() -> int:
     elapsed = time.perf_counter() - started
     report = {
         "mutants": options.mutants, "seed": options.seed, "command_runs": sum(counts.values()),
-        "seconds": round(elapsed, 1), "outcomes": {k: counts.get(k, 0) for k in ("ok", "error", *BAD_OUTCOMES)},
+        "seconds": round(elapsed, 1), "outcomes": {k: counts.get(k, 0) for k in ("ok", "warned", "error", *BAD_OUTCOMES)},
         "edits": dict(edits), "first_failures": examples[:10],
     }  # fmt: skip
     if options.json:

@@ -176,5 +176,5 @@ def _count(result: Any) -> str:
     if isinstance(result, list):
         parts = [part for part in result if part is not None]
         flat = [r for part in parts for r in (part if isinstance(part, list | tuple) else [part])]
-        return f"{len(flat)} record(s)" if flat else "nothing returned"
+        return f"{len(flat)} record(s)" if parts else "nothing returned"
     return "done"
