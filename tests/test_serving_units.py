@@ -474,13 +474,13 @@ def test_estimate_messages_and_assumptions_exactly(reg: registry.Registry) -> No
         return message(serving.estimate_serve, seventy, target, lay, load)
 
     assert says(p5, sl.ServeLayout(tp=8), serving.Traffic(2000, 500, rate_per_s=1000.0)) == (
-        "1000 requests/s is more than 1 replica(s) of tp=8,pp=1,dp=1 can serve: prompts alone would take more than "
+        "1000 requests/s is more than 1 replica of tp=8,pp=1,dp=1 can serve: prompts alone would take more than "
         "all of its time; add replicas or chips")  # fmt: skip
     assert says(p5, sl.ServeLayout(tp=8), serving.Traffic(20, 131000, rate_per_s=1.0)) == (
-        "1 requests/s is more than 1 replica(s) of tp=8,pp=1,dp=1 can serve: its KV cache holds 10 sequences, fewer "
+        "1 requests/s is more than 1 replica of tp=8,pp=1,dp=1 can serve: its KV cache holds 10 sequences, fewer "
         "than the rate keeps in flight; add replicas or chips")  # fmt: skip
     assert says(p5, sl.ServeLayout(dp=8), serving.Traffic(10, 10)) == (
-        "llama3.1-70b in bf16 needs 141.2 GB of weights per chip with 1 chip(s) per replica; a h100-sxm holds 72.0 GB "
+        "llama3.1-70b in bf16 needs 141.2 GB of weights per chip with 1 chip per replica; a h100-sxm holds 72.0 GB "
         "usable: it needs at least 2 chips per replica (tp x pp)")  # fmt: skip
     assert says(on(reg, "p5.48xlarge", 2), sl.ServeLayout(tp=2), serving.Traffic(131000, 72)) == (
         "layout tp=2,pp=1,dp=1: the weights leave no room for the KV cache of one sequence of 131,072 tokens; use more "
@@ -497,7 +497,7 @@ def test_estimate_messages_and_assumptions_exactly(reg: registry.Registry) -> No
     r = serving.estimate_serve(seventy, p5, sl.ServeLayout(tp=2, dp=4, weights="fp8", kv_cache="fp8"),
                                serving.Traffic(2000, 500, rate_per_s=4.0))  # fmt: skip
     assert r.assumptions == (
-        "layout tp=2,pp=1,dp=4: tensor parallel 2 x pipeline 1 chips per replica, 4 replica(s), requests spread "
+        "layout tp=2,pp=1,dp=4: tensor parallel 2 x pipeline 1 chips per replica, 4 replicas, requests spread "
         "evenly over the replicas",
         "continuous batching; prompts prefilled first come first served in chunks of up to 8,192 tokens mixed into "
         "the decode steps",

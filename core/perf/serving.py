@@ -233,7 +233,7 @@ def estimate_serve(
     if weights_total > replica.usable_bytes_per_chip:
         need = -(-shape.params * _bytes(layout.weights) // replica.usable_bytes_per_chip)
         raise HwprofError(f"{shape.name} in {layout.weights} needs {weights_total / 1e9:,.1f} GB of weights per chip "
-                          f"with {layout.replica_chips} chip(s) per replica; a {cluster.chip.id} holds "
+                          f"with {layout.replica_chips} chip{'' if layout.replica_chips == 1 else 's'} per replica; a {cluster.chip.id} holds "
                           f"{replica.usable_bytes_per_chip / 1e9:,.1f} GB usable: it needs at least {int(need)} "
                           "chips per replica (tp x pp)")  # fmt: skip
     handoff = float(sl.handoff_s(traffic.input_tokens, replica, sl.tiers(cluster, constants)))
