@@ -60,3 +60,28 @@ def test_dates() -> None:
 def test_profile_range_keeps_arithmetic_finite() -> None:
     # The widest chain the estimators form: a product of three large figures over a small one.
     assert checks.PROFILE_HIGH**3 / checks.PROFILE_LOW < 1e308
+
+
+# Checked where they are used, with messages of their own (cost/pricing.stale_days_setting).
+CHECKED_IN_USE = {"--stale-days"}
+
+
+def test_every_numeric_option_states_its_range() -> None:
+    """A new numeric option gets a bound: ``callback=checked(checks.X)`` (hwprof.core.cli.common).
+    Without one, the safety net in cli/app.py still refuses NaN, inf and numbers past 1e18."""
+    import typer
+
+    from hwprof.core.cli.app import NUMBER_TYPES, build_app
+
+    missing = []
+
+    def walk(command: object, path: list[str]) -> None:
+        for param in command.params:  # type: ignore[attr-defined]
+            numeric = type(param.type).__name__ in NUMBER_TYPES
+            if numeric and param.callback is None and param.opts[0] not in CHECKED_IN_USE:
+                missing.append(f"hwprof {' '.join(path)} {param.opts[0]}")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(build_app()), [])
+    assert missing == [], "give these options a bound with checked(...): " + ", ".join(missing)

@@ -228,14 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-NUMBER_TYPES = ("float", "integer", "float range", "integer range")  # click's names for numeric types
+NUMBER_TYPES = ("FloatParamType", "IntParamType", "FloatRange", "IntRange")  # click's numeric types
 
 
 def _guard_numbers(command: Any) -> None:
     """A safety net under every numeric option, hwprof's or a plugin's, that states no bound of its
     own (``checked``): finite, and no larger than 1e18, so no NaN or 300-digit number reaches the maths."""
     for param in command.params:
-        if param.callback is None and getattr(param.type, "name", "") in NUMBER_TYPES:
+        if param.callback is None and type(param.type).__name__ in NUMBER_TYPES:
             param.callback = _finite
     for sub in getattr(command, "commands", {}).values():
         _guard_numbers(sub)
