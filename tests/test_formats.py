@@ -196,3 +196,15 @@ def test_a_plans_csv_is_its_table_with_raw_numbers(run_cli: Any) -> None:
         assert float(row["cost_usd"]) == pytest.approx(option["cost_usd"]["expected"])
         assert float(row["usd_per_system_hour"]) == option["price"]["usd_per_hour"]
         assert (int(row["tp"]), int(row["pp"]), int(row["dp"])) == (option["tp"], option["pp"], option["dp"])
+
+
+def test_an_estimates_markdown_cites_the_model_and_the_price(run_cli: Any) -> None:
+    args = ("estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--system", "p5.48xlarge")
+    data = run_cli(*args, "--json").json()
+    out = run_cli(*args, "--format", "markdown").out
+    notes = dict(re.findall(r"^\[\^(\d+)\]: (.+)$", out, re.M))
+    cost = next(line for line in out.splitlines() if line.startswith("| cost |"))
+    [mark] = re.findall(r"\[\^(\d+)\]", cost)
+    assert data["cost"]["price"]["source"]["url"] in notes[mark]
+    model = next(line for line in out.splitlines() if line.startswith("| model |"))
+    assert data["inputs"]["model_source"] in notes[re.findall(r"\[\^(\d+)\]", model)[0]]

@@ -94,10 +94,26 @@ def estimate_train(
     for message in (result.cost or {}).get("warnings", []):
         warn(message)
     title = "training estimate (expected, with the low-high range)"
-    emit(fmt, data, lambda: [Pairs(train_rows(data), title=title), ranges_table(data)])
+    sources = {
+        "model": data["inputs"].get("model_source", ""),
+        "cost": (data["cost"] or {}).get("price", {}).get("source"),
+    }
+    emit(fmt, data, lambda: [Pairs(cited(train_rows(data), sources), title=title), ranges_table(data)])
     if plot is not None:
         draw_step(data, plot)
         note(f"chart written to {plot}")
+
+
+def cited(rows: list[tuple[str, str]], sources: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Rows whose figures come from a source (the model's shape, the price) carry it: a footnote in Markdown."""
+    from hwprof.core.cli.render import Cell
+
+    def where(source: Any) -> str:
+        if isinstance(source, dict):
+            return ", ".join(str(source[k]) for k in ("title", "url") if source.get(k))
+        return str(source or "")
+
+    return [(name, Cell(text, source=where(sources[name])) if sources.get(name) else text) for name, text in rows]
 
 
 def draw_step(r: dict[str, Any], path: Path) -> None:
@@ -262,7 +278,8 @@ def estimate_serve(
     for message in result.cost.warnings if result.cost else ():
         warn(message)
     title = "serving estimate (expected, with the low-high range)"
-    emit(fmt, data, lambda: [Pairs(serve_rows(result), title=title), ranges_table(data)])
+    sources = {"model": result.model_source, "cost": result.cost.price.get("source") if result.cost else None}
+    emit(fmt, data, lambda: [Pairs(cited(serve_rows(result), sources), title=title), ranges_table(data)])
     if plot is not None:
         b = result.breakdown
         parts = [Bar("queue wait", b.queue_wait_s), Bar("prompt (to first token)", result.ttft_s.expected - b.queue_wait_s),
