@@ -537,3 +537,69 @@ def test_cost_counts_whole_systems_by_hand(reg: registry.Registry) -> None:
     assert serving.estimate_serve(eight, on(reg, "p5.48xlarge", 8), sl.ServeLayout(dp=8), load).cost is None
     bare = cluster.cluster_for(reg.chip("h100-sxm"), 8, None, reg.interconnects)
     assert serving.estimate_serve(eight, bare, sl.ServeLayout(dp=8), load, quote).cost is None
+
+
+def test_queue_formulas_with_uneven_numbers() -> None:
+    # mean wait rho S / (2 (1 - rho)) at rho = 0.6, S = 0.3: 0.18 / 0.8 = 0.225
+    assert traffic.mean_wait(0.6, 0.3) == pytest.approx(0.225)
+    assert traffic.mean_wait(1.5, 0.3) == pytest.approx(0.3 * (1 - 1e-9) / (2 * 1e-9), rel=1e-6)  # capped below 1
+    # p-quantile ln(rho / (1 - p)) S / (2 (1 - rho)) at rho = 0.6, S = 0.3
+    assert traffic.wait_quantile(0.6, 0.3, 0.9) == pytest.approx(math.log(6) * 0.3 / 0.8)
+    assert traffic.wait_quantile(0.6, 0.3, 0.5) == pytest.approx(math.log(1.2) * 0.3 / 0.8)
+    assert traffic.Z_P90 == 1.2816
+
+
+def test_at_rate_with_a_step_that_grows_with_the_batch() -> None:
+    def step(b: float) -> float:
+        return 0.01 + 0.001 * b
+
+    rate, out, alone, work, chunks = 0.5, 200, 0.3, 0.2, 2
+    load = traffic.at_rate(rate, out, alone, step, 1e9, chunks, prompt_work_s=work, pack=1)
+    rho = rate * work  # 0.1
+    tpot = 0.01 / (1 - rho - 0.001 * rate * out / 1)  # tpot = (0.01 + 0.001 rate out tpot) / (1 - rho)
+    tpot = 0.01 / ((1 - rho) - 0.001 * rate * out)
+    assert load.tpot_mean_s == pytest.approx(tpot, rel=1e-6)
+    running = rate * out * tpot
+    assert load.running_sequences == pytest.approx(running, rel=1e-6)
+    extra = step(running) - step(0.0)
+    service = alone + chunks * extra
+    lane = work + (alone - work) / 1 + chunks * extra
+    rho_s = rate * lane
+    assert load.prompt_lane_share == pytest.approx(rho_s)
+    assert load.ttft_mean_s == pytest.approx(service + rho_s * lane / (2 * (1 - rho_s)))
+    assert load.ttft_p90_s == pytest.approx(service + max(0.0, math.log(rho_s / 0.1)) * lane / (2 * (1 - rho_s)))
+    assert load.ttft_p50_s == pytest.approx(service)  # rho_s < 0.5: the median prompt does not wait
+    m = rate * chunks * out * tpot
+    per_token = work / chunks / out
+    assert load.tpot_p50_s == pytest.approx(step(running) + per_token * m, rel=1e-6)
+    assert load.tpot_p90_s == pytest.approx(step(running) + per_token * (m + 1.2816 * math.sqrt(m)), rel=1e-6)
+    assert load.stable and load.limit == ""
+
+
+def test_stability_edges() -> None:
+    def flat(b: float) -> float:
+        return 0.02 + 0.0 * b
+
+    # rho exactly at or past 1 is unstable; the lane's own share too
+    assert not traffic.at_rate(2.0, 10, 0.5, flat, 1e9).stable  # rho = 1
+    assert traffic.at_rate(2.1, 10, 0.5, flat, 1e9, prompt_work_s=0.1).stable is False  # lane 0.5 x 2.1 > 1
+    assert traffic.at_rate(1.0, 10, 0.5, flat, 1e9, prompt_work_s=0.1, pack=8).stable  # packed: lane 0.15
+    # exactly as many in flight as the cache holds is still served
+    exact = traffic.at_rate(1.0, 10, 0.0, flat, max_batch=0.2, prompt_work_s=0.0)
+    assert exact.running_sequences == pytest.approx(0.2) and exact.stable
+    assert not traffic.at_rate(1.0, 10, 0.0, flat, max_batch=0.199, prompt_work_s=0.0).stable
+    # numpy and floats agree, stability included
+    import numpy as np
+
+    arrays = traffic.at_rate(np.array([1.0, 2.0]), 10, np.array([0.5, 0.5]), flat, np.array([1e9, 1e9]), xp=np)
+    assert list(arrays.stable) == [True, False]
+    assert arrays.ttft_mean_s[0] == pytest.approx(traffic.at_rate(1.0, 10, 0.5, flat, 1e9).ttft_mean_s)
+
+
+def test_two_users_are_not_one() -> None:
+    step = lambda b: 0.01 + 0.002 * b  # noqa: E731
+    two = traffic.at_concurrency(2, 100, 0.2, step, max_batch=100)
+    one = traffic.at_concurrency(1, 100, 0.2, step, max_batch=100)
+    assert one.tpot_mean_s == pytest.approx(step(1.0))
+    assert two.rate_per_s > one.rate_per_s
+    assert two.rate_per_s * (two.ttft_mean_s + 99 * two.tpot_mean_s) == pytest.approx(2, rel=1e-3)
