@@ -22,13 +22,34 @@ def test_each_constant_refits_from_its_cases_within_3_percent(reg: registry.Regi
     field = calibrate.FITTED[name][0]
     cases = calibrate.cases_for(reg, calibrate.FITTED[name][3])
     assert cases and all(c.role == "calibration" for c in cases)
-    refit = calibrate.fit_one(name, reg, shipped)
+    refit = calibrate.fit_one(name, reg, calibrate.shipped(reg))
     assert refit == pytest.approx(getattr(shipped, field), rel=0.03), f"{name}: refit {refit:.4g}"
     assert eff.DEFAULTS[name].value == getattr(shipped, field)
 
 
+def test_each_chip_software_factor_refits_from_its_cases_within_3_percent(reg: registry.Registry) -> None:
+    chips = [name for name in calibrate.fitted(reg) if name not in calibrate.FITTED]
+    assert chips == ["trainium1.training_efficiency"]  # the chip with published runs of its own
+    consts = calibrate.shipped(reg)
+    for name in chips:
+        assert calibrate.cases_for(reg, calibrate.fitted(reg)[name][3])
+        profile = reg.chip(name.split(".")[0]).training_efficiency
+        assert profile is not None and profile.status == "derived"
+        assert calibrate.fit_one(name, reg, consts) == pytest.approx(profile.value, rel=0.03)
+
+
+def test_chips_without_runs_of_their_own_carry_an_estimated_factor(reg: registry.Registry) -> None:
+    # Trainium2 and Trainium3 have no published training run: they borrow Trainium1's fitted factor,
+    # marked estimated, and their range is the wider one.
+    trn1 = reg.chip("trainium1").training_efficiency
+    for chip in ("trainium2", "trainium3"):
+        figure = reg.chip(chip).training_efficiency
+        assert figure is not None and figure.status == "estimated" and figure.value == trn1.value  # type: ignore[union-attr]
+
+
 def test_whole_run_factor_and_spread_refit_within_3_percent(reg: registry.Registry) -> None:
     consts = training.constants()
+    consts = calibrate.shipped(reg)
     assert calibrate.fit_full_run(reg, consts) == pytest.approx(eff.FULL_RUN_FACTOR.value, rel=0.03)
     # by hand: 15.6T tokens x (6 x 405.85B + 6 x 126 x 8,192 x 16,384) FLOPs at 41% of 989.5 TFLOPS, over
     # the 30.84M GPU-hours of the model card
@@ -87,11 +108,15 @@ def test_trainium3_mxfp8_gain_rests_on_a_stated_fraction_with_a_wider_range(reg:
 
 
 def test_an_ultraserver_changes_the_time_where_traffic_leaves_the_instance(reg: registry.Registry) -> None:
-    # 70B on 1,024 Trainium2: data-parallel and pipeline traffic rides NeuronLink between the four
-    # instances of an UltraServer instead of EFA: faster.
-    instances = _time(reg, "llama3.1-70b", "trn2.48xlarge", 64, "bf16")
-    ultra = _time(reg, "llama3.1-70b", "trn2-ultraserver", 16, "bf16")
-    assert ultra < 0.97 * instances
+    # 1,024 Trainium2: traffic between instances rides NeuronLink inside an UltraServer instead of
+    # EFA. 405B's layout sends pipeline, context and data-parallel traffic across instances: faster.
+    # 70B's fits an instance's 16 chips but for its data-parallel traffic, mostly hidden: no slower.
+    assert _time(reg, "llama3.1-405b", "trn2-ultraserver", 16, "bf16") < 0.97 * _time(
+        reg, "llama3.1-405b", "trn2.48xlarge", 64, "bf16"
+    )
+    assert _time(reg, "llama3.1-70b", "trn2-ultraserver", 16, "bf16") <= _time(
+        reg, "llama3.1-70b", "trn2.48xlarge", 64, "bf16"
+    )
     # and tensor parallel 32 is a layout only the UltraServer's 64-chip domain allows
     with pytest.raises(Exception, match=r"\(domain\)"):
         _time(reg, "llama3.1-70b", "trn2.48xlarge", 4, "bf16", "tp=32,dp=2,recompute=full")

@@ -22,13 +22,56 @@ from hwprof.core.perf import training, validate
 from hwprof.core.perf.job import Constants
 
 # constant -> (the Constants field, search bracket, the `calibrates` names that select its cases;
-# older names the published results still use are accepted).
+# older names the published results still use are accepted). A field "chip:ID" is that chip's
+# software factor (its profile's training_efficiency), printed for the profile rather than
+# efficiency.py. The 16-bit matmul share is a bound, not a fit (efficiency.MATMUL_16BIT): every
+# 16-bit calibration run has the same per-chip matmul width, so they cannot tell the share of a
+# large matmul from the width at which it halves; they fit the width.
 FITTED: dict[str, tuple[str, float, float, tuple[str, ...]]] = {
-    "matmul_half_width": ("half_width", 1.0, 20000.0, ("matmul_half_width", ".training_efficiency")),
-    "matmul_16bit": ("matmul_16bit", 0.05, 1.0, ("matmul_16bit", "base_mfu_16bit", "scale_loss_per_doubling")),
+    "matmul_half_width": ("half_width", 1.0, 20000.0,
+                          ("matmul_half_width", "base_mfu_16bit", "scale_loss_per_doubling")),
     "matmul_8bit": ("matmul_8bit", 0.05, 1.0, ("matmul_8bit", "low_precision_speedup")),
     "expert_overlap": ("expert_overlap", 0.0, 0.99, ("expert_overlap", "mixture_of_experts")),
-}
+}  # fmt: skip
+
+
+def fitted(reg: Registry) -> dict[str, tuple[str, float, float, tuple[str, ...]]]:
+    """The constants, and a software factor for every chip a calibration case names as
+    ``CHIP.training_efficiency`` (the chips come from the data, not from here)."""
+    chips = sorted({name.removesuffix(".training_efficiency") for c in reg.validation_cases.values()
+                    if c.role == "calibration" and c.kind == "train" for name in c.calibrates
+                    if name.endswith(".training_efficiency")})  # fmt: skip
+    return {**FITTED, **{f"{chip}.training_efficiency": (f"chip:{chip}", 0.05, 1.5, (f"{chip}.training_efficiency",))
+                         for chip in chips}}  # fmt: skip
+
+
+def value_of(consts: Constants, field: str) -> float:
+    """A fitted field's value in ``consts``: a constant, or a chip's trial software factor."""
+    if field.startswith("chip:"):
+        return dict(consts.chip_factors)[field.removeprefix("chip:")]
+    return float(getattr(consts, field))
+
+
+def with_value(consts: Constants, field: str, value: float) -> Constants:
+    if field.startswith("chip:"):
+        chip = field.removeprefix("chip:")
+        return attrs.evolve(
+            consts, chip_factors=(*((c, v) for c, v in consts.chip_factors if c != chip), (chip, value))
+        )
+    changed: Constants = attrs.evolve(consts, **{field: value})  # type: ignore[arg-type]
+    return changed
+
+
+def shipped(reg: Registry) -> Constants:
+    """The shipped constants, with each fitted chip's factor read from its profile."""
+    consts = training.constants()
+    for field, *_ in fitted(reg).values():
+        if field.startswith("chip:"):
+            figure = reg.chip(field.removeprefix("chip:")).training_efficiency
+            consts = with_value(consts, field, figure.value if figure else 1.0)
+    return consts
+
+
 FULL_RUN = ("full_run_factor",)
 
 
@@ -80,13 +123,13 @@ def _speed(case: Any, r: float) -> float:
 
 def fit_one(name: str, reg: Registry, consts: Constants, tolerance: float = 1e-4) -> float:
     """The value of ``name`` that zeroes the median residual of its cases, the other constants held."""
-    field, low, high, names = FITTED[name]
+    field, low, high, names = fitted(reg)[name]
     cases = cases_for(reg, names)
     if not cases:
         raise ValueError(f"no calibration case names {name}")
 
     def too_fast(value: float) -> float:
-        trial = attrs.evolve(consts, **{field: value})
+        trial = with_value(consts, field, value)
         return statistics.median(_speed(c, twin_residual(c, reg, trial) if name == "matmul_8bit" else
                                         residual(c, reg, trial)) for c in cases)  # fmt: skip
 
@@ -128,13 +171,14 @@ def fit_full_run(reg: Registry, consts: Constants) -> float:
 def fit(reg: Registry, rounds: int = 40) -> tuple[Constants, float, float]:
     """(constants, whole-run factor, residual spread) fitted from the shipped values as a start,
     refitting each in turn until none moves by more than 0.1%."""
-    consts = training.constants()
+    consts = shipped(reg)
+    entries = fitted(reg)
     for _ in range(rounds):
         before = consts
-        for name in FITTED:
-            consts = attrs.evolve(consts, **{FITTED[name][0]: fit_one(name, reg, consts)})
-        if all(abs(getattr(consts, f) - getattr(before, f)) <= 1e-3 * abs(getattr(before, f)) + 1e-9
-               for f, *_ in FITTED.values()):  # fmt: skip
+        for name, (field, *_rest) in entries.items():
+            consts = with_value(consts, field, fit_one(name, reg, consts))
+        if all(abs(value_of(consts, f) - value_of(before, f)) <= 1e-3 * abs(value_of(before, f)) + 1e-9
+               for f, *_ in entries.values()):  # fmt: skip
             break
     full_run = fit_full_run(reg, consts)
     return consts, full_run, spread(reg, consts)
@@ -153,8 +197,8 @@ def main() -> None:
 
     reg = registry.build(registry.Settings(profile_dirs=()))
     consts, full_run, spread_ = fit(reg)
-    for name, (field, *_rest, names) in FITTED.items():
-        print(f"{name:20s} {getattr(consts, field):.4g}   cases: {', '.join(c.id for c in cases_for(reg, names))}")
+    for name, (field, *_rest, names) in fitted(reg).items():
+        print(f"{name:30s} {value_of(consts, field):.4g}   cases: {', '.join(c.id for c in cases_for(reg, names))}")
     print(f"{'full_run_factor':20s} {full_run:.4g}   cases: {', '.join(c.id for c in cases_for(reg, FULL_RUN))}")
     print(f"{'residual_spread':20s} {spread_:.4g}   (90th percentile of |log residual|, steady-state cases)")
     for case in sorted(reg.validation_cases.values(), key=lambda c: c.id):

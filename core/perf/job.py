@@ -33,6 +33,9 @@ class Constants:
     dp_overlap: float  # share of one micro-batch's compute that hides data-parallel traffic
     expert_overlap: float = 0.0  # share of the expert all-to-all hidden behind compute
     usable_memory: float = 0.9  # of capacity; runtime, fragmentation and buffers take the rest
+    # (chip id, software factor) pairs that replace a chip profile's training_efficiency: how the
+    # calibration tries values; estimates leave it empty and read the profile.
+    chip_factors: tuple[tuple[str, float], ...] = ()
 
 
 @attrs.frozen
@@ -62,6 +65,9 @@ class Job:
     expert_params: float = 0.0  # all routed experts' parameters
     moe_layers: int = 0
     cross_domain: bool = False  # allow tensor parallel across scale-up domains
+    # Share of the matmul rate this chip's software stack reaches against the reference stacks the
+    # constants were fitted on (the chip profile's training_efficiency; 1 when it has none).
+    software: float = 1.0
 
     @property
     def attention_width(self) -> int:
@@ -134,5 +140,14 @@ def job_for(
         memory_bw=chip.memory_bandwidth_tbps.value * 1e12, peak_matmul=peak_flops(chip, precision),
         peak_16bit=peak16, constants=constants, tiers=tiers, low_precision=precision in LOW_PRECISIONS,
         vocab=shape.vocab or 0, experts=experts, experts_per_token=per_token, expert_params=expert_params,
-        moe_layers=moe_layers, cross_domain=cross_domain,
+        moe_layers=moe_layers, cross_domain=cross_domain, software=software_factor(chip, constants),
     )  # fmt: skip
+
+
+def software_factor(chip: Any, constants: Constants) -> float:
+    """The chip's training software factor: a calibration trial's value, else its profile's, else 1."""
+    trial = dict(constants.chip_factors).get(chip.id)
+    if trial is not None:
+        return trial
+    figure = getattr(chip, "training_efficiency", None)
+    return float(figure.value) if figure is not None else 1.0

@@ -7,13 +7,16 @@ Per micro-batch, the slowest stage (ceil(L/pp) layers when uneven) runs on each 
     attention FLOPs 6 x L x s x heads x head_dim x tokens x (its layers / L) / (tp x cp)
     recompute       selective: + attention forward (1/3 of it); full: + the whole forward (1/3)
 
-at an achieved rate per precision: the run's precision on its own peak x its fitted share x the
+at an achieved rate per precision: the run's precision on its own peak x its share x the chip's
+software factor (its profile's training_efficiency, 1 for the reference stacks) x the
 matmul-size factor n / (n + n_half) with n = min(hidden / tp, micro-batch tokens / cp) (small
 per-chip matmuls reach less of peak); attention stays at 16 bits. An 8-bit run is never slower than the 16-bit rate (a framework
 would not choose a slower path). Then, per micro-batch:
 
     tensor parallel  4 all-reduce-sized collectives of tokens/cp x hidden x 2 bytes per layer
                      (+2 with full recompute), over the scale-up link if tp fits a domain
+    experts         a routed expert's matmuls run at the size factor of its rows, micro-batch tokens x
+                     top-k x ep / experts (small without expert parallel)
     expert parallel  4 all-to-alls per MoE layer of tokens/(cp x tp) x top-k x hidden x 2 bytes, less
                      the calibrated share hidden behind compute
     context parallel ring exchange of K and V, 3 (cp-1) chunks per layer, hidden behind attention
@@ -80,11 +83,20 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     linear_hw = matmul_flops * per_chip * xp.where(code == 2, 4 / 3, 1.0)
     attention_hw = attention_flops * per_chip * xp.where(code >= 1, 4 / 3, 1.0)
     size = size_factor(lay, job, xp)
-    rate16 = job.peak_16bit * c.matmul_16bit * size
-    rate = job.peak_matmul * (c.matmul_8bit if job.low_precision else c.matmul_16bit) * size
+    rate16 = job.peak_16bit * c.matmul_16bit * size * job.software
+    rate = job.peak_matmul * (c.matmul_8bit if job.low_precision else c.matmul_16bit) * size * job.software
     if job.low_precision:
         rate = xp.maximum(rate, rate16)
     compute_mb = linear_hw / rate + attention_hw / rate16
+    if job.experts:
+        # Routed experts' matmuls have as many rows as tokens reach one expert: the micro-batch's
+        # tokens x top-k / experts, times ep (the all-to-all gathers them from the ep ranks). Without
+        # expert parallel they are small matmuls, slow for their FLOPs: why runs use it.
+        share = job.expert_params * job.experts_per_token / job.experts / job.active_params
+        rows = tokens / cp * job.experts_per_token * ep / job.experts
+        n = xp.minimum(rows, job.hidden / tp)
+        expert_size = n / (n + c.half_width)
+        compute_mb = compute_mb + share * linear_hw / rate * (size / expert_size - 1)
 
     hidden_bytes = tokens / cp * job.hidden * 2
     per_layer = xp.where(code == 2, 6, 4)

@@ -233,6 +233,12 @@ def result_for(shape: Shape, cluster: Cluster, job: Job, chosen: layouts.Layout,
     else:
         range_basis = f"exp(+-{spread:.2f})"
     time = Span.around(seconds, spread)
+    # No run beats its large-matmul rate: the fast end of the range stops there (MFU at most that share).
+    c = job.constants
+    ceiling = (max(c.matmul_8bit, c.matmul_16bit * job.peak_16bit / job.peak_matmul) if job.low_precision
+               else c.matmul_16bit) * job.software  # fmt: skip
+    fastest = flops / (cluster.chips * job.peak_matmul * ceiling) / (factor or 1.0)
+    time = Span(min(max(time.low, fastest), time.expected), time.expected, time.high)
     hours = {k: getattr(time, k) / 3600 for k in ("low", "expected", "high")}
     cost = cost_over(quote, cluster, hours)
     energy = energy_over(cluster, hours)
@@ -301,7 +307,11 @@ def result_for(shape: Shape, cluster: Cluster, job: Job, chosen: layouts.Layout,
             f"{t.link.efficiency:g}, {t.link.latency_us:g} us ({t.link.basis})"
             for t in job.tiers
         ),  # fmt: skip
-        mfu=Span.around(mfu_expected, spread),
+        mfu=Span(
+            mfu_expected * math.exp(-spread),
+            mfu_expected,
+            max(mfu_expected, min(mfu_expected * math.exp(spread), ceiling * (factor or 1.0))),
+        ),
         tokens_per_s=time.inverse(tokens),
         time_s=time,
         time_days=time.scaled(1 / 86400),
