@@ -167,8 +167,9 @@ class Chip:
     training_efficiency: Figure | None = attrs.field(
         default=None,
         metadata=doc(
-            "training MFU this chip's software reaches relative to the efficiency model's reference runs, "
-            "where published runs show a difference (1 = the same; omit when unknown)"
+            "share of the reference software stacks' matmul rate this chip's training software reaches, "
+            "where published runs show a difference (1 = the same; omit when unknown; fitted by "
+            "`python -m hwprof.core.perf.calibrate` when a calibration case names CHIP.training_efficiency)"
         ),
     )
     process_node: Fact | None = attrs.field(default=None, metadata=doc("e.g. 'TSMC 4N'"))
