@@ -15,8 +15,8 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.data import records
-from hwprof.core.data.schema import ID_PATTERN, KEYED_BY, KINDS, SCHEMA_VERSION, hints, user_fields
+from hwprof.core.data import checks, records
+from hwprof.core.data.schema import FIELD_BOUNDS, ID_PATTERN, KEYED_BY, KINDS, SCHEMA_VERSION, hints, user_fields
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 
@@ -53,8 +53,9 @@ class _Builder:
         scalars: dict[Any, dict[str, Any]] = {
             str: {"type": "string"},
             bool: {"type": "boolean"},
-            int: {"type": "integer", "minimum": 1},
-            float: {"type": "number", "exclusiveMinimum": 0},
+            # The reader's default ranges (hwprof.core.data.checks); fields with their own below.
+            int: {"type": "integer", "minimum": 1, "maximum": checks.COUNT_HIGH},
+            float: {"type": "number", "minimum": checks.PROFILE_LOW, "maximum": checks.PROFILE_HIGH},
             dt.date: {"type": "string", "format": "date"},
         }
         if tp in scalars:
@@ -75,6 +76,8 @@ class _Builder:
                 prop["propertyNames"] = {"enum": list(keys)}
             if field.name == "id":
                 prop["pattern"] = ID_PATTERN.pattern
+            if (bound := FIELD_BOUNDS.get((cls, field.name))) and prop.get("type") in ("integer", "number"):
+                prop["exclusiveMinimum" if bound.above else "minimum"], prop["maximum"] = bound.low, bound.high
             text, unit = field.metadata.get("doc", ""), field.metadata.get("unit", "")
             described = f"{text} ({unit})" if unit else text
             properties[field.name] = {**prop, "description": described} if described else prop
