@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import attrs
 import typer
 
 from hwprof.core import hookimpl
@@ -55,11 +56,14 @@ def chips_list(as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
         } for c in chips]  # fmt: skip
     rows: list[list[Shown]] = [[
         c.id, c.name, Cell.figure(c.peak_dense_tflops.get("fp8")), Cell.figure(c.peak_dense_tflops.get("bf16")),
-        Cell.figure(c.memory, "GiB" if c.memory_gib else "GB"), Cell.figure(c.memory_bandwidth_tbps),
-        Cell.figure(c.tdp_w),
+        # Memory is published in GB or GiB; CSV gets bytes, so one column has one unit.
+        attrs.evolve(Cell.figure(c.memory, "GiB" if c.memory_gib else "GB"), value=c.memory_bytes),
+        Cell.figure(c.memory_bandwidth_tbps), Cell.figure(c.tdp_w),
     ] for c in chips]  # fmt: skip
     headers = ["id", "name", "fp8 TFLOPS", "bf16 TFLOPS", "memory", "TB/s", "TDP W"]
-    emit(output_format(fmt, as_json), data, lambda: [Table(headers, rows, footer=f"dense peaks; {LEGEND}")])
+    csv = ["id", "name", "fp8_dense_tflops", "bf16_dense_tflops", "memory_bytes", "memory_bandwidth_tbps", "tdp_w"]
+    table = Table(headers, rows, footer=f"dense peaks; {LEGEND}", csv_headers=csv)
+    emit(output_format(fmt, as_json), data, lambda: [table])
 
 
 def _figure_rows(prefix: str, figures: dict[str, Any], unit: str) -> list[tuple[str, Cell]]:
