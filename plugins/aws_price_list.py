@@ -223,7 +223,8 @@ def refresh(
 ) -> Refresh:
     """Fetch, merge, check the result reads back as a valid profile, then write it atomically."""
     from hwprof.core.data.files import write_atomic
-    from hwprof.core.data.schema import dumps, load_text
+    from hwprof.core.data.schema import load_text
+    from hwprof.core.data.writer import dumps
 
     check_regions(regions)
     path = folder / FILENAME

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from hwprof.core.data import checks, records
 from hwprof.core.data.json_schema import profile_schema
 from hwprof.core.data.registry import PROFILE_KINDS
-from hwprof.core.data.schema import dumps, load_text
+from hwprof.core.data.schema import load_text
+from hwprof.core.data.writer import dumps
 from hwprof.core.errors import ProfileError
 
 PROFILES = Path(__file__).resolve().parent.parent / "profiles"

@@ -65,7 +65,8 @@ def profiles_new(
     from hwprof.core.cli.common import current_registry as reg
     from hwprof.core.data.files import write_atomic
     from hwprof.core.data.registry import PROFILE_KINDS
-    from hwprof.core.data.schema import ID_PATTERN, dumps, load_text
+    from hwprof.core.data.schema import ID_PATTERN, load_text
+    from hwprof.core.data.writer import dumps
 
     if not ID_PATTERN.match(new_id):
         raise HwprofError(
@@ -193,7 +194,7 @@ def profiles_export(
     """Print one record as profile TOML, with the sources it cites; loading it gives the same record."""
     from hwprof.core.cli.common import current_registry as reg
     from hwprof.core.data.registry import PROFILE_KINDS
-    from hwprof.core.data.schema import dumps
+    from hwprof.core.data.writer import dumps
 
     r = reg()
     kind, record = find(r, record_id, kind)

@@ -18,7 +18,8 @@ import attrs
 
 from hwprof.core import __version__
 from hwprof.core.data import records
-from hwprof.core.data.schema import ID_PATTERN, dumps
+from hwprof.core.data.schema import ID_PATTERN
+from hwprof.core.data.writer import dumps
 from hwprof.core.errors import HwprofError
 
 # PEP 508 distribution names.

@@ -16,7 +16,8 @@ from typing import Any
 import attrs
 
 from hwprof.core.data import checks, records
-from hwprof.core.data.schema import FIELD_BOUNDS, ID_PATTERN, KEYED_BY, KINDS, SCHEMA_VERSION, hints, user_fields
+from hwprof.core.data.rules import FIELD_BOUNDS, KEYED_BY
+from hwprof.core.data.schema import ID_PATTERN, KINDS, SCHEMA_VERSION, hints, user_fields
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 

@@ -1,6 +1,6 @@
 """Records a plugin builds in Python, checked exactly as the TOML reader checks a profile file.
 
-A record is turned back into the TOML data it stands for (``schema.unstructure``) and read again
+A record is turned back into the TOML data it stands for (``writer.unstructure``) and read again
 by the same ``Reader``: the same ranges, ids, precisions, required memory figure, the same
 messages. Records the reader built itself (a plugin's TOML, a profile folder) are not read twice.
 """
@@ -30,14 +30,14 @@ def problems(record: Any, kind: Kind) -> list[str]:
 
 
 def _read_again(record: Any, kind: Kind) -> list[str]:
-    from hwprof.core.data import schema
+    from hwprof.core.data import schema, writer
     from hwprof.core.errors import ProfileError
 
     label = f"{kind.word} {getattr(record, 'id', '?')!r}"
     try:
-        sources = schema.cited_sources(record)
+        sources = writer.cited_sources(record)
         reader = schema.Reader(sources)
-        reader.record(type(record), schema.unstructure(record), kind.name)
+        reader.record(type(record), writer.unstructure(record), kind.name)
     except ProfileError as exc:
         return [f"{label}: {exc.problems[0]}"]
     except Exception as exc:  # a value the reader cannot even walk: say so, do not crash

@@ -1,0 +1,113 @@
+"""What a profile's values must be beyond their types: the range of each number, and the rules
+that tie fields together (a derived figure says how, memory in one unit, active parameters at most
+all of them). The TOML reader (``schema``) applies them to profiles and plugin records alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hwprof.core.data import checks, records
+from hwprof.core.data.checks import Bound
+from hwprof.core.errors import did_you_mean
+
+# Numbers with a range of their own; any other whole number is a count up to a billion, any other
+# number lies between 1e-9 and 1e18 (hwprof.core.data.checks says why). A figure's value takes the
+# range of the field holding the figure.
+DEFAULT_COUNT = checks.count("a count")
+DEFAULT_NUMBER = Bound("a number", checks.PROFILE_LOW, checks.PROFILE_HIGH)
+FIELD_BOUNDS: dict[tuple[type, str], Bound] = {
+    (records.System, "chips"): checks.CHIPS,
+    (records.Chip, "training_efficiency"): Bound("training efficiency", 0, 4, above=True),
+    (records.Price, "usd_per_hour"): Bound("price per hour", 1e-6, 1e9),
+    (records.Workload, "params"): checks.PARAMS,
+    (records.Workload, "active_params"): checks.PARAMS,
+    (records.Workload, "layers"): checks.LAYERS,
+    (records.Workload, "hidden"): checks.HIDDEN,
+    (records.Workload, "heads"): checks.HEADS,
+    (records.Workload, "kv_heads"): checks.HEADS,
+    (records.Workload, "seq_len"): checks.SEQ_LEN,
+    (records.Workload, "train_tokens"): checks.TOKENS,
+    (records.ValidationCase, "chips"): checks.CHIPS,
+    (records.ValidationCase, "tokens"): checks.TOKENS,
+    (records.ValidationCase, "batch"): checks.BATCH,
+    (records.ValidationCase, "seq_len"): checks.SEQ_LEN,
+    (records.ValidationCase, "input_tokens"): checks.REQUEST_TOKENS,
+    (records.ValidationCase, "output_tokens"): checks.REQUEST_TOKENS,
+}
+
+
+def _check_figure(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    if raw.get("status") == "derived" and not raw.get("how"):
+        return [(".how", 'a derived figure must say how it was derived (e.g. how = "3,958 / 2")')]
+    return []
+
+
+# Tables whose keys come from a fixed list (the reader and the JSON Schema both enforce it).
+KEYED_BY: dict[tuple[type, str], tuple[str, ...]] = {
+    (records.Chip, "peak_dense_tflops"): records.PRECISIONS,
+    (records.Chip, "peak_sparse_tflops"): records.PRECISIONS,
+}
+
+
+def _check_chip(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    found = []
+    memory = [k for k in ("memory_gib", "memory_gb") if k in raw]
+    if len(memory) != 1:
+        found.append(
+            (".memory_gib", "give memory capacity once, as memory_gib or memory_gb, in the unit the source states")
+        )
+    for table in (name for cls, name in KEYED_BY if cls is records.Chip):
+        peaks = raw.get(table)
+        for precision in peaks if isinstance(peaks, dict) else ():
+            if precision not in records.PRECISIONS:
+                hint = did_you_mean(precision, list(records.PRECISIONS))
+                found.append(
+                    (f".{table}.{precision}", f"unknown precision{hint}; known: {', '.join(records.PRECISIONS)}")
+                )
+    return found
+
+
+def _check_price(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    purchase = raw.get("purchase")
+    if isinstance(purchase, str) and purchase not in records.PURCHASE_OPTIONS:
+        hint = did_you_mean(purchase, list(records.PURCHASE_OPTIONS))
+        return [(".purchase", f"unknown purchase option{hint}; known: {', '.join(records.PURCHASE_OPTIONS)}")]
+    return []
+
+
+def _check_interconnect(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    efficiency = raw.get("efficiency")
+    value = efficiency.get("value") if isinstance(efficiency, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 1:
+        return [(".efficiency.value", f"efficiency is a share of the bandwidth (0-1), got {value:g}")]
+    return []
+
+
+def _numbers(raw: dict[str, Any], *keys: str) -> list[float] | None:
+    values = [raw.get(k) for k in keys]
+    ok = all(isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e300 for v in values)
+    return [float(v) for v in values] if ok else None  # type: ignore[arg-type]
+
+
+def _check_workload(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """Counts that only make sense together: no more active than total, no more KV heads than heads."""
+    found = []
+    for part, whole, what in (("active_params", "params", "active parameters cannot exceed the total"),
+                              ("experts_per_token", "experts", "active experts cannot exceed the experts"),
+                              ("kv_heads", "heads", "key/value heads cannot exceed the attention heads"),
+                              ("heads", "hidden", "attention heads cannot exceed the model width")):  # fmt: skip
+        pair = _numbers(raw, part, whole)
+        if pair and pair[0] > pair[1]:
+            found.append((f".{part}", f"{what} ({whole} = {checks.shown(raw[whole])}), got {checks.shown(raw[part])}"))
+    return found
+
+
+RECORD_CHECKS: dict[type, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {
+    records.Figure: _check_figure,
+    records.Interconnect: _check_interconnect,
+    records.Chip: _check_chip,
+    records.Workload: _check_workload,
+    records.Price: _check_price,
+    records.MissingPrice: _check_price,
+}
