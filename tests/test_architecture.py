@@ -124,3 +124,11 @@ def test_domain_code_does_not_name_command_line_flags() -> None:
                 if text.lstrip("f'\"").startswith("--"):
                     flagged.append(f"{name}:{node.lineno}: {text[:60]}")
     assert flagged == []
+
+
+def test_core_modules_stay_small() -> None:
+    """About 350 lines a module (400 at most), except the records, which are data."""
+    data = {"hwprof.core.data.records"}
+    long = {name: n for name, path in modules().items() if name.startswith("hwprof.core")
+            and name not in data and (n := len(path.read_text(encoding="utf-8").splitlines())) > 400}  # fmt: skip
+    assert long == {}
