@@ -603,3 +603,85 @@ def test_two_users_are_not_one() -> None:
     assert one.tpot_mean_s == pytest.approx(step(1.0))
     assert two.rate_per_s > one.rate_per_s
     assert two.rate_per_s * (two.ttft_mean_s + 99 * two.tpot_mean_s) == pytest.approx(2, rel=1e-3)
+
+
+def test_estimate_internals_by_hand(reg: registry.Registry) -> None:
+    seventy = model(reg, "llama3.1-70b")
+    p5 = on(reg, "p5.48xlarge", 8)
+    lay = sl.ServeLayout(tp=2, dp=4, weights="fp8", kv_cache="bf16")
+    rep = sl.replica(seventy, p5, lay)
+    r = serving.estimate_serve(seventy, p5, lay, serving.Traffic(10_000, 300, concurrency=16))
+    b = r.breakdown
+    # prompt: 10,000 x forward FLOPs at mean context 5,000, over 2 chips; two chunks of 8,192
+    flops = 10_000 * seventy.forward_flops_per_token(5_000)
+    assert b.prompt_compute_s == pytest.approx(flops / (2 * rep.prefill_flops_per_s))
+    assert b.prompt_comm_s == pytest.approx(2 * rep.comm_fixed_s + rep.comm_per_token_s * 10_000)
+    # decode reads the weights and each running sequence's cache at mean context 10,000 + 300 / 2
+    running = b.running_sequences_per_replica
+    assert b.decode_memory_s == pytest.approx((rep.weights_bytes_per_chip + running * 10_150
+                                               * rep.kv_bytes_per_token_per_chip) / rep.hbm_bytes_per_s)  # fmt: skip
+    assert r.memory.kv_bytes_per_token == 2 * 80 * 8 * 128 * 2  # bf16 cache: 2 bytes per element
+    # 16 users over 4 replicas behave as 4 users on one replica
+    one = serving.estimate_serve(seventy, on(reg, "p5.48xlarge", 2), attrs.evolve(lay, dp=1),
+                                 serving.Traffic(10_000, 300, concurrency=4))  # fmt: skip
+    assert r.tpot_s.expected == pytest.approx(one.tpot_s.expected)
+    assert r.tokens_per_s.expected == pytest.approx(4 * one.tokens_per_s.expected)
+    assert r.tokens_per_s.low == pytest.approx(4 * one.tokens_per_s.low)
+    assert r.tokens_per_s.low < r.tokens_per_s.expected < r.tokens_per_s.high  # a closed loop's speed varies
+
+
+def test_range_ends_scale_every_rate(reg: registry.Registry) -> None:
+    # one user, short prompt: every part of a decode step scales with the rates, so the ends are exact
+    r = serving.estimate_serve(model(reg, "llama3.1-8b"), on(reg, "p5.48xlarge", 2), sl.ServeLayout(tp=2),
+                               serving.Traffic(100, 100, concurrency=1))  # fmt: skip
+    assert r.tpot_s.low == pytest.approx(r.tpot_s.expected / 1.2)
+    assert r.tpot_s.high == pytest.approx(r.tpot_s.expected / 0.8)
+    assert r.ttft_s.low == pytest.approx(r.ttft_s.expected / 1.2)
+
+
+def test_batch_limit_and_long_prompt_lane(reg: registry.Registry) -> None:
+    seventy = model(reg, "llama3.1-70b")
+    p5 = on(reg, "p5.48xlarge", 8)
+    lay = sl.ServeLayout(tp=2, dp=4, weights="fp8", kv_cache="fp8")
+    capped = serving.estimate_serve(seventy, p5, lay, serving.Traffic(1000, 500, concurrency=64, max_batch=3))
+    assert capped.memory.max_batch_per_replica == 3 and capped.breakdown.running_sequences_per_replica <= 3
+    serving.estimate_serve(seventy, p5, lay, serving.Traffic(1000, 500, concurrency=4, max_batch=1))
+    assert message(serving.estimate_serve, seventy, p5, lay, serving.Traffic(10, 10, max_batch=0)) == (
+        "the batch limit must be at least 1 sequence, got 0"
+    )
+    assert message(serving.estimate_serve, seventy, p5, lay, serving.Traffic(10, 10, concurrency=0)) == (
+        "concurrency must be at least 1, got 0"
+    )
+    assert message(serving.estimate_serve, seventy, p5, lay, serving.Traffic(10, 10, rate_per_s=0.0)) == (
+        "the request rate must be positive, got 0"
+    )
+    assert serving.Traffic(1, 1, rate_per_s=2.0, max_batch=8).kind == (
+        "2 requests/s (Poisson arrivals), at most 8 sequences in flight per replica"
+    )
+    # a 5,000-token prompt fills its own iteration (no packing): the lane is the prompt alone
+    rep = sl.replica(seventy, p5, lay)
+    r = serving.estimate_serve(seventy, p5, lay, serving.Traffic(5000, 500, rate_per_s=2.0))
+    flops = 5000 * seventy.forward_flops_per_token(2500)
+    alone = sum(sl.prompt_time(rep, 5000, flops, 1))
+    assert r.breakdown.prompt_alone_s == pytest.approx(alone)
+    assert r.breakdown.queue_wait_s > 0
+
+
+def test_disaggregated_ttft_by_hand(reg: registry.Registry) -> None:
+    seventy = model(reg, "llama3.1-70b")
+    p5 = on(reg, "p5.48xlarge", 8)
+    lay = sl.ServeLayout(tp=2, dp=4, prefill=1, weights="fp8", kv_cache="fp8")
+    rep = sl.replica(seventy, p5, lay)
+    r = serving.estimate_serve(seventy, p5, lay, serving.Traffic(2000, 500, rate_per_s=2.0))
+    flops = 2000 * seventy.forward_flops_per_token(1000)
+    alone = sum(sl.prompt_time(rep, 2000, flops, 1))
+    work = sum(sl.prompt_time(rep, 2000, flops, 1, batched=True))
+    lane = work + (alone - work) / 4  # 8,192 // 2,000 = 4 prompts share an iteration
+    rho = 2.0 / 1 * lane  # the one prefill replica takes every prompt
+    handoff = sl.handoff_s(2000, rep, sl.tiers(p5))
+    assert r.ttft_s.expected == pytest.approx(alone + rho * lane / (2 * (1 - rho)) + handoff)
+    # the three decode replicas share the rate; each decodes rate / 3 x 500 tokens per second
+    costs = sl.step_of(rep, 2250.0, seventy.forward_flops_per_token(2250))
+    running = r.breakdown.running_sequences_per_replica
+    assert running == pytest.approx(2.0 / 3 * 500 * r.tpot_s.expected, rel=1e-6)
+    assert r.tpot_s.expected == pytest.approx(sl.decode_step(costs, running), rel=1e-6)
