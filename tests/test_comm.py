@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
-from hwprof.core.data import registry
+from hwprof.core.data import records, registry
 from hwprof.core.perf import comm
 
 # 100 GB/s one way at 80% = 80e9 bytes/s; 10 us per step.
@@ -97,3 +98,33 @@ def test_a_link_without_efficiency_or_latency_states_the_assumption() -> None:
     ib = comm.Link.of(reg.interconnects["ib-ndr-400"])
     assert ib.efficiency == comm.DEFAULT_EFFICIENCY
     assert "assumed" in ib.basis
+
+
+def test_defaults_and_basis_are_stated_word_for_word() -> None:
+    bare = comm.Link("x", gb_s_per_direction=100)
+    assert (bare.efficiency, bare.latency_us, bare.basis) == (0.8, 10.0, "")
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    assert comm.Link.of(reg.interconnects["nvlink4"]).basis == "bandwidth official, efficiency derived, latency derived"
+    assert comm.Link.of(reg.interconnects["ib-ndr-400"]).basis == (
+        "bandwidth derived, efficiency 0.8 assumed, latency estimated"
+    )
+    plain = attrs.evolve(reg.interconnects["ib-ndr-400"], latency_us=None)
+    assert comm.Link.of(plain).basis == "bandwidth derived, efficiency 0.8 assumed, latency 10 us assumed"
+    assert comm.Link.of(plain).latency_us == 10.0
+
+
+def test_tiers_stop_at_the_first_scale_out_and_a_chip_without_a_link_has_none() -> None:
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    p5 = reg.system("p5.48xlarge")
+    extra = attrs.evolve(p5, tiers=(*p5.tiers, records.Tier(interconnect="ib-ndr-400")))
+    assert [t.link.name for t in comm.tiers_of(extra, reg.interconnects, 64)] == ["nvlink4", "efa-v2-p5"]
+    assert comm.tiers_of(extra, reg.interconnects, 4)[-1].domain == 8  # never less than the system
+    loner = attrs.evolve(reg.chip("h100-sxm"), scale_up="")
+    assert comm.tiers_of(None, reg.interconnects, 8, loner) == ()
+    assert comm.reach(()) == 1
+
+
+def test_a_group_wider_apart_than_a_domain_crosses_at_once() -> None:
+    tiers = (comm.Tier(8, LINK), comm.Tier(64, SLOW))
+    # 2 ranks 16 apart: no two share a domain of 8, so the whole reduce-scatter crosses SLOW
+    assert comm.tiered_reduce_scatter(1e9, 2, 16, tiers) == pytest.approx(0.5 * 1e9 / 12.5e9 + 1 * 20e-6)

@@ -338,3 +338,274 @@ def test_a_link_is_needed_beyond_one_chip() -> None:
     with pytest.raises(HwprofError, match="no scale-out tier"):
         nowhere = attrs.evolve(reg.system("p5.48xlarge"), tiers=reg.system("p5.48xlarge").tiers[:1])
         job.job_for(work, chip, 16, nowhere, reg.interconnects, "bf16", CONSTANTS)
+
+
+def test_layout_details_a_mutant_would_change() -> None:
+    lay = layout.parse("tp=2,,pp=4,cp=2", chips=64)  # an empty part is skipped, not the end
+    assert (lay.tp, lay.pp, lay.cp, lay.dp) == (2, 4, 2, 4)  # dp = 64 / (2 x 4 x 2)
+    assert lay.chips == 2 * 4 * 4 * 2
+    assert layout.Layout().dp == 1 and layout.Layout().uneven == 0
+    assert str(layout.Layout(pp=3, uneven=1)).endswith(",uneven=1") and "uneven" not in str(layout.Layout())
+    assert layout.parse("uneven=1,pp=2", chips=2).uneven == 1
+    with pytest.raises(layout.LayoutError, match=r"not key=value"):
+        layout.parse("tp=", chips=8)
+    with pytest.raises(layout.LayoutError, match=r"dp is not given and 12 chips does not divide by tp x pp x cp = 8$"):
+        layout.parse("tp=2,pp=2,cp=2", chips=12)
+    with pytest.raises(layout.LayoutError, match=r"dp is not given and the chip count does not divide"):
+        layout.parse("tp=2")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tp=2,tp=2", "tp is given twice"),
+        ("recompute=HALF", "recompute=half: use none, selective or full"),
+        ("tp=two", "tp=two is not a whole number"),
+        ("tq=2", "unknown key 'tq'; known keys: tp, pp, dp, cp, ep, vpp, mb, zero, sp, uneven, recompute"),
+        ("zero=4", "zero=4: the ZeRO stage is 0, 1, 2 or 3"),
+        ("sp=2", "sp=2: use 0 or 1"),
+        ("uneven=2", "uneven=2: use 0 or 1"),
+        ("tp", "'tp' is not key=value (e.g. tp=8,pp=4)"),
+        *[(f"{key}=0", f"{key} must be at least 1, got 0") for key in ("tp", "pp", "dp", "cp", "ep", "vpp", "mb")],
+    ],
+)
+def test_each_syntax_refusal_word_for_word(text: str, message: str) -> None:
+    with pytest.raises(layout.LayoutError) as caught:
+        layout.given(text)
+    assert str(caught.value) == f"layout refused (syntax): {message}"
+
+
+def test_every_allowed_value_is_accepted() -> None:
+    for zero in (0, 1, 2, 3):
+        assert layout.parse(f"zero={zero}", chips=1).zero == zero
+    for flag in ("sp", "uneven"):
+        for value in (0, 1):
+            assert getattr(layout.parse(f"{flag}={value}", chips=1), flag) == value
+    for recompute in ("none", "selective", "full"):
+        assert layout.parse(f"recompute={recompute}", chips=1).recompute == recompute
+
+
+def test_virtual_stages_multiply_the_stages() -> None:
+    six = attrs.evolve(JOB, layers=6, chips=2, batch_seqs=4)
+    layout.check(layout.Layout(pp=2, dp=1), six, memory_too=False)  # 6 layers over 2 stages
+    with pytest.raises(layout.LayoutError, match=r"\(layers\).*6 layers, pp=2 x vpp=2"):
+        layout.check(layout.Layout(pp=2, dp=1, vpp=2), six, memory_too=False)  # 2 x 2 = 4 does not divide 6
+    layout.check(layout.Layout(pp=2, dp=1, vpp=3), six, memory_too=False)  # 2 x 3 = 6 does
+    # 4 sequences, dp 1 x mb 1: 4 micro-batches, a multiple of pp 2
+    assert memory.in_flight(layout.Layout(pp=2, dp=1, vpp=3), six) == pytest.approx(3 * 2 * (1 + 1 / 6))
+
+
+MOE = attrs.evolve(JOB, experts=8, experts_per_token=2, expert_params=8e9, params=9.2e9, active_params=2.2e9,
+                   moe_layers=8)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("job", "lay", "message"),
+    [
+        (JOB, layout.Layout(tp=2, pp=2, dp=2),
+         "(chips): tp x pp x dp x cp must equal the chips used: 2 x 2 x 2 x 1 = 8, not 16"),
+        (attrs.evolve(JOB, heads=6), layout.Layout(tp=4, dp=4),
+         "(heads): tensor parallel must divide the attention heads: 6 heads, tp=4"),
+        (attrs.evolve(JOB, heads=32), layout.Layout(tp=16, dp=1),
+         "(domain): tensor parallel must divide and stay inside one scale-up domain: tp=16, scale-up domain of 8 chips"),
+        (attrs.evolve(JOB, domain=12), layout.Layout(tp=8, dp=2),
+         "(domain): tensor parallel must divide and stay inside one scale-up domain: tp=8, scale-up domain of 12 chips"),
+        (JOB, layout.Layout(pp=16, dp=1, uneven=1),
+         "(layers): pipeline stages x virtual stages must divide the layers (or set uneven=1): 8 layers, pp=16 x vpp=1"),
+        (JOB, layout.Layout(tp=2, dp=8, vpp=2),
+         "(interleave): virtual stages need pp > 1 and micro-batches per pipeline a multiple of pp: pp=1, "
+         "8 micro-batches per pipeline"),
+        (JOB, layout.Layout(dp=16, mb=3),
+         "(batch): the global batch in sequences must divide by dp x micro-batch: 64 sequences, dp=16 x mb=3"),
+        (attrs.evolve(JOB, seq_len=2050), layout.Layout(cp=4, dp=4),
+         "(context): context parallel needs the sequence to divide by 2 x cp (load-balanced chunks): sequence 2050, cp=4"),
+        (MOE, layout.Layout(dp=16, ep=3),
+         "(experts): expert parallel must divide the experts and dp x cp: 8 experts, ep=3, dp x cp = 16"),
+        (MOE, layout.Layout(dp=16, ep=16),
+         "(experts): expert parallel must divide the experts and dp x cp: 8 experts, ep=16, dp x cp = 16"),
+        (MOE, layout.Layout(tp=8, dp=2, ep=4),
+         "(experts): expert parallel must divide the experts and dp x cp: 8 experts, ep=4, dp x cp = 2"),
+        (JOB, layout.Layout(dp=8, ep=2), "(experts): ep=2 but toy has no experts"),
+    ],
+)  # fmt: skip
+def test_each_rule_refusal_word_for_word(job: Job, lay: layout.Layout, message: str) -> None:
+    with pytest.raises(layout.LayoutError) as caught:
+        layout.check(lay, job, memory_too=False)
+    assert str(caught.value) == f"layout refused {message}"
+
+
+def test_the_edges_each_rule_still_accepts() -> None:
+    layout.check(layout.Layout(dp=16, mb=4), JOB, memory_too=False)  # 64 = 16 x 4: one micro-batch each
+    layout.check(layout.Layout(dp=16), attrs.evolve(JOB, seq_len=2049), memory_too=False)  # no cp: any length
+    layout.check(layout.Layout(dp=16, ep=8), MOE, memory_too=False)
+    layout.check(layout.Layout(dp=16, ep=2), MOE, memory_too=False)
+    layout.check(layout.Layout(tp=8, dp=2), JOB, memory_too=False)  # the whole 8-chip domain
+    layout.check(layout.Layout(pp=8, dp=2, uneven=1), JOB, memory_too=False)
+    assert layout.RULE_TEXT["memory"] == (
+        "weights, gradients, optimizer state and activations must fit in a chip's usable memory"
+    )
+
+
+def test_memory_refusal_word_for_word_and_the_split_of_experts() -> None:
+    small = attrs.evolve(JOB, memory_bytes=1e9)
+    with pytest.raises(layout.LayoutError) as caught:
+        layout.check(BASE, small)
+    # 0.6 + 0.6 + 0.9 GB of state + 0.285 GB of activations = 2.2 GiB; 0.9 x 1 GB usable = 0.8 GiB
+    assert str(caught.value) == (
+        "layout refused (memory): weights, gradients, optimizer state and activations must fit in a chip's usable "
+        "memory: 2.2 GiB per chip (activations 0.3) of 0.8 usable; try recompute=full, more pp or tp, or zero=3"
+    )
+    layout.check(BASE, small, memory_too=False)
+    dense, expert = memory.params_per_chip(layout.Layout(tp=2, pp=2, dp=2, ep=2), MOE)
+    assert (dense, expert) == pytest.approx((1.2e9 / 4, 8e9 / 8))
+    two = layout.Layout(tp=2, pp=2, dp=4, mb=2)
+    assert memory.activation_per_layer(two, JOB) == pytest.approx(34 * (2048 * 2 * 1024) / 2)
+
+
+@pytest.mark.parametrize(
+    ("zero", "recompute", "sp", "weights", "gradients", "optimizer", "activations"),
+    [
+        # tp 2, pp 2, dp 2, cp 2, ep 2, mb 2 on the mixture of experts: 3e8 dense and 1e9 expert
+        # parameters per chip; ZeRO shards dense over dp x cp = 4, experts over 4 / ep = 2.
+        # s = 1,024 tokens per rank, sbh = 1,024 x 2 x 1,024; 16 micro-batches, 4 layers x 2 in flight;
+        # logits 4 x 1,024 x 2 x 1,000 / 2 = 4,096,000.
+        (3, "full", 1, 2 * (3e8 / 4 + 1e9 / 2) + 2 * 2 * 1.3e9 / 4, 2 * 5.75e8, 12 * 5.75e8,
+         2 * 2**21 / 2 * 8 + 34 * 2**21 / 2 + 4_096_000),
+        (0, "none", 0, 2 * 1.3e9, 2 * 1.3e9, 12 * 1.3e9,
+         (2**21 * (10 + 24 / 2) + 5 * 8 * 1024 * 1024 * 2 / 2) * 8 + 4_096_000),
+        (2, "full", 0, 2 * 1.3e9, 2 * 5.75e8, 12 * 5.75e8, 2 * 2**21 * 8 + 34 * 2**21 / 2 + 4_096_000),
+        (1, "selective", 1, 2 * 1.3e9, 2 * 1.3e9, 12 * 5.75e8, 34 * 2**21 / 2 * 8 + 4_096_000),
+    ],
+)  # fmt: skip
+def test_memory_with_every_degree_above_one(zero: int, recompute: str, sp: int, weights: float, gradients: float,
+                                            optimizer: float, activations: float) -> None:  # fmt: skip
+    job = attrs.evolve(MOE, vocab=1000)
+    lay = layout.Layout(tp=2, pp=2, dp=2, cp=2, ep=2, mb=2, zero=zero, recompute=recompute, sp=sp)
+    m = memory.memory(lay, job)
+    assert (m.weights, m.gradients, m.optimizer, m.activations) == pytest.approx(
+        (weights, gradients, optimizer, activations))  # fmt: skip
+
+
+def test_fewer_micro_batches_than_stages_are_all_in_flight() -> None:
+    few = attrs.evolve(JOB, batch_seqs=4)
+    lay = layout.Layout(tp=2, pp=2, dp=2, cp=2, mb=2)  # 4 / (2 x 2) = 1 micro-batch per pipeline
+    assert memory.in_flight(lay, few) == 4 * 1
+
+
+def test_a_step_with_every_degree_above_one_by_hand() -> None:
+    lay = layout.Layout(tp=2, pp=2, dp=2, cp=2, ep=2, mb=2)
+    st = step.step(lay, MOE)
+    micro = 64 // (2 * 2)  # 16 micro-batches of 2 sequences
+    per_chip = 2 * 2048 * 0.5 / (2 * 2)  # tokens x half the layers / (tp x cp) = 512
+    rate = 1e15 * 0.5 * 512 / (512 + 1024)  # narrowest side: hidden / tp = 512 (tokens / cp = 2,048)
+    compute = (6 * 2.2e9 * per_chip + 6 * 8 * 2048 * 1024 * per_chip * 4 / 3) / rate
+    hidden_bytes = 4096 / 2 * 1024 * 2
+    tensor = 4 * 4 * (2 * (1 / 2) * hidden_bytes / 100e9)
+    dispatch = 4096 / (2 * 2) * 2 * 1024 * 2  # tokens / (cp x tp) x top-2 x hidden x 2 bytes
+    expert = 8 * 0.5 * 4 * ((1 / 2) * dispatch / 100e9) * (1 - 0.25)
+    kv_chunk = 2 * 4096 / 2 * (8 * 128) * 2 / 2
+    ring = 3 * 1 * kv_chunk / 100e9  # cp neighbours tp = 2 apart: inside a domain
+    attention_per_layer = 6 * 8 * 2048 * 1024 * per_chip * 4 / 3 / rate / 4
+    context = 4 * max(ring - attention_per_layer, 0)
+    assert context > 0
+    per_mb = compute + tensor + expert + context
+    assert (st.compute, st.tensor, st.expert, st.context) == pytest.approx(
+        (micro * compute, micro * tensor, micro * expert, micro * context))  # fmt: skip
+    assert st.bubble == pytest.approx(per_mb)
+    assert st.pipeline == pytest.approx(2 * micro * (hidden_bytes / 2) / 10e9)  # stages 8 apart: across
+    dense, routed = 1.2e9 / 4, 8e9 / 8
+    scatter = (3 / 4) * 2 * dense / 100e9 + (1 / 2) * 2 * routed / 100e9  # dense over 4 ranks, experts over 2
+    assert st.data == pytest.approx(max(2 * scatter - 0.1 * compute, 0))
+    assert st.optimizer == pytest.approx(28 * (dense / 4 + routed / 2) / 2e12)
+    assert st.total == pytest.approx(st.compute + st.tensor + st.expert + st.context + st.pipeline + st.bubble
+                                     + st.data + st.optimizer)  # fmt: skip
+    assert st.micro_batches == micro
+
+
+def test_zero_0_sp_0_and_one_stage_by_hand() -> None:
+    lay = layout.Layout(tp=2, pp=2, dp=2, cp=2, ep=2, mb=2, zero=0, sp=0)
+    st = step.step(lay, MOE)
+    assert st.optimizer == pytest.approx(28 * (1.2e9 / 4 + 8e9 / 8) / 2e12)  # nothing sharded
+    assert st.pipeline == pytest.approx(2 * 16 * (4096 / 2 * 1024 * 2) / 10e9)  # whole activations without SP
+    one = step.step(layout.Layout(tp=2, pp=1, dp=4, cp=2, ep=2, mb=2), MOE)
+    assert (one.pipeline, one.bubble) == (0, 0)
+    # ep 4 of dp x cp 8: experts reduce over 8 / 4 = 2 ranks, 8 apart (tp x ep): across domains
+    wide = step.step(layout.Layout(tp=2, pp=1, dp=4, cp=2, ep=4, mb=2, zero=1), MOE)
+    dense, routed = 1.2e9 / 2, 8e9 / 8
+    scatter = (3 / 4) * 2 * dense / 100e9 + (1 / 2) * (2 * dense / 4) / 10e9 + (1 / 2) * 2 * routed / 10e9
+    tokens = 2 * 2048 / (2 * 2)
+    compute = (6 * 2.2e9 * tokens + 6 * 8 * 2048 * 1024 * tokens * 4 / 3) / (1e15 * 0.5 * 512 / 1536)
+    assert wide.data == pytest.approx(max(2 * scatter - 0.1 * compute, 0))
+    assert wide.optimizer == pytest.approx(28 * (dense / 8 + routed / 2) / 2e12)
+
+
+def test_job_from_records_by_hand() -> None:
+    from hwprof.core.data import registry
+    from hwprof.core.perf import job, shape
+
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    ultra = reg.system("trn2-ultraserver")
+    chip = reg.chip("trainium2")
+    work = shape.from_workload(reg.workload("llama3.1-70b"))
+    j = job.job_for(work, chip, 64, ultra, reg.interconnects, "fp8", CONSTANTS, 8192)
+    assert (j.domain, j.chips, j.seq_len, j.batch_seqs) == (64, 64, 8192, 4 * 2**20 // 8192)
+    assert (j.peak_matmul, j.peak_16bit, j.low_precision) == (1299e12, 667e12, True)
+    assert (j.memory_bytes, j.memory_bw) == (96 * 2**30, 2.9e12)
+    assert (j.heads, j.kv_heads, j.head_dim, j.layers, j.hidden, j.vocab) == (64, 8, 128, 80, 8192, 128256)
+    assert [t.domain for t in j.tiers] == [16, 64, 64]
+    assert job.job_for(work, chip, 64, ultra, reg.interconnects, "bf16", CONSTANTS, 8192, 96).batch_seqs == 96
+    assert not job.job_for(work, chip, 16, reg.system("trn2.48xlarge"), reg.interconnects, "bf16",
+                           CONSTANTS).low_precision  # fmt: skip
+    assert job.LOW_PRECISIONS == {"fp8", "mxfp8", "int8", "fp6", "mxfp6", "fp4", "mxfp4", "nvfp4", "int4"}
+    assert default_batch_tokens(4096) == 8 * 2**20
+    moe = shape.from_workload(reg.workload("deepseek-v3"))
+    d = job.job_for(moe, reg.chip("h100-sxm"), 64, reg.system("p5.48xlarge"), reg.interconnects, "fp8", CONSTANTS)
+    routed = (moe.params - moe.active_params) * 256 / (256 - 8)  # all experts, from total and active
+    assert (d.experts, d.experts_per_token, d.moe_layers) == (256, 8, moe.layers)
+    assert d.expert_params == pytest.approx(routed)
+    assert d.dense_params == pytest.approx(moe.params - routed)
+
+
+@pytest.mark.parametrize(
+    ("chips", "system", "chip", "model", "precision", "message"),
+    [
+        (0, "p5.48xlarge", "h100-sxm", "llama3.1-8b", "bf16", "the chip count must be at least 1, got 0"),
+        (16, "", "h100-sxm", "llama3.1-8b", "bf16",
+         "16 x h100-sxm given as bare chips: its native link joins 8; name a system for more"),
+        (8, "p5.48xlarge", "h100-sxm", "llama3.1-8b", "fp4", "h100-sxm has no dense fp4 peak; it has fp8, int8, bf16, fp16, tf32, fp32, fp64"),
+    ],
+)  # fmt: skip
+def test_job_refusals_word_for_word(chips: int, system: str, chip: str, model: str, precision: str,
+                                    message: str) -> None:  # fmt: skip
+    from hwprof.core.data import registry
+    from hwprof.core.perf import job, shape
+
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    work = shape.from_workload(reg.workload(model))
+    with pytest.raises(HwprofError) as caught:
+        job.job_for(work, reg.chip(chip), chips, reg.system(system) if system else None, reg.interconnects,
+                    precision, CONSTANTS)  # fmt: skip
+    assert str(caught.value) == message
+
+
+def test_a_job_needs_a_shape_and_a_way_out() -> None:
+    from hwprof.core.data import registry
+    from hwprof.core.perf import job, shape
+
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    bare = shape.Shape(name="x", params=1e9, active_params=1e9, layers=4)
+    with pytest.raises(HwprofError) as caught:
+        job.job_for(bare, reg.chip("h100-sxm"), 8, None, reg.interconnects, "bf16", CONSTANTS)
+    assert str(caught.value) == "a layout needs the model's shape: x lacks hidden, heads, sequence length"
+    p5 = reg.system("p5.48xlarge")
+    inside = attrs.evolve(p5, tiers=p5.tiers[:1])
+    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    with pytest.raises(HwprofError) as caught:
+        job.job_for(work, reg.chip("h100-sxm"), 16, inside, reg.interconnects, "bf16", CONSTANTS)
+    assert str(caught.value) == "p5.48xlarge has no scale-out tier, so 16 chips cannot be joined; at most 8"
+    loner = attrs.evolve(reg.chip("h100-sxm"), scale_up="")
+    with pytest.raises(HwprofError) as caught:
+        job.job_for(work, loner, 2, None, reg.interconnects, "bf16", CONSTANTS)
+    assert str(caught.value) == "2 x h100-sxm given as bare chips: it names no native scale-up link; name a system for more"
+    one = job.job_for(work, loner, 1, None, reg.interconnects, "bf16", CONSTANTS)
+    assert one.tiers == () and one.domain == 1
