@@ -556,7 +556,7 @@ def test_job_from_records_by_hand() -> None:
     assert job.job_for(work, chip, 64, ultra, reg.interconnects, "bf16", CONSTANTS, 8192, 96).batch_seqs == 96
     assert not job.job_for(work, chip, 16, reg.system("trn2.48xlarge"), reg.interconnects, "bf16",
                            CONSTANTS).low_precision  # fmt: skip
-    assert job.LOW_PRECISIONS == {"fp8", "mxfp8", "int8", "fp6", "mxfp6", "fp4", "mxfp4", "nvfp4", "int4"}
+    assert {"fp8", "mxfp8", "int8", "fp6", "mxfp6", "fp4", "mxfp4", "nvfp4", "int4"} == job.LOW_PRECISIONS
     assert default_batch_tokens(4096) == 8 * 2**20
     moe = shape.from_workload(reg.workload("deepseek-v3"))
     d = job.job_for(moe, reg.chip("h100-sxm"), 64, reg.system("p5.48xlarge"), reg.interconnects, "fp8", CONSTANTS)
@@ -606,6 +606,9 @@ def test_a_job_needs_a_shape_and_a_way_out() -> None:
     loner = attrs.evolve(reg.chip("h100-sxm"), scale_up="")
     with pytest.raises(HwprofError) as caught:
         job.job_for(work, loner, 2, None, reg.interconnects, "bf16", CONSTANTS)
-    assert str(caught.value) == "2 x h100-sxm given as bare chips: it names no native scale-up link; name a system for more"
+    assert (
+        str(caught.value)
+        == "2 x h100-sxm given as bare chips: it names no native scale-up link; name a system for more"
+    )
     one = job.job_for(work, loner, 1, None, reg.interconnects, "bf16", CONSTANTS)
     assert one.tiers == () and one.domain == 1
