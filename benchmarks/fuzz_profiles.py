@@ -265,9 +265,10 @@ def commands_for(text: str) -> list[list[str]]:
     elif (chip := first("chip")) is not None:
         commands += [["chips", "show", chip]]
     if first("cost_model"):
-        commands += [["prices", "list", "--json"],
-                     ["compare", "train", "--model", "llama3.1-70b", "--tokens", "1e12", "--systems",
-                      "trn2.48xlarge,p5.48xlarge", "--json"]]  # fmt: skip
+        # (compare train searches layouts per system, a second each: estimate train reads the same prices)
+        commands += [["prices", "list", "--json"], ["prices", "show", "trn2.48xlarge", "--json"],
+                     ["estimate", "train", "--model", "llama3.1-70b", "--tokens", "1e12", "--system",
+                      "trn2.48xlarge", "--json"]]  # fmt: skip
     if first("workload"):
         commands += [["models", "list", "--json"],
                      ["estimate", "train", "--model", first("workload") or "", "--tokens", "1e12", "--chip",
