@@ -26,13 +26,14 @@ class Default:
 # Training (core/perf/step.py): the achieved share of a precision's own peak by large matmuls, the
 # per-chip matmul width at which that share halves, the share of expert all-to-all hidden behind
 # compute, and whole-run losses.
-# The 16-bit share is a measured ceiling, not a fit: the best single BF16 GEMM on an H100 SXM reaches
-# 794.5 of 989 TFLOPS (80.3%; FP8 1,402.6 of 1,979, 70.9%), S. Bekman, ml-engineering,
-# compute/accelerator/README.md, "Maximum Achievable Matmul FLOPS" table (mamf-finder.py; reported).
-MATMUL_16BIT = Default(0.8, "large 16-bit matmuls reach at most this share of the 16-bit dense peak: the best "
-                            "measured BF16 GEMM on H100 SXM is 794.5 of 989 TFLOPS (ml-engineering MAMF table, "
-                            "reported); a bound, not a fit, since the 16-bit calibration runs all have one per-chip "
-                            "matmul width and fit the half width below instead", calibrated=False)  # fmt: skip
+# The 16-bit share is a measured ceiling, not a fit: the best single BF16 GEMM on the chip of the
+# 16-bit calibration runs reaches 794.5 of its 989 TFLOPS (80.3%; 8-bit 1,402.6 of 1,979, 70.9%),
+# S. Bekman, ml-engineering, compute/accelerator/README.md, "Maximum Achievable Matmul FLOPS" table
+# (mamf-finder.py; reported).
+MATMUL_16BIT = Default(0.8, "large 16-bit matmuls reach at most this share of the 16-bit dense peak (the best "
+                            "measured BF16 GEMM on the 16-bit calibration runs' chip: 794.5 of 989 TFLOPS, "
+                            "ml-engineering MAMF table, reported); a bound, not a fit: those runs all have one "
+                            "per-chip matmul width, so they fit the half width below instead", calibrated=False)  # fmt: skip
 MATMUL_8BIT = Default(0.591, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
                             "against its BF16 twin, on a chip whose 8-bit peak is 2x its 16-bit one)")  # fmt: skip
 MATMUL_HALF_WIDTH = Default(385.9, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
