@@ -79,10 +79,7 @@ def plan_train_cmd(
     r = current_registry()
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
     chosen_model = chosen_cost_model(cost_model)
-    if systems:
-        ids = [s.strip() for s in systems.split(",") if s.strip()]
-    else:
-        ids = sorted(chosen_model.priced_systems() & set(r.systems)) if chosen_model else sorted(r.systems)
+    ids = _system_ids(r, systems, chosen_model)
     options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
     seq = seq_len or shape.seq_len
     if global_batch_tokens is not None and (not global_batch_tokens > 0 or not seq):
@@ -216,10 +213,7 @@ def plan_serve_cmd(
     r = current_registry()
     shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
     chosen_model = chosen_cost_model(cost_model)
-    if systems:
-        ids = [s.strip() for s in systems.split(",") if s.strip()]
-    else:
-        ids = sorted(chosen_model.priced_systems() & set(r.systems)) if chosen_model else sorted(r.systems)
+    ids = _system_ids(r, systems, chosen_model)
     options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
     candidates = []
     for system_id in ids:
@@ -320,6 +314,13 @@ def _spread(points: list, top: int) -> list:  # type: ignore[type-arg]
 
 
 # ----------------------------------------------------------------------------- validate
+
+
+def _system_ids(r: Any, systems: str | None, chosen_model: Any) -> list[str]:
+    """The --systems given, else every system the cost model prices (every system without one)."""
+    if systems:
+        return [s.strip() for s in systems.split(",") if s.strip()]
+    return sorted(chosen_model.priced_systems() & set(r.systems)) if chosen_model else sorted(r.systems)
 
 
 @hookimpl
