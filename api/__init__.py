@@ -10,7 +10,7 @@ the command line renders.
 
 Each function takes the command's options as keyword arguments (``--input-tokens`` is
 ``input_tokens``) and the model as a preset id, a path to a Hugging Face ``config.json``, or a
-``Shape``. Bad input raises ``hwprof.HwprofError`` with the message the command would print.
+``Workload`` (``hwprof.workload(...)``). Bad input raises ``hwprof.HwprofError`` with the message the command would print.
 This module is the installed package's ``__init__``: every ``hwprof`` command imports it, so it
 imports nothing heavy until a function is called (docs/api.md).
 """
@@ -25,12 +25,12 @@ from hwprof.core import __version__
 from hwprof.core.errors import HwprofError
 
 if TYPE_CHECKING:
+    from hwprof.core.data.records import Workload
     from hwprof.core.data.registry import Registry
-    from hwprof.core.perf.shape import Shape
 
 __all__ = [
     "HwprofError", "__version__", "compare_serve", "compare_train", "estimate_peak", "estimate_serve",
-    "estimate_train", "plan_serve", "plan_train", "registry", "shape", "to_json",
+    "estimate_train", "plan_serve", "plan_train", "registry", "to_json", "workload",
 ]  # fmt: skip
 
 
@@ -47,16 +47,16 @@ def registry(*, profiles: Sequence[str | Path] = (), strict: bool = False) -> Re
     return session.registry()
 
 
-def shape(model: str | Path | Shape, seq_len: int | None = None) -> Shape:
-    """A model's shape: a preset id (``hwprof models list``), a path to a ``config.json``, or a Shape."""
-    from hwprof.core.cli.common import shape_from
-    from hwprof.core.perf.shape import Shape
+def workload(model: str | Path | Workload, seq_len: int | None = None) -> Workload:
+    """A model's shape: a preset id (``hwprof models list``), a path to a ``config.json``, or a Workload."""
+    from hwprof.core.cli.common import workload_from
+    from hwprof.core.data.records import Workload
 
-    if isinstance(model, Shape):
+    if isinstance(model, Workload):
         return model
     if isinstance(model, Path) or str(model).endswith(".json"):
-        return shape_from(None, None, None, None, None, None, None, Path(model), seq_len)  # type: ignore[no-any-return]
-    return shape_from(str(model), None, None, None, None, None, None, None, seq_len)  # type: ignore[no-any-return]
+        return workload_from(None, None, None, None, None, None, None, Path(model), seq_len)  # type: ignore[no-any-return]
+    return workload_from(str(model), None, None, None, None, None, None, None, seq_len)  # type: ignore[no-any-return]
 
 
 def estimate_peak(*, system: str | None = None, count: int = 1, chip: str | None = None,
@@ -73,7 +73,7 @@ def estimate_peak(*, system: str | None = None, count: int = 1, chip: str | None
             "tiers": [], "scale_up_domain_chips": 1, "claims": []}  # fmt: skip
 
 
-def estimate_train(model: str | Path | Shape, *, tokens: float, system: str | None = None, count: int = 1,
+def estimate_train(model: str | Path | Workload, *, tokens: float, system: str | None = None, count: int = 1,
                    chip: str | None = None, chips: int | None = None, precision: str = "bf16",
                    seq_len: int | None = None, cost_model: str | None = None, purchase: str = "on-demand",
                    region: str | None = None, **options: Any) -> Any:  # fmt: skip
@@ -89,11 +89,11 @@ def estimate_train(model: str | Path | Shape, *, tokens: float, system: str | No
     quote = quote_for(cost_model, target, purchase, region)
     reg = current_registry()
     published = frozenset(c.chip for c in reg.validation_cases.values() if c.kind == "train")
-    return training.estimate_train(shape(model, seq_len), target, reg.interconnects, tokens, precision,
+    return training.estimate_train(workload(model, seq_len), target, reg.interconnects, tokens, precision,
                                    seq_len=seq_len, quote=quote, published_chips=published, **options)  # fmt: skip
 
 
-def estimate_serve(model: str | Path | Shape, *, system: str | None = None, count: int = 1, chip: str | None = None,
+def estimate_serve(model: str | Path | Workload, *, system: str | None = None, count: int = 1, chip: str | None = None,
                    chips: int | None = None, layout: str | None = None, precision: str = "bf16",
                    kv_precision: str = "bf16", batch: int | None = None, rate: float | None = None,
                    input_tokens: int = 1000, output_tokens: int = 500, chunk_tokens: int = 8192,
@@ -105,7 +105,7 @@ def estimate_serve(model: str | Path | Shape, *, system: str | None = None, coun
     from hwprof.core.cli.estimate import serve_setup
     from hwprof.core.perf import serving
 
-    work = shape(model)
+    work = workload(model)
     target = cluster_from(system, count, chip, chips)
     quote = quote_for(cost_model, target, purchase, region)
     lay = serve_setup(work, target, layout, precision, kv_precision, chunk_tokens)
@@ -114,26 +114,26 @@ def estimate_serve(model: str | Path | Shape, *, system: str | None = None, coun
     return serving.estimate_serve(work, target, lay, load, quote)
 
 
-def compare_train(model: str | Path | Shape, *, tokens: float, systems: Sequence[str],
+def compare_train(model: str | Path | Workload, *, tokens: float, systems: Sequence[str],
                   cost_model: str | Sequence[str] | None = None, **options: Any) -> Any:  # fmt: skip
     """One training run on several systems (and cost models, side by side) with ratios to a baseline:
     ``hwprof compare train``. ``options``: baseline, chips, precision, seq_len, region, purchase."""
     from hwprof.core.cli import compare
 
     models = [cost_model] if isinstance(cost_model, str) else list(cost_model) if cost_model else None
-    return compare.compare_train_result(shape(model, options.get("seq_len")), tokens, list(systems),
+    return compare.compare_train_result(workload(model, options.get("seq_len")), tokens, list(systems),
                                         cost_models=models, **options)  # fmt: skip
 
 
-def compare_serve(model: str | Path | Shape, *, systems: Sequence[str], **options: Any) -> Any:
+def compare_serve(model: str | Path | Workload, *, systems: Sequence[str], **options: Any) -> Any:
     """One serving setup on several systems with ratios to a baseline: ``hwprof compare serve``.
     ``options``: baseline, precision, kv_precision, batch, input_tokens, output_tokens, cost_model, ..."""
     from hwprof.core.cli import compare
 
-    return compare.compare_serve_result(shape(model), list(systems), **options)
+    return compare.compare_serve_result(workload(model), list(systems), **options)
 
 
-def plan_train(model: str | Path | Shape, *, tokens: float, deadline_days: float | None = None,
+def plan_train(model: str | Path | Workload, *, tokens: float, deadline_days: float | None = None,
                budget: float | None = None, systems: Sequence[str] | None = None, precision: str = "bf16",
                seq_len: int | None = None, cost_model: str | None = None, region: str | None = None,
                purchase: str = "on-demand", top: int = 10) -> Any:  # fmt: skip
@@ -158,12 +158,12 @@ def plan_train(model: str | Path | Shape, *, tokens: float, deadline_days: float
         quotes = [q for q in (first_quote(pricing, chosen, i, [o], region)[0] for o in options) if q] if chosen else []
         candidates.append((r.system(i), r.chip(r.system(i).chip), quotes or [None]))
     published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
-    return plan.plan_train(shape(model, seq_len), candidates, r.interconnects, tokens, precision, seq_len,
+    return plan.plan_train(workload(model, seq_len), candidates, r.interconnects, tokens, precision, seq_len,
                            deadline_days * 86400 if deadline_days is not None else None, budget, top,
                            published_chips=published)  # fmt: skip
 
 
-def plan_serve(model: str | Path | Shape, *, rate: float, ttft_slo: float, tpot_slo: float, input_tokens: int = 1000,
+def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tpot_slo: float, input_tokens: int = 1000,
                output_tokens: int = 500, systems: Sequence[str] | None = None, budget: float | None = None,
                precisions: Sequence[str] = ("bf16", "fp8", "int4", "fp4"), max_count: int = 64,
                cost_model: str | None = None, region: str | None = None, purchase: str = "on-demand") -> Any:  # fmt: skip
@@ -181,7 +181,7 @@ def plan_serve(model: str | Path | Shape, *, rate: float, ttft_slo: float, tpot_
     options = purchase_options(pricing, purchase, region, [chosen] if chosen else [])
     candidates = [(r.system(i), r.chip(r.system(i).chip),
                    first_quote(pricing, chosen, i, options, region)[0] if chosen else None) for i in ids]  # fmt: skip
-    return serve_search.plan_serve(shape(model), candidates, r.interconnects, rate, input_tokens, output_tokens,
+    return serve_search.plan_serve(workload(model), candidates, r.interconnects, rate, input_tokens, output_tokens,
                                    ttft_slo, tpot_slo, budget, tuple(precisions), max_count)  # fmt: skip
 
 

@@ -31,12 +31,12 @@ def wall(cmd: list[str], runs: int) -> float:
 
 def in_process(seconds: float = 2.0) -> tuple[float, float]:
     from hwprof.core.data import registry
-    from hwprof.core.perf import cluster, serving, shape, training
+    from hwprof.core.perf import cluster, serving, training
 
     reg = registry.build(registry.Settings(profile_dirs=()))
     system = reg.system("trn2.48xlarge")
     target = cluster.cluster_for(reg.chip(system.chip), 1024, system, reg.interconnects)
-    work = shape.from_workload(reg.workload("llama3.1-70b"))
+    work = reg.workload("llama3.1-70b")
     rates = []
     layout = "tp=4,pp=4,dp=64,vpp=5"  # a given layout: the single estimate, not the search
     for fn in (lambda: training.estimate_train(work, target, reg.interconnects, 15e12, "bf16", layout),

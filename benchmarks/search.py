@@ -24,7 +24,7 @@ def main() -> None:
     import numpy as np
 
     from hwprof.core.data import registry
-    from hwprof.core.perf import arith, cluster, search, shape, training
+    from hwprof.core.perf import arith, cluster, search, training
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -32,7 +32,7 @@ def main() -> None:
     reg = registry.build(registry.Settings(profile_dirs=()))
     system = reg.system("p5.48xlarge")
     target = cluster.cluster_for(reg.chip(system.chip), 16384, system, reg.interconnects)
-    job = training.make_job(shape.from_workload(reg.workload("llama3.1-405b")), target, reg.interconnects, "bf16",
+    job = training.make_job(reg.workload("llama3.1-405b"), target, reg.interconnects, "bf16",
                             None, None)  # fmt: skip
     rows = list(search.candidates(job))
     table = np.array(rows, dtype=np.int64).T

@@ -27,7 +27,7 @@ def main() -> None:
 
     from hwprof.core.data import registry
     from hwprof.core.errors import HwprofError
-    from hwprof.core.perf import cluster, serve_layout, serve_search, serving, shape
+    from hwprof.core.perf import cluster, serve_layout, serve_search, serving
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="llama3.1-70b")
@@ -38,7 +38,7 @@ def main() -> None:
     args = parser.parse_args()
 
     reg = registry.get(registry.Settings.from_env())
-    work = shape.from_workload(reg.workload(args.model))
+    work = reg.workload(args.model)
     systems = [reg.system(s) for s in ("trn2.48xlarge", "p5.48xlarge", "p5en.48xlarge")]
     best = float("inf")
     total = 0

@@ -46,13 +46,13 @@ def test_results_are_what_json_prints(run_cli: Any) -> None:
     assert peak["peak_dense_pflops"]["fp8"]["value"] == pytest.approx(64 * 1299 / 1000)  # 83.1 PF, the article's 83.2
 
 
-def test_a_model_config_or_a_shape_works_like_a_preset(tmp_path: Path) -> None:
-    shape = hwprof.shape(ROOT / "tests" / "data" / "configs" / "llama-3.1-8b.json")
-    assert shape.params == pytest.approx(8.03e9, rel=0.01)  # Llama 3.1 8B: 8.03B parameters
-    by_shape = hwprof.estimate_train(shape, tokens=1e12, chip="h100-sxm", chips=8)
+def test_a_model_config_or_a_workload_works_like_a_preset(tmp_path: Path) -> None:
+    work = hwprof.workload(ROOT / "tests" / "data" / "configs" / "llama-3.1-8b.json")
+    assert work.params == pytest.approx(8.03e9, rel=0.01)  # Llama 3.1 8B: 8.03B parameters
+    by_workload = hwprof.estimate_train(work, tokens=1e12, chip="h100-sxm", chips=8)
     by_path = hwprof.estimate_train(str(ROOT / "tests/data/configs/llama-3.1-8b.json"), tokens=1e12, chip="h100-sxm",
                                     chips=8)  # fmt: skip
-    assert hwprof.to_json(by_shape)["time_s"] == hwprof.to_json(by_path)["time_s"]
+    assert hwprof.to_json(by_workload)["time_s"] == hwprof.to_json(by_path)["time_s"]
 
 
 def test_plan_and_compare_from_python() -> None:

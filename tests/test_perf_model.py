@@ -11,6 +11,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
+from hwprof.core.data import records
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import comm, layout, memory, search, step
 from hwprof.core.perf.job import Constants, Job, default_batch_tokens
@@ -326,10 +327,10 @@ def test_nothing_fits_says_why() -> None:
 
 def test_a_link_is_needed_beyond_one_chip() -> None:
     from hwprof.core.data import registry
-    from hwprof.core.perf import job, shape
+    from hwprof.core.perf import job
 
     reg = registry.build(registry.Settings(profile_dirs=()))
-    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    work = reg.workload("llama3.1-8b")
     chip = reg.chip("h100-sxm")
     with pytest.raises(HwprofError, match="native link joins 8"):
         job.job_for(work, chip, 16, None, reg.interconnects, "bf16", CONSTANTS)
@@ -541,12 +542,12 @@ def test_zero_0_sp_0_and_one_stage_by_hand() -> None:
 
 def test_job_from_records_by_hand() -> None:
     from hwprof.core.data import registry
-    from hwprof.core.perf import job, shape
+    from hwprof.core.perf import job
 
     reg = registry.build(registry.Settings(profile_dirs=()))
     ultra = reg.system("trn2-ultraserver")
     chip = reg.chip("trainium2")
-    work = shape.from_workload(reg.workload("llama3.1-70b"))
+    work = reg.workload("llama3.1-70b")
     j = job.job_for(work, chip, 64, ultra, reg.interconnects, "fp8", CONSTANTS, 8192)
     assert (j.domain, j.chips, j.seq_len, j.batch_seqs) == (64, 64, 8192, 4 * 2**20 // 8192)
     assert (j.peak_matmul, j.peak_16bit, j.low_precision) == (1299e12, 667e12, True)
@@ -558,9 +559,9 @@ def test_job_from_records_by_hand() -> None:
                            CONSTANTS).low_precision  # fmt: skip
     assert {"fp8", "mxfp8", "int8", "fp6", "mxfp6", "fp4", "mxfp4", "nvfp4", "int4"} == job.LOW_PRECISIONS
     assert default_batch_tokens(4096) == 8 * 2**20
-    moe = shape.from_workload(reg.workload("deepseek-v3"))
+    moe = reg.workload("deepseek-v3")
     d = job.job_for(moe, reg.chip("h100-sxm"), 64, reg.system("p5.48xlarge"), reg.interconnects, "fp8", CONSTANTS)
-    routed = (moe.params - moe.active_params) * 256 / (256 - 8)  # all experts, from total and active
+    routed = (moe.params - moe.active) * 256 / (256 - 8)  # all experts, from total and active
     assert (d.experts, d.experts_per_token, d.moe_layers) == (256, 8, moe.layers)
     assert d.expert_params == pytest.approx(routed)
     assert d.dense_params == pytest.approx(moe.params - routed)
@@ -578,10 +579,10 @@ def test_job_from_records_by_hand() -> None:
 def test_job_refusals_word_for_word(chips: int, system: str, chip: str, model: str, precision: str,
                                     message: str) -> None:  # fmt: skip
     from hwprof.core.data import registry
-    from hwprof.core.perf import job, shape
+    from hwprof.core.perf import job
 
     reg = registry.build(registry.Settings(profile_dirs=()))
-    work = shape.from_workload(reg.workload(model))
+    work = reg.workload(model)
     with pytest.raises(HwprofError) as caught:
         job.job_for(work, reg.chip(chip), chips, reg.system(system) if system else None, reg.interconnects,
                     precision, CONSTANTS)  # fmt: skip
@@ -590,16 +591,24 @@ def test_job_refusals_word_for_word(chips: int, system: str, chip: str, model: s
 
 def test_a_job_needs_a_shape_and_a_way_out() -> None:
     from hwprof.core.data import registry
-    from hwprof.core.perf import job, shape
+    from hwprof.core.perf import job
 
     reg = registry.build(registry.Settings(profile_dirs=()))
-    bare = shape.Shape(name="x", params=1e9, active_params=1e9, layers=4)
+    bare = records.Workload(
+        id="x",
+        name="x",
+        source=records.Source(key="test", title="test"),
+        status="estimated",
+        params=1e9,
+        active_params=1e9,
+        layers=4,
+    )
     with pytest.raises(HwprofError) as caught:
         job.job_for(bare, reg.chip("h100-sxm"), 8, None, reg.interconnects, "bf16", CONSTANTS)
     assert str(caught.value) == "a layout needs the model's shape: x lacks hidden, heads, sequence length"
     p5 = reg.system("p5.48xlarge")
     inside = attrs.evolve(p5, tiers=p5.tiers[:1])
-    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    work = reg.workload("llama3.1-8b")
     with pytest.raises(HwprofError) as caught:
         job.job_for(work, reg.chip("h100-sxm"), 16, inside, reg.interconnects, "bf16", CONSTANTS)
     assert str(caught.value) == "p5.48xlarge has no scale-out tier, so 16 chips cannot be joined; at most 8"

@@ -10,7 +10,7 @@ from hwprof.core.cli.app import main
 from hwprof.core.cost import pricing
 from hwprof.core.data import registry
 from hwprof.core.errors import HwprofError
-from hwprof.core.perf import cluster, plan, shape, training
+from hwprof.core.perf import cluster, plan, training
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def test_cheapest_meeting_a_deadline_is_the_fewest_systems_that_meet_it(reg: reg
     system = reg.system("p5.48xlarge")
     chip = reg.chip(system.chip)
     quote = pricing.quote(reg.cost_model("aws"), system.id, region="us-east-1")
-    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    work = reg.workload("llama3.1-8b")
     deadline = 20 * 86400
     result = plan.plan_train(work, [(system, chip, [quote])], reg.interconnects, 2e12, "bf16", deadline_s=deadline)
     best = result.cheapest
@@ -48,7 +48,7 @@ def test_cheapest_meeting_a_deadline_is_the_fewest_systems_that_meet_it(reg: reg
 def test_a_budget_alone_searches_and_marks_the_fastest_within_it(reg: registry.Registry) -> None:
     system = reg.system("p5.48xlarge")
     quote = pricing.quote(reg.cost_model("aws"), system.id)
-    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    work = reg.workload("llama3.1-8b")
     options = [(system, reg.chip(system.chip), [quote])]
     free = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16")
     budget = 1.2 * min(r.cost_usd.expected for r in free.options if r.cost_usd)
@@ -63,7 +63,7 @@ def test_a_budget_alone_searches_and_marks_the_fastest_within_it(reg: registry.R
 
 
 def test_the_frontier_holds_no_dominated_option(reg: registry.Registry) -> None:
-    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    work = reg.workload("llama3.1-8b")
     options = [(reg.system(s), reg.chip(reg.system(s).chip), [pricing.quote(reg.cost_model("aws"), s)])
                for s in ("p5.48xlarge", "trn2.48xlarge")]  # fmt: skip
     result = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16")
@@ -76,7 +76,7 @@ def test_the_frontier_holds_no_dominated_option(reg: registry.Registry) -> None:
 
 
 def test_nonsense_goals_are_refused(reg: registry.Registry) -> None:
-    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    work = reg.workload("llama3.1-8b")
     with pytest.raises(HwprofError, match="deadline_days"):
         plan.plan_train(work, [], reg.interconnects, 1e12, "bf16", deadline_s=-1)
     with pytest.raises(HwprofError, match="budget"):
@@ -103,7 +103,7 @@ def test_plan_cli_json_shows_layouts_that_fit_and_divide(capsys: pytest.CaptureF
 
 
 def test_an_option_without_a_price_cannot_meet_a_budget(reg: registry.Registry) -> None:
-    work = shape.from_workload(reg.workload("llama3.1-8b"))
+    work = reg.workload("llama3.1-8b")
     priced = (reg.system("p5.48xlarge"), reg.chip("h100-sxm"), [pricing.quote(reg.cost_model("aws"), "p5.48xlarge")])
     unpriced = (reg.system("p5e.48xlarge"), reg.chip("h200-sxm"), [None])
     result = plan.plan_train(work, [priced, unpriced], reg.interconnects, 1e11, "bf16", budget_usd=1e9)

@@ -10,9 +10,9 @@ import attrs
 import pytest
 
 from hwprof.core.cli.app import main
-from hwprof.core.data import registry
+from hwprof.core.data import records, registry
 from hwprof.core.errors import HwprofError
-from hwprof.core.perf import cluster, serve_cases, serving, shape, traffic
+from hwprof.core.perf import cluster, serve_cases, serving, traffic
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf import serve_layout as sl
 
@@ -39,8 +39,8 @@ def on(reg: registry.Registry, system: str, chips: int) -> cluster.Cluster:
     return cluster.cluster_for(reg.chip(s.chip), chips, s, reg.interconnects)
 
 
-def model(reg: registry.Registry, name: str) -> shape.Shape:
-    return shape.from_workload(reg.workload(name))
+def model(reg: registry.Registry, name: str) -> records.Workload:
+    return reg.workload(name)
 
 
 # --- memory -----------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ import math
 import attrs
 import pytest
 
-from hwprof.core.data import registry
+from hwprof.core.data import records, registry
 from hwprof.core.errors import HwprofError
-from hwprof.core.perf import cluster, serving, shape, traffic
+from hwprof.core.perf import cluster, serving, traffic
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf import serve_layout as sl
 
@@ -25,8 +25,8 @@ def on(reg: registry.Registry, system: str, chips: int) -> cluster.Cluster:
     return cluster.cluster_for(reg.chip(s.chip), chips, s, reg.interconnects)
 
 
-def model(reg: registry.Registry, name: str) -> shape.Shape:
-    return shape.from_workload(reg.workload(name))
+def model(reg: registry.Registry, name: str) -> records.Workload:
+    return reg.workload(name)
 
 
 # --- layout syntax --------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_check_refuses_each_rule(reg: registry.Registry) -> None:
     seventy = model(reg, "llama3.1-70b")
     p5 = on(reg, "p5.48xlarge", 8)
 
-    def refused(lay: sl.ServeLayout, needle: str, work: shape.Shape = seventy, target: cluster.Cluster = p5,
+    def refused(lay: sl.ServeLayout, needle: str, work: records.Workload = seventy, target: cluster.Cluster = p5,
                 i: int = 100, o: int = 100) -> None:  # fmt: skip
         with pytest.raises(HwprofError) as err:
             sl.check(work, target, lay, i, o)
@@ -387,7 +387,7 @@ def test_check_messages_exactly(reg: registry.Registry) -> None:
     seventy = model(reg, "llama3.1-70b")
     p5 = on(reg, "p5.48xlarge", 8)
 
-    def says(lay: sl.ServeLayout, work: shape.Shape = seventy, target: cluster.Cluster = p5, i: int = 100) -> str:
+    def says(lay: sl.ServeLayout, work: records.Workload = seventy, target: cluster.Cluster = p5, i: int = 100) -> str:
         return message(sl.check, work, target, lay, i, 100)
 
     assert says(sl.ServeLayout(tp=8), i=0) == "prompt tokens must be at least 1, got 0"

@@ -7,7 +7,7 @@ import attrs
 import pytest
 
 from hwprof.core.data import registry
-from hwprof.core.perf import calibrate, cluster, shape, training
+from hwprof.core.perf import calibrate, cluster, training
 from hwprof.core.perf import efficiency as eff
 
 
@@ -69,7 +69,7 @@ def _time(reg: registry.Registry, model: str, system: str, count: int, precision
           batch: int | None = None) -> float:  # fmt: skip
     s = reg.system(system)
     target = cluster.cluster_for(reg.chip(s.chip), count * s.chips, s, reg.interconnects)
-    work = shape.from_workload(reg.workload(model))
+    work = reg.workload(model)
     return training.estimate_train(work, target, reg.interconnects, 1e12, precision, layout,
                                    global_batch_seqs=batch).time_s.expected  # fmt: skip
 
@@ -95,7 +95,7 @@ def test_h100_fp8_gain_stays_in_the_published_band(reg: registry.Registry, model
 def test_trainium3_mxfp8_gain_rests_on_a_stated_fraction_with_a_wider_range(reg: registry.Registry) -> None:
     s = reg.system("trn3-ultraserver-64")
     target = cluster.cluster_for(reg.chip("trainium3"), 64, s, reg.interconnects)
-    work = shape.from_workload(reg.workload("llama3.1-70b"))
+    work = reg.workload("llama3.1-70b")
     lay = "tp=4,pp=4,dp=4"
     bf16 = training.estimate_train(work, target, reg.interconnects, 1e12, "bf16", lay)
     mx = training.estimate_train(work, target, reg.interconnects, 1e12, "mxfp8", lay)
@@ -126,7 +126,7 @@ def test_an_ultraserver_changes_the_time_where_traffic_leaves_the_instance(reg: 
 def test_estimate_reports_the_runner_up_and_the_tiers(reg: registry.Registry) -> None:
     s = reg.system("p5.48xlarge")
     target = cluster.cluster_for(reg.chip("h100-sxm"), 64, s, reg.interconnects)
-    result = training.estimate_train(shape.from_workload(reg.workload("llama3.1-70b")), target, reg.interconnects,
+    result = training.estimate_train(reg.workload("llama3.1-70b"), target, reg.interconnects,
                                      1e12, "bf16")  # fmt: skip
     assert result.runner_up is not None and result.runner_up.step_s >= result.step.total_s  # type: ignore[union-attr]
     assert [t.split(":")[0] for t in result.tiers] == ["nvlink4", "efa-v2-p5"]

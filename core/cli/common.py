@@ -1,5 +1,5 @@
 """What the command modules share: the session (settings and registry of one invocation), option
-types, and turning options into shapes, clusters and quotes. Imports no command module.
+types, and turning options into workloads, clusters and quotes. Imports no command module.
 """
 
 from __future__ import annotations
@@ -199,28 +199,30 @@ RegionOpt = Annotated[str | None, typer.Option("--region", help="Region; default
 PurchaseOpt = Annotated[str, typer.Option("--purchase", help="on-demand, capacity-block, spot, ...")]
 
 
-def shape_from(model: str | None, params: float | None, active: float | None, layers: int | None, hidden: int | None,
-           heads: int | None, kv_heads: int | None, config: Path | None, seq_len: int | None) -> Any:  # fmt: skip
-    from hwprof.core.perf import shape
+def workload_from(model: str | None, params: float | None, active: float | None, layers: int | None,
+                  hidden: int | None, heads: int | None, kv_heads: int | None, config: Path | None,
+                  seq_len: int | None) -> Any:  # fmt: skip
+    """The workload the options name: a preset (``--model``), a config.json, or counts given directly."""
+    from hwprof.core.data import hf_config, records
 
     given = [name for name, v in (("--model", model), ("--params", params), ("--model-config", config)) if v]
     if len(given) != 1:
         raise HwprofError("give the model once: --model ID, --params N (with --layers/--hidden/--heads for "
                           f"attention and KV cache) or --model-config PATH{'; got ' + ', '.join(given) if given else ''}")  # fmt: skip
     if model:
-        result = shape.from_workload(current_registry().workload(model))
-    elif config:
-        result = shape.from_hf_config(config)
-    else:
-        assert params is not None
-        if active is not None and active > params:
-            raise HwprofError(f"--active-params {active:g} is more than --params {params:g}")
-        if heads is not None and ((hidden is not None and heads > hidden) or (kv_heads or 0) > heads):
-            raise HwprofError(f"--heads {heads} does not fit: key/value heads <= heads <= model width (--hidden)")
-        result = shape.Shape(name=f"{params:.3g} params", params=params, active_params=active or params,
-                             layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, seq_len=seq_len,
-                             source="given on the command line")  # fmt: skip
-    return result
+        return current_registry().workload(model)
+    if config:
+        return hf_config.from_hf_config(config)
+    assert params is not None
+    if active is not None and active > params:
+        raise HwprofError(f"--active-params {active:g} is more than --params {params:g}")
+    if heads is not None and ((hidden is not None and heads > hidden) or (kv_heads or 0) > heads):
+        raise HwprofError(f"--heads {heads} does not fit: key/value heads <= heads <= model width (--hidden)")
+    label = f"{params:.3g} params"
+    return records.Workload(id=label, name=label, params=params, active_params=active or params,
+                            source=records.Source(key="command-line", title="given on the command line"),
+                            status="estimated", layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
+                            seq_len=seq_len)  # fmt: skip
 
 
 def cluster_from(system_id: str | None, count: int, chip_id: str | None, chips: int | None) -> Any:

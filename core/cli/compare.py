@@ -34,7 +34,7 @@ from hwprof.core.cli.common import (
     days_text,
     first_quote,
     purchase_options,
-    shape_from,
+    workload_from,
 )
 from hwprof.core.cli.plot import Bar, check_path, ratios
 from hwprof.core.cli.render import Cell, Table, duration, emit, note, output_format, warn
@@ -80,10 +80,10 @@ def compare_train(
     fmt = output_format(fmt, as_json)
     if plot is not None:
         check_path(plot)
-    shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
+    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
     models = [m.strip() for m in cost_models.split(",")] if cost_models else None
     ids = [s.strip() for s in systems.split(",") if s.strip()]
-    comparison = compare_train_result(shape, tokens, ids, baseline=baseline, chips=chips, precision=precision,
+    comparison = compare_train_result(work, tokens, ids, baseline=baseline, chips=chips, precision=precision,
                                       seq_len=seq_len, cost_models=models, region=region, purchase=purchase,
                                       global_batch_tokens=global_batch_tokens)  # fmt: skip
     out, baseline, finding = list(comparison.rows), comparison.baseline, comparison.finding
@@ -108,7 +108,7 @@ def compare_train(
         footer = "price-perf vs base: tokens per dollar relative to the baseline (above 1 is better).\n" + finding
         return [Table(headers, table_rows, title=title, footer=footer.rstrip(), csv_headers=csv)]
 
-    title = f"{shape.name}, {tokens:.3g} tokens, {precision}; baseline {baseline}"
+    title = f"{work.id}, {tokens:.3g} tokens, {precision}; baseline {baseline}"
     emit(fmt, data, blocks)
     if plot is not None:
         rows = [{**row["result"], "label": row["label"], "system": row["system"]} for row in out]
@@ -126,7 +126,7 @@ class Comparison:
     finding: str = ""
 
 
-def compare_train_result(shape: Any, tokens: float, systems: list[str], *, baseline: str | None = None,
+def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseline: str | None = None,
                          chips: int | None = None, precision: str = "bf16", seq_len: int | None = None,
                          cost_models: list[str] | None = None, region: str | None = None,
                          purchase: str = "on-demand", global_batch_tokens: float | None = None) -> Comparison:  # fmt: skip
@@ -137,7 +137,7 @@ def compare_train_result(shape: Any, tokens: float, systems: list[str], *, basel
 
     r = current_registry()
     models: list[str | None] = list(cost_models) if cost_models else [*sorted(r.cost_models)]
-    seq = seq_len or shape.seq_len
+    seq = seq_len or work.seq_len
     if global_batch_tokens is not None and not seq:
         raise HwprofError("needs the sequence length to count sequences", subject="global_batch_tokens")
     batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
@@ -148,13 +148,13 @@ def compare_train_result(shape: Any, tokens: float, systems: list[str], *, basel
     for system_id in ids:
         system = r.system(system_id)
         chip = r.chip(system.chip)
-        want = chips or _fewest_chips(shape, system, chip, r.interconnects, precision, seq_len, batch)
+        want = chips or _fewest_chips(work, system, chip, r.interconnects, precision, seq_len, batch)
         target = cluster.cluster_for(chip, cluster.whole_systems(want, system), system, r.interconnects)
         for model_id in models or [None]:  # without a cost model: time and energy only
             quote, missing = None, ""
             if model_id is not None:
                 quote, missing = first_quote(pricing, r.cost_model(model_id), system_id, options, region)
-            result = to_json(training.estimate_train(shape, target, r.interconnects, tokens, precision, None, seq_len,
+            result = to_json(training.estimate_train(work, target, r.interconnects, tokens, precision, None, seq_len,
                                                      quote=quote, global_batch_seqs=batch,
                                                      published_chips=published))  # fmt: skip
             label = system_id + (f" [{model_id}]" if len(models) > 1 else "")
@@ -194,12 +194,12 @@ def _draw(path: Path) -> None:
     note(f"chart written to {path}")
 
 
-def _fewest_chips(shape: Any, system: Any, chip: Any, interconnects: dict[str, Any], precision: str,
+def _fewest_chips(work: Any, system: Any, chip: Any, interconnects: dict[str, Any], precision: str,
                   seq_len: int | None, batch: int | None) -> int:  # fmt: skip
     """Chips in the fewest systems on which some layout fits (``plan``'s rule)."""
     from hwprof.core.perf import plan
 
-    result = plan.plan_train(shape, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=1,
+    result = plan.plan_train(work, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=1,
                              batch_seqs=batch)  # fmt: skip
     if not result.options:
         raise HwprofError(f"{system.id}: {result.reasons.get(system.id, 'no layout fits')}")
@@ -288,9 +288,9 @@ def compare_serve(
     fmt = output_format(fmt, as_json)
     if plot is not None:
         check_path(plot)
-    shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
+    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
     comparison = compare_serve_result(
-        shape, [s.strip() for s in systems.split(",") if s.strip()], baseline=baseline, precision=precision,
+        work, [s.strip() for s in systems.split(",") if s.strip()], baseline=baseline, precision=precision,
         kv_precision=kv_precision, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
         cost_model=cost_model, region=region, purchase=purchase,
     )  # fmt: skip
@@ -319,12 +319,12 @@ def compare_serve(
                    "price-perf vs base"]  # fmt: skip
         csv = ["system", "layout", "ttft_s", "tpot_s", "tokens_per_s", "binding", "usd_per_million_output_tokens",
                "price_performance"]  # fmt: skip
-        title = f"{shape.name}, concurrency {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"
+        title = f"{work.id}, concurrency {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"
         return [Table(headers, rows, title=title, csv_headers=csv)]
 
     emit(fmt, data, blocks)
     if plot is not None:
-        title = f"{shape.name}, concurrency {batch}, {input_tokens} in / {output_tokens} out"
+        title = f"{work.id}, concurrency {batch}, {input_tokens} in / {output_tokens} out"
         shown: list[dict[str, Any]] = data["rows"]  # type: ignore[assignment]
         panels = [(f"throughput vs {baseline}", _ratio_bars(shown, baseline, "tokens_per_s", smaller_is_better=False)),
                   (f"price-performance vs {baseline}",
@@ -335,7 +335,7 @@ def compare_serve(
 # ----------------------------------------------------------------------------- plan
 
 
-def compare_serve_result(shape: Any, systems: list[str], *, baseline: str | None = None, precision: str = "bf16",
+def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None = None, precision: str = "bf16",
                          kv_precision: str = "bf16", batch: int = 1, input_tokens: int = 1000,
                          output_tokens: int = 500, cost_model: str | None = None, region: str | None = None,
                          purchase: str = "on-demand") -> Comparison:  # fmt: skip
@@ -355,8 +355,8 @@ def compare_serve_result(shape: Any, systems: list[str], *, baseline: str | None
         quote, missing = None, ""
         if chosen_model is not None:
             quote, missing = first_quote(pricing, chosen_model, system_id, options, region)
-        lay = serve_layout.default_layout(target, precision, kv_precision, shape.heads)
-        res = serving.estimate_serve(shape, target, lay, serving.Traffic(input_tokens, output_tokens, batch), quote)
+        lay = serve_layout.default_layout(target, precision, kv_precision, work.heads)
+        res = serving.estimate_serve(work, target, lay, serving.Traffic(input_tokens, output_tokens, batch), quote)
         out.append({"system": system_id, "label": system_id, "result": res, "missing_price": missing})
 
     def per_million(res: Any) -> float | None:

@@ -36,7 +36,7 @@ from hwprof.core.cli.common import (
     note_calibration,
     quote_for,
     range_text,
-    shape_from,
+    workload_from,
 )
 from hwprof.core.cli.plot import Bar, breakdown, check_path
 from hwprof.core.cli.render import duration, exact, note, number, pairs, plural, warn
@@ -77,16 +77,16 @@ def estimate_train(
     fmt = output_format(fmt, as_json)
     if plot is not None:
         check_path(plot)
-    shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
+    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
     target = cluster_from(system, count, chip, chips)
     quote = quote_for(cost_model, target, purchase, region)
-    seq = seq_len or shape.seq_len
+    seq = seq_len or work.seq_len
     if global_batch_tokens is not None and (not global_batch_tokens > 0 or not seq):
         raise HwprofError("--global-batch-tokens must be positive, with a known sequence length (--seq-len)")
     batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
     r = current_registry()
     published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
-    result = training.estimate_train(shape, target, r.interconnects, tokens, precision, layout, seq_len, full_run,
+    result = training.estimate_train(work, target, r.interconnects, tokens, precision, layout, seq_len, full_run,
                                      quote, batch, cross_domain=cross_domain_tp, mfu=mfu,
                                      published_chips=published)  # fmt: skip
     data = to_json(result)
@@ -223,7 +223,7 @@ ChunkOpt = Annotated[
 ]
 
 
-def serve_setup(shape: Any, target: Any, layout: str | None, precision: str, kv_precision: str,
+def serve_setup(work: Any, target: Any, layout: str | None, precision: str, kv_precision: str,
                 chunk_tokens: int) -> Any:  # fmt: skip
     """The layout the user gave, or the default one (stated in the result's assumptions)."""
     from hwprof.core.perf import serve_layout
@@ -233,7 +233,7 @@ def serve_setup(shape: Any, target: Any, layout: str | None, precision: str, kv_
     if layout:
         lay = serve_layout.parse(layout, target.chips, precision, kv_precision)
     else:
-        lay = serve_layout.default_layout(target, precision, kv_precision, shape.heads)
+        lay = serve_layout.default_layout(target, precision, kv_precision, work.heads)
     return attrs.evolve(lay, chunk_tokens=chunk_tokens)
 
 
@@ -264,15 +264,15 @@ def estimate_serve(
         check_path(plot)
     if concurrency is not None and rate is not None:
         raise HwprofError("give the load once: --concurrency N (closed loop) or --rate R (requests per second)")
-    shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
+    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
     target = cluster_from(system, count, chip, chips)
     quote = quote_for(cost_model, target, purchase, region)
-    lay = serve_setup(shape, target, layout, precision, kv_precision, chunk_tokens)
+    lay = serve_setup(work, target, layout, precision, kv_precision, chunk_tokens)
     load = serving.Traffic(input_tokens, output_tokens, concurrency=concurrency if rate is None else None,
                            rate_per_s=rate, max_batch=max_batch)  # fmt: skip
     if rate is None and concurrency is None:
         load = attrs.evolve(load, concurrency=1)
-    result = serving.estimate_serve(shape, target, lay, load, quote)
+    result = serving.estimate_serve(work, target, lay, load, quote)
     data = to_json(result)
     note_calibration(data, target.chip.id, "serve")
     for message in result.cost.warnings if result.cost else ():

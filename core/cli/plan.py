@@ -28,7 +28,7 @@ from hwprof.core.cli.common import (
     days_text,
     first_quote,
     purchase_options,
-    shape_from,
+    workload_from,
 )
 from hwprof.core.cli.plot import check_path
 from hwprof.core.cli.render import (
@@ -77,11 +77,11 @@ def plan_train_cmd(
     if plot is not None:
         check_path(plot)
     r = current_registry()
-    shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
+    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
     chosen_model = chosen_cost_model(cost_model)
     ids = _system_ids(r, systems, chosen_model)
     options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
-    seq = seq_len or shape.seq_len
+    seq = seq_len or work.seq_len
     if global_batch_tokens is not None and (not global_batch_tokens > 0 or not seq):
         raise HwprofError("--global-batch-tokens must be positive, with a known sequence length (--seq-len)")
     batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
@@ -95,7 +95,7 @@ def plan_train_cmd(
                 quotes.append(quote)
         candidates.append((system, r.chip(system.chip), quotes or [None]))
     published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
-    result = plan.plan_train(shape, candidates, r.interconnects, tokens, precision, seq_len,
+    result = plan.plan_train(work, candidates, r.interconnects, tokens, precision, seq_len,
                              deadline_days * 86400 if deadline_days is not None else None, budget, top, batch,
                              published)  # fmt: skip
     # Each price warning once, on stderr and in the JSON (a script reading --json sees a stale price too).
@@ -104,7 +104,7 @@ def plan_train_cmd(
         warn(message)
     goal = ", ".join(g for g in (f"deadline {deadline_days:g} days" if deadline_days else "",
                                  f"budget {budget:,.0f} USD" if budget else "") if g) or "the time-cost frontier"  # fmt: skip
-    title = f"{shape.name}, {tokens:.3g} tokens, {precision}; goal: {goal}"
+    title = f"{work.id}, {tokens:.3g} tokens, {precision}; goal: {goal}"
     data = {"deadline_days": deadline_days, "budget_usd": budget, **to_json(result), "warnings": warnings}
     emit(fmt, data, lambda: [train_plan_table(result, budget, title, bool(deadline_days or budget))])
     if plot is not None:
@@ -211,7 +211,7 @@ def plan_serve_cmd(
     if max_count < 1 or max_count > 4096:
         raise HwprofError(f"--max-count {max_count}: use 1 to 4096")
     r = current_registry()
-    shape = shape_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
+    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
     chosen_model = chosen_cost_model(cost_model)
     ids = _system_ids(r, systems, chosen_model)
     options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
@@ -221,12 +221,12 @@ def plan_serve_cmd(
         quote = first_quote(pricing, chosen_model, system_id, options, region)[0] if chosen_model else None
         candidates.append((system, r.chip(system.chip), quote))
     wanted = tuple(p.strip() for p in precisions.split(",") if p.strip())
-    plan = serve_search.plan_serve(shape, candidates, r.interconnects, rate, input_tokens, output_tokens, ttft_slo,
+    plan = serve_search.plan_serve(work, candidates, r.interconnects, rate, input_tokens, output_tokens, ttft_slo,
                                    tpot_slo, budget, wanted, max_count, robust=robust)  # fmt: skip
     for _, _, quote in candidates:
         for message in quote.warnings() if quote else ():
             warn(message)
-    title = (f"{shape.name} at {rate:g} requests/s, {input_tokens:,} in / {output_tokens:,} out; targets TTFT p90 <= "
+    title = (f"{work.id} at {rate:g} requests/s, {input_tokens:,} in / {output_tokens:,} out; targets TTFT p90 <= "
              f"{duration(ttft_slo)}, TPOT p90 <= {duration(tpot_slo)}" + (f", budget {budget:,.2f} USD/h" if budget else "")
              + (", met at the slow end of each range (--robust)" if robust else ""))  # fmt: skip
     emit(fmt, to_json(plan), lambda: serve_plan_blocks(plan, title, top))

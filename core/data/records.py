@@ -465,7 +465,18 @@ class QuotesCost(Protocol):
 
 @attrs.frozen
 class Workload:
-    """A model shape. Counts are plain numbers: the whole shape shares one source."""
+    """A model's shape, what the estimators run on: a preset from the profiles (``--model ID``), a
+    Hugging Face config.json read by ``hwprof.core.data.hf_config``, or counts given directly.
+    Counts are plain numbers: the whole shape shares one source. ``None`` where the shape is unknown.
+
+    Formulas (per token, dense transformer, ``d_attn = heads x head_dim``):
+    - training: ``6 x active`` for the matmuls (forward 2, backward 4), plus causal attention
+      ``6 x layers x seq x d_attn`` (QK^T and AV are ``4 x layers x seq x d_attn`` forward without the
+      causal mask; the mask halves it; backward doubles forward). At 128K context on a 405B model
+      this adds about two thirds to 6N, so it is never left out when the shape is known.
+    - inference forward: ``2 x active`` plus ``4 x layers x context x d_attn`` per new token
+      at context length ``context`` (decode reads the whole cache; prefill averages over the prompt).
+    """
 
     id: str = attrs.field(metadata=doc("unique id, e.g. 'llama3.1-70b'"))
     name: str = attrs.field(metadata=doc("display name"))
@@ -499,7 +510,48 @@ class Workload:
 
     @property
     def active(self) -> float:
+        """Parameters used per token: ``active_params``, or all of them for a dense model."""
         return self.active_params or self.params
+
+    @property
+    def citation(self) -> str:
+        """Where the shape comes from and how firm it is, e.g. 'Llama 3.1 model card (official)'."""
+        return f"{self.source.title} ({self.status})"
+
+    @property
+    def is_moe(self) -> bool:
+        return self.params > self.active
+
+    @property
+    def attention_width(self) -> int | None:
+        if self.heads and (self.head_dim or self.hidden):
+            return self.heads * (self.head_dim or (self.hidden or 0) // self.heads)
+        return self.hidden
+
+    def train_flops_per_token(self, seq_len: int | None) -> tuple[float, float]:
+        """(matmul FLOPs, attention FLOPs) per trained token."""
+        dense = 6 * self.active
+        width = self.attention_width
+        if not (self.layers and width and seq_len):
+            return dense, 0.0
+        return dense, 6.0 * self.layers * seq_len * width
+
+    def forward_flops_per_token(self, context: float) -> float:
+        width = self.attention_width
+        attention = 4.0 * self.layers * context * width if self.layers and width else 0.0
+        return 2 * self.active + attention
+
+    def kv_elements_per_token(self) -> float | None:
+        """K and V elements cached per token, over all layers."""
+        if not self.layers:
+            return None
+        if self.kv_elements_per_layer:
+            return float(self.layers * self.kv_elements_per_layer)
+        kv_heads = self.kv_heads or self.heads
+        head_dim = self.head_dim or ((self.hidden // self.heads) if self.hidden and self.heads else None)
+        if not (kv_heads and head_dim):
+            return None
+        return float(2 * self.layers * kv_heads * head_dim)
 
 
 @attrs.frozen

@@ -107,14 +107,14 @@ def job_for(
     batch_seqs: int | None = None,
     cross_domain: bool = False,
 ) -> Job:
-    """A Job from records: ``shape`` (perf.shape.Shape), ``chip``, ``system`` (or None: a bare chip)."""
+    """A Job from records: ``shape`` (records.Workload), ``chip``, ``system`` (or None: a bare chip)."""
     if chips < 1:
         raise HwprofError(f"the chip count must be at least 1, got {chips}")
     seq = seq_len or shape.seq_len
     missing = [n for n in ("layers", "hidden", "heads") if not getattr(shape, n)]
     if missing or not seq:
         what = ", ".join(missing + ([] if seq else ["sequence length"]))
-        raise HwprofError(f"a layout needs the model's shape: {shape.name} lacks {what}")
+        raise HwprofError(f"a layout needs the model's shape: {shape.id} lacks {what}")
     tiers = comm.tiers_of(system, interconnects, chips, chip)
     if chips > 1 and comm.reach(tiers) < chips:
         if system is None:
@@ -127,14 +127,14 @@ def job_for(
     batch = batch_seqs or max(1, default_batch_tokens(chips) // seq)
     expert_params, moe_layers = 0.0, 0
     experts, per_token = shape.experts or 0, shape.experts_per_token or 0
-    if experts and per_token and shape.params > shape.active_params and experts > per_token:
-        expert_params = (shape.params - shape.active_params) * experts / (experts - per_token)
+    if experts and per_token and shape.params > shape.active and experts > per_token:
+        expert_params = (shape.params - shape.active) * experts / (experts - per_token)
         moe_layers = shape.layers
     else:
         experts = per_token = 0
     peak16 = peak_flops(chip, "bf16" if "bf16" in chip.peak_dense_tflops else "fp16")
     return Job(
-        name=shape.name, params=shape.params, active_params=shape.active_params, layers=shape.layers,
+        name=shape.id, params=shape.params, active_params=shape.active, layers=shape.layers,
         hidden=shape.hidden, heads=shape.heads, kv_heads=shape.kv_heads or shape.heads, head_dim=head_dim,
         seq_len=seq, batch_seqs=batch, chips=chips, domain=domain, memory_bytes=chip.memory_bytes,
         memory_bw=chip.memory_bandwidth_tbps.value * 1e12, peak_matmul=peak_flops(chip, precision),

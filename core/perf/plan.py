@@ -12,10 +12,10 @@ from typing import Any
 import attrs
 
 from hwprof.core.cost.pricing import Quote
+from hwprof.core.data.records import Workload
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import search, training
 from hwprof.core.perf.cluster import cluster_for
-from hwprof.core.perf.shape import Shape
 from hwprof.core.perf.training import Span
 
 MAX_SYSTEMS = 1 << 13
@@ -67,7 +67,7 @@ class Plan:
     evaluated_layouts: int
 
 
-def _estimate(shape: Shape, system: Any, chip: Any, count: int, interconnects: dict[str, Any], tokens: float,
+def _estimate(shape: Workload, system: Any, chip: Any, count: int, interconnects: dict[str, Any], tokens: float,
               precision: str, seq_len: int | None, batch: int | None, published: frozenset[str]) -> tuple[Any, int, str]:  # fmt: skip
     """(estimate or None, layouts evaluated, why none fits)."""
     cluster = cluster_for(chip, count * system.chips, system, interconnects)
@@ -82,7 +82,7 @@ def _estimate(shape: Shape, system: Any, chip: Any, count: int, interconnects: d
 
 
 def plan_train(
-    shape: Shape,
+    shape: Workload,
     options: list[tuple[Any, Any, list[Quote | None]]],
     interconnects: dict[str, Any],
     tokens: float,

@@ -23,7 +23,7 @@ import attrs
 
 from hwprof.core.data import records
 from hwprof.core.data.registry import Registry
-from hwprof.core.perf import cluster, serving, shape
+from hwprof.core.perf import cluster, serving
 from hwprof.core.perf import serve_layout as sl
 
 FITTED = ("memory_bandwidth_fraction", "collective_latency_us", "prefill_compute_fraction",
@@ -60,7 +60,7 @@ def traffic_of(case: records.ValidationCase, lay: sl.ServeLayout) -> serving.Tra
 
 
 def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED) -> serving.ServeEstimate:
-    work = shape.from_workload(reg.workload(case.model))
+    work = reg.workload(case.model)
     system = reg.system(case.system) if case.system else None
     target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
     lay = layout_of(case)

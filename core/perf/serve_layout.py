@@ -29,7 +29,6 @@ from hwprof.core.perf import comm
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf.arith import SCALAR
 from hwprof.core.perf.cluster import USABLE_MEMORY_FRACTION, Cluster
-from hwprof.core.perf.shape import Shape
 
 KV_PRECISIONS = ("bf16", "fp16", "fp8")
 ACTIVATION_BYTES = 2  # collectives move 16-bit activations
@@ -113,14 +112,14 @@ def weight_precisions(chip: records.Chip, wanted: tuple[str, ...] = ("bf16", "fp
     return [p for p in wanted if p in runs]
 
 
-def check(shape: Shape, cluster: Cluster, lay: ServeLayout, input_tokens: int, output_tokens: int) -> None:
+def check(shape: records.Workload, cluster: Cluster, lay: ServeLayout, input_tokens: int, output_tokens: int) -> None:
     """Refuse a layout or request that cannot run, naming the rule (heads, layers, experts, context)."""
     for name, value in (("prompt tokens", input_tokens), ("output tokens", output_tokens)):
         if value < 1:
             raise HwprofError(f"{name} must be at least 1, got {value}")
     if shape.max_context and input_tokens + output_tokens > shape.max_context:
         raise HwprofError(f"a prompt of {input_tokens:,} tokens plus {output_tokens:,} generated exceeds "
-                          f"{shape.name}'s maximum context of {shape.max_context:,} tokens")  # fmt: skip
+                          f"{shape.id}'s maximum context of {shape.max_context:,} tokens")  # fmt: skip
     if shape.heads and shape.heads % lay.tp:
         raise HwprofError(f"layout {lay}: {shape.heads} attention heads do not split over tp={lay.tp}")
     kv = shape.kv_heads
@@ -130,7 +129,7 @@ def check(shape: Shape, cluster: Cluster, lay: ServeLayout, input_tokens: int, o
         raise HwprofError(f"layout {lay}: {shape.layers} layers do not split into pp={lay.pp} equal stages")
     if lay.ep > 1:
         if not shape.experts:
-            raise HwprofError(f"layout {lay}: ep needs a mixture-of-experts model; {shape.name} is dense")
+            raise HwprofError(f"layout {lay}: ep needs a mixture-of-experts model; {shape.id} is dense")
         if shape.experts % lay.ep or lay.replica_chips % lay.ep:
             raise HwprofError(f"layout {lay}: ep={lay.ep} must divide the {shape.experts} experts and the "
                               f"{lay.replica_chips} chips of a replica")  # fmt: skip
@@ -294,7 +293,7 @@ def prompt_time(
     return xp.maximum(compute, reads), chunks * r.comm_fixed_s + r.comm_per_token_s * tokens
 
 
-def attention_params(shape: Shape) -> float:
+def attention_params(shape: records.Workload) -> float:
     """Q, K, V and output projections over all layers (0 when the shape is unknown). A latent cache
     (multi-head latent attention) replaces the K and V projections by the latent's up-projections:
     ``latent x heads x 2 x head_dim`` per layer (its low-rank query is counted as full, an upper bound)."""
@@ -309,17 +308,17 @@ def attention_params(shape: Shape) -> float:
     return float(shape.layers * (query_and_output + key_value))
 
 
-def expert_numbers(shape: Shape) -> tuple[float, float]:
+def expert_numbers(shape: records.Workload) -> tuple[float, float]:
     """(share of weights in routed experts, k / E). Routed expert weights are (params - active) /
     (1 - k/E): the active count holds k/E of them. Without E and k, the model reads as dense."""
     if not (shape.is_moe and shape.experts and shape.experts_per_token):
         return 0.0, 0.0
     pick = shape.experts_per_token / shape.experts
-    experts = (shape.params - shape.active_params) / (1 - pick)
+    experts = (shape.params - shape.active) / (1 - pick)
     return experts / shape.params, pick
 
 
-def replica_of(shape: Shape, chip: records.Chip, tiers: tuple[comm.Tier, ...], tp: Any, pp: Any, weight_bytes: Any,
+def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Tier, ...], tp: Any, pp: Any, weight_bytes: Any,
                kv_bytes: Any, peak: Any, k: Constants = SHIPPED, xp: Any = SCALAR, ep: int = 1, adp: int = 0
                ) -> Replica:  # fmt: skip
     """The numbers of one replica (floats), or of arrays of them (numpy ``xp``, the search): ``tp``,
@@ -371,7 +370,7 @@ def replica_of(shape: Shape, chip: records.Chip, tiers: tuple[comm.Tier, ...], t
     )  # fmt: skip
 
 
-def replica(shape: Shape, cluster: Cluster, lay: ServeLayout, k: Constants = SHIPPED) -> Replica:
+def replica(shape: records.Workload, cluster: Cluster, lay: ServeLayout, k: Constants = SHIPPED) -> Replica:
     """The numbers of one replica of ``lay`` on ``cluster``'s chip (see the module docstring)."""
     chip = cluster.chip
     peak = chip.peak_dense_tflops[compute_precision(chip, lay.weights)].value

@@ -28,7 +28,6 @@ from hwprof.core.perf import cluster as clusters
 from hwprof.core.perf import comm
 from hwprof.core.perf import serve_layout as sl
 from hwprof.core.perf import traffic as tr
-from hwprof.core.perf.shape import Shape
 
 TP = (1, 2, 4, 8, 16, 32, 64)
 PP = (1, 2, 4, 8)
@@ -111,7 +110,7 @@ def _grid(np: Any, counts: Any, chips_per_system: int, precisions: list[str]) ->
     return g
 
 
-def evaluate(shape: Shape, chip: records.Chip, tiers: tuple[Any, ...], chips_per_system: int, reach: int,
+def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], chips_per_system: int, reach: int,
              grid: dict[str, Any], precisions: list[str], rate: float, input_tokens: int, output_tokens: int,
              k: sl.Constants = sl.SHIPPED, factor: float = 1.0) -> dict[str, Any]:  # fmt: skip
     """TTFT and TPOT (mean, p90), validity and stability of every candidate in ``grid`` (arrays);
@@ -225,7 +224,7 @@ def _cheapest_reason(np: Any, ev: dict[str, Any], cost: Any, ttft: float, tpot: 
 
 
 def plan_serve(
-    shape: Shape,
+    shape: records.Workload,
     options: list[tuple[records.System, records.Chip, Quote | None]],
     interconnects: dict[str, records.Interconnect],
     rate: float,
@@ -301,7 +300,7 @@ def plan_serve(
     priced = [(r.best.usd_per_hour, r.system) for r in results if r.best and r.best.usd_per_hour is not None]
     cheapest = min(priced)[1] if priced else None
     return ServePlan(
-        model=shape.name, rate_per_s=rate, input_tokens=input_tokens, output_tokens=output_tokens,
+        model=shape.id, rate_per_s=rate, input_tokens=input_tokens, output_tokens=output_tokens,
         ttft_target_s=ttft_target_s, tpot_target_s=tpot_target_s, budget_usd_per_hour=budget_usd_per_hour,
         systems=tuple(results), cheapest=cheapest, frontier=tuple(_pareto(frontier)), evaluated=evaluated,
         assumptions=(
@@ -342,7 +341,7 @@ def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: record
     )  # fmt: skip
 
 
-def _frontier(np: Any, shape: Shape, chip: records.Chip, tiers: tuple[Any, ...], system: records.System,
+def _frontier(np: Any, shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], system: records.System,
               weights: list[str], quote: Quote | None, input_tokens: int, output_tokens: int,
               k: sl.Constants) -> list[FrontierPoint]:  # fmt: skip
     """One system's layouts at 1 to 1,024 sequences per replica, prompts interleaved: TPOT =

@@ -17,12 +17,12 @@ from typing import Any
 import attrs
 
 from hwprof.core.cost.pricing import Quote
+from hwprof.core.data.records import Workload
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf import serve_layout as sl
 from hwprof.core.perf import traffic as tr
 from hwprof.core.perf.cluster import Cluster, rests_on
-from hwprof.core.perf.shape import Shape
 
 
 @attrs.frozen
@@ -126,7 +126,7 @@ class ServeEstimate:
     range_basis: str = ""
 
 
-def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float = 0.0
+def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float = 0.0
            ) -> tuple[tr.Load, dict[str, float]]:  # fmt: skip
     """The operating point of one replica, and its parts."""
     i, o = t.input_tokens, t.output_tokens
@@ -172,7 +172,7 @@ def _solve(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff
     return load, parts
 
 
-def _bound(shape: Shape, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float) -> tr.Load | None:
+def _bound(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float) -> tr.Load | None:
     """The operating point at one end of the range, or None where the rate cannot be served there."""
     try:
         return _solve(shape, r, lay, t, handoff_s)[0]
@@ -214,7 +214,7 @@ def _binding(load: tr.Load, parts: dict[str, float]) -> str:
 
 
 def estimate_serve(
-    shape: Shape,
+    shape: Workload,
     cluster: Cluster,
     layout: sl.ServeLayout,
     traffic: Traffic,
@@ -232,7 +232,7 @@ def estimate_serve(
     weights_total = replica.weights_bytes_per_chip
     if weights_total > replica.usable_bytes_per_chip:
         need = -(-shape.params * _bytes(layout.weights) // replica.usable_bytes_per_chip)
-        raise HwprofError(f"{shape.name} in {layout.weights} needs {weights_total / 1e9:,.1f} GB of weights per chip "
+        raise HwprofError(f"{shape.id} in {layout.weights} needs {weights_total / 1e9:,.1f} GB of weights per chip "
                           f"with {layout.replica_chips} chip{'' if layout.replica_chips == 1 else 's'} per replica; a {cluster.chip.id} holds "
                           f"{replica.usable_bytes_per_chip / 1e9:,.1f} GB usable: it needs at least {int(need)} "
                           "chips per replica (tp x pp)")  # fmt: skip
@@ -267,7 +267,7 @@ def estimate_serve(
     precision = sl.compute_precision(cluster.chip, layout.weights)
     peak = cluster.chip.peak_dense_tflops[precision]
     return ServeEstimate(
-        kind="serve", model=shape.name, model_source=shape.source, target=cluster.label, chip=cluster.chip.id,
+        kind="serve", model=shape.id, model_source=shape.citation, target=cluster.label, chip=cluster.chip.id,
         chips=cluster.chips, layout=str(layout), replicas=layout.dp, weights=layout.weights,
         kv_cache=layout.kv_cache, input_tokens=traffic.input_tokens, output_tokens=traffic.output_tokens,
         traffic=traffic.kind,

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from hwprof.core.cost.pricing import Quote
+from hwprof.core.data.records import Workload
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf import layout as layouts
@@ -22,7 +23,6 @@ from hwprof.core.perf import memory as mem
 from hwprof.core.perf import search
 from hwprof.core.perf.cluster import Cluster, check_positive, cost_over, energy_over, rests_on
 from hwprof.core.perf.job import Constants, Job, default_batch_tokens, job_for
-from hwprof.core.perf.shape import Shape
 from hwprof.core.perf.step import step
 
 # Spread of log(estimate / published) over the training calibration cases (calibrate.py writes it):
@@ -136,7 +136,7 @@ class TrainEstimate:
 
 
 def estimate_train(
-    shape: Shape,
+    shape: Workload,
     cluster: Cluster,
     interconnects: dict[str, Any],
     tokens: float,
@@ -163,13 +163,13 @@ def estimate_train(
     if layout is None and not (shape.layers and shape.hidden and shape.heads):
         spread = 2 * RESIDUAL_SPREAD.value
         return given_mfu(shape, cluster, tokens, precision, eff.SHAPELESS_MFU.value, seq_len, full_run, quote, spread,
-                         f"no layout: {shape.name} is known only by its parameter count ({eff.SHAPELESS_MFU.why})")  # fmt: skip
+                         f"no layout: {shape.id} is known only by its parameter count ({eff.SHAPELESS_MFU.why})")  # fmt: skip
     job = make_job(shape, cluster, interconnects, precision, seq_len, global_batch_seqs, layout, cross_domain, consts)
     runner_up = None
     if layout is None:
         found = search.search(job)
         if not found.layouts:
-            raise HwprofError(f"no layout of {shape.name} fits {cluster.label}: {refusal_text(found.refused)}")
+            raise HwprofError(f"no layout of {shape.id} fits {cluster.label}: {refusal_text(found.refused)}")
         chosen = found.layouts[0]
         basis = f"searched: the fastest of {found.evaluated:,} layouts, {len(found.layouts)} kept"
         if len(found.layouts) > 1:
@@ -182,7 +182,7 @@ def estimate_train(
                       published_chips)  # fmt: skip
 
 
-def make_job(shape: Shape, cluster: Cluster, interconnects: dict[str, Any], precision: str, seq_len: int | None,
+def make_job(shape: Workload, cluster: Cluster, interconnects: dict[str, Any], precision: str, seq_len: int | None,
              global_batch_seqs: int | None, layout: Any = None, cross_domain: bool = False,
              consts: Constants | None = None) -> Job:  # fmt: skip
     """The Job of a run; without a global batch, 4M tokens raised to fill a given layout's pipeline."""
@@ -218,7 +218,7 @@ def spread_for(job: Job, chip: Any, published_chips: frozenset[str] | set[str]) 
     return spread, "; ".join(why)
 
 
-def result_for(shape: Shape, cluster: Cluster, job: Job, chosen: layouts.Layout, tokens: float, precision: str,
+def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layout, tokens: float, precision: str,
                full_run: bool, quote: Quote | None, basis: str, runner_up: RunnerUp | None,
                spread: float | None, published_chips: frozenset[str] = frozenset()) -> TrainEstimate:  # fmt: skip
     st = step(chosen, job)
@@ -265,10 +265,10 @@ def result_for(shape: Shape, cluster: Cluster, job: Job, chosen: layouts.Layout,
     return TrainEstimate(
         kind="train",
         inputs=TrainInputs(
-            model=shape.name,
-            model_source=shape.source,
+            model=shape.id,
+            model_source=shape.citation,
             params=shape.params,
-            active_params=shape.active_params,
+            active_params=shape.active,
             tokens=tokens,
             seq_len=job.seq_len,
             target=cluster.label,
@@ -329,7 +329,7 @@ def result_for(shape: Shape, cluster: Cluster, job: Job, chosen: layouts.Layout,
     )
 
 
-def given_mfu(shape: Shape, cluster: Cluster, tokens: float, precision: str, mfu: float, seq_len: int | None,
+def given_mfu(shape: Workload, cluster: Cluster, tokens: float, precision: str, mfu: float, seq_len: int | None,
               full_run: bool, quote: Quote | None, spread: float = 0.0, why: str = "") -> TrainEstimate:  # fmt: skip
     """The plain estimate when the utilisation is given (no range) or assumed (``spread``, ``why``)."""
     if not 0 < mfu <= 1:
@@ -349,8 +349,8 @@ def given_mfu(shape: Shape, cluster: Cluster, tokens: float, precision: str, mfu
     cost, energy = cost_over(quote, cluster, hours), energy_over(cluster, hours)
     return TrainEstimate(
         kind="train",
-        inputs=TrainInputs(model=shape.name, model_source=shape.source, params=shape.params,
-                           active_params=shape.active_params, tokens=tokens, seq_len=seq or 0, target=cluster.label,
+        inputs=TrainInputs(model=shape.id, model_source=shape.citation, params=shape.params,
+                           active_params=shape.active, tokens=tokens, seq_len=seq or 0, target=cluster.label,
                            chip=cluster.chip.id, chips=cluster.chips, precision=precision, global_batch_seqs=0,
                            global_batch_tokens=0.0),  # fmt: skip
         layout="", layout_basis=why or "none: utilisation given", runner_up=None, flops=flops,

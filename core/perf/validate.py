@@ -16,7 +16,7 @@ from hwprof.core.data import records
 from hwprof.core.data.registry import Registry
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
-from hwprof.core.perf import layout, search, shape, training
+from hwprof.core.perf import layout, search, training
 from hwprof.core.perf.job import Constants, Job, default_batch_tokens, job_for
 from hwprof.core.perf.step import step
 
@@ -33,7 +33,7 @@ class TrainRun:
     job: Job
 
 
-def published_keys(case: records.ValidationCase, work: shape.Shape) -> dict[str, Any]:
+def published_keys(case: records.ValidationCase, work: records.Workload) -> dict[str, Any]:
     """The keys the case's source published, in chips (cores-as-ranks folded into tensor parallel)."""
     fixed = layout.given(case.layout)
     if case.ranks_per_chip > 1:
@@ -47,7 +47,7 @@ def published_keys(case: records.ValidationCase, work: shape.Shape) -> dict[str,
 
 
 def train_job(case: records.ValidationCase, reg: Registry, consts: Constants) -> tuple[Job, dict[str, Any]]:
-    work = shape.from_workload(reg.workload(case.model))
+    work = reg.workload(case.model)
     fixed = published_keys(case, work)
     seq = case.seq_len or work.seq_len or 0
     batch = case.global_batch or max(fixed.get("dp", 1) * fixed.get("pp", 1) * fixed.get("mb", 1),

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from hwprof.core.data.hf_config import from_hf_config
 from hwprof.core.errors import HwprofError
-from hwprof.core.perf.shape import from_hf_config
 
 CONFIGS = Path(__file__).parent / "data" / "configs"
 

@@ -1,20 +1,12 @@
-"""Model-shape arithmetic: FLOPs per token, bytes of weights and KV cache.
-
-Formulas (per token, dense transformer, ``d_attn = heads x head_dim``):
-- training: ``6 x active_params`` for the matmuls (forward 2, backward 4), plus causal attention
-  ``6 x layers x seq x d_attn`` (QK^T and AV are ``4 x layers x seq x d_attn`` forward without the
-  causal mask; the mask halves it; backward doubles forward). At 128K context on a 405B model
-  this adds about two thirds to 6N, so it is never left out when the shape is known.
-- inference forward: ``2 x active_params`` plus ``4 x layers x context x d_attn`` per new token
-  at context length ``context`` (decode reads the whole cache; prefill averages over the prompt).
+"""A Hugging Face ``config.json`` read into a ``records.Workload``: parameters counted from the
+shape (attention, gated or plain MLP, mixture of experts, multi-head latent attention), read locally,
+never fetched.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-import attrs
 
 from hwprof.core.data import checks, records
 from hwprof.core.errors import HwprofError
@@ -24,71 +16,6 @@ REQUIRED_CONFIG_KEYS = ("hidden_size", "n_embd", "d_model", "num_hidden_layers",
                         "num_attention_heads", "n_head", "vocab_size")  # fmt: skip
 CONFIG_LIMITS = {"num_hidden_layers": 100_000, "n_layer": 100_000, "num_layers": 100_000,
                  "max_position_embeddings": 1_000_000_000}  # fmt: skip
-
-
-@attrs.frozen
-class Shape:
-    """A workload reduced to what the estimators need; ``None`` where the shape is unknown."""
-
-    name: str
-    params: float
-    active_params: float
-    layers: int | None = None
-    hidden: int | None = None
-    heads: int | None = None
-    kv_heads: int | None = None
-    head_dim: int | None = None
-    kv_elements_per_layer: int | None = None
-    seq_len: int | None = None
-    source: str = ""
-    max_context: int | None = None
-    experts: int | None = None
-    experts_per_token: int | None = None
-    vocab: int | None = None
-
-    @property
-    def is_moe(self) -> bool:
-        return self.params > self.active_params
-
-    @property
-    def attention_width(self) -> int | None:
-        if self.heads and (self.head_dim or self.hidden):
-            return self.heads * (self.head_dim or (self.hidden or 0) // self.heads)
-        return self.hidden
-
-    def train_flops_per_token(self, seq_len: int | None) -> tuple[float, float]:
-        """(matmul FLOPs, attention FLOPs) per trained token."""
-        dense = 6 * self.active_params
-        width = self.attention_width
-        if not (self.layers and width and seq_len):
-            return dense, 0.0
-        return dense, 6.0 * self.layers * seq_len * width
-
-    def forward_flops_per_token(self, context: float) -> float:
-        width = self.attention_width
-        attention = 4.0 * self.layers * context * width if self.layers and width else 0.0
-        return 2 * self.active_params + attention
-
-    def kv_elements_per_token(self) -> float | None:
-        """K and V elements cached per token, over all layers."""
-        if not self.layers:
-            return None
-        if self.kv_elements_per_layer:
-            return float(self.layers * self.kv_elements_per_layer)
-        kv_heads = self.kv_heads or self.heads
-        head_dim = self.head_dim or ((self.hidden // self.heads) if self.hidden and self.heads else None)
-        if not (kv_heads and head_dim):
-            return None
-        return float(2 * self.layers * kv_heads * head_dim)
-
-
-def from_workload(w: records.Workload) -> Shape:
-    return Shape(
-        name=w.id, params=w.params, active_params=w.active, layers=w.layers, hidden=w.hidden, heads=w.heads,
-        kv_heads=w.kv_heads, head_dim=w.head_dim, kv_elements_per_layer=w.kv_elements_per_layer,
-        seq_len=w.seq_len, source=f"{w.source.title} ({w.status})", max_context=w.max_context,
-        experts=w.experts, experts_per_token=w.experts_per_token, vocab=w.vocab,
-    )  # fmt: skip
 
 
 # A config.json gives the longest context (max_position_embeddings: 163,840 for DeepSeek-V3), not the
@@ -134,8 +61,8 @@ def _gated(config: dict[str, Any]) -> bool:
     return isinstance(act, str) and act.lower() in GATED_ACTIVATIONS
 
 
-def from_hf_config(path: Path) -> Shape:
-    """Read a Hugging Face ``config.json`` (read locally, never fetched) into a Shape."""
+def from_hf_config(path: Path) -> records.Workload:
+    """Read a Hugging Face ``config.json`` (read locally, never fetched) into a Workload."""
     import json
 
     from hwprof.core.data.files import read_text
@@ -204,9 +131,13 @@ def from_hf_config(path: Path) -> Shape:
         active = base + moe_layers * per_token * expert_mlp
     else:
         total = active = layers * (attention + dense_mlp) + embed
-    return Shape(name=path.stem, params=float(total), active_params=float(active), layers=layers, hidden=hidden,
-                 heads=heads, kv_heads=kv_heads, head_dim=head_dim, kv_elements_per_layer=kv_elements,
-                 seq_len=DEFAULT_TRAIN_SEQ, source=f"{path} (parameters counted from the shape; training sequence "
-                 f"{DEFAULT_TRAIN_SEQ:,} assumed, --seq-len to change: max_position_embeddings is the longest context)",
-                 max_context=get("max_position_embeddings"), experts=experts,
-                 experts_per_token=(get("num_experts_per_tok") or 1) if experts else None, vocab=vocab)  # fmt: skip
+    source = records.Source(
+        key=path.stem,
+        title=f"{path}, parameters counted from the shape; training sequence {DEFAULT_TRAIN_SEQ:,} assumed "
+        "(--seq-len to change; max_position_embeddings is the longest context)",
+    )
+    return records.Workload(id=path.stem, name=path.stem, params=float(total), active_params=float(active),
+                            source=source, status="derived", layers=layers, hidden=hidden, heads=heads,
+                            kv_heads=kv_heads, head_dim=head_dim, kv_elements_per_layer=kv_elements,
+                            seq_len=DEFAULT_TRAIN_SEQ, max_context=get("max_position_embeddings"), experts=experts,
+                            experts_per_token=(get("num_experts_per_tok") or 1) if experts else None, vocab=vocab)  # fmt: skip
