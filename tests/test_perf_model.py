@@ -18,7 +18,8 @@ from hwprof.core.perf.job import Constants, Job, default_batch_tokens
 
 UP = comm.Link("up", gb_s_per_direction=100, efficiency=1.0, latency_us=0.0)
 OUT = comm.Link("out", gb_s_per_direction=10, efficiency=1.0, latency_us=0.0)
-CONSTANTS = Constants(matmul_16bit=0.5, matmul_8bit=0.4, half_width=1024.0, dp_overlap=0.1, expert_overlap=0.25)
+CONSTANTS = Constants(matmul_16bit=0.5, matmul_8bit=0.4, half_width=1024.0, dp_overlap=0.1, expert_overlap=0.25,
+                      attention_16bit=0.3, attention_half_length=2048.0, memory_fraction=0.5)  # fmt: skip
 JOB = Job(name="toy", params=1.2e9, active_params=1.2e9, layers=8, hidden=1024, heads=8, kv_heads=8, head_dim=128,
           seq_len=2048, batch_seqs=64, chips=16, domain=8, memory_bytes=80e9, memory_bw=2e12, peak_matmul=1e15,
           peak_16bit=1e15, constants=CONSTANTS, tiers=(comm.Tier(8, UP), comm.Tier(16, OUT)))  # fmt: skip
@@ -142,8 +143,8 @@ def test_activations_after_korthikanti_with_sp_recompute_and_1f1b() -> None:
     assert memory.memory(BASE, JOB).activations == pytest.approx(selective * in_flight)
     no_sp = attrs.evolve(BASE, sp=0)
     assert memory.activation_per_layer(no_sp, JOB) == pytest.approx(SBH * (10 + 24 / 2))
-    none = attrs.evolve(BASE, recompute="none")  # + 5 a s^2 b / t
-    assert memory.activation_per_layer(none, JOB) == pytest.approx(selective + 5 * 8 * 2048 * 2048 / 2)
+    none = attrs.evolve(BASE, recompute="none")  # fused attention never stores the scores: as selective
+    assert memory.activation_per_layer(none, JOB) == pytest.approx(selective)
     full = attrs.evolve(BASE, recompute="full")  # the layer input (/ t with SP), plus one layer rebuilt
     assert memory.activation_per_layer(full, JOB) == pytest.approx(2 * SBH / 2)
     assert memory.memory(full, JOB).activations == pytest.approx(2 * SBH / 2 * in_flight + 34 * SBH / 2)
@@ -177,6 +178,21 @@ def test_experts_are_split_over_expert_parallel_ranks() -> None:
 # ----------------------------------------------------------------------------- step time
 
 
+def _attention_rate(cp: int = 1) -> float:
+    """0.3 of the 16-bit peak x chunk / (chunk + 2,048) for the toy constants; chunk = 2,048 / cp."""
+    chunk = 2048 / cp
+    return 1e15 * 0.3 * chunk / (chunk + 2048)
+
+
+def _memory_bound(lay: layout.Layout, layers: int = 4, ffn: float = 0.0, full: bool = False) -> float:
+    """Memory-bound seconds of one micro-batch on one chip: norms and residual adds 22 h (32 with full
+    recompute) / tp with SP, rotary 4 (q + kv) (6) and the activation 8 f (11) / tp, 2 bytes each, at
+    half of 2 TB/s; the toy job has q = kv = 1,024 and no vocabulary."""
+    outer = (32 if full else 22) * 1024 * 2 / (lay.tp if lay.sp else 1)
+    inner = ((6 if full else 4) * 2048 + (11 if full else 8) * ffn) * 2 / lay.tp
+    return 2048 * lay.mb / lay.cp * layers * (outer + inner) / (2e12 * 0.5)
+
+
 def _compute_per_micro_batch(
     lay: layout.Layout, job: Job, extra_linear: float = 1.0, extra_attn: float = 4 / 3
 ) -> float:
@@ -185,7 +201,7 @@ def _compute_per_micro_batch(
     attention = 6 * 8 * 2048 * 1024 * tokens_per_chip * extra_attn  # selective recompute redoes its forward
     width = min(1024 / lay.tp, lay.mb * 2048 / lay.cp)
     rate = 1e15 * 0.5 * width / (width + 1024)
-    return (linear + attention) / rate
+    return linear / rate + attention / _attention_rate(lay.cp) + _memory_bound(lay, full=extra_linear > 1)
 
 
 def test_step_by_hand() -> None:
@@ -209,8 +225,11 @@ def test_step_by_hand() -> None:
     grads = 2 * (3 / 4) * (2 * 3e8) / 100e9
     assert st.data == pytest.approx(max(grads - 0.1 * compute, 0))
     assert st.data > 0
-    # optimizer: 28 bytes per local parameter (sharded over 4 with ZeRO 1) over memory bandwidth
-    assert st.optimizer == pytest.approx(28 * 3e8 / 4 / 2e12)
+    # optimizer: 28 bytes per local parameter (sharded over 4 with ZeRO 1) at half the memory bandwidth
+    assert st.optimizer == pytest.approx(28 * 3e8 / 4 / (2e12 * 0.5))
+    # memory-bound work, part of compute: 2,048 tokens x 4 layers x (22 x 1,024 x 2 / 2 + 4 x 2,048 x 2 / 2)
+    # bytes at 1 TB/s
+    assert st.memory_bound == pytest.approx(micro * 2048 * 4 * (22528 + 8192) / 1e12)
     assert st.total == pytest.approx(st.compute + st.tensor + st.pipeline + st.bubble + st.data + st.optimizer)
     assert (st.expert, st.context) == (0, 0)
 
@@ -251,14 +270,22 @@ def test_context_parallel_ring_is_hidden_behind_attention_unless_longer() -> Non
     slow = attrs.evolve(JOB, tiers=(comm.Tier(8, comm.Link("slow", 0.001, 1.0, 0.0)), comm.Tier(16, OUT)))
     kv_chunk = 2 * 2048 / 2 * 1024 * 2  # K and V of 1,024 tokens, 16-bit
     tokens = 2048 / 2
-    width = min(1024, 2048 / 2)
-    attention_per_layer = 6 * 8 * 2048 * 1024 * tokens * (4 / 3) / 8 / (1e15 * 0.5 * width / (width + 1024))
+    # attention on chunks of 1,024 tokens: 0.3 x 1,024 / (1,024 + 2,048) of the 16-bit peak
+    attention_per_layer = 6 * 8 * 2048 * 1024 * tokens * (4 / 3) / 8 / (1e15 * 0.3 * 1024 / 3072)
     for job, bytes_per_s in ((slow, 1e6), (JOB, 100e9)):
         ring = 3 * (2 - 1) * kv_chunk / bytes_per_s
         # 8 layers per micro-batch, 64 / 8 = 8 micro-batches; only what the ring takes beyond attention
         assert step.step(lay, job).context == pytest.approx(8 * 8 * max(ring - attention_per_layer, 0))
     fast = attrs.evolve(JOB, tiers=(comm.Tier(8, comm.Link("fast", 1e4, 1.0, 0.0)), comm.Tier(16, OUT)))
     assert step.step(lay, fast).context == 0  # hidden entirely
+    # a ring of cp 4 over tp 4 spans 16 chips, two domains: its slowest hop crosses at 10 GB/s, though
+    # each rank's neighbour (4 apart) shares its domain
+    wide = layout.Layout(tp=4, pp=1, dp=1, cp=4)
+    kv_wide = 2 * 2048 / 4 * 1024 * 2 / 4
+    attention_wide = 6 * 8 * 2048 * 1024 * (2048 / 16) * (4 / 3) / 8 / (1e15 * 0.3 * 512 / 2560)
+    crossing = 3 * 3 * kv_wide / 10e9
+    assert crossing > attention_wide
+    assert step.step(wide, JOB).context == pytest.approx(64 * 8 * (crossing - attention_wide))
 
 
 def test_expert_all_to_all_less_its_overlap() -> None:
@@ -277,12 +304,22 @@ def test_each_precision_on_its_own_peak_never_slower_than_16_bit() -> None:
     share = 512 / (512 + 1024)
     assert step.step(BASE, fp8).matmul_share == pytest.approx(0.4 * share)  # of the 8-bit peak
     same = attrs.evolve(JOB, peak_matmul=1e15, low_precision=True)  # 8-bit at the 16-bit rate
-    # 0.4 of the same peak would be slower than 16 bits: the 16-bit rate stands
+    # 0.4 of the same peak would be slower than 16 bits: the 16-bit rate stands, without casts
     assert step.step(BASE, same).compute == pytest.approx(step.step(BASE, JOB).compute)
     assert step.step(BASE, fp8).compute < step.step(BASE, JOB).compute
     linear = 6 * 1.2e9 * 512 / (2e15 * 0.4 * share)
-    attention = 6 * 8 * 2048 * 1024 * 512 * (4 / 3) / (1e15 * 0.5 * share)
-    assert step.step(BASE, fp8).compute == pytest.approx(16 * (linear + attention))
+    attention = 6 * 8 * 2048 * 1024 * 512 * (4 / 3) / _attention_rate()
+    # casts: 4 bytes x (4 h + 2 q + 2 kv + 3 f) / tp = 4 x 8,192 / 2 per token and layer, 2,048 tokens x 4 layers
+    casts = 2048 * 4 * (4 * 8192 / 2) / 1e12
+    assert step.step(BASE, fp8).compute == pytest.approx(16 * (linear + casts + attention + _memory_bound(BASE)))
+    assert step.step(BASE, fp8).memory_bound == pytest.approx(16 * (casts + _memory_bound(BASE)))
+    # an 8-bit peak 1.255x the 16-bit one: the matmuls alone would be faster at 8 bits (0.02203 s vs
+    # 0.02212 s per micro-batch) but not with their casts (0.02216 s): the 16-bit path stands
+    close = attrs.evolve(JOB, peak_matmul=1.255e15, low_precision=True)
+    assert 6 * 1.2e9 * 512 / (1.255e15 * 0.4 * share) < 6 * 1.2e9 * 512 / (1e15 * 0.5 * share)
+    assert step.step(BASE, close).compute == pytest.approx(step.step(BASE, JOB).compute)
+    slightly = attrs.evolve(JOB, peak_matmul=1.26e15, low_precision=True)  # 0.02208 s with casts: 8 bits
+    assert step.step(BASE, slightly).compute < step.step(BASE, JOB).compute
 
 
 def test_narrow_matmuls_reach_less_of_peak() -> None:
@@ -472,8 +509,7 @@ def test_memory_refusal_word_for_word_and_the_split_of_experts() -> None:
         # logits 4 x 1,024 x 2 x 1,000 / 2 = 4,096,000.
         (3, "full", 1, 2 * (3e8 / 4 + 1e9 / 2) + 2 * 2 * 1.3e9 / 4, 2 * 5.75e8, 12 * 5.75e8,
          2 * 2**21 / 2 * 8 + 34 * 2**21 / 2 + 4_096_000),
-        (0, "none", 0, 2 * 1.3e9, 2 * 1.3e9, 12 * 1.3e9,
-         (2**21 * (10 + 24 / 2) + 5 * 8 * 1024 * 1024 * 2 / 2) * 8 + 4_096_000),
+        (0, "none", 0, 2 * 1.3e9, 2 * 1.3e9, 12 * 1.3e9, 2**21 * (10 + 24 / 2) * 8 + 4_096_000),
         (2, "full", 0, 2 * 1.3e9, 2 * 5.75e8, 12 * 5.75e8, 2 * 2**21 * 8 + 34 * 2**21 / 2 + 4_096_000),
         (1, "selective", 1, 2 * 1.3e9, 2 * 1.3e9, 12 * 5.75e8, 34 * 2**21 / 2 * 8 + 4_096_000),
     ],
@@ -499,16 +535,17 @@ def test_a_step_with_every_degree_above_one_by_hand() -> None:
     micro = 64 // (2 * 2)  # 16 micro-batches of 2 sequences
     per_chip = 2 * 2048 * 0.5 / (2 * 2)  # tokens x half the layers / (tp x cp) = 512
     rate = 1e15 * 0.5 * 512 / (512 + 1024)  # narrowest side: hidden / tp = 512 (tokens / cp = 2,048)
-    compute = (6 * 2.2e9 * per_chip + 6 * 8 * 2048 * 1024 * per_chip * 4 / 3) / rate
+    attention = 6 * 8 * 2048 * 1024 * per_chip * 4 / 3 / _attention_rate(cp=2)  # chunks of 1,024 tokens
+    compute = 6 * 2.2e9 * per_chip / rate + attention + _memory_bound(lay)
     hidden_bytes = 4096 / 2 * 1024 * 2
     tensor = 4 * 4 * (2 * (1 / 2) * hidden_bytes / 100e9)
     dispatch = 4096 / (2 * 2) * 2 * 1024 * 2  # tokens / (cp x tp) x top-2 x hidden x 2 bytes
     expert = 8 * 0.5 * 4 * ((1 / 2) * dispatch / 100e9) * (1 - 0.25)
     kv_chunk = 2 * 4096 / 2 * (8 * 128) * 2 / 2
     ring = 3 * 1 * kv_chunk / 100e9  # cp neighbours tp = 2 apart: inside a domain
-    attention_per_layer = 6 * 8 * 2048 * 1024 * per_chip * 4 / 3 / rate / 4
+    attention_per_layer = attention / 4
     context = 4 * max(ring - attention_per_layer, 0)
-    assert context > 0
+    assert context == 0  # hidden behind attention (the ring test shows it exposed)
     per_mb = compute + tensor + expert + context
     assert (st.compute, st.tensor, st.expert, st.context) == pytest.approx(
         (micro * compute, micro * tensor, micro * expert, micro * context))  # fmt: skip
@@ -517,7 +554,7 @@ def test_a_step_with_every_degree_above_one_by_hand() -> None:
     dense, routed = 1.2e9 / 4, 8e9 / 8
     scatter = (3 / 4) * 2 * dense / 100e9 + (1 / 2) * 2 * routed / 100e9  # dense over 4 ranks, experts over 2
     assert st.data == pytest.approx(max(2 * scatter - 0.1 * compute, 0))
-    assert st.optimizer == pytest.approx(28 * (dense / 4 + routed / 2) / 2e12)
+    assert st.optimizer == pytest.approx(28 * (dense / 4 + routed / 2) / 1e12)
     assert st.total == pytest.approx(st.compute + st.tensor + st.expert + st.context + st.pipeline + st.bubble
                                      + st.data + st.optimizer)  # fmt: skip
     assert st.micro_batches == micro
@@ -526,7 +563,7 @@ def test_a_step_with_every_degree_above_one_by_hand() -> None:
 def test_zero_0_sp_0_and_one_stage_by_hand() -> None:
     lay = layout.Layout(tp=2, pp=2, dp=2, cp=2, ep=2, mb=2, zero=0, sp=0)
     st = step.step(lay, MOE)
-    assert st.optimizer == pytest.approx(28 * (1.2e9 / 4 + 8e9 / 8) / 2e12)  # nothing sharded
+    assert st.optimizer == pytest.approx(28 * (1.2e9 / 4 + 8e9 / 8) / 1e12)  # nothing sharded, at 1 TB/s
     assert st.pipeline == pytest.approx(2 * 16 * (4096 / 2 * 1024 * 2) / 10e9)  # whole activations without SP
     one = step.step(layout.Layout(tp=2, pp=1, dp=4, cp=2, ep=2, mb=2), MOE)
     assert (one.pipeline, one.bubble) == (0, 0)
@@ -535,9 +572,10 @@ def test_zero_0_sp_0_and_one_stage_by_hand() -> None:
     dense, routed = 1.2e9 / 2, 8e9 / 8
     scatter = (3 / 4) * 2 * dense / 100e9 + (1 / 2) * (2 * dense / 4) / 10e9 + (1 / 2) * 2 * routed / 10e9
     tokens = 2 * 2048 / (2 * 2)
-    compute = (6 * 2.2e9 * tokens + 6 * 8 * 2048 * 1024 * tokens * 4 / 3) / (1e15 * 0.5 * 512 / 1536)
+    compute = (6 * 2.2e9 * tokens / (1e15 * 0.5 * 512 / 1536) + 6 * 8 * 2048 * 1024 * tokens * 4 / 3
+               / _attention_rate(cp=2) + _memory_bound(layout.Layout(tp=2, cp=2, mb=2), layers=8))  # fmt: skip
     assert wide.data == pytest.approx(max(2 * scatter - 0.1 * compute, 0))
-    assert wide.optimizer == pytest.approx(28 * (dense / 8 + routed / 2) / 2e12)
+    assert wide.optimizer == pytest.approx(28 * (dense / 8 + routed / 2) / 1e12)
 
 
 def test_job_from_records_by_hand() -> None:
@@ -621,3 +659,54 @@ def test_a_job_needs_a_shape_and_a_way_out() -> None:
     )
     one = job.job_for(work, loner, 1, None, reg.interconnects, "bf16", CONSTANTS)
     assert one.tiers == () and one.domain == 1
+
+
+# ----------------------------------------------------------------------------- memory-bound work
+
+
+def test_memory_bound_bytes_per_token_by_hand() -> None:
+    # Llama-style layer: h 4,096, q 4,096, kv 1,024, gated MLP width 14,336, vocabulary 128,256
+    job = attrs.evolve(JOB, hidden=4096, heads=32, kv_heads=8, head_dim=128, ffn=14336.0, vocab=128256)
+    one = layout.Layout(tp=1)
+    per_layer, casts, loss = step.elementwise_bytes(one, job)
+    # norms and residual adds 22 h, rotary 4 (q + kv), activation 8 f; 2 bytes each
+    assert per_layer == 2 * (22 * 4096 + 4 * (4096 + 1024) + 8 * 14336) == 450_560
+    # 8-bit casts: 4 bytes x (4 h + 2 q + 2 kv + 3 f)
+    assert casts == 4 * (4 * 4096 + 2 * 4096 + 2 * 1024 + 3 * 14336) == 278_528
+    assert loss == 20 * 128256
+    # tp 4 with sequence parallel splits all of it; without, norms and residual adds stay whole
+    assert step.elementwise_bytes(layout.Layout(tp=4), job)[0] == pytest.approx(450_560 / 4)
+    no_sp = step.elementwise_bytes(layout.Layout(tp=4, sp=0), job)[0]
+    assert no_sp == pytest.approx(2 * 22 * 4096 + 2 * (4 * 5120 + 8 * 14336) / 4)
+    # full recompute repeats the forward: 10 h, 2 (q + kv), 3 f more
+    full = step.elementwise_bytes(layout.Layout(recompute="full"), job)[0]
+    assert full == 2 * (32 * 4096 + 6 * 5120 + 11 * 14336)
+    # in a step: 8,192 tokens x (32 layers x 450,560 + loss) at 0.5 x 2 TB/s, one micro-batch
+    big = attrs.evolve(job, layers=32, seq_len=8192, batch_seqs=1, chips=1)
+    st = step.step(layout.Layout(tp=1, dp=1), big)
+    assert st.memory_bound == pytest.approx(8192 * (32 * 450_560 + 20 * 128256) / 1e12)
+    # an 8-bit peak 4x the 16-bit one, so 8 bits win even with their casts (0.046 + 0.073 s against 0.147 s)
+    fp8 = step.step(layout.Layout(tp=1, dp=1), attrs.evolve(big, peak_matmul=4e15, low_precision=True))
+    assert fp8.memory_bound == pytest.approx(8192 * (32 * (450_560 + 278_528) + 20 * 128256) / 1e12)
+
+
+def test_mlp_width_from_the_parameter_count() -> None:
+    from hwprof.core.perf.job import ffn_width
+
+    # Llama 3.1 8B: 8.03B parameters, 32 layers, h 4,096, q 4,096, kv 1,024, vocabulary 128,256:
+    # (8.03e9 - 2 x 128,256 x 4,096) / 32 - 4,096 x (2 x 4,096 + 2 x 1,024) = 176.2M per layer's MLP,
+    # over 3 x 4,096: 14,337 (the published intermediate size is 14,336)
+    assert ffn_width(8.03e9, 32, 4096, 4096, 1024, 128256) == pytest.approx(14337, abs=2)
+    assert ffn_width(1e6, 32, 4096, 4096, 1024, 128256) == 0.0  # never negative
+
+
+def test_attention_share_from_the_kernel_measurements() -> None:
+    from hwprof.core.perf import efficiency as eff
+
+    # forward / backward TFLOPS of the fused kernel at 512 and 8K tokens; backward counted 2.5x forward
+    at_512 = 6 / (2 / 497 + 5 / 305) / 989
+    at_8k = 6 / (2 / 600 + 5 / 518) / 989
+    assert (at_512, at_8k) == pytest.approx((0.297, 0.467), abs=0.001)
+    a, n = eff.ATTENTION_16BIT.value, eff.ATTENTION_HALF_LENGTH.value
+    assert a * 512 / (512 + n) == pytest.approx(at_512, rel=0.04)
+    assert a * 8192 / (8192 + n) == pytest.approx(at_8k, rel=0.01)

@@ -34,12 +34,25 @@ MATMUL_16BIT = Default(0.8, "large 16-bit matmuls reach at most this share of th
                             "measured BF16 GEMM on the 16-bit calibration runs' chip: 794.5 of 989 TFLOPS, "
                             "ml-engineering MAMF table, reported); a bound, not a fit: those runs all have one "
                             "per-chip matmul width, so they fit the half width below instead", calibrated=False)  # fmt: skip
-MATMUL_8BIT = Default(0.591, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
+MATMUL_8BIT = Default(0.637, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
                             "against its BF16 twin, on a chip whose 8-bit peak is 2x its 16-bit one)")  # fmt: skip
-MATMUL_HALF_WIDTH = Default(385.9, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
+MATMUL_HALF_WIDTH = Default(304.5, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
                                    "tokens / context parallel) at which the matmul share halves (fitted on the 16-bit "
                                    "NeMo and Llama 3 runs, with the 16-bit share bounded above)")  # fmt: skip
-EXPERT_OVERLAP = Default(0.3508, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
+# Fused attention (forward + backward) on the 16-bit calibration runs' chip, head dim 128, cuDNN (the fused
+# kernel Megatron-based stacks call): forward 497 / 574 / 617 / 609 / 600 / 595 TFLOPS and backward 305 / 408 /
+# 465 / 499 / 518 / 516 at 512 / 1K / 2K / 4K / 8K / 16K tokens (J. Shah et al., "FlashAttention-3",
+# arXiv:2407.08608, 2024, Fig. 5-6; reported). The backward does 2.5x the forward's FLOPs (it recomputes the
+# scores) where the model counts 2x, so on the model's 6 units the rate is 6 / (2 / fwd + 5 / bwd): 0.297 of the
+# 989 TFLOPS peak at 512 tokens, 0.467 at 8K. Least squares of log(share) against a n / (n + n_half): a = 0.487,
+# n_half = 305 tokens (fitted on the kernel measurements, not on training runs).
+ATTENTION_16BIT = Default(0.487, "fused attention (forward and backward) reaches at most this share of the 16-bit peak "
+                                 "on long sequences (cuDNN bars of the FlashAttention-3 paper, head dim 128, counted as "
+                                 "the model counts attention FLOPs; reported)", calibrated=False)  # fmt: skip
+ATTENTION_HALF_LENGTH = Default(305.0, "tokens of one chip's sequence chunk (sequence / context parallel) at which fused "
+                                       "attention's share halves (the same measurements, 512 to 16K tokens)",
+                                calibrated=False)  # fmt: skip
+EXPERT_OVERLAP = Default(0.3895, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
                                  "on 1,024 chips)")  # fmt: skip
 DP_OVERLAP = Default(0.5, "share of one micro-batch's compute that hides data-parallel gradient and weight traffic; "
                           "no calibration case is sensitive to it (a judgement)", calibrated=False)  # fmt: skip
@@ -76,7 +89,8 @@ COLLECTIVE_LATENCY_US = Default(12.0, "an inference engine's latency per collect
 
 DEFAULTS: dict[str, Default] = {
     "matmul_16bit": MATMUL_16BIT, "matmul_8bit": MATMUL_8BIT, "matmul_half_width": MATMUL_HALF_WIDTH,
-    "expert_overlap": EXPERT_OVERLAP, "dp_overlap": DP_OVERLAP, "full_run_factor": FULL_RUN_FACTOR,
+    "expert_overlap": EXPERT_OVERLAP, "attention_16bit": ATTENTION_16BIT,
+    "attention_half_length": ATTENTION_HALF_LENGTH, "dp_overlap": DP_OVERLAP, "full_run_factor": FULL_RUN_FACTOR,
     "shapeless_mfu": SHAPELESS_MFU, "uncalibrated_chip_spread": UNCALIBRATED_CHIP_SPREAD, "extrapolated_precision_spread": EXTRAPOLATED_PRECISION_SPREAD,
     "range": RANGE, "memory_bandwidth_fraction": MEMORY_BANDWIDTH_FRACTION, "prefill_compute_fraction": PREFILL_COMPUTE_FRACTION,
     "batched_prefill_compute_fraction": BATCHED_PREFILL_COMPUTE_FRACTION,

@@ -32,6 +32,9 @@ class Constants:
     half_width: float  # per-chip matmul width (hidden / tp) at which the share halves
     dp_overlap: float  # share of one micro-batch's compute that hides data-parallel traffic
     expert_overlap: float = 0.0  # share of the expert all-to-all hidden behind compute
+    attention_16bit: float = 0.487  # achieved share of the 16-bit peak by fused attention on long sequences
+    attention_half_length: float = 305.0  # tokens per chip's sequence chunk at which that share halves
+    memory_fraction: float = 0.724  # achieved share of memory bandwidth by memory-bound kernels
     usable_memory: float = 0.9  # of capacity; runtime, fragmentation and buffers take the rest
     # (chip id, software factor) pairs that replace a chip profile's training_efficiency: how the
     # calibration tries values; estimates leave it empty and read the profile.
@@ -68,6 +71,9 @@ class Job:
     # Share of the matmul rate this chip's software stack reaches against the reference stacks the
     # constants were fitted on (the chip profile's training_efficiency; 1 when it has none).
     software: float = 1.0
+    # Gated-equivalent MLP width per token (active MLP parameters per layer / (3 x hidden)): sizes the
+    # activation function's memory traffic; 0 when unknown.
+    ffn: float = 0.0
 
     @property
     def attention_width(self) -> int:
@@ -141,7 +147,17 @@ def job_for(
         peak_16bit=peak16, constants=constants, tiers=tiers, low_precision=precision in LOW_PRECISIONS,
         vocab=shape.vocab or 0, experts=experts, experts_per_token=per_token, expert_params=expert_params,
         moe_layers=moe_layers, cross_domain=cross_domain, software=software_factor(chip, constants),
+        ffn=ffn_width(shape.active, shape.layers, shape.hidden, shape.heads * head_dim,
+                      (shape.kv_heads or shape.heads) * head_dim, shape.vocab or 0),
     )  # fmt: skip
+
+
+def ffn_width(active: float, layers: int, hidden: int, q_width: int, kv_width: int, vocab: int) -> float:
+    """Gated-equivalent MLP width from the parameter count: what is left per layer after the input
+    and output embeddings (vocab x hidden each) and attention (hidden x (2 q + 2 kv)), over 3 x hidden
+    (a gated MLP's three matrices). A tied embedding counts once too many (under 1% on large models)."""
+    per_layer = (active - 2 * vocab * hidden) / layers - hidden * (2 * q_width + 2 * kv_width)
+    return max(per_layer, 0.0) / (3 * hidden)
 
 
 def software_factor(chip: Any, constants: Constants) -> float:

@@ -14,9 +14,10 @@ Keys (omitted keys take the defaults shown):
     sp=1         sequence parallel (0 or 1)
     uneven=0     1 allows pipeline stages with unequal layer counts (the slowest stage sets the pace)
 
-``recompute=selective`` is Korthikanti et al.'s selective recompute, which is also what flash
-attention does (attention scores are recomputed in backward, never stored): use it for runs with
-flash attention. ``none`` stores the attention scores too (Korthikanti's 5as/h term).
+``recompute=none`` recomputes nothing beyond what fused (flash) attention does inside its own
+backward (the scores, never stored); ``selective`` is Korthikanti et al.'s selective recompute,
+which with fused attention keeps the same activations and runs the attention forward once more;
+``full`` keeps each layer's input and recomputes its whole forward.
 
 The validity rules live in ``rules`` and are written once for one layout or for arrays of them
 (the search), so the search never keeps a layout the estimate would refuse.

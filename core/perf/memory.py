@@ -10,11 +10,14 @@ weights in flight).
 Activations per layer and micro-batch of b sequences of s tokens (Korthikanti et al. 2022, 16-bit,
 h hidden, a heads, t tensor parallel, s already divided by cp):
 
-    selective, with SP:   34 sbh / t
-    selective, no SP:     sbh (10 + 24 / t)
-    none:                 the selective figure + 5 a s^2 b / t (attention scores and masks)
-    full:                 2 sbh per layer (its input; / t with SP), plus one layer's selective
-                          activations while it is recomputed
+    none or selective, with SP:   34 sbh / t
+    none or selective, no SP:     sbh (10 + 24 / t)
+    full:                         2 sbh per layer (its input; / t with SP), plus one layer's
+                                  activations while it is recomputed
+
+Attention is fused (flash attention: every stack the model is checked against uses it), so the
+scores Korthikanti counts as 5 a s^2 b / t are never stored: without recompute a layer keeps what
+selective recompute keeps (the scores are recomputed inside the fused backward).
 
 1F1B keeps min(m, pp) micro-batches in flight on the first stage, each for its L/pp layers (so
 about L layers' worth, whatever pp); interleaving adds (pp-1)/(pp x vpp) of that (Narayanan et
@@ -59,11 +62,9 @@ def activation_per_layer(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
     s = job.seq_len / lay.cp
     sbh = s * lay.mb * job.hidden
     t = lay.tp
-    selective = xp.where(lay.sp == 1, 34 * sbh / t, sbh * (10 + 24 / t))
-    scores = 5 * job.heads * s * s * lay.mb / t
+    kept = xp.where(lay.sp == 1, 34 * sbh / t, sbh * (10 + 24 / t))
     full = xp.where(lay.sp == 1, 2 * sbh / t, 2 * sbh)
-    code = lay.recompute_code
-    return xp.where(code == 0, selective + scores, xp.where(code == 1, selective, full))
+    return xp.where(lay.recompute_code == 2, full, kept)
 
 
 def in_flight(lay: Any, job: Any, xp: Any = SCALAR) -> Any:

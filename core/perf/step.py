@@ -10,8 +10,22 @@ Per micro-batch, the slowest stage (ceil(L/pp) layers when uneven) runs on each 
 at an achieved rate per precision: the run's precision on its own peak x its share x the chip's
 software factor (its profile's training_efficiency, 1 for the reference stacks) x the
 matmul-size factor n / (n + n_half) with n = min(hidden / tp, micro-batch tokens / cp) (small
-per-chip matmuls reach less of peak); attention stays at 16 bits. An 8-bit run is never slower than the 16-bit rate (a framework
-would not choose a slower path). Then, per micro-batch:
+per-chip matmuls reach less of peak); attention stays at 16 bits, at the share fused attention
+kernels measure. An 8-bit run is never slower than it would be at 16 bits, casts included (a
+framework would not choose a slower path). Memory-bound work runs at the achieved share of memory bandwidth: per token and
+layer, 16-bit elements read + written (``elementwise_bytes``)
+
+    norms, residual adds      2 x (2 + 3) h forward (read x, write y; read 2, write 1), 2 x (3 + 3) h
+                              backward: 22 h (/ tp with sequence parallel, else on every tp rank)
+    rotary q and k            2 (q + kv) forward, the same backward: 4 (q + kv)      (/ tp)
+    gated activation          3 f forward (read gate and up, write), 5 f backward: 8 f (/ tp)
+    8-bit casts               each matmul's activation input (h, q, h, f) forward and output gradient
+                              (q + 2 kv, h, 2 f, h) backward, read at 2 bytes and written as an
+                              8-bit copy and its transpose (2 bytes): 4 (4 h + 2 q + 2 kv + 3 f) bytes
+    loss                      20 bytes per vocabulary entry per token (/ tp): logits to 32 bits
+                              (2 + 4), max (4), sum of exponentials (4), gradient (4 + 2)
+
+(full recompute repeats the forward's 10 h + 2 (q + kv) + 3 f). Then, per micro-batch:
 
     tensor parallel  4 all-reduce-sized collectives of tokens/cp x hidden x 2 bytes per layer
                      (+2 with full recompute), over the scale-up link if tp fits a domain
@@ -19,13 +33,15 @@ would not choose a slower path). Then, per micro-batch:
                      top-k x ep / experts (small without expert parallel)
     expert parallel  4 all-to-alls per MoE layer of tokens/(cp x tp) x top-k x hidden x 2 bytes, less
                      the calibrated share hidden behind compute
-    context parallel ring exchange of K and V, 3 (cp-1) chunks per layer, hidden behind attention
+    context parallel ring exchange of K and V, 3 (cp-1) chunks per layer over the tier that holds the
+                     whole ring (its slowest hop), hidden behind attention; attention itself runs on
+                     chunks of s / cp tokens, slower when short (``attention_half_length``)
     pipeline         2 sends per micro-batch and virtual stage of tokens/cp x hidden x 2 (/tp with SP)
 
 and per step: the bubble (pp-1)/vpp micro-batch times (1F1B, Narayanan et al. 2021), data-parallel
 gradient reduce-scatter + weight all-gather (hierarchical: inside the scale-up domain, then across)
 hidden behind one micro-batch's compute up to the calibrated overlap, ZeRO-3's weight gathers per
-micro-batch, and the optimizer's 28 bytes per local parameter over memory bandwidth.
+micro-batch, and the optimizer's 28 bytes per local parameter at the achieved memory bandwidth.
 """
 
 from __future__ import annotations
@@ -55,6 +71,7 @@ class Step:
     optimizer: Any
     micro_batches: Any
     matmul_share: Any  # achieved share of the run precision's peak for the matmuls
+    memory_bound: Any = 0.0  # the part of ``compute`` that memory-bound kernels take
 
     @property
     def total(self) -> Any:
@@ -67,6 +84,17 @@ def size_factor(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
     hidden width over tp, or the micro-batch's tokens over cp, whichever is narrower."""
     n = xp.minimum(job.hidden / lay.tp, lay.mb * job.seq_len / lay.cp)
     return n / (n + job.constants.half_width)
+
+
+def elementwise_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
+    """Bytes of memory-bound traffic per token on one chip (see the module docstring): ``(per layer,
+    8-bit casts per layer, loss)``."""
+    h, q, kv, f = job.hidden, job.attention_width, job.kv_width, job.ffn
+    full = lay.recompute_code == 2
+    outer = xp.where(full, 32, 22) * h * 2 / xp.where(lay.sp == 1, lay.tp, 1)
+    inner = (xp.where(full, 6, 4) * (q + kv) + xp.where(full, 11, 8) * f) * 2 / lay.tp
+    casts = 4 * (4 * h + 2 * q + 2 * kv + 3 * f) / lay.tp
+    return outer + inner, casts, 20 * job.vocab / lay.tp
 
 
 def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
@@ -84,10 +112,19 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     attention_hw = attention_flops * per_chip * xp.where(code >= 1, 4 / 3, 1.0)
     size = size_factor(lay, job, xp)
     rate16 = job.peak_16bit * c.matmul_16bit * size * job.software
-    rate = job.peak_matmul * (c.matmul_8bit if job.low_precision else c.matmul_16bit) * size * job.software
-    if job.low_precision:
-        rate = xp.maximum(rate, rate16)
-    compute_mb = linear_hw / rate + attention_hw / rate16
+    chunk = job.seq_len / cp  # each chip's share of a sequence: what one fused-attention call sees
+    attention_rate = job.peak_16bit * c.attention_16bit * chunk / (chunk + c.attention_half_length) * job.software
+    per_layer_bytes, cast_bytes, loss_bytes = elementwise_bytes(lay, job, xp)
+    bandwidth = job.memory_bw * c.memory_fraction
+    memory_mb = tokens / cp * (stage_layers * per_layer_bytes + loss_bytes) / bandwidth
+    rate: Any = rate16
+    if job.low_precision:  # 8-bit matmuls pay for their casts; never slower than staying at 16 bits
+        rate8 = job.peak_matmul * c.matmul_8bit * size * job.software
+        casts = tokens / cp * stage_layers * cast_bytes / bandwidth
+        eight = linear_hw / rate8 + casts < linear_hw / rate16
+        rate = xp.where(eight, rate8, rate16)
+        memory_mb = memory_mb + xp.where(eight, casts, 0.0)
+    compute_mb = linear_hw / rate + attention_hw / attention_rate + memory_mb
     if job.experts:
         # Routed experts' matmuls have as many rows as tokens reach one expert: the micro-batch's
         # tokens x top-k / experts, times ep (the all-to-all gathers them from the ep ranks). Without
@@ -109,8 +146,9 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
         expert_mb = job.moe_layers * share_of_model * per_layer * a2a * (1 - c.expert_overlap)
 
     kv_chunk = 2 * tokens / cp * job.kv_width * 2 / tp
-    ring = xp.where(cp > 1, 3 * (cp - 1) * comm.tiered_p2p(kv_chunk, tp, tiers, xp), 0.0)
-    attention_per_layer = attention_hw / rate16 / stage_layers
+    # A ring is as slow as its slowest hop: over the innermost tier whose domain holds all cp x tp ranks.
+    ring = xp.where(cp > 1, 3 * (cp - 1) * comm.tiered_p2p(kv_chunk, cp * tp / 2, tiers, xp), 0.0)
+    attention_per_layer = attention_hw / attention_rate / stage_layers
     context_mb = stage_layers * xp.maximum(ring - attention_per_layer, 0.0)
 
     per_mb = compute_mb + tensor_mb + expert_mb + context_mb
@@ -136,7 +174,8 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
 
     shard_dense = xp.where(lay.zero >= 1, group, 1)
     shard_expert = xp.where(lay.zero >= 1, expert_group, 1)
-    optimizer = OPTIMIZER_BYTES_TOUCHED * (dense / shard_dense + expert / shard_expert) / job.memory_bw
+    optimizer = (OPTIMIZER_BYTES_TOUCHED * (dense / shard_dense + expert / shard_expert)
+                 / (job.memory_bw * c.memory_fraction))  # fmt: skip
 
     return Step(
         compute=micro * compute_mb,
@@ -149,4 +188,5 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
         optimizer=optimizer,
         micro_batches=micro,
         matmul_share=rate / job.peak_matmul,
+        memory_bound=micro * memory_mb,
     )

@@ -27,14 +27,16 @@ from hwprof.core.perf.step import step
 
 # Spread of log(estimate / published) over the training calibration cases (calibrate.py writes it):
 # the expected value sits in a range of exp(+-spread).
-RESIDUAL_SPREAD = eff.Default(0.1519, "90th percentile of |log(estimate / published)| over the training calibration "
+RESIDUAL_SPREAD = eff.Default(0.1623, "90th percentile of |log(estimate / published)| over the training calibration "
                                     "cases, with their published layouts")  # fmt: skip
 
 
 def constants() -> Constants:
     return Constants(matmul_16bit=eff.MATMUL_16BIT.value, matmul_8bit=eff.MATMUL_8BIT.value,
                      half_width=eff.MATMUL_HALF_WIDTH.value, dp_overlap=eff.DP_OVERLAP.value,
-                     expert_overlap=eff.EXPERT_OVERLAP.value)  # fmt: skip
+                     expert_overlap=eff.EXPERT_OVERLAP.value, attention_16bit=eff.ATTENTION_16BIT.value,
+                     attention_half_length=eff.ATTENTION_HALF_LENGTH.value,
+                     memory_fraction=eff.MEMORY_BANDWIDTH_FRACTION.value)  # fmt: skip
 
 
 @attrs.frozen
