@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/startup.py            # 20 fresh processes per command
     .venv/bin/python benchmarks/startup.py -n 50 --json
     .venv/bin/python benchmarks/startup.py --max-ratio 2   # exit 1 if `hwprof chips list` is slower
+    .venv/bin/python benchmarks/startup.py --against /tmp/old/.venv/bin/python   # two installs, one run
 
 Typer is the floor every typer CLI pays; what hwprof adds on top is what we can cut. Commands run
 round-robin so a slow spell on the machine hits them all alike. Standard library only.
@@ -20,8 +21,7 @@ import time
 from pathlib import Path
 
 
-def commands() -> dict[str, list[str]]:
-    python = sys.executable
+def commands(python: str = sys.executable) -> dict[str, list[str]]:
     script = Path(python).parent / "hwprof"
     hwprof = [str(script)] if script.exists() else [python, "-m", "hwprof.core.cli.app"]
     return {
@@ -52,22 +52,27 @@ app()
 
 
 def run_once(argv: list[str]) -> float:
+    # Written .pyc files are part of a real start; a sandbox's PYTHONDONTWRITEBYTECODE=1 would
+    # compile every module on every run.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     start = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, env=env)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
     return elapsed * 1000
 
 
-def measure(runs: int) -> dict[str, list[float]]:
-    todo = commands()
-    for argv in todo.values():  # warm the file cache and write .pyc files first
+def measure(runs: int, pythons: list[str]) -> list[dict[str, list[float]]]:
+    """Times per command for each interpreter (a venv with hwprof installed), all round-robin."""
+    todo = [commands(python) for python in pythons]
+    for argv in (argv for each in todo for argv in each.values()):  # warm the file cache, write .pyc files
         run_once(argv)
-    times: dict[str, list[float]] = {name: [] for name in todo}
+    times: list[dict[str, list[float]]] = [{name: [] for name in each} for each in todo]
     for _ in range(runs):
-        for name, argv in todo.items():
-            times[name].append(run_once(argv))
+        for each, out in zip(todo, times, strict=True):
+            for name, argv in each.items():
+                out[name].append(run_once(argv))
     return times
 
 
@@ -92,19 +97,26 @@ def main() -> int:
     parser.add_argument("-n", "--runs", type=int, default=20, help="fresh processes per command (default 20)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--max-ratio", type=float, help="exit 1 if `hwprof chips list` median exceeds this x typer")
+    parser.add_argument("--against", metavar="PYTHON", action="append", default=[],
+                        help="also measure the hwprof installed with this interpreter (another checkout's venv), "
+                        "in the same round-robin; repeatable")  # fmt: skip
     args = parser.parse_args()
 
-    rows = summarise(measure(args.runs))
+    pythons = [sys.executable, *args.against]
+    results = [summarise(times) for times in measure(args.runs, pythons)]
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(results[0] if len(results) == 1 else dict(zip(pythons, results, strict=True)), indent=2))
     else:
         print(f"python {sys.version.split()[0]}, {args.runs} runs each, HWPROF_* set: "
               f"{sorted(k for k in os.environ if k.startswith('HWPROF_')) or 'none'}")  # fmt: skip
-        print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'x typer (median)':>17} {'x typer (min)':>14}")
-        for r in rows:
-            print(f"{r['command']:28} {r['median_ms']:>10} {r['min_ms']:>8} "
-                  f"{r['ratio_median']:>17} {r['ratio_min']:>14}")  # fmt: skip
-    chips = rows[-1]
+        for python, rows in zip(pythons, results, strict=True):
+            if len(pythons) > 1:
+                print(f"\n{python}")
+            print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'x typer (median)':>17} {'x typer (min)':>14}")
+            for r in rows:
+                print(f"{r['command']:28} {r['median_ms']:>10} {r['min_ms']:>8} "
+                      f"{r['ratio_median']:>17} {r['ratio_min']:>14}")  # fmt: skip
+    chips = results[0][-1]
     if args.max_ratio is not None and float(chips["ratio_median"]) > args.max_ratio:  # type: ignore[arg-type]
         print(f"hwprof chips list is {chips['ratio_median']}x a bare typer import (limit {args.max_ratio}x)")
         return 1

@@ -47,9 +47,9 @@ def default_folder() -> Path:
     """The user's profiles folder, which hwprof loads after the built-in plugins."""
     if os.environ.get(DIR_ENV):
         return Path(os.environ[DIR_ENV])
-    import platformdirs
+    from hwprof.core.data.places import user_config_dir
 
-    return Path(platformdirs.user_config_dir("hwprof")) / "profiles"
+    return Path(user_config_dir()) / "profiles"
 
 
 def refresh(

@@ -143,13 +143,19 @@ class _Commands:
     def __init__(self, hook: object) -> None:
         self.hwprof_register_commands = hook
 
+    def __dir__(self) -> list[str]:  # what pluggy looks through for hooks
+        return ["hwprof_register_commands"]
+
+
+def _name(entry: Any) -> str:
+    """A command's name as typer gives it: its own, or its function's with ``-`` for ``_``."""
+    return str(entry.name or (entry.callback.__name__.lower().replace("_", "-") if entry.callback else ""))
+
 
 def _commands(app: typer.Typer) -> list[tuple[tuple[str, ...], list[Any], Any]]:
     """(path, the list holding it, entry) for each command and group: ``("prices", "list")``."""
 
-    def name(entry: Any) -> str:
-        return str(entry.name or (entry.callback.__name__.lower().replace("_", "-") if entry.callback else ""))
-
+    name = _name
     found: list[tuple[tuple[str, ...], list[Any], Any]] = []
     found += [((name(e),), app.registered_commands, e) for e in app.registered_commands]
     for group in app.registered_groups:
@@ -163,29 +169,70 @@ def _commands(app: typer.Typer) -> list[tuple[tuple[str, ...], list[Any], Any]]:
 
 def _command_word(args: list[str]) -> str | None:
     """The first word of ``args`` that is not a global option or its value."""
-    words = iter(args)
-    for word in words:
-        if word == "--profiles":
-            next(words, None)
+    at = _command_at(args)
+    return None if at is None else args[at]
+
+
+def _command_at(args: list[str]) -> int | None:
+    skip = False
+    for at, word in enumerate(args):
+        if skip:
+            skip = False
+        elif word == "--profiles":
+            skip = True
         elif not word.startswith("-"):
-            return word
+            return at
     return None
 
 
 def _app_for(app: typer.Typer, args: list[str]) -> typer.Typer:
-    """The app holding only the command group ``args`` name, or the whole app.
+    """The app holding only what ``args`` run, or the whole app.
 
-    Typer turns every group into click commands before parsing; converting one group instead of
-    all of them is a good share of start-up (benchmarks/startup.py).
+    Typer turns every command of every group into click commands before parsing, which is most
+    of start-up (benchmarks/startup.py). So a command line naming a group gets an app holding that
+    group alone, and only the command named after it (``chips list``) when there is one; one naming
+    a top-level command gets that command; one naming none (``hwprof --help``, ``hwprof``) gets
+    each group emptied, keeping the name and help the command list shows. Shell completion and
+    a word hwprof does not know (``No such command``) get the whole app.
     """
-    name = _command_word(args)
-    group = next((g for g in app.registered_groups if g.name == name), None)
-    if group is None:
-        return app
+    at = _command_at(args)
+    if at is None:
+        if os.environ.get("_HWPROF_COMPLETE"):  # completion reads the words from its own variables
+            return app
+        return _pruned(app, app.registered_commands, [_holding(g, []) for g in app.registered_groups])
+    group = next((g for g in app.registered_groups if g.name == args[at]), None)
+    if group is not None:
+        sub = group.typer_instance
+        word = args[at + 1] if at + 1 < len(args) else None
+        named = [c for c in sub.registered_commands if _name(c) == word] if sub and not sub.registered_groups else []
+        return _pruned(app, [], [_holding(group, named) if named else group])
+    command = next((c for c in app.registered_commands if _name(c) == args[at]), None)
+    return _pruned(app, [command], []) if command is not None else app
+
+
+def _pruned(app: typer.Typer, commands: list[Any], groups: list[Any]) -> typer.Typer:
     pruned = _new_app()
     pruned.registered_callback = app.registered_callback
-    pruned.registered_groups = [group]
+    pruned.registered_commands, pruned.registered_groups = list(commands), groups
     return pruned
+
+
+def _holding(group: Any, commands: list[Any]) -> Any:
+    """``group`` holding only ``commands``, with its name, help and callback kept.
+
+    A group added without a name lends its commands to the top level, so it is kept whole.
+    """
+    import copy
+
+    sub = group.typer_instance
+    if sub is None or not (group.name or sub.info.name):
+        return group
+    narrowed = typer.Typer()
+    narrowed.info, narrowed.registered_callback, narrowed.registered_commands = (
+        sub.info, sub.registered_callback, list(commands))  # fmt: skip
+    holder = copy.copy(group)
+    holder.typer_instance = narrowed
+    return holder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         if args[:1] == ["--version"]:  # needs no plugin: a plugin's slow or failing hook cannot delay it
             echo(f"hwprof {__version__}")
             return 0
-        strict = "--strict-plugins" in args[: args.index(word) if (word := _command_word(args)) else len(args)]
+        strict = "--strict-plugins" in args[: _command_at(args)]
         app = build_app(_command_word(args), strict or Session().settings().strict)
         command = typer.main.get_command(_app_for(app, args))
         _guard_numbers(command)

@@ -35,9 +35,9 @@ def folder() -> Path | None:
             _warned.add(custom)
             sys.stderr.write(f"warning: HWPROF_CACHE_DIR={custom}: not a folder hwprof can keep files in; "
                              "using the default cache folder (unset it, or point it at a folder)\n")  # fmt: skip
-    import platformdirs
+    from hwprof.core.data.places import user_cache_dir
 
-    default = platformdirs.user_cache_dir("hwprof")
+    default = user_cache_dir()
     return Path(default) if _usable(default) else None
 
 

@@ -52,9 +52,9 @@ def _user_profile_dirs() -> list[Path]:
     dirs = [Path(p) for p in os.environ.get("HWPROF_PROFILE_PATH", "").split(os.pathsep) if p]
     if os.environ.get("HWPROF_NO_USER_PROFILES"):
         return dirs
-    import platformdirs
+    from hwprof.core.data.places import user_config_dir
 
-    return [Path(platformdirs.user_config_dir("hwprof")) / "profiles", *dirs]
+    return [Path(user_config_dir()) / "profiles", *dirs]
 
 
 @attrs.define

@@ -22,6 +22,12 @@ class TomlPlugin:
     def __repr__(self) -> str:
         return f"TomlPlugin({self.package!r}, {self.filename!r})"
 
+    def __dir__(self) -> list[str]:
+        """What pluggy looks through for hooks: its own names and a subclass's, not ``object``'s
+        (pluggy inspects every name listed, on every start)."""
+        names = {name for cls in type(self).__mro__ if cls is not object for name in vars(cls)}
+        return sorted(n for n in names | set(vars(self)) if not n.startswith("__"))
+
     @property
     def profile(self) -> ProfileSet:
         return load_resource(self.package, self.filename)
