@@ -17,6 +17,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,24 +52,35 @@ app()
 """
 
 
-def run_once(argv: list[str]) -> float:
+def run_once(argv: list[str]) -> tuple[float, float]:
+    """(wall-clock ms, CPU ms: user + system) of one run of ``argv``.
+
+    CPU time is what the process itself spent, so it moves less than the wall clock when other
+    work shares the machine; both are reported.
+    """
     # Written .pyc files are part of a real start; a sandbox's PYTHONDONTWRITEBYTECODE=1 would
     # compile every module on every run.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    start = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, env=env)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
-    return elapsed * 1000
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=errors, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(
+                f"{' '.join(argv)} failed ({process.returncode}): {errors.read().decode(errors='replace')}"
+            )
+    return elapsed * 1000, (usage.ru_utime + usage.ru_stime) * 1000
 
 
-def measure(runs: int, pythons: list[str]) -> list[dict[str, list[float]]]:
-    """Times per command for each interpreter (a venv with hwprof installed), all round-robin."""
+def measure(runs: int, pythons: list[str]) -> list[dict[str, list[tuple[float, float]]]]:
+    """(wall, CPU) times per command for each interpreter (a venv with hwprof installed), all round-robin."""
     todo = [commands(python) for python in pythons]
     for argv in (argv for each in todo for argv in each.values()):  # warm the file cache, write .pyc files
         run_once(argv)
-    times: list[dict[str, list[float]]] = [{name: [] for name in each} for each in todo]
+    times: list[dict[str, list[tuple[float, float]]]] = [{name: [] for name in each} for each in todo]
     for _ in range(runs):
         for each, out in zip(todo, times, strict=True):
             for name, argv in each.items():
@@ -76,20 +88,25 @@ def measure(runs: int, pythons: list[str]) -> list[dict[str, list[float]]]:
     return times
 
 
-def summarise(times: dict[str, list[float]]) -> list[dict[str, object]]:
+def summarise(times: dict[str, list[tuple[float, float]]]) -> list[dict[str, object]]:
     baseline = next(iter(times.values()))
-    base_median, base_min = statistics.median(baseline), min(baseline)
-    return [
-        {
+    base_median = statistics.median(w for w, _ in baseline)
+    base_min = min(w for w, _ in baseline)
+    base_cpu = statistics.median(c for _, c in baseline)
+    rows = []
+    for name, runs in times.items():
+        wall, cpu = [w for w, _ in runs], [c for _, c in runs]
+        rows.append({
             "command": name,
-            "runs": len(ms),
-            "median_ms": round(statistics.median(ms), 1),
-            "min_ms": round(min(ms), 1),
-            "ratio_median": round(statistics.median(ms) / base_median, 2),
-            "ratio_min": round(min(ms) / base_min, 2),
-        }
-        for name, ms in times.items()
-    ]
+            "runs": len(runs),
+            "median_ms": round(statistics.median(wall), 1),
+            "min_ms": round(min(wall), 1),
+            "ratio_median": round(statistics.median(wall) / base_median, 2),
+            "ratio_min": round(min(wall) / base_min, 2),
+            "cpu_median_ms": round(statistics.median(cpu), 1),
+            "ratio_cpu": round(statistics.median(cpu) / base_cpu, 2),
+        })  # fmt: skip
+    return rows
 
 
 def main() -> int:
@@ -112,10 +129,11 @@ def main() -> int:
         for python, rows in zip(pythons, results, strict=True):
             if len(pythons) > 1:
                 print(f"\n{python}")
-            print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'x typer (median)':>17} {'x typer (min)':>14}")
+            print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'x typer (median)':>17} {'x typer (min)':>14} "
+                  f"{'CPU ms':>7} {'x typer (CPU)':>14}")  # fmt: skip
             for r in rows:
                 print(f"{r['command']:28} {r['median_ms']:>10} {r['min_ms']:>8} "
-                      f"{r['ratio_median']:>17} {r['ratio_min']:>14}")  # fmt: skip
+                      f"{r['ratio_median']:>17} {r['ratio_min']:>14} {r['cpu_median_ms']:>7} {r['ratio_cpu']:>14}")  # fmt: skip
     chips = results[0][-1]
     if args.max_ratio is not None and float(chips["ratio_median"]) > args.max_ratio:  # type: ignore[arg-type]
         print(f"hwprof chips list is {chips['ratio_median']}x a bare typer import (limit {args.max_ratio}x)")
