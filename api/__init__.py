@@ -49,14 +49,14 @@ def registry(*, profiles: Sequence[str | Path] = (), strict: bool = False) -> Re
 
 def workload(model: str | Path | Workload, seq_len: int | None = None) -> Workload:
     """A model's shape: a preset id (``hwprof models list``), a path to a ``config.json``, or a Workload."""
-    from hwprof.core.cli.common import workload_from
+    from hwprof.core.cli.groups import ModelOptions
     from hwprof.core.data.records import Workload
 
     if isinstance(model, Workload):
         return model
     if isinstance(model, Path) or str(model).endswith(".json"):
-        return workload_from(None, None, None, None, None, None, None, Path(model), seq_len)  # type: ignore[no-any-return]
-    return workload_from(str(model), None, None, None, None, None, None, None, seq_len)  # type: ignore[no-any-return]
+        return ModelOptions(model_config=Path(model)).workload(seq_len)
+    return ModelOptions(model=str(model)).workload(seq_len)
 
 
 def estimate_peak(*, system: str | None = None, count: int = 1, chip: str | None = None,

@@ -199,32 +199,6 @@ RegionOpt = Annotated[str | None, typer.Option("--region", help="Region; default
 PurchaseOpt = Annotated[str, typer.Option("--purchase", help="on-demand, capacity-block, spot, ...")]
 
 
-def workload_from(model: str | None, params: float | None, active: float | None, layers: int | None,
-                  hidden: int | None, heads: int | None, kv_heads: int | None, config: Path | None,
-                  seq_len: int | None) -> Any:  # fmt: skip
-    """The workload the options name: a preset (``--model``), a config.json, or counts given directly."""
-    from hwprof.core.data import hf_config, records
-
-    given = [name for name, v in (("--model", model), ("--params", params), ("--model-config", config)) if v]
-    if len(given) != 1:
-        raise HwprofError("give the model once: --model ID, --params N (with --layers/--hidden/--heads for "
-                          f"attention and KV cache) or --model-config PATH{'; got ' + ', '.join(given) if given else ''}")  # fmt: skip
-    if model:
-        return current_registry().workload(model)
-    if config:
-        return hf_config.from_hf_config(config)
-    assert params is not None
-    if active is not None and active > params:
-        raise HwprofError(f"--active-params {active:g} is more than --params {params:g}")
-    if heads is not None and ((hidden is not None and heads > hidden) or (kv_heads or 0) > heads):
-        raise HwprofError(f"--heads {heads} does not fit: key/value heads <= heads <= model width (--hidden)")
-    label = f"{params:.3g} params"
-    return records.Workload(id=label, name=label, params=params, active_params=active or params,
-                            source=records.Source(key="command-line", title="given on the command line"),
-                            status="estimated", layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
-                            seq_len=seq_len)  # fmt: skip
-
-
 def cluster_from(system_id: str | None, count: int, chip_id: str | None, chips: int | None) -> Any:
     from hwprof.core.perf import cluster
 

@@ -10,19 +10,8 @@ import typer
 
 from hwprof.core import hookimpl
 from hwprof.core.cli.common import (
-    ActiveOpt,
     BaselineOpt,
-    ConfigOpt,
     CostModelOpt,
-    FormatOpt,
-    HeadsOpt,
-    HiddenOpt,
-    JsonFlag,
-    KvHeadsOpt,
-    LayersOpt,
-    ModelOpt,
-    ParamsOpt,
-    PlotOpt,
     RegionOpt,
     SeqLenOpt,
     TrainPrecisionOpt,
@@ -34,10 +23,10 @@ from hwprof.core.cli.common import (
     days_text,
     first_quote,
     purchase_options,
-    workload_from,
 )
-from hwprof.core.cli.plot import Bar, check_path, ratios
-from hwprof.core.cli.render import Cell, Table, duration, emit, note, output_format, warn
+from hwprof.core.cli.groups import ModelOptions, OutputOptions, grouped
+from hwprof.core.cli.plot import Bar, ratios
+from hwprof.core.cli.render import Cell, Table, duration, emit, note, warn
 from hwprof.core.data import checks
 from hwprof.core.errors import HwprofError
 
@@ -60,11 +49,11 @@ def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[lis
 
 
 @compare_app.command("train")
+@grouped
 def compare_train(
     systems: Annotated[str, typer.Option("--systems", autocompletion=complete_system_list, help="Comma-separated system ids.")],
     tokens: Annotated[float, typer.Option("--tokens", callback=checked(checks.TOKENS), help="Training tokens.")],
-    model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
-    hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
+    model_opts: ModelOptions = ModelOptions(),
     seq_len: SeqLenOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", callback=checked(checks.CHIPS), help="Chips per system type (rounded up to whole systems); default: the fewest that fit.")] = None,
     precision: TrainPrecisionOpt = "bf16",
@@ -74,13 +63,11 @@ def compare_train(
                                                     help="Cost model ids, comma-separated, side by side (default: every one loaded).")] = None,
     region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference, comma-separated.")] = "on-demand",
-    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
+    output: OutputOptions = OutputOptions(),
 ) -> None:  # fmt: skip
     """Time, cost, tokens per dollar and energy of one training run on several systems."""
-    fmt = output_format(fmt, as_json)
-    if plot is not None:
-        check_path(plot)
-    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
+    fmt, plot = output.format(), output.plot
+    work = model_opts.workload(seq_len)
     models = [m.strip() for m in cost_models.split(",")] if cost_models else None
     ids = [s.strip() for s in systems.split(",") if s.strip()]
     comparison = compare_train_result(work, tokens, ids, baseline=baseline, chips=chips, precision=precision,
@@ -268,10 +255,10 @@ def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
 
 
 @compare_app.command("serve")
+@grouped
 def compare_serve(
     systems: Annotated[str, typer.Option("--systems", autocompletion=complete_system_list, help="Comma-separated system ids.")],
-    model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
-    hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
+    model_opts: ModelOptions = ModelOptions(),
     precision: Annotated[str, typer.Option("--precision", help="Weight precision.")] = "bf16",
     kv_precision: Annotated[str, typer.Option("--kv-precision", help="KV-cache precision.")] = "bf16",
     batch: Annotated[int, typer.Option("--concurrency", "--batch", callback=checked(checks.BATCH), help="Users in a closed loop.")] = 1,
@@ -281,14 +268,12 @@ def compare_serve(
     cost_model: CostModelOpt = None,
     region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
-    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
+    output: OutputOptions = OutputOptions(),
 ) -> None:  # fmt: skip
     """Latency, throughput and cost per million output tokens of one serving setup on one of each system
     (tensor parallel over its scale-up domain, replicas over the rest)."""
-    fmt = output_format(fmt, as_json)
-    if plot is not None:
-        check_path(plot)
-    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
+    fmt, plot = output.format(), output.plot
+    work = model_opts.workload()
     comparison = compare_serve_result(
         work, [s.strip() for s in systems.split(",") if s.strip()], baseline=baseline, precision=precision,
         kv_precision=kv_precision, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,

@@ -10,35 +10,21 @@ import typer
 
 from hwprof.core import hookimpl
 from hwprof.core.cli.common import (
-    ActiveOpt,
-    ChipOpt,
-    ChipsOpt,
-    ConfigOpt,
     CostModelOpt,
-    CountOpt,
     FormatOpt,
-    HeadsOpt,
-    HiddenOpt,
     JsonFlag,
-    KvHeadsOpt,
-    LayersOpt,
-    ModelOpt,
-    ParamsOpt,
-    PlotOpt,
     PurchaseOpt,
     RegionOpt,
-    SystemOpt,
     checked,
-    cluster_from,
     current_registry,
     days_text,
     hardware_text,
     note_calibration,
     quote_for,
     range_text,
-    workload_from,
 )
-from hwprof.core.cli.plot import Bar, breakdown, check_path
+from hwprof.core.cli.groups import HardwareOptions, ModelOptions, OutputOptions, grouped
+from hwprof.core.cli.plot import Bar, breakdown
 from hwprof.core.cli.render import duration, exact, note, number, pairs, plural, warn
 from hwprof.core.data import checks
 from hwprof.core.errors import HwprofError
@@ -54,12 +40,12 @@ TrainLayoutOpt = Annotated[str | None, typer.Option(
 
 
 @estimate_app.command("train")
+@grouped
 def estimate_train(
     tokens: Annotated[float, typer.Option("--tokens", callback=checked(checks.TOKENS), help="Training tokens, e.g. 15.6e12.")],
-    model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
-    hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
+    model_opts: ModelOptions = ModelOptions(),
     seq_len: Annotated[int | None, typer.Option("--seq-len", callback=checked(checks.SEQ_LEN), help="Training sequence length.")] = None,
-    system: SystemOpt = None, count: CountOpt = 1, chip: ChipOpt = None, chips: ChipsOpt = None,
+    hardware: HardwareOptions = HardwareOptions(),
     precision: Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")] = "bf16",
     layout: TrainLayoutOpt = None,
     mfu: Annotated[float | None, typer.Option("--mfu", callback=checked(checks.MFU), help="Skip the layout model: a given utilisation (0-1).")] = None,
@@ -67,18 +53,16 @@ def estimate_train(
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096; raised to fill a given pipeline).")] = None,
     cross_domain_tp: Annotated[bool, typer.Option("--cross-domain-tp", help="Allow tensor parallel across scale-up domains.")] = False,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
-    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
+    output: OutputOptions = OutputOptions(),
 ) -> None:  # fmt: skip
     """Training time, chip-hours, memory per chip, cost and energy for a layout (given or searched), with a range."""
-    from hwprof.core.cli.render import Pairs, emit, output_format, ranges_table
+    from hwprof.core.cli.render import Pairs, emit, ranges_table
     from hwprof.core.jsonable import to_json
     from hwprof.core.perf import training
 
-    fmt = output_format(fmt, as_json)
-    if plot is not None:
-        check_path(plot)
-    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
-    target = cluster_from(system, count, chip, chips)
+    fmt, plot = output.format(), output.plot
+    work = model_opts.workload(seq_len)
+    target = hardware.cluster()
     quote = quote_for(cost_model, target, purchase, region)
     seq = seq_len or work.seq_len
     if global_batch_tokens is not None and (not global_batch_tokens > 0 or not seq):
@@ -238,10 +222,10 @@ def serve_setup(work: Any, target: Any, layout: str | None, precision: str, kv_p
 
 
 @estimate_app.command("serve")
+@grouped
 def estimate_serve(
-    model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
-    hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
-    system: SystemOpt = None, count: CountOpt = 1, chip: ChipOpt = None, chips: ChipsOpt = None,
+    model_opts: ModelOptions = ModelOptions(),
+    hardware: HardwareOptions = HardwareOptions(),
     layout: LayoutOpt = None,
     precision: Annotated[str, typer.Option("--precision", help="Weight precision: bf16, fp8, int4, fp4 ...")] = "bf16",
     kv_precision: Annotated[str, typer.Option("--kv-precision", help="KV-cache precision: bf16 or fp8.")] = "bf16",
@@ -252,20 +236,18 @@ def estimate_serve(
     max_batch: Annotated[int | None, typer.Option("--max-batch", callback=checked(checks.BATCH.named("max batch")), help="The engine's limit on sequences in flight per "
                                                   "replica (default: what the KV cache holds).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
-    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
+    output: OutputOptions = OutputOptions(),
 ) -> None:  # fmt: skip
     """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens."""
-    from hwprof.core.cli.render import Pairs, emit, output_format, ranges_table
+    from hwprof.core.cli.render import Pairs, emit, ranges_table
     from hwprof.core.jsonable import to_json
     from hwprof.core.perf import serving
 
-    fmt = output_format(fmt, as_json)
-    if plot is not None:
-        check_path(plot)
+    fmt, plot = output.format(), output.plot
     if concurrency is not None and rate is not None:
         raise HwprofError("give the load once: --concurrency N (closed loop) or --rate R (requests per second)")
-    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
-    target = cluster_from(system, count, chip, chips)
+    work = model_opts.workload()
+    target = hardware.cluster()
     quote = quote_for(cost_model, target, purchase, region)
     lay = serve_setup(work, target, layout, precision, kv_precision, chunk_tokens)
     load = serving.Traffic(input_tokens, output_tokens, concurrency=concurrency if rate is None else None,
@@ -339,8 +321,9 @@ def serve_rows(r: Any) -> list[tuple[str, str]]:
 
 
 @estimate_app.command("peak")
+@grouped
 def estimate_peak(
-    system: SystemOpt = None, count: CountOpt = 1, chip: ChipOpt = None, chips: ChipsOpt = None,
+    hardware: HardwareOptions = HardwareOptions(),
     as_json: JsonFlag = False, fmt: FormatOpt = None,
 ) -> None:  # fmt: skip
     """Aggregate peak compute (dense and sparse), memory, bandwidth and power of N chips or K systems."""
@@ -348,7 +331,7 @@ def estimate_peak(
     from hwprof.core.perf.aggregate import aggregate_chips, aggregate_system
 
     r = current_registry()
-    target = cluster_from(system, count, chip, chips)
+    target = hardware.cluster()
     if target.system is not None:
         result = aggregate_system(target.system, target.chip, r.interconnects, target.chips // target.system.chips)
     else:

@@ -9,18 +9,7 @@ import typer
 
 from hwprof.core import hookimpl
 from hwprof.core.cli.common import (
-    ActiveOpt,
-    ConfigOpt,
     CostModelOpt,
-    FormatOpt,
-    HeadsOpt,
-    HiddenOpt,
-    JsonFlag,
-    KvHeadsOpt,
-    LayersOpt,
-    ModelOpt,
-    ParamsOpt,
-    PlotOpt,
     RegionOpt,
     checked,
     chosen_cost_model,
@@ -28,9 +17,8 @@ from hwprof.core.cli.common import (
     days_text,
     first_quote,
     purchase_options,
-    workload_from,
 )
-from hwprof.core.cli.plot import check_path
+from hwprof.core.cli.groups import ModelOptions, OutputOptions, grouped
 from hwprof.core.cli.render import (
     Cell,
     Shown,
@@ -39,7 +27,6 @@ from hwprof.core.cli.render import (
     emit,
     exact,
     note,
-    output_format,
     plural,
     warn,
 )
@@ -52,10 +39,10 @@ plan_app = typer.Typer(
 
 
 @plan_app.command("train")
+@grouped
 def plan_train_cmd(
     tokens: Annotated[float, typer.Option("--tokens", callback=checked(checks.TOKENS), help="Training tokens.")],
-    model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
-    hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
+    model_opts: ModelOptions = ModelOptions(),
     seq_len: Annotated[int | None, typer.Option("--seq-len", callback=checked(checks.SEQ_LEN), help="Training sequence length in tokens.")] = None,
     deadline_days: Annotated[float | None, typer.Option("--deadline-days", callback=checked(checks.DAYS), help="Finish within this many days.")] = None,
     budget: Annotated[float | None, typer.Option("--budget", callback=checked(checks.USD), help="Spend at most this many USD.")] = None,
@@ -65,7 +52,7 @@ def plan_train_cmd(
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options to compare, comma-separated.")] = "on-demand",
-    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
+    output: OutputOptions = OutputOptions(),
 ) -> None:  # fmt: skip
     """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting the
     deadline, the fastest within the budget, and why each system's cheaper options are out."""
@@ -73,11 +60,9 @@ def plan_train_cmd(
     from hwprof.core.jsonable import to_json
     from hwprof.core.perf import plan
 
-    fmt = output_format(fmt, as_json)
-    if plot is not None:
-        check_path(plot)
+    fmt, plot = output.format(), output.plot
     r = current_registry()
-    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, seq_len)
+    work = model_opts.workload(seq_len)
     chosen_model = chosen_cost_model(cost_model)
     ids = _system_ids(r, systems, chosen_model)
     options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
@@ -178,12 +163,12 @@ def short_layout(layout: str) -> str:
 
 
 @plan_app.command("serve")
+@grouped
 def plan_serve_cmd(
     rate: Annotated[float, typer.Option("--rate", callback=checked(checks.RATE), help="Requests per second (Poisson arrivals).")],
     ttft_slo: Annotated[float, typer.Option("--ttft-slo", callback=checked(checks.SECONDS.named("time to first token")), help="Time to first token target, seconds (p90).")],
     tpot_slo: Annotated[float, typer.Option("--tpot-slo", callback=checked(checks.SECONDS.named("time per output token")), help="Time per output token target, seconds (p90).")],
-    model: ModelOpt = None, params: ParamsOpt = None, active_params: ActiveOpt = None, layers: LayersOpt = None,
-    hidden: HiddenOpt = None, heads: HeadsOpt = None, kv_heads: KvHeadsOpt = None, model_config: ConfigOpt = None,
+    model_opts: ModelOptions = ModelOptions(),
     input_tokens: Annotated[int, typer.Option("--input-tokens", callback=checked(checks.REQUEST_TOKENS), help="Prompt tokens per request.")] = 1000,
     output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens per request.")] = 500,
     systems: Annotated[str | None, typer.Option("--systems", help="Comma-separated system ids (default: all priced).")] = None,
@@ -196,13 +181,11 @@ def plan_serve_cmd(
                                          "range, not only at the expected value.")] = False,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
-    as_json: JsonFlag = False, fmt: FormatOpt = None, plot: PlotOpt = None,
+    output: OutputOptions = OutputOptions(),
 ) -> None:  # fmt: skip
     """The cheapest deployment per system meeting TTFT and TPOT targets at a request rate (layout,
     count, precision, cost per hour and per million output tokens), and the throughput frontier."""
-    fmt = output_format(fmt, as_json)
-    if plot is not None:
-        check_path(plot)
+    fmt, plot = output.format(), output.plot
     from hwprof.core.cost import pricing
     from hwprof.core.errors import HwprofError
     from hwprof.core.jsonable import to_json
@@ -211,7 +194,7 @@ def plan_serve_cmd(
     if max_count < 1 or max_count > 4096:
         raise HwprofError(f"--max-count {max_count}: use 1 to 4096")
     r = current_registry()
-    work = workload_from(model, params, active_params, layers, hidden, heads, kv_heads, model_config, None)
+    work = model_opts.workload()
     chosen_model = chosen_cost_model(cost_model)
     ids = _system_ids(r, systems, chosen_model)
     options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])

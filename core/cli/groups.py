@@ -1,0 +1,157 @@
+"""Options several commands take, declared once: the model, the hardware, the output.
+
+A command takes a group as one parameter, with the empty group as its default::
+
+    @estimate_app.command("train")
+    @grouped
+    def estimate_train(tokens: TokensOpt, model_opts: ModelOptions = ModelOptions(),
+                       out: OutputOptions = OutputOptions()) -> None:
+        work = model_opts.workload(seq_len)
+
+``grouped`` spreads each group's fields into the signature typer reads, in the group's place (so
+``--help`` lists them where they were), and hands the command one group built from them. Typer
+has no option groups of its own; without this, every command spelled the same options again.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+
+from hwprof.core.cli.common import (
+    ActiveOpt,
+    ChipOpt,
+    ChipsOpt,
+    ConfigOpt,
+    CountOpt,
+    FormatOpt,
+    HeadsOpt,
+    HiddenOpt,
+    JsonFlag,
+    KvHeadsOpt,
+    LayersOpt,
+    ModelOpt,
+    ParamsOpt,
+    PlotOpt,
+    SystemOpt,
+    cluster_from,
+    current_registry,
+)
+from hwprof.core.data import records
+from hwprof.core.errors import HwprofError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@attrs.frozen
+class ModelOptions:
+    """The model, once: a preset (--model), a config.json (--model-config) or counts (--params ...)."""
+
+    model: ModelOpt = None
+    params: ParamsOpt = None
+    active_params: ActiveOpt = None
+    layers: LayersOpt = None
+    hidden: HiddenOpt = None
+    heads: HeadsOpt = None
+    kv_heads: KvHeadsOpt = None
+    model_config: ConfigOpt = None
+
+    def workload(self, seq_len: int | None = None) -> records.Workload:
+        """The ``records.Workload`` these options name (``seq_len`` is kept for counts given directly)."""
+        from hwprof.core.data import hf_config
+
+        given = [flag for flag, v in (("--model", self.model), ("--params", self.params),
+                                      ("--model-config", self.model_config)) if v]  # fmt: skip
+        if len(given) != 1:
+            raise HwprofError("give the model once: --model ID, --params N (with --layers/--hidden/--heads for "
+                              f"attention and KV cache) or --model-config PATH{'; got ' + ', '.join(given) if given else ''}")  # fmt: skip
+        if self.model:
+            return current_registry().workload(self.model)
+        if self.model_config:
+            return hf_config.from_hf_config(self.model_config)
+        params, active, heads, kv_heads = self.params, self.active_params, self.heads, self.kv_heads
+        assert params is not None
+        if active is not None and active > params:
+            raise HwprofError(f"--active-params {active:g} is more than --params {params:g}")
+        if heads is not None and ((self.hidden is not None and heads > self.hidden) or (kv_heads or 0) > heads):
+            raise HwprofError(f"--heads {heads} does not fit: key/value heads <= heads <= model width (--hidden)")
+        label = f"{params:.3g} params"
+        return records.Workload(id=label, name=label, params=params, active_params=active or params,
+                                source=records.Source(key="command-line", title="given on the command line"),
+                                status="estimated", layers=self.layers, hidden=self.hidden, heads=heads,
+                                kv_heads=kv_heads, seq_len=seq_len)  # fmt: skip
+
+
+@attrs.frozen
+class HardwareOptions:
+    """The hardware, once: --system ID [--count K], or --chip ID --chips N."""
+
+    system: SystemOpt = None
+    count: CountOpt = 1
+    chip: ChipOpt = None
+    chips: ChipsOpt = None
+
+    def cluster(self) -> Any:
+        """The ``perf.cluster.Cluster`` these options name."""
+        return cluster_from(self.system, self.count, self.chip, self.chips)
+
+
+@attrs.frozen
+class OutputOptions:
+    """How results are shown: --json or --format, and a chart with --plot."""
+
+    as_json: JsonFlag = False
+    fmt: FormatOpt = None
+    plot: PlotOpt = None
+
+    def format(self) -> str:
+        """The format asked for; a --plot path that cannot be written is refused before any work."""
+        from hwprof.core.cli.plot import check_path
+        from hwprof.core.cli.render import output_format
+
+        fmt = output_format(self.fmt, self.as_json)
+        if self.plot is not None:
+            check_path(self.plot)
+        return fmt
+
+
+GROUPS = (ModelOptions, HardwareOptions, OutputOptions)
+
+
+@functools.cache
+def _options(group: Any) -> tuple[inspect.Parameter, ...]:
+    hints = typing.get_type_hints(group, include_extras=True)
+    return tuple(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=hints[f.name])
+                 for f in attrs.fields(group))  # fmt: skip
+
+
+def grouped(command: F) -> F:
+    """``command`` as typer should see it: each parameter whose default is a group (GROUPS) spread into
+    that group's options, collected back into one group when typer calls it."""
+    spread: list[inspect.Parameter] = []
+    groups: dict[str, Any] = {}
+    for param in inspect.signature(command, eval_str=True).parameters.values():
+        if isinstance(param.default, GROUPS):
+            groups[param.name] = type(param.default)
+            spread += _options(groups[param.name])
+        else:
+            spread.append(param.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    names = [p.name for p in spread]
+    if len(set(names)) != len(names):
+        raise TypeError(f"{command.__name__}: an option group repeats a parameter name: {names}")
+
+    @functools.wraps(command)
+    def run(**given: Any) -> Any:
+        for name, group in groups.items():
+            given[name] = group(**{f.name: given.pop(f.name) for f in attrs.fields(group) if f.name in given})
+        return command(**given)
+
+    run.__signature__ = inspect.Signature(spread)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in spread}
+    del run.__wrapped__  # typer must read the spread signature, not the command's
+    return typing.cast(F, run)
