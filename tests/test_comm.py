@@ -36,6 +36,27 @@ def test_all_to_all_and_p2p() -> None:
     assert comm.p2p(8e8, LINK) == pytest.approx(8e8 / 80e9 + 10e-6)
 
 
+SWITCH = attrs.evolve(LINK, all_reduce_steps=2.0)  # every chip one hop from every other
+
+
+def test_a_switched_link_pays_the_same_latency_steps_at_any_chip_count() -> None:
+    # 8 ranks, 1 GB: the same bytes as a ring (7/8 GB over 80 GB/s) but 1 step per reduce-scatter, not log2 8 = 3
+    assert comm.reduce_scatter(1e9, 8, SWITCH) == pytest.approx(7 / 8 * 1e9 / 80e9 + 1 * 10e-6)
+    assert comm.all_reduce(0.0, 8, SWITCH) == pytest.approx(2 * 10e-6)
+    assert comm.all_reduce(0.0, 2, SWITCH) == comm.all_reduce(0.0, 2, LINK) == pytest.approx(2 * 10e-6)
+    assert comm.all_reduce(0.0, 1, SWITCH) == 0
+    # all-to-all: each rank writes straight to the others, 1 step (a tree schedule: log2 4 = 2)
+    assert comm.all_to_all(4e8, 4, SWITCH) == pytest.approx(3e8 / 80e9 + 1 * 10e-6)
+    # tiered: the switch inside, the slow tree across (log2 of 8 domains = 3 steps)
+    tiers = (comm.Tier(8, SWITCH), comm.Tier(64, SLOW))
+    inside = 7 / 8 * 1e9 / 80e9 + 1 * 10e-6
+    across = 7 / 8 * (1e9 / 8) / 12.5e9 + 3 * 20e-6
+    assert comm.tiered_reduce_scatter(1e9, 64, 1, tiers) == pytest.approx(inside + across)
+    fast = 7 / 16 * 1.6e9 / 80e9 + 1 * 10e-6
+    slow = 8 / 16 * 1.6e9 / 12.5e9 + 1 * 20e-6
+    assert comm.tiered_all_to_all(1.6e9, 16, 1, tiers) == pytest.approx(max(fast, slow))
+
+
 def test_tiered_reduce_scatter_is_inside_then_across() -> None:
     tiers = (comm.Tier(8, LINK), comm.Tier(64, SLOW))
     # 64 ranks, stride 1: 8 inside a domain (1 GB, 7/8 over LINK), then 8 domains on 1/8 GB over SLOW
@@ -81,6 +102,9 @@ def test_links_come_from_profiles_per_direction_with_efficiency_and_latency() ->
     assert nvlink.gb_s_per_direction == 450  # 900 GB/s both ways
     assert nvlink.bytes_per_s == pytest.approx(450e9 * 0.82)
     assert nvlink.latency_us == 3
+    assert nvlink.all_reduce_steps == 2  # NVSwitch (sourced); a torus or EFA leaves it unset
+    assert comm.Link.of(reg.interconnects["neuronlink-v3"]).all_reduce_steps == 0.0
+    assert comm.Link.of(reg.interconnects["efa-v2-p5"]).all_reduce_steps == 0.0
     assert "efficiency derived" in nvlink.basis
     ultra = comm.tiers_of(reg.system("trn2-ultraserver"), reg.interconnects, 256)
     assert [(t.domain, t.link.name) for t in ultra] == [

@@ -93,7 +93,9 @@ def test_prompt_alone_is_its_flops_over_achieved_compute(reg: registry.Registry)
     r = sl.replica(eight_b, on(reg, "p5.48xlarge", 1), sl.ServeLayout())
     flops = 1000 * (2 * 8.03e9 + 4 * 32 * 500 * 4096)  # 2N per token + causal attention at mean context 500
     compute, comm_s = sl.prompt_time(r, 1000, flops, chunks=1)
-    assert compute == pytest.approx(flops / (989.5e12 * eff.PREFILL_COMPUTE_FRACTION.value))
+    # each chip computes all 4,096 hidden columns (tp 1): 4096 / (4096 + 385.9) of the wide-matmul share
+    narrow = 4096 / (4096 + eff.MATMUL_HALF_WIDTH.value)
+    assert compute == pytest.approx(flops / (989.5e12 * eff.PREFILL_COMPUTE_FRACTION.value * narrow))
     assert comm_s == 0.0  # one chip
 
 
@@ -104,6 +106,27 @@ def test_tensor_parallel_all_reduces_on_nvlink(reg: registry.Registry) -> None:
     assert r.comm_per_token_s == pytest.approx(160 * 2 * (1 / 2) * 8192 * 2 / NVLINK_B_S)
 
 
+def test_switched_tp8_pays_the_latency_of_tp2(reg: registry.Registry) -> None:
+    """The house review: TP 8 paid ceil(log2 8) = 3 latency steps per reduce-scatter (72 us per all-reduce,
+    11.6 ms of a 20.6 ms TPOT at batch 8). Over NVSwitch an all-reduce is 2 steps at any GPU count."""
+    seventy = model(reg, "llama3.1-70b")
+    tp2 = sl.replica(seventy, on(reg, "p5.48xlarge", 2), sl.ServeLayout(tp=2))
+    tp8 = sl.replica(seventy, on(reg, "p5.48xlarge", 8), sl.ServeLayout(tp=8))
+    assert tp8.comm_fixed_s == pytest.approx(tp2.comm_fixed_s) == pytest.approx(160 * 2 * 12e-6)  # 3.84 ms
+    assert tp8.comm_per_token_s == pytest.approx(160 * 2 * (7 / 8) * 8192 * 2 / NVLINK_B_S)
+    r = serving.estimate_serve(seventy, on(reg, "p5.48xlarge", 8), sl.ServeLayout(tp=8), serving.Traffic(
+        2000, 500, concurrency=8))  # fmt: skip
+    # 70.6e9 x 2 bytes / 8 chips over 3.35 TB/s x 0.724, plus the KV cache of the b sequences decoding (of the
+    # 8 users, the others are in their prompt) at 2,250 tokens
+    b = r.breakdown.running_sequences_per_replica
+    assert 7 < b < 8
+    weights_s = 70.6e9 * 2 / 8 / (3.35e12 * 0.724)
+    kv_s = b * 2250 * 2 * 80 * 8 * 128 * 2 / 8 / (3.35e12 * 0.724)
+    comm_s = 160 * 2 * 12e-6 + b * tp8.comm_per_token_s
+    assert r.breakdown.decode_step_s == pytest.approx(weights_s + kv_s + comm_s, rel=1e-6)
+    assert r.breakdown.decode_comm_s < 4.2e-3  # was 11.6 ms
+
+
 def test_tp16_across_two_p5_crosses_efa_not_nvlink(reg: registry.Registry) -> None:
     r = sl.replica(model(reg, "llama3.1-70b"), on(reg, "p5.48xlarge", 16), sl.ServeLayout(tp=16))
     size = 8192 * 2
@@ -112,7 +135,8 @@ def test_tp16_across_two_p5_crosses_efa_not_nvlink(reg: registry.Registry) -> No
     across = 1 / 2 * (size / 8) / EFA_P5_B_S
     assert r.comm_per_token_s == pytest.approx(160 * 2 * (inside + across))
     efa_latency = max(15.0, K.collective_latency_us) * 1e-6
-    assert r.comm_fixed_s == pytest.approx(160 * 2 * (3 * LATENCY_S + 1 * efa_latency))
+    # NVSwitch: one step per reduce-scatter whatever the GPU count (not log2 8 = 3); EFA: log2 2 = 1
+    assert r.comm_fixed_s == pytest.approx(160 * 2 * (1 * LATENCY_S + 1 * efa_latency))
     all_nvlink = 160 * 2 * (15 / 16) * size / NVLINK_B_S
     assert r.comm_per_token_s > 1.5 * all_nvlink  # the old model priced all of it on NVLink
 

@@ -217,6 +217,14 @@ class Interconnect:
         default=None,
         metadata=doc("share of the per-direction bandwidth that large collectives achieve (0-1), e.g. 370 / 450"),
     )
+    all_reduce_steps: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "latency steps of one all-reduce inside a domain whatever the number of chips, where every chip reaches "
+            "every other in one step (a switch): a reduce-scatter and an all-gather of one step each; omit where "
+            "steps grow with the chips (rings, tori: log2 of the chips per step kind is then assumed)"
+        ),
+    )
     bandwidth_per_system_gb_s: Figure | None = attrs.field(
         default=None,
         metadata=doc(

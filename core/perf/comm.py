@@ -20,7 +20,10 @@ or after (all-gather) the collective, in bytes. Every function also takes numpy 
 
 Model (stated, not fitted): the bandwidth term is a ring's, ``(n-1)/n x size`` per step kind
 over the link's achievable bandwidth in one direction; the latency term counts ``log2(n)`` steps,
-as tree and recursive-halving schedules do, so 16,384 ranks do not pay 16,383 hops.
+as tree and recursive-halving schedules do, so 16,384 ranks do not pay 16,383 hops. A link whose
+profile gives ``all_reduce_steps`` (a switch: every chip one hop from every other) pays at most
+half that many steps per reduce-scatter or all-gather and one per all-to-all, whatever the number
+of chips: each chip writes its shares straight to every peer.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ class Link:
     latency_us: float = DEFAULT_LATENCY_US
     # Provenance, shown in results: e.g. "bandwidth official, efficiency estimated".
     basis: str = ""
+    # Latency steps of one all-reduce at any number of chips (a switched domain); 0: log2 of the chips per step kind.
+    all_reduce_steps: float = 0.0
 
     @property
     def bytes_per_s(self) -> float:
@@ -61,6 +66,7 @@ class Link:
         """From an ``Interconnect`` record: per-direction bandwidth, its efficiency and latency."""
         eff = getattr(link, "efficiency", None)
         lat = getattr(link, "latency_us", None)
+        steps = getattr(link, "all_reduce_steps", None)
         statuses = [f"bandwidth {link.bandwidth_per_chip_gb_s.status}"]
         statuses.append(f"efficiency {eff.status}" if eff else f"efficiency {DEFAULT_EFFICIENCY:g} assumed")
         statuses.append(f"latency {lat.status}" if lat else f"latency {DEFAULT_LATENCY_US:g} us assumed")
@@ -70,17 +76,21 @@ class Link:
             efficiency=eff.value if eff else DEFAULT_EFFICIENCY,
             latency_us=lat.value if lat else DEFAULT_LATENCY_US,
             basis=", ".join(statuses),
+            all_reduce_steps=steps.value if steps else 0.0,
         )
 
 
-def _steps(ranks: Any, xp: Any) -> Any:
-    """Latency steps of a tree schedule: ceil(log2 n), 0 for one rank."""
-    return xp.ceil(xp.log2(xp.maximum(ranks, 1)))
+def _steps(ranks: Any, xp: Any, direct: float = 0.0) -> Any:
+    """Latency steps of one reduce-scatter or all-gather: ceil(log2 n) for a tree schedule, 0 for one
+    rank; at most ``direct`` where every rank reaches every other in one step (a switch)."""
+    tree = xp.ceil(xp.log2(xp.maximum(ranks, 1)))
+    return xp.minimum(tree, direct) if direct else tree
 
 
 def reduce_scatter(size: Any, ranks: Any, link: Link, xp: Any = SCALAR) -> Any:
     """Each rank ends with 1/n of the sum: (n-1)/n x size over the link."""
-    return (ranks - 1) / ranks * size / link.bytes_per_s + _steps(ranks, xp) * link.latency_s
+    steps = _steps(ranks, xp, link.all_reduce_steps / 2)
+    return (ranks - 1) / ranks * size / link.bytes_per_s + steps * link.latency_s
 
 
 def all_gather(size: Any, ranks: Any, link: Link, xp: Any = SCALAR) -> Any:
@@ -95,7 +105,8 @@ def all_reduce(size: Any, ranks: Any, link: Link, xp: Any = SCALAR) -> Any:
 
 def all_to_all(size: Any, ranks: Any, link: Link, xp: Any = SCALAR) -> Any:
     """Each rank sends (n-1)/n of its ``size`` bytes to the others, all at once."""
-    return (ranks - 1) / ranks * size / link.bytes_per_s + _steps(ranks, xp) * link.latency_s
+    steps = _steps(ranks, xp, 1.0 if link.all_reduce_steps else 0.0)
+    return (ranks - 1) / ranks * size / link.bytes_per_s + steps * link.latency_s
 
 
 def p2p(size: Any, link: Link) -> Any:
@@ -174,7 +185,8 @@ def tiered_all_to_all(size: Any, group: Any, stride: Any, tiers: tuple[Tier, ...
         inside = group if k == len(tiers) - 1 else _inside(group, stride, tier.domain, xp)
         inside = xp.maximum(inside, before)
         share = (inside - before) / group
-        t = share * size / tier.link.bytes_per_s + _steps(inside / before, xp) * tier.link.latency_s
+        steps = _steps(inside / before, xp, 1.0 if tier.link.all_reduce_steps else 0.0)
+        t = share * size / tier.link.bytes_per_s + steps * tier.link.latency_s
         slowest = xp.maximum(slowest, t)
         before = inside
     return slowest

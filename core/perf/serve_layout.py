@@ -157,6 +157,7 @@ class Constants:
     decode_compute_fraction: float = eff.DECODE_COMPUTE_FRACTION.value
     collective_latency_us: float = eff.COLLECTIVE_LATENCY_US.value
     chip_prefill_efficiency: float | None = None  # overrides the chip profile's (calibration only)
+    matmul_half_width: float = eff.MATMUL_HALF_WIDTH.value  # training's fit, shared (not refitted here)
 
 
 SHIPPED = Constants()
@@ -293,6 +294,12 @@ def prompt_time(
     return xp.maximum(compute, reads), chunks * r.comm_fixed_s + r.comm_per_token_s * tokens
 
 
+def width_share(width: Any, half_width: float) -> Any:
+    """Share of a large matmul's rate a matmul reaches whose narrower side is ``width`` (training's
+    ``step.size_factor``: ``w / (w + half_width)``)."""
+    return width / (width + half_width)
+
+
 def attention_params(shape: records.Workload) -> float:
     """Q, K, V and output projections over all layers (0 when the shape is unknown). A latent cache
     (multi-head latent attention) replaces the K and V projections by the latent's up-projections:
@@ -339,6 +346,9 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
     kv = (shape.kv_elements_per_token() or 0.0) * kv_bytes / pp / split
     share, pick = expert_numbers(shape)
     own = k.chip_prefill_efficiency or (chip.prefill_efficiency.value if chip.prefill_efficiency else 1.0)
+    # Each chip computes hidden / tp columns of every matmul: narrower is slower, as in training.
+    width = (shape.hidden or 0) / tp
+    narrow = width_share(width, k.matmul_half_width) if shape.hidden else 1.0
     hidden_bytes = (shape.hidden or 0) * ACTIVATION_BYTES
     layers = shape.layers or 0
     ranks = 1 if adp else tp
@@ -363,9 +373,9 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         chips=n, pp=pp, weights_bytes_per_chip=weights, expert_share=share, expert_pick=pick,
         kv_bytes_per_token_per_chip=kv, usable_bytes_per_chip=chip.memory_bytes * USABLE_MEMORY_FRACTION,
         hbm_bytes_per_s=chip.memory_bandwidth_tbps.value * 1e12 * k.memory_bandwidth_fraction,
-        decode_flops_per_s=peak * 1e12 * k.decode_compute_fraction,
-        prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction * own,
-        batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction * own,
+        decode_flops_per_s=peak * 1e12 * k.decode_compute_fraction * narrow,
+        prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction * own * narrow,
+        batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction * own * narrow,
         comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak,
     )  # fmt: skip
 
