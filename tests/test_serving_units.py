@@ -10,7 +10,7 @@ import pytest
 
 from hwprof.core.data import records, registry
 from hwprof.core.errors import HwprofError
-from hwprof.core.perf import cluster, serving, traffic
+from hwprof.core.perf import cluster, serve_shape, serving, traffic
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf import serve_layout as sl
 
@@ -692,3 +692,30 @@ def test_disaggregated_ttft_by_hand(reg: registry.Registry) -> None:
     running = r.breakdown.running_sequences_per_replica
     assert running == pytest.approx(2.0 / 3 * 500 * r.tpot_s.expected, rel=1e-6)
     assert r.tpot_s.expected == pytest.approx(sl.decode_step(costs, running), rel=1e-6)
+
+
+def test_matmuls_and_attention_each_take_their_own_roofline() -> None:
+    """Weight matmuls and attention are separate kernels: a step is max(weight reads, matmul FLOPs) +
+    max(KV reads, attention FLOPs) + collectives, not max(all reads, all FLOPs)."""
+    s = sl.Step(pp=1, weights_s=10e-3, expert_share=0.0, expert_miss=1.0, kv_s=0.01e-3, compute_s=0.1e-3,
+                comm_fixed_s=1e-3, comm_s=0.02e-3, attention_s=0.05e-3)  # fmt: skip
+    # 50 sequences: matmuls read 10 ms, compute 5 ms -> 10 ms (memory); attention reads 0.5 ms, computes 2.5 ms
+    # -> 2.5 ms (compute); collectives 1 + 50 x 0.02 = 2 ms
+    memory, compute, comm_s = sl.decode_parts(s, 50.0)
+    assert (memory, compute, comm_s) == pytest.approx((10e-3, 2.5e-3, 2e-3))
+    assert sl.decode_step(s, 50.0) == pytest.approx(14.5e-3)  # one max over everything would give 12.5 ms
+    # 200 sequences: matmuls compute 20 ms > 10 ms of reads; attention 10 ms > 2 ms of reads
+    assert sl.decode_parts(s, 200.0) == pytest.approx((0.0, 30e-3, 5e-3))
+
+
+def test_decode_attention_flops_by_hand(reg: registry.Registry) -> None:
+    # Llama 3.1 70B: 4 x 80 layers x 1,000 keys x 64 heads x 128 = 2.62 GFLOP per decoded token
+    assert serve_shape.decode_attention_flops(model(reg, "llama3.1-70b"), 1000.0) == pytest.approx(
+        4 * 80 * 1000 * 64 * 128
+    )
+    # DeepSeek-V3 (latent cache of 576 per layer, absorbed): every one of 128 heads attends to the 576
+    # latent elements: 4 x 61 x 1,000 x 128 x 576 = 18.0 GFLOP, 4.5x a 128-wide head's 4 x 61 x 1,000 x 128 x 128
+    v3 = model(reg, "deepseek-v3")
+    assert serve_shape.decode_attention_flops(v3, 1000.0) == pytest.approx(4 * 61 * 1000 * 128 * 576)
+    r = sl.replica(v3, on(reg, "p5en.48xlarge", 8), sl.ServeLayout(tp=8, ep=8, adp=1, weights="fp8"))
+    assert r.attention_flops_per_s == pytest.approx(989.5e12 * eff.DECODE_COMPUTE_FRACTION.value)  # 16-bit peak

@@ -29,6 +29,7 @@ from hwprof.core.perf import comm
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf.arith import SCALAR
 from hwprof.core.perf.cluster import USABLE_MEMORY_FRACTION, Cluster
+from hwprof.core.perf.serve_shape import attention_params, expert_numbers, width_share
 
 KV_PRECISIONS = ("bf16", "fp16", "fp8")
 ACTIVATION_BYTES = 2  # collectives move 16-bit activations
@@ -200,6 +201,7 @@ def estimated_figures(cluster: Cluster, lay: ServeLayout) -> list[str]:
 def scaled(r: Replica, factor: float) -> Replica:
     """Every achieved rate (memory, compute, links) times ``factor``: the ends of a range."""
     return attrs.evolve(r, hbm_bytes_per_s=r.hbm_bytes_per_s * factor, decode_flops_per_s=r.decode_flops_per_s * factor,
+                        attention_flops_per_s=r.attention_flops_per_s * factor,
                         prefill_flops_per_s=r.prefill_flops_per_s * factor,
                         batched_prefill_flops_per_s=r.batched_prefill_flops_per_s * factor,
                         comm_fixed_s=r.comm_fixed_s / factor, comm_per_token_s=r.comm_per_token_s / factor)  # fmt: skip
@@ -224,6 +226,7 @@ class Replica:
     usable_bytes_per_chip: Any
     hbm_bytes_per_s: Any  # achieved, per chip
     decode_flops_per_s: Any  # achieved, per chip
+    attention_flops_per_s: Any  # achieved, per chip, by attention (16-bit)
     prefill_flops_per_s: Any  # achieved, per chip, one prompt alone
     batched_prefill_flops_per_s: Any  # achieved, per chip, prompts under load
     comm_fixed_s: Any  # collective latency per decode step
@@ -243,8 +246,10 @@ def micro_batch(batch: Any, pp: Any, xp: Any = SCALAR) -> Any:
 @attrs.frozen
 class Step:
     """One decode step's costs, linear in the stage micro-batch ``b`` (floats, or arrays in the search):
-    memory ``weights_s x touched(b) + kv_s x b``, compute ``compute_s x b``, collectives ``comm_fixed_s
-    + comm_s x b``, each already multiplied by the ``pp`` stages a step passes through."""
+    the weight matmuls read ``weights_s x touched(b)`` and compute ``compute_s x b``; attention reads
+    the KV cache ``kv_s x b`` and computes ``attention_s x b``; collectives ``comm_fixed_s + comm_s x
+    b``; each already multiplied by the ``pp`` stages a step passes through. Matmuls and attention
+    are separate kernels, one after the other: each takes the longer of its reads and its FLOPs."""
 
     pp: Any
     weights_s: Any
@@ -254,28 +259,36 @@ class Step:
     compute_s: Any
     comm_fixed_s: Any
     comm_s: Any
+    attention_s: Any = 0.0
 
 
-def step_of(r: Replica, context: Any, flops_per_token: Any) -> Step:
+def step_of(r: Replica, context: Any, flops_per_token: Any, attention_flops: Any = 0.0) -> Step:
+    """``flops_per_token``: the weight matmuls' (2 x active parameters); ``attention_flops``: one
+    token's attention over its ``context`` (``decode_attention_flops``)."""
     return Step(pp=r.pp, weights_s=r.pp * r.weights_bytes_per_chip / r.hbm_bytes_per_s, expert_share=r.expert_share,
                 expert_miss=1 - r.expert_pick, kv_s=r.pp * context * r.kv_bytes_per_token_per_chip / r.hbm_bytes_per_s,
                 compute_s=r.pp * flops_per_token / (r.chips * r.decode_flops_per_s), comm_fixed_s=r.comm_fixed_s,
-                comm_s=r.comm_per_token_s)  # fmt: skip
+                comm_s=r.comm_per_token_s,
+                attention_s=r.pp * attention_flops / (r.chips * r.attention_flops_per_s))  # fmt: skip
 
 
 def decode_parts(s: Step, batch: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
-    """(memory, compute, communication) seconds of one decode step over ``batch`` sequences."""
+    """(memory, compute, communication) seconds of one decode step over ``batch`` sequences: the
+    time of the kernels their reads bind, of those their FLOPs bind, and of the collectives."""
     b = micro_batch(batch, s.pp, xp)
     if isinstance(s.expert_share, float) and s.expert_share == 0.0:
         weights = s.weights_s  # a dense model reads all its weights whatever the batch
     else:
         weights = s.weights_s * (1 - s.expert_share * s.expert_miss**b)
-    return weights + s.kv_s * b, s.compute_s * b, s.comm_fixed_s + s.comm_s * b
+    matmul, kv, attention = s.compute_s * b, s.kv_s * b, s.attention_s * b
+    memory = xp.where(weights >= matmul, weights, 0.0) + xp.where(kv >= attention, kv, 0.0)
+    compute = xp.where(weights >= matmul, 0.0, matmul) + xp.where(kv >= attention, 0.0, attention)
+    return memory, compute, s.comm_fixed_s + s.comm_s * b
 
 
 def decode_step(s: Step, batch: Any, xp: Any = SCALAR) -> Any:
     memory, compute, comm_s = decode_parts(s, batch, xp)
-    return xp.maximum(memory, compute) + comm_s
+    return memory + compute + comm_s
 
 
 def prompt_time(
@@ -292,37 +305,6 @@ def prompt_time(
         return compute, r.comm_per_token_s * tokens
     reads = chunks * r.weights_bytes_per_chip / r.hbm_bytes_per_s
     return xp.maximum(compute, reads), chunks * r.comm_fixed_s + r.comm_per_token_s * tokens
-
-
-def width_share(width: Any, half_width: float) -> Any:
-    """Share of a large matmul's rate a matmul reaches whose narrower side is ``width`` (training's
-    ``step.size_factor``: ``w / (w + half_width)``)."""
-    return width / (width + half_width)
-
-
-def attention_params(shape: records.Workload) -> float:
-    """Q, K, V and output projections over all layers (0 when the shape is unknown). A latent cache
-    (multi-head latent attention) replaces the K and V projections by the latent's up-projections:
-    ``latent x heads x 2 x head_dim`` per layer (its low-rank query is counted as full, an upper bound)."""
-    if not (shape.layers and shape.hidden and shape.heads):
-        return 0.0
-    head_dim = shape.head_dim or shape.hidden // shape.heads
-    query_and_output = 2 * shape.hidden * shape.heads * head_dim
-    if shape.kv_elements_per_layer and not shape.kv_heads:
-        key_value = shape.kv_elements_per_layer * shape.heads * 2 * head_dim
-    else:
-        key_value = 2 * shape.hidden * (shape.kv_heads or shape.heads) * head_dim
-    return float(shape.layers * (query_and_output + key_value))
-
-
-def expert_numbers(shape: records.Workload) -> tuple[float, float]:
-    """(share of weights in routed experts, k / E). Routed expert weights are (params - active) /
-    (1 - k/E): the active count holds k/E of them. Without E and k, the model reads as dense."""
-    if not (shape.is_moe and shape.experts and shape.experts_per_token):
-        return 0.0, 0.0
-    pick = shape.experts_per_token / shape.experts
-    experts = (shape.params - shape.active) / (1 - pick)
-    return experts / shape.params, pick
 
 
 def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Tier, ...], tp: Any, pp: Any, weight_bytes: Any,
@@ -374,10 +356,19 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         kv_bytes_per_token_per_chip=kv, usable_bytes_per_chip=chip.memory_bytes * USABLE_MEMORY_FRACTION,
         hbm_bytes_per_s=chip.memory_bandwidth_tbps.value * 1e12 * k.memory_bandwidth_fraction,
         decode_flops_per_s=peak * 1e12 * k.decode_compute_fraction * narrow,
+        attention_flops_per_s=_peak16(chip, peak) * 1e12 * k.decode_compute_fraction,
         prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction * own * narrow,
         batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction * own * narrow,
         comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak,
     )  # fmt: skip
+
+
+def _peak16(chip: records.Chip, peak: Any) -> Any:
+    """The chip's 16-bit dense peak (attention runs at 16 bits), else the matmul one."""
+    for name in ("bf16", "fp16"):
+        if name in chip.peak_dense_tflops:
+            return chip.peak_dense_tflops[name].value
+    return peak
 
 
 def replica(shape: records.Workload, cluster: Cluster, lay: ServeLayout, k: Constants = SHIPPED) -> Replica:

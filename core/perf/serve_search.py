@@ -25,7 +25,7 @@ from hwprof.core.cost.pricing import Quote
 from hwprof.core.data import records
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import cluster as clusters
-from hwprof.core.perf import comm
+from hwprof.core.perf import comm, serve_shape
 from hwprof.core.perf import serve_layout as sl
 from hwprof.core.perf import traffic as tr
 
@@ -128,7 +128,8 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
         r = sl.scaled(r, factor)
     i, o = input_tokens, output_tokens
     context = i + o / 2
-    flops_per_token = shape.forward_flops_per_token(context)
+    flops_per_token = 2 * shape.active
+    attention_flops = serve_shape.decode_attention_flops(shape, context)
     prompt_flops = i * shape.forward_flops_per_token(i / 2)
     chunks = np.ceil(i / grid["chunk"])
     pack = np.maximum(1, grid["chunk"] // i)
@@ -149,7 +150,7 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
     decode = dp - prefill
     valid &= decode >= 1
 
-    costs = sl.step_of(r, context, flops_per_token)
+    costs = sl.step_of(r, context, flops_per_token, attention_flops)
 
     def step(batch: Any) -> Any:
         return sl.decode_step(costs, batch, xp=np)
@@ -163,7 +164,7 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
     out["stable"] = np.zeros(n, dtype=bool)
     agg = (prefill == 0) & valid
     ra = _take(np, r, agg)
-    costs_agg = sl.step_of(ra, context, flops_per_token)
+    costs_agg = sl.step_of(ra, context, flops_per_token, attention_flops)
     both = tr.at_rate(rate / np.maximum(dp[agg], 1), o, prompt_s[agg],
                       lambda b: sl.decode_step(costs_agg, b, xp=np), max_batch[agg], chunks[agg],
                       xp=np, prompt_work_s=work_s[agg], pack=pack[agg], iterations=SEARCH_ITERATIONS)  # fmt: skip
@@ -171,7 +172,7 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
     # Split: prefill replicas run prompts only; decode replicas never stop for one; the prompt's KV
     # cache moves to its decode replica, each chip sending its share over the outermost link.
     rs = _take(np, r, split)
-    costs_split = sl.step_of(rs, context, flops_per_token)
+    costs_split = sl.step_of(rs, context, flops_per_token, attention_flops)
     pre = tr.at_rate(rate / np.maximum(prefill[split], 1), 1, prompt_s[split], lambda b: 0.0 * b, 1.0, chunks[split],
                      xp=np, prompt_work_s=work_s[split], pack=pack[split], iterations=1)  # fmt: skip
     dec = tr.at_rate(rate / np.maximum(decode[split], 1), o, 0.0, lambda b: sl.decode_step(costs_split, b,

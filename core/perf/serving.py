@@ -21,6 +21,7 @@ from hwprof.core.data.records import Workload
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf import serve_layout as sl
+from hwprof.core.perf import serve_shape
 from hwprof.core.perf import traffic as tr
 from hwprof.core.perf.cluster import Cluster, rests_on
 
@@ -131,7 +132,8 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
     """The operating point of one replica, and its parts."""
     i, o = t.input_tokens, t.output_tokens
     context = i + o / 2  # mean tokens in the cache while a sequence decodes
-    flops_per_token = shape.forward_flops_per_token(context)
+    flops_per_token = 2 * shape.active
+    attention_flops = serve_shape.decode_attention_flops(shape, context)
     prompt_flops = i * shape.forward_flops_per_token(i / 2)
     chunks = -(-i // lay.chunk_tokens)
     pack = max(1, lay.chunk_tokens // i)  # prompts that share one iteration
@@ -145,7 +147,7 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
         raise HwprofError(f"layout {lay}: the weights leave no room for the KV cache of one sequence of {i + o:,} "
                           "tokens; use more chips per replica (tp x pp) or a smaller weight precision")  # fmt: skip
 
-    costs = sl.step_of(r, context, flops_per_token)
+    costs = sl.step_of(r, context, flops_per_token, attention_flops)
 
     def step(batch: Any) -> Any:
         return sl.decode_step(costs, batch)
@@ -202,12 +204,12 @@ def _disaggregated(t: Traffic, lay: sl.ServeLayout, prompt_s: float, work_s: flo
 
 def _binding(load: tr.Load, parts: dict[str, float]) -> str:
     """What takes the largest share of a replica's time at the operating point."""
-    step = max(parts["memory"], parts["compute"]) + parts["comm"]
+    step = parts["memory"] + parts["compute"] + parts["comm"]
     decode = 1 - min(load.prompt_share, 1.0)
     shares = {
         "prompt prefill (compute)": load.prompt_share,
-        "memory bandwidth": decode * parts["memory"] / step if parts["memory"] >= parts["compute"] else 0.0,
-        "compute": decode * parts["compute"] / step if parts["compute"] > parts["memory"] else 0.0,
+        "memory bandwidth": decode * parts["memory"] / step,
+        "compute": decode * parts["compute"] / step,
         "communication": decode * parts["comm"] / step,
     }
     return max(shares, key=lambda k: shares[k])
@@ -252,7 +254,7 @@ def estimate_serve(
     breakdown = ServeBreakdown(
         prompt_alone_s=parts["prompt_s"], prompt_compute_s=parts["prompt_compute_s"],
         prompt_comm_s=parts["prompt_comm_s"], decode_memory_s=parts["memory"], decode_compute_s=parts["compute"],
-        decode_comm_s=parts["comm"], decode_step_s=max(parts["memory"], parts["compute"]) + parts["comm"],
+        decode_comm_s=parts["comm"], decode_step_s=parts["memory"] + parts["compute"] + parts["comm"],
         prompt_share=load.prompt_share, running_sequences_per_replica=load.running_sequences,
         requests_per_s_per_replica=load.rate_per_s, tp_link=sl.link_name(cluster, layout.tp),
         queue_wait_s=load.ttft_mean_s - parts["prompt_s"],
