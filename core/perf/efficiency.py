@@ -72,13 +72,13 @@ RANGE = Default(0.2, "serving estimates spread about +-20% around the model", ca
 # checks each shipped value against its refit within 3%)
 MEMORY_BANDWIDTH_FRACTION = Default(0.724, "batch-1 decode of Llama 3.3 70B FP8 at TP2 (a GPU inference service) reads weights and "
                                            "KV cache at about 72% of peak memory bandwidth")  # fmt: skip
-PREFILL_COMPUTE_FRACTION = Default(0.556, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
+PREFILL_COMPUTE_FRACTION = Default(0.546, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
                                           "GPU inference service) reaches about half of dense peak at wide matmuls (serving "
                                           "multiplies every compute fraction by w / (w + MATMUL_HALF_WIDTH), w = hidden / tp); "
                                           "a chip's own prefill_efficiency scales it where its published runs differ")  # fmt: skip
-BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.746, "prompts prefilled under load, mixed into the decode steps of a "
+BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.732, "prompts prefilled under load, mixed into the decode steps of a "
                                                   "full batch (TensorRT-LLM max-throughput 8B, 5000/500), run at "
-                                                  "about 75% of peak at wide matmuls")  # fmt: skip
+                                                  "about 73% of peak at wide matmuls")  # fmt: skip
 DECODE_COMPUTE_FRACTION = Default(0.5, "large-batch decode matmuls reach about half of peak at wide matmuls (a judgement)",
                                   calibrated=False)  # fmt: skip
 THIN_EVIDENCE_SPREAD = Default(2.0, "a serving estimate that rests on an estimated figure (a chip figure or the "
