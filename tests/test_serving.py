@@ -262,6 +262,21 @@ def test_cost_counts_every_system_rented(capsys: pytest.CaptureFixture[str]) -> 
     assert data["layout"] == "tp=8,pp=1,dp=2"  # one replica per instance: no TP across EFA by default
 
 
+def test_training_and_serving_bill_whole_systems(capsys: pytest.CaptureFixture[str]) -> None:
+    """One rule: the user rents whole instances. 2 GPUs of a p5.48xlarge (55.04 USD/h in us-east-1) pay for all
+    8, in training as in serving, and are told so."""
+    for kind, extra in (("train", ("--tokens", "1e9")), ("serve", ("--batch", "8"))):
+        code, out, err = run(capsys, "estimate", kind, "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--chips",
+                             "2", "--region", "us-east-1", *extra, "--json")  # fmt: skip
+        assert code == 0, err
+        cost = json.loads(out)["cost"]
+        assert cost["usd_per_hour"] == pytest.approx(55.04), kind
+        assert cost["systems_billed"] == 1
+    code, out, err = run(capsys, "estimate", "train", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--chips", "2",
+                         "--region", "us-east-1", "--tokens", "1e9")  # fmt: skip
+    assert "2 chips use part of 1 p5.48xlarge; the whole system is billed (6 chips idle)" in err
+
+
 def test_serve_json_keys_and_ranges(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "estimate", "serve", "--model", "llama3.1-70b", "--system", "p5en.48xlarge",
                        "--precision", "fp8", "--batch", "16", "--json")  # fmt: skip
@@ -338,6 +353,34 @@ def test_each_pick_is_what_the_estimate_gives(reg: registry.Registry, plan: obje
                                         serving.Traffic(2000, 500, rate_per_s=10.0))  # fmt: skip
         assert result.ttft_p90_s == pytest.approx(d.ttft_p90_s, rel=0.01), d
         assert result.tpot_p90_s == pytest.approx(d.tpot_p90_s, rel=0.01), d
+
+
+def test_the_search_tries_expert_and_attention_data_parallel_for_moe(reg: registry.Registry) -> None:
+    """A mixture-of-experts model is searched with its experts over the tensor ranks (ep = tp), with and
+    without attention data parallel; the pick re-estimated one at a time gives the same numbers."""
+    from hwprof.core.perf import serve_search
+
+    qwen = model(reg, "qwen3-235b-a22b")
+    system = reg.system("p5.48xlarge")
+    p = serve_search.plan_serve(qwen, [(system, reg.chip("h100-sxm"), None)], reg.interconnects, 20, 1000, 1000,
+                                2.0, 0.05)  # fmt: skip
+    d = p.systems[0].best
+    assert d is not None and ",ep=" in d.layout
+    assert (
+        p.systems[0].evaluated == 64 * 7 * 4 * 3 * 2 * 2 * 3 * 3
+    )  # counts x tp x pp x weights x kv x chunk x split x 3
+    assert any("adp=1" in f.layout for f in p.frontier) and "experts over the tensor ranks" in p.assumptions[1]
+    lay = attrs.evolve(sl.parse(d.layout, d.chips, d.weights, d.kv_cache), chunk_tokens=d.chunk_tokens)
+    result = serving.estimate_serve(
+        qwen, on(reg, system.id, d.chips), lay, serving.Traffic(1000, 1000, rate_per_s=20.0)
+    )
+    assert result.ttft_p90_s == pytest.approx(d.ttft_p90_s, rel=0.01)
+    assert result.tpot_p90_s == pytest.approx(d.tpot_p90_s, rel=0.01)
+    # a dense model keeps the one mode
+    dense = serve_search.plan_serve(model(reg, "llama3.1-8b"), [(system, reg.chip("h100-sxm"), None)],
+                                    reg.interconnects, 1, 1000, 100, 2.0, 0.05)  # fmt: skip
+    assert dense.systems[0].evaluated == 64 * 7 * 4 * 3 * 2 * 2 * 3
+    assert all(",ep=" not in f.layout for f in dense.frontier)
 
 
 def test_a_higher_rate_never_needs_fewer_chips(reg: registry.Registry) -> None:

@@ -91,14 +91,19 @@ def check_positive(name: str, value: float) -> None:
 def cost_over(quote: Quote | None, target: Cluster, hours: dict[str, float]) -> dict[str, Any] | None:
     if quote is None or target.system is None:
         return None
-    # A run on part of a system (2 GPUs of an 8-GPU instance) pays its share.
-    systems = target.chips / target.system.chips
+    # One rule for training and serving: the user rents whole systems, so 2 GPUs of an 8-GPU
+    # instance pay for the instance (and are told so).
+    systems = -(-target.chips // target.system.chips)
     usd_per_hour = quote.usd_per_hour * systems
+    idle = systems * target.system.chips - target.chips
+    said = [f"{target.chips} chips use part of {systems} {target.system.id}; the whole "
+            f"{'system is' if systems == 1 else 'systems are'} billed ({idle} chips idle)"] if idle else []  # fmt: skip
     return {
         "cost_usd": {k: v * usd_per_hour for k, v in hours.items()},
         "usd_per_hour": usd_per_hour,
+        "systems_billed": systems,
         "price": quote.as_json(),
-        "warnings": quote.warnings(),
+        "warnings": [*quote.warnings(), *said],
     }
 
 

@@ -308,11 +308,11 @@ def prompt_time(
 
 
 def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Tier, ...], tp: Any, pp: Any, weight_bytes: Any,
-               kv_bytes: Any, peak: Any, k: Constants = SHIPPED, xp: Any = SCALAR, ep: int = 1, adp: int = 0
+               kv_bytes: Any, peak: Any, k: Constants = SHIPPED, xp: Any = SCALAR, ep: Any = 1, adp: int = 0
                ) -> Replica:  # fmt: skip
     """The numbers of one replica (floats), or of arrays of them (numpy ``xp``, the search): ``tp``,
     ``pp``, bytes per weight and per cached element, and the matmul peak in TFLOPS. Expert and
-    attention data parallelism (``ep``, ``adp``) are scalar only."""
+    attention data parallelism: ``ep`` (an array of tp in the search), ``adp`` (0 or 1)."""
     n = tp * pp
     weights = shape.params * weight_bytes / n
     if adp:
@@ -343,14 +343,14 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
     staged = pp > 1
     fixed = fixed + xp.where(staged, pp * hop0, 0.0)
     per_token = per_token + xp.where(staged, pp * (comm.tiered_p2p(hidden_bytes, tp, tiers, xp) - hop0), 0.0)
-    if ep > 1 or adp:
-        group = max(ep, tp if adp else 1)
+    if adp or not isinstance(ep, int) or ep > 1:  # ep may be an array in the search (ep = tp)
+        group = xp.maximum(ep, tp) if adp else ep
         # Each token goes to its k experts; with attention data parallel each rank sends only its own
         # tokens (1 / tp of the batch), the ranks at once.
         size = hidden_bytes * (shape.experts_per_token or 1) / (tp if adp else 1)
-        none = comm.tiered_all_to_all(0.0, group, 1, tiers)
+        none = comm.tiered_all_to_all(0.0, group, 1, tiers, xp)
         fixed = fixed + 2 * layers * none
-        per_token = per_token + 2 * layers * (comm.tiered_all_to_all(size, group, 1, tiers) - none)
+        per_token = per_token + 2 * layers * (comm.tiered_all_to_all(size, group, 1, tiers, xp) - none)
     return Replica(
         chips=n, pp=pp, weights_bytes_per_chip=weights, expert_share=share, expert_pick=pick,
         kv_bytes_per_token_per_chip=kv, usable_bytes_per_chip=chip.memory_bytes * USABLE_MEMORY_FRACTION,

@@ -7,8 +7,9 @@ whether some replicas only prefill (disaggregation: ``x`` prefill replicas hand 
 ``y`` decode replicas over the scale-out link). Each is run through the same formulas as the
 scalar estimate (``serve_layout.replica_of``, ``decode_step``, ``prompt_time``, ``traffic.at_rate``
 with ``xp=numpy``), so a pick re-estimated one at a time gives the same numbers. Targets are met at
-the 90th percentile (TTFT p90 and TPOT p90). Mixture-of-experts models are searched without expert
-or attention data parallelism (``estimate serve --layout`` takes those).
+the 90th percentile (TTFT p90 and TPOT p90). Mixture-of-experts models are also searched with their
+experts spread over the tensor ranks (``ep = tp``), with or without attention data parallel
+(``adp=1``: each rank attends to its own sequences).
 
 The frontier is the serving engineer's chart: for each system and layout and a batch of 1 to 1,024
 sequences per replica, output tokens/s per chip against tokens/s per user (1 / TPOT, prompts
@@ -36,6 +37,7 @@ CHUNKS = (2048, 8192)
 PREFILL_SHARE = (0.0, 0.25, 0.5)  # share of replicas that only prefill; 0: every replica does both
 BATCHES = tuple(2**i for i in range(11))  # frontier: sequences per replica
 SEARCH_ITERATIONS = 16  # fixed-point rounds in the search (the scalar estimate runs 30)
+EXPERT_MODES = ("", ",ep={tp}", ",ep={tp},adp=1")  # mixture of experts: none, ep = tp, ep = tp with adp
 
 
 @attrs.frozen
@@ -100,11 +102,12 @@ class ServePlan:
     assumptions: tuple[str, ...]
 
 
-def _grid(np: Any, counts: Any, chips_per_system: int, precisions: list[str]) -> dict[str, Any]:
+def _grid(np: Any, counts: Any, chips_per_system: int, precisions: list[str], moe: bool = False) -> dict[str, Any]:
     """Every combination of the searched dimensions, flattened; dp is what count and layout leave."""
+    modes = np.arange(len(EXPERT_MODES) if moe else 1)
     axes = np.meshgrid(counts, np.array(TP), np.array(PP), np.arange(len(precisions)), np.arange(len(KV)),
-                       np.array(CHUNKS), np.array(PREFILL_SHARE), indexing="ij")  # fmt: skip
-    names = ("count", "tp", "pp", "weights", "kv", "chunk", "share")
+                       np.array(CHUNKS), np.array(PREFILL_SHARE), modes, indexing="ij")  # fmt: skip
+    names = ("count", "tp", "pp", "weights", "kv", "chunk", "share", "moe")
     g = {name: axis.ravel() for name, axis in zip(names, axes, strict=True)}
     g["chips"] = g["count"] * chips_per_system
     return g
@@ -124,6 +127,12 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
     kv_bytes = np.array([records.BYTES_PER_ELEMENT[p] for p in KV])[grid["kv"]]
     peaks = np.array([chip.peak_dense_tflops[sl.compute_precision(chip, p)].value for p in precisions])
     r = sl.replica_of(shape, chip, tiers, tp, pp, w_bytes, kv_bytes, peaks[grid["weights"]], k, xp=np)
+    if (grid["moe"] > 0).any():  # the experts over the tensor ranks, with or without attention data parallel
+        modes = [r] + [sl.replica_of(shape, chip, tiers, tp, pp, w_bytes, kv_bytes, peaks[grid["weights"]], k, xp=np,
+                                     ep=tp, adp=adp) for adp in (0, 1)]  # fmt: skip
+        r = attrs.evolve(r, **{name: np.choose(grid["moe"], [np.broadcast_to(getattr(m, name), tp.shape) for m in modes])
+                               for name in ("weights_bytes_per_chip", "kv_bytes_per_token_per_chip", "comm_fixed_s",
+                                            "comm_per_token_s")})  # fmt: skip
     if factor != 1.0:
         r = sl.scaled(r, factor)
     i, o = input_tokens, output_tokens
@@ -146,6 +155,8 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
         valid &= (tp <= shape.kv_heads) | (tp % shape.kv_heads == 0)
     if shape.layers:
         valid &= shape.layers % pp == 0
+    if shape.experts:  # ep = tp divides the experts; attention data parallel needs tp > 1
+        valid &= (grid["moe"] == 0) | ((shape.experts % tp == 0) & (tp > 1))
     prefill = np.where(grid["share"] > 0, np.maximum(np.round(grid["share"] * dp), 1), 0)
     decode = dp - prefill
     valid &= decode >= 1
@@ -265,7 +276,7 @@ def plan_serve(
             continue
         tiers = sl.tiers(target, k)
         reach = comm.reach(tiers)
-        grid = _grid(np, np.arange(1, max_count + 1), system.chips, weights)
+        grid = _grid(np, np.arange(1, max_count + 1), system.chips, weights, bool(shape.experts))
         factor = 1 - _spread_of(target, sl.ServeLayout(tp=system.chips)) if robust else 1.0
         ev = evaluate(shape, chip, tiers, system.chips, reach, grid, weights, rate, input_tokens, output_tokens, k,
                       factor)  # fmt: skip
@@ -308,7 +319,8 @@ def plan_serve(
             "targets met at the 90th percentile (TTFT p90, TPOT p90) under Poisson arrivals at the rate",
             f"searched: system count 1-{max_count}, tp {TP}, pp {PP}, weights {'/'.join(precisions)} (where the "
             f"chip runs them), KV cache {'/'.join(KV)}, chunked prefill {CHUNKS} tokens, prefill-only replicas "
-            f"{PREFILL_SHARE} of the replicas",
+            f"{PREFILL_SHARE} of the replicas" + (", experts over the tensor ranks (ep = tp) with and without "
+                                                  "attention data parallel" if shape.experts else ""),
             "cost: whole systems at the quoted price; per million output tokens at exactly the rate; among "
             "equally cheap picks the widest weights and KV cache, then the lowest TPOT p90",
         ),
@@ -331,7 +343,8 @@ def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: record
     tokens = rate * output_tokens
     return Deployment(
         system=system.id, count=count, chips=chips,
-        layout=f"tp={tp},pp={pp},dp={dp}" + (f",prefill={int(ev['prefill'][i])}" if ev["prefill"][i] else ""),
+        layout=f"tp={tp},pp={pp},dp={dp}" + EXPERT_MODES[int(grid["moe"][i])].format(tp=tp)
+        + (f",prefill={int(ev['prefill'][i])}" if ev["prefill"][i] else ""),
         prefill_replicas=int(ev["prefill"][i]), decode_replicas=int(ev["decode"][i]), weights=weights[grid["weights"][i]],
         kv_cache=KV[grid["kv"][i]], chunk_tokens=int(grid["chunk"][i]), ttft_p90_s=float(ev["ttft_p90"][i]),
         tpot_p90_s=float(ev["tpot_p90"][i]), ttft_mean_s=float(ev["ttft_mean"][i]),
@@ -347,7 +360,7 @@ def _frontier(np: Any, shape: records.Workload, chip: records.Chip, tiers: tuple
               k: sl.Constants) -> list[FrontierPoint]:  # fmt: skip
     """One system's layouts at 1 to 1,024 sequences per replica, prompts interleaved: TPOT =
     step(B) + B x prompt work / output tokens (the closed loop at saturation, TTFT aside)."""
-    grid = _grid(np, np.array([1]), system.chips, weights)
+    grid = _grid(np, np.array([1]), system.chips, weights, bool(shape.experts))
     keep = (grid["chunk"] == CHUNKS[-1]) & (grid["share"] == 0)
     grid = {name: values[keep] for name, values in grid.items()}
     ev = evaluate(shape, chip, tiers, system.chips, system.chips, grid, weights, 1e-9, input_tokens,
@@ -360,7 +373,8 @@ def _frontier(np: Any, shape: records.Workload, chip: records.Chip, tiers: tuple
         per_chip = batch / (tpot * grid["tp"] * grid["pp"])
         for i in np.flatnonzero(fits):
             points.append(FrontierPoint(
-                system=system.id, layout=f"tp={int(grid['tp'][i])},pp={int(grid['pp'][i])}",
+                system=system.id, layout=f"tp={int(grid['tp'][i])},pp={int(grid['pp'][i])}"
+                + EXPERT_MODES[int(grid["moe"][i])].format(tp=int(grid["tp"][i])),
                 weights=weights[grid["weights"][i]], kv_cache=KV[grid["kv"][i]], batch_per_replica=batch,
                 tokens_per_s_per_chip=float(per_chip[i]), tokens_per_s_per_user=float(1 / tpot[i]),
                 usd_per_million_output_tokens=per_chip_hour / (float(per_chip[i]) * 3600) * 1e6
