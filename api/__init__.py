@@ -88,7 +88,9 @@ def estimate_train(model: str | Path | Workload, *, tokens: float, system: str |
     target = cluster_from(system, count, chip, chips)
     quote = quote_for(cost_model, target, purchase, region)
     reg = current_registry()
-    published = frozenset(c.chip for c in reg.validation_cases.values() if c.kind == "train")
+    from hwprof.core.perf import ranges
+
+    published = ranges.own_chips(reg.validation_cases.values(), "train")
     return training.estimate_train(workload(model, seq_len), target, reg.interconnects, tokens, precision,
                                    seq_len=seq_len, quote=quote, published_chips=published, **options)  # fmt: skip
 
@@ -101,9 +103,9 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
     """Time to first token and per output token (mean, p50, p90), throughput and cost: ``hwprof
     estimate serve``. ``batch`` is the concurrency (users in a closed loop; default 1), ``rate`` a
     request rate instead; ``layout`` e.g. ``"tp=2,dp=4"``."""
-    from hwprof.core.cli.common import cluster_from, quote_for
+    from hwprof.core.cli.common import cluster_from, current_registry, quote_for
     from hwprof.core.cli.estimate import serve_setup
-    from hwprof.core.perf import serving
+    from hwprof.core.perf import ranges, serving
 
     work = workload(model)
     target = cluster_from(system, count, chip, chips)
@@ -111,7 +113,8 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
     lay = serve_setup(work, target, layout, precision, kv_precision, chunk_tokens)
     load = serving.Traffic(input_tokens, output_tokens, concurrency=None if rate is not None else (batch or 1),
                            rate_per_s=rate)  # fmt: skip
-    return serving.estimate_serve(work, target, lay, load, quote)
+    own = ranges.own_chips(current_registry().validation_cases.values(), "serve")
+    return serving.estimate_serve(work, target, lay, load, quote, published_chips=own)
 
 
 def compare_train(model: str | Path | Workload, *, tokens: float, systems: Sequence[str],
@@ -157,7 +160,9 @@ def plan_train(model: str | Path | Workload, *, tokens: float, deadline_days: fl
     for i in ids:
         quotes = [q for q in (first_quote(pricing, chosen, i, [o], region)[0] for o in options) if q] if chosen else []
         candidates.append((r.system(i), r.chip(r.system(i).chip), quotes or [None]))
-    published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
+    from hwprof.core.perf import ranges
+
+    published = ranges.own_chips(r.validation_cases.values(), "train")
     return plan.plan_train(workload(model, seq_len), candidates, r.interconnects, tokens, precision, seq_len,
                            deadline_days * 86400 if deadline_days is not None else None, budget, top,
                            published_chips=published)  # fmt: skip
@@ -181,8 +186,11 @@ def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tp
     options = purchase_options(pricing, purchase, region, [chosen] if chosen else [])
     candidates = [(r.system(i), r.chip(r.system(i).chip),
                    first_quote(pricing, chosen, i, options, region)[0] if chosen else None) for i in ids]  # fmt: skip
+    from hwprof.core.perf import ranges
+
     return serve_search.plan_serve(workload(model), candidates, r.interconnects, rate, input_tokens, output_tokens,
-                                   ttft_slo, tpot_slo, budget, tuple(precisions), max_count)  # fmt: skip
+                                   ttft_slo, tpot_slo, budget, tuple(precisions), max_count,
+                                   published_chips=ranges.own_chips(r.validation_cases.values(), "serve"))  # fmt: skip
 
 
 def to_json(value: Any) -> Any:

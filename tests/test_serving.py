@@ -5,6 +5,7 @@ rounded, a prompt beyond the context, the wrong binding limit, concurrency witho
 from __future__ import annotations
 
 import json
+import math
 
 import attrs
 import pytest
@@ -288,14 +289,21 @@ def test_serve_json_keys_and_ranges(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["ttft_p50_s"] <= data["ttft_p90_s"] and data["tpot_p50_s"] <= data["tpot_p90_s"]
 
 
-def test_thin_evidence_widens_the_range(reg: registry.Registry) -> None:
+def test_the_range_comes_from_the_evidence_class(reg: registry.Registry) -> None:
+    from hwprof.core.perf import ranges
+
     work = model(reg, "llama3.1-70b")
     load = serving.Traffic(1000, 100, concurrency=1)
-    h100 = serving.estimate_serve(work, on(reg, "p5.48xlarge", 8), sl.ServeLayout(tp=8), load)
+    own = ranges.own_chips(reg.validation_cases.values(), "serve")
+    h100 = serving.estimate_serve(work, on(reg, "p5.48xlarge", 8), sl.ServeLayout(tp=8), load, published_chips=own)
+    band = ranges.band("serve", "own")
+    assert h100.range == band and band.text in h100.range_basis
+    # one user, no queue: every time scales as 1 / rate, so its ends are the band's exactly
+    assert h100.tpot_s.high / h100.tpot_s.expected == pytest.approx(math.exp(band.log_high))
+    assert h100.tpot_s.low / h100.tpot_s.expected == pytest.approx(math.exp(band.log_low))
+    unknown = serving.estimate_serve(work, on(reg, "p5.48xlarge", 8), sl.ServeLayout(tp=8), load)
+    assert unknown.range == ranges.band("serve", "borrowed")  # no published runs given: none of its own
     trn2 = serving.estimate_serve(work, on(reg, "trn2.48xlarge", 16), sl.ServeLayout(tp=16), load)
-    assert h100.tpot_s.high / h100.tpot_s.expected == pytest.approx(1 / (1 - eff.RANGE.value))
-    spread = eff.RANGE.value * eff.THIN_EVIDENCE_SPREAD.value
-    assert trn2.tpot_s.high / trn2.tpot_s.expected == pytest.approx(1 / (1 - spread))
     assert "neuronlink-v3 efficiency" in trn2.range_basis
 
 
@@ -441,10 +449,18 @@ def test_robust_plans_meet_the_targets_at_the_slow_end(reg: registry.Registry, p
     aws = reg.cost_models["aws"]
     options = [(reg.system(s), reg.chip(reg.system(s).chip), pricing.quote(aws, s, "on-demand", None))
                for s in ("trn2.48xlarge", "p5.48xlarge")]  # fmt: skip
+    from hwprof.core.perf import ranges
+
+    own = ranges.own_chips(reg.validation_cases.values(), "serve")
     robust = serve_search.plan_serve(model(reg, "llama3.1-70b"), options, reg.interconnects, 10, 2000, 500, 1.0, 0.05,
-                                     robust=True)  # fmt: skip
+                                     robust=True, published_chips=own)  # fmt: skip
     plain = {s.system: s.best for s in plan.systems}  # type: ignore[attr-defined]
+    # a system whose range is too wide to hold the targets at its slow end gets no pick, and says why
+    assert {s.system for s in robust.systems if s.best} >= {"p5.48xlarge"}
     for s in robust.systems:
         d = s.best
+        if d is None:
+            assert s.reason
+            continue
         assert d.slow_ttft_p90_s is not None and d.slow_ttft_p90_s <= 1.0 and d.slow_tpot_p90_s <= 0.05
         assert d.usd_per_hour >= plain[s.system].usd_per_hour

@@ -304,7 +304,7 @@ def test_estimate_fields_by_hand(reg: registry.Registry) -> None:
     assert b.queue_wait_s == pytest.approx(r.ttft_s.expected - b.prompt_alone_s)
     assert r.ttft_p50_s <= r.ttft_s.expected <= r.ttft_p90_s or r.ttft_p50_s <= r.ttft_p90_s
     assert r.ttft_s.low < r.ttft_s.expected < r.ttft_s.high and r.tpot_s.low < r.tpot_s.expected < r.tpot_s.high
-    assert r.range_basis == "every achieved rate 20% better and worse"
+    assert r.range_basis.startswith("every achieved rate scaled to the ends of the range: ")
     assert r.binding == "memory bandwidth"
     assert r.cost is None
     assert "layout tp=2,pp=1,dp=4: tensor parallel 2 x pipeline 1 chips per replica, 4 replicas" in r.assumptions[0]
@@ -516,8 +516,7 @@ def test_estimate_messages_and_assumptions_exactly(reg: registry.Registry) -> No
     assert r.traffic == "4 requests/s (Poisson arrivals)"
     trn2 = serving.estimate_serve(seventy, on(reg, "trn2.48xlarge", 16), sl.ServeLayout(tp=16),
                                   serving.Traffic(100, 100, concurrency=1))  # fmt: skip
-    assert trn2.range_basis == ("every achieved rate 40% better and worse, twice the usual range because it rests on "
-                                "estimated figures: neuronlink-v3 efficiency")  # fmt: skip
+    assert trn2.range_basis.endswith("; it rests on estimated figures: neuronlink-v3 efficiency")
 
 
 def test_cost_counts_whole_systems_by_hand(reg: registry.Registry) -> None:

@@ -7,7 +7,7 @@ import attrs
 import pytest
 
 from hwprof.core.data import registry
-from hwprof.core.perf import calibrate, cluster, training
+from hwprof.core.perf import calibrate, cluster, ranges, training
 from hwprof.core.perf import efficiency as eff
 
 
@@ -47,7 +47,7 @@ def test_chips_without_runs_of_their_own_carry_an_estimated_factor(reg: registry
         assert figure is not None and figure.status == "estimated" and figure.value == trn1.value  # type: ignore[union-attr]
 
 
-def test_whole_run_factor_and_spread_refit_within_3_percent(reg: registry.Registry) -> None:
+def test_whole_run_factor_refit_within_3_percent(reg: registry.Registry) -> None:
     consts = training.constants()
     consts = calibrate.shipped(reg)
     assert calibrate.fit_full_run(reg, consts) == pytest.approx(eff.FULL_RUN_FACTOR.value, rel=0.03)
@@ -56,7 +56,6 @@ def test_whole_run_factor_and_spread_refit_within_3_percent(reg: registry.Regist
     flops = 15.6e12 * (6 * 405.85e9 + 6 * 126 * 8192 * 16384)
     steady_hours = flops / (0.41 * 989.5e12) / 3600
     assert eff.FULL_RUN_FACTOR.value == pytest.approx(steady_hours / 30.84e6, rel=0.01)
-    assert calibrate.spread(reg, consts) == pytest.approx(training.RESIDUAL_SPREAD.value, rel=0.03)
 
 
 def test_no_validation_case_is_read_by_the_fit(reg: registry.Registry) -> None:
@@ -103,7 +102,7 @@ def test_trainium3_mxfp8_gain_rests_on_a_stated_fraction_with_a_wider_range(reg:
     # 2,517 / 671 = 3.75x the peak, but the 8-bit share fitted where the peak ratio is 2 (0.73 against
     # 0.99 for 16 bits) and attention stays at 16 bits: well under 3.75x
     assert 1.5 < gain < 3.75 * eff.MATMUL_8BIT.value / eff.MATMUL_16BIT.value
-    assert "3.75x its 16-bit one" in mx.range_basis and "no published training run on trainium3" in mx.range_basis
+    assert "3.75x its 16-bit one" in mx.range_basis and mx.range is not None and mx.range.evidence == "borrowed"
     assert mx.time_s.high / mx.time_s.expected > bf16.time_s.high / bf16.time_s.expected
 
 
@@ -126,10 +125,11 @@ def test_an_ultraserver_changes_the_time_where_traffic_leaves_the_instance(reg: 
 def test_estimate_reports_the_runner_up_and_the_tiers(reg: registry.Registry) -> None:
     s = reg.system("p5.48xlarge")
     target = cluster.cluster_for(reg.chip("h100-sxm"), 64, s, reg.interconnects)
+    own = ranges.own_chips(reg.validation_cases.values(), "train")
     result = training.estimate_train(reg.workload("llama3.1-70b"), target, reg.interconnects,
-                                     1e12, "bf16")  # fmt: skip
+                                     1e12, "bf16", published_chips=own)  # fmt: skip
     assert result.runner_up is not None and result.runner_up.step_s >= result.step.total_s  # type: ignore[union-attr]
     assert [t.split(":")[0] for t in result.tiers] == ["nvlink4", "efa-v2-p5"]
     assert result.memory is not None and result.memory.fits
     spread = attrs.evolve(result).range_basis
-    assert spread.startswith("residuals of the published runs")
+    assert spread.startswith("90% of the ") and "held-out published training results" in spread

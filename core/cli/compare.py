@@ -128,7 +128,9 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
     if global_batch_tokens is not None and not seq:
         raise HwprofError("needs the sequence length to count sequences", subject="global_batch_tokens")
     batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
-    published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
+    from hwprof.core.perf import ranges
+
+    published = ranges.own_chips(r.validation_cases.values(), "train")
     ids, baseline = _systems(",".join(systems), baseline, len(models))
     options = purchase_options(pricing, purchase, region, [r.cost_model(m) for m in models if m])
     rows: list[dict[str, Any]] = []
@@ -327,7 +329,7 @@ def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None 
     """What ``compare serve`` shows, as data (also ``hwprof.compare_serve``); ``batch`` is the
     concurrency (users in a closed loop)."""
     from hwprof.core.cost import pricing
-    from hwprof.core.perf import cluster, serve_layout, serving
+    from hwprof.core.perf import cluster, ranges, serve_layout, serving
 
     r = current_registry()
     ids, baseline = _systems(",".join(systems), baseline)
@@ -341,7 +343,14 @@ def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None 
         if chosen_model is not None:
             quote, missing = first_quote(pricing, chosen_model, system_id, options, region)
         lay = serve_layout.default_layout(target, precision, kv_precision, work.heads)
-        res = serving.estimate_serve(work, target, lay, serving.Traffic(input_tokens, output_tokens, batch), quote)
+        res = serving.estimate_serve(
+            work,
+            target,
+            lay,
+            serving.Traffic(input_tokens, output_tokens, batch),
+            quote,
+            published_chips=ranges.own_chips(r.validation_cases.values(), "serve"),
+        )
         out.append({"system": system_id, "label": system_id, "result": res, "missing_price": missing})
 
     def per_million(res: Any) -> float | None:

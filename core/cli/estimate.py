@@ -69,7 +69,9 @@ def estimate_train(
         raise HwprofError("--global-batch-tokens must be positive, with a known sequence length (--seq-len)")
     batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
     r = current_registry()
-    published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
+    from hwprof.core.perf import ranges
+
+    published = ranges.own_chips(r.validation_cases.values(), "train")
     result = training.estimate_train(work, target, r.interconnects, tokens, precision, layout, seq_len, full_run,
                                      quote, batch, cross_domain=cross_domain_tp, mfu=mfu,
                                      published_chips=published)  # fmt: skip
@@ -241,7 +243,7 @@ def estimate_serve(
     """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens."""
     from hwprof.core.cli.render import Pairs, emit, ranges_table
     from hwprof.core.jsonable import to_json
-    from hwprof.core.perf import serving
+    from hwprof.core.perf import ranges, serving
 
     fmt, plot = output.format(), output.plot
     if concurrency is not None and rate is not None:
@@ -254,7 +256,8 @@ def estimate_serve(
                            rate_per_s=rate, max_batch=max_batch)  # fmt: skip
     if rate is None and concurrency is None:
         load = attrs.evolve(load, concurrency=1)
-    result = serving.estimate_serve(work, target, lay, load, quote)
+    own = ranges.own_chips(current_registry().validation_cases.values(), "serve")
+    result = serving.estimate_serve(work, target, lay, load, quote, published_chips=own)
     data = to_json(result)
     note_calibration(data, target.chip.id, "serve")
     for message in result.cost.warnings if result.cost else ():
@@ -315,6 +318,7 @@ def serve_rows(r: Any) -> list[tuple[str, str]]:
                      f"({_maybe(c.usd_per_million_output_tokens.low)} to {_maybe(c.usd_per_million_output_tokens.high)})"
                      f" at {exact(c.usd_per_hour)} USD/h for {plural(c.systems_billed, 'system')} ({p['purchase']}, "
                      f"{p['region']}, observed {p['observed']})"))  # fmt: skip
+    rows.append(("range", r.range_basis))
     rows.extend(("assumes", a) for a in r.assumptions)
     rows.append(("rests on", ", ".join(r.rests_on)))
     return rows

@@ -79,7 +79,9 @@ def plan_train_cmd(
             if quote is not None:
                 quotes.append(quote)
         candidates.append((system, r.chip(system.chip), quotes or [None]))
-    published = frozenset(c.chip for c in r.validation_cases.values() if c.kind == "train")
+    from hwprof.core.perf import ranges
+
+    published = ranges.own_chips(r.validation_cases.values(), "train")
     result = plan.plan_train(work, candidates, r.interconnects, tokens, precision, seq_len,
                              deadline_days * 86400 if deadline_days is not None else None, budget, top, batch,
                              published)  # fmt: skip
@@ -189,7 +191,7 @@ def plan_serve_cmd(
     from hwprof.core.cost import pricing
     from hwprof.core.errors import HwprofError
     from hwprof.core.jsonable import to_json
-    from hwprof.core.perf import serve_search
+    from hwprof.core.perf import ranges, serve_search
 
     if max_count < 1 or max_count > 4096:
         raise HwprofError(f"--max-count {max_count}: use 1 to 4096")
@@ -205,7 +207,8 @@ def plan_serve_cmd(
         candidates.append((system, r.chip(system.chip), quote))
     wanted = tuple(p.strip() for p in precisions.split(",") if p.strip())
     plan = serve_search.plan_serve(work, candidates, r.interconnects, rate, input_tokens, output_tokens, ttft_slo,
-                                   tpot_slo, budget, wanted, max_count, robust=robust)  # fmt: skip
+                                   tpot_slo, budget, wanted, max_count, robust=robust,
+                                   published_chips=ranges.own_chips(r.validation_cases.values(), "serve"))  # fmt: skip
     for _, _, quote in candidates:
         for message in quote.warnings() if quote else ():
             warn(message)

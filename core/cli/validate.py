@@ -36,7 +36,8 @@ def validate_cmd(
     for group, s in out["summary"].items():
         line = (f"{group}: {plural(s['cases'], 'case')} ({s['train_cases']} training, {s['serve_cases']} serving), "
                 f"median absolute error {s['median_abs_error']:.1%}, published value inside the range for "
-                f"{s['in_range_share']:.0%}")  # fmt: skip
+                f"{s['in_range_share']:.0%}" + (" (each against a range fitted without it: leave-one-out)"
+                                                 if group == "validation" else ""))  # fmt: skip
         if "train_median_abs_error" in s:
             line += (f"\n  training with published layouts: median absolute error {s['train_median_abs_error']:.1%}, "
                      f"inside the range {s['train_in_range_share']:.0%}; with searched layouts: median absolute "
@@ -54,11 +55,29 @@ def validate_cmd(
            + "\n".join(layouts)] if layouts else []),
         *summary,
         "calibration cases set the constants in hwprof.core.perf.efficiency (refit: python -m "
-        "hwprof.core.perf.calibrate); validation cases are kept apart.",
+        "hwprof.core.perf.calibrate); validation cases never set a constant.",
+        "ranges: split-conformal 90% from the validation cases' residuals by kind and evidence class (hwprof.core."
+        "perf.ranges; refit: python -m hwprof.core.perf.ranges_fit --write); validation cases set range widths by "
+        "this procedure only, and each is checked against a range fitted without it (leave-one-out):\n"
+        + "\n".join(_width(w) for w in out["ranges"]),
     ])  # fmt: skip
     headers = ["case", "role", "metric", "published", "estimate", "error", "in range", "searched error",
                "searched step vs published", "sets"]  # fmt: skip
     emit(output_format(fmt, as_json), out, lambda: [Table(headers, rows, footer=footer)])
+
+
+def _width(w: dict[str, Any]) -> str:
+    import math
+
+    fallback = (
+        ""
+        if w["own_cases"] == w["cases"]
+        else f" (only {w['own_cases']} of its own: all {w['cases']}, x{w['factor']:g})"
+    )
+    return (
+        f"  {w['kind']} {w['evidence']}: published time {math.expm1(w['low']):+.0%}..{math.expm1(w['high']):+.0%} "
+        f"of the model's, {w['cases']} results{fallback}"
+    )
 
 
 def _published(case: dict[str, Any]) -> Cell:

@@ -60,14 +60,8 @@ FULL_RUN_FACTOR = Default(0.8786, "whole runs (restarts, evaluation, long-contex
                                   "steady state: Llama 3.1 405B's 30.84M GPU-hours against the 41% MFU its paper "
                                   "gives for the same run")  # fmt: skip
 SHAPELESS_MFU = Default(0.4, "a model known only by its parameter count has no layout to model: its MFU is taken as "
-                              "0.4, about the published steady-state runs' 38-46% (a judgement), with twice the "
-                              "range", calibrated=False)  # fmt: skip
-UNCALIBRATED_CHIP_SPREAD = Default(2.0, "a chip with no published training run of its own gets this many times the "
-                                        "range of the residuals (a judgement)", calibrated=False)  # fmt: skip
-EXTRAPOLATED_PRECISION_SPREAD = Default(1.5, "an 8-bit peak ratio to 16-bit other than the calibrated chips' 2x widens "
-                                             "the range this many times (a judgement)", calibrated=False)  # fmt: skip
-
-RANGE = Default(0.2, "serving estimates spread about +-20% around the model", calibrated=False)
+                              "0.4, about the published steady-state runs' 38-46% (a judgement), with the range of "
+                              "chips with no published run of their own", calibrated=False)  # fmt: skip
 # Serving (refit with `python -m hwprof.core.perf.serve_cases`; tests/test_serve_calibration.py
 # checks each shipped value against its refit within 3%)
 MEMORY_BANDWIDTH_FRACTION = Default(0.724, "batch-1 decode of Llama 3.3 70B FP8 at TP2 (a GPU inference service) reads weights and "
@@ -81,9 +75,6 @@ BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.732, "prompts prefilled under load,
                                                   "about 73% of peak at wide matmuls")  # fmt: skip
 DECODE_COMPUTE_FRACTION = Default(0.5, "large-batch decode matmuls reach about half of peak at wide matmuls (a judgement)",
                                   calibrated=False)  # fmt: skip
-THIN_EVIDENCE_SPREAD = Default(2.0, "a serving estimate that rests on an estimated figure (a chip figure or the "
-                                    "efficiency of a link it crosses, no published measurement) gets this many times "
-                                    "the range (a judgement)", calibrated=False)  # fmt: skip
 COLLECTIVE_LATENCY_US = Default(12.0, "an inference engine's latency per collective step (at least this, whatever "
                                       "the link); fitted on batch-1 decode of 70B at TP 64 ranks on 16 torus-linked chips (2 log2 16 "
                                       "= 8 steps per all-reduce; a switch takes 2 at any size), where all-reduce "
@@ -93,9 +84,7 @@ DEFAULTS: dict[str, Default] = {
     "matmul_16bit": MATMUL_16BIT, "matmul_8bit": MATMUL_8BIT, "matmul_half_width": MATMUL_HALF_WIDTH,
     "expert_overlap": EXPERT_OVERLAP, "attention_16bit": ATTENTION_16BIT,
     "attention_half_length": ATTENTION_HALF_LENGTH, "dp_overlap": DP_OVERLAP, "full_run_factor": FULL_RUN_FACTOR,
-    "shapeless_mfu": SHAPELESS_MFU, "uncalibrated_chip_spread": UNCALIBRATED_CHIP_SPREAD, "extrapolated_precision_spread": EXTRAPOLATED_PRECISION_SPREAD,
-    "range": RANGE, "memory_bandwidth_fraction": MEMORY_BANDWIDTH_FRACTION, "prefill_compute_fraction": PREFILL_COMPUTE_FRACTION,
+    "shapeless_mfu": SHAPELESS_MFU, "memory_bandwidth_fraction": MEMORY_BANDWIDTH_FRACTION, "prefill_compute_fraction": PREFILL_COMPUTE_FRACTION,
     "batched_prefill_compute_fraction": BATCHED_PREFILL_COMPUTE_FRACTION,
     "decode_compute_fraction": DECODE_COMPUTE_FRACTION, "collective_latency_us": COLLECTIVE_LATENCY_US,
-    "thin_evidence_spread": THIN_EVIDENCE_SPREAD,
 }  # fmt: skip

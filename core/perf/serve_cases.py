@@ -23,7 +23,7 @@ import attrs
 
 from hwprof.core.data import records
 from hwprof.core.data.registry import Registry
-from hwprof.core.perf import cluster, serving
+from hwprof.core.perf import cluster, ranges, serving
 from hwprof.core.perf import serve_layout as sl
 
 FITTED = ("memory_bandwidth_fraction", "collective_latency_us", "prefill_compute_fraction",
@@ -59,17 +59,20 @@ def traffic_of(case: records.ValidationCase, lay: sl.ServeLayout) -> serving.Tra
                            rate_per_s=rate, max_batch=limit)  # fmt: skip
 
 
-def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED) -> serving.ServeEstimate:
+def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED,
+             band: ranges.Band | None = None) -> serving.ServeEstimate:  # fmt: skip
     work = reg.workload(case.model)
     system = reg.system(case.system) if case.system else None
     target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
     lay = layout_of(case)
-    return serving.estimate_serve(work, target, lay, traffic_of(case, lay), constants=k)
+    own = ranges.own_chips(reg.validation_cases.values(), "serve")
+    return serving.estimate_serve(work, target, lay, traffic_of(case, lay), constants=k, band=band, published_chips=own)
 
 
-def predict(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED) -> dict[str, float]:
-    """(low, expected, high) of the metric the case published."""
-    value = getattr(estimate(case, reg, k), case.metric)
+def predict(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED,
+            band: ranges.Band | None = None) -> dict[str, float]:  # fmt: skip
+    """(low, expected, high) of the metric the case published (the range from ``band`` if given)."""
+    value = getattr(estimate(case, reg, k, band), case.metric)
     return {"low": value.low, "expected": value.expected, "high": value.high}
 
 

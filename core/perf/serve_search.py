@@ -249,10 +249,12 @@ def plan_serve(
     max_count: int = 64,
     k: sl.Constants = sl.SHIPPED,
     robust: bool = False,
+    published_chips: frozenset[str] = frozenset(),
 ) -> ServePlan:
     """The cheapest deployment per system meeting the targets at ``rate``, the cheapest overall,
     and the throughput frontier. ``robust``: meet the targets at the slow end of each system's
-    range (every achieved rate RANGE lower, twice that where the system rests on estimated figures)."""
+    range (every achieved rate at the slow end of an estimate's range: ``ranges``; wider on chips
+    without a serving calibration run of their own, ``published_chips`` being those with one)."""
     try:
         import numpy as np
     except ImportError:
@@ -277,7 +279,7 @@ def plan_serve(
         tiers = sl.tiers(target, k)
         reach = comm.reach(tiers)
         grid = _grid(np, np.arange(1, max_count + 1), system.chips, weights, bool(shape.experts))
-        factor = 1 - _spread_of(target, sl.ServeLayout(tp=system.chips)) if robust else 1.0
+        factor = _slow_factor(target, published_chips) if robust else 1.0
         ev = evaluate(shape, chip, tiers, system.chips, reach, grid, weights, rate, input_tokens, output_tokens, k,
                       factor)  # fmt: skip
         evaluated += grid["tp"].size
@@ -302,7 +304,7 @@ def plan_serve(
             best = _deployment(one, expected, 0, system, weights, quote, rate, output_tokens)
             lay = sl.ServeLayout(tp=int(grid["tp"][i]), pp=int(grid["pp"][i]), weights=best.weights)
             slow = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, input_tokens, output_tokens, k,
-                            1 - _spread_of(target, lay))  # fmt: skip
+                            _slow_factor(target, published_chips))  # fmt: skip
             held = bool(slow["stable"][0])
             best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(target, lay)),
                                 slow_ttft_p90_s=float(slow["ttft_p90"][0]) if held else None,
@@ -327,12 +329,13 @@ def plan_serve(
     )  # fmt: skip
 
 
-def _spread_of(target: clusters.Cluster, lay: sl.ServeLayout) -> float:
-    """The range of an estimate of ``lay``, as ``serving.estimate_serve`` gives it."""
-    from hwprof.core.perf import efficiency as eff
+# -- range hook (hwprof.core.perf.ranges) ---------------------------------------------------------------
+def _slow_factor(target: clusters.Cluster, published_chips: frozenset[str]) -> float:
+    """Every achieved rate times this at the slow end of an estimate's range, as ``serving.estimate_serve``
+    forms it."""
+    from hwprof.core.perf import ranges
 
-    thin = sl.estimated_figures(target, lay)
-    return eff.RANGE.value * (eff.THIN_EVIDENCE_SPREAD.value if thin else 1.0)
+    return ranges.band("serve", ranges.evidence("serve", target.chip, published_chips)).slow
 
 
 def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: records.System, weights: list[str],

@@ -6,8 +6,9 @@ Traffic is one of: a request rate (open loop, requests/s over all replicas), a c
 closed loop of N users, as benchmarks run; ``--batch`` is this), or neither (an offline run keeping
 as many sequences in flight as the KV cache holds, as max-throughput tables are measured).
 
-Ranges: each time is computed again with every achieved rate (bandwidth, compute, links) ``RANGE``
-better and worse, so a queue near saturation widens its own range instead of getting a fixed +-20%.
+Ranges: each time is computed again with every achieved rate (bandwidth, compute, links) scaled to the
+ends of the split-conformal range of published serving results (``ranges``), so a queue near
+saturation widens its own range.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hwprof.core.cost.pricing import Quote
 from hwprof.core.data.records import Workload
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
+from hwprof.core.perf import ranges
 from hwprof.core.perf import serve_layout as sl
 from hwprof.core.perf import serve_shape
 from hwprof.core.perf import traffic as tr
@@ -125,6 +127,7 @@ class ServeEstimate:
     assumptions: tuple[str, ...]
     rests_on: tuple[str, ...]
     range_basis: str = ""
+    range: ranges.Band | None = None  # where the range comes from
 
 
 def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float = 0.0
@@ -222,7 +225,11 @@ def estimate_serve(
     traffic: Traffic,
     quote: Quote | None = None,
     constants: sl.Constants = sl.SHIPPED,
+    band: ranges.Band | None = None,
+    published_chips: frozenset[str] = frozenset(),
 ) -> ServeEstimate:
+    """``published_chips``: the chips with a serving calibration run of their own
+    (``ranges.own_chips``); the range is wider on the others. ``band`` overrides the range."""
     sl.check(shape, cluster, layout, traffic.input_tokens, traffic.output_tokens)
     if traffic.concurrency is not None and traffic.concurrency < 1:
         raise HwprofError(f"concurrency must be at least 1, got {traffic.concurrency}")
@@ -241,13 +248,14 @@ def estimate_serve(
     handoff = float(sl.handoff_s(traffic.input_tokens, replica, sl.tiers(cluster, constants)))
     load, parts = _solve(shape, replica, layout, traffic, handoff)
     thin = sl.estimated_figures(cluster, layout)
-    spread = eff.RANGE.value * (eff.THIN_EVIDENCE_SPREAD.value if thin else 1.0)
-    fast = _bound(shape, sl.scaled(replica, 1 + spread), layout, traffic, handoff / (1 + spread))
-    slow = _bound(shape, sl.scaled(replica, 1 - spread), layout, traffic, handoff / (1 - spread))
+    band = band or ranges.band("serve", ranges.evidence("serve", cluster.chip, published_chips))  # range hook
+    fast = _bound(shape, sl.scaled(replica, band.fast), layout, traffic, handoff / band.fast)
+    slow = _bound(shape, sl.scaled(replica, band.slow), layout, traffic, handoff / band.slow)
     rate = load.rate_per_s * layout.dp
     tokens = rate * traffic.output_tokens
-    tokens_span = Span(slow.rate_per_s * layout.dp * traffic.output_tokens if slow else None, tokens,
-                       fast.rate_per_s * layout.dp * traffic.output_tokens if fast else None)  # fmt: skip
+    low, high = ranges.widened(slow.rate_per_s * layout.dp * traffic.output_tokens if slow else None, tokens,
+                               fast.rate_per_s * layout.dp * traffic.output_tokens if fast else None, band, False)  # fmt: skip
+    tokens_span = Span(low, tokens, high)
     if traffic.rate_per_s is not None:  # an open loop serves its rate whatever the speed
         tokens_span = Span(tokens, tokens, tokens)
     context = traffic.input_tokens + traffic.output_tokens / 2
@@ -274,17 +282,23 @@ def estimate_serve(
         kv_cache=layout.kv_cache, input_tokens=traffic.input_tokens, output_tokens=traffic.output_tokens,
         traffic=traffic.kind,
         precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status})",
-        ttft_s=Span(fast.ttft_mean_s if fast else None, load.ttft_mean_s, slow.ttft_mean_s if slow else None),
+        ttft_s=_widened(fast.ttft_mean_s if fast else None, load.ttft_mean_s, slow.ttft_mean_s if slow else None, band),
         ttft_p50_s=load.ttft_p50_s, ttft_p90_s=load.ttft_p90_s,
-        tpot_s=Span(fast.tpot_mean_s if fast else None, load.tpot_mean_s, slow.tpot_mean_s if slow else None),
+        tpot_s=_widened(fast.tpot_mean_s if fast else None, load.tpot_mean_s, slow.tpot_mean_s if slow else None, band),
         tpot_p50_s=load.tpot_p50_s, tpot_p90_s=load.tpot_p90_s,
         tokens_per_s=tokens_span, tokens_per_s_per_chip=tokens / cluster.chips,
         tokens_per_s_per_user=1 / load.tpot_mean_s, requests_per_s=rate, binding=_binding(load, parts),
         breakdown=breakdown, memory=memory, cost=_cost(quote, cluster, tokens_span),
         assumptions=_assumptions(layout), rests_on=tuple(rests_on(cluster, peak)),
-        range_basis=f"every achieved rate {spread:.0%} better and worse" + (
-            f", twice the usual range because it rests on estimated figures: {', '.join(thin)}" if thin else ""),
+        range_basis=f"every achieved rate scaled to the ends of the range: {band.text}" + (
+            f"; it rests on estimated figures: {', '.join(thin)}" if thin else ""), range=band,
     )  # fmt: skip
+
+
+def _widened(low: float | None, expected: float, high: float | None, band: ranges.Band) -> Span:
+    """A time's range at the ends of ``band``, at least as wide as ``band`` itself (range hook)."""
+    low, high = ranges.widened(low, expected, high, band, True)
+    return Span(low, expected, high)
 
 
 def _bytes(precision: str) -> float:

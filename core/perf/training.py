@@ -20,15 +20,10 @@ from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf import layout as layouts
 from hwprof.core.perf import memory as mem
-from hwprof.core.perf import search
+from hwprof.core.perf import ranges, search
 from hwprof.core.perf.cluster import Cluster, check_positive, cost_over, energy_over, rests_on
 from hwprof.core.perf.job import Constants, Job, default_batch_tokens, job_for
 from hwprof.core.perf.step import step
-
-# Spread of log(estimate / published) over the training calibration cases (calibrate.py writes it):
-# the expected value sits in a range of exp(+-spread).
-RESIDUAL_SPREAD = eff.Default(0.1623, "90th percentile of |log(estimate / published)| over the training calibration "
-                                    "cases, with their published layouts")  # fmt: skip
 
 
 def constants() -> Constants:
@@ -135,6 +130,7 @@ class TrainEstimate:
     energy_kwh: Span | None
     rests_on: tuple[str, ...]
     notes: tuple[str, ...]
+    range: ranges.Band | None = None  # where the range comes from (None: the utilisation was given)
 
 
 def estimate_train(
@@ -148,13 +144,16 @@ def estimate_train(
     full_run: bool = False,
     quote: Quote | None = None,
     global_batch_seqs: int | None = None,
-    spread: float | None = None,
+    band: ranges.Band | None = None,
     cross_domain: bool = False,
     consts: Constants | None = None,
     mfu: float | None = None,
     published_chips: frozenset[str] = frozenset(),
 ) -> TrainEstimate:
     """One training run: ``layout`` as given (text or Layout), or the fastest the search finds.
+
+    ``published_chips``: the chips with a calibration run of their own (``ranges.own_chips``); the
+    range is wider on the others. ``band`` overrides the range (``ranges.band``).
 
     ``mfu`` skips the layout model: time = FLOPs / (chips x peak x mfu), for a model known only by
     its parameter count or a measured utilisation.
@@ -163,8 +162,8 @@ def estimate_train(
     if mfu is not None:
         return given_mfu(shape, cluster, tokens, precision, mfu, seq_len, full_run, quote)
     if layout is None and not (shape.layers and shape.hidden and shape.heads):
-        spread = 2 * RESIDUAL_SPREAD.value
-        return given_mfu(shape, cluster, tokens, precision, eff.SHAPELESS_MFU.value, seq_len, full_run, quote, spread,
+        return given_mfu(shape, cluster, tokens, precision, eff.SHAPELESS_MFU.value, seq_len, full_run, quote,
+                         band or ranges.band("train", "borrowed"),
                          f"no layout: {shape.id} is known only by its parameter count ({eff.SHAPELESS_MFU.why})")  # fmt: skip
     job = make_job(shape, cluster, interconnects, precision, seq_len, global_batch_seqs, layout, cross_domain, consts)
     runner_up = None
@@ -180,7 +179,7 @@ def estimate_train(
         chosen = layout if isinstance(layout, layouts.Layout) else layouts.parse(layout, cluster.chips)
         layouts.check(chosen, job)
         basis = "given"
-    return result_for(shape, cluster, job, chosen, tokens, precision, full_run, quote, basis, runner_up, spread,
+    return result_for(shape, cluster, job, chosen, tokens, precision, full_run, quote, basis, runner_up, band,
                       published_chips)  # fmt: skip
 
 
@@ -205,24 +204,35 @@ def refusal_text(refused: dict[str, int]) -> str:
     return f"{layouts.RULE_TEXT.get(rule, rule)} ({count:,} layouts; before it: {others or 'none'})"
 
 
-def spread_for(job: Job, chip: Any, published_chips: frozenset[str] | set[str]) -> tuple[float, str]:
-    """The range half-width (log) for ``job`` on ``chip`` and why."""
-    spread = RESIDUAL_SPREAD.value
-    why = [f"residuals of the published runs: exp(+-{spread:.2f})"]
-    if chip.id not in published_chips:
-        spread *= eff.UNCALIBRATED_CHIP_SPREAD.value
-        why.append(f"x{eff.UNCALIBRATED_CHIP_SPREAD.value:g}: no published training run on {chip.id}")
+# -- range hook (hwprof.core.perf.ranges) ---------------------------------------------------------------
+def band_for(job: Job, chip: Any, published_chips: frozenset[str] | set[str]) -> ranges.Band:
+    """The range of an estimate of ``job`` on ``chip``: its evidence class's conformal width."""
+    return ranges.band("train", ranges.evidence("train", chip, published_chips), extrapolated=extrapolated(job))
+
+
+def extrapolated(job: Job) -> str:
+    """Why the range widens beyond its class's (the 8-bit share was fitted where the peak ratio is 2), or ""."""
     ratio = job.peak_matmul / job.peak_16bit
     if job.low_precision and abs(ratio - 2) > 0.2:
-        spread *= eff.EXTRAPOLATED_PRECISION_SPREAD.value
-        why.append(f"x{eff.EXTRAPOLATED_PRECISION_SPREAD.value:g}: its 8-bit peak is {ratio:.2f}x its 16-bit one, "
-                   "the 8-bit share was fitted where it is 2x")  # fmt: skip
-    return spread, "; ".join(why)
+        return f"its 8-bit peak is {ratio:.2f}x its 16-bit one, the 8-bit share was fitted where it is 2x"
+    return ""
+
+
+def matmul_ceiling(job: Job) -> float:
+    """The largest share of the run precision's peak any run reaches (the large-matmul rate): the fast
+    end of a range stops there."""
+    c = job.constants
+    ceiling = (max(c.matmul_8bit, c.matmul_16bit * job.peak_16bit / job.peak_matmul) if job.low_precision
+               else c.matmul_16bit)  # fmt: skip
+    return float(ceiling * job.software)
+
+
+# -------------------------------------------------------------------------------------------------------
 
 
 def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layout, tokens: float, precision: str,
                full_run: bool, quote: Quote | None, basis: str, runner_up: RunnerUp | None,
-               spread: float | None, published_chips: frozenset[str] = frozenset()) -> TrainEstimate:  # fmt: skip
+               band: ranges.Band | None, published_chips: frozenset[str] = frozenset()) -> TrainEstimate:  # fmt: skip
     st = step(chosen, job)
     memory = mem.memory(chosen, job)
     batch_tokens = job.batch_seqs * job.seq_len
@@ -230,17 +240,11 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
     flops = (matmul + attention) * tokens
     factor = eff.FULL_RUN_FACTOR.value if full_run else None
     seconds = tokens / batch_tokens * st.total / (factor or 1.0)
-    if spread is None:
-        spread, range_basis = spread_for(job, cluster.chip, published_chips)
-    else:
-        range_basis = f"exp(+-{spread:.2f})"
-    time = Span.around(seconds, spread)
+    band = band or band_for(job, cluster.chip, published_chips)
     # No run beats its large-matmul rate: the fast end of the range stops there (MFU at most that share).
-    c = job.constants
-    ceiling = (max(c.matmul_8bit, c.matmul_16bit * job.peak_16bit / job.peak_matmul) if job.low_precision
-               else c.matmul_16bit) * job.software  # fmt: skip
+    ceiling = matmul_ceiling(job)
     fastest = flops / (cluster.chips * job.peak_matmul * ceiling) / (factor or 1.0)
-    time = Span(min(max(time.low, fastest), time.expected), time.expected, time.high)
+    time = Span(ranges.time_span(seconds, band, fastest)[0], seconds, ranges.time_span(seconds, band)[1])
     hours = {k: getattr(time, k) / 3600 for k in ("low", "expected", "high")}
     cost = cost_over(quote, cluster, hours)
     energy = energy_over(cluster, hours)
@@ -309,17 +313,13 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
             f"{t.link.efficiency:g}, {t.link.latency_us:g} us ({t.link.basis})"
             for t in job.tiers
         ),  # fmt: skip
-        mfu=Span(
-            mfu_expected * math.exp(-spread),
-            mfu_expected,
-            max(mfu_expected, min(mfu_expected * math.exp(spread), ceiling * (factor or 1.0))),
-        ),
+        mfu=Span(*_mid(ranges.rate_span(mfu_expected, band, ceiling * (factor or 1.0)), mfu_expected)),
         tokens_per_s=time.inverse(tokens),
         time_s=time,
         time_days=time.scaled(1 / 86400),
         chip_hours=time.scaled(cluster.chips / 3600),
         full_run_factor=factor,
-        range_basis=range_basis,
+        range_basis=band.text,
         binding=max(named, key=lambda k: named[k]),
         cost=cost,
         cost_usd=Span(**cost["cost_usd"]) if cost else None,
@@ -328,12 +328,17 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
         rests_on=tuple(rests_on(cluster, cluster.chip.peak_dense_tflops[precision])[:4])
         + tuple(f"{t.link.name}: {t.link.basis}" for t in job.tiers),
         notes=tuple(notes),
+        range=band,
     )
 
 
+def _mid(ends: tuple[float, float], expected: float) -> tuple[float, float, float]:
+    return ends[0], expected, ends[1]
+
+
 def given_mfu(shape: Workload, cluster: Cluster, tokens: float, precision: str, mfu: float, seq_len: int | None,
-              full_run: bool, quote: Quote | None, spread: float = 0.0, why: str = "") -> TrainEstimate:  # fmt: skip
-    """The plain estimate when the utilisation is given (no range) or assumed (``spread``, ``why``)."""
+              full_run: bool, quote: Quote | None, band: ranges.Band | None = None, why: str = "") -> TrainEstimate:  # fmt: skip
+    """The plain estimate when the utilisation is given (no range) or assumed (``band``, ``why``)."""
     if not 0 < mfu <= 1:
         raise HwprofError(f"the utilisation must be between 0 and 1 (a fraction of peak), got {mfu:g}")
     peak = cluster.chip.peak_dense_tflops.get(precision)
@@ -346,7 +351,7 @@ def given_mfu(shape: Workload, cluster: Cluster, tokens: float, precision: str, 
     flops = (dense + attention) * tokens
     factor = eff.FULL_RUN_FACTOR.value if full_run else None
     seconds = flops / (cluster.chips * peak.value * 1e12 * mfu) / (factor or 1.0)
-    time = Span.around(seconds, spread)
+    time = Span(*_mid(ranges.time_span(seconds, band), seconds)) if band else Span(seconds, seconds, seconds)
     hours = {k: getattr(time, k) / 3600 for k in ("low", "expected", "high")}
     cost, energy = cost_over(quote, cluster, hours), energy_over(cluster, hours)
     return TrainEstimate(
@@ -360,12 +365,13 @@ def given_mfu(shape: Workload, cluster: Cluster, tokens: float, precision: str, 
                          "attention_share": attention / dense if dense else 0.0},
         precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status}) x "
         + (f"an assumed {mfu:g}" if why else f"the given {mfu:g}"),
-        step=None, memory=None, tiers=(), mfu=Span.around(mfu, spread), tokens_per_s=time.inverse(tokens), time_s=time,
+        step=None, memory=None, tiers=(), mfu=Span(*_mid(ranges.rate_span(mfu, band), mfu)) if band else Span(mfu, mfu, mfu), tokens_per_s=time.inverse(tokens), time_s=time,
         time_days=time.scaled(1 / 86400), chip_hours=time.scaled(cluster.chips / 3600), full_run_factor=factor,
-        range_basis=f"exp(+-{spread:.2f}): twice the residuals' range" if spread else "none: the utilisation was given",
+        range_basis=f"no layout model: as for chips with no run of their own; {band.text}" if band
+        else "none: the utilisation was given",
         binding="compute (assumed utilisation)" if why else "compute (given utilisation)", cost=cost,
         cost_usd=Span(**cost["cost_usd"]) if cost else None, energy=energy,
         energy_kwh=Span(**energy["energy_kwh"]) if energy else None,
         rests_on=tuple(rests_on(cluster, peak)[:4]),
-        notes=(why or "utilisation given: no layout, memory or communication model",),
+        notes=(why or "utilisation given: no layout, memory or communication model",), range=band,
     )  # fmt: skip

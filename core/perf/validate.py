@@ -6,7 +6,6 @@ the others searched and said so), and with the layout the search picks on its ow
 
 from __future__ import annotations
 
-import math
 import statistics
 from typing import Any
 
@@ -16,7 +15,7 @@ from hwprof.core.data import records
 from hwprof.core.data.registry import Registry
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
-from hwprof.core.perf import layout, search, training
+from hwprof.core.perf import layout, ranges, search, training
 from hwprof.core.perf.job import Constants, Job, default_batch_tokens, job_for
 from hwprof.core.perf.step import step
 
@@ -86,37 +85,70 @@ def metric(case: records.ValidationCase, job: Job, step_s: float) -> float:
     return tokens_per_s / job.chips
 
 
-def predict(case: records.ValidationCase, reg: Registry, searched: bool = False) -> dict[str, Any]:
-    """The estimate (low, expected, high) of the metric a case published, and the layout used."""
+TIME_METRICS = ("chip_hours", "ttft_s", "tpot_s")  # the others are rates (tokens/s, MFU)
+
+
+def predict(case: records.ValidationCase, reg: Registry, searched: bool = False,
+            band: ranges.Band | None = None) -> dict[str, Any]:  # fmt: skip
+    """The estimate of the metric a case published and the layout used; with ``band``, its range
+    (low, high) too, formed as an estimate's range is (``ranges``)."""
     if case.kind == "train":
         run = run_train(case, reg, training.constants(), searched)
-        published_chips = {c.chip for c in reg.validation_cases.values() if c.kind == "train"}
-        spread, _ = training.spread_for(run.job, reg.chip(case.chip), published_chips)
-        return {"low": run.value * math.exp(-spread), "expected": run.value, "high": run.value * math.exp(spread),
-                "layout": run.layout, "fits": run.fits}  # fmt: skip
+        got: dict[str, Any] = {"expected": run.value, "layout": run.layout, "fits": run.fits,
+                               "extrapolated": training.extrapolated(run.job)}  # fmt: skip
+        if band is not None:
+            # the fast end stops at the large-matmul rate, as in an estimate (training.result_for)
+            matmul, attention = run.job.flops_per_token()
+            mfu = (
+                (matmul + attention)
+                * run.job.batch_seqs
+                * run.job.seq_len
+                / run.step_s
+                / (run.job.chips * run.job.peak_matmul)
+            )
+            bound = training.matmul_ceiling(run.job) / mfu
+            if case.metric in TIME_METRICS:
+                got["low"], got["high"] = ranges.time_span(run.value, band, run.value / bound)
+            else:
+                got["low"], got["high"] = ranges.rate_span(run.value, band, run.value * bound)
+        return got
     from hwprof.core.perf import serve_cases
 
-    return dict(serve_cases.predict(case, reg))
+    return {**serve_cases.predict(case, reg, band=band), "extrapolated": ""}
 
 
 def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
+    """Every case's estimate and error, and whether the published value falls inside a range fitted
+    without that case (leave-one-out: ``ranges``); every case is estimated, ``role`` picks the rows."""
     rows: list[dict[str, Any]] = []
     unusable: list[dict[str, str]] = []  # cases the estimators refuse: reported, the rest still run
+    estimated: list[tuple[records.ValidationCase, dict[str, Any], dict[str, Any] | None]] = []
     for case in sorted(reg.validation_cases.values(), key=lambda c: (c.role, c.kind, c.id)):
-        if role and case.role != role:
-            continue
         try:
             got = predict(case, reg)
             searched = predict(case, reg, searched=True) if case.kind == "train" else None
         except HwprofError as exc:
-            unusable.append({"id": case.id, "origin": case.origin, "reason": str(exc)})
+            if not role or case.role == role:
+                unusable.append({"id": case.id, "origin": case.origin, "reason": str(exc)})
             continue
+        estimated.append((case, got, searched))
+    found = residuals(reg, [(case, got["expected"]) for case, got, _ in estimated])
+    table = ranges.fit(found)
+    own = {kind: ranges.own_chips(reg.validation_cases.values(), kind) for kind in ranges.KINDS}
+    for case, got, searched in estimated:
+        if role and case.role != role:
+            continue
+        evidence = ranges.evidence(case.kind, reg.chip(case.chip), own[case.kind])
+        width = (ranges.leave_one_out(found, case.id, case.kind, evidence) if case.role == "validation"
+                 else table[case.kind, evidence])  # fmt: skip
+        band = ranges.band(case.kind, evidence, width, got["extrapolated"])
+        got = {**got, **{k: v for k, v in predict(case, reg, band=band).items() if k in ("low", "high")}}
         row = {
             "id": case.id, "kind": case.kind, "role": case.role, "metric": case.metric,
             "published": case.published, "estimate": {k: got[k] for k in ("low", "expected", "high")},
             "error": got["expected"] / case.published - 1,
-            "in_range": _inside(case.published, got), "source": case.source.title, "note": case.note,
-            "calibrates": list(case.calibrates),
+            "in_range": _inside(case.published, got), "range_class": evidence, "range_cases": width.cases,
+            "source": case.source.title, "note": case.note, "calibrates": list(case.calibrates),
         }  # fmt: skip
         if searched is not None:
             row.update({
@@ -149,7 +181,30 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
         if serves:
             summary[group]["serve_median_abs_error"] = statistics.median(abs(r["error"]) for r in serves)
             summary[group]["serve_in_range_share"] = sum(r["in_range"] for r in serves) / len(serves)
-    return {"cases": rows, "summary": summary, "unusable": unusable}
+    return {"cases": rows, "summary": summary, "unusable": unusable,
+            "ranges": [attrs.asdict(w) for w in table.values()]}  # fmt: skip
+
+
+def residuals(reg: Registry, estimates: list[tuple[records.ValidationCase, float]]) -> list[ranges.Residual]:
+    """The signed residual of every held-out (validation) case, with its class: what ranges are fitted on."""
+    own = {kind: ranges.own_chips(reg.validation_cases.values(), kind) for kind in ranges.KINDS}
+    return [ranges.Residual(case.id, case.kind, ranges.evidence(case.kind, reg.chip(case.chip), own[case.kind]),
+                            ranges.residual_of(case.published, expected, case.metric in TIME_METRICS))
+            for case, expected in estimates if case.role == "validation"]  # fmt: skip
+
+
+def all_residuals(reg: Registry) -> list[ranges.Residual]:
+    """Every held-out case's residual, each estimated with its published layout (cases the
+    estimators refuse are left out)."""
+    out = []
+    for case in reg.validation_cases.values():
+        if case.role != "validation":
+            continue
+        try:
+            out.append((case, predict(case, reg)["expected"]))
+        except HwprofError:
+            continue
+    return residuals(reg, out)
 
 
 def _slower(case: records.ValidationCase, published: float, searched: float) -> float:

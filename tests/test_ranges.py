@@ -1,0 +1,145 @@
+"""Ranges from residuals of published results (core/perf/ranges.py): the conformal arithmetic on
+hand-made residual lists, the fallback for thin classes, leave-one-out reporting in ``validate``,
+and the shipped table against a refit."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hwprof.core.data import registry
+from hwprof.core.perf import range_table, ranges, validate
+
+
+def res(values: list[float], kind: str = "train", evidence: str = "own", tag: str = "") -> list[ranges.Residual]:
+    return [ranges.Residual(f"{tag}{kind}-{evidence}-{i}", kind, evidence, v) for i, v in enumerate(values)]
+
+
+def test_fewest_cases_for_a_two_sided_90_percent_range() -> None:
+    # a/2 = 0.05 in each tail: the upper quantile is the ceil((n + 1) x 0.95)-th of n, finite from n = 19
+    assert ranges.MIN_CASES == 19 == ranges.min_cases(0.9)
+    assert ranges.min_cases(0.8) == 9  # ceil(10 x 0.9) = 9 <= 9
+    assert ranges.quantiles([0.1] * 18) is None
+    assert ranges.quantiles([0.1] * 19) == (0.1, 0.1)
+
+
+def test_conformal_quantiles_by_hand() -> None:
+    values = [i / 100 for i in range(1, 20)]  # 0.01 .. 0.19, given shuffled
+    shuffled = values[::2] + values[1::2]
+    # n = 19: floor(20 x 0.05) = 1st and ceil(20 x 0.95) = 19th: the extremes
+    assert ranges.quantiles(shuffled) == (0.01, 0.19)
+    # n = 39: floor(40 x 0.05) = 2nd smallest, ceil(40 x 0.95) = 38th
+    many = [i / 100 for i in range(1, 40)]
+    assert ranges.quantiles(many[::-1]) == (0.02, 0.38)
+    # n = 25: floor(26 x 0.05) = 1st, ceil(26 x 0.95) = ceil(24.7) = 25th
+    assert ranges.quantiles([float(i) for i in range(25)]) == (0.0, 24.0)
+    # 80%: n = 9, floor(10 x 0.1) = 1st, ceil(10 x 0.9) = 9th; n = 19: 2nd and 18th
+    assert ranges.quantiles([float(i) for i in range(19)], 0.8) == (1.0, 17.0)
+
+
+def test_a_class_with_enough_cases_uses_its_own_asymmetric_quantiles() -> None:
+    own = [-0.3, *[0.1] * 17, 0.5]  # 19 cases: the model is mostly too fast (published slower)
+    table = ranges.fit(res(own) + res([0.2, -0.1], evidence="borrowed"))
+    w = table["train", "own"]
+    assert (w.low, w.high, w.cases, w.own_cases, w.factor) == (-0.3, 0.5, 19, 19, 1.0)
+    # a range always contains the model's own value: all residuals positive still gives low = 0
+    assert ranges.fit(res([0.1] * 19))["train", "own"].low == 0.0
+
+
+def test_a_thin_class_takes_the_kinds_range_times_the_stated_factor() -> None:
+    own = [-0.3, *[0.1] * 17, 0.5]
+    borrowed = [0.2, -0.1, 0.05]
+    w = ranges.fit(res(own) + res(borrowed, evidence="borrowed"))["train", "borrowed"]
+    # pooled n = 22: floor(23 x 0.05) = 1st = -0.3, ceil(23 x 0.95) = ceil(21.85) = 22nd = 0.5; x2
+    assert ranges.BORROWED_FACTOR.value == 2.0
+    assert (w.low, w.high, w.cases, w.own_cases, w.factor) == pytest.approx((-0.6, 1.0, 22, 3, 2.0))
+    # any class with too few cases does the same, whatever its chips rest on
+    w = ranges.fit(res([0.1, 0.2]) + res([-0.2, *[0.0] * 18, 0.4], evidence="borrowed"))["train", "own"]
+    assert (w.low, w.high, w.factor) == pytest.approx((-0.4, 0.8, 2.0))
+    # serving residuals never widen a training range
+    assert ranges.fit(res(own) + res([5.0] * 30, kind="serve"))["train", "own"].high == 0.5
+
+
+def test_leave_one_out_covers_18_of_20_distinct_residuals() -> None:
+    # n = 20: without a case 19 remain, whose range is their extremes; only the overall smallest and
+    # largest fall outside a range fitted without them: 18 / 20 = 90%
+    values = [(-1) ** i * i / 40 for i in range(20)]
+    found = res(values)
+    inside = []
+    for r in found:
+        w = ranges.leave_one_out(found, r.case, "train", "own")
+        inside.append(w.low <= r.value <= w.high)
+    assert sum(inside) == 18
+    assert not inside[values.index(min(values))] and not inside[values.index(max(values))]
+
+
+def test_band_ends_and_the_physical_cap() -> None:
+    w = ranges.Width("train", "own", math.log(0.8), math.log(1.25), 25, 25)
+    b = ranges.band("train", "own", w)
+    assert (b.fast, b.slow) == pytest.approx((1.25, 0.8))
+    assert ranges.time_span(100.0, b) == pytest.approx((80.0, 125.0))
+    assert ranges.time_span(100.0, b, fastest=90.0) == pytest.approx((90.0, 125.0))  # no run beats the ceiling
+    assert ranges.rate_span(10.0, b) == pytest.approx((8.0, 12.5))
+    assert ranges.rate_span(10.0, b, highest=11.0) == pytest.approx((8.0, 11.0))
+    assert b.text.startswith("90% of the 25 held-out published training results on chips with calibration runs of")
+    assert "-20%..+25% of the model's time" in b.text
+    wider = ranges.band("train", "own", w, extrapolated="its 8-bit peak is 3.75x its 16-bit one")
+    assert wider.log_high == pytest.approx(1.5 * math.log(1.25)) and "x1.5 as its 8-bit peak" in wider.text
+    thin = ranges.band("train", "borrowed", ranges.Width("train", "borrowed", -0.4, 0.6, 26, 1, 2.0))
+    assert "only 1 on chips with no calibration run of their own (19 needed)" in thin.text and ", x2 as" in thin.text
+    # a range rerun at the band's ends is made at least as wide as the band itself
+    assert ranges.widened(90.0, 100.0, None, b, True) == pytest.approx((80.0, None))
+    assert ranges.widened(7.0, 10.0, 11.0, b, False) == pytest.approx((7.0, 12.5))
+
+
+def test_residual_reads_as_published_time_over_the_models() -> None:
+    assert ranges.residual_of(12.0, 10.0, time_like=True) == pytest.approx(math.log(1.2))  # ran slower
+    assert ranges.residual_of(12.0, 10.0, time_like=False) == pytest.approx(math.log(10 / 12))  # ran faster
+
+
+@pytest.fixture(scope="module")
+def reg() -> registry.Registry:
+    return registry.build(registry.Settings(profile_dirs=()))
+
+
+@pytest.fixture(scope="module")
+def report(reg: registry.Registry) -> dict:  # type: ignore[type-arg]
+    return validate.run(reg)
+
+
+def test_shipped_table_matches_a_refit(reg: registry.Registry) -> None:
+    # a model change moves the residuals: refit with `python -m hwprof.core.perf.ranges_fit --write`
+    refit, shipped = ranges.fit(validate.all_residuals(reg)), ranges.shipped()
+    assert set(shipped) == set(refit) == set(range_table.WIDTHS)
+    for key, w in refit.items():
+        s = shipped[key]
+        assert (s.cases, s.own_cases, s.factor) == (w.cases, w.own_cases, w.factor), key
+        assert s.low == pytest.approx(w.low, abs=2e-3) and s.high == pytest.approx(w.high, abs=2e-3), key
+
+
+def test_validate_checks_each_case_against_a_range_fitted_without_it(reg: registry.Registry, report: dict) -> None:  # type: ignore[type-arg]
+    found = validate.all_residuals(reg)
+    by_id = {r.case: r for r in found}
+    rows = [row for row in report["cases"] if row["role"] == "validation"]
+    assert rows and all(row["id"] in by_id for row in rows)
+    for row in rows:
+        r = by_id[row["id"]]
+        w = ranges.leave_one_out(found, r.case, r.kind, r.evidence)
+        assert row["range_class"] == r.evidence and row["range_cases"] == w.cases
+        inside_band = w.low - 1e-9 <= r.value <= w.high + 1e-9
+        if row["kind"] == "serve":  # the rerun at the band's ends is at least as wide as the band
+            assert row["in_range"] or not inside_band, row["id"]
+        else:  # training: the band, its fast end capped at the large-matmul rate
+            assert row["in_range"] == inside_band or not row["in_range"], row["id"]
+    # a case's own residual never sets its width: the widths the report lists use every case
+    assert {(w["kind"], w["evidence"]) for w in report["ranges"]} == set(ranges.shipped())
+
+
+def test_validate_says_its_in_range_is_leave_one_out(capsys: pytest.CaptureFixture[str]) -> None:
+    from hwprof.core.cli.app import main
+
+    assert main(["validate", "--role", "validation"]) == 0
+    out = capsys.readouterr().out
+    assert "(each against a range fitted without it: leave-one-out)" in out
+    assert "validation cases set range widths by this procedure only" in out
