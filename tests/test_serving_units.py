@@ -640,9 +640,11 @@ def test_range_ends_scale_every_rate(reg: registry.Registry) -> None:
     # one user, short prompt: every part of a decode step scales with the rates, so the ends are exact
     r = serving.estimate_serve(model(reg, "llama3.1-8b"), on(reg, "p5.48xlarge", 2), sl.ServeLayout(tp=2),
                                serving.Traffic(100, 100, concurrency=1))  # fmt: skip
-    assert r.tpot_s.low == pytest.approx(r.tpot_s.expected / 1.2)
-    assert r.tpot_s.high == pytest.approx(r.tpot_s.expected / 0.8)
-    assert r.ttft_s.low == pytest.approx(r.ttft_s.expected / 1.2)
+    band = r.range  # the rates times band.fast (>= 1) and band.slow (<= 1) at the ends (core/perf/ranges.py)
+    assert band is not None and band.fast >= 1 >= band.slow
+    assert r.tpot_s.low == pytest.approx(r.tpot_s.expected / band.fast)
+    assert r.tpot_s.high == pytest.approx(r.tpot_s.expected / band.slow)
+    assert r.ttft_s.low == pytest.approx(r.ttft_s.expected / band.fast)
 
 
 def test_batch_limit_and_long_prompt_lane(reg: registry.Registry) -> None:
