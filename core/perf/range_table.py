@@ -5,9 +5,9 @@ model's time) at 90% nominal coverage; see ``hwprof.core.perf.ranges`` for the p
 """
 
 WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {
-    ("train", "own"): (-0.6497, 0.6292, 19, 19, 1),
-    ("train", "corrected"): (-1.2994, 1.2583, 26, 6, 2),
-    ("train", "borrowed"): (-1.2994, 1.2583, 26, 1, 2),
+    ("train", "own"): (-0.6713, 0.5362, 19, 19, 1),
+    ("train", "corrected"): (-1.3427, 1.0724, 26, 6, 2),
+    ("train", "borrowed"): (-1.3427, 1.0724, 26, 1, 2),
     ("serve", "own"): (-0.2111, 0.5555, 30, 30, 1),
     ("serve", "corrected"): (-0.3346, 5.7250, 69, 15, 2),
     ("serve", "borrowed"): (-0.0823, 1.2211, 24, 24, 1),
