@@ -21,9 +21,8 @@ from hwprof.core.cost.pricing import Quote
 from hwprof.core.data.records import Workload
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
-from hwprof.core.perf import ranges
+from hwprof.core.perf import ranges, serve_shape
 from hwprof.core.perf import serve_layout as sl
-from hwprof.core.perf import serve_shape
 from hwprof.core.perf import traffic as tr
 from hwprof.core.perf.cluster import Cluster, rests_on
 
