@@ -8,6 +8,7 @@ hwprof's modules, so the tests survive any reshuffle of the package.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -154,3 +155,28 @@ batch = 1
 input_tokens = 100
 output_tokens = 100
 """
+
+
+NON_FINITE = re.compile(r"(?<![\w,.])(NaN|-?Infinity|nan|-?inf)(?![\w,.])")
+
+
+def non_finite(out: str) -> bool:
+    """Whether the output shows NaN or infinity: JSON is read number by number (text in it may say
+    anything), a table is searched for the words standing alone."""
+    import json
+    import math
+
+    try:
+        data = json.loads(out)
+    except ValueError:
+        return bool(NON_FINITE.search(out))
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

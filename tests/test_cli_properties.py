@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from hostile import PROFILE
+from hostile import PROFILE, non_finite
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,29 +26,6 @@ from hwprof.core.data import registry
 LIMIT_S = 20
 # CI runs a few seconds' worth; HWPROF_PROPERTY_EXAMPLES=2000 for a longer hunt.
 EXAMPLES = int(os.environ.get("HWPROF_PROPERTY_EXAMPLES", "80"))
-NON_FINITE = re.compile(r"(?<![\w,.])(NaN|-?Infinity|nan|-?inf)(?![\w,.])")
-
-
-def non_finite(out: str) -> bool:
-    """Whether the output shows NaN or infinity: JSON is read number by number (text in it may say
-    anything), a table is searched for the words standing alone."""
-    import json
-    import math
-
-    try:
-        data = json.loads(out)
-    except ValueError:
-        return bool(NON_FINITE.search(out))
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return True
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
 
 
 NUMBERS = st.one_of(

@@ -35,8 +35,8 @@ def test_training_flops_are_6_n_d_without_a_shape(capsys: pytest.CaptureFixture[
 
 
 def test_attention_adds_two_thirds_at_128k_context() -> None:
-    llama = records.Workload(id="405b", name="405b", source=records.Source(key="test", title="test"), status="estimated", params=405e9, active_params=405e9, layers=126, hidden=16384, heads=128,
-                        head_dim=128)  # fmt: skip
+    llama = records.Workload.given(405e9, id="405b", active_params=405e9, layers=126, hidden=16384, heads=128,
+                                   head_dim=128)  # fmt: skip
     dense, attention = llama.train_flops_per_token(131072)
     assert dense == 6 * 405e9
     assert attention / dense == pytest.approx(6 * 126 * 131072 * 16384 / (6 * 405e9))
@@ -46,14 +46,7 @@ def test_attention_adds_two_thirds_at_128k_context() -> None:
 def test_time_is_flops_over_chips_times_peak_times_mfu(reg: registry.Registry) -> None:
     chip = reg.chip("trainium2")
     target = cluster.cluster_for(chip, 64, reg.system("trn2-ultraserver"), reg.interconnects)
-    work = records.Workload(
-        id="x",
-        name="x",
-        source=records.Source(key="test", title="test"),
-        status="estimated",
-        params=70e9,
-        active_params=70e9,
-    )
+    work = records.Workload.given(70e9, id="x", active_params=70e9)
     result = training.estimate_train(work, target, reg.interconnects, tokens=1e12, precision="bf16", mfu=0.4)
     expected = 6 * 70e9 * 1e12 / (64 * 667e12 * 0.4)
     assert result.time_s.expected == pytest.approx(expected)

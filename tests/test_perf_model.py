@@ -632,15 +632,7 @@ def test_a_job_needs_a_shape_and_a_way_out() -> None:
     from hwprof.core.perf import job
 
     reg = registry.build(registry.Settings(profile_dirs=()))
-    bare = records.Workload(
-        id="x",
-        name="x",
-        source=records.Source(key="test", title="test"),
-        status="estimated",
-        params=1e9,
-        active_params=1e9,
-        layers=4,
-    )
+    bare = records.Workload.given(1e9, id="x", active_params=1e9, layers=4)
     with pytest.raises(HwprofError) as caught:
         job.job_for(bare, reg.chip("h100-sxm"), 8, None, reg.interconnects, "bf16", CONSTANTS)
     assert str(caught.value) == "a layout needs the model's shape: x lacks hidden, heads, sequence length"

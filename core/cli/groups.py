@@ -48,8 +48,13 @@ from hwprof.core.errors import HwprofError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class OptionGroup:
+    """Base of an option group: a frozen attrs class whose fields are annotated typer options, each
+    with a default. A command module may define its own (``prices.PriceOptions``)."""
+
+
 @attrs.frozen
-class ModelOptions:
+class ModelOptions(OptionGroup):
     """The model, once: a preset (--model), a config.json (--model-config) or counts (--params ...)."""
 
     model: ModelOpt = None
@@ -80,15 +85,13 @@ class ModelOptions:
             raise HwprofError(f"--active-params {active:g} is more than --params {params:g}")
         if heads is not None and ((self.hidden is not None and heads > self.hidden) or (kv_heads or 0) > heads):
             raise HwprofError(f"--heads {heads} does not fit: key/value heads <= heads <= model width (--hidden)")
-        label = f"{params:.3g} params"
-        return records.Workload(id=label, name=label, params=params, active_params=active or params,
-                                source=records.Source(key="command-line", title="given on the command line"),
-                                status="estimated", layers=self.layers, hidden=self.hidden, heads=heads,
-                                kv_heads=kv_heads, seq_len=seq_len)  # fmt: skip
+        return records.Workload.given(params, source="given on the command line", active_params=active or params,
+                                      layers=self.layers, hidden=self.hidden, heads=heads, kv_heads=kv_heads,
+                                      seq_len=seq_len)  # fmt: skip
 
 
 @attrs.frozen
-class HardwareOptions:
+class HardwareOptions(OptionGroup):
     """The hardware, once: --system ID [--count K], or --chip ID --chips N."""
 
     system: SystemOpt = None
@@ -102,7 +105,7 @@ class HardwareOptions:
 
 
 @attrs.frozen
-class OutputOptions:
+class OutputOptions(OptionGroup):
     """How results are shown: --json or --format, and a chart with --plot."""
 
     as_json: JsonFlag = False
@@ -120,9 +123,6 @@ class OutputOptions:
         return fmt
 
 
-GROUPS = (ModelOptions, HardwareOptions, OutputOptions)
-
-
 @functools.cache
 def _options(group: Any) -> tuple[inspect.Parameter, ...]:
     hints = typing.get_type_hints(group, include_extras=True)
@@ -131,12 +131,12 @@ def _options(group: Any) -> tuple[inspect.Parameter, ...]:
 
 
 def grouped(command: F) -> F:
-    """``command`` as typer should see it: each parameter whose default is a group (GROUPS) spread into
-    that group's options, collected back into one group when typer calls it."""
+    """``command`` as typer should see it: each parameter whose default is an ``OptionGroup`` spread
+    into that group's options, collected back into one group when typer calls it."""
     spread: list[inspect.Parameter] = []
     groups: dict[str, Any] = {}
     for param in inspect.signature(command, eval_str=True).parameters.values():
-        if isinstance(param.default, GROUPS):
+        if isinstance(param.default, OptionGroup):
             groups[param.name] = type(param.default)
             spread += _options(groups[param.name])
         else:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+import attrs
 import typer
 
 from hwprof.core import hookimpl
 from hwprof.core.cli.common import FormatOpt, JsonFlag, complete_cost_models, complete_systems
+from hwprof.core.cli.groups import OptionGroup, grouped
 from hwprof.core.cli.render import LEGEND, Cell, Pairs, Table, emit, exact, number, output_format, warn
 from hwprof.core.cost import pricing
 from hwprof.core.data import records
@@ -46,9 +48,24 @@ def _registry() -> Any:
     return reg()
 
 
-def _clock(as_of: str | None, stale_days: int | None) -> tuple[dt.date, int]:
-    today = pricing.parse_date(as_of, "as_of") if as_of else dt.date.today()
-    return today, pricing.stale_days_setting(stale_days)
+@attrs.frozen
+class PriceOptions(OptionGroup):
+    """Which prices, aged as of when: --cost-model, --stale-days, --as-of."""
+
+    cost_model: CostModelOption = None
+    stale_days: StaleDays = None
+    as_of: AsOf = None
+
+    def clock(self) -> tuple[dt.date, int]:
+        """(the day prices are aged as of, the age in days past which a price is stale)."""
+        today = pricing.parse_date(self.as_of, "as_of") if self.as_of else dt.date.today()
+        return today, pricing.stale_days_setting(self.stale_days)
+
+    def models(self, r: Any) -> list[records.CostModel]:
+        """The cost model --cost-model names, or every one loaded."""
+        return (
+            [r.cost_model(self.cost_model)] if self.cost_model else sorted(r.cost_models.values(), key=lambda m: m.id)
+        )
 
 
 def price_json(r: Any, q: pricing.Quote) -> dict[str, Any]:
@@ -90,28 +107,21 @@ def _footer(today: dt.date, stale_days: int) -> str:
             f"before {today.isoformat()}\n{LEGEND}")  # fmt: skip
 
 
-def _models(r: Any, cost_model: str | None) -> list[records.CostModel]:
-    """The cost model --cost-model names, or every one loaded."""
-    return [r.cost_model(cost_model)] if cost_model else sorted(r.cost_models.values(), key=lambda m: m.id)
-
-
 @prices_app.command("list")
+@grouped
 def prices_list(
     system: Annotated[
         str | None, typer.Option("--system", autocompletion=complete_systems, help="Only this system id.")
     ] = None,
     region: Annotated[str | None, typer.Option("--region", help="Only this region, e.g. us-east-1.")] = None,
     purchase: Annotated[str | None, typer.Option("--purchase", help="on-demand, capacity-block, spot, ...")] = None,
-    cost_model: CostModelOption = None,
-    stale_days: StaleDays = None,
-    as_of: AsOf = None,
+    prices: PriceOptions = PriceOptions(),
     as_json: JsonFlag = False,
     fmt: FormatOpt = None,
 ) -> None:
     """Known prices, each with the date it was observed, its age and its source."""
     r = _registry()
-    today, days = _clock(as_of, stale_days)
-    models = _models(r, cost_model)
+    (today, days), models, cost_model = prices.clock(), prices.models(r), prices.cost_model
     if purchase is not None:
         pricing.check_purchase(purchase)
     if region is not None:
@@ -155,20 +165,18 @@ def _price(row: dict[str, Any]) -> Cell:
 
 
 @prices_app.command("show")
+@grouped
 def prices_show(
     system_id: Annotated[str, typer.Argument(metavar="SYSTEM", autocompletion=complete_systems, help="A system id.")],
-    cost_model: CostModelOption = None,
-    stale_days: StaleDays = None,
-    as_of: AsOf = None,
+    prices: PriceOptions = PriceOptions(),
     as_json: JsonFlag = False,
     fmt: FormatOpt = None,
 ) -> None:
     """Every price of one system: per chip-hour and per dense PFLOPS-hour of each precision."""
     r = _registry()
-    today, days = _clock(as_of, stale_days)
+    (today, days), models = prices.clock(), prices.models(r)
     system = r.system(system_id)
     chip = r.chip(system.chip)
-    models = _models(r, cost_model)
     quotes = [
         pricing.assess(p, m.id, today, days) for m in models for p in getattr(m, "prices", ()) if p.system == system.id
     ]

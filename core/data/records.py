@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
@@ -515,6 +515,14 @@ class Workload:
     notes: tuple[str, ...] = attrs.field(default=(), metadata=doc("free-text notes"))
     override: bool = attrs.field(default=False, metadata=doc("replace a same-id profile"))
     origin: str = _origin()
+
+    @classmethod
+    def given(cls, params: float, *, id: str = "", source: str = "given directly", **counts: Any) -> Workload:
+        """A workload from counts someone gave, not from a profile: status 'estimated' (no document
+        behind it); ``id`` and ``name`` default to its size, e.g. '7e+09 params'."""
+        label = id or f"{params:.3g} params"
+        return cls(id=label, name=label, params=params, source=Source(key="given", title=source), status="estimated",
+                   **counts)  # fmt: skip
 
     @property
     def active(self) -> float:
