@@ -10,7 +10,8 @@ the command line renders.
 
 Each function takes the command's options as keyword arguments (``--input-tokens`` is
 ``input_tokens``) and the model as a preset id, a path to a Hugging Face ``config.json``, or a
-``Workload`` (``hwprof.workload(...)``). Bad input raises ``hwprof.HwprofError`` with the message the command would print.
+``Workload`` (``hwprof.workload(...)``). Bad input raises ``hwprof.HwprofError`` with the message the
+command would print, naming inputs by their keyword (```chips` 12 ...``), not their flag.
 This module is the installed package's ``__init__``: every ``hwprof`` command imports it, so it
 imports nothing heavy until a function is called (docs/api.md).
 """

@@ -6,7 +6,9 @@ class HwprofError(Exception):
 
     Domain code names the input in domain words (``subject="purchase", value="spto"``); the CLI
     names it as the flag it came from (``--purchase spto: ...``) with ``for_cli``, so the maths can
-    be used from Python without command-line words leaking into its errors.
+    be used from Python without command-line words leaking into its errors. A message naming other
+    inputs writes each as its parameter name in backticks (``"give `system` or `chip`"``): Python
+    callers read the keyword they pass, the CLI shows the flag (``--system``, ``--chip``).
     """
 
     exit_code = 1
@@ -16,11 +18,15 @@ class HwprofError(Exception):
         super().__init__(f"{subject}{_shown(value)}: {message}" if subject else message)
 
     def for_cli(self, flags: dict[str, str] | None = None) -> str:
-        """The message with its subject named as a flag: ``flags[subject]``, else ``--subject-words``."""
-        if not self.subject:
-            return str(self)
-        flag = (flags or {}).get(self.subject) or "--" + self.subject.replace("_", "-")
-        return f"{flag}{_shown(self.value)}: {self.detail}"
+        """The message with its subject, and each input named in backticks, as a flag: ``flags[name]``,
+        else ``--name-words``."""
+        import re
+
+        def flag(name: str) -> str:
+            return (flags or {}).get(name) or "--" + name.replace("_", "-")
+
+        text = f"{flag(self.subject)}{_shown(self.value)}: {self.detail}" if self.subject else str(self)
+        return re.sub(r"`([a-z][a-z0-9_]*)`", lambda m: flag(m[1]), text)
 
 
 def _shown(value: object) -> str:

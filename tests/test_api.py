@@ -75,3 +75,34 @@ def test_import_hwprof_stays_light() -> None:
     code = "import hwprof, sys; print(sorted(m for m in ('typer', 'hwprof.core.perf.training', 'numpy', 'matplotlib') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda: hwprof.estimate_train("llama3.1-70b", tokens=1e12),
+         "give the hardware once: `system` ID [`count` K] or `chip` ID `chips` N"),
+        (lambda: hwprof.estimate_train("llama3.1-70b", tokens=1e12, system="p5.48xlarge", chips=12),
+         "`chips` 12 is not a whole number of p5.48xlarge (8 chips each): use 8 or 16, or `count`"),
+        (lambda: hwprof.estimate_serve("llama3.1-8b", chip="h100-sxm"), "`chip` needs `chips` N (how many)"),
+        (lambda: hwprof.compare_train("llama3.1-8b", tokens=1e11, systems=["p5.48xlarge", "trn2.48xlarge"],
+                                      baseline="x"),
+         "`baseline` x is not one of `systems` p5.48xlarge,trn2.48xlarge"),
+        (lambda: hwprof.workload(""),
+         "give the model once: `model` ID, `params` N (with `layers`/`hidden`/`heads` for attention and KV cache) "
+         "or `model_config` PATH"),
+    ],
+)  # fmt: skip
+def test_errors_from_python_name_the_keyword_not_the_flag(call: Any, expected: str) -> None:
+    with pytest.raises(hwprof.HwprofError) as caught:
+        call()
+    assert str(caught.value) == expected
+    assert "--" not in str(caught.value)
+
+
+def test_a_wrong_value_from_python_says_which_input() -> None:
+    with pytest.raises(hwprof.HwprofError) as caught:
+        hwprof.estimate_train("llama3.1-70b", tokens=1e12, system="p5.48xlarge", purchase="spto")
+    assert (caught.value.subject, caught.value.value) == ("purchase", "spto")
+    assert str(caught.value).startswith("purchase spto: unknown purchase option (did you mean 'spot'?)")
+    assert caught.value.for_cli().startswith("--purchase spto: unknown purchase option")

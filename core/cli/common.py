@@ -204,23 +204,23 @@ def cluster_from(system_id: str | None, count: int, chip_id: str | None, chips: 
 
     r = current_registry()
     if (system_id is None) == (chip_id is None):
-        raise HwprofError("give the hardware once: --system ID [--count K] or --chip ID --chips N")
+        raise HwprofError("give the hardware once: `system` ID [`count` K] or `chip` ID `chips` N")
     if count < 1 or (chips is not None and chips < 1):
-        raise HwprofError(f"--count and --chips must be at least 1, got {chips if chips is not None else count}")
+        raise HwprofError(f"`count` and `chips` must be at least 1, got {chips if chips is not None else count}")
     if system_id is not None:
         system = r.system(system_id)
         total = system.chips * count
         if chips:
             if chips > system.chips and chips % system.chips:
                 low, high = chips // system.chips * system.chips, cluster.whole_systems(chips, system)
-                raise HwprofError(f"--chips {chips} is not a whole number of {system.id} ({system.chips} chips each): "
-                                  f"use {low} or {high}, or --count")  # fmt: skip
+                raise HwprofError(f"`chips` {chips} is not a whole number of {system.id} ({system.chips} chips each): "
+                                  f"use {low} or {high}, or `count`")  # fmt: skip
             if chips < system.chips:
                 warn(f"--chips {chips}: {chips} of the {system.chips} chips of one {system.id}")
             total = chips
         return cluster.cluster_for(r.chip(system.chip), total, system, r.interconnects)
     if chips is None:
-        raise HwprofError("--chip needs --chips N (how many)")
+        raise HwprofError("`chip` needs `chips` N (how many)")
     return cluster.cluster_for(r.chip(chip_id), chips, None, r.interconnects)  # type: ignore[arg-type]
 
 
@@ -248,7 +248,7 @@ def chosen_cost_model(name: str | None) -> Any:
         return r.cost_models[models[0]] if models else None
     builtin = [m for m in models if _builtin(r, m)]
     if len(builtin) != 1:
-        raise HwprofError(f"several cost models are loaded ({', '.join(models)}); choose one with --cost-model, "
+        raise HwprofError(f"several cost models are loaded ({', '.join(models)}); choose one with `cost_model`, "
                           f"or set {COST_MODEL_ENV} to make one your default")  # fmt: skip
     others = ", ".join(m for m in models if m != builtin[0])
     note(f"priced with the built-in cost model {builtin[0]!r}; also loaded: {others} "
@@ -273,7 +273,11 @@ def quote_for(cost_model: str | None, target: Any, purchase: str, region: str | 
         if target and region is None and purchase == "on-demand":
             warn(f"{exc.for_cli()}; no cost shown")
             return None
-        raise HwprofError(f"{exc.for_cli()} (choose with --purchase/--region, or pass --cost-model none)") from None
+        raise HwprofError(
+            f"{exc.detail} (choose with `purchase`/`region`, or pass `cost_model` none)",
+            subject=exc.subject,
+            value=exc.value,
+        ) from None
 
 
 def note_calibration(result: dict[str, Any], chip_id: str, kind: str) -> None:

@@ -41,10 +41,10 @@ def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[lis
     ids = [s.strip() for s in text.split(",") if s.strip()]
     if len(ids) < (1 if cost_models > 1 else 2):
         raise HwprofError(
-            "--systems needs at least two system ids, separated by commas (or one with several --cost-models)"
+            "`systems` needs at least two system ids, separated by commas (or one with several `cost_models`)"
         )
     if baseline is not None and baseline not in ids:
-        raise HwprofError(f"--baseline {baseline} is not one of --systems {','.join(ids)}")
+        raise HwprofError(f"`baseline` {baseline} is not one of `systems` {','.join(ids)}")
     return ids, baseline or ids[0]
 
 

@@ -70,11 +70,11 @@ class ModelOptions(OptionGroup):
         """The ``records.Workload`` these options name (``seq_len`` is kept for counts given directly)."""
         from hwprof.core.data import hf_config
 
-        given = [flag for flag, v in (("--model", self.model), ("--params", self.params),
-                                      ("--model-config", self.model_config)) if v]  # fmt: skip
+        given = [f"`{name}`" for name, v in (("model", self.model), ("params", self.params),
+                                             ("model_config", self.model_config)) if v]  # fmt: skip
         if len(given) != 1:
-            raise HwprofError("give the model once: --model ID, --params N (with --layers/--hidden/--heads for "
-                              f"attention and KV cache) or --model-config PATH{'; got ' + ', '.join(given) if given else ''}")  # fmt: skip
+            raise HwprofError("give the model once: `model` ID, `params` N (with `layers`/`hidden`/`heads` for "
+                              f"attention and KV cache) or `model_config` PATH{'; got ' + ', '.join(given) if given else ''}")  # fmt: skip
         if self.model:
             return current_registry().workload(self.model)
         if self.model_config:
@@ -82,9 +82,9 @@ class ModelOptions(OptionGroup):
         params, active, heads, kv_heads = self.params, self.active_params, self.heads, self.kv_heads
         assert params is not None
         if active is not None and active > params:
-            raise HwprofError(f"--active-params {active:g} is more than --params {params:g}")
+            raise HwprofError(f"`active_params` {active:g} is more than `params` {params:g}")
         if heads is not None and ((self.hidden is not None and heads > self.hidden) or (kv_heads or 0) > heads):
-            raise HwprofError(f"--heads {heads} does not fit: key/value heads <= heads <= model width (--hidden)")
+            raise HwprofError(f"`heads` {heads} does not fit: key/value heads <= heads <= model width (`hidden`)")
         return records.Workload.given(params, source="given on the command line", active_params=active or params,
                                       layers=self.layers, hidden=self.hidden, heads=heads, kv_heads=kv_heads,
                                       seq_len=seq_len)  # fmt: skip
