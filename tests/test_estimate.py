@@ -138,7 +138,9 @@ def test_validation_is_reported_and_guarded_against_regressions(reg: registry.Re
     summary = out["summary"]["validation"]
     assert summary["median_abs_error"] <= 0.25
     assert summary["train_median_abs_error"] <= 0.25
-    assert summary["in_range_share"] >= 0.5
+    # ranges are split-conformal 90% intervals checked leave-one-out (core/perf/ranges.py): by construction
+    # near 90% whatever the model's error, so this guards the procedure, not the model
+    assert summary["train_in_range_share"] >= 0.8 and summary["serve_in_range_share"] >= 0.8
     # the search never does worse than the published layout under the same model
     assert summary["searched_worst_vs_published"] <= 0.10
     # every training case ran with the keys its source published

@@ -143,3 +143,36 @@ def test_validate_says_its_in_range_is_leave_one_out(capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     assert "(each against a range fitted without it: leave-one-out)" in out
     assert "validation cases set range widths by this procedure only" in out
+
+
+def test_estimates_say_where_their_range_comes_from(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from hwprof.core.cli.app import main
+
+    train = ["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--system", "p5.48xlarge"]
+    assert main(train) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("range "))
+    assert "90% of the " in line and "held-out published training results on chips with calibration runs" in line
+    assert main([*train, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    w = ranges.shipped()["train", "own"]
+    assert data["range"]["evidence"] == "own" and data["range"]["cases"] == w.cases
+    assert data["range"]["log_high"] == pytest.approx(w.high)
+    assert main(["estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["range"]["kind"] == "serve" and data["range"]["text"] in data["range_basis"]
+
+
+def test_an_assumed_utilisation_never_passes_the_large_matmul_share() -> None:
+    from hwprof.core.perf import cluster, training
+
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    work = reg.workload("llama3.1-8b")
+    target = cluster.cluster_for(reg.chip("h100-sxm"), 8, None, reg.interconnects)
+    band = ranges.band("train", "borrowed", ranges.Width("train", "borrowed", -2.0, 1.0, 26, 1, 2.0))
+    r = training.given_mfu(work, target, 1e11, "bf16", 0.4, None, False, None, band, "assumed")
+    # e^2 x 0.4 = 2.96 of peak would be the band's fast end; the 0.8 large-matmul share stops it
+    assert r.mfu.high == pytest.approx(0.8) and r.mfu.low == pytest.approx(0.4 * math.exp(-1.0))
+    assert r.time_s.low == pytest.approx(r.time_s.expected / 2)

@@ -351,7 +351,13 @@ def given_mfu(shape: Workload, cluster: Cluster, tokens: float, precision: str, 
     flops = (dense + attention) * tokens
     factor = eff.FULL_RUN_FACTOR.value if full_run else None
     seconds = flops / (cluster.chips * peak.value * 1e12 * mfu) / (factor or 1.0)
-    time = Span(*_mid(ranges.time_span(seconds, band), seconds)) if band else Span(seconds, seconds, seconds)
+    # no run beats the large-matmul share: the fast end of an assumed utilisation stops there too
+    cap = max(eff.MATMUL_16BIT.value, eff.MATMUL_8BIT.value, mfu)
+    time = (
+        Span(*_mid(ranges.time_span(seconds, band, seconds * mfu / cap), seconds))
+        if band
+        else Span(seconds, seconds, seconds)
+    )
     hours = {k: getattr(time, k) / 3600 for k in ("low", "expected", "high")}
     cost, energy = cost_over(quote, cluster, hours), energy_over(cluster, hours)
     return TrainEstimate(
@@ -365,7 +371,7 @@ def given_mfu(shape: Workload, cluster: Cluster, tokens: float, precision: str, 
                          "attention_share": attention / dense if dense else 0.0},
         precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status}) x "
         + (f"an assumed {mfu:g}" if why else f"the given {mfu:g}"),
-        step=None, memory=None, tiers=(), mfu=Span(*_mid(ranges.rate_span(mfu, band), mfu)) if band else Span(mfu, mfu, mfu), tokens_per_s=time.inverse(tokens), time_s=time,
+        step=None, memory=None, tiers=(), mfu=Span(*_mid(ranges.rate_span(mfu, band, cap), mfu)) if band else Span(mfu, mfu, mfu), tokens_per_s=time.inverse(tokens), time_s=time,
         time_days=time.scaled(1 / 86400), chip_hours=time.scaled(cluster.chips / 3600), full_run_factor=factor,
         range_basis=f"no layout model: as for chips with no run of their own; {band.text}" if band
         else "none: the utilisation was given",
