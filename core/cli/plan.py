@@ -287,8 +287,9 @@ def _thin_note(plan: Any) -> str:
     thin = sorted({f for result in plan.systems if result.best for f in result.best.thin_evidence})
     if not thin:
         return ""
-    return (f"wide range: the picks marked rest on estimated figures ({', '.join(thin)}); their latencies could be "
-            "1.7x the expected value\n")  # fmt: skip
+    return (f"the picks marked 'wide range' rest on estimated figures ({', '.join(thin)}); every pick's range is "
+            "that of published results on chips with the same evidence (hwprof.core.perf.ranges; hwprof validate "
+            "lists the widths)\n")  # fmt: skip
 
 
 def _spread(points: list, top: int) -> list:  # type: ignore[type-arg]

@@ -60,7 +60,7 @@ class Deployment:
     usd_per_hour: float | None
     usd_per_million_output_tokens: float | None
     price: dict[str, Any] | None
-    thin_evidence: tuple[str, ...] = ()  # estimated figures the pick rests on: its range is twice as wide
+    thin_evidence: tuple[str, ...] = ()  # estimated figures the pick rests on (its range: ranges.py)
     # At the slow end of its range (every achieved rate lower by the range); None: the rate is not served there.
     slow_ttft_p90_s: float | None = None
     slow_tpot_p90_s: float | None = None
