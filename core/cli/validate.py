@@ -77,6 +77,7 @@ def _width(w: dict[str, Any]) -> str:
     return (
         f"  {w['kind']} {w['evidence']}: published time {math.expm1(w['low']):+.0%}..{math.expm1(w['high']):+.0%} "
         f"of the model's, {w['cases']} results{fallback}"
+        + (f"; leave-one-out: {w['held_out_inside']} of {w['held_out']} inside" if w.get("held_out") else "")
     )
 
 

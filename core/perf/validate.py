@@ -182,7 +182,14 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             summary[group]["serve_median_abs_error"] = statistics.median(abs(r["error"]) for r in serves)
             summary[group]["serve_in_range_share"] = sum(r["in_range"] for r in serves) / len(serves)
     return {"cases": rows, "summary": summary, "unusable": unusable,
-            "ranges": [attrs.asdict(w) for w in table.values()]}  # fmt: skip
+            "ranges": [_with_coverage(attrs.asdict(w), rows) for w in table.values()]}  # fmt: skip
+
+
+def _with_coverage(width: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A class's width with how many of its held-out cases fell inside their leave-one-out range."""
+    mine = [r for r in rows if r["role"] == "validation" and (r["kind"], r["range_class"]) == (width["kind"],
+                                                                                               width["evidence"])]  # fmt: skip
+    return {**width, "held_out": len(mine), "held_out_inside": sum(r["in_range"] for r in mine)}
 
 
 def residuals(reg: Registry, estimates: list[tuple[records.ValidationCase, float]]) -> list[ranges.Residual]:
