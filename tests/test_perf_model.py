@@ -587,11 +587,20 @@ def test_job_from_records_by_hand() -> None:
     chip = reg.chip("trainium2")
     work = reg.workload("llama3.1-70b")
     j = job.job_for(work, chip, 64, ultra, reg.interconnects, "fp8", CONSTANTS, 8192)
-    assert (j.domain, j.chips, j.seq_len, j.batch_seqs) == (64, 64, 8192, 4 * 2**20 // 8192)
-    assert (j.peak_matmul, j.peak_16bit, j.low_precision) == (1299e12, 667e12, True)
-    assert (j.memory_bytes, j.memory_bw) == (96 * 2**30, 2.9e12)
+    # Trainium2 runs 4 ranks per chip (LNC=2): 256 ranks, each a quarter of a chip
+    assert (j.ranks_per_chip, j.domain, j.chips, j.seq_len, j.batch_seqs) == (4, 256, 256, 8192, 4 * 2**20 // 8192)
+    assert (j.peak_matmul, j.peak_16bit, j.low_precision) == (1299e12 / 4, 667e12 / 4, True)
+    assert (j.memory_bytes, j.memory_bw) == (24 * 2**30, 2.9e12 / 4)
     assert (j.heads, j.kv_heads, j.head_dim, j.layers, j.hidden, j.vocab) == (64, 8, 128, 80, 8192, 128256)
-    assert [t.domain for t in j.tiers] == [16, 64, 64]
+    assert [t.domain for t in j.tiers] == [64, 256, 256]
+    # each rank gets a quarter of its chip's links: NeuronLink 1,024 GB/s in the instance, 256 across
+    assert [t.link.gb_s_per_direction for t in j.tiers[:2]] == pytest.approx(
+        [ultra_link.per_direction_gb_s / 4 for ultra_link in
+         (reg.interconnects[t.interconnect] for t in ultra.tiers[:2])])  # fmt: skip
+    one = job.job_for(work, chip, 64, ultra, reg.interconnects, "fp8", CONSTANTS, 8192, ranks_per_chip=1)
+    assert (one.chips, one.domain, one.memory_bytes) == (64, 64, 96 * 2**30)  # a published run at 1 rank per chip
+    assert job.job_for(work, reg.chip("trainium1"), 16, reg.system("trn1.32xlarge"), reg.interconnects, "bf16",
+                       CONSTANTS, 8192).chips == 32  # fmt: skip
     assert job.job_for(work, chip, 64, ultra, reg.interconnects, "bf16", CONSTANTS, 8192, 96).batch_seqs == 96
     assert not job.job_for(work, chip, 16, reg.system("trn2.48xlarge"), reg.interconnects, "bf16",
                            CONSTANTS).low_precision  # fmt: skip
@@ -702,3 +711,38 @@ def test_attention_share_from_the_kernel_measurements() -> None:
     a, n = eff.ATTENTION_16BIT.value, eff.ATTENTION_HALF_LENGTH.value
     assert a * 512 / (512 + n) == pytest.approx(at_512, rel=0.04)
     assert a * 8192 / (8192 + n) == pytest.approx(at_8k, rel=0.01)
+
+
+# ----------------------------------------------------------------------------- ranks per chip
+
+
+def test_a_chips_matmul_width_counts_its_ranks_shards() -> None:
+    two = attrs.evolve(JOB, ranks_per_chip=2)
+    # hidden 1,024: a chip's 2 ranks hold neighbouring tensor-parallel shards, so its matmuls span
+    # hidden x min(2, tp) / tp; with tp 1 each rank is a whole replica (width 1,024, not 2,048)
+    assert [step.chip_width(layout.Layout(tp=t), two) for t in (1, 2, 8)] == [1024, 1024, 256]
+    assert step.chip_width(layout.Layout(tp=8), JOB) == 128
+    assert step.size_factor(layout.Layout(tp=8), two) == pytest.approx(256 / (256 + 1024))
+
+
+def test_a_chip_of_two_ranks_reports_memory_and_utilisation_per_chip() -> None:
+    from hwprof.core.data import registry
+    from hwprof.core.perf import cluster, training
+
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    s = reg.system("trn1.32xlarge")
+    target = cluster.cluster_for(reg.chip("trainium1"), 512, s, reg.interconnects)
+    result = training.estimate_train(reg.workload("llama3.1-70b"), target, reg.interconnects, 1e12, "bf16",
+                                     "tp=32,pp=8,dp=4", global_batch_seqs=1024)  # fmt: skip
+    assert result.inputs.ranks_per_chip == 2 and result.inputs.chips == 512
+    job = training.make_job(reg.workload("llama3.1-70b"), target, reg.interconnects, "bf16", None, 1024)
+    lay = layout.parse("tp=32,pp=8,dp=4", 1024)
+    per_rank = memory.memory(lay, job)
+    mem = result.memory
+    assert mem is not None
+    assert mem.total_bytes_per_chip == pytest.approx(2 * per_rank.total)
+    assert mem.usable_bytes_per_chip == pytest.approx(0.9 * 32 * 2**30)  # the whole chip's, 2 x 16 GiB x 0.9
+    # MFU over the chips' peaks: FLOPs / (time x 512 x 190 TFLOPS)
+    flops = 1e12 * (6 * 70.6e9 + 6 * 80 * 8192 * 8192)
+    assert result.mfu.expected == pytest.approx(flops / (result.time_s.expected * 512 * 190e12), rel=0.01)
+    assert any("2 per chip" in n for n in result.notes)

@@ -96,7 +96,7 @@ def test_plan_cli_json_shows_layouts_that_fit_and_divide(capsys: pytest.CaptureF
     assert 1 <= len(rows) <= 5 and data["cheapest"]["meets_deadline"]
     for r in rows:
         batch = (4 if r["chips"] <= 1024 else 8) * 2**20 // 8192  # the default global batch, in sequences
-        assert r["tp"] * r["pp"] * r["dp"] * r["cp"] == r["chips"]
+        assert r["tp"] * r["pp"] * r["dp"] * r["cp"] == r["chips"] * r["ranks_per_chip"]  # trn2: 4 per chip
         assert batch % (r["dp"] * r["mb"]) == 0  # every data-parallel rank gets whole micro-batches
         assert r["memory_gib_per_chip"] > 0
     assert set(data["reasons"]) == {"p5.48xlarge", "trn2.48xlarge"}

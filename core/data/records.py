@@ -172,6 +172,13 @@ class Chip:
             "`python -m hwprof.core.perf.calibrate` when a calibration case names CHIP.training_efficiency)"
         ),
     )
+    ranks_per_chip: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "ranks a training framework runs on one chip by default (its cores or logical cores, each a "
+            "device with an equal share of the chip's memory, compute and links); omit for one per chip"
+        ),
+    )
     process_node: Fact | None = attrs.field(default=None, metadata=doc("e.g. 'TSMC 4N'"))
     launch_date: Fact | None = attrs.field(default=None, metadata=doc("announcement or GA date"))
     compute_units: Fact | None = attrs.field(default=None, metadata=doc("e.g. '132 SMs'"))

@@ -161,7 +161,7 @@ def fit_full_run(reg: Registry, consts: Constants) -> float:
         if twin is not None:
             matmul, attention = job.flops_per_token()
             steady_s = (case.tokens or 0) * (matmul + attention) / (twin.published * job.peak_matmul * job.chips)
-            steady = steady_s / 3600 * job.chips
+            steady = steady_s / 3600 * case.chips
         else:
             steady = validate.run_train(case, reg, consts).value * eff.FULL_RUN_FACTOR.value
         ratios.append(steady / case.published)

@@ -74,6 +74,9 @@ class Job:
     # Gated-equivalent MLP width per token (active MLP parameters per layer / (3 x hidden)): sizes the
     # activation function's memory traffic; 0 when unknown.
     ffn: float = 0.0
+    # Ranks per chip (a chip's cores run as separate devices): the fields above are then per rank --
+    # ``chips`` counts ranks; memory, bandwidth, peaks and links are a chip's over this.
+    ranks_per_chip: int = 1
 
     @property
     def attention_width(self) -> int:
@@ -112,8 +115,13 @@ def job_for(
     seq_len: int | None = None,
     batch_seqs: int | None = None,
     cross_domain: bool = False,
+    ranks_per_chip: int | None = None,
 ) -> Job:
-    """A Job from records: ``shape`` (records.Workload), ``chip``, ``system`` (or None: a bare chip)."""
+    """A Job from records: ``shape`` (records.Workload), ``chip``, ``system`` (or None: a bare chip).
+
+    With ``ranks_per_chip`` r > 1 (default: the chip profile's) the job is one of ranks: ``chips`` x r
+    of them, each with 1/r of a chip's memory, memory bandwidth, peaks and link bandwidth; domains
+    hold r times as many ranks as chips."""
     if chips < 1:
         raise HwprofError(f"the chip count must be at least 1, got {chips}")
     seq = seq_len or shape.seq_len
@@ -128,9 +136,13 @@ def job_for(
             raise HwprofError(f"{chips} x {chip.id} given as bare chips: {joined}; name a system for more")
         raise HwprofError(f"{system.id} has no scale-out tier, so {chips} chips cannot be joined; at most "
                           f"{comm.reach(tiers)}")  # fmt: skip
-    domain = max((t.domain for t in tiers if interconnects[t.link.name].tier == "scale-up"), default=1)
+    r = ranks_per_chip or chip_ranks(chip)
+    if r > 1:
+        tiers = tuple(comm.Tier(t.domain * r, attrs.evolve(t.link, gb_s_per_direction=t.link.gb_s_per_direction / r))
+                      for t in tiers)  # fmt: skip
+    domain = max((t.domain for t in tiers if interconnects[t.link.name].tier == "scale-up"), default=r)
     head_dim = shape.head_dim or shape.hidden // shape.heads
-    batch = batch_seqs or max(1, default_batch_tokens(chips) // seq)
+    batch = batch_seqs or max(1, default_batch_tokens(chips) // seq)  # the batch follows chips, not ranks
     expert_params, moe_layers = 0.0, 0
     experts, per_token = shape.experts or 0, shape.experts_per_token or 0
     if experts and per_token and shape.params > shape.active and experts > per_token:
@@ -142,14 +154,20 @@ def job_for(
     return Job(
         name=shape.id, params=shape.params, active_params=shape.active, layers=shape.layers,
         hidden=shape.hidden, heads=shape.heads, kv_heads=shape.kv_heads or shape.heads, head_dim=head_dim,
-        seq_len=seq, batch_seqs=batch, chips=chips, domain=domain, memory_bytes=chip.memory_bytes,
-        memory_bw=chip.memory_bandwidth_tbps.value * 1e12, peak_matmul=peak_flops(chip, precision),
-        peak_16bit=peak16, constants=constants, tiers=tiers, low_precision=precision in LOW_PRECISIONS,
+        seq_len=seq, batch_seqs=batch, chips=chips * r, domain=domain, memory_bytes=chip.memory_bytes / r,
+        memory_bw=chip.memory_bandwidth_tbps.value * 1e12 / r, peak_matmul=peak_flops(chip, precision) / r,
+        peak_16bit=peak16 / r, constants=constants, tiers=tiers, low_precision=precision in LOW_PRECISIONS,
         vocab=shape.vocab or 0, experts=experts, experts_per_token=per_token, expert_params=expert_params,
         moe_layers=moe_layers, cross_domain=cross_domain, software=software_factor(chip, constants),
         ffn=ffn_width(shape.active, shape.layers, shape.hidden, shape.heads * head_dim,
-                      (shape.kv_heads or shape.heads) * head_dim, shape.vocab or 0),
+                      (shape.kv_heads or shape.heads) * head_dim, shape.vocab or 0), ranks_per_chip=r,
     )  # fmt: skip
+
+
+def chip_ranks(chip: Any) -> int:
+    """Ranks a training framework runs on ``chip`` by default (its profile's ranks_per_chip, else 1)."""
+    figure = getattr(chip, "ranks_per_chip", None)
+    return int(figure.value) if figure is not None else 1
 
 
 def ffn_width(active: float, layers: int, hidden: int, q_width: int, kv_width: int, vocab: int) -> float:

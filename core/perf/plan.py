@@ -29,7 +29,7 @@ class PlanRow:
     region: str | None
     count: int
     chips: int
-    layout: str
+    layout: str  # degrees count ranks: tp x pp x dp x cp = chips x ranks_per_chip
     tp: int
     pp: int
     dp: int
@@ -53,6 +53,7 @@ class PlanRow:
     cheapest: bool = False
     fastest: bool = False  # every option within 0.5% of the fastest
     frontier: bool = False
+    ranks_per_chip: int = 1
 
 
 @attrs.frozen
@@ -201,6 +202,7 @@ def _row(system: Any, count: int, result: Any, quote: Quote | None, deadline_s: 
         meets_deadline=deadline_s is None or result.time_s.expected <= deadline_s,
         meets_budget=None if budget_usd is None or cost is None else cost.expected <= budget_usd,
         price=quote.as_json() if quote else None, warnings=tuple(quote.warnings()) if quote else (), marks=(),
+        ranks_per_chip=result.inputs.ranks_per_chip,
     )  # fmt: skip
 
 

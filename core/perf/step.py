@@ -79,10 +79,17 @@ class Step:
                 + self.optimizer)  # fmt: skip
 
 
+def chip_width(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
+    """The hidden width one chip's matmuls span: hidden / tp, times the chip's ranks that hold
+    neighbouring tensor-parallel shards (min(ranks per chip, tp)). The half width was fitted per chip
+    (one rank each); a chip whose cores run as ranks is held to the same per-chip curve."""
+    return job.hidden * xp.minimum(job.ranks_per_chip, lay.tp) / lay.tp
+
+
 def size_factor(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
     """Share of a large matmul's rate that one chip's matmuls reach: their smaller side is the
-    hidden width over tp, or the micro-batch's tokens over cp, whichever is narrower."""
-    n = xp.minimum(job.hidden / lay.tp, lay.mb * job.seq_len / lay.cp)
+    chip's hidden width (``chip_width``), or the micro-batch's tokens over cp, whichever is narrower."""
+    n = xp.minimum(chip_width(lay, job, xp), lay.mb * job.seq_len / lay.cp)
     return n / (n + job.constants.half_width)
 
 
@@ -131,7 +138,7 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
         # expert parallel they are small matmuls, slow for their FLOPs: why runs use it.
         share = job.expert_params * job.experts_per_token / job.experts / job.active_params
         rows = tokens / cp * job.experts_per_token * ep / job.experts
-        n = xp.minimum(rows, job.hidden / tp)
+        n = xp.minimum(rows, chip_width(lay, job, xp))
         expert_size = n / (n + c.half_width)
         compute_mb = compute_mb + share * linear_hw / rate * (size / expert_size - 1)
 

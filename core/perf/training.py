@@ -22,8 +22,8 @@ from hwprof.core.perf import layout as layouts
 from hwprof.core.perf import memory as mem
 from hwprof.core.perf import ranges, search
 from hwprof.core.perf.cluster import Cluster, check_positive, cost_over, energy_over, rests_on
-from hwprof.core.perf.job import Constants, Job, default_batch_tokens, job_for
-from hwprof.core.perf.step import step
+from hwprof.core.perf.job import Constants, Job, chip_ranks, default_batch_tokens, job_for
+from hwprof.core.perf.step import chip_width, step
 
 
 def constants() -> Constants:
@@ -94,6 +94,7 @@ class TrainInputs:
     precision: str
     global_batch_seqs: int
     global_batch_tokens: float
+    ranks_per_chip: int = 1  # layout degrees count ranks: tp x pp x dp x cp = chips x this
 
 
 @attrs.frozen
@@ -176,7 +177,7 @@ def estimate_train(
         if len(found.layouts) > 1:
             runner_up = RunnerUp(str(found.layouts[1]), found.step_s[1], found.step_s[1] / found.step_s[0] - 1)
     else:
-        chosen = layout if isinstance(layout, layouts.Layout) else layouts.parse(layout, cluster.chips)
+        chosen = layout if isinstance(layout, layouts.Layout) else layouts.parse(layout, job.chips)
         layouts.check(chosen, job)
         basis = "given"
     return result_for(shape, cluster, job, chosen, tokens, precision, full_run, quote, basis, runner_up, band,
@@ -189,7 +190,11 @@ def make_job(shape: Workload, cluster: Cluster, interconnects: dict[str, Any], p
     """The Job of a run; without a global batch, 4M tokens raised to fill a given layout's pipeline."""
     seq = seq_len or shape.seq_len
     if global_batch_seqs is None and layout is not None and seq:
-        lay = layout if isinstance(layout, layouts.Layout) else layouts.parse(layout, cluster.chips)
+        lay = (
+            layout
+            if isinstance(layout, layouts.Layout)
+            else layouts.parse(layout, cluster.chips * chip_ranks(cluster.chip))
+        )
         global_batch_seqs = max(lay.dp * lay.pp * lay.mb, default_batch_tokens(cluster.chips) // seq)
     return job_for(shape, cluster.chip, cluster.chips, cluster.system, interconnects, precision,
                    consts or constants(), seq, global_batch_seqs, cross_domain)  # fmt: skip
@@ -243,7 +248,7 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
     band = band or band_for(job, cluster.chip, published_chips)
     # No run beats its large-matmul rate: the fast end of the range stops there (MFU at most that share).
     ceiling = matmul_ceiling(job)
-    fastest = flops / (cluster.chips * job.peak_matmul * ceiling) / (factor or 1.0)
+    fastest = flops / (job.chips * job.peak_matmul * ceiling) / (factor or 1.0)  # ranks x a rank's peak
     time = Span(ranges.time_span(seconds, band, fastest)[0], seconds, ranges.time_span(seconds, band)[1])
     hours = {k: getattr(time, k) / 3600 for k in ("low", "expected", "high")}
     cost = cost_over(quote, cluster, hours)
@@ -256,13 +261,17 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
     named = {"compute": st.compute, "tensor-parallel communication": st.tensor, "expert all-to-all": st.expert,
              "context-parallel exchange": st.context, "pipeline bubble": st.bubble + st.pipeline,
              "data-parallel communication": st.data}  # fmt: skip
-    mfu_expected = flops / (seconds * cluster.chips * job.peak_matmul)
+    mfu_expected = flops / (seconds * job.chips * job.peak_matmul)
     notes = []
     if cluster.system is None:
         link = job.tiers[0].link.name if job.tiers else "none"
         notes.append(
             f"bare chips: joined by {cluster.chip.id}'s native scale-up link ({link}), as its profile names it"
         )
+    r = job.ranks_per_chip
+    if r > 1:
+        notes.append(f"layout in ranks: {cluster.chip.id} runs {r} per chip (its cores), each with 1/{r} of the chip's "
+                     f"memory ({job.memory_bytes / 2**30:,.0f} GiB), compute and links; memory below is per chip")  # fmt: skip
     if factor:
         notes.append(f"whole run: steady state x {factor:g} ({eff.FULL_RUN_FACTOR.why})")
     if not memory.total <= memory.usable:
@@ -283,6 +292,7 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
             precision=precision,
             global_batch_seqs=job.batch_seqs,
             global_batch_tokens=float(batch_tokens),
+            ranks_per_chip=r,
         ),  # fmt: skip
         layout=str(chosen),
         layout_basis=basis,
@@ -294,18 +304,18 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
             "attention_share": attention / matmul if matmul else 0.0,
         },  # fmt: skip
         precision_basis=(
-            f"matmuls at {precision} on its own dense peak, {job.peak_matmul / 1e12:g} TFLOPS per chip, "
-            f"reaching {st.matmul_share:.0%} of it (per-chip matmul width {min(job.hidden // chosen.tp, chosen.mb * job.seq_len // chosen.cp)}); attention "
-            f"at 16 bits ({job.peak_16bit / 1e12:g} TFLOPS)"
+            f"matmuls at {precision} on its own dense peak, {job.peak_matmul * r / 1e12:g} TFLOPS per chip, "
+            f"reaching {st.matmul_share:.0%} of it (per-chip matmul width {min(int(chip_width(chosen, job)), chosen.mb * job.seq_len // chosen.cp)}); attention "
+            f"at 16 bits ({job.peak_16bit * r / 1e12:g} TFLOPS)"
         ),  # fmt: skip
         step=parts,
         memory=MemoryParts(
-            weights_bytes_per_chip=memory.weights,
-            gradients_bytes_per_chip=memory.gradients,
-            optimizer_bytes_per_chip=memory.optimizer,
-            activations_bytes_per_chip=memory.activations,
-            total_bytes_per_chip=memory.total,
-            usable_bytes_per_chip=memory.usable,
+            weights_bytes_per_chip=memory.weights * r,  # a chip's r ranks
+            gradients_bytes_per_chip=memory.gradients * r,
+            optimizer_bytes_per_chip=memory.optimizer * r,
+            activations_bytes_per_chip=memory.activations * r,
+            total_bytes_per_chip=memory.total * r,
+            usable_bytes_per_chip=memory.usable * r,
             fits=bool(memory.total <= memory.usable),
         ),  # fmt: skip
         tiers=tuple(

@@ -33,13 +33,8 @@ class TrainRun:
 
 
 def published_keys(case: records.ValidationCase, work: records.Workload) -> dict[str, Any]:
-    """The keys the case's source published, in chips (cores-as-ranks folded into tensor parallel)."""
+    """The keys the case's source published, in ranks (a chip runs ``ranks_per_chip`` of them)."""
     fixed = layout.given(case.layout)
-    if case.ranks_per_chip > 1:
-        tp = fixed.get("tp", 1)
-        if tp % case.ranks_per_chip:
-            raise HwprofError(f"{case.id}: tp={tp} does not divide by {case.ranks_per_chip} ranks per chip")
-        fixed["tp"] = tp // case.ranks_per_chip
     if work.layers and work.layers % (fixed.get("pp", 1) * fixed.get("vpp", 1)):
         fixed["uneven"] = 1  # the source splits the layers unevenly (e.g. 126 layers over 16 stages)
     return fixed
@@ -52,8 +47,10 @@ def train_job(case: records.ValidationCase, reg: Registry, consts: Constants) ->
     batch = case.global_batch or max(fixed.get("dp", 1) * fixed.get("pp", 1) * fixed.get("mb", 1),
                                      default_batch_tokens(case.chips) // max(seq, 1))  # fmt: skip
     system = reg.system(case.system) if case.system else None
+    # A case that publishes its ranks per chip runs at that count; otherwise the chip's default.
+    ranks = case.ranks_per_chip if case.ranks_per_chip > 1 else None
     job = job_for(work, reg.chip(case.chip), case.chips, system, reg.interconnects, case.precision, consts,
-                  case.seq_len, batch)  # fmt: skip
+                  case.seq_len, batch, ranks_per_chip=ranks)  # fmt: skip
     return job, fixed
 
 
@@ -81,8 +78,8 @@ def metric(case: records.ValidationCase, job: Job, step_s: float) -> float:
         return (matmul + attention) * tokens_per_s / (job.chips * job.peak_matmul)
     if case.metric == "chip_hours":
         factor = eff.FULL_RUN_FACTOR.value if case.full_run else 1.0
-        return (case.tokens or 1e12) / tokens_per_s / 3600 * job.chips / factor
-    return tokens_per_s / job.chips
+        return (case.tokens or 1e12) / tokens_per_s / 3600 * case.chips / factor
+    return tokens_per_s / case.chips
 
 
 TIME_METRICS = ("chip_hours", "ttft_s", "tpot_s")  # the others are rates (tokens/s, MFU)
