@@ -5,10 +5,10 @@ model's time) at 90% nominal coverage; see ``hwprof.core.perf.ranges`` for the p
 """
 
 WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {
-    ("train", "own"): (-0.6713, 0.5362, 19, 19, 1),
-    ("train", "corrected"): (-1.3427, 1.0724, 26, 6, 2),
-    ("train", "borrowed"): (-1.3427, 1.0724, 26, 1, 2),
-    ("serve", "own"): (-0.2108, 0.7473, 30, 30, 1),
-    ("serve", "corrected"): (-0.3344, 5.7250, 69, 15, 2),
-    ("serve", "borrowed"): (-0.0481, 0.9302, 24, 24, 1),
+    ("train", "own"): (-0.6711, 0.5331, 19, 19, 1),
+    ("train", "corrected"): (-1.3423, 1.0662, 26, 6, 2),
+    ("train", "borrowed"): (-1.3423, 1.0662, 26, 1, 2),
+    ("serve", "own"): (-0.2118, 0.7473, 30, 30, 1),
+    ("serve", "corrected"): (-0.3352, 5.7250, 69, 15, 2),
+    ("serve", "borrowed"): (-0.0514, 0.9291, 24, 24, 1),
 }
