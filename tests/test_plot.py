@@ -163,17 +163,17 @@ def test_plan_serve_plot_marks_the_cheapest_pick_among_the_frontier(run_cli: Any
 
 
 def test_ratio_bars_by_hand() -> None:
-    from hwprof.core.cli.compare import _ratio_bars
+    from hwprof.core.cli.plot import ratio_bars
 
     rows = [{"system": "base", "time_s": {"low": 80.0, "expected": 100.0, "high": 125.0}},
             {"system": "other", "time_s": {"low": 40.0, "expected": 50.0, "high": None}},
             {"system": "unpriced"}]  # fmt: skip
-    bars = _ratio_bars(rows, "base", "time_s", smaller_is_better=True)
+    bars = ratio_bars(rows, "base", "time_s", smaller_is_better=True)
     # speed-up = base expected / time: 100/125 = 0.8 to 100/80 = 1.25; 100/50 = 2, optimistic end 100/40 = 2.5
     assert bars == [Bar("base", 1.0, 0.8, 1.25), Bar("other", 2.0, None, 2.5)]
     throughput = [{"system": "base", "tps": {"low": 90.0, "expected": 100.0, "high": 110.0}},
                   {"system": "x", "tps": {"low": 150.0, "expected": 200.0, "high": 220.0}}]  # fmt: skip
-    assert _ratio_bars(throughput, "base", "tps", smaller_is_better=False)[1] == Bar("x", 2.0, 1.5, 2.2)
+    assert ratio_bars(throughput, "base", "tps", smaller_is_better=False)[1] == Bar("x", 2.0, 1.5, 2.2)
 
 
 def test_estimate_train_plot_is_the_step_breakdown(run_cli: Any, tmp_path: Path) -> None:

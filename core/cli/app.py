@@ -17,7 +17,7 @@ import typer
 from hwprof.core import __version__
 from hwprof.core.cli.common import Session, begin, warn_once, warned
 from hwprof.core.cli.render import echo
-from hwprof.core.data import plugin_calls, registry
+from hwprof.core.data import plugin_calls, plugin_loading, registry
 from hwprof.core.errors import HwprofError
 
 # Built-in command groups: modules implementing ``hwprof_register_commands``, the hook a
@@ -96,7 +96,9 @@ def build_app(command: str | None = None, strict: bool = False) -> typer.Typer:
     loaded = registry.modules(Session().settings())
     manager = loaded.manager
     # Reported here too, for commands that never load records (--help): once per invocation.
-    problems = registry.load_problems(loaded) + [registry.skipped(i) for i in loaded.infos if i.status == "failed"]
+    problems = plugin_loading.load_problems(loaded) + [
+        plugin_loading.skipped(i) for i in loaded.infos if i.status == "failed"
+    ]
     for problem, then in problems:
         if strict:
             raise HwprofError(f"{problem} (strict mode: without --strict-plugins, {then})")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import attrs
@@ -25,7 +24,7 @@ from hwprof.core.cli.common import (
     purchase_options,
 )
 from hwprof.core.cli.groups import ModelOptions, OutputOptions, grouped
-from hwprof.core.cli.plot import Bar, ratios
+from hwprof.core.cli.plot import RATIO_NOTE, ratio_bars, ratios
 from hwprof.core.cli.render import Cell, Table, duration, emit, note, warn
 from hwprof.core.data import checks
 from hwprof.core.errors import HwprofError
@@ -99,9 +98,9 @@ def compare_train(
     emit(fmt, data, blocks)
     if plot is not None:
         rows = [{**row["result"], "label": row["label"], "system": row["system"]} for row in out]
-        panels = [(f"speed vs {baseline}", _ratio_bars(rows, baseline, "time_s", smaller_is_better=True)),
-                  (f"price-performance vs {baseline}", _ratio_bars(rows, baseline, "cost_usd", smaller_is_better=True))]  # fmt: skip
-        _draw(ratios(panels, plot, title=title, note=RATIO_NOTE))
+        panels = [(f"speed vs {baseline}", ratio_bars(rows, baseline, "time_s", smaller_is_better=True)),
+                  (f"price-performance vs {baseline}", ratio_bars(rows, baseline, "cost_usd", smaller_is_better=True))]  # fmt: skip
+        note(f"chart written to {ratios(panels, plot, title=title, note=RATIO_NOTE)}")
 
 
 @attrs.frozen
@@ -151,36 +150,6 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
                          "result": result, "missing_price": missing})  # fmt: skip
     out = _ratios(rows, baseline, "time_s")
     return Comparison(baseline, tuple(out), _finding(out, baseline))
-
-
-RATIO_NOTE = "bars: expected values; whiskers: each option's own low-high range against the baseline's expected value"
-
-
-def _ratio_bars(rows: list[dict[str, Any]], baseline: str, key: str, smaller_is_better: bool) -> list[Bar]:
-    """Each row's ``key`` range (JSON: low, expected, high) as a ratio to the baseline's expected
-    value, oriented so above 1 is better (baseline time / row time: a speed-up). Rows without the
-    figure (no price) are left out, and so is the panel when the baseline has none."""
-    base = next((r[key] for r in rows if r["system"] == baseline and r.get(key)), None)
-    if base is None:
-        return []
-    bars = []
-    for row in rows:
-        value = row.get(key)
-        if not value:
-            continue
-        # An unbounded end (None: the load cannot be served there) gets no whisker on that side.
-        ends = [
-            value.get(k) for k in (("high", "expected", "low") if smaller_is_better else ("low", "expected", "high"))
-        ]
-        low, mid, high = ((base["expected"] / v if smaller_is_better else v / base["expected"]) if v else None
-                          for v in ends)  # fmt: skip
-        if mid is not None:
-            bars.append(Bar(row.get("label", row["system"]), mid, low, high))
-    return bars
-
-
-def _draw(path: Path) -> None:
-    note(f"chart written to {path}")
 
 
 def _fewest_chips(work: Any, system: Any, chip: Any, interconnects: dict[str, Any], precision: str,
@@ -313,10 +282,10 @@ def compare_serve(
     if plot is not None:
         title = f"{work.id}, concurrency {batch}, {input_tokens} in / {output_tokens} out"
         shown: list[dict[str, Any]] = data["rows"]  # type: ignore[assignment]
-        panels = [(f"throughput vs {baseline}", _ratio_bars(shown, baseline, "tokens_per_s", smaller_is_better=False)),
+        panels = [(f"throughput vs {baseline}", ratio_bars(shown, baseline, "tokens_per_s", smaller_is_better=False)),
                   (f"price-performance vs {baseline}",
-                   _ratio_bars(shown, baseline, "cost_usd_per_million_tokens", smaller_is_better=True))]  # fmt: skip
-        _draw(ratios(panels, plot, title=title, note=RATIO_NOTE))
+                   ratio_bars(shown, baseline, "cost_usd_per_million_tokens", smaller_is_better=True))]  # fmt: skip
+        note(f"chart written to {ratios(panels, plot, title=title, note=RATIO_NOTE)}")
 
 
 # ----------------------------------------------------------------------------- plan

@@ -219,3 +219,29 @@ def _save(fig: Any, path: Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+RATIO_NOTE = "bars: expected values; whiskers: each option's own low-high range against the baseline's expected value"
+
+
+def ratio_bars(rows: list[dict[str, Any]], baseline: str, key: str, smaller_is_better: bool) -> list[Bar]:
+    """Each row's ``key`` range (JSON: low, expected, high) as a ratio to the baseline's expected
+    value, oriented so above 1 is better (baseline time / row time: a speed-up). Rows without the
+    figure (no price) are left out, and so is the panel when the baseline has none."""
+    base = next((r[key] for r in rows if r["system"] == baseline and r.get(key)), None)
+    if base is None:
+        return []
+    bars = []
+    for row in rows:
+        value = row.get(key)
+        if not value:
+            continue
+        # An unbounded end (None: the load cannot be served there) gets no whisker on that side.
+        ends = [
+            value.get(k) for k in (("high", "expected", "low") if smaller_is_better else ("low", "expected", "high"))
+        ]
+        low, mid, high = ((base["expected"] / v if smaller_is_better else v / base["expected"]) if v else None
+                          for v in ends)  # fmt: skip
+        if mid is not None:
+            bars.append(Bar(row.get("label", row["system"]), mid, low, high))
+    return bars

@@ -106,7 +106,7 @@ def _plugin_dists() -> dict[str, Distribution]:
     from importlib.metadata import entry_points
 
     from hwprof.core.data.entry_points import GROUP
-    from hwprof.core.data.registry import BUILTIN_DIST
+    from hwprof.core.data.plugin_loading import BUILTIN_DIST
 
     found: dict[str, Distribution] = {}
     for ep in entry_points(group=GROUP):

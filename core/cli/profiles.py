@@ -136,7 +136,7 @@ def _cross_check(loaded: list[tuple[Path, ProfileSet]]) -> list[tuple[Path, str]
     naming chips or interconnects nothing provides."""
     from hwprof.core.cli.common import current_registry as reg
     from hwprof.core.data.registry import PROFILE_KINDS
-    from hwprof.core.data.schema import locate, read_bytes
+    from hwprof.core.data.toml_text import locate, read_bytes
 
     r = reg()
     checked = {str(path.resolve()) for path, _ in loaded}
