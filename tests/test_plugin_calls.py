@@ -91,3 +91,11 @@ def test_kinds_are_listed_once_and_everything_derives_from_them() -> None:
     plugin = TomlPlugin("hwprof.profiles", "trainium2.toml")
     assert all(hasattr(getattr(plugin, k.hook), "hwprof_impl") for k in kinds.KINDS)
     assert [c.id for c in plugin.hwprof_register_chips()] == ["trainium2"]  # type: ignore[attr-defined]
+
+
+def test_a_bad_timeout_setting_is_reported_once_per_run(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every plugin call (about sixty a command) reads the setting; the user is told once."""
+    monkeypatch.setenv("HWPROF_PLUGIN_TIMEOUT", "half a minute")
+    result = run_cli("chips", "list")
+    assert result.code == 0
+    assert result.err.count("HWPROF_PLUGIN_TIMEOUT='half a minute'") == 1

@@ -43,7 +43,7 @@ def checked(bound: checks.Bound) -> Callable[[typer.CallbackParam, Any], Any]:
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table (--format json).")]
 
 
-@attrs.define
+@attrs.define(eq=False, repr=False)  # no eq/repr: each attrs method costs start-up time
 class Session:
     """One invocation's choices (strict mode, extra profile folders) and the registry they give.
 

@@ -140,7 +140,7 @@ class Cell:
 Shown = Cell | str | int | float | None
 
 
-@attrs.frozen
+@attrs.frozen(eq=False, repr=False)  # no eq/repr: each attrs method costs start-up time
 class Table:
     headers: Sequence[str]
     rows: Sequence[Sequence[Shown]]
@@ -150,7 +150,7 @@ class Table:
     only: str = ""  # a format this block is printed in alone (e.g. "csv"); "" for every format
 
 
-@attrs.frozen
+@attrs.frozen(eq=False, repr=False)
 class Pairs:
     rows: Sequence[tuple[str, Shown]]
     title: str = ""

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+try:  # pickle.py only re-exports these from CPython's _pickle; importing it costs about 1 ms a start
+    from _pickle import dump, load
+except ImportError:  # another Python: the pure one
+    from pickle import dump, load
+
 T = TypeVar("T")
 MAX_ENTRIES = 256
+PROTOCOL = 5  # pickle.HIGHEST_PROTOCOL on Python 3.8 and later
 
 
 SPECIAL = ("/proc", "/sys", "/dev")  # not places to keep files, whatever they look like
@@ -61,7 +66,7 @@ def cached(kind: str, key: str, build: Callable[[], T]) -> T:
     path = place / f"{kind}-{zlib.crc32(full_key.encode()):08x}-{len(full_key)}.pickle"
     try:
         with path.open("rb") as stream:
-            stored_key, value = pickle.load(stream)
+            stored_key, value = load(stream)
         if stored_key == full_key:
             return value  # type: ignore[no-any-return]
     except Exception:  # missing, truncated or from an incompatible build: rebuild it
@@ -76,7 +81,7 @@ def _store(place: Path, path: Path, value: object) -> None:
     try:
         place.mkdir(parents=True, exist_ok=True)
         with temporary.open("wb") as stream:
-            pickle.dump(value, stream, protocol=pickle.HIGHEST_PROTOCOL)
+            dump(value, stream, protocol=PROTOCOL)
         os.replace(temporary, path)
         entries = sorted(place.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
         for old in entries[: max(0, len(entries) - MAX_ENTRIES)]:

@@ -15,6 +15,7 @@ apply while a failure stays with its plugin. ``HWPROF_TRACE_PLUGINS=1`` prints e
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -44,7 +45,12 @@ def _note(text: str) -> None:
 
 def timeout_s() -> float:
     """``HWPROF_PLUGIN_TIMEOUT`` in seconds, or the default when unset or not a number from 0.1 to a day."""
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    return _timeout(os.environ.get(TIMEOUT_ENV, "").strip())
+
+
+@functools.cache
+def _timeout(raw: str) -> float:
+    """Read once per value: every plugin call asks, and a bad value is reported once, not per call."""
     try:
         value = float(raw) if raw else DEFAULT_TIMEOUT_S
     except ValueError:

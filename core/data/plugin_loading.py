@@ -19,7 +19,7 @@ BUILTIN_DIST = "hwprof"
 BUILTIN_MODULE_PREFIX = "hwprof.plugins."
 
 
-@attrs.define
+@attrs.define(eq=False, repr=False)  # no eq/repr: each attrs method costs start-up time
 class PluginInfo:
     name: str
     status: str  # loaded, failed, blocked
@@ -43,7 +43,7 @@ class PluginInfo:
             return ""
 
 
-@attrs.define
+@attrs.define(eq=False, repr=False)
 class LoadedPlugins:
     manager: pluggy.PluginManager
     infos: list[PluginInfo]

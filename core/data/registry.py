@@ -54,7 +54,7 @@ def _user_profile_dirs() -> list[Path]:
     return [Path(user_config_dir()) / "profiles", *dirs]
 
 
-@attrs.define
+@attrs.define(eq=False, repr=False)  # compared by identity; building eq/repr costs start-up time
 class Registry:
     chips: dict[str, records.Chip] = attrs.Factory(dict)
     interconnects: dict[str, records.Interconnect] = attrs.Factory(dict)
