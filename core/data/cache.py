@@ -9,6 +9,7 @@ pickles written by hwprof itself, atomically; one that fails to load is ignored 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import zlib
@@ -46,8 +47,11 @@ def folder() -> Path | None:
     return Path(default) if _usable(default) else None
 
 
+@functools.lru_cache(maxsize=16)
 def _usable(place: str) -> bool:
-    """A folder, or a path one can be made at; not a file, a device or a special filesystem."""
+    """A folder, or a path one can be made at; not a file, a device or a special filesystem.
+
+    Asked once per path and process: every profile read asks, and resolving links costs syscalls."""
     real = os.path.realpath(place)
     if any(real == s or real.startswith(s + "/") for s in SPECIAL):
         return False
