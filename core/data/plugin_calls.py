@@ -1,6 +1,7 @@
 """Calling plugins: through pluggy, one plugin at a time, with what goes wrong contained.
 
-Every call into a plugin (its import, each of its hooks) goes through ``contained``:
+Every call into a plugin (its import, its commands hook, its registration hooks together) goes
+through ``contained``:
 
 - any exception it raises, ``SystemExit`` included, becomes a one-line failure naming the plugin;
   only ``KeyboardInterrupt`` passes, so Ctrl-C still stops hwprof;
@@ -71,8 +72,11 @@ def exception_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:300] if text else ''}".rstrip(": ")
 
 
+Doing = str | Callable[[], str]  # what runs, or a function saying what runs now (several hooks in turn)
+
+
 @contextlib.contextmanager
-def watched(plugin: str, what: str) -> Iterator[None]:
+def watched(plugin: str, what: Doing) -> Iterator[None]:
     """Name ``what`` on stderr once it runs past SLOW_S; raise ``GaveUp`` inside it at the time limit.
 
     The limit needs SIGALRM, so it holds in the main thread on POSIX; elsewhere the slow call is
@@ -80,10 +84,13 @@ def watched(plugin: str, what: str) -> Iterator[None]:
     """
     limit = timeout_s()
     slow = min(SLOW_S, limit / 2)
-    message = (f"plugin {plugin!r} is slow: {what} has run for {slow:g} s; it is given up at {limit:g} s "
-               f"({TIMEOUT_ENV}; HWPROF_LOAD_PLUGINS can leave the plugin out)")  # fmt: skip
+
+    def message() -> str:
+        return (f"plugin {plugin!r} is slow: {_now(what)} has run for {slow:g} s; it is given up at {limit:g} s "
+                f"({TIMEOUT_ENV}; HWPROF_LOAD_PLUGINS can leave the plugin out)")  # fmt: skip
+
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        timer = threading.Timer(slow, _note, (message,))
+        timer = threading.Timer(slow, lambda: _note(message()))
         timer.daemon = True
         timer.start()
         try:
@@ -96,10 +103,10 @@ def watched(plugin: str, what: str) -> Iterator[None]:
     def alarm(signum: int, frame: Any) -> None:
         if stage[0] == "slow":
             stage[0] = "late"
-            _note(message)
+            _note(message())
             signal.setitimer(signal.ITIMER_REAL, limit - slow)
         else:
-            raise GaveUp(f"gave up after {limit:g} s in {what} ({TIMEOUT_ENV})")
+            raise GaveUp(f"gave up after {limit:g} s in {_now(what)} ({TIMEOUT_ENV})")
 
     started = time.monotonic()
     previous_handler = signal.signal(signal.SIGALRM, alarm)
@@ -114,7 +121,11 @@ def watched(plugin: str, what: str) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
 
 
-def contained(plugin: str, what: str, call: Callable[[], T]) -> tuple[T | None, str]:
+def _now(what: Doing) -> str:
+    return what if isinstance(what, str) else what()
+
+
+def contained(plugin: str, what: Doing, call: Callable[[], T]) -> tuple[T | None, str]:
     """(``call()``, "") or (None, the failure in one line). Only KeyboardInterrupt passes."""
     try:
         with watched(plugin, what):

@@ -149,26 +149,38 @@ class _Collector:
     def _call_hooks(self, manager: pluggy.PluginManager, info: PluginInfo) -> tuple[dict[str, list[Any]], str]:
         """The records of each registration hook of one plugin, or why the plugin fails.
 
-        Each hook is called through pluggy with only this plugin's implementation, contained
-        (plugin_calls). Records are checked as a profile file's are: bad ones are skipped with
-        one warning naming the plugin.
+        Each hook is called through pluggy with only this plugin's implementation, the plugin's
+        hooks together contained (plugin_calls). Records are checked as a profile file's are: bad
+        ones are skipped with one warning naming the plugin.
         """
         plugin = manager.get_plugin(info.name)
         found: dict[str, list[Any]] = {}
         bad: list[str] = []
+        todo: list[tuple[str, kinds.Kind]] = []
         for caller in manager.get_hookcallers(plugin) or []:
             info.hooks.append(caller.name)
             kind = kinds.BY_HOOK.get(caller.name)
             mine = [i for i in caller.get_hookimpls() if i.plugin is plugin]
-            if kind is None or all(i.hookwrapper or i.wrapper for i in mine):  # a wrapper registers nothing itself
-                continue
-            call = plugin_calls.caller_for(manager, caller.name, plugin)
-            answers, failure = plugin_calls.contained(info.name, caller.name, call)
-            if failure:
-                return {}, failure
+            if kind is not None and not all(i.hookwrapper or i.wrapper for i in mine):  # a wrapper registers nothing
+                todo.append((caller.name, kind))
+        running = ["its hooks"]
+
+        def call_each() -> list[Any]:
+            answers = []
+            for hook, _ in todo:
+                running[0] = hook
+                answers.append(plugin_calls.caller_for(manager, hook, plugin)())
+            return answers
+
+        # One watch over the plugin's hooks, naming the one running: a watch costs syscalls, and
+        # any hook that fails (or runs past the limit) fails the whole plugin anyway.
+        answered, failure = plugin_calls.contained(info.name, lambda: running[0], call_each)
+        if failure or answered is None:
+            return {}, failure
+        for (hook, kind), answers in zip(todo, answered, strict=True):
             result = answers[0] if answers else None  # pluggy leaves out an implementation's None
             if not isinstance(result, list | tuple) or not all(isinstance(r, kind.registers) for r in result):
-                return {}, f"{caller.name} must return a list of {kind.record.__name__} records, got {_short(result)}"
+                return {}, f"{hook} must return a list of {kind.record.__name__} records, got {_short(result)}"
             for record in result:
                 problems = verify.problems(record, kind)
                 if problems:
