@@ -3,6 +3,8 @@ What the user sees must be what the whole app gives: help, listings, errors."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import typer
 
@@ -52,3 +54,29 @@ def test_a_group_and_command_named_keep_that_command_only() -> None:
     (group,) = pruned.registered_groups
     assert group.name == "chips"
     assert [cli._name(c) for c in group.typer_instance.registered_commands] == ["list"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"COMP_WORDS": "hwprof chips show tr", "COMP_CWORD": "3"}, ["chips", "show"]),  # bash
+        ({"COMP_WORDS": "hwprof ", "COMP_CWORD": "1"}, []),
+        ({"_TYPER_COMPLETE_ARGS": "hwprof chips show tr"}, ["chips", "show"]),  # zsh, fish: the line so far
+        ({"_TYPER_COMPLETE_ARGS": "hwprof chips "}, ["chips"]),
+    ],
+)
+def test_completion_names_the_words_before_the_one_completed(
+    env: dict[str, str], expected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("_HWPROF_COMPLETE", "complete_bash" if "COMP_WORDS" in env else "complete_zsh")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert cli._completed_words() == expected
+
+
+def test_zsh_completes_ids_from_the_pruned_app(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("_HWPROF_COMPLETE", "complete_zsh")
+    monkeypatch.setenv("_TYPER_COMPLETE_ARGS", "hwprof chips show tr")
+    result = run_cli()
+    assert result.code == 0
+    assert result.out.split() == ["_arguments", "'*:", ':(("trainium1"', '"trainium2"', '"trainium3"))\'']

@@ -194,13 +194,11 @@ def _app_for(app: typer.Typer, args: list[str]) -> typer.Typer:
     of start-up (benchmarks/startup.py). So a command line naming a group gets an app holding that
     group alone, and only the command named after it (``chips list``) when there is one; one naming
     a top-level command gets that command; one naming none (``hwprof --help``, ``hwprof``) gets
-    each group emptied, keeping the name and help the command list shows. Shell completion and
-    a word hwprof does not know (``No such command``) get the whole app.
+    each group emptied, keeping the name and help the command list shows. A word hwprof does not
+    know (``No such command``) gets the whole app. Shell completion passes ``_completed_words``.
     """
     at = _command_at(args)
     if at is None:
-        if os.environ.get("_HWPROF_COMPLETE"):  # completion reads the words from its own variables
-            return app
         return _pruned(app, app.registered_commands, [_holding(g, []) for g in app.registered_groups])
     group = next((g for g in app.registered_groups if g.name == args[at]), None)
     if group is not None:
@@ -237,6 +235,24 @@ def _holding(group: Any, commands: list[Any]) -> Any:
     return holder
 
 
+def _completed_words() -> list[str] | None:
+    """In shell completion (typer's ``_HWPROF_COMPLETE``), the words before the one being completed,
+    program name left out: what the command line names so far. None when not completing.
+
+    Split on spaces: a quoted word split wrongly names no command, and then the whole app is built."""
+    if not os.environ.get("_HWPROF_COMPLETE"):
+        return None
+    if "COMP_WORDS" in os.environ:  # bash: the words, and the index of the one being completed
+        words = os.environ["COMP_WORDS"].split()
+        try:
+            return words[1 : int(os.environ.get("COMP_CWORD", ""))]
+        except ValueError:
+            return []
+    line = os.environ.get("_TYPER_COMPLETE_ARGS", "")  # zsh, fish, PowerShell: the line so far
+    words = line.split()
+    return words[1:] if line.endswith(" ") else words[1:-1]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: one clear line and exit 1 on bad input, never a traceback."""
     args = sys.argv[1:] if argv is None else argv
@@ -247,8 +263,10 @@ def main(argv: list[str] | None = None) -> int:
             echo(f"hwprof {__version__}")
             return 0
         strict = "--strict-plugins" in args[: _command_at(args)]
-        app = build_app(_command_word(args), strict or Session().settings().strict)
-        command = typer.main.get_command(_app_for(app, args))
+        named = _completed_words()
+        named = args if named is None else named
+        app = build_app(_command_word(named), strict or Session().settings().strict)
+        command = typer.main.get_command(_app_for(app, named))
         _guard_numbers(command)
         command.main(args=args, prog_name="hwprof", standalone_mode=True)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not in the interpreter's exit
