@@ -720,3 +720,31 @@ def test_decode_attention_flops_by_hand(reg: registry.Registry) -> None:
     assert serve_shape.decode_attention_flops(v3, 1000.0) == pytest.approx(4 * 61 * 1000 * 128 * 576)
     r = sl.replica(v3, on(reg, "p5en.48xlarge", 8), sl.ServeLayout(tp=8, ep=8, adp=1, weights="fp8"))
     assert r.attention_flops_per_s == pytest.approx(989.5e12 * eff.DECODE_COMPUTE_FRACTION.value)  # 16-bit peak
+
+
+def test_attention_data_parallel_prompts_wait_for_their_rank(reg: registry.Registry) -> None:
+    """Under attention data parallel a prompt's attention side runs on its own rank and the iteration lasts
+    as long as that rank (TensorRT-LLM's ADP balance blog: 'the iteration time is dominated by the slowest
+    rank'); balanced scheduling (adp=2) starts prompts on every rank together, so under load they share."""
+    qwen = model(reg, "qwen3-235b-a22b")
+    p5 = on(reg, "p5.48xlarge", 8)
+    # attention projections: 94 layers x (2 x 4096 x 64 x 128 + 2 x 4096 x 4 x 128) = 6,702,497,792 parameters;
+    # causal scores of 1,000 tokens at mean context 500: 4 x 94 x 500 x 64 x 128
+    attention = 1000 * (2 * 6_702_497_792 + 4 * 94 * 500 * 64 * 128)
+    assert serve_shape.prompt_attention_flops(qwen, 1000) == pytest.approx(attention)
+    flops = 1000 * qwen.forward_flops_per_token(500)
+    for adp, alone_on_one, loaded_on_one in ((0, False, False), (1, True, True), (2, True, False)):
+        lay = sl.ServeLayout(tp=8, ep=8 if adp else 1, adp=adp, weights="fp8")
+        r = sl.replica(qwen, p5, lay)
+
+        def expected(on_one: bool, rate: float, r: sl.Replica = r) -> float:
+            return (flops - attention) / (8 * rate) + attention / ((1 if on_one else 8) * rate)
+
+        alone, _ = sl.prompt_time(r, 1000, flops, 1, attention_flops=attention)
+        loaded, _ = sl.prompt_time(r, 1000, flops, 1, batched=True, attention_flops=attention)
+        assert alone == pytest.approx(max(expected(alone_on_one, r.prefill_flops_per_s),
+                                          r.weights_bytes_per_chip / r.hbm_bytes_per_s)), adp  # fmt: skip
+        assert loaded == pytest.approx(expected(loaded_on_one, r.batched_prefill_flops_per_s)), adp
+    assert str(sl.parse("tp=8,ep=8,adp=2", 8)) == "tp=8,pp=1,dp=1,ep=8,adp=2"
+    with pytest.raises(HwprofError, match="adp is 0, 1 or 2"):
+        sl.parse("tp=8,adp=3", 8)

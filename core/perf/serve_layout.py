@@ -15,6 +15,9 @@ Formulas (per chip of a replica of ``n = tp x pp`` chips):
   at ``b = 1`` that is exactly the active parameters.
 - Pipeline: ``pp`` micro-batches of ``B / pp`` sequences are in flight, so a decode step of ``B``
   sequences takes ``pp x`` one stage's work on ``B / pp``; one sequence alone gains nothing.
+- Attention data parallel: a prompt's attention side (projections and scores) runs on its own rank
+  and an iteration lasts as long as its slowest rank, so the other ranks wait for it; ``adp=2``
+  (balanced scheduling) starts prompts on every rank together, so under load they share the chips.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class ServeLayout:
     pp: int = 1
     dp: int = 1
     ep: int = 1
-    adp: int = 0  # attention data parallel over the tensor ranks (MoE serving)
+    adp: int = 0  # attention data parallel over the tensor ranks (MoE serving); 2: prompts balanced over the ranks
     prefill: int = 0  # of the dp replicas, how many only prefill (disaggregated serving); 0: all do both
     weights: str = "bf16"
     kv_cache: str = "bf16"
@@ -58,7 +61,7 @@ class ServeLayout:
 
     def __str__(self) -> str:
         text = f"tp={self.tp},pp={self.pp},dp={self.dp}"
-        text += (f",ep={self.ep}" if self.ep > 1 else "") + (",adp=1" if self.adp else "")
+        text += (f",ep={self.ep}" if self.ep > 1 else "") + (f",adp={self.adp}" if self.adp else "")
         return text + (f",prefill={self.prefill}" if self.prefill else "")
 
 
@@ -71,8 +74,8 @@ def parse(text: str, chips: int, weights: str = "bf16", kv_cache: str = "bf16") 
             raise HwprofError(f"layout {text!r}: {part!r} is not one of {', '.join(_KEYS)} = a whole number "
                               "(e.g. tp=8,pp=1,dp=2)")  # fmt: skip
         values[key] = int(value)
-    if any(values.get(k, 1) < 1 for k in ("tp", "pp", "dp", "ep")) or values.get("adp", 0) not in (0, 1):
-        raise HwprofError(f"layout {text!r}: tp, pp, dp and ep are at least 1; adp is 0 or 1")
+    if any(values.get(k, 1) < 1 for k in ("tp", "pp", "dp", "ep")) or values.get("adp", 0) not in (0, 1, 2):
+        raise HwprofError(f"layout {text!r}: tp, pp, dp and ep are at least 1; adp is 0, 1 or 2 (balanced)")
     per_replica = values.get("tp", 1) * values.get("pp", 1)
     if "dp" not in values:
         if chips % per_replica:
@@ -232,6 +235,7 @@ class Replica:
     comm_fixed_s: Any  # collective latency per decode step
     comm_per_token_s: Any  # collective bytes per sequence in a stage micro-batch, per step
     peak_tflops: Any
+    adp: Any = 0  # attention data parallel: 1 (prompts wait for their rank), 2 (balanced)
 
     def max_batch(self, context_tokens: Any, xp: Any = SCALAR) -> Any:
         """Sequences of ``context_tokens`` whose KV cache fits beside the weights (0 if none)."""
@@ -292,15 +296,25 @@ def decode_step(s: Step, batch: Any, xp: Any = SCALAR) -> Any:
 
 
 def prompt_time(
-    r: Replica, tokens: Any, prompt_flops: Any, chunks: Any, xp: Any = SCALAR, batched: bool = False
+    r: Replica,
+    tokens: Any,
+    prompt_flops: Any,
+    chunks: Any,
+    xp: Any = SCALAR,
+    batched: bool = False,
+    attention_flops: Any = 0.0,
 ) -> tuple[Any, Any]:
     """(compute or weight reads, communication) of one prompt of ``tokens`` alone (or, ``batched``,
     the replica time it takes under load). Chunks pipeline through the stages, so pp stages give
     ``chunks / (chunks + pp - 1)`` of their compute to it; each chunk reads the weights once and
-    runs the step's collectives on its tokens."""
+    runs the step's collectives on its tokens. Under attention data parallel the prompt's
+    ``attention_flops`` (its share of ``prompt_flops``) run on one rank while the others wait: alone,
+    and under load unless prompts are balanced over the ranks (``adp=2``)."""
     chips = r.chips * chunks / (chunks + r.pp - 1)
     rate = r.batched_prefill_flops_per_s if batched else r.prefill_flops_per_s
-    compute = prompt_flops / (chips * rate)
+    own_rank = (r.adp == 1) if batched else (r.adp > 0)
+    side = xp.where(own_rank, chips / r.chips, chips)  # chips the attention side runs on
+    compute = (prompt_flops - attention_flops) / (chips * rate) + attention_flops / (side * rate)
     if batched:  # under load the weights are read once per step for the decodes and prompts together
         return compute, r.comm_per_token_s * tokens
     reads = chunks * r.weights_bytes_per_chip / r.hbm_bytes_per_s
@@ -312,7 +326,7 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
                ) -> Replica:  # fmt: skip
     """The numbers of one replica (floats), or of arrays of them (numpy ``xp``, the search): ``tp``,
     ``pp``, bytes per weight and per cached element, and the matmul peak in TFLOPS. Expert and
-    attention data parallelism: ``ep`` (an array of tp in the search), ``adp`` (0 or 1)."""
+    attention data parallelism: ``ep`` (an array of tp in the search), ``adp`` (0, 1 or 2)."""
     n = tp * pp
     weights = shape.params * weight_bytes / n
     if adp:
@@ -359,7 +373,7 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         attention_flops_per_s=_peak16(chip, peak) * 1e12 * k.decode_compute_fraction,
         prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction * own * narrow,
         batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction * own * narrow,
-        comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak,
+        comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak, adp=adp,
     )  # fmt: skip
 
 

@@ -132,7 +132,7 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
                                      ep=tp, adp=adp) for adp in (0, 1)]  # fmt: skip
         r = attrs.evolve(r, **{name: np.choose(grid["moe"], [np.broadcast_to(getattr(m, name), tp.shape) for m in modes])
                                for name in ("weights_bytes_per_chip", "kv_bytes_per_token_per_chip", "comm_fixed_s",
-                                            "comm_per_token_s")})  # fmt: skip
+                                            "comm_per_token_s", "adp")})  # fmt: skip
     if factor != 1.0:
         r = sl.scaled(r, factor)
     i, o = input_tokens, output_tokens
@@ -142,9 +142,10 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
     prompt_flops = i * shape.forward_flops_per_token(i / 2)
     chunks = np.ceil(i / grid["chunk"])
     pack = np.maximum(1, grid["chunk"] // i)
-    compute, comm_s = sl.prompt_time(r, i, prompt_flops, chunks, xp=np)
+    prompt_attention = serve_shape.prompt_attention_flops(shape, i)
+    compute, comm_s = sl.prompt_time(r, i, prompt_flops, chunks, xp=np, attention_flops=prompt_attention)
     prompt_s = compute + comm_s
-    work_s = sum(sl.prompt_time(r, i, prompt_flops, chunks, xp=np, batched=True))
+    work_s = sum(sl.prompt_time(r, i, prompt_flops, chunks, xp=np, batched=True, attention_flops=prompt_attention))
     max_batch = r.max_batch(i + o, xp=np)
     fp8_kv = "fp8" in chip.peak_dense_tflops
     valid = (chips % per_replica == 0) & (per_replica <= reach)

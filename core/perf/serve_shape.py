@@ -50,3 +50,11 @@ def decode_attention_flops(shape: records.Workload, context: Any) -> Any:
     if shape.kv_elements_per_layer and not shape.kv_heads:
         return 4.0 * shape.layers * context * shape.heads * shape.kv_elements_per_layer
     return 4.0 * shape.layers * context * (shape.attention_width or 0)
+
+
+def prompt_attention_flops(shape: records.Workload, tokens: Any) -> Any:
+    """The attention side of a prompt of ``tokens``: its attention projections (``2 x
+    attention_params`` per token) and its causal scores (``forward_flops_per_token`` beyond
+    ``2 x active`` at mean context ``tokens / 2``)."""
+    scores = shape.forward_flops_per_token(tokens / 2) - 2 * shape.active
+    return tokens * (2 * attention_params(shape) + scores)

@@ -139,9 +139,10 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
     prompt_flops = i * shape.forward_flops_per_token(i / 2)
     chunks = -(-i // lay.chunk_tokens)
     pack = max(1, lay.chunk_tokens // i)  # prompts that share one iteration
-    compute_s, comm_s = sl.prompt_time(r, i, prompt_flops, chunks)
+    prompt_attention = serve_shape.prompt_attention_flops(shape, i)
+    compute_s, comm_s = sl.prompt_time(r, i, prompt_flops, chunks, attention_flops=prompt_attention)
     prompt_s = compute_s + comm_s
-    work_s = sum(sl.prompt_time(r, i, prompt_flops, chunks, batched=True))
+    work_s = sum(sl.prompt_time(r, i, prompt_flops, chunks, batched=True, attention_flops=prompt_attention))
     max_batch = float(r.max_batch(i + o))
     if t.max_batch is not None:
         max_batch = min(max_batch, float(t.max_batch))
