@@ -59,7 +59,7 @@ def test_layout_text_round_trips() -> None:
         ("pp=0", "tp, pp, dp and ep are at least 1"),
         ("dp=0", "tp, pp, dp and ep are at least 1"),
         ("tp=1,ep=0", "tp, pp, dp and ep are at least 1"),
-        ("adp=2", "adp is 0 or 1"),
+        ("adp=3", "adp is 0, 1 or 2"),
         ("tp=x", "is not one of tp, pp, dp, ep, adp, prefill = a whole number"),
         ("zz=1", "'zz=1' is not one of"),
         ("tp", "'tp' is not one of"),
@@ -384,7 +384,9 @@ def message(call: object, *args: object) -> str:
 def test_parse_messages_exactly() -> None:
     assert message(sl.parse, "tp=x", 8) == ("layout 'tp=x': 'tp=x' is not one of tp, pp, dp, ep, adp, prefill = a "
                                             "whole number (e.g. tp=8,pp=1,dp=2)")  # fmt: skip
-    assert message(sl.parse, "tp=0", 8) == "layout 'tp=0': tp, pp, dp and ep are at least 1; adp is 0 or 1"
+    assert (
+        message(sl.parse, "tp=0", 8) == "layout 'tp=0': tp, pp, dp and ep are at least 1; adp is 0, 1 or 2 (balanced)"
+    )
     assert message(sl.parse, "tp=3", 8) == "layout 'tp=3': tp x pp = 3 does not divide 8 chips"
     lay = sl.parse("tp=2", 8)
     assert str(lay) == "tp=2,pp=1,dp=4" and isinstance(lay.dp, int)
