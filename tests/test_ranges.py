@@ -176,3 +176,26 @@ def test_an_assumed_utilisation_never_passes_the_large_matmul_share() -> None:
     # e^2 x 0.4 = 2.96 of peak would be the band's fast end; the 0.8 large-matmul share stops it
     assert r.mfu.high == pytest.approx(0.8) and r.mfu.low == pytest.approx(0.4 * math.exp(-1.0))
     assert r.time_s.low == pytest.approx(r.time_s.expected / 2)
+
+
+def test_evidence_class_from_calibration_runs_and_chip_factors(reg: registry.Registry) -> None:
+    import attrs
+
+    from hwprof.core.data import records
+
+    base = reg.chip("h100-sxm")
+    src = records.Source(key="k", title="t")
+    fitted = attrs.evolve(
+        base, id="x1", training_efficiency=records.Figure(0.7, src, "derived"), prefill_efficiency=None
+    )
+    guessed = attrs.evolve(fitted, training_efficiency=records.Figure(0.7, src, "estimated"))
+    plain = attrs.evolve(fitted, training_efficiency=None)
+    assert ranges.evidence("train", fitted, {"x1"}) == "corrected"  # its own runs needed a factor of their own
+    assert ranges.evidence("train", guessed, {"x1"}) == "own"  # an estimated factor was not fitted on it
+    assert ranges.evidence("train", plain, {"x1"}) == "own"
+    assert ranges.evidence("serve", fitted, {"x1"}) == "own"  # serving reads prefill_efficiency, not training's
+    assert ranges.evidence("train", fitted, {"x2"}) == ranges.evidence("train", plain, ()) == "borrowed"
+    cal = next(c for c in reg.validation_cases.values() if c.role == "calibration" and c.kind == "serve")
+    held = next(c for c in reg.validation_cases.values() if c.role == "validation" and c.kind == "serve")
+    cases = [attrs.evolve(cal, chip="a"), attrs.evolve(held, chip="b"), attrs.evolve(cal, chip="c", kind="train")]
+    assert ranges.own_chips(cases, "serve") == {"a"} and ranges.own_chips(cases, "train") == {"c"}
