@@ -67,8 +67,21 @@ def doc(text: str, unit: str = "") -> dict[str, str]:
     return {"doc": text, "unit": unit}
 
 
-@attrs.frozen
-class Source:
+class Record:
+    """What every record shares: a repr like the one attrs writes (``Tier(interconnect='x', ...)``),
+    written once here; attrs generating one per class was a quarter of this module's import time,
+    which every command pays."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        fields: tuple[attrs.Attribute[Any], ...] = attrs.fields(type(self))  # type: ignore[arg-type]
+        shown = ", ".join(f"{a.name}={getattr(self, a.name)!r}" for a in fields if a.repr)
+        return f"{type(self).__name__}({shown})"
+
+
+@attrs.frozen(repr=False)  # Record's repr
+class Source(Record):
     """Where figures come from; a profile file declares these under ``[sources.KEY]``."""
 
     key: str = attrs.field(metadata=doc("short key figures use to cite this source"))
@@ -85,8 +98,8 @@ class Source:
         return out
 
 
-@attrs.frozen
-class Alternative:
+@attrs.frozen(repr=False)  # Record's repr
+class Alternative(Record):
     """A value another source gives for the same figure, kept so a conflict stays visible."""
 
     value: float = attrs.field(validator=_positive_finite, metadata=doc("the other value"))
@@ -95,8 +108,8 @@ class Alternative:
     note: str = attrs.field(default="", metadata=doc("why it differs, why it was not chosen"))
 
 
-@attrs.frozen
-class Figure:
+@attrs.frozen(repr=False)  # Record's repr
+class Figure(Record):
     """A number with its provenance. The unit is fixed by the field that holds it."""
 
     value: float = attrs.field(validator=_positive_finite, metadata=doc("the figure"))
@@ -109,8 +122,8 @@ class Figure:
     )
 
 
-@attrs.frozen
-class Fact:
+@attrs.frozen(repr=False)  # Record's repr
+class Fact(Record):
     """A non-numeric fact (process node, launch date) with its provenance."""
 
     value: str = attrs.field(metadata=doc("the fact, as text or a TOML date"))
@@ -123,8 +136,8 @@ def _origin() -> str:
     return attrs.field(default="", eq=False, metadata=doc("set by the loader: file or plugin"))
 
 
-@attrs.frozen
-class Chip:
+@attrs.frozen(repr=False)  # Record's repr
+class Chip(Record):
     id: str = attrs.field(metadata=doc("unique id, lower-case, e.g. 'acme-x1'"))
     name: str = attrs.field(metadata=doc("display name"))
     vendor: str = attrs.field(metadata=doc("who makes it"))
@@ -203,8 +216,8 @@ class Chip:
         return self.memory.value * 1e9
 
 
-@attrs.frozen
-class Interconnect:
+@attrs.frozen(repr=False)  # Record's repr
+class Interconnect(Record):
     id: str = attrs.field(metadata=doc("unique id, e.g. 'acme-link2'"))
     name: str = attrs.field(metadata=doc("display name"))
     tier: Literal["scale-up", "scale-out"] = attrs.field(
@@ -254,8 +267,8 @@ class Interconnect:
         return value / 2 if self.direction == "bidirectional" else value
 
 
-@attrs.frozen
-class Tier:
+@attrs.frozen(repr=False)  # Record's repr
+class Tier(Record):
     """One level of a system's network: which interconnect joins how many chips."""
 
     interconnect: str = attrs.field(metadata=doc("id of an interconnect profile"))
@@ -265,15 +278,15 @@ class Tier:
     note: str = attrs.field(default="", metadata=doc("free text"))
 
 
-@attrs.frozen
-class Host:
+@attrs.frozen(repr=False)  # Record's repr
+class Host(Record):
     vcpus: Figure | None = attrs.field(default=None, metadata=doc("host vCPUs", "vCPU"))
     memory_gib: Figure | None = attrs.field(default=None, metadata=doc("host memory", "GiB"))
     note: str = attrs.field(default="", metadata=doc("free text"))
 
 
-@attrs.frozen
-class Claim:
+@attrs.frozen(repr=False)  # Record's repr
+class Claim(Record):
     """A figure someone published about the whole system, kept beside what the data gives."""
 
     metric: str = attrs.field(metadata=doc("what it measures, e.g. 'peak_sparse_pflops.fp8'"))
@@ -283,8 +296,8 @@ class Claim:
     note: str = attrs.field(default="", metadata=doc("how it compares with the data"))
 
 
-@attrs.frozen
-class System:
+@attrs.frozen(repr=False)  # Record's repr
+class System(Record):
     id: str = attrs.field(metadata=doc("unique id, e.g. a cloud instance type 'x1.8xlarge'"))
     name: str = attrs.field(metadata=doc("display name"))
     kind: str = attrs.field(metadata=doc("instance, ultraserver, board, pod ..."))
@@ -303,8 +316,8 @@ class System:
     origin: str = _origin()
 
 
-@attrs.frozen
-class Price:
+@attrs.frozen(repr=False)  # Record's repr
+class Price(Record):
     """What one system costs per hour in one region under one way of buying."""
 
     system: str = attrs.field(metadata=doc("id of the system priced"))
@@ -318,8 +331,8 @@ class Price:
     note: str = attrs.field(default="", metadata=doc("free text"))
 
 
-@attrs.frozen
-class MissingPrice:
+@attrs.frozen(repr=False)  # Record's repr
+class MissingPrice(Record):
     """A price known not to be published, so estimates say so instead of inventing one."""
 
     system: str = attrs.field(metadata=doc("id of the system"))
@@ -329,8 +342,8 @@ class MissingPrice:
     region: str = attrs.field(default="*", metadata=doc("region, or '*' for all"))
 
 
-@attrs.frozen
-class CostModel:
+@attrs.frozen(repr=False)  # Record's repr
+class CostModel(Record):
     id: str = attrs.field(metadata=doc("unique id, e.g. 'acme-cloud'"))
     name: str = attrs.field(metadata=doc("display name"))
     currency: str = attrs.field(default="USD", metadata=doc("currency of every price"))
@@ -388,8 +401,8 @@ class CostModel:
 DEFAULT_STALE_DAYS = 180
 
 
-@attrs.frozen
-class Quote:
+@attrs.frozen(repr=False)  # Record's repr
+class Quote(Record):
     """The price an estimate uses, with what a reader must know about it: its age, whether that
     makes it stale, and for a computed quote how it was made (``basis``)."""
 
@@ -478,8 +491,8 @@ class QuotesCost(Protocol):
         ...
 
 
-@attrs.frozen
-class Workload:
+@attrs.frozen(repr=False)  # Record's repr
+class Workload(Record):
     """A model's shape, what the estimators run on: a preset from the profiles (``--model ID``), a
     Hugging Face config.json read by ``hwprof.core.data.hf_config``, or counts given directly.
     Counts are plain numbers: the whole shape shares one source. ``None`` where the shape is unknown.
@@ -577,8 +590,8 @@ class Workload:
         return float(2 * self.layers * kv_heads * head_dim)
 
 
-@attrs.frozen
-class ValidationCase:
+@attrs.frozen(repr=False)  # Record's repr
+class ValidationCase(Record):
     """A published result the estimators are checked against (``hwprof validate``)."""
 
     id: str = attrs.field(metadata=doc("unique id"))
