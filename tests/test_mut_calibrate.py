@@ -57,8 +57,17 @@ def test_the_half_width_is_found_again_where_it_was_planted(reg: registry.Regist
     planted = attrs.evolve(start, half_width=start.half_width * 2.5)
     cases = [
         published_at(make_case(reg, "a", calibrates=(name,)), reg, planted),
-        published_at(make_case(reg, "b", calibrates=(name,), layout=LAYOUT.replace("tp=2", "tp=8").replace("dp=4", "dp=1"),
-                               seq_len=8192), reg, planted),  # fmt: skip
+        published_at(
+            make_case(
+                reg,
+                "b",
+                calibrates=(name,),
+                layout=LAYOUT.replace("tp=2", "tp=8").replace("dp=4", "dp=1"),
+                seq_len=8192,
+            ),
+            reg,
+            planted,
+        ),  # fmt: skip
         # a chip-hours case: a slower estimate means more hours (the residual's sign flips)
         published_at(make_case(reg, "c", calibrates=(name,), metric="chip_hours", tokens=1e11), reg, planted),
     ]
@@ -104,8 +113,9 @@ def test_twin_needs_the_same_model_chips_layout_and_source(reg: registry.Registr
                    {"layout": LAYOUT.replace("mb=1", "mb=2")}, {"precision": "fp8"}):  # fmt: skip
         other = make_case(reg, "other", published=1.0, **change)
         assert calibrate.twin(fp8, with_cases(reg, fp8, other)) is None, change
-    other_source = attrs.evolve(make_case(reg, "other", published=1.0),
-                                source=attrs.evolve(fp8.source, key="elsewhere"))  # type: ignore[attr-defined]
+    other_source = attrs.evolve(
+        make_case(reg, "other", published=1.0), source=attrs.evolve(fp8.source, key="elsewhere")
+    )  # type: ignore[attr-defined]
     assert calibrate.twin(fp8, with_cases(reg, fp8, other_source)) is None
     fp16 = make_case(reg, "fp16", precision="fp16", published=1.0)
     assert calibrate.twin(fp8, with_cases(reg, fp8, fp16)) == fp16

@@ -89,7 +89,7 @@ def test_the_search_space_is_what_the_docstring_names() -> None:
     assert search.MICRO_BATCHES[0] == 1 and all(b > 0 and b & (b - 1) == 0 for b in search.MICRO_BATCHES)
     assert list(search.MICRO_BATCHES) == sorted(set(search.MICRO_BATCHES))
     assert search.MAX_VIRTUAL >= 2
-    assert search.FIELDS == tuple(f.name for f in attrs.fields(search.Grid))
+    assert tuple(f.name for f in attrs.fields(search.Grid)) == search.FIELDS
 
 
 @pytest.mark.parametrize(
@@ -100,6 +100,7 @@ def test_the_search_space_is_what_the_docstring_names() -> None:
         attrs.evolve(JOB, cross_domain=True, heads=16),
         attrs.evolve(JOB, seq_len=2050, chips=12, batch_seqs=48),  # cp > 1 never splits 2,050 into 2 cp chunks
         attrs.evolve(JOB, layers=2, chips=8, domain=4),  # pp above the layers is never tried
+        attrs.evolve(JOB, chips=4, domain=1),  # no scale-up link: tp 1 only
     ],
 )
 def test_candidates_are_every_combination_of_degrees(job: Job) -> None:
@@ -114,7 +115,7 @@ def test_fixed_keys_keep_only_matching_candidates() -> None:
     every = brute_candidates(JOB)
     names = search.FIELDS
     for fixed in ({"tp": 2}, {"pp": 4}, {"cp": 2}, {"vpp": 2}, {"mb": 2}, {"zero": 3}, {"recompute": "full"},
-                  {"tp": 2, "pp": 2, "dp": 4}, {"tp": 4, "dp": 4}):  # fmt: skip
+                  {"tp": 2, "pp": 2, "dp": 4}, {"tp": 4, "dp": 4}, {"tp": 2, "dp": 4}):  # fmt: skip
         got = set(search.candidates(JOB, fixed))
         pinned = {names.index("recompute_code" if k == "recompute" else k):
                   layout.RECOMPUTE.index(v) if k == "recompute" else v for k, v in fixed.items()}  # fmt: skip
@@ -124,8 +125,12 @@ def test_fixed_keys_keep_only_matching_candidates() -> None:
         assert got == wanted and got, fixed
     # a dp that does not follow from the other degrees leaves nothing
     assert not list(search.candidates(JOB, {"tp": 2, "pp": 2, "dp": 2, "cp": 1}))
-    # a fixed tp that does not divide the chips leaves nothing
+    # a fixed tp that does not divide the chips leaves nothing, whatever else is fixed; so does a cp
+    # that does not divide what tp leaves
     assert not list(search.candidates(JOB, {"tp": 3}))
+    assert not list(search.candidates(JOB, {"tp": 3, "cp": 1, "pp": 1}))
+    assert not list(search.candidates(JOB, {"cp": 3}))
+    assert not list(search.candidates(JOB, {"tp": 2, "cp": 3, "pp": 1}))
     # keys the default grid does not vary: sp and uneven are carried through
     assert {r[9:] for r in search.candidates(JOB, {"sp": 0, "uneven": 1, "tp": 1})} == {(0, 1)}
     moe = set(search.candidates(MOE, {"ep": 2}))
@@ -246,3 +251,38 @@ def test_divisors() -> None:
     assert search._divisors(12) == [1, 2, 3, 4, 6, 12]
     assert search._divisors(1) == [1]
     assert search._divisors(7) == [1, 7]
+
+
+def test_a_layout_that_needs_exactly_the_usable_memory_fits() -> None:
+    lay = layout.Layout(tp=2, pp=2, dp=4)
+    whole = attrs.evolve(JOB, constants=attrs.evolve(CONSTANTS, usable_memory=1.0))
+    need = memory.memory(lay, whole).total
+    exact = attrs.evolve(whole, memory_bytes=need)
+    assert memory.memory(lay, exact).usable == need
+    _, ok, _ = search.evaluate(lay, exact, SCALAR)
+    assert ok
+    fixed = {"tp": 2, "pp": 2, "cp": 1, "vpp": 1, "mb": 1, "zero": 1, "recompute": "selective"}
+    for use_numpy in (True, False):
+        assert search.search(exact, fixed, use_numpy=use_numpy).layouts == (lay,)
+    short = attrs.evolve(whole, memory_bytes=need * (1 - 1e-9))
+    assert not search.evaluate(lay, short, SCALAR)[1]
+
+
+def test_each_rule_alone_refuses_a_layout() -> None:
+    seven = attrs.evolve(JOB, heads=7)  # tp 2 breaks only the heads rule
+    lay = layout.Layout(tp=2, pp=2, dp=4)
+    _, ok, checks = search.evaluate(lay, seven, SCALAR)
+    assert not ok and [r for r, passed in checks if not passed] == ["heads"]
+    for rule, job, bad in (
+        ("layers", attrs.evolve(JOB, layers=7), lay),
+        ("batch", JOB, layout.Layout(tp=2, pp=2, dp=4, mb=3)),
+        ("context", attrs.evolve(JOB, seq_len=2050), layout.Layout(tp=2, cp=2, dp=4)),
+        ("experts", attrs.evolve(MOE, experts=6), layout.Layout(tp=2, pp=2, dp=4, ep=4)),
+    ):
+        _, ok, checks = search.evaluate(bad, job, SCALAR)
+        assert not ok and rule in [r for r, passed in checks if not passed], rule
+
+
+def test_the_default_keeps_the_best_and_the_runner_up() -> None:
+    assert len(search.search(JOB).layouts) == 2
+    assert len(search.search(JOB, use_numpy=False).layouts) == 2
