@@ -84,8 +84,9 @@ def test_the_half_width_is_found_again_where_it_was_planted(reg: registry.Regist
 
 
 def test_a_constant_without_cases_cannot_be_fitted(reg: registry.Registry) -> None:
-    with pytest.raises(ValueError, match="no calibration case names"):
-        calibrate.fit_one(name_of("half_width"), with_cases(reg), training.constants())
+    name = name_of("half_width")
+    with pytest.raises(ValueError, match=f"^no calibration case names {name}$"):
+        calibrate.fit_one(name, with_cases(reg), training.constants())
 
 
 def test_the_8bit_share_is_fitted_on_the_gain_over_its_16bit_twin(reg: registry.Registry) -> None:
@@ -163,7 +164,7 @@ def test_the_whole_run_factor_is_steady_state_hours_over_published_hours(reg: re
 
 def test_the_spread_is_the_90th_percentile_of_the_absolute_residuals(reg: registry.Registry) -> None:
     consts = training.constants()
-    logs = [0.01, -0.02, 0.03, -0.04, 0.05]
+    logs = [0.01, -0.02, 0.03, -0.04, 0.05, 0.06, -0.07, 0.08, 0.09, -0.10]
     cases = [published_at(make_case(reg, f"c{i}"), reg, consts, math.exp(-r)) for i, r in enumerate(logs)]
     # cases the spread does not read: a whole run, a validation case, a serving case
     ignored = [
@@ -171,9 +172,10 @@ def test_the_spread_is_the_90th_percentile_of_the_absolute_residuals(reg: regist
         attrs.evolve(cases[0], id="held", role="validation", published=cases[0].published * 10),  # type: ignore[attr-defined]
     ]
     synthetic = with_cases(reg, *cases, *ignored)
-    assert calibrate.spread(synthetic, consts) == pytest.approx(0.05)  # ceil(0.9 x 5) = 5th of 5
-    assert calibrate.spread(synthetic, consts, share=0.5) == pytest.approx(0.03)  # ceil(2.5) = 3rd
-    assert calibrate.spread(synthetic, consts, share=0.2) == pytest.approx(0.01)  # 1st
+    assert calibrate.spread(synthetic, consts) == pytest.approx(0.09)  # ceil(0.9 x 10) = 9th of 10
+    assert calibrate.spread(synthetic, consts, share=0.45) == pytest.approx(0.05)  # ceil(4.5) = 5th
+    assert calibrate.spread(synthetic, consts, share=1.0) == pytest.approx(0.10)  # the largest
+    assert calibrate.spread(synthetic, consts, share=0.05) == pytest.approx(0.01)  # 1st
     assert calibrate.spread(with_cases(reg), consts) == 0.0
 
 
@@ -224,3 +226,55 @@ def test_cases_and_names_select_calibration_training_cases(reg: registry.Registr
     for names in (v[3] for v in calibrate.FITTED.values()):
         assert all(calibrate.known(n) for n in names)
     assert calibrate.known("full_run_factor") and not calibrate.known("no_such_constant")
+
+
+def test_the_bisection_stops_at_its_tolerance(reg: registry.Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = name_of("half_width")
+    field, low, high, _ = calibrate.FITTED[name]
+    start = training.constants()
+    planted = attrs.evolve(start, half_width=start.half_width * 1.7)
+    synthetic = with_cases(reg, published_at(make_case(reg, "a", calibrates=(name,)), reg, planted))
+    calls = []
+    real = validate.run_train
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(validate, "run_train", counted)
+    for tolerance in (1e-3, 1e-6):
+        calls.clear()
+        got = calibrate.fit_one(name, synthetic, start, tolerance=tolerance)
+        assert got == pytest.approx(planted.half_width, rel=10 * tolerance)
+        # one run per case per trial: the two ends, then one halving per trial until the bracket is
+        # within the tolerance of the value
+        halvings = math.ceil(math.log2((high - low) / (tolerance * planted.half_width)))
+        assert 2 + halvings - 2 <= len(calls) <= 2 + halvings + 1, (tolerance, len(calls), halvings)
+
+
+def test_fit_refits_every_constant_in_turn(reg: registry.Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    half, eight = name_of("half_width"), name_of("matmul_8bit")
+    monkeypatch.setattr(calibrate, "FITTED", {n: calibrate.FITTED[n] for n in (half, eight)})
+    start = training.constants()
+    planted = attrs.evolve(start, half_width=start.half_width * 1.6, matmul_8bit=start.matmul_8bit * 0.8)
+    cases = [
+        published_at(make_case(reg, "a16", calibrates=(half,)), reg, planted),
+        published_at(make_case(reg, "b16", calibrates=(half,), seq_len=8192), reg, planted),
+        published_at(make_case(reg, "a8", precision="fp8", calibrates=(eight,)), reg, planted),
+    ]
+    job, _ = validate.train_job(cases[0], reg, planted)
+    steady = make_case(reg, "steady", metric="mfu", published=0.4)
+    flops_per_token = 6 * job.active_params + 6 * job.layers * job.seq_len * job.heads * job.head_dim
+    hours = 1e11 * flops_per_token / (0.4 * job.peak_matmul * 8) / 3600 * 8
+    whole = make_case(reg, "whole", metric="chip_hours", tokens=1e11, full_run=True, published=hours / 0.9,
+                      calibrates=calibrate.FULL_RUN)  # fmt: skip
+    synthetic = with_cases(reg, *cases, steady, whole)
+    consts, full_run, spread = calibrate.fit(synthetic)
+    assert consts.half_width == pytest.approx(planted.half_width, rel=2e-3)
+    assert consts.matmul_8bit == pytest.approx(planted.matmul_8bit, rel=2e-3)
+    assert full_run == pytest.approx(0.9)
+    # the residuals left are those of the steady-state cases at the fitted constants
+    assert spread == pytest.approx(calibrate.spread(synthetic, consts))
+    assert spread < 0.01 + abs(calibrate.residual(steady, synthetic, consts))
+    one_round = calibrate.fit(synthetic, rounds=1)[0]
+    assert one_round.half_width == pytest.approx(planted.half_width, rel=2e-2)
