@@ -17,7 +17,7 @@ import pytest
 from hwprof.core.cost import pricing
 from hwprof.core.data import registry
 from hwprof.core.errors import HwprofError
-from hwprof.core.perf import cluster, layout, memory, search, step, training
+from hwprof.core.perf import cluster, layout, memory, ranges, search, step, training
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf.job import default_batch_tokens
 
@@ -81,18 +81,20 @@ def test_a_given_layout_estimate_by_hand(reg: registry.Registry) -> None:
     peak = tgt.chip.peak_dense_tflops["bf16"].value * 1e12
     mfu = (dense + attention) / (seconds * 8 * peak)
     assert est.mfu.expected == pytest.approx(mfu, rel=1e-12)
-    # the range: the residuals' spread, doubled for a chip with no published run of its own (none were
-    # passed here)
-    spread, why = training.spread_for(job, tgt.chip, frozenset())
-    assert est.range_basis == why
-    assert spread == pytest.approx(training.RESIDUAL_SPREAD.value * eff.UNCALIBRATED_CHIP_SPREAD.value)
-    assert est.time_s.high == pytest.approx(seconds * math.exp(spread), rel=1e-12)
-    # the fast end: the spread, but never faster than every FLOP at the large-matmul rate
+    # the range: the band of the chip's evidence class (no chips with runs of their own were passed),
+    # its ends exp(log_low) and exp(log_high) of the time; the fast end never beats every FLOP at the
+    # large-matmul rate
+    band = training.band_for(job, tgt.chip, frozenset())
+    assert est.range == band and est.range_basis == band.text
+    assert band.log_low <= 0 <= band.log_high
     c = job.constants
-    fastest = (dense + attention) / (8 * peak * c.matmul_16bit * job.software)
-    assert est.time_s.low == pytest.approx(min(max(seconds * math.exp(-spread), fastest), seconds), rel=1e-12)
-    assert est.mfu.low == pytest.approx(mfu * math.exp(-spread), rel=1e-12)
-    assert est.mfu.high == pytest.approx(max(mfu, min(mfu * math.exp(spread), c.matmul_16bit * job.software)))
+    ceiling = c.matmul_16bit * job.software
+    assert training.matmul_ceiling(job) == pytest.approx(ceiling)
+    fastest = (dense + attention) / (8 * peak * ceiling)
+    assert est.time_s.high == pytest.approx(seconds * math.exp(band.log_high), rel=1e-12)
+    assert est.time_s.low == pytest.approx(min(max(seconds * math.exp(band.log_low), fastest), seconds), rel=1e-12)
+    assert est.mfu.low == pytest.approx(mfu * math.exp(-band.log_high), rel=1e-12)
+    assert est.mfu.high == pytest.approx(max(mfu, min(mfu * math.exp(-band.log_low), ceiling)))
     assert est.time_days.expected == pytest.approx(seconds / 86400)
     assert est.chip_hours.expected == pytest.approx(seconds * 8 / 3600)
     assert est.chip_hours.high == pytest.approx(est.time_s.high * 8 / 3600)
@@ -152,11 +154,19 @@ def test_the_whole_run_factor_divides_the_time(reg: registry.Registry) -> None:
     assert any(f"x {factor:g}" in n for n in whole.notes)
 
 
-def test_a_given_spread_replaces_the_residuals(reg: registry.Registry) -> None:
+def band(log_low: float, log_high: float) -> ranges.Band:
+    return ranges.Band("train", "own", 0.9, log_low, log_high, 20, 1.0, "a stated band")
+
+
+def test_a_given_band_replaces_the_shipped_range(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
-    est = training.estimate_train(work, target(reg), reg.interconnects, TOKENS, "bf16", LAYOUT, spread=0.5)
-    assert est.range_basis == "exp(+-0.50)"
+    est = training.estimate_train(work, target(reg), reg.interconnects, TOKENS, "bf16", LAYOUT, band=band(-0.2, 0.5))
+    assert est.range_basis == "a stated band" and est.range == band(-0.2, 0.5)
     assert est.time_s.high == pytest.approx(est.time_s.expected * math.exp(0.5))
+    assert est.time_s.low == pytest.approx(est.time_s.expected * math.exp(-0.2))  # far from the matmul bound
+    assert est.mfu.low == pytest.approx(est.mfu.expected * math.exp(-0.5))
+    assert est.mfu.high == pytest.approx(est.mfu.expected * math.exp(0.2))
+    assert est.tokens_per_s.low == pytest.approx(TOKENS / est.time_s.high)
 
 
 def test_a_layout_that_does_not_fit_is_refused_and_result_for_flags_it(reg: registry.Registry) -> None:
@@ -222,27 +232,28 @@ def test_the_global_batch_fills_a_given_pipeline(reg: registry.Registry) -> None
 def test_the_range_widens_for_chips_without_runs_and_odd_8bit_ratios(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     tgt = target(reg)
-    base = training.RESIDUAL_SPREAD.value
     job = training.make_job(work, tgt, reg.interconnects, "bf16", None, None)
-    assert training.spread_for(job, tgt.chip, {"h100-sxm"})[0] == pytest.approx(base)
-    assert training.spread_for(job, tgt.chip, set())[0] == pytest.approx(base * eff.UNCALIBRATED_CHIP_SPREAD.value)
+    own = training.band_for(job, tgt.chip, {"h100-sxm"})
+    borrowed = training.band_for(job, tgt.chip, set())
+    assert own.evidence in ("own", "corrected") and borrowed.evidence == "borrowed"
     fp8 = training.make_job(work, tgt, reg.interconnects, "fp8", None, None)
     ratio = fp8.peak_matmul / fp8.peak_16bit
-    assert abs(ratio - 2) <= 0.2  # H100: 2x, the calibrated ratio: not widened
-    assert training.spread_for(fp8, tgt.chip, {"h100-sxm"})[0] == pytest.approx(base)
+    assert abs(ratio - 2) <= 0.2 and training.extrapolated(fp8) == ""  # H100: 2x, the calibrated ratio
+    assert training.band_for(fp8, tgt.chip, {"h100-sxm"}) == own
+    x = ranges.EXTRAPOLATION_FACTOR.value
     for peak, widened in ((fp8.peak_16bit * 2.21, True), (fp8.peak_16bit * 2.19, False),
                           (fp8.peak_16bit * 1.79, True), (fp8.peak_16bit * 1.81, False)):  # fmt: skip
         odd = attrs.evolve(fp8, peak_matmul=peak)
-        spread, why = training.spread_for(odd, tgt.chip, {"h100-sxm"})
-        expected = base * (eff.EXTRAPOLATED_PRECISION_SPREAD.value if widened else 1)
-        assert spread == pytest.approx(expected), peak / fp8.peak_16bit
-        assert ("8-bit peak is" in why) == widened
+        why = training.extrapolated(odd)
+        assert bool(why) == widened, peak / fp8.peak_16bit
+        got = training.band_for(odd, tgt.chip, {"h100-sxm"})
+        assert got.log_high == pytest.approx(own.log_high * (x if widened else 1))
+        assert got.log_low == pytest.approx(own.log_low * (x if widened else 1))
+        if widened:
+            ratio = peak / fp8.peak_16bit
+            assert why == f"its 8-bit peak is {ratio:.2f}x its 16-bit one, the 8-bit share was fitted where it is 2x"
     # a 16-bit run never widens for the ratio
-    assert training.spread_for(attrs.evolve(job, peak_matmul=job.peak_16bit * 3), tgt.chip, {"h100-sxm"})[0] == (
-        pytest.approx(base))  # fmt: skip
-    _, why = training.spread_for(job, tgt.chip, set())
-    assert why == (f"residuals of the published runs: exp(+-{base:.2f}); "
-                   f"x{eff.UNCALIBRATED_CHIP_SPREAD.value:g}: no published training run on h100-sxm")  # fmt: skip
+    assert training.extrapolated(attrs.evolve(job, peak_matmul=job.peak_16bit * 3)) == ""
 
 
 def test_the_8bit_fast_end_stops_at_the_faster_of_the_two_shares(reg: registry.Registry) -> None:
@@ -253,8 +264,9 @@ def test_the_8bit_fast_end_stops_at_the_faster_of_the_two_shares(reg: registry.R
     for consts in (attrs.evolve(job.constants, matmul_8bit=0.3, matmul_16bit=0.9),
                    attrs.evolve(job.constants, matmul_8bit=0.9, matmul_16bit=0.3)):  # fmt: skip
         j = attrs.evolve(job, constants=consts)
-        est = training.result_for(work, tgt, j, lay, TOKENS, "fp8", False, None, "given", None, 5.0)
+        est = training.result_for(work, tgt, j, lay, TOKENS, "fp8", False, None, "given", None, band(-5.0, 5.0))
         ceiling = max(consts.matmul_8bit, consts.matmul_16bit * j.peak_16bit / j.peak_matmul) * j.software
+        assert training.matmul_ceiling(j) == pytest.approx(ceiling)
         fastest = est.flops / (8 * j.peak_matmul * ceiling)
         assert est.time_s.low == pytest.approx(min(max(est.time_s.expected * math.exp(-5.0), fastest),
                                                    est.time_s.expected))  # fmt: skip
@@ -317,15 +329,17 @@ def test_a_model_known_only_by_its_parameters_gets_the_assumed_utilisation(reg: 
     work = attrs.evolve(reg.workload("llama3.1-8b"), layers=None, hidden=None, heads=None)
     tgt = target(reg)
     est = training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16")
-    spread = 2 * training.RESIDUAL_SPREAD.value
+    b = ranges.band("train", "borrowed")
     assumed = eff.SHAPELESS_MFU.value
-    assert est.mfu.expected == assumed
-    assert est.mfu.high == pytest.approx(assumed * math.exp(spread))
+    assert est.mfu.expected == assumed and est.range == b
+    assert est.mfu.high == pytest.approx(max(assumed * math.exp(-b.log_low), assumed))
+    assert est.mfu.low == pytest.approx(assumed * math.exp(-b.log_high))
     peak = tgt.chip.peak_dense_tflops["bf16"].value * 1e12
     seconds = 6 * work.active * TOKENS / (8 * peak * assumed)
     assert est.time_s.expected == pytest.approx(seconds)
-    assert est.time_s.low == pytest.approx(seconds * math.exp(-spread))
-    assert est.range_basis == f"exp(+-{spread:.2f}): twice the residuals' range"
+    assert est.time_s.low == pytest.approx(min(seconds * math.exp(b.log_low), seconds))
+    assert est.time_s.high == pytest.approx(seconds * math.exp(b.log_high))
+    assert est.range_basis == f"no layout model: as for chips with no run of their own; {b.text}"
     assert est.binding == "compute (assumed utilisation)"
     assert est.layout_basis.startswith(f"no layout: {work.id} is known only by its parameter count")
     assert f"an assumed {assumed:g}" in est.precision_basis and est.notes == (est.layout_basis,)

@@ -15,7 +15,7 @@ import pytest
 from hwprof.core.data import registry
 from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
-from hwprof.core.perf import layout, search, step, training, validate
+from hwprof.core.perf import layout, ranges, search, step, training, validate
 from hwprof.core.perf.job import default_batch_tokens
 
 LAYOUT = "tp=2,pp=1,dp=4,cp=1,vpp=1,mb=1,zero=1,recompute=selective,sp=1"
@@ -121,21 +121,29 @@ def test_a_published_layout_that_does_not_fit_runs_as_written_and_is_flagged(reg
     assert run.step_s == pytest.approx(float(step.step(lay, job).total))
 
 
-def test_predict_spans_the_residual_spread(reg: registry.Registry) -> None:
+def test_predict_forms_the_range_as_an_estimate_does(reg: registry.Registry) -> None:
+    consts = training.constants()
     case = make_case(reg, "a")
-    other = make_case(reg, "b", chip="trainium1", system="trn1.32xlarge", chips=32, layout="tp=8,pp=1,dp=4")
-    synthetic = with_cases(reg, case, other)
+    synthetic = with_cases(reg, case)
+    run = validate.run_train(case, synthetic, consts)
     got = validate.predict(case, synthetic)
-    run = validate.run_train(case, synthetic, training.constants())
-    spread, _ = training.spread_for(run.job, reg.chip("h100-sxm"), {"h100-sxm", "trainium1"})
-    assert got["expected"] == pytest.approx(run.value)
-    assert got["low"] == pytest.approx(run.value * math.exp(-spread))
-    assert got["high"] == pytest.approx(run.value * math.exp(spread))
-    assert got["layout"] == run.layout and got["fits"] is True
-    # the chip without a published run of its own gets the wider range
-    alone = validate.predict(case, with_cases(reg, other))
-    wide, _ = training.spread_for(run.job, reg.chip("h100-sxm"), {"trainium1"})
-    assert alone["high"] == pytest.approx(run.value * math.exp(wide)) and wide > spread
+    assert got["expected"] == pytest.approx(run.value) and got["layout"] == run.layout and got["fits"] is True
+    assert got["extrapolated"] == training.extrapolated(run.job) == "" and "low" not in got
+    band = ranges.Band("train", "own", 0.9, -0.3, 0.4, 20, 1.0, "t")
+    ranged = validate.predict(case, synthetic, band=band)
+    # tokens/s: a rate; its fast end stops where the run's MFU reaches the large-matmul share
+    flops = 6 * run.job.active_params + 6 * run.job.layers * 4096 * run.job.heads * run.job.head_dim
+    mfu = flops * 64 * 4096 / run.step_s / (8 * run.job.peak_matmul)
+    highest = run.value * training.matmul_ceiling(run.job) / mfu
+    assert ranged["low"] == pytest.approx(run.value * math.exp(-0.4))
+    assert ranged["high"] == pytest.approx(max(min(run.value * math.exp(0.3), highest), run.value))
+    hours = make_case(reg, "h", metric="chip_hours", tokens=1e11)
+    hrun = validate.run_train(hours, synthetic, consts)
+    timed = validate.predict(hours, synthetic, band=band)
+    fastest = hrun.value * mfu / training.matmul_ceiling(hrun.job)
+    assert timed["high"] == pytest.approx(hrun.value * math.exp(0.4))
+    assert timed["low"] == pytest.approx(min(max(hrun.value * math.exp(-0.3), fastest), hrun.value))
+    assert timed["low"] < timed["expected"] < timed["high"] or timed["low"] == timed["expected"]
 
 
 def test_the_run_reports_errors_ranges_and_the_summary(reg: registry.Registry) -> None:
@@ -145,15 +153,20 @@ def test_the_run_reports_errors_ranges_and_the_summary(reg: registry.Registry) -
     c = make_case(reg, "c", layout="tp=1,pp=1,dp=8", metric="chip_hours", tokens=1e11)
     bad = make_case(reg, "d", layout="tp=3", ranks_per_chip=2)  # refused: reported, the rest still run
     est = {x.id: validate.run_train(x, reg, consts).value for x in (a, b, c)}
-    a = attrs.evolve(a, published=est["a"] * 1.1)  # inside the range (|log 1.1| < spread)
+    a = attrs.evolve(a, published=est["a"] * 1.1)
     b = attrs.evolve(b, published=est["b"] * 2.0)  # outside
     c = attrs.evolve(c, published=est["c"] / 1.05)
     out = validate.run(with_cases(reg, a, b, c, bad))
     assert [u["id"] for u in out["unusable"]] == ["d"] and "ranks per chip" in out["unusable"][0]["reason"]
     rows = {r["id"]: r for r in out["cases"]}
     assert list(rows) == ["a", "b", "c"]  # by role, kind, id
-    assert rows["a"]["error"] == pytest.approx(1 / 1.1 - 1) and rows["a"]["in_range"]
-    assert rows["b"]["error"] == pytest.approx(-0.5) and not rows["b"]["in_range"]
+    assert rows["a"]["error"] == pytest.approx(1 / 1.1 - 1)
+    assert rows["b"]["error"] == pytest.approx(-0.5)
+    for r in rows.values():  # inside its own range, as the range was formed
+        est_range = r["estimate"]
+        assert r["in_range"] == (
+            min(est_range["low"], est_range["high"]) <= r["published"] <= max(est_range["low"], est_range["high"])
+        )
     assert rows["c"]["error"] == pytest.approx(0.05)
     assert rows["a"]["published"] == a.published and rows["a"]["estimate"]["expected"] == pytest.approx(est["a"])
     assert rows["a"]["role"] == "calibration" and rows["a"]["kind"] == "train" and rows["a"]["metric"] == a.metric
@@ -169,7 +182,8 @@ def test_the_run_reports_errors_ranges_and_the_summary(reg: registry.Registry) -
     v = out["summary"]["validation"]
     assert v["cases"] == 2 and v["train_cases"] == 2 and v["serve_cases"] == 0
     assert v["median_abs_error"] == pytest.approx(statistics.median([0.5, 0.05]))
-    assert v["in_range_share"] == pytest.approx(0.5) and v["train_in_range_share"] == pytest.approx(0.5)
+    share = (rows["b"]["in_range"] + rows["c"]["in_range"]) / 2
+    assert v["in_range_share"] == pytest.approx(share) and v["train_in_range_share"] == pytest.approx(share)
     assert v["train_median_abs_error"] == pytest.approx(v["median_abs_error"])
     assert v["searched_median_abs_error"] == pytest.approx(
         statistics.median([abs(rows[i]["searched_error"]) for i in "bc"]))  # fmt: skip
