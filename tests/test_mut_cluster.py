@@ -103,7 +103,9 @@ def test_peaks_and_positive_numbers(reg: registry.Registry) -> None:
     for bad in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(HwprofError) as caught:
             cluster.check_positive("--seq-len", bad)
-        assert caught.value.subject == "seq_len" and "must be a positive number" in str(caught.value)
+        assert caught.value.subject == "seq_len" and str(caught.value).endswith(
+            f"must be a positive number, got {bad:g}"
+        )
 
 
 def test_cost_and_energy_over_hours(reg: registry.Registry) -> None:
@@ -124,15 +126,17 @@ def test_cost_and_energy_over_hours(reg: registry.Registry) -> None:
     kw = 16 * chip.tdp_w.value / 1000  # type: ignore[union-attr]
     assert energy["power_kw"] == pytest.approx(kw) and energy["power_status"] == chip.tdp_w.status  # type: ignore[union-attr]
     assert energy["energy_kwh"] == pytest.approx({k: v * kw for k, v in hours.items()})
-    assert "upper bound" in energy["note"]
+    assert energy["note"] == ("chips x rated power x time: an upper bound on chip energy, host and cooling not "
+                              "included")  # fmt: skip
     no_tdp = attrs.evolve(target, chip=attrs.evolve(chip, tdp_w=None))
     assert cluster.energy_over(no_tdp, hours) is None
 
 
 def test_rests_on_lists_each_figure_with_its_status(reg: registry.Registry) -> None:
-    system = reg.system("p5.48xlarge")
+    system = reg.system("trn1.32xlarge")  # a chip with a training software factor
     chip = reg.chip(system.chip)
     target = cluster.cluster_for(chip, 8, system, reg.interconnects)
+    assert chip.training_efficiency is not None
     peak = chip.peak_dense_tflops["bf16"]
     got = cluster.rests_on(target, peak)
     want = [f"peak: {peak.status}", f"memory_bandwidth_tbps: {chip.memory_bandwidth_tbps.status}",
@@ -143,9 +147,7 @@ def test_rests_on_lists_each_figure_with_its_status(reg: registry.Registry) -> N
     want.append(f"{target.scale_up.id}: {target.scale_up.bandwidth_per_chip_gb_s.status}")
     assert got == want
     trained = cluster.rests_on(target, peak, training=True)
-    if chip.training_efficiency is not None:
-        assert f"training_efficiency: {chip.training_efficiency.status}" in trained
-        assert len(trained) == len(got) + 1
+    assert trained == [*want[:-1], f"training_efficiency: {chip.training_efficiency.status}", want[-1]]
     lone = attrs.evolve(target, scale_up=None)
     assert cluster.rests_on(lone, peak) == want[:-1]
 
@@ -239,3 +241,12 @@ def test_a_cluster_defaults_to_chips_on_no_network(reg: registry.Registry) -> No
     assert lone.scale_up_domain == 1 and lone.tiers == () and lone.label == "2 x h100-sxm"
     q = pricing.quote(reg.cost_model("aws"), "p5.48xlarge", region="us-east-1")
     assert cluster.cost_over(q, lone, {"expected": 1.0}) is None
+
+
+def test_the_first_scale_out_tier_is_the_one_used(reg: registry.Registry) -> None:
+    system = reg.system("p5.48xlarge")
+    outs = [t for t in system.tiers if reg.interconnects[t.interconnect].tier == "scale-out"]
+    other = next(i for i in reg.interconnects.values() if i.tier == "scale-out" and i.id != outs[0].interconnect)
+    doubled = attrs.evolve(system, tiers=(*system.tiers, attrs.evolve(outs[0], interconnect=other.id)))
+    target = cluster.cluster_for(reg.chip(system.chip), 16, doubled, reg.interconnects)
+    assert target.scale_out == reg.interconnects[outs[0].interconnect]

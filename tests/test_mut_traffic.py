@@ -228,3 +228,11 @@ def test_the_scalar_stand_in_for_numpy() -> None:
     assert s.maximum(1.0, 2.0) == 2.0 and s.minimum(1.0, 2.0) == 1.0
     assert s.log(math.e) == pytest.approx(1.0) and s.sqrt(9.0) == 3.0
     assert s.where(True, 1.0, 2.0) == 1.0 and s.where(False, 1.0, 2.0) == 2.0
+
+
+def test_one_chunk_and_no_packing_by_default() -> None:
+    step = linear(0.01, 0.0002)
+    assert tr.at_rate(3.0, 100, 0.2, step, 1e9) == tr.at_rate(3.0, 100, 0.2, step, 1e9, 1, pack=1)
+    assert tr.at_rate(3.0, 100, 0.2, step, 1e9) != tr.at_rate(3.0, 100, 0.2, step, 1e9, 2)
+    assert tr.at_rate(3.0, 100, 0.2, step, 1e9, prompt_work_s=0.1) != tr.at_rate(3.0, 100, 0.2, step, 1e9,
+                                                                                   prompt_work_s=0.1, pack=2)  # fmt: skip
