@@ -127,3 +127,21 @@ def test_default_batch_and_ffn_width_by_hand() -> None:
     assert job.ffn_width(1000.0, 2, 10, 10, 4, 5) == pytest.approx(170 / 30)
     assert job.ffn_width(10.0, 2, 10, 10, 4, 5) == 0.0  # nothing left for an MLP
     assert {"fp8", "int8", "fp4"} <= job.LOW_PRECISIONS and not job.LOW_PRECISIONS & {"bf16", "fp16", "fp32"}
+
+
+def test_ranks_per_chip_split_each_chip(reg: registry.Registry) -> None:
+    work = reg.workload("llama3.1-8b")
+    system = reg.system("p5.48xlarge")
+    chip = reg.chip(system.chip)
+    one = job.job_for(work, chip, 16, system, reg.interconnects, "bf16", CONSTANTS)
+    assert one.ranks_per_chip == job.chip_ranks(chip) == 1
+    two = job.job_for(work, chip, 16, system, reg.interconnects, "bf16", CONSTANTS, ranks_per_chip=2)
+    assert two.ranks_per_chip == 2 and two.chips == 32 and two.domain == 2 * one.domain
+    assert two.memory_bytes == pytest.approx(one.memory_bytes / 2) and two.memory_bw == pytest.approx(one.memory_bw / 2)
+    assert (two.peak_matmul, two.peak_16bit) == pytest.approx((one.peak_matmul / 2, one.peak_16bit / 2))
+    assert two.batch_seqs == one.batch_seqs  # the batch follows chips, not ranks
+    for a, b in zip(one.tiers, two.tiers, strict=True):
+        assert b.domain == 2 * a.domain and b.link.gb_s_per_direction == pytest.approx(a.link.gb_s_per_direction / 2)
+    lone = job.job_for(work, attrs.evolve(chip, scale_up=""), 1, None, reg.interconnects, "bf16", CONSTANTS,
+                       ranks_per_chip=4)  # fmt: skip
+    assert lone.domain == 4 and lone.chips == 4  # no scale-up tier: the chip's own ranks are its domain

@@ -13,7 +13,6 @@ import attrs
 import pytest
 
 from hwprof.core.data import registry
-from hwprof.core.errors import HwprofError
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf import layout, ranges, search, step, training, validate
 from hwprof.core.perf.job import default_batch_tokens
@@ -40,18 +39,25 @@ def with_cases(reg: registry.Registry, *cases: object) -> registry.Registry:
     return attrs.evolve(reg, validation_cases={c.id: c for c in cases})  # type: ignore[attr-defined]
 
 
-def test_published_keys_fold_ranks_into_tensor_parallel_and_mark_uneven_stages(reg: registry.Registry) -> None:
+def test_published_keys_are_ranks_and_mark_uneven_stages(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")  # 32 layers
     case = make_case(reg, "a", layout="tp=8,pp=4,dp=2", ranks_per_chip=2)
-    assert validate.published_keys(case, work) == {"tp": 4, "pp": 4, "dp": 2}
-    with pytest.raises(HwprofError, match=r"^a: tp=6 does not divide by 4 ranks per chip"):
-        validate.published_keys(make_case(reg, "a", layout="tp=6", ranks_per_chip=4), work)
+    assert validate.published_keys(case, work) == {"tp": 8, "pp": 4, "dp": 2}
     assert validate.published_keys(make_case(reg, "a", layout="pp=3"), work) == {"pp": 3, "uneven": 1}
     assert validate.published_keys(make_case(reg, "a", layout="pp=4,vpp=3"), work) == {"pp": 4, "vpp": 3, "uneven": 1}
     assert validate.published_keys(make_case(reg, "a", layout="pp=4,vpp=2"), work) == {"pp": 4, "vpp": 2}
-    with pytest.raises(HwprofError, match="tp=1 does not divide by 2"):  # no tp given: one rank per chip is not 2
-        validate.published_keys(make_case(reg, "a", layout="pp=2", ranks_per_chip=2), work)
-    assert validate.published_keys(make_case(reg, "a", layout="tp=2", ranks_per_chip=1), work) == {"tp": 2}
+    assert validate.published_keys(make_case(reg, "a", layout="tp=2"), work) == {"tp": 2}
+
+
+def test_a_case_with_ranks_per_chip_runs_as_ranks(reg: registry.Registry) -> None:
+    consts = training.constants()
+    one, _ = validate.train_job(make_case(reg, "a"), reg, consts)
+    two, _ = validate.train_job(make_case(reg, "a", ranks_per_chip=2, layout="tp=4,pp=1,dp=4"), reg, consts)
+    assert (one.chips, two.chips) == (8, 16) and (one.ranks_per_chip, two.ranks_per_chip) == (1, 2)
+    assert two.memory_bytes == pytest.approx(one.memory_bytes / 2) and two.peak_matmul == pytest.approx(
+        one.peak_matmul / 2
+    )
+    assert two.batch_seqs == one.batch_seqs
 
 
 def test_the_batch_is_the_published_one_else_4m_tokens_filling_the_pipeline(reg: registry.Registry) -> None:
@@ -151,13 +157,15 @@ def test_the_run_reports_errors_ranges_and_the_summary(reg: registry.Registry) -
     a = make_case(reg, "a", role="calibration")
     b = make_case(reg, "b", layout="tp=4,pp=1,dp=2")
     c = make_case(reg, "c", layout="tp=1,pp=1,dp=8", metric="chip_hours", tokens=1e11)
-    bad = make_case(reg, "d", layout="tp=3", ranks_per_chip=2)  # refused: reported, the rest still run
+    bad = make_case(reg, "d", layout="tp=3", ranks_per_chip=2)  # 16 ranks: refused, reported; the rest still run
     est = {x.id: validate.run_train(x, reg, consts).value for x in (a, b, c)}
     a = attrs.evolve(a, published=est["a"] * 1.1)
     b = attrs.evolve(b, published=est["b"] * 2.0)  # outside
     c = attrs.evolve(c, published=est["c"] / 1.05)
     out = validate.run(with_cases(reg, a, b, c, bad))
-    assert [u["id"] for u in out["unusable"]] == ["d"] and "ranks per chip" in out["unusable"][0]["reason"]
+    assert [u["id"] for u in out["unusable"]] == ["d"] and out["unusable"][0]["reason"].startswith(
+        "layout refused (chips)"
+    )
     rows = {r["id"]: r for r in out["cases"]}
     assert list(rows) == ["a", "b", "c"]  # by role, kind, id
     assert rows["a"]["error"] == pytest.approx(1 / 1.1 - 1)
