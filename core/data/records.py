@@ -68,19 +68,38 @@ def doc(text: str, unit: str = "") -> dict[str, str]:
 
 
 class Record:
-    """What every record shares: a repr like the one attrs writes (``Tier(interconnect='x', ...)``),
-    written once here; attrs generating one per class was a quarter of this module's import time,
-    which every command pays."""
+    """What every record shares: repr, equality and hash as attrs writes them (``Tier(interconnect='x',
+    ...)``; equal when of one class with equal compared fields), written once here. attrs compiling
+    them for each class was about half of this module's import time, which every command pays."""
 
     __slots__ = ()
 
     def __repr__(self) -> str:
-        fields: tuple[attrs.Attribute[Any], ...] = attrs.fields(type(self))  # type: ignore[arg-type]
-        shown = ", ".join(f"{a.name}={getattr(self, a.name)!r}" for a in fields if a.repr)
+        shown = ", ".join(f"{a.name}={getattr(self, a.name)!r}" for a in _fields(type(self)) if a.repr)
         return f"{type(self).__name__}({shown})"
 
+    def _compared(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, a.name) for a in _fields(type(self)) if a.eq)
 
-@attrs.frozen(repr=False)  # Record's repr
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    def __hash__(self) -> int:
+        return hash((self.__class__.__qualname__, *self._compared()))
+
+
+_FIELDS: dict[type, tuple[attrs.Attribute[Any], ...]] = {}
+
+
+def _fields(cls: type) -> tuple[attrs.Attribute[Any], ...]:
+    if cls not in _FIELDS:
+        _FIELDS[cls] = attrs.fields(cls)
+    return _FIELDS[cls]
+
+
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Source(Record):
     """Where figures come from; a profile file declares these under ``[sources.KEY]``."""
 
@@ -98,7 +117,7 @@ class Source(Record):
         return out
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Alternative(Record):
     """A value another source gives for the same figure, kept so a conflict stays visible."""
 
@@ -108,7 +127,7 @@ class Alternative(Record):
     note: str = attrs.field(default="", metadata=doc("why it differs, why it was not chosen"))
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Figure(Record):
     """A number with its provenance. The unit is fixed by the field that holds it."""
 
@@ -122,7 +141,7 @@ class Figure(Record):
     )
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Fact(Record):
     """A non-numeric fact (process node, launch date) with its provenance."""
 
@@ -136,7 +155,7 @@ def _origin() -> str:
     return attrs.field(default="", eq=False, metadata=doc("set by the loader: file or plugin"))
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Chip(Record):
     id: str = attrs.field(metadata=doc("unique id, lower-case, e.g. 'acme-x1'"))
     name: str = attrs.field(metadata=doc("display name"))
@@ -216,7 +235,7 @@ class Chip(Record):
         return self.memory.value * 1e9
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Interconnect(Record):
     id: str = attrs.field(metadata=doc("unique id, e.g. 'acme-link2'"))
     name: str = attrs.field(metadata=doc("display name"))
@@ -267,7 +286,7 @@ class Interconnect(Record):
         return value / 2 if self.direction == "bidirectional" else value
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Tier(Record):
     """One level of a system's network: which interconnect joins how many chips."""
 
@@ -278,14 +297,14 @@ class Tier(Record):
     note: str = attrs.field(default="", metadata=doc("free text"))
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Host(Record):
     vcpus: Figure | None = attrs.field(default=None, metadata=doc("host vCPUs", "vCPU"))
     memory_gib: Figure | None = attrs.field(default=None, metadata=doc("host memory", "GiB"))
     note: str = attrs.field(default="", metadata=doc("free text"))
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Claim(Record):
     """A figure someone published about the whole system, kept beside what the data gives."""
 
@@ -296,7 +315,7 @@ class Claim(Record):
     note: str = attrs.field(default="", metadata=doc("how it compares with the data"))
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class System(Record):
     id: str = attrs.field(metadata=doc("unique id, e.g. a cloud instance type 'x1.8xlarge'"))
     name: str = attrs.field(metadata=doc("display name"))
@@ -316,7 +335,7 @@ class System(Record):
     origin: str = _origin()
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Price(Record):
     """What one system costs per hour in one region under one way of buying."""
 
@@ -331,7 +350,7 @@ class Price(Record):
     note: str = attrs.field(default="", metadata=doc("free text"))
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class MissingPrice(Record):
     """A price known not to be published, so estimates say so instead of inventing one."""
 
@@ -342,7 +361,7 @@ class MissingPrice(Record):
     region: str = attrs.field(default="*", metadata=doc("region, or '*' for all"))
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class CostModel(Record):
     id: str = attrs.field(metadata=doc("unique id, e.g. 'acme-cloud'"))
     name: str = attrs.field(metadata=doc("display name"))
@@ -401,7 +420,7 @@ class CostModel(Record):
 DEFAULT_STALE_DAYS = 180
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Quote(Record):
     """The price an estimate uses, with what a reader must know about it: its age, whether that
     makes it stale, and for a computed quote how it was made (``basis``)."""
@@ -491,7 +510,7 @@ class QuotesCost(Protocol):
         ...
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Workload(Record):
     """A model's shape, what the estimators run on: a preset from the profiles (``--model ID``), a
     Hugging Face config.json read by ``hwprof.core.data.hf_config``, or counts given directly.
@@ -590,7 +609,7 @@ class Workload(Record):
         return float(2 * self.layers * kv_heads * head_dim)
 
 
-@attrs.frozen(repr=False)  # Record's repr
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class ValidationCase(Record):
     """A published result the estimators are checked against (``hwprof validate``)."""
 
