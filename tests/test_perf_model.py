@@ -184,12 +184,13 @@ def _attention_rate(cp: int = 1) -> float:
     return 1e15 * 0.3 * chunk / (chunk + 2048)
 
 
-def _memory_bound(lay: layout.Layout, layers: int = 4, ffn: float = 0.0, full: bool = False) -> float:
+def _memory_bound(lay: layout.Layout, layers: int = 4, ffn: float = 0.0, full: bool = False, top_k: int = 0) -> float:
     """Memory-bound seconds of one micro-batch on one chip: norms and residual adds 22 h (32 with full
     recompute) / tp with SP, rotary 4 (q + kv) (6) and the activation 8 f (11) / tp, 2 bytes each, at
     half of 2 TB/s; the toy job has q = kv = 1,024 and no vocabulary."""
     outer = (32 if full else 22) * 1024 * 2 / (lay.tp if lay.sp else 1)
     inner = ((6 if full else 4) * 2048 + (11 if full else 8) * ffn) * 2 / lay.tp
+    inner += 8 * (top_k + 1) * 1024 / lay.tp if top_k else 0.0  # routed tokens permuted and back (every layer)
     return 2048 * lay.mb / lay.cp * layers * (outer + inner) / (2e12 * 0.5)
 
 
@@ -536,7 +537,7 @@ def test_a_step_with_every_degree_above_one_by_hand() -> None:
     per_chip = 2 * 2048 * 0.5 / (2 * 2)  # tokens x half the layers / (tp x cp) = 512
     rate = 1e15 * 0.5 * 512 / (512 + 1024)  # narrowest side: hidden / tp = 512 (tokens / cp = 2,048)
     attention = 6 * 8 * 2048 * 1024 * per_chip * 4 / 3 / _attention_rate(cp=2)  # chunks of 1,024 tokens
-    compute = 6 * 2.2e9 * per_chip / rate + attention + _memory_bound(lay)
+    compute = 6 * 2.2e9 * per_chip / rate + attention + _memory_bound(lay, top_k=2)
     hidden_bytes = 4096 / 2 * 1024 * 2
     tensor = 4 * 4 * (2 * (1 / 2) * hidden_bytes / 100e9)
     dispatch = 4096 / (2 * 2) * 2 * 1024 * 2  # tokens / (cp x tp) x top-2 x hidden x 2 bytes
@@ -573,7 +574,7 @@ def test_zero_0_sp_0_and_one_stage_by_hand() -> None:
     scatter = (3 / 4) * 2 * dense / 100e9 + (1 / 2) * (2 * dense / 4) / 10e9 + (1 / 2) * 2 * routed / 10e9
     tokens = 2 * 2048 / (2 * 2)
     compute = (6 * 2.2e9 * tokens / (1e15 * 0.5 * 512 / 1536) + 6 * 8 * 2048 * 1024 * tokens * 4 / 3
-               / _attention_rate(cp=2) + _memory_bound(layout.Layout(tp=2, cp=2, mb=2), layers=8))  # fmt: skip
+               / _attention_rate(cp=2) + _memory_bound(layout.Layout(tp=2, cp=2, mb=2), layers=8, top_k=2))  # fmt: skip
     assert wide.data == pytest.approx(max(2 * scatter - 0.1 * compute, 0))
     assert wide.optimizer == pytest.approx(28 * (dense / 8 + routed / 2) / 1e12)
 
@@ -746,3 +747,13 @@ def test_a_chip_of_two_ranks_reports_memory_and_utilisation_per_chip() -> None:
     flops = 1e12 * (6 * 70.6e9 + 6 * 80 * 8192 * 8192)
     assert result.mfu.expected == pytest.approx(flops / (result.time_s.expected * 512 * 190e12), rel=0.01)
     assert any("2 per chip" in n for n in result.notes)
+
+
+def test_routed_tokens_pay_for_their_permutation() -> None:
+    # every layer routed, top-2 of 8: permute and unpermute, forward and backward: 4 x (2 + 1) x h
+    # elements of 2 bytes, / tp
+    plain = step.elementwise_bytes(layout.Layout(tp=2), JOB)[0]
+    routed = step.elementwise_bytes(layout.Layout(tp=2), MOE)[0]
+    assert routed - plain == pytest.approx(8 * 3 * 1024 / 2)
+    half = attrs.evolve(MOE, moe_layers=4)  # half the layers routed
+    assert step.elementwise_bytes(layout.Layout(tp=2), half)[0] - plain == pytest.approx(8 * 3 * 1024 / 2 / 2)

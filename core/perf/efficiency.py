@@ -52,7 +52,7 @@ ATTENTION_16BIT = Default(0.487, "fused attention (forward and backward) reaches
 ATTENTION_HALF_LENGTH = Default(305.0, "tokens of one chip's sequence chunk (sequence / context parallel) at which fused "
                                        "attention's share halves (the same measurements, 512 to 16K tokens)",
                                 calibrated=False)  # fmt: skip
-EXPERT_OVERLAP = Default(0.3906, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
+EXPERT_OVERLAP = Default(0.4103, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
                                  "on 1,024 chips)")  # fmt: skip
 DP_OVERLAP = Default(0.5, "share of one micro-batch's compute that hides data-parallel gradient and weight traffic; "
                           "no calibration case is sensitive to it (a judgement)", calibrated=False)  # fmt: skip

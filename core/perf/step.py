@@ -24,6 +24,8 @@ layer, 16-bit elements read + written (``elementwise_bytes``)
                               8-bit copy and its transpose (2 bytes): 4 (4 h + 2 q + 2 kv + 3 f) bytes
     loss                      20 bytes per vocabulary entry per token (/ tp): logits to 32 bits
                               (2 + 4), max (4), sum of exponentials (4), gradient (4 + 2)
+    expert routing            per MoE layer, permute (read h, write k h) and unpermute (read k h,
+                              write h) forward and again backward: 4 (k + 1) h elements (/ tp)
 
 (full recompute repeats the forward's 10 h + 2 (q + kv) + 3 f). Then, per micro-batch:
 
@@ -101,6 +103,8 @@ def elementwise_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> tuple[Any, Any, A
     outer = xp.where(full, 32, 22) * h * 2 / xp.where(lay.sp == 1, lay.tp, 1)
     inner = (xp.where(full, 6, 4) * (q + kv) + xp.where(full, 11, 8) * f) * 2 / lay.tp
     casts = 4 * (4 * h + 2 * q + 2 * kv + 3 * f) / lay.tp
+    if job.experts:  # routed tokens are permuted to their experts and back, forward and backward
+        inner = inner + job.moe_layers / job.layers * 8 * (job.experts_per_token + 1) * h / lay.tp
     return outer + inner, casts, 20 * job.vocab / lay.tp
 
 
