@@ -199,3 +199,28 @@ def test_evidence_class_from_calibration_runs_and_chip_factors(reg: registry.Reg
     held = next(c for c in reg.validation_cases.values() if c.role == "validation" and c.kind == "serve")
     cases = [attrs.evolve(cal, chip="a"), attrs.evolve(held, chip="b"), attrs.evolve(cal, chip="c", kind="train")]
     assert ranges.own_chips(cases, "serve") == {"a"} and ranges.own_chips(cases, "train") == {"c"}
+
+
+def test_texts_factors_and_edges_by_hand(monkeypatch: pytest.MonkeyPatch) -> None:
+    # n = 38: floor(39 x 0.05) = floor(1.95) = 1st, ceil(39 x 0.95) = ceil(37.05) = 38th
+    assert ranges.quantiles([float(i) for i in range(38)]) == (0.0, 37.0)
+    w = ranges.Width("train", "own", math.log(0.8), math.log(1.25), 25, 25)
+    b = ranges.band("train", "own", w)
+    assert b.factor == 1.0 and b.cases == 25 and b.nominal == 0.9
+    assert ranges.time_span(0.5, b) == pytest.approx((0.4, 0.625))  # no physical bound unless given
+    x = ranges.band("train", "own", w, extrapolated="a reason")
+    assert (x.log_low, x.log_high, x.factor) == pytest.approx((1.5 * math.log(0.8), 1.5 * math.log(1.25), 1.5))
+    assert "-20%..+25% of the model's time" not in x.text and "fell within -20%..+25%; x1.5 as a reason" in x.text
+    assert x.text.endswith("-28%..+40% of the model's time (split conformal, hwprof.core.perf.ranges)")
+    # a thin class: the kind's range before the factor (e^-0.2, e^0.3), then after it (e^-0.4, e^0.6)
+    thin = ranges.band("serve", "corrected", ranges.Width("serve", "corrected", -0.4, 0.6, 1, 1, 2.0))
+    assert thin.text.startswith("only 1 on chips whose own calibration runs needed a chip factor (19 needed): "
+                                "the 90% range of all 1 held-out published serving result, -18%..+35%, x2 as it was "
+                                "not measured on them (a judgement): -33%..+82% of the model's time")  # fmt: skip
+    assert not ranges.BORROWED_FACTOR.calibrated and not ranges.EXTRAPOLATION_FACTOR.calibrated
+    # a kind without any residual has no range; a class the shipped table lacks neither
+    empty = ranges.fit(res([0.1] * 19))
+    assert all((v.low, v.high) == (0.0, 0.0) for (kind, _), v in empty.items() if kind == "serve")
+    monkeypatch.setattr(range_table, "WIDTHS", {})
+    none = ranges.band("serve", "own")
+    assert (none.log_low, none.log_high, none.cases) == (0.0, 0.0, 0) and none.text.startswith("only 0 on chips")
