@@ -250,3 +250,19 @@ def test_the_first_scale_out_tier_is_the_one_used(reg: registry.Registry) -> Non
     doubled = attrs.evolve(system, tiers=(*system.tiers, attrs.evolve(outs[0], interconnect=other.id)))
     target = cluster.cluster_for(reg.chip(system.chip), 16, doubled, reg.interconnects)
     assert target.scale_out == reg.interconnects[outs[0].interconnect]
+
+
+def test_part_of_a_system_is_billed_whole_and_said(reg: registry.Registry) -> None:
+    system = reg.system("p5.48xlarge")
+    chip = reg.chip(system.chip)
+    q = pricing.quote(reg.cost_model("aws"), system.id, region="us-east-1")
+    hours = {"expected": 2.0}
+    two = cluster.cost_over(q, cluster.cluster_for(chip, 2, system, reg.interconnects), hours)
+    assert two is not None and two["usd_per_hour"] == pytest.approx(q.usd_per_hour) and two["systems_billed"] == 1
+    assert two["cost_usd"]["expected"] == pytest.approx(2 * q.usd_per_hour)
+    assert two["warnings"][-1] == "2 chips use part of 1 p5.48xlarge; the whole system is billed (6 chips idle)"
+    ten = cluster.cost_over(q, cluster.cluster_for(chip, 10, system, reg.interconnects), hours)
+    assert ten is not None and ten["systems_billed"] == 2 and ten["usd_per_hour"] == pytest.approx(2 * q.usd_per_hour)
+    assert ten["warnings"][-1] == "10 chips use part of 2 p5.48xlarge; the whole systems are billed (6 chips idle)"
+    whole = cluster.cost_over(q, cluster.cluster_for(chip, 16, system, reg.interconnects), hours)
+    assert whole is not None and whole["systems_billed"] == 2 and list(whole["warnings"]) == list(q.warnings())

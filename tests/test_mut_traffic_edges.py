@@ -45,3 +45,30 @@ def test_the_closed_loop_rate_is_bounded_by_no_queueing() -> None:
     bound = users / (prompt + (out - 1) * 0.02)
     assert 0.5 * bound < load.rate_per_s <= bound
     assert load.rate_per_s * (load.ttft_mean_s + (out - 1) * load.tpot_mean_s) == pytest.approx(users, rel=1e-6)
+
+
+def test_a_share_of_exactly_one_is_refused() -> None:
+    np = pytest.importorskip("numpy")
+    flat = lambda batch: 0.01 + 0.0 * batch  # noqa: E731
+    # prompts alone at exactly capacity (rho = 4 x 0.25 = 1), the lane short (prompt alone 0.1 s)
+    alone = tr.at_rate(4.0, 100, 0.1, flat, 1e15, prompt_work_s=0.25)  # memory never the limit here
+    assert alone.prompt_share == 1.0 and alone.prompt_lane_share < 1 and not alone.stable
+    # the lane at exactly capacity (rho_s = 4 x 0.25 = 1) with the prompts alone below it (rho = 0.8)
+    lane = tr.at_rate(4.0, 100, 0.25, flat, 1e15, prompt_work_s=0.2)
+    assert lane.prompt_share < 1 and lane.prompt_lane_share == 1.0 and not lane.stable
+    arrays = tr.at_rate(np.array([4.0, 4.0, 2.0]), 100, np.array([0.1, 0.25, 0.1]), flat, 1e15, xp=np,
+                        prompt_work_s=np.array([0.25, 0.2, 0.25]))  # fmt: skip
+    assert list(arrays.stable) == [False, False, True]
+
+
+def test_a_slow_closed_loop_below_one_request_a_second() -> None:
+    step = lambda batch: 0.05 + 0.0001 * batch  # noqa: E731
+    load = tr.at_concurrency(2, 100, 0.3, step, 1e9)
+    assert load.rate_per_s < 1
+    assert load.rate_per_s * (load.ttft_mean_s + 99 * load.tpot_mean_s) == pytest.approx(2, rel=1e-6)
+    # more users than the two the KV cache holds: they wait for a slot (Little's law on the wait)
+    full = tr.at_concurrency(16, 100, 0.3, step, 2.0)
+    assert full.rate_per_s < 1
+    served = tr.at_rate(full.rate_per_s, 100, 0.3, step, 2.0)
+    in_flight = full.rate_per_s * (served.ttft_mean_s + 99 * served.tpot_mean_s)
+    assert full.ttft_mean_s == pytest.approx(served.ttft_mean_s + (16 - in_flight) / full.rate_per_s, rel=1e-9)

@@ -57,6 +57,7 @@ def test_span_arithmetic() -> None:
     assert (s.low, s.expected, s.high) == pytest.approx((50.0, 100.0, 200.0))
     assert training.Span(1.0, 2.0, 4.0).scaled(3) == training.Span(3.0, 6.0, 12.0)
     assert training.Span(1.0, 2.0, 4.0).inverse(8.0) == training.Span(2.0, 4.0, 8.0)  # low from high
+    assert training.Span(2.0, 4.0, 8.0).inverse(16.0) == training.Span(2.0, 4.0, 8.0)
 
 
 def test_a_given_layout_estimate_by_hand(reg: registry.Registry) -> None:
@@ -286,8 +287,18 @@ def test_a_bare_chip_says_which_link_joins_it(reg: registry.Registry) -> None:
 def test_tokens_must_be_positive(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     for bad in (0.0, -1.0, math.inf, math.nan):
-        with pytest.raises(HwprofError):
+        with pytest.raises(HwprofError) as caught:
             training.estimate_train(work, target(reg), reg.interconnects, bad, "bf16", LAYOUT)
+        assert caught.value.subject == "tokens"
+
+
+def test_tensor_parallel_stays_in_a_domain_unless_asked(reg: registry.Registry) -> None:
+    work = reg.workload("llama3.1-8b")
+    two = target(reg, count=2)  # 16 chips, 8 to a domain
+    with pytest.raises(layout.LayoutError, match=r"\(domain\)"):
+        training.estimate_train(work, two, reg.interconnects, TOKENS, "bf16", "tp=16,pp=1,dp=1")
+    across = training.estimate_train(work, two, reg.interconnects, TOKENS, "bf16", "tp=16,pp=1,dp=1", cross_domain=True)
+    assert across.layout.startswith("tp=16") and across.inputs.ranks_per_chip == 1
 
 
 def test_a_given_utilisation_by_hand(reg: registry.Registry) -> None:
