@@ -42,7 +42,9 @@ def validate_cmd(
             line += (f"\n  training with published layouts: median absolute error {s['train_median_abs_error']:.1%}, "
                      f"inside the range {s['train_in_range_share']:.0%}; with searched layouts: median absolute "
                      f"error {s['searched_median_abs_error']:.1%}, the searched step at most "
-                     f"{s['searched_worst_vs_published']:+.0%} against the published layout's")  # fmt: skip
+                     f"{s['searched_worst_vs_published']:+.0%} against the published layout's (median "
+                     f"{s['searched_median_vs_published']:+.0%}, fastest {s['searched_best_vs_published']:+.0%}: "
+                     "faster than experts' layouts is a model error)")  # fmt: skip
         if "serve_median_abs_error" in s:
             line += (f"\n  serving with published layouts: median absolute error {s['serve_median_abs_error']:.1%}, "
                      f"inside the range {s['serve_in_range_share']:.0%}")  # fmt: skip
