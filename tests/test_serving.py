@@ -416,6 +416,8 @@ def test_the_frontier_is_pareto(plan: object) -> None:
     [
         (("--tpot-slo", "0.002"), "TPOT p90 above target"),
         (("--budget", "10"), "over budget"),
+        # No price on file for this system: a budget cannot be checked, and no "nan USD/h" is printed.
+        (("--budget", "10", "--systems", "trn3-ultraserver-144"), "no price"),
         (("--max-count", "1", "--rate", "500"), "cannot serve the rate with up to 1 systems"),
     ],
 )

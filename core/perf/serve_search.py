@@ -231,8 +231,9 @@ def _cheapest_reason(np: Any, ev: dict[str, Any], cost: Any, ttft: float, tpot: 
         return f"TTFT p90 above target: best {float(ev['ttft_p90'][left].min()) * 1e3:,.0f} ms"
     if not (left := left & (ev["ttft_p90"] <= ttft)).any() or not (left & (ev["tpot_p90"] <= tpot)).any():
         return f"TPOT p90 above target: best {float(ev['tpot_p90'][left].min()) * 1e3:,.1f} ms"
-    if budget is not None:
-        return f"over budget: cheapest meeting the targets costs {float(cost[left].min()):,.2f} USD/h"
+    priced = cost[left][np.isfinite(cost[left])]
+    if budget is not None and priced.size:
+        return f"over budget: cheapest meeting the targets costs {float(priced.min()):,.2f} USD/h"
     return "no price"
 
 
