@@ -183,7 +183,7 @@ def train_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
 
 LayoutOpt = Annotated[
     str | None,
-    typer.Option("--layout", help="Serving layout tp=T,pp=P,dp=D[,ep=E,adp=1]; default: tensor parallel over one "
+    typer.Option("--layout", help="Serving layout tp=T,pp=P,dp=D[,ep=E,adp=1|2]; default: tensor parallel over one "
                  "scale-up domain, replicas over the rest."),
 ]  # fmt: skip
 ConcurrencyOpt = Annotated[

@@ -109,7 +109,7 @@ class _Collector:
     def warn(self, problem: str, then: str) -> None:
         """A warning saying what happens ``then``; in strict mode, an error."""
         if self.settings.strict:
-            raise HwprofError(f"{problem} (strict mode: without --strict-plugins, {then})")
+            raise HwprofError(f"{problem} (strict mode; without it, {then})")
         self.registry.warnings.append(f"{problem}; {then}")
 
     def add(self, provider: str, records: dict[str, list[Any]]) -> dict[str, int]:
