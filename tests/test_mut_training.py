@@ -248,8 +248,10 @@ def test_the_range_widens_for_chips_without_runs_and_odd_8bit_ratios(reg: regist
         why = training.extrapolated(odd)
         assert bool(why) == widened, peak / fp8.peak_16bit
         got = training.band_for(odd, tgt.chip, {"h100-sxm"})
-        assert got.log_high == pytest.approx(own.log_high * (x if widened else 1))
-        assert got.log_low == pytest.approx(own.log_low * (x if widened else 1))
+        # widened in the time ratio: each end's distance from the model, e^|log| - 1, times x
+        f = x if widened else 1
+        assert got.log_high == pytest.approx(math.log(1 + f * (math.exp(own.log_high) - 1)))
+        assert got.log_low == pytest.approx(-math.log(1 + f * (math.exp(-own.log_low) - 1)))
         if widened:
             ratio = peak / fp8.peak_16bit
             assert why == f"its 8-bit peak is {ratio:.2f}x its 16-bit one, the 8-bit share was fitted where it is 2x"

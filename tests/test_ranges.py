@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import pytest
 
 from hwprof.core.data import registry
@@ -47,18 +48,47 @@ def test_a_class_with_enough_cases_uses_its_own_asymmetric_quantiles() -> None:
     assert ranges.fit(res([0.1] * 19))["train", "own"].low == 0.0
 
 
-def test_a_thin_class_takes_the_kinds_range_times_the_stated_factor() -> None:
+def test_a_thin_class_takes_the_kinds_range_widened_only_for_borrowed_chips() -> None:
     own = [-0.3, *[0.1] * 17, 0.5]
     borrowed = [0.2, -0.1, 0.05]
     w = ranges.fit(res(own) + res(borrowed, evidence="borrowed"))["train", "borrowed"]
-    # pooled n = 22: floor(23 x 0.05) = 1st = -0.3, ceil(23 x 0.95) = ceil(21.85) = 22nd = 0.5; x2
+    # pooled n = 22: floor(23 x 0.05) = 1st = -0.3, ceil(23 x 0.95) = ceil(21.85) = 22nd = 0.5; then x2 in the
+    # time ratio: slow end 1 + 2 (e^0.5 - 1), fast end 1 / (1 + 2 (e^0.3 - 1))
     assert ranges.BORROWED_FACTOR.value == 2.0
-    assert (w.low, w.high, w.cases, w.own_cases, w.factor) == pytest.approx((-0.6, 1.0, 22, 3, 2.0))
-    # any class with too few cases does the same, whatever its chips rest on
+    slow, fast = 1 + 2 * (math.exp(0.5) - 1), 1 + 2 * (math.exp(0.3) - 1)
+    assert (w.low, w.high, w.cases, w.own_cases, w.factor) == pytest.approx(
+        (-math.log(fast), math.log(slow), 22, 3, 2.0)
+    )
+    # a thin class of chips WITH runs of their own takes the pooled range (its cases are in it), not widened
     w = ranges.fit(res([0.1, 0.2]) + res([-0.2, *[0.0] * 18, 0.4], evidence="borrowed"))["train", "own"]
-    assert (w.low, w.high, w.factor) == pytest.approx((-0.4, 0.8, 2.0))
+    assert (w.low, w.high, w.factor) == pytest.approx((-0.2, 0.4, 1.0))
     # serving residuals never widen a training range
     assert ranges.fit(res(own) + res([5.0] * 30, kind="serve"))["train", "own"].high == 0.5
+
+
+def test_widening_scales_the_time_ratio_not_its_logarithm() -> None:
+    # +1,650% (x17.5) made twice as wide is +3,300% (x34), not x17.5 squared (+30,525%)
+    low, high = ranges.widen(math.log(1 / 1.15), math.log(17.5), 2.0)
+    assert math.expm1(high) == pytest.approx(33.0) and math.exp(-low) == pytest.approx(1.30)
+    assert ranges.widen(-0.3, 0.5, 1.0) == pytest.approx((-0.3, 0.5))
+
+
+def test_results_on_an_uncalibrated_stack_set_no_range_an_estimate_shows() -> None:
+    own = [-0.3, *[0.1] * 17, 0.5]
+    table = ranges.fit(res(own) + res([4.0, 4.5, -2.0], evidence="other"))
+    assert (table["train", "own"].low, table["train", "own"].high) == (-0.3, 0.5)  # the pool leaves them out
+    assert (table["train", "borrowed"].cases, table["train", "other"].cases) == (19, 3)
+    # too few for quantiles: their extremes are shown, unwidened
+    assert (table["train", "other"].low, table["train", "other"].high, table["train", "other"].factor) == (-2.0, 4.5, 1)
+
+
+def test_a_case_on_a_stack_no_calibration_run_used_is_other(reg: registry.Registry) -> None:
+    cases = list(reg.validation_cases.values())
+    held = next(c for c in cases if c.role == "validation" and c.kind == "serve" and c.stack)
+    chip = reg.chip(held.chip)
+    assert ranges.case_evidence(held, chip, cases) != "other"  # its stack has a calibration case
+    assert ranges.case_evidence(attrs.evolve(held, stack="a-new-engine"), chip, cases) == "other"
+    assert ranges.case_evidence(attrs.evolve(held, stack=""), chip, cases) != "other"  # unknown counts as calibrated
 
 
 def test_leave_one_out_covers_18_of_20_distinct_residuals() -> None:
@@ -85,7 +115,7 @@ def test_band_ends_and_the_physical_cap() -> None:
     assert b.text.startswith("90% of the 25 held-out published training results on chips with calibration runs of")
     assert "-20%..+25% of the model's time" in b.text
     wider = ranges.band("train", "own", w, extrapolated="its 8-bit peak is 3.75x its 16-bit one")
-    assert wider.log_high == pytest.approx(1.5 * math.log(1.25)) and "x1.5 as its 8-bit peak" in wider.text
+    assert wider.log_high == pytest.approx(math.log(1 + 1.5 * 0.25)) and "x1.5 as its 8-bit peak" in wider.text
     thin = ranges.band("train", "borrowed", ranges.Width("train", "borrowed", -0.4, 0.6, 26, 1, 2.0))
     assert "only 1 on chips with no calibration run of their own (19 needed)" in thin.text and ", x2 as" in thin.text
     # a range rerun at the band's ends is made at least as wide as the band itself
@@ -154,7 +184,10 @@ def test_estimates_say_where_their_range_comes_from(capsys: pytest.CaptureFixtur
     assert main(train) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("range "))
-    assert "90% of the " in line and "held-out published training results on chips with calibration runs" in line
+    w = ranges.shipped()["train", "own"]
+    # enough cases of its own: their 90% range; too few: the pool's (the wording says which)
+    said = "90% of the " if w.own_cases >= ranges.MIN_CASES else f"only {w.own_cases} on chips with calibration runs"
+    assert said in line and "held-out published training result" in line and "calibration runs" in line
     assert main([*train, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     w = ranges.shipped()["train", "own"]
@@ -209,13 +242,18 @@ def test_texts_factors_and_edges_by_hand(monkeypatch: pytest.MonkeyPatch) -> Non
     assert b.factor == 1.0 and b.cases == 25 and b.nominal == 0.9
     assert ranges.time_span(0.5, b) == pytest.approx((0.4, 0.625))  # no physical bound unless given
     x = ranges.band("train", "own", w, extrapolated="a reason")
-    assert (x.log_low, x.log_high, x.factor) == pytest.approx((1.5 * math.log(0.8), 1.5 * math.log(1.25), 1.5))
+    # x1.5 in the time ratio: slow end 1 + 1.5 x 0.25 = 1.375 (+37.5%, printed +37%), fast end 1 / 1.375
+    assert (x.log_low, x.log_high, x.factor) == pytest.approx((-math.log(1.375), math.log(1.375), 1.5))
     assert "-20%..+25% of the model's time" not in x.text and "fell within -20%..+25%; x1.5 as a reason" in x.text
-    assert x.text.endswith("-28%..+40% of the model's time (split conformal, hwprof.core.perf.ranges)")
-    # a thin class: the kind's range before the factor (e^-0.2, e^0.3), then after it (e^-0.4, e^0.6)
+    assert x.text.endswith(
+        "-27%..+37% of the model's time, on software stacks like the calibration runs' "
+        "(split conformal, hwprof.core.perf.ranges)"
+    )
+    # a thin class shows the kind's range before the factor, then after it: e^0.6 = 1.822 = 1 + 2 x 0.411,
+    # e^0.4 = 1.492 = 1 + 2 x 0.246: before it -20% (1 / 1.246) .. +41%; after it -33%..+82%
     thin = ranges.band("serve", "corrected", ranges.Width("serve", "corrected", -0.4, 0.6, 1, 1, 2.0))
     assert thin.text.startswith("only 1 on chips whose own calibration runs needed a chip factor (19 needed): "
-                                "the 90% range of all 1 held-out published serving result, -18%..+35%, x2 as it was "
+                                "the 90% range of all 1 held-out published serving result, -20%..+41%, x2 as it was "
                                 "not measured on them (a judgement): -33%..+82% of the model's time")  # fmt: skip
     assert not ranges.BORROWED_FACTOR.calibrated and not ranges.EXTRAPOLATION_FACTOR.calibrated
     # a kind without any residual has no range; a class the shipped table lacks neither

@@ -74,7 +74,8 @@ def _width(w: dict[str, Any]) -> str:
     fallback = (
         ""
         if w["own_cases"] == w["cases"]
-        else f" (only {w['own_cases']} of its own: all {w['cases']}, x{w['factor']:g})"
+        else f" (only {w['own_cases']} of its own: all {w['cases']}"
+        + (f", x{w['factor']:g})" if w["factor"] != 1 else ")")
     )
     return (
         f"  {w['kind']} {w['evidence']}: published time {math.expm1(w['low']):+.0%}..{math.expm1(w['high']):+.0%} "

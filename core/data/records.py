@@ -654,6 +654,13 @@ class ValidationCase(Record):
             "runs several times faster on one stack than on another, so errors are worth reading per stack"
         ),
     )
+    stack: str = attrs.field(
+        default="",
+        metadata=doc(
+            "the software family, one short id for all its versions (e.g. 'vllm'): a result on a stack no "
+            "calibration case of its kind uses is listed but sets no range width; empty counts as calibrated"
+        ),
+    )
     global_batch: int | None = attrs.field(
         default=None, metadata=doc("sequences per optimizer step, as published (train)", "sequences")
     )

@@ -5,10 +5,12 @@ model's time) at 90% nominal coverage; see ``hwprof.core.perf.ranges`` for the p
 """
 
 WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {
-    ("train", "own"): (-0.6656, 0.5331, 19, 19, 1),
-    ("train", "corrected"): (-1.3312, 1.0662, 26, 6, 2),
-    ("train", "borrowed"): (-1.3312, 1.0662, 26, 1, 2),
+    ("train", "own"): (-0.3191, 0.5331, 24, 18, 1),
+    ("train", "corrected"): (-0.3191, 0.5331, 24, 5, 1),
+    ("train", "borrowed"): (-0.5606, 0.8790, 24, 1, 2),
+    ("train", "other"): (-0.6656, 0.1705, 2, 2, 1),
     ("serve", "own"): (-0.2118, 0.7473, 30, 30, 1),
-    ("serve", "corrected"): (-0.3352, 5.7250, 70, 15, 2),
+    ("serve", "corrected"): (-0.1676, 0.5472, 59, 4, 1),
     ("serve", "borrowed"): (-0.0514, 0.9291, 25, 25, 1),
+    ("serve", "other"): (0.0000, 4.4172, 11, 11, 1),
 }

@@ -21,8 +21,16 @@ has been from published results it never saw, measured and applied by a stated p
    (Vovk et al. 2005; Lei et al. 2018, split conformal). Both are finite only from n = 19 on
    (``MIN_CASES``); the range always contains the model's own value (low <= 0 <= high).
 4. **Too few cases.** A class with fewer than ``MIN_CASES`` takes the range of all the kind's
-   residuals times ``BORROWED_FACTOR`` (a judgement, stated: that range was not measured on its
-   chips, and a pooled range under-covers a class unlike the pool); an 8-bit peak ratio no calibration chip has widens it ``EXTRAPOLATION_FACTOR`` more.
+   residuals (its own among them), made ``BORROWED_FACTOR`` times as wide for ``borrowed`` chips (a
+   judgement, stated: that range was not measured on them, and a pooled range under-covers a class
+   unlike the pool); an 8-bit peak ratio no
+   calibration chip has widens it ``EXTRAPOLATION_FACTOR`` more. Widening scales each end's distance
+   from the model in the time ratio (``widen``), never the logarithm, which would compound.
+5. **Other software.** A published result on a software stack (``ValidationCase.stack``) that no
+   calibration run of its kind used is class ``other``: it measures that software more than the
+   model. It is estimated, listed and checked like every case, and its class's spread is printed,
+   but it sets no range an estimate shows: an estimate is of a job on a tuned stack of the kind
+   the model was calibrated on, and says so.
 
 The widths are data (``range_table.py``, with the cases each rests on), refitted by
 ``python -m hwprof.core.perf.ranges_fit --write``; a test checks the shipped table against a refit.
@@ -44,11 +52,12 @@ from hwprof.core.perf.efficiency import Default
 
 NOMINAL = 0.9
 KINDS = ("train", "serve")
-CLASSES = ("own", "corrected", "borrowed")
+CLASSES = ("own", "corrected", "borrowed", "other")
 KIND_TEXT = {"train": "training", "serve": "serving"}
 CLASS_TEXT = {"own": "on chips with calibration runs of their own",
               "corrected": "on chips whose own calibration runs needed a chip factor",
-              "borrowed": "on chips with no calibration run of their own"}  # fmt: skip
+              "borrowed": "on chips with no calibration run of their own",
+              "other": "on software stacks with no calibration run (reported; they set no range an estimate shows)"}  # fmt: skip
 # The chip figure a chip's own calibration runs set when the shared constants do not fit them.
 OWN_FACTOR = {"train": "training_efficiency", "serve": "prefill_efficiency"}
 BORROWED_FACTOR = Default(2.0, "a class with too few held-out results of its own takes the range of all the kind's "
@@ -134,7 +143,8 @@ def fit(residuals: Iterable[Residual], nominal: float = NOMINAL) -> dict[tuple[s
     found = list(residuals)
     table = {}
     for kind in KINDS:
-        pooled = [r.value for r in found if r.kind == kind]
+        # runs on stacks no calibration run used measure that software, not the model: their own class only
+        pooled = [r.value for r in found if r.kind == kind and r.evidence != "other"]
         whole = quantiles(pooled, nominal)
         if whole is None:  # too few results of this kind at all: their extremes, or no range
             whole = (min(pooled), max(pooled)) if pooled else (0.0, 0.0)
@@ -143,11 +153,13 @@ def fit(residuals: Iterable[Residual], nominal: float = NOMINAL) -> dict[tuple[s
             q = quantiles(own, nominal) if len(own) >= min_cases(nominal) else None
             if q is not None:
                 lo, hi, cases, factor = q[0], q[1], len(own), 1.0
-            else:
-                factor = BORROWED_FACTOR.value
+            elif evidence == "other":  # too few to take quantiles of: their extremes, shown, never applied
+                lo, hi, cases, factor = min(own, default=0.0), max(own, default=0.0), len(own), 1.0
+            else:  # the pool holds this class's own cases; only chips with no run of their own were not measured
+                factor = BORROWED_FACTOR.value if evidence == "borrowed" else 1.0
                 lo, hi, cases = whole[0], whole[1], len(pooled)
-            table[kind, evidence] = Width(kind, evidence, min(lo, 0.0) * factor, max(hi, 0.0) * factor, cases,
-                                          len(own), factor)  # fmt: skip
+            lo, hi = widen(min(lo, 0.0), max(hi, 0.0), factor)
+            table[kind, evidence] = Width(kind, evidence, lo, hi, cases, len(own), factor)
     return table
 
 
@@ -170,6 +182,16 @@ def evidence(kind: str, chip: records.Chip, own_chips: Iterable[str]) -> str:
     return "corrected" if factor is not None and factor.status != "estimated" else "own"
 
 
+def case_evidence(case: records.ValidationCase, chip: records.Chip, cases: Iterable[records.ValidationCase]) -> str:
+    """A published result's class: ``other`` when its software stack (``stack``) is none a calibration
+    run of its kind used, else the class an estimate on its chip gets."""
+    found = list(cases)
+    stacks = {c.stack for c in found if c.kind == case.kind and c.role == "calibration" and c.stack}
+    if case.stack and case.stack not in stacks:
+        return "other"
+    return evidence(case.kind, chip, own_chips(found, case.kind))
+
+
 def own_chips(cases: Iterable[records.ValidationCase], kind: str) -> frozenset[str]:
     """The chips with a calibration run of their own of ``kind`` among published results."""
     return frozenset(c.chip for c in cases if c.kind == kind and c.role == "calibration")
@@ -186,16 +208,25 @@ def band(kind: str, evidence: str, width: Width | None = None, extrapolated: str
         text = f"{nominal:.0%} of the {w.cases} {what} {CLASS_TEXT[evidence]} fell within {_pct(w.low, w.high)}"
     else:
         text = (f"only {w.own_cases} {CLASS_TEXT[evidence]} ({min_cases(nominal)} needed): the {nominal:.0%} range "
-                f"of all {w.cases} {what}, {_pct(w.low / w.factor, w.high / w.factor)}")  # fmt: skip
+                f"of all {w.cases} {what}, {_pct(*widen(w.low, w.high, 1 / w.factor))}")  # fmt: skip
         if w.factor != 1:
             text += f", x{w.factor:g} as it was not measured on them (a judgement): {_pct(w.low, w.high)}"
     lo, hi, factor = w.low, w.high, w.factor
     if extrapolated:
         x = EXTRAPOLATION_FACTOR.value
-        lo, hi, factor = lo * x, hi * x, factor * x
+        (lo, hi), factor = widen(lo, hi, x), factor * x
         text += f"; x{x:g} as {extrapolated} (a judgement): {_pct(lo, hi)}"
-    text += " of the model's time (split conformal, hwprof.core.perf.ranges)"
+    text += (
+        " of the model's time, on software stacks like the calibration runs' (split conformal, hwprof.core.perf.ranges)"
+    )
     return Band(kind, evidence, nominal, lo, hi, w.cases, factor, text)
+
+
+def widen(low: float, high: float, factor: float) -> tuple[float, float]:
+    """A range ``factor`` times as wide in the time ratio, not in its logarithm: each end's distance from
+    the model, e^high - 1 (slower) and e^-low - 1 (faster), times ``factor``. Scaling the logarithm would
+    compound: x2 on +1,650% gives +30,000%."""
+    return -math.log1p(factor * math.expm1(-low)), math.log1p(factor * math.expm1(high))
 
 
 def _pct(low: float, high: float) -> str:

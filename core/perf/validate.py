@@ -131,11 +131,10 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
         estimated.append((case, got, searched))
     found = residuals(reg, [(case, got["expected"]) for case, got, _ in estimated])
     table = ranges.fit(found)
-    own = {kind: ranges.own_chips(reg.validation_cases.values(), kind) for kind in ranges.KINDS}
     for case, got, searched in estimated:
         if role and case.role != role:
             continue
-        evidence = ranges.evidence(case.kind, reg.chip(case.chip), own[case.kind])
+        evidence = ranges.case_evidence(case, reg.chip(case.chip), reg.validation_cases.values())
         width = (ranges.leave_one_out(found, case.id, case.kind, evidence) if case.role == "validation"
                  else table[case.kind, evidence])  # fmt: skip
         band = ranges.band(case.kind, evidence, width, got["extrapolated"])
@@ -196,8 +195,8 @@ def _with_coverage(width: dict[str, Any], rows: list[dict[str, Any]]) -> dict[st
 
 def residuals(reg: Registry, estimates: list[tuple[records.ValidationCase, float]]) -> list[ranges.Residual]:
     """The signed residual of every held-out (validation) case, with its class: what ranges are fitted on."""
-    own = {kind: ranges.own_chips(reg.validation_cases.values(), kind) for kind in ranges.KINDS}
-    return [ranges.Residual(case.id, case.kind, ranges.evidence(case.kind, reg.chip(case.chip), own[case.kind]),
+    return [ranges.Residual(case.id, case.kind, ranges.case_evidence(case, reg.chip(case.chip),
+                                                                     reg.validation_cases.values()),
                             ranges.residual_of(case.published, expected, case.metric in TIME_METRICS))
             for case, expected in estimates if case.role == "validation"]  # fmt: skip
 
