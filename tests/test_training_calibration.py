@@ -138,4 +138,5 @@ def test_estimate_reports_the_runner_up_and_the_tiers(reg: registry.Registry) ->
     assert [t.split(":")[0] for t in result.tiers] == ["nvlink4", "efa-v2-p5"]
     assert result.memory is not None and result.memory.fits
     spread = attrs.evolve(result).range_basis
-    assert spread.startswith("90% of the ") and "held-out published training results" in spread
+    # its class has its own 90% range, or (fewer than 19 results of its own) the pool's, and says which
+    assert "90% " in spread and "held-out published training result" in spread and "calibration runs" in spread
