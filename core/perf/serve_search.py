@@ -260,7 +260,7 @@ def plan_serve(
     try:
         import numpy as np
     except ImportError:
-        raise HwprofError("planning a deployment needs numpy: pip install 'hwprof[search]'") from None
+        raise HwprofError("planning a deployment needs numpy, a dependency of hwprof: pip install numpy") from None
 
     for name, value in (("request rate", rate), ("TTFT target", ttft_target_s), ("TPOT target", tpot_target_s)):
         if not value > 0:
