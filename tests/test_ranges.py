@@ -150,7 +150,7 @@ def test_shipped_table_matches_a_refit(reg: registry.Registry) -> None:
 
 def test_validate_checks_each_case_against_a_range_fitted_without_it(reg: registry.Registry, report: dict) -> None:  # type: ignore[type-arg]
     found = validate.all_residuals(reg)
-    by_id = {r.case: r for r in found}
+    by_id = {r.case: r for r in found if r.kind != "search"}
     rows = [row for row in report["cases"] if row["role"] == "validation"]
     assert rows and all(row["id"] in by_id for row in rows)
     for row in rows:
@@ -162,6 +162,13 @@ def test_validate_checks_each_case_against_a_range_fitted_without_it(reg: regist
             assert row["in_range"] or not inside_band, row["id"]
         else:  # training: the band, its fast end capped at the large-matmul rate
             assert row["in_range"] == inside_band or not row["in_range"], row["id"]
+    # searched layouts: the same held-out cases, each against its leave-one-out "search" range
+    for row in (row for row in rows if row["kind"] == "train"):
+        r = next(x for x in found if (x.case, x.kind) == (row["id"], "search"))
+        w = ranges.leave_one_out(found, r.case, "search", r.evidence)
+        assert r.value == pytest.approx(ranges.residual_of(row["published"], row["searched_estimate"],
+                                                           row["metric"] in validate.TIME_METRICS))  # fmt: skip
+        assert row["searched_in_range"] == (w.low - 1e-9 <= r.value <= w.high + 1e-9) or not row["searched_in_range"]
     # a case's own residual never sets its width: the widths the report lists use every case
     assert {(w["kind"], w["evidence"]) for w in report["ranges"]} == set(ranges.shipped())
 
@@ -190,9 +197,16 @@ def test_estimates_say_where_their_range_comes_from(capsys: pytest.CaptureFixtur
     assert said in line and "held-out published training result" in line and "calibration runs" in line
     assert main([*train, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
+    # no --layout: the search picked it, so the range is the one measured on searched layouts
+    w = ranges.shipped()["search", "own"]
+    assert data["range"]["kind"] == "search" and data["range"]["evidence"] == "own"
+    assert data["range"]["cases"] == w.cases and data["range"]["log_high"] == pytest.approx(w.high)
+    assert "each estimated on the layout the search picks" in data["range"]["text"]
+    assert main([*train, "--layout", "tp=2,pp=1,dp=4", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
     w = ranges.shipped()["train", "own"]
-    assert data["range"]["evidence"] == "own" and data["range"]["cases"] == w.cases
-    assert data["range"]["log_high"] == pytest.approx(w.high)
+    assert data["range"]["kind"] == "train" and data["range"]["log_high"] == pytest.approx(w.high)
+    assert "search picks" not in data["range"]["text"]
     assert main(["estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["range"]["kind"] == "serve" and data["range"]["text"] in data["range_basis"]

@@ -28,6 +28,7 @@ def validate_cmd(
     rows = [[c["id"], c["role"][:3], c["metric"], _published(c), c["estimate"]["expected"],
              Cell(f"{c['error']:+.0%}", c["error"]), "yes" if c["in_range"] else "NO",
              Cell(f"{c['searched_error']:+.0%}", c["searched_error"]) if "searched_error" in c else "",
+             ("yes" if c["searched_in_range"] else "NO") if "searched_in_range" in c else "",
              Cell(f"{c['searched_vs_published']:+.0%}", c["searched_vs_published"])
              if "searched_vs_published" in c else "",
              ", ".join(c["calibrates"])]
@@ -41,7 +42,8 @@ def validate_cmd(
         if "train_median_abs_error" in s:
             line += (f"\n  training with published layouts: median absolute error {s['train_median_abs_error']:.1%}, "
                      f"inside the range {s['train_in_range_share']:.0%}; with searched layouts: median absolute "
-                     f"error {s['searched_median_abs_error']:.1%}, the searched step at most "
+                     f"error {s['searched_median_abs_error']:.1%}, inside the searched range "
+                     f"{s['searched_in_range_share']:.0%}, the searched step at most "
                      f"{s['searched_worst_vs_published']:+.0%} against the published layout's (median "
                      f"{s['searched_median_vs_published']:+.0%}, fastest {s['searched_best_vs_published']:+.0%}: "
                      "faster than experts' layouts is a model error)")  # fmt: skip
@@ -64,7 +66,7 @@ def validate_cmd(
         + "\n".join(_width(w) for w in out["ranges"]),
     ])  # fmt: skip
     headers = ["case", "role", "metric", "published", "estimate", "error", "in range", "searched error",
-               "searched step vs published", "sets"]  # fmt: skip
+               "in searched range", "searched step vs published", "sets"]  # fmt: skip
     emit(output_format(fmt, as_json), out, lambda: [Table(headers, rows, footer=footer)])
 
 

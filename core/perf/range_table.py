@@ -13,4 +13,8 @@ WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {
     ("serve", "corrected"): (-0.1676, 0.5472, 59, 4, 1),
     ("serve", "borrowed"): (-0.0514, 0.9291, 25, 25, 1),
     ("serve", "other"): (0.0000, 4.4172, 11, 11, 1),
+    ("search", "own"): (-0.0600, 0.8155, 24, 18, 1),
+    ("search", "corrected"): (-0.0600, 0.8155, 24, 5, 1),
+    ("search", "borrowed"): (-0.1167, 1.2587, 24, 1, 2),
+    ("search", "other"): (0.0000, 0.3684, 2, 2, 1),
 }

@@ -26,7 +26,13 @@ has been from published results it never saw, measured and applied by a stated p
    unlike the pool); an 8-bit peak ratio no
    calibration chip has widens it ``EXTRAPOLATION_FACTOR`` more. Widening scales each end's distance
    from the model in the time ratio (``widen``), never the logarithm, which would compound.
-5. **Other software.** A published result on a software stack (``ValidationCase.stack``) that no
+5. **Searched layouts.** An estimate whose layout the search picked (``estimate train`` without
+   ``--layout``, ``plan train``) is a different prediction: it claims the time a good layout reaches,
+   and experts' published layouts are the evidence of what good layouts reach. Its residuals are the
+   same held-out training results, each estimated on the layout the search picks on its own
+   (kind ``search``), with the same classes and quantiles: when the model thinks some layout is much
+   faster than the one experts ran, those ranges show it.
+6. **Other software.** A published result on a software stack (``ValidationCase.stack``) that no
    calibration run of its kind used is class ``other``: it measures that software more than the
    model. It is estimated, listed and checked like every case, and its class's spread is printed,
    but it sets no range an estimate shows: an estimate is of a job on a tuned stack of the kind
@@ -51,15 +57,18 @@ from hwprof.core.perf import range_table
 from hwprof.core.perf.efficiency import Default
 
 NOMINAL = 0.9
-KINDS = ("train", "serve")
+KINDS = ("train", "serve", "search")
+# a searched training estimate is judged by training evidence: the same chips, factors and stacks
+BASE_KIND = {"search": "train"}
 CLASSES = ("own", "corrected", "borrowed", "other")
-KIND_TEXT = {"train": "training", "serve": "serving"}
+KIND_TEXT = {"train": "training", "serve": "serving", "search": "training"}
+KIND_TAIL = {"search": " (each estimated on the layout the search picks)"}
 CLASS_TEXT = {"own": "on chips with calibration runs of their own",
               "corrected": "on chips whose own calibration runs needed a chip factor",
               "borrowed": "on chips with no calibration run of their own",
               "other": "on software stacks with no calibration run (reported; they set no range an estimate shows)"}  # fmt: skip
 # The chip figure a chip's own calibration runs set when the shared constants do not fit them.
-OWN_FACTOR = {"train": "training_efficiency", "serve": "prefill_efficiency"}
+OWN_FACTOR = {"train": "training_efficiency", "serve": "prefill_efficiency", "search": "training_efficiency"}
 BORROWED_FACTOR = Default(2.0, "a class with too few held-out results of its own takes the range of all the kind's "
                                "results times this: that range was not measured on its chips (a judgement)",
                           calibrated=False)  # fmt: skip
@@ -194,7 +203,8 @@ def case_evidence(case: records.ValidationCase, chip: records.Chip, cases: Itera
 
 def own_chips(cases: Iterable[records.ValidationCase], kind: str) -> frozenset[str]:
     """The chips with a calibration run of their own of ``kind`` among published results."""
-    return frozenset(c.chip for c in cases if c.kind == kind and c.role == "calibration")
+    base = BASE_KIND.get(kind, kind)
+    return frozenset(c.chip for c in cases if c.kind == base and c.role == "calibration")
 
 
 def band(kind: str, evidence: str, width: Width | None = None, extrapolated: str = "",
@@ -203,7 +213,7 @@ def band(kind: str, evidence: str, width: Width | None = None, extrapolated: str
     ``extrapolated`` names a reason to widen it ``EXTRAPOLATION_FACTOR`` more."""
     # a class the shipped table lacks (before the first refit) has no range until it is refitted
     w = width or shipped().get((kind, evidence)) or Width(kind, evidence, 0.0, 0.0, 0, 0)
-    what = f"held-out published {KIND_TEXT[kind]} result{'' if w.cases == 1 else 's'}"
+    what = f"held-out published {KIND_TEXT[kind]} result{'' if w.cases == 1 else 's'}{KIND_TAIL.get(kind, '')}"
     if w.own_cases >= min_cases(nominal):
         text = f"{nominal:.0%} of the {w.cases} {what} {CLASS_TEXT[evidence]} fell within {_pct(w.low, w.high)}"
     else:

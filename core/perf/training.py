@@ -210,9 +210,11 @@ def refusal_text(refused: dict[str, int]) -> str:
 
 
 # -- range hook (hwprof.core.perf.ranges) ---------------------------------------------------------------
-def band_for(job: Job, chip: Any, published_chips: frozenset[str] | set[str]) -> ranges.Band:
-    """The range of an estimate of ``job`` on ``chip``: its evidence class's conformal width."""
-    return ranges.band("train", ranges.evidence("train", chip, published_chips), extrapolated=extrapolated(job))
+def band_for(job: Job, chip: Any, published_chips: frozenset[str] | set[str], searched: bool = False) -> ranges.Band:
+    """The range of an estimate of ``job`` on ``chip``: its evidence class's conformal width, measured
+    on searched layouts when the search picked this one (``ranges``, kind ``search``)."""
+    kind = "search" if searched else "train"
+    return ranges.band(kind, ranges.evidence(kind, chip, published_chips), extrapolated=extrapolated(job))
 
 
 def extrapolated(job: Job) -> str:
@@ -245,7 +247,7 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
     flops = (matmul + attention) * tokens
     factor = eff.FULL_RUN_FACTOR.value if full_run else None
     seconds = tokens / batch_tokens * st.total / (factor or 1.0)
-    band = band or band_for(job, cluster.chip, published_chips)
+    band = band or band_for(job, cluster.chip, published_chips, searched=basis.startswith("searched"))
     # No run beats its large-matmul rate: the fast end of the range stops there (MFU at most that share).
     ceiling = matmul_ceiling(job)
     fastest = flops / (job.chips * job.peak_matmul * ceiling) / (factor or 1.0)  # ranks x a rank's peak

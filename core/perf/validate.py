@@ -130,6 +130,7 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             continue
         estimated.append((case, got, searched))
     found = residuals(reg, [(case, got["expected"]) for case, got, _ in estimated])
+    found += residuals(reg, [(case, s["expected"]) for case, _, s in estimated if s is not None], "search")
     table = ranges.fit(found)
     for case, got, searched in estimated:
         if role and case.role != role:
@@ -147,10 +148,14 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             "source": case.source.title, "note": case.note, "calibrates": list(case.calibrates),
         }  # fmt: skip
         if searched is not None:
+            wide = (ranges.leave_one_out(found, case.id, "search", evidence) if case.role == "validation"
+                    else table["search", evidence])  # fmt: skip
+            spread = predict(case, reg, searched=True, band=ranges.band("search", evidence, wide, got["extrapolated"]))
             row.update({
                 "layout": got["layout"], "layout_fits": got["fits"], "published_layout": case.layout,
                 "searched_layout": searched["layout"], "searched_estimate": searched["expected"],
                 "searched_error": searched["expected"] / case.published - 1,
+                "searched_in_range": _inside(case.published, spread),
                 # the search's step against the published layout's (same model): above 0 means slower
                 "searched_vs_published": _slower(case, got["expected"], searched["expected"]),
             })  # fmt: skip
@@ -172,6 +177,7 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             summary[group]["train_median_abs_error"] = statistics.median(abs(r["error"]) for r in trains)
             summary[group]["train_in_range_share"] = sum(r["in_range"] for r in trains) / len(trains)
             summary[group]["searched_median_abs_error"] = statistics.median(abs(r["searched_error"]) for r in trains)
+            summary[group]["searched_in_range_share"] = sum(r["searched_in_range"] for r in trains) / len(trains)
             summary[group]["searched_worst_vs_published"] = max(r["searched_vs_published"] for r in trains)
             # experts' layouts are near-optimal on real hardware: a search much faster than them is a model error
             summary[group]["searched_median_vs_published"] = statistics.median(
@@ -193,26 +199,30 @@ def _with_coverage(width: dict[str, Any], rows: list[dict[str, Any]]) -> dict[st
     return {**width, "held_out": len(mine), "held_out_inside": sum(r["in_range"] for r in mine)}
 
 
-def residuals(reg: Registry, estimates: list[tuple[records.ValidationCase, float]]) -> list[ranges.Residual]:
-    """The signed residual of every held-out (validation) case, with its class: what ranges are fitted on."""
-    return [ranges.Residual(case.id, case.kind, ranges.case_evidence(case, reg.chip(case.chip),
+def residuals(reg: Registry, estimates: list[tuple[records.ValidationCase, float]],
+              kind: str = "") -> list[ranges.Residual]:  # fmt: skip
+    """The signed residual of every held-out (validation) case, with its class: what ranges are fitted
+    on. ``kind`` overrides the case's (``search``: training estimated on the searched layout)."""
+    return [ranges.Residual(case.id, kind or case.kind, ranges.case_evidence(case, reg.chip(case.chip),
                                                                      reg.validation_cases.values()),
                             ranges.residual_of(case.published, expected, case.metric in TIME_METRICS))
             for case, expected in estimates if case.role == "validation"]  # fmt: skip
 
 
 def all_residuals(reg: Registry) -> list[ranges.Residual]:
-    """Every held-out case's residual, each estimated with its published layout (cases the
-    estimators refuse are left out)."""
-    out = []
+    """Every held-out case's residual, each estimated with its published layout, and each training
+    case's again on the layout the search picks (kind ``search``); cases the estimators refuse are left out."""
+    out, searched = [], []
     for case in reg.validation_cases.values():
         if case.role != "validation":
             continue
         try:
             out.append((case, predict(case, reg)["expected"]))
+            if case.kind == "train":
+                searched.append((case, predict(case, reg, searched=True)["expected"]))
         except HwprofError:
             continue
-    return residuals(reg, out)
+    return residuals(reg, out) + residuals(reg, searched, "search")
 
 
 def _slower(case: records.ValidationCase, published: float, searched: float) -> float:
