@@ -130,7 +130,7 @@ def test_check_reports_every_problem_at_once(run_cli: Any, tmp_path: Path) -> No
     assert sorted(lines[1:]) == sorted([
         f"{bad}:9: chip[0].vendr: unknown key (did you mean 'vendor'?); Chip keys: id, name, vendor, "
         "peak_dense_tflops, memory_bandwidth_tbps, memory_gib, memory_gb, peak_sparse_tflops, sparsity_pattern, "
-        "sparsity_note, memory_type, sram_mib, tdp_w, scale_up, weight_only, prefill_efficiency, training_efficiency, ranks_per_chip, process_node, launch_date, compute_units, "
+        "sparsity_note, memory_type, sram_mib, tdp_w, scale_up, weight_only, prefill_efficiency, training_efficiency, ranks_per_chip, matmul_half_width, process_node, launch_date, compute_units, "
             "notes, override",
         f"{bad}:10: chip[0].memory_gb.value: expected a positive number, got text '32' (unit: GB)",
         f"{bad}:11: chip[0].memory_bandwidth_tbps.value: must be a finite number, got nan (unit: TB/s)",

@@ -511,7 +511,8 @@ def test_estimate_messages_and_assumptions_exactly(reg: registry.Registry) -> No
         "continuous batching; prompts prefilled first come first served in chunks of up to 8,192 tokens mixed into "
         "the decode steps",
         "memory bandwidth 72%, prompt compute 55%, decode compute 50% of peak, times w / (w + 312.4) for w = hidden / "
-        "tp matmul columns per chip; collective latency at least 12 us per step",
+        "tp matmul columns per chip (per rank, against the chip's own half width, where its profile gives one); "
+        "collective latency at least 12 us per step",
         "queueing: M/D/1 prompt queue (Poisson arrivals), TPOT stretched by the prompts' share of time "
         "(hwprof.core.perf.traffic)",
     )  # fmt: skip

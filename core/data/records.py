@@ -211,6 +211,16 @@ class Chip(Record):
             "device with an equal share of the chip's memory, compute and links); omit for one per chip"
         ),
     )
+    matmul_half_width: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "matmul width per rank (a rank's columns of the hidden width, hidden / tensor-parallel ranks, or "
+            "its micro-batch tokens if fewer) at which this chip's matmuls reach half the share a wide matmul "
+            "reaches, where its matmul units say so; omit to use the model's default, fitted per chip on "
+            "chips of one rank each",
+            "columns",
+        ),
+    )
     process_node: Fact | None = attrs.field(default=None, metadata=doc("e.g. 'TSMC 4N'"))
     launch_date: Fact | None = attrs.field(default=None, metadata=doc("announcement or GA date"))
     compute_units: Fact | None = attrs.field(default=None, metadata=doc("e.g. '132 SMs'"))

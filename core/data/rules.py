@@ -19,6 +19,7 @@ DEFAULT_NUMBER = Bound("a number", checks.PROFILE_LOW, checks.PROFILE_HIGH)
 FIELD_BOUNDS: dict[tuple[type, str], Bound] = {
     (records.System, "chips"): checks.CHIPS,
     (records.Chip, "training_efficiency"): Bound("training efficiency", 0, 4, above=True),
+    (records.Chip, "matmul_half_width"): Bound("matmul half width", 0, 1e5, above=True),
     (records.Price, "usd_per_hour"): Bound("price per hour", 1e-6, 1e9),
     (records.Workload, "params"): checks.PARAMS,
     (records.Workload, "active_params"): checks.PARAMS,

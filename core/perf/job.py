@@ -77,6 +77,9 @@ class Job:
     # Ranks per chip (a chip's cores run as separate devices): the fields above are then per rank --
     # ``chips`` counts ranks; memory, bandwidth, peaks and links are a chip's over this.
     ranks_per_chip: int = 1
+    # The chip's own matmul half width per rank (its profile's matmul_half_width); 0: the constants'
+    # half width, applied to the per-chip width (``step.chip_width``).
+    rank_half_width: float = 0.0
 
     @property
     def attention_width(self) -> int:
@@ -161,6 +164,7 @@ def job_for(
         moe_layers=moe_layers, cross_domain=cross_domain, software=software_factor(chip, constants),
         ffn=ffn_width(shape.active, shape.layers, shape.hidden, shape.heads * head_dim,
                       (shape.kv_heads or shape.heads) * head_dim, shape.vocab or 0), ranks_per_chip=r,
+        rank_half_width=own_half_width(chip),
     )  # fmt: skip
 
 
@@ -168,6 +172,12 @@ def chip_ranks(chip: Any) -> int:
     """Ranks a training framework runs on ``chip`` by default (its profile's ranks_per_chip, else 1)."""
     figure = getattr(chip, "ranks_per_chip", None)
     return int(figure.value) if figure is not None else 1
+
+
+def own_half_width(chip: Any) -> float:
+    """The chip's own matmul half width per rank (its profile's matmul_half_width), else 0."""
+    figure = getattr(chip, "matmul_half_width", None)
+    return float(figure.value) if figure is not None else 0.0
 
 
 def ffn_width(active: float, layers: int, hidden: int, q_width: int, kv_width: int, vocab: int) -> float:

@@ -32,6 +32,7 @@ from hwprof.core.perf import comm
 from hwprof.core.perf import efficiency as eff
 from hwprof.core.perf.arith import SCALAR
 from hwprof.core.perf.cluster import USABLE_MEMORY_FRACTION, Cluster
+from hwprof.core.perf.job import chip_ranks, own_half_width
 from hwprof.core.perf.serve_shape import attention_params, expert_numbers, width_share
 
 KV_PRECISIONS = ("bf16", "fp16", "fp8")
@@ -342,9 +343,11 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
     kv = (shape.kv_elements_per_token() or 0.0) * kv_bytes / pp / split
     share, pick = expert_numbers(shape)
     own = k.chip_prefill_efficiency or (chip.prefill_efficiency.value if chip.prefill_efficiency else 1.0)
-    # Each chip computes hidden / tp columns of every matmul: narrower is slower, as in training.
-    width = (shape.hidden or 0) / tp
-    narrow = width_share(width, k.matmul_half_width) if shape.hidden else 1.0
+    # Each chip computes hidden / tp columns of every matmul: narrower is slower, as in training. A
+    # chip with a half width of its own counts it per rank (tp chips run tp x its ranks per chip).
+    own_half = own_half_width(chip)
+    width = (shape.hidden or 0) / (tp * chip_ranks(chip) if own_half else tp)
+    narrow = width_share(width, own_half or k.matmul_half_width) if shape.hidden else 1.0
     hidden_bytes = (shape.hidden or 0) * ACTIVATION_BYTES
     layers = shape.layers or 0
     ranks = 1 if adp else tp

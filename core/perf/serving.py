@@ -331,7 +331,8 @@ def _assumptions(lay: sl.ServeLayout) -> tuple[str, ...]:
         "tokens mixed into the decode steps",
         f"memory bandwidth {eff.MEMORY_BANDWIDTH_FRACTION.value:.0%}, prompt compute "
         f"{eff.PREFILL_COMPUTE_FRACTION.value:.0%}, decode compute {eff.DECODE_COMPUTE_FRACTION.value:.0%} of peak, "
-        f"times w / (w + {eff.MATMUL_HALF_WIDTH.value:g}) for w = hidden / tp matmul columns per chip; "
+        f"times w / (w + {eff.MATMUL_HALF_WIDTH.value:g}) for w = hidden / tp matmul columns per chip (per rank, "
+        "against the chip's own half width, where its profile gives one); "
         f"collective latency at least {eff.COLLECTIVE_LATENCY_US.value:g} us per step",
         "queueing: M/D/1 prompt queue (Poisson arrivals), TPOT stretched by the prompts' share of time "
         "(hwprof.core.perf.traffic)",

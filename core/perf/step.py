@@ -10,7 +10,7 @@ Per micro-batch, the slowest stage (ceil(L/pp) layers when uneven) runs on each 
 at an achieved rate per precision: the run's precision on its own peak x its share x the chip's
 software factor (its profile's training_efficiency, 1 for the reference stacks) x the
 matmul-size factor n / (n + n_half) with n = min(hidden / tp, micro-batch tokens / cp) (small
-per-chip matmuls reach less of peak); attention stays at 16 bits, at the share fused attention
+per-chip matmuls reach less of peak; n_half is the chip profile's per rank where it has one); attention stays at 16 bits, at the share fused attention
 kernels measure. An 8-bit run is never slower than it would be at 16 bits, casts included (a
 framework would not choose a slower path). Memory-bound work runs at the achieved share of memory bandwidth: per token and
 layer, 16-bit elements read + written (``elementwise_bytes``)
@@ -82,17 +82,25 @@ class Step:
 
 
 def chip_width(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
-    """The hidden width one chip's matmuls span: hidden / tp, times the chip's ranks that hold
-    neighbouring tensor-parallel shards (min(ranks per chip, tp)). The half width was fitted per chip
-    (one rank each); a chip whose cores run as ranks is held to the same per-chip curve."""
+    """The hidden width the matmuls span that the half width is counted against. A chip with a half
+    width of its own (``job.rank_half_width``, per rank) runs each rank's hidden / tp. Otherwise the
+    constants' half width, fitted per chip (one rank each), holds: hidden / tp times the chip's ranks
+    that hold neighbouring tensor-parallel shards (min(ranks per chip, tp))."""
+    if job.rank_half_width:
+        return job.hidden / lay.tp
     return job.hidden * xp.minimum(job.ranks_per_chip, lay.tp) / lay.tp
+
+
+def half_width(job: Any) -> float:
+    """The width at which matmuls reach half a wide matmul's share: the chip's own, else the constants'."""
+    return float(job.rank_half_width or job.constants.half_width)
 
 
 def size_factor(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
     """Share of a large matmul's rate that one chip's matmuls reach: their smaller side is the
     chip's hidden width (``chip_width``), or the micro-batch's tokens over cp, whichever is narrower."""
     n = xp.minimum(chip_width(lay, job, xp), lay.mb * job.seq_len / lay.cp)
-    return n / (n + job.constants.half_width)
+    return n / (n + half_width(job))
 
 
 def elementwise_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
@@ -143,7 +151,7 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
         share = job.expert_params * job.experts_per_token / job.experts / job.active_params
         rows = tokens / cp * job.experts_per_token * ep / job.experts
         n = xp.minimum(rows, chip_width(lay, job, xp))
-        expert_size = n / (n + c.half_width)
+        expert_size = n / (n + half_width(job))
         compute_mb = compute_mb + share * linear_hw / rate * (size / expert_size - 1)
 
     hidden_bytes = tokens / cp * job.hidden * 2

@@ -307,7 +307,7 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
         },  # fmt: skip
         precision_basis=(
             f"matmuls at {precision} on its own dense peak, {job.peak_matmul * r / 1e12:g} TFLOPS per chip, "
-            f"reaching {st.matmul_share:.0%} of it (per-chip matmul width {min(int(chip_width(chosen, job)), chosen.mb * job.seq_len // chosen.cp)}); attention "
+            f"reaching {st.matmul_share:.0%} of it (per-{'rank' if job.rank_half_width else 'chip'} matmul width {min(int(chip_width(chosen, job)), chosen.mb * job.seq_len // chosen.cp)}); attention "
             f"at 16 bits ({job.peak_16bit * r / 1e12:g} TFLOPS)"
         ),  # fmt: skip
         step=parts,
