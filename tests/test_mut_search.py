@@ -21,7 +21,7 @@ from hwprof.core.perf.job import Constants, Job
 
 UP = comm.Link("up", gb_s_per_direction=100, efficiency=1.0, latency_us=1.0)
 OUT = comm.Link("out", gb_s_per_direction=10, efficiency=1.0, latency_us=5.0)
-CONSTANTS = Constants(matmul_16bit=0.5, matmul_8bit=0.4, half_width=512.0, dp_overlap=0.1, expert_overlap=0.25)
+CONSTANTS = Constants(matmul_16bit=0.5, matmul_8bit=0.4, half_width=512.0, overlap_slowdown=0.1, expert_overlap=0.25)
 JOB = Job(name="toy", params=1.2e9, active_params=1.2e9, layers=8, hidden=1024, heads=8, kv_heads=8, head_dim=128,
           seq_len=2048, batch_seqs=64, chips=16, domain=8, memory_bytes=80e9, memory_bw=2e12, peak_matmul=1e15,
           peak_16bit=1e15, constants=CONSTANTS, tiers=(comm.Tier(8, UP), comm.Tier(16, OUT)))  # fmt: skip

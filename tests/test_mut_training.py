@@ -47,8 +47,8 @@ def flops_by_hand(work: object, seq: int, tokens: float) -> tuple[float, float]:
 
 def test_constants_are_the_efficiency_defaults() -> None:
     c = training.constants()
-    assert (c.matmul_16bit, c.matmul_8bit, c.half_width, c.dp_overlap, c.expert_overlap) == (
-        eff.MATMUL_16BIT.value, eff.MATMUL_8BIT.value, eff.MATMUL_HALF_WIDTH.value, eff.DP_OVERLAP.value,
+    assert (c.matmul_16bit, c.matmul_8bit, c.half_width, c.overlap_slowdown, c.expert_overlap) == (
+        eff.MATMUL_16BIT.value, eff.MATMUL_8BIT.value, eff.MATMUL_HALF_WIDTH.value, eff.OVERLAP_SLOWDOWN.value,
         eff.EXPERT_OVERLAP.value)  # fmt: skip
 
 
@@ -226,7 +226,7 @@ def test_the_global_batch_fills_a_given_pipeline(reg: registry.Registry) -> None
     assert short.seq_len == 1024 and short.batch_seqs == default_batch_tokens(512) // 1024
     cross = training.make_job(work, tgt, reg.interconnects, "bf16", None, None, None, True)
     assert cross.cross_domain is True and plain.cross_domain is False
-    mine = attrs.evolve(training.constants(), dp_overlap=0.123)
+    mine = attrs.evolve(training.constants(), overlap_slowdown=0.123)
     assert training.make_job(work, tgt, reg.interconnects, "bf16", None, None, consts=mine).constants == mine
 
 

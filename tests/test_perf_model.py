@@ -18,7 +18,7 @@ from hwprof.core.perf.job import Constants, Job, default_batch_tokens
 
 UP = comm.Link("up", gb_s_per_direction=100, efficiency=1.0, latency_us=0.0)
 OUT = comm.Link("out", gb_s_per_direction=10, efficiency=1.0, latency_us=0.0)
-CONSTANTS = Constants(matmul_16bit=0.5, matmul_8bit=0.4, half_width=1024.0, dp_overlap=0.1, expert_overlap=0.25,
+CONSTANTS = Constants(matmul_16bit=0.5, matmul_8bit=0.4, half_width=1024.0, overlap_slowdown=0.1, expert_overlap=0.25,
                       attention_16bit=0.3, attention_half_length=2048.0, memory_fraction=0.5)  # fmt: skip
 JOB = Job(name="toy", params=1.2e9, active_params=1.2e9, layers=8, hidden=1024, heads=8, kv_heads=8, head_dim=128,
           seq_len=2048, batch_seqs=64, chips=16, domain=8, memory_bytes=80e9, memory_bw=2e12, peak_matmul=1e15,
@@ -221,11 +221,12 @@ def test_step_by_hand() -> None:
     assert st.pipeline == pytest.approx(2 * micro * (2048 * 1024 * 2 / 2) / 10e9)
     # bubble: (pp - 1) / vpp micro-batch times
     assert st.bubble == pytest.approx((2 - 1) * (compute + tensor))
-    # data parallel: 4 ranks 2 apart, all inside a domain: reduce-scatter + all-gather of 16-bit grads,
-    # less 0.1 of one micro-batch's compute
-    grads = 2 * (3 / 4) * (2 * 3e8) / 100e9
-    assert st.data == pytest.approx(max(grads - 0.1 * compute, 0))
-    assert st.data > 0
+    # data parallel: 4 ranks 2 apart, all inside a domain: reduce-scatter of 16-bit grads in the last
+    # backward (2/3 of a micro-batch's compute), all-gather of 16-bit weights in the first forward (1/3);
+    # both shorter than their windows, so each costs only the compute it slows: x 0.1 / 1.1
+    scatter = (3 / 4) * (2 * 3e8) / 100e9
+    assert scatter < 1.1 * compute / 3
+    assert st.data == pytest.approx(2 * scatter * 0.1 / 1.1)
     # optimizer: 28 bytes per local parameter (sharded over 4 with ZeRO 1) at half the memory bandwidth
     assert st.optimizer == pytest.approx(28 * 3e8 / 4 / (2e12 * 0.5))
     # memory-bound work, part of compute: 2,048 tokens x 4 layers x (22 x 1,024 x 2 / 2 + 4 x 2,048 x 2 / 2)
@@ -247,14 +248,47 @@ def test_recompute_costs_and_interleaving_shrinks_the_bubble() -> None:
     assert two.pipeline == pytest.approx(step.step(BASE, JOB).pipeline * 2)  # twice the sends
 
 
-def test_zero3_gathers_weights_every_micro_batch() -> None:
-    z3 = step.step(attrs.evolve(BASE, zero=3), JOB)
-    z1 = step.step(BASE, JOB)
+def test_a_collective_beside_compute_costs_the_slowdown_or_what_outlasts_its_window() -> None:
+    # 1 s of traffic beside 3 s of compute that runs 10% slower meanwhile: 1 - 1 / 1.1 lost
+    assert step.exposed(1.0, 3.0, 0.1) == pytest.approx(1 / 11)
+    # 5 s beside 3 s: the window stretches to 3.3 s, the rest is exposed: 3 x 0.1 + (5 - 3.3) = 2
+    assert step.exposed(5.0, 3.0, 0.1) == pytest.approx(2.0)
+    assert step.exposed(3.3, 3.0, 0.1) == pytest.approx(0.3)  # the two meet where the window is full
+    assert step.exposed(1.0, 0.0, 0.1) == pytest.approx(1.0)  # nothing to hide behind
+
+
+def test_each_zero_stage_moves_its_own_data_parallel_traffic() -> None:
+    # one micro-batch's compute on the toy job: its forward 1/3, its backward 2/3; 16 micro-batches
     compute = _compute_per_micro_batch(BASE, JOB)
-    grads = 2 * (3 / 4) * (2 * 3e8) / 100e9
-    gathers = 2 * 16 * (3 / 4) * (2 * 3e8) / 100e9
-    assert z3.data == pytest.approx(grads + gathers - 0.1 * compute)
-    assert z1.data < z3.data
+    fwd, bwd = compute / 3, compute * 2 / 3
+    rs = (3 / 4) * (2 * 3e8) / 100e9  # 16-bit gradients (or weights) over 4 ranks inside a domain
+    slow = 0.1 / 1.1
+
+    def hide(traffic: float, window: float) -> float:
+        return max(traffic - window, traffic * slow)
+
+    z0 = step.step(attrs.evolve(BASE, zero=0), JOB)  # one all-reduce in the last backward
+    assert z0.data == pytest.approx(hide(2 * rs, bwd))
+    z1 = step.step(BASE, JOB)  # gradients in the last backward, weights in the first forward
+    assert z1.data == pytest.approx(hide(rs, bwd) + hide(rs, fwd))
+    z2 = step.step(attrs.evolve(BASE, zero=2), JOB)  # no whole gradient kept: every backward
+    assert z2.data == pytest.approx(16 * hide(rs, bwd) + hide(rs, fwd))
+    z3 = step.step(attrs.evolve(BASE, zero=3), JOB)  # weights gathered for every forward and backward
+    assert z3.data == pytest.approx(16 * (hide(rs, fwd) + hide(2 * rs, bwd)))
+    assert z1.data < z2.data < z3.data
+    # full recompute: the forward is 1/4 of a micro-batch's (larger) compute
+    full = attrs.evolve(BASE, recompute="full")
+    big = _compute_per_micro_batch(full, JOB, 4 / 3, 4 / 3)
+    assert step.step(full, JOB).data == pytest.approx(hide(rs, big * 3 / 4) + hide(rs, big / 4))
+
+
+def test_data_parallel_traffic_longer_than_its_window_is_exposed() -> None:
+    slow_link = attrs.evolve(JOB, tiers=(comm.Tier(8, attrs.evolve(UP, gb_s_per_direction=0.1)), comm.Tier(16, OUT)))
+    compute = _compute_per_micro_batch(BASE, slow_link)
+    rs = (3 / 4) * (2 * 3e8) / 0.1e9  # 4.5 s over a 0.1 GB/s link: longer than any micro-batch
+    assert rs > 1.1 * compute
+    st = step.step(BASE, slow_link)
+    assert st.data == pytest.approx((rs - compute * 2 / 3) + (rs - compute / 3))
 
 
 def test_data_parallel_across_domains_is_hierarchical() -> None:
@@ -263,7 +297,9 @@ def test_data_parallel_across_domains_is_hierarchical() -> None:
     params = 1.2e9 / 4
     scatter = (1 / 2) * 2 * params / 100e9 + (1 / 2) * (2 * params / 2) / 10e9
     compute = _compute_per_micro_batch(lay, JOB) * 2  # one stage holds all 8 layers: twice the half
-    assert st.data == pytest.approx(max(2 * scatter - 0.1 * compute, 0))
+    # the gradients (0.018 s) hide in the backward (2/3 of 0.0376 s); the weights outlast the forward
+    assert 1.1 * compute / 3 < scatter < compute * 2 / 3
+    assert st.data == pytest.approx(scatter * 0.1 / 1.1 + (scatter - compute / 3))
 
 
 def test_context_parallel_ring_is_hidden_behind_attention_unless_longer() -> None:
@@ -554,7 +590,8 @@ def test_a_step_with_every_degree_above_one_by_hand() -> None:
     assert st.pipeline == pytest.approx(2 * micro * (hidden_bytes / 2) / 10e9)  # stages 8 apart: across
     dense, routed = 1.2e9 / 4, 8e9 / 8
     scatter = (3 / 4) * 2 * dense / 100e9 + (1 / 2) * 2 * routed / 100e9  # dense over 4 ranks, experts over 2
-    assert st.data == pytest.approx(max(2 * scatter - 0.1 * compute, 0))
+    assert scatter < 1.1 * compute / 3  # both within their windows stretched by the slowdown: hidden at its cost
+    assert st.data == pytest.approx(2 * scatter * 0.1 / 1.1)
     assert st.optimizer == pytest.approx(28 * (dense / 4 + routed / 2) / 1e12)
     assert st.total == pytest.approx(st.compute + st.tensor + st.expert + st.context + st.pipeline + st.bubble
                                      + st.data + st.optimizer)  # fmt: skip
@@ -575,7 +612,9 @@ def test_zero_0_sp_0_and_one_stage_by_hand() -> None:
     tokens = 2 * 2048 / (2 * 2)
     compute = (6 * 2.2e9 * tokens / (1e15 * 0.5 * 512 / 1536) + 6 * 8 * 2048 * 1024 * tokens * 4 / 3
                / _attention_rate(cp=2) + _memory_bound(layout.Layout(tp=2, cp=2, mb=2), layers=8, top_k=2))  # fmt: skip
-    assert wide.data == pytest.approx(max(2 * scatter - 0.1 * compute, 0))
+    assert wide.data == pytest.approx(
+        max(scatter - compute * 2 / 3, scatter / 11) + max(scatter - compute / 3, scatter / 11)
+    )
     assert wide.optimizer == pytest.approx(28 * (dense / 8 + routed / 2) / 1e12)
 
 
@@ -757,3 +796,27 @@ def test_routed_tokens_pay_for_their_permutation() -> None:
     assert routed - plain == pytest.approx(8 * 3 * 1024 / 2)
     half = attrs.evolve(MOE, moe_layers=4)  # half the layers routed
     assert step.elementwise_bytes(layout.Layout(tp=2), half)[0] - plain == pytest.approx(8 * 3 * 1024 / 2 / 2)
+
+
+def test_a_routed_expert_narrower_than_the_hidden_width_runs_at_its_own_width() -> None:
+    # 8 experts of MLP width 128 (8 layers x 8 experts x 3 x 1,024 x 128 parameters), top-2
+    routed = 8 * 8 * 3 * 1024 * 128
+    narrow = attrs.evolve(MOE, expert_params=routed, params=1.2e9 + routed, active_params=1.2e9 + routed * 2 / 8)
+    assert narrow.expert_ffn == pytest.approx(128)
+    lay = layout.Layout(tp=2, pp=2, dp=2, cp=2, ep=2, mb=2)
+    per_chip = 2 * 2048 * 0.5 / (2 * 2)  # 512 tokens per chip per micro-batch
+    size = 512 / (512 + 1024)  # the dense matmuls: hidden / tp = 512
+    rate = 1e15 * 0.5 * size
+    # rows per expert: 2,048 tokens x top-2 x ep 2 / 8 = 1,024, but an expert's width on a chip is
+    # 128 / tp = 64, so its matmuls run at 64 / (64 + 1,024) of the large-matmul share
+    expert_size = 64 / (64 + 1024)
+    dense_part = 6 * narrow.active_params * per_chip / rate
+    expert_extra = 6 * (routed * 2 / 8) * per_chip / rate * (size / expert_size - 1)
+    attention = 6 * 8 * 2048 * 1024 * per_chip * 4 / 3 / _attention_rate(cp=2)
+    compute = dense_part + expert_extra + attention + _memory_bound(lay, top_k=2)
+    st = step.step(lay, narrow)
+    assert st.compute == pytest.approx(16 * compute)
+    # the same experts as wide as the hidden width: no extra (rows 1,024 and width 512 both >= 512)
+    assert step.step(lay, MOE).compute == pytest.approx(
+        16 * (6 * 2.2e9 * per_chip / rate + attention + _memory_bound(lay, top_k=2))
+    )

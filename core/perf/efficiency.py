@@ -34,9 +34,9 @@ MATMUL_16BIT = Default(0.8, "large 16-bit matmuls reach at most this share of th
                             "measured BF16 GEMM on the 16-bit calibration runs' chip: 794.5 of 989 TFLOPS, "
                             "ml-engineering MAMF table, reported); a bound, not a fit: those runs all have one "
                             "per-chip matmul width, so they fit the half width below instead", calibrated=False)  # fmt: skip
-MATMUL_8BIT = Default(0.6358, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
+MATMUL_8BIT = Default(0.6328, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
                             "against its BF16 twin, on a chip whose 8-bit peak is 2x its 16-bit one)")  # fmt: skip
-MATMUL_HALF_WIDTH = Default(312.4, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
+MATMUL_HALF_WIDTH = Default(332.9, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
                                    "tokens / context parallel) at which the matmul share halves (fitted on the 16-bit "
                                    "NeMo and Llama 3 runs, with the 16-bit share bounded above)")  # fmt: skip
 # Fused attention (forward + backward) on the 16-bit calibration runs' chip, head dim 128, cuDNN (the fused
@@ -52,10 +52,17 @@ ATTENTION_16BIT = Default(0.487, "fused attention (forward and backward) reaches
 ATTENTION_HALF_LENGTH = Default(305.0, "tokens of one chip's sequence chunk (sequence / context parallel) at which fused "
                                        "attention's share halves (the same measurements, 512 to 16K tokens)",
                                 calibrated=False)  # fmt: skip
-EXPERT_OVERLAP = Default(0.4103, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
+EXPERT_OVERLAP = Default(0.4505, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
                                  "on 1,024 chips)")  # fmt: skip
-DP_OVERLAP = Default(0.5, "share of one micro-batch's compute that hides data-parallel gradient and weight traffic; "
-                          "no calibration case is sensitive to it (a judgement)", calibrated=False)  # fmt: skip
+# Compute beside a collective: overlapped compute kernels ran 18.9% slower on average (up to 40%)
+# than alone, GPT and Llama training on 4-accelerator servers of two vendors, two generations each
+# (S. Lee et al., "Characterizing Compute-Communication Overlap in GPU-Accelerated Distributed Deep
+# Learning", arXiv:2507.03114, 2025; reported). Replaces a judged 0.5 "share of one micro-batch that
+# hides data-parallel traffic", which no calibration case was sensitive to.
+OVERLAP_SLOWDOWN = Default(0.189, "compute slows by this share while a collective runs beside it on the chip (the "
+                                  "mean measured on GPT and Llama training, Lee et al. 2025, arXiv:2507.03114; "
+                                  "reported): data-parallel traffic hides behind the compute it overlaps at this cost",
+                           calibrated=False)  # fmt: skip
 FULL_RUN_FACTOR = Default(0.8786, "whole runs (restarts, evaluation, long-context stages) deliver this share of "
                                   "steady state: Llama 3.1 405B's 30.84M GPU-hours against the 41% MFU its paper "
                                   "gives for the same run")  # fmt: skip
@@ -66,11 +73,11 @@ SHAPELESS_MFU = Default(0.4, "a model known only by its parameter count has no l
 # checks each shipped value against its refit within 3%)
 MEMORY_BANDWIDTH_FRACTION = Default(0.724, "batch-1 decode of Llama 3.3 70B FP8 at TP2 (a GPU inference service) reads weights and "
                                            "KV cache at about 72% of peak memory bandwidth")  # fmt: skip
-PREFILL_COMPUTE_FRACTION = Default(0.546, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
+PREFILL_COMPUTE_FRACTION = Default(0.549, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
                                           "GPU inference service) reaches about half of dense peak at wide matmuls (serving "
                                           "multiplies every compute fraction by w / (w + MATMUL_HALF_WIDTH), w = hidden / tp); "
                                           "a chip's own prefill_efficiency scales it where its published runs differ")  # fmt: skip
-BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.732, "prompts prefilled under load, mixed into the decode steps of a "
+BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.737, "prompts prefilled under load, mixed into the decode steps of a "
                                                   "full batch (TensorRT-LLM max-throughput 8B, 5000/500), run at "
                                                   "about 73% of peak at wide matmuls")  # fmt: skip
 DECODE_COMPUTE_FRACTION = Default(0.5, "large-batch decode matmuls reach about half of peak at wide matmuls (a judgement)",
@@ -83,7 +90,7 @@ COLLECTIVE_LATENCY_US = Default(12.0, "an inference engine's latency per collect
 DEFAULTS: dict[str, Default] = {
     "matmul_16bit": MATMUL_16BIT, "matmul_8bit": MATMUL_8BIT, "matmul_half_width": MATMUL_HALF_WIDTH,
     "expert_overlap": EXPERT_OVERLAP, "attention_16bit": ATTENTION_16BIT,
-    "attention_half_length": ATTENTION_HALF_LENGTH, "dp_overlap": DP_OVERLAP, "full_run_factor": FULL_RUN_FACTOR,
+    "attention_half_length": ATTENTION_HALF_LENGTH, "overlap_slowdown": OVERLAP_SLOWDOWN, "full_run_factor": FULL_RUN_FACTOR,
     "shapeless_mfu": SHAPELESS_MFU, "memory_bandwidth_fraction": MEMORY_BANDWIDTH_FRACTION, "prefill_compute_fraction": PREFILL_COMPUTE_FRACTION,
     "batched_prefill_compute_fraction": BATCHED_PREFILL_COMPUTE_FRACTION,
     "decode_compute_fraction": DECODE_COMPUTE_FRACTION, "collective_latency_us": COLLECTIVE_LATENCY_US,

@@ -30,7 +30,7 @@ class Constants:
     matmul_16bit: float  # achieved share of the 16-bit peak by large matmuls
     matmul_8bit: float  # achieved share of the 8-bit peak by large matmuls
     half_width: float  # per-chip matmul width (hidden / tp) at which the share halves
-    dp_overlap: float  # share of one micro-batch's compute that hides data-parallel traffic
+    overlap_slowdown: float = 0.189  # compute slows by this share while collectives run beside it
     expert_overlap: float = 0.0  # share of the expert all-to-all hidden behind compute
     attention_16bit: float = 0.487  # achieved share of the 16-bit peak by fused attention on long sequences
     attention_half_length: float = 305.0  # tokens per chip's sequence chunk at which that share halves
@@ -88,6 +88,11 @@ class Job:
     @property
     def kv_width(self) -> int:
         return self.kv_heads * self.head_dim
+
+    @property
+    def expert_ffn(self) -> float:
+        """One routed expert's gated MLP width: its parameters per layer over 3 x hidden."""
+        return self.expert_params / (self.moe_layers * self.experts * 3 * self.hidden) if self.experts else 0.0
 
     @property
     def dense_params(self) -> float:

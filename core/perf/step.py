@@ -31,8 +31,9 @@ layer, 16-bit elements read + written (``elementwise_bytes``)
 
     tensor parallel  4 all-reduce-sized collectives of tokens/cp x hidden x 2 bytes per layer
                      (+2 with full recompute), over the scale-up link if tp fits a domain
-    experts         a routed expert's matmuls run at the size factor of its rows, micro-batch tokens x
-                     top-k x ep / experts (small without expert parallel)
+    experts         a routed expert's matmuls run at the size factor of the narrower of its rows,
+                     micro-batch tokens x top-k x ep / experts (small without expert parallel), and its
+                     own MLP width on the chip (often under the hidden width)
     expert parallel  4 all-to-alls per MoE layer of tokens/(cp x tp) x top-k x hidden x 2 bytes, less
                      the calibrated share hidden behind compute
     context parallel ring exchange of K and V, 3 (cp-1) chunks per layer over the tier that holds the
@@ -41,9 +42,12 @@ layer, 16-bit elements read + written (``elementwise_bytes``)
     pipeline         2 sends per micro-batch and virtual stage of tokens/cp x hidden x 2 (/tp with SP)
 
 and per step: the bubble (pp-1)/vpp micro-batch times (1F1B, Narayanan et al. 2021), data-parallel
-gradient reduce-scatter + weight all-gather (hierarchical: inside the scale-up domain, then across)
-hidden behind one micro-batch's compute up to the calibrated overlap, ZeRO-3's weight gathers per
-micro-batch, and the optimizer's 28 bytes per local parameter at the achieved memory bandwidth.
+gradient reduce-scatter and weight all-gather (hierarchical: inside the scale-up domain, then across),
+each beside the compute it can overlap: the gradients in the last micro-batch's backward (every
+backward with ZeRO-2, which keeps no whole gradient), the weights in the first forward (ZeRO-3: every
+forward and backward). Compute slows while a collective shares the chip (``exposed``: the measured
+slowdown, not a fitted overlap), and traffic longer than its window is exposed in full. Then the
+optimizer's 28 bytes per local parameter at the achieved memory bandwidth.
 """
 
 from __future__ import annotations
@@ -116,6 +120,14 @@ def elementwise_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> tuple[Any, Any, A
     return outer + inner, casts, 20 * job.vocab / lay.tp
 
 
+def exposed(traffic: Any, window: Any, slowdown: float, xp: Any = SCALAR) -> Any:
+    """Time a collective of ``traffic`` seconds adds to a step when it runs beside ``window`` seconds of
+    compute that slows by ``slowdown`` while they share the chip: the compute it overlaps loses
+    traffic x slowdown / (1 + slowdown); what outlasts the stretched window, window x (1 + slowdown),
+    is exposed in full (then the cost is traffic - window)."""
+    return xp.maximum(traffic - window, traffic * slowdown / (1 + slowdown))
+
+
 def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     c = job.constants
     tiers = job.tiers
@@ -150,7 +162,8 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
         # expert parallel they are small matmuls, slow for their FLOPs: why runs use it.
         share = job.expert_params * job.experts_per_token / job.experts / job.active_params
         rows = tokens / cp * job.experts_per_token * ep / job.experts
-        n = xp.minimum(rows, chip_width(lay, job, xp))
+        # An expert's matmuls are as narrow as its MLP width (often under the hidden width) on a chip.
+        n = xp.minimum(rows, chip_width(lay, job, xp) * min(job.expert_ffn / job.hidden, 1.0))
         expert_size = n / (n + half_width(job))
         compute_mb = compute_mb + share * linear_hw / rate * (size / expert_size - 1)
 
@@ -187,9 +200,21 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
             out = out + comm.tiered_reduce_scatter(per_param * expert, expert_group, tp * ep, tiers, xp)
         return out
 
-    grads = 2 * scatter(GRAD_BYTES)  # reduce-scatter gradients + all-gather weights (= one all-reduce)
-    zero3 = xp.where(lay.zero >= 3, 2 * micro * scatter(WEIGHT_BYTES), 0.0)
-    data = xp.maximum(grads + zero3 - c.dp_overlap * compute_mb, 0.0)
+    # Data parallel (``exposed``): Megatron-style overlap reduce-scatters the gradients in the last
+    # micro-batch's backward and all-gathers the updated weights in the next step's first forward;
+    # ZeRO-2 keeps no whole gradient, so it reduce-scatters in every backward; ZeRO-3 also gathers the
+    # weights for every forward and backward. 16-bit gradients and weights on the wire.
+    reduce, gather = scatter(GRAD_BYTES), scatter(WEIGHT_BYTES)
+    forward = compute_mb / xp.where(code == 2, 4, 3)  # full recompute runs the forward again in the backward
+    backward = compute_mb - forward
+
+    def hide(traffic: Any, window: Any) -> Any:
+        return exposed(traffic, window, c.overlap_slowdown, xp)
+
+    per_step = xp.where(lay.zero == 0, hide(reduce + gather, backward), hide(reduce, backward) + hide(gather, forward))
+    zero2 = micro * hide(reduce, backward) + hide(gather, forward)
+    zero3 = micro * (hide(gather, forward) + hide(gather + reduce, backward))
+    data = xp.where(lay.zero <= 1, per_step, xp.where(lay.zero == 2, zero2, zero3))
 
     shard_dense = xp.where(lay.zero >= 1, group, 1)
     shard_expert = xp.where(lay.zero >= 1, expert_group, 1)

@@ -28,7 +28,7 @@ from hwprof.core.perf.step import chip_width, step
 
 def constants() -> Constants:
     return Constants(matmul_16bit=eff.MATMUL_16BIT.value, matmul_8bit=eff.MATMUL_8BIT.value,
-                     half_width=eff.MATMUL_HALF_WIDTH.value, dp_overlap=eff.DP_OVERLAP.value,
+                     half_width=eff.MATMUL_HALF_WIDTH.value, overlap_slowdown=eff.OVERLAP_SLOWDOWN.value,
                      expert_overlap=eff.EXPERT_OVERLAP.value, attention_16bit=eff.ATTENTION_16BIT.value,
                      attention_half_length=eff.ATTENTION_HALF_LENGTH.value,
                      memory_fraction=eff.MEMORY_BANDWIDTH_FRACTION.value)  # fmt: skip
