@@ -6,6 +6,7 @@ Per micro-batch, the slowest stage (ceil(L/pp) layers when uneven) runs on each 
     matmul FLOPs    6 x active params x tokens x (its layers / L) / (tp x cp)
     attention FLOPs 6 x L x s x heads x head_dim x tokens x (its layers / L) / (tp x cp)
     recompute       selective: + attention forward (1/3 of it); full: + the whole forward (1/3)
+    copied KV heads 12 x h x head_dim x (tp - kv_heads) per token and layer where tp > kv_heads
 
 at an achieved rate per precision: the run's precision on its own peak x its share x the chip's
 software factor (its profile's training_efficiency, 1 for the reference stacks) x the
@@ -107,6 +108,14 @@ def size_factor(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
     return n / (n + half_width(job))
 
 
+def copied_kv_flops(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
+    """Matmul FLOPs per token beyond the model's count where tensor parallel exceeds the KV heads:
+    each rank then computes a whole K and V head (frameworks copy the heads, tp / kv_heads copies of
+    each), 3 x 2 x 2 h d per rank and layer against the count's 12 h d kv_heads over tp ranks:
+    12 x layers x h x d x (tp - kv_heads), on the same footing as ``flops_per_token``."""
+    return 12.0 * job.layers * job.hidden * job.head_dim * xp.maximum(lay.tp - job.kv_heads, 0)
+
+
 def elementwise_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
     """Bytes of memory-bound traffic per token on one chip (see the module docstring): ``(per layer,
     8-bit casts per layer, loss)``."""
@@ -140,6 +149,7 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     matmul_flops, attention_flops = job.flops_per_token()
     per_chip = tokens * share_of_model / (tp * cp)
     linear_hw = matmul_flops * per_chip * xp.where(code == 2, 4 / 3, 1.0)
+    matmul_hw = linear_hw + copied_kv_flops(lay, job, xp) * per_chip * xp.where(code == 2, 4 / 3, 1.0)
     attention_hw = attention_flops * per_chip * xp.where(code >= 1, 4 / 3, 1.0)
     size = size_factor(lay, job, xp)
     rate16 = job.peak_16bit * c.matmul_16bit * size * job.software
@@ -152,10 +162,10 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     if job.low_precision:  # 8-bit matmuls pay for their casts; never slower than staying at 16 bits
         rate8 = job.peak_matmul * c.matmul_8bit * size * job.software
         casts = tokens / cp * stage_layers * cast_bytes / bandwidth
-        eight = linear_hw / rate8 + casts < linear_hw / rate16
+        eight = matmul_hw / rate8 + casts < matmul_hw / rate16
         rate = xp.where(eight, rate8, rate16)
         memory_mb = memory_mb + xp.where(eight, casts, 0.0)
-    compute_mb = linear_hw / rate + attention_hw / attention_rate + memory_mb
+    compute_mb = matmul_hw / rate + attention_hw / attention_rate + memory_mb
     if job.experts:
         # Routed experts' matmuls have as many rows as tokens reach one expert: the micro-batch's
         # tokens x top-k / experts, times ep (the all-to-all gathers them from the ep ranks). Without
