@@ -684,6 +684,13 @@ class ValidationCase(Record):
     tokens: float | None = attrs.field(default=None, metadata=doc("training tokens (chip_hours cases)"))
     seq_len: int | None = attrs.field(default=None, metadata=doc("training sequence length"))
     full_run: bool = attrs.field(default=False, metadata=doc("a whole run, restarts included"))
+    fused_attention: bool = attrs.field(
+        default=True,
+        metadata=doc(
+            "false when the source's run computes attention unfused, its scores passing through memory "
+            "(no fused / flash attention kernel); training cases only"
+        ),
+    )
     kv_precision: str = attrs.field(default="bf16", metadata=doc("KV-cache precision (serve)"))
     batch: int | None = attrs.field(default=None, metadata=doc("concurrent sequences (serve)"))
     largest_batch: bool = attrs.field(

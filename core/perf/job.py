@@ -80,6 +80,8 @@ class Job:
     # The chip's own matmul half width per rank (its profile's matmul_half_width); 0: the constants'
     # half width, applied to the per-chip width (``step.chip_width``).
     rank_half_width: float = 0.0
+    # False: attention runs unfused, its scores written to and read from memory (``step``).
+    fused_attention: bool = True
 
     @property
     def attention_width(self) -> int:
@@ -124,6 +126,7 @@ def job_for(
     batch_seqs: int | None = None,
     cross_domain: bool = False,
     ranks_per_chip: int | None = None,
+    fused_attention: bool = True,
 ) -> Job:
     """A Job from records: ``shape`` (records.Workload), ``chip``, ``system`` (or None: a bare chip).
 
@@ -169,7 +172,7 @@ def job_for(
         moe_layers=moe_layers, cross_domain=cross_domain, software=software_factor(chip, constants),
         ffn=ffn_width(shape.active, shape.layers, shape.hidden, shape.heads * head_dim,
                       (shape.kv_heads or shape.heads) * head_dim, shape.vocab or 0), ranks_per_chip=r,
-        rank_half_width=own_half_width(chip),
+        rank_half_width=own_half_width(chip), fused_attention=fused_attention,
     )  # fmt: skip
 
 

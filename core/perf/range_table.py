@@ -8,7 +8,7 @@ WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {
     ("train", "own"): (-0.3763, 0.4619, 24, 18, 1),
     ("train", "corrected"): (-0.3763, 0.4619, 24, 5, 1),
     ("train", "borrowed"): (-0.6491, 0.7767, 24, 1, 2),
-    ("train", "other"): (-0.6458, 0.1671, 2, 2, 1),
+    ("train", "other"): (-0.6458, 0.1108, 2, 2, 1),
     ("serve", "own"): (-0.2106, 0.7473, 30, 30, 1),
     ("serve", "corrected"): (-0.1671, 0.5467, 59, 4, 1),
     ("serve", "borrowed"): (-0.0590, 0.9263, 25, 25, 1),
@@ -16,5 +16,5 @@ WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {
     ("search", "own"): (-0.1062, 0.7737, 24, 18, 1),
     ("search", "corrected"): (-0.1062, 0.7737, 24, 5, 1),
     ("search", "borrowed"): (-0.2022, 1.2046, 24, 1, 2),
-    ("search", "other"): (0.0000, 0.3382, 2, 2, 1),
+    ("search", "other"): (0.0000, 0.2909, 2, 2, 1),
 }

@@ -7,6 +7,8 @@ Per micro-batch, the slowest stage (ceil(L/pp) layers when uneven) runs on each 
     attention FLOPs 6 x L x s x heads x head_dim x tokens x (its layers / L) / (tp x cp)
     recompute       selective: + attention forward (1/3 of it); full: + the whole forward (1/3)
     copied KV heads 12 x h x head_dim x (tp - kv_heads) per token and layer where tp > kv_heads
+    unfused attention (a case that says so) the full s x s square at the matmul rate, its scores
+                    through memory (``score_bytes``), instead of the fused kernels' share
 
 at an achieved rate per precision: the run's precision on its own peak x its share x the chip's
 software factor (its profile's training_efficiency, 1 for the reference stacks) x the
@@ -116,6 +118,16 @@ def copied_kv_flops(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
     return 12.0 * job.layers * job.hidden * job.head_dim * xp.maximum(lay.tp - job.kv_heads, 0)
 
 
+def score_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
+    """Bytes of attention scores through memory per layer and micro-batch on one rank when attention
+    runs unfused: heads / tp x (tokens / cp) x s scores of 2 bytes, each written by Q K^T and read by
+    the softmax, which writes the probabilities that P V reads (4 passes forward); backward writes
+    dP, the softmax backward reads P and dP and writes dS, dV reads P, dQ and dK read dS (7 passes);
+    recompute (selective or full) repeats the forward's 4."""
+    scores = job.heads / lay.tp * lay.mb * job.seq_len / lay.cp * job.seq_len
+    return scores * 2 * (11 + xp.where(lay.recompute_code >= 1, 4, 0))
+
+
 def elementwise_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
     """Bytes of memory-bound traffic per token on one chip (see the module docstring): ``(per layer,
     8-bit casts per layer, loss)``."""
@@ -165,7 +177,11 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
         eight = matmul_hw / rate8 + casts < matmul_hw / rate16
         rate = xp.where(eight, rate8, rate16)
         memory_mb = memory_mb + xp.where(eight, casts, 0.0)
-    compute_mb = matmul_hw / rate + attention_hw / attention_rate + memory_mb
+    attention_s = attention_hw / attention_rate
+    if not job.fused_attention:  # the whole s x s square (twice the causal count) at the matmul rate, scores via memory
+        attention_s = (2 * attention_hw / (job.peak_16bit * c.matmul_16bit * job.software)
+                       + score_bytes(lay, job, xp) * stage_layers / bandwidth)  # fmt: skip
+    compute_mb = matmul_hw / rate + attention_s + memory_mb
     if job.experts:
         # Routed experts' matmuls have as many rows as tokens reach one expert: the micro-batch's
         # tokens x top-k / experts, times ep (the all-to-all gathers them from the ep ranks). Without
@@ -190,7 +206,7 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     kv_chunk = 2 * tokens / cp * job.kv_width * 2 / tp
     # A ring is as slow as its slowest hop: over the innermost tier whose domain holds all cp x tp ranks.
     ring = xp.where(cp > 1, 3 * (cp - 1) * comm.tiered_p2p(kv_chunk, cp * tp / 2, tiers, xp), 0.0)
-    attention_per_layer = attention_hw / attention_rate / stage_layers
+    attention_per_layer = attention_s / stage_layers
     context_mb = stage_layers * xp.maximum(ring - attention_per_layer, 0.0)
 
     per_mb = compute_mb + tensor_mb + expert_mb + context_mb
