@@ -49,7 +49,10 @@ gradient reduce-scatter and weight all-gather (hierarchical: inside the scale-up
 each beside the compute it can overlap: the gradients in the last micro-batch's backward (every
 backward with ZeRO-2, which keeps no whole gradient), the weights in the first forward (ZeRO-3: every
 forward and backward). Compute slows while a collective shares the chip (``exposed``: the measured
-slowdown, not a fitted overlap), and traffic longer than its window is exposed in full. Then the
+slowdown, not a fitted overlap), and traffic longer than its window is exposed in full. The traffic
+goes in chunks of one layer (with pp > 1, of one virtual stage), and the last chunk has nothing left
+to hide behind (NeMo's communication-overlap guide: "exposes only one DP communication chunk"), so
+without interleaving a pipeline stage's data-parallel traffic is all exposed. Then the
 optimizer's 28 bytes per local parameter at the achieved memory bandwidth.
 """
 
@@ -234,8 +237,13 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     forward = compute_mb / xp.where(code == 2, 4, 3)  # full recompute runs the forward again in the backward
     backward = compute_mb - forward
 
+    # The traffic goes in chunks of one layer (with pp > 1, of one virtual stage's layers): the chunk
+    # that comes last in the window (the first layer's gradients, the first layer's weights) has no
+    # compute left to hide behind and is exposed in full.
+    last = xp.where(pp > 1, 1 / vpp, 1 / stage_layers)
+
     def hide(traffic: Any, window: Any) -> Any:
-        return exposed(traffic, window, c.overlap_slowdown, xp)
+        return last * traffic + exposed((1 - last) * traffic, window, c.overlap_slowdown, xp)
 
     per_step = xp.where(lay.zero == 0, hide(reduce + gather, backward), hide(reduce, backward) + hide(gather, forward))
     zero2 = micro * hide(reduce, backward) + hide(gather, forward)
