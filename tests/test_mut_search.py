@@ -35,7 +35,7 @@ def divisors(n: int) -> list[int]:
 
 
 def brute_candidates(job: Job) -> set[tuple[int, ...]]:
-    """Every (tp, pp, dp, cp, ep, vpp, mb, zero, recompute code, sp, uneven) the search should try."""
+    """Every (tp, pp, dp, cp, ep, vpp, mb, zero, recompute code, sp, uneven, grads) the search should try."""
     out = set()
     for tp in divisors(job.chips):
         if tp > max(job.domain, 1) and not job.cross_domain:
@@ -51,7 +51,7 @@ def brute_candidates(job: Job) -> set[tuple[int, ...]]:
                 eps = [e for e in divisors(dp * cp) if job.experts % e == 0] if job.experts else [1]
                 for vpp, ep, mb, zero, rc in itertools.product(vpps, eps, search.MICRO_BATCHES, search.ZERO_STAGES,
                                                                range(3)):  # fmt: skip
-                    out.add((tp, pp, dp, cp, ep, vpp, mb, zero, rc, 1, 0))
+                    out.add((tp, pp, dp, cp, ep, vpp, mb, zero, rc, 1, 0, 32))
     return out
 
 
@@ -132,7 +132,8 @@ def test_fixed_keys_keep_only_matching_candidates() -> None:
     assert not list(search.candidates(JOB, {"cp": 3}))
     assert not list(search.candidates(JOB, {"tp": 2, "cp": 3, "pp": 1}))
     # keys the default grid does not vary: sp and uneven are carried through
-    assert {r[9:] for r in search.candidates(JOB, {"sp": 0, "uneven": 1, "tp": 1})} == {(0, 1)}
+    assert {r[9:] for r in search.candidates(JOB, {"sp": 0, "uneven": 1, "tp": 1})} == {(0, 1, 32)}
+    assert {r[11] for r in search.candidates(JOB, {"grads": 16})} == {16}  # as given, never searched
     moe = set(search.candidates(MOE, {"ep": 2}))
     assert moe and {r[4] for r in moe} == {2}
 
@@ -241,10 +242,10 @@ def test_refusals_count_each_layout_once_against_its_first_failing_rule() -> Non
 
 
 def test_to_layout_reads_the_fields_in_order() -> None:
-    lay = search.to_layout((2, 4, 8, 16, 32, 3, 5, 2, 2, 0, 1))
+    lay = search.to_layout((2, 4, 8, 16, 32, 3, 5, 2, 2, 0, 1, 16))
     assert lay == layout.Layout(tp=2, pp=4, dp=8, cp=16, ep=32, vpp=3, mb=5, zero=2, recompute="full", sp=0,
-                                uneven=1)  # fmt: skip
-    assert search.to_layout((1,) * 8 + (0, 1, 0)).recompute == "none"
+                                uneven=1, grads=16)  # fmt: skip
+    assert search.to_layout((1,) * 8 + (0, 1, 0, 32)).recompute == "none"
 
 
 def test_divisors() -> None:

@@ -66,8 +66,8 @@ def test_export_prints_the_record_and_its_sources(run_cli: Any, builtin_registry
     assert profile.chip == (builtin_registry.chips["h100-sxm"],)
     chip = profile.chip[0]
     assert chip.weight_only is not None
-    assert profile.sources == {"v1": chip.memory.source, "v3": chip.sram_mib.source,
-                               "modelopt-matrix": chip.weight_only.source}  # fmt: skip
+    assert profile.sources == {"smi-h100": chip.memory.source, "v1": chip.memory.alternatives[0].source,
+                               "v3": chip.sram_mib.source, "modelopt-matrix": chip.weight_only.source}  # fmt: skip
 
 
 def test_export_unknown_id(run_cli: Any) -> None:

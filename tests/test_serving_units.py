@@ -293,11 +293,12 @@ def test_estimate_fields_by_hand(reg: registry.Registry) -> None:
     assert r.memory.kv_bytes_per_token == 2 * 80 * 8 * 128 * 1
     assert r.memory.kv_bytes_per_token_per_chip == 2 * 80 * 8 * 128 / 2
     assert r.memory.weights_bytes_per_chip == 70.6e9 / 2
-    assert r.memory.usable_bytes_per_chip == 80e9 * 0.9
+    usable = 79.65 * 2**30 * 0.9  # the device's 81,559 MiB (nvidia-smi) = 79.65 GiB, 0.9 of it usable
+    assert r.memory.usable_bytes_per_chip == pytest.approx(usable)
     context = 2000 + 250
     assert r.memory.kv_cache_bytes_per_chip == pytest.approx(r.breakdown.running_sequences_per_replica * context
                                                              * 2 * 80 * 8 * 128 / 2)  # fmt: skip
-    assert r.memory.max_batch_per_replica == (72e9 - 35.3e9) // (81920 * 2500)
+    assert r.memory.max_batch_per_replica == (usable - 35.3e9) // (81920 * 2500)
     b = r.breakdown
     assert b.decode_step_s == pytest.approx(max(b.decode_memory_s, b.decode_compute_s) + b.decode_comm_s)
     assert b.prompt_alone_s == pytest.approx(b.prompt_compute_s + b.prompt_comm_s)
@@ -310,7 +311,7 @@ def test_estimate_fields_by_hand(reg: registry.Registry) -> None:
     assert "layout tp=2,pp=1,dp=4: tensor parallel 2 x pipeline 1 chips per replica, 4 replicas" in r.assumptions[0]
     assert "chunks of up to 8,192 tokens" in r.assumptions[1]
     assert (
-        "memory bandwidth 72%, prompt compute 55%, decode compute 50% of peak, times w / (w + 332.9)"
+        "memory bandwidth 72%, prompt compute 55%, decode compute 50% of peak, times w / (w + 387.4)"
         in r.assumptions[2]
     )
     assert "at least 12 us per step" in r.assumptions[2]
@@ -486,10 +487,10 @@ def test_estimate_messages_and_assumptions_exactly(reg: registry.Registry) -> No
         "1000 requests/s is more than 1 replica of tp=8,pp=1,dp=1 can serve: prompts alone would take more than "
         "all of its time; add replicas or chips")  # fmt: skip
     assert says(p5, sl.ServeLayout(tp=8), serving.Traffic(20, 131000, rate_per_s=1.0)) == (
-        "1 requests/s is more than 1 replica of tp=8,pp=1,dp=1 can serve: its KV cache holds 10 sequences, fewer "
+        "1 requests/s is more than 1 replica of tp=8,pp=1,dp=1 can serve: its KV cache holds 11 sequences, fewer "
         "than the rate keeps in flight; add replicas or chips")  # fmt: skip
     assert says(p5, sl.ServeLayout(dp=8), serving.Traffic(10, 10)) == (
-        "llama3.1-70b in bf16 needs 141.2 GB of weights per chip with 1 chip per replica; a h100-sxm holds 72.0 GB "
+        "llama3.1-70b in bf16 needs 141.2 GB of weights per chip with 1 chip per replica; a h100-sxm holds 77.0 GB "
         "usable: it needs at least 2 chips per replica (tp x pp)")  # fmt: skip
     assert says(on(reg, "p5.48xlarge", 2), sl.ServeLayout(tp=2), serving.Traffic(131000, 72)) == (
         "layout tp=2,pp=1,dp=1: the weights leave no room for the KV cache of one sequence of 131,072 tokens; use more "
@@ -510,7 +511,7 @@ def test_estimate_messages_and_assumptions_exactly(reg: registry.Registry) -> No
         "evenly over the replicas",
         "continuous batching; prompts prefilled first come first served in chunks of up to 8,192 tokens mixed into "
         "the decode steps",
-        "memory bandwidth 72%, prompt compute 55%, decode compute 50% of peak, times w / (w + 332.9) for w = hidden / "
+        "memory bandwidth 72%, prompt compute 55%, decode compute 50% of peak, times w / (w + 387.4) for w = hidden / "
         "tp matmul columns per chip (per rank, against the chip's own half width, where its profile gives one); "
         "collective latency at least 12 us per step",
         "queueing: M/D/1 prompt queue (Poisson arrivals), TPOT stretched by the prompts' share of time "

@@ -34,9 +34,9 @@ MATMUL_16BIT = Default(0.8, "large 16-bit matmuls reach at most this share of th
                             "measured BF16 GEMM on the 16-bit calibration runs' chip: 794.5 of 989 TFLOPS, "
                             "ml-engineering MAMF table, reported); a bound, not a fit: those runs all have one "
                             "per-chip matmul width, so they fit the half width below instead", calibrated=False)  # fmt: skip
-MATMUL_8BIT = Default(0.6328, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
+MATMUL_8BIT = Default(0.6296, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
                             "against its BF16 twin, on a chip whose 8-bit peak is 2x its 16-bit one)")  # fmt: skip
-MATMUL_HALF_WIDTH = Default(332.9, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
+MATMUL_HALF_WIDTH = Default(387.4, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
                                    "tokens / context parallel) at which the matmul share halves (fitted on the 16-bit "
                                    "NeMo and Llama 3 runs, with the 16-bit share bounded above)")  # fmt: skip
 # Fused attention (forward + backward) on the 16-bit calibration runs' chip, head dim 128, cuDNN (the fused
@@ -52,7 +52,7 @@ ATTENTION_16BIT = Default(0.487, "fused attention (forward and backward) reaches
 ATTENTION_HALF_LENGTH = Default(305.0, "tokens of one chip's sequence chunk (sequence / context parallel) at which fused "
                                        "attention's share halves (the same measurements, 512 to 16K tokens)",
                                 calibrated=False)  # fmt: skip
-EXPERT_OVERLAP = Default(0.4505, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
+EXPERT_OVERLAP = Default(0.4904, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
                                  "on 1,024 chips)")  # fmt: skip
 # Compute beside a collective: overlapped compute kernels ran 18.9% slower on average (up to 40%)
 # than alone, GPT and Llama training on 4-accelerator servers of two vendors, two generations each

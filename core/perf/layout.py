@@ -13,6 +13,9 @@ Keys (omitted keys take the defaults shown):
     recompute=selective   none | selective | full
     sp=1         sequence parallel (0 or 1)
     uneven=0     1 allows pipeline stages with unequal layer counts (the slowest stage sets the pace)
+    grads=32     bits of each gradient as kept and accumulated: 32 (Megatron-LM's default for 16-bit
+                 training, Llama 3's) or 16 (16-bit gradient buffers, as some tuned recipes set); a
+                 numerical choice the search keeps as given, never varies
 
 ``recompute=none`` recomputes nothing beyond what fused (flash) attention does inside its own
 backward (the scores, never stored); ``selective`` is Korthikanti et al.'s selective recompute,
@@ -33,7 +36,7 @@ from hwprof.core.errors import HwprofError
 from hwprof.core.perf.arith import SCALAR
 
 RECOMPUTE = ("none", "selective", "full")
-_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "sp", "uneven")
+_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "sp", "uneven", "grads")
 
 
 class LayoutError(HwprofError):
@@ -57,6 +60,7 @@ class Layout:
     recompute: str = "selective"
     sp: int = 1
     uneven: int = 0
+    grads: int = 32
 
     @property
     def chips(self) -> int:
@@ -69,7 +73,7 @@ class Layout:
     def __str__(self) -> str:
         text = (f"tp={self.tp},pp={self.pp},dp={self.dp},cp={self.cp},ep={self.ep},vpp={self.vpp},"
                 f"mb={self.mb},zero={self.zero},recompute={self.recompute},sp={self.sp}")  # fmt: skip
-        return text + (",uneven=1" if self.uneven else "")
+        return text + (",uneven=1" if self.uneven else "") + (f",grads={self.grads}" if self.grads != 32 else "")
 
 
 def parse(text: str, chips: int | None = None) -> Layout:
@@ -117,6 +121,8 @@ def given(text: str) -> dict[str, Any]:
     for key in ("sp", "uneven"):
         if values.get(key, 0) not in (0, 1):
             raise LayoutError("syntax", f"{key}={values[key]}: use 0 or 1")
+    if values.get("grads", 32) not in (16, 32):
+        raise LayoutError("syntax", f"grads={values['grads']}: gradients are kept in 16 or 32 bits")
     return values
 
 

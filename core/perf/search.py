@@ -40,7 +40,8 @@ def _divisors(n: int) -> list[int]:
 
 
 def candidates(job: Any, fixed: dict[str, Any] | None = None) -> Iterator[tuple[int, ...]]:
-    """(tp, pp, dp, cp, ep, vpp, mb, zero, recompute_code, sp) tuples whose degrees multiply to the chips."""
+    """(tp, pp, dp, cp, ep, vpp, mb, zero, recompute_code, sp, uneven, grads) tuples whose degrees multiply to the
+    chips (uneven and grads as given: not searched)."""
     fixed = fixed or {}
     n = job.chips
 
@@ -68,12 +69,12 @@ def candidates(job: Any, fixed: dict[str, Any] | None = None) -> Iterator[tuple[
                 mbs = [pick("mb")] if "mb" in fixed else list(MICRO_BATCHES)
                 zeros = [pick("zero")] if "zero" in fixed else list(ZERO_STAGES)
                 sps = [pick("sp")] if "sp" in fixed else [1]
-                uneven = pick("uneven", 0)
+                uneven, grads = pick("uneven", 0), pick("grads", 32)
                 for vpp, ep, mb, zero, rc, sp in itertools.product(vpps, eps, mbs, zeros, recompute, sps):
-                    yield (tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven)
+                    yield (tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven, grads)
 
 
-FIELDS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute_code", "sp", "uneven")
+FIELDS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute_code", "sp", "uneven", "grads")
 
 
 @attrs.frozen
@@ -91,12 +92,13 @@ class Grid:
     recompute_code: Any
     sp: Any
     uneven: Any
+    grads: Any
 
 
 def to_layout(values: tuple[int, ...]) -> Layout:
-    tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven = (int(v) for v in values)
+    tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven, grads = (int(v) for v in values)
     return Layout(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, mb=mb, zero=zero, recompute=RECOMPUTE[rc], sp=sp,
-                  uneven=uneven)  # fmt: skip
+                  uneven=uneven, grads=grads)  # fmt: skip
 
 
 def evaluate(grid: Any, job: Any, xp: Any) -> tuple[Any, Any, list[tuple[str, Any]]]:

@@ -53,7 +53,7 @@ slowdown, not a fitted overlap), and traffic longer than its window is exposed i
 goes in chunks of one layer (with pp > 1, of one virtual stage), and the last chunk has nothing left
 to hide behind (NeMo's communication-overlap guide: "exposes only one DP communication chunk"), so
 without interleaving a pipeline stage's data-parallel traffic is all exposed. Then the
-optimizer's 28 bytes per local parameter at the achieved memory bandwidth.
+optimizer's 26 bytes + one gradient per local parameter at the achieved memory bandwidth.
 """
 
 from __future__ import annotations
@@ -64,9 +64,11 @@ import attrs
 
 from hwprof.core.perf import comm
 from hwprof.core.perf.arith import SCALAR
-from hwprof.core.perf.memory import GRAD_BYTES, WEIGHT_BYTES, params_per_chip
+from hwprof.core.perf.memory import WEIGHT_BYTES, grad_bytes, params_per_chip
 
-OPTIMIZER_BYTES_TOUCHED = 28  # Adam: read 32-bit master, m, v and 16-bit grad; write master, m, v and 16-bit weight
+# Adam per local parameter: read 32-bit master, m and v (12) and the gradient; write master, m, v and the
+# 16-bit weight (14).
+OPTIMIZER_BYTES_FIXED = 26
 
 
 @attrs.frozen
@@ -233,7 +235,8 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     # micro-batch's backward and all-gathers the updated weights in the next step's first forward;
     # ZeRO-2 keeps no whole gradient, so it reduce-scatters in every backward; ZeRO-3 also gathers the
     # weights for every forward and backward. 16-bit gradients and weights on the wire.
-    reduce, gather = scatter(GRAD_BYTES), scatter(WEIGHT_BYTES)
+    # (Gradients travel at 16 bits whatever bits the layout keeps them in: the recipes here reduce in bf16.)
+    reduce, gather = scatter(WEIGHT_BYTES), scatter(WEIGHT_BYTES)
     forward = compute_mb / xp.where(code == 2, 4, 3)  # full recompute runs the forward again in the backward
     backward = compute_mb - forward
 
@@ -252,7 +255,7 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
 
     shard_dense = xp.where(lay.zero >= 1, group, 1)
     shard_expert = xp.where(lay.zero >= 1, expert_group, 1)
-    optimizer = (OPTIMIZER_BYTES_TOUCHED * (dense / shard_dense + expert / shard_expert)
+    optimizer = ((OPTIMIZER_BYTES_FIXED + grad_bytes(lay)) * (dense / shard_dense + expert / shard_expert)
                  / (job.memory_bw * c.memory_fraction))  # fmt: skip
 
     return Step(

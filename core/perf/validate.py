@@ -56,17 +56,22 @@ def train_job(case: records.ValidationCase, reg: Registry, consts: Constants) ->
 
 def run_train(case: records.ValidationCase, reg: Registry, consts: Constants, searched: bool = False) -> TrainRun:
     job, fixed = train_job(case, reg, consts)
+    given: dict[str, Any] = {k: fixed[k] for k in ("uneven", "grads") if k in fixed}  # how it ran: never searched
+    keys: dict[str, Any] = given if searched else fixed
+    found = search.search(job, keys or None, top=1)
     if searched:
-        found = search.search(job, {"uneven": fixed["uneven"]} if "uneven" in fixed else None, top=1)
         basis = "searched"
     else:
-        found = search.search(job, fixed, top=1)
-        filled = [f.name for f in attrs.fields(layout.Layout) if f.name not in fixed and f.name not in ("dp", "uneven")]
+        filled = [f.name for f in attrs.fields(layout.Layout)
+                  if f.name not in fixed and f.name not in ("dp", "uneven", "grads")]  # fmt: skip
         basis = "published" + (f"; not published, searched: {', '.join(filled)}" if filled else "")
     if found.layouts:
         chosen, fits = found.layouts[0], True
-    else:  # nothing fits by the model: the published layout as written, flagged
-        chosen, fits = layout.parse(",".join(f"{k}={v}" for k, v in fixed.items()), job.chips), False
+    else:  # nothing fits by the model: the fastest layout with these keys memory aside, flagged
+        roomy = search.search(attrs.evolve(job, memory_bytes=float("inf")), keys or None, top=1)
+        chosen = roomy.layouts[0] if roomy.layouts else layout.parse(",".join(f"{k}={v}" for k, v in fixed.items()),
+                                                                     job.chips)  # fmt: skip
+        fits = False
     seconds = float(step(chosen, job).total)
     return TrainRun(metric(case, job, seconds), str(chosen), basis, seconds, fits, job)
 
