@@ -113,3 +113,19 @@ def test_grads_is_a_layout_key_of_16_or_32_bits() -> None:
     assert "grads" not in str(layout.parse("tp=8,pp=16,dp=128"))  # 32, the default, is not printed
     with pytest.raises(layout.LayoutError, match=r"\(syntax\): grads=8: gradients are kept in 16 or 32 bits"):
         layout.parse("grads=8", chips=1)
+
+
+def test_unfused_attention_keeps_its_probabilities_unless_recomputed() -> None:
+    # heads / tp x s probabilities of 2 bytes per token replace the fused kernel's 4-byte statistics
+    unfused = attrs.evolve(JOB, fused_attention=False)
+    none = attrs.evolve(BASE, recompute="none")
+    fused_kept = memory.activation_per_layer(none, JOB)
+    probabilities = 2048 * (2 * 8 / 2 * 2048 - 4 * 8 / 2)  # tokens x (2 bytes x 4 heads per rank x s - statistics)
+    assert memory.activation_per_layer(none, unfused) == pytest.approx(fused_kept + probabilities)
+    # Korthikanti's selective recompute drops exactly those; full keeps the layer input either way
+    assert memory.activation_per_layer(BASE, unfused) == pytest.approx(fused_kept)
+    full = attrs.evolve(BASE, recompute="full")
+    assert memory.activation_per_layer(full, unfused) == memory.activation_per_layer(full, JOB)
+    # without dropout the probabilities are the only s x s tensor kept: 2 a s per token, not 5 a s
+    _, inside = memory.layer_bytes(1024, 1024, 1024, 8, 0, seq=2048, fused=False)
+    assert inside == 4 * 1024 + 4 * 1024 + 2 * 8 * 2048

@@ -42,7 +42,9 @@ terms (h = q = kv, a 2-matrix MLP of 4h: f = 8h/3) less the fused statistics, pl
 
 Recompute: none and selective keep the above (with fused attention, selective recomputes nothing more
 to store); full keeps each layer's input (2h per token, / t with SP) plus one layer's activations while
-it is recomputed.
+it is recomputed. A run whose attention is not fused (``job.fused_attention`` false) keeps, without
+recompute, the softmax's probabilities instead of the statistics: 2 bytes x heads / t x s per token
+(Korthikanti's 5 a s^2 b less the dropout mask and output); selective recompute drops exactly those.
 
 In flight (1F1B, Narayanan et al. 2021; Megatron-LM's schedules): pipeline rank r of pp holds its
 layers' activations for pp - r micro-batches, or with vpp interleaved virtual stages for
@@ -97,25 +99,44 @@ def layer_bytes(h: float, q: float, kv: float, heads: float, ffn: float, seq: fl
     """(outside, inside) the tensor-parallel region: bytes one layer keeps per token (module docstring).
 
     ``routed``: permuted token copies per token (top-k on an MoE layer, else 0). ``fused=False`` keeps
-    the attention scores (5 heads x ``seq`` bytes per token, Korthikanti's 5 a s^2 b) instead of the
-    fused kernel's statistics; ``dropout=True`` adds Korthikanti's two 1-byte masks per hidden element."""
+    the attention probabilities instead of the fused kernel's statistics: 2 bytes x heads x ``seq`` per
+    token (the softmax's output, which its backward and P V's need), with dropout also its 1-byte mask
+    and its 2-byte output (Korthikanti's 5 a s^2 b); ``dropout=True`` also adds two 1-byte masks per
+    hidden element."""
     outside = 8 * h + (2 * h if dropout else 0)
-    attention = 4 * q + 4 * kv + (4 * heads if fused else 5 * heads * seq)
+    scores = (5 if dropout else 2) * heads * seq
+    attention = 4 * q + 4 * kv + (4 * heads if fused else scores)
     return outside, attention + 6 * ffn + 2 * routed * h
 
 
 def kept_per_layer(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
     """Bytes one layer keeps for one micro-batch without recompute (see the module docstring)."""
+    return _kept(lay, job, xp) + _scores(lay, job)
+
+
+def _kept(lay: Any, job: Any, xp: Any) -> Any:
+    """As ``kept_per_layer``, less unfused attention's probabilities (what selective recompute drops)."""
     tokens = job.seq_len / lay.cp * lay.mb
     routed = job.experts_per_token * job.moe_layers / job.layers
     outside, inside = layer_bytes(job.hidden, job.attention_width, job.kv_width, job.heads, job.ffn, routed=routed)
     return tokens * (outside / xp.where(lay.sp == 1, lay.tp, 1) + inside / lay.tp)
 
 
+def _scores(lay: Any, job: Any) -> Any:
+    """Unfused attention's probabilities, 2 bytes x heads / tp x s per token of the rank's chunk; 0 when fused
+    (the fused kernel's statistics are in ``layer_bytes``)."""
+    if job.fused_attention:
+        return 0.0
+    s = job.seq_len / lay.cp
+    return s * lay.mb * 2 * job.heads / lay.tp * job.seq_len - s * lay.mb * 4 * job.heads / lay.tp
+
+
 def activation_per_layer(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
-    """Bytes one layer keeps for one micro-batch under the layout's recompute (module docstring)."""
+    """Bytes one layer keeps for one micro-batch under the layout's recompute (module docstring):
+    selective recompute keeps all but unfused attention's probabilities (Korthikanti's selective)."""
     full = job.seq_len / lay.cp * lay.mb * 2 * job.hidden / xp.where(lay.sp == 1, lay.tp, 1)
-    return xp.where(lay.recompute_code == 2, full, kept_per_layer(lay, job, xp))
+    none = _kept(lay, job, xp) + _scores(lay, job)
+    return xp.where(lay.recompute_code == 2, full, xp.where(lay.recompute_code == 1, _kept(lay, job, xp), none))
 
 
 def micro_in_flight(lay: Any, job: Any, rank: Any, xp: Any = SCALAR) -> Any:
