@@ -129,3 +129,15 @@ def test_unfused_attention_keeps_its_probabilities_unless_recomputed() -> None:
     # without dropout the probabilities are the only s x s tensor kept: 2 a s per token, not 5 a s
     _, inside = memory.layer_bytes(1024, 1024, 1024, 8, 0, seq=2048, fused=False)
     assert inside == 4 * 1024 + 4 * 1024 + 2 * 8 * 2048
+
+
+def test_validate_names_the_rule_that_refused_a_published_layout() -> None:
+    from hwprof.core.data import registry
+    from hwprof.core.perf import training, validate
+
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    case = reg.validation_cases["val-mbridge260401-qwen3-235b-fp8-256"]
+    run = validate.run_train(case, reg, training.constants())
+    # ep 32 over dp x cp = 16: Megatron folds expert parallel over tp x dp (expert_tensor_parallel_size 1),
+    # which the model's experts rule does not express; memory is not what refuses it
+    assert not run.fits and run.refused == "experts"

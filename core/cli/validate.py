@@ -52,7 +52,7 @@ def validate_cmd(
                      f"inside the range {s['serve_in_range_share']:.0%}")  # fmt: skip
         summary.append(line)
     layouts = [f"  {c['id']}: published {c['published_layout'] or '-'} -> {c['layout']}"
-               + ("" if c["layout_fits"] else " (does not fit by the model)") + f"; searched {c['searched_layout']}"
+               + _refused(c) + f"; searched {c['searched_layout']}"
                for c in out["cases"] if c["kind"] == "train"]  # fmt: skip
     footer = "\n\n".join([
         *(["training layouts (the keys the source published fixed, the others searched; then the search alone):\n"
@@ -68,6 +68,19 @@ def validate_cmd(
     headers = ["case", "role", "metric", "published", "estimate", "error", "in range", "searched error",
                "in searched range", "searched step vs published", "sets"]  # fmt: skip
     emit(output_format(fmt, as_json), out, lambda: [Table(headers, rows, footer=footer)])
+
+
+def _refused(case: dict[str, Any]) -> str:
+    """Why a published layout runs flagged: memory, or another of the model's rules (named)."""
+    if case["layout_fits"]:
+        return ""
+    from hwprof.core.perf.layout import RULE_TEXT
+
+    refused = case.get("layout_refused", "memory")
+    if refused == "memory":
+        return " (does not fit by the model)"
+    rules = "; ".join(RULE_TEXT.get(r, r) for r in refused.split(", ") if r)
+    return f" (refused by the model's rules: {rules})"
 
 
 def _width(w: dict[str, Any]) -> str:

@@ -30,6 +30,7 @@ class TrainRun:
     step_s: float
     fits: bool
     job: Job
+    refused: str = ""  # when nothing passes: "memory", or the other rules that refused every layout
 
 
 def published_keys(case: records.ValidationCase, work: records.Workload) -> dict[str, Any]:
@@ -66,14 +67,15 @@ def run_train(case: records.ValidationCase, reg: Registry, consts: Constants, se
                   if f.name not in fixed and f.name not in ("dp", "uneven", "grads")]  # fmt: skip
         basis = "published" + (f"; not published, searched: {', '.join(filled)}" if filled else "")
     if found.layouts:
-        chosen, fits = found.layouts[0], True
-    else:  # nothing fits by the model: the fastest layout with these keys memory aside, flagged
+        chosen, fits, refused = found.layouts[0], True, ""
+    else:  # nothing passes: the fastest layout with these keys memory aside, flagged with the rule that refused
         roomy = search.search(attrs.evolve(job, memory_bytes=float("inf")), keys or None, top=1)
         chosen = roomy.layouts[0] if roomy.layouts else layout.parse(",".join(f"{k}={v}" for k, v in fixed.items()),
                                                                      job.chips)  # fmt: skip
         fits = False
+        refused = "memory" if roomy.layouts else ", ".join(r for r in found.refused if r != "memory")
     seconds = float(step(chosen, job).total)
-    return TrainRun(metric(case, job, seconds), str(chosen), basis, seconds, fits, job)
+    return TrainRun(metric(case, job, seconds), str(chosen), basis, seconds, fits, job, refused)
 
 
 def metric(case: records.ValidationCase, job: Job, step_s: float) -> float:
@@ -96,7 +98,7 @@ def predict(case: records.ValidationCase, reg: Registry, searched: bool = False,
     (low, high) too, formed as an estimate's range is (``ranges``)."""
     if case.kind == "train":
         run = run_train(case, reg, training.constants(), searched)
-        got: dict[str, Any] = {"expected": run.value, "layout": run.layout, "fits": run.fits,
+        got: dict[str, Any] = {"expected": run.value, "layout": run.layout, "fits": run.fits, "refused": run.refused,
                                "extrapolated": training.extrapolated(run.job)}  # fmt: skip
         if band is not None:
             # the fast end stops at the large-matmul rate, as in an estimate (training.result_for)
@@ -157,7 +159,8 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
                     else table["search", evidence])  # fmt: skip
             spread = predict(case, reg, searched=True, band=ranges.band("search", evidence, wide, got["extrapolated"]))
             row.update({
-                "layout": got["layout"], "layout_fits": got["fits"], "published_layout": case.layout,
+                "layout": got["layout"], "layout_fits": got["fits"], "layout_refused": got["refused"],
+                "published_layout": case.layout,
                 "searched_layout": searched["layout"], "searched_estimate": searched["expected"],
                 "searched_error": searched["expected"] / case.published - 1,
                 "searched_in_range": _inside(case.published, spread),
