@@ -169,6 +169,11 @@ def test_validate_checks_each_case_against_a_range_fitted_without_it(reg: regist
         assert r.value == pytest.approx(ranges.residual_of(row["published"], row["searched_estimate"],
                                                            row["metric"] in validate.TIME_METRICS))  # fmt: skip
         assert row["searched_in_range"] == (w.low - 1e-9 <= r.value <= w.high + 1e-9) or not row["searched_in_range"]
+    listed = {(w["kind"], w["evidence"]): w for w in report["ranges"]}
+    for evidence in ("own", "corrected"):
+        mine = [row for row in rows if row["kind"] == "train" and row["range_class"] == evidence]
+        assert listed["search", evidence]["held_out"] == len(mine)
+        assert listed["search", evidence]["held_out_inside"] == sum(row["searched_in_range"] for row in mine)
     # a case's own residual never sets its width: the widths the report lists use every case
     assert {(w["kind"], w["evidence"]) for w in report["ranges"]} == set(ranges.shipped())
 

@@ -202,9 +202,10 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
 
 def _with_coverage(width: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A class's width with how many of its held-out cases fell inside their leave-one-out range."""
-    mine = [r for r in rows if r["role"] == "validation" and (r["kind"], r["range_class"]) == (width["kind"],
-                                                                                               width["evidence"])]  # fmt: skip
-    return {**width, "held_out": len(mine), "held_out_inside": sum(r["in_range"] for r in mine)}
+    kind = ranges.BASE_KIND.get(width["kind"], width["kind"])
+    inside = "searched_in_range" if width["kind"] == "search" else "in_range"
+    mine = [r for r in rows if r["role"] == "validation" and (r["kind"], r["range_class"]) == (kind, width["evidence"])]
+    return {**width, "held_out": len(mine), "held_out_inside": sum(r[inside] for r in mine)}
 
 
 def residuals(reg: Registry, estimates: list[tuple[records.ValidationCase, float]],
