@@ -39,9 +39,11 @@ layer, 16-bit elements read + written (``elementwise_bytes``)
                      own MLP width on the chip (often under the hidden width)
     expert parallel  4 all-to-alls per MoE layer of tokens/(cp x tp) x top-k x hidden x 2 bytes, less
                      the calibrated share hidden behind compute
-    context parallel ring exchange of K and V, 3 (cp-1) chunks per layer over the tier that holds the
-                     whole ring (its slowest hop), hidden behind attention; attention itself runs on
-                     chunks of s / cp tokens, slower when short (``attention_half_length``)
+    context parallel ring exchange of K and V, 3 (cp-1) chunks per layer (4 when recompute reruns
+                     attention) over the tier that holds the whole ring (its slowest hop), beside
+                     attention, which slows while they share the chip (``exposed``); attention itself
+                     runs on chunks of s / cp tokens, slower when short (``attention_half_length``), in cp
+                     steps whose partial results merge through memory (``ring_merge_bytes``)
     pipeline         2 sends per micro-batch and virtual stage of tokens/cp x hidden x 2 (/tp with SP)
 
 and per step: the bubble (pp-1)/vpp micro-batch times (1F1B, Narayanan et al. 2021), data-parallel
@@ -146,6 +148,22 @@ def elementwise_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> tuple[Any, Any, A
     return outer + inner, casts, 20 * job.vocab / lay.tp
 
 
+def ring_merge_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
+    """Bytes through memory per local token and layer on one rank that ring attention (context
+    parallel) adds: it runs attention as cp steps, one per KV chunk, and merges them (the reference
+    implementation, Transformer Engine's AttnFuncWithCPAndKVP2P, 16-bit buffers). Forward, per step:
+    the step's partial output is written (2 bytes per element of the q width), then read with the
+    running output, which is read and written again (6), plus the output's zero fill once against the
+    fused kernel's single write: 8 q per step. Backward, per step: dQ += the step's part (read both,
+    write: 6 q); the step's dK and dV are packed into one buffer (read and write: 4 per element of 2 kv)
+    and added to the gradients received from the next rank (6 per element of 2 kv): 6 q + 20 kv.
+    Recompute (selective or full) reruns the forward's steps. All over tp: cp x (14 q + 20 kv, + 8 q
+    with recompute) / tp; nothing without context parallel."""
+    q, kv = job.attention_width, job.kv_width
+    per_step = 14 * q + 20 * kv + xp.where(lay.recompute_code >= 1, 8 * q, 0)
+    return xp.where(lay.cp > 1, lay.cp * per_step / lay.tp, 0.0)
+
+
 def exposed(traffic: Any, window: Any, slowdown: float, xp: Any = SCALAR) -> Any:
     """Time a collective of ``traffic`` seconds adds to a step when it runs beside ``window`` seconds of
     compute that slows by ``slowdown`` while they share the chip: the compute it overlaps loses
@@ -174,6 +192,7 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     attention_rate = job.peak_16bit * c.attention_16bit * chunk / (chunk + c.attention_half_length) * job.software
     per_layer_bytes, cast_bytes, loss_bytes = elementwise_bytes(lay, job, xp)
     bandwidth = job.memory_bw * c.memory_fraction
+    per_layer_bytes = per_layer_bytes + ring_merge_bytes(lay, job, xp)
     memory_mb = tokens / cp * (stage_layers * per_layer_bytes + loss_bytes) / bandwidth
     rate: Any = rate16
     if job.low_precision:  # 8-bit matmuls pay for their casts; never slower than staying at 16 bits
@@ -210,9 +229,13 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
 
     kv_chunk = 2 * tokens / cp * job.kv_width * 2 / tp
     # A ring is as slow as its slowest hop: over the innermost tier whose domain holds all cp x tp ranks.
-    ring = xp.where(cp > 1, 3 * (cp - 1) * comm.tiered_p2p(kv_chunk, cp * tp / 2, tiers, xp), 0.0)
+    # K and V go round once forward (again when recompute reruns attention), K, V and their
+    # gradients once backward, each hop beside the attention step it feeds: compute slows while they
+    # share the chip (``exposed``), what outlasts attention is exposed in full.
+    passes = xp.where(code >= 1, 4, 3)
+    ring = xp.where(cp > 1, passes * (cp - 1) * comm.tiered_p2p(kv_chunk, cp * tp / 2, tiers, xp), 0.0)
     attention_per_layer = attention_s / stage_layers
-    context_mb = stage_layers * xp.maximum(ring - attention_per_layer, 0.0)
+    context_mb = stage_layers * exposed(ring, attention_per_layer, c.overlap_slowdown, xp)
 
     per_mb = compute_mb + tensor_mb + expert_mb + context_mb
     bubble = (pp - 1) / vpp * per_mb
