@@ -16,5 +16,5 @@ WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {
     ("search", "own"): (-0.0900, 0.7676, 24, 18, 1),
     ("search", "corrected"): (-0.0900, 0.7676, 24, 5, 1),
     ("search", "borrowed"): (-0.1725, 1.1967, 24, 1, 2),
-    ("search", "other"): (0.0000, 0.2502, 2, 2, 1),
+    ("search", "other"): (0.0000, 0.2410, 2, 2, 1),
 }
