@@ -137,7 +137,7 @@ def score_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
 
 def elementwise_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
     """Bytes of memory-bound traffic per token on one chip (see the module docstring): ``(per layer,
-    8-bit casts per layer, loss)``."""
+    8-bit casts per layer, loss)``; per layer includes ring attention's merges (``ring_merge_bytes``)."""
     h, q, kv, f = job.hidden, job.attention_width, job.kv_width, job.ffn
     full = lay.recompute_code == 2
     outer = xp.where(full, 32, 22) * h * 2 / xp.where(lay.sp == 1, lay.tp, 1)
@@ -145,7 +145,7 @@ def elementwise_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> tuple[Any, Any, A
     casts = 4 * (4 * h + 2 * q + 2 * kv + 3 * f) / lay.tp
     if job.experts:  # routed tokens are permuted to their experts and back, forward and backward
         inner = inner + job.moe_layers / job.layers * 8 * (job.experts_per_token + 1) * h / lay.tp
-    return outer + inner, casts, 20 * job.vocab / lay.tp
+    return outer + inner + ring_merge_bytes(lay, job, xp), casts, 20 * job.vocab / lay.tp
 
 
 def ring_merge_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
@@ -192,7 +192,6 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     attention_rate = job.peak_16bit * c.attention_16bit * chunk / (chunk + c.attention_half_length) * job.software
     per_layer_bytes, cast_bytes, loss_bytes = elementwise_bytes(lay, job, xp)
     bandwidth = job.memory_bw * c.memory_fraction
-    per_layer_bytes = per_layer_bytes + ring_merge_bytes(lay, job, xp)
     memory_mb = tokens / cp * (stage_layers * per_layer_bytes + loss_bytes) / bandwidth
     rate: Any = rate16
     if job.low_precision:  # 8-bit matmuls pay for their casts; never slower than staying at 16 bits
