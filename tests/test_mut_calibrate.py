@@ -51,10 +51,10 @@ def published_at(case: object, reg: registry.Registry, consts: object, times: fl
     return attrs.evolve(case, published=value * times)
 
 
-def test_the_half_width_is_found_again_where_it_was_planted(reg: registry.Registry) -> None:
-    name = name_of("half_width")
+def test_the_16bit_share_is_found_again_where_it_was_planted(reg: registry.Registry) -> None:
+    name = name_of("matmul_16bit")
     start = training.constants()
-    planted = attrs.evolve(start, half_width=start.half_width * 2.5)
+    planted = attrs.evolve(start, matmul_16bit=start.matmul_16bit * 1.25)
     cases = [
         published_at(make_case(reg, "a", calibrates=(name,)), reg, planted),
         published_at(
@@ -72,19 +72,19 @@ def test_the_half_width_is_found_again_where_it_was_planted(reg: registry.Regist
         published_at(make_case(reg, "c", calibrates=(name,), metric="chip_hours", tokens=1e11), reg, planted),
     ]
     synthetic = with_cases(reg, *cases)
-    assert calibrate.fit_one(name, synthetic, start) == pytest.approx(planted.half_width, rel=2e-3)
+    assert calibrate.fit_one(name, synthetic, start) == pytest.approx(planted.matmul_16bit, rel=2e-3)
     # each case alone, too (one case: its residual is the median)
     for case in cases:
         alone = with_cases(reg, case)
-        assert calibrate.fit_one(name, alone, start) == pytest.approx(planted.half_width, rel=2e-3), case.id
+        assert calibrate.fit_one(name, alone, start) == pytest.approx(planted.matmul_16bit, rel=2e-3), case.id
     # below the start as well
-    low = attrs.evolve(start, half_width=start.half_width * 0.4)
+    low = attrs.evolve(start, matmul_16bit=start.matmul_16bit * 0.4)
     lower = with_cases(reg, published_at(cases[2], reg, low))
-    assert calibrate.fit_one(name, lower, start) == pytest.approx(low.half_width, rel=2e-3)
+    assert calibrate.fit_one(name, lower, start) == pytest.approx(low.matmul_16bit, rel=2e-3)
 
 
 def test_a_constant_without_cases_cannot_be_fitted(reg: registry.Registry) -> None:
-    name = name_of("half_width")
+    name = name_of("matmul_16bit")
     with pytest.raises(ValueError, match=f"^no calibration case names {name}$"):
         calibrate.fit_one(name, with_cases(reg), training.constants())
 
@@ -229,10 +229,10 @@ def test_cases_and_names_select_calibration_training_cases(reg: registry.Registr
 
 
 def test_the_bisection_stops_at_its_tolerance(reg: registry.Registry, monkeypatch: pytest.MonkeyPatch) -> None:
-    name = name_of("half_width")
+    name = name_of("matmul_16bit")
     field, low, high, _ = calibrate.FITTED[name]
     start = training.constants()
-    planted = attrs.evolve(start, half_width=start.half_width * 1.7)
+    planted = attrs.evolve(start, matmul_16bit=start.matmul_16bit * 1.2)
     synthetic = with_cases(reg, published_at(make_case(reg, "a", calibrates=(name,)), reg, planted))
     calls = []
     real = validate.run_train
@@ -245,18 +245,18 @@ def test_the_bisection_stops_at_its_tolerance(reg: registry.Registry, monkeypatc
     for tolerance in (1e-3, 1e-6):
         calls.clear()
         got = calibrate.fit_one(name, synthetic, start, tolerance=tolerance)
-        assert got == pytest.approx(planted.half_width, rel=10 * tolerance)
+        assert got == pytest.approx(planted.matmul_16bit, rel=10 * tolerance)
         # one run per case per trial: the two ends, then one halving per trial until the bracket is
         # within the tolerance of the value
-        halvings = math.ceil(math.log2((high - low) / (tolerance * planted.half_width)))
+        halvings = math.ceil(math.log2((high - low) / (tolerance * planted.matmul_16bit)))
         assert 2 + halvings - 2 <= len(calls) <= 2 + halvings + 1, (tolerance, len(calls), halvings)
 
 
 def test_fit_refits_every_constant_in_turn(reg: registry.Registry, monkeypatch: pytest.MonkeyPatch) -> None:
-    half, eight = name_of("half_width"), name_of("matmul_8bit")
+    half, eight = name_of("matmul_16bit"), name_of("matmul_8bit")
     monkeypatch.setattr(calibrate, "FITTED", {n: calibrate.FITTED[n] for n in (half, eight)})
     start = training.constants()
-    planted = attrs.evolve(start, half_width=start.half_width * 1.6, matmul_8bit=start.matmul_8bit * 0.8)
+    planted = attrs.evolve(start, matmul_16bit=start.matmul_16bit * 1.15, matmul_8bit=start.matmul_8bit * 0.95)
     cases = [
         published_at(make_case(reg, "a16", calibrates=(half,)), reg, planted),
         published_at(make_case(reg, "b16", calibrates=(half,), seq_len=8192), reg, planted),
@@ -270,11 +270,11 @@ def test_fit_refits_every_constant_in_turn(reg: registry.Registry, monkeypatch: 
                       calibrates=calibrate.FULL_RUN)  # fmt: skip
     synthetic = with_cases(reg, *cases, steady, whole)
     consts, full_run, spread = calibrate.fit(synthetic)
-    assert consts.half_width == pytest.approx(planted.half_width, rel=2e-3)
+    assert consts.matmul_16bit == pytest.approx(planted.matmul_16bit, rel=2e-3)
     assert consts.matmul_8bit == pytest.approx(planted.matmul_8bit, rel=2e-3)
     assert full_run == pytest.approx(0.9)
     # the residuals left are those of the steady-state cases at the fitted constants
     assert spread == pytest.approx(calibrate.spread(synthetic, consts))
     assert spread < 0.01 + abs(calibrate.residual(steady, synthetic, consts))
     one_round = calibrate.fit(synthetic, rounds=1)[0]
-    assert one_round.half_width == pytest.approx(planted.half_width, rel=2e-2)
+    assert one_round.matmul_16bit == pytest.approx(planted.matmul_16bit, rel=2e-2)

@@ -16,10 +16,10 @@ from hwprof.core.perf import calibrate, training, validate
 
 def test_main_prints_the_fit(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     reg = registry.build(registry.Settings(profile_dirs=()))
-    half, eight = name_of("half_width"), name_of("matmul_8bit")
+    half, eight = name_of("matmul_16bit"), name_of("matmul_8bit")
     monkeypatch.setattr(calibrate, "FITTED", {n: calibrate.FITTED[n] for n in (half, eight)})
     start = training.constants()
-    planted = attrs.evolve(start, half_width=start.half_width * 1.5)
+    planted = attrs.evolve(start, matmul_16bit=start.matmul_16bit * 1.2)
     a16 = published_at(make_case(reg, "a16", calibrates=(half,)), reg, planted)
     a8 = published_at(make_case(reg, "a8", precision="fp8", calibrates=(eight,)), reg, planted)
     job, _ = validate.train_job(a16, reg, planted)
@@ -35,7 +35,7 @@ def test_main_prints_the_fit(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     calibrate.main()
     lines = capsys.readouterr().out.splitlines()
     consts, full_run, spread = calibrate.fit(synthetic)
-    assert lines[0] == f"{half:30s} {consts.half_width:.4g}   cases: a16"
+    assert lines[0] == f"{half:30s} {consts.matmul_16bit:.4g}   cases: a16"
     assert lines[1] == f"{eight:30s} {consts.matmul_8bit:.4g}   cases: a8"
     assert lines[2] == f"{'full_run_factor':20s} {full_run:.4g}   cases: whole"
     assert lines[3] == f"{'residual_spread':20s} {spread:.4g}   (90th percentile of |log residual|, steady-state cases)"
@@ -44,4 +44,4 @@ def test_main_prints_the_fit(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     assert [line.split()[0] for line in lines[4:]] == ["a16", "a8", "steady", "whole"]
     for line, case in zip(lines[4:], (a16, a8, steady, whole), strict=True):
         assert line == f"  {case.id:34s} {math.expm1(calibrate.residual(case, synthetic, consts)):+.3f}"
-    assert abs(consts.half_width / planted.half_width - 1) < 2e-3
+    assert abs(consts.matmul_16bit / planted.matmul_16bit - 1) < 2e-3

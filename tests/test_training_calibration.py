@@ -3,6 +3,8 @@ asks of precisions and UltraServers, checked on the real profiles."""
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import pytest
 
@@ -140,3 +142,37 @@ def test_estimate_reports_the_runner_up_and_the_tiers(reg: registry.Registry) ->
     spread = attrs.evolve(result).range_basis
     # its class has its own 90% range, or (fewer than 19 results of its own) the pool's, and says which
     assert "90% " in spread and "held-out published training result" in spread and "calibration runs" in spread
+
+
+def test_kernel_fit_recovers_a_curve_by_hand() -> None:
+    # Two widths fix both unknowns: a = 0.84, n_half = 123 give 0.84 x 256 / 379 = 0.56738 and
+    # 0.84 x 4,096 / 4,219 = 0.81551 of a 1,000 TFLOPS peak.
+    a, half = calibrate.kernel_fit(((256, 567.38), (4096, 815.51)), 1000.0)
+    assert (a, half) == (pytest.approx(0.84, rel=1e-4), pytest.approx(123.0, rel=1e-3))
+    # a third point off the curve (1,024 wide at 700 where the curve says 0.84 x 1024 / 1147 = 0.7499):
+    # the answer is the least-squares one, log residuals summing to zero and no nearby half width better
+    points = ((256, 567.38), (1024, 700.0), (4096, 815.51))
+    a, half = calibrate.kernel_fit(points, 1000.0)
+
+    def squares(a: float, half: float) -> list[float]:
+        return [math.log(t / 1000 / (a * n / (n + half))) for n, t in points]
+
+    assert sum(squares(a, half)) == pytest.approx(0.0, abs=1e-9)
+    best = sum(r * r for r in squares(a, half))
+    for other in (half * 0.98, half * 1.02):
+        gaps = [math.log(t / 1000) - math.log(n / (n + other)) for n, t in points]
+        assert best < sum(r * r for r in squares(math.exp(sum(gaps) / 3), other))
+    assert best < sum(r * r for r in squares(0.84, 123.0))
+
+
+def test_the_half_width_is_the_kernel_fit_and_the_runs_fit_the_share() -> None:
+    points = eff.GEMM_KERNEL_TFLOPS
+    # the measured table by hand: 503.9 of 989.5 TFLOPS at 256 wide, 793.1 at 4,096
+    assert points[0] == (256, 503.9) and points[4] == (4096, 793.1) and len(points) == 9
+    assert round(503.9 / 989.5, 3) == 0.509
+    a, half = calibrate.kernel_fit(points, eff.GEMM_KERNEL_PEAK_TFLOPS)
+    assert half == pytest.approx(eff.MATMUL_HALF_WIDTH.value, rel=0.01) and not eff.MATMUL_HALF_WIDTH.calibrated
+    assert a == pytest.approx(eff.GEMM_KERNEL_SHARE, abs=1e-3)
+    assert "matmul_half_width" not in calibrate.FITTED and eff.MATMUL_16BIT.calibrated
+    # training reaches less of a wide matmul than the kernel alone
+    assert eff.MATMUL_16BIT.value < eff.GEMM_KERNEL_SHARE

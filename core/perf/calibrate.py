@@ -24,15 +24,40 @@ from hwprof.core.perf.job import Constants
 # constant -> (the Constants field, search bracket, the `calibrates` names that select its cases;
 # older names the published results still use are accepted). A field "chip:ID" is that chip's
 # software factor (its profile's training_efficiency), printed for the profile rather than
-# efficiency.py. The 16-bit matmul share is a bound, not a fit (efficiency.MATMUL_16BIT): every
-# 16-bit calibration run has the same per-chip matmul width, so they cannot tell the share of a
-# large matmul from the width at which it halves; they fit the width.
+# efficiency.py. The matmul half width is not fitted here: every 16-bit calibration run has the same
+# per-chip matmul width, so they cannot tell the share of a large matmul from the width at which it
+# halves; the width is measured on GEMM kernels (``kernel_fit``, efficiency.MATMUL_HALF_WIDTH) and the
+# runs fit the share.
 FITTED: dict[str, tuple[str, float, float, tuple[str, ...]]] = {
-    "matmul_half_width": ("half_width", 1.0, 20000.0,
-                          ("matmul_half_width", "base_mfu_16bit", "scale_loss_per_doubling")),
+    "matmul_16bit": ("matmul_16bit", 0.05, 1.0,
+                     ("matmul_16bit", "matmul_half_width", "base_mfu_16bit", "scale_loss_per_doubling")),
     "matmul_8bit": ("matmul_8bit", 0.05, 1.0, ("matmul_8bit", "low_precision_speedup")),
     "expert_overlap": ("expert_overlap", 0.0, 0.99, ("expert_overlap", "mixture_of_experts")),
 }  # fmt: skip
+
+
+def kernel_fit(points: tuple[tuple[float, float], ...], peak: float) -> tuple[float, float]:
+    """(a, n_half) of the matmul-size curve a x n / (n + n_half) fitted on kernel measurements
+    ``(width n, TFLOPS)`` against ``peak`` TFLOPS: least squares of log(share) - log(curve). For a
+    given n_half the best log a is the mean of log(share) - log(n / (n + n_half)); n_half by golden
+    section over log n_half (the squared error has one minimum there)."""
+    logs = [(n, math.log(tflops / peak)) for n, tflops in points]
+
+    def best(half: float) -> tuple[float, float]:
+        gaps = [s - math.log(n / (n + half)) for n, s in logs]
+        mean = sum(gaps) / len(gaps)
+        return sum((g - mean) ** 2 for g in gaps), mean
+
+    low, high = math.log(1.0), math.log(1e5)
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(200):
+        left, right = high - ratio * (high - low), low + ratio * (high - low)
+        if best(math.exp(left))[0] <= best(math.exp(right))[0]:
+            high = right
+        else:
+            low = left
+    half = math.exp((low + high) / 2)
+    return math.exp(best(half)[1]), half
 
 
 def fitted(reg: Registry) -> dict[str, tuple[str, float, float, tuple[str, ...]]]:

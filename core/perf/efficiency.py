@@ -24,21 +24,36 @@ class Default:
 # (`hwprof validate --role calibration`; rerun the fit with `python -m hwprof.core.perf.calibrate`);
 # tests refit each from its cases alone and check the value below within 3%.
 # Training (core/perf/step.py): the achieved share of a precision's own peak by large matmuls, the
-# per-chip matmul width at which that share halves, the share of expert all-to-all hidden behind
-# compute, and whole-run losses.
-# The 16-bit share is a measured ceiling, not a fit: the best single BF16 GEMM on the chip of the
-# 16-bit calibration runs reaches 794.5 of its 989 TFLOPS (80.3%; 8-bit 1,402.6 of 1,979, 70.9%),
-# S. Bekman, ml-engineering, compute/accelerator/README.md, "Maximum Achievable Matmul FLOPS" table
-# (mamf-finder.py; reported).
-MATMUL_16BIT = Default(0.8, "large 16-bit matmuls reach at most this share of the 16-bit dense peak (the best "
-                            "measured BF16 GEMM on the 16-bit calibration runs' chip: 794.5 of 989 TFLOPS, "
-                            "ml-engineering MAMF table, reported); a bound, not a fit: those runs all have one "
-                            "per-chip matmul width, so they fit the half width below instead", calibrated=False)  # fmt: skip
-MATMUL_8BIT = Default(0.6296, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
+# share of expert all-to-all hidden behind compute, and whole-run losses (the per-chip matmul width at
+# which the matmul share halves is measured on kernels, below).
+# The matmul-size curve a x n / (n + n_half) is measured on GEMM kernels, as the attention curve below is,
+# not fitted on training runs (the 16-bit calibration runs all have one per-chip width, 2,048, so they
+# cannot tell a from n_half). Dense 16-bit GEMMs on the 16-bit calibration runs' chip generation, 4 x 4,096
+# = 16,384 rows (a micro-batch's tokens), the other side 4,096, the narrow side n = 256 / 512 / 1K / 2K / 4K:
+# narrow inner dimension 503.9 / 619.9 / 725.5 / 764.6 / 793.1 TFLOPS, narrow output 622.5 / 728.6 / 777.6 /
+# 808.7 (/ 793.1 at 4K) TFLOPS (OpenXLA's measured matmul performance table, xla/service/gpu/model/
+# matmul_interpolator_data.h, sm_90 entries b=4 m=4096, bf16; reported). Least squares of log(share of the
+# 989.5 TFLOPS peak) against a n / (n + n_half) over the nine shapes (``calibrate.kernel_fit``): a = 0.841,
+# n_half = 123, within 11% of all nine (narrow inner alone 166, narrow output alone 81, each with the 4K shape). A
+# training layer's matmuls have both kinds (column-parallel outputs, row-parallel inputs, their gradients).
+# The narrow side is where bytes per FLOP grow (about 1 / n), so the curve is a roofline's, not a tile count.
+# The share of large matmuls is then fitted on the 16-bit runs: what training reaches of a wide matmul
+# (kernels around it, launch gaps), below the kernel's 0.841.
+GEMM_KERNEL_PEAK_TFLOPS = 989.5
+GEMM_KERNEL_TFLOPS: tuple[tuple[float, float], ...] = (
+    (256, 503.9), (512, 619.9), (1024, 725.5), (2048, 764.6), (4096, 793.1),  # narrow inner dimension
+    (256, 622.5), (512, 728.6), (1024, 777.6), (2048, 808.7),  # narrow output
+)  # fmt: skip
+GEMM_KERNEL_SHARE = 0.841  # a of the kernel fit: the most a wide 16-bit matmul reaches
+MATMUL_16BIT = Default(0.7132, "large 16-bit matmuls reach this share of the 16-bit dense peak in training (fitted on the "
+                               "16-bit NeMo and Llama 3 runs with the measured half width below; the GEMM kernels "
+                               "alone reach 0.841)")  # fmt: skip
+MATMUL_8BIT = Default(0.5646, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
                             "against its BF16 twin, on a chip whose 8-bit peak is 2x its 16-bit one)")  # fmt: skip
-MATMUL_HALF_WIDTH = Default(387.4, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
-                                   "tokens / context parallel) at which the matmul share halves (fitted on the 16-bit "
-                                   "NeMo and Llama 3 runs, with the 16-bit share bounded above)")  # fmt: skip
+MATMUL_HALF_WIDTH = Default(123.0, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
+                                   "tokens / context parallel) at which the matmul share halves (least squares on "
+                                   "measured 16-bit GEMM kernels, 256 to 4,096 wide; reported), not fitted on "
+                                   "training runs", calibrated=False)  # fmt: skip
 # Fused attention (forward + backward) on the 16-bit calibration runs' chip, head dim 128, cuDNN (the fused
 # kernel Megatron-based stacks call): forward 497 / 574 / 617 / 609 / 600 / 595 TFLOPS and backward 305 / 408 /
 # 465 / 499 / 518 / 516 at 512 / 1K / 2K / 4K / 8K / 16K tokens (J. Shah et al., "FlashAttention-3",
@@ -52,7 +67,7 @@ ATTENTION_16BIT = Default(0.487, "fused attention (forward and backward) reaches
 ATTENTION_HALF_LENGTH = Default(305.0, "tokens of one chip's sequence chunk (sequence / context parallel) at which fused "
                                        "attention's share halves (the same measurements, 512 to 16K tokens)",
                                 calibrated=False)  # fmt: skip
-EXPERT_OVERLAP = Default(0.4904, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
+EXPERT_OVERLAP = Default(0.4747, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
                                  "on 1,024 chips)")  # fmt: skip
 # Compute beside a collective: overlapped compute kernels ran 18.9% slower on average (up to 40%)
 # than alone, GPT and Llama training on 4-accelerator servers of two vendors, two generations each
@@ -73,11 +88,11 @@ SHAPELESS_MFU = Default(0.4, "a model known only by its parameter count has no l
 # checks each shipped value against its refit within 3%)
 MEMORY_BANDWIDTH_FRACTION = Default(0.724, "batch-1 decode of Llama 3.3 70B FP8 at TP2 (a GPU inference service) reads weights and "
                                            "KV cache at about 72% of peak memory bandwidth")  # fmt: skip
-PREFILL_COMPUTE_FRACTION = Default(0.549, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
+PREFILL_COMPUTE_FRACTION = Default(0.5233, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
                                           "GPU inference service) reaches about half of dense peak at wide matmuls (serving "
                                           "multiplies every compute fraction by w / (w + MATMUL_HALF_WIDTH), w = hidden / tp); "
                                           "a chip's own prefill_efficiency scales it where its published runs differ")  # fmt: skip
-BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.737, "prompts prefilled under load, mixed into the decode steps of a "
+BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.6939, "prompts prefilled under load, mixed into the decode steps of a "
                                                   "full batch (TensorRT-LLM max-throughput 8B, 5000/500), run at "
                                                   "about 73% of peak at wide matmuls")  # fmt: skip
 DECODE_COMPUTE_FRACTION = Default(0.5, "large-batch decode matmuls reach about half of peak at wide matmuls (a judgement)",

@@ -98,7 +98,7 @@ class Step:
 def chip_width(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
     """The hidden width the matmuls span that the half width is counted against. A chip with a half
     width of its own (``job.rank_half_width``, per rank) runs each rank's hidden / tp. Otherwise the
-    constants' half width, fitted per chip (one rank each), holds: hidden / tp times the chip's ranks
+    constants' half width, measured per chip (one rank each), holds: hidden / tp times the chip's ranks
     that hold neighbouring tensor-parallel shards (min(ranks per chip, tp))."""
     if job.rank_half_width:
         return job.hidden / lay.tp
