@@ -94,7 +94,7 @@ def test_prompt_alone_is_its_flops_over_achieved_compute(reg: registry.Registry)
     r = sl.replica(eight_b, on(reg, "p5.48xlarge", 1), sl.ServeLayout())
     flops = 1000 * (2 * 8.03e9 + 4 * 32 * 500 * 4096)  # 2N per token + causal attention at mean context 500
     compute, comm_s = sl.prompt_time(r, 1000, flops, chunks=1)
-    # each chip computes all 4,096 hidden columns (tp 1): 4096 / (4096 + 123) of the wide-matmul share
+    # each chip computes all 4,096 hidden columns (tp 1): 4096 / (4096 + 185) of the wide-matmul share
     narrow = 4096 / (4096 + eff.MATMUL_HALF_WIDTH.value)
     assert compute == pytest.approx(flops / (989.5e12 * eff.PREFILL_COMPUTE_FRACTION.value * narrow))
     assert comm_s == 0.0  # one chip

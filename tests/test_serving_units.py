@@ -311,7 +311,7 @@ def test_estimate_fields_by_hand(reg: registry.Registry) -> None:
     assert "layout tp=2,pp=1,dp=4: tensor parallel 2 x pipeline 1 chips per replica, 4 replicas" in r.assumptions[0]
     assert "chunks of up to 8,192 tokens" in r.assumptions[1]
     assert (
-        "memory bandwidth 72%, prompt compute 52%, decode compute 50% of peak, times w / (w + 123)" in r.assumptions[2]
+        "memory bandwidth 72%, prompt compute 53%, decode compute 50% of peak, times w / (w + 185)" in r.assumptions[2]
     )
     assert "at least 12 us per step" in r.assumptions[2]
     assert "M/D/1" in r.assumptions[3]
@@ -510,7 +510,7 @@ def test_estimate_messages_and_assumptions_exactly(reg: registry.Registry) -> No
         "evenly over the replicas",
         "continuous batching; prompts prefilled first come first served in chunks of up to 8,192 tokens mixed into "
         "the decode steps",
-        "memory bandwidth 72%, prompt compute 52%, decode compute 50% of peak, times w / (w + 123) for w = hidden / "
+        "memory bandwidth 72%, prompt compute 53%, decode compute 50% of peak, times w / (w + 185) for w = hidden / "
         "tp matmul columns per chip (per rank, against the chip's own half width, where its profile gives one); "
         "collective latency at least 12 us per step",
         "queueing: M/D/1 prompt queue (Poisson arrivals), TPOT stretched by the prompts' share of time "

@@ -28,31 +28,38 @@ class Default:
 # which the matmul share halves is measured on kernels, below).
 # The matmul-size curve a x n / (n + n_half) is measured on GEMM kernels, as the attention curve below is,
 # not fitted on training runs (the 16-bit calibration runs all have one per-chip width, 2,048, so they
-# cannot tell a from n_half). Dense 16-bit GEMMs on the 16-bit calibration runs' chip generation, 4 x 4,096
-# = 16,384 rows (a micro-batch's tokens), the other side 4,096, the narrow side n = 256 / 512 / 1K / 2K / 4K:
-# narrow inner dimension 503.9 / 619.9 / 725.5 / 764.6 / 793.1 TFLOPS, narrow output 622.5 / 728.6 / 777.6 /
-# 808.7 (/ 793.1 at 4K) TFLOPS (OpenXLA's measured matmul performance table, xla/service/gpu/model/
-# matmul_interpolator_data.h, sm_90 entries b=4 m=4096, bf16; reported). Least squares of log(share of the
-# 989.5 TFLOPS peak) against a n / (n + n_half) over the nine shapes (``calibrate.kernel_fit``): a = 0.841,
-# n_half = 123, within 11% of all nine (narrow inner alone 166, narrow output alone 81, each with the 4K shape). A
-# training layer's matmuls have both kinds (column-parallel outputs, row-parallel inputs, their gradients).
-# The narrow side is where bytes per FLOP grow (about 1 / n), so the curve is a roofline's, not a tile count.
+# cannot tell a from n_half). Dense 16-bit GEMMs on the 16-bit calibration runs' chip generation with
+# 16,384 / 8,192 / 4,096 rows (b x m: a micro-batch's tokens on a chip; the calibration runs have 4,096 to
+# 8,192), the other side 4,096, the narrow side n = 256 / 512 / 1K / 2K / 4K: narrow inner dimension
+# 503.9 / 619.9 / 725.5 / 764.6 / 793.1, 464.0 / 607.7 / 693.0 / 763.0 / 807.7, 392.2 / 543.1 / 677.4 /
+# 738.7 / 783.3 TFLOPS; narrow output (to 2K) 622.5 / 728.6 / 777.6 / 808.7, 584.2 / 729.7 / 750.6 / 783.2,
+# 376.2 / 650.0 / 738.5 / 758.4 TFLOPS (OpenXLA's measured matmul performance table, xla/service/gpu/model/
+# matmul_interpolator_data.h, sm_90 entries with m = 4,096 and b = 4 / 2 / 1, bf16; reported). Least
+# squares of log(share of the 989.5 TFLOPS peak) against a n / (n + n_half) over the 27 shapes
+# (``calibrate.kernel_fit``): a = 0.857, n_half = 185. Fewer rows halve sooner: each row count alone gives
+# 123 (16,384 rows), 149 (8,192), 303 (4,096), so the one curve is a compromise over the runs' micro-batches.
+# A training layer's matmuls have both kinds (column-parallel outputs, row-parallel inputs, their
+# gradients). The narrow side is where bytes per FLOP grow (about 1 / n): the curve is a roofline's.
 # The share of large matmuls is then fitted on the 16-bit runs: what training reaches of a wide matmul
-# (kernels around it, launch gaps), below the kernel's 0.841.
+# (kernels around it, launch gaps), below the kernels' 0.857.
 GEMM_KERNEL_PEAK_TFLOPS = 989.5
 GEMM_KERNEL_TFLOPS: tuple[tuple[float, float], ...] = (
-    (256, 503.9), (512, 619.9), (1024, 725.5), (2048, 764.6), (4096, 793.1),  # narrow inner dimension
+    (256, 503.9), (512, 619.9), (1024, 725.5), (2048, 764.6), (4096, 793.1),  # 16,384 rows, narrow inner
     (256, 622.5), (512, 728.6), (1024, 777.6), (2048, 808.7),  # narrow output
+    (256, 464.0), (512, 607.7), (1024, 693.0), (2048, 763.0), (4096, 807.7),  # 8,192 rows
+    (256, 584.2), (512, 729.7), (1024, 750.6), (2048, 783.2),
+    (256, 392.2), (512, 543.1), (1024, 677.4), (2048, 738.7), (4096, 783.3),  # 4,096 rows
+    (256, 376.2), (512, 650.0), (1024, 738.5), (2048, 758.4),
 )  # fmt: skip
-GEMM_KERNEL_SHARE = 0.841  # a of the kernel fit: the most a wide 16-bit matmul reaches
-MATMUL_16BIT = Default(0.7132, "large 16-bit matmuls reach this share of the 16-bit dense peak in training (fitted on the "
+GEMM_KERNEL_SHARE = 0.857  # a of the kernel fit: the most a wide 16-bit matmul reaches
+MATMUL_16BIT = Default(0.7335, "large 16-bit matmuls reach this share of the 16-bit dense peak in training (fitted on the "
                                "16-bit NeMo and Llama 3 runs with the measured half width below; the GEMM kernels "
-                               "alone reach 0.841)")  # fmt: skip
-MATMUL_8BIT = Default(0.5646, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
+                               "alone reach 0.857)")  # fmt: skip
+MATMUL_8BIT = Default(0.5808, "large 8-bit matmuls reach this share of the 8-bit peak (fitted on NeMo Llama 3.1 70B FP8 "
                             "against its BF16 twin, on a chip whose 8-bit peak is 2x its 16-bit one)")  # fmt: skip
-MATMUL_HALF_WIDTH = Default(123.0, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
+MATMUL_HALF_WIDTH = Default(185.0, "per-chip matmul width (the narrower of hidden / tensor parallel and a micro-batch's "
                                    "tokens / context parallel) at which the matmul share halves (least squares on "
-                                   "measured 16-bit GEMM kernels, 256 to 4,096 wide; reported), not fitted on "
+                                   "measured 16-bit GEMM kernels, 256 to 4,096 wide, 4,096 to 16,384 rows; reported), not fitted on "
                                    "training runs", calibrated=False)  # fmt: skip
 # Fused attention (forward + backward) on the 16-bit calibration runs' chip, head dim 128, cuDNN (the fused
 # kernel Megatron-based stacks call): forward 497 / 574 / 617 / 609 / 600 / 595 TFLOPS and backward 305 / 408 /
@@ -67,7 +74,7 @@ ATTENTION_16BIT = Default(0.487, "fused attention (forward and backward) reaches
 ATTENTION_HALF_LENGTH = Default(305.0, "tokens of one chip's sequence chunk (sequence / context parallel) at which fused "
                                        "attention's share halves (the same measurements, 512 to 16K tokens)",
                                 calibrated=False)  # fmt: skip
-EXPERT_OVERLAP = Default(0.4747, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
+EXPERT_OVERLAP = Default(0.4782, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
                                  "on 1,024 chips)")  # fmt: skip
 # Compute beside a collective: overlapped compute kernels ran 18.9% slower on average (up to 40%)
 # than alone, GPT and Llama training on 4-accelerator servers of two vendors, two generations each
@@ -88,11 +95,11 @@ SHAPELESS_MFU = Default(0.4, "a model known only by its parameter count has no l
 # checks each shipped value against its refit within 3%)
 MEMORY_BANDWIDTH_FRACTION = Default(0.724, "batch-1 decode of Llama 3.3 70B FP8 at TP2 (a GPU inference service) reads weights and "
                                            "KV cache at about 72% of peak memory bandwidth")  # fmt: skip
-PREFILL_COMPUTE_FRACTION = Default(0.5233, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
+PREFILL_COMPUTE_FRACTION = Default(0.531, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
                                           "GPU inference service) reaches about half of dense peak at wide matmuls (serving "
                                           "multiplies every compute fraction by w / (w + MATMUL_HALF_WIDTH), w = hidden / tp); "
                                           "a chip's own prefill_efficiency scales it where its published runs differ")  # fmt: skip
-BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.6939, "prompts prefilled under load, mixed into the decode steps of a "
+BATCHED_PREFILL_COMPUTE_FRACTION = Default(0.7041, "prompts prefilled under load, mixed into the decode steps of a "
                                                   "full batch (TensorRT-LLM max-throughput 8B, 5000/500), run at "
                                                   "about 73% of peak at wide matmuls")  # fmt: skip
 DECODE_COMPUTE_FRACTION = Default(0.5, "large-batch decode matmuls reach about half of peak at wide matmuls (a judgement)",
