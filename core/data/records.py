@@ -216,8 +216,8 @@ class Chip(Record):
         metadata=doc(
             "matmul width per rank (a rank's columns of the hidden width, hidden / tensor-parallel ranks, or "
             "its micro-batch tokens if fewer) at which this chip's matmuls reach half the share a wide matmul "
-            "reaches, where its matmul units say so; omit to use the model's default, fitted per chip on "
-            "chips of one rank each",
+            "reaches, where its matmul units say so; omit to use the model's default, measured per chip on "
+            "GEMM kernels of chips of one rank each",
             "columns",
         ),
     )
