@@ -111,9 +111,9 @@ def test_trainium3_mxfp8_gain_rests_on_a_stated_fraction_with_a_wider_range(reg:
 def test_an_ultraserver_changes_the_time_where_traffic_leaves_the_instance(reg: registry.Registry) -> None:
     # 1,024 Trainium2: traffic between instances rides NeuronLink inside an UltraServer instead of
     # EFA. With 128 sequences of 8K (1M tokens) per step, little compute per chip hides 405B's
-    # traffic: faster (measured -19%). At the default 4M-token batch the traffic hides behind compute
+    # traffic: faster (measured -19%; -9.5% since sequence-parallel tensor traffic hides beside the matmuls). At the default 4M-token batch the traffic hides behind compute
     # either way (-0.6%), and 70B's fits an instance's 16 chips but for its data-parallel traffic: no slower.
-    assert _time(reg, "llama3.1-405b", "trn2-ultraserver", 16, "bf16", batch=128) < 0.9 * _time(
+    assert _time(reg, "llama3.1-405b", "trn2-ultraserver", 16, "bf16", batch=128) < 0.95 * _time(
         reg, "llama3.1-405b", "trn2.48xlarge", 64, "bf16", batch=128
     )
     assert _time(reg, "llama3.1-405b", "trn2-ultraserver", 16, "bf16") <= _time(

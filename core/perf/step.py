@@ -33,7 +33,8 @@ layer, 16-bit elements read + written (``elementwise_bytes``)
 (full recompute repeats the forward's 10 h + 2 (q + kv) + 3 f). Then, per micro-batch:
 
     tensor parallel  4 all-reduce-sized collectives of tokens/cp x hidden x 2 bytes per layer
-                     (+2 with full recompute), over the scale-up link if tp fits a domain
+                     (+2 with full recompute), over the scale-up link if tp fits a domain; with sequence
+                     parallel beside the matmuls (``exposed``: their slowdown, or what outlasts them)
     experts         a routed expert's matmuls run at the size factor of the narrower of its rows,
                      micro-batch tokens x top-k x ep / experts (small without expert parallel), and its
                      own MLP width on the chip (often under the hidden width)
@@ -219,6 +220,10 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     hidden_bytes = tokens / cp * job.hidden * 2
     per_layer = xp.where(code == 2, 6, 4)
     tensor_mb = stage_layers * per_layer * comm.tiered_all_reduce(hidden_bytes, tp, 1, tiers, xp)
+    # With sequence parallel the collectives are all-gathers and reduce-scatters that run beside the
+    # matmuls they feed or drain, split in chunks (NeMo / Megatron tp_comm_overlap, which requires
+    # sequence parallel): hidden but for the slowdown of the matmuls they share the chip with.
+    tensor_mb = xp.where(lay.sp == 1, exposed(tensor_mb, matmul_hw / rate, c.overlap_slowdown, xp), tensor_mb)
 
     expert_mb: Any = 0.0
     if job.experts:
