@@ -152,3 +152,27 @@ def test_a_group_wider_apart_than_a_domain_crosses_at_once() -> None:
     tiers = (comm.Tier(8, LINK), comm.Tier(64, SLOW))
     # 2 ranks 16 apart: no two share a domain of 8, so the whole reduce-scatter crosses SLOW
     assert comm.tiered_reduce_scatter(1e9, 2, 16, tiers) == pytest.approx(0.5 * 1e9 / 12.5e9 + 1 * 20e-6)
+
+
+def test_node_level_dispatch_crosses_once_per_destination_domain() -> None:
+    # DeepEP / HybridEP: 16 ranks in 2 domains of 8, each token picks k = 8 experts; 1.6 GB = 8
+    # copies of 0.2 GB. Across: the other domain holds none of the 8 picks with chance (1/2)^8, so
+    # 1 x (1 - 1/256) = 0.99609375 copies cross (a plain all-to-all sends 8/16 x 8 = 4 copies).
+    tiers = (comm.Tier(8, LINK), comm.Tier(64, SLOW))
+    inside = 7 / 8 * 1.6e9 / 80e9 + 3 * 10e-6  # forwarded inside: 7/8 of the copies, not 7/16
+    across = 0.99609375 * 2e8 / 12.5e9 + 1 * 20e-6
+    assert inside > across  # here the inner link sets the time
+    assert comm.tiered_all_to_all(1.6e9, 16, 1, tiers, picks=8) == pytest.approx(inside)
+    slow_out = (comm.Tier(8, LINK), comm.Tier(64, attrs.evolve(SLOW, gb_s_per_direction=5)))  # 2.5e9 bytes/s
+    far = 0.99609375 * 2e8 / 2.5e9 + 1 * 20e-6
+    assert comm.tiered_all_to_all(1.6e9, 16, 1, slow_out, picks=8) == pytest.approx(far)
+    # 32 ranks in 4 domains: 3 x (1 - (3/4)^8) = 3 x (1 - 6,561 / 65,536) = 2.69966125 copies cross
+    four = 2.69966125 * 2e8 / 2.5e9 + 2 * 20e-6
+    assert comm.tiered_all_to_all(1.6e9, 32, 1, slow_out, picks=8) == pytest.approx(four)
+    # one domain: the same as a plain all-to-all (7/8 of the copies over the inner link)
+    one = (comm.Tier(8, LINK),)
+    assert comm.tiered_all_to_all(1.6e9, 8, 1, one, picks=8) == pytest.approx(comm.tiered_all_to_all(1.6e9, 8, 1, one))
+    # top-1: a token crosses to the other domain with chance 1/2, as a plain all-to-all's 8/16
+    assert comm.tiered_all_to_all(1.6e9, 16, 1, tiers, picks=1) == pytest.approx(
+        comm.tiered_all_to_all(1.6e9, 16, 1, tiers)
+    )

@@ -378,6 +378,36 @@ def test_expert_all_to_all_less_its_overlap() -> None:
     assert st.expert == pytest.approx(micro * 8 * 4 * a2a * (1 - 0.25))
 
 
+def test_expert_dispatch_once_per_node_or_once_per_rank() -> None:
+    # 16 ranks over 2 domains of 8 (UP 100 GB/s, OUT 10 GB/s), ep 16, top-2 of 8 experts
+    lay = layout.Layout(tp=1, pp=1, dp=16, ep=8)
+    rank = attrs.evolve(MOE, node_dispatch=False)
+    dispatch = 2048 * 2 * 1024 * 2  # tokens x top-k x hidden x 2 bytes
+    # ep 8 inside one domain: both dispatchers send 7/8 of the copies over UP
+    inside = 7 / 8 * dispatch / 100e9
+    micro = 64 // 16
+    assert step.step(lay, MOE).expert == pytest.approx(micro * 8 * 4 * inside * 0.75)
+    assert step.step(lay, rank).expert == pytest.approx(micro * 8 * 4 * inside * 0.75)
+    wide = layout.Layout(tp=1, pp=1, dp=16, ep=8 * 2)  # ep 16 does not divide 8 experts: rules aside
+    # per rank: 8/16 of the 2 copies cross OUT (1 hidden per token); per node: the other domain gets
+    # a token with chance 1 - (1/2)^2 = 3/4, so 0.75 copies cross
+    assert step.step(wide, rank).expert == pytest.approx(micro * 8 * 4 * (8 / 16 * dispatch / 10e9) * 0.75)
+    assert step.step(wide, MOE).expert == pytest.approx(micro * 8 * 4 * (0.75 * dispatch / 2 / 10e9) * 0.75)
+    # a run that does not overlap the all-to-all hides none of it (the constants' 0.25 aside)
+    exposed = attrs.evolve(MOE, a2a_overlap=False)
+    assert step.step(wide, exposed).expert == pytest.approx(micro * 8 * 4 * (0.75 * dispatch / 2 / 10e9))
+
+
+def test_routed_copies_are_cast_to_8_bits_each() -> None:
+    # top-2: the experts' up-projection input and down-projection output gradient are 2 copies of h,
+    # one more than a dense MLP's: 4 bytes x 2 x (2 - 1) x 1,024 / tp 2 per token and layer
+    plain = step.elementwise_bytes(layout.Layout(tp=2), JOB)[1]
+    routed = step.elementwise_bytes(layout.Layout(tp=2), MOE)[1]
+    assert routed - plain == pytest.approx(4 * 2 * 1 * 1024 / 2)
+    half = attrs.evolve(MOE, moe_layers=4)  # half the layers routed
+    assert step.elementwise_bytes(layout.Layout(tp=2), half)[1] - plain == pytest.approx(4 * 2 * 1024 / 2 / 2)
+
+
 def test_each_precision_on_its_own_peak_never_slower_than_16_bit() -> None:
     fp8 = attrs.evolve(JOB, peak_matmul=2e15, low_precision=True)  # an 8-bit peak twice the 16-bit one
     share = 512 / (512 + 1024)

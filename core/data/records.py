@@ -691,6 +691,22 @@ class ValidationCase(Record):
             "(no fused / flash attention kernel); training cases only"
         ),
     )
+    expert_dispatch: str = attrs.field(
+        default="node",
+        validator=attrs.validators.in_(("node", "rank")),
+        metadata=doc(
+            "mixture-of-experts token dispatch: 'node' sends a token across the scale-out network once per "
+            "destination node and forwards it inside (DeepEP, Megatron's flex dispatcher with HybridEP); "
+            "'rank' once per destination rank (Megatron's plain alltoall dispatcher); training cases only"
+        ),
+    )
+    expert_a2a_overlap: bool = attrs.field(
+        default=True,
+        metadata=doc(
+            "false when the source's run does not overlap the expert all-to-all with compute (Megatron "
+            "moe_a2a_overlap / overlap_moe_expert_parallel_comm off): all of it is then exposed; training cases only"
+        ),
+    )
     kv_precision: str = attrs.field(default="bf16", metadata=doc("KV-cache precision (serve)"))
     batch: int | None = attrs.field(default=None, metadata=doc("concurrent sequences (serve)"))
     largest_batch: bool = attrs.field(

@@ -176,15 +176,28 @@ def tiered_all_reduce(size: Any, group: Any, stride: Any, tiers: tuple[Tier, ...
     return 2 * tiered_reduce_scatter(size, group, stride, tiers, xp)
 
 
-def tiered_all_to_all(size: Any, group: Any, stride: Any, tiers: tuple[Tier, ...], xp: Any = SCALAR) -> Any:
+def tiered_all_to_all(size: Any, group: Any, stride: Any, tiers: tuple[Tier, ...], xp: Any = SCALAR,
+                      picks: int = 0) -> Any:  # fmt: skip
     """Each member sends (n-1)/n of ``size``; the share bound for peers beyond a domain crosses
-    that tier's link. Tiers run at once, so the slowest tier sets the time."""
+    that tier's link. Tiers run at once, so the slowest tier sets the time.
+
+    ``picks`` k > 0: ``size`` is k copies of each token (a mixture-of-experts dispatch) and the
+    dispatch goes once per destination DOMAIN (DeepEP / HybridEP: across the outer link to one rank
+    of each node holding a picked expert, then forwarded over the inner link). Beyond the innermost
+    tier, of u domains a token reaches (u-1)(1-(1-1/u)^k) others (k experts picked uniformly, with
+    replacement): that many copies of k cross; inside the innermost domain a rank forwards (n-1)/n of
+    the k copies (instead of (n-1)/group)."""
     slowest: Any = 0.0
     before: Any = 1
     for k, tier in enumerate(tiers):
         inside = group if k == len(tiers) - 1 else _inside(group, stride, tier.domain, xp)
         inside = xp.maximum(inside, before)
         share = (inside - before) / group
+        if picks and k == 0:
+            share = (inside - 1) / inside
+        elif picks:
+            units = inside / before
+            share = (units - 1) * (1 - (1 - 1 / units) ** picks) / picks
         steps = _steps(inside / before, xp, 1.0 if tier.link.all_reduce_steps else 0.0)
         t = share * size / tier.link.bytes_per_s + steps * tier.link.latency_s
         slowest = xp.maximum(slowest, t)

@@ -82,6 +82,14 @@ class Job:
     rank_half_width: float = 0.0
     # False: attention runs unfused, its scores written to and read from memory (``step``).
     fused_attention: bool = True
+    # Mixture-of-experts dispatch: True = once per destination node, forwarded inside it (DeepEP,
+    # Megatron's flex dispatcher with HybridEP: current recipes, the default); False = once per
+    # destination rank (Megatron's plain "alltoall" dispatcher).
+    node_dispatch: bool = True
+    # The expert all-to-all overlapped with another micro-batch's compute (Megatron's
+    # overlap_moe_expert_parallel_comm / moe_a2a_overlap, DualPipe): the calibrated share is hidden;
+    # False: all of it is on the critical path. Default True (the tuned large-MoE recipes overlap).
+    a2a_overlap: bool = True
 
     @property
     def attention_width(self) -> int:
@@ -127,6 +135,8 @@ def job_for(
     cross_domain: bool = False,
     ranks_per_chip: int | None = None,
     fused_attention: bool = True,
+    node_dispatch: bool = True,
+    a2a_overlap: bool = True,
 ) -> Job:
     """A Job from records: ``shape`` (records.Workload), ``chip``, ``system`` (or None: a bare chip).
 
@@ -173,6 +183,7 @@ def job_for(
         ffn=ffn_width(shape.active, shape.layers, shape.hidden, shape.heads * head_dim,
                       (shape.kv_heads or shape.heads) * head_dim, shape.vocab or 0), ranks_per_chip=r,
         rank_half_width=own_half_width(chip), fused_attention=fused_attention,
+        node_dispatch=node_dispatch, a2a_overlap=a2a_overlap,
     )  # fmt: skip
 
 

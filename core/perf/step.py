@@ -24,7 +24,8 @@ layer, 16-bit elements read + written (``elementwise_bytes``)
     gated activation          3 f forward (read gate and up, write), 5 f backward: 8 f (/ tp)
     8-bit casts               each matmul's activation input (h, q, h, f) forward and output gradient
                               (q + 2 kv, h, 2 f, h) backward, read at 2 bytes and written as an
-                              8-bit copy and its transpose (2 bytes): 4 (4 h + 2 q + 2 kv + 3 f) bytes
+                              8-bit copy and its transpose (2 bytes): 4 (4 h + 2 q + 2 kv + 3 f) bytes;
+                              routed experts see k copies of h in and out: + 4 x 2 (k - 1) h per MoE layer
     loss                      20 bytes per vocabulary entry per token (/ tp): logits to 32 bits
                               (2 + 4), max (4), sum of exponentials (4), gradient (4 + 2)
     expert routing            per MoE layer, permute (read h, write k h) and unpermute (read k h,
@@ -39,7 +40,10 @@ layer, 16-bit elements read + written (``elementwise_bytes``)
                      micro-batch tokens x top-k x ep / experts (small without expert parallel), and its
                      own MLP width on the chip (often under the hidden width)
     expert parallel  4 all-to-alls per MoE layer of tokens/(cp x tp) x top-k x hidden x 2 bytes, less
-                     the calibrated share hidden behind compute
+                     the calibrated share hidden behind compute (none where the run does not
+                     overlap them, ``job.a2a_overlap``); a node-level dispatcher
+                     (``job.node_dispatch``, DeepEP / HybridEP) sends a token across nodes once per
+                     destination node (``comm.tiered_all_to_all`` with picks)
     context parallel ring exchange of K and V, 3 (cp-1) chunks per layer (4 when recompute reruns
                      attention) over the tier that holds the whole ring (its slowest hop), beside
                      attention, which slows while they share the chip (``exposed``); attention itself
@@ -145,7 +149,11 @@ def elementwise_bytes(lay: Any, job: Any, xp: Any = SCALAR) -> tuple[Any, Any, A
     inner = (xp.where(full, 6, 4) * (q + kv) + xp.where(full, 11, 8) * f) * 2 / lay.tp
     casts = 4 * (4 * h + 2 * q + 2 * kv + 3 * f) / lay.tp
     if job.experts:  # routed tokens are permuted to their experts and back, forward and backward
-        inner = inner + job.moe_layers / job.layers * 8 * (job.experts_per_token + 1) * h / lay.tp
+        moe = job.moe_layers / job.layers
+        inner = inner + moe * 8 * (job.experts_per_token + 1) * h / lay.tp
+        # and the experts' up-projection input and down-projection output gradient are k permuted
+        # copies of h, each cast to 8 bits: k - 1 more h than a dense MLP's, twice
+        casts = casts + moe * 4 * 2 * (job.experts_per_token - 1) * h / lay.tp
     return outer + inner + ring_merge_bytes(lay, job, xp), casts, 20 * job.vocab / lay.tp
 
 
@@ -228,8 +236,10 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     expert_mb: Any = 0.0
     if job.experts:
         dispatch = tokens / (cp * tp) * job.experts_per_token * job.hidden * 2
-        a2a = comm.tiered_all_to_all(dispatch, ep, tp, tiers, xp)
-        expert_mb = job.moe_layers * share_of_model * per_layer * a2a * (1 - c.expert_overlap)
+        picks = job.experts_per_token if job.node_dispatch else 0  # once per destination node (DeepEP/HybridEP)
+        a2a = comm.tiered_all_to_all(dispatch, ep, tp, tiers, xp, picks)
+        hidden = c.expert_overlap if job.a2a_overlap else 0.0  # a run without all-to-all overlap hides none
+        expert_mb = job.moe_layers * share_of_model * per_layer * a2a * (1 - hidden)
 
     kv_chunk = 2 * tokens / cp * job.kv_width * 2 / tp
     # A ring is as slow as its slowest hop: over the innermost tier whose domain holds all cp x tp ranks.

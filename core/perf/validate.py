@@ -51,7 +51,8 @@ def train_job(case: records.ValidationCase, reg: Registry, consts: Constants) ->
     # A case that publishes its ranks per chip runs at that count; otherwise the chip's default.
     ranks = case.ranks_per_chip if case.ranks_per_chip > 1 else None
     job = job_for(work, reg.chip(case.chip), case.chips, system, reg.interconnects, case.precision, consts,
-                  case.seq_len, batch, ranks_per_chip=ranks, fused_attention=case.fused_attention)  # fmt: skip
+                  case.seq_len, batch, ranks_per_chip=ranks, fused_attention=case.fused_attention,
+                  node_dispatch=case.expert_dispatch == "node", a2a_overlap=case.expert_a2a_overlap)  # fmt: skip
     return job, fixed
 
 
