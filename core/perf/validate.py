@@ -100,26 +100,35 @@ def predict(case: records.ValidationCase, reg: Registry, searched: bool = False,
     if case.kind == "train":
         run = run_train(case, reg, training.constants(), searched)
         got: dict[str, Any] = {"expected": run.value, "layout": run.layout, "fits": run.fits, "refused": run.refused,
-                               "extrapolated": training.extrapolated(run.job)}  # fmt: skip
+                               "extrapolated": training.extrapolated(run.job), "run": run}  # fmt: skip
         if band is not None:
-            # the fast end stops at the large-matmul rate, as in an estimate (training.result_for)
-            matmul, attention = run.job.flops_per_token()
-            mfu = (
-                (matmul + attention)
-                * run.job.batch_seqs
-                * run.job.seq_len
-                / run.step_s
-                / (run.job.chips * run.job.peak_matmul)
-            )
-            bound = training.matmul_ceiling(run.job) / mfu
-            if case.metric in TIME_METRICS:
-                got["low"], got["high"] = ranges.time_span(run.value, band, run.value / bound)
-            else:
-                got["low"], got["high"] = ranges.rate_span(run.value, band, run.value * bound)
+            got["low"], got["high"] = train_span(case, run, band)
         return got
     from hwprof.core.perf import serve_cases
 
     return {**serve_cases.predict(case, reg, band=band), "extrapolated": ""}
+
+
+def train_span(case: records.ValidationCase, run: TrainRun, band: ranges.Band) -> tuple[float, float]:
+    """(low, high) of a training run's metric under ``band``; the fast end stops at the large-matmul
+    rate, as in an estimate (``training.result_for``)."""
+    matmul, attention = run.job.flops_per_token()
+    mfu = (
+        (matmul + attention) * run.job.batch_seqs * run.job.seq_len / run.step_s / (run.job.chips * run.job.peak_matmul)
+    )
+    bound = training.matmul_ceiling(run.job) / mfu
+    if case.metric in TIME_METRICS:
+        return ranges.time_span(run.value, band, run.value / bound)
+    return ranges.rate_span(run.value, band, run.value * bound)
+
+
+def _span(case: records.ValidationCase, reg: Registry, got: dict[str, Any], band: ranges.Band) -> dict[str, Any]:
+    """``got`` with its range under ``band``: a training run's from the run already made, a serving
+    estimate's by rerunning its queue at the band's ends."""
+    if "run" in got:
+        low, high = train_span(case, got["run"], band)
+        return {**got, "low": low, "high": high}
+    return {**got, **{k: v for k, v in predict(case, reg, band=band).items() if k in ("low", "high")}}
 
 
 def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
@@ -147,7 +156,7 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
         width = (ranges.leave_one_out(found, case.id, case.kind, evidence) if case.role == "validation"
                  else table[case.kind, evidence])  # fmt: skip
         band = ranges.band(case.kind, evidence, width, got["extrapolated"])
-        got = {**got, **{k: v for k, v in predict(case, reg, band=band).items() if k in ("low", "high")}}
+        got = _span(case, reg, got, band)
         row = {
             "id": case.id, "kind": case.kind, "role": case.role, "metric": case.metric,
             "published": case.published, "estimate": {k: got[k] for k in ("low", "expected", "high")},
@@ -158,7 +167,7 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
         if searched is not None:
             wide = (ranges.leave_one_out(found, case.id, "search", evidence) if case.role == "validation"
                     else table["search", evidence])  # fmt: skip
-            spread = predict(case, reg, searched=True, band=ranges.band("search", evidence, wide, got["extrapolated"]))
+            spread = _span(case, reg, searched, ranges.band("search", evidence, wide, got["extrapolated"]))
             row.update({
                 "layout": got["layout"], "layout_fits": got["fits"], "layout_refused": got["refused"],
                 "published_layout": case.layout,
