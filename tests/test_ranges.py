@@ -91,6 +91,17 @@ def test_a_case_on_a_stack_no_calibration_run_used_is_other(reg: registry.Regist
     assert ranges.case_evidence(attrs.evolve(held, stack=""), chip, cases) != "other"  # unknown counts as calibrated
 
 
+def test_a_case_on_another_stack_is_checked_against_the_range_its_chip_shows(reg: registry.Registry) -> None:
+    cases = list(reg.validation_cases.values())
+    held = next(c for c in cases if c.id == "val-trn1-gpt3-175b-512")  # neuronx-nemo-megatron: no calibration run
+    chip = reg.chip(held.chip)
+    assert ranges.case_evidence(held, chip, cases) == "other"
+    # Trainium1's own calibration run needed a chip factor: an estimate on it shows the corrected range
+    assert ranges.shown_class(held, chip, cases) == "corrected"
+    assert ranges.shown_class(attrs.evolve(held, stack=""), chip, cases) == "corrected"
+    assert ranges.shown_class(attrs.evolve(held, chip="h100-sxm"), reg.chip("h100-sxm"), cases) == "own"
+
+
 def test_leave_one_out_covers_18_of_20_distinct_residuals() -> None:
     # n = 20: without a case 19 remain, whose range is their extremes; only the overall smallest and
     # largest fall outside a range fitted without them: 18 / 20 = 90%
@@ -153,10 +164,18 @@ def test_validate_checks_each_case_against_a_range_fitted_without_it(reg: regist
     by_id = {r.case: r for r in found if r.kind != "search"}
     rows = [row for row in report["cases"] if row["role"] == "validation"]
     assert rows and all(row["id"] in by_id for row in rows)
+    cases = list(reg.validation_cases.values())
     for row in rows:
         r = by_id[row["id"]]
-        w = ranges.leave_one_out(found, r.case, r.kind, r.evidence)
-        assert row["range_class"] == r.evidence and row["range_cases"] == w.cases
+        # a run on another stack sets no width: it is checked against the range its chip's estimate shows
+        shown = (
+            r.evidence
+            if r.evidence != "other"
+            else ranges.evidence(r.kind, reg.chip(reg.validation_cases[r.case].chip), ranges.own_chips(cases, r.kind))
+        )
+        w = ranges.leave_one_out(found, r.case, r.kind, shown)
+        assert row["evidence"] == r.evidence and row["range_class"] == shown != "other"
+        assert row["range_cases"] == w.cases
         inside_band = w.low - 1e-9 <= r.value <= w.high + 1e-9
         if row["kind"] == "serve":  # the rerun at the band's ends is at least as wide as the band
             assert row["in_range"] or not inside_band, row["id"]
@@ -165,13 +184,13 @@ def test_validate_checks_each_case_against_a_range_fitted_without_it(reg: regist
     # searched layouts: the same held-out cases, each against its leave-one-out "search" range
     for row in (row for row in rows if row["kind"] == "train"):
         r = next(x for x in found if (x.case, x.kind) == (row["id"], "search"))
-        w = ranges.leave_one_out(found, r.case, "search", r.evidence)
+        w = ranges.leave_one_out(found, r.case, "search", row["range_class"])
         assert r.value == pytest.approx(ranges.residual_of(row["published"], row["searched_estimate"],
                                                            row["metric"] in validate.TIME_METRICS))  # fmt: skip
         assert row["searched_in_range"] == (w.low - 1e-9 <= r.value <= w.high + 1e-9) or not row["searched_in_range"]
     listed = {(w["kind"], w["evidence"]): w for w in report["ranges"]}
-    for evidence in ("own", "corrected"):
-        mine = [row for row in rows if row["kind"] == "train" and row["range_class"] == evidence]
+    for evidence in ("own", "corrected", "other"):
+        mine = [row for row in rows if row["kind"] == "train" and row["evidence"] == evidence]
         assert listed["search", evidence]["held_out"] == len(mine)
         assert listed["search", evidence]["held_out_inside"] == sum(row["searched_in_range"] for row in mine)
     # a case's own residual never sets its width: the widths the report lists use every case

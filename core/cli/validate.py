@@ -41,7 +41,8 @@ def validate_cmd(
                                                  if group == "validation" else ""))  # fmt: skip
         if "train_median_abs_error" in s:
             line += (f"\n  training with published layouts: median absolute error {s['train_median_abs_error']:.1%}, "
-                     f"inside the range {s['train_in_range_share']:.0%}; with searched layouts: median absolute "
+                     f"inside the range {s['train_in_range_share']:.0%}{_tuned(s, 'train')}; with searched layouts: "
+                     "median absolute "
                      f"error {s['searched_median_abs_error']:.1%}, inside the searched range "
                      f"{s['searched_in_range_share']:.0%}, the searched step at most "
                      f"{s['searched_worst_vs_published']:+.0%} against the published layout's (median "
@@ -49,7 +50,7 @@ def validate_cmd(
                      "faster than experts' layouts is a model error)")  # fmt: skip
         if "serve_median_abs_error" in s:
             line += (f"\n  serving with published layouts: median absolute error {s['serve_median_abs_error']:.1%}, "
-                     f"inside the range {s['serve_in_range_share']:.0%}")  # fmt: skip
+                     f"inside the range {s['serve_in_range_share']:.0%}{_tuned(s, 'serve')}")  # fmt: skip
         summary.append(line)
     layouts = [f"  {c['id']}: published {c['published_layout'] or '-'} -> {c['layout']}"
                + _refused(c) + f"; searched {c['searched_layout']}"
@@ -68,6 +69,14 @@ def validate_cmd(
     headers = ["case", "role", "metric", "published", "estimate", "error", "in range", "searched error",
                "in searched range", "searched step vs published", "sets"]  # fmt: skip
     emit(output_format(fmt, as_json), out, lambda: [Table(headers, rows, footer=footer)])
+
+
+def _tuned(summary: dict[str, Any], kind: str) -> str:
+    """The in-range share on stacks a calibration run used, when some cases ran on others."""
+    n = summary.get(f"{kind}_tuned_stack_cases", 0)
+    if not n or n == summary[f"{kind}_cases"]:
+        return ""
+    return f" ({summary[f'{kind}_tuned_stack_in_range_share']:.0%} of the {n} on stacks a calibration run used)"
 
 
 def _refused(case: dict[str, Any]) -> str:
@@ -96,6 +105,7 @@ def _width(w: dict[str, Any]) -> str:
         f"  {w['kind']} {w['evidence']}: published time {math.expm1(w['low']):+.0%}..{math.expm1(w['high']):+.0%} "
         f"of the model's, {w['cases']} results{fallback}"
         + (f"; leave-one-out: {w['held_out_inside']} of {w['held_out']} inside" if w.get("held_out") else "")
+        + (" the range an estimate on their chip shows (they set none)" if w["evidence"] == "other" else "")
     )
 
 

@@ -691,6 +691,14 @@ class ValidationCase(Record):
             "(no fused / flash attention kernel); training cases only"
         ),
     )
+    interleaved: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "true when the source says its pipeline runs an interleaved schedule (virtual stages per rank) but "
+            "not how many: validate then searches vpp from 2 up; a layout's vpp, when published, wins; "
+            "training cases only"
+        ),
+    )
     expert_dispatch: str = attrs.field(
         default="node",
         validator=attrs.validators.in_(("node", "rank")),

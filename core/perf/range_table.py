@@ -5,10 +5,10 @@ model's time) at 90% nominal coverage; see ``hwprof.core.perf.ranges`` for the p
 """
 
 WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {
-    ("train", "own"): (-0.4593, 0.4806, 24, 18, 1),
-    ("train", "corrected"): (-0.4593, 0.4806, 24, 5, 1),
-    ("train", "borrowed"): (-0.7728, 0.8039, 24, 1, 2),
-    ("train", "other"): (-0.5538, 0.0836, 2, 2, 1),
+    ("train", "own"): (-0.3045, 0.4806, 24, 18, 1),
+    ("train", "corrected"): (-0.3045, 0.4806, 24, 5, 1),
+    ("train", "borrowed"): (-0.5376, 0.8039, 24, 1, 2),
+    ("train", "other"): (-0.2716, 0.0836, 2, 2, 1),
     ("serve", "own"): (-0.1696, 0.7473, 30, 30, 1),
     ("serve", "corrected"): (-0.0756, 0.6604, 59, 4, 1),
     ("serve", "borrowed"): (-0.0402, 0.9466, 25, 25, 1),

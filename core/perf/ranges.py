@@ -34,9 +34,12 @@ has been from published results it never saw, measured and applied by a stated p
    faster than the one experts ran, those ranges show it.
 6. **Other software.** A published result on a software stack (``ValidationCase.stack``) that no
    calibration run of its kind used is class ``other``: it measures that software more than the
-   model. It is estimated, listed and checked like every case, and its class's spread is printed,
-   but it sets no range an estimate shows: an estimate is of a job on a tuned stack of the kind
-   the model was calibrated on, and says so.
+   model. Its class's spread is printed, but it sets no range an estimate shows: an estimate is of
+   a job on a tuned stack of the kind the model was calibrated on, and says so. It is estimated,
+   listed and checked like every case, against the range an estimate of its job shows (its chip's
+   class, ``shown_class``): that is the range a user would have read for it. (Checked against its
+   own class instead, a class of one or two results gives a range of the other's single residual,
+   which no case can fall in by design, and a larger one a range no user ever sees.)
 
 The widths are data (``range_table.py``, with the cases each rests on), refitted by
 ``python -m hwprof.core.perf.ranges_fit --write``; a test checks the shipped table against a refit.
@@ -198,6 +201,13 @@ def case_evidence(case: records.ValidationCase, chip: records.Chip, cases: Itera
     stacks = {c.stack for c in found if c.kind == case.kind and c.role == "calibration" and c.stack}
     if case.stack and case.stack not in stacks:
         return "other"
+    return evidence(case.kind, chip, own_chips(found, case.kind))
+
+
+def shown_class(case: records.ValidationCase, chip: records.Chip, cases: Iterable[records.ValidationCase]) -> str:
+    """The class of the range an estimate of a published result's job shows: its chip's, whatever its
+    stack (an estimate knows no stack; class other sets no width)."""
+    found = list(cases)
     return evidence(case.kind, chip, own_chips(found, case.kind))
 
 

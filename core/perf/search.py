@@ -63,7 +63,8 @@ def candidates(job: Any, fixed: dict[str, Any] | None = None) -> Iterator[tuple[
                 dp = rest // cp // pp
                 if "dp" in fixed and fixed["dp"] != dp:
                     continue
-                vpps = [pick("vpp")] if "vpp" in fixed else [v for v in range(1, MAX_VIRTUAL + 1) if v == 1 or pp > 1]
+                vpps = [pick("vpp")] if "vpp" in fixed else [v for v in range(pick("min_vpp", 1), MAX_VIRTUAL + 1)
+                                                              if v == 1 or pp > 1]  # fmt: skip
                 eps = [pick("ep")] if "ep" in fixed else ([e for e in _divisors(dp * cp) if job.experts % e == 0]
                                                           if job.experts else [1])  # fmt: skip
                 mbs = [pick("mb")] if "mb" in fixed else list(MICRO_BATCHES)

@@ -38,6 +38,8 @@ def published_keys(case: records.ValidationCase, work: records.Workload) -> dict
     fixed = layout.given(case.layout)
     if work.layers and work.layers % (fixed.get("pp", 1) * fixed.get("vpp", 1)):
         fixed["uneven"] = 1  # the source splits the layers unevenly (e.g. 126 layers over 16 stages)
+    if case.interleaved and "vpp" not in fixed:
+        fixed["min_vpp"] = 2  # interleaved, into how many virtual stages not published: searched from 2 up
     return fixed
 
 
@@ -71,8 +73,8 @@ def run_train(case: records.ValidationCase, reg: Registry, consts: Constants, se
         chosen, fits, refused = found.layouts[0], True, ""
     else:  # nothing passes: the fastest layout with these keys memory aside, flagged with the rule that refused
         roomy = search.search(attrs.evolve(job, memory_bytes=float("inf")), keys or None, top=1)
-        chosen = roomy.layouts[0] if roomy.layouts else layout.parse(",".join(f"{k}={v}" for k, v in fixed.items()),
-                                                                     job.chips)  # fmt: skip
+        text = ",".join(f"{k}={v}" for k, v in fixed.items() if k != "min_vpp")
+        chosen = roomy.layouts[0] if roomy.layouts else layout.parse(text, job.chips)
         fits = False
         refused = "memory" if roomy.layouts else ", ".join(r for r in found.refused if r != "memory")
     seconds = float(step(chosen, job).total)
@@ -153,21 +155,25 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
         if role and case.role != role:
             continue
         evidence = ranges.case_evidence(case, reg.chip(case.chip), reg.validation_cases.values())
-        width = (ranges.leave_one_out(found, case.id, case.kind, evidence) if case.role == "validation"
-                 else table[case.kind, evidence])  # fmt: skip
-        band = ranges.band(case.kind, evidence, width, got["extrapolated"])
+        # Checked against the range an estimate of this job shows: a run on a stack no calibration run
+        # used (class other) sets no width, and an estimate knows no stack, so it gets its chip's class.
+        shown = ranges.shown_class(case, reg.chip(case.chip), reg.validation_cases.values())
+        width = (ranges.leave_one_out(found, case.id, case.kind, shown) if case.role == "validation"
+                 else table[case.kind, shown])  # fmt: skip
+        band = ranges.band(case.kind, shown, width, got["extrapolated"])
         got = _span(case, reg, got, band)
         row = {
             "id": case.id, "kind": case.kind, "role": case.role, "metric": case.metric,
             "published": case.published, "estimate": {k: got[k] for k in ("low", "expected", "high")},
             "error": got["expected"] / case.published - 1,
-            "in_range": _inside(case.published, got), "range_class": evidence, "range_cases": width.cases,
+            "in_range": _inside(case.published, got), "range_class": shown, "evidence": evidence,
+            "range_cases": width.cases,
             "source": case.source.title, "note": case.note, "calibrates": list(case.calibrates),
         }  # fmt: skip
         if searched is not None:
-            wide = (ranges.leave_one_out(found, case.id, "search", evidence) if case.role == "validation"
-                    else table["search", evidence])  # fmt: skip
-            spread = _span(case, reg, searched, ranges.band("search", evidence, wide, got["extrapolated"]))
+            wide = (ranges.leave_one_out(found, case.id, "search", shown) if case.role == "validation"
+                    else table["search", shown])  # fmt: skip
+            spread = _span(case, reg, searched, ranges.band("search", shown, wide, got["extrapolated"]))
             row.update({
                 "layout": got["layout"], "layout_fits": got["fits"], "layout_refused": got["refused"],
                 "published_layout": case.layout,
@@ -190,6 +196,11 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
             "median_abs_error": statistics.median(abs(r["error"]) for r in chosen),
             "in_range_share": sum(r["in_range"] for r in chosen) / len(chosen),
         }
+        for kind in ("train", "serve"):  # the share on stacks like the calibration runs' (class other left out)
+            tuned = [r for r in chosen if r["kind"] == kind and r["evidence"] != "other"]
+            if tuned:
+                summary[group][f"{kind}_tuned_stack_cases"] = len(tuned)
+                summary[group][f"{kind}_tuned_stack_in_range_share"] = sum(r["in_range"] for r in tuned) / len(tuned)
         trains = [r for r in chosen if r["kind"] == "train"]
         if trains:
             summary[group]["train_median_abs_error"] = statistics.median(abs(r["error"]) for r in trains)
@@ -211,10 +222,11 @@ def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
 
 
 def _with_coverage(width: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """A class's width with how many of its held-out cases fell inside their leave-one-out range."""
+    """A class's width with how many of its held-out cases fell inside the leave-one-out range each was
+    checked against (for class other: the range an estimate on its chip shows)."""
     kind = ranges.BASE_KIND.get(width["kind"], width["kind"])
     inside = "searched_in_range" if width["kind"] == "search" else "in_range"
-    mine = [r for r in rows if r["role"] == "validation" and (r["kind"], r["range_class"]) == (kind, width["evidence"])]
+    mine = [r for r in rows if r["role"] == "validation" and (r["kind"], r["evidence"]) == (kind, width["evidence"])]
     return {**width, "held_out": len(mine), "held_out_inside": sum(r[inside] for r in mine)}
 
 
