@@ -127,6 +127,29 @@ def test_a_published_layout_that_does_not_fit_runs_as_written_and_is_flagged(reg
     assert run.step_s == pytest.approx(float(step.step(lay, job).total))
 
 
+def test_an_interleaved_source_searches_virtual_stages_from_two(reg: registry.Registry) -> None:
+    consts = training.constants()
+    plain = make_case(reg, "a", layout="tp=2,pp=2,dp=2", model="llama3.1-8b")
+    interleaved = attrs.evolve(plain, interleaved=True)
+    job, fixed = validate.train_job(interleaved, reg, consts)
+    assert fixed["min_vpp"] == 2 and "min_vpp" not in validate.train_job(plain, reg, consts)[1]
+    rows = list(search.candidates(job, fixed))
+    assert rows and min(r[search.FIELDS.index("vpp")] for r in rows) == 2
+    assert min(r[search.FIELDS.index("vpp")] for r in search.candidates(job, {"tp": 2, "pp": 2})) == 1
+    run = validate.run_train(interleaved, reg, consts)
+    assert layout.parse(run.layout, 8).vpp >= 2
+    best = search.search(job, {k: v for k, v in fixed.items() if k != "min_vpp"}, top=40)
+    fastest_interleaved = next(s for lay, s in zip(best.layouts, best.step_s, strict=True) if lay.vpp >= 2)
+    assert run.step_s == pytest.approx(fastest_interleaved)
+    # a published vpp wins over the flag
+    given = attrs.evolve(interleaved, layout="tp=2,pp=2,dp=2,vpp=1")
+    assert "min_vpp" not in validate.train_job(given, reg, consts)[1]
+    # the flag is validate's: the searched run ignores it
+    assert validate.run_train(interleaved, reg, consts, searched=True).step_s == pytest.approx(
+        search.search(job, None, top=1).step_s[0]
+    )
+
+
 def test_predict_forms_the_range_as_an_estimate_does(reg: registry.Registry) -> None:
     consts = training.constants()
     case = make_case(reg, "a")
