@@ -51,7 +51,9 @@ def brute_candidates(job: Job) -> set[tuple[int, ...]]:
                 eps = [e for e in divisors(dp * cp) if job.experts % e == 0] if job.experts else [1]
                 for vpp, ep, mb, zero, rc in itertools.product(vpps, eps, search.MICRO_BATCHES, search.ZERO_STAGES,
                                                                range(3)):  # fmt: skip
-                    out.add((tp, pp, dp, cp, ep, vpp, mb, zero, rc, 1, 0, 32))
+                    # layers that pp x vpp stages do not divide are split unevenly (as Megatron and Llama 3 do)
+                    uneven = 1 if job.layers % (pp * vpp) else 0
+                    out.add((tp, pp, dp, cp, ep, vpp, mb, zero, rc, 1, uneven, 32))
     return out
 
 
@@ -122,6 +124,8 @@ def test_fixed_keys_keep_only_matching_candidates() -> None:
         # degrees (tp, pp, dp, cp) filter the combinations; the other keys replace what the grid varies
         wanted = {tuple(pinned.get(j, x) for j, x in enumerate(r)) for r in every
                   if all(r[j] == v for j, v in pinned.items() if j < 4)}  # fmt: skip
+        # a pinned vpp changes which splits are uneven
+        wanted = {(*r[:10], int(JOB.layers % (r[1] * r[5]) != 0), *r[11:]) for r in wanted}
         assert got == wanted and got, fixed
     # a dp that does not follow from the other degrees leaves nothing
     assert not list(search.candidates(JOB, {"tp": 2, "pp": 2, "dp": 2, "cp": 1}))
@@ -133,6 +137,11 @@ def test_fixed_keys_keep_only_matching_candidates() -> None:
     assert not list(search.candidates(JOB, {"tp": 2, "cp": 3, "pp": 1}))
     # keys the default grid does not vary: sp and uneven are carried through
     assert {r[9:] for r in search.candidates(JOB, {"sp": 0, "uneven": 1, "tp": 1})} == {(0, 1, 32)}
+    assert {r[10] for r in search.candidates(JOB, {"uneven": 0})} == {0}  # a given even split stays even
+    # not given: uneven exactly where pp x vpp does not divide the layers
+    rows = list(search.candidates(JOB))
+    assert {r[10] for r in rows} == {0, 1}
+    assert all(r[10] == int(JOB.layers % (r[1] * r[5]) != 0) for r in rows)
     assert {r[11] for r in search.candidates(JOB, {"grads": 16})} == {16}  # as given, never searched
     moe = set(search.candidates(MOE, {"ep": 2}))
     assert moe and {r[4] for r in moe} == {2}

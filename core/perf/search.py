@@ -41,7 +41,8 @@ def _divisors(n: int) -> list[int]:
 
 def candidates(job: Any, fixed: dict[str, Any] | None = None) -> Iterator[tuple[int, ...]]:
     """(tp, pp, dp, cp, ep, vpp, mb, zero, recompute_code, sp, uneven, grads) tuples whose degrees multiply to the
-    chips (uneven and grads as given: not searched)."""
+    chips (grads as given: a numerics choice, not searched; uneven where pp x vpp does not divide the layers,
+    unless given: Megatron-LM and Llama 3 split layers unevenly, so 126 layers can run on 16 stages)."""
     fixed = fixed or {}
     n = job.chips
 
@@ -70,8 +71,9 @@ def candidates(job: Any, fixed: dict[str, Any] | None = None) -> Iterator[tuple[
                 mbs = [pick("mb")] if "mb" in fixed else list(MICRO_BATCHES)
                 zeros = [pick("zero")] if "zero" in fixed else list(ZERO_STAGES)
                 sps = [pick("sp")] if "sp" in fixed else [1]
-                uneven, grads = pick("uneven", 0), pick("grads", 32)
+                grads = pick("grads", 32)
                 for vpp, ep, mb, zero, rc, sp in itertools.product(vpps, eps, mbs, zeros, recompute, sps):
+                    uneven = fixed["uneven"] if "uneven" in fixed else int(job.layers % (pp * vpp) != 0)
                     yield (tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven, grads)
 
 
