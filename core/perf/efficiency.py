@@ -42,6 +42,12 @@ class Default:
 # gradients). The narrow side is where bytes per FLOP grow (about 1 / n): the curve is a roofline's.
 # The share of large matmuls is then fitted on the 16-bit runs: what training reaches of a wide matmul
 # (kernels around it, launch gaps), below the kernels' 0.857.
+# Routed experts (grouped GEMMs, one matmul per local expert) use the same curve at their per-expert shape
+# (``step.expert_size_factor``): in DeepGEMM's FP8 tables (its README at 55ab91f, 2025-03-25, on the export
+# part with the same compute; reported) 8 groups of 4,096 rows run at 1,346 / 1,214 TFLOPS against 1,265 /
+# 1,168 for one dense GEMM of 4,096 rows with the same N and K, and 1,024 rows split into groups of 1,024 /
+# 512 / 256 fall as this curve predicts (-18% to +14%; the grouped shapes' own fit halves at 143 rows, inside
+# the row-count spread above): no constant of their own (tests/test_expert_matmul.py).
 GEMM_KERNEL_PEAK_TFLOPS = 989.5
 GEMM_KERNEL_TFLOPS: tuple[tuple[float, float], ...] = (
     (256, 503.9), (512, 619.9), (1024, 725.5), (2048, 764.6), (4096, 793.1),  # 16,384 rows, narrow inner

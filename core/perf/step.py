@@ -38,7 +38,8 @@ layer, 16-bit elements read + written (``elementwise_bytes``)
                      parallel beside the matmuls (``exposed``: their slowdown, or what outlasts them)
     experts         a routed expert's matmuls run at the size factor of the narrower of its rows,
                      micro-batch tokens x top-k x ep / experts (small without expert parallel), and its
-                     own MLP width on the chip (often under the hidden width)
+                     own MLP width on the chip (often under the hidden width): grouped GEMMs run as
+                     dense ones of their per-expert shape (``expert_size_factor``)
     expert parallel  4 all-to-alls per MoE layer of tokens/(cp x tp) x top-k x hidden x 2 bytes, less
                      the calibrated share hidden behind compute (none where the run does not
                      overlap them, ``job.a2a_overlap``); a node-level dispatcher
@@ -119,6 +120,19 @@ def size_factor(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
     """Share of a large matmul's rate that one chip's matmuls reach: their smaller side is the
     chip's hidden width (``chip_width``), or the micro-batch's tokens over cp, whichever is narrower."""
     n = xp.minimum(chip_width(lay, job, xp), lay.mb * job.seq_len / lay.cp)
+    return n / (n + half_width(job))
+
+
+def expert_size_factor(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
+    """Share of a large matmul's rate that routed experts' matmuls reach. A grouped GEMM runs one
+    matmul per local expert, each at its own shape: rows = tokens that reach one expert (the
+    micro-batch's tokens / cp x top-k x ep / experts: the all-to-all gathers them from the ep ranks),
+    width = the expert's own MLP width on the chip (often under the hidden width). Measured grouped
+    kernels run as dense ones of that per-expert shape would, and their rows follow the dense size
+    curve (tests/test_expert_matmul.py: DeepGEMM's FP8 tables). Without expert parallel the rows are
+    few, the matmuls slow for their FLOPs: why runs use it."""
+    rows = lay.mb * job.seq_len / lay.cp * job.experts_per_token * lay.ep / job.experts
+    n = xp.minimum(rows, chip_width(lay, job, xp) * min(job.expert_ffn / job.hidden, 1.0))
     return n / (n + half_width(job))
 
 
@@ -214,16 +228,9 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
         attention_s = (2 * attention_hw / (job.peak_16bit * c.matmul_16bit * job.software)
                        + score_bytes(lay, job, xp) * stage_layers / bandwidth)  # fmt: skip
     compute_mb = matmul_hw / rate + attention_s + memory_mb
-    if job.experts:
-        # Routed experts' matmuls have as many rows as tokens reach one expert: the micro-batch's
-        # tokens x top-k / experts, times ep (the all-to-all gathers them from the ep ranks). Without
-        # expert parallel they are small matmuls, slow for their FLOPs: why runs use it.
+    if job.experts:  # the routed experts' share of the matmuls runs at their own size factor
         share = job.expert_params * job.experts_per_token / job.experts / job.active_params
-        rows = tokens / cp * job.experts_per_token * ep / job.experts
-        # An expert's matmuls are as narrow as its MLP width (often under the hidden width) on a chip.
-        n = xp.minimum(rows, chip_width(lay, job, xp) * min(job.expert_ffn / job.hidden, 1.0))
-        expert_size = n / (n + half_width(job))
-        compute_mb = compute_mb + share * linear_hw / rate * (size / expert_size - 1)
+        compute_mb = compute_mb + share * linear_hw / rate * (size / expert_size_factor(lay, job, xp) - 1)
 
     hidden_bytes = tokens / cp * job.hidden * 2
     per_layer = xp.where(code == 2, 6, 4)
