@@ -66,7 +66,7 @@ def test_wheel_holds_only_the_hwprof_namespace(tmp_path: Path) -> None:
 
     parser = configparser.ConfigParser()
     parser.read_string(entry_points)
-    assert parser["console_scripts"]["hwprof"] == "hwprof.core.cli.app:main"
+    assert parser["console_scripts"]["hwprof"] == "hwprof.core.cli.console:run"
     builtins = dict(parser["hwprof"])
     for name in ("trainium2", "trainium3", "nvidia_h100", "nvidia_h200", "aws_pricing", "models"):
         assert builtins[name] == f"hwprof.plugins.{name}:plugin"
