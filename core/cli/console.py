@@ -3,8 +3,8 @@ garbage collector settings below belong to the CLI's own process, never to a pro
 
 Start-up makes some 30,000 objects the collector tracks (modules, classes, functions, typer's and
 hwprof's tables, the records), and they live until the process ends. Collecting while they are
-made frees little (a few hundred objects), and at exit the interpreter walks them all once more
-and frees them one by one: together about 15 ms of ``hwprof chips list`` (benchmarks/README.md).
+made frees little (a few hundred objects; about 3 ms of ``hwprof chips list``), and at exit the
+interpreter walks them all once more and frees them one by one (about 15 ms; benchmarks/README.md).
 So the collector is off while the CLI is imported; what exists then is frozen (``gc.freeze``:
 never visited again) and the command runs with the collector on; before the exit everything is
 frozen again, so the exit skips that walk and the OS takes the memory back. Output is flushed by
