@@ -72,9 +72,10 @@ def candidates(job: Any, fixed: dict[str, Any] | None = None) -> Iterator[tuple[
                 zeros = [pick("zero")] if "zero" in fixed else list(ZERO_STAGES)
                 sps = [pick("sp")] if "sp" in fixed else [1]
                 grads = pick("grads", 32)
-                for vpp, ep, mb, zero, rc, sp in itertools.product(vpps, eps, mbs, zeros, recompute, sps):
+                for vpp in vpps:
                     uneven = fixed["uneven"] if "uneven" in fixed else int(job.layers % (pp * vpp) != 0)
-                    yield (tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven, grads)
+                    for ep, mb, zero, rc, sp in itertools.product(eps, mbs, zeros, recompute, sps):
+                        yield (tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven, grads)
 
 
 FIELDS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute_code", "sp", "uneven", "grads")
