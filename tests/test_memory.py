@@ -137,7 +137,9 @@ def test_validate_names_the_rule_that_refused_a_published_layout() -> None:
 
     reg = registry.build(registry.Settings(profile_dirs=()))
     case = reg.validation_cases["val-mbridge260401-qwen3-235b-fp8-256"]
-    run = validate.run_train(case, reg, training.constants())
-    # ep 32 over dp x cp = 16: Megatron folds expert parallel over tp x dp (expert_tensor_parallel_size 1),
-    # which the model's experts rule does not express; memory is not what refuses it
+    # As published (expert_tensor_parallel_size 1) ep 32 folds over tp x dp = 32 ranks: it runs
+    assert validate.run_train(case, reg, training.constants()).fits
+    # with the experts split by tp, ep 32 must divide dp x cp = 16: the experts rule refuses it, not memory
+    split = attrs.evolve(case, layout=case.layout.replace("etp=1", "etp=2"))
+    run = validate.run_train(split, reg, training.constants())
     assert not run.fits and run.refused == "experts"

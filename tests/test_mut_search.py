@@ -35,7 +35,9 @@ def divisors(n: int) -> list[int]:
 
 
 def brute_candidates(job: Job) -> set[tuple[int, ...]]:
-    """Every (tp, pp, dp, cp, ep, vpp, mb, zero, recompute code, sp, uneven, grads) the search should try."""
+    """Every (tp, pp, dp, cp, ep, vpp, mb, zero, recompute code, sp, uneven, grads, etp) the search should try:
+    a mixture of experts also tries its experts whole (etp 1, ep over tp x dp x cp) and split by tp (etp tp,
+    ep over dp x cp); a dense model one etp (tp), so its candidates do not double."""
     out = set()
     for tp in divisors(job.chips):
         if tp > max(job.domain, 1) and not job.cross_domain:
@@ -48,12 +50,15 @@ def brute_candidates(job: Job) -> set[tuple[int, ...]]:
                     continue
                 dp = job.chips // (tp * cp * pp)
                 vpps = range(1, search.MAX_VIRTUAL + 1) if pp > 1 else [1]
-                eps = [e for e in divisors(dp * cp) if job.experts % e == 0] if job.experts else [1]
-                for vpp, ep, mb, zero, rc in itertools.product(vpps, eps, search.MICRO_BATCHES, search.ZERO_STAGES,
-                                                               range(3)):  # fmt: skip
+                pairs = [(tp, 1)]
+                if job.experts:
+                    pairs = [(tp, e) for e in divisors(dp * cp) if job.experts % e == 0]
+                    pairs += [(1, e) for e in divisors(tp * dp * cp) if job.experts % e == 0 and tp > 1]
+                for (etp, ep), vpp, mb, zero, rc in itertools.product(pairs, vpps, search.MICRO_BATCHES,
+                                                                      search.ZERO_STAGES, range(3)):  # fmt: skip
                     # layers that pp x vpp stages do not divide are split unevenly (as Megatron and Llama 3 do)
                     uneven = 1 if job.layers % (pp * vpp) else 0
-                    out.add((tp, pp, dp, cp, ep, vpp, mb, zero, rc, 1, uneven, 32))
+                    out.add((tp, pp, dp, cp, ep, vpp, mb, zero, rc, 1, uneven, 32, etp))
     return out
 
 
@@ -136,7 +141,7 @@ def test_fixed_keys_keep_only_matching_candidates() -> None:
     assert not list(search.candidates(JOB, {"cp": 3}))
     assert not list(search.candidates(JOB, {"tp": 2, "cp": 3, "pp": 1}))
     # keys the default grid does not vary: sp and uneven are carried through
-    assert {r[9:] for r in search.candidates(JOB, {"sp": 0, "uneven": 1, "tp": 1})} == {(0, 1, 32)}
+    assert {r[9:12] for r in search.candidates(JOB, {"sp": 0, "uneven": 1, "tp": 1})} == {(0, 1, 32)}
     assert {r[10] for r in search.candidates(JOB, {"uneven": 0})} == {0}  # a given even split stays even
     # not given: uneven exactly where pp x vpp does not divide the layers
     rows = list(search.candidates(JOB))
@@ -145,6 +150,14 @@ def test_fixed_keys_keep_only_matching_candidates() -> None:
     assert {r[11] for r in search.candidates(JOB, {"grads": 16})} == {16}  # as given, never searched
     moe = set(search.candidates(MOE, {"ep": 2}))
     assert moe and {r[4] for r in moe} == {2}
+    # etp: both values for a mixture of experts at tp > 1, one (tp) for a dense model or at tp 1; as given
+    assert {r[12] for r in search.candidates(MOE, {"tp": 4})} == {1, 4}
+    assert {r[12] for r in search.candidates(MOE, {"tp": 1})} == {1}
+    assert {r[12] for r in search.candidates(JOB, {"tp": 4})} == {4}
+    assert {r[12] for r in search.candidates(MOE, {"tp": 4, "etp": 1})} == {1}
+    # with etp 1 the expert-parallel group folds over tp x dp x cp: ep 8 at tp 4 x dp 2 (16 chips, pp 2)
+    assert (4, 2, 2, 1, 8) in {r[:5] for r in search.candidates(MOE, {"tp": 4, "etp": 1})}
+    assert (4, 2, 2, 1, 8) not in {r[:5] for r in search.candidates(MOE, {"tp": 4, "etp": 4})}
 
 
 @pytest.mark.parametrize("use_numpy", [True, False])
@@ -251,10 +264,11 @@ def test_refusals_count_each_layout_once_against_its_first_failing_rule() -> Non
 
 
 def test_to_layout_reads_the_fields_in_order() -> None:
-    lay = search.to_layout((2, 4, 8, 16, 32, 3, 5, 2, 2, 0, 1, 16))
+    lay = search.to_layout((2, 4, 8, 16, 32, 3, 5, 2, 2, 0, 1, 16, 1))
     assert lay == layout.Layout(tp=2, pp=4, dp=8, cp=16, ep=32, vpp=3, mb=5, zero=2, recompute="full", sp=0,
-                                uneven=1, grads=16)  # fmt: skip
-    assert search.to_layout((1,) * 8 + (0, 1, 0, 32)).recompute == "none"
+                                uneven=1, grads=16, etp=1)  # fmt: skip
+    assert search.to_layout((1,) * 8 + (0, 1, 0, 32, 1)).recompute == "none"
+    assert search.to_layout((2,) + (1,) * 7 + (0, 1, 0, 32, 2)).etp == 2
 
 
 def test_divisors() -> None:

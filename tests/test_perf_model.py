@@ -16,6 +16,8 @@ from hwprof.core.errors import HwprofError
 from hwprof.core.perf import comm, layout, memory, search, step
 from hwprof.core.perf.job import Constants, Job, default_batch_tokens
 
+EXPERTS_RULE = "expert parallel must divide the experts and tp x dp x cp (etp=1), or dp x cp (etp=tp)"
+
 UP = comm.Link("up", gb_s_per_direction=100, efficiency=1.0, latency_us=0.0)
 OUT = comm.Link("out", gb_s_per_direction=10, efficiency=1.0, latency_us=0.0)
 CONSTANTS = Constants(matmul_16bit=0.5, matmul_8bit=0.4, half_width=1024.0, overlap_slowdown=0.1, expert_overlap=0.25,
@@ -508,7 +510,9 @@ def test_layout_details_a_mutant_would_change() -> None:
         ("tp=2,tp=2", "tp is given twice"),
         ("recompute=HALF", "recompute=half: use none, selective or full"),
         ("tp=two", "tp=two is not a whole number"),
-        ("tq=2", "unknown key 'tq'; known keys: tp, pp, dp, cp, ep, vpp, mb, zero, sp, uneven, grads, recompute"),
+        ("tq=2", "unknown key 'tq'; known keys: tp, pp, dp, cp, ep, vpp, mb, zero, sp, uneven, grads, etp, recompute"),
+        ("tp=4,etp=2", "etp=2: expert tensor parallel is 1 or tp (4)"),
+        ("etp=2", "etp=2: expert tensor parallel is 1 or tp (1)"),
         ("zero=4", "zero=4: the ZeRO stage is 0, 1, 2 or 3"),
         ("sp=2", "sp=2: use 0 or 1"),
         ("uneven=2", "uneven=2: use 0 or 1"),
@@ -567,11 +571,13 @@ MOE = attrs.evolve(JOB, experts=8, experts_per_token=2, expert_params=8e9, param
         (attrs.evolve(JOB, seq_len=2050), layout.Layout(cp=4, dp=4),
          "(context): context parallel needs the sequence to divide by 2 x cp (load-balanced chunks): sequence 2050, cp=4"),
         (MOE, layout.Layout(dp=16, ep=3),
-         "(experts): expert parallel must divide the experts and dp x cp: 8 experts, ep=3, dp x cp = 16"),
+         f"(experts): {EXPERTS_RULE}: 8 experts, ep=3, etp=1, tp x dp x cp / etp = 16"),
         (MOE, layout.Layout(dp=16, ep=16),
-         "(experts): expert parallel must divide the experts and dp x cp: 8 experts, ep=16, dp x cp = 16"),
+         f"(experts): {EXPERTS_RULE}: 8 experts, ep=16, etp=1, tp x dp x cp / etp = 16"),
         (MOE, layout.Layout(tp=8, dp=2, ep=4),
-         "(experts): expert parallel must divide the experts and dp x cp: 8 experts, ep=4, dp x cp = 2"),
+         f"(experts): {EXPERTS_RULE}: 8 experts, ep=4, etp=8, tp x dp x cp / etp = 2"),
+        (MOE, layout.Layout(tp=2, pp=4, dp=2, ep=8, etp=1),
+         f"(experts): {EXPERTS_RULE}: 8 experts, ep=8, etp=1, tp x dp x cp / etp = 4"),
         (JOB, layout.Layout(dp=8, ep=2), "(experts): ep=2 but toy has no experts"),
     ],
 )  # fmt: skip

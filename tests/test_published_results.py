@@ -26,7 +26,7 @@ def test_every_case_carries_its_published_layout(cases: dict[str, records.Valida
 
 
 def test_layouts_use_the_shared_keys(cases: dict[str, records.ValidationCase]) -> None:
-    train_keys = {"tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute", "sp", "grads"}
+    train_keys = {"tp", "pp", "dp", "cp", "ep", "etp", "vpp", "mb", "zero", "recompute", "sp", "grads"}
     serve_keys = {"tp", "pp", "dp", "ep", "adp"}
     for case in cases.values():
         keys = set(degrees(case.layout))
@@ -35,11 +35,14 @@ def test_layouts_use_the_shared_keys(cases: dict[str, records.ValidationCase]) -
 
 def test_layout_ranks_multiply_to_the_chips_used(cases: dict[str, records.ValidationCase]) -> None:
     for case in cases.values():
-        d = {k: int(v) for k, v in degrees(case.layout).items() if k in ("tp", "pp", "dp", "cp", "ep")}
+        d = {k: int(v) for k, v in degrees(case.layout).items() if k in ("tp", "pp", "dp", "cp", "ep", "etp")}
         ranks = d.get("tp", 1) * d.get("pp", 1) * d.get("dp", 1) * d.get("cp", 1)
         assert ranks == case.chips * case.ranks_per_chip, f"{case.id}: {case.layout} on {case.chips} chips"
-        # experts are spread over ranks that already exist (EP folds into DP x CP x TP)
-        assert (d.get("tp", 1) * d.get("dp", 1) * d.get("cp", 1)) % d.get("ep", 1) == 0, case.id
+        # experts are spread over ranks that already exist: EP folds into TP x DP x CP (serving; training
+        # with whole experts, etp 1), into DP x CP with experts split by tp (training's default etp = tp)
+        etp = d.get("etp", d.get("tp", 1)) if case.kind == "train" else 1
+        per_stage = d.get("tp", 1) * d.get("dp", 1) * d.get("cp", 1) // etp
+        assert per_stage % d.get("ep", 1) == 0, case.id
 
 
 def test_global_batches_divide_by_data_parallel_and_micro_batch(cases: dict[str, records.ValidationCase]) -> None:

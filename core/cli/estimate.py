@@ -37,7 +37,8 @@ estimate_app = typer.Typer(
 TrainLayoutOpt = Annotated[str | None, typer.Option(
     "--layout", help="How the job is split: tp=8,pp=16,dp=128,cp=1,ep=1,vpp=1,mb=1,zero=1,recompute=selective,sp=1 "
                      "(omitted keys take defaults; dp defaults to what the chips leave; grads=16 for a recipe that keeps "
-                     "16-bit gradients, 32 by default). Without it: searched.")]  # fmt: skip
+                     "16-bit gradients, 32 by default; etp=1 keeps routed experts whole, default etp=tp). "
+                     "Without it: searched.")]  # fmt: skip
 
 
 @estimate_app.command("train")

@@ -80,8 +80,9 @@ ATTENTION_16BIT = Default(0.487, "fused attention (forward and backward) reaches
 ATTENTION_HALF_LENGTH = Default(305.0, "tokens of one chip's sequence chunk (sequence / context parallel) at which fused "
                                        "attention's share halves (the same measurements, 512 to 16K tokens)",
                                 calibrated=False)  # fmt: skip
-EXPERT_OVERLAP = Default(0.4319, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
-                                 "on 1,024 chips: node-level dispatch, all-to-all overlapped with another micro-batch; runs that do not overlap hide none)")  # fmt: skip
+EXPERT_OVERLAP = Default(0.2192, "share of the expert all-to-all hidden behind compute (fitted on NeMo DeepSeek-V3 FP8 "
+                                 "on 1,024 chips: node-level dispatch, experts whole on each rank (etp=1), all-to-all "
+                                 "overlapped with another micro-batch; runs that do not overlap hide none)")  # fmt: skip
 # Compute beside a collective: overlapped compute kernels ran 18.9% slower on average (up to 40%)
 # than alone, GPT and Llama training on 4-accelerator servers of two vendors, two generations each
 # (S. Lee et al., "Characterizing Compute-Communication Overlap in GPU-Accelerated Distributed Deep

@@ -6,7 +6,12 @@ Keys (omitted keys take the defaults shown):
     pp=1         pipeline stages; vpp=1 virtual stages per rank (interleaved 1F1B when > 1)
     dp=          data parallel (default: what the chip count leaves, chips / (tp x pp x cp))
     cp=1         context parallel (each rank holds 1/cp of every sequence)
-    ep=1         expert parallel, carved out of dp x cp (mixture-of-experts models only)
+    ep=1         expert parallel (mixture-of-experts models only), carved out of tp x dp x cp with
+                 etp=1, out of dp x cp with etp=tp
+    etp=tp       expert tensor parallel: 1 (routed experts whole on each rank, the expert-parallel
+                 group over consecutive ranks) or tp (each expert split like the dense MLP). Default
+                 tp, as Megatron Core's (model_parallel_config.py, expert_tensor_parallel_size:
+                 "Default is None, which will be set to the value of tensor_model_parallel_size")
     mb=1         micro-batch, in sequences
     zero=1       ZeRO stage over the data-parallel ranks: 0 none, 1 optimizer state, 2 + gradients,
                  3 + weights (FSDP)
@@ -36,7 +41,7 @@ from hwprof.core.errors import HwprofError
 from hwprof.core.perf.arith import SCALAR
 
 RECOMPUTE = ("none", "selective", "full")
-_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "sp", "uneven", "grads")
+_INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "sp", "uneven", "grads", "etp")
 
 
 class LayoutError(HwprofError):
@@ -61,6 +66,7 @@ class Layout:
     sp: int = 1
     uneven: int = 0
     grads: int = 32
+    etp: int = attrs.field(default=attrs.Factory(lambda self: self.tp, takes_self=True))
 
     @property
     def chips(self) -> int:
@@ -73,7 +79,8 @@ class Layout:
     def __str__(self) -> str:
         text = (f"tp={self.tp},pp={self.pp},dp={self.dp},cp={self.cp},ep={self.ep},vpp={self.vpp},"
                 f"mb={self.mb},zero={self.zero},recompute={self.recompute},sp={self.sp}")  # fmt: skip
-        return text + (",uneven=1" if self.uneven else "") + (f",grads={self.grads}" if self.grads != 32 else "")
+        text += (",uneven=1" if self.uneven else "") + (f",grads={self.grads}" if self.grads != 32 else "")
+        return text + (f",etp={self.etp}" if self.etp != self.tp else "")
 
 
 def parse(text: str, chips: int | None = None) -> Layout:
@@ -123,6 +130,8 @@ def given(text: str) -> dict[str, Any]:
             raise LayoutError("syntax", f"{key}={values[key]}: use 0 or 1")
     if values.get("grads", 32) not in (16, 32):
         raise LayoutError("syntax", f"grads={values['grads']}: gradients are kept in 16 or 32 bits")
+    if values.get("etp", 1) not in (1, values.get("tp", 1)):
+        raise LayoutError("syntax", f"etp={values['etp']}: expert tensor parallel is 1 or tp ({values.get('tp', 1)})")
     return values
 
 
@@ -143,7 +152,9 @@ def rules(xp: Any, lay: Any, job: Any) -> list[tuple[str, Any]]:
         ("interleave", (vpp == 1) | ((pp > 1) & (micro % pp == 0))),
         ("batch", (job.batch_seqs % per_dp_mb == 0) & (micro >= 1)),
         ("context", (cp == 1) | (job.seq_len % (2 * cp) == 0)),
-        ("experts", (ep == 1) | ((job.experts % ep == 0) & ((dp * cp) % ep == 0))),
+        # etp=1: the expert-parallel group folds over tp x dp x cp (Megatron's expert grid: etp x ep x
+        # expert-dp = tp x dp x cp); etp=tp: over dp x cp, each member a tp group
+        ("experts", (ep == 1) | ((job.experts % ep == 0) & ((tp * dp * cp // lay.etp) % ep == 0))),
     ]
 
 
@@ -155,7 +166,7 @@ RULE_TEXT = {
     "interleave": "virtual stages need pp > 1 and micro-batches per pipeline a multiple of pp",
     "batch": "the global batch in sequences must divide by dp x micro-batch",
     "context": "context parallel needs the sequence to divide by 2 x cp (load-balanced chunks)",
-    "experts": "expert parallel must divide the experts and dp x cp",
+    "experts": "expert parallel must divide the experts and tp x dp x cp (etp=1), or dp x cp (etp=tp)",
     "memory": "weights, gradients, optimizer state and activations must fit in a chip's usable memory",
 }
 
@@ -192,4 +203,4 @@ def _detail(rule: str, lay: Layout, job: Any) -> str:
         return f"{job.batch_seqs} sequences, dp={lay.dp} x mb={lay.mb}"
     if rule == "context":
         return f"sequence {job.seq_len}, cp={lay.cp}"
-    return f"{job.experts} experts, ep={lay.ep}, dp x cp = {lay.dp * lay.cp}"
+    return f"{job.experts} experts, ep={lay.ep}, etp={lay.etp}, tp x dp x cp / etp = {lay.chips // lay.pp // lay.etp}"

@@ -9,8 +9,10 @@ training unless told otherwise: Megatron-LM accumulates and reduces a bf16 run's
 Llama 3 accumulated gradients in FP32 over micro-batches and reduce-scattered them in FP32 (Dubey et
 al. 2024, sec. 3.3.2). Tuned recipes that keep 16-bit gradient buffers (grad_reduce_in_fp32 off, or a
 bf16 grad_sync_dtype) say so in their layout: ``grads=16``. Each chip holds 1/(tp x pp) of the dense
-parameters and 1/(tp x pp x ep) of the routed experts'. ZeRO shards over the data-parallel ranks (dp x
-cp for dense parameters, dp x cp / ep for experts): stage 1 the optimizer state, stage 2 also the
+parameters and 1/(etp x ep x pp) of the routed experts' (etp = 1: each expert whole on its rank, so
+tp x dp x cp / ep ranks hold each copy; etp = tp: split like the dense MLP). ZeRO shards over the
+data-parallel ranks (dp x cp for dense parameters; for experts the expert-data-parallel group,
+tp x dp x cp / (etp x ep), Megatron's expert grid): stage 1 the optimizer state, stage 2 also the
 gradients, stage 3 also the weights (plus two layers' gathered weights in flight).
 
 Activations one layer keeps for its backward, per token of a micro-batch (``layer_bytes``), from the
@@ -90,8 +92,14 @@ class Memory:
 def params_per_chip(lay: Any, job: Any) -> tuple[Any, Any]:
     """(dense, expert) parameters held by one chip before ZeRO sharding."""
     dense = job.dense_params / (lay.tp * lay.pp)
-    expert = job.expert_params / (lay.tp * lay.pp * lay.ep)
+    expert = job.expert_params / (lay.etp * lay.pp * lay.ep)
     return dense, expert
+
+
+def expert_data_ranks(lay: Any, xp: Any = SCALAR) -> Any:
+    """Ranks that hold the same expert shard (Megatron's expert-data-parallel group): the tp x dp x cp
+    ranks of a pipeline stage over the etp x ep that split the experts; at least 1."""
+    return xp.maximum(lay.tp * lay.dp * lay.cp / (lay.etp * lay.ep), 1)
 
 
 def layer_bytes(h: float, q: float, kv: float, heads: float, ffn: float, seq: float = 0.0, routed: float = 0.0,
@@ -165,7 +173,7 @@ def in_flight(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
 def memory(lay: Any, job: Any, xp: Any = SCALAR) -> Memory:
     dense, expert = params_per_chip(lay, job)
     shard_dense = lay.dp * lay.cp
-    shard_expert = xp.maximum(lay.dp * lay.cp / lay.ep, 1)
+    shard_expert = expert_data_ranks(lay, xp)
     zero = lay.zero
 
     def sharded(stage: int, bytes_per_param: float) -> Any:

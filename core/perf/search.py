@@ -1,4 +1,4 @@
-"""Search the layouts of one job: every combination of tp, pp, vpp, cp, ep, mb, ZeRO stage and
+"""Search the layouts of one job: every combination of tp, pp, vpp, cp, ep, etp, mb, ZeRO stage and
 recompute that the chip count allows, evaluated at once on numpy arrays (about a million layouts
 a second on one core; ``benchmarks/search.py``), or one by one without numpy.
 
@@ -40,7 +40,7 @@ def _divisors(n: int) -> list[int]:
 
 
 def candidates(job: Any, fixed: dict[str, Any] | None = None) -> Iterator[tuple[int, ...]]:
-    """(tp, pp, dp, cp, ep, vpp, mb, zero, recompute_code, sp, uneven, grads) tuples whose degrees multiply to the
+    """(tp, pp, dp, cp, ep, vpp, mb, zero, recompute_code, sp, uneven, grads, etp) tuples whose degrees multiply to the
     chips (grads as given: a numerics choice, not searched; uneven where pp x vpp does not divide the layers,
     unless given: Megatron-LM and Llama 3 split layers unevenly, so 126 layers can run on 16 stages)."""
     fixed = fixed or {}
@@ -66,19 +66,24 @@ def candidates(job: Any, fixed: dict[str, Any] | None = None) -> Iterator[tuple[
                     continue
                 vpps = [pick("vpp")] if "vpp" in fixed else [v for v in range(pick("min_vpp", 1), MAX_VIRTUAL + 1)
                                                               if v == 1 or pp > 1]  # fmt: skip
-                eps = [pick("ep")] if "ep" in fixed else ([e for e in _divisors(dp * cp) if job.experts % e == 0]
-                                                          if job.experts else [1])  # fmt: skip
+                # Experts whole (etp = 1) or split like the dense MLP (etp = tp); a dense model has no
+                # experts to split, so one value (tp) keeps its candidates from doubling.
+                etps = [pick("etp")] if "etp" in fixed else sorted({1, tp}) if job.experts else [tp]
                 mbs = [pick("mb")] if "mb" in fixed else list(MICRO_BATCHES)
                 zeros = [pick("zero")] if "zero" in fixed else list(ZERO_STAGES)
                 sps = [pick("sp")] if "sp" in fixed else [1]
                 grads = pick("grads", 32)
-                for vpp in vpps:
-                    uneven = fixed["uneven"] if "uneven" in fixed else int(job.layers % (pp * vpp) != 0)
-                    for ep, mb, zero, rc, sp in itertools.product(eps, mbs, zeros, recompute, sps):
-                        yield (tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven, grads)
+                for etp in etps:
+                    # the expert-parallel group folds over tp x dp x cp / etp ranks (``layout.rules``)
+                    folds = [e for e in _divisors(tp * dp * cp // etp) if job.experts % e == 0] if job.experts else [1]
+                    eps = [pick("ep")] if "ep" in fixed else folds
+                    for vpp in vpps:
+                        uneven = fixed["uneven"] if "uneven" in fixed else int(job.layers % (pp * vpp) != 0)
+                        for ep, mb, zero, rc, sp in itertools.product(eps, mbs, zeros, recompute, sps):
+                            yield (tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven, grads, etp)
 
 
-FIELDS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute_code", "sp", "uneven", "grads")
+FIELDS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "recompute_code", "sp", "uneven", "grads", "etp")
 
 
 @attrs.frozen
@@ -97,12 +102,13 @@ class Grid:
     sp: Any
     uneven: Any
     grads: Any
+    etp: Any
 
 
 def to_layout(values: tuple[int, ...]) -> Layout:
-    tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven, grads = (int(v) for v in values)
+    tp, pp, dp, cp, ep, vpp, mb, zero, rc, sp, uneven, grads, etp = (int(v) for v in values)
     return Layout(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, mb=mb, zero=zero, recompute=RECOMPUTE[rc], sp=sp,
-                  uneven=uneven, grads=grads)  # fmt: skip
+                  uneven=uneven, grads=grads, etp=etp)  # fmt: skip
 
 
 def evaluate(grid: Any, job: Any, xp: Any) -> tuple[Any, Any, list[tuple[str, Any]]]:

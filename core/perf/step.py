@@ -72,7 +72,7 @@ import attrs
 
 from hwprof.core.perf import comm
 from hwprof.core.perf.arith import SCALAR
-from hwprof.core.perf.memory import WEIGHT_BYTES, grad_bytes, params_per_chip
+from hwprof.core.perf.memory import WEIGHT_BYTES, expert_data_ranks, grad_bytes, params_per_chip
 
 # Adam per local parameter: read 32-bit master, m and v (12) and the gradient; write master, m, v and the
 # 16-bit weight (14).
@@ -101,14 +101,16 @@ class Step:
                 + self.optimizer)  # fmt: skip
 
 
-def chip_width(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
-    """The hidden width the matmuls span that the half width is counted against. A chip with a half
-    width of its own (``job.rank_half_width``, per rank) runs each rank's hidden / tp. Otherwise the
-    constants' half width, measured per chip (one rank each), holds: hidden / tp times the chip's ranks
-    that hold neighbouring tensor-parallel shards (min(ranks per chip, tp))."""
+def chip_width(lay: Any, job: Any, xp: Any = SCALAR, split: Any = None) -> Any:
+    """The hidden width the matmuls span that the half width is counted against, split over ``split``
+    ranks (default tp; the routed experts' is etp). A chip with a half width of its own
+    (``job.rank_half_width``, per rank) runs each rank's hidden / tp. Otherwise the constants' half
+    width, measured per chip (one rank each), holds: hidden / tp times the chip's ranks that hold
+    neighbouring tensor-parallel shards (min(ranks per chip, tp))."""
+    tp = lay.tp if split is None else split
     if job.rank_half_width:
-        return job.hidden / lay.tp
-    return job.hidden * xp.minimum(job.ranks_per_chip, lay.tp) / lay.tp
+        return job.hidden / tp
+    return job.hidden * xp.minimum(job.ranks_per_chip, tp) / tp
 
 
 def half_width(job: Any) -> float:
@@ -130,9 +132,15 @@ def expert_size_factor(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
     width = the expert's own MLP width on the chip (often under the hidden width). Measured grouped
     kernels run as dense ones of that per-expert shape would, and their rows follow the dense size
     curve (tests/test_expert_matmul.py: DeepGEMM's FP8 tables). Without expert parallel the rows are
-    few, the matmuls slow for their FLOPs: why runs use it."""
-    rows = lay.mb * job.seq_len / lay.cp * job.experts_per_token * lay.ep / job.experts
-    n = xp.minimum(rows, chip_width(lay, job, xp) * min(job.expert_ffn / job.hidden, 1.0))
+    few, the matmuls slow for their FLOPs: why runs use it.
+
+    Expert tensor parallel (``lay.etp``): with sequence parallel (Megatron's MoE layer refuses to
+    train with tp > 1 without it, moe_layer.py) each rank routes only its own tokens / (cp x tp). With etp = tp the rank's copies
+    are all-gathered over its tp group after the all-to-all, so an expert shard sees tokens / cp
+    x top-k x ep / experts rows, at 1/tp of the width; with etp = 1 nothing is gathered (rows
+    / tp) and the expert runs whole: rows x etp / tp, width / etp."""
+    rows = lay.mb * job.seq_len / lay.cp * job.experts_per_token * lay.ep / job.experts * lay.etp / lay.tp
+    n = xp.minimum(rows, chip_width(lay, job, xp, lay.etp) * min(job.expert_ffn / job.hidden, 1.0))
     return n / (n + half_width(job))
 
 
@@ -234,7 +242,13 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
 
     hidden_bytes = tokens / cp * job.hidden * 2
     per_layer = xp.where(code == 2, 6, 4)
-    tensor_mb = stage_layers * per_layer * comm.tiered_all_reduce(hidden_bytes, tp, 1, tiers, xp)
+    # Half of them feed and drain the MLP block. On an MoE layer with etp = 1 the routed experts take
+    # each rank's own sequence-parallel tokens through the all-to-all and back: no gather or scatter
+    # over tp there (the attention block keeps its own).
+    blocks = 1.0
+    if job.experts:
+        blocks = 1 - xp.where(lay.etp == 1, 0.5 * job.moe_layers / job.layers, 0.0)
+    tensor_mb = stage_layers * per_layer * blocks * comm.tiered_all_reduce(hidden_bytes, tp, 1, tiers, xp)
     # With sequence parallel the collectives are all-gathers and reduce-scatters that run beside the
     # matmuls they feed or drain, split in chunks (NeMo / Megatron tp_comm_overlap, which requires
     # sequence parallel): hidden but for the slowdown of the matmuls they share the chip with.
@@ -242,9 +256,11 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
 
     expert_mb: Any = 0.0
     if job.experts:
-        dispatch = tokens / (cp * tp) * job.experts_per_token * job.hidden * 2
+        dispatch = tokens / (cp * tp) * job.experts_per_token * job.hidden * 2  # each rank's own tokens (SP)
         picks = job.experts_per_token if job.node_dispatch else 0  # once per destination node (DeepEP/HybridEP)
-        a2a = comm.tiered_all_to_all(dispatch, ep, tp, tiers, xp, picks)
+        # Megatron's expert grid puts etp innermost, then ep: the group's members sit etp ranks apart
+        # (etp = 1: consecutive ranks, folded over tp x dp x cp).
+        a2a = comm.tiered_all_to_all(dispatch, ep, lay.etp, tiers, xp, picks)
         hidden = c.expert_overlap if job.a2a_overlap else 0.0  # a run without all-to-all overlap hides none
         expert_mb = job.moe_layers * share_of_model * per_layer * a2a * (1 - hidden)
 
@@ -266,13 +282,13 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     pipeline = xp.where(pp > 1, 2 * micro * vpp * send, 0.0)
 
     dense, expert = params_per_chip(lay, job)
-    group, expert_group = dp * cp, xp.maximum(dp * cp // ep, 1)
+    group, expert_group = dp * cp, expert_data_ranks(lay, xp)
 
     def scatter(per_param: float) -> Any:
         """Reduce-scatter (or all-gather) of ``per_param`` bytes per local parameter over data parallel."""
         out = comm.tiered_reduce_scatter(per_param * dense, group, tp, tiers, xp)
-        if job.experts:
-            out = out + comm.tiered_reduce_scatter(per_param * expert, expert_group, tp * ep, tiers, xp)
+        if job.experts:  # the expert-data-parallel group's members sit etp x ep ranks apart
+            out = out + comm.tiered_reduce_scatter(per_param * expert, expert_group, lay.etp * ep, tiers, xp)
         return out
 
     # Data parallel (``exposed``): Megatron-style overlap reduce-scatters the gradients in the last

@@ -66,8 +66,8 @@ def run_train(case: records.ValidationCase, reg: Registry, consts: Constants, se
     if searched:
         basis = "searched"
     else:
-        filled = [f.name for f in attrs.fields(layout.Layout)
-                  if f.name not in fixed and f.name not in ("dp", "uneven", "grads")]  # fmt: skip
+        moot = ("dp", "uneven", "grads") + (("etp",) if not job.experts or fixed.get("tp") == 1 else ())  # one value
+        filled = [f.name for f in attrs.fields(layout.Layout) if f.name not in fixed and f.name not in moot]
         basis = "published" + (f"; not published, searched: {', '.join(filled)}" if filled else "")
     if found.layouts:
         chosen, fits, refused = found.layouts[0], True, ""

@@ -1,0 +1,184 @@
+"""Expert tensor parallel (layout key ``etp``, Megatron Core's expert_tensor_parallel_size): with
+etp = 1 the routed experts are not split by tp and the expert-parallel group folds over tp x dp x cp
+on consecutive ranks; with etp = tp (Megatron's default) each expert is split like the dense MLP and
+the group strides over tp. Every figure below is worked by hand from the layout."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from hwprof.core.data import registry
+from hwprof.core.perf import comm, layout, memory, search, step, training, validate
+from hwprof.core.perf.job import Constants, Job
+
+CONSTANTS = Constants(matmul_16bit=0.5, matmul_8bit=0.4, half_width=1024.0, overlap_slowdown=0.1, expert_overlap=0.25)
+NVLINK = comm.Link("up", gb_s_per_direction=400, efficiency=1.0, latency_us=0.0)
+NET = comm.Link("out", gb_s_per_direction=50, efficiency=1.0, latency_us=0.0)
+# 16 MoE layers of hidden 4,096; 64 experts of gated width 1,536, top-8; 8-chip nodes, 256 chips
+EXPERT_PARAMS = 16 * 64 * 3 * 4096 * 1536
+DENSE_PARAMS = 2e9
+MOE = Job(name="toy-moe", params=DENSE_PARAMS + EXPERT_PARAMS, active_params=DENSE_PARAMS + EXPERT_PARAMS * 8 / 64,
+          layers=16, hidden=4096, heads=32, kv_heads=8, head_dim=128, seq_len=4096, batch_seqs=512, chips=256,
+          domain=8, memory_bytes=80e9, memory_bw=3e12, peak_matmul=1e15, peak_16bit=1e15, constants=CONSTANTS,
+          tiers=(comm.Tier(8, NVLINK), comm.Tier(256, NET)), experts=64, experts_per_token=8,
+          expert_params=EXPERT_PARAMS, moe_layers=16)  # fmt: skip
+DENSE = attrs.evolve(MOE, name="toy-dense", params=DENSE_PARAMS, active_params=DENSE_PARAMS, experts=0,
+                     experts_per_token=0, expert_params=0.0, moe_layers=0)  # fmt: skip
+
+
+def lay(etp: int, **keys: int) -> layout.Layout:
+    base = {"tp": 2, "pp": 1, "dp": 128, "ep": 64, "zero": 1}
+    return layout.Layout(**{**base, **keys}, etp=etp)  # type: ignore[arg-type]
+
+
+def test_megatron_default_is_etp_equal_to_tp() -> None:
+    # model_parallel_config.py: "Default is None, which will be set to the value of tensor_model_parallel_size"
+    assert layout.parse("tp=4,pp=2", 64).etp == 4
+    assert layout.Layout(tp=8).etp == 8
+    assert layout.parse("tp=4,etp=1", 64).etp == 1
+    # the string shows etp only where it departs from the default, so every dense layout reads as before
+    assert str(layout.Layout(tp=4, dp=2)) == "tp=4,pp=1,dp=2,cp=1,ep=1,vpp=1,mb=1,zero=1,recompute=selective,sp=1"
+    assert str(layout.Layout(tp=4, dp=2, etp=1)).endswith(",etp=1")
+    assert layout.parse(str(layout.Layout(tp=4, dp=2, ep=2, etp=1)), 8) == layout.Layout(tp=4, dp=2, ep=2, etp=1)
+
+
+def test_experts_rule_folds_expert_parallel_over_tp_with_etp_1() -> None:
+    def experts_ok(x: layout.Layout) -> bool:
+        return dict(layout.rules(layout.SCALAR, x, MOE))["experts"]
+
+    # Qwen3-235B's shape: tp 2 x dp 16 = 32 ranks per stage, ep 32 (256 chips over pp 8)
+    assert experts_ok(lay(1, pp=8, dp=16, ep=32))
+    assert not experts_ok(lay(2, pp=8, dp=16, ep=32))  # split experts: ep must divide dp x cp = 16
+    assert experts_ok(lay(2, pp=8, dp=16, ep=16))
+    assert not experts_ok(lay(1, pp=8, dp=16, ep=64))  # 64 does not divide tp x dp = 32
+    assert experts_ok(lay(1, tp=4, pp=8, dp=8, ep=32, cp=1))  # 4 x 8 = 32
+
+
+def test_experts_per_chip_and_their_optimizer_shards() -> None:
+    # tp 2, dp 128, ep 64, pp 1, ZeRO-1, 32-bit gradients
+    whole, split = lay(1), lay(2)
+    _, e1 = memory.params_per_chip(whole, MOE)
+    _, e2 = memory.params_per_chip(split, MOE)
+    assert e1 == pytest.approx(EXPERT_PARAMS / 64)  # one expert whole per rank
+    assert e2 == pytest.approx(EXPERT_PARAMS / 128)  # half an expert per rank
+    # expert-data-parallel ranks: 256 / (etp x ep) = 4 copies (etp 1), 2 (etp 2)
+    assert memory.expert_data_ranks(whole) == 4 and memory.expert_data_ranks(split) == 2
+    m1, m2 = memory.memory(whole, MOE), memory.memory(split, MOE)
+    dense = DENSE_PARAMS / 2
+    # weights (16-bit) and gradients (32-bit) of the whole experts double; ZeRO-1's optimizer state is
+    # sharded over twice the ranks, so it stays the same: 12 x (dense / 128 + experts / 256)
+    assert m1.weights - m2.weights == pytest.approx(2 * EXPERT_PARAMS / 128)
+    assert m1.gradients - m2.gradients == pytest.approx(4 * EXPERT_PARAMS / 128)
+    assert m1.optimizer == pytest.approx(12 * (dense / 128 + EXPERT_PARAMS / 256))
+    assert m2.optimizer == pytest.approx(m1.optimizer)
+
+
+def test_all_to_all_group_eight_nodes_not_sixteen(monkeypatch: pytest.MonkeyPatch) -> None:
+    # EP 64 over tp 2 x dp: with etp 1 the group is 64 consecutive ranks, 8 nodes of 8; with etp 2 it
+    # strides over tp, 4 members a node, 16 nodes. Node-level dispatch, top-8: of u nodes a token reaches
+    # (u - 1)(1 - (1 - 1/u)^8) others: 7 x (1 - (7/8)^8) = 4.595 copies cross (u = 8), 15 x (1 -
+    # (15/16)^8) = 6.049 (u = 16)
+    u8, u16 = 7 * (1 - (7 / 8) ** 8), 15 * (1 - (15 / 16) ** 8)
+    assert (u8, u16) == (pytest.approx(4.595, abs=1e-3), pytest.approx(6.049, abs=1e-3))
+    seen: list[tuple[int, int]] = []
+    real = comm.tiered_all_to_all
+
+    def spy(size, group, stride, tiers, xp, picks=0):  # type: ignore[no-untyped-def]
+        seen.append((group, stride))
+        return real(size, group, stride, tiers, xp, picks)
+
+    monkeypatch.setattr(comm, "tiered_all_to_all", spy)
+    s1, s2 = step.step(lay(1), MOE), step.step(lay(2), MOE)
+    assert seen == [(64, 1), (64, 2)]
+    # each rank dispatches its own 4,096 / 2 tokens x 8 copies x 4,096 x 2 bytes (sequence parallel)
+    size = 4096 / 2 * 8 * 4096 * 2
+    cross = {1: 4.595 / 8, 2: 6.049 / 8}  # share of the k copies over the 50 GB/s network
+    inside = {1: 7 / 8, 2: 3 / 4}  # forwarded inside a node of 8 (4) members over 400 GB/s
+    for etp, got in ((1, s1), (2, s2)):
+        a2a = max(cross[etp] * size / 50e9, inside[etp] * size / 400e9)
+        hand = got.micro_batches * 16 * 4 * a2a * (1 - 0.25)  # 16 MoE layers, 4 per layer, 1/4 hidden
+        assert got.expert == pytest.approx(hand, rel=1e-3), etp
+    assert s1.expert / s2.expert == pytest.approx(4.595 / 6.049, rel=1e-3)
+
+
+def test_expert_gradients_reduce_over_the_expert_data_parallel_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    # dense parameters over dp = 128 ranks tp = 2 apart; experts over 256 / (etp x 64) ranks, etp x 64 apart
+    seen: list[tuple[int, int]] = []
+    real = comm.tiered_reduce_scatter
+
+    def spy(size, group, stride, tiers, xp):  # type: ignore[no-untyped-def]
+        seen.append((group, stride))
+        return real(size, group, stride, tiers, xp)
+
+    monkeypatch.setattr(comm, "tiered_reduce_scatter", spy)
+    step.step(lay(1), MOE)
+    assert set(seen) == {(2, 1), (128, 2), (4, 64)}  # (2, 1): tensor parallel's all-reduces
+    seen.clear()
+    step.step(lay(2), MOE)
+    assert set(seen) == {(2, 1), (128, 2), (2, 128)}
+    # the optimizer reads what its ZeRO-1 shard holds: the same for both (see memory above)
+    o1, o2 = step.step(lay(1), MOE).optimizer, step.step(lay(2), MOE).optimizer
+    by_hand = (26 + 4) * (DENSE_PARAMS / 2 / 128 + EXPERT_PARAMS / 256) / (3e12 * CONSTANTS.memory_fraction)
+    assert o1 == pytest.approx(by_hand) and o2 == pytest.approx(by_hand)
+
+
+def test_whole_experts_are_as_wide_as_their_mlp_and_see_their_ranks_tokens() -> None:
+    # rows per expert: 4,096 tokens x top-8 x ep / 64 experts, / tp with etp 1 (each rank routes its own
+    # sequence-parallel share and nothing is gathered); width: 1,536, / tp with etp = tp
+    half = 1024.0
+
+    def factor(n: float) -> float:
+        return n / (n + half)
+
+    # ep 8: etp 2 -> 4,096 rows, 768 wide; etp 1 -> 2,048 rows, 1,536 wide
+    assert step.expert_size_factor(lay(2, ep=8), MOE) == pytest.approx(factor(768))
+    assert step.expert_size_factor(lay(1, ep=8), MOE) == pytest.approx(factor(1536))
+    # ep 4: etp 1 -> 1,024 rows bind under the 1,536 width; etp 2 -> 2,048 rows, 768 wide
+    assert step.expert_size_factor(lay(1, ep=4), MOE) == pytest.approx(factor(1024))
+    assert step.expert_size_factor(lay(2, ep=4), MOE) == pytest.approx(factor(768))
+    # tp 1: etp changes nothing (4,096 rows at ep 8, 1,536 wide)
+    assert step.expert_size_factor(lay(1, tp=1, dp=256, ep=8), MOE) == pytest.approx(factor(1536))
+
+
+def test_no_tensor_parallel_collectives_around_whole_experts() -> None:
+    # Without sequence parallel the tensor term is 4 all-reduces of 4,096 x 4,096 x 2 bytes per layer over
+    # tp 2 inside a node: 2 x 1/2 x 32 MiB / 400 GB/s each. With etp 1 an MoE layer keeps only its
+    # attention block's 2; with 12 of 16 layers MoE that is 4 - 2 x 12 / 16 = 2.5 per layer on average
+    all_reduce = 2 * 0.5 * 4096 * 4096 * 2 / 400e9
+    job = attrs.evolve(MOE, moe_layers=12, expert_params=EXPERT_PARAMS * 12 / 16)
+    t1, t2 = step.step(lay(1, sp=0), job), step.step(lay(2, sp=0), job)
+    assert t2.tensor / t2.micro_batches == pytest.approx(16 * 4 * all_reduce)
+    assert t1.tensor / t1.micro_batches == pytest.approx(16 * 2.5 * all_reduce)
+    # a dense model is untouched by etp
+    d1, d2 = step.step(lay(1, ep=1, sp=0), DENSE), step.step(lay(2, ep=1, sp=0), DENSE)
+    assert d1 == d2
+
+
+def test_search_tries_both_etp_for_experts_and_one_for_dense_models() -> None:
+    def rows(job: Job, fixed: dict[str, int]) -> list[tuple[int, ...]]:
+        return list(search.candidates(job, fixed))
+
+    etp = search.FIELDS.index("etp")
+    moe = rows(MOE, {"tp": 2, "pp": 8})
+    assert {r[etp] for r in moe} == {1, 2}
+    # with etp 1, ep 32 and 64 fold over tp 2 x dp 16 = 32 ranks: ep 32 only; with etp 2, ep up to 16
+    assert max(r[4] for r in moe if r[etp] == 1) == 32
+    assert max(r[4] for r in moe if r[etp] == 2) == 16
+    dense = rows(DENSE, {"tp": 2, "pp": 8})
+    assert {r[etp] for r in dense} == {2}  # the count does not double
+    assert len(dense) == len({r[:-1] for r in dense})
+    assert {r[etp] for r in rows(MOE, {"tp": 1, "pp": 8})} == {1}
+
+
+def test_recipes_publish_expert_tensor_parallel_1() -> None:
+    # deepseek_v3_llm_pretrain.yaml h100 num_gpus_1024 'etp: 1'; qwen3_workload_base_configs.py
+    # expert_tensor_parallel_size=1 for both Qwen3 MoE presets
+    reg = registry.build(registry.Settings(profile_dirs=()))
+    for name in ("cal-nemo-deepseek-v3-fp8-1024", "val-mbridge260401-qwen3-235b-fp8-256",
+                 "val-mbridge260401-qwen3-30b-fp8-16"):  # fmt: skip
+        case = reg.validation_cases[name]
+        assert validate.published_keys(case, reg.workload(case.model))["etp"] == 1, name
+        assert "expert_tensor_parallel_size" in case.note or "etp: 1" in case.note, name
+        run = validate.run_train(case, reg, training.constants())
+        assert run.fits and run.layout.endswith("etp=1") == (case.model != "qwen3-30b-a3b"), name
