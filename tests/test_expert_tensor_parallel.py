@@ -182,3 +182,31 @@ def test_recipes_publish_expert_tensor_parallel_1() -> None:
         assert "expert_tensor_parallel_size" in case.note or "etp: 1" in case.note, name
         run = validate.run_train(case, reg, training.constants())
         assert run.fits and run.layout.endswith("etp=1") == (case.model != "qwen3-30b-a3b"), name
+
+
+def test_experts_rule_edges() -> None:
+    def experts_ok(x: layout.Layout, job: Job = MOE) -> bool:
+        return dict(layout.rules(layout.SCALAR, x, job))["experts"]
+
+    # context parallel ranks hold experts too: tp 2 x dp 2 x cp 2 = 8 ranks carry ep 8 with etp 1
+    assert experts_ok(lay(1, tp=2, dp=2, cp=2, ep=8, pp=32))
+    assert not experts_ok(lay(2, tp=2, dp=2, cp=2, ep=8, pp=32))  # dp x cp = 4 with etp = tp
+    assert not experts_ok(lay(1, tp=2, dp=2, cp=1, ep=8, pp=64))  # tp x dp = 4 < 8
+    # ep must divide the experts: 2 does not divide 3
+    assert not experts_ok(lay(1, tp=2, dp=128, ep=2), attrs.evolve(MOE, experts=3))
+    assert experts_ok(lay(1, tp=2, dp=128, ep=1), attrs.evolve(MOE, experts=3))
+    # ep 16 does not divide tp 2 x dp 4 / etp 2 = 4, nor tp x dp = 8 with etp 1
+    assert not experts_ok(lay(1, tp=2, dp=4, ep=16, pp=32))
+
+
+def test_etp_and_grads_syntax_in_one_line() -> None:
+    assert layout.parse("tp=2,etp=2", 8).etp == 2  # etp equal to a given tp is allowed
+    with pytest.raises(layout.LayoutError, match=r"etp=2: expert tensor parallel is 1 or tp \(4\)") as err:
+        layout.parse("tp=4,etp=2", 8)
+    assert err.value.rule == "syntax"
+    with pytest.raises(
+        layout.LayoutError, match=r"^layout refused \(syntax\): grads=8: gradients are kept in 16 or 32 bits$"
+    ) as err:
+        layout.given("grads=8")
+    assert err.value.rule == "syntax"
+    assert layout.given("grads=16") == {"grads": 16}
