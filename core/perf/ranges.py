@@ -201,14 +201,13 @@ def case_evidence(case: records.ValidationCase, chip: records.Chip, cases: Itera
     stacks = {c.stack for c in found if c.kind == case.kind and c.role == "calibration" and c.stack}
     if case.stack and case.stack not in stacks:
         return "other"
-    return evidence(case.kind, chip, own_chips(found, case.kind))
+    return shown_class(case, chip, found)
 
 
 def shown_class(case: records.ValidationCase, chip: records.Chip, cases: Iterable[records.ValidationCase]) -> str:
     """The class of the range an estimate of a published result's job shows: its chip's, whatever its
     stack (an estimate knows no stack; class other sets no width)."""
-    found = list(cases)
-    return evidence(case.kind, chip, own_chips(found, case.kind))
+    return evidence(case.kind, chip, own_chips(cases, case.kind))
 
 
 def own_chips(cases: Iterable[records.ValidationCase], kind: str) -> frozenset[str]:
