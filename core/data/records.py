@@ -715,6 +715,14 @@ class ValidationCase(Record):
             "moe_a2a_overlap / overlap_moe_expert_parallel_comm off): all of it is then exposed; training cases only"
         ),
     )
+    expert_a2a_paired: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "true when the source's run pairs forward and backward chunks so each one's expert all-to-all runs "
+            "beside the other's compute (DeepSeek's DualPipe): it is then hidden but for the compute's measured "
+            "slowdown, and exposed where it outlasts that compute; training cases only"
+        ),
+    )
     kv_precision: str = attrs.field(default="bf16", metadata=doc("KV-cache precision (serve)"))
     batch: int | None = attrs.field(default=None, metadata=doc("concurrent sequences (serve)"))
     largest_batch: bool = attrs.field(

@@ -87,9 +87,13 @@ class Job:
     # destination rank (Megatron's plain "alltoall" dispatcher).
     node_dispatch: bool = True
     # The expert all-to-all overlapped with another micro-batch's compute (Megatron's
-    # overlap_moe_expert_parallel_comm / moe_a2a_overlap, DualPipe): the calibrated share is hidden;
+    # overlap_moe_expert_parallel_comm / moe_a2a_overlap): the calibrated share is hidden;
     # False: all of it is on the critical path. Default True (the tuned large-MoE recipes overlap).
     a2a_overlap: bool = True
+    # Forward and backward chunks scheduled in pairs, each one's all-to-all beside the other's compute
+    # (DeepSeek's DualPipe, whose report says the all-to-all "can be fully hidden"): the physical
+    # overlap of every other collective (``step.exposed``) instead of the calibrated share.
+    a2a_paired: bool = False
 
     @property
     def attention_width(self) -> int:
@@ -137,6 +141,7 @@ def job_for(
     fused_attention: bool = True,
     node_dispatch: bool = True,
     a2a_overlap: bool = True,
+    a2a_paired: bool = False,
 ) -> Job:
     """A Job from records: ``shape`` (records.Workload), ``chip``, ``system`` (or None: a bare chip).
 
@@ -183,7 +188,7 @@ def job_for(
         ffn=ffn_width(shape.active, shape.layers, shape.hidden, shape.heads * head_dim,
                       (shape.kv_heads or shape.heads) * head_dim, shape.vocab or 0), ranks_per_chip=r,
         rank_half_width=own_half_width(chip), fused_attention=fused_attention,
-        node_dispatch=node_dispatch, a2a_overlap=a2a_overlap,
+        node_dispatch=node_dispatch, a2a_overlap=a2a_overlap, a2a_paired=a2a_paired,
     )  # fmt: skip
 
 

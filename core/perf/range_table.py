@@ -8,7 +8,7 @@ WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {
     ("train", "own"): (-0.3045, 0.4806, 24, 18, 1),
     ("train", "corrected"): (-0.3045, 0.4806, 24, 5, 1),
     ("train", "borrowed"): (-0.5376, 0.8039, 24, 1, 2),
-    ("train", "other"): (-0.3985, 0.2296, 23, 23, 1),
+    ("train", "other"): (-0.1635, 0.2296, 23, 23, 1),
     ("serve", "own"): (-0.1696, 0.7473, 30, 30, 1),
     ("serve", "corrected"): (-0.0756, 0.6604, 59, 4, 1),
     ("serve", "borrowed"): (-0.0402, 0.9466, 25, 25, 1),

@@ -261,8 +261,14 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
         # Megatron's expert grid puts etp innermost, then ep: the group's members sit etp ranks apart
         # (etp = 1: consecutive ranks, folded over tp x dp x cp).
         a2a = comm.tiered_all_to_all(dispatch, ep, lay.etp, tiers, xp, picks)
-        hidden = c.expert_overlap if job.a2a_overlap else 0.0  # a run without all-to-all overlap hides none
-        expert_mb = job.moe_layers * share_of_model * per_layer * a2a * (1 - hidden)
+        traffic = job.moe_layers * share_of_model * per_layer * a2a
+        if job.a2a_paired:
+            # Forward and backward chunks run in pairs (DualPipe), each one's all-to-all beside the other's
+            # compute: hidden but for the slowdown of that compute, exposed where it outlasts it.
+            expert_mb = exposed(traffic, compute_mb, c.overlap_slowdown, xp)
+        else:
+            hidden = c.expert_overlap if job.a2a_overlap else 0.0  # a run without all-to-all overlap hides none
+            expert_mb = traffic * (1 - hidden)
 
     kv_chunk = 2 * tokens / cp * job.kv_width * 2 / tp
     # A ring is as slow as its slowest hop: over the innermost tier whose domain holds all cp x tp ranks.

@@ -54,7 +54,8 @@ def train_job(case: records.ValidationCase, reg: Registry, consts: Constants) ->
     ranks = case.ranks_per_chip if case.ranks_per_chip > 1 else None
     job = job_for(work, reg.chip(case.chip), case.chips, system, reg.interconnects, case.precision, consts,
                   case.seq_len, batch, ranks_per_chip=ranks, fused_attention=case.fused_attention,
-                  node_dispatch=case.expert_dispatch == "node", a2a_overlap=case.expert_a2a_overlap)  # fmt: skip
+                  node_dispatch=case.expert_dispatch == "node", a2a_overlap=case.expert_a2a_overlap,
+                  a2a_paired=case.expert_a2a_paired)  # fmt: skip
     return job, fixed
 
 
