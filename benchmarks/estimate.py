@@ -30,8 +30,10 @@ def wall(cmd: list[str], runs: int) -> float:
 
 
 def in_process(seconds: float = 2.0) -> tuple[float, float]:
-    from hwprof.core.data import registry
-    from hwprof.core.perf import cluster, serving, training
+    from hwprof.data import registry
+    from hwprof.perf import cluster
+    from hwprof.perf.serve import serving
+    from hwprof.perf.train import training
 
     reg = registry.build(registry.Settings(profile_dirs=()))
     system = reg.system("trn2.48xlarge")

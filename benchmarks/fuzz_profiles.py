@@ -154,7 +154,7 @@ def _entry_point() -> Callable[[list[str]], int]:
 def _reset() -> None:
     """Forget the registry built by the last command, keeping the imported plugin modules (one set
     per HWPROF_LOAD_PLUGINS value): records are what the mutants change, not plugin code."""
-    from hwprof.core.data import registry
+    from hwprof.data import registry
 
     registry._cached.clear()
 

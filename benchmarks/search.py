@@ -23,8 +23,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 def main() -> None:
     import numpy as np
 
-    from hwprof.core.data import registry
-    from hwprof.core.perf import arith, cluster, search, training
+    from hwprof.data import registry
+    from hwprof.perf import arith, cluster
+    from hwprof.perf.train import search, training
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0)

@@ -25,9 +25,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 def main() -> None:
     import numpy as np
 
-    from hwprof.core.data import registry
-    from hwprof.core.errors import HwprofError
-    from hwprof.core.perf import cluster, serve_layout, serve_search, serving
+    from hwprof.data import registry
+    from hwprof.errors import HwprofError
+    from hwprof.perf import cluster
+    from hwprof.perf.serve import layout as serve_layout
+    from hwprof.perf.serve import search as serve_search
+    from hwprof.perf.serve import serving
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="llama3.1-70b")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 def commands(python: str = sys.executable) -> dict[str, list[str]]:
     script = Path(python).parent / "hwprof"
-    hwprof = [str(script)] if script.exists() else [python, "-m", "hwprof.core.cli.app"]
+    hwprof = [str(script)] if script.exists() else [python, "-m", "hwprof.cli.app"]
     return {
         'python -c "import typer"': [python, "-c", "import typer"],
         # The floor of any typer CLI that takes an option value (typer 0.29 validates it with pydantic).

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.data import records
+from hwprof.data import records
 
 
 def to_json(value: Any) -> Any:

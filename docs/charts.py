@@ -38,7 +38,7 @@ def main() -> int:
     os.environ.pop("HWPROF_LOAD_PLUGINS", None)
     import contextlib
 
-    from hwprof.core.cli.app import main as hwprof
+    from hwprof.cli.app import main as hwprof
 
     for name, args in CHARTS:
         with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # the tables: not needed here

@@ -17,8 +17,8 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.data import records
-from hwprof.core.errors import HwprofError, ProfileError
+from hwprof.data import records
+from hwprof.errors import HwprofError, ProfileError
 
 SOURCE_KEY = "aws-price-list-api"
 SOURCE_TITLE = "AWS Price List Query API (GetProducts, AmazonEC2, Linux, shared tenancy, no pre-installed software)"
@@ -180,7 +180,7 @@ HEADER = (
 
 def read_previous(path: Path, cost_model_id: str) -> tuple[records.CostModel | None, str]:
     """The cost model of an earlier refresh, or None and why it can't be used (it is kept as .bak)."""
-    from hwprof.core.data.schema import load_file
+    from hwprof.data.schema import load_file
 
     if not path.exists():
         return None, ""
@@ -222,9 +222,9 @@ def refresh(
     dry_run: bool = False,
 ) -> Refresh:
     """Fetch, merge, check the result reads back as a valid profile, then write it atomically."""
-    from hwprof.core.data.files import write_atomic
-    from hwprof.core.data.schema import load_text
-    from hwprof.core.data.writer import dumps
+    from hwprof.data.files import write_atomic
+    from hwprof.data.schema import load_text
+    from hwprof.data.writer import dumps
 
     check_regions(regions)
     path = folder / FILENAME

@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
-from hwprof.core import hookimpl
-from hwprof.core.cli.render import dump_json, echo, number, table, warn
-from hwprof.core.data.toml_plugin import TomlPlugin
+from hwprof import hookimpl
+from hwprof.cli.render import dump_json, echo, number, table, warn
+from hwprof.data.toml_plugin import TomlPlugin
 
 GROUP = "prices"
 DIR_ENV = "HWPROF_PRICE_DIR"
@@ -47,7 +47,7 @@ def default_folder() -> Path:
     """The user's profiles folder, which hwprof loads after the built-in plugins."""
     if os.environ.get(DIR_ENV):
         return Path(os.environ[DIR_ENV])
-    from hwprof.core.data.places import user_config_dir
+    from hwprof.data.places import user_config_dir
 
     return Path(user_config_dir()) / "profiles"
 
@@ -77,10 +77,10 @@ def refresh(
     Needs boto3 (pip install 'hwprof[aws]'). The file overrides the built-in snapshot and keeps its
     Capacity Block and spot prices; the previous file is kept as .bak.
     """
-    from hwprof.core.cli.common import current_registry as reg
-    from hwprof.core.data.records import CostModel
-    from hwprof.core.data.schema import load_resource
-    from hwprof.core.errors import HwprofError, did_you_mean
+    from hwprof.cli.common import current_registry as reg
+    from hwprof.data.records import CostModel
+    from hwprof.data.schema import load_resource
+    from hwprof.errors import HwprofError, did_you_mean
     from hwprof.plugins import aws_price_list as api
 
     r = reg()

@@ -3,6 +3,6 @@
 The figures live in profiles/nvidia_h200.toml, each with its source and status.
 """
 
-from hwprof.core.data.toml_plugin import TomlPlugin
+from hwprof.data.toml_plugin import TomlPlugin
 
 plugin = TomlPlugin("hwprof.profiles", "nvidia_h200.toml")

@@ -4,6 +4,6 @@ estimators against, each with its source; some set the efficiency defaults (role
 The cases live in profiles/published_results.toml.
 """
 
-from hwprof.core.data.toml_plugin import TomlPlugin
+from hwprof.data.toml_plugin import TomlPlugin
 
 plugin = TomlPlugin("hwprof.profiles", "published_results.toml")

@@ -4,6 +4,6 @@ published training throughput.
 The figures live in profiles/trainium1.toml, each with its source and status.
 """
 
-from hwprof.core.data.toml_plugin import TomlPlugin
+from hwprof.data.toml_plugin import TomlPlugin
 
 plugin = TomlPlugin("hwprof.profiles", "trainium1.toml")

@@ -1,1 +1,1 @@
-"""TOML profiles the built-in plugins register; read with ``hwprof.core.data.schema.load_resource``."""
+"""TOML profiles the built-in plugins register; read with ``hwprof.data.schema.load_resource``."""

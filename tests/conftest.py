@@ -9,7 +9,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from hwprof.core.data import registry
+from hwprof.data import registry
 
 ENV_VARS = (
     "HWPROF_LOAD_PLUGINS",
@@ -20,6 +20,21 @@ ENV_VARS = (
     "HWPROF_PRICE_DIR",
     "HWPROF_NO_CACHE",
 )
+
+
+def _foreign_plugins() -> frozenset[tuple[str, str, str]]:
+    """Entry points other packages installed in this environment (a developer following
+    CONTRIBUTING's walkthrough installs one): tests see the built-ins and what they install."""
+    from importlib.metadata import entry_points
+
+    return frozenset(
+        (ep.name, ep.value, ep.dist.name if ep.dist else "")
+        for ep in entry_points(group="hwprof")
+        if not (ep.dist and ep.dist.name == "hwprof")
+    )
+
+
+FOREIGN_PLUGINS = _foreign_plugins()
 
 
 @pytest.fixture(scope="session")
@@ -34,9 +49,31 @@ def isolated(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> Iterator[None]
     monkeypatch.setenv("HWPROF_CACHE_DIR", str(cache_dir))
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+    if FOREIGN_PLUGINS:
+        from hwprof.data import plugin_loading
+
+        everything = plugin_loading.entry_points
+        monkeypatch.setattr(
+            plugin_loading, "entry_points", lambda: [e for e in everything() if e not in FOREIGN_PLUGINS]
+        )
     registry.reset()
     yield
     registry.reset()
+
+
+@pytest.fixture(scope="session")
+def reg() -> registry.Registry:
+    """The built-in plugins' registry, built once a run: records are frozen, so a test that needs
+    a variant makes one (``attrs.evolve``) and never changes this one."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HWPROF_NO_USER_PROFILES", "1")
+        env.setenv("HWPROF_NO_CACHE", "1")
+        if FOREIGN_PLUGINS:
+            from hwprof.data import plugin_loading
+
+            everything = plugin_loading.entry_points
+            env.setattr(plugin_loading, "entry_points", lambda: [e for e in everything() if e not in FOREIGN_PLUGINS])
+        return registry.build(registry.Settings(profile_dirs=()))
 
 
 @pytest.fixture
@@ -68,7 +105,7 @@ Run = Callable[..., tuple[int, str, str]]
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
     """Run ``hwprof ARGS`` in-process: ``run_cli("chips", "list")`` -> Result(code, out, err)."""
-    from hwprof.core.cli import app as cli
+    from hwprof.cli import app as cli
 
     def run(*args: str | Path) -> Result:
         capsys.readouterr()  # drop anything printed before this call

@@ -65,9 +65,9 @@ def fake_plugin(site: Path, name: str, body: str) -> Path:
 # The record module moves with the package layout; a plugin written today finds it either way.
 RECORDS_IMPORT = """\
 import datetime
-from hwprof.core import hookimpl
+from hwprof import hookimpl
 try:
-    from hwprof.core.data import records as model
+    from hwprof.data import records as model
 except ImportError:
     from hwprof.core import model
 SRC = model.Source(key="s", title="plugin datasheet", date=datetime.date(2025, 1, 1))

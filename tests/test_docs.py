@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import inspect
 import re
-from pathlib import Path
 
-from hwprof.core.data import hookspecs
+from hwprof.data import hookspecs
+from tests import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 # What .ci/run runs as "the README's test command"; the README must show this very line.
 TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
 

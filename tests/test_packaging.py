@@ -10,7 +10,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests import ROOT
+
 SKIP = shutil.ignore_patterns(
     ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".mypy-tree", ".hypothesis", "tests"
 )
@@ -52,21 +53,24 @@ def test_wheel_holds_only_the_hwprof_namespace(tmp_path: Path) -> None:
     stray = [n for n in names if not (n.startswith("hwprof/") or n.startswith(f"{dist_info}/"))]
     assert stray == [], f"files outside hwprof/ in the wheel: {stray}"
     top = {n.split("/")[1] for n in names if n.startswith("hwprof/")}
-    # __init__.py and py.typed: the hwprof package itself, the Python API (api/, docs/api.md).
-    assert top == {"__init__.py", "py.typed", "core", "plugins", "profiles"}
+    # core/ is the hwprof package itself (its __init__ is the Python API, docs/api.md); plugins/ and
+    # profiles/ join it as subpackages.
+    core = {p.name for p in (ROOT / "core").iterdir() if p.name != "__pycache__"}
+    assert top == core | {"plugins", "profiles"}
     with zipfile.ZipFile(wheel) as zf:
-        assert zf.read("hwprof/__init__.py") == (ROOT / "api" / "__init__.py").read_bytes()
+        assert zf.read("hwprof/__init__.py") == (ROOT / "core" / "__init__.py").read_bytes()
+        assert zf.read("hwprof/perf/train/step.py") == (ROOT / "core" / "perf" / "train" / "step.py").read_bytes()
 
     profiles = sorted(p.name for p in (ROOT / "profiles").glob("*.toml"))
     assert profiles, "no profiles in the source tree"
     assert sorted(n.removeprefix("hwprof/profiles/") for n in names if n.endswith(".toml")) == profiles
     plugins = sorted(p.name for p in (ROOT / "plugins").glob("*.py"))
     assert sorted(n.removeprefix("hwprof/plugins/") for n in names if n.startswith("hwprof/plugins/")) == plugins
-    assert "hwprof/core/py.typed" in names
+    assert "hwprof/py.typed" in names
 
     parser = configparser.ConfigParser()
     parser.read_string(entry_points)
-    assert parser["console_scripts"]["hwprof"] == "hwprof.core.cli.console:run"
+    assert parser["console_scripts"]["hwprof"] == "hwprof.cli.console:run"
     builtins = dict(parser["hwprof"])
     for name in ("trainium2", "trainium3", "nvidia_h100", "nvidia_h200", "aws_pricing", "models"):
         assert builtins[name] == f"hwprof.plugins.{name}:plugin"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-CORE = Path(__file__).resolve().parent.parent / "core"
+from tests import ROOT
+
+CORE = ROOT / "core"
 NAMES = [
     "aws",
     "amazon",

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.core import __version__
-from hwprof.core.cli.common import Session, begin, warn_once, warned
-from hwprof.core.cli.render import echo
-from hwprof.core.data import plugin_calls, plugin_loading, registry
-from hwprof.core.errors import HwprofError
+from hwprof.cli.common import Session, begin, warn_once, warned
+from hwprof.cli.render import echo
+from hwprof.data import plugin_calls, plugin_loading, registry
+from hwprof.errors import HwprofError
+from hwprof.version import __version__
 
 # Built-in command groups: modules implementing ``hwprof_register_commands``, the hook a
 # third-party plugin uses for its own commands, and the top-level words each adds. Registered
@@ -106,7 +106,7 @@ def build_app(command: str | None = None, strict: bool = False) -> typer.Typer:
     wanted = [m for m, words in BUILTIN_COMMANDS.items() if command in words] or list(BUILTIN_COMMANDS)
     for name in wanted:
         if manager.get_plugin(f"{BUILTIN_PREFIX}{name}") is None:
-            module = importlib.import_module(f"hwprof.core.cli.{name}")
+            module = importlib.import_module(f"hwprof.cli.{name}")
             manager.register(_Commands(module.hwprof_register_commands), name=f"{BUILTIN_PREFIX}{name}")
     impls = list(reversed(manager.hook.hwprof_register_commands.get_hookimpls()))  # built-ins first
     owners: dict[tuple[str, ...], str] = {}  # command path -> the plugin that added it first
@@ -309,8 +309,8 @@ def _guard_numbers(command: Any) -> None:
 
 
 def _finite(ctx: Any, param: Any, value: Any) -> Any:
-    from hwprof.core.cli.common import OptionError
-    from hwprof.core.data import checks
+    from hwprof.cli.common import OptionError
+    from hwprof.data import checks
 
     for item in value if isinstance(value, list | tuple) else [value]:
         if item is not None and (problem := checks.Bound("the value", -1e18, 1e18).problem(item)) is not None:

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 import attrs
 import typer
 
-from hwprof.core.cli.render import note, number, warn
-from hwprof.core.data import checks, registry
-from hwprof.core.errors import HwprofError, did_you_mean
+from hwprof.cli.render import note, number, warn
+from hwprof.data import checks, registry
+from hwprof.errors import HwprofError, did_you_mean
 
 
 class OptionError(HwprofError):
@@ -24,7 +24,7 @@ class OptionError(HwprofError):
 
 
 def checked(bound: checks.Bound) -> Callable[[typer.CallbackParam, Any], Any]:
-    """An option callback refusing a value outside ``bound`` (see ``hwprof.core.data.checks``)::
+    """An option callback refusing a value outside ``bound`` (see ``hwprof.data.checks``)::
 
         Layers = Annotated[int, typer.Option("--layers", callback=checked(checks.LAYERS))]
 
@@ -126,7 +126,7 @@ complete_interconnects = _completer("interconnects")
 
 
 def complete_formats(incomplete: str) -> list[str]:
-    from hwprof.core.cli.render import FORMATS
+    from hwprof.cli.render import FORMATS
 
     return [f for f in FORMATS if f.startswith(incomplete)]
 
@@ -200,7 +200,7 @@ PurchaseOpt = Annotated[str, typer.Option("--purchase", help="on-demand, capacit
 
 
 def cluster_from(system_id: str | None, count: int, chip_id: str | None, chips: int | None) -> Any:
-    from hwprof.core.perf import cluster
+    from hwprof.perf import cluster
 
     r = current_registry()
     if (system_id is None) == (chip_id is None):
@@ -262,7 +262,7 @@ def _builtin(r: registry.Registry, cost_model: str) -> bool:
 
 
 def quote_for(cost_model: str | None, target: Any, purchase: str, region: str | None) -> Any:
-    from hwprof.core.cost import pricing
+    from hwprof.cost import pricing
 
     chosen = chosen_cost_model(cost_model) if target.system is not None else None
     if chosen is None:

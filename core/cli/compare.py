@@ -7,8 +7,7 @@ from typing import Annotated, Any
 import attrs
 import typer
 
-from hwprof.core import hookimpl
-from hwprof.core.cli.common import (
+from hwprof.cli.common import (
     BaselineOpt,
     CostModelOpt,
     RegionOpt,
@@ -23,11 +22,12 @@ from hwprof.core.cli.common import (
     first_quote,
     purchase_options,
 )
-from hwprof.core.cli.groups import ModelOptions, OutputOptions, grouped
-from hwprof.core.cli.plot import RATIO_NOTE, ratio_bars, ratios
-from hwprof.core.cli.render import Cell, Table, duration, emit, note, warn
-from hwprof.core.data import checks
-from hwprof.core.errors import HwprofError
+from hwprof.cli.groups import ModelOptions, OutputOptions, grouped
+from hwprof.cli.plot import RATIO_NOTE, ratio_bars, ratios
+from hwprof.cli.render import Cell, Table, duration, emit, note, warn
+from hwprof.data import checks
+from hwprof.data.hookspecs import hookimpl
+from hwprof.errors import HwprofError
 
 compare_app = typer.Typer(help="One workload across several systems, with ratios to a baseline.", no_args_is_help=True)
 
@@ -117,9 +117,10 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
                          cost_models: list[str] | None = None, region: str | None = None,
                          purchase: str = "on-demand", global_batch_tokens: float | None = None) -> Comparison:  # fmt: skip
     """What ``compare train`` shows, as data (also ``hwprof.compare_train``)."""
-    from hwprof.core.cost import pricing
-    from hwprof.core.jsonable import to_json
-    from hwprof.core.perf import cluster, training
+    from hwprof.cost import pricing
+    from hwprof.jsonable import to_json
+    from hwprof.perf import cluster
+    from hwprof.perf.train import training
 
     r = current_registry()
     models: list[str | None] = list(cost_models) if cost_models else [*sorted(r.cost_models)]
@@ -127,7 +128,7 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
     if global_batch_tokens is not None and not seq:
         raise HwprofError("needs the sequence length to count sequences", subject="global_batch_tokens")
     batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
-    from hwprof.core.perf import ranges
+    from hwprof.perf import ranges
 
     published = ranges.own_chips(r.validation_cases.values(), "train")
     ids, baseline = _systems(",".join(systems), baseline, len(models))
@@ -155,7 +156,7 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
 def _fewest_chips(work: Any, system: Any, chip: Any, interconnects: dict[str, Any], precision: str,
                   seq_len: int | None, batch: int | None) -> int:  # fmt: skip
     """Chips in the fewest systems on which some layout fits (``plan``'s rule)."""
-    from hwprof.core.perf import plan
+    from hwprof.perf import plan
 
     result = plan.plan_train(work, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=1,
                              batch_seqs=batch)  # fmt: skip
@@ -250,7 +251,7 @@ def compare_serve(
         kv_precision=kv_precision, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
         cost_model=cost_model, region=region, purchase=purchase,
     )  # fmt: skip
-    from hwprof.core.jsonable import to_json
+    from hwprof.jsonable import to_json
 
     out, baseline = list(comparison.rows), comparison.baseline
     data = {"baseline": baseline, "rows": [
@@ -297,8 +298,10 @@ def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None 
                          purchase: str = "on-demand") -> Comparison:  # fmt: skip
     """What ``compare serve`` shows, as data (also ``hwprof.compare_serve``); ``batch`` is the
     concurrency (users in a closed loop)."""
-    from hwprof.core.cost import pricing
-    from hwprof.core.perf import cluster, ranges, serve_layout, serving
+    from hwprof.cost import pricing
+    from hwprof.perf import cluster, ranges
+    from hwprof.perf.serve import layout as serve_layout
+    from hwprof.perf.serve import serving
 
     r = current_registry()
     ids, baseline = _systems(",".join(systems), baseline)

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 import attrs
 import typer
 
-from hwprof.core import hookimpl
-from hwprof.core.cli.common import (
+from hwprof.cli.common import (
     CostModelOpt,
     FormatOpt,
     JsonFlag,
@@ -23,11 +22,12 @@ from hwprof.core.cli.common import (
     quote_for,
     range_text,
 )
-from hwprof.core.cli.groups import HardwareOptions, ModelOptions, OutputOptions, grouped
-from hwprof.core.cli.plot import Bar, breakdown
-from hwprof.core.cli.render import duration, exact, note, number, pairs, plural, warn
-from hwprof.core.data import checks
-from hwprof.core.errors import HwprofError
+from hwprof.cli.groups import HardwareOptions, ModelOptions, OutputOptions, grouped
+from hwprof.cli.plot import Bar, breakdown
+from hwprof.cli.render import duration, exact, note, number, pairs, plural, warn
+from hwprof.data import checks
+from hwprof.data.hookspecs import hookimpl
+from hwprof.errors import HwprofError
 
 estimate_app = typer.Typer(
     help="Estimates: training time and cost, serving latency and cost, peaks.", no_args_is_help=True
@@ -58,9 +58,9 @@ def estimate_train(
     output: OutputOptions = OutputOptions(),
 ) -> None:  # fmt: skip
     """Training time, chip-hours, memory per chip, cost and energy for a layout (given or searched), with a range."""
-    from hwprof.core.cli.render import Pairs, emit, ranges_table
-    from hwprof.core.jsonable import to_json
-    from hwprof.core.perf import training
+    from hwprof.cli.render import Pairs, emit, ranges_table
+    from hwprof.jsonable import to_json
+    from hwprof.perf.train import training
 
     fmt, plot = output.format(), output.plot
     work = model_opts.workload(seq_len)
@@ -71,7 +71,7 @@ def estimate_train(
         raise HwprofError("--global-batch-tokens must be positive, with a known sequence length (--seq-len)")
     batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
     r = current_registry()
-    from hwprof.core.perf import ranges
+    from hwprof.perf import ranges
 
     published = ranges.own_chips(r.validation_cases.values(), "train")
     result = training.estimate_train(work, target, r.interconnects, tokens, precision, layout, seq_len, full_run,
@@ -94,7 +94,7 @@ def estimate_train(
 
 def cited(rows: list[tuple[str, str]], sources: dict[str, Any]) -> list[tuple[str, Any]]:
     """Rows whose figures come from a source (the model's shape, the price) carry it: a footnote in Markdown."""
-    from hwprof.core.cli.render import Cell
+    from hwprof.cli.render import Cell
 
     def where(source: Any) -> str:
         if isinstance(source, dict):
@@ -114,7 +114,7 @@ def draw_step(r: dict[str, Any], path: Path) -> None:
              ("context parallel", "context_parallel_s"), ("pipeline sends", "pipeline_p2p_s"),
              ("pipeline bubble", "pipeline_bubble_s"), ("data parallel (exposed)", "data_parallel_s"),
              ("optimizer", "optimizer_s")]  # fmt: skip
-    from hwprof.core.cli.plan import short_layout
+    from hwprof.cli.plan import short_layout
 
     i = r["inputs"]
     title = (f"one optimizer step ({s['micro_batches']} micro-batches): {i['model']} on {i['target']}, "
@@ -214,7 +214,7 @@ ChunkOpt = Annotated[
 def serve_setup(work: Any, target: Any, layout: str | None, precision: str, kv_precision: str,
                 chunk_tokens: int) -> Any:  # fmt: skip
     """The layout the user gave, or the default one (stated in the result's assumptions)."""
-    from hwprof.core.perf import serve_layout
+    from hwprof.perf.serve import layout as serve_layout
 
     if chunk_tokens < 1:
         raise HwprofError(f"the chunked-prefill budget must be at least 1 token, got {chunk_tokens}")
@@ -243,9 +243,10 @@ def estimate_serve(
     output: OutputOptions = OutputOptions(),
 ) -> None:  # fmt: skip
     """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens."""
-    from hwprof.core.cli.render import Pairs, emit, ranges_table
-    from hwprof.core.jsonable import to_json
-    from hwprof.core.perf import ranges, serving
+    from hwprof.cli.render import Pairs, emit, ranges_table
+    from hwprof.jsonable import to_json
+    from hwprof.perf import ranges
+    from hwprof.perf.serve import serving
 
     fmt, plot = output.format(), output.plot
     if concurrency is not None and rate is not None:
@@ -333,8 +334,8 @@ def estimate_peak(
     as_json: JsonFlag = False, fmt: FormatOpt = None,
 ) -> None:  # fmt: skip
     """Aggregate peak compute (dense and sparse), memory, bandwidth and power of N chips or K systems."""
-    from hwprof.core.cli.render import aggregate_blocks, emit, output_format
-    from hwprof.core.perf.aggregate import aggregate_chips, aggregate_system
+    from hwprof.cli.render import aggregate_blocks, emit, output_format
+    from hwprof.perf.aggregate import aggregate_chips, aggregate_system
 
     r = current_registry()
     target = hardware.cluster()

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from hwprof.core.cli.common import (
+from hwprof.cli.common import (
     ActiveOpt,
     ChipOpt,
     ChipsOpt,
@@ -42,8 +42,8 @@ from hwprof.core.cli.common import (
     cluster_from,
     current_registry,
 )
-from hwprof.core.data import records
-from hwprof.core.errors import HwprofError
+from hwprof.data import records
+from hwprof.errors import HwprofError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,7 +68,7 @@ class ModelOptions(OptionGroup):
 
     def workload(self, seq_len: int | None = None) -> records.Workload:
         """The ``records.Workload`` these options name (``seq_len`` is kept for counts given directly)."""
-        from hwprof.core.data import hf_config
+        from hwprof.data import hf_config
 
         given = [f"`{name}`" for name, v in (("model", self.model), ("params", self.params),
                                              ("model_config", self.model_config)) if v]  # fmt: skip
@@ -114,8 +114,8 @@ class OutputOptions(OptionGroup):
 
     def format(self) -> str:
         """The format asked for; a --plot path that cannot be written is refused before any work."""
-        from hwprof.core.cli.plot import check_path
-        from hwprof.core.cli.render import output_format
+        from hwprof.cli.plot import check_path
+        from hwprof.cli.render import output_format
 
         fmt = output_format(self.fmt, self.as_json)
         if self.plot is not None:

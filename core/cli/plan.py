@@ -7,8 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.core import hookimpl
-from hwprof.core.cli.common import (
+from hwprof.cli.common import (
     CostModelOpt,
     RegionOpt,
     checked,
@@ -18,8 +17,8 @@ from hwprof.core.cli.common import (
     first_quote,
     purchase_options,
 )
-from hwprof.core.cli.groups import ModelOptions, OutputOptions, grouped
-from hwprof.core.cli.render import (
+from hwprof.cli.groups import ModelOptions, OutputOptions, grouped
+from hwprof.cli.render import (
     Cell,
     Shown,
     Table,
@@ -30,8 +29,9 @@ from hwprof.core.cli.render import (
     plural,
     warn,
 )
-from hwprof.core.data import checks
-from hwprof.core.errors import HwprofError
+from hwprof.data import checks
+from hwprof.data.hookspecs import hookimpl
+from hwprof.errors import HwprofError
 
 plan_app = typer.Typer(
     help="The cheapest or fastest configuration that meets a deadline or a budget.", no_args_is_help=True
@@ -56,9 +56,9 @@ def plan_train_cmd(
 ) -> None:  # fmt: skip
     """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting the
     deadline, the fastest within the budget, and why each system's cheaper options are out."""
-    from hwprof.core.cost import pricing
-    from hwprof.core.jsonable import to_json
-    from hwprof.core.perf import plan
+    from hwprof.cost import pricing
+    from hwprof.jsonable import to_json
+    from hwprof.perf import plan
 
     fmt, plot = output.format(), output.plot
     r = current_registry()
@@ -79,7 +79,7 @@ def plan_train_cmd(
             if quote is not None:
                 quotes.append(quote)
         candidates.append((system, r.chip(system.chip), quotes or [None]))
-    from hwprof.core.perf import ranges
+    from hwprof.perf import ranges
 
     published = ranges.own_chips(r.validation_cases.values(), "train")
     result = plan.plan_train(work, candidates, r.interconnects, tokens, precision, seq_len,
@@ -138,7 +138,7 @@ def train_plan_table(result: Any, budget: float | None, title: str, has_goal: bo
 def draw_train_plan(result: Any, path: Path, title: str, deadline_days: float | None) -> None:
     """Time against cost of the options shown and the frontier's, the chosen one (the cheapest
     meeting the goal, else the fastest) marked, each labelled with its system, count and layout."""
-    from hwprof.core.cli.plot import Point, frontier
+    from hwprof.cli.plot import Point, frontier
 
     chosen = result.cheapest or result.fastest
 
@@ -188,10 +188,11 @@ def plan_serve_cmd(
     """The cheapest deployment per system meeting TTFT and TPOT targets at a request rate (layout,
     count, precision, cost per hour and per million output tokens), and the throughput frontier."""
     fmt, plot = output.format(), output.plot
-    from hwprof.core.cost import pricing
-    from hwprof.core.errors import HwprofError
-    from hwprof.core.jsonable import to_json
-    from hwprof.core.perf import ranges, serve_search
+    from hwprof.cost import pricing
+    from hwprof.errors import HwprofError
+    from hwprof.jsonable import to_json
+    from hwprof.perf import ranges
+    from hwprof.perf.serve import search as serve_search
 
     if max_count < 1 or max_count > 4096:
         raise HwprofError(f"--max-count {max_count}: use 1 to 4096")
@@ -254,7 +255,7 @@ def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
 def draw_serve_plan(plan: Any, path: Path, top: int) -> None:
     """Tokens/s per chip against tokens/s per user: the frontier's points (the ``top`` spread along it
     labelled with system and layout) and each system's pick, the cheapest marked."""
-    from hwprof.core.cli.plot import Point, frontier
+    from hwprof.cli.plot import Point, frontier
 
     named = {id(p) for p in _spread(list(plan.frontier), top)}
     points = [Point(p.tokens_per_s_per_user, p.tokens_per_s_per_chip,
@@ -288,7 +289,7 @@ def _thin_note(plan: Any) -> str:
     if not thin:
         return ""
     return (f"the picks marked 'wide range' rest on estimated figures ({', '.join(thin)}); every pick's range is "
-            "that of published results on chips with the same evidence (hwprof.core.perf.ranges; hwprof validate "
+            "that of published results on chips with the same evidence (hwprof.perf.ranges; hwprof validate "
             "lists the widths)\n")  # fmt: skip
 
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hwprof.core import hookimpl
-from hwprof.core.cli.common import FormatOpt, JsonFlag, complete_chips
-from hwprof.core.cli.render import Table, echo, emit, output_format, plural, warn
-from hwprof.core.errors import HwprofError, did_you_mean
+from hwprof.cli.common import FormatOpt, JsonFlag, complete_chips
+from hwprof.cli.render import Table, echo, emit, output_format, plural, warn
+from hwprof.data.hookspecs import hookimpl
+from hwprof.errors import HwprofError, did_you_mean
 
 if TYPE_CHECKING:
     from importlib.metadata import Distribution
@@ -34,7 +34,7 @@ def plugins_list(
     fmt: FormatOpt = None,
 ) -> None:
     """Plugins: name, version, status, hooks, and what each registered."""
-    from hwprof.core.cli.common import current_registry as reg
+    from hwprof.cli.common import current_registry as reg
 
     r = reg()
     infos = [p for p in r.plugins if all_plugins or not p.builtin]
@@ -53,7 +53,7 @@ def plugins_list(
 
 def _used_hooks(info: Any) -> list[str]:
     """Hooks that did something: a registration hook that returned nothing is left out of the table."""
-    from hwprof.core.data.registry import REGISTRATION_HOOKS
+    from hwprof.data.registry import REGISTRATION_HOOKS
 
     return [h.removeprefix(HOOK_PREFIX) for h in info.hooks
             if h not in REGISTRATION_HOOKS or REGISTRATION_HOOKS[h][0] in info.registered]  # fmt: skip
@@ -93,7 +93,7 @@ def plugins_install(
         raise HwprofError(f"-e {target}: editable installs need a plugin folder (one holding pyproject.toml)")
     options = [*(["--upgrade"] if upgrade else []), *(["--editable"] if editable else [])]
     if path.is_dir() and not editable:
-        from hwprof.core.cli.scaffold import unshipped_profiles
+        from hwprof.cli.scaffold import unshipped_profiles
 
         for problem in unshipped_profiles(path):
             warn(problem)
@@ -105,8 +105,8 @@ def _plugin_dists() -> dict[str, Distribution]:
     """Third-party distributions that provide hwprof plugins, by normalised name."""
     from importlib.metadata import entry_points
 
-    from hwprof.core.data.entry_points import GROUP
-    from hwprof.core.data.plugin_loading import BUILTIN_DIST
+    from hwprof.data.entry_points import GROUP
+    from hwprof.data.plugin_loading import BUILTIN_DIST
 
     found: dict[str, Distribution] = {}
     for ep in entry_points(group=GROUP):
@@ -182,12 +182,12 @@ def plugins_new(
     output: Annotated[Path, typer.Option("-o", "--output", metavar="DIR", help="Create the folder in DIR.")] = Path(),
 ) -> None:
     """Scaffold a plugin package in a new folder NAME: pyproject.toml, module, profile, README, test."""
-    from hwprof.core.cli.scaffold import names_for, plugin_files, write_package
+    from hwprof.cli.scaffold import names_for, plugin_files, write_package
 
     names = names_for(name)
     template, systems, links = None, [], []
     if chip is not None:
-        from hwprof.core.cli.common import current_registry as reg
+        from hwprof.cli.common import current_registry as reg
 
         r = reg()
         template = r.chip(chip)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hwprof.core import hookimpl
-from hwprof.core.cli.render import dump_json, echo, plural, warn
-from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
+from hwprof.cli.render import dump_json, echo, plural, warn
+from hwprof.data.hookspecs import hookimpl
+from hwprof.errors import HwprofError, ProfileError, did_you_mean
 
 if TYPE_CHECKING:
-    from hwprof.core.data.registry import Registry
-    from hwprof.core.data.schema import ProfileSet
+    from hwprof.data.registry import Registry
+    from hwprof.data.schema import ProfileSet
 
 profiles_app = typer.Typer(help="Profiles without code: new, check, schema, export.", no_args_is_help=True)
 KindOption = Annotated[
@@ -29,7 +29,7 @@ KindOption = Annotated[
 
 def find(r: Registry, record_id: str, kind: str | None) -> tuple[str, Any]:
     """(kind, record) for an id of any kind; ``kind`` settles an id two kinds share."""
-    from hwprof.core.data.registry import PROFILE_KINDS
+    from hwprof.data.registry import PROFILE_KINDS
 
     if kind is not None:
         kind = kind.replace("-", "_")
@@ -62,11 +62,11 @@ def profiles_new(
     """Write a new profile pre-filled from an existing record, with the sources it cites."""
     import attrs
 
-    from hwprof.core.cli.common import current_registry as reg
-    from hwprof.core.data.files import write_atomic
-    from hwprof.core.data.registry import PROFILE_KINDS
-    from hwprof.core.data.schema import ID_PATTERN, load_text
-    from hwprof.core.data.writer import dumps
+    from hwprof.cli.common import current_registry as reg
+    from hwprof.data.files import write_atomic
+    from hwprof.data.registry import PROFILE_KINDS
+    from hwprof.data.schema import ID_PATTERN, load_text
+    from hwprof.data.writer import dumps
 
     if not ID_PATTERN.match(new_id):
         raise HwprofError(
@@ -97,7 +97,7 @@ def profiles_check(
     files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Profile files to check.")],
 ) -> None:
     """Check profile files and report every problem at once: file, line, key path, what was expected."""
-    from hwprof.core.data.schema import load_file
+    from hwprof.data.schema import load_file
 
     problems: list[str] = []
     bad: set[Path] = set()
@@ -111,7 +111,7 @@ def profiles_check(
     for path, line in _cross_check(loaded) if loaded else []:
         problems.append(line)
         bad.add(path)
-    from hwprof.core.cli.scaffold import unshipped_profile
+    from hwprof.cli.scaffold import unshipped_profile
 
     for path, profile in loaded:
         if path not in bad:
@@ -125,7 +125,7 @@ def profiles_check(
 
 
 def _counts(profile: ProfileSet) -> str:
-    from hwprof.core.data.schema import KINDS
+    from hwprof.data.schema import KINDS
 
     parts = [plural(len(getattr(profile, kind)), kind.replace("_", " ")) for kind in KINDS if getattr(profile, kind)]
     return ", ".join(parts) or "no records"
@@ -134,9 +134,9 @@ def _counts(profile: ProfileSet) -> str:
 def _cross_check(loaded: list[tuple[Path, ProfileSet]]) -> list[tuple[Path, str]]:
     """What one file cannot show alone: ids clashing with the registry or each other, and systems
     naming chips or interconnects nothing provides."""
-    from hwprof.core.cli.common import current_registry as reg
-    from hwprof.core.data.registry import PROFILE_KINDS
-    from hwprof.core.data.toml_text import locate, read_bytes
+    from hwprof.cli.common import current_registry as reg
+    from hwprof.data.registry import PROFILE_KINDS
+    from hwprof.data.toml_text import locate, read_bytes
 
     r = reg()
     checked = {str(path.resolve()) for path, _ in loaded}
@@ -181,7 +181,7 @@ def _resolved(origin: str) -> str:
 @profiles_app.command("schema")
 def profiles_schema() -> None:
     """Print the JSON Schema of profile files, for editors (Taplo / Even Better TOML)."""
-    from hwprof.core.data.json_schema import profile_schema
+    from hwprof.data.json_schema import profile_schema
 
     echo(dump_json(profile_schema()))
 
@@ -192,9 +192,9 @@ def profiles_export(
     kind: KindOption = None,
 ) -> None:
     """Print one record as profile TOML, with the sources it cites; loading it gives the same record."""
-    from hwprof.core.cli.common import current_registry as reg
-    from hwprof.core.data.registry import PROFILE_KINDS
-    from hwprof.core.data.writer import dumps
+    from hwprof.cli.common import current_registry as reg
+    from hwprof.data.registry import PROFILE_KINDS
+    from hwprof.data.writer import dumps
 
     r = reg()
     kind, record = find(r, record_id, kind)

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.errors import HwprofError
+from hwprof.errors import HwprofError
 
 # Marks a figure that is not official, in tables; the legend says what each means.
 STATUS_MARK = {"official": "", "reported": " (r)", "derived": " (d)", "estimated": " (e)"}

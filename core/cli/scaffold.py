@@ -16,11 +16,11 @@ from typing import Any
 
 import attrs
 
-from hwprof.core import __version__
-from hwprof.core.data import records
-from hwprof.core.data.schema import ID_PATTERN
-from hwprof.core.data.writer import dumps
-from hwprof.core.errors import HwprofError
+from hwprof.data import records
+from hwprof.data.schema import ID_PATTERN
+from hwprof.data.writer import dumps
+from hwprof.errors import HwprofError
+from hwprof.version import __version__
 
 # PEP 508 distribution names.
 DIST_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
@@ -175,7 +175,7 @@ def write_package(parent: Path, names: Names, files: dict[str, str]) -> Path:
         raise HwprofError(f"-o {parent}: not a folder; create it first or pass another")
     if target.exists() or target.is_symlink():
         raise HwprofError(f"{target}: already exists; remove it or pass another name or -o DIR")
-    from hwprof.core.data.files import folder_mode
+    from hwprof.data.files import folder_mode
 
     try:
         building = Path(tempfile.mkdtemp(dir=parent, prefix=f".{names.dist}."))
@@ -204,7 +204,7 @@ To add logic (a cost model with rules, a command), add hook functions here; see 
 docs/writing-plugins.md for every hook with an example.
 """
 
-from hwprof.core.data.toml_plugin import TomlPlugin
+from hwprof.data.toml_plugin import TomlPlugin
 
 plugin = TomlPlugin(__name__, "{pkg}.toml")
 '''
@@ -232,7 +232,7 @@ Remove it with `hwprof plugins uninstall {dist}`.
 
 TEST = '''"""Smoke test: the plugin loads and registers its chip without a warning."""
 
-from hwprof.core.data.registry import Settings, build
+from hwprof.data.registry import Settings, build
 
 import {pkg}
 

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.core import hookimpl
-from hwprof.core.cli.common import FormatOpt, JsonFlag, current_registry
-from hwprof.core.cli.render import Cell, Table, emit, number, output_format, plural, warn
-from hwprof.core.errors import HwprofError
+from hwprof.cli.common import FormatOpt, JsonFlag, current_registry
+from hwprof.cli.render import Cell, Table, emit, number, output_format, plural, warn
+from hwprof.data.hookspecs import hookimpl
+from hwprof.errors import HwprofError
 
 
 def validate_cmd(
@@ -18,7 +18,7 @@ def validate_cmd(
     fmt: FormatOpt = None,
 ) -> None:
     """Run the estimators on published results: estimate vs published, error, median absolute error."""
-    from hwprof.core.perf import validate
+    from hwprof.perf import validate
 
     if role not in (None, "calibration", "validation"):
         raise HwprofError(f"--role {role}: use 'calibration' or 'validation'")
@@ -59,10 +59,10 @@ def validate_cmd(
         *(["training layouts (the keys the source published fixed, the others searched; then the search alone):\n"
            + "\n".join(layouts)] if layouts else []),
         *summary,
-        "calibration cases set the constants in hwprof.core.perf.efficiency (refit: python -m "
-        "hwprof.core.perf.calibrate); validation cases never set a constant.",
+        "calibration cases set the constants in hwprof.perf.efficiency (refit: python -m "
+        "hwprof.perf.fit.calibrate); validation cases never set a constant.",
         "ranges: split-conformal 90% from the validation cases' residuals by kind and evidence class (hwprof.core."
-        "perf.ranges; refit: python -m hwprof.core.perf.ranges_fit --write); validation cases set range widths by "
+        "perf.ranges; refit: python -m hwprof.perf.fit.ranges_fit --write); validation cases set range widths by "
         "this procedure only, and each is checked against a range fitted without it (leave-one-out):\n"
         + "\n".join(_width(w) for w in out["ranges"]),
     ])  # fmt: skip
@@ -83,7 +83,7 @@ def _refused(case: dict[str, Any]) -> str:
     """Why a published layout runs flagged: memory, or another of the model's rules (named)."""
     if case["layout_fits"]:
         return ""
-    from hwprof.core.perf.layout import RULE_TEXT
+    from hwprof.perf.train.layout import RULE_TEXT
 
     refused = case.get("layout_refused", "memory")
     if refused == "memory":

@@ -12,8 +12,8 @@ import os
 
 import attrs
 
-from hwprof.core.data import checks, records
-from hwprof.core.errors import HwprofError, did_you_mean
+from hwprof.data import checks, records
+from hwprof.errors import HwprofError, did_you_mean
 
 DEFAULT_STALE_DAYS = records.DEFAULT_STALE_DAYS
 STALE_DAYS_ENV = "HWPROF_PRICE_STALE_DAYS"

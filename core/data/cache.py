@@ -41,7 +41,7 @@ def folder() -> Path | None:
             _warned.add(custom)
             sys.stderr.write(f"warning: HWPROF_CACHE_DIR={custom}: not a folder hwprof can keep files in; "
                              "using the default cache folder (unset it, or point it at a folder)\n")  # fmt: skip
-    from hwprof.core.data.places import user_cache_dir
+    from hwprof.data.places import user_cache_dir
 
     default = user_cache_dir()
     return Path(default) if _usable(default) else None
@@ -63,7 +63,7 @@ def cached(kind: str, key: str, build: Callable[[], T]) -> T:
     place = folder()
     if place is None:
         return build()
-    from hwprof.core import __version__
+    from hwprof.version import __version__
 
     full_key = f"{__version__}\0{kind}\0{key}"
     # A cheap checksum names the file; the full key stored inside rules out collisions.

@@ -7,8 +7,8 @@ no real workload or chip has, and what would overflow the arithmetic), not a jud
 
 On the command line, pass a bound to ``checked`` as an option callback; the CLI adds the flag::
 
-    from hwprof.core.cli.common import checked
-    from hwprof.core.data import checks
+    from hwprof.cli.common import checked
+    from hwprof.data import checks
 
     LAYERS = checks.count("layers", 1, 100_000)        # or Bound("tokens", 1, 1e18), fraction("MFU")
     Layers = Annotated[int, typer.Option("--layers", callback=checked(LAYERS))]
@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.errors import HwprofError
+from hwprof.errors import HwprofError
 
 # Profile numbers with no bound of their own: positive, and inside what float arithmetic over a
 # handful of products and quotients stays finite with (1e-9 x 1e18 chains never reach 1e308).

@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from hwprof.core.errors import HwprofError
+from hwprof.errors import HwprofError
 
 BOM = "\ufeff"
 

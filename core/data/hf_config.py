@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hwprof.core.data import checks, records
-from hwprof.core.errors import HwprofError
+from hwprof.data import checks, records
+from hwprof.errors import HwprofError
 
 MAX_CONFIG_BYTES = 10_000_000  # a config.json is a few kB; tokenizer files are not configs
 REQUIRED_CONFIG_KEYS = ("hidden_size", "n_embd", "d_model", "num_hidden_layers", "n_layer", "num_layers",
@@ -65,7 +65,7 @@ def from_hf_config(path: Path) -> records.Workload:
     """Read a Hugging Face ``config.json`` (read locally, never fetched) into a Workload."""
     import json
 
-    from hwprof.core.data.files import read_text
+    from hwprof.data.files import read_text
 
     def fail(message: str) -> HwprofError:
         return HwprofError(message, subject="model_config", value=path)

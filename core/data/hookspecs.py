@@ -1,8 +1,8 @@
 """The contract with plugin authors: every hook hwprof calls, each with a complete example.
 
 A plugin is a module registered under the ``hwprof`` entry-point group. It implements any of
-these hooks with ``@hwprof.core.hookimpl``. Registration hooks take no arguments and return a
-list of records; ``hwprof.core.data.schema.load_resource`` reads them from a TOML file shipped with
+these hooks with ``@hwprof.hookimpl``. Registration hooks take no arguments and return a
+list of records; ``hwprof.data.schema.load_resource`` reads them from a TOML file shipped with
 the plugin, which is the usual way (profiles are data, plugins are code).
 """
 
@@ -13,23 +13,25 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from hwprof.core.data.kinds import KINDS, Kind
+from hwprof.data.kinds import KINDS, Kind
 
 if TYPE_CHECKING:
     import typer
 
 hookspec = pluggy.HookspecMarker("hwprof")
+hookimpl = pluggy.HookimplMarker("hwprof")
+"""Decorator for plugin hook implementations (``from hwprof import hookimpl``)."""
 
 
-# The registration hooks, one per kind of record (hwprof.core.data.kinds): their docs, with a
+# The registration hooks, one per kind of record (hwprof.data.kinds): their docs, with a
 # complete example each. The specs themselves are made from KINDS below, so a kind is listed once.
 DOCS: dict[str, str] = {
     "chip": """Chips this plugin provides.
 
     Example (``my_chip/__init__.py``, with ``my_chip.toml`` beside it)::
 
-        from hwprof.core import hookimpl
-        from hwprof.core.data.schema import load_resource
+        from hwprof import hookimpl
+        from hwprof.data.schema import load_resource
 
         @hookimpl
         def hwprof_register_chips():
@@ -39,8 +41,8 @@ DOCS: dict[str, str] = {
 
     Example::
 
-        from hwprof.core import hookimpl
-        from hwprof.core.data.schema import load_resource
+        from hwprof import hookimpl
+        from hwprof.data.schema import load_resource
 
         @hookimpl
         def hwprof_register_interconnects():
@@ -52,8 +54,8 @@ DOCS: dict[str, str] = {
 
     Example::
 
-        from hwprof.core import hookimpl
-        from hwprof.core.data.schema import load_resource
+        from hwprof import hookimpl
+        from hwprof.data.schema import load_resource
 
         @hookimpl
         def hwprof_register_systems():
@@ -63,18 +65,18 @@ DOCS: dict[str, str] = {
 
     A cost model is any object with ``id``, ``name``, ``regions``, ``priced_systems()`` and
     ``quote(system, purchase, region, hours, today)`` returning a ``Quote`` (``QuotesCost`` in
-    ``hwprof.core.data.records``). A ``CostModel`` record is one: a list of dated prices, declared
+    ``hwprof.data.records``). A ``CostModel`` record is one: a list of dated prices, declared
     in TOML or in Python. A plugin may compute its quotes instead (an ownership model from a
-    purchase price, power and hosting: see tests/data/hwprof-onprem-ownership). Example, an
+    purchase price, power and hosting: see tests/fixtures/hwprof-onprem-ownership). Example, an
     internal chargeback rate::
 
         import datetime
 
         import attrs
-        from hwprof.core import hookimpl
-        from hwprof.core.cost import pricing
-        from hwprof.core.data.records import Price, Source
-        from hwprof.core.errors import HwprofError
+        from hwprof import hookimpl
+        from hwprof.cost import pricing
+        from hwprof.data.records import Price, Source
+        from hwprof.errors import HwprofError
 
         CARD = Source(key="rate-card", title="Our 2026 rate card", date=datetime.date(2026, 9, 1))
 
@@ -102,8 +104,8 @@ DOCS: dict[str, str] = {
 
     Example::
 
-        from hwprof.core import hookimpl
-        from hwprof.core.data.schema import load_resource
+        from hwprof import hookimpl
+        from hwprof.data.schema import load_resource
 
         @hookimpl
         def hwprof_register_workloads():
@@ -115,8 +117,8 @@ DOCS: dict[str, str] = {
 
     Example::
 
-        from hwprof.core import hookimpl
-        from hwprof.core.data.schema import load_resource
+        from hwprof import hookimpl
+        from hwprof.data.schema import load_resource
 
         @hookimpl
         def hwprof_register_validation_cases():
@@ -147,7 +149,7 @@ def hwprof_register_commands(cli: typer.Typer) -> None:
     Example::
 
         import typer
-        from hwprof.core import hookimpl
+        from hwprof import hookimpl
 
         @hookimpl
         def hwprof_register_commands(cli: typer.Typer) -> None:

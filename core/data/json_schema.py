@@ -1,6 +1,6 @@
 """A JSON Schema of the profile format, generated from the data model, for editors.
 
-It walks the same type hints as the reader in ``hwprof.core.data.schema``, so a field added to the
+It walks the same type hints as the reader in ``hwprof.data.schema``, so a field added to the
 model shows up here with its description and unit. Taplo / Even Better TOML read it to check and
 complete profiles as people type; ``hwprof profiles check`` stays the authority (it also checks
 what a schema cannot say well, like a source key that must be declared in the same file).
@@ -15,9 +15,9 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.data import checks, records
-from hwprof.core.data.rules import FIELD_BOUNDS, KEYED_BY
-from hwprof.core.data.schema import ID_PATTERN, KINDS, SCHEMA_VERSION, hints, user_fields
+from hwprof.data import checks, records
+from hwprof.data.rules import FIELD_BOUNDS, KEYED_BY
+from hwprof.data.schema import ID_PATTERN, KINDS, SCHEMA_VERSION, hints, user_fields
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 
@@ -54,7 +54,7 @@ class _Builder:
         scalars: dict[Any, dict[str, Any]] = {
             str: {"type": "string"},
             bool: {"type": "boolean"},
-            # The reader's default ranges (hwprof.core.data.checks); fields with their own below.
+            # The reader's default ranges (hwprof.data.checks); fields with their own below.
             int: {"type": "integer", "minimum": 1, "maximum": checks.COUNT_HIGH},
             float: {"type": "number", "minimum": checks.PROFILE_LOW, "maximum": checks.PROFILE_HIGH},
             dt.date: {"type": "string", "format": "date"},

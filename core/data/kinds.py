@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from hwprof.core.data import records
+from hwprof.data import records
 
 
 @attrs.frozen

@@ -64,7 +64,7 @@ def _timeout(raw: str) -> float:
 
 def exception_line(exc: BaseException) -> str:
     """``Type: first line of the message`` (``SystemExit: 3`` for an exit)."""
-    from hwprof.core.errors import ProfileError
+    from hwprof.errors import ProfileError
 
     if isinstance(exc, ProfileError):
         return "its profile is invalid: " + "; ".join(exc.problems)

@@ -11,9 +11,9 @@ from typing import Any
 import attrs
 import pluggy
 
-from hwprof.core.data import hookspecs, plugin_calls
-from hwprof.core.data.entry_points import GROUP, entry_points, load_object, load_target
-from hwprof.core.errors import did_you_mean
+from hwprof.data import hookspecs, plugin_calls
+from hwprof.data.entry_points import GROUP, entry_points, load_object, load_target
+from hwprof.errors import did_you_mean
 
 BUILTIN_DIST = "hwprof"
 BUILTIN_MODULE_PREFIX = "hwprof.plugins."

@@ -2,7 +2,7 @@
 
 Field names carry their unit (``memory_bandwidth_tbps``) so a figure can't be read in the wrong
 one. Every hardware figure is a ``Figure``: a value with the source it came from and how firm it
-is. The TOML reader (``hwprof.core.data.schema``) builds these records and reports bad input; the
+is. The TOML reader (``hwprof.data.schema``) builds these records and reports bad input; the
 validators here only guard invariants that a plugin building records in Python could break.
 """
 
@@ -49,7 +49,7 @@ def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int)
 
 def _layout_syntax(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     # Only the shape: comma-separated key=value pairs, each key once. What the keys mean and
-    # which values are valid is the layout parser's job (core/perf/layout.py).
+    # which values are valid is the layout parser's job (core/perf/train/layout.py).
     if not value:
         return
     seen: set[str] = set()
@@ -201,7 +201,7 @@ class Chip(Record):
         metadata=doc(
             "share of the reference software stacks' matmul rate this chip's training software reaches, "
             "where published runs show a difference (1 = the same; omit when unknown; fitted by "
-            "`python -m hwprof.core.perf.calibrate` when a calibration case names CHIP.training_efficiency)"
+            "`python -m hwprof.perf.fit.calibrate` when a calibration case names CHIP.training_efficiency)"
         ),
     )
     ranks_per_chip: Figure | None = attrs.field(
@@ -523,7 +523,7 @@ class QuotesCost(Protocol):
 @attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Workload(Record):
     """A model's shape, what the estimators run on: a preset from the profiles (``--model ID``), a
-    Hugging Face config.json read by ``hwprof.core.data.hf_config``, or counts given directly.
+    Hugging Face config.json read by ``hwprof.data.hf_config``, or counts given directly.
     Counts are plain numbers: the whole shape shares one source. ``None`` where the shape is unknown.
 
     Formulas (per token, dense transformer, ``d_attn = heads x head_dim``):

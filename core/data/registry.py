@@ -17,11 +17,11 @@ from typing import Any
 import attrs
 import pluggy
 
-from hwprof.core.data import kinds, plugin_calls, records, verify
-from hwprof.core.data.plugin_loading import LoadedPlugins, PluginInfo, load_modules, load_problems, skipped
-from hwprof.core.errors import HwprofError, ProfileError, did_you_mean
+from hwprof.data import kinds, plugin_calls, records, verify
+from hwprof.data.plugin_loading import LoadedPlugins, PluginInfo, load_modules, load_problems, skipped
+from hwprof.errors import HwprofError, ProfileError, did_you_mean
 
-# Derived from hwprof.core.data.kinds, where the kinds of record are listed once.
+# Derived from hwprof.data.kinds, where the kinds of record are listed once.
 # hook name -> (registry attribute, record type, word used in messages)
 REGISTRATION_HOOKS: dict[str, tuple[str, type, str]] = {k.hook: (k.attribute, k.registers, k.word) for k in kinds.KINDS}
 # kind in a profile file -> registry attribute
@@ -49,7 +49,7 @@ def _user_profile_dirs() -> list[Path]:
     dirs = [Path(p) for p in os.environ.get("HWPROF_PROFILE_PATH", "").split(os.pathsep) if p]
     if os.environ.get("HWPROF_NO_USER_PROFILES"):
         return dirs
-    from hwprof.core.data.places import user_config_dir
+    from hwprof.data.places import user_config_dir
 
     return [Path(user_config_dir()) / "profiles", *dirs]
 
@@ -67,7 +67,7 @@ class Registry:
     warnings: list[str] = attrs.Factory(list)
     manager: pluggy.PluginManager | None = None
 
-    # A typed table per kind of record (hwprof.core.data.kinds), checked below.
+    # A typed table per kind of record (hwprof.data.kinds), checked below.
 
     def get(self, attribute: str, key: str) -> Any:
         table: dict[str, Any] = getattr(self, attribute)
@@ -196,7 +196,7 @@ class _Collector:
         return found, ""
 
     def load_profile_dirs(self) -> None:
-        from hwprof.core.data.schema import load_file
+        from hwprof.data.schema import load_file
 
         seen: set[str] = set()
         for folder in self.settings.profile_dirs:

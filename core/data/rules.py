@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hwprof.core.data import checks, records
-from hwprof.core.data.checks import Bound
-from hwprof.core.errors import did_you_mean
+from hwprof.data import checks, records
+from hwprof.data.checks import Bound
+from hwprof.errors import did_you_mean
 
 # Numbers with a range of their own; any other whole number is a count up to a billion, any other
-# number lies between 1e-9 and 1e18 (hwprof.core.data.checks says why). A figure's value takes the
+# number lies between 1e-9 and 1e18 (hwprof.data.checks says why). A figure's value takes the
 # range of the field holding the figure.
 DEFAULT_COUNT = checks.count("a count")
 DEFAULT_NUMBER = Bound("a number", checks.PROFILE_LOW, checks.PROFILE_HIGH)

@@ -1,6 +1,6 @@
 """Reading profile TOML into the data model, reporting every problem at once.
 
-The reader walks the attrs classes in ``hwprof.core.data.records`` by their type hints, so the model is
+The reader walks the attrs classes in ``hwprof.data.records`` by their type hints, so the model is
 the schema: a new field is read, checked and documented without touching this module. Each
 problem is one line: file, line, key path, what was expected and, for a misspelled key, the
 closest known one.
@@ -20,11 +20,11 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.data import checks, kinds, records
-from hwprof.core.data.checks import Bound
-from hwprof.core.data.rules import DEFAULT_COUNT, DEFAULT_NUMBER, FIELD_BOUNDS, RECORD_CHECKS
-from hwprof.core.data.toml_text import locate, parse_text, read_bytes
-from hwprof.core.errors import ProfileError, close_matches, did_you_mean
+from hwprof.data import checks, kinds, records
+from hwprof.data.checks import Bound
+from hwprof.data.rules import DEFAULT_COUNT, DEFAULT_NUMBER, FIELD_BOUNDS, RECORD_CHECKS
+from hwprof.data.toml_text import locate, parse_text, read_bytes
+from hwprof.errors import ProfileError, close_matches, did_you_mean
 
 SCHEMA_VERSION = 1
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
@@ -202,9 +202,9 @@ class Reader:
 def load_text(text: str, origin: str) -> ProfileSet:
     """Read one profile file's text; raise ``ProfileError`` listing every problem in it.
 
-    Parsed files are cached on disk by their text (``hwprof.core.data.cache``); errors are not.
+    Parsed files are cached on disk by their text (``hwprof.data.cache``); errors are not.
     """
-    from hwprof.core.data.cache import cached
+    from hwprof.data.cache import cached
 
     profile = cached("profile", f"{model_signature()}\0{origin}\0{text}", lambda: _load_text(text, origin))
     for kind in KINDS:
@@ -214,7 +214,7 @@ def load_text(text: str, origin: str) -> ProfileSet:
 
 
 # id(record) -> record, for records this reader built (already checked; plugin records are read
-# again by hwprof.core.data.verify). Weak: it never keeps a record alive.
+# again by hwprof.data.verify). Weak: it never keeps a record alive.
 _READ: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
 

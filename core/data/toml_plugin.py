@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hwprof.core import hookimpl
-from hwprof.core.data.kinds import KINDS, Kind
-from hwprof.core.data.schema import ProfileSet, load_resource
+from hwprof.data.hookspecs import hookimpl
+from hwprof.data.kinds import KINDS, Kind
+from hwprof.data.schema import ProfileSet, load_resource
 
 
 class TomlPlugin:
@@ -41,6 +41,6 @@ def _registration(kind: Kind) -> Callable[[TomlPlugin], Sequence[Any]]:
     return hookimpl(register)
 
 
-# One hook per kind of record (hwprof.core.data.kinds), each returning what the file declares.
+# One hook per kind of record (hwprof.data.kinds), each returning what the file declares.
 for _kind in KINDS:
     setattr(TomlPlugin, _kind.hook, _registration(_kind))

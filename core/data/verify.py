@@ -12,12 +12,12 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.data.kinds import Kind
+from hwprof.data.kinds import Kind
 
 
 def problems(record: Any, kind: Kind) -> list[str]:
     """What is wrong with ``record`` as a ``kind``, each as one line; empty when it is fine."""
-    from hwprof.core.data.schema import was_read
+    from hwprof.data.schema import was_read
 
     if was_read(record):
         return []
@@ -30,8 +30,8 @@ def problems(record: Any, kind: Kind) -> list[str]:
 
 
 def _read_again(record: Any, kind: Kind) -> list[str]:
-    from hwprof.core.data import schema, writer
-    from hwprof.core.errors import ProfileError
+    from hwprof.data import schema, writer
+    from hwprof.errors import ProfileError
 
     label = f"{kind.word} {getattr(record, 'id', '?')!r}"
     try:
@@ -47,7 +47,7 @@ def _read_again(record: Any, kind: Kind) -> list[str]:
 
 def _behaviour(model: Any, kind: Kind) -> list[str]:
     """A cost model with behaviour: a valid id and name, and the members the protocol names."""
-    from hwprof.core.data.schema import ID_PATTERN
+    from hwprof.data.schema import ID_PATTERN
 
     found = []
     ident, name = getattr(model, "id", None), getattr(model, "name", None)
@@ -57,7 +57,7 @@ def _behaviour(model: Any, kind: Kind) -> list[str]:
         found.append(f"name: expected text, got {name!r}")
     for member in ("quote", "priced_systems"):
         if not callable(getattr(model, member, None)):
-            found.append(f"{member}: missing (see QuotesCost in hwprof.core.data.records)")
+            found.append(f"{member}: missing (see QuotesCost in hwprof.data.records)")
     regions = getattr(model, "regions", None)
     if not isinstance(regions, list | tuple) or not all(
         isinstance(r, str) and re.match(r"^\S{1,64}$", r) for r in regions

@@ -7,9 +7,9 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.data import records
-from hwprof.core.data.schema import KINDS, SCHEMA_VERSION, user_fields
-from hwprof.core.errors import ProfileError
+from hwprof.data import records
+from hwprof.data.schema import KINDS, SCHEMA_VERSION, user_fields
+from hwprof.errors import ProfileError
 
 
 def unstructure(value: Any) -> Any:

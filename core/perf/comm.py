@@ -2,7 +2,7 @@
 
 How to call it (training and serving share it)::
 
-    from hwprof.core.perf import comm
+    from hwprof.perf import comm
     up = comm.Link.of(interconnect_record)             # per-direction GB/s x efficiency, latency
     t = comm.all_reduce(bytes_per_rank, ranks, up)      # seconds, ring bandwidth, tree latency
     tiers = comm.tiers_of(system, interconnects, chips)  # innermost first: [(16, scale-up), (all, scale-out)]
@@ -32,7 +32,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.perf.arith import SCALAR
+from hwprof.perf.arith import SCALAR
 
 # When a profile gives no achievable efficiency, collectives reach this share of the link's
 # per-direction bandwidth (a judgement: NCCL-style bus bandwidth on switched links is 75-90%).

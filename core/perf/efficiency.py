@@ -1,9 +1,9 @@
 """How much of a chip's peak a workload gets: the calibrated part of every estimate.
 
-Training rests on a model of how a job runs (``core/perf/step.py``): matmuls at an achieved share
+Training rests on a model of how a job runs (``core/perf/train/step.py``): matmuls at an achieved share
 of *their own precision's* peak, lower for small per-chip matmuls, plus exposed communication per
 interconnect tier, the pipeline bubble and the optimizer step. Its few constants are fitted on the
-calibration cases with their published layouts (``core/perf/calibrate.py``); the cases marked
+calibration cases with their published layouts (``core/perf/fit/calibrate.py``); the cases marked
 ``validation`` in ``hwprof validate`` only measure the error. Serving uses achieved-bandwidth and
 achieved-compute fractions and a per-step collective latency, calibrated the same way.
 """
@@ -21,9 +21,9 @@ class Default:
 
 
 # Calibrated defaults are fitted on the published results whose `calibrates` names them
-# (`hwprof validate --role calibration`; rerun the fit with `python -m hwprof.core.perf.calibrate`);
+# (`hwprof validate --role calibration`; rerun the fit with `python -m hwprof.perf.fit.calibrate`);
 # tests refit each from its cases alone and check the value below within 3%.
-# Training (core/perf/step.py): the achieved share of a precision's own peak by large matmuls, the
+# Training (core/perf/train/step.py): the achieved share of a precision's own peak by large matmuls, the
 # share of expert all-to-all hidden behind compute, and whole-run losses (the per-chip matmul width at
 # which the matmul share halves is measured on kernels, below).
 # The matmul-size curve a x n / (n + n_half) is measured on GEMM kernels, as the attention curve below is,
@@ -98,7 +98,7 @@ FULL_RUN_FACTOR = Default(0.8786, "whole runs (restarts, evaluation, long-contex
 SHAPELESS_MFU = Default(0.4, "a model known only by its parameter count has no layout to model: its MFU is taken as "
                               "0.4, about the published steady-state runs' 38-46% (a judgement), with the range of "
                               "chips with no published run of their own", calibrated=False)  # fmt: skip
-# Serving (refit with `python -m hwprof.core.perf.serve_cases`; tests/test_serve_calibration.py
+# Serving (refit with `python -m hwprof.perf.serve.cases`; tests/test_serve_calibration.py
 # checks each shipped value against its refit within 3%)
 MEMORY_BANDWIDTH_FRACTION = Default(0.724, "batch-1 decode of Llama 3.3 70B FP8 at TP2 (a GPU inference service) reads weights and "
                                            "KV cache at about 72% of peak memory bandwidth")  # fmt: skip

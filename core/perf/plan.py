@@ -11,12 +11,12 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.cost.pricing import Quote
-from hwprof.core.data.records import Workload
-from hwprof.core.errors import HwprofError
-from hwprof.core.perf import search, training
-from hwprof.core.perf.cluster import cluster_for
-from hwprof.core.perf.training import Span
+from hwprof.cost.pricing import Quote
+from hwprof.data.records import Workload
+from hwprof.errors import HwprofError
+from hwprof.perf.cluster import cluster_for
+from hwprof.perf.train import search, training
+from hwprof.perf.train.training import Span
 
 MAX_SYSTEMS = 1 << 13
 GAIN_TO_CONTINUE = 0.97  # keep doubling the count while the time falls below this share

@@ -1,7 +1,7 @@
-"""The range widths (data): written by ``python -m hwprof.core.perf.ranges_fit --write``; do not edit.
+"""The range widths (data): written by ``python -m hwprof.perf.fit.ranges_fit --write``; do not edit.
 
 (kind, evidence class): (low, high, cases, own_cases, factor), low/high in log(published time /
-model's time) at 90% nominal coverage; see ``hwprof.core.perf.ranges`` for the procedure.
+model's time) at 90% nominal coverage; see ``hwprof.perf.ranges`` for the procedure.
 """
 
 WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {

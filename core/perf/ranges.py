@@ -42,7 +42,7 @@ has been from published results it never saw, measured and applied by a stated p
    which no case can fall in by design, and a larger one a range no user ever sees.)
 
 The widths are data (``range_table.py``, with the cases each rests on), refitted by
-``python -m hwprof.core.perf.ranges_fit --write``; a test checks the shipped table against a refit.
+``python -m hwprof.perf.fit.ranges_fit --write``; a test checks the shipped table against a refit.
 ``hwprof validate`` checks each case against a range fitted without it (leave-one-out), so its
 in-range share is an honest out-of-sample figure. Validation cases set range widths by this
 procedure only; they never set a model constant.
@@ -55,9 +55,9 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from hwprof.core.data import records
-from hwprof.core.perf import range_table
-from hwprof.core.perf.efficiency import Default
+from hwprof.data import records
+from hwprof.perf import range_table
+from hwprof.perf.efficiency import Default
 
 NOMINAL = 0.9
 KINDS = ("train", "serve", "search")
@@ -235,9 +235,7 @@ def band(kind: str, evidence: str, width: Width | None = None, extrapolated: str
         x = EXTRAPOLATION_FACTOR.value
         (lo, hi), factor = widen(lo, hi, x), factor * x
         text += f"; x{x:g} as {extrapolated} (a judgement): {_pct(lo, hi)}"
-    text += (
-        " of the model's time, on software stacks like the calibration runs' (split conformal, hwprof.core.perf.ranges)"
-    )
+    text += " of the model's time, on software stacks like the calibration runs' (split conformal, hwprof.perf.ranges)"
     return Band(kind, evidence, nominal, lo, hi, w.cases, factor, text)
 
 

@@ -11,13 +11,14 @@ from typing import Any
 
 import attrs
 
-from hwprof.core.data import records
-from hwprof.core.data.registry import Registry
-from hwprof.core.errors import HwprofError
-from hwprof.core.perf import efficiency as eff
-from hwprof.core.perf import layout, ranges, search, training
-from hwprof.core.perf.job import Constants, Job, default_batch_tokens, job_for
-from hwprof.core.perf.step import step
+from hwprof.data import records
+from hwprof.data.registry import Registry
+from hwprof.errors import HwprofError
+from hwprof.perf import efficiency as eff
+from hwprof.perf import ranges
+from hwprof.perf.train import layout, search, training
+from hwprof.perf.train.job import Constants, Job, default_batch_tokens, job_for
+from hwprof.perf.train.step import step
 
 
 @attrs.frozen
@@ -107,7 +108,7 @@ def predict(case: records.ValidationCase, reg: Registry, searched: bool = False,
         if band is not None:
             got["low"], got["high"] = train_span(case, run, band)
         return got
-    from hwprof.core.perf import serve_cases
+    from hwprof.perf.serve import cases as serve_cases
 
     return {**serve_cases.predict(case, reg, band=band), "extrapolated": ""}
 

@@ -1,0 +1,150 @@
+"""Serving estimates on published results: each case run with its published layout and load, and
+the serving constants refitted from the calibration cases alone (``python -m
+hwprof.perf.serve.cases`` prints the fit next to the shipped values).
+
+Which case fits which constant is the case's ``calibrates`` list; the fit runs in a fixed order,
+each step using the constants fitted before it:
+
+1. ``memory_bandwidth_fraction`` and ``collective_latency_us`` together, from batch-1 decode
+   (time per output token at one user is weights and KV read plus the all-reduce latency), solved
+   alternately: the bandwidth from the cases on the fewest chips, the latency from the others.
+2. ``prefill_compute_fraction`` from one prompt alone (time to first token at one user): the
+   geometric mean of each case's solution.
+3. ``batched_prefill_compute_fraction`` from max-throughput runs (prompts under load).
+Validation cases never enter the fit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import attrs
+
+from hwprof.data import records
+from hwprof.data.registry import Registry
+from hwprof.perf import cluster, ranges
+from hwprof.perf.serve import layout as sl
+from hwprof.perf.serve import serving
+
+FITTED = ("memory_bandwidth_fraction", "collective_latency_us", "prefill_compute_fraction",
+          "batched_prefill_compute_fraction")  # fmt: skip
+
+
+def layout_of(case: records.ValidationCase) -> sl.ServeLayout:
+    """The case's published layout at chip level: degrees that count ranks (some chips run 4
+    logical ranks each) are divided back to chips. Without one, tensor parallel over all its chips."""
+    text = getattr(case, "layout", "") or ""
+    per_chip = getattr(case, "ranks_per_chip", 1) or 1
+    values = dict(tp=case.chips, pp=1, dp=1)
+    for part in (p for p in text.split(",") if "=" in p):
+        key, value = (x.strip() for x in part.split("=", 1))
+        if key in ("tp", "pp", "dp", "ep", "adp"):
+            values[key] = int(value)
+    if per_chip > 1:
+        values["tp"] = max(1, values["tp"] // per_chip)
+    return sl.ServeLayout(tp=values["tp"], pp=values["pp"], dp=values["dp"], ep=values.get("ep", 1),
+                          adp=values.get("adp", 0), weights=case.precision, kv_cache=case.kv_precision)  # fmt: skip
+
+
+def traffic_of(case: records.ValidationCase, lay: sl.ServeLayout) -> serving.Traffic:
+    """The case's load: its concurrency (all users) or rate, with its batch as the engine's limit
+    per replica; else its batch as the load (per replica, as engines are configured); else offline
+    (as many in flight as the KV cache holds)."""
+    concurrency = getattr(case, "concurrency", None)
+    rate = getattr(case, "request_rate_per_s", None)
+    limit = case.batch if (concurrency is not None or rate is not None) else None
+    if concurrency is None and rate is None and case.batch and not case.largest_batch:
+        concurrency = case.batch * lay.dp
+    return serving.Traffic(case.input_tokens or 1, case.output_tokens or 1, concurrency=concurrency,
+                           rate_per_s=rate, max_batch=limit)  # fmt: skip
+
+
+def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED,
+             band: ranges.Band | None = None) -> serving.ServeEstimate:  # fmt: skip
+    work = reg.workload(case.model)
+    system = reg.system(case.system) if case.system else None
+    target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
+    lay = layout_of(case)
+    own = ranges.own_chips(reg.validation_cases.values(), "serve")
+    return serving.estimate_serve(work, target, lay, traffic_of(case, lay), constants=k, band=band, published_chips=own)
+
+
+def predict(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED,
+            band: ranges.Band | None = None) -> dict[str, float]:  # fmt: skip
+    """(low, expected, high) of the metric the case published (the range from ``band`` if given)."""
+    value = getattr(estimate(case, reg, k, band), case.metric)
+    return {"low": value.low, "expected": value.expected, "high": value.high}
+
+
+def _solve(f: Callable[[float], float], target: float, low: float, high: float) -> float:
+    """x in [low, high] with f(x) = target, f monotone (bisection on a log scale)."""
+    f_low = f(low) - target
+    for _ in range(60):
+        mid = math.sqrt(low * high)
+        if (f(mid) - target > 0) == (f_low > 0):
+            low, f_low = mid, f(mid) - target
+        else:
+            high = mid
+    return math.sqrt(low * high)
+
+
+def _fit(case: records.ValidationCase, reg: Registry, k: sl.Constants, field: str, low: float, high: float) -> float:
+    """The value of ``field`` (all else as in ``k``) at which the case's estimate is its published value."""
+
+    def metric(x: float) -> float:
+        return predict(case, reg, attrs.evolve(k, **{field: x}))["expected"]
+
+    return _solve(metric, case.published, low, high)
+
+
+def calibrate(reg: Registry) -> sl.Constants:
+    """Refit the serving constants from the calibration cases (see the module docstring)."""
+    cases = [c for c in reg.validation_cases.values() if c.kind == "serve" and c.role == "calibration"]
+
+    def using(name: str) -> list[records.ValidationCase]:
+        return sorted((c for c in cases if name in c.calibrates), key=lambda c: (c.chips, c.id))
+
+    k = sl.SHIPPED
+    decode = using("memory_bandwidth_fraction")
+    latency = [c for c in using("collective_latency_us") if c.chips > 2] or decode
+    bandwidth = [c for c in decode if c not in latency] or decode
+    for _ in range(8):
+        fraction = _geo([_fit(c, reg, k, "memory_bandwidth_fraction", 0.2, 1.0) for c in bandwidth])
+        k = attrs.evolve(k, memory_bandwidth_fraction=fraction)
+        k = attrs.evolve(k, collective_latency_us=_geo([_fit(c, reg, k, "collective_latency_us", 0.5, 200.0)
+                                                         for c in latency]))  # fmt: skip
+    for name in ("prefill_compute_fraction", "batched_prefill_compute_fraction"):
+        if using(name):
+            k = attrs.evolve(k, **{name: _geo([_fit(c, reg, k, name, 0.05, 1.0) for c in using(name)])})
+    return k
+
+
+def chip_figures(reg: Registry, k: sl.Constants) -> dict[str, float]:
+    """Chips' own serving figures (``<chip>.prefill_efficiency``), each from its own cases, given
+    the pooled constants ``k``."""
+    cases = [c for c in reg.validation_cases.values() if c.kind == "serve" and c.role == "calibration"]
+    names = sorted({n for c in cases for n in c.calibrates if n.endswith(".prefill_efficiency")})
+    return {name: _geo([_fit(c, reg, k, "chip_prefill_efficiency", 0.05, 4.0) for c in cases if name in c.calibrates])
+            for name in names}  # fmt: skip
+
+
+def _geo(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def main() -> None:  # pragma: no cover - a script for maintainers
+    from hwprof.data import registry
+
+    reg = registry.get(registry.Settings.from_env())
+    fitted = calibrate(reg)
+    for name in FITTED:
+        print(f"{name:36s} fitted {getattr(fitted, name):.4g}   shipped {getattr(sl.SHIPPED, name):.4g}")
+    for name, value in chip_figures(reg, fitted).items():
+        chip, _, figure = name.partition(".")
+        shipped = getattr(reg.chip(chip), figure)
+        print(f"{name:36s} fitted {value:.4g}   shipped {shipped.value if shipped else None}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

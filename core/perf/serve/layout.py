@@ -1,0 +1,396 @@
+"""A serving layout and what it costs one replica: ``tp=8,pp=1,dp=4,ep=1`` (tensor parallel, pipeline
+stages, data-parallel replicas, expert parallel; ``adp=1`` for attention data parallel), the weight
+and KV-cache precisions, and the chunked-prefill budget. Checks refuse a layout with the rule it
+breaks (heads, layers, experts, memory, context); ``replica`` turns a valid one into the numbers
+the step formulas in ``decode_step`` and ``prompt_time`` use.
+
+Formulas (per chip of a replica of ``n = tp x pp`` chips):
+- weights: ``params x bytes(weights) / n``; with ``adp=1`` the attention weights are whole on
+  every tensor rank (``+ attention x (1 - 1/tp) / pp``).
+- KV cache per token: ``2 x layers x kv_heads x head_dim x bytes(kv) / pp / min(tp, kv_heads)``:
+  past ``kv_heads`` ranks the heads are copied, not split. A latent cache (MLA) is the same on
+  every tensor rank (``/ pp`` only) unless attention is data parallel (``/ (tp x pp)``).
+- MoE experts read in a decode step over ``b`` tokens: each of ``E`` experts is missed by all
+  with probability ``(1 - k/E)^b``, so the expert bytes read are ``experts x (1 - (1 - k/E)^b)``;
+  at ``b = 1`` that is exactly the active parameters.
+- Pipeline: ``pp`` micro-batches of ``B / pp`` sequences are in flight, so a decode step of ``B``
+  sequences takes ``pp x`` one stage's work on ``B / pp``; one sequence alone gains nothing.
+- Attention data parallel: a prompt's attention side (projections and scores) runs on its own rank
+  and an iteration lasts as long as its slowest rank, so the other ranks wait for it; ``adp=2``
+  (balanced scheduling) starts prompts on every rank together, so under load they share the chips.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from hwprof.data import records
+from hwprof.errors import HwprofError
+from hwprof.perf import comm
+from hwprof.perf import efficiency as eff
+from hwprof.perf.arith import SCALAR
+from hwprof.perf.cluster import USABLE_MEMORY_FRACTION, Cluster
+from hwprof.perf.serve.shape import attention_params, expert_numbers, width_share
+from hwprof.perf.train.job import chip_ranks, own_half_width
+
+KV_PRECISIONS = ("bf16", "fp16", "fp8")
+ACTIVATION_BYTES = 2  # collectives move 16-bit activations
+_KEYS = ("tp", "pp", "dp", "ep", "adp", "prefill")
+
+
+@attrs.frozen
+class ServeLayout:
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    ep: int = 1
+    adp: int = 0  # attention data parallel over the tensor ranks (MoE serving); 2: prompts balanced over the ranks
+    prefill: int = 0  # of the dp replicas, how many only prefill (disaggregated serving); 0: all do both
+    weights: str = "bf16"
+    kv_cache: str = "bf16"
+    chunk_tokens: int = 8192  # prompt tokens per iteration (chunked prefill budget)
+
+    @property
+    def replica_chips(self) -> int:
+        return self.tp * self.pp
+
+    @property
+    def chips(self) -> int:
+        return self.tp * self.pp * self.dp
+
+    def __str__(self) -> str:
+        text = f"tp={self.tp},pp={self.pp},dp={self.dp}"
+        text += (f",ep={self.ep}" if self.ep > 1 else "") + (f",adp={self.adp}" if self.adp else "")
+        return text + (f",prefill={self.prefill}" if self.prefill else "")
+
+
+def parse(text: str, chips: int, weights: str = "bf16", kv_cache: str = "bf16") -> ServeLayout:
+    """``tp=2,pp=1,dp=4`` to a layout; ``dp`` defaults to what the chip count leaves."""
+    values: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, eq, value = (x.strip().lower() for x in part.partition("="))
+        if not eq or key not in _KEYS or not value.isdigit():
+            raise HwprofError(f"layout {text!r}: {part!r} is not one of {', '.join(_KEYS)} = a whole number "
+                              "(e.g. tp=8,pp=1,dp=2)")  # fmt: skip
+        values[key] = int(value)
+    if any(values.get(k, 1) < 1 for k in ("tp", "pp", "dp", "ep")) or values.get("adp", 0) not in (0, 1, 2):
+        raise HwprofError(f"layout {text!r}: tp, pp, dp and ep are at least 1; adp is 0, 1 or 2 (balanced)")
+    per_replica = values.get("tp", 1) * values.get("pp", 1)
+    if "dp" not in values:
+        if chips % per_replica:
+            raise HwprofError(f"layout {text!r}: tp x pp = {per_replica} does not divide {chips} chips")
+        values["dp"] = chips // per_replica
+    return ServeLayout(**values, weights=weights, kv_cache=kv_cache)
+
+
+def default_layout(cluster: Cluster, weights: str = "bf16", kv_cache: str = "bf16", heads: int | None = None
+                   ) -> ServeLayout:  # fmt: skip
+    """Without --layout: tensor parallel over one scale-up domain (the widest that divides the chips
+    and the heads), replicas over the rest; collectives then never leave the fast link."""
+    domain = cluster.scale_up_domain if cluster.scale_up is not None else cluster.chips
+    tp = max(t for t in range(1, min(cluster.chips, domain) + 1)
+             if cluster.chips % t == 0 and (not heads or heads % t == 0))  # fmt: skip
+    return ServeLayout(tp=tp, dp=cluster.chips // tp, weights=weights, kv_cache=kv_cache)
+
+
+def compute_precision(chip: records.Chip, weights: str) -> str:
+    """Matmuls run in the weights' precision where the chip has a peak for it; weight-only formats
+    (a chip that lists them under ``weight_only``) are widened to 16-bit for the matmul."""
+    if weights in chip.peak_dense_tflops:
+        return weights
+    if weights in _weight_only(chip) or weights in ("bf16", "fp16"):
+        return "bf16" if "bf16" in chip.peak_dense_tflops else next(iter(chip.peak_dense_tflops))
+    known = sorted({*(p for p in chip.peak_dense_tflops if p in records.BYTES_PER_ELEMENT), *_weight_only(chip)})
+    raise HwprofError(f"weights in {weights}: {chip.id} has no {weights} matmuls and lists no {weights} weight-only "
+                      f"kernels; it takes {', '.join(known)}")  # fmt: skip
+
+
+def _weight_only(chip: records.Chip) -> tuple[str, ...]:
+    return tuple(p.strip() for p in chip.weight_only.value.split(",")) if chip.weight_only else ()
+
+
+def weight_precisions(chip: records.Chip, wanted: tuple[str, ...] = ("bf16", "fp8", "int4", "fp4")) -> list[str]:
+    """The weight precisions of ``wanted`` the chip runs: its own matmul precisions and its weight-only ones."""
+    runs = {p for p in chip.peak_dense_tflops if p in records.BYTES_PER_ELEMENT} | set(_weight_only(chip))
+    return [p for p in wanted if p in runs]
+
+
+def check(shape: records.Workload, cluster: Cluster, lay: ServeLayout, input_tokens: int, output_tokens: int) -> None:
+    """Refuse a layout or request that cannot run, naming the rule (heads, layers, experts, context)."""
+    for name, value in (("prompt tokens", input_tokens), ("output tokens", output_tokens)):
+        if value < 1:
+            raise HwprofError(f"{name} must be at least 1, got {value}")
+    if shape.max_context and input_tokens + output_tokens > shape.max_context:
+        raise HwprofError(f"a prompt of {input_tokens:,} tokens plus {output_tokens:,} generated exceeds "
+                          f"{shape.id}'s maximum context of {shape.max_context:,} tokens")  # fmt: skip
+    if shape.heads and shape.heads % lay.tp:
+        raise HwprofError(f"layout {lay}: {shape.heads} attention heads do not split over tp={lay.tp}")
+    kv = shape.kv_heads
+    if kv and lay.tp > kv and lay.tp % kv:
+        raise HwprofError(f"layout {lay}: {kv} key/value heads neither split over nor copy evenly to tp={lay.tp}")
+    if shape.layers and shape.layers % lay.pp:
+        raise HwprofError(f"layout {lay}: {shape.layers} layers do not split into pp={lay.pp} equal stages")
+    if lay.ep > 1:
+        if not shape.experts:
+            raise HwprofError(f"layout {lay}: ep needs a mixture-of-experts model; {shape.id} is dense")
+        if shape.experts % lay.ep or lay.replica_chips % lay.ep:
+            raise HwprofError(f"layout {lay}: ep={lay.ep} must divide the {shape.experts} experts and the "
+                              f"{lay.replica_chips} chips of a replica")  # fmt: skip
+    if lay.chips != cluster.chips:
+        raise HwprofError(f"layout {lay}: tp x pp x dp = {lay.chips} chips, but the hardware has {cluster.chips}")
+    if lay.prefill and lay.prefill >= lay.dp:
+        raise HwprofError(f"layout {lay}: prefill={lay.prefill} leaves no decode replica of the {lay.dp}")
+    if lay.adp and lay.tp == 1:
+        raise HwprofError(f"layout {lay}: attention data parallel (adp=1) needs tp > 1")
+    if lay.kv_cache not in KV_PRECISIONS or (lay.kv_cache == "fp8" and "fp8" not in cluster.chip.peak_dense_tflops):
+        raise HwprofError(f"KV cache in {lay.kv_cache}: use bf16 or fp16, or fp8 on a chip with fp8")
+    compute_precision(cluster.chip, lay.weights)
+    if lay.replica_chips > comm.reach(cluster.tiers):
+        raise HwprofError(f"layout {lay}: no interconnect known here joins {lay.replica_chips} {cluster.chip.id} chips "
+                          f"(the links reach {comm.reach(cluster.tiers)}); name a system with a scale-out tier")  # fmt: skip
+
+
+@attrs.frozen
+class Constants:
+    """The serving model's fitted constants (``efficiency``); ``serve_calibrate`` refits them."""
+
+    memory_bandwidth_fraction: float = eff.MEMORY_BANDWIDTH_FRACTION.value
+    prefill_compute_fraction: float = eff.PREFILL_COMPUTE_FRACTION.value
+    batched_prefill_compute_fraction: float = eff.BATCHED_PREFILL_COMPUTE_FRACTION.value
+    decode_compute_fraction: float = eff.DECODE_COMPUTE_FRACTION.value
+    collective_latency_us: float = eff.COLLECTIVE_LATENCY_US.value
+    chip_prefill_efficiency: float | None = None  # overrides the chip profile's (calibration only)
+    matmul_half_width: float = eff.MATMUL_HALF_WIDTH.value  # training's fit, shared (not refitted here)
+
+
+SHIPPED = Constants()
+
+
+def tiers(cluster: Cluster, k: Constants = SHIPPED) -> tuple[comm.Tier, ...]:
+    """The cluster's network tiers as a decode collective sees them: an inference engine's latency
+    per collective step is at least the calibrated floor, whatever the link's own."""
+    return tuple(attrs.evolve(t, link=attrs.evolve(t.link, latency_us=max(t.link.latency_us, k.collective_latency_us)))
+                 for t in cluster.tiers)  # fmt: skip
+
+
+def link_name(cluster: Cluster, ranks: int) -> str:
+    """The outermost tier a group of ``ranks`` neighbouring chips crosses."""
+    if ranks <= 1:
+        return "none (one chip)"
+    for tier in cluster.tiers:
+        if ranks <= tier.domain:
+            return str(tier.link.name)
+    return "none"
+
+
+def estimated_figures(cluster: Cluster, lay: ServeLayout) -> list[str]:
+    """The figures an estimate of ``lay`` rests on whose status is 'estimated' (or that a link lacks)."""
+    chip = cluster.chip
+    figures = {"peak": chip.peak_dense_tflops.get(compute_precision(chip, lay.weights)),
+               "memory bandwidth": chip.memory_bandwidth_tbps, "memory": chip.memory,
+               "prefill efficiency": chip.prefill_efficiency}  # fmt: skip
+    out = [f"{chip.id} {name}" for name, f in figures.items() if f is not None and f.status == "estimated"]
+    reach = 1
+    for tier in cluster.tiers:
+        if reach >= lay.replica_chips:
+            break
+        out.extend(f"{tier.link.name} {part.split()[0]}" for part in tier.link.basis.split(", ")
+                   if "estimated" in part or "assumed" in part)  # fmt: skip
+        reach = tier.domain
+    return out
+
+
+def scaled(r: Replica, factor: float) -> Replica:
+    """Every achieved rate (memory, compute, links) times ``factor``: the ends of a range."""
+    return attrs.evolve(r, hbm_bytes_per_s=r.hbm_bytes_per_s * factor, decode_flops_per_s=r.decode_flops_per_s * factor,
+                        attention_flops_per_s=r.attention_flops_per_s * factor,
+                        prefill_flops_per_s=r.prefill_flops_per_s * factor,
+                        batched_prefill_flops_per_s=r.batched_prefill_flops_per_s * factor,
+                        comm_fixed_s=r.comm_fixed_s / factor, comm_per_token_s=r.comm_per_token_s / factor)  # fmt: skip
+
+
+def handoff_s(tokens: Any, r: Replica, tiers: tuple[comm.Tier, ...]) -> Any:
+    """Moving one prompt's KV cache from a prefill replica to a decode replica: each chip sends its
+    share over the outermost link (the two may sit in different systems)."""
+    return tokens * r.kv_bytes_per_token_per_chip / (tiers[-1].link.bytes_per_s if tiers else 1e30)
+
+
+@attrs.frozen
+class Replica:
+    """One replica's numbers (floats here; numpy arrays in the search): what the step formulas use."""
+
+    chips: Any
+    pp: Any
+    weights_bytes_per_chip: Any
+    expert_share: Any  # share of the weights in routed experts
+    expert_pick: Any  # k / E: chance a token uses a given routed expert
+    kv_bytes_per_token_per_chip: Any
+    usable_bytes_per_chip: Any
+    hbm_bytes_per_s: Any  # achieved, per chip
+    decode_flops_per_s: Any  # achieved, per chip
+    attention_flops_per_s: Any  # achieved, per chip, by attention (16-bit)
+    prefill_flops_per_s: Any  # achieved, per chip, one prompt alone
+    batched_prefill_flops_per_s: Any  # achieved, per chip, prompts under load
+    comm_fixed_s: Any  # collective latency per decode step
+    comm_per_token_s: Any  # collective bytes per sequence in a stage micro-batch, per step
+    peak_tflops: Any
+    adp: Any = 0  # attention data parallel: 1 (prompts wait for their rank), 2 (balanced)
+
+    def max_batch(self, context_tokens: Any, xp: Any = SCALAR) -> Any:
+        """Sequences of ``context_tokens`` whose KV cache fits beside the weights (0 if none)."""
+        room = xp.maximum(self.usable_bytes_per_chip - self.weights_bytes_per_chip, 0.0)
+        return xp.floor(room / xp.maximum(self.kv_bytes_per_token_per_chip * context_tokens, 1e-30))
+
+
+def micro_batch(batch: Any, pp: Any, xp: Any = SCALAR) -> Any:
+    return xp.maximum(batch / pp, xp.minimum(batch, 1.0))
+
+
+@attrs.frozen
+class Step:
+    """One decode step's costs, linear in the stage micro-batch ``b`` (floats, or arrays in the search):
+    the weight matmuls read ``weights_s x touched(b)`` and compute ``compute_s x b``; attention reads
+    the KV cache ``kv_s x b`` and computes ``attention_s x b``; collectives ``comm_fixed_s + comm_s x
+    b``; each already multiplied by the ``pp`` stages a step passes through. Matmuls and attention
+    are separate kernels, one after the other: each takes the longer of its reads and its FLOPs."""
+
+    pp: Any
+    weights_s: Any
+    expert_share: Any
+    expert_miss: Any  # 1 - k / E
+    kv_s: Any
+    compute_s: Any
+    comm_fixed_s: Any
+    comm_s: Any
+    attention_s: Any = 0.0
+
+
+def step_of(r: Replica, context: Any, flops_per_token: Any, attention_flops: Any = 0.0) -> Step:
+    """``flops_per_token``: the weight matmuls' (2 x active parameters); ``attention_flops``: one
+    token's attention over its ``context`` (``decode_attention_flops``)."""
+    return Step(pp=r.pp, weights_s=r.pp * r.weights_bytes_per_chip / r.hbm_bytes_per_s, expert_share=r.expert_share,
+                expert_miss=1 - r.expert_pick, kv_s=r.pp * context * r.kv_bytes_per_token_per_chip / r.hbm_bytes_per_s,
+                compute_s=r.pp * flops_per_token / (r.chips * r.decode_flops_per_s), comm_fixed_s=r.comm_fixed_s,
+                comm_s=r.comm_per_token_s,
+                attention_s=r.pp * attention_flops / (r.chips * r.attention_flops_per_s))  # fmt: skip
+
+
+def decode_parts(s: Step, batch: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
+    """(memory, compute, communication) seconds of one decode step over ``batch`` sequences: the
+    time of the kernels their reads bind, of those their FLOPs bind, and of the collectives."""
+    b = micro_batch(batch, s.pp, xp)
+    if isinstance(s.expert_share, float) and s.expert_share == 0.0:
+        weights = s.weights_s  # a dense model reads all its weights whatever the batch
+    else:
+        weights = s.weights_s * (1 - s.expert_share * s.expert_miss**b)
+    matmul, kv, attention = s.compute_s * b, s.kv_s * b, s.attention_s * b
+    memory = xp.where(weights >= matmul, weights, 0.0) + xp.where(kv >= attention, kv, 0.0)
+    compute = xp.where(weights >= matmul, 0.0, matmul) + xp.where(kv >= attention, 0.0, attention)
+    return memory, compute, s.comm_fixed_s + s.comm_s * b
+
+
+def decode_step(s: Step, batch: Any, xp: Any = SCALAR) -> Any:
+    memory, compute, comm_s = decode_parts(s, batch, xp)
+    return memory + compute + comm_s
+
+
+def prompt_time(
+    r: Replica,
+    tokens: Any,
+    prompt_flops: Any,
+    chunks: Any,
+    xp: Any = SCALAR,
+    batched: bool = False,
+    attention_flops: Any = 0.0,
+) -> tuple[Any, Any]:
+    """(compute or weight reads, communication) of one prompt of ``tokens`` alone (or, ``batched``,
+    the replica time it takes under load). Chunks pipeline through the stages, so pp stages give
+    ``chunks / (chunks + pp - 1)`` of their compute to it; each chunk reads the weights once and
+    runs the step's collectives on its tokens. Under attention data parallel the prompt's
+    ``attention_flops`` (its share of ``prompt_flops``) run on one rank while the others wait: alone,
+    and under load unless prompts are balanced over the ranks (``adp=2``)."""
+    chips = r.chips * chunks / (chunks + r.pp - 1)
+    rate = r.batched_prefill_flops_per_s if batched else r.prefill_flops_per_s
+    own_rank = (r.adp == 1) if batched else (r.adp > 0)
+    side = xp.where(own_rank, chips / r.chips, chips)  # chips the attention side runs on
+    compute = (prompt_flops - attention_flops) / (chips * rate) + attention_flops / (side * rate)
+    if batched:  # under load the weights are read once per step for the decodes and prompts together
+        return compute, r.comm_per_token_s * tokens
+    reads = chunks * r.weights_bytes_per_chip / r.hbm_bytes_per_s
+    return xp.maximum(compute, reads), chunks * r.comm_fixed_s + r.comm_per_token_s * tokens
+
+
+def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Tier, ...], tp: Any, pp: Any, weight_bytes: Any,
+               kv_bytes: Any, peak: Any, k: Constants = SHIPPED, xp: Any = SCALAR, ep: Any = 1, adp: int = 0
+               ) -> Replica:  # fmt: skip
+    """The numbers of one replica (floats), or of arrays of them (numpy ``xp``, the search): ``tp``,
+    ``pp``, bytes per weight and per cached element, and the matmul peak in TFLOPS. Expert and
+    attention data parallelism: ``ep`` (an array of tp in the search), ``adp`` (0, 1 or 2)."""
+    n = tp * pp
+    weights = shape.params * weight_bytes / n
+    if adp:
+        weights = weights + attention_params(shape) * weight_bytes * (1 - 1 / tp) / pp
+    if adp:
+        split: Any = tp  # each rank holds its own sequences whole
+    elif shape.kv_heads:
+        split = xp.minimum(tp, shape.kv_heads)  # past kv_heads ranks the heads are copied
+    elif shape.kv_elements_per_layer:
+        split = 1  # a latent cache is needed whole by every head
+    else:
+        split = tp
+    kv = (shape.kv_elements_per_token() or 0.0) * kv_bytes / pp / split
+    share, pick = expert_numbers(shape)
+    own = k.chip_prefill_efficiency or (chip.prefill_efficiency.value if chip.prefill_efficiency else 1.0)
+    # Each chip computes hidden / tp columns of every matmul: narrower is slower, as in training. A
+    # chip with a half width of its own counts it per rank (tp chips run tp x its ranks per chip).
+    own_half = own_half_width(chip)
+    width = (shape.hidden or 0) / (tp * chip_ranks(chip) if own_half else tp)
+    narrow = width_share(width, own_half or k.matmul_half_width) if shape.hidden else 1.0
+    hidden_bytes = (shape.hidden or 0) * ACTIVATION_BYTES
+    layers = shape.layers or 0
+    ranks = 1 if adp else tp
+    # Per step, each stage runs 2 all-reduces per layer on its pp micro-batches (2 x layers in all),
+    # plus pp sends to the next stage (tp chips away); expert parallel adds 2 all-to-alls per layer.
+    empty = comm.tiered_all_reduce(0.0, ranks, 1, tiers, xp)
+    fixed = 2 * layers * empty
+    per_token = 2 * layers * (comm.tiered_all_reduce(hidden_bytes, ranks, 1, tiers, xp) - empty)
+    hop0 = comm.tiered_p2p(0.0, tp, tiers, xp)
+    staged = pp > 1
+    fixed = fixed + xp.where(staged, pp * hop0, 0.0)
+    per_token = per_token + xp.where(staged, pp * (comm.tiered_p2p(hidden_bytes, tp, tiers, xp) - hop0), 0.0)
+    if adp or not isinstance(ep, int) or ep > 1:  # ep may be an array in the search (ep = tp)
+        group = xp.maximum(ep, tp) if adp else ep
+        # Each token goes to its k experts; with attention data parallel each rank sends only its own
+        # tokens (1 / tp of the batch), the ranks at once.
+        size = hidden_bytes * (shape.experts_per_token or 1) / (tp if adp else 1)
+        none = comm.tiered_all_to_all(0.0, group, 1, tiers, xp)
+        fixed = fixed + 2 * layers * none
+        per_token = per_token + 2 * layers * (comm.tiered_all_to_all(size, group, 1, tiers, xp) - none)
+    return Replica(
+        chips=n, pp=pp, weights_bytes_per_chip=weights, expert_share=share, expert_pick=pick,
+        kv_bytes_per_token_per_chip=kv, usable_bytes_per_chip=chip.memory_bytes * USABLE_MEMORY_FRACTION,
+        hbm_bytes_per_s=chip.memory_bandwidth_tbps.value * 1e12 * k.memory_bandwidth_fraction,
+        decode_flops_per_s=peak * 1e12 * k.decode_compute_fraction * narrow,
+        attention_flops_per_s=_peak16(chip, peak) * 1e12 * k.decode_compute_fraction,
+        prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction * own * narrow,
+        batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction * own * narrow,
+        comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak, adp=adp,
+    )  # fmt: skip
+
+
+def _peak16(chip: records.Chip, peak: Any) -> Any:
+    """The chip's 16-bit dense peak (attention runs at 16 bits), else the matmul one."""
+    for name in ("bf16", "fp16"):
+        if name in chip.peak_dense_tflops:
+            return chip.peak_dense_tflops[name].value
+    return peak
+
+
+def replica(shape: records.Workload, cluster: Cluster, lay: ServeLayout, k: Constants = SHIPPED) -> Replica:
+    """The numbers of one replica of ``lay`` on ``cluster``'s chip (see the module docstring)."""
+    chip = cluster.chip
+    peak = chip.peak_dense_tflops[compute_precision(chip, lay.weights)].value
+    return replica_of(shape, chip, tiers(cluster, k), lay.tp, lay.pp, records.BYTES_PER_ELEMENT[lay.weights],
+                      records.BYTES_PER_ELEMENT[lay.kv_cache], peak, k, ep=lay.ep, adp=lay.adp)  # fmt: skip

@@ -1,0 +1,215 @@
+"""`--format table|json|csv|markdown`: every listing prints in each, CSV parses back to the
+published numbers, Markdown carries each figure's source as a footnote, and `--json` is the short
+form of `--format json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+
+from hwprof.cli.render import Cell, Pairs, Table, output_format, render
+from hwprof.errors import HwprofError
+
+COMPARE_SERVE = ("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge")
+PLAN_SERVE = ("plan", "serve", "--model", "llama3.1-8b", "--rate", "2", "--ttft-slo", "1", "--tpot-slo", "0.05",
+              "--systems", "p5.48xlarge,trn2.48xlarge", "--max-count", "2")  # fmt: skip
+LISTINGS = [
+    ("chips", "list"),
+    ("chips", "show", "trainium2"),
+    ("interconnects", "list"),
+    ("systems", "list"),
+    ("systems", "show", "trn2-ultraserver"),
+    ("models", "list"),
+    ("models", "show", "llama3.1-70b"),
+    ("prices", "list"),
+    ("prices", "show", "p5en.48xlarge"),
+    ("plugins", "list", "--all"),
+    ("validate",),
+    ("estimate", "peak", "--chip", "trainium2", "--chips", "16"),
+    ("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--concurrency", "4"),
+    COMPARE_SERVE,
+    ("compare", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--systems", "p5.48xlarge,trn2.48xlarge"),
+    PLAN_SERVE,
+    ("estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--system", "p5.48xlarge", "--count", "4"),
+    (
+        "plan",
+        "train",
+        "--model",
+        "llama3.1-8b",
+        "--tokens",
+        "1e12",
+        "--deadline-days",
+        "30",
+        "--systems",
+        "p5en.48xlarge",
+    ),
+]
+
+
+@pytest.mark.parametrize("args", LISTINGS, ids=" ".join)
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
+def test_every_listing_prints_in_every_format(run_cli: Any, args: tuple[str, ...], fmt: str) -> None:
+    result = run_cli(*args, "--format", fmt)
+    assert result.code == 0, result.err
+    assert result.out.strip()
+    if fmt == "json":
+        assert result.json() == run_cli(*args, "--json").json()
+    elif fmt == "table":
+        assert result.out == run_cli(*args).out
+    elif fmt == "csv":
+        rows = list(csv.reader(io.StringIO(result.out)))
+        assert len(rows) >= 2 and all(rows)  # a header and at least one record, no ragged blank rows first
+    else:
+        assert re.search(r"^\| .* \|$", result.out, re.M) and re.search(r"^\|( --- \|)+$", result.out, re.M)
+
+
+def test_csv_holds_the_raw_numbers(run_cli: Any) -> None:
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO(run_cli("chips", "list", "--format", "csv").out))}
+    assert float(rows["h100-sxm"]["fp8_dense_tflops"]) == 1979.0
+    assert float(rows["trainium2"]["bf16_dense_tflops"]) == 667.0
+    # One unit per column: H100's 79.65 GiB (as the device reports it) and Trainium2's 96 GiB, both in bytes.
+    assert (float(rows["h100-sxm"]["memory_bytes"]), float(rows["trainium2"]["memory_bytes"])) == pytest.approx(
+        (79.65 * 2**30, 96 * 2**30)
+    )
+    systems = {r["id"]: r for r in csv.DictReader(io.StringIO(run_cli("systems", "list", "--format", "csv").out))}
+    assert float(systems["trn2-ultraserver"]["fp8 PFLOPS"]) == pytest.approx(64 * 1299 / 1000)  # 83.136, not "83.14"
+
+
+def test_csv_prices_keep_their_digits_and_say_seconds(run_cli: Any) -> None:
+    prices = list(csv.DictReader(io.StringIO(run_cli("prices", "list", "--format", "csv").out)))
+    assert "63.296" in {p["USD/h"] for p in prices if p["system"] == "p5en.48xlarge"}
+    served = csv.DictReader(io.StringIO(run_cli(*COMPARE_SERVE, "--format", "csv").out))
+    row = next(iter(served))
+    assert set(row) >= {"ttft_s", "tpot_s", "usd_per_million_output_tokens"}
+    assert 0 < float(row["tpot_s"]) < 1  # seconds, as the header says
+
+
+def test_markdown_footnotes_name_each_figures_source(run_cli: Any) -> None:
+    out = run_cli("chips", "list", "--format", "markdown").out
+    h100 = next(line for line in out.splitlines() if line.startswith("| h100-sxm"))
+    marks = set(re.findall(r"\[\^(\d+)\]", h100))
+    assert marks
+    notes = dict(re.findall(r"^\[\^(\d+)\]: (.+)$", out, re.M))
+    assert any("https://www.nvidia.com/en-us/data-center/h100/" in notes[m] for m in marks)
+    assert set(notes) == set(re.findall(r"\[\^(\d+)\](?!:)", out))  # every footnote used, every use defined
+
+
+def test_render_blocks_by_hand() -> None:
+    blocks = [
+        Table(
+            ["name", "TFLOPS"],
+            [["a|b", Cell("1,299", 1299.0, "reported", "Datasheet, https://x.example")]],
+            title="peaks",
+            footer="(r) reported",
+        ),  # fmt: skip
+        Pairs([("memory", Cell("96 GiB", 96, source="Datasheet, https://x.example")), ("note", "two\nlines")]),
+    ]
+    assert render(blocks, "table") == (
+        "peaks\nname  TFLOPS\n----  ---------\na|b   1,299 (r)\n\n(r) reported\n\nmemory  96 GiB\nnote    two\nlines"
+    )
+    assert render(blocks, "csv") == "name,TFLOPS\na|b,1299.0"  # the main table only: one header, parseable
+    assert render(blocks[1:], "csv") == 'field,value\nmemory,96\nnote,"two\nlines"'
+    markdown = render(blocks, "markdown")
+    assert "| a\\|b | 1,299 (r)[^1] |" in markdown
+    assert "| memory | 96 GiB[^1] |" in markdown and "| note | two<br>lines |" in markdown
+    assert markdown.endswith("[^1]: Datasheet, https://x.example")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "as_json", "expected"),
+    [(None, False, "table"), (None, True, "json"), ("csv", False, "csv"), ("json", True, "json")],  # fmt: skip
+)
+def test_json_is_the_short_form_of_format_json(fmt: str | None, as_json: bool, expected: str) -> None:
+    assert output_format(fmt, as_json) == expected
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--format", "xml"), "--format xml: use one of table, json, csv, markdown"),
+    (("--format", "csv", "--json"), "--json and --format csv disagree"),
+])  # fmt: skip
+def test_a_wrong_format_is_one_line(run_cli: Any, args: tuple[str, ...], message: str) -> None:
+    result = run_cli("chips", "list", *args)
+    assert result.code == 1
+    assert result.err.strip() == f"error: {message}" or message in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    with pytest.raises(HwprofError):
+        output_format("yaml", False)
+
+
+def test_json_stays_parseable_with_format(run_cli: Any) -> None:
+    data = json.loads(run_cli("systems", "show", "p5.48xlarge", "--format", "json").out)
+    assert data["peak_dense_pflops"]["fp8"]["per_chip_tflops"] == 1979.0
+
+
+def test_an_estimates_csv_is_one_row_per_figure_with_its_range(run_cli: Any) -> None:
+    args = ("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--concurrency", "4")
+    data = run_cli(*args, "--json").json()
+    rows = {r["metric"]: r for r in csv.DictReader(io.StringIO(run_cli(*args, "--format", "csv").out))}
+    for key in ("ttft_s", "tpot_s", "tokens_per_s"):
+        assert [float(rows[key][k]) for k in ("low", "expected", "high")] == [
+            data[key][k] for k in ("low", "expected", "high")
+        ]
+    assert (
+        float(rows["cost.usd_per_million_output_tokens"]["expected"])
+        == data["cost"]["usd_per_million_output_tokens"]["expected"]
+    )
+    assert rows["chips"]["expected"] == "8" and rows["chips"]["low"] == ""
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.0128, "12.8 ms"),
+        (0.00046, "0.46 ms"),
+        (4.35, "4.35 s"),
+        (347.816, "5.8 min"),
+        (11_520, "3.20 hours"),
+        (2_592_000, "30.0 days"),
+    ],  # fmt: skip
+)
+def test_durations_read_in_the_unit_that_fits(seconds: float, text: str) -> None:
+    from hwprof.cli.render import duration
+
+    assert duration(seconds) == text  # 347,816 ms was printed once: 347.816 s is 5.8 minutes
+
+
+def test_exact_keeps_published_digits_and_plural_counts() -> None:
+    from hwprof.cli.render import exact, plural
+
+    assert (exact(63.296), exact(35.76), exact(1234.5), exact(98.32), exact(None)) == (
+        "63.296", "35.76", "1,234.5", "98.32", "-",
+    )  # fmt: skip
+    assert (plural(1, "chip"), plural(2, "chip"), plural(1, "cost model"), plural(1_024, "sequence")) == (
+        "1 chip", "2 chips", "1 cost model", "1,024 sequences",
+    )  # fmt: skip
+
+
+def test_a_plans_csv_is_its_table_with_raw_numbers(run_cli: Any) -> None:
+    args = ("plan", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--deadline-days", "30",
+            "--systems", "p5en.48xlarge")  # fmt: skip
+    options = run_cli(*args, "--json").json()["options"]
+    rows = list(csv.DictReader(io.StringIO(run_cli(*args, "--format", "csv").out)))
+    assert len(rows) == len(options)
+    for row, option in zip(rows, options, strict=True):
+        assert float(row["time_days"]) == pytest.approx(option["time_s"]["expected"] / 86400)
+        assert float(row["cost_usd"]) == pytest.approx(option["cost_usd"]["expected"])
+        assert float(row["usd_per_system_hour"]) == option["price"]["usd_per_hour"]
+        assert (int(row["tp"]), int(row["pp"]), int(row["dp"])) == (option["tp"], option["pp"], option["dp"])
+
+
+def test_an_estimates_markdown_cites_the_model_and_the_price(run_cli: Any) -> None:
+    args = ("estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--system", "p5.48xlarge")
+    data = run_cli(*args, "--json").json()
+    out = run_cli(*args, "--format", "markdown").out
+    notes = dict(re.findall(r"^\[\^(\d+)\]: (.+)$", out, re.M))
+    cost = next(line for line in out.splitlines() if line.startswith("| cost |"))
+    [mark] = re.findall(r"\[\^(\d+)\]", cost)
+    assert data["cost"]["price"]["source"]["url"] in notes[mark]
+    model = next(line for line in out.splitlines() if line.startswith("| model |"))
+    assert data["inputs"]["model_source"] in notes[re.findall(r"\[\^(\d+)\]", model)[0]]

@@ -1,0 +1,102 @@
+"""Plugins called through pluggy (wrappers apply), contained one at a time, traced on request; the
+record kinds listed once and everything derived from that list.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from hwprof import hookimpl
+from hwprof.data import hookspecs, kinds, plugin_calls, registry, schema
+from hwprof.data.toml_plugin import TomlPlugin
+
+
+def test_a_wrapper_sees_and_changes_every_plugins_records() -> None:
+    seen: list[int] = []
+
+    @hookimpl(wrapper=True)
+    def hwprof_register_chips() -> Generator[None, list[Any], list[Any]]:
+        answers = yield
+        seen.append(len(answers))
+        return [[chip for chip in answer if chip.id != "h100-sxm"] for answer in answers]
+
+    wrapper = types.SimpleNamespace(hwprof_register_chips=hwprof_register_chips)
+    built = registry.build(registry.Settings(), extra_plugins=[("wrapper", wrapper)])
+    assert "h100-sxm" not in built.chips and "h200-sxm" in built.chips
+    assert len(seen) == sum("hwprof_register_chips" in p.hooks for p in built.plugins if p.name != "wrapper")
+
+
+def test_a_plugin_exiting_or_raising_is_one_failure_and_ctrl_c_passes() -> None:
+    def exits() -> None:
+        raise SystemExit("bye")
+
+    assert plugin_calls.contained("p", "its import", exits) == (None, "SystemExit: bye")
+    assert plugin_calls.contained("p", "a hook", lambda: 1 / 0) == (None, "ZeroDivisionError: division by zero")
+    assert plugin_calls.contained("p", "a hook", lambda: 42) == (42, "")
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        plugin_calls.contained("p", "a hook", interrupted)
+
+
+def test_a_call_past_the_time_limit_is_given_up(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HWPROF_PLUGIN_TIMEOUT", "0.4")
+    result, failure = plugin_calls.contained("sleepy", "hwprof_register_chips", lambda: time.sleep(60))
+    assert result is None and failure == "GaveUp: gave up after 0.4 s in hwprof_register_chips (HWPROF_PLUGIN_TIMEOUT)"
+    assert "plugin 'sleepy' is slow: hwprof_register_chips has run for 0.2 s" in capsys.readouterr().err
+
+
+def test_a_bad_timeout_setting_falls_back(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    for raw in ("nan", "-1", "abc", "1e400"):
+        monkeypatch.setenv("HWPROF_PLUGIN_TIMEOUT", raw)
+        assert plugin_calls.timeout_s() == plugin_calls.DEFAULT_TIMEOUT_S
+    assert capsys.readouterr().err.count("HWPROF_PLUGIN_TIMEOUT=") == 4
+
+
+def test_a_misspelled_hook_is_found_and_named() -> None:
+    typo = types.SimpleNamespace(hwprof_register_chip=hookimpl(lambda: []))
+    built = registry.build(registry.Settings(), extra_plugins=[("typo", typo)])
+    (warning,) = built.warnings
+    assert warning.startswith("plugin 'typo' implements hwprof_register_chip, which is not a hwprof hook "
+                              "(did you mean 'hwprof_register_chips'")  # fmt: skip
+    assert warning.endswith("; it is never called")
+    with pytest.raises(registry.HwprofError, match="strict mode"):
+        registry.build(registry.Settings(strict=True), extra_plugins=[("typo", typo)])
+
+
+def test_trace_prints_each_hook_call(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HWPROF_TRACE_PLUGINS", "1")
+    registry.build(registry.Settings(allow=frozenset({"trainium2"})))
+    lines = capsys.readouterr().err.splitlines()
+    assert any(
+        line.startswith("trace: hwprof_register_chips <- trainium2: ") and "1 record(s)" in line for line in lines
+    )
+
+
+def test_kinds_are_listed_once_and_everything_derives_from_them() -> None:
+    names = [k.name for k in kinds.KINDS]
+    assert list(schema.KINDS) == names
+    assert list(registry.PROFILE_KINDS) == names
+    assert set(registry.REGISTRATION_HOOKS) == {k.hook for k in kinds.KINDS}
+    specs = {name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "hwprof_spec")}
+    assert specs == {k.hook for k in kinds.KINDS} | {"hwprof_register_commands"}
+    plugin = TomlPlugin("hwprof.profiles", "trainium2.toml")
+    assert all(hasattr(getattr(plugin, k.hook), "hwprof_impl") for k in kinds.KINDS)
+    assert [c.id for c in plugin.hwprof_register_chips()] == ["trainium2"]  # type: ignore[attr-defined]
+
+
+def test_a_bad_timeout_setting_is_reported_once_per_run(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every plugin call (about sixty a command) reads the setting; the user is told once."""
+    monkeypatch.setenv("HWPROF_PLUGIN_TIMEOUT", "half a minute")
+    result = run_cli("chips", "list")
+    assert result.code == 0
+    assert result.err.count("HWPROF_PLUGIN_TIMEOUT='half a minute'") == 1
