@@ -193,7 +193,8 @@ def plugins_new(
         template = r.chip(chip)
         # One system on this chip (the smallest) and the links it uses: a plugin's usual contents.
         systems = sorted((s for s in r.systems.values() if s.chip == chip), key=lambda s: (s.chips, s.id))[:1]
-        links = [r.interconnects[t.interconnect] for s in systems for t in s.tiers if t.interconnect in r.interconnects]
+        wanted = [t.interconnect for s in systems for t in s.tiers] + [template.scale_up]
+        links = [r.interconnects[i] for i in dict.fromkeys(wanted) if i in r.interconnects]
     target = write_package(output, names, plugin_files(names, template, systems, links))
     pkg = names.package
     echo(
@@ -201,7 +202,7 @@ def plugins_new(
         f"  edit      {target / pkg / (pkg + '.toml')}\n"
         f"  check     hwprof profiles check {target / pkg / (pkg + '.toml')}\n"
         f"  install   hwprof plugins install -e {target}\n"
-        f"  test      cd {target} && python -m pytest"
+        f"  test      cd {target} && python -m unittest discover -s tests"
     )
 
 

@@ -59,9 +59,7 @@ def profiles_new(
     force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
     kind: KindOption = None,
 ) -> None:
-    """Write a new profile pre-filled from an existing record, with the sources it cites."""
-    import attrs
-
+    """Write a new profile shaped like an existing record: its units and structure, with placeholder figures."""
     from hwprof.cli.common import current_registry as reg
     from hwprof.data.files import write_atomic
     from hwprof.data.registry import PROFILE_KINDS
@@ -84,9 +82,12 @@ def profiles_new(
             f"--id {new_id!r}: a {kind} with that id is already registered by {r.provider(attribute, new_id)}; "
             f"pick another id (to replace it on purpose: `hwprof profiles export {new_id}`, then set override = true)"
         )
-    header = (f"A {kind} made by `hwprof profiles new --from {from_id} --id {new_id}`.\n"
-              f"Replace the figures and their sources, then run: hwprof profiles check {target}")  # fmt: skip
-    text = dumps([attrs.evolve(record, id=new_id, override=False)], header=header)
+    from hwprof.cli.scaffold import clean_copy
+
+    header = (f"A {kind} made by `hwprof profiles new --from {from_id} --id {new_id}`: the template's units and\n"
+              "structure, every figure a placeholder. Give each its value, source and status, then run:\n"
+              f"  hwprof profiles check {target}")  # fmt: skip
+    text = dumps([clean_copy(record, new_id)], header=header)
     load_text(text, str(target))  # what we write must read back
     write_atomic(target, text, force=force)
     echo(f"wrote {target}: {kind} {new_id!r} from {from_id!r}; edit it, then `hwprof profiles check {target}`")
@@ -94,15 +95,27 @@ def profiles_new(
 
 @profiles_app.command("check")
 def profiles_check(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Profile files to check.")],
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            metavar="[FILE|FOLDER]...", help="Profile files or folders of them (default: the installed plugins)."
+        ),
+    ] = None,
 ) -> None:
-    """Check profile files and report every problem at once: file, line, key path, what was expected."""
+    """Check profile files and report every problem at once: file, line, key path, what was expected.
+
+    Without arguments, check what the installed plugins register: ids registered twice, records
+    refused, and figures outside the range a chip usually has (each named with its unit)."""
+    if not files:
+        _check_plugins()
+        return
     from hwprof.data.schema import load_file
 
+    paths = _expand(files)
     problems: list[str] = []
     bad: set[Path] = set()
     loaded: list[tuple[Path, ProfileSet]] = []
-    for path in files:
+    for path in paths:
         try:
             loaded.append((path, load_file(path)))
         except ProfileError as exc:
@@ -116,12 +129,67 @@ def profiles_check(
     for path, profile in loaded:
         if path not in bad:
             echo(f"ok: {path} ({_counts(profile)})")
+        for unusual in profile.warnings:
+            warn(unusual)
         if problem := unshipped_profile(path):
             warn(problem)
     for problem in problems:
         echo(problem)
     if problems:
-        raise HwprofError(f"{len(problems)} problem(s) in {len(bad)} of {len(files)} file(s); fix them and check again")
+        raise HwprofError(f"{len(problems)} problem(s) in {len(bad)} of {len(paths)} file(s); fix them and check again")
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Files as given, folders as the ``*.toml`` files directly inside them (as hwprof loads a folder)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                raise HwprofError(f"{path}: a folder with no *.toml profile files in it")
+            out += found
+        else:
+            out.append(path)
+    return out
+
+
+def _check_plugins() -> None:
+    """What the installed plugins register: refused records and clashing ids are problems, unusual
+    figures are warnings, each plugin with what it registered."""
+    from hwprof.cli.common import session
+    from hwprof.data import registry, verify
+    from hwprof.data.kinds import BY_ATTRIBUTE
+    from hwprof.data.registry import PROFILE_KINDS
+    from hwprof.data.schema import load_file
+
+    r = registry.get(session().settings())
+    problems = list(r.warnings)  # failed plugins, refused records, ids registered twice (naming both)
+    r.warnings.clear()
+    files: set[str] = set()
+    unusual: list[str] = []
+    for attribute in PROFILE_KINDS.values():
+        for record_id, record in getattr(r, attribute).items():
+            origin = getattr(record, "origin", "")  # a computed cost model has none
+            if origin.endswith(".toml") and Path(origin).is_file():
+                files.add(origin)
+            elif not origin:
+                where = r.provider(attribute, record_id)
+                unusual += [f"{where}: {line}" for line in verify.unusual(record, BY_ATTRIBUTE[attribute])]
+    for origin in sorted(files):
+        try:
+            unusual += load_file(Path(origin)).warnings
+        except ProfileError as exc:  # changed on disk since it loaded
+            problems += exc.problems
+    for info in r.plugins:
+        counts = ", ".join(plural(n, a[:-1].replace("_", " ")) for a, n in info.registered.items())
+        state = "ok" if info.status == "loaded" else info.status
+        echo(f"{state}: plugin {info.name!r}" + (f" ({counts})" if counts else ""))
+    for line in unusual:
+        warn(line)
+    for problem in problems:
+        echo(problem)
+    if problems:
+        raise HwprofError(f"{len(problems)} problem(s) in the installed plugins and profiles; fix them and check again")
 
 
 def _counts(profile: ProfileSet) -> str:
@@ -143,7 +211,7 @@ def _cross_check(loaded: list[tuple[Path, ProfileSet]]) -> list[tuple[Path, str]
     owners: dict[tuple[str, str], str] = {}  # (kind, id) -> who has it
     for attribute_kind, attribute in PROFILE_KINDS.items():
         for record_id, record in getattr(r, attribute).items():
-            if _resolved(record.origin) not in checked:
+            if _resolved(getattr(record, "origin", "")) not in checked:  # a computed cost model has none
                 owners[(attribute_kind, record_id)] = r.provider(attribute, record_id)
     problems: list[tuple[Path, str, str]] = []
     for path, profile in loaded:

@@ -73,23 +73,33 @@ def placeholder_chip(record_id: str) -> records.Chip:
     )  # fmt: skip
 
 
-def _unsourced(value: Any, template: str) -> Any:
-    """``value`` with every figure's source replaced by the TODO datasheet and its status made
-    'estimated': the numbers are a starting point copied from ``template``, not facts about the new
-    chip, and the note says where each came from."""
+TODO_NOTE = "TODO: a placeholder copied from another profile; replace it with your sourced figure"
+# Prose about the template's hardware (its notes, how a figure was derived, what it was built from):
+# true of the template, not of the new record, so a copy starts without it.
+PROSE = frozenset({"notes", "note", "sparsity_note", "how", "built_from", "alternatives", "claims"})
+
+
+def _unsourced(value: Any) -> Any:
+    """``value`` with the template's units and structure but none of its provenance: every figure and
+    fact cites the TODO datasheet, is 'estimated' and says it is a placeholder; prose is dropped."""
     if isinstance(value, records.Figure | records.Fact):
-        note = f"copied from {template} ({value.status}: {value.source.title}); replace with your sourced figure"
-        extra = {"how": "", "alternatives": ()} if isinstance(value, records.Figure) else {}
-        return attrs.evolve(value, source=TODO_SOURCE, status="estimated", note=note, **extra)  # type: ignore[arg-type]
+        changes: dict[str, Any] = {"how": "", "alternatives": ()} if isinstance(value, records.Figure) else {}
+        return attrs.evolve(value, source=TODO_SOURCE, status="estimated", note=TODO_NOTE, **changes)  # type: ignore[arg-type]
     if isinstance(value, records.Source):
         return TODO_SOURCE
     if isinstance(value, dict):
-        return {k: _unsourced(v, template) for k, v in value.items()}
+        return {k: _unsourced(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_unsourced(v) for v in value)
     if attrs.has(type(value)):
-        changes = {f.name: _unsourced(getattr(value, f.name), template) for f in attrs.fields(type(value))
-                   if f.name not in ("id", "origin")}  # fmt: skip
-        if isinstance(changes.get("source"), records.Source) and "status" in changes:
-            changes["status"] = "estimated"  # a system's chip count and topology, copied like its figures
+        changes = {}
+        for f in attrs.fields(type(value)):
+            if f.name in PROSE:
+                changes[f.name] = type(getattr(value, f.name))()
+            elif f.name not in ("id", "origin"):
+                changes[f.name] = _unsourced(getattr(value, f.name))
+        if "source" in changes and "status" in changes:
+            changes["status"] = "estimated"  # a system's chip count, a price: copied like the figures
         return attrs.evolve(value, **changes)
     return value
 
@@ -98,23 +108,40 @@ def _title(record_id: str) -> str:
     return " ".join(word.capitalize() if word.isalpha() else word.upper() for word in record_id.split("-"))
 
 
+def clean_copy(record: Any, new_id: str) -> Any:
+    """A record to start a new profile from: ``record`` under ``new_id``, its figures and structure kept
+    as placeholders, without the template's name, vendor, sources or derivations."""
+    copy = attrs.evolve(_unsourced(record), id=new_id, override=False)
+    if hasattr(copy, "name"):
+        copy = attrs.evolve(copy, name=_title(new_id))
+    if isinstance(copy, records.Chip):
+        copy = attrs.evolve(copy, vendor="TODO", scale_up="")  # the template's link is the template vendor's
+    return copy
+
+
 def from_template(
     names: Names, chip: records.Chip, systems: list[records.System], links: list[records.Interconnect]
 ) -> list[Any]:
-    """The template chip, one system built on it and that system's interconnects, under new ids
-    (``acme-x1``, ``acme-x1-<link>``, ``acme-x1-<system>``), every figure marked as copied."""
+    """The template chip, one system built on it and that system's interconnects, under ids named
+    after the new chip (``acme-x1``, ``acme-x1-scale-up``, ``acme-x1-board-8``), each referring to the
+    new records only, every figure a placeholder."""
     new = names.record_id
-    link_ids = {link.id: f"{new}-{link.id}"[:64] for link in links}
-    out: list[Any] = [attrs.evolve(_unsourced(chip, chip.id), id=new, name=_title(new), notes=(),
-                                      vendor=_title(new.split("-")[0]), override=False)]  # fmt: skip
+    link_ids: dict[str, str] = {}
     for link in links:
-        out.append(attrs.evolve(_unsourced(link, link.id), id=link_ids[link.id], notes=(), override=False,
-                                name=f"{_title(new)} {link.name} (copied: edit the name)"))  # fmt: skip
+        wanted = f"{new}-{link.tier}"
+        link_ids[link.id] = wanted if wanted not in link_ids.values() else f"{wanted}-{len(link_ids) + 1}"
+    out: list[Any] = [attrs.evolve(clean_copy(chip, new), vendor=_title(new.split("-")[0]),
+                                      scale_up=link_ids.get(chip.scale_up, ""))]  # fmt: skip
+    for link in links:
+        out.append(
+            attrs.evolve(clean_copy(link, link_ids[link.id]), name=f"{_title(new)} {link.tier} link (TODO: its name)")
+        )
     for system in systems:
-        tiers = tuple(attrs.evolve(t, interconnect=link_ids.get(t.interconnect, t.interconnect)) for t in system.tiers)
-        out.append(attrs.evolve(_unsourced(system, system.id), id=f"{new}-{system.id}"[:64], chip=new, tiers=tiers,
-                                name=f"{_title(new)} {system.kind} ({system.chips} chips)", claims=(), notes=(),
-                                built_from="", override=False))  # fmt: skip
+        tiers = tuple(attrs.evolve(t, interconnect=link_ids.get(t.interconnect, t.interconnect), note="")
+                      for t in system.tiers)  # fmt: skip
+        new_id = f"{new}-{system.kind}-{system.chips}"[:64]
+        out.append(attrs.evolve(clean_copy(system, new_id), chip=new, tiers=tiers,
+                                name=f"{_title(new)} {system.kind} ({system.chips} chips)"))  # fmt: skip
     return out
 
 
@@ -143,12 +170,11 @@ def plugin_files(
             "readme": "README.md",
             "requires-python": ">=3.11",
             "dependencies": [f"hwprof>={__version__}"],
-            "optional-dependencies": {"test": ["pytest>=8"]},
             "entry-points": {"hwprof": {names.entry_point: f"{pkg}:plugin"}},
         },
         "tool": {
             "setuptools": {"packages": [pkg], "package-data": {pkg: ["*.toml"]}},
-            "pytest": {"ini_options": {"pythonpath": ["."], "testpaths": ["tests"]}},
+            "pytest": {"ini_options": {"pythonpath": ["."], "testpaths": ["tests"]}},  # pytest, if installed
         },
     }
     profile_header = (
@@ -198,15 +224,22 @@ def write_package(parent: Path, names: Names, files: dict[str, str]) -> Path:
 
 MODULE = '''"""hwprof plugin {dist}: registers the records in {pkg}.toml.
 
-hwprof finds this module through the `hwprof` entry point in pyproject.toml and imports it on every
-start: keep it light, and import heavy libraries inside the functions that need them.
-To add logic (a cost model with rules, a command), add hook functions here; see hwprof's
-docs/writing-plugins.md for every hook with an example.
+hwprof finds the `plugin` object below through the `hwprof` entry point in pyproject.toml and
+imports this module on every start: keep it light, and import heavy libraries inside the hooks.
+To add logic (a cost model that computes its quotes, a command), write the hook as a method of
+Plugin with @hookimpl: hwprof calls the hooks of the `plugin` object, so a module-level function
+would be ignored. CONTRIBUTING.md of hwprof lists every hook with an example.
 """
 
+from hwprof import hookimpl  # noqa: F401  (for the hooks you add)
 from hwprof.data.toml_plugin import TomlPlugin
 
-plugin = TomlPlugin(__name__, "{pkg}.toml")
+
+class Plugin(TomlPlugin):
+    """Every record of {pkg}.toml; add hook methods here."""
+
+
+plugin = Plugin(__name__, "{pkg}.toml")
 '''
 
 README = """# {dist}
@@ -222,29 +255,36 @@ A [hwprof](https://pypi.org/project/hwprof/) plugin that registers the `{id}` ch
 ## Edit
 
 The figures live in `{pkg}/{pkg}.toml`. Give each one a source and a status (official, reported,
-derived with `how`, estimated), then check the file:
+derived with `how`, estimated), then check the file and run the test (it needs only hwprof):
 
     hwprof profiles check {pkg}/{pkg}.toml
-    python -m pytest
+    python -m unittest discover -s tests
 
 Remove it with `hwprof plugins uninstall {dist}`.
 """
 
-TEST = '''"""Smoke test: the plugin loads and registers its chip without a warning."""
+TEST = '''"""Smoke test: the plugin loads and registers its records without a warning. It needs only what
+pyproject.toml declares (hwprof): run it with `python -m unittest discover -s tests` (pytest runs it too)."""
+
+import unittest
 
 from hwprof.data.registry import Settings, build
 
 import {pkg}
 
 
-def test_registers_its_chip() -> None:
-    # Load only this module (under a name of its own, so an installed copy is not loaded twice).
-    name = "{ep}-under-test"
-    registry = build(Settings(allow=frozenset({{name}})), extra_plugins=[(name, {pkg}.plugin)])
-    assert registry.warnings == []
-    chip = registry.chips["{id}"]
-    assert chip.memory.value > 0
-    assert [p.status for p in registry.plugins if p.name == name] == ["loaded"]
+class PluginTest(unittest.TestCase):
+    def test_registers_its_chip(self) -> None:
+        # Load only this module (under a name of its own, so an installed copy is not loaded twice).
+        name = "{ep}-under-test"
+        registry = build(Settings(allow=frozenset({{name}})), extra_plugins=[(name, {pkg}.plugin)])
+        self.assertEqual(registry.warnings, [])
+        self.assertGreater(registry.chips["{id}"].memory.value, 0)
+        self.assertEqual([p.status for p in registry.plugins if p.name == name], ["loaded"])
+
+
+if __name__ == "__main__":
+    unittest.main()
 '''
 
 

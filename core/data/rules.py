@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from hwprof.data import checks, records
 from hwprof.data.checks import Bound
 from hwprof.errors import did_you_mean
@@ -111,4 +113,58 @@ RECORD_CHECKS: dict[type, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {
     records.Workload: _check_workload,
     records.Price: _check_price,
     records.MissingPrice: _check_price,
+}
+
+
+# Raise when a rule changes what the reader accepts: parsed profiles cached under the old rules then miss.
+RULES_VERSION = 2
+
+
+def _figure(value: float) -> str:
+    if value == int(value) and abs(value) < 1e10:
+        return f"{int(value):,}"
+    return f"{value:,g}".replace("e+", "e")
+
+
+@attrs.frozen
+class Plausible:
+    """Where a figure of one field can lie (outside ``low..high``: an error, no chip has it) and where
+    it usually lies (outside ``usual``: a warning). ``units`` are what a vendor may have typed instead,
+    each with the factor that turns it into this field's unit, so the message can ask "is it in GB/s?"."""
+
+    unit: str
+    low: float
+    high: float
+    usual: tuple[float, float]
+    units: tuple[tuple[str, float], ...] = ()
+
+    def judge(self, value: float) -> tuple[str, str] | None:
+        """("error" or "warning", message) for a value outside the ranges, or None."""
+        shown = f"{_figure(value)} {self.unit}"
+        hint = next((f": is it in {unit}?" for unit, factor in self.units
+                     if self.usual[0] <= value * factor <= self.usual[1]), "")  # fmt: skip
+        if not self.low <= value <= self.high:
+            return "error", f"{shown} is outside {_figure(self.low)}..{_figure(self.high)} {self.unit}{hint or ''}"
+        if not self.usual[0] <= value <= self.usual[1]:
+            usual = f"{_figure(self.usual[0])}..{_figure(self.usual[1])} {self.unit}"
+            return "warning", f"{shown} is unusual (most lie in {usual}){hint or ': check the figure and its unit'}"
+        return None
+
+
+_TFLOPS = Plausible("TFLOPS", 1e-3, 1e6, (0.1, 100_000), (("GFLOPS", 1e-3), ("FLOP/s", 1e-12), ("PFLOPS", 1e3)))
+_LINK = Plausible("GB/s", 0.01, 100_000, (1, 10_000), (("MB/s", 1e-3), ("Mb/s", 1.25e-4), ("TB/s", 1e3)))
+# Each figure's value (and its alternatives') takes the range of the field holding the figure.
+PLAUSIBLE: dict[tuple[type, str], Plausible] = {
+    (records.Chip, "memory_bandwidth_tbps"): Plausible("TB/s", 0.01, 100, (0.1, 30), (("GB/s", 1e-3), ("MB/s", 1e-6))),
+    (records.Chip, "peak_dense_tflops"): _TFLOPS,
+    (records.Chip, "peak_sparse_tflops"): _TFLOPS,
+    (records.Chip, "memory_gib"): Plausible("GiB", 0.01, 100_000, (1, 2048), (("MiB", 2**-10), ("bytes", 2**-30))),
+    (records.Chip, "memory_gb"): Plausible("GB", 0.01, 100_000, (1, 2048), (("MB", 1e-3), ("bytes", 1e-9))),
+    (records.Chip, "sram_mib"): Plausible("MiB", 0.01, 1_000_000, (1, 100_000), (("KiB", 2**-10), ("bytes", 2**-20))),
+    (records.Chip, "tdp_w"): Plausible("W", 1, 100_000, (10, 5_000), (("kW", 1e3),)),
+    (records.Interconnect, "bandwidth_per_chip_gb_s"): _LINK,
+    (records.Interconnect, "bandwidth_per_system_gb_s"): attrs.evolve(_LINK, high=10_000_000, usual=(1, 1_000_000)),
+    (records.Interconnect, "latency_us"): Plausible("us", 1e-4, 1e6, (0.05, 1_000), (("ns", 1e-3), ("ms", 1e3))),
+    # The reader's bound (1e-6..1e9 USD/h) is the error; this adds only the warning.
+    (records.Price, "usd_per_hour"): Plausible("USD/h", 1e-6, 1e9, (0.01, 10_000), (("USD per month", 1 / 730),)),
 }

@@ -22,7 +22,15 @@ import attrs
 
 from hwprof.data import checks, kinds, records
 from hwprof.data.checks import Bound
-from hwprof.data.rules import DEFAULT_COUNT, DEFAULT_NUMBER, FIELD_BOUNDS, RECORD_CHECKS
+from hwprof.data.rules import (
+    DEFAULT_COUNT,
+    DEFAULT_NUMBER,
+    FIELD_BOUNDS,
+    PLAUSIBLE,
+    RECORD_CHECKS,
+    RULES_VERSION,
+    Plausible,
+)
 from hwprof.data.toml_text import locate, parse_text, read_bytes
 from hwprof.errors import ProfileError, close_matches, did_you_mean
 
@@ -45,10 +53,11 @@ class ProfileSet:
     cost_model: tuple[records.CostModel, ...] = ()
     workload: tuple[records.Workload, ...] = ()
     validation_case: tuple[records.ValidationCase, ...] = ()
+    warnings: tuple[str, ...] = ()  # figures that are possible but unusual, each as file:line: path: message
 
 
 # Typed fields for plugin authors (``load_resource(...).chip``), one per kind, in the kinds' order.
-assert [f.name for f in attrs.fields(ProfileSet)][2:] == list(KINDS), "ProfileSet needs a field per kind"
+assert [f.name for f in attrs.fields(ProfileSet)][2:-1] == list(KINDS), "ProfileSet needs a field per kind"
 
 
 @functools.cache
@@ -84,8 +93,10 @@ class Reader:
     def __init__(self, sources: dict[str, records.Source]) -> None:
         self.sources = sources
         self.problems: list[tuple[str, str]] = []
+        self.warnings: list[tuple[str, str]] = []  # unusual but possible figures (rules.PLAUSIBLE)
         self.unit = ""  # unit of the field being read, named in messages about its numbers
         self.bound: Bound | None = None  # range of the field being read, when it has its own
+        self.plausible: Plausible | None = None  # where the field's figures can and usually lie
 
     def fail(self, path: str, message: str) -> _Bad:
         self.problems.append((path, message))
@@ -154,6 +165,11 @@ class Reader:
             bound = self.bound if self.bound and not self.bound.integer else DEFAULT_NUMBER
         else:
             raise TypeError(f"the reader does not know type {tp!r} (at {path})")
+        if tp is float and self.plausible is not None and (verdict := self.plausible.judge(raw)):
+            level, message = verdict  # in the field's unit, asking whether another unit was meant
+            if level == "error":
+                return self.fail(path, message)
+            self.warnings.append((path, message))
         if bound.problem(raw) is not None:
             return self.fail(path, f"must be {bound.describe()}, got {checks.shown(raw)}{unit}")
         return float(raw) if tp is float else raw
@@ -181,8 +197,9 @@ class Reader:
                 continue
             outer, self.unit = self.unit, field.metadata.get("unit") or self.unit
             outer_bound, self.bound = self.bound, FIELD_BOUNDS.get((cls, name), self.bound)
+            outer_plausible, self.plausible = self.plausible, PLAUSIBLE.get((cls, name), self.plausible)
             values[name] = self.read(hints(cls)[name], raw[name], f"{path}.{name}")
-            self.unit, self.bound = outer, outer_bound
+            self.unit, self.bound, self.plausible = outer, outer_bound, outer_plausible
         if name_check := RECORD_CHECKS.get(cls):
             for where, message in name_check(raw):
                 if where.lstrip(".").split(".")[0] not in suggested:
@@ -226,8 +243,8 @@ def was_read(record: Any) -> bool:
 @functools.cache
 def model_signature() -> str:
     """The record types' names and fields: a cached parse from another data model must not load."""
-    return ";".join(f"{cls.__name__}:{','.join(f.name for f in attrs.fields(cls))}"
-                    for cls in (*KINDS.values(), *_nested_records()))  # fmt: skip
+    return f"rules {RULES_VERSION};" + ";".join(f"{cls.__name__}:{','.join(f.name for f in attrs.fields(cls))}"
+                                                for cls in (*KINDS.values(), *_nested_records(), ProfileSet))  # fmt: skip
 
 
 def _nested_records() -> tuple[type, ...]:
@@ -269,7 +286,10 @@ def _load_text(text: str, origin: str) -> ProfileSet:
     problems += reader.problems
     if problems:
         raise ProfileError([_line(origin, text, path, message) for path, message in problems])
-    return ProfileSet(origin=origin, sources=reader.sources, **{k: tuple(v) for k, v in found.items()})
+    warnings = tuple(_line(origin, text, path, message) for path, message in reader.warnings)
+    return ProfileSet(
+        origin=origin, sources=reader.sources, warnings=warnings, **{k: tuple(v) for k, v in found.items()}
+    )
 
 
 def _line(origin: str, text: str, path: str, message: str) -> str:

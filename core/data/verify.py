@@ -29,7 +29,15 @@ def problems(record: Any, kind: Kind) -> list[str]:
     return [f"expected a {kind.record.__name__}, got {shown if len(shown) < 60 else shown[:57] + '...'}"]
 
 
-def _read_again(record: Any, kind: Kind) -> list[str]:
+def unusual(record: Any, kind: Kind) -> list[str]:
+    """Figures of a record built in Python that are possible but unusual (rules.PLAUSIBLE), each as
+    one line; empty for a record with no figures to judge (a computed cost model)."""
+    if not (isinstance(record, kind.record) and attrs.has(type(record))):
+        return []
+    return _read_again(record, kind, warnings=True)
+
+
+def _read_again(record: Any, kind: Kind, warnings: bool = False) -> list[str]:
     from hwprof.data import schema, writer
     from hwprof.errors import ProfileError
 
@@ -39,10 +47,11 @@ def _read_again(record: Any, kind: Kind) -> list[str]:
         reader = schema.Reader(sources)
         reader.record(type(record), writer.unstructure(record), kind.name)
     except ProfileError as exc:
-        return [f"{label}: {exc.problems[0]}"]
+        return [] if warnings else [f"{label}: {exc.problems[0]}"]
     except Exception as exc:  # a value the reader cannot even walk: say so, do not crash
         return [f"{label}: cannot be read as profile data ({type(exc).__name__}: {exc})"]
-    return [f"{label}: {path.removeprefix(kind.name + '.')}: {message}" for path, message in reader.problems]
+    found = reader.warnings if warnings else reader.problems
+    return [f"{label}: {path.removeprefix(kind.name + '.')}: {message}" for path, message in found]
 
 
 def _behaviour(model: Any, kind: Kind) -> list[str]:

@@ -49,7 +49,18 @@ def test_new_copies_a_record_with_a_new_id(run_cli: Any, here: Path, builtin_reg
                          "`hwprof profiles check my-h100.toml`\n"  # fmt: skip
     (chip,) = load_file(here / "my-h100.toml").chip
     original = builtin_registry.chips["h100-sxm"]
-    assert (chip.id, chip.peak_sparse_tflops, chip.tdp_w) == ("my-h100", original.peak_sparse_tflops, original.tdp_w)
+    # The template's units and structure, every figure a placeholder: its values, none of its provenance.
+    assert chip.id == "my-h100" and chip.tdp_w is not None and original.tdp_w is not None
+    assert {p: f.value for p, f in chip.peak_sparse_tflops.items()} == {
+        p: f.value for p, f in original.peak_sparse_tflops.items()
+    }
+    assert chip.tdp_w.value == original.tdp_w.value
+    figures = [chip.tdp_w, chip.memory, chip.memory_bandwidth_tbps, *chip.peak_dense_tflops.values()]
+    assert {(f.status, f.source.title, f.how, f.alternatives) for f in figures} == {
+        ("estimated", "TODO: the document these figures come from", "", ())
+    }
+    assert (chip.name, chip.vendor, chip.notes, chip.scale_up) == ("My H100", "TODO", (), "")
+    assert "NVIDIA" not in (here / "my-h100.toml").read_text()
     # The new file is a user profile like any other: --profiles loads it and `show` names the file.
     shown = run_cli("--profiles", here, "chips", "show", "my-h100")
     assert shown.out.splitlines()[-1] == f"from              profile {here / 'my-h100.toml'}: {here / 'my-h100.toml'}"

@@ -30,9 +30,10 @@ def test_scaffold_from_a_chip_template(run_cli: Any, tmp_path: Path, builtin_reg
     assert pyproject["project"]["entry-points"] == {"hwprof": {"hwprof-acme-x1": "hwprof_acme_x1:plugin"}}
     assert pyproject["tool"]["setuptools"]["package-data"] == {"hwprof_acme_x1": ["*.toml"]}
     module = (root / "hwprof_acme_x1" / "__init__.py").read_text()
-    assert 'plugin = TomlPlugin(__name__, "hwprof_acme_x1.toml")' in module
-    # The profile starts from the template's values, but no figure claims the template's sources:
-    # each is an estimate whose note says where it was copied from (issue 12).
+    assert 'plugin = Plugin(__name__, "hwprof_acme_x1.toml")' in module
+    assert "dependencies" in pyproject["project"] and "optional-dependencies" not in pyproject["project"]
+    # The profile starts from the template's values, but nothing of the template's provenance: each
+    # figure is an estimate citing the TODO datasheet, with no derivation or alternatives (issues 12, 23).
     profile = load_file(root / "hwprof_acme_x1" / "hwprof_acme_x1.toml")
     (chip,) = profile.chip
     template = builtin_registry.chips["h100-sxm"]
@@ -43,25 +44,62 @@ def test_scaffold_from_a_chip_template(run_cli: Any, tmp_path: Path, builtin_reg
     assert chip.memory_bandwidth_tbps.value == template.memory_bandwidth_tbps.value
     figures = [*chip.peak_dense_tflops.values(), chip.memory_bandwidth_tbps]
     assert {(f.status, f.source.title.startswith("TODO")) for f in figures} == {("estimated", True)}
-    assert all("copied from h100-sxm" in f.note for f in figures)
-    # The smallest system on the chip comes too, on the new chip, over copies of its links.
+    assert all(f.note.startswith("TODO") and not f.how and not f.alternatives for f in figures)
+    assert chip.vendor == "Acme" and not chip.notes and not chip.sparsity_note
+    text = (root / "hwprof_acme_x1" / "hwprof_acme_x1.toml").read_text()
+    assert "NVIDIA" not in text and "nvidia" not in text and "H100" not in text and "sparse / 2" not in text
+    # The smallest system on the chip comes too, named after the new chip, over its own copies of the
+    # links, and the chip's scale-up link is the copy, not the template's.
     (system,) = profile.system
-    assert (system.id, system.chip, system.chips) == ("acme-x1-hgx-h100-8", "acme-x1", 8)
+    assert (system.id, system.chip, system.chips) == ("acme-x1-board-8", "acme-x1", 8)
     assert (system.status, system.source.title.startswith("TODO")) == ("estimated", True)
-    assert {t.interconnect for t in system.tiers} == {link.id for link in profile.interconnect}
-    assert all(link.id.startswith("acme-x1-") for link in profile.interconnect)
+    assert [t.interconnect for t in system.tiers] == ["acme-x1-scale-up", "acme-x1-scale-out"]
+    assert sorted(link.id for link in profile.interconnect) == ["acme-x1-scale-out", "acme-x1-scale-up"]
+    assert chip.scale_up == "acme-x1-scale-up"
 
 
-def test_the_scaffolded_test_passes(run_cli: Any, tmp_path: Path) -> None:
+def test_the_scaffolded_test_passes_with_only_what_its_pyproject_declares(run_cli: Any, tmp_path: Path) -> None:
     assert run_cli("plugins", "new", "hwprof-acme-x2", "-o", tmp_path).code == 0
     root = tmp_path / "hwprof-acme-x2"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+    # unittest is in the standard library: the test needs hwprof, the one dependency declared.
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "unittest", "discover", "-s", "tests"],
         cwd=root, capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "1 passed" in run.stdout
+    assert "Ran 1 test" in run.stderr and run.stderr.rstrip().endswith("OK")
+
+
+def test_a_hook_added_to_the_scaffold_is_picked_up(
+    run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module says to add hooks as methods of Plugin: one added there registers its records."""
+    import importlib
+
+    from hwprof.data import registry
+
+    assert run_cli("plugins", "new", "hwprof-acme-x4", "-o", tmp_path).code == 0
+    module = tmp_path / "hwprof-acme-x4" / "hwprof_acme_x4" / "__init__.py"
+    text = module.read_text().replace(
+        """    \"\"\"Every record of hwprof_acme_x4.toml; add hook methods here.\"\"\"
+""",
+        """    \"\"\"Every record of hwprof_acme_x4.toml; add hook methods here.\"\"\"
+
+    @hookimpl
+    def hwprof_register_workloads(self):
+        from hwprof.data import records
+
+        return [records.Workload.given(1e9, id="acme-1b")]
+""",
+    )
+    assert "hwprof_register_workloads" in text
+    module.write_text(text)
+    monkeypatch.syspath_prepend(str(module.parent.parent))
+    plugin = importlib.import_module("hwprof_acme_x4").plugin
+    found = registry.build(registry.Settings(allow=frozenset({"x4"})), extra_plugins=[("x4", plugin)])
+    assert found.warnings == []
+    assert "acme-1b" in found.workloads and "acme-x4" in found.chips
 
 
 def test_without_a_template_every_figure_says_todo(run_cli: Any, tmp_path: Path) -> None:
