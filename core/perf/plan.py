@@ -104,6 +104,7 @@ def plan_train(
         raise HwprofError("must be at least 1 (options to show)", subject="top", value=top)
     rows: list[PlanRow] = []
     reasons: dict[str, str] = {}
+    unplaced: dict[str, str] = {}  # system -> why more of it cannot be joined
     evaluated = 0
     for system, chip, quotes in options:
         if precision not in chip.peak_dense_tflops:
@@ -114,8 +115,12 @@ def plan_train(
         def at(count: int, system: Any = system, chip: Any = chip, cache: dict[int, tuple[Any, str]] = cache) -> Any:
             nonlocal evaluated
             if count not in cache:
-                result, n, why = _estimate(shape, system, chip, count, interconnects, tokens, precision, seq_len,
-                                           batch_seqs, published_chips)  # fmt: skip
+                try:
+                    result, n, why = _estimate(shape, system, chip, count, interconnects, tokens, precision, seq_len,
+                                               batch_seqs, published_chips)  # fmt: skip
+                except HwprofError as exc:  # cannot be placed at all (no scale-out tier joins a second system)
+                    result, n, why = None, 0, exc.detail
+                    unplaced.setdefault(system.id, exc.detail)
                 evaluated += n
                 cache[count] = (result, why)
             return cache[count][0]
@@ -124,6 +129,10 @@ def plan_train(
         if first is None:
             why = cache[max(cache)][1] if cache else "no count tried"
             reasons[system.id] = f"no count up to {MAX_SYSTEMS:,} fits: {why}"
+            if system.id in unplaced and 1 in cache:
+                reasons[system.id] = (
+                    f"one does not fit ({cache[1][1]}), and no more can be joined: {unplaced[system.id]}"
+                )
             continue
         counts = _counts(at, first, deadline_s)
         why_fewer = f"fewer than {first} do not fit ({cache[first - 1][1]})" if first - 1 in cache else ""
@@ -132,6 +141,10 @@ def plan_train(
         if missed:
             m = max(missed)
             parts.append(f"{m} or fewer miss the deadline ({at(m).time_s.expected / 86400:,.1f} days at {m})")
+        if system.id in unplaced:
+            parts.append(
+                f"no more than {max(c for c, (r, _) in cache.items() if r is not None)}: {unplaced[system.id]}"
+            )
         reasons[system.id] = "; ".join(parts) or "the fewest that fit is shown first"
         for count in counts:
             result = at(count)

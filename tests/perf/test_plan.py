@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 
+import attrs
 import pytest
 
 from hwprof.cli.app import main
@@ -444,3 +445,22 @@ def test_why_fewer_systems_are_out_quotes_the_search(reg: registry.Registry, mon
     job = training.make_job(work, target, reg.interconnects, "bf16", None, None)
     why = training.refusal_text(search.search(job).refused)
     assert got.reasons[trn1.id] == f"fewer than {first} do not fit ({why})"
+
+
+def test_a_system_with_no_scale_out_tier_is_planned_at_one_and_says_why_not_more(reg: registry.Registry) -> None:
+    """A single board (one 8-chip NVLink domain, no network) runs one copy; the plan does not abort
+    on it, shows that copy, and says in one line why no more (issue 23)."""
+    board = reg.system("hgx-h100-8")
+    solo = attrs.evolve(board, id="solo-h100", tiers=board.tiers[:1])
+    work = reg.workload("llama3.1-8b")
+    result = plan.plan_train(work, [(solo, reg.chip("h100-sxm"), [None])], reg.interconnects, 1e11, "bf16")
+    assert [(r.system, r.count, r.chips) for r in result.options] == [("solo-h100", 1, 8)]
+    assert result.reasons["solo-h100"] == (
+        "no more than 1: solo-h100 has no scale-out tier, so 16 chips cannot be joined; at most 8"
+    )
+    # Too big for one board: no row, and the reason gives both halves.
+    big = plan.plan_train(reg.workload("llama3.1-405b"), [(solo, reg.chip("h100-sxm"), [None])], reg.interconnects,
+                          1e11, "bf16")  # fmt: skip
+    assert big.options == () and big.reasons["solo-h100"].startswith("one does not fit (")
+    assert big.reasons["solo-h100"].endswith("and no more can be joined: solo-h100 has no scale-out tier, so 16 "
+                                             "chips cannot be joined; at most 8")  # fmt: skip
