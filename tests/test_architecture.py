@@ -11,8 +11,8 @@ from tests import ROOT
 
 PACKAGES = {"hwprof": ROOT / "core", "hwprof.plugins": ROOT / "plugins"}
 # Lower layers never import higher ones.
-LAYERS = ["hwprof.errors", "hwprof.data", "hwprof.jsonable", "hwprof.cost", "hwprof.perf",
-          "hwprof.cli", "hwprof.plugins"]  # fmt: skip
+LAYERS = ["hwprof.errors", "hwprof.data", "hwprof.jsonable", "hwprof.cost", "hwprof.perf", "hwprof.emit",
+          "hwprof.report", "hwprof.cli", "hwprof.plugins"]  # fmt: skip
 
 
 def modules() -> dict[str, Path]:

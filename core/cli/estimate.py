@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import attrs
 import typer
 
+from hwprof.cli import launch
 from hwprof.cli.common import (
     CostModelOpt,
     FormatOpt,
@@ -23,6 +24,7 @@ from hwprof.cli.common import (
     range_text,
 )
 from hwprof.cli.groups import HardwareOptions, ModelOptions, OutputOptions, grouped
+from hwprof.cli.launch import EmitOpt
 from hwprof.cli.plot import Bar, breakdown
 from hwprof.cli.render import duration, exact, note, number, pairs, plural, warn
 from hwprof.data import checks
@@ -55,7 +57,7 @@ def estimate_train(
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096; raised to fill a given pipeline).")] = None,
     cross_domain_tp: Annotated[bool, typer.Option("--cross-domain-tp", help="Allow tensor parallel across scale-up domains.")] = False,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
-    output: OutputOptions = OutputOptions(),
+    output: OutputOptions = OutputOptions(), emit_as: EmitOpt = None,
 ) -> None:  # fmt: skip
     """Training time, chip-hours, memory per chip, cost and energy for a layout (given or searched), with a range."""
     from hwprof.cli.render import Pairs, emit, ranges_table
@@ -86,7 +88,10 @@ def estimate_train(
         "model": data["inputs"].get("model_source", ""),
         "cost": (data["cost"] or {}).get("price", {}).get("source"),
     }
-    emit(fmt, data, lambda: [Pairs(cited(train_rows(data), sources), title=title), ranges_table(data)])
+    launched = emit_as and launch.show(fmt, data, launch.write_launch(emit_as, "train",
+                                                                    launch.train_estimate_pick(work, result, target)))  # fmt: skip
+    if not launched:
+        emit(fmt, data, lambda: [Pairs(cited(train_rows(data), sources), title=title), ranges_table(data)])
     if plot is not None:
         draw_step(data, plot)
         note(f"chart written to {plot}")
@@ -240,7 +245,7 @@ def estimate_serve(
     max_batch: Annotated[int | None, typer.Option("--max-batch", callback=checked(checks.BATCH.named("max batch")), help="The engine's limit on sequences in flight per "
                                                   "replica (default: what the KV cache holds).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
-    output: OutputOptions = OutputOptions(),
+    output: OutputOptions = OutputOptions(), emit_as: EmitOpt = None,
 ) -> None:  # fmt: skip
     """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens."""
     from hwprof.cli.render import Pairs, emit, ranges_table
@@ -267,7 +272,10 @@ def estimate_serve(
         warn(message)
     title = "serving estimate (expected, with the low-high range)"
     sources = {"model": result.model_source, "cost": result.cost.price.get("source") if result.cost else None}
-    emit(fmt, data, lambda: [Pairs(cited(serve_rows(result), sources), title=title), ranges_table(data)])
+    launched = emit_as and launch.show(fmt, data, launch.write_launch(
+        emit_as, "serve", launch.serve_estimate_pick(work, lay, result, target, max_batch)))  # fmt: skip
+    if not launched:
+        emit(fmt, data, lambda: [Pairs(cited(serve_rows(result), sources), title=title), ranges_table(data)])
     if plot is not None:
         b = result.breakdown
         parts = [Bar("queue wait", b.queue_wait_s), Bar("prompt (to first token)", result.ttft_s.expected - b.queue_wait_s),

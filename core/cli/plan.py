@@ -18,6 +18,7 @@ from hwprof.cli.common import (
     purchase_options,
 )
 from hwprof.cli.groups import ModelOptions, OutputOptions, grouped
+from hwprof.cli.launch import LaunchOptions, after_serve_plan, after_train_plan
 from hwprof.cli.render import (
     Cell,
     Shown,
@@ -52,7 +53,7 @@ def plan_train_cmd(
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options to compare, comma-separated.")] = "on-demand",
-    output: OutputOptions = OutputOptions(),
+    output: OutputOptions = OutputOptions(), launch: LaunchOptions = LaunchOptions(),
 ) -> None:  # fmt: skip
     """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting the
     deadline, the fastest within the budget, and why each system's cheaper options are out."""
@@ -93,7 +94,11 @@ def plan_train_cmd(
                                  f"budget {budget:,.0f} USD" if budget else "") if g) or "the time-cost frontier"  # fmt: skip
     title = f"{work.id}, {tokens:.3g} tokens, {precision}; goal: {goal}"
     data = {"deadline_days": deadline_days, "budget_usd": budget, **to_json(result), "warnings": warnings}
-    emit(fmt, data, lambda: [train_plan_table(result, budget, title, bool(deadline_days or budget))])
+    question = [title, f"model: {work.name}, from {work.citation}; systems considered: {', '.join(ids)}; "
+                f"purchase: {purchase}"]  # fmt: skip
+    if not after_train_plan(launch, fmt, data, result, work, precision, r, tokens, question, deadline_days, batch,
+                            published):  # fmt: skip
+        emit(fmt, data, lambda: [train_plan_table(result, budget, title, bool(deadline_days or budget))])
     if plot is not None:
         draw_train_plan(result, plot, title, deadline_days)
         note(f"chart written to {plot}")
@@ -183,7 +188,7 @@ def plan_serve_cmd(
                                          "range, not only at the expected value.")] = False,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
-    output: OutputOptions = OutputOptions(),
+    output: OutputOptions = OutputOptions(), launch: LaunchOptions = LaunchOptions(),
 ) -> None:  # fmt: skip
     """The cheapest deployment per system meeting TTFT and TPOT targets at a request rate (layout,
     count, precision, cost per hour and per million output tokens), and the throughput frontier."""
@@ -207,16 +212,21 @@ def plan_serve_cmd(
         quote = first_quote(pricing, chosen_model, system_id, options, region)[0] if chosen_model else None
         candidates.append((system, r.chip(system.chip), quote))
     wanted = tuple(p.strip() for p in precisions.split(",") if p.strip())
+    published = ranges.own_chips(r.validation_cases.values(), "serve")
     plan = serve_search.plan_serve(work, candidates, r.interconnects, rate, input_tokens, output_tokens, ttft_slo,
                                    tpot_slo, budget, wanted, max_count, robust=robust,
-                                   published_chips=ranges.own_chips(r.validation_cases.values(), "serve"))  # fmt: skip
+                                   published_chips=published)  # fmt: skip
     for _, _, quote in candidates:
         for message in quote.warnings() if quote else ():
             warn(message)
     title = (f"{work.id} at {rate:g} requests/s, {input_tokens:,} in / {output_tokens:,} out; targets TTFT p90 <= "
              f"{duration(ttft_slo)}, TPOT p90 <= {duration(tpot_slo)}" + (f", budget {budget:,.2f} USD/h" if budget else "")
              + (", met at the slow end of each range (--robust)" if robust else ""))  # fmt: skip
-    emit(fmt, to_json(plan), lambda: serve_plan_blocks(plan, title, top))
+    data = to_json(plan)
+    question = [title, f"model: {work.name}, from {work.citation}; systems considered: {', '.join(ids)}; "
+                f"weights: {precisions}; purchase: {purchase}"]  # fmt: skip
+    if not after_serve_plan(launch, fmt, data, plan, work, r, question, published):
+        emit(fmt, data, lambda: serve_plan_blocks(plan, title, top))
     if plot is not None:
         draw_serve_plan(plan, plot, top)
         note(f"chart written to {plot}")

@@ -168,3 +168,25 @@ def hwprof_register_commands(cli: typer.Typer) -> None:
             group.command("refresh")(refresh)
     """
     raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_emitters() -> Sequence[Any]:
+    """Launch formats for ``--emit NAME``: a list of ``hwprof.emit.Emitter`` (name, "train" or "serve",
+    a description, and a function of a ``TrainPick`` or ``ServePick`` returning an ``Emitted``). Built-in
+    names win over a plugin's. Import nothing heavy at module level.
+
+    Example::
+
+        from hwprof import hookimpl
+        from hwprof.emit import Emitted, Emitter
+
+        def my_yaml(pick):
+            text = f"tp: {pick.layout.tp}\\npp: {pick.layout.pp}\\n"
+            return Emitted("mine", "my trainer 1.0", text, (), (), ".yaml")
+
+        @hookimpl
+        def hwprof_register_emitters():
+            return [Emitter("mine", "train", "my trainer's YAML", my_yaml)]
+    """
+    raise NotImplementedError

@@ -54,6 +54,8 @@ class PlanRow:
     fastest: bool = False  # every option within 0.5% of the fastest
     frontier: bool = False
     ranks_per_chip: int = 1
+    global_batch_seqs: int = 0  # the run's batch and sequence length: with the layout they reproduce it
+    seq_len: int = 0
 
 
 @attrs.frozen
@@ -215,7 +217,8 @@ def _row(system: Any, count: int, result: Any, quote: Quote | None, deadline_s: 
         meets_deadline=deadline_s is None or result.time_s.expected <= deadline_s,
         meets_budget=None if budget_usd is None or cost is None else cost.expected <= budget_usd,
         price=quote.as_json() if quote else None, warnings=tuple(quote.warnings()) if quote else (), marks=(),
-        ranks_per_chip=result.inputs.ranks_per_chip,
+        ranks_per_chip=result.inputs.ranks_per_chip, global_batch_seqs=result.inputs.global_batch_seqs,
+        seq_len=result.inputs.seq_len,
     )  # fmt: skip
 
 

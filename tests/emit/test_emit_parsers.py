@@ -1,0 +1,68 @@
+"""The emitted arguments read by each framework's own parser, where that framework is installed: a flag
+it renamed or dropped fails here. Each test skips when its framework cannot be imported (none is a
+dependency of hwprof: they pull PyTorch or a GPU stack).
+
+How to run them (docs/emit.md): torchtitan 0.2.2 imports on the CPU build of PyTorch
+(`pip install torch==2.13.0 torchtitan==0.2.2 triton`); Megatron-LM's parser ships in megatron-core 0.17+
+(Python 3.12); vLLM and SGLang pin CUDA builds of PyTorch.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from hwprof import emit
+from tests.emit.test_emit import LLAMA70, LLAMA405, MOE, train
+
+
+def test_torchtitan_reads_the_toml(tmp_path: Path) -> None:
+    manager = pytest.importorskip("torchtitan.config").ConfigManager
+    for pick in (train("tp=8,pp=4,dp=16,vpp=5,zero=3,recompute=full"),
+                 train("tp=8,pp=1,dp=64,mb=2,zero=1,recompute=selective", precision="fp8"),
+                 train("tp=2,pp=1,dp=32,ep=8,etp=1,zero=3", MOE, chips=64),
+                 train("tp=8,pp=16,dp=8,uneven=1", LLAMA405, 2048, chips=1024)):  # fmt: skip
+        path = tmp_path / "job.toml"
+        path.write_text(emit.write("torchtitan", "train", pick).text, encoding="utf-8")
+        config = manager().parse_args(["--job.config_file", str(path)])  # refuses a key it does not know
+        lay = pick.layout
+        assert config.parallelism.tensor_parallel_degree == lay.tp
+        assert config.parallelism.pipeline_parallel_degree == lay.pp
+        assert config.parallelism.data_parallel_shard_degree == lay.dp
+        assert config.training.global_batch_size == pick.global_batch_seqs
+
+
+def test_megatron_parses_the_flags() -> None:
+    arguments = pytest.importorskip("megatron.training.arguments")
+    for pick in (train("tp=8,pp=4,dp=16,vpp=5,recompute=selective"), train("tp=8,pp=4,dp=16,vpp=8,uneven=1"),
+                 train("tp=8,pp=16,dp=8,uneven=1,recompute=full", LLAMA405, 2048, chips=1024),
+                 train("tp=2,pp=1,dp=32,ep=8,etp=1,zero=3,grads=16", MOE, precision="fp8", chips=64)):  # fmt: skip
+        parser = argparse.ArgumentParser(allow_abbrev=False)
+        arguments.add_megatron_arguments(parser)
+        args = parser.parse_args(list(emit.write("megatron", "train", pick).args))
+        assert args.tensor_model_parallel_size == pick.layout.tp
+        assert args.pipeline_model_parallel_size == pick.layout.pp
+        assert args.global_batch_size == pick.global_batch_seqs
+
+
+def test_vllm_parses_the_arguments() -> None:
+    arg_utils = pytest.importorskip("vllm.engine.arg_utils")
+    parser_type = pytest.importorskip("vllm.utils.argparse_utils").FlexibleArgumentParser
+    pick = emit.ServePick(LLAMA70, tp=4, pp=2, dp=2, weights="fp8", kv_cache="fp8", max_num_seqs=300,
+                          max_model_len=1500, chunk_tokens=8192, chips=16, chips_per_node=8)  # fmt: skip
+    parser = arg_utils.EngineArgs.add_cli_args(parser_type())
+    args = parser.parse_args(list(emit.write("vllm", "serve", pick).args))
+    assert (args.tensor_parallel_size, args.pipeline_parallel_size, args.data_parallel_size) == (4, 2, 2)
+    assert args.max_num_seqs == 300 and args.kv_cache_dtype == "fp8" and args.quantization == "fp8"
+
+
+def test_sglang_parses_the_arguments() -> None:
+    server_args = pytest.importorskip("sglang.srt.server_args")
+    pick = emit.ServePick(MOE, tp=8, pp=1, dp=1, weights="bf16", kv_cache="fp8", max_num_seqs=128, max_model_len=3000,
+                          chunk_tokens=8192, chips=8, chips_per_node=8, ep=8, adp=1)  # fmt: skip
+    parser = argparse.ArgumentParser()
+    server_args.ServerArgs.add_cli_args(parser)
+    args = parser.parse_args(["--model-path", "x", *emit.write("sglang", "serve", pick).args])
+    assert args.tp_size == 8 and args.dp_size == 8 and args.enable_dp_attention
