@@ -59,14 +59,45 @@ def _used_hooks(info: Any) -> list[str]:
             if h not in REGISTRATION_HOOKS or REGISTRATION_HOOKS[h][0] in info.registered]  # fmt: skip
 
 
-def _pip(*args: str) -> None:
-    """Run pip in this interpreter with an argument list (never a shell); its output is the user's."""
+def _pip(*args: str, quiet: bool = False) -> str:
+    """Run pip in this interpreter with an argument list (never a shell). ``quiet``: its output is
+    captured and returned, and shown (its last lines) only when pip fails."""
     import subprocess
 
     command = [sys.executable, "-m", "pip", *args]
-    returncode = subprocess.run(command, check=False).returncode
-    if returncode:
-        raise HwprofError(f"pip {args[0]} failed (exit {returncode}); pip's message above says why")
+    if not quiet:
+        returncode = subprocess.run(command, check=False).returncode
+        if returncode:
+            raise HwprofError(f"pip {args[0]} failed (exit {returncode}); pip's message above says why")
+        return ""
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode:
+        lines = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()][-8:]
+        sys.stderr.write("".join(f"  pip: {line}\n" for line in lines))
+        said = "its last lines are above" if lines else "it printed nothing"
+        raise HwprofError(f"pip {args[0]} failed (exit {done.returncode}); {said}")
+    return done.stdout or ""
+
+
+def _installed_summary(pip_output: str) -> str:
+    """'hwprof-gcp 0.1.0: plugin 'hwprof-gcp' registers 3 interconnects, 3 systems, 1 cost model', from a
+    fresh registry, for each distribution pip says it installed that provides a plugin."""
+    import importlib
+
+    from hwprof.data import registry
+
+    done = next((line for line in pip_output.splitlines() if line.startswith("Successfully installed ")), "")
+    names = {_normal(word.rsplit("-", 1)[0]) for word in done.removeprefix("Successfully installed ").split()}
+    importlib.invalidate_caches()
+    registry.reset()
+    found = registry.build(registry.Settings.from_env())
+    parts = []
+    for info in found.plugins:
+        if _normal(info.dist_name) in names:
+            counts = ", ".join(plural(n, a[:-1].replace("_", " ")) for a, n in info.registered.items()) or "nothing"
+            state = f"registers {counts}" if info.status == "loaded" else f"{info.status}: {info.error}"
+            parts.append(f"{info.dist_name} {info.version}: plugin {info.name!r} {state}")
+    return "; ".join(parts)
 
 
 def _not_an_option(value: str, what: str) -> None:
@@ -97,8 +128,10 @@ def plugins_install(
 
         for problem in unshipped_profiles(path):
             warn(problem)
-    _pip("install", *options, str(path.resolve()) if is_path else target)
-    echo(f"installed {target}; `hwprof plugins list` shows what it registered")
+    output = _pip("install", *options, str(path.resolve()) if is_path else target, quiet=True)
+    # An editable install is importable only in a new process (its .pth file is read at start-up).
+    summary = "" if editable else _installed_summary(output)
+    echo(f"installed {summary}" if summary else f"installed {target}; `hwprof plugins list` shows what it registered")
 
 
 def _plugin_dists() -> dict[str, Distribution]:

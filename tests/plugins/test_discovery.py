@@ -170,7 +170,28 @@ def test_a_failing_pip_is_one_error_line(monkeypatch: pytest.MonkeyPatch, run_cl
     monkeypatch.setattr(subprocess, "run", lambda command, **kw: subprocess.CompletedProcess(command, 3))
     result = run_cli("plugins", "install", "hwprof-acme")
     assert result.code == 1
-    assert result.err == "error: pip install failed (exit 3); pip's message above says why\n"
+    assert result.err == "error: pip install failed (exit 3); it printed nothing\n"
+
+
+def test_install_shows_pip_only_when_it_fails(monkeypatch: pytest.MonkeyPatch, run_cli: Any) -> None:
+    """pip's output is captured: on success one line says what was installed; on failure its last
+    lines come before the error."""
+    chatter = "".join(f"Collecting thing{i}\n" for i in range(30))
+    failure = chatter + "ERROR: No matching distribution found for hwprof-acme\n"
+    monkeypatch.setattr(
+        subprocess, "run", lambda command, **kw: subprocess.CompletedProcess(command, 1, chatter, failure)
+    )
+    result = run_cli("plugins", "install", "hwprof-acme")
+    assert result.code == 1 and result.out == ""
+    assert result.err.splitlines()[-2:] == [
+        "  pip: ERROR: No matching distribution found for hwprof-acme",
+        "error: pip install failed (exit 1); its last lines are above",
+    ]
+    assert len(result.err.splitlines()) == 9  # the last 8 of pip's lines, then the error
+    monkeypatch.setattr(subprocess, "run", lambda command, **kw: subprocess.CompletedProcess(command, 0, chatter, ""))
+    done = run_cli("plugins", "install", "hwprof-acme")
+    assert (done.code, done.err) == (0, "")
+    assert done.out == "installed hwprof-acme; `hwprof plugins list` shows what it registered\n"
 
 
 def _hwprof_in_subprocess(*args: str) -> subprocess.CompletedProcess[str]:

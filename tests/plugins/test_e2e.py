@@ -108,3 +108,65 @@ def test_an_installed_cost_model_is_quoted_beside_the_built_in_prices(tmp_path: 
     assert rows["onprem"]["time_s"] == rows["aws"]["time_s"]
     ratio = rows["aws"]["cost_usd"]["expected"] / rows["onprem"]["cost_usd"]["expected"]
     assert ratio == pytest.approx(rows["aws"]["price"]["usd_per_hour"] / 10.6867, rel=1e-3)
+
+
+GUIDE_HEADING = "## Ship a cloud as a plugin package"
+
+
+def _guide_commands() -> list[str]:
+    """The shell block of CONTRIBUTING.md's guide to shipping a cloud, line by line."""
+    import re
+
+    text = (REPO / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    section = text.split(GUIDE_HEADING, 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"^```bash\n(.*?)^```", section, flags=re.M | re.S)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+@pytest.mark.e2e
+def test_the_second_cloud_builds_from_its_own_guide(tmp_path: Path) -> None:
+    """packages/hwprof-gcp, built, checked, installed and tested by running CONTRIBUTING's block as
+    written (in a fresh venv, from a copy of the tree), then priced beside the built-in AWS list."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HWPROF_", "PYTHON", "VIRTUAL_ENV"))}
+    env["HWPROF_NO_USER_PROFILES"] = "1"
+    binaries = {"hwprof": venv / "bin" / "hwprof", "python": venv / "bin" / "python"}
+    source = tmp_path / "hwprof-src"
+    skip = shutil.ignore_patterns(".*", "build", "*.egg-info")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:  # hwprof's own tests and benchmarks, not the package's
+        top = {"tests", "benchmarks"} if Path(folder) == REPO else set()
+        return set(skip(folder, names)) | (top & set(names))
+
+    shutil.copytree(REPO, source, ignore=ignore)
+    subprocess.run([binaries["python"], "-m", "pip", "install", "-q", source], check=True, env=env, timeout=300)
+
+    cwd, outputs = source, {}
+    for line in _guide_commands():
+        words = line.split()
+        if words[0] == "cd":
+            cwd = cwd / words[1]
+            continue
+        assert words[0] in binaries, f"the guide runs {words[0]!r}, which this test does not know"
+        done = subprocess.run([str(binaries[words[0]]), *words[1:]], cwd=cwd, capture_output=True, text=True,
+                              env=env, timeout=300)  # fmt: skip
+        assert done.returncode == 0, f"{line}\n{done.stdout}{done.stderr}"
+        outputs[line] = done.stdout
+    assert outputs["hwprof plugins install ."] == (
+        "installed hwprof-gcp 0.1.0: plugin 'hwprof-gcp' registers 1 cost model, 3 interconnects, 3 systems\n"
+    )
+    assert "a3-highgpu-8g   us-central1  on-demand     88.49 (r)" in outputs["hwprof prices list --cost-model gcp"]
+
+    hwprof = str(binaries["hwprof"])
+    args = ["--model", "llama3.1-70b", "--tokens", "15e12", "--chips", "1024", "--format", "json",
+            "--systems", "trn2.48xlarge,p5.48xlarge,a3-highgpu-8g,a3-ultragpu-8g"]  # fmt: skip
+    done = subprocess.run([hwprof, "compare", "train", *args], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    priced = {(row["system"], row["cost_model"]) for row in json.loads(done.stdout)["rows"] if row.get("price")}
+    assert {
+        ("a3-highgpu-8g", "gcp"),
+        ("a3-ultragpu-8g", "gcp"),
+        ("p5.48xlarge", "aws"),
+        ("trn2.48xlarge", "aws"),
+    } <= priced
