@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from hwprof.data import checks, records
-from hwprof.data.rules import FIELD_BOUNDS, KEYED_BY
+from hwprof.data.rules import FIELD_BOUNDS, KEYED_BY, PLAUSIBLE, WHEN_MISSING
 from hwprof.data.schema import ID_PATTERN, KINDS, SCHEMA_VERSION, hints, user_fields
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
@@ -31,6 +31,11 @@ EXTRA: dict[type, dict[str, Any]] = {
     records.Price: {"properties": {"purchase": {"enum": list(records.PURCHASE_OPTIONS)}}},
     records.MissingPrice: {"properties": {"purchase": {"enum": list(records.PURCHASE_OPTIONS)}}},
 }
+
+
+def _plain(default: Any) -> bool:
+    """A default worth writing down: a literal (text, flag, number), not None, a factory or nothing."""
+    return isinstance(default, str | bool | int | float)
 
 
 class _Builder:
@@ -81,7 +86,16 @@ class _Builder:
                 prop["exclusiveMinimum" if bound.above else "minimum"], prop["maximum"] = bound.low, bound.high
             text, unit = field.metadata.get("doc", ""), field.metadata.get("unit", "")
             described = f"{text} ({unit})" if unit else text
-            properties[field.name] = {**prop, "description": described} if described else prop
+            prop = {**prop, "description": described} if described else prop
+            if unit:
+                prop["x-unit"] = unit
+            if _plain(field.default):
+                prop["default"] = field.default
+            if missing := WHEN_MISSING.get((cls, field.name)):
+                prop["x-when-missing"] = missing
+            if plausible := PLAUSIBLE.get((cls, field.name)):
+                prop["x-range"] = plausible.text()
+            properties[field.name] = prop
         required = [f.name for f in user_fields(cls) if f.default is attrs.NOTHING and f.name in properties]
         schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
         if cls.__doc__:
@@ -165,8 +179,11 @@ def type_text(tp: Any) -> str:
     return names[tp]
 
 
-def field_reference() -> str:
-    """The profile format field by field, as Markdown, for docs/profiles.md."""
+def field_reference(schema: dict[str, Any] | None = None) -> str:
+    """The profile format field by field, as Markdown, for docs/profiles.md: read from the JSON Schema
+    (``hwprof profiles schema``), so the page says what the schema says: unit, default or what a
+    missing key means, the range a figure must lie in, and the meaning."""
+    definitions = (schema or profile_schema())["definitions"]
     tables = {cls: f"`[[{kind}]]`" for kind, cls in KINDS.items()} | {records.Source: "`[sources.KEY]`"}
     out = []
     for cls in record_types():
@@ -174,16 +191,27 @@ def field_reference() -> str:
         out += [
             f"#### {cls.__name__} ({where})",
             "",
-            "| key | type | unit | required | meaning |",
-            "|---|---|---|---|---|",
+            "| key | type | unit | required | default, or when missing | range | meaning |",
+            "|---|---|---|---|---|---|---|",
         ]
+        definition = definitions[cls.__name__]
         for field in user_fields(cls):
-            if cls is records.Source and field.name == "key":
-                continue
+            if field.name not in definition["properties"]:
+                continue  # a source's key is its table name
+            prop = definition["properties"][field.name]
             keys = KEYED_BY.get((cls, field.name))
             kind = type_text(hints(cls)[field.name]) + (" by precision" if keys else "")
-            required = "yes" if field.default is attrs.NOTHING else ""
-            unit, text = field.metadata.get("unit", ""), field.metadata.get("doc", "")
-            out.append(f"| `{field.name}` | {kind} | {unit} | {required} | {text.replace('|', '/')} |")
+            required = "yes" if field.name in definition.get("required", ()) else ""
+            default = f"`{_toml(prop['default'])}`" if prop.get("default") not in (None, "", False) else ""
+            missing = "; ".join(x for x in (default, prop.get("x-when-missing", "")) if x)
+            unit = prop.get("x-unit", "")
+            text = prop.get("description", "")
+            text = text.removesuffix(f" ({unit})") if unit else text
+            cells = [f"`{field.name}`", kind, unit, required, missing, prop.get("x-range", ""), text]
+            out.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _toml(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else f'"{value}"' if isinstance(value, str) else str(value)

@@ -138,6 +138,11 @@ class Plausible:
     usual: tuple[float, float]
     units: tuple[tuple[str, float], ...] = ()
 
+    def text(self) -> str:
+        """'0.01..100 TB/s (usually 0.1..30)': what the reference and the schema show."""
+        usual = f"{_figure(self.usual[0])}..{_figure(self.usual[1])}"
+        return f"{_figure(self.low)}..{_figure(self.high)} {self.unit} (usually {usual})"
+
     def judge(self, value: float) -> tuple[str, str] | None:
         """("error" or "warning", message) for a value outside the ranges, or None."""
         shown = f"{_figure(value)} {self.unit}"
@@ -167,4 +172,46 @@ PLAUSIBLE: dict[tuple[type, str], Plausible] = {
     (records.Interconnect, "latency_us"): Plausible("us", 1e-4, 1e6, (0.05, 1_000), (("ns", 1e-3), ("ms", 1e3))),
     # The reader's bound (1e-6..1e9 USD/h) is the error; this adds only the warning.
     (records.Price, "usd_per_hour"): Plausible("USD/h", 1e-6, 1e9, (0.01, 10_000), (("USD per month", 1 / 730),)),
+}
+
+
+# What the estimates do when an optional field is left out: the defaults a vendor would otherwise
+# have to read the code for. The JSON Schema carries them (x-when-missing) and docs/profiles.md
+# shows them; figures quoted here are tested against the constants they name (comm.DEFAULT_*).
+WHEN_MISSING: dict[tuple[type, str], str] = {
+    (records.Chip, "memory_gib"): "give memory_gb instead: exactly one of the two",
+    (records.Chip, "memory_gb"): "give memory_gib instead: exactly one of the two",
+    (records.Chip, "peak_sparse_tflops"): "no sparse peaks: aggregates show dense only",
+    (records.Chip, "sram_mib"): "shown only; no estimate reads it",
+    (records.Chip, "tdp_w"): "no energy (kWh) or power in estimates",
+    (records.Chip, "scale_up"): "a bare --chip target joins no chips: one chip only (name a system for more)",
+    (records.Chip, "weight_only"): "no weight-only formats offered when serving",
+    (records.Chip, "prefill_efficiency"): "1: the serving model's prompt compute fraction as calibrated",
+    (records.Chip, "training_efficiency"): "1: the reference stacks' matmul rate",
+    (records.Chip, "ranks_per_chip"): "1: one rank drives the whole chip",
+    (records.Chip, "matmul_half_width"): "the model's default half width",
+    (
+        records.Interconnect,
+        "topology",
+    ): "nothing changes: the text is shown only; collective steps follow all_reduce_steps",
+    (records.Interconnect, "latency_us"): "10 us per collective step assumed, and estimates say so",
+    (records.Interconnect, "efficiency"): "0.8 of the per-direction bandwidth assumed, and estimates say so",
+    (
+        records.Interconnect,
+        "all_reduce_steps",
+    ): "steps grow as log2 of the chips per step kind (a ring or torus, not a switch)",
+    (records.Interconnect, "bandwidth_per_system_gb_s"): "shown only; collectives use bandwidth_per_chip_gb_s",
+    (records.Interconnect, "max_domain_chips"): "one domain joins every chip of the system (or bare-chip target)",
+    (records.Tier, "domain_chips"): "the whole system is one domain of this interconnect",
+    (records.System, "tiers"): "no links: a job on this system uses one chip",
+    (records.System, "host"): "no host figures shown",
+    (records.Figure, "how"): "required when status = 'derived'",
+    (records.Price, "volatile"): "false: a list price, not a spot-like observation",
+    (records.CostModel, "currency"): "USD",
+    (records.Workload, "active_params"): "all parameters are active (a dense model)",
+    (records.Workload, "kv_heads"): "as many as the attention heads (no grouped-query attention)",
+    (records.Workload, "head_dim"): "hidden / heads",
+    (records.Workload, "seq_len"): "--seq-len must be given for layouts",
+    (records.Workload, "layers"): "no layout search: training estimates need --mfu",
+    (records.Workload, "max_context"): "no context limit checked when serving",
 }

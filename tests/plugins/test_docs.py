@@ -2,7 +2,7 @@
 whose example module works as a plugin, and a test named after it; the example profile checks
 clean; every `hwprof ...` command shown exists; the field reference is the one the model gives.
 
-`python tests/test_plugins_docs.py` rewrites the generated field reference.
+`python -m tests.plugins.test_docs` rewrites the generated field reference.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def generated(current: str) -> str:
 def test_the_field_reference_is_generated_from_the_model() -> None:
     current = REFERENCE.read_text(encoding="utf-8")
     assert current == generated(current), (
-        "docs/profiles.md's field reference is stale: run python tests/test_plugins_docs.py"
+        "docs/profiles.md's field reference is stale: run python -m tests.plugins.test_docs"
     )
 
 
