@@ -156,6 +156,74 @@ def _origin() -> str:
 
 
 @attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
+class ServingStack(Record):
+    """What a serving software stack adds on a chip beyond the roofline: its fixed costs and how it
+    schedules prompts (a chip profile's ``[chip.serving_stacks.<stack id>]``; stack ids as in
+    ``ValidationCase.stack``)."""
+
+    source: Source = attrs.field(metadata=doc("key of a [sources] entry for chunked_prefill and the buckets"))
+    status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
+    chunked_prefill: bool = attrs.field(
+        default=True,
+        metadata=doc(
+            "true when prompts run inside the decode steps (chunked prefill, in-flight batching); false when a "
+            "prompt waits for the running decode step and then runs alone (a separate compiled prompt graph)"
+        ),
+    )
+    prompt_buckets: tuple[int, ...] = attrs.field(
+        default=(),
+        metadata=doc(
+            "prompt lengths the stack compiles; a prompt is padded up to the next one, and a decoding "
+            "sequence's cache is read up to the next one (empty: no padding)",
+            "tokens",
+        ),
+    )
+    batch_buckets: tuple[int, ...] = attrs.field(
+        default=(),
+        metadata=doc("batch sizes the stack compiles; a decode step is padded up to the next one (empty: none)"),
+    )
+    step_floor_us: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "fixed time per layer of every forward step (kernel launches, latency-bound small kernels, sampling "
+            "and host synchronisation spread over the layers), beyond the step's reads, FLOPs and collectives",
+            "us per layer",
+        ),
+    )
+    collective_latency_us: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "the stack's own latency per collective step (each all-reduce step, each all-to-all), where its "
+            "published runs show one; omit to use the model's pooled value",
+            "us",
+        ),
+    )
+    step_host_us: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "fixed time per forward step whatever the model's depth (the host's scheduling, sampling and "
+            "synchronisation between steps), beyond step_floor_us",
+            "us",
+        ),
+    )
+    request_host_us: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "fixed time per request whatever the model's depth (server, tokenising), beyond request_floor_us", "us"
+        ),
+    )
+    request_floor_us: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "fixed time per layer a request's first token pays once (its prompt graph, scheduling, tokenising "
+            "and the response spread over the layers)",
+            "us per layer",
+        ),
+    )
+    note: str = attrs.field(default="", metadata=doc("anything a reader should know"))
+
+
+@attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash
 class Chip(Record):
     id: str = attrs.field(metadata=doc("unique id, lower-case, e.g. 'acme-x1'"))
     name: str = attrs.field(metadata=doc("display name"))
@@ -219,6 +287,13 @@ class Chip(Record):
             "reaches, where its matmul units say so; omit to use the model's default, measured per chip on "
             "GEMM kernels of chips of one rank each",
             "columns",
+        ),
+    )
+    serving_stacks: dict[str, ServingStack] = attrs.field(
+        factory=dict,
+        metadata=doc(
+            "per serving software stack (key: its id, as a published result's stack names it): the fixed costs "
+            "and prompt scheduling that stack shows on this chip"
         ),
     )
     process_node: Fact | None = attrs.field(default=None, metadata=doc("e.g. 'TSMC 4N'"))
@@ -724,6 +799,14 @@ class ValidationCase(Record):
         ),
     )
     kv_precision: str = attrs.field(default="bf16", metadata=doc("KV-cache precision (serve)"))
+    prompt_buckets: tuple[int, ...] = attrs.field(
+        default=(),
+        metadata=doc(
+            "prompt lengths the published run compiled, when the source gives them (serve): they replace the "
+            "stack's defaults on the chip",
+            "tokens",
+        ),
+    )
     batch: int | None = attrs.field(default=None, metadata=doc("concurrent sequences (serve)"))
     largest_batch: bool = attrs.field(
         default=False, metadata=doc("serve as many sequences as the KV cache holds (max-throughput runs)")

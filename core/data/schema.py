@@ -249,7 +249,7 @@ def model_signature() -> str:
 
 def _nested_records() -> tuple[type, ...]:
     return (records.Source, records.Figure, records.Fact, records.Alternative, records.Tier, records.Host, records.Claim,
-            records.Price, records.MissingPrice)  # fmt: skip
+            records.Price, records.MissingPrice, records.ServingStack)  # fmt: skip
 
 
 def _load_text(text: str, origin: str) -> ProfileSet:

@@ -102,7 +102,7 @@ SHAPELESS_MFU = Default(0.4, "a model known only by its parameter count has no l
 # checks each shipped value against its refit within 3%)
 MEMORY_BANDWIDTH_FRACTION = Default(0.724, "batch-1 decode of Llama 3.3 70B FP8 at TP2 (a GPU inference service) reads weights and "
                                            "KV cache at about 72% of peak memory bandwidth")  # fmt: skip
-PREFILL_COMPUTE_FRACTION = Default(0.531, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
+PREFILL_COMPUTE_FRACTION = Default(0.5467, "one prompt alone (TTFT at one user: Llama 3.3 70B FP8 at TP2 on a "
                                           "GPU inference service) reaches about half of dense peak at wide matmuls (serving "
                                           "multiplies every compute fraction by w / (w + MATMUL_HALF_WIDTH), w = hidden / tp); "
                                           "a chip's own prefill_efficiency scales it where its published runs differ")  # fmt: skip

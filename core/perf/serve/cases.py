@@ -11,7 +11,10 @@ each step using the constants fitted before it:
 2. ``prefill_compute_fraction`` from one prompt alone (time to first token at one user): the
    geometric mean of each case's solution.
 3. ``batched_prefill_compute_fraction`` from max-throughput runs (prompts under load).
-Validation cases never enter the fit.
+4. Each chip x serving stack's floors (``<chip>.<stack>.step_floor_us`` from its batch-1 decode
+   cases, ``.request_floor_us`` from its batch-1 short-prompt TTFT cases), in microseconds per layer.
+The steps depend on each other (a floor adds to the decode the bandwidth is fitted on), so the fit
+runs ``ROUNDS`` rounds of all of them. Validation cases never enter the fit.
 """
 
 from __future__ import annotations
@@ -67,7 +70,11 @@ def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.S
     target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
     lay = layout_of(case)
     own = ranges.own_chips(reg.validation_cases.values(), "serve")
-    return serving.estimate_serve(work, target, lay, traffic_of(case, lay), constants=k, band=band, published_chips=own)
+    stack = sl.stack_of(target.chip, case.stack or None, k)
+    if case.prompt_buckets:
+        stack = attrs.evolve(stack, prompt_buckets=tuple(sorted(case.prompt_buckets)))
+    return serving.estimate_serve(work, target, lay, traffic_of(case, lay), constants=k, band=band, published_chips=own,
+                                  stack=stack)  # fmt: skip
 
 
 def predict(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED,
@@ -98,35 +105,92 @@ def _fit(case: records.ValidationCase, reg: Registry, k: sl.Constants, field: st
     return _solve(metric, case.published, low, high)
 
 
+FLOORS = (
+    "collective_latency_us",
+    "step_floor_us",
+    "step_host_us",
+    "request_floor_us",
+    "request_host_us",
+)  # a chip x stack's: "<chip>.<stack>.<floor>"
+ROUNDS = 6  # the fit's rounds: floors, bandwidth and latency depend on each other; converged to < 0.1%
+
+
+def floor_names(reg: Registry) -> list[str]:
+    """Every stack floor the registry's chips describe, as ``<chip>.<stack>.<floor>``."""
+    return [
+        f"{chip.id}.{stack}.{floor}"
+        for chip in sorted(reg.chips.values(), key=lambda c: c.id)
+        for stack in sorted(chip.serving_stacks)
+        for floor in FLOORS
+    ]  # in FLOORS order: latency, step, request
+
+
 def calibrate(reg: Registry) -> sl.Constants:
-    """Refit the serving constants from the calibration cases (see the module docstring)."""
+    """Refit the serving constants from the calibration cases (see the module docstring). Every stack
+    floor is refit too (``Constants.floors``): from its own cases, or 0 where none is left."""
     cases = [c for c in reg.validation_cases.values() if c.kind == "serve" and c.role == "calibration"]
 
     def using(name: str) -> list[records.ValidationCase]:
         return sorted((c for c in cases if name in c.calibrates), key=lambda c: (c.chips, c.id))
 
-    k = sl.SHIPPED
+    floors = dict.fromkeys(floor_names(reg), 0.0)
+    k = attrs.evolve(sl.SHIPPED, floors=tuple(floors.items()))
     decode = using("memory_bandwidth_fraction")
     latency = [c for c in using("collective_latency_us") if c.chips > 2] or decode
     bandwidth = [c for c in decode if c not in latency] or decode
-    for _ in range(8):
-        fraction = _geo([_fit(c, reg, k, "memory_bandwidth_fraction", 0.2, 1.0) for c in bandwidth])
-        k = attrs.evolve(k, memory_bandwidth_fraction=fraction)
-        k = attrs.evolve(k, collective_latency_us=_geo([_fit(c, reg, k, "collective_latency_us", 0.5, 200.0)
-                                                         for c in latency]))  # fmt: skip
-    for name in ("prefill_compute_fraction", "batched_prefill_compute_fraction"):
-        if using(name):
-            k = attrs.evolve(k, **{name: _geo([_fit(c, reg, k, name, 0.05, 1.0) for c in using(name)])})
+    for _ in range(ROUNDS):
+        if bandwidth:
+            fraction = _geo([_fit(c, reg, k, "memory_bandwidth_fraction", 0.2, 1.0) for c in bandwidth])
+            k = attrs.evolve(k, memory_bandwidth_fraction=fraction)
+        if latency:
+            k = attrs.evolve(k, collective_latency_us=_geo([_fit(c, reg, k, "collective_latency_us", 0.5, 200.0)
+                                                             for c in latency]))  # fmt: skip
+        for name in (n for n in floors if using(n)):  # step floors from batch-1 decode, request floors from TTFT
+            floors[name] = _mean([_fit_floor(c, reg, k, name) for c in using(name)])
+            k = attrs.evolve(k, floors=tuple(floors.items()))
+        for name in ("prefill_compute_fraction", "batched_prefill_compute_fraction"):
+            if using(name):
+                k = attrs.evolve(k, **{name: _geo([_fit(c, reg, k, name, 0.05, 1.0) for c in using(name)])})
     return k
 
 
+def _fit_floor(case: records.ValidationCase, reg: Registry, k: sl.Constants, name: str) -> float:
+    """The floor ``name`` (us per layer; a latency in us) at which the case's estimate is its published
+    value; 0 where the estimate without it is already as slow (a floor adds time, it takes none away)."""
+
+    def metric(x: float) -> float:
+        return predict(case, reg, attrs.evolve(k, floors=tuple({**dict(k.floors), name: x}.items())))["expected"]
+
+    if metric(1e-3) >= case.published:
+        return 0.0
+    return _solve(metric, case.published, 1e-3, 1e6)
+
+
 def chip_figures(reg: Registry, k: sl.Constants) -> dict[str, float]:
-    """Chips' own serving figures (``<chip>.prefill_efficiency``), each from its own cases, given
-    the pooled constants ``k``."""
+    """Chips' own serving figures, each from its own cases, given the pooled constants ``k``:
+    ``<chip>.prefill_efficiency``, and the stack floors ``<chip>.<stack>.<floor>`` that have cases
+    (from ``k.floors``, as ``calibrate`` fitted them)."""
     cases = [c for c in reg.validation_cases.values() if c.kind == "serve" and c.role == "calibration"]
     names = sorted({n for c in cases for n in c.calibrates if n.endswith(".prefill_efficiency")})
-    return {name: _geo([_fit(c, reg, k, "chip_prefill_efficiency", 0.05, 4.0) for c in cases if name in c.calibrates])
-            for name in names}  # fmt: skip
+    figures = {name: _geo([_fit(c, reg, k, "chip_prefill_efficiency", 0.05, 4.0) for c in cases
+                           if name in c.calibrates]) for name in names}  # fmt: skip
+    named = {n for c in cases for n in c.calibrates}
+    return figures | {name: value for name, value in k.floors if name in named}
+
+
+def shipped_figure(reg: Registry, name: str) -> records.Figure | None:
+    """The profile figure a chip figure's name points at: ``<chip>.<figure>`` or ``<chip>.<stack>.<floor>``."""
+    chip, _, rest = name.partition(".")
+    stack, _, floor = rest.rpartition(".")
+    if stack:
+        entry = reg.chip(chip).serving_stacks.get(stack)
+        return getattr(entry, floor) if entry else None
+    return getattr(reg.chip(chip), rest)
+
+
+def _mean(values: list[float]) -> float:
+    """Geometric mean of positive values (0 when one is 0: a floor its own case does not need)."""
+    return 0.0 if min(values) <= 0 else _geo(values)
 
 
 def _geo(values: list[float]) -> float:
@@ -141,9 +205,8 @@ def main() -> None:  # pragma: no cover - a script for maintainers
     for name in FITTED:
         print(f"{name:36s} fitted {getattr(fitted, name):.4g}   shipped {getattr(sl.SHIPPED, name):.4g}")
     for name, value in chip_figures(reg, fitted).items():
-        chip, _, figure = name.partition(".")
-        shipped = getattr(reg.chip(chip), figure)
-        print(f"{name:36s} fitted {value:.4g}   shipped {shipped.value if shipped else None}")
+        shipped = shipped_figure(reg, name)
+        print(f"{name:48s} fitted {value:.4g}   shipped {shipped.value if shipped else None}")
 
 
 if __name__ == "__main__":  # pragma: no cover

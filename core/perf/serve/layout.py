@@ -163,15 +163,73 @@ class Constants:
     collective_latency_us: float = eff.COLLECTIVE_LATENCY_US.value
     chip_prefill_efficiency: float | None = None  # overrides the chip profile's (calibration only)
     matmul_half_width: float = eff.MATMUL_HALF_WIDTH.value  # training's fit, shared (not refitted here)
+    # "<chip>.<stack>.step_floor_us" / ".request_floor_us" -> value: a refit's stack floors, used instead of the
+    # chip profiles' (a chip x stack the fit does not name keeps its profile's)
+    floors: tuple[tuple[str, float], ...] = ()
 
 
 SHIPPED = Constants()
 
 
-def tiers(cluster: Cluster, k: Constants = SHIPPED) -> tuple[comm.Tier, ...]:
+@attrs.frozen
+class StackServing:
+    """A serving stack on one chip, as numbers (``stack_of``): fixed time per layer of every forward
+    step and once per request, whether prompts run inside the decode steps, and the compiled
+    prompt and batch sizes a prompt or a step is padded up to. The default adds nothing."""
+
+    name: str = ""
+    step_floor_us: float = 0.0  # per layer, every forward step
+    request_floor_us: float = 0.0  # per layer, once per request (its first token)
+    step_host_us: float = 0.0  # per forward step, whatever the depth
+    request_host_us: float = 0.0  # per request, whatever the depth
+    chunked_prefill: bool = True
+    prompt_buckets: tuple[int, ...] = ()
+    batch_buckets: tuple[int, ...] = ()
+    collective_latency_us: float | None = None  # the stack's own latency per collective step (else the pooled one)
+
+
+NO_STACK = StackServing()
+
+
+def stack_of(chip: records.Chip, name: str | None = None, k: Constants = SHIPPED) -> StackServing:
+    """The chip's serving stack ``name`` (default: the chip's default serving stack, else its only
+    one); a stack the chip's profile does not describe adds nothing."""
+    stacks = chip.serving_stacks
+    if name is None:
+        name = getattr(chip, "serving_stack", "") or (next(iter(stacks)) if len(stacks) == 1 else "")
+    entry = stacks.get(name)
+    if entry is None:
+        return StackServing(name=name)
+    refit = dict(k.floors)
+
+    def floor(figure: records.Figure | None, key: str) -> float:
+        return refit.get(f"{chip.id}.{name}.{key}", figure.value if figure else 0.0)
+
+    latency = floor(entry.collective_latency_us, "collective_latency_us")
+    return StackServing(name=name, step_floor_us=floor(entry.step_floor_us, "step_floor_us"),
+                        request_floor_us=floor(entry.request_floor_us, "request_floor_us"),
+                        step_host_us=floor(entry.step_host_us, "step_host_us"),
+                        request_host_us=floor(entry.request_host_us, "request_host_us"),
+                        collective_latency_us=latency or None,
+                        chunked_prefill=entry.chunked_prefill, prompt_buckets=tuple(sorted(entry.prompt_buckets)),
+                        batch_buckets=tuple(sorted(entry.batch_buckets)))  # fmt: skip
+
+
+def padded(value: Any, buckets: tuple[int, ...], xp: Any = SCALAR) -> Any:
+    """``value`` padded up to the smallest of ``buckets`` (ascending) that holds it; past the largest,
+    or with none, ``value`` itself."""
+    out = value
+    for bucket in reversed(buckets):
+        out = xp.where(value <= bucket, float(bucket), out)
+    return out
+
+
+def tiers(cluster: Cluster, k: Constants = SHIPPED, stack: StackServing = NO_STACK) -> tuple[comm.Tier, ...]:
     """The cluster's network tiers as a decode collective sees them: an inference engine's latency
-    per collective step is at least the calibrated floor, whatever the link's own."""
-    return tuple(attrs.evolve(t, link=attrs.evolve(t.link, latency_us=max(t.link.latency_us, k.collective_latency_us)))
+    per collective step is at least the calibrated floor (the stack's own where its cases give one),
+    whatever the link's own."""
+    floor = stack.collective_latency_us or k.collective_latency_us
+    return tuple(attrs.evolve(t, link=attrs.evolve(t.link, latency_us=max(t.link.latency_us, floor)))
                  for t in cluster.tiers)  # fmt: skip
 
 
@@ -208,7 +266,8 @@ def scaled(r: Replica, factor: float) -> Replica:
                         attention_flops_per_s=r.attention_flops_per_s * factor,
                         prefill_flops_per_s=r.prefill_flops_per_s * factor,
                         batched_prefill_flops_per_s=r.batched_prefill_flops_per_s * factor,
-                        comm_fixed_s=r.comm_fixed_s / factor, comm_per_token_s=r.comm_per_token_s / factor)  # fmt: skip
+                        comm_fixed_s=r.comm_fixed_s / factor, comm_per_token_s=r.comm_per_token_s / factor,
+                        floor_s=r.floor_s / factor, request_s=r.request_s / factor)  # fmt: skip
 
 
 def handoff_s(tokens: Any, r: Replica, tiers: tuple[comm.Tier, ...]) -> Any:
@@ -237,6 +296,11 @@ class Replica:
     comm_per_token_s: Any  # collective bytes per sequence in a stage micro-batch, per step
     peak_tflops: Any
     adp: Any = 0  # attention data parallel: 1 (prompts wait for their rank), 2 (balanced)
+    floor_s: Any = 0.0  # the stack's fixed time per forward step (all layers)
+    request_s: Any = 0.0  # the stack's fixed time per request
+    chunked_prefill: bool = True
+    prompt_buckets: tuple[int, ...] = ()
+    batch_buckets: tuple[int, ...] = ()
 
     def max_batch(self, context_tokens: Any, xp: Any = SCALAR) -> Any:
         """Sequences of ``context_tokens`` whose KV cache fits beside the weights (0 if none)."""
@@ -265,6 +329,8 @@ class Step:
     comm_fixed_s: Any
     comm_s: Any
     attention_s: Any = 0.0
+    floor_s: Any = 0.0  # the stack's fixed time per forward step
+    batch_buckets: tuple[int, ...] = ()
 
 
 def step_of(r: Replica, context: Any, flops_per_token: Any, attention_flops: Any = 0.0) -> Step:
@@ -274,13 +340,15 @@ def step_of(r: Replica, context: Any, flops_per_token: Any, attention_flops: Any
                 expert_miss=1 - r.expert_pick, kv_s=r.pp * context * r.kv_bytes_per_token_per_chip / r.hbm_bytes_per_s,
                 compute_s=r.pp * flops_per_token / (r.chips * r.decode_flops_per_s), comm_fixed_s=r.comm_fixed_s,
                 comm_s=r.comm_per_token_s,
-                attention_s=r.pp * attention_flops / (r.chips * r.attention_flops_per_s))  # fmt: skip
+                attention_s=r.pp * attention_flops / (r.chips * r.attention_flops_per_s), floor_s=r.floor_s,
+                batch_buckets=r.batch_buckets)  # fmt: skip
 
 
 def decode_parts(s: Step, batch: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
     """(memory, compute, communication) seconds of one decode step over ``batch`` sequences: the
-    time of the kernels their reads bind, of those their FLOPs bind, and of the collectives."""
-    b = micro_batch(batch, s.pp, xp)
+    time of the kernels their reads bind, of those their FLOPs bind, and of the collectives. A stack
+    with compiled batch sizes runs the step at the next one up."""
+    b = micro_batch(padded(batch, s.batch_buckets, xp), s.pp, xp)
     if isinstance(s.expert_share, float) and s.expert_share == 0.0:
         weights = s.weights_s  # a dense model reads all its weights whatever the batch
     else:
@@ -293,7 +361,7 @@ def decode_parts(s: Step, batch: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
 
 def decode_step(s: Step, batch: Any, xp: Any = SCALAR) -> Any:
     memory, compute, comm_s = decode_parts(s, batch, xp)
-    return memory + compute + comm_s
+    return memory + compute + comm_s + s.floor_s
 
 
 def prompt_time(
@@ -305,29 +373,35 @@ def prompt_time(
     batched: bool = False,
     attention_flops: Any = 0.0,
 ) -> tuple[Any, Any]:
-    """(compute or weight reads, communication) of one prompt of ``tokens`` alone (or, ``batched``,
-    the replica time it takes under load). Chunks pipeline through the stages, so pp stages give
-    ``chunks / (chunks + pp - 1)`` of their compute to it; each chunk reads the weights once and
-    runs the step's collectives on its tokens. Under attention data parallel the prompt's
-    ``attention_flops`` (its share of ``prompt_flops``) run on one rank while the others wait: alone,
-    and under load unless prompts are balanced over the ranks (``adp=2``)."""
+    """(compute or weight reads, communication and fixed costs) of one prompt of ``tokens`` alone
+    (or, ``batched``, the replica time it takes under load). Chunks pipeline through the stages, so
+    pp stages give ``chunks / (chunks + pp - 1)`` of their compute to it; each chunk reads the weights
+    once, runs the step's collectives on its tokens and is a forward step (the stack's step floor);
+    alone, the prompt also pays the stack's request floor once. Under load a stack that runs prompts
+    inside the decode steps shares their floor; one that does not runs each chunk as a step of its
+    own. Under attention data parallel the prompt's ``attention_flops`` (its share of
+    ``prompt_flops``) run on one rank while the others wait: alone, and under load unless prompts are
+    balanced over the ranks (``adp=2``)."""
     chips = r.chips * chunks / (chunks + r.pp - 1)
     rate = r.batched_prefill_flops_per_s if batched else r.prefill_flops_per_s
     own_rank = (r.adp == 1) if batched else (r.adp > 0)
     side = xp.where(own_rank, chips / r.chips, chips)  # chips the attention side runs on
     compute = (prompt_flops - attention_flops) / (chips * rate) + attention_flops / (side * rate)
     if batched:  # under load the weights are read once per step for the decodes and prompts together
-        return compute, r.comm_per_token_s * tokens
+        return compute, r.comm_per_token_s * tokens + (0.0 if r.chunked_prefill else chunks * r.floor_s)
     reads = chunks * r.weights_bytes_per_chip / r.hbm_bytes_per_s
-    return xp.maximum(compute, reads), chunks * r.comm_fixed_s + r.comm_per_token_s * tokens
+    fixed = chunks * (r.comm_fixed_s + r.floor_s) + r.request_s
+    return xp.maximum(compute, reads), fixed + r.comm_per_token_s * tokens
 
 
 def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Tier, ...], tp: Any, pp: Any, weight_bytes: Any,
-               kv_bytes: Any, peak: Any, k: Constants = SHIPPED, xp: Any = SCALAR, ep: Any = 1, adp: int = 0
-               ) -> Replica:  # fmt: skip
+               kv_bytes: Any, peak: Any, k: Constants = SHIPPED, xp: Any = SCALAR, ep: Any = 1, adp: int = 0,
+               stack: StackServing = NO_STACK) -> Replica:  # fmt: skip
     """The numbers of one replica (floats), or of arrays of them (numpy ``xp``, the search): ``tp``,
     ``pp``, bytes per weight and per cached element, and the matmul peak in TFLOPS. Expert and
-    attention data parallelism: ``ep`` (an array of tp in the search), ``adp`` (0, 1 or 2)."""
+    attention data parallelism: ``ep`` (an array of tp in the search), ``adp`` (0, 1 or 2). The
+    serving ``stack``'s floors are per layer (a forward step passes every layer once) plus the host's
+    per step and per request."""
     n = tp * pp
     weights = shape.params * weight_bytes / n
     if adp:
@@ -377,6 +451,9 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction * own * narrow,
         batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction * own * narrow,
         comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak, adp=adp,
+        floor_s=(stack.step_floor_us * layers + stack.step_host_us) * 1e-6,
+        request_s=(stack.request_floor_us * layers + stack.request_host_us) * 1e-6,
+        chunked_prefill=stack.chunked_prefill, prompt_buckets=stack.prompt_buckets, batch_buckets=stack.batch_buckets,
     )  # fmt: skip
 
 
@@ -388,9 +465,11 @@ def _peak16(chip: records.Chip, peak: Any) -> Any:
     return peak
 
 
-def replica(shape: records.Workload, cluster: Cluster, lay: ServeLayout, k: Constants = SHIPPED) -> Replica:
+def replica(shape: records.Workload, cluster: Cluster, lay: ServeLayout, k: Constants = SHIPPED,
+            stack: StackServing = NO_STACK) -> Replica:  # fmt: skip
     """The numbers of one replica of ``lay`` on ``cluster``'s chip (see the module docstring)."""
     chip = cluster.chip
     peak = chip.peak_dense_tflops[compute_precision(chip, lay.weights)].value
-    return replica_of(shape, chip, tiers(cluster, k), lay.tp, lay.pp, records.BYTES_PER_ELEMENT[lay.weights],
-                      records.BYTES_PER_ELEMENT[lay.kv_cache], peak, k, ep=lay.ep, adp=lay.adp)  # fmt: skip
+    return replica_of(shape, chip, tiers(cluster, k, stack), lay.tp, lay.pp, records.BYTES_PER_ELEMENT[lay.weights],
+                      records.BYTES_PER_ELEMENT[lay.kv_cache], peak, k, ep=lay.ep, adp=lay.adp,
+                      stack=stack)  # fmt: skip

@@ -116,9 +116,11 @@ def _grid(np: Any, counts: Any, chips_per_system: int, precisions: list[str], mo
 
 def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], chips_per_system: int, reach: int,
              grid: dict[str, Any], precisions: list[str], rate: float, input_tokens: int, output_tokens: int,
-             k: sl.Constants = sl.SHIPPED, factor: float = 1.0) -> dict[str, Any]:  # fmt: skip
+             k: sl.Constants = sl.SHIPPED, factor: float = 1.0, stack: sl.StackServing = sl.NO_STACK
+             ) -> dict[str, Any]:  # fmt: skip
     """TTFT and TPOT (mean, p90), validity and stability of every candidate in ``grid`` (arrays);
-    ``factor`` scales every achieved rate (below 1: the slow end of the range)."""
+    ``factor`` scales every achieved rate (below 1: the slow end of the range); ``stack``: the
+    serving stack's fixed costs and prompt scheduling, as in the scalar estimate."""
     import numpy as np
 
     tp, pp, chips = grid["tp"], grid["pp"], grid["chips"]
@@ -127,26 +129,28 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
     w_bytes = np.array([records.BYTES_PER_ELEMENT[p] for p in precisions])[grid["weights"]]
     kv_bytes = np.array([records.BYTES_PER_ELEMENT[p] for p in KV])[grid["kv"]]
     peaks = np.array([chip.peak_dense_tflops[sl.compute_precision(chip, p)].value for p in precisions])
-    r = sl.replica_of(shape, chip, tiers, tp, pp, w_bytes, kv_bytes, peaks[grid["weights"]], k, xp=np)
+    r = sl.replica_of(shape, chip, tiers, tp, pp, w_bytes, kv_bytes, peaks[grid["weights"]], k, xp=np, stack=stack)
     if (grid["moe"] > 0).any():  # the experts over the tensor ranks, with or without attention data parallel
         modes = [r] + [sl.replica_of(shape, chip, tiers, tp, pp, w_bytes, kv_bytes, peaks[grid["weights"]], k, xp=np,
-                                     ep=tp, adp=adp) for adp in (0, 1)]  # fmt: skip
+                                     ep=tp, adp=adp, stack=stack) for adp in (0, 1)]  # fmt: skip
         r = attrs.evolve(r, **{name: np.choose(grid["moe"], [np.broadcast_to(getattr(m, name), tp.shape) for m in modes])
                                for name in ("weights_bytes_per_chip", "kv_bytes_per_token_per_chip", "comm_fixed_s",
                                             "comm_per_token_s", "adp")})  # fmt: skip
     if factor != 1.0:
         r = sl.scaled(r, factor)
     i, o = input_tokens, output_tokens
-    context = i + o / 2
+    padded = sl.padded(i, r.prompt_buckets)  # as serving._solve: compiled prompt lengths
+    context = sl.padded(i + o / 2, r.prompt_buckets)
     flops_per_token = 2 * shape.active
     attention_flops = serve_shape.decode_attention_flops(shape, context)
-    prompt_flops = i * shape.forward_flops_per_token(i / 2)
-    chunks = np.ceil(i / grid["chunk"])
-    pack = np.maximum(1, grid["chunk"] // i)
-    prompt_attention = serve_shape.prompt_attention_flops(shape, i)
-    compute, comm_s = sl.prompt_time(r, i, prompt_flops, chunks, xp=np, attention_flops=prompt_attention)
+    prompt_flops = padded * shape.forward_flops_per_token(padded / 2)
+    chunks = np.ceil(i / grid["chunk"]) if r.chunked_prefill else np.ones(grid["chunk"].shape)
+    pack = np.maximum(1, grid["chunk"] // i) if r.chunked_prefill else np.ones(grid["chunk"].shape)
+    prompt_attention = serve_shape.prompt_attention_flops(shape, padded)
+    compute, comm_s = sl.prompt_time(r, padded, prompt_flops, chunks, xp=np, attention_flops=prompt_attention)
     prompt_s = compute + comm_s
-    work_s = sum(sl.prompt_time(r, i, prompt_flops, chunks, xp=np, batched=True, attention_flops=prompt_attention))
+    work_s = sum(sl.prompt_time(r, padded, prompt_flops, chunks, xp=np, batched=True,
+                                attention_flops=prompt_attention))  # fmt: skip
     max_batch = r.max_batch(i + o, xp=np)
     fp8_kv = "fp8" in chip.peak_dense_tflops
     valid = (chips % per_replica == 0) & (per_replica <= reach)
@@ -180,7 +184,8 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
     costs_agg = sl.step_of(ra, context, flops_per_token, attention_flops)
     both = tr.at_rate(rate / np.maximum(dp[agg], 1), o, prompt_s[agg],
                       lambda b: sl.decode_step(costs_agg, b, xp=np), max_batch[agg], chunks[agg],
-                      xp=np, prompt_work_s=work_s[agg], pack=pack[agg], iterations=SEARCH_ITERATIONS)  # fmt: skip
+                      xp=np, prompt_work_s=work_s[agg], pack=pack[agg], iterations=SEARCH_ITERATIONS,
+                      chunked=r.chunked_prefill)  # fmt: skip
     _put(out, agg, both)
     # Split: prefill replicas run prompts only; decode replicas never stop for one; the prompt's KV
     # cache moves to its decode replica, each chip sending its share over the outermost link.
@@ -279,12 +284,13 @@ def plan_serve(
         if not weights:
             results.append(SystemResult(system.id, None, f"{chip.id} runs none of {', '.join(precisions)}", 0))
             continue
-        tiers = sl.tiers(target, k)
+        stack = sl.stack_of(chip, None, k)
+        tiers = sl.tiers(target, k, stack)
         reach = comm.reach(tiers)
         grid = _grid(np, np.arange(1, max_count + 1), system.chips, weights, bool(shape.experts))
         factor = _slow_factor(target, published_chips) if robust else 1.0
         ev = evaluate(shape, chip, tiers, system.chips, reach, grid, weights, rate, input_tokens, output_tokens, k,
-                      factor)  # fmt: skip
+                      factor, stack)  # fmt: skip
         evaluated += grid["tp"].size
         cost = grid["count"] * (quote.usd_per_hour if quote else np.nan)
         ok = ev["valid"] & ev["stable"] & (ev["ttft_p90"] <= ttft_target_s) & (ev["tpot_p90"] <= tpot_target_s)
@@ -302,18 +308,20 @@ def plan_serve(
             i = int(index[ok[index]][0])
             one = {name: values[i : i + 1] for name, values in grid.items()}
             expected = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, input_tokens,
-                                output_tokens, k) if robust else {n: v[i : i + 1] for n, v in ev.items()
+                                output_tokens, k, stack=stack) if robust else {n: v[i : i + 1] for n, v in ev.items()
                                                                   if not callable(v)}  # fmt: skip
             best = _deployment(one, expected, 0, system, weights, quote, rate, output_tokens)
             lay = sl.ServeLayout(tp=int(grid["tp"][i]), pp=int(grid["pp"][i]), weights=best.weights)
             slow = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, input_tokens, output_tokens, k,
-                            _slow_factor(target, published_chips))  # fmt: skip
+                            _slow_factor(target, published_chips), stack)  # fmt: skip
             held = bool(slow["stable"][0])
             best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(target, lay)),
                                 slow_ttft_p90_s=float(slow["ttft_p90"][0]) if held else None,
                                 slow_tpot_p90_s=float(slow["tpot_p90"][0]) if held else None)  # fmt: skip
             results.append(SystemResult(system.id, best, "", grid["tp"].size))
-        frontier.extend(_frontier(np, shape, chip, tiers, system, weights, quote, input_tokens, output_tokens, k))
+        frontier.extend(
+            _frontier(np, shape, chip, tiers, system, weights, quote, input_tokens, output_tokens, k, stack)
+        )
     priced = [(r.best.usd_per_hour, r.system) for r in results if r.best and r.best.usd_per_hour is not None]
     cheapest = min(priced)[1] if priced else None
     return ServePlan(
@@ -363,14 +371,14 @@ def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: record
 
 def _frontier(np: Any, shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], system: records.System,
               weights: list[str], quote: Quote | None, input_tokens: int, output_tokens: int,
-              k: sl.Constants) -> list[FrontierPoint]:  # fmt: skip
+              k: sl.Constants, stack: sl.StackServing = sl.NO_STACK) -> list[FrontierPoint]:  # fmt: skip
     """One system's layouts at 1 to 1,024 sequences per replica, prompts interleaved: TPOT =
     step(B) + B x prompt work / output tokens (the closed loop at saturation, TTFT aside)."""
     grid = _grid(np, np.array([1]), system.chips, weights, bool(shape.experts))
     keep = (grid["chunk"] == CHUNKS[-1]) & (grid["share"] == 0)
     grid = {name: values[keep] for name, values in grid.items()}
     ev = evaluate(shape, chip, tiers, system.chips, system.chips, grid, weights, 1e-9, input_tokens,
-                  output_tokens, k)  # fmt: skip
+                  output_tokens, k, stack=stack)  # fmt: skip
     per_chip_hour = quote.usd_per_hour / system.chips if quote else None
     points = []
     for batch in BATCHES:

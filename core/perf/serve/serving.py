@@ -74,9 +74,11 @@ class ServeBreakdown:
     prompt_alone_s: float
     prompt_compute_s: float
     prompt_comm_s: float
+    prompt_fixed_s: float  # the serving stack's fixed costs in the prompt alone (steps and request)
     decode_memory_s: float
     decode_compute_s: float
     decode_comm_s: float
+    decode_fixed_s: float  # the serving stack's fixed cost per step
     decode_step_s: float
     prompt_share: float  # of the replica's time spent on prompts
     running_sequences_per_replica: float
@@ -134,16 +136,19 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
            ) -> tuple[tr.Load, dict[str, float]]:  # fmt: skip
     """The operating point of one replica, and its parts."""
     i, o = t.input_tokens, t.output_tokens
-    context = i + o / 2  # mean tokens in the cache while a sequence decodes
+    # A stack with compiled prompt lengths pads the prompt up to the next one, and reads a decoding
+    # sequence's cache up to the next one past its mean length.
+    padded = sl.padded(i, r.prompt_buckets)
+    context = sl.padded(i + o / 2, r.prompt_buckets)  # mean tokens in the cache while a sequence decodes
     flops_per_token = 2 * shape.active
     attention_flops = serve_shape.decode_attention_flops(shape, context)
-    prompt_flops = i * shape.forward_flops_per_token(i / 2)
-    chunks = -(-i // lay.chunk_tokens)
-    pack = max(1, lay.chunk_tokens // i)  # prompts that share one iteration
-    prompt_attention = serve_shape.prompt_attention_flops(shape, i)
-    compute_s, comm_s = sl.prompt_time(r, i, prompt_flops, chunks, attention_flops=prompt_attention)
+    prompt_flops = padded * shape.forward_flops_per_token(padded / 2)
+    chunks = -(-i // lay.chunk_tokens) if r.chunked_prefill else 1
+    pack = max(1, lay.chunk_tokens // i) if r.chunked_prefill else 1  # prompts that share one iteration
+    prompt_attention = serve_shape.prompt_attention_flops(shape, padded)
+    compute_s, comm_s = sl.prompt_time(r, padded, prompt_flops, chunks, attention_flops=prompt_attention)
     prompt_s = compute_s + comm_s
-    work_s = sum(sl.prompt_time(r, i, prompt_flops, chunks, batched=True, attention_flops=prompt_attention))
+    work_s = sum(sl.prompt_time(r, padded, prompt_flops, chunks, batched=True, attention_flops=prompt_attention))
     max_batch = float(r.max_batch(i + o))
     if t.max_batch is not None:
         max_batch = min(max_batch, float(t.max_batch))
@@ -162,7 +167,8 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
                               "concurrency")  # fmt: skip
         load = _disaggregated(t, lay, prompt_s, work_s, step, max_batch, chunks, pack, handoff_s)
     elif t.rate_per_s is not None:
-        load = tr.at_rate(t.rate_per_s / lay.dp, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s, pack=pack)
+        load = tr.at_rate(t.rate_per_s / lay.dp, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s, pack=pack,
+                          chunked=r.chunked_prefill)  # fmt: skip
         if not load.stable:
             what = ("prompts alone would take more than all of its time" if load.limit == "prompts"
                     else f"its KV cache holds {int(max_batch)} sequences, fewer than the rate keeps in flight")  # fmt: skip
@@ -171,10 +177,13 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
                               f"{what}; add replicas or chips")  # fmt: skip
     else:
         users = t.concurrency / lay.dp if t.concurrency is not None else max_batch
-        load = tr.at_concurrency(users, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s, pack=pack)
+        load = tr.at_concurrency(users, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s, pack=pack,
+                                 chunked=r.chunked_prefill)  # fmt: skip
     memory, compute, comm = sl.decode_parts(costs, load.running_sequences)
-    parts = {"prompt_s": prompt_s, "prompt_compute_s": compute_s, "prompt_comm_s": comm_s, "memory": memory,
-             "compute": compute, "comm": comm, "max_batch": max_batch}  # fmt: skip
+    prompt_fixed = chunks * r.floor_s + r.request_s
+    parts = {"prompt_s": prompt_s, "prompt_compute_s": compute_s, "prompt_comm_s": comm_s - prompt_fixed,
+             "prompt_fixed_s": prompt_fixed, "memory": memory, "compute": compute, "comm": comm,
+             "fixed": costs.floor_s, "max_batch": max_batch}  # fmt: skip
     return load, parts
 
 
@@ -208,13 +217,14 @@ def _disaggregated(t: Traffic, lay: sl.ServeLayout, prompt_s: float, work_s: flo
 
 def _binding(load: tr.Load, parts: dict[str, float]) -> str:
     """What takes the largest share of a replica's time at the operating point."""
-    step = parts["memory"] + parts["compute"] + parts["comm"]
+    step = parts["memory"] + parts["compute"] + parts["comm"] + parts["fixed"]
     decode = 1 - min(load.prompt_share, 1.0)
     shares = {
         "prompt prefill (compute)": load.prompt_share,
         "memory bandwidth": decode * parts["memory"] / step,
         "compute": decode * parts["compute"] / step,
         "communication": decode * parts["comm"] / step,
+        "fixed costs per step (serving stack)": decode * parts["fixed"] / step,
     }
     return max(shares, key=lambda k: shares[k])
 
@@ -228,9 +238,12 @@ def estimate_serve(
     constants: sl.Constants = sl.SHIPPED,
     band: ranges.Band | None = None,
     published_chips: frozenset[str] = frozenset(),
+    stack: sl.StackServing | None = None,
 ) -> ServeEstimate:
     """``published_chips``: the chips with a serving calibration run of their own
-    (``ranges.own_chips``); the range is wider on the others. ``band`` overrides the range."""
+    (``ranges.own_chips``); the range is wider on the others. ``band`` overrides the range.
+    ``stack``: the serving software's fixed costs and prompt scheduling (default: the chip's
+    default serving stack, ``serve.layout.stack_of``)."""
     sl.check(shape, cluster, layout, traffic.input_tokens, traffic.output_tokens)
     if traffic.concurrency is not None and traffic.concurrency < 1:
         raise HwprofError(f"concurrency must be at least 1, got {traffic.concurrency}")
@@ -238,7 +251,8 @@ def estimate_serve(
         raise HwprofError(f"the batch limit must be at least 1 sequence, got {traffic.max_batch}")
     if traffic.rate_per_s is not None and not traffic.rate_per_s > 0:
         raise HwprofError(f"the request rate must be positive, got {traffic.rate_per_s:g}")
-    replica = sl.replica(shape, cluster, layout, constants)
+    stack = stack if stack is not None else sl.stack_of(cluster.chip, None, constants)
+    replica = sl.replica(shape, cluster, layout, constants, stack)
     weights_total = replica.weights_bytes_per_chip
     if weights_total > replica.usable_bytes_per_chip:
         need = -(-shape.params * _bytes(layout.weights) // replica.usable_bytes_per_chip)
@@ -246,7 +260,7 @@ def estimate_serve(
                           f"with {layout.replica_chips} chip{'' if layout.replica_chips == 1 else 's'} per replica; a {cluster.chip.id} holds "
                           f"{replica.usable_bytes_per_chip / 1e9:,.1f} GB usable: it needs at least {int(need)} "
                           "chips per replica (tp x pp)")  # fmt: skip
-    handoff = float(sl.handoff_s(traffic.input_tokens, replica, sl.tiers(cluster, constants)))
+    handoff = float(sl.handoff_s(traffic.input_tokens, replica, sl.tiers(cluster, constants, stack)))
     load, parts = _solve(shape, replica, layout, traffic, handoff)
     thin = sl.estimated_figures(cluster, layout)
     band = band or ranges.band("serve", ranges.evidence("serve", cluster.chip, published_chips))  # range hook
@@ -262,8 +276,9 @@ def estimate_serve(
     context = traffic.input_tokens + traffic.output_tokens / 2
     breakdown = ServeBreakdown(
         prompt_alone_s=parts["prompt_s"], prompt_compute_s=parts["prompt_compute_s"],
-        prompt_comm_s=parts["prompt_comm_s"], decode_memory_s=parts["memory"], decode_compute_s=parts["compute"],
-        decode_comm_s=parts["comm"], decode_step_s=parts["memory"] + parts["compute"] + parts["comm"],
+        prompt_comm_s=parts["prompt_comm_s"], prompt_fixed_s=parts["prompt_fixed_s"], decode_memory_s=parts["memory"],
+        decode_compute_s=parts["compute"], decode_comm_s=parts["comm"], decode_fixed_s=parts["fixed"],
+        decode_step_s=parts["memory"] + parts["compute"] + parts["comm"] + parts["fixed"],
         prompt_share=load.prompt_share, running_sequences_per_replica=load.running_sequences,
         requests_per_s_per_replica=load.rate_per_s, tp_link=sl.link_name(cluster, layout.tp),
         queue_wait_s=load.ttft_mean_s - parts["prompt_s"],
@@ -290,7 +305,7 @@ def estimate_serve(
         tokens_per_s=tokens_span, tokens_per_s_per_chip=tokens / cluster.chips,
         tokens_per_s_per_user=1 / load.tpot_mean_s, requests_per_s=rate, binding=_binding(load, parts),
         breakdown=breakdown, memory=memory, cost=_cost(quote, cluster, tokens_span),
-        assumptions=_assumptions(layout), rests_on=tuple(rests_on(cluster, peak)),
+        assumptions=_assumptions(layout, stack), rests_on=tuple(rests_on(cluster, peak)),
         range_basis=f"every achieved rate scaled to the ends of the range: {band.text}" + (
             f"; it rests on estimated figures: {', '.join(thin)}" if thin else ""), range=band,
     )  # fmt: skip
@@ -323,7 +338,7 @@ def _cost(quote: Quote | None, cluster: Cluster, tokens: Span) -> ServeCost | No
                      price=quote.as_json(), warnings=tuple(quote.warnings()))  # fmt: skip
 
 
-def _assumptions(lay: sl.ServeLayout) -> tuple[str, ...]:
+def _assumptions(lay: sl.ServeLayout, stack: sl.StackServing) -> tuple[str, ...]:
     return (
         f"layout {lay}: tensor parallel {lay.tp} x pipeline {lay.pp} chips per replica, {lay.dp} "
         f"replica{'' if lay.dp == 1 else 's'}, "
@@ -337,4 +352,20 @@ def _assumptions(lay: sl.ServeLayout) -> tuple[str, ...]:
         f"collective latency at least {eff.COLLECTIVE_LATENCY_US.value:g} us per step",
         "queueing: M/D/1 prompt queue (Poisson arrivals), TPOT stretched by the prompts' share of time "
         "(hwprof.perf.serve.traffic)",
+        *_stack_assumptions(stack),
     )
+
+
+def _stack_assumptions(stack: sl.StackServing) -> tuple[str, ...]:
+    if not stack.name:
+        return ("serving stack: none named; no fixed costs per step or request",)
+    text = (f"serving stack {stack.name}: fixed {stack.step_floor_us:g} us per layer + {stack.step_host_us:g} us in "
+            f"every forward step, {stack.request_floor_us:g} us per layer + {stack.request_host_us:g} us once per "
+            "request; prompts "
+            + ("run inside the decode steps (chunked prefill)" if stack.chunked_prefill
+               else "wait for the running decode step and run alone (no chunked prefill)"))  # fmt: skip
+    if stack.prompt_buckets:
+        text += f"; prompts padded up to compiled lengths {', '.join(f'{b:,}' for b in stack.prompt_buckets)}"
+    if stack.batch_buckets:
+        text += f"; batches padded up to {', '.join(str(b) for b in stack.batch_buckets)}"
+    return (text,)

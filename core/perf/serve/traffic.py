@@ -21,6 +21,10 @@ The model is a closed form, stated here so a reader can check it by hand:
   ``rho_s L / (2 (1 - rho_s))`` with ``rho_s = rate x L`` (Pollaczek-Khinchine), and its tail taken
   as ``P(wait > t) = rho_s exp(-2 (1 - rho_s) t / L)`` (the exponential tail with that mean,
   Kingman's heavy-traffic form). TTFT = S + wait.
+- A stack that does not run prompts inside the decode steps (no chunked prefill: a separate compiled
+  prompt graph) starts a prompt only once the running decode step ends, then runs it alone: ``S =
+  prompt_s + min(B, 1) step(B) / 2`` (the mean residual of a step under way), and no decode work
+  rides along; the decodes stall for the prompt instead (the ``1 - rho`` above).
 - TPOT of one request averages ``output_tokens`` steps; the steps that carry a prompt's chunk are
   longer. The number of prompt chunks a request sees while it decodes is taken as Poisson with mean
   ``m = rate x chunks x output_tokens x tpot``, so its TPOT percentiles follow from those of the
@@ -111,9 +115,11 @@ def at_rate(
     prompt_work_s: Any = None,
     pack: Any = 1,
     iterations: int = ITERATIONS,
+    chunked: bool = True,
 ) -> Load:
     """TTFT and TPOT on one replica serving ``rate`` requests/s (see the module docstring).
-    ``prompt_work_s`` is the replica time a prompt takes under load (default: ``prompt_s``)."""
+    ``prompt_work_s`` is the replica time a prompt takes under load (default: ``prompt_s``);
+    ``chunked`` False: prompts wait for the running decode step and run alone."""
     work = prompt_s if prompt_work_s is None else prompt_work_s
     rho = rate * work
     free = xp.maximum(1 - rho, 1e-9)
@@ -124,10 +130,14 @@ def at_rate(
     wanted = rate * output_tokens * tpot
     running = xp.minimum(wanted, max_batch)
     extra = xp.maximum(step(running) - step(0.0 * running), 0.0)
-    service = prompt_s + chunks * extra  # what one prompt takes once it starts
+    if chunked:
+        carried, behind = chunks * extra, 0.0 * extra  # the running decodes ride along in its chunks
+    else:
+        carried, behind = 0.0 * extra, xp.minimum(running, 1.0) * step(running) / 2
+    service = prompt_s + carried + behind  # what one prompt takes once it arrives at an idle lane
     # Short prompts share an iteration (``pack`` of them fill the chunk budget) and run as one
     # bigger matmul: the lane's time per prompt falls from prompt_s alone toward the work under load.
-    lane = work + (prompt_s - work) / pack + chunks * extra
+    lane = work + (prompt_s - work) / pack + carried
     rho_s = rate * lane
     ttft_mean = service + mean_wait(rho_s, lane, xp)
     ttft_p50 = service + wait_quantile(rho_s, lane, 0.5, xp)
@@ -161,6 +171,7 @@ def at_concurrency(
     chunks: float = 1,
     prompt_work_s: float | None = None,
     pack: float = 1,
+    chunked: bool = True,
 ) -> Load:
     """A closed loop of ``users`` each sending the next request when the last one ends (a benchmark's
     "concurrency N"). The rate follows from Little's law, ``users = rate x (ttft + (out - 1) tpot)``;
@@ -177,13 +188,15 @@ def at_concurrency(
     low, high = 0.0, users / (prompt_s + (output_tokens - 1) * step(1.0))  # no rate beats no queueing
     for _ in range(60):
         mid = (low + high) / 2
-        load = at_rate(mid, output_tokens, prompt_s, step, max_batch, chunks, prompt_work_s=prompt_work_s, pack=pack)
+        load = at_rate(mid, output_tokens, prompt_s, step, max_batch, chunks, prompt_work_s=prompt_work_s, pack=pack,
+                       chunked=chunked)  # fmt: skip
         in_flight = mid * (load.ttft_mean_s + (output_tokens - 1) * load.tpot_mean_s)
         if load.stable and in_flight < users:
             low = mid
         else:
             high = mid
-    load = at_rate(low, output_tokens, prompt_s, step, max_batch, chunks, prompt_work_s=prompt_work_s, pack=pack)
+    load = at_rate(low, output_tokens, prompt_s, step, max_batch, chunks, prompt_work_s=prompt_work_s, pack=pack,
+                   chunked=chunked)  # fmt: skip
     # Users beyond what the replica keeps in flight wait for a free slot (KV cache or prompt lane):
     # Little's law on that wait, added to their time to first token.
     waiting = max(0.0, users - low * (load.ttft_mean_s + (output_tokens - 1) * load.tpot_mean_s))
