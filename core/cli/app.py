@@ -26,7 +26,7 @@ from hwprof.version import __version__
 BUILTIN_COMMANDS: dict[str, tuple[str, ...]] = {
     "hardware": ("chips", "interconnects", "systems", "models"),
     "estimate": ("estimate",), "compare": ("compare",), "plan": ("plan",), "validate": ("validate",),
-    "prices": ("prices",), "plugins": ("plugins",), "profiles": ("profiles",),
+    "prices": ("prices",), "plugins": ("plugins",), "profiles": ("profiles",), "cache": ("cache",),
 }  # fmt: skip
 
 

@@ -172,7 +172,12 @@ def plugins_uninstall(
         raise HwprofError(f"{name!r} is not an installed hwprof plugin{did_you_mean(name, known)}{listing}")
     dist_name = dist.name  # read now: importlib reads metadata lazily, and pip is about to delete it
     _pip("uninstall", *(["--yes"] if yes else []), dist_name)
-    echo(f"uninstalled {dist_name}")
+    from hwprof.cli.cache import clear
+
+    _, removed = clear()  # what was read from the plugin must not outlive it
+    echo(
+        f"uninstalled {dist_name}" + (f"; cleared {plural(removed, 'cache entry', 'cache entries')}" if removed else "")
+    )
 
 
 @plugins_app.command("freeze")

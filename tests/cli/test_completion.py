@@ -62,3 +62,21 @@ def test_ids_from_the_users_profiles_complete(
 def test_the_root_offers_installing_it(run_cli: Any) -> None:
     out = run_cli("--help").out
     assert "--install-completion" in out and "--show-completion" in out
+
+
+def test_a_third_party_plugin_completes_and_changes_nothing_else(
+    complete: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a third-party package installed (the second cloud, packages/hwprof-gcp), its systems and
+    cost model complete beside the built-ins, and completion still prints nothing but the choices."""
+    from hwprof.data import plugin_loading
+    from tests import ROOT
+
+    monkeypatch.syspath_prepend(str(ROOT / "packages" / "hwprof-gcp"))
+    installed = plugin_loading.entry_points
+    monkeypatch.setattr(
+        plugin_loading, "entry_points", lambda: [*installed(), ("hwprof-gcp", "hwprof_gcp:plugin", "hwprof-gcp")]
+    )
+    assert complete("hwprof estimate train --system a3-") == ["a3-highgpu-8g", "a3-megagpu-8g", "a3-ultragpu-8g"]
+    assert complete("hwprof estimate train --cost-model ") == ["aws", "gcp"]
+    assert {"chips", "estimate", "plan", "compare", "prices"} <= set(complete("hwprof "))

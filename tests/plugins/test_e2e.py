@@ -131,6 +131,7 @@ def test_the_second_cloud_builds_from_its_own_guide(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HWPROF_", "PYTHON", "VIRTUAL_ENV"))}
     env["HWPROF_NO_USER_PROFILES"] = "1"
+    env["HWPROF_CACHE_DIR"] = str(tmp_path / "cache")
     binaries = {"hwprof": venv / "bin" / "hwprof", "python": venv / "bin" / "python"}
     source = tmp_path / "hwprof-src"
     skip = shutil.ignore_patterns(".*", "build", "*.egg-info")
@@ -170,3 +171,10 @@ def test_the_second_cloud_builds_from_its_own_guide(tmp_path: Path) -> None:
         ("p5.48xlarge", "aws"),
         ("trn2.48xlarge", "aws"),
     } <= priced
+
+    # Uninstalled, nothing of it stays: not its systems, not a cache entry read from it.
+    assert any((tmp_path / "cache").iterdir())
+    done = subprocess.run([hwprof, "plugins", "uninstall", "hwprof-gcp", "-y"], capture_output=True, text=True,
+                          env=env, timeout=300)  # fmt: skip
+    assert done.returncode == 0 and "uninstalled hwprof-gcp; cleared " in done.stdout, done.stdout + done.stderr
+    assert list((tmp_path / "cache").iterdir()) == []
