@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shlex
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -158,11 +159,6 @@ def megatron_layout(counts: list[int]) -> str:
     stages = [f"t*{n}" if n > 1 else "t" * n for n in counts]
     if len(stages) == 1:
         return f"E,{stages[0]},L"
-    middle, runs = stages[1:-1], []
-    for stage in middle:  # runs of equal stages as (stage|)*n
-        if runs and runs[-1][0] == stage:
-            runs[-1][1] += 1
-        else:
-            runs.append([stage, 1])
+    runs = [(stage, len(list(group))) for stage, group in itertools.groupby(stages[1:-1])]  # (stage|)*n
     body = "".join(f"({stage}|)*{n}" if n > 1 else f"{stage}|" for stage, n in runs)
     return f"E,{stages[0]}|{body}{stages[-1]},L"

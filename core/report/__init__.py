@@ -16,7 +16,7 @@ STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;max-width:1100px;margin:24px auto;padding:0 18px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:3px}
 .sub{color:#555;margin:0 0 12px}table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}th{background:#f2f2f2}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:left;vertical-align:top}td.long{overflow-wrap:anywhere}th{background:#f2f2f2}
 td.num{text-align:right;font-variant-numeric:tabular-nums}caption{text-align:left;font-weight:600;padding:4px 0}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:8px;overflow-x:auto;font-size:12px;white-space:pre-wrap}
 .chart{max-width:100%;height:auto;display:block;margin:6px 0}.chart .tick{font-size:11px;fill:#444}
@@ -31,14 +31,18 @@ def cell(value: object) -> str:
         return f'<td class="num">{escape(f"{value:,.4g}")}</td>'
     if isinstance(value, int):
         return f'<td class="num">{value:,}</td>'
-    return f"<td>{escape(str(value))}</td>"
+    text = str(value)
+    if len(text) > 40 and " " not in text:  # a layout string: may break anywhere rather than widen the table
+        return f'<td class="long">{escape(text)}</td>'
+    return f"<td>{escape(text)}</td>"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], caption: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers) if any(headers) else ""
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+    return f"<table>{cap}{thead}<tbody>{body}</tbody></table>"
 
 
 def pre(text: str) -> str:

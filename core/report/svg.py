@@ -96,25 +96,54 @@ def scatter(points: Sequence[Point], xlabel: str, ylabel: str, frontier: Sequenc
         out.append(f'<polyline points="{path}" fill="none" stroke="#3a6ea5" stroke-width="1.5"/>')
     for p in line:
         out.append(f'<circle cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="2.5" fill="#3a6ea5"/>')
-    placed: list[tuple[float, float]] = []
-    for p in sorted(points, key=lambda p: p.chosen):
+    boxes: list[tuple[float, float, float, float]] = []  # labels placed so far: x0, y0, x1, y1
+    marks = [(sx(p.x), sy(p.y)) for p in points]
+    for p in sorted(points, key=lambda p: not p.chosen):  # the pick's label first, nearest its point
         cx, cy = sx(p.x), sy(p.y)
         colour = "#bbb" if p.faded else "#222"
         r = 7 if p.chosen else 4
         out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r}" fill="{"#f2b705" if p.chosen else colour}" '
                    f'stroke="#222"><title>{escape(p.label)}</title></circle>')  # fmt: skip
         if p.label:
-            ly = cy - 9
-            while any(abs(ly - y) < 12 and abs(cx - x) < 160 for x, y in placed):
-                ly += 13  # step down past labels already placed nearby
-            placed.append((cx, ly))
-            anchor = "end" if cx > LEFT + w * 0.6 else "start"
-            dx = -9 if anchor == "end" else 9
-            out.append(
-                f'<text x="{cx + dx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" class="label">{escape(p.label)}</text>'
-            )
+            box = _place(p.label, cx, cy, boxes, marks, (LEFT, TOP, LEFT + w, TOP + h))
+            if box is not None:
+                boxes.append(box)
+                left, top, right, _ = box
+                out.append(f'<text x="{left:.1f}" y="{top + 10:.1f}" class="label">{escape(p.label)}</text>')
+                lx, ly = (left if left > cx else right), top + 6
+                if abs(lx - cx) > 12 or abs(ly - cy) > 12:  # moved away: a thin line back to its point
+                    out.append(f'<line x1="{cx:.1f}" y1="{cy:.1f}" x2="{lx:.1f}" y2="{ly:.1f}" stroke="#999" '
+                               'stroke-width="0.7"/>')  # fmt: skip
     out.append("</svg>")
     return "".join(out)
+
+
+CHAR_W, LINE_H = 6.2, 13  # an 11px label's width per character and its height, near enough
+
+
+def _place(label: str, cx: float, cy: float, boxes: list[tuple[float, float, float, float]],
+           marks: list[tuple[float, float]], frame: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:  # fmt: skip
+    """A spot for a point's label that overlaps no label placed before and no other point, inside the
+    plot: beside the point first, then further out; None when there is no room (the point keeps a
+    tooltip)."""
+    width = len(label) * CHAR_W
+    for dy in (-14, 4, -27, 17, -40, 30, -53, 43):
+        for right in (True, False):
+            x0 = cx + 8 if right else cx - 8 - width
+            y0 = cy + dy
+            box = (x0, y0, x0 + width, y0 + LINE_H)
+            if box[0] < frame[0] or box[2] > frame[2] or box[1] < frame[1] or box[3] > frame[3]:
+                continue
+            if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes):
+                continue
+            if any(
+                box[0] - 3 < mx < box[2] + 3 and box[1] - 3 < my < box[3] + 3
+                for mx, my in marks
+                if (mx, my) != (cx, cy)
+            ):
+                continue
+            return box
+    return None
 
 
 def bars(parts: Sequence[tuple[str, float]], unit: str, title: str = "") -> str:
