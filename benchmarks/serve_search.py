@@ -5,7 +5,7 @@ against the same deployments estimated one at a time with the scalar estimator.
     .venv/bin/python benchmarks/serve_search.py --max-count 1024 --json
 
 The vectorised figure counts every candidate the grid holds (system x count x tp x pp x weights x
-KV cache x chunk budget x prefill split), valid or not, as `plan serve` does; the scalar figure
+KV cache x chunk budget), valid or not, as `plan serve` does; the scalar figure
 estimates a sample of the valid ones through `serving.estimate_serve` (a rate, so the same open-loop
 formulas).
 """

@@ -249,17 +249,25 @@ def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
                "verdict"]  # fmt: skip
     csv = ["system", "count", "layout", "weights_kv", "ttft_p90_s", "tpot_p90_s", "usd_per_hour",
            "usd_per_million_output_tokens", "verdict"]  # fmt: skip
-    frontier = [[p.system, p.layout, f"{p.weights}/{p.kv_cache}", p.batch_per_replica, p.tokens_per_s_per_user,
-                 p.tokens_per_s_per_chip, p.usd_per_million_output_tokens or "-"]
-                for p in _spread(list(plan.frontier), top)]  # fmt: skip
+    frontier = [[p.kind, p.system, p.layout, f"{p.weights}/{p.kv_cache}", p.batch_per_replica,
+                 p.tokens_per_s_per_user, p.tokens_per_s_per_chip, p.usd_per_million_output_tokens or "-"]
+                for p in _spread_kinds(plan.frontier, top)]  # fmt: skip
+    why = "\n".join(f"{r.system}: {r.why}" for r in plan.systems if r.why)
     return [
-        Table(headers, rows, title=title, csv_headers=csv),
-        Table(["system", "layout", "weights/KV", "batch", "tokens/s per user", "tokens/s per chip",
+        Table(headers, rows, title=title, csv_headers=csv, footer=why),
+        Table(["kind", "system", "layout", "weights/KV", "batch", "tokens/s per user", "tokens/s per chip",
                "USD per M output tokens"], frontier,
-              title="frontier: tokens/s per chip against tokens/s per user (Pareto points, one replica "
-                    "per layout, prompts interleaved)",
+              title="frontier: tokens/s per chip against tokens/s per user (Pareto points of each kind; "
+                    "aggregated: one replica per layout, prompts interleaved; disaggregated: one decode worker "
+                    "per layout with the prefill workers its requests need, xN of them)",
               footer=_thin_note(plan) + f"{plan.evaluated:,} deployments evaluated; " + "; ".join(plan.assumptions)),
     ]  # fmt: skip
+
+
+def _spread_kinds(points: Any, top: int) -> list:  # type: ignore[type-arg]
+    """``top`` frontier points of each kind, evenly spaced along each kind's edge."""
+    kinds = list(dict.fromkeys(p.kind for p in points))
+    return [p for kind in kinds for p in _spread([q for q in points if q.kind == kind], top)]
 
 
 def draw_serve_plan(plan: Any, path: Path, top: int) -> None:
@@ -267,21 +275,25 @@ def draw_serve_plan(plan: Any, path: Path, top: int) -> None:
     labelled with system and layout) and each system's pick, the cheapest marked."""
     from hwprof.cli.plot import Point, frontier
 
-    named = {id(p) for p in _spread(list(plan.frontier), top)}
+    named = {id(p) for p in _spread_kinds(plan.frontier, max(top // 2, 2))}
     points = [Point(p.tokens_per_s_per_user, p.tokens_per_s_per_chip,
-                    f"{p.system} {p.layout} {p.weights} b{p.batch_per_replica}" if id(p) in named else "")
+                    f"{p.system} {p.layout} {p.weights} b{p.batch_per_replica}" if id(p) in named else "",
+                    series=p.kind)
               for p in plan.frontier]  # fmt: skip
     for result in plan.systems:
         d = result.best
         if d is not None:
             points.append(Point(1 / d.tpot_mean_s, d.tokens_per_s_per_chip,
-                                f"{d.system} x{d.count} {d.layout} {d.weights} (pick)", d.system == plan.cheapest))  # fmt: skip
+                                f"{d.system} x{d.count} {d.layout} {d.weights} (pick)", d.system == plan.cheapest,
+                                series=d.kind))  # fmt: skip
     title = (f"{plan.model}, {plan.rate_per_s:g} requests/s, {plan.input_tokens:,} in / {plan.output_tokens:,} out; "
              f"chosen: the cheapest meeting TTFT p90 <= {duration(plan.ttft_target_s)}, "
              f"TPOT p90 <= {duration(plan.tpot_target_s)}")  # fmt: skip
     frontier(points, path, title=title, xlabel="output tokens/s per user (1 / time per output token)",
              ylabel="output tokens/s per chip", up=True, right=True,
-             legend="line: the frontier (no deployment serves each user faster with more tokens per chip)")  # fmt: skip
+             legend="lines: each kind's frontier (no deployment of that kind serves each user faster with more tokens "
+                    "per chip); aggregated: every replica prefills and decodes; disaggregated: prefill and decode "
+                    "workers apart")  # fmt: skip
 
 
 def _slow_end(d: Any, plan: Any) -> str:

@@ -18,6 +18,7 @@ from hwprof.errors import HwprofError
 
 SUFFIXES = (".png", ".svg", ".pdf")
 CHOSEN_COLOUR, OTHER_COLOUR, RANGE_COLOUR = "#d62728", "#1f77b4", "#7f7f7f"
+SERIES_COLOURS = (OTHER_COLOUR, "#2ca02c", "#9467bd", "#ff7f0e")
 
 
 @attrs.frozen
@@ -29,6 +30,7 @@ class Point:
     label: str
     chosen: bool = False
     note: str = ""  # e.g. "misses deadline": drawn hollow and said in the label
+    series: str = ""  # points of one series share a colour and a frontier line of their own, named in the legend
 
 
 @attrs.frozen
@@ -73,12 +75,19 @@ def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, yl
     if not points:
         raise HwprofError("nothing to plot: no option fits (see the table for why)")
     fig, (ax,) = _figure(path, width=10.0)
-    edge = pareto(points, up=up, right=right)
+    series = list(dict.fromkeys(p.series for p in points))
+    colours = {name: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, name in enumerate(series)}
+    for name in series:
+        edge = pareto([p for p in points if p.series == name], up=up, right=right)
+        many = len(series) > 1
+        ax.plot([p.x for p in edge], [p.y for p in edge], "-", color=colours[name] if many else RANGE_COLOUR, lw=1,
+                zorder=1, label=f"{name} frontier" if name else "frontier")  # fmt: skip
+    if len(series) > 1:
+        ax.legend(fontsize=8, loc="best")
     placed: list[tuple[float, float]] = []
     xs, ys = [p.x for p in points], [p.y for p in points]
-    ax.plot([p.x for p in edge], [p.y for p in edge], "-", color=RANGE_COLOUR, lw=1, zorder=1, label="frontier")
     for p in points:
-        colour = CHOSEN_COLOUR if p.chosen else OTHER_COLOUR
+        colour = CHOSEN_COLOUR if p.chosen else colours[p.series]
         hollow = bool(p.note)
         ax.scatter([p.x], [p.y], s=120 if p.chosen else 40 if p.label else 12, marker="*" if p.chosen else "o",
                    zorder=3, facecolors="none" if hollow else colour, edgecolors=colour)  # fmt: skip

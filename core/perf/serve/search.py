@@ -1,19 +1,34 @@
 """``plan serve``: the cheapest deployment that meets latency targets at a request rate, found by
 evaluating every candidate at once with numpy (imported inside the functions that need it).
 
-A candidate is a system, a count of them, a layout (tensor parallel x pipeline stages per replica,
-replicas over the rest), the weight and KV-cache precisions, the chunked-prefill budget, and
-whether some replicas only prefill (disaggregation: ``x`` prefill replicas hand the KV cache to
-``y`` decode replicas over the scale-out link). Each is run through the same formulas as the
-scalar estimate (``serve_layout.replica_of``, ``decode_step``, ``prompt_time``, ``traffic.at_rate``
-with ``xp=numpy``), so a pick re-estimated one at a time gives the same numbers. Targets are met at
-the 90th percentile (TTFT p90 and TPOT p90). Mixture-of-experts models are also searched with their
-experts spread over the tensor ranks (``ep = tp``), with or without attention data parallel
-(``adp=1``: each rank attends to its own sequences).
+Two kinds of deployment are searched:
+
+- aggregated: a system, a count of them, a layout (tensor parallel x pipeline stages per replica,
+  replicas over the rest), the weight and KV-cache precisions and the chunked-prefill budget; every
+  replica prefills and decodes. Each candidate runs the scalar estimate's formulas
+  (``layout.replica_of``, ``decode_step``, ``prompt_time``, ``traffic.at_rate`` with ``xp=numpy``).
+- disaggregated (``disagg``): ``x`` prefill workers of one layout hand the KV cache to ``y`` decode
+  workers of another (xPyD), the same weights and KV precision on both. Each pool is evaluated once
+  per layout, not per pair: the decode pool's capacity within the TPOT target fixes ``y``; the
+  prefill pool's TTFT p90 at 1, 2, ... pooled workers (one pass of Erlang's recursion) fixes the
+  fewest ``x`` meeting the TTFT target after the hand-off, found for every compatible pair by a
+  vectorised binary search. The hand-off crosses the innermost tier holding both pools' chips.
+
+A pick re-estimated one at a time (``serving.estimate_serve``, ``disagg.estimate_disaggregated``)
+gives the same numbers. Targets are met at the 90th percentile (TTFT p90 and TPOT p90). The pick is
+the cheapest (fewest systems), then the widest weights and KV cache, then the most headroom: the
+highest request rate the deployment would serve within the targets on the same systems (for a
+disaggregated one, its workers regrouped over all the chips). That rate per chip is aiconfigurator's
+figure of merit (tokens/s per GPU at the SLO); each system's result says how the best of the other
+kind compares. Mixture-of-experts models are also searched with their experts spread over the tensor
+ranks (``ep = tp``), with or without attention data parallel (``adp=1``).
 
 The frontier is the serving engineer's chart: for each system and layout and a batch of 1 to 1,024
-sequences per replica, output tokens/s per chip against tokens/s per user (1 / TPOT, prompts
-interleaved), Pareto-optimal points only.
+sequences per replica (per decode worker), output tokens/s per chip against tokens/s per user, one
+Pareto edge per kind. Aggregated: TPOT = step(B) + B x prompt work / output tokens (prompts
+interleaved). Disaggregated: TPOT = step(B) of the decode worker, and its chips are charged the
+prefill chip-seconds its requests need on the most efficient prefill layout (the pools' ratio held
+exactly; TTFT aside, as for the aggregated edge).
 """
 
 from __future__ import annotations
@@ -27,18 +42,22 @@ from hwprof.data import records
 from hwprof.errors import HwprofError
 from hwprof.perf import cluster as clusters
 from hwprof.perf import comm
+from hwprof.perf.serve import disagg, serving
 from hwprof.perf.serve import layout as sl
-from hwprof.perf.serve import shape as serve_shape
+from hwprof.perf.serve import options as opt
 from hwprof.perf.serve import traffic as tr
 
 TP = (1, 2, 4, 8, 16, 32, 64)
 PP = (1, 2, 4, 8)
 KV = ("bf16", "fp8")
 CHUNKS = (2048, 8192)
-PREFILL_SHARE = (0.0, 0.25, 0.5)  # share of replicas that only prefill; 0: every replica does both
 BATCHES = tuple(2**i for i in range(11))  # frontier: sequences per replica
 SEARCH_ITERATIONS = 16  # fixed-point rounds in the search (the scalar estimate runs 30)
 EXPERT_MODES = ("", ",ep={tp}", ",ep={tp},adp=1")  # mixture of experts: none, ep = tp, ep = tp with adp
+AGGREGATED, DISAGGREGATED = "aggregated", "disaggregated"
+CAPACITY_ROUNDS = 24  # bisection rounds of a headroom rate (2^-24 of its bracket)
+FILL_WORKERS = 8  # regrouping a disaggregated pick over its systems: up to this many more prefill workers
+FILL_PAIRS = 64  # ... for this many of the equally cheap pairs, the fewest chips first
 
 
 @attrs.frozen
@@ -47,7 +66,7 @@ class Deployment:
     count: int
     chips: int
     layout: str
-    prefill_replicas: int  # 0: every replica prefills and decodes
+    prefill_replicas: int  # aggregated: 0 (every replica prefills and decodes); disaggregated: x
     decode_replicas: int
     weights: str
     kv_cache: str
@@ -65,6 +84,22 @@ class Deployment:
     # At the slow end of its range (every achieved rate lower by the range); None: the rate is not served there.
     slow_ttft_p90_s: float | None = None
     slow_tpot_p90_s: float | None = None
+    kind: str = AGGREGATED
+    prefill_layout: str = ""  # disaggregated: one prefill worker's layout (tp, pp, experts)
+    decode_layout: str = ""
+    handoff_s: float = 0.0  # disaggregated: one prompt's KV cache to its decode worker
+    handoff_link: str = ""
+    headroom_requests_per_s: float | None = None  # the most it serves within the targets on these systems
+
+
+@attrs.frozen
+class Versus:
+    """The best deployment of one kind on the pick's systems: the most it serves within the targets."""
+
+    kind: str
+    layout: str
+    requests_per_s: float  # 0: none of this kind meets the targets there
+    tokens_per_s_per_chip: float
 
 
 @attrs.frozen
@@ -73,6 +108,8 @@ class SystemResult:
     best: Deployment | None
     reason: str  # why nothing met the targets, or ""
     evaluated: int
+    versus: tuple[Versus, ...] = ()  # the best of each kind on the pick's systems, the pick's kind first
+    why: str = ""  # how the pick's kind compares with the other
 
 
 @attrs.frozen
@@ -85,6 +122,7 @@ class FrontierPoint:
     tokens_per_s_per_chip: float
     tokens_per_s_per_user: float
     usd_per_million_output_tokens: float | None
+    kind: str = AGGREGATED
 
 
 @attrs.frozen
@@ -107,25 +145,19 @@ def _grid(np: Any, counts: Any, chips_per_system: int, precisions: list[str], mo
     """Every combination of the searched dimensions, flattened; dp is what count and layout leave."""
     modes = np.arange(len(EXPERT_MODES) if moe else 1)
     axes = np.meshgrid(counts, np.array(TP), np.array(PP), np.arange(len(precisions)), np.arange(len(KV)),
-                       np.array(CHUNKS), np.array(PREFILL_SHARE), modes, indexing="ij")  # fmt: skip
-    names = ("count", "tp", "pp", "weights", "kv", "chunk", "share", "moe")
+                       np.array(CHUNKS), modes, indexing="ij")  # fmt: skip
+    names = ("count", "tp", "pp", "weights", "kv", "chunk", "moe")
     g = {name: axis.ravel() for name, axis in zip(names, axes, strict=True)}
     g["chips"] = g["count"] * chips_per_system
     return g
 
 
-def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], chips_per_system: int, reach: int,
-             grid: dict[str, Any], precisions: list[str], rate: float, input_tokens: int, output_tokens: int,
-             k: sl.Constants = sl.SHIPPED, factor: float = 1.0, stack: sl.StackServing = sl.NO_STACK
-             ) -> dict[str, Any]:  # fmt: skip
-    """TTFT and TPOT (mean, p90), validity and stability of every candidate in ``grid`` (arrays);
-    ``factor`` scales every achieved rate (below 1: the slow end of the range); ``stack``: the
-    serving stack's fixed costs and prompt scheduling, as in the scalar estimate."""
-    import numpy as np
-
-    tp, pp, chips = grid["tp"], grid["pp"], grid["chips"]
-    per_replica = tp * pp
-    dp = chips // per_replica
+def _replicas(np: Any, shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], grid: dict[str, Any],
+              precisions: list[str], k: sl.Constants, factor: float = 1.0, stack: sl.StackServing = sl.NO_STACK
+              ) -> sl.Replica:  # fmt: skip
+    """One replica's numbers for every layout in ``grid`` (arrays); ``factor`` scales every achieved rate;
+    ``stack``: the serving stack's fixed costs and prompt scheduling."""
+    tp, pp = grid["tp"], grid["pp"]
     w_bytes = np.array([records.BYTES_PER_ELEMENT[p] for p in precisions])[grid["weights"]]
     kv_bytes = np.array([records.BYTES_PER_ELEMENT[p] for p in KV])[grid["kv"]]
     peaks = np.array([chip.peak_dense_tflops[sl.compute_precision(chip, p)].value for p in precisions])
@@ -136,25 +168,13 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
         r = attrs.evolve(r, **{name: np.choose(grid["moe"], [np.broadcast_to(getattr(m, name), tp.shape) for m in modes])
                                for name in ("weights_bytes_per_chip", "kv_bytes_per_token_per_chip", "comm_fixed_s",
                                             "comm_per_token_s", "adp")})  # fmt: skip
-    if factor != 1.0:
-        r = sl.scaled(r, factor)
-    i, o = input_tokens, output_tokens
-    padded = sl.padded(i, r.prompt_buckets)  # as serving._solve: compiled prompt lengths
-    context = sl.padded(i + o / 2, r.prompt_buckets)
-    flops_per_token = 2 * shape.active
-    attention_flops = serve_shape.decode_attention_flops(shape, context)
-    prompt_flops = padded * shape.forward_flops_per_token(padded / 2)
-    chunks = np.ceil(i / grid["chunk"]) if r.chunked_prefill else np.ones(grid["chunk"].shape)
-    pack = np.maximum(1, grid["chunk"] // i) if r.chunked_prefill else np.ones(grid["chunk"].shape)
-    prompt_attention = serve_shape.prompt_attention_flops(shape, padded)
-    compute, comm_s = sl.prompt_time(r, padded, prompt_flops, chunks, xp=np, attention_flops=prompt_attention)
-    prompt_s = compute + comm_s
-    work_s = sum(sl.prompt_time(r, padded, prompt_flops, chunks, xp=np, batched=True,
-                                attention_flops=prompt_attention))  # fmt: skip
-    max_batch = r.max_batch(i + o, xp=np)
-    fp8_kv = "fp8" in chip.peak_dense_tflops
-    valid = (chips % per_replica == 0) & (per_replica <= reach)
-    valid &= (max_batch >= 1) & ((grid["kv"] == 0) | fp8_kv)
+    return sl.scaled(r, factor) if factor != 1.0 else r
+
+
+def _valid(np: Any, shape: records.Workload, chip: records.Chip, grid: dict[str, Any], reach: int) -> Any:
+    """Layouts the model's shape and the chip allow (heads, KV heads, layers, experts, fp8 KV, reach)."""
+    tp, pp = grid["tp"], grid["pp"]
+    valid = (tp * pp <= reach) & ((grid["kv"] == 0) | ("fp8" in chip.peak_dense_tflops))
     if shape.heads:
         valid &= shape.heads % tp == 0
     if shape.kv_heads:
@@ -163,57 +183,65 @@ def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...]
         valid &= shape.layers % pp == 0
     if shape.experts:  # ep = tp divides the experts; attention data parallel needs tp > 1
         valid &= (grid["moe"] == 0) | ((shape.experts % tp == 0) & (tp > 1))
-    prefill = np.where(grid["share"] > 0, np.maximum(np.round(grid["share"] * dp), 1), 0)
-    decode = dp - prefill
-    valid &= decode >= 1
+    return valid
 
-    costs = sl.step_of(r, context, flops_per_token, attention_flops)
+
+def _layout_text(grid: dict[str, Any], i: int) -> str:
+    tp = int(grid["tp"][i])
+    return f"tp={tp},pp={int(grid['pp'][i])}" + EXPERT_MODES[int(grid["moe"][i])].format(tp=tp)
+
+
+def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], chips_per_system: int, reach: int,
+             grid: dict[str, Any], precisions: list[str], rate: Any, input_tokens: int, output_tokens: int,
+             k: sl.Constants = sl.SHIPPED, factor: float = 1.0, stack: sl.StackServing = sl.NO_STACK,
+             options: opt.ServeOptions = opt.NONE) -> dict[str, Any]:  # fmt: skip
+    """TTFT and TPOT (mean, p90), validity and stability of every aggregated candidate in ``grid``
+    (arrays); ``rate`` a number or an array over the grid; ``factor`` scales every achieved rate
+    (below 1: the slow end of the range); ``stack``: the serving stack's fixed costs and prompt
+    scheduling, as in the scalar estimate."""
+    import numpy as np
+
+    tp, pp, chips = grid["tp"], grid["pp"], grid["chips"]
+    per_replica = tp * pp
+    dp = chips // per_replica
+    r = _replicas(np, shape, chip, tiers, grid, precisions, k, factor, stack)
+    i, o = input_tokens, output_tokens
+    pc = disagg.prompt_costs(shape, r, grid["chunk"], i, options, xp=np)
+    max_batch = r.max_batch(i + o, xp=np)
+    valid = (chips % per_replica == 0) & _valid(np, shape, chip, grid, reach) & (max_batch >= 1)
+    costs = disagg.decode_costs(shape, r, i, o, options)
 
     def step(batch: Any) -> Any:
         return sl.decode_step(costs, batch, xp=np)
 
-    # Each valid candidate is either aggregated (every replica prefills and decodes) or split:
-    # evaluate each kind on its own candidates (invalid ones keep NaN and stable False).
-    split = (prefill > 0) & valid
     n = tp.shape
     out: dict[str, Any] = {name: np.full(n, np.nan) for name in ("ttft_mean", "ttft_p90", "tpot_mean", "tpot_p90",
                                                                   "running")}  # fmt: skip
     out["stable"] = np.zeros(n, dtype=bool)
-    agg = (prefill == 0) & valid
-    ra = _take(np, r, agg)
-    costs_agg = sl.step_of(ra, context, flops_per_token, attention_flops)
-    both = tr.at_rate(rate / np.maximum(dp[agg], 1), o, prompt_s[agg],
-                      lambda b: sl.decode_step(costs_agg, b, xp=np), max_batch[agg], chunks[agg],
-                      xp=np, prompt_work_s=work_s[agg], pack=pack[agg], iterations=SEARCH_ITERATIONS,
+    rv = _take(np, r, valid)
+    costs_v = disagg.decode_costs(shape, rv, i, o, options)
+    rates = np.broadcast_to(rate, n)[valid]
+    load = tr.at_rate(rates / np.maximum(dp[valid], 1), o, pc.prompt_s[valid],
+                      lambda b: sl.decode_step(costs_v, b, xp=np), max_batch[valid], pc.chunks[valid],
+                      xp=np, prompt_work_s=pc.work_s[valid], pack=pc.pack[valid], iterations=SEARCH_ITERATIONS,
                       chunked=r.chunked_prefill)  # fmt: skip
-    _put(out, agg, both)
-    # Split: prefill replicas run prompts only; decode replicas never stop for one; the prompt's KV
-    # cache moves to its decode replica, each chip sending its share over the outermost link.
-    rs = _take(np, r, split)
-    costs_split = sl.step_of(rs, context, flops_per_token, attention_flops)
-    pre = tr.at_rate(rate / np.maximum(prefill[split], 1), 1, prompt_s[split], lambda b: 0.0 * b, 1.0, chunks[split],
-                     xp=np, prompt_work_s=work_s[split], pack=pack[split], iterations=1)  # fmt: skip
-    dec = tr.at_rate(rate / np.maximum(decode[split], 1), o, 0.0, lambda b: sl.decode_step(costs_split, b,
-                     xp=np), max_batch[split], chunks[split], xp=np, prompt_work_s=0.0,
-                     iterations=SEARCH_ITERATIONS)  # fmt: skip
-    handoff = sl.handoff_s(i, rs, tiers) / factor
-    merged = attrs.evolve(dec, ttft_mean_s=pre.ttft_mean_s + handoff, ttft_p90_s=pre.ttft_p90_s + handoff,
-                          stable=pre.stable & dec.stable)  # fmt: skip
-    _put(out, split, merged)
-    out.update(valid=valid, dp=dp, prefill=prefill, decode=decode, max_batch=max_batch, step=step, work_s=work_s)
+    _put(out, valid, load)
+    out.update(valid=valid, dp=dp, prefill=np.zeros(n, dtype=int), decode=dp, max_batch=max_batch, step=step,
+               work_s=pc.work_s, prompt=pc, costs=costs, chunked=r.chunked_prefill)  # fmt: skip
     return out
 
 
-def _take(np: Any, r: sl.Replica, mask: Any) -> sl.Replica:
-    """The replicas of ``r`` (arrays) where ``mask`` holds; scalar fields stay as they are."""
-    return attrs.evolve(
-        r,
-        **{
-            f.name: getattr(r, f.name)[mask]
-            for f in attrs.fields(sl.Replica)
-            if isinstance(getattr(r, f.name), np.ndarray) and getattr(r, f.name).shape == mask.shape
-        },
-    )
+def _take(np: Any, r: Any, mask: Any) -> Any:
+    """The entries of ``r`` (an attrs record of arrays) where ``mask`` holds; scalar fields stay."""
+    size = np.shape(mask)
+    return attrs.evolve(r, **{f.name: getattr(r, f.name)[mask] for f in attrs.fields(type(r))
+                              if isinstance(getattr(r, f.name), np.ndarray) and getattr(r, f.name).shape == size})  # fmt: skip
+
+
+def _column(np: Any, r: Any) -> Any:
+    """``r`` (an attrs record of arrays) with every array as a column, to broadcast against trials."""
+    return attrs.evolve(r, **{f.name: getattr(r, f.name)[:, None] for f in attrs.fields(type(r))
+                              if isinstance(getattr(r, f.name), np.ndarray) and getattr(r, f.name).ndim == 1})  # fmt: skip
 
 
 def _put(out: dict[str, Any], mask: Any, load: tr.Load) -> None:
@@ -223,6 +251,144 @@ def _put(out: dict[str, Any], mask: Any, load: tr.Load) -> None:
     out["tpot_p90"][mask] = load.tpot_p90_s
     out["running"][mask] = load.running_sequences
     out["stable"][mask] = load.stable
+
+
+# --- disaggregated: two pools ---------------------------------------------------------------------------------
+
+
+def pools(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], links: tuple[comm.Tier, ...],
+          chips_per_system: int, precisions: list[str], rate: float, input_tokens: int, output_tokens: int,
+          ttft_s: float, tpot_s: float, max_count: int, k: sl.Constants = sl.SHIPPED, factor: float = 1.0,
+          options: opt.ServeOptions = opt.NONE, stack: sl.StackServing = sl.NO_STACK) -> dict[str, Any]:  # fmt: skip
+    """Every worker layout as a prefill and as a decode worker, and every compatible pair with the
+    fewest workers of each meeting the targets at ``rate`` (see the module docstring). ``tiers``:
+    the links as collectives see them; ``links``: as a KV cache crosses them (innermost first)."""
+    import numpy as np
+
+    i, o = input_tokens, output_tokens
+    g = _grid(np, np.array([1]), chips_per_system, precisions, bool(shape.experts))
+    n = g["tp"] * g["pp"]
+    r = _replicas(np, shape, chip, tiers, g, precisions, k, factor, stack)
+    ok = _valid(np, shape, chip, g, comm.reach(tiers))
+    pc = disagg.prompt_costs(shape, r, g["chunk"], i, options, xp=np)
+    pre_ok = ok & (r.max_batch(i, xp=np) >= 1) & (pc.prompt_s < ttft_s)
+    max_batch = r.max_batch(i + o, xp=np)
+    dec_ok = ok & (max_batch >= 1) & (g["chunk"] == CHUNKS[-1])  # a decode worker runs no prompt: one budget
+    costs = disagg.decode_costs(shape, r, i, o, options)
+
+    def step(batch: Any) -> Any:
+        return sl.decode_step(costs, batch, xp=np)
+
+    wide = _column(np, costs)
+    mu = disagg.decode_capacities(np, lambda b: sl.decode_step(wide, b, xp=np), max_batch, o, tpot_s)
+    y = np.ceil(rate / np.maximum(mu, 1e-300) * (1 - 1e-12))
+    most_chips = max_count * chips_per_system
+    dec_ok &= (mu > 0) & (y * n < most_chips)
+    out: dict[str, Any] = {"grid": g, "replica": r, "prompt": pc, "mu": mu, "y": y, "max_batch": max_batch,
+                           "step": step, "pre_ok": pre_ok, "dec_ok": dec_ok}  # fmt: skip
+    p_idx, d_idx = np.flatnonzero(pre_ok), np.flatnonzero(dec_ok)
+    same = (g["weights"][p_idx][:, None] == g["weights"][d_idx][None, :]) & (
+        g["kv"][p_idx][:, None] == g["kv"][d_idx][None, :]
+    )
+    rows, cols = np.nonzero(same)
+    pi, di = p_idx[rows], d_idx[cols]
+    # Decode workers at their share of the rate (the same for every pair using that layout).
+    load = tr.at_rate(rate / np.maximum(y[d_idx], 1), o, 0.0, lambda b: sl.decode_step(_take(np, costs, dec_ok), b,
+                      xp=np), max_batch[d_idx], 0, xp=np, prompt_work_s=0.0, iterations=SEARCH_ITERATIONS)  # fmt: skip
+    tpot_p90 = np.full(n.shape, np.nan)
+    tpot_mean, running = tpot_p90.copy(), tpot_p90.copy()
+    tpot_p90[d_idx], tpot_mean[d_idx], running[d_idx] = load.tpot_p90_s, load.tpot_mean_s, load.running_sequences
+    # Prefill: TTFT p90 at 1, 2, ... pooled workers per layout; a pair's fewest by binary search.
+    per_chip = np.maximum(r.kv_bytes_per_token_per_chip[pi], r.kv_bytes_per_token_per_chip[di])
+    slowest = min(links, key=lambda t: t.link.bytes_per_s * factor).link if links else None
+    worst = (
+        i * float(per_chip.max(initial=0.0)) / (slowest.bytes_per_s * factor) + slowest.latency_s if slowest else 0.0
+    )
+    most = int(most_chips // (int(n[p_idx].min()) if p_idx.size else 1))
+    table = disagg.prefill_ttft_table(rate, pc.prompt_s[p_idx], pc.lane_s[p_idx], most, enough=ttft_s - worst)
+    row = np.searchsorted(p_idx, pi)
+    x = np.zeros(pi.shape, dtype=int)
+    hand = np.full(pi.shape, np.nan)
+    via = np.full(pi.shape, -1)
+    for t, tier in enumerate(links):
+        h = i * per_chip / (tier.link.bytes_per_s * factor) + tier.link.latency_s
+        first = _first_at_most(np, table, row, ttft_s - h)
+        chips = first * n[pi] + y[di] * n[di]
+        fits = (first > 0) & (chips <= tier.domain) & (via < 0)
+        x, hand, via = np.where(fits, first, x), np.where(fits, h, hand), np.where(fits, t, via)
+    chips = x * n[pi] + y[di] * n[di]
+    count = -(-chips // chips_per_system)
+    feasible = (via >= 0) & (count <= max_count) & (tpot_p90[di] <= tpot_s)
+    ttft_p90 = (
+        np.where(via >= 0, table[row, np.maximum(x - 1, 0)] + hand, np.inf) if table.size else np.full(pi.shape, np.inf)
+    )
+    out.update(pi=pi, di=di, x=x, chips=chips, count=count, feasible=feasible, ttft_p90=ttft_p90, handoff=hand,
+               via=via, tpot_p90=tpot_p90, tpot_mean=tpot_mean, running=running, n=n)  # fmt: skip
+    return out
+
+
+def _first_at_most(np: Any, table: Any, row: Any, budget: Any) -> Any:
+    """Per pair, the fewest workers (1-based column) whose TTFT is within ``budget``; 0 if none. Rows
+    are nonincreasing, so a binary search over the columns finds it."""
+    width = table.shape[1]
+    if width == 0:
+        return np.zeros(row.shape, dtype=int)
+    lo, hi = np.zeros(row.shape, dtype=int), np.full(row.shape, width)
+    for _ in range(max(width, 1).bit_length()):
+        mid = (lo + hi) // 2
+        ok = table[row, np.minimum(mid, width - 1)] <= budget
+        live = lo < hi
+        hi = np.where(live & ok, mid, hi)
+        lo = np.where(live & ~ok, mid + 1, lo)
+    return np.where(lo < width, lo + 1, 0)
+
+
+# --- headroom: the most a deployment serves within the targets ------------------------------------------------
+
+
+def _aggregated_headroom(np: Any, ev: dict[str, Any], rows: Any, rate: float, o: int, ttft_s: float,
+                         tpot_s: float) -> Any:  # fmt: skip
+    """Per aggregated candidate ``rows`` (all meeting the targets at ``rate``), about the highest
+    rate still meeting them (``disagg.largest``; at most the rate at which prompts fill the replicas)."""
+    pc, dp = ev["prompt"], ev["dp"][rows][:, None]
+    costs = _column(np, _take(np, ev["costs"], _mask(np, rows, ev["dp"].shape)))  # rows ascend, as _take keeps them
+
+    def holds(trials: Any) -> Any:
+        load = tr.at_rate(trials / dp, o, pc.prompt_s[rows][:, None], lambda b: sl.decode_step(costs, b, xp=np),
+                          ev["max_batch"][rows][:, None], pc.chunks[rows][:, None], xp=np,
+                          prompt_work_s=pc.work_s[rows][:, None], pack=pc.pack[rows][:, None],
+                          iterations=SEARCH_ITERATIONS, chunked=ev["chunked"])  # fmt: skip
+        return load.stable & (load.ttft_p90_s <= ttft_s) & (load.tpot_p90_s <= tpot_s)
+
+    top = ev["dp"][rows] / np.maximum(pc.work_s[rows], 1e-30)
+    return disagg.largest(np, holds, np.full(rows.shape, rate), np.maximum(top, rate))
+
+
+def _mask(np: Any, rows: Any, shape: Any) -> Any:
+    out = np.zeros(shape, dtype=bool)
+    out[rows] = True
+    return out
+
+
+def _disaggregated_headroom(np: Any, pl: dict[str, Any], pairs: Any, chips: int, ttft_s: float) -> tuple[Any, Any]:
+    """Per pair, the most it serves within the targets with its workers regrouped over ``chips``:
+    x prefill workers (from its fewest up to ``FILL_WORKERS`` more) and as many decode workers as the
+    rest holds; (rate, x) of the best grouping."""
+    n, pc = pl["n"], pl["prompt"]
+    pi, di = pl["pi"][pairs], pl["di"][pairs]
+    x = pl["x"][pairs][:, None] + np.arange(FILL_WORKERS + 1)[None, :]
+    y = (chips - x * n[pi][:, None]) // n[di][:, None]
+    fits = y >= 1
+    shape = x.shape
+    flat = lambda a: np.broadcast_to(a[:, None], shape).ravel()  # noqa: E731
+    pre = disagg.prefill_capacities(np, x.ravel(), flat(pc.prompt_s[pi]), flat(pc.lane_s[pi]),
+                                    flat(ttft_s - pl["handoff"][pairs])).reshape(shape)  # fmt: skip
+    rate = np.where(fits, np.minimum(pre, y * pl["mu"][di][:, None]), 0.0)
+    best = rate.argmax(axis=1)
+    return rate[np.arange(pairs.size), best], x[np.arange(pairs.size), best]
+
+
+# --- the plan -------------------------------------------------------------------------------------------------
 
 
 def _cheapest_reason(np: Any, ev: dict[str, Any], cost: Any, ttft: float, tpot: float, budget: float | None,
@@ -258,6 +424,8 @@ def plan_serve(
     k: sl.Constants = sl.SHIPPED,
     robust: bool = False,
     published_chips: frozenset[str] = frozenset(),
+    serve_options: opt.ServeOptions = opt.NONE,
+    kinds: tuple[str, ...] = (AGGREGATED, DISAGGREGATED),
 ) -> ServePlan:
     """The cheapest deployment per system meeting the targets at ``rate``, the cheapest overall,
     and the throughput frontier. ``robust``: meet the targets at the slow end of each system's
@@ -273,13 +441,15 @@ def plan_serve(
             raise HwprofError(f"{name} must be positive, got {value:g}")
     if budget_usd_per_hour is not None and not budget_usd_per_hour > 0:
         raise HwprofError(f"the budget must be positive, got {budget_usd_per_hour:g} USD per hour")
+    serve_options.check()
     probe = sl.ServeLayout()
     results: list[SystemResult] = []
     frontier: list[FrontierPoint] = []
     evaluated = 0
+    i, o = input_tokens, output_tokens
     for system, chip, quote in options:
         target = clusters.cluster_for(chip, max_count * system.chips, system, interconnects)
-        sl.check(shape, attrs.evolve(target, chips=1), probe, input_tokens, output_tokens)  # context
+        sl.check(shape, attrs.evolve(target, chips=1), probe, i, o)  # context
         weights = sl.weight_precisions(chip, precisions)
         if not weights:
             results.append(SystemResult(system.id, None, f"{chip.id} runs none of {', '.join(precisions)}", 0))
@@ -289,55 +459,198 @@ def plan_serve(
         reach = comm.reach(tiers)
         grid = _grid(np, np.arange(1, max_count + 1), system.chips, weights, bool(shape.experts))
         factor = _slow_factor(target, published_chips) if robust else 1.0
-        ev = evaluate(shape, chip, tiers, system.chips, reach, grid, weights, rate, input_tokens, output_tokens, k,
-                      factor, stack)  # fmt: skip
-        evaluated += grid["tp"].size
-        cost = grid["count"] * (quote.usd_per_hour if quote else np.nan)
+        price = quote.usd_per_hour if quote else np.nan
+        ev = evaluate(shape, chip, tiers, system.chips, reach, grid, weights, rate, i, o, k, factor, stack,
+                      serve_options)  # fmt: skip
         ok = ev["valid"] & ev["stable"] & (ev["ttft_p90"] <= ttft_target_s) & (ev["tpot_p90"] <= tpot_target_s)
-        if budget_usd_per_hour is not None:
-            ok &= cost <= budget_usd_per_hour
-        if quote is None and budget_usd_per_hour is not None:
-            ok &= False
-        if not ok.any():
-            reason = _cheapest_reason(np, ev, cost, ttft_target_s, tpot_target_s, budget_usd_per_hour, max_count)
-            results.append(SystemResult(system.id, None, reason, grid["tp"].size))
+        ok &= AGGREGATED in kinds
+        if DISAGGREGATED in kinds:
+            pl = pools(shape, chip, tiers, target.tiers, system.chips, weights, rate, i, o, ttft_target_s,
+                       tpot_target_s, max_count, k, factor, serve_options, stack)  # fmt: skip
         else:
-            # Cheapest (fewest systems), then the widest weights (narrow ones can cost quality), then
-            # the widest KV cache, then the lowest TPOT p90.
-            index = np.lexsort((ev["tpot_p90"], grid["kv"], grid["weights"], grid["count"]))
-            i = int(index[ok[index]][0])
-            one = {name: values[i : i + 1] for name, values in grid.items()}
-            expected = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, input_tokens,
-                                output_tokens, k, stack=stack) if robust else {n: v[i : i + 1] for n, v in ev.items()
-                                                                  if not callable(v)}  # fmt: skip
-            best = _deployment(one, expected, 0, system, weights, quote, rate, output_tokens)
-            lay = sl.ServeLayout(tp=int(grid["tp"][i]), pp=int(grid["pp"][i]), weights=best.weights)
-            slow = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, input_tokens, output_tokens, k,
-                            _slow_factor(target, published_chips), stack)  # fmt: skip
-            held = bool(slow["stable"][0])
-            best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(target, lay)),
-                                slow_ttft_p90_s=float(slow["ttft_p90"][0]) if held else None,
-                                slow_tpot_p90_s=float(slow["tpot_p90"][0]) if held else None)  # fmt: skip
-            results.append(SystemResult(system.id, best, "", grid["tp"].size))
-        frontier.extend(
-            _frontier(np, shape, chip, tiers, system, weights, quote, input_tokens, output_tokens, k, stack)
-        )
+            pl = {name: np.zeros(0, dtype=int) for name in ("pi", "di", "x", "count", "chips")}
+            pl.update(feasible=np.zeros(0, dtype=bool), grid=grid)
+        split_ok = pl["feasible"]
+        pair_count = pl["count"]
+        if budget_usd_per_hour is not None:
+            ok &= grid["count"] * price <= budget_usd_per_hour
+            split_ok &= pair_count * price <= budget_usd_per_hour
+        evaluated += grid["tp"].size + pl["pi"].size
+        if not ok.any() and not split_ok.any():
+            reason = _cheapest_reason(np, ev, grid["count"] * price, ttft_target_s, tpot_target_s, budget_usd_per_hour,
+                                      max_count)  # fmt: skip
+            if DISAGGREGATED in kinds and not pl["feasible"].any():
+                reason += f"; no prefill and decode pools of up to {max_count} systems meet both targets either"
+            results.append(SystemResult(system.id, None, reason, grid["tp"].size + pl["pi"].size))
+        else:
+            results.append(_pick(np, shape, chip, system, quote, target, tiers, reach, grid, weights, ev, ok, pl,
+                                 split_ok, rate, i, o, ttft_target_s, tpot_target_s, k, factor, robust,
+                                 published_chips, serve_options, interconnects, kinds, stack))  # fmt: skip
+        frontier.extend(_frontier(np, shape, chip, tiers, system, weights, quote, i, o, k, serve_options, kinds,
+                                  stack))  # fmt: skip
     priced = [(r.best.usd_per_hour, r.system) for r in results if r.best and r.best.usd_per_hour is not None]
     cheapest = min(priced)[1] if priced else None
+    edges = [p for kind in kinds for p in _pareto([p for p in frontier if p.kind == kind])]
     return ServePlan(
-        model=shape.id, rate_per_s=rate, input_tokens=input_tokens, output_tokens=output_tokens,
+        model=shape.id, rate_per_s=rate, input_tokens=i, output_tokens=o,
         ttft_target_s=ttft_target_s, tpot_target_s=tpot_target_s, budget_usd_per_hour=budget_usd_per_hour,
-        systems=tuple(results), cheapest=cheapest, frontier=tuple(_pareto(frontier)), evaluated=evaluated,
+        systems=tuple(results), cheapest=cheapest, frontier=tuple(edges), evaluated=evaluated,
         assumptions=(
             "targets met at the 90th percentile (TTFT p90, TPOT p90) under Poisson arrivals at the rate",
             f"searched: system count 1-{max_count}, tp {TP}, pp {PP}, weights {'/'.join(precisions)} (where the "
-            f"chip runs them), KV cache {'/'.join(KV)}, chunked prefill {CHUNKS} tokens, prefill-only replicas "
-            f"{PREFILL_SHARE} of the replicas" + (", experts over the tensor ranks (ep = tp) with and without "
-                                                  "attention data parallel" if shape.experts else ""),
+            f"chip runs them), KV cache {'/'.join(KV)}, chunked prefill {CHUNKS} tokens"
+            + (", experts over the tensor ranks (ep = tp) with and without attention data parallel"
+               if shape.experts else "")
+            + ("; aggregated and disaggregated (x prefill workers of one layout, y decode workers of another, "
+               "prompts in one shared prefill queue, the KV cache handed over the innermost link holding both)"
+               if DISAGGREGATED in kinds else ""),
             "cost: whole systems at the quoted price; per million output tokens at exactly the rate; among "
-            "equally cheap picks the widest weights and KV cache, then the lowest TPOT p90",
+            "equally cheap picks the widest weights and KV cache, then the most headroom (the highest rate "
+            "served within the targets on the same systems)",
+            *serve_options.notes(shape),
         ),
     )  # fmt: skip
+
+
+def _pick(np: Any, shape: records.Workload, chip: records.Chip, system: records.System, quote: Quote | None,
+          target: clusters.Cluster, tiers: tuple[Any, ...], reach: int, grid: dict[str, Any], weights: list[str],
+          ev: dict[str, Any], ok: Any, pl: dict[str, Any], split_ok: Any, rate: float, i: int, o: int, ttft_s: float,
+          tpot_s: float, k: sl.Constants, factor: float, robust: bool, published_chips: frozenset[str],
+          serve_options: opt.ServeOptions, interconnects: dict[str, records.Interconnect],
+          kinds: tuple[str, ...], stack: sl.StackServing) -> SystemResult:  # fmt: skip
+    """The cheapest deployment of either kind, then the widest weights and KV cache, then the most headroom."""
+    g = pl["grid"]
+    keys = []  # (count, weights, kv) of each kind's cheapest
+    if ok.any():
+        keys.append((int(grid["count"][ok].min()),))
+    if split_ok.any():
+        keys.append((int(pl["count"][split_ok].min()),))
+    count = min(keys)[0]
+    at_agg = ok & (grid["count"] == count)
+    at_split = split_ok & (pl["count"] == count)
+    # Widest weights, then widest KV, over both kinds at that count.
+    w_kv = [(int(grid["weights"][j]), int(grid["kv"][j])) for j in np.flatnonzero(at_agg)]
+    w_kv += [(int(g["weights"][p]), int(g["kv"][p])) for p in pl["pi"][at_split]]
+    w, v = min(w_kv)
+    at_agg &= (grid["weights"] == w) & (grid["kv"] == v)
+    at_split &= (g["weights"][pl["pi"]] == w) & (g["kv"][pl["pi"]] == v)
+    chips = count * system.chips
+    # Headroom of every equally cheap candidate of each kind (the most each serves within the targets).
+    agg_rows = np.flatnonzero(at_agg)
+    agg_head = _aggregated_headroom(np, ev, agg_rows, rate, o, ttft_s, tpot_s) if agg_rows.size else np.zeros(0)
+    split_rows = np.flatnonzero(at_split)
+    split_rows = split_rows[np.argsort(pl["chips"][split_rows], kind="stable")][:FILL_PAIRS]
+    split_head, split_x = _disaggregated_headroom(np, pl, split_rows, chips, ttft_s) if split_rows.size else (
+        np.zeros(0), np.zeros(0))  # fmt: skip
+    best_agg = float(agg_head.max(initial=0.0))
+    best_split = float(split_head.max(initial=0.0))
+    if agg_rows.size and (not split_rows.size or best_agg >= best_split):
+        j = int(agg_rows[int(np.argmax(agg_head))])
+        one = {name: values[j : j + 1] for name, values in grid.items()}
+        expected = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, i, o, k, 1.0, stack,
+                            serve_options) if robust else {n: v_[j : j + 1] for n, v_ in ev.items() if hasattr(v_, "shape")}  # fmt: skip
+        best = _deployment(one, expected, 0, system, weights, quote, rate, o)
+        slow = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, i, o, k,
+                        _slow_factor(target, published_chips), stack, serve_options)  # fmt: skip
+        held = bool(slow["stable"][0])
+        lay = sl.ServeLayout(tp=int(grid["tp"][j]), pp=int(grid["pp"][j]), weights=best.weights)
+        best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(target, lay)),
+                            slow_ttft_p90_s=float(slow["ttft_p90"][0]) if held else None,
+                            slow_tpot_p90_s=float(slow["tpot_p90"][0]) if held else None,
+                            headroom_requests_per_s=best_agg)  # fmt: skip
+    else:
+        top = int(np.argmax(split_head))
+        j = int(split_rows[top])
+        p, d, x = int(pl["pi"][j]), int(pl["di"][j]), int(split_x[top])
+        y = (chips - x * int(pl["n"][p])) // int(pl["n"][d])  # the workers regrouped over every chip paid for
+        best = _split_deployment(shape, chip, system, quote, target, pl, (p, d, x, y), count, weights, rate, i, o, k,
+                                 published_chips, serve_options, interconnects, best_split)  # fmt: skip
+    versus = []
+    for kind, head, rows in ((AGGREGATED, agg_head, agg_rows), (DISAGGREGATED, split_head, split_rows)):
+        if kind not in kinds:
+            continue
+        if not rows.size:
+            versus.append(Versus(kind, "", 0.0, 0.0))
+            continue
+        top = int(rows[int(np.argmax(head))])
+        if kind == AGGREGATED:
+            text = f"{_layout_text(grid, top)},dp={int(ev['dp'][top])}"
+        else:
+            x = int(split_x[int(np.argmax(head))])
+            y = (chips - x * int(pl["n"][pl["pi"][top]])) // int(pl["n"][pl["di"][top]])
+            text = _split_text(g, int(pl["pi"][top]), int(pl["di"][top]), x, int(y))
+        versus.append(Versus(kind, text, float(head.max()), float(head.max()) * o / chips))
+    versus.sort(key=lambda v_: v_.kind != best.kind)
+    return SystemResult(system.id, best, "", grid["tp"].size + pl["pi"].size, tuple(versus),
+                        _why(versus, count, system.id, weights[w], KV[v]))  # fmt: skip
+
+
+def _why(versus: list[Versus], count: int, system_id: str, weights: str, kv: str) -> str:
+    if len(versus) < 2:
+        return ""
+    mine, other = versus
+    where = f"{count} x {system_id}" if count > 1 else f"one {system_id}"
+    if not other.requests_per_s:
+        return (f"{mine.kind}: no {other.kind} deployment in {weights}/{kv} meets the targets on {where}; this one "
+                f"serves up to {mine.requests_per_s:.3g} requests/s ({mine.tokens_per_s_per_chip:,.0f} output "
+                "tokens/s per chip)")  # fmt: skip
+    gain = mine.requests_per_s / other.requests_per_s - 1
+    return (f"{mine.kind} {'beats' if gain > 0 else 'ties with'} {other.kind} on {where} in {weights}/{kv}: up to "
+            f"{mine.requests_per_s:.3g} requests/s within the targets ({mine.tokens_per_s_per_chip:,.0f} output "
+            f"tokens/s per chip) against {other.requests_per_s:.3g} ({other.tokens_per_s_per_chip:,.0f}) for the best "
+            f"{other.kind}, {other.layout} ({gain:+.0%})")  # fmt: skip
+
+
+def _split_text(g: dict[str, Any], p: int, d: int, x: int, y: int) -> str:
+    return f"prefill {x} x {_layout_text(g, p)} + decode {y} x {_layout_text(g, d)}"
+
+
+def _split_deployment(shape: records.Workload, chip: records.Chip, system: records.System, quote: Quote | None,
+                      target: clusters.Cluster, pl: dict[str, Any], pick: tuple[int, int, int, int], count: int,
+                      weights: list[str], rate: float, i: int, o: int, k: sl.Constants,
+                      published_chips: frozenset[str], serve_options: opt.ServeOptions,
+                      interconnects: dict[str, records.Interconnect], headroom: float) -> Deployment:  # fmt: skip
+    """The disaggregated pick (prefill layout p, decode layout d, x and y workers), re-estimated one at a time."""
+    g = pl["grid"]
+    p, d, x, y = pick
+    prefill, decode = (_pool(shape, chip, system, interconnects, g, index, workers, weights)
+                       for index, workers in ((p, x), (d, y)))  # fmt: skip
+    traffic = serving.Traffic(i, o, rate_per_s=rate)
+    point = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k, serve_options)
+    try:
+        slow = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k, serve_options,
+                                      _slow_factor(target, published_chips))  # fmt: skip
+    except HwprofError:
+        slow = None
+    per_hour = quote.usd_per_hour * count if quote else None
+    tokens = rate * o
+    link = disagg.joining_link(prefill.cluster, decode.cluster, interconnects)
+    thin = sorted(
+        {*sl.estimated_figures(prefill.cluster, prefill.layout), *sl.estimated_figures(decode.cluster, decode.layout)}
+    )
+    return Deployment(
+        system=system.id, count=count, chips=count * system.chips, layout=_split_text(g, p, d, x, y),
+        prefill_replicas=x, decode_replicas=y, weights=weights[g["weights"][p]], kv_cache=KV[g["kv"][p]],
+        chunk_tokens=int(g["chunk"][p]), ttft_p90_s=point.ttft_p90_s, tpot_p90_s=point.dec.tpot_p90_s,
+        ttft_mean_s=point.ttft_mean_s, tpot_mean_s=point.dec.tpot_mean_s,
+        running_sequences_per_replica=point.dec.running_sequences, tokens_per_s_per_chip=tokens / (count * system.chips),
+        usd_per_hour=per_hour, usd_per_million_output_tokens=per_hour / (tokens * 3600) * 1e6 if per_hour else None,
+        price=quote.as_json() if quote else None, thin_evidence=tuple(thin),
+        slow_ttft_p90_s=slow.ttft_p90_s if slow else None, slow_tpot_p90_s=slow.dec.tpot_p90_s if slow else None,
+        kind=DISAGGREGATED, prefill_layout=_layout_text(g, p), decode_layout=_layout_text(g, d),
+        handoff_s=point.handoff_s, handoff_link=link.name, headroom_requests_per_s=headroom,
+    )  # fmt: skip
+
+
+def _pool(shape: records.Workload, chip: records.Chip, system: records.System,
+          interconnects: dict[str, records.Interconnect], g: dict[str, Any], index: int, workers: int,
+          weights: list[str]) -> disagg.Pool:  # fmt: skip
+    tp, pp = int(g["tp"][index]), int(g["pp"][index])
+    mode = int(g["moe"][index])
+    lay = sl.ServeLayout(tp=tp, pp=pp, dp=workers, ep=tp if mode else 1, adp=1 if mode == 2 else 0,
+                         weights=weights[g["weights"][index]], kv_cache=KV[g["kv"][index]],
+                         chunk_tokens=int(g["chunk"][index]))  # fmt: skip
+    return disagg.Pool(clusters.cluster_for(chip, tp * pp * workers, system, interconnects), lay)
 
 
 # -- range hook (hwprof.perf.ranges) ---------------------------------------------------------------
@@ -351,15 +664,15 @@ def _slow_factor(target: clusters.Cluster, published_chips: frozenset[str]) -> f
 
 def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: records.System, weights: list[str],
                 quote: Quote | None, rate: float, output_tokens: int) -> Deployment:  # fmt: skip
-    count, tp, pp, dp = int(grid["count"][i]), int(grid["tp"][i]), int(grid["pp"][i]), int(ev["dp"][i])
+    count, dp = int(grid["count"][i]), int(ev["dp"][i])
     chips = count * system.chips
     per_hour = quote.usd_per_hour * count if quote else None
     tokens = rate * output_tokens
+    tp, pp = int(grid["tp"][i]), int(grid["pp"][i])
     return Deployment(
         system=system.id, count=count, chips=chips,
-        layout=f"tp={tp},pp={pp},dp={dp}" + EXPERT_MODES[int(grid["moe"][i])].format(tp=tp)
-        + (f",prefill={int(ev['prefill'][i])}" if ev["prefill"][i] else ""),
-        prefill_replicas=int(ev["prefill"][i]), decode_replicas=int(ev["decode"][i]), weights=weights[grid["weights"][i]],
+        layout=f"tp={tp},pp={pp},dp={dp}" + EXPERT_MODES[int(grid["moe"][i])].format(tp=tp),
+        prefill_replicas=0, decode_replicas=dp, weights=weights[grid["weights"][i]],
         kv_cache=KV[grid["kv"][i]], chunk_tokens=int(grid["chunk"][i]), ttft_p90_s=float(ev["ttft_p90"][i]),
         tpot_p90_s=float(ev["tpot_p90"][i]), ttft_mean_s=float(ev["ttft_mean"][i]),
         tpot_mean_s=float(ev["tpot_mean"][i]), running_sequences_per_replica=float(ev["running"][i]),
@@ -370,31 +683,64 @@ def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: record
 
 
 def _frontier(np: Any, shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], system: records.System,
-              weights: list[str], quote: Quote | None, input_tokens: int, output_tokens: int,
-              k: sl.Constants, stack: sl.StackServing = sl.NO_STACK) -> list[FrontierPoint]:  # fmt: skip
-    """One system's layouts at 1 to 1,024 sequences per replica, prompts interleaved: TPOT =
-    step(B) + B x prompt work / output tokens (the closed loop at saturation, TTFT aside)."""
+              weights: list[str], quote: Quote | None, input_tokens: int, output_tokens: int, k: sl.Constants,
+              serve_options: opt.ServeOptions = opt.NONE, kinds: tuple[str, ...] = (AGGREGATED, DISAGGREGATED),
+              stack: sl.StackServing = sl.NO_STACK) -> list[FrontierPoint]:  # fmt: skip
+    """One system's Pareto points of each kind at 1 to 1,024 sequences per replica (module docstring):
+    aggregated, TPOT = step(B) + B x prompt work / output tokens; disaggregated, TPOT = step(B) on the
+    decode worker and the prefill chip-seconds of its requests charged on the most efficient prefill
+    layout of the same precisions."""
     grid = _grid(np, np.array([1]), system.chips, weights, bool(shape.experts))
-    keep = (grid["chunk"] == CHUNKS[-1]) & (grid["share"] == 0)
-    grid = {name: values[keep] for name, values in grid.items()}
-    ev = evaluate(shape, chip, tiers, system.chips, system.chips, grid, weights, 1e-9, input_tokens,
-                  output_tokens, k, stack=stack)  # fmt: skip
+    ev = evaluate(shape, chip, tiers, system.chips, system.chips, grid, weights, 1e-9, input_tokens, output_tokens,
+                  k, stack=stack, options=serve_options)  # fmt: skip
+    o = output_tokens
+    n = grid["tp"] * grid["pp"]
+    lane = ev["prompt"].lane_s
+    # The most efficient prefill layout per weights and KV precision: chip-seconds per prompt.
+    chip_s = np.where(ev["valid"], lane * n, np.inf)
+    pair = grid["weights"] * len(KV) + grid["kv"]
+    prefill = np.full(n.shape, -1)
+    for key in np.unique(pair):
+        same = np.flatnonzero(pair == key)
+        if np.isfinite(chip_s[same]).any():
+            prefill[pair == key] = same[np.argmin(chip_s[same])]
+    decoder = np.flatnonzero(ev["valid"] & (grid["chunk"] == CHUNKS[-1]))
+    batch = np.array(BATCHES, dtype=float)[None, :]
+    step = sl.decode_step(_column(np, _take(np, ev["costs"], _mask(np, decoder, n.shape))), batch, xp=np)
+    fits = ev["max_batch"][decoder][:, None] >= batch
+    nd = n[decoder][:, None]
+    edges: list[FrontierPoint] = []
     per_chip_hour = quote.usd_per_hour / system.chips if quote else None
-    points = []
-    for batch in BATCHES:
-        fits = ev["valid"] & (ev["max_batch"] >= batch)
-        tpot = ev["step"](np.full(grid["tp"].shape, float(batch))) + batch * ev["work_s"] / output_tokens
-        per_chip = batch / (tpot * grid["tp"] * grid["pp"])
-        for i in np.flatnonzero(fits):
-            points.append(FrontierPoint(
-                system=system.id, layout=f"tp={int(grid['tp'][i])},pp={int(grid['pp'][i])}"
-                + EXPERT_MODES[int(grid["moe"][i])].format(tp=int(grid["tp"][i])),
-                weights=weights[grid["weights"][i]], kv_cache=KV[grid["kv"][i]], batch_per_replica=batch,
-                tokens_per_s_per_chip=float(per_chip[i]), tokens_per_s_per_user=float(1 / tpot[i]),
-                usd_per_million_output_tokens=per_chip_hour / (float(per_chip[i]) * 3600) * 1e6
-                if per_chip_hour else None,
+    for kind in kinds:
+        if kind == AGGREGATED:
+            tpot = step + batch * ev["work_s"][decoder][:, None] / o
+            per_chip = batch / (tpot * nd)
+            ok = fits
+        else:
+            p = prefill[decoder][:, None]
+            ratio = batch / (o * step) * lane[np.maximum(p, 0)]  # prefill workers busy per decode worker
+            tpot = step
+            per_chip = batch / step / (nd + ratio * n[np.maximum(p, 0)])
+            ok = fits & (p >= 0)
+        rows, cols = np.nonzero(ok)
+        user, chip_rate = 1 / tpot[rows, cols], per_chip[rows, cols]
+        order = np.lexsort((-chip_rate, -user))
+        best = np.maximum.accumulate(chip_rate[order])
+        keep = order[np.concatenate(([True], chip_rate[order][1:] > best[:-1]))] if order.size else order
+        for j in keep:
+            i, b = int(decoder[rows[j]]), int(BATCHES[cols[j]])
+            if kind == AGGREGATED:
+                text = _layout_text(grid, i)
+            else:
+                text = (f"prefill {_layout_text(grid, int(prefill[i]))} x{float(ratio[rows[j], cols[j]]):.2g} : "
+                        f"decode {_layout_text(grid, i)} x1")  # fmt: skip
+            rate = float(chip_rate[j])
+            edges.append(FrontierPoint(
+                system=system.id, layout=text, weights=weights[grid["weights"][i]], kv_cache=KV[grid["kv"][i]],
+                batch_per_replica=b, tokens_per_s_per_chip=rate, tokens_per_s_per_user=float(user[j]),
+                usd_per_million_output_tokens=per_chip_hour / (rate * 3600) * 1e6 if per_chip_hour else None, kind=kind,
             ))  # fmt: skip
-    return points
+    return edges
 
 
 def _pareto(points: list[FrontierPoint]) -> list[FrontierPoint]:
@@ -405,3 +751,14 @@ def _pareto(points: list[FrontierPoint]) -> list[FrontierPoint]:
         if not out or p.tokens_per_s_per_chip > out[-1].tokens_per_s_per_chip:
             out.append(p)
     return out
+
+
+def deployment_pools(d: Deployment, system: records.System, chip: records.Chip,
+                     interconnects: dict[str, records.Interconnect]) -> tuple[disagg.Pool, disagg.Pool]:  # fmt: skip
+    """A disaggregated pick's prefill and decode pools, to estimate it one at a time."""
+    out = []
+    for text, workers in ((d.prefill_layout, d.prefill_replicas), (d.decode_layout, d.decode_replicas)):
+        lay = sl.parse(f"{text},dp={workers}", 1, d.weights, d.kv_cache)
+        lay = attrs.evolve(lay, chunk_tokens=d.chunk_tokens)
+        out.append(disagg.Pool(clusters.cluster_for(chip, lay.chips, system, interconnects), lay))
+    return out[0], out[1]

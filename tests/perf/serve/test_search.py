@@ -22,7 +22,7 @@ def test_a_moe_pick_re_estimates_to_its_figures(reg: registry.Registry) -> None:
     work = reg.workload("mixtral-8x7b")
     system = reg.system("p5.48xlarge")
     got = serve_search.plan_serve(work, [(system, reg.chip(system.chip), None)], reg.interconnects, 2.0, 1000, 200,
-                                  2.0, 0.1, max_count=1)  # fmt: skip
+                                  2.0, 0.1, max_count=1, kinds=(serve_search.AGGREGATED,))  # fmt: skip
     best = got.systems[0].best
     assert best is not None
     lay = sl.parse(best.layout, best.chips, best.weights, best.kv_cache)
@@ -57,6 +57,4 @@ def test_the_searched_degrees_and_batches() -> None:
     assert powers_of_two_from_one(serve_search.BATCHES) and serve_search.BATCHES[-1] == 1024
     assert set(serve_search.KV) == {"bf16", "fp8"} and serve_search.KV[0] == "bf16"  # index 0: the wider
     assert list(serve_search.CHUNKS) == sorted(set(serve_search.CHUNKS)) and serve_search.CHUNKS[0] > 0
-    assert serve_search.PREFILL_SHARE[0] == 0.0 and all(0 <= s < 1 for s in serve_search.PREFILL_SHARE)
-    assert len(set(serve_search.PREFILL_SHARE)) == len(serve_search.PREFILL_SHARE) > 1
     assert 1 <= serve_search.SEARCH_ITERATIONS <= tr.ITERATIONS

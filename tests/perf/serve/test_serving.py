@@ -374,14 +374,24 @@ def test_plan_serve_gives_a_deployment_per_system_and_the_cheapest(plan: object)
     assert plan.cheapest == cheapest.system  # type: ignore[attr-defined]
 
 
+def re_estimate(reg: registry.Registry, work: records.Workload, d: object, traffic: serving.Traffic) -> object:
+    """A plan's pick estimated one at a time: aggregated or disaggregated."""
+    from hwprof.perf.serve import disagg
+    from hwprof.perf.serve import search as serve_search
+
+    system = reg.system(d.system)  # type: ignore[attr-defined]
+    if d.kind == serve_search.DISAGGREGATED:  # type: ignore[attr-defined]
+        pre, dec = serve_search.deployment_pools(d, system, reg.chip(system.chip), reg.interconnects)  # type: ignore[arg-type]
+        return disagg.estimate_disaggregated(work, pre, dec, traffic, reg.interconnects)
+    lay = sl.parse(d.layout, d.chips, d.weights, d.kv_cache)  # type: ignore[attr-defined]
+    lay = attrs.evolve(lay, chunk_tokens=d.chunk_tokens)  # type: ignore[attr-defined]
+    return serving.estimate_serve(work, on(reg, system.id, d.chips), lay, traffic)  # type: ignore[attr-defined]
+
+
 def test_each_pick_is_what_the_estimate_gives(reg: registry.Registry, plan: object) -> None:
     for s in plan.systems:  # type: ignore[attr-defined]
         d = s.best
-        system = reg.system(d.system)
-        lay = sl.parse(d.layout, d.chips, d.weights, d.kv_cache)
-        lay = attrs.evolve(lay, chunk_tokens=d.chunk_tokens)
-        result = serving.estimate_serve(model(reg, "llama3.1-70b"), on(reg, system.id, d.chips), lay,
-                                        serving.Traffic(2000, 500, rate_per_s=10.0))  # fmt: skip
+        result = re_estimate(reg, model(reg, "llama3.1-70b"), d, serving.Traffic(2000, 500, rate_per_s=10.0))
         assert result.ttft_p90_s == pytest.approx(d.ttft_p90_s, rel=0.01), d
         assert result.tpot_p90_s == pytest.approx(d.tpot_p90_s, rel=0.01), d
 
@@ -396,12 +406,10 @@ def test_the_search_tries_expert_and_attention_data_parallel_for_moe(reg: regist
     # 15 requests/s keeps the pick away from saturation, where the search's 16 fixed-point rounds
     # (the scalar estimate runs 30) have not converged to 1% (at 20/s: 0.242 against 0.254 s)
     p = serve_search.plan_serve(qwen, [(system, reg.chip("h100-sxm"), None)], reg.interconnects, 15, 1000, 1000,
-                                2.0, 0.05)  # fmt: skip
+                                2.0, 0.05, kinds=(serve_search.AGGREGATED,))  # fmt: skip
     d = p.systems[0].best
     assert d is not None
-    assert (
-        p.systems[0].evaluated == 64 * 7 * 4 * 3 * 2 * 2 * 3 * 3
-    )  # counts x tp x pp x weights x kv x chunk x split x 3
+    assert p.systems[0].evaluated == 64 * 7 * 4 * 3 * 2 * 2 * 3  # counts x tp x pp x weights x kv x chunk x 3
     assert any("adp=1" in f.layout for f in p.frontier) and "experts over the tensor ranks" in p.assumptions[1]
     lay = attrs.evolve(sl.parse(d.layout, d.chips, d.weights, d.kv_cache), chunk_tokens=d.chunk_tokens)
     result = serving.estimate_serve(
@@ -411,8 +419,8 @@ def test_the_search_tries_expert_and_attention_data_parallel_for_moe(reg: regist
     assert result.tpot_p90_s == pytest.approx(d.tpot_p90_s, rel=0.01)
     # a dense model keeps the one mode
     dense = serve_search.plan_serve(model(reg, "llama3.1-8b"), [(system, reg.chip("h100-sxm"), None)],
-                                    reg.interconnects, 1, 1000, 100, 2.0, 0.05)  # fmt: skip
-    assert dense.systems[0].evaluated == 64 * 7 * 4 * 3 * 2 * 2 * 3
+                                    reg.interconnects, 1, 1000, 100, 2.0, 0.05, kinds=(serve_search.AGGREGATED,))  # fmt: skip
+    assert dense.systems[0].evaluated == 64 * 7 * 4 * 3 * 2 * 2
     assert all(",ep=" not in f.layout for f in dense.frontier)
 
 
@@ -429,11 +437,13 @@ def test_a_higher_rate_never_needs_fewer_chips(reg: registry.Registry) -> None:
 
 
 def test_the_frontier_is_pareto(plan: object) -> None:
-    frontier = plan.frontier  # type: ignore[attr-defined]
-    assert len(frontier) >= 3
-    users = [p.tokens_per_s_per_user for p in frontier]
-    chips = [p.tokens_per_s_per_chip for p in frontier]
-    assert users == sorted(users, reverse=True) and chips == sorted(chips)
+    """One edge per kind (aggregated, disaggregated), each ordered along its edge."""
+    for kind in ("aggregated", "disaggregated"):
+        frontier = [p for p in plan.frontier if p.kind == kind]  # type: ignore[attr-defined]
+        assert len(frontier) >= 3
+        users = [p.tokens_per_s_per_user for p in frontier]
+        chips = [p.tokens_per_s_per_chip for p in frontier]
+        assert users == sorted(users, reverse=True) and chips == sorted(chips)
 
 
 @pytest.mark.parametrize(
@@ -1388,15 +1398,15 @@ def test_the_pick_meets_its_targets_one_at_a_time(reg: registry.Registry, small_
     (result,) = small_plan.systems
     best = result.best
     assert best is not None and small_plan.cheapest == "p5.48xlarge"
-    lay = sl.parse(best.layout, best.chips, best.weights, best.kv_cache)
-    lay = attrs.evolve(lay, chunk_tokens=best.chunk_tokens)
-    est = serving.estimate_serve(reg.workload("llama3.1-8b"), on(reg, "p5.48xlarge", best.chips), lay, at_rate(40.0))
+    est = re_estimate(reg, reg.workload("llama3.1-8b"), best, at_rate(40.0))
     assert est.ttft_p90_s == pytest.approx(best.ttft_p90_s, rel=0.02) and est.ttft_p90_s <= 0.5 * 1.02
     assert est.tpot_p90_s == pytest.approx(best.tpot_p90_s, rel=0.02) and est.tpot_p90_s <= 0.03 * 1.02
     assert best.tokens_per_s_per_chip == pytest.approx(40.0 * 200 / best.chips)
     assert best.usd_per_hour is not None and best.usd_per_million_output_tokens is not None
     assert best.usd_per_million_output_tokens == pytest.approx(best.usd_per_hour / (40.0 * 200 * 3600) * 1e6)
-    assert best.decode_replicas + best.prefill_replicas == best.chips // (lay.tp * lay.pp)
+    if best.kind == "aggregated":
+        lay = sl.parse(best.layout, best.chips, best.weights, best.kv_cache)
+        assert best.decode_replicas == best.chips // (lay.tp * lay.pp) and best.prefill_replicas == 0
     assert result.evaluated == small_plan.evaluated > 0
 
 
@@ -1407,15 +1417,13 @@ def test_no_fewer_systems_meet_the_targets(reg: registry.Registry, small_plan: s
     chip = reg.chip("h100-sxm")
     for count in range(1, best.count):
         chips = count * 8
-        for tp, pp, weights, kv, chunk, share in itertools.product(
-            serve_search.TP, serve_search.PP, sl.weight_precisions(chip), serve_search.KV, serve_search.CHUNKS,
-            serve_search.PREFILL_SHARE,
+        for tp, pp, weights, kv, chunk in itertools.product(
+            serve_search.TP, serve_search.PP, sl.weight_precisions(chip), serve_search.KV, serve_search.CHUNKS
         ):  # fmt: skip
             if chips % (tp * pp):
                 continue
             dp = chips // (tp * pp)
-            prefill = max(round(share * dp), 1) if share else 0
-            lay = sl.ServeLayout(tp=tp, pp=pp, dp=dp, prefill=prefill, weights=weights, kv_cache=kv, chunk_tokens=chunk)
+            lay = sl.ServeLayout(tp=tp, pp=pp, dp=dp, weights=weights, kv_cache=kv, chunk_tokens=chunk)
             try:
                 est = serving.estimate_serve(work, on(reg, "p5.48xlarge", chips), lay, at_rate(40.0))
             except HwprofError:
@@ -1424,12 +1432,14 @@ def test_no_fewer_systems_meet_the_targets(reg: registry.Registry, small_plan: s
 
 
 def test_the_frontier_is_pareto_and_per_chip(small_plan: serve_search.ServePlan) -> None:
-    points = small_plan.frontier
-    assert points
-    for p, other in itertools.product(points, points):
-        assert not (other.tokens_per_s_per_chip > p.tokens_per_s_per_chip
-                    and other.tokens_per_s_per_user > p.tokens_per_s_per_user)  # fmt: skip
-    assert [p.tokens_per_s_per_user for p in points] == sorted((p.tokens_per_s_per_user for p in points), reverse=True)
+    for kind in (serve_search.AGGREGATED, serve_search.DISAGGREGATED):
+        points = [p for p in small_plan.frontier if p.kind == kind]
+        assert points
+        for p, other in itertools.product(points, points):
+            assert not (other.tokens_per_s_per_chip > p.tokens_per_s_per_chip
+                        and other.tokens_per_s_per_user > p.tokens_per_s_per_user)  # fmt: skip
+        users = [p.tokens_per_s_per_user for p in points]
+        assert users == sorted(users, reverse=True)
 
 
 def test_plan_serve_refuses_bad_goals(reg: registry.Registry) -> None:
@@ -1469,7 +1479,8 @@ def test_unreachable_targets_name_the_first_one_missed(reg: registry.Registry) -
     tpot = serve_search.plan_serve(work, options, reg.interconnects, 1.0, 1000, 200, 10.0, 1e-6, max_count=2)
     assert tpot.systems[0].reason.startswith("TPOT p90 above target: best ")
     rate = serve_search.plan_serve(work, options, reg.interconnects, 1e6, 1000, 200, 10.0, 1.0, max_count=2)
-    assert rate.systems[0].reason == "cannot serve the rate with up to 2 systems"
+    assert rate.systems[0].reason == ("cannot serve the rate with up to 2 systems; no prefill and decode pools of up to 2 "
+                                      "systems meet both targets either")  # fmt: skip
     big = reg.workload("llama3.1-405b")
     nowhere = serve_search.plan_serve(big, options, reg.interconnects, 1.0, 1000, 200, 10.0, 1.0, max_count=1,
                                       precisions=("bf16",))  # fmt: skip
