@@ -77,11 +77,11 @@ def refresh(
     Needs boto3 (pip install 'hwprof[aws]'). The file overrides the built-in snapshot and keeps its
     Capacity Block and spot prices; the previous file is kept as .bak.
     """
-    from hwprof.cli.common import current_registry as reg
     from hwprof.data.records import CostModel
     from hwprof.data.schema import load_resource
     from hwprof.errors import HwprofError, did_you_mean
     from hwprof.plugins import aws_price_list as api
+    from hwprof.service.session import current_registry as reg
 
     r = reg()
     snapshot = next(m for m in load_resource(plugin.package, plugin.filename).cost_model if m.id == "aws")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import hwprof
-from tests import ROOT
+from tests import FIXTURES, ROOT
 
 
 def python_blocks(path: Path) -> list[str]:
@@ -46,7 +46,7 @@ def test_results_are_what_json_prints(run_cli: Any) -> None:
 
 
 def test_a_model_config_or_a_workload_works_like_a_preset(tmp_path: Path) -> None:
-    work = hwprof.workload(ROOT / "tests" / "data" / "configs" / "llama-3.1-8b.json")
+    work = hwprof.workload(FIXTURES / "configs" / "llama-3.1-8b.json")
     assert work.params == pytest.approx(8.03e9, rel=0.01)  # Llama 3.1 8B: 8.03B parameters
     by_workload = hwprof.estimate_train(work, tokens=1e12, chip="h100-sxm", chips=8)
     by_path = hwprof.estimate_train(str(ROOT / "tests/fixtures/configs/llama-3.1-8b.json"), tokens=1e12, chip="h100-sxm",
@@ -105,3 +105,21 @@ def test_a_wrong_value_from_python_says_which_input() -> None:
     assert (caught.value.subject, caught.value.value) == ("purchase", "spto")
     assert str(caught.value).startswith("purchase spto: unknown purchase option (did you mean 'spot'?)")
     assert caught.value.for_cli().startswith("--purchase spto: unknown purchase option")
+
+
+def test_the_api_plans_with_a_computed_cost_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed ownership model (tests/fixtures) prices a plan from Python as it does on the
+    command line: the API and the CLI build their candidates in the same place (hwprof.service.plan)."""
+    from hwprof.data import plugin_loading
+
+    monkeypatch.syspath_prepend(str(FIXTURES / "hwprof-onprem-ownership"))
+    installed = plugin_loading.entry_points
+    extra = ("hwprof-onprem-ownership", "hwprof_onprem_ownership", "hwprof-onprem-ownership")
+    monkeypatch.setattr(plugin_loading, "entry_points", lambda: [*installed(), extra])
+    hwprof.registry()
+    result = hwprof.plan_train("llama3.1-8b", tokens=1e11, systems=["p5.48xlarge"], cost_model="onprem",
+                               purchase="ownership", top=3)  # fmt: skip
+    [option, *_] = result.options
+    # 8 x (35,000 / (4 x 8,760) + 1.275 kW x 1.3 x 0.10 + 1,500 / 8,760) USD per system-hour (the example's figures)
+    assert option.price["usd_per_hour"] == pytest.approx(8 * (35000 / 35040 + 1.275 * 1.3 * 0.1 + 1500 / 8760))
+    assert option.purchase == "ownership"

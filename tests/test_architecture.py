@@ -1,6 +1,7 @@
 """The house's rules, read off the source: no import cycle among hwprof's modules (imports inside
 functions count too: a lazy import is still a dependency), and data flows one way,
-data -> cost -> perf -> cli, with plugins above core and nothing in core importing a plugin."""
+data -> cost -> perf -> service -> cli, with plugins above core and nothing in core importing a plugin;
+the Python API (the hwprof package's __init__) calls the service and never the CLI."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from tests import ROOT
 
 PACKAGES = {"hwprof": ROOT / "core", "hwprof.plugins": ROOT / "plugins"}
 # Lower layers never import higher ones.
-LAYERS = ["hwprof.errors", "hwprof.data", "hwprof.jsonable", "hwprof.cost", "hwprof.perf", "hwprof.emit",
-          "hwprof.report", "hwprof.cli", "hwprof.plugins"]  # fmt: skip
+LAYERS = ["hwprof.errors", "hwprof.version", "hwprof.data", "hwprof.jsonable", "hwprof.cost", "hwprof.perf",
+          "hwprof.service", "hwprof.emit", "hwprof.report", "hwprof.cli", "hwprof.plugins"]  # fmt: skip
 
 
 def modules() -> dict[str, Path]:
@@ -125,3 +126,10 @@ def test_domain_code_does_not_name_command_line_flags() -> None:
                 if text.lstrip("f'\"").startswith("--"):
                     flagged.append(f"{name}:{node.lineno}: {text[:60]}")
     assert flagged == []
+
+
+def test_only_the_cli_imports_the_cli() -> None:
+    """The API and everything below the CLI reach the models through hwprof.service."""
+    importers = [f"{a} imports {b}" for a, targets in graph().items() for b in targets
+                 if b.startswith("hwprof.cli") and not a.startswith(("hwprof.cli", "hwprof.plugins"))]  # fmt: skip
+    assert importers == []

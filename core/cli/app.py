@@ -14,10 +14,11 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.cli.common import Session, begin, warn_once, warned
-from hwprof.cli.render import echo
+from hwprof.cli.common import warn_once, warned
+from hwprof.cli.render import echo, note
 from hwprof.data import plugin_calls, plugin_loading, registry
 from hwprof.errors import HwprofError
+from hwprof.service.session import Session, begin
 from hwprof.version import __version__
 
 # Built-in command groups: modules implementing ``hwprof_register_commands``, the hook a
@@ -72,7 +73,7 @@ def _main(
     for folder in profiles or []:
         if not folder.is_dir():
             raise HwprofError(f"--profiles {folder}: not a folder; pass a folder holding *.toml profiles")
-    ctx.obj = Session(strict=strict_plugins, profile_dirs=list(profiles or []))
+    ctx.obj = Session(strict=strict_plugins, profile_dirs=list(profiles or []), on_warning=warn_once, on_note=note)
     begin(ctx.obj)
     if debug:
         os.environ["HWPROF_DEBUG"] = "1"

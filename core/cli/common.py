@@ -1,20 +1,19 @@
-"""What the command modules share: the session (settings and registry of one invocation), option
-types, and turning options into workloads, clusters and quotes. Imports no command module.
+"""What the command modules share: option types and their checks, shell completion, and the text
+helpers tables use. Imports no command module; domain work is the service's (``hwprof.service``).
 """
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import attrs
 import typer
 
-from hwprof.cli.render import note, number, warn
+from hwprof.cli.render import number, warn
 from hwprof.data import checks, registry
-from hwprof.errors import HwprofError, did_you_mean
+from hwprof.errors import HwprofError
+from hwprof.service.session import current
 
 
 class OptionError(HwprofError):
@@ -43,29 +42,6 @@ def checked(bound: checks.Bound) -> Callable[[typer.CallbackParam, Any], Any]:
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print stable JSON instead of a table (--format json).")]
 
 
-@attrs.define(eq=False, repr=False)  # no eq/repr: each attrs method costs start-up time
-class Session:
-    """One invocation's choices (strict mode, extra profile folders) and the registry they give.
-
-    The global callback sets it for the invocation (the typer context's ``obj`` and a context
-    variable); commands reach it through ``current_registry()``.
-    """
-
-    strict: bool = False
-    profile_dirs: list[Path] = attrs.Factory(list)
-
-    def settings(self) -> registry.Settings:
-        return registry.Settings.from_env(strict=self.strict, profile_dirs=self.profile_dirs)
-
-    def registry(self) -> registry.Registry:
-        """The registry for this invocation; plugin warnings go to stderr once."""
-        result = registry.get(self.settings())
-        for message in result.warnings:
-            warn_once(message)
-        result.warnings.clear()
-        return result
-
-
 warned: set[str] = set()  # warnings printed in this invocation (``main`` clears it)
 
 
@@ -77,23 +53,6 @@ def warn_once(text: str) -> None:
         warn(text)
 
 
-_session: contextvars.ContextVar[Session] = contextvars.ContextVar("hwprof_session")
-
-
-def begin(session: Session) -> None:
-    """Make ``session`` the one commands of this invocation use."""
-    _session.set(session)
-
-
-def session() -> Session:
-    return _session.get(None) or Session()
-
-
-def current_registry() -> registry.Registry:
-    """The registry of the command being run (built once per process)."""
-    return session().registry()
-
-
 def _completer(kind: str) -> Any:
     """Shell completion of the ids of one kind of record (typer calls it with the word typed so far).
 
@@ -103,7 +62,7 @@ def _completer(kind: str) -> Any:
 
     def complete(incomplete: str) -> list[str]:
         try:
-            ids = getattr(registry.get(session().settings()), kind)
+            ids = getattr(registry.get(current().settings()), kind)
         except Exception:  # completion must never fail loudly
             return []
         return sorted(i for i in ids if i.startswith(incomplete))
@@ -199,96 +158,6 @@ RegionOpt = Annotated[str | None, typer.Option("--region", help="Region; default
 PurchaseOpt = Annotated[str, typer.Option("--purchase", help="on-demand, capacity-block, spot, ...")]
 
 
-def cluster_from(system_id: str | None, count: int, chip_id: str | None, chips: int | None) -> Any:
-    from hwprof.perf import cluster
-
-    r = current_registry()
-    if (system_id is None) == (chip_id is None):
-        raise HwprofError("give the hardware once: `system` ID [`count` K] or `chip` ID `chips` N")
-    if count < 1 or (chips is not None and chips < 1):
-        raise HwprofError(f"`count` and `chips` must be at least 1, got {chips if chips is not None else count}")
-    if system_id is not None:
-        system = r.system(system_id)
-        total = system.chips * count
-        if chips:
-            if chips > system.chips and chips % system.chips:
-                low, high = chips // system.chips * system.chips, cluster.whole_systems(chips, system)
-                raise HwprofError(f"`chips` {chips} is not a whole number of {system.id} ({system.chips} chips each): "
-                                  f"use {low} or {high}, or `count`")  # fmt: skip
-            if chips < system.chips:
-                warn(f"--chips {chips}: {chips} of the {system.chips} chips of one {system.id}")
-            total = chips
-        return cluster.cluster_for(r.chip(system.chip), total, system, r.interconnects)
-    if chips is None:
-        raise HwprofError("`chip` needs `chips` N (how many)")
-    return cluster.cluster_for(r.chip(chip_id), chips, None, r.interconnects)  # type: ignore[arg-type]
-
-
-COST_MODEL_ENV = "HWPROF_COST_MODEL"
-
-
-def chosen_cost_model(name: str | None) -> Any:
-    """The cost model to price with: --cost-model, else HWPROF_COST_MODEL, else the only one loaded,
-    else the only built-in one (so a profile the user adds never breaks a command that worked).
-    None for 'none' or when none is loaded."""
-    import os
-
-    r = current_registry()
-    if name is None and os.environ.get(COST_MODEL_ENV):
-        name = os.environ[COST_MODEL_ENV]
-        if name != "none" and name not in r.cost_models:
-            raise HwprofError(f"{COST_MODEL_ENV}={name}: unknown cost model{did_you_mean(name, list(r.cost_models))}; "
-                              f"known: {', '.join(sorted(r.cost_models)) or 'none'}")  # fmt: skip
-    if name == "none":
-        return None
-    if name is not None:
-        return r.cost_model(name)
-    models = sorted(r.cost_models)
-    if len(models) <= 1:
-        return r.cost_models[models[0]] if models else None
-    builtin = [m for m in models if _builtin(r, m)]
-    if len(builtin) != 1:
-        raise HwprofError(f"several cost models are loaded ({', '.join(models)}); choose one with `cost_model`, "
-                          f"or set {COST_MODEL_ENV} to make one your default")  # fmt: skip
-    others = ", ".join(m for m in models if m != builtin[0])
-    note(f"priced with the built-in cost model {builtin[0]!r}; also loaded: {others} "
-         f"(choose with --cost-model, or make one your default with {COST_MODEL_ENV}=ID)")  # fmt: skip
-    return r.cost_models[builtin[0]]
-
-
-def _builtin(r: registry.Registry, cost_model: str) -> bool:
-    provider = r.provider("cost_models", cost_model)
-    return any(p.builtin and provider == f"plugin {p.name!r}" for p in r.plugins)
-
-
-def quote_for(cost_model: str | None, target: Any, purchase: str, region: str | None) -> Any:
-    from hwprof.cost import pricing
-
-    chosen = chosen_cost_model(cost_model) if target.system is not None else None
-    if chosen is None:
-        return None
-    try:
-        return pricing.quote(chosen, target.system, purchase, region)
-    except HwprofError as exc:
-        if target and region is None and purchase == "on-demand":
-            warn(f"{exc.for_cli()}; no cost shown")
-            return None
-        raise HwprofError(
-            f"{exc.detail} (choose with `purchase`/`region`, or pass `cost_model` none)",
-            subject=exc.subject,
-            value=exc.value,
-        ) from None
-
-
-def note_calibration(result: dict[str, Any], chip_id: str, kind: str) -> None:
-    """Say whether any published result on this chip backs the efficiency defaults."""
-    cases = [c.id for c in current_registry().validation_cases.values() if c.chip == chip_id and c.kind == kind]
-    result["published_cases_for_chip"] = cases
-    if not cases:
-        warn(f"no published {kind} results for {chip_id} are on file: its efficiency comes from other chips' runs "
-             "(see `hwprof validate`); treat the range as optimistic")  # fmt: skip
-
-
 def range_text(value: dict[str, float], unit: str = "", scale: float = 1.0) -> str:
     low, mid, high = (value[k] * scale for k in ("low", "expected", "high"))
     return f"{number(mid)} {unit} ({number(low)} to {number(high)})".replace("  ", " ")
@@ -301,32 +170,3 @@ def hardware_text(inputs: dict[str, Any]) -> str:
 
 def days_text(seconds: float) -> str:
     return f"{seconds / 86400:,.1f} days" if seconds >= 86400 else f"{seconds / 3600:,.2f} hours"
-
-
-def purchase_options(pricing: Any, purchase: str, region: str | None, cost_models: list[Any]) -> list[str]:
-    """The --purchase options in order of preference, after checking them and --region."""
-    options = [p.strip() for p in purchase.split(",") if p.strip()]
-    for option in options:
-        pricing.check_purchase(option)
-    if region is not None:
-        pricing.check_region(region, sorted({r for m in cost_models for r in m.regions}), "the cost models have")
-    return options
-
-
-def first_quote(
-    pricing: Any, cost_model: Any, system_id: str, options: list[str], region: str | None
-) -> tuple[Any, str]:
-    """The first purchase option (in the order given) with a price, or why there is none."""
-    why = ""
-    for option in options:
-        if region is None or region in cost_model.regions:
-            try:
-                return pricing.quote(cost_model, current_registry().system(system_id), option, region), ""
-            except HwprofError as exc:
-                why = why or exc.for_cli()
-                continue  # no price under this option: try the next
-    gaps = [g.reason for option in options for g in pricing.missing_for(cost_model, system_id, option, region)]
-    if not gaps and why and not hasattr(cost_model, "prices"):
-        return None, why  # a cost model that computes its quotes says best why it has none
-    where = f" in {region}" if region else ""
-    return None, f"no {'/'.join(options)} price{where}" + (f": {gaps[0]}" if gaps else "")

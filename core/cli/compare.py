@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import attrs
 import typer
 
 from hwprof.cli.common import (
@@ -14,37 +13,18 @@ from hwprof.cli.common import (
     SeqLenOpt,
     TrainPrecisionOpt,
     checked,
-    chosen_cost_model,
     complete_cost_models,
     complete_system_list,
-    current_registry,
     days_text,
-    first_quote,
-    purchase_options,
 )
 from hwprof.cli.groups import ModelOptions, OutputOptions, grouped
 from hwprof.cli.plot import RATIO_NOTE, ratio_bars, ratios
 from hwprof.cli.render import Cell, Table, duration, emit, note, warn
 from hwprof.data import checks
 from hwprof.data.hookspecs import hookimpl
-from hwprof.errors import HwprofError
+from hwprof.service.compare import compare_serve_result, compare_train_result
 
 compare_app = typer.Typer(help="One workload across several systems, with ratios to a baseline.", no_args_is_help=True)
-
-
-def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[list[str], str]:
-    """The system ids of --systems and the baseline among them (default: the first).
-
-    One system is enough when several cost models are compared on it.
-    """
-    ids = [s.strip() for s in text.split(",") if s.strip()]
-    if len(ids) < (1 if cost_models > 1 else 2):
-        raise HwprofError(
-            "`systems` needs at least two system ids, separated by commas (or one with several `cost_models`)"
-        )
-    if baseline is not None and baseline not in ids:
-        raise HwprofError(f"`baseline` {baseline} is not one of `systems` {','.join(ids)}")
-    return ids, baseline or ids[0]
 
 
 @compare_app.command("train")
@@ -103,68 +83,6 @@ def compare_train(
         note(f"chart written to {ratios(panels, plot, title=title, note=RATIO_NOTE)}")
 
 
-@attrs.frozen
-class Comparison:
-    """One workload on several systems (and cost models): a row per pair, ratios against ``baseline``."""
-
-    baseline: str
-    rows: tuple[dict[str, Any], ...]  # system, label, cost_model, chips, result, ratios, missing_price
-    finding: str = ""
-
-
-def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseline: str | None = None,
-                         chips: int | None = None, precision: str = "bf16", seq_len: int | None = None,
-                         cost_models: list[str] | None = None, region: str | None = None,
-                         purchase: str = "on-demand", global_batch_tokens: float | None = None) -> Comparison:  # fmt: skip
-    """What ``compare train`` shows, as data (also ``hwprof.compare_train``)."""
-    from hwprof.cost import pricing
-    from hwprof.jsonable import to_json
-    from hwprof.perf import cluster
-    from hwprof.perf.train import training
-
-    r = current_registry()
-    models: list[str | None] = list(cost_models) if cost_models else [*sorted(r.cost_models)]
-    seq = seq_len or work.seq_len
-    if global_batch_tokens is not None and not seq:
-        raise HwprofError("needs the sequence length to count sequences", subject="global_batch_tokens")
-    batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
-    from hwprof.perf import ranges
-
-    published = ranges.own_chips(r.validation_cases.values(), "train")
-    ids, baseline = _systems(",".join(systems), baseline, len(models))
-    options = purchase_options(pricing, purchase, region, [r.cost_model(m) for m in models if m])
-    rows: list[dict[str, Any]] = []
-    for system_id in ids:
-        system = r.system(system_id)
-        chip = r.chip(system.chip)
-        want = chips or _fewest_chips(work, system, chip, r.interconnects, precision, seq_len, batch)
-        target = cluster.cluster_for(chip, cluster.whole_systems(want, system), system, r.interconnects)
-        for model_id in models or [None]:  # without a cost model: time and energy only
-            quote, missing = None, ""
-            if model_id is not None:
-                quote, missing = first_quote(pricing, r.cost_model(model_id), system_id, options, region)
-            result = to_json(training.estimate_train(work, target, r.interconnects, tokens, precision, None, seq_len,
-                                                     quote=quote, global_batch_seqs=batch,
-                                                     published_chips=published))  # fmt: skip
-            label = system_id + (f" [{model_id}]" if len(models) > 1 else "")
-            rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,
-                         "result": result, "missing_price": missing})  # fmt: skip
-    out = _ratios(rows, baseline, "time_s")
-    return Comparison(baseline, tuple(out), _finding(out, baseline))
-
-
-def _fewest_chips(work: Any, system: Any, chip: Any, interconnects: dict[str, Any], precision: str,
-                  seq_len: int | None, batch: int | None) -> int:  # fmt: skip
-    """Chips in the fewest systems on which some layout fits (``plan``'s rule)."""
-    from hwprof.perf import plan
-
-    result = plan.plan_train(work, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=1,
-                             batch_seqs=batch)  # fmt: skip
-    if not result.options:
-        raise HwprofError(f"{system.id}: {result.reasons.get(system.id, 'no layout fits')}")
-    return min(row.chips for row in result.options)
-
-
 def _layout_cell(result: dict[str, Any]) -> Cell:
     """tp pp dp cp and the share of the step that is not compute."""
     s = result["step"]
@@ -184,19 +102,6 @@ def _price_cell(cost: dict[str, Any] | None) -> str:
     return f"{p['usd_per_hour']:g}/h {p['purchase']} {p['region']} {p['observed']}" + (" STALE" if p["stale"] else "")
 
 
-def _ratios(rows: list[dict[str, Any]], baseline: str, time_key: str) -> list[dict[str, Any]]:
-    base = next(r for r in rows if r["system"] == baseline)
-    base_cost = (base["result"].get("cost_usd") or {}).get("expected")
-    tokens = base["result"]["inputs"]["tokens"]
-    for row in rows:
-        cost = (row["result"].get("cost_usd") or {}).get("expected")
-        row["cost"] = cost
-        row["tokens_per_usd"] = tokens / cost if cost else None
-        row["time_ratio"] = row["result"][time_key]["expected"] / base["result"][time_key]["expected"]
-        row["price_performance"] = base_cost / cost if cost and base_cost else None
-    return rows
-
-
 def _compact(row: dict[str, Any]) -> dict[str, Any]:
     res = row["result"]
     return {"system": row["system"], "cost_model": row["cost_model"], "chips": row["chips"], "time_s": res["time_s"],
@@ -206,24 +111,6 @@ def _compact(row: dict[str, Any]) -> dict[str, Any]:
             "price": (res.get("cost") or {}).get("price"), "mfu": res["mfu"], "layout": res["layout"],
             "layout_basis": res["layout_basis"], "step": res["step"], "memory": res["memory"],
             "tiers": res["tiers"]}  # fmt: skip
-
-
-def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
-    priced = [r for r in rows if r["price_performance"]]
-    lines = []
-    for row in priced:
-        if row["price_performance"] == 1 and row["system"] == baseline:
-            continue
-        gain = row["price_performance"] - 1
-        verdict = "better" if gain > 0 else "worse"
-        lines.append(f"{row['label']}: {abs(gain):.0%} {verdict} price-performance than the baseline at these prices "
-                     f"and the step time its searched layout is expected to take; the ranking holds unless its real throughput "
-                     f"is "
-                     f"{'below' if gain > 0 else 'above'} {1 / row['price_performance']:.2f}x that expectation")  # fmt: skip
-    for row in rows:
-        if not row["cost"]:
-            lines.append(f"not priced: {row['label']}: {row['missing_price'] or 'no cost model'}")
-    return "\n".join(lines)
 
 
 @compare_app.command("serve")
@@ -287,53 +174,6 @@ def compare_serve(
                   (f"price-performance vs {baseline}",
                    ratio_bars(shown, baseline, "cost_usd_per_million_tokens", smaller_is_better=True))]  # fmt: skip
         note(f"chart written to {ratios(panels, plot, title=title, note=RATIO_NOTE)}")
-
-
-# ----------------------------------------------------------------------------- plan
-
-
-def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None = None, precision: str = "bf16",
-                         kv_precision: str = "bf16", batch: int = 1, input_tokens: int = 1000,
-                         output_tokens: int = 500, cost_model: str | None = None, region: str | None = None,
-                         purchase: str = "on-demand") -> Comparison:  # fmt: skip
-    """What ``compare serve`` shows, as data (also ``hwprof.compare_serve``); ``batch`` is the
-    concurrency (users in a closed loop)."""
-    from hwprof.cost import pricing
-    from hwprof.perf import cluster, ranges
-    from hwprof.perf.serve import layout as serve_layout
-    from hwprof.perf.serve import serving
-
-    r = current_registry()
-    ids, baseline = _systems(",".join(systems), baseline)
-    chosen_model = chosen_cost_model(cost_model)
-    options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
-    out: list[dict[str, Any]] = []
-    for system_id in ids:
-        system = r.system(system_id)
-        target = cluster.cluster_for(r.chip(system.chip), system.chips, system, r.interconnects)
-        quote, missing = None, ""
-        if chosen_model is not None:
-            quote, missing = first_quote(pricing, chosen_model, system_id, options, region)
-        lay = serve_layout.default_layout(target, precision, kv_precision, work.heads)
-        res = serving.estimate_serve(
-            work,
-            target,
-            lay,
-            serving.Traffic(input_tokens, output_tokens, batch),
-            quote,
-            published_chips=ranges.own_chips(r.validation_cases.values(), "serve"),
-        )
-        out.append({"system": system_id, "label": system_id, "result": res, "missing_price": missing})
-
-    def per_million(res: Any) -> float | None:
-        return res.cost.usd_per_million_output_tokens.expected if res.cost else None
-
-    base = next(o for o in out if o["system"] == baseline)
-    base_cost = per_million(base["result"])
-    for o in out:
-        cost = per_million(o["result"])
-        o["price_performance"] = base_cost / cost if cost and base_cost else None
-    return Comparison(baseline, tuple(out))
 
 
 @hookimpl

@@ -16,11 +16,8 @@ from hwprof.cli.common import (
     PurchaseOpt,
     RegionOpt,
     checked,
-    current_registry,
     days_text,
     hardware_text,
-    note_calibration,
-    quote_for,
     range_text,
 )
 from hwprof.cli.groups import HardwareOptions, ModelOptions, OutputOptions, grouped
@@ -62,25 +59,20 @@ def estimate_train(
     """Training time, chip-hours, memory per chip, cost and energy for a layout (given or searched), with a range."""
     from hwprof.cli.render import Pairs, emit, ranges_table
     from hwprof.jsonable import to_json
-    from hwprof.perf.train import training
+    from hwprof.service import estimate
+    from hwprof.service.costs import calibration_evidence, quote_for
+    from hwprof.service.workload import global_batch_seqs
 
     fmt, plot = output.format(), output.plot
     work = model_opts.workload(seq_len)
     target = hardware.cluster()
     quote = quote_for(cost_model, target, purchase, region)
-    seq = seq_len or work.seq_len
-    if global_batch_tokens is not None and (not global_batch_tokens > 0 or not seq):
-        raise HwprofError("--global-batch-tokens must be positive, with a known sequence length (--seq-len)")
-    batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
-    r = current_registry()
-    from hwprof.perf import ranges
-
-    published = ranges.own_chips(r.validation_cases.values(), "train")
-    result = training.estimate_train(work, target, r.interconnects, tokens, precision, layout, seq_len, full_run,
-                                     quote, batch, cross_domain=cross_domain_tp, mfu=mfu,
-                                     published_chips=published)  # fmt: skip
+    batch = global_batch_seqs(work, global_batch_tokens, seq_len)
+    result = estimate.train(work, target, tokens, precision=precision, layout=layout, seq_len=seq_len,
+                            full_run=full_run, quote=quote, global_batch_seqs=batch, cross_domain=cross_domain_tp,
+                            mfu=mfu)  # fmt: skip
     data = to_json(result)
-    note_calibration(data, target.chip.id, "train")
+    data["published_cases_for_chip"] = calibration_evidence(target.chip.id, "train")
     for message in (result.cost or {}).get("warnings", []):
         warn(message)
     title = "training estimate (expected, with the low-high range)"
@@ -216,20 +208,6 @@ ChunkOpt = Annotated[
 ]
 
 
-def serve_setup(work: Any, target: Any, layout: str | None, precision: str, kv_precision: str,
-                chunk_tokens: int) -> Any:  # fmt: skip
-    """The layout the user gave, or the default one (stated in the result's assumptions)."""
-    from hwprof.perf.serve import layout as serve_layout
-
-    if chunk_tokens < 1:
-        raise HwprofError(f"the chunked-prefill budget must be at least 1 token, got {chunk_tokens}")
-    if layout:
-        lay = serve_layout.parse(layout, target.chips, precision, kv_precision)
-    else:
-        lay = serve_layout.default_layout(target, precision, kv_precision, work.heads)
-    return attrs.evolve(lay, chunk_tokens=chunk_tokens)
-
-
 @estimate_app.command("serve")
 @grouped
 def estimate_serve(
@@ -250,8 +228,9 @@ def estimate_serve(
     """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens."""
     from hwprof.cli.render import Pairs, emit, ranges_table
     from hwprof.jsonable import to_json
-    from hwprof.perf import ranges
     from hwprof.perf.serve import serving
+    from hwprof.service import estimate
+    from hwprof.service.costs import calibration_evidence, quote_for
 
     fmt, plot = output.format(), output.plot
     if concurrency is not None and rate is not None:
@@ -259,15 +238,14 @@ def estimate_serve(
     work = model_opts.workload()
     target = hardware.cluster()
     quote = quote_for(cost_model, target, purchase, region)
-    lay = serve_setup(work, target, layout, precision, kv_precision, chunk_tokens)
+    lay = estimate.serve_layout(work, target, layout, precision, kv_precision, chunk_tokens)
     load = serving.Traffic(input_tokens, output_tokens, concurrency=concurrency if rate is None else None,
                            rate_per_s=rate, max_batch=max_batch)  # fmt: skip
     if rate is None and concurrency is None:
         load = attrs.evolve(load, concurrency=1)
-    own = ranges.own_chips(current_registry().validation_cases.values(), "serve")
-    result = serving.estimate_serve(work, target, lay, load, quote, published_chips=own)
+    result = estimate.serve(work, target, lay, load, quote)
     data = to_json(result)
-    note_calibration(data, target.chip.id, "serve")
+    data["published_cases_for_chip"] = calibration_evidence(target.chip.id, "serve")
     for message in result.cost.warnings if result.cost else ():
         warn(message)
     title = "serving estimate (expected, with the low-high range)"
@@ -343,15 +321,9 @@ def estimate_peak(
 ) -> None:  # fmt: skip
     """Aggregate peak compute (dense and sparse), memory, bandwidth and power of N chips or K systems."""
     from hwprof.cli.render import aggregate_blocks, emit, output_format
-    from hwprof.perf.aggregate import aggregate_chips, aggregate_system
+    from hwprof.service import estimate
 
-    r = current_registry()
-    target = hardware.cluster()
-    if target.system is not None:
-        result = aggregate_system(target.system, target.chip, r.interconnects, target.chips // target.system.chips)
-    else:
-        result = {"system": f"{target.chips} x {target.chip.id}", "systems": 1, **aggregate_chips(target.chip, target.chips),
-                  "tiers": [], "scale_up_domain_chips": 1, "claims": []}  # fmt: skip
+    result = estimate.peak(hardware.cluster())
     emit(output_format(fmt, as_json), result, lambda: aggregate_blocks(result))
 
 

@@ -39,11 +39,8 @@ from hwprof.cli.common import (
     ParamsOpt,
     PlotOpt,
     SystemOpt,
-    cluster_from,
-    current_registry,
 )
 from hwprof.data import records
-from hwprof.errors import HwprofError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,26 +65,11 @@ class ModelOptions(OptionGroup):
 
     def workload(self, seq_len: int | None = None) -> records.Workload:
         """The ``records.Workload`` these options name (``seq_len`` is kept for counts given directly)."""
-        from hwprof.data import hf_config
+        from hwprof.service.workload import resolve
 
-        given = [f"`{name}`" for name, v in (("model", self.model), ("params", self.params),
-                                             ("model_config", self.model_config)) if v]  # fmt: skip
-        if len(given) != 1:
-            raise HwprofError("give the model once: `model` ID, `params` N (with `layers`/`hidden`/`heads` for "
-                              f"attention and KV cache) or `model_config` PATH{'; got ' + ', '.join(given) if given else ''}")  # fmt: skip
-        if self.model:
-            return current_registry().workload(self.model)
-        if self.model_config:
-            return hf_config.from_hf_config(self.model_config)
-        params, active, heads, kv_heads = self.params, self.active_params, self.heads, self.kv_heads
-        assert params is not None
-        if active is not None and active > params:
-            raise HwprofError(f"`active_params` {active:g} is more than `params` {params:g}")
-        if heads is not None and ((self.hidden is not None and heads > self.hidden) or (kv_heads or 0) > heads):
-            raise HwprofError(f"`heads` {heads} does not fit: key/value heads <= heads <= model width (`hidden`)")
-        return records.Workload.given(params, source="given on the command line", active_params=active or params,
-                                      layers=self.layers, hidden=self.hidden, heads=heads, kv_heads=kv_heads,
-                                      seq_len=seq_len)  # fmt: skip
+        return resolve(self.model, params=self.params, active_params=self.active_params, layers=self.layers,
+                       hidden=self.hidden, heads=self.heads, kv_heads=self.kv_heads, model_config=self.model_config,
+                       seq_len=seq_len)  # fmt: skip
 
 
 @attrs.frozen
@@ -101,6 +83,8 @@ class HardwareOptions(OptionGroup):
 
     def cluster(self) -> Any:
         """The ``perf.cluster.Cluster`` these options name."""
+        from hwprof.service.hardware import cluster_from
+
         return cluster_from(self.system, self.count, self.chip, self.chips)
 
 

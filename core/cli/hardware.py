@@ -15,12 +15,12 @@ from hwprof.cli.common import (
     complete_interconnects,
     complete_models,
     complete_systems,
-    current_registry,
 )
 from hwprof.cli.render import LEGEND, Cell, Pairs, Shown, Table, aggregate_blocks, emit, number, output_format
 from hwprof.data import checks
 from hwprof.data.hookspecs import hookimpl
 from hwprof.jsonable import to_json
+from hwprof.service.session import current_registry
 
 ChipId = Annotated[str, typer.Argument(metavar="ID", autocompletion=complete_chips, help="A chip id.")]
 LinkId = Annotated[str, typer.Argument(metavar="ID", autocompletion=complete_interconnects, help="An interconnect id.")]

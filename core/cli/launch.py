@@ -44,9 +44,10 @@ class LaunchOptions(OptionGroup):
 def plugin_emitters() -> list[Any]:
     """Emitters plugins register (``hwprof_register_emitters``); a plugin whose hook fails is skipped
     with a warning, as one whose commands fail."""
-    from hwprof.cli.common import session, warn_once
+    from hwprof.cli.common import warn_once
     from hwprof.data import plugin_calls, registry
     from hwprof.emit import Emitter
+    from hwprof.service.session import current as session
 
     manager = registry.modules(session().settings()).manager
     found: list[Any] = []

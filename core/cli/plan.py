@@ -11,11 +11,7 @@ from hwprof.cli.common import (
     CostModelOpt,
     RegionOpt,
     checked,
-    chosen_cost_model,
-    current_registry,
     days_text,
-    first_quote,
-    purchase_options,
 )
 from hwprof.cli.groups import ModelOptions, OutputOptions, grouped
 from hwprof.cli.launch import LaunchOptions, after_serve_plan, after_train_plan
@@ -33,6 +29,8 @@ from hwprof.cli.render import (
 from hwprof.data import checks
 from hwprof.data.hookspecs import hookimpl
 from hwprof.errors import HwprofError
+from hwprof.service.estimate import published_chips
+from hwprof.service.session import current_registry
 
 plan_app = typer.Typer(
     help="The cheapest or fastest configuration that meets a deadline or a budget.", no_args_is_help=True
@@ -57,35 +55,18 @@ def plan_train_cmd(
 ) -> None:  # fmt: skip
     """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting the
     deadline, the fastest within the budget, and why each system's cheaper options are out."""
-    from hwprof.cost import pricing
     from hwprof.jsonable import to_json
-    from hwprof.perf import plan
+    from hwprof.service import plan
+    from hwprof.service.workload import global_batch_seqs
 
     fmt, plot = output.format(), output.plot
-    r = current_registry()
     work = model_opts.workload(seq_len)
-    chosen_model = chosen_cost_model(cost_model)
-    ids = _system_ids(r, systems, chosen_model)
-    options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
-    seq = seq_len or work.seq_len
-    if global_batch_tokens is not None and (not global_batch_tokens > 0 or not seq):
-        raise HwprofError("--global-batch-tokens must be positive, with a known sequence length (--seq-len)")
-    batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
-    candidates = []
-    for system_id in ids:
-        system = r.system(system_id)
-        quotes = []
-        for option in options if chosen_model else []:
-            quote, _ = first_quote(pricing, chosen_model, system_id, [option], region)
-            if quote is not None:
-                quotes.append(quote)
-        candidates.append((system, r.chip(system.chip), quotes or [None]))
-    from hwprof.perf import ranges
-
-    published = ranges.own_chips(r.validation_cases.values(), "train")
-    result = plan.plan_train(work, candidates, r.interconnects, tokens, precision, seq_len,
-                             deadline_days * 86400 if deadline_days is not None else None, budget, top, batch,
-                             published)  # fmt: skip
+    ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
+    candidates = plan.train_candidates(ids, cost_model, purchase, region)
+    batch = global_batch_seqs(work, global_batch_tokens, seq_len)
+    result = plan.plan_train(work, candidates, tokens, precision=precision, seq_len=seq_len,
+                             deadline_s=deadline_days * 86400 if deadline_days is not None else None, budget=budget,
+                             top=top, global_batch_seqs=batch)  # fmt: skip
     # Each price warning once, on stderr and in the JSON (a script reading --json sees a stale price too).
     warnings = sorted({w for row in (*result.options, *result.frontier) for w in row.warnings})
     for message in warnings:
@@ -94,6 +75,8 @@ def plan_train_cmd(
                                  f"budget {budget:,.0f} USD" if budget else "") if g) or "the time-cost frontier"  # fmt: skip
     title = f"{work.id}, {tokens:.3g} tokens, {precision}; goal: {goal}"
     data = {"deadline_days": deadline_days, "budget_usd": budget, **to_json(result), "warnings": warnings}
+    r, published = current_registry(), published_chips("train")
+    ids = [system.id for system, _, _ in candidates]
     question = [title, f"model: {work.name}, from {work.citation}; systems considered: {', '.join(ids)}; "
                 f"purchase: {purchase}"]  # fmt: skip
     if not after_train_plan(launch, fmt, data, result, work, precision, r, tokens, question, deadline_days, batch,
@@ -193,29 +176,17 @@ def plan_serve_cmd(
     """The cheapest deployment per system meeting TTFT and TPOT targets at a request rate (layout,
     count, precision, cost per hour and per million output tokens), and the throughput frontier."""
     fmt, plot = output.format(), output.plot
-    from hwprof.cost import pricing
-    from hwprof.errors import HwprofError
     from hwprof.jsonable import to_json
-    from hwprof.perf import ranges
-    from hwprof.perf.serve import search as serve_search
+    from hwprof.service import plan as plans
 
     if max_count < 1 or max_count > 4096:
         raise HwprofError(f"--max-count {max_count}: use 1 to 4096")
-    r = current_registry()
     work = model_opts.workload()
-    chosen_model = chosen_cost_model(cost_model)
-    ids = _system_ids(r, systems, chosen_model)
-    options = purchase_options(pricing, purchase, region, [chosen_model] if chosen_model else [])
-    candidates = []
-    for system_id in ids:
-        system = r.system(system_id)
-        quote = first_quote(pricing, chosen_model, system_id, options, region)[0] if chosen_model else None
-        candidates.append((system, r.chip(system.chip), quote))
+    ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
+    candidates = plans.serve_candidates(ids, cost_model, purchase, region)
     wanted = tuple(p.strip() for p in precisions.split(",") if p.strip())
-    published = ranges.own_chips(r.validation_cases.values(), "serve")
-    plan = serve_search.plan_serve(work, candidates, r.interconnects, rate, input_tokens, output_tokens, ttft_slo,
-                                   tpot_slo, budget, wanted, max_count, robust=robust,
-                                   published_chips=published)  # fmt: skip
+    plan = plans.plan_serve(work, candidates, rate, input_tokens, output_tokens, ttft_slo, tpot_slo, budget=budget,
+                            precisions=wanted, max_count=max_count, robust=robust)  # fmt: skip
     for _, _, quote in candidates:
         for message in quote.warnings() if quote else ():
             warn(message)
@@ -223,8 +194,10 @@ def plan_serve_cmd(
              f"{duration(ttft_slo)}, TPOT p90 <= {duration(tpot_slo)}" + (f", budget {budget:,.2f} USD/h" if budget else "")
              + (", met at the slow end of each range (--robust)" if robust else ""))  # fmt: skip
     data = to_json(plan)
+    ids = [system.id for system, _, _ in candidates]
     question = [title, f"model: {work.name}, from {work.citation}; systems considered: {', '.join(ids)}; "
                 f"weights: {precisions}; purchase: {purchase}"]  # fmt: skip
+    r, published = current_registry(), published_chips("serve")
     if not after_serve_plan(launch, fmt, data, plan, work, r, question, published):
         emit(fmt, data, lambda: serve_plan_blocks(plan, title, top))
     if plot is not None:
@@ -321,16 +294,6 @@ def _spread(points: list, top: int) -> list:  # type: ignore[type-arg]
         return points[: max(top, 0)]
     step = (len(points) - 1) / (top - 1)
     return [points[round(i * step)] for i in range(top)]
-
-
-# ----------------------------------------------------------------------------- validate
-
-
-def _system_ids(r: Any, systems: str | None, chosen_model: Any) -> list[str]:
-    """The --systems given, else every system the cost model prices (every system without one)."""
-    if systems:
-        return [s.strip() for s in systems.split(",") if s.strip()]
-    return sorted(chosen_model.priced_systems() & set(r.systems)) if chosen_model else sorted(r.systems)
 
 
 @hookimpl

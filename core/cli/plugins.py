@@ -34,7 +34,7 @@ def plugins_list(
     fmt: FormatOpt = None,
 ) -> None:
     """Plugins: name, version, status, hooks, and what each registered."""
-    from hwprof.cli.common import current_registry as reg
+    from hwprof.service.session import current_registry as reg
 
     r = reg()
     infos = [p for p in r.plugins if all_plugins or not p.builtin]
@@ -225,7 +225,7 @@ def plugins_new(
     names = names_for(name)
     template, systems, links = None, [], []
     if chip is not None:
-        from hwprof.cli.common import current_registry as reg
+        from hwprof.service.session import current_registry as reg
 
         r = reg()
         template = r.chip(chip)

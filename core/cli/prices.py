@@ -43,7 +43,7 @@ HEADLINE = ("fp8", "bf16")  # the precisions the list shows price-performance fo
 
 
 def _registry() -> Any:
-    from hwprof.cli.common import current_registry as reg
+    from hwprof.service.session import current_registry as reg
 
     return reg()
 

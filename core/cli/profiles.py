@@ -60,11 +60,11 @@ def profiles_new(
     kind: KindOption = None,
 ) -> None:
     """Write a new profile shaped like an existing record: its units and structure, with placeholder figures."""
-    from hwprof.cli.common import current_registry as reg
     from hwprof.data.files import write_atomic
     from hwprof.data.registry import PROFILE_KINDS
     from hwprof.data.schema import ID_PATTERN, load_text
     from hwprof.data.writer import dumps
+    from hwprof.service.session import current_registry as reg
 
     if not ID_PATTERN.match(new_id):
         raise HwprofError(
@@ -202,9 +202,9 @@ def _counts(profile: ProfileSet) -> str:
 def _cross_check(loaded: list[tuple[Path, ProfileSet]]) -> list[tuple[Path, str]]:
     """What one file cannot show alone: ids clashing with the registry or each other, and systems
     naming chips or interconnects nothing provides."""
-    from hwprof.cli.common import current_registry as reg
     from hwprof.data.registry import PROFILE_KINDS
     from hwprof.data.toml_text import locate, read_bytes
+    from hwprof.service.session import current_registry as reg
 
     r = reg()
     checked = {str(path.resolve()) for path, _ in loaded}
@@ -260,9 +260,9 @@ def profiles_export(
     kind: KindOption = None,
 ) -> None:
     """Print one record as profile TOML, with the sources it cites; loading it gives the same record."""
-    from hwprof.cli.common import current_registry as reg
     from hwprof.data.registry import PROFILE_KINDS
     from hwprof.data.writer import dumps
+    from hwprof.service.session import current_registry as reg
 
     r = reg()
     kind, record = find(r, record_id, kind)

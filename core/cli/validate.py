@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.cli.common import FormatOpt, JsonFlag, current_registry
+from hwprof.cli.common import FormatOpt, JsonFlag
 from hwprof.cli.render import Cell, Table, emit, number, output_format, plural, warn
 from hwprof.data.hookspecs import hookimpl
 from hwprof.errors import HwprofError
+from hwprof.service.session import current_registry
 
 
 def validate_cmd(

@@ -1,0 +1,163 @@
+"""One workload on several systems (and cost models): a row per pair, ratios against a baseline.
+
+``hwprof compare`` renders these; ``hwprof.compare_train`` and ``hwprof.compare_serve`` return them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from hwprof.errors import HwprofError
+from hwprof.service.costs import chosen_cost_model, first_quote, purchase_options
+from hwprof.service.estimate import published_chips
+from hwprof.service.session import current_registry
+
+
+def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[list[str], str]:
+    """The system ids of --systems and the baseline among them (default: the first).
+
+    One system is enough when several cost models are compared on it.
+    """
+    ids = [s.strip() for s in text.split(",") if s.strip()]
+    if len(ids) < (1 if cost_models > 1 else 2):
+        raise HwprofError(
+            "`systems` needs at least two system ids, separated by commas (or one with several `cost_models`)"
+        )
+    if baseline is not None and baseline not in ids:
+        raise HwprofError(f"`baseline` {baseline} is not one of `systems` {','.join(ids)}")
+    return ids, baseline or ids[0]
+
+
+@attrs.frozen
+class Comparison:
+    """One workload on several systems (and cost models): a row per pair, ratios against ``baseline``."""
+
+    baseline: str
+    rows: tuple[dict[str, Any], ...]  # system, label, cost_model, chips, result, ratios, missing_price
+    finding: str = ""
+
+
+def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseline: str | None = None,
+                         chips: int | None = None, precision: str = "bf16", seq_len: int | None = None,
+                         cost_models: list[str] | None = None, region: str | None = None,
+                         purchase: str = "on-demand", global_batch_tokens: float | None = None) -> Comparison:  # fmt: skip
+    """What ``compare train`` shows, as data (also ``hwprof.compare_train``)."""
+    from hwprof.jsonable import to_json
+    from hwprof.perf import cluster
+    from hwprof.perf.train import training
+
+    r = current_registry()
+    models: list[str | None] = list(cost_models) if cost_models else [*sorted(r.cost_models)]
+    seq = seq_len or work.seq_len
+    if global_batch_tokens is not None and not seq:
+        raise HwprofError("needs the sequence length to count sequences", subject="global_batch_tokens")
+    batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
+    published = published_chips("train")
+    ids, baseline = _systems(",".join(systems), baseline, len(models))
+    options = purchase_options(purchase, region, [r.cost_model(m) for m in models if m])
+    rows: list[dict[str, Any]] = []
+    for system_id in ids:
+        system = r.system(system_id)
+        chip = r.chip(system.chip)
+        want = chips or _fewest_chips(work, system, chip, r.interconnects, precision, seq_len, batch)
+        target = cluster.cluster_for(chip, cluster.whole_systems(want, system), system, r.interconnects)
+        for model_id in models or [None]:  # without a cost model: time and energy only
+            quote, missing = None, ""
+            if model_id is not None:
+                quote, missing = first_quote(r.cost_model(model_id), system_id, options, region)
+            result = to_json(training.estimate_train(work, target, r.interconnects, tokens, precision, None, seq_len,
+                                                     quote=quote, global_batch_seqs=batch,
+                                                     published_chips=published))  # fmt: skip
+            label = system_id + (f" [{model_id}]" if len(models) > 1 else "")
+            rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,
+                         "result": result, "missing_price": missing})  # fmt: skip
+    out = _ratios(rows, baseline, "time_s")
+    return Comparison(baseline, tuple(out), _finding(out, baseline))
+
+
+def _fewest_chips(work: Any, system: Any, chip: Any, interconnects: dict[str, Any], precision: str,
+                  seq_len: int | None, batch: int | None) -> int:  # fmt: skip
+    """Chips in the fewest systems on which some layout fits (``plan``'s rule)."""
+    from hwprof.perf import plan
+
+    result = plan.plan_train(work, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=1,
+                             batch_seqs=batch)  # fmt: skip
+    if not result.options:
+        raise HwprofError(f"{system.id}: {result.reasons.get(system.id, 'no layout fits')}")
+    return min(row.chips for row in result.options)
+
+
+def _ratios(rows: list[dict[str, Any]], baseline: str, time_key: str) -> list[dict[str, Any]]:
+    base = next(r for r in rows if r["system"] == baseline)
+    base_cost = (base["result"].get("cost_usd") or {}).get("expected")
+    tokens = base["result"]["inputs"]["tokens"]
+    for row in rows:
+        cost = (row["result"].get("cost_usd") or {}).get("expected")
+        row["cost"] = cost
+        row["tokens_per_usd"] = tokens / cost if cost else None
+        row["time_ratio"] = row["result"][time_key]["expected"] / base["result"][time_key]["expected"]
+        row["price_performance"] = base_cost / cost if cost and base_cost else None
+    return rows
+
+
+def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
+    priced = [r for r in rows if r["price_performance"]]
+    lines = []
+    for row in priced:
+        if row["price_performance"] == 1 and row["system"] == baseline:
+            continue
+        gain = row["price_performance"] - 1
+        verdict = "better" if gain > 0 else "worse"
+        lines.append(f"{row['label']}: {abs(gain):.0%} {verdict} price-performance than the baseline at these prices "
+                     f"and the step time its searched layout is expected to take; the ranking holds unless its real throughput "
+                     f"is "
+                     f"{'below' if gain > 0 else 'above'} {1 / row['price_performance']:.2f}x that expectation")  # fmt: skip
+    for row in rows:
+        if not row["cost"]:
+            lines.append(f"not priced: {row['label']}: {row['missing_price'] or 'no cost model'}")
+    return "\n".join(lines)
+
+
+def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None = None, precision: str = "bf16",
+                         kv_precision: str = "bf16", batch: int = 1, input_tokens: int = 1000,
+                         output_tokens: int = 500, cost_model: str | None = None, region: str | None = None,
+                         purchase: str = "on-demand") -> Comparison:  # fmt: skip
+    """What ``compare serve`` shows, as data (also ``hwprof.compare_serve``); ``batch`` is the
+    concurrency (users in a closed loop)."""
+    from hwprof.perf import cluster
+    from hwprof.perf.serve import layout as serve_layout
+    from hwprof.perf.serve import serving
+
+    r = current_registry()
+    ids, baseline = _systems(",".join(systems), baseline)
+    chosen_model = chosen_cost_model(cost_model)
+    options = purchase_options(purchase, region, [chosen_model] if chosen_model else [])
+    out: list[dict[str, Any]] = []
+    for system_id in ids:
+        system = r.system(system_id)
+        target = cluster.cluster_for(r.chip(system.chip), system.chips, system, r.interconnects)
+        quote, missing = None, ""
+        if chosen_model is not None:
+            quote, missing = first_quote(chosen_model, system_id, options, region)
+        lay = serve_layout.default_layout(target, precision, kv_precision, work.heads)
+        res = serving.estimate_serve(
+            work,
+            target,
+            lay,
+            serving.Traffic(input_tokens, output_tokens, batch),
+            quote,
+            published_chips=published_chips("serve"),
+        )
+        out.append({"system": system_id, "label": system_id, "result": res, "missing_price": missing})
+
+    def per_million(res: Any) -> float | None:
+        return res.cost.usd_per_million_output_tokens.expected if res.cost else None
+
+    base = next(o for o in out if o["system"] == baseline)
+    base_cost = per_million(base["result"])
+    for o in out:
+        cost = per_million(o["result"])
+        o["price_performance"] = base_cost / cost if cost and base_cost else None
+    return Comparison(baseline, tuple(out))

@@ -1,0 +1,55 @@
+"""The model of an estimate, named once: a preset id, a Hugging Face config.json, or counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hwprof.data import records
+from hwprof.errors import HwprofError
+from hwprof.service.session import current_registry
+
+
+def resolve(
+    model: str | Path | records.Workload | None = None,
+    *,
+    params: float | None = None,
+    active_params: float | None = None,
+    layers: int | None = None,
+    hidden: int | None = None,
+    heads: int | None = None,
+    kv_heads: int | None = None,
+    model_config: Path | None = None,
+    seq_len: int | None = None,
+) -> records.Workload:
+    """The workload named by exactly one of ``model`` (a preset id, a config.json path or a Workload),
+    ``params`` (with the shape where known) or ``model_config``. ``seq_len`` is kept for counts."""
+    from hwprof.data import hf_config
+
+    if isinstance(model, records.Workload):
+        return model
+    if isinstance(model, Path) or (isinstance(model, str) and model.endswith(".json")):
+        model, model_config = None, Path(model)
+    given = [f"`{name}`" for name, v in (("model", model), ("params", params), ("model_config", model_config)) if v]
+    if len(given) != 1:
+        raise HwprofError("give the model once: `model` ID, `params` N (with `layers`/`hidden`/`heads` for "
+                          f"attention and KV cache) or `model_config` PATH{'; got ' + ', '.join(given) if given else ''}")  # fmt: skip
+    if model:
+        return current_registry().workload(str(model))
+    if model_config:
+        return hf_config.from_hf_config(model_config)
+    assert params is not None
+    if active_params is not None and active_params > params:
+        raise HwprofError(f"`active_params` {active_params:g} is more than `params` {params:g}")
+    if heads is not None and ((hidden is not None and heads > hidden) or (kv_heads or 0) > heads):
+        raise HwprofError(f"`heads` {heads} does not fit: key/value heads <= heads <= model width (`hidden`)")
+    return records.Workload.given(params, source="given on the command line", active_params=active_params or params,
+                                  layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
+                                  seq_len=seq_len)  # fmt: skip
+
+
+def global_batch_seqs(work: records.Workload, global_batch_tokens: float | None, seq_len: int | None) -> int | None:
+    """Sequences per optimizer step for a batch given in tokens (None: the model's default)."""
+    seq = seq_len or work.seq_len
+    if global_batch_tokens is not None and (not global_batch_tokens > 0 or not seq):
+        raise HwprofError("`global_batch_tokens` must be positive, with a known sequence length (`seq_len`)")
+    return max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
