@@ -156,11 +156,11 @@ def _expand(paths: list[Path]) -> list[Path]:
 def _check_plugins() -> None:
     """What the installed plugins register: refused records and clashing ids are problems, unusual
     figures are warnings, each plugin with what it registered."""
-    from hwprof.cli.common import session
     from hwprof.data import registry, verify
     from hwprof.data.kinds import BY_ATTRIBUTE
     from hwprof.data.registry import PROFILE_KINDS
     from hwprof.data.schema import load_file
+    from hwprof.service.session import current as session
 
     r = registry.get(session().settings())
     problems = list(r.warnings)  # failed plugins, refused records, ids registered twice (naming both)
