@@ -8,12 +8,12 @@ the plugin, which is the usual way (profiles are data, plugins are code).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from hwprof.data.kinds import KINDS, Kind
+from hwprof.data import records
 
 if TYPE_CHECKING:
     import typer
@@ -23,10 +23,13 @@ hookimpl = pluggy.HookimplMarker("hwprof")
 """Decorator for plugin hook implementations (``from hwprof import hookimpl``)."""
 
 
-# The registration hooks, one per kind of record (hwprof.data.kinds): their docs, with a
-# complete example each. The specs themselves are made from KINDS below, so a kind is listed once.
-DOCS: dict[str, str] = {
-    "chip": """Chips this plugin provides.
+# The registration hooks, one per kind of record (hwprof.data.kinds): each returns a list of records.
+# tests/plugins/test_hooks.py checks there is one for every kind, with the record type it returns.
+
+
+@hookspec
+def hwprof_register_chips() -> Sequence[records.Chip]:
+    """Chips this plugin provides.
 
     Example (``my_chip/__init__.py``, with ``my_chip.toml`` beside it)::
 
@@ -36,8 +39,13 @@ DOCS: dict[str, str] = {
         @hookimpl
         def hwprof_register_chips():
             return load_resource(__name__, "my_chip.toml").chip
-    """,
-    "interconnect": """Interconnects (scale-up links, scale-out networks) this plugin provides.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_interconnects() -> Sequence[records.Interconnect]:
+    """Interconnects (scale-up links, scale-out networks) this plugin provides.
 
     Example::
 
@@ -47,8 +55,13 @@ DOCS: dict[str, str] = {
         @hookimpl
         def hwprof_register_interconnects():
             return load_resource(__name__, "my_chip.toml").interconnect
-    """,
-    "system": """Systems (instances, boards, UltraServers, pods): a chip count joined by interconnect tiers.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_systems() -> Sequence[records.System]:
+    """Systems (instances, boards, UltraServers, pods): a chip count joined by interconnect tiers.
 
     A system names its chip and interconnects by id; they may come from any plugin.
 
@@ -60,8 +73,13 @@ DOCS: dict[str, str] = {
         @hookimpl
         def hwprof_register_systems():
             return load_resource(__name__, "my_chip.toml").system
-    """,
-    "cost_model": """Cost models: what a system costs per hour, as a price list or as behaviour.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_cost_models() -> Sequence[records.QuotesCost]:
+    """Cost models: what a system costs per hour, as a price list or as behaviour.
 
     A cost model is any object with ``id``, ``name``, ``regions``, ``priced_systems()`` and
     ``quote(system, purchase, region, hours, today)`` returning a ``Quote`` (``QuotesCost`` in
@@ -99,8 +117,13 @@ DOCS: dict[str, str] = {
         @hookimpl
         def hwprof_register_cost_models():
             return [Chargeback()]
-    """,
-    "workload": """Workload presets: model shapes estimates can be run on (``--model ID``).
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_workloads() -> Sequence[records.Workload]:
+    """Workload presets: model shapes estimates can be run on (``--model ID``).
 
     Example::
 
@@ -110,8 +133,13 @@ DOCS: dict[str, str] = {
         @hookimpl
         def hwprof_register_workloads():
             return load_resource(__name__, "models.toml").workload
-    """,
-    "validation_case": """Published results (training throughput, chip-hours, serving latency) that
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def hwprof_register_validation_cases() -> Sequence[records.ValidationCase]:
+    """Published results (training throughput, chip-hours, serving latency) that
     ``hwprof validate`` checks the estimators against: a vendor adding a chip can add its
     published benchmarks, so users see how well hwprof predicts that chip.
 
@@ -123,22 +151,8 @@ DOCS: dict[str, str] = {
         @hookimpl
         def hwprof_register_validation_cases():
             return load_resource(__name__, "published.toml").validation_case
-    """,
-}
-
-
-def _registration_spec(kind: Kind) -> Callable[[], Sequence[Any]]:
-    def spec() -> Sequence[Any]:
-        raise NotImplementedError
-
-    spec.__name__ = spec.__qualname__ = kind.hook
-    spec.__doc__ = DOCS[kind.name]
-    spec.__annotations__ = {"return": f"Sequence[{kind.registers.__name__}]"}
-    return hookspec(spec)
-
-
-for _kind in KINDS:
-    globals()[_kind.hook] = _registration_spec(_kind)
+    """
+    raise NotImplementedError
 
 
 @hookspec

@@ -1,9 +1,9 @@
 """The kinds of record hwprof knows, listed once.
 
-Everything else derives from ``KINDS``: the registration hook specs (``hookspecs``), the
-registry's tables and hook dispatch (``registry``), the top-level tables of a profile file
-(``schema``), the hooks of a one-file plugin (``toml_plugin``) and the commands hints point to.
-A new kind of record is one line here, a record class, and a table on ``Registry``.
+The registry's tables and hook dispatch (``registry``), the top-level tables of a profile file
+(``schema``), the hooks of a one-file plugin (``toml_plugin``) and the commands hints point to all
+derive from ``KINDS``. A new kind of record is one line here, a record class, a table on
+``Registry`` and its hook spec written out in ``hookspecs`` (a test checks each kind has one).
 """
 
 from __future__ import annotations

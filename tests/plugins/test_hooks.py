@@ -116,3 +116,22 @@ def test_a_plugin_written_for_the_old_import_paths_still_loads() -> None:
 
     assert old_records is records and old_hookimpl is hwprof.hookimpl and old_step is step
     assert records.__spec__ is not None and records.__spec__.name == "hwprof.data.records"  # not renamed by the alias
+
+
+def test_every_kind_of_record_has_a_hook_spec_written_out_with_its_type() -> None:
+    """One typed function per hook, found by grep and read by type checkers (not made from a table)."""
+    import inspect
+    import typing
+
+    import typer
+
+    from hwprof.data import hookspecs, records
+    from hwprof.data.kinds import KINDS
+
+    source = inspect.getsource(hookspecs)
+    for kind in KINDS:
+        assert f"def {kind.hook}() -> Sequence[records.{kind.registers.__name__}]:" in source
+        hints = typing.get_type_hints(getattr(hookspecs, kind.hook))
+        assert hints["return"] == typing.Sequence[kind.registers] or hints["return"].__args__ == (kind.registers,)
+    assert typing.get_type_hints(hookspecs.hwprof_register_commands, localns={"typer": typer})["cli"] is typer.Typer
+    assert records is hookspecs.records
