@@ -250,7 +250,7 @@ def prompt_costs(shape: records.Workload, r: sl.Replica, chunk_tokens: Any, inpu
     chunks = -(-new // chunk_tokens) if r.chunked_prefill else one
     pack = xp.maximum(1, chunk_tokens // new) if r.chunked_prefill else one
     compute, comm_s = sl.prompt_time(r, padded, flops, chunks, xp=xp, attention_flops=attention)
-    work = sum(sl.prompt_time(r, padded, flops, chunks, xp=xp, batched=True, attention_flops=attention))
+    work = sum(sl.prompt_time(r, padded, flops, chunks, xp=xp, batched=True, attention_flops=attention, pack=pack))
     return PromptCosts(compute + comm_s, compute, comm_s, work, chunks, pack)
 
 

@@ -301,6 +301,10 @@ class Replica:
     chunked_prefill: bool = True
     prompt_buckets: tuple[int, ...] = ()
     batch_buckets: tuple[int, ...] = ()
+    expert_flops_per_token: Any = 0.0  # a token's matmul FLOPs in routed experts (2 x k / E of their weights)
+    expert_width: Any = 0.0  # one expert's MLP columns on a chip (its width / etp)
+    dense_width_share: Any = 1.0  # the dense matmuls' size factor the achieved rates carry
+    half_width: Any = 185.0  # the size curve's half width
 
     def max_batch(self, context_tokens: Any, xp: Any = SCALAR) -> Any:
         """Sequences of ``context_tokens`` whose KV cache fits beside the weights (0 if none)."""
@@ -372,6 +376,7 @@ def prompt_time(
     xp: Any = SCALAR,
     batched: bool = False,
     attention_flops: Any = 0.0,
+    pack: Any = 1,
 ) -> tuple[Any, Any]:
     """(compute or weight reads, communication and fixed costs) of one prompt of ``tokens`` alone
     (or, ``batched``, the replica time it takes under load). Chunks pipeline through the stages, so
@@ -381,17 +386,33 @@ def prompt_time(
     inside the decode steps shares their floor; one that does not runs each chunk as a step of its
     own. Under attention data parallel the prompt's ``attention_flops`` (its share of
     ``prompt_flops``) run on one rank while the others wait: alone, and under load unless prompts are
-    balanced over the ranks (``adp=2``)."""
+    balanced over the ranks (``adp=2``). Under load ``pack`` prompts share an iteration, so its
+    routed experts see ``pack`` times the rows."""
     chips = r.chips * chunks / (chunks + r.pp - 1)
     rate = r.batched_prefill_flops_per_s if batched else r.prefill_flops_per_s
     own_rank = (r.adp == 1) if batched else (r.adp > 0)
     side = xp.where(own_rank, chips / r.chips, chips)  # chips the attention side runs on
-    compute = (prompt_flops - attention_flops) / (chips * rate) + attention_flops / (side * rate)
+    matmuls = prompt_flops - attention_flops
+    # Routed experts: a chunk's tokens x k / E rows reach one expert; its narrow side (those rows or
+    # its width per chip) sets its rate on the size curve, in place of the dense matmuls' (``expert_gemm_share``).
+    experts = tokens * r.expert_flops_per_token
+    slower = r.dense_width_share / expert_gemm_share(r, tokens / chunks * (pack if batched else 1), xp)
+    compute = (matmuls - experts + experts * slower) / (chips * rate) + attention_flops / (side * rate)
     if batched:  # under load the weights are read once per step for the decodes and prompts together
         return compute, r.comm_per_token_s * tokens + (0.0 if r.chunked_prefill else chunks * r.floor_s)
     reads = chunks * r.weights_bytes_per_chip / r.hbm_bytes_per_s
     fixed = chunks * (r.comm_fixed_s + r.floor_s) + r.request_s
     return xp.maximum(compute, reads), fixed + r.comm_per_token_s * tokens
+
+
+def expert_gemm_share(r: Replica, chunk_tokens: Any, xp: Any = SCALAR) -> Any:
+    """Share of a large matmul's rate one routed expert's matmul reaches in a chunk of ``chunk_tokens``:
+    ``n / (n + half width)`` with n the narrower of its rows (tokens x k / E: each expert sees its
+    share of the chunk's tokens, gathered from every rank) and its width per chip (training's
+    ``step.expert_size_factor``, the same curve). 1 for a dense model."""
+    rows = chunk_tokens * r.expert_pick
+    n = xp.maximum(xp.minimum(rows, r.expert_width), 1e-9)
+    return xp.where(r.expert_flops_per_token > 0, n / (n + r.half_width), r.dense_width_share)
 
 
 def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Tier, ...], tp: Any, pp: Any, weight_bytes: Any,
@@ -416,6 +437,12 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         split = tp
     kv = (shape.kv_elements_per_token() or 0.0) * kv_bytes / pp / split
     share, pick = expert_numbers(shape)
+    # Routed experts' matmuls run one per local expert (a grouped GEMM) at their own shape: the expert's
+    # MLP width over its expert tensor-parallel ranks (etp = tp / ep), and as many rows as tokens reach
+    # one expert (prompt_time). A token's FLOPs in them: 2 x k / E of the expert weights.
+    expert_flops = 2 * share * shape.params * pick
+    etp = xp.maximum(tp / xp.maximum(ep, 1), 1.0) if not adp else xp.maximum(tp / xp.maximum(ep, tp), 1.0)
+    expert_width = (shape.ffn_hidden or shape.hidden or 0) / etp
     own = k.chip_prefill_efficiency or (chip.prefill_efficiency.value if chip.prefill_efficiency else 1.0)
     # Each chip computes hidden / tp columns of every matmul: narrower is slower, as in training. A
     # chip with a half width of its own counts it per rank (tp chips run tp x its ranks per chip).
@@ -426,7 +453,10 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
     layers = shape.layers or 0
     ranks = 1 if adp else tp
     # Per step, each stage runs 2 all-reduces per layer on its pp micro-batches (2 x layers in all),
-    # plus pp sends to the next stage (tp chips away); expert parallel adds 2 all-to-alls per layer.
+    # plus pp sends to the next stage (tp chips away). Attention data parallel replaces them by the
+    # experts' dispatch and combine all-to-all (2 per layer). With attention over the tensor ranks
+    # every rank already holds every token: each applies its own experts (ep) or expert slices (etp)
+    # and the layer's all-reduce sums them, so expert parallel adds no collective there.
     empty = comm.tiered_all_reduce(0.0, ranks, 1, tiers, xp)
     fixed = 2 * layers * empty
     per_token = 2 * layers * (comm.tiered_all_reduce(hidden_bytes, ranks, 1, tiers, xp) - empty)
@@ -434,11 +464,11 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
     staged = pp > 1
     fixed = fixed + xp.where(staged, pp * hop0, 0.0)
     per_token = per_token + xp.where(staged, pp * (comm.tiered_p2p(hidden_bytes, tp, tiers, xp) - hop0), 0.0)
-    if adp or not isinstance(ep, int) or ep > 1:  # ep may be an array in the search (ep = tp)
-        group = xp.maximum(ep, tp) if adp else ep
+    if adp:
+        group = xp.maximum(ep, tp)
         # Each token goes to its k experts; with attention data parallel each rank sends only its own
         # tokens (1 / tp of the batch), the ranks at once.
-        size = hidden_bytes * (shape.experts_per_token or 1) / (tp if adp else 1)
+        size = hidden_bytes * (shape.experts_per_token or 1) / tp
         none = comm.tiered_all_to_all(0.0, group, 1, tiers, xp)
         fixed = fixed + 2 * layers * none
         per_token = per_token + 2 * layers * (comm.tiered_all_to_all(size, group, 1, tiers, xp) - none)
@@ -454,6 +484,8 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         floor_s=(stack.step_floor_us * layers + stack.step_host_us) * 1e-6,
         request_s=(stack.request_floor_us * layers + stack.request_host_us) * 1e-6,
         chunked_prefill=stack.chunked_prefill, prompt_buckets=stack.prompt_buckets, batch_buckets=stack.batch_buckets,
+        expert_flops_per_token=expert_flops, expert_width=expert_width, dense_width_share=narrow,
+        half_width=own_half or k.matmul_half_width,
     )  # fmt: skip
 
 

@@ -167,7 +167,7 @@ def _replicas(np: Any, shape: records.Workload, chip: records.Chip, tiers: tuple
                                      ep=tp, adp=adp, stack=stack) for adp in (0, 1)]  # fmt: skip
         r = attrs.evolve(r, **{name: np.choose(grid["moe"], [np.broadcast_to(getattr(m, name), tp.shape) for m in modes])
                                for name in ("weights_bytes_per_chip", "kv_bytes_per_token_per_chip", "comm_fixed_s",
-                                            "comm_per_token_s", "adp")})  # fmt: skip
+                                            "comm_per_token_s", "adp", "expert_width")})  # fmt: skip
     return sl.scaled(r, factor) if factor != 1.0 else r
 
 
@@ -545,7 +545,8 @@ def _pick(np: Any, shape: records.Workload, chip: records.Chip, system: records.
     best_agg = float(agg_head.max(initial=0.0))
     best_split = float(split_head.max(initial=0.0))
     if agg_rows.size and (not split_rows.size or best_agg >= best_split):
-        j = int(agg_rows[int(np.argmax(agg_head))])
+        # The most headroom; where experts whole (ep) and sliced (etp) tie, experts whole.
+        j = int(agg_rows[np.lexsort((grid["moe"][agg_rows] == 0, -agg_head))[0]])
         one = {name: values[j : j + 1] for name, values in grid.items()}
         expected = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, i, o, k, 1.0, stack,
                             serve_options) if robust else {n: v_[j : j + 1] for n, v_ in ev.items() if hasattr(v_, "shape")}  # fmt: skip

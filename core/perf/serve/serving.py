@@ -148,7 +148,8 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
     prompt_attention = serve_shape.prompt_attention_flops(shape, padded)
     compute_s, comm_s = sl.prompt_time(r, padded, prompt_flops, chunks, attention_flops=prompt_attention)
     prompt_s = compute_s + comm_s
-    work_s = sum(sl.prompt_time(r, padded, prompt_flops, chunks, batched=True, attention_flops=prompt_attention))
+    work_s = sum(sl.prompt_time(r, padded, prompt_flops, chunks, batched=True, attention_flops=prompt_attention,
+                                pack=pack))  # fmt: skip
     max_batch = float(r.max_batch(i + o))
     if t.max_batch is not None:
         max_batch = min(max_batch, float(t.max_batch))

@@ -1219,8 +1219,14 @@ def test_attention_data_parallel_prompts_wait_for_their_rank(reg: registry.Regis
         lay = sl.ServeLayout(tp=8, ep=8 if adp else 1, adp=adp, weights="fp8")
         r = sl.replica(qwen, p5, lay)
 
-        def expected(on_one: bool, rate: float, r: sl.Replica = r) -> float:
-            return (flops - attention) / (8 * rate) + attention / ((1 if on_one else 8) * rate)
+        # routed experts at their own shape: 1,000 x 8 / 128 = 62.5 rows, narrower than the expert's
+        # 1,536 / etp columns, against the dense matmuls' 4,096 / 8 = 512 (test_stack_floors: by hand)
+        experts = 1000 * r.expert_flops_per_token
+        slower = (512 / (512 + 185)) / (62.5 / (62.5 + 185))
+
+        def expected(on_one: bool, rate: float, experts: float = experts, slower: float = slower) -> float:
+            matmuls = flops - attention - experts + experts * slower
+            return matmuls / (8 * rate) + attention / ((1 if on_one else 8) * rate)
 
         alone, _ = sl.prompt_time(r, 1000, flops, 1, attention_flops=attention)
         loaded, _ = sl.prompt_time(r, 1000, flops, 1, batched=True, attention_flops=attention)
