@@ -79,6 +79,10 @@ def sections(pick: TrainPick) -> tuple[dict[str, dict[str, Any]], dict[str, str]
         notes["local_batch_size"] = (f"mb={lay.mb}; gradient accumulation "
                                      f"{pick.global_batch_seqs // max(1, lay.mb * lay.dp)} steps")  # fmt: skip
     par["context_parallel_degree"] = lay.cp
+    if pick.seq_len % (lay.tp * 2 * lay.cp):
+        # llama3/infra/parallelize.py: the sequence divides by tp x 2 x cp (its seq_len_divisor)
+        missing.append(f"seq_len {pick.seq_len} does not divide by tp x 2 x cp = {lay.tp * 2 * lay.cp}, as "
+                       "torchtitan requires")  # fmt: skip
     if lay.ep > 1:
         par["expert_parallel_degree"] = lay.ep
         par["expert_tensor_parallel_degree"] = lay.etp

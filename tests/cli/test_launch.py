@@ -4,6 +4,7 @@ give the plan's own figures; --report writes one page, never over a file without
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,15 @@ def flags(args: list[str]) -> dict[str, str | bool]:
     return out
 
 
+def unrolled(layout: str) -> list[str]:
+    """A pipeline layout's stages, its repeats written out as Megatron Core reads them
+    (pipeline_parallel_layer_layout.py: commas are cosmetic, ``(x)*n`` and then ``x*n`` repeat)."""
+    text = layout.replace(",", "")
+    for pattern in (r"\(([^)]+)\)\*(\d+)", r"(.)\*(\d+)"):
+        text = re.sub(pattern, lambda m: m.group(1) * int(m.group(2)), text)
+    return text.split("|")
+
+
 def layout_from_megatron(f: dict[str, str | bool], chips: int) -> str:
     """Megatron-LM's flags as an hwprof layout, read the way Megatron reads them (docs/emit.md)."""
     tp = int(f.get("--tensor-model-parallel-size", 1))
@@ -27,7 +37,7 @@ def layout_from_megatron(f: dict[str, str | bool], chips: int) -> str:
     cp = int(f.get("--context-parallel-size", 1))
     vpp = int(f.get("--num-virtual-stages-per-pipeline-rank", 1))
     if "--pipeline-model-parallel-layout" in f:
-        vpp = str(f["--pipeline-model-parallel-layout"]).count("|") // pp + 1  # stages / pp
+        vpp = len(unrolled(str(f["--pipeline-model-parallel-layout"]))) // pp  # stages / pp
     strategy = f.get("--data-parallel-sharding-strategy")
     zero = {"optim_grads": 2, "optim_grads_params": 3}[str(strategy)] if "--use-megatron-fsdp" in f else \
         1 if "--use-distributed-optimizer" in f else 0  # fmt: skip
@@ -127,3 +137,19 @@ def test_report_is_written_once(run_cli: RunCli, tmp_path: Path) -> None:
     third = run_cli(*args, "--force")
     assert third.code == 0 and page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     json.loads(run_cli(*args[:-2], "--json").out)  # the plan's JSON is unchanged without --emit
+
+
+def test_an_interleaved_uneven_layout_round_trips_through_megatron_flags(run_cli: RunCli) -> None:
+    # 80 layers over pp=4 x vpp=8: no even split; Megatron gets a pipeline layout string, which read back
+    # (32 stages / pp 4 = vpp 8) gives the estimate the same layout and so the same time.
+    base = ("estimate", "train", "--model", "llama3.1-70b", "--tokens", "15e12", "--system", "p5.48xlarge",
+            "--count", "64", "--global-batch-tokens", str(512 * 8192))  # fmt: skip
+    given = "tp=8,pp=4,dp=16,cp=1,ep=1,vpp=8,mb=1,zero=1,recompute=selective,sp=1,uneven=1,grads=32"
+    first = run_cli(*base, "--layout", given, "--emit", "megatron", "--json")
+    assert first.code == 0, first.err
+    f = flags(first.json()["launch"]["args"])
+    stages = unrolled(str(f["--pipeline-model-parallel-layout"]))
+    assert [s.count("t") for s in stages] == [2] * 16 + [3] * 16 and stages[0][0] == "E" and stages[-1][-1] == "L"
+    assert layout_from_megatron(f, 512) == given
+    again = run_cli(*base, "--layout", layout_from_megatron(f, 512), "--json")
+    assert again.json()["time_s"] == first.json()["time_s"]
