@@ -10,6 +10,8 @@ num_batched_tokens_buckets).
 
 from __future__ import annotations
 
+import attrs
+
 from hwprof import hookimpl
 from hwprof.emit import Emitted, Emitter, ServePick, TrainPick, arg, bash_array, flat, header, uneven_ends
 
@@ -78,6 +80,9 @@ def vllm_neuron(pick: ServePick) -> Emitted:
     import json
 
     missing: list[str] = []
+    if len(pick.split()) > 1:
+        missing.append("the prefill/decode pools: not written here; the arguments below are the decode pool's")
+        pick = attrs.evolve(pick.split()[-1], summary=pick.summary)
     config = {"neuron_config": {"num_seqs_buckets": _powers(pick.max_num_seqs),
                                 "num_batched_tokens_buckets": _powers(pick.chunk_tokens, min(128, pick.chunk_tokens))}}  # fmt: skip
     out = [
@@ -95,8 +100,6 @@ def vllm_neuron(pick: ServePick) -> Emitted:
                        "neuron_config by hand")  # fmt: skip
     if pick.dp > 1:
         missing.append(f"{pick.dp} replicas: start {pick.dp} servers like this behind a load balancer")
-    if pick.prefill:
-        missing.append("the prefill/decode split: not written here")
     lines = ["#!/usr/bin/env bash", *header("vLLM (NxD Inference backend) arguments for this deployment.",
                                              VLLM_NEURON, pick, missing)]  # fmt: skip
     lines += bash_array("VLLM_ARGS", out)

@@ -133,32 +133,45 @@ def serve_pick(work: Any, lay: Any, max_num_seqs: int, input_tokens: int, output
 
 
 def serve_plan_estimate(work: Any, d: Any, registry: Any, rate: float, input_tokens: int, output_tokens: int,
-                        published: frozenset[str]) -> tuple[Any, Any, Any]:  # fmt: skip
-    """The plan's pick re-estimated one at a time: (layout, cluster, ServeEstimate). Its KV cache sets
-    how many sequences the engine must allow; its breakdown feeds the report."""
+                        published: frozenset[str]) -> tuple[list[Any], Any]:  # fmt: skip
+    """The plan's pick re-estimated one at a time: (its layouts, the estimate). One layout for an
+    aggregated deployment (a ServeEstimate), the prefill and the decode pool's for a disaggregated one
+    (a DisaggEstimate). Their KV caches set how many sequences each engine must allow; the breakdown
+    feeds the report."""
     from hwprof.perf.cluster import cluster_for
+    from hwprof.perf.serve import disagg, search, serving
     from hwprof.perf.serve import layout as sl
-    from hwprof.perf.serve import serving
 
     system = registry.system(d.system)
     chip = registry.chip(system.chip)
+    traffic = serving.Traffic(input_tokens, output_tokens, rate_per_s=rate)
+    if getattr(d, "kind", "aggregated") == "disaggregated":
+        prefill, decode = search.deployment_pools(d, system, chip, registry.interconnects)
+        result = disagg.estimate_disaggregated(work, prefill, decode, traffic, registry.interconnects,
+                                               published_chips=published)  # fmt: skip
+        return [prefill.layout, decode.layout], result
     cluster = cluster_for(chip, d.chips, system, registry.interconnects)
     lay = attrs.evolve(sl.parse(d.layout, d.chips, d.weights, d.kv_cache), chunk_tokens=d.chunk_tokens)
-    result = serving.estimate_serve(work, cluster, lay, serving.Traffic(input_tokens, output_tokens, rate_per_s=rate),
-                                    published_chips=published)  # fmt: skip
-    return lay, cluster, result
+    return [lay], serving.estimate_serve(work, cluster, lay, traffic, published_chips=published)
 
 
-def serve_plan_pick(work: Any, d: Any, lay: Any, estimate: Any, registry: Any, rate: float, input_tokens: int,
-                    output_tokens: int) -> Any:  # fmt: skip
+def serve_plan_pick(work: Any, d: Any, layouts: list[Any], estimate: Any, registry: Any, rate: float,
+                    input_tokens: int, output_tokens: int) -> Any:  # fmt: skip
     system = registry.system(d.system)
     cost = f", {d.usd_per_hour:,.2f} USD/h" if d.usd_per_hour is not None else ""
     summary = (f"{work.id} at {rate:g} requests/s, {input_tokens:,} in / {output_tokens:,} out: {d.count} x "
                f"{d.system} ({d.chips} chips), layout {d.layout}, {d.weights} weights, {d.kv_cache} KV cache",
                f"hwprof estimate: TTFT p90 {d.ttft_p90_s * 1e3:,.0f} ms, TPOT p90 {d.tpot_p90_s * 1e3:,.1f} ms{cost}")  # fmt: skip
     ranks = _ranks(registry.chip(system.chip))
-    return serve_pick(work, lay, estimate.memory.max_batch_per_replica, input_tokens, output_tokens, d.chips,
-                      system.chips, ranks, summary)  # fmt: skip
+    if len(layouts) == 1:
+        return serve_pick(work, layouts[0], estimate.memory.max_batch_per_replica, input_tokens, output_tokens,
+                          d.chips, system.chips, ranks, summary)  # fmt: skip
+    pools = tuple(
+        attrs.evolve(serve_pick(work, lay, figures.max_batch_per_worker, input_tokens, output_tokens, lay.chips,
+                                system.chips, ranks, summary), role=figures.role)
+        for lay, figures in zip(layouts, (estimate.prefill, estimate.decode), strict=True)
+    )  # fmt: skip
+    return attrs.evolve(pools[1], role="", pools=pools, chips=d.chips)
 
 
 def _ranks(chip: Any) -> int:
@@ -248,9 +261,9 @@ def after_serve_plan(opts: LaunchOptions, fmt: str, data: dict[str, Any], plan: 
         chosen = next((s.best for s in plan.systems if s.best), None)
     emitted = estimate = None
     if chosen is not None:
-        lay, _, estimate = serve_plan_estimate(work, chosen, registry, plan.rate_per_s, plan.input_tokens,
-                                               plan.output_tokens, published)  # fmt: skip
-        pick = serve_plan_pick(work, chosen, lay, estimate, registry, plan.rate_per_s, plan.input_tokens,
+        layouts, estimate = serve_plan_estimate(work, chosen, registry, plan.rate_per_s, plan.input_tokens,
+                                                plan.output_tokens, published)  # fmt: skip
+        pick = serve_plan_pick(work, chosen, layouts, estimate, registry, plan.rate_per_s, plan.input_tokens,
                                plan.output_tokens)  # fmt: skip
         emitted = write_launch(opts.emit or "vllm", "serve", pick)
     elif opts.emit:

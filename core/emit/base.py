@@ -55,10 +55,22 @@ class ServePick:
     prefill: int = 0
     ranks_per_chip: int = 1
     summary: tuple[str, ...] = ()
+    role: str = ""  # "prefill" or "decode": one pool of a disaggregated deployment
+    pools: tuple[ServePick, ...] = ()  # disaggregated: the prefill pool's pick, then the decode pool's
 
     @property
     def replica_ranks(self) -> int:
         return self.tp * self.pp
+
+    def split(self) -> tuple[ServePick, ...]:
+        """The pools to launch: a disaggregated pick's two, the same-layout split of ``prefill`` of the
+        replicas into two pools of that layout, or the pick itself."""
+        if self.pools:
+            return self.pools
+        if self.prefill:
+            return (attrs.evolve(self, dp=self.prefill, prefill=0, role="prefill"),
+                    attrs.evolve(self, dp=self.dp - self.prefill, prefill=0, role="decode"))  # fmt: skip
+        return (self,)
 
 
 @attrs.frozen

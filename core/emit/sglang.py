@@ -7,13 +7,13 @@ Written against SGLang v0.5 (python/sglang/srt/server_args.py, ServerArgs: each 
 
 from __future__ import annotations
 
-from hwprof.emit.base import Emitted, Emitter, ServePick, arg, bash_array, flat, header
+from hwprof.emit.base import Arg, Emitted, Emitter, ServePick, arg, bash_array, flat, header
 
 TARGETS = "SGLang v0.5 (python/sglang/srt/server_args.py: ServerArgs)"
 KV = {"bf16": "auto", "fp16": "auto", "fp8": "fp8_e4m3"}
 
 
-def write(pick: ServePick) -> Emitted:
+def pool_args(pick: ServePick) -> tuple[list[Arg], list[str]]:
     missing: list[str] = []
     out = [arg("--tp-size", pick.tp, means=f"tp={pick.tp}: ranks of one server")]
     if pick.pp > 1:
@@ -34,15 +34,31 @@ def write(pick: ServePick) -> Emitted:
         out.append(arg("--quantization", "fp8", means="fp8 weights, quantized at load"))
     elif pick.weights not in ("bf16", "fp16"):
         missing.append(f"{pick.weights} weights: serve a checkpoint already quantized to {pick.weights}")
-    if pick.prefill:
-        missing.append(f"the split into {pick.prefill} prefill-only and {pick.dp - pick.prefill} decode replicas: "
-                       "start those servers with --disaggregation-mode prefill / decode and a router")  # fmt: skip
+    if pick.role:
+        out.append(arg("--disaggregation-mode", pick.role, means=f"the {pick.role} pool of a disaggregated deployment"))
     if pick.dp > 1:
-        missing.append(f"{pick.dp} replicas: start {pick.dp} servers like this behind a router (sglang_router)")
+        where = f" of the {pick.role} pool" if pick.role else ""
+        missing.append(f"{pick.dp} replicas{where}: start {pick.dp} servers like this behind a router (sglang_router)")
+    return out, missing
+
+
+def write(pick: ServePick) -> Emitted:
+    missing: list[str] = []
+    body: list[str] = []
+    args: tuple[str, ...] = ()
+    pools = pick.split()
+    if len(pools) > 1:
+        missing.append("the router in front of the prefill and decode servers (sglang_router, its PD mode) and the "
+                       "KV transfer backend (--disaggregation-transfer-backend)")  # fmt: skip
+    for pool in pools:
+        out, more = pool_args(pool)
+        missing += [m for m in more if m not in missing]
+        variable = f"SGLANG_{pool.role.upper() or 'ARGS'}"
+        body += bash_array(variable, out)
+        body.append(f'# python -m sglang.launch_server --model-path "$MODEL" "${{{variable}[@]}}"')
+        args = args or flat(out)
     lines = ["#!/usr/bin/env bash", *header("SGLang server arguments for this deployment.", TARGETS, pick, missing)]
-    lines += bash_array("SGLANG_ARGS", out)
-    lines.append('# python -m sglang.launch_server --model-path "$MODEL" "${SGLANG_ARGS[@]}"')
-    return Emitted("sglang", TARGETS, "\n".join(lines) + "\n", flat(out), tuple(missing), ".sh")
+    return Emitted("sglang", TARGETS, "\n".join([*lines, *body]) + "\n", args, tuple(missing), ".sh")
 
 
 EMITTER = Emitter("sglang", "serve", "SGLang launch_server arguments (bash array)", write)

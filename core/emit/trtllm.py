@@ -12,8 +12,13 @@ from hwprof.emit.base import Emitted, Emitter, ServePick, arg, bash_array, flat,
 TARGETS = "TensorRT-LLM 1.2 (trtllm-serve, PyTorch backend)"
 
 
-def write(pick: ServePick) -> Emitted:
+def write(whole: ServePick) -> Emitted:
     missing: list[str] = []
+    pick = whole.split()[-1]  # one engine's arguments: a disaggregated deployment's decode pool
+    if len(whole.split()) > 1:
+        pools = " and ".join(f"{p.dp} {p.role} worker(s) of {p.tp * p.pp} ranks" for p in whole.split())
+        missing.append(f"the disaggregated pools ({pools}): trtllm-serve's disaggregated mode and its config are "
+                       "not written here; the arguments below are the decode pool's")  # fmt: skip
     out = [arg("--tp_size", pick.tp, means=f"tp={pick.tp}")]
     if pick.pp > 1:
         out.append(arg("--pp_size", pick.pp, means=f"pp={pick.pp}"))
@@ -31,12 +36,9 @@ def write(pick: ServePick) -> Emitted:
     if pick.weights not in ("bf16", "fp16"):
         missing.append(f"{pick.weights} weights: serve a checkpoint quantized to {pick.weights} (TensorRT Model "
                        "Optimizer); trtllm-serve reads the method from it")  # fmt: skip
-    if pick.prefill:
-        missing.append(f"the split into {pick.prefill} prefill-only and {pick.dp - pick.prefill} decode replicas "
-                       "(trtllm-serve disaggregated): not written here")  # fmt: skip
     if pick.dp > 1:
         missing.append(f"{pick.dp} replicas: start {pick.dp} servers like this behind a load balancer")
-    lines = ["#!/usr/bin/env bash", *header("trtllm-serve arguments for this deployment.", TARGETS, pick, missing)]
+    lines = ["#!/usr/bin/env bash", *header("trtllm-serve arguments for this deployment.", TARGETS, whole, missing)]
     lines += ["cat > extra_llm_api_options.yaml <<'YAML'", *options, "YAML"]
     lines += bash_array("TRTLLM_ARGS", out)
     lines.append('# trtllm-serve "$MODEL" "${TRTLLM_ARGS[@]}"')

@@ -1,7 +1,8 @@
 """vLLM: ``vllm serve`` arguments for a serving pick.
 
 Written against vLLM v0.11 (vllm/engine/arg_utils.py, EngineArgs.add_cli_args: the ParallelConfig,
-CacheConfig, SchedulerConfig and ModelConfig groups). Data parallel with --enable-expert-parallel
+CacheConfig, SchedulerConfig and ModelConfig groups; a disaggregated deployment's pools as in the v0.11
+docs' NixlConnector usage guide, --kv-transfer-config with kv_role kv_both on both sides). Data parallel with --enable-expert-parallel
 spreads the experts over all tp x dp ranks; attention data parallel (adp) is vLLM's data parallel
 attention with expert parallel MoE layers (-dp N -tp 1 --enable-expert-parallel).
 """
@@ -57,36 +58,39 @@ def replica_args(pick: ServePick, replicas: int) -> tuple[list[Arg], list[str]]:
     return out, missing
 
 
+NIXL = '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+
+
 def write(pick: ServePick) -> Emitted:
     missing: list[str] = []
-    # With experts spread over data-parallel ranks vLLM pools all replicas' ranks into one
-    # expert-parallel group: separate engines keep the estimate's replicas.
-    separate = pick.dp > 1 and (pick.ep > 1 or pick.adp > 0)
-    pools = [("prefill", pick.prefill), ("decode", pick.dp - pick.prefill)] if pick.prefill else [("engine", pick.dp)]
-    if pick.prefill:
-        missing.append(
-            f"the split into {pick.prefill} prefill-only and {pick.dp - pick.prefill} decode replicas: run the two "
-            "pools below with a KV connector (--kv-transfer-config) and a router in front; neither is set here"
-        )
+    pools = pick.split()
+    if len(pools) > 1:
+        missing.append(f"the router in front of the {pools[0].dp} prefill and {pools[1].dp} decode workers (the "
+                       "proxy of vLLM's disaggregated-serving examples) and NIXL's transport settings")  # fmt: skip
     body: list[str] = []
     args: tuple[str, ...] = ()
-    per_node = pick.chips_per_node * pick.ranks_per_chip
-    for name, replicas in pools:
-        engines, per_engine = (replicas, 1) if separate else (1, replicas)
-        out, more = replica_args(pick, per_engine)
+    for pool in pools:
+        # With experts spread over data-parallel ranks vLLM pools all replicas' ranks into one
+        # expert-parallel group: separate engines keep the estimate's replicas.
+        separate = pool.dp > 1 and (pool.ep > 1 or pool.adp > 0)
+        engines, per_engine = (pool.dp, 1) if separate else (1, pool.dp)
+        out, more = replica_args(pool, per_engine)
+        if pool.role:
+            out.append(arg("--kv-transfer-config", NIXL,
+                           means=f"{pool.role} pool: KV caches handed over by NixlConnector"))  # fmt: skip
         missing += [m for m in more if m not in missing]
-        ranks = pick.replica_ranks * per_engine
+        ranks = pool.replica_ranks * per_engine
+        per_node = pool.chips_per_node * pool.ranks_per_chip
         if ranks > per_node:
             missing.append(f"one engine spans {ranks} ranks, more than a node's {per_node}: start it across nodes "
                            "(a Ray cluster, --distributed-executor-backend ray)")  # fmt: skip
-        variable = f"VLLM_{name.upper()}"
+        if separate:
+            missing.append(f"{pool.dp} separate engines{' of the ' + pool.role + ' pool' if pool.role else ''} "
+                           "(experts stay within each replica's ranks): put a load balancer in front")  # fmt: skip
+        variable = f"VLLM_{(pool.role or 'engine').upper()}"
         body += bash_array(variable, out)
         body.append(f'# vllm serve "$MODEL" "${{{variable}[@]}}"   # {engines} engine(s) like this, {ranks} ranks each')
         args = args or flat(out)
-    if separate:
-        missing.append(
-            f"{pick.dp} separate engines (experts stay within each replica's ranks): put a load balancer in front"
-        )
     lines = ["#!/usr/bin/env bash", *header("vLLM serve arguments for this deployment.", TARGETS, pick, missing), *body]
     return Emitted("vllm", TARGETS, "\n".join(lines) + "\n", args, tuple(missing), ".sh")
 

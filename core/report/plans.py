@@ -161,14 +161,16 @@ def serve_page(question: Sequence[str], plan: Any, pick: Any, estimate: Any, emi
         if emitted is not None:
             body += [para(f"launch ({emitted.framework}, {emitted.targets}):"), pre(emitted.text)]
         sections.append(("The pick", body))
-    points = [Point(p.tokens_per_s_per_user, p.tokens_per_s_per_chip) for p in plan.frontier]
+    kinds = {getattr(p, "kind", "") for p in plan.frontier}
+    points = [Point(p.tokens_per_s_per_user, p.tokens_per_s_per_chip, getattr(p, "kind", "") if len(kinds) > 1 else "")
+              for p in plan.frontier]  # fmt: skip
     chosen = [Point(1 / d.best.tpot_mean_s, d.best.tokens_per_s_per_chip, f"{d.system} x{d.best.count} (pick)",
                     d.system == plan.cheapest) for d in plan.systems if d.best]  # fmt: skip
     charts = [scatter(chosen, "output tokens/s per user", "output tokens/s per chip", points,
                       title="throughput against speed per user"),
-              para("line: the frontier (no deployment serves each user faster with more tokens per chip); "
-                   "gold: the cheapest meeting the targets", "note")]  # fmt: skip
-    if estimate is not None:
+              para("lines: the frontier of each kind of deployment (no deployment of that kind serves each user "
+                   "faster with more tokens per chip); gold: the cheapest meeting the targets", "note")]  # fmt: skip
+    if estimate is not None and hasattr(estimate, "breakdown"):
         b = estimate.breakdown
         parts = [("queue wait", b.queue_wait_s), ("prompt compute", b.prompt_compute_s),
                  ("prompt communication", b.prompt_comm_s), ("decode: memory reads", b.decode_memory_s),
@@ -177,6 +179,15 @@ def serve_page(question: Sequence[str], plan: Any, pick: Any, estimate: Any, emi
                    para(f"a prompt alone takes {b.prompt_alone_s * 1e3:,.0f} ms; a decode step at the running batch "
                         f"({b.running_sequences_per_replica:,.1f} sequences per replica) {b.decode_step_s * 1e3:,.1f} ms; "
                         f"binding: {estimate.binding}", "note")]  # fmt: skip
+    elif estimate is not None:  # disaggregated: a prefill pool hands each prompt's KV cache to a decode pool
+        first, dec = estimate.prefill, estimate.decode
+        parts = [("wait for a prefill worker", estimate.queue_wait_s), ("prompt on the prefill pool", first.step_s),
+                 (f"KV cache hand-off ({estimate.handoff_link})", estimate.handoff_s),
+                 ("one decode step (per output token)", dec.step_s)]  # fmt: skip
+        charts += [bars([(n, v * 1e3) for n, v in parts if v > 0], "ms", "the pick's parts"),
+                   para(f"{first.workers} prefill worker(s) of {first.layout} ({first.utilisation:.0%} busy) hand prompts to "
+                        f"{dec.workers} decode worker(s) of {dec.layout} ({dec.running_sequences_per_worker:,.1f} "
+                        f"sequences each, {dec.utilisation:.0%} of their KV cache)", "note")]  # fmt: skip
     sections.append(("Charts", charts))
     rows = [[r.system, f"{r.best.count} ({r.best.chips:,})" if r.best else "-", r.best.layout if r.best else "-",
              f"{r.best.weights}/{r.best.kv_cache}" if r.best else "-",
@@ -189,7 +200,8 @@ def serve_page(question: Sequence[str], plan: Any, pick: Any, estimate: Any, emi
     if estimate is not None:
         rng = [para(f"TTFT mean {estimate.ttft_s.expected * 1e3:,.0f} ms, TPOT mean {estimate.tpot_s.expected * 1e3:,.1f} ms; "
                     f"range: {estimate.range_basis}")]  # fmt: skip
-        rng += [para("it rests on:")] + [para(f"- {line}") for line in estimate.rests_on]
+        rests = getattr(estimate, "rests_on", ())
+        rng += ([para("it rests on:")] + [para(f"- {line}") for line in rests]) if rests else []
         rng += [para(f"assumes: {a}", "note") for a in estimate.assumptions]
         sections.append(("The range and what it rests on", rng))
     sections.append(("Sources of every figure", sources_section(chip, links, system, workload)))

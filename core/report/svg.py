@@ -11,6 +11,7 @@ from html import escape
 import attrs
 
 WIDTH, HEIGHT = 720, 420
+COLOURS = ("#3a6ea5", "#8a5a9e", "#2f8f6a")
 LEFT, RIGHT, TOP, BOTTOM = 78, 24, 20, 56
 
 
@@ -47,8 +48,8 @@ def _fmt(v: float) -> str:
 
 def scatter(points: Sequence[Point], xlabel: str, ylabel: str, frontier: Sequence[Point] = (), log_x: bool = False,
             guide: tuple[str, float] | None = None, title: str = "") -> str:  # fmt: skip
-    """Points (the chosen one a larger ring, labelled ones named), the frontier as a line, an optional
-    vertical guide (a deadline)."""
+    """Points (the chosen one a larger ring, labelled ones named), the frontier as a line (one line and
+    legend entry per distinct label of its points), an optional vertical guide (a deadline)."""
     allp = [*points, *frontier]
     xs = [p.x for p in allp if p.x > 0 or not log_x] + ([guide[1]] if guide else [])
     ys = [p.y for p in allp]
@@ -90,12 +91,18 @@ def scatter(points: Sequence[Point], xlabel: str, ylabel: str, frontier: Sequenc
         gx = sx(guide[1])
         out.append(f'<line x1="{gx:.1f}" y1="{TOP}" x2="{gx:.1f}" y2="{TOP + h}" stroke="#c33" stroke-dasharray="5 4"/>'
                    f'<text x="{gx + 4:.1f}" y="{TOP + 14}" class="guide">{escape(guide[0])}</text>')  # fmt: skip
-    line = sorted(frontier, key=lambda p: p.x)
-    if len(line) > 1:
-        path = " ".join(f"{sx(p.x):.1f},{sy(p.y):.1f}" for p in line)
-        out.append(f'<polyline points="{path}" fill="none" stroke="#3a6ea5" stroke-width="1.5"/>')
-    for p in line:
-        out.append(f'<circle cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="2.5" fill="#3a6ea5"/>')
+    series = sorted({p.label for p in frontier})  # one line per kind the frontier points name ("" for one)
+    for n, name in enumerate(series):
+        colour = COLOURS[n % len(COLOURS)]
+        line = sorted((p for p in frontier if p.label == name), key=lambda p: p.x)
+        if len(line) > 1:
+            path = " ".join(f"{sx(p.x):.1f},{sy(p.y):.1f}" for p in line)
+            out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        for p in line:
+            out.append(f'<circle cx="{sx(p.x):.1f}" cy="{sy(p.y):.1f}" r="2.5" fill="{colour}"/>')
+        if name:
+            out.append(f'<text x="{LEFT + w - 8}" y="{TOP + 16 + 14 * n}" text-anchor="end" class="label" '
+                       f'style="fill:{colour}">{escape(name)}</text>')  # fmt: skip
     boxes: list[tuple[float, float, float, float]] = []  # labels placed so far: x0, y0, x1, y1
     marks = [(sx(p.x), sy(p.y)) for p in points]
     for p in sorted(points, key=lambda p: not p.chosen):  # the pick's label first, nearest its point

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,25 +80,91 @@ def test_plan_train_emit_prints_the_launch_text_instead_of_the_table(run_cli: Ru
     assert "time-cost frontier" not in plan.out
 
 
-def test_plan_serve_emit_vllm_reproduces_the_pick(run_cli: RunCli) -> None:
+def arrays(text: str) -> dict[str, list[str]]:
+    """The bash arrays of an emitted file, comments dropped, as bash reads them."""
+    found: dict[str, list[str]] = {}
+    name = ""
+    for line in text.splitlines():
+        if line.endswith("=("):
+            name = line[:-2]
+            found[name] = []
+        elif line == ")":
+            name = ""
+        elif name:
+            found[name] += shlex.split(line, comments=True)
+    return found
+
+
+def test_plan_serve_emit_vllm_reproduces_the_pick(run_cli: RunCli, reg: Any) -> None:
     args = ("--model", "llama3.1-70b", "--rate", "2", "--ttft-slo", "2", "--tpot-slo", "0.05", "--systems",
             "p5.48xlarge")  # fmt: skip
     plan = run_cli("plan", "serve", *args, "--emit", "vllm", "--json")
     assert plan.code == 0, plan.err
     data = plan.json()
     best = next(s["best"] for s in data["systems"] if s["best"])
-    f = flags(data["launch"]["args"])
+    engines = arrays(data["launch"]["text"])
+    for f in map(flags, engines.values()):
+        assert int(f["--max-model-len"]) == 1000 + 500
+        assert int(f["--max-num-batched-tokens"]) == best["chunk_tokens"]
+        assert f["--kv-cache-dtype"] == {"bf16": "auto", "fp8": "fp8"}[best["kv_cache"]]
+    if best["kind"] == "disaggregated":
+        # Two pools, each read back from its own flags, estimated together: the plan's latencies, and the
+        # decode pool's --max-num-seqs is what its KV cache holds.
+        from hwprof.perf.cluster import cluster_for
+        from hwprof.perf.serve import disagg, serving
+        from hwprof.perf.serve.layout import ServeLayout
+
+        system = reg.system(best["system"])
+        chip = reg.chip(system.chip)
+        pools = []
+        for name in ("VLLM_PREFILL", "VLLM_DECODE"):
+            f = flags(engines[name])
+            assert f["--kv-transfer-config"] == '{"kv_connector":"NixlConnector","kv_role":"kv_both"}'
+            lay = ServeLayout(tp=int(f["--tensor-parallel-size"]), dp=int(f.get("--data-parallel-size", 1)),
+                              weights=best["weights"], kv_cache=best["kv_cache"],
+                              chunk_tokens=int(f["--max-num-batched-tokens"]))  # fmt: skip
+            pools.append(disagg.Pool(cluster_for(chip, lay.chips, system, reg.interconnects), lay))
+        assert (pools[0].layout.dp, pools[1].layout.dp) == (best["prefill_replicas"], best["decode_replicas"])
+        run = disagg.estimate_disaggregated(reg.workload("llama3.1-70b"), pools[0], pools[1],
+                                            serving.Traffic(1000, 500, rate_per_s=2.0), reg.interconnects)  # fmt: skip
+        assert run.decode.max_batch_per_worker == int(flags(engines["VLLM_DECODE"])["--max-num-seqs"])
+        assert run.ttft_p90_s == pytest.approx(best["ttft_p90_s"], rel=0.02)
+        assert run.tpot_p90_s == pytest.approx(best["tpot_p90_s"], rel=0.02)
+        return
+    f = flags(engines["VLLM_ENGINE"])
     tp = int(f["--tensor-parallel-size"])
     assert f"tp={tp}," in best["layout"]
-    assert int(f["--max-model-len"]) == 1000 + 500
-    assert int(f["--max-num-batched-tokens"]) == best["chunk_tokens"]
-    assert f["--kv-cache-dtype"] == {"bf16": "auto", "fp8": "fp8"}[best["kv_cache"]]
     # Fed back, with the engine limited to --max-num-seqs, the estimate gives the plan's latencies
     # (the plan's search iterates 16 times, the estimate 30: within 2%).
     again = run_cli("estimate", "serve", "--model", "llama3.1-70b", "--system", best["system"], "--count",
                     str(best["count"]), "--layout", best["layout"], "--precision", best["weights"], "--kv-precision",
                     best["kv_cache"], "--rate", "2", "--chunk-tokens", str(best["chunk_tokens"]), "--max-batch",
                     str(f["--max-num-seqs"]), "--json")  # fmt: skip
+    assert again.code == 0, again.err
+    run = again.json()
+    assert run["memory"]["max_batch_per_replica"] == int(f["--max-num-seqs"])
+    assert run["ttft_p90_s"] == pytest.approx(best["ttft_p90_s"], rel=0.02)
+    assert run["tpot_p90_s"] == pytest.approx(best["tpot_p90_s"], rel=0.02)
+
+
+def test_an_aggregated_pick_reproduces_too(run_cli: RunCli) -> None:
+    """One system, a rate one replica serves: the aggregated path of the test above, whatever the plan's
+    kinds (--max-count 1 leaves no room for two pools of one tp=8 engine each)."""
+    args = ("--model", "llama3.1-70b", "--rate", "0.5", "--ttft-slo", "3", "--tpot-slo", "0.1", "--systems",
+            "p5.48xlarge", "--max-count", "1", "--precisions", "bf16")  # fmt: skip
+    plan = run_cli("plan", "serve", *args, "--emit", "vllm", "--json")
+    assert plan.code == 0, plan.err
+    data = plan.json()
+    best = next(s["best"] for s in data["systems"] if s["best"])
+    engines = arrays(data["launch"]["text"])
+    if best["kind"] == "disaggregated":
+        assert set(engines) == {"VLLM_PREFILL", "VLLM_DECODE"}
+        return
+    f = flags(engines["VLLM_ENGINE"])
+    again = run_cli("estimate", "serve", "--model", "llama3.1-70b", "--system", best["system"], "--count",
+                    str(best["count"]), "--layout", best["layout"], "--precision", best["weights"], "--kv-precision",
+                    best["kv_cache"], "--rate", "0.5", "--chunk-tokens", str(f["--max-num-batched-tokens"]),
+                    "--max-batch", str(f["--max-num-seqs"]), "--json")  # fmt: skip
     assert again.code == 0, again.err
     run = again.json()
     assert run["memory"]["max_batch_per_replica"] == int(f["--max-num-seqs"])

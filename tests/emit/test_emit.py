@@ -233,3 +233,22 @@ def test_an_unknown_framework_names_the_choices() -> None:
 def test_a_plugin_cannot_replace_a_builtin() -> None:
     fake = emit.Emitter("megatron", "train", "impostor", lambda pick: None)  # type: ignore[arg-type,return-value]
     assert emit.emitters([fake])["megatron"] is not fake
+
+
+def test_a_disaggregated_pick_is_two_pools() -> None:
+    common = {"weights": "bf16", "kv_cache": "bf16", "max_model_len": 1500, "chunk_tokens": 8192, "chips_per_node": 8}
+    prefill = emit.ServePick(LLAMA70, tp=2, pp=1, dp=2, max_num_seqs=38, chips=4, role="prefill", **common)
+    decode = emit.ServePick(LLAMA70, tp=4, pp=1, dp=1, max_num_seqs=339, chips=4, role="decode", **common)
+    pick = emit.ServePick(LLAMA70, tp=4, pp=1, dp=1, max_num_seqs=339, chips=8, pools=(prefill, decode), **common)
+    v = emit.write("vllm", "serve", pick)
+    assert "VLLM_PREFILL=(" in v.text and "VLLM_DECODE=(" in v.text
+    assert v.text.count('{"kv_connector":"NixlConnector","kv_role":"kv_both"}') == 2
+    assert flags(v.args)["--data-parallel-size"] == "2"  # the first pool: two prefill workers of tp=2
+    assert any("router" in item for item in v.not_expressed)
+    s = emit.write("sglang", "serve", pick)
+    assert "--disaggregation-mode prefill" in s.text and "--disaggregation-mode decode" in s.text
+    t = emit.write("trtllm", "serve", pick)
+    assert flags(t.args)["--tp_size"] == "4" and any("disaggregated" in item for item in t.not_expressed)
+    # the same-layout split (prefill=1 of dp=3) reads as two pools of that layout
+    same = emit.ServePick(LLAMA70, tp=8, pp=1, dp=3, max_num_seqs=100, chips=24, prefill=1, **common)
+    assert [(p.role, p.dp) for p in same.split()] == [("prefill", 1), ("decode", 2)]
