@@ -608,6 +608,10 @@ class Workload(Record):
       this adds about two thirds to 6N, so it is never left out when the shape is known.
     - inference forward: ``2 x active`` plus ``4 x layers x context x d_attn`` per new token
       at context length ``context`` (decode reads the whole cache; prefill averages over the prompt).
+    - KV cache per token: ``2 x layers x kv_heads x head_dim`` elements, or ``layers x
+      kv_elements_per_layer`` for a latent cache (multi-head latent attention: one latent for all
+      heads, so never split over tensor-parallel ranks). Over ``context`` tokens, each of the
+      ``sliding_layers`` keeps only ``min(context, sliding_window)`` of them.
     """
 
     id: str = attrs.field(metadata=doc("unique id, e.g. 'llama3.1-70b'"))
@@ -635,6 +639,12 @@ class Workload(Record):
     )
     experts: int | None = attrs.field(default=None, metadata=doc("routed experts (MoE)"))
     experts_per_token: int | None = attrs.field(default=None, metadata=doc("active experts"))
+    sliding_window: int | None = attrs.field(
+        default=None, metadata=doc("tokens a sliding-window (or chunked) attention layer keeps in its cache")
+    )
+    sliding_layers: int | None = attrs.field(
+        default=None, metadata=doc("layers with that window; the others attend to (and cache) the whole context")
+    )
     train_tokens: float | None = attrs.field(default=None, metadata=doc("tokens the published model was trained on"))
     notes: tuple[str, ...] = attrs.field(default=(), metadata=doc("free-text notes"))
     override: bool = attrs.field(default=False, metadata=doc("replace a same-id profile"))
@@ -681,17 +691,27 @@ class Workload(Record):
         attention = 4.0 * self.layers * context * width if self.layers and width else 0.0
         return 2 * self.active + attention
 
-    def kv_elements_per_token(self) -> float | None:
-        """K and V elements cached per token, over all layers."""
+    @property
+    def latent_cache(self) -> bool:
+        """The cache holds one latent per token for all heads (multi-head latent attention)."""
+        return bool(self.kv_elements_per_layer) and not self.kv_heads
+
+    def kv_elements_per_token(self, context: float | None = None) -> float | None:
+        """K and V elements cached per token, over all layers; with ``context``, the mean over a
+        sequence of that many tokens, sliding-window layers keeping only their window."""
         if not self.layers:
             return None
         if self.kv_elements_per_layer:
-            return float(self.layers * self.kv_elements_per_layer)
-        kv_heads = self.kv_heads or self.heads
-        head_dim = self.head_dim or ((self.hidden // self.heads) if self.hidden and self.heads else None)
-        if not (kv_heads and head_dim):
-            return None
-        return float(2 * self.layers * kv_heads * head_dim)
+            per_layer = float(self.kv_elements_per_layer)
+        else:
+            kv_heads = self.kv_heads or self.heads
+            head_dim = self.head_dim or ((self.hidden // self.heads) if self.hidden and self.heads else None)
+            if not (kv_heads and head_dim):
+                return None
+            per_layer = 2.0 * kv_heads * head_dim
+        local = min(self.sliding_layers or 0, self.layers) if self.sliding_window else 0
+        kept = min(1.0, self.sliding_window / context) if self.sliding_window and context else 1.0
+        return per_layer * (self.layers - local + local * kept)
 
 
 @attrs.frozen(repr=False, eq=False)  # Record's repr, eq and hash

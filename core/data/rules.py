@@ -29,6 +29,7 @@ FIELD_BOUNDS: dict[tuple[type, str], Bound] = {
     (records.Workload, "hidden"): checks.HIDDEN,
     (records.Workload, "heads"): checks.HEADS,
     (records.Workload, "kv_heads"): checks.HEADS,
+    (records.Workload, "sliding_window"): checks.SEQ_LEN,
     (records.Workload, "seq_len"): checks.SEQ_LEN,
     (records.Workload, "train_tokens"): checks.TOKENS,
     (records.ValidationCase, "chips"): checks.CHIPS,
@@ -214,4 +215,6 @@ WHEN_MISSING: dict[tuple[type, str], str] = {
     (records.Workload, "seq_len"): "--seq-len must be given for layouts",
     (records.Workload, "layers"): "no layout search: training estimates need --mfu",
     (records.Workload, "max_context"): "no context limit checked when serving",
+    (records.Workload, "sliding_window"): "every layer caches the whole context",
+    (records.Workload, "sliding_layers"): "none: every layer caches the whole context",
 }

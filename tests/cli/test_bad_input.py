@@ -319,7 +319,7 @@ def test_input_tokens_too_long_blames_the_prompt_not_the_batch(env: dict[str, st
 
 
 def config(tmp_path: Path, **changes: object) -> Path:
-    data: dict[str, object] = {"hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 14336,
+    data: dict[str, object] = {"model_type": "llama", "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 14336,
                                "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
                                "vocab_size": 128256, "max_position_embeddings": 131072}  # fmt: skip
     data.update(changes)
@@ -346,7 +346,7 @@ def test_model_config_key_present_but_wrong_is_named_as_wrong_not_missing(
 
 
 def test_model_config_more_active_experts_than_experts(env: dict[str, str], tmp_path: Path) -> None:
-    path = config(tmp_path, num_local_experts=8, num_experts_per_tok=64)
+    path = config(tmp_path, model_type="mixtral", num_local_experts=8, num_experts_per_tok=64)
     fails(run([*TRAIN, "--model-config", str(path)], env), "num_experts_per_tok")
 
 

@@ -162,8 +162,9 @@ def test_model_config_without_hidden_act_takes_the_model_types_default(run_cli: 
                      "--count", "128", "--json")  # fmt: skip
     assert result.code == 0, result.err
     # Per layer: attention 16384 x 128 x 128 x 2 + 16384 x 8 x 128 x 2 = 570,425,344; gated MLP
-    # 3 x 16384 x 53248 = 2,617,245,696; x 126 layers, plus untied embeddings 2 x 128256 x 16384.
-    expected = 126 * (570_425_344 + 2_617_245_696) + 2 * 128_256 * 16_384
+    # 3 x 16384 x 53248 = 2,617,245,696; 2 norms of 16384; x 126 layers, plus the final norm and
+    # untied embeddings 2 x 128256 x 16384.
+    expected = 126 * (570_425_344 + 2_617_245_696 + 2 * 16_384) + 16_384 + 2 * 128_256 * 16_384
     assert find(result.json(), "params") == pytest.approx(expected)
     assert expected == pytest.approx(405.85e9, rel=1e-3)
 
