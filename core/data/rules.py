@@ -88,23 +88,12 @@ def _check_interconnect(raw: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def _numbers(raw: dict[str, Any], *keys: str) -> list[float] | None:
-    values = [raw.get(k) for k in keys]
-    ok = all(isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e300 for v in values)
-    return [float(v) for v in values] if ok else None  # type: ignore[arg-type]
-
-
 def _check_workload(raw: dict[str, Any]) -> list[tuple[str, str]]:
-    """Counts that only make sense together: no more active than total, no more KV heads than heads."""
-    found = []
-    for part, whole, what in (("active_params", "params", "active parameters cannot exceed the total"),
-                              ("experts_per_token", "experts", "active experts cannot exceed the experts"),
-                              ("kv_heads", "heads", "key/value heads cannot exceed the attention heads"),
-                              ("heads", "hidden", "attention heads cannot exceed the model width")):  # fmt: skip
-        pair = _numbers(raw, part, whole)
-        if pair and pair[0] > pair[1]:
-            found.append((f".{part}", f"{what} ({whole} = {checks.shown(raw[whole])}), got {checks.shown(raw[part])}"))
-    return found
+    """Counts that only make sense together (``hwprof.data.shape``: the one check for every way a
+    shape arrives)."""
+    from hwprof.data import shape
+
+    return [(f".{field}", message) for field, message in shape.problems(**{k: raw.get(k) for k in shape.FIELDS})]
 
 
 RECORD_CHECKS: dict[type, Callable[[dict[str, Any]], list[tuple[str, str]]]] = {

@@ -37,11 +37,13 @@ def resolve(
         return current_registry().workload(str(model))
     if model_config:
         return hf_config.from_hf_config(model_config)
+    from hwprof.data import shape
+
     assert params is not None
-    if active_params is not None and active_params > params:
-        raise HwprofError(f"`active_params` {active_params:g} is more than `params` {params:g}")
-    if heads is not None and ((hidden is not None and heads > hidden) or (kv_heads or 0) > heads):
-        raise HwprofError(f"`heads` {heads} does not fit: key/value heads <= heads <= model width (`hidden`)")
+    counts = {"params": params, "active_params": active_params, "layers": layers, "hidden": hidden, "heads": heads,
+              "kv_heads": kv_heads}  # fmt: skip
+    if found := shape.problems({name: f"`{name}`" for name in counts}, **counts):  # the checks of profiles, config.json
+        raise HwprofError(found[0][1])
     return records.Workload.given(params, source="given on the command line", active_params=active_params or params,
                                   layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
                                   seq_len=seq_len)  # fmt: skip
