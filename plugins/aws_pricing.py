@@ -75,7 +75,7 @@ def refresh(
     """Fetch current AWS on-demand prices (Price List Query API, your credentials) into your price file.
 
     Needs boto3 (pip install 'hwprof[aws]'). The file overrides the built-in snapshot and keeps its
-    Capacity Block and spot prices; the previous file is kept as .bak.
+    Capacity Block and spot prices, and the prices you added; each refresh first copies the file to NAME.DATE.bak.
     """
     from hwprof.data.records import CostModel
     from hwprof.data.schema import load_resource

@@ -17,6 +17,7 @@ import typer
 from hwprof.cli.common import warn_once, warned
 from hwprof.cli.render import echo, note
 from hwprof.data import plugin_calls, plugin_loading, registry
+from hwprof.data.printable import printable
 from hwprof.errors import HwprofError
 from hwprof.service.session import Session, begin
 from hwprof.version import __version__
@@ -274,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     except HwprofError as exc:
         if debug:
             raise
-        sys.stderr.write(f"error: {exc.for_cli()}\n")
+        sys.stderr.write(f"error: {printable(exc.for_cli())}\n")
         return exc.exit_code
     except SystemExit as exc:
         if exc.code == 130:  # typer turns Ctrl-C into a silent exit 130
@@ -320,11 +321,14 @@ def _finite(ctx: Any, param: Any, value: Any) -> Any:
 
 
 def _internal_error(exc: Exception, debug: bool) -> int:
+    """One line (the traceback with --debug) and exit 70, with --debug or without."""
     if debug:
-        raise exc
-    sys.stderr.write(
-        f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback, and please report it)\n"
-    )
+        import traceback
+
+        traceback.print_exception(exc)
+        return 70
+    sys.stderr.write(f"internal error: {type(exc).__name__}: {printable(str(exc))} "
+                     "(rerun with --debug for the traceback, and please report it)\n")  # fmt: skip
     return 70
 
 

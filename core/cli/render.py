@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 
+from hwprof.data.printable import printable
 from hwprof.errors import HwprofError
 
 # Marks a figure that is not official, in tables; the legend says what each means.
@@ -65,22 +66,32 @@ def marked(value: float | None, status: str = "official", unit: str = "") -> str
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str = "") -> str:
-    cells = [[str(c) for c in row] for row in rows]
+    """Aligned columns; every cell, header and the title shown printable (one line each)."""
+    headers = [printable(str(h)) for h in headers]
+    cells = [[printable(str(c)) for c in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
 
-    out = [title] if title else []
+    out = [printable(title)] if title else []
     out += [line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)]
     return "\n".join(out)
 
 
 def pairs(rows: Sequence[tuple[str, Any]], title: str = "") -> str:
-    """A two-column key/value block."""
-    width = max((len(k) for k, _ in rows), default=0)
-    out = [title] if title else []
-    out += [f"{k.ljust(width)}  {v}" for k, v in rows]
+    """A two-column key/value block, shown printable. A value may run over several lines; a line that
+    does not start with a space is indented to the value column, so text from a file cannot pose
+    as a row of its own."""
+    keys = [printable(str(k)) for k, _ in rows]
+    width = max(map(len, keys), default=0)
+
+    def value(v: Any) -> str:
+        first, *more = printable(str(v), lines=True).split("\n")
+        return "\n".join([first, *(line if line[:1].isspace() else " " * (width + 2) + line for line in more)])
+
+    out = [printable(title)] if title else []
+    out += [f"{k.ljust(width)}  {value(v)}" for k, (_, v) in zip(keys, rows, strict=True)]
     return "\n".join(out)
 
 
@@ -97,16 +108,18 @@ def _json_default(value: Any) -> Any:
 
 
 def echo(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    """Print to stdout, escapes and invisible characters shown (``printable``); newlines kept."""
+    sys.stdout.write(printable(text, lines=True) + "\n")
 
 
 def warn(text: str) -> None:
-    sys.stderr.write(f"warning: {text}\n")
+    """One line on stderr: whatever it quotes from a file or plugin, it stays one printable line."""
+    sys.stderr.write(f"warning: {printable(text)}\n")
 
 
 def note(text: str) -> None:
     """Something the user may want to know, not a problem: stderr, so stdout stays the answer."""
-    sys.stderr.write(f"note: {text}\n")
+    sys.stderr.write(f"note: {printable(text)}\n")
 
 
 # ----------------------------------------------------------------------------- formats
@@ -215,7 +228,7 @@ def _markdown(blocks: Sequence[Block]) -> str:
     sources: dict[str, int] = {}
 
     def cell(value: Shown) -> str:
-        text = _text(value).replace("|", "\\|").replace("\n", "<br>")
+        text = printable(_text(value), lines=True).replace("|", "\\|").replace("\n", "<br>")
         if isinstance(value, Cell) and value.source:
             text += f"[^{sources.setdefault(value.source, len(sources) + 1)}]"
         return text
@@ -225,16 +238,16 @@ def _markdown(blocks: Sequence[Block]) -> str:
 
     out = []
     for block in blocks:
-        lines = [f"**{block.title}**", ""] if block.title else []
+        lines = [f"**{printable(block.title)}**", ""] if block.title else []
         if isinstance(block, Table):
-            headers, rows = list(block.headers), [[cell(c) for c in r] for r in block.rows]
+            headers, rows = [cell(h) for h in block.headers], [[cell(c) for c in r] for r in block.rows]
         else:
-            headers, rows = ["", ""], [[k, cell(v)] for k, v in block.rows]
+            headers, rows = ["", ""], [[cell(k), cell(v)] for k, v in block.rows]
         lines += [row(headers), row(["---"] * len(headers)), *(row(r) for r in rows)]
         if block.footer:
             lines += ["", block.footer.replace("\n", "  \n")]
         out.append("\n".join(lines))
-    notes = [f"[^{n}]: {source}" for source, n in sources.items()]
+    notes = [f"[^{n}]: {printable(source)}" for source, n in sources.items()]
     return "\n\n".join(out) + ("\n\n" + "\n".join(notes) if notes else "")
 
 

@@ -94,10 +94,22 @@ def quote(
     if isinstance(system, str):  # a price list needs only the id
         system = records.System(id=system, name=system, kind="", chip="", chips=1,
                                 source=records.Source(key="", title=""), status="official")  # fmt: skip
+
+    def ask() -> records.Quote:
+        return cost_model.quote(system, purchase, region, hours, today)
+
     try:
-        found = cost_model.quote(system, purchase, region, hours, today)
+        if type(cost_model) is records.CostModel:
+            found = ask()
+        else:  # a plugin's object: what it prints or raises is contained like any plugin call
+            from hwprof.data.plugin_calls import call_plugin
+
+            found = call_plugin(f"cost model {cost_model.id!r}", "its quote", ask)
     except LookupError as exc:
         raise HwprofError(str(exc)) from None
+    if not isinstance(found, records.Quote):
+        raise HwprofError(f"cost model {cost_model.id!r} answered {type(found).__name__}, not a Quote; "
+                          "choose another with `cost_model`")  # fmt: skip
     days = stale_days_setting(stale_days)
     return attrs.evolve(found, stale=found.age_days > days, stale_days=days)
 

@@ -21,22 +21,27 @@ def read_text(path: Path, limit: int, what: str = "file") -> str:
     """The text of the regular file ``path``, at most ``limit`` bytes, a leading BOM dropped.
 
     Raises ``HwprofError`` naming the path for anything else: a folder, a FIFO, a device, a file
-    over the limit, bytes that are not UTF-8 (with the line they are on).
+    over the limit, bytes that are not UTF-8 (with the line they are on). The kind is checked
+    before opening (a folder is never opened), again on the opened file (it may have been swapped
+    in between), and what is opened is closed whatever happens.
     """
     try:
-        # Non-blocking, so opening a FIFO returns at once instead of waiting for a writer.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        _regular(path, os.stat(path).st_mode, what)
+        # Non-blocking, so a FIFO swapped in after the check still returns at once.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise HwprofError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as stream:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
-            raise HwprofError(f"{path}: not a regular file ({kind}); give a {what} saved on disk")
-        try:
-            data = stream.read(limit + 1)
-        except OSError as exc:
-            raise HwprofError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        _regular(path, os.fstat(fd).st_mode, what)
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise HwprofError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
     if len(data) > limit:
         raise HwprofError(f"{path}: larger than a {what} can be ({limit:,} bytes)")
     try:
@@ -45,6 +50,12 @@ def read_text(path: Path, limit: int, what: str = "file") -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise HwprofError(f"{path}:{line}: not UTF-8 (byte {exc.start}); save the file as UTF-8") from None
     return text.removeprefix(BOM)
+
+
+def _regular(path: Path, mode: int, what: str) -> None:
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise HwprofError(f"{path}: not a regular file ({kind}); give a {what} saved on disk")
 
 
 def _umask() -> int:
@@ -57,7 +68,8 @@ def write_atomic(path: Path, text: str, force: bool = False, backup: bool = Fals
     """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 
     An interrupted write leaves the old file (or no file) in place, never half a file. With
-    ``backup``, a file being replaced is first copied to ``<name>.bak``; that copy is returned.
+    ``backup``, a file being replaced is first copied to ``<name>.<date and time>.bak``, a new name
+    each time (an earlier backup is never overwritten); that copy is returned.
     A symlink is written through: the file it points to is replaced and keeps its mode. A
     dangling symlink is refused rather than replaced by a file.
     """
@@ -82,7 +94,7 @@ def write_atomic(path: Path, text: str, force: bool = False, backup: bool = Fals
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
         raise HwprofError(f"{path}: cannot write: {exc.strerror or exc}") from None
-    kept = path.with_name(path.name + ".bak") if backup and path.exists() else None
+    kept = _backup_name(path) if backup and path.exists() else None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
@@ -90,7 +102,9 @@ def write_atomic(path: Path, text: str, force: bool = False, backup: bool = Fals
             os.fchmod(stream.fileno(), mode)
             os.fsync(stream.fileno())
         if kept is not None:
-            shutil.copy2(path, kept)
+            with open(kept, "xb") as copy, open(path, "rb") as original:  # "x": never over another backup
+                shutil.copyfileobj(original, copy)
+            shutil.copystat(path, kept)
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -98,6 +112,18 @@ def write_atomic(path: Path, text: str, force: bool = False, backup: bool = Fals
             raise HwprofError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
     return kept
+
+
+def _backup_name(path: Path) -> Path:
+    """``<name>.<YYYY-MM-DDTHHMMSS>.bak``, with ``-2``, ``-3`` ... for a second one within a second."""
+    import datetime as dt
+
+    stamp = dt.datetime.now().strftime("%Y-%m-%dT%H%M%S")
+    for n in range(1, 1000):
+        kept = path.with_name(f"{path.name}.{stamp}{f'-{n}' if n > 1 else ''}.bak")
+        if not os.path.lexists(kept):
+            return kept
+    raise HwprofError(f"{path}: a thousand backups this second; remove some")
 
 
 def folder_mode() -> int:

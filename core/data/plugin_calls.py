@@ -3,8 +3,10 @@
 Every call into a plugin (its import, its commands hook, its registration hooks together) goes
 through ``contained``:
 
-- any exception it raises, ``SystemExit`` included, becomes a one-line failure naming the plugin;
-  only ``KeyboardInterrupt`` passes, so Ctrl-C still stops hwprof;
+- any exception it raises, ``SystemExit`` and ``KeyboardInterrupt`` included, becomes a one-line failure
+  naming the plugin; only a Ctrl-C the user pressed while it ran (a SIGINT, which a handler set for the
+  call marks) still stops hwprof;
+- what it prints to stdout is kept off stdout (where ``--json`` and CSV go) and shown on stderr;
 - a call running longer than ``SLOW_S`` seconds is named on stderr while it runs, and one running
   longer than ``HWPROF_PLUGIN_TIMEOUT`` seconds (default 30) is given up (the plugin is skipped).
 
@@ -40,7 +42,9 @@ class GaveUp(BaseException):
 
 
 def _note(text: str) -> None:
-    sys.stderr.write(f"warning: {text}\n")
+    from hwprof.data.printable import printable
+
+    sys.stderr.write(f"warning: {printable(text)}\n")
     sys.stderr.flush()
 
 
@@ -75,15 +79,23 @@ def exception_line(exc: BaseException) -> str:
 Doing = str | Callable[[], str]  # what runs, or a function saying what runs now (several hooks in turn)
 
 
+class Watch:
+    """What happened during a watched call: whether the user pressed Ctrl-C."""
+
+    interrupted = False
+
+
 @contextlib.contextmanager
-def watched(plugin: str, what: Doing) -> Iterator[None]:
-    """Name ``what`` on stderr once it runs past SLOW_S; raise ``GaveUp`` inside it at the time limit.
+def watched(plugin: str, what: Doing) -> Iterator[Watch]:
+    """Name ``what`` on stderr once it runs past SLOW_S; raise ``GaveUp`` inside it at the time limit;
+    mark a SIGINT (the user's Ctrl-C) so it is told from a KeyboardInterrupt the plugin raised itself.
 
     The limit needs SIGALRM, so it holds in the main thread on POSIX; elsewhere the slow call is
     only named. An alarm set by the caller (a test harness, say) is put back afterwards.
     """
     limit = timeout_s()
     slow = min(SLOW_S, limit / 2)
+    watch = Watch()
 
     def message() -> str:
         return (f"plugin {plugin!r} is slow: {_now(what)} has run for {slow:g} s; it is given up at {limit:g} s "
@@ -94,7 +106,7 @@ def watched(plugin: str, what: Doing) -> Iterator[None]:
         timer.daemon = True
         timer.start()
         try:
-            yield
+            yield watch
         finally:
             timer.cancel()
         return
@@ -108,14 +120,24 @@ def watched(plugin: str, what: Doing) -> Iterator[None]:
         else:
             raise GaveUp(f"gave up after {limit:g} s in {_now(what)} ({TIMEOUT_ENV})")
 
+    previous_interrupt = signal.getsignal(signal.SIGINT)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        watch.interrupted = True
+        previous_interrupt(signum, frame)  # type: ignore[operator]  # Python's own raises KeyboardInterrupt
+
     started = time.monotonic()
     previous_handler = signal.signal(signal.SIGALRM, alarm)
+    if callable(previous_interrupt):  # ignored or default (no Python handler): a Ctrl-C cannot raise here
+        signal.signal(signal.SIGINT, interrupt)
     previous_timer, _ = signal.setitimer(signal.ITIMER_REAL, slow)
     try:
-        yield
+        yield watch
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous_handler)
+        if callable(previous_interrupt):
+            signal.signal(signal.SIGINT, previous_interrupt)
         if previous_timer:
             left = previous_timer - (time.monotonic() - started)
             signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
@@ -126,14 +148,51 @@ def _now(what: Doing) -> str:
 
 
 def contained(plugin: str, what: Doing, call: Callable[[], T]) -> tuple[T | None, str]:
-    """(``call()``, "") or (None, the failure in one line). Only KeyboardInterrupt passes."""
+    """(``call()``, "") or (None, the failure in one line). Only the user's own Ctrl-C passes.
+
+    What the call prints to stdout is shown on stderr instead, so ``--json`` and CSV stay parseable."""
+    import io
+
+    printed = io.StringIO()
+    watch = Watch()
     try:
-        with watched(plugin, what):
+        with contextlib.redirect_stdout(printed), watched(plugin, what) as watch:
             return call(), ""
-    except KeyboardInterrupt:
-        raise
+    except KeyboardInterrupt as exc:
+        if watch.interrupted:
+            raise
+        return None, exception_line(exc)
     except BaseException as exc:  # SystemExit, GaveUp and any error: the plugin's, not hwprof's
         return None, exception_line(exc)
+    finally:
+        if text := printed.getvalue().strip():
+            lines = text.splitlines()
+            more = f" (and {len(lines) - 1} more line(s))" if len(lines) > 1 else ""
+            _note(f"plugin {plugin!r} printed to stdout during {_now(what)}, which is kept for hwprof's output; "
+                  f"it said: {lines[0][:200]}{more}")  # fmt: skip
+
+
+def call_plugin(plugin: str, what: str, call: Callable[[], T]) -> T:
+    """``call()`` into a plugin's object at run time (a cost model's quote, say): its output and
+    failures contained as in ``contained``, a failure raised as one ``HwprofError`` naming it.
+    ``LookupError`` and ``HwprofError`` pass: they are how a plugin says "no such thing"."""
+    from hwprof.errors import HwprofError
+
+    passed: list[BaseException] = []
+
+    def guarded() -> T:
+        try:
+            return call()
+        except (LookupError, HwprofError) as exc:
+            passed.append(exc)
+            raise
+
+    result, failure = contained(plugin, what, guarded)
+    if passed:
+        raise passed[0]
+    if failure:
+        raise HwprofError(f"{plugin} failed in {what}: {failure}")
+    return result  # type: ignore[return-value]
 
 
 def caller_for(manager: pluggy.PluginManager, hook_name: str, plugin: object) -> Callable[..., Any]:

@@ -664,11 +664,58 @@ def test_trace_shows_hook_calls_and_times(env: dict[str, str]) -> None:
     assert any("trainium2" in line for line in lines), str(result)
 
 
-def test_keyboard_interrupt_still_stops(env: dict[str, str], tmp_path: Path) -> None:
+def test_a_plugins_own_keyboard_interrupt_is_contained(env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 24, item 9: a plugin raising KeyboardInterrupt is skipped like any failing plugin (was: every
+    command exited 130). The user's own Ctrl-C still stops hwprof (tests/data/test_plugin_calls.py)."""
     body = "from hwprof import hookimpl\n@hookimpl\ndef hwprof_register_chips():\n    raise KeyboardInterrupt\n"
     result = run(["chips", "list"], plugin_env(env, fake_plugin(tmp_path / "site", "hx_ctrlc", body)))
-    assert result.code == 130 and "interrupted" in result.err, str(result)
+    assert result.code == 0 and "h100-sxm" in result.out, str(result)
+    assert "plugin 'hx_ctrlc' failed: KeyboardInterrupt; it is skipped" in result.err
 
 
 if sys.platform == "win32":  # pragma: no cover
     pytestmark = pytest.mark.skip("FIFOs and /dev paths")
+
+
+# ----------------------------------------------------------------------------- issue 24, item 1
+def test_a_folder_named_toml_is_skipped_at_every_door(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder ending in .toml in any profile folder: a warning naming it, never an internal error."""
+    from hwprof.data import registry
+
+    home = tmp_path / "home"
+    (home / ".config" / "hwprof" / "profiles" / "old.toml").mkdir(parents=True)
+    extra = tmp_path / "extra"
+    (extra / "also.toml").mkdir(parents=True)
+    (extra / "good.toml").write_text(chip_profile("goodchip"), encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("HWPROF_NO_USER_PROFILES")
+    user = run_cli("chips", "list")  # the user's own profile folder
+    assert user.code == 0 and "h100-sxm" in user.out, user.err
+    assert "old.toml: not a regular file (a folder); give a profile saved on disk; the file is skipped" in user.err
+    flag = run_cli("--profiles", extra, "chips", "list")
+    assert flag.code == 0 and "goodchip" in flag.out and "also.toml: not a regular file (a folder)" in flag.err
+    monkeypatch.setenv("HWPROF_PROFILE_PATH", str(extra))
+    registry.reset()  # one process per command in real use: its registry is built afresh
+    env = run_cli("chips", "show", "goodchip")
+    assert env.code == 0 and "also.toml: not a regular file (a folder)" in env.err
+    check = run_cli("profiles", "check", extra)
+    assert check.code == 1 and "ok: " in check.out and "also.toml: not a regular file (a folder)" in check.out
+    config = run_cli("estimate", "train", "--model-config", extra / "also.toml", "--system", "p5.48xlarge",
+                     "--tokens", "1e12")  # fmt: skip
+    assert config.code == 1 and config.err.count("\n") == 1
+    assert "also.toml: not a regular file (a folder); give a Hugging Face config.json saved on disk" in config.err
+
+
+def test_the_api_registry_stays_usable_after_a_folder_named_toml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hwprof
+
+    (tmp_path / "x.toml").mkdir()
+    hwprof.registry(profiles=[tmp_path])
+    assert "x.toml: not a regular file (a folder)" in capsys.readouterr().err
+    run = hwprof.estimate_train("llama3.1-8b", tokens=1e12, system="p5.48xlarge", layout="tp=8", cost_model="none")
+    assert run.inputs.chips == 8

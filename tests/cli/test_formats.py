@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,7 +112,7 @@ def test_render_blocks_by_hand() -> None:
         Pairs([("memory", Cell("96 GiB", 96, source="Datasheet, https://x.example")), ("note", "two\nlines")]),
     ]
     assert render(blocks, "table") == (
-        "peaks\nname  TFLOPS\n----  ---------\na|b   1,299 (r)\n\n(r) reported\n\nmemory  96 GiB\nnote    two\nlines"
+        "peaks\nname  TFLOPS\n----  ---------\na|b   1,299 (r)\n\n(r) reported\n\nmemory  96 GiB\nnote    two\n        lines"
     )
     assert render(blocks, "csv") == "name,TFLOPS\na|b,1299.0"  # the main table only: one header, parseable
     assert render(blocks[1:], "csv") == 'field,value\nmemory,96\nnote,"two\nlines"'
@@ -213,3 +214,57 @@ def test_an_estimates_markdown_cites_the_model_and_the_price(run_cli: Any) -> No
     assert data["cost"]["price"]["source"]["url"] in notes[mark]
     model = next(line for line in out.splitlines() if line.startswith("| model |"))
     assert data["inputs"]["model_source"] in notes[re.findall(r"\[\^(\d+)\]", model)[0]]
+
+
+# ----------------------------------------------------------------------------- issue 24, item 5
+ESCAPES = """
+[sources.s]
+title = "evil \\u001b]8;;https://x.example\\u0007link\\u001b]8;;\\u0007\\nfake: line"
+
+[[chip]]
+id = "evil-chip"
+name = "Evil \\u001b[2J\\u001b]0;pwned\\u0007 chip\\u202e"
+vendor = "V\\u009b"
+memory_gb = { value = 80, source = "s", status = "official" }
+memory_bandwidth_tbps = { value = 3, source = "s", status = "official" }
+peak_dense_tflops.bf16 = { value = 900, source = "s", status = "official" }
+"""
+RAW = ("\x1b", "\x07", "\x9b", "\u202e")  # what must never reach the terminal
+
+
+def test_printable_shows_controls_as_json_escapes() -> None:
+    from hwprof.data.printable import printable
+
+    assert printable("a\x1b[31mb\x07\u202e\x9b\x7f") == "a\\u001b[31mb\\u0007\\u202e\\u009b\\u007f"
+    assert printable("two\nlines\ttab") == "two\\u000alines\\u0009tab"
+    assert printable("two\nlines\ttab", lines=True) == "two\nlines\ttab"
+    assert printable("plain text, ünïcode — fine") == "plain text, ünïcode — fine"
+    assert json.loads('"' + printable("\x9b\u2028") + '"') == "\x9b\u2028"  # JSON reads the escape back
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "csv", "json"])
+def test_escapes_from_a_profile_never_reach_the_terminal(run_cli: Any, tmp_path: Path, fmt: str) -> None:
+    (tmp_path / "evil.toml").write_text(ESCAPES, encoding="utf-8")
+    for args in (("chips", "list"), ("chips", "show", "evil-chip")):
+        result = run_cli("--profiles", tmp_path, *args, "--format", fmt)
+        assert result.code == 0, result.err
+        assert not any(c in result.out + result.err for c in RAW), result.out
+        assert "Evil \\u001b[2J\\u001b]0;pwned\\u0007 chip\\u202e" in result.out
+        if fmt == "json":
+            shown = json.loads(result.out)
+            shown = shown if isinstance(shown, list) else [shown]
+            assert any(c.get("name") == "Evil \x1b[2J\x1b]0;pwned\x07 chip\u202e" for c in shown)  # same data
+    # the fake line of a source title stays inside its row, indented under the value
+    show = run_cli("--profiles", tmp_path, "chips", "show", "evil-chip").out
+    assert not any(line.startswith("fake: line") for line in show.splitlines())
+
+
+def test_escapes_in_unknown_keys_and_names_are_shown_in_warnings(run_cli: Any, tmp_path: Path) -> None:
+    bad = ESCAPES + '"bad\\u001b[31mkey" = 1\n'
+    (tmp_path / "evil.toml").write_text(bad.replace('vendor = "V\\u009b"\n', ""), encoding="utf-8")
+    check = run_cli("profiles", "check", tmp_path / "evil.toml")
+    assert check.code == 1
+    assert "chip[0].bad\\u001b[31mkey: unknown key" in check.out
+    assert not any(c in check.out + check.err for c in RAW)
+    loaded = run_cli("--profiles", tmp_path, "chips", "list")
+    assert "bad\\u001b[31mkey" in loaded.err and not any(c in loaded.err for c in RAW)

@@ -55,3 +55,49 @@ def test_an_ownership_model_says_why_it_cannot_quote(
         model.quote(builtin_registry.system("trn2.48xlarge"), "ownership")
     with pytest.raises(HwprofError, match="owned hardware only"):
         model.quote(builtin_registry.system("p5.48xlarge"), "on-demand")
+
+
+class Misbehaving:
+    """A plugin's cost model whose quote prints, or raises what it should not (issue 24, items 9 and 10)."""
+
+    id, name, regions = "odd", "Odd", ["here"]
+
+    def __init__(self, failure: BaseException | None = None, answer: object = None) -> None:
+        self.failure, self.answer = failure, answer
+
+    def priced_systems(self) -> set[str]:
+        return {"p5.48xlarge"}
+
+    def quote(self, system: object, purchase: str = "on-demand", region: object = None, hours: object = None,
+              today: object = None) -> object:  # fmt: skip
+        print("quoting now")
+        if self.failure is not None:
+            raise self.failure
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (Misbehaving(KeyboardInterrupt()), "cost model 'odd' failed in its quote: KeyboardInterrupt"),
+        (Misbehaving(SystemExit(3)), "cost model 'odd' failed in its quote: SystemExit: 3"),
+        (Misbehaving(ZeroDivisionError("oops")), "cost model 'odd' failed in its quote: ZeroDivisionError: oops"),
+        (Misbehaving(answer=12.5), "cost model 'odd' answered float, not a Quote"),
+    ],
+)
+def test_a_plugin_cost_model_failing_is_one_error(model: Misbehaving, message: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from hwprof.cost import pricing
+
+    with pytest.raises(HwprofError) as caught:
+        pricing.quote(model, "p5.48xlarge", "on-demand")  # type: ignore[arg-type]
+    assert str(caught.value).startswith(message)
+    out, err = capsys.readouterr()
+    assert out == "" and "printed to stdout during its quote" in err
+
+
+def test_a_plugin_cost_model_saying_no_price_passes_through() -> None:
+    from hwprof.cost import pricing
+
+    with pytest.raises(HwprofError, match="^no such price here$"):
+        pricing.quote(Misbehaving(LookupError("no such price here")), "p5.48xlarge")  # type: ignore[arg-type]

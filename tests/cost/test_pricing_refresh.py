@@ -165,14 +165,14 @@ def test_second_refresh_keeps_a_backup_and_earlier_regions(stub, hwprof, tmp_pat
     code, out, _ = hwprof("prices", "refresh", "--system", "p5.48xlarge", "--region", "us-east-2",
                           "--output-dir", tmp_path)  # fmt: skip
     assert code == 0
-    backup = tmp_path / "aws-prices.toml.bak"
+    [backup] = tmp_path.glob("aws-prices.toml.*.bak")
     assert f"previous file kept as {backup}" in out
     assert backup.read_text(encoding="utf-8") == first
     prices = {(p.system, p.region): p.usd_per_hour for p in load_file(path).cost_model[0].prices
               if p.purchase == "on-demand"}  # fmt: skip
     assert prices[("p5.48xlarge", "us-east-2")] == 56.0
     assert prices[("p5.48xlarge", "us-east-1")] == 54.12  # from the first refresh, not re-fetched
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["aws-prices.toml", "aws-prices.toml.bak"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aws-prices.toml", backup.name]
 
 
 def test_price_appearing_for_a_known_gap_drops_the_gap(stub, hwprof, tmp_path):
@@ -244,7 +244,8 @@ def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
     with pytest.raises(HwprofError, match="disk full"):
         files.write_atomic(path, "new\n", force=True, backup=True)
     assert path.read_text(encoding="utf-8") == "old\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["aws-prices.toml", "aws-prices.toml.bak"]
+    [backup] = tmp_path.glob("aws-prices.toml.*.bak")
+    assert backup.read_text(encoding="utf-8") == "old\n"
 
 
 def test_without_boto3_says_what_to_install(hwprof, tmp_path, monkeypatch):
@@ -285,3 +286,134 @@ def test_bad_refresh_options_are_one_line(hwprof, tmp_path, args, expected):
         "known: p5.48xlarge, p5e.48xlarge, p5en.48xlarge, trn1.32xlarge, trn2.48xlarge, trn2u.48xlarge" in err
         or "region" in err
     )
+
+
+# Issue 24, item 2: the refresh owns only its own entries.
+HAND_EDITED = """
+[sources.my-quote]
+title = "Our negotiated rate, 2026 contract"
+date = 2026-06-01
+
+[[cost_model]]
+id = "our-cloud"
+name = "Our private cloud"
+
+[[cost_model.prices]]
+system = "p5.48xlarge"
+region = "on-prem"
+purchase = "negotiated"
+usd_per_hour = 30.0
+observed = 2026-06-01
+source = "my-quote"
+status = "reported"
+"""
+
+MY_PRICE = """
+[[cost_model.prices]]
+system = "p5.48xlarge"
+region = "eu-north-1"
+purchase = "on-demand"
+usd_per_hour = 40.0
+observed = 2026-06-01
+source = "my-quote"
+status = "reported"
+"""
+
+
+def _insert_after_first_aws_price(text: str, extra: str) -> str:
+    """The user's own price, inside the aws cost model's table of the file refresh wrote."""
+    head, sep, tail = text.partition("[[cost_model.prices]]")
+    return head + extra.strip() + "\n\n" + sep + tail
+
+
+def test_refresh_keeps_hand_edits_and_other_cost_models_and_dates_each_backup(stub, hwprof, tmp_path):
+    expect(stub, "p5.48xlarge", "us-east-1", [price_item("p5.48xlarge", "us-east-1", "54.12", "AAA")])
+    assert hwprof("prices", "refresh", "--system", "p5.48xlarge", "--region", "us-east-1",
+                  "--output-dir", tmp_path)[0] == 0  # fmt: skip
+    path = tmp_path / "aws-prices.toml"
+    text = path.read_text(encoding="utf-8")
+    text = _insert_after_first_aws_price(text.replace("[sources.", HAND_EDITED.split("[[cost_model]]")[0] + "[sources.", 1),
+                                         MY_PRICE)  # fmt: skip
+    text += "\n" + "[[cost_model]]" + HAND_EDITED.split("[[cost_model]]")[1]
+    path.write_text(text, encoding="utf-8")
+    code, out, _ = hwprof("profiles", "check", path)
+    assert code == 0, out
+    for usd in ("55.00", "56.00"):  # twice: the second run must not lose what the first kept
+        expect(stub, "p5.48xlarge", "us-east-1", [price_item("p5.48xlarge", "us-east-1", usd, "AAA")])
+        expect(stub, "p5.48xlarge", "eu-north-1", [price_item("p5.48xlarge", "eu-north-1", "41.50", "EEE")])
+        code, out, err = hwprof("prices", "refresh", "--system", "p5.48xlarge", "--region", "us-east-1",
+                                "--region", "eu-north-1", "--output-dir", tmp_path)  # fmt: skip
+        assert (code, err) == (0, ""), err
+        assert "kept your price 40.0 (my-quote); fetched 41.5" in out
+    profile = load_file(path)
+    models = {m.id: m for m in profile.cost_model}
+    assert set(models) == {"aws", "our-cloud"}
+    ours = models["our-cloud"].prices[0]
+    assert (ours.region, ours.usd_per_hour, ours.source.title) == (
+        "on-prem",
+        30.0,
+        "Our negotiated rate, 2026 contract",
+    )
+    aws = {(p.system, p.region, p.purchase): p for p in models["aws"].prices}
+    mine = aws[("p5.48xlarge", "eu-north-1", "on-demand")]
+    assert (mine.usd_per_hour, mine.source.key, mine.status) == (40.0, "my-quote", "reported")
+    assert aws[("p5.48xlarge", "us-east-1", "on-demand")].usd_per_hour == 56.0  # the refresh's own: replaced
+    backups = sorted(tmp_path.glob("aws-prices.toml.*.bak"))
+    assert len(backups) == 2  # one per refresh that replaced a file, neither overwritten
+    kept = set()
+    for backup in backups:
+        models = {m.id: m for m in load_file(backup).cost_model}
+        assert "our-cloud" in models  # each backup is the whole file as it was
+        kept |= {
+            p.usd_per_hour
+            for p in models["aws"].prices
+            if (p.system, p.region, p.purchase) == ("p5.48xlarge", "us-east-1", "on-demand")
+        }
+    assert kept == {54.12, 55.0}
+
+
+def test_an_unreadable_price_file_is_not_overwritten(stub, hwprof, tmp_path):
+    path = tmp_path / "aws-prices.toml"
+    path.write_text('[[cost_model]]\nid = "aws"\nprices = 3\n', encoding="utf-8")
+    code, out, err = hwprof("prices", "refresh", "--system", "p5.48xlarge", "--region", "us-east-1",
+                            "--output-dir", tmp_path)  # fmt: skip
+    assert (code, out) == (1, "") and err.count("\n") == 1
+    assert "does not read" in err and "nothing was written" in err
+    assert path.read_text(encoding="utf-8") == '[[cost_model]]\nid = "aws"\nprices = 3\n'
+
+
+@pytest.mark.parametrize("usd", ["abc", "Infinity", "1e400", "NaN"])
+def test_a_price_that_is_not_a_finite_number_is_one_line(stub, hwprof, tmp_path, usd):
+    """Issue 24, item 14: exit 1 with one line, nothing written (was: internal error, exit 70)."""
+    expect(stub, "p5.48xlarge", "us-east-1", [price_item("p5.48xlarge", "us-east-1", usd, "AAA")])
+    code, out, err = hwprof("prices", "refresh", "--system", "p5.48xlarge", "--region", "us-east-1",
+                            "--output-dir", tmp_path)  # fmt: skip
+    assert (code, out) == (1, "") and err.count("\n") == 1, err
+    assert "answered with an item hwprof cannot read" in err and "nothing was written" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_malformed_json_from_the_api_is_one_line(stub, hwprof, tmp_path):
+    expect(stub, "p5.48xlarge", "us-east-1", ['{"product": {"attributes": '])
+    code, out, err = hwprof("prices", "refresh", "--system", "p5.48xlarge", "--region", "us-east-1",
+                            "--output-dir", tmp_path)  # fmt: skip
+    assert (code, out) == (1, "") and err.count("\n") == 1, err
+    assert "JSONDecodeError" in err and list(tmp_path.iterdir()) == []
+
+
+def test_a_dropped_connection_is_one_line(hwprof, tmp_path, monkeypatch):
+    from botocore.exceptions import ConnectionClosedError
+
+    class Dropping:
+        def get_paginator(self, name: str) -> Any:
+            class Pages:
+                def paginate(self, **kwargs: Any) -> Any:
+                    raise ConnectionClosedError(endpoint_url="https://api.pricing.us-east-1.amazonaws.com")
+
+            return Pages()
+
+    monkeypatch.setattr(aws_price_list, "make_client", lambda: Dropping())
+    code, out, err = hwprof("prices", "refresh", "--system", "p5.48xlarge", "--region", "us-east-1",
+                            "--output-dir", tmp_path)  # fmt: skip
+    assert (code, out) == (1, "") and err.count("\n") == 1, err
+    assert "could not query the AWS Price List API (ConnectionClosedError" in err and "nothing was written" in err

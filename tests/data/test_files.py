@@ -102,3 +102,18 @@ def test_plugins_new_into_a_folder_it_cannot_write(
     result = run_cli("plugins", "new", "hwprof-x", "-o", tmp_path)  # type: ignore[operator]
     assert result.code == 1
     assert result.err == f"error: -o {tmp_path}: cannot create a folder there: Permission denied\n"
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+
+
+def test_read_text_refuses_a_folder_before_opening_it(tmp_path: Path) -> None:
+    """Issue 24, item 1: a folder named *.toml was opened, failed inside fdopen and its fd leaked."""
+    folder = tmp_path / "old.toml"
+    folder.mkdir()
+    before = _open_fds()
+    for _ in range(20):
+        with pytest.raises(HwprofError, match=r"old.toml: not a regular file \(a folder\)"):
+            read_text(folder, 100)
+    assert _open_fds() == before  # nothing opened stays open

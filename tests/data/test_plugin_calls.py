@@ -4,6 +4,8 @@ record kinds listed once and everything derived from that list.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import types
 from collections.abc import Generator
@@ -39,11 +41,33 @@ def test_a_plugin_exiting_or_raising_is_one_failure_and_ctrl_c_passes() -> None:
     assert plugin_calls.contained("p", "a hook", lambda: 1 / 0) == (None, "ZeroDivisionError: division by zero")
     assert plugin_calls.contained("p", "a hook", lambda: 42) == (42, "")
 
-    def interrupted() -> None:
+    def interrupted() -> None:  # the plugin's own KeyboardInterrupt: contained (issue 24, item 9)
         raise KeyboardInterrupt
 
+    assert plugin_calls.contained("p", "a hook", interrupted) == (None, "KeyboardInterrupt")
+
+    def pressed() -> None:  # the user's Ctrl-C while the plugin runs: still stops hwprof
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+
     with pytest.raises(KeyboardInterrupt):
-        plugin_calls.contained("p", "a hook", interrupted)
+        plugin_calls.contained("p", "a hook", pressed)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_what_a_plugin_prints_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 24, item 10: a plugin printing at import or in a hook must not corrupt --json or CSV."""
+
+    def chatty() -> int:
+        print("hello from the plugin\x1b[2J")
+        print("second line")
+        return 7
+
+    assert plugin_calls.contained("chatty", "its import", chatty) == (7, "")
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == ("warning: plugin 'chatty' printed to stdout during its import, which is kept for hwprof's "
+                   "output; it said: hello from the plugin\\u001b[2J (and 1 more line(s))\n")  # fmt: skip
 
 
 def test_a_call_past_the_time_limit_is_given_up(
