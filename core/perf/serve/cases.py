@@ -87,7 +87,7 @@ def predict(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SH
 def _solve(f: Callable[[float], float], target: float, low: float, high: float) -> float:
     """x in [low, high] with f(x) = target, f monotone (bisection on a log scale)."""
     f_low = f(low) - target
-    for _ in range(60):
+    for _ in range(BISECTIONS):
         mid = math.sqrt(low * high)
         if (f(mid) - target > 0) == (f_low > 0):
             low, f_low = mid, f(mid) - target
@@ -112,7 +112,8 @@ FLOORS = (
     "request_floor_us",
     "request_host_us",
 )  # a chip x stack's: "<chip>.<stack>.<floor>"
-ROUNDS = 6  # the fit's rounds: floors, bandwidth and latency depend on each other; converged to < 0.1%
+BISECTIONS = 40  # halvings of a log-scale bracket: 1e-6 of a nine-decade bracket, far below the cases' spread
+ROUNDS = 4  # the fit's rounds: floors, bandwidth and latency depend on each other; converged to < 0.1%
 
 
 def floor_names(reg: Registry) -> list[str]:
