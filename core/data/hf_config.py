@@ -203,15 +203,20 @@ def _attention(model_type: str, family: Family, config: dict[str, Any], get: Any
 def _moe_layers(model_type: str, config: dict[str, Any], get: Any, layers: int) -> list[bool]:
     """Which layers route to experts (the others have a dense MLP), as each family's code decides."""
     if model_type in ("qwen2_moe", "qwen3_moe"):
-        step, only_mlp = get("decoder_sparse_step") or 1, config.get("mlp_only_layers") or []
+        step, only_mlp = get("decoder_sparse_step") or 1, _indices(config.get("mlp_only_layers"))
         return [i not in only_mlp and (i + 1) % step == 0 for i in range(layers)]
     if model_type.startswith("deepseek"):
         first, every = get("first_k_dense_replace") or 0, get("moe_layer_freq") or 1
         return [i >= first and i % every == 0 for i in range(layers)]
     if model_type == "llama4_text":
         listed, step = config.get("moe_layers"), get("interleave_moe_layer_step") or 1
-        return [i in listed if isinstance(listed, list) else (i + 1) % step == 0 for i in range(layers)]
+        return [i in _indices(listed) if isinstance(listed, list) else (i + 1) % step == 0 for i in range(layers)]
     return [True] * layers
+
+
+def _indices(value: Any) -> set[int]:
+    """The layer numbers a list key gives (anything else in it, or not a list: none)."""
+    return {v for v in value if isinstance(v, int) and not isinstance(v, bool)} if isinstance(value, list) else set()
 
 
 def _sliding(

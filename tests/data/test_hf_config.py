@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hwprof.data.hf_config import from_hf_config
 from hwprof.errors import HwprofError
@@ -192,3 +194,46 @@ def test_a_config_without_the_shape_is_refused(tmp_path: Path) -> None:
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(HwprofError, match="not valid JSON"):
         from_hf_config(path)
+
+
+READ_KEYS = sorted({key for file in CONFIGS.glob("*.json") for key in json.loads(file.read_text(encoding="utf-8"))}
+                   | {"mlp_only_layers", "moe_layers", "no_rope_layers", "layer_types", "text_config", "head_dim",
+                      "sliding_window_pattern", "use_sliding_window", "max_window_layers", "decoder_sparse_step",
+                      "shared_expert_intermediate_size", "intermediate_size_mlp", "attention_chunk_size"})  # fmt: skip
+ODD = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8), st.lists(st.one_of(st.integers(-5, 200), st.text(max_size=4), st.none()), max_size=80),
+    st.dictionaries(st.sampled_from(["hidden_size", "model_type", "num_hidden_layers"]), st.integers(0, 99)),
+    st.sampled_from(["llama", "gemma3_text", "sliding_attention", "full_attention", "qwen3_moe"]),
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(file=st.sampled_from(sorted(CONFIGS.glob("*.json"))), changes=st.dictionaries(st.sampled_from(READ_KEYS), ODD,
+       max_size=4))  # fmt: skip
+def test_a_published_config_with_any_key_changed_reads_or_is_refused(
+    tmp_path: Path, file: Path, changes: dict[str, object]
+) -> None:
+    config = json.loads(file.read_text(encoding="utf-8"))
+    target = config["text_config"] if isinstance(config.get("text_config"), dict) else config
+    target.update(changes)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    try:
+        shape = from_hf_config(path)
+    except HwprofError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 800
+        return
+    assert 0 < shape.active <= shape.params < 1e30
+    assert (shape.kv_elements_per_token() or 0) >= 0 and (shape.kv_elements_per_token(1e6) or 0) >= 0
+
+
+def test_layer_lists_that_are_not_lists_of_numbers_name_no_layer(tmp_path: Path) -> None:
+    # mlp_only_layers "abc" crashed the layer loop (TypeError: an internal error, exit 70).
+    config = json.loads((CONFIGS / "qwen3-30b-a3b.json").read_text(encoding="utf-8"))
+    expected = from_hf_config(CONFIGS / "qwen3-30b-a3b.json").params
+    for odd in ("abc", [None, "3", True], {"0": 1}):
+        assert from_hf_config(write(tmp_path, {**config, "mlp_only_layers": odd})).params == expected
+    # a real list is read: layers 0 and 1 dense (intermediate_size 6144) instead of 128 experts of 768
+    dense = from_hf_config(write(tmp_path, {**config, "mlp_only_layers": [0, 1]}))
+    assert expected - dense.params == 2 * (128 * 3 * 2048 * 768 + 2048 * 128 - 3 * 2048 * 6144)
