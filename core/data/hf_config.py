@@ -20,6 +20,8 @@ from hwprof.errors import HwprofError
 
 MAX_CONFIG_BYTES = 10_000_000  # a config.json is a few kB; tokenizer files are not configs
 CONFIG_LIMITS = {"num_hidden_layers": 100_000, "max_position_embeddings": 1_000_000_000}
+# 0 reads as "none" for an optional count (no shared experts, no dense layers); not for these.
+NEVER_ZERO = ("max_position_embeddings",)  # 0 would turn the context check off
 REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
 
 # A config.json gives the longest context (max_position_embeddings: 163,840 for DeepSeek-V3), not the
@@ -106,7 +108,7 @@ def from_hf_config(path: Path) -> records.Workload:
         value = config.get(key)
         if value is None and required:
             raise fail(f"needs {key} to count a {model_type} model's parameters")
-        if value is None or (value == 0 and not required and not isinstance(value, bool)):
+        if value is None or (value == 0 and not required and key not in NEVER_ZERO and not isinstance(value, bool)):
             return None
         if (problem := checks.count(key, 1, CONFIG_LIMITS.get(key, 10_000_000)).problem(value)) is not None:
             raise fail(problem)

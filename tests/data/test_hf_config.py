@@ -237,3 +237,13 @@ def test_layer_lists_that_are_not_lists_of_numbers_name_no_layer(tmp_path: Path)
     # a real list is read: layers 0 and 1 dense (intermediate_size 6144) instead of 128 experts of 768
     dense = from_hf_config(write(tmp_path, {**config, "mlp_only_layers": [0, 1]}))
     assert expected - dense.params == 2 * (128 * 3 * 2048 * 768 + 2048 * 128 - 3 * 2048 * 6144)
+
+
+def test_a_zero_longest_context_is_refused_not_read_as_none(tmp_path: Path) -> None:
+    # Issue 24 (low): max_position_embeddings 0 read as "not given" and turned the context check off.
+    with pytest.raises(HwprofError, match="max_position_embeddings must be"):
+        from_hf_config(write(tmp_path, {**LLAMA, "max_position_embeddings": 0}))
+    # elsewhere 0 still means none: DeepSeek-V3 without its shared expert, 58 MoE layers x 3 x 7168 x 2048 fewer
+    deepseek = json.loads((CONFIGS / "deepseek-v3.json").read_text(encoding="utf-8"))
+    unshared = from_hf_config(write(tmp_path, {**deepseek, "n_shared_experts": 0}))
+    assert from_hf_config(CONFIGS / "deepseek-v3.json").params - unshared.params == 58 * 3 * 7168 * 2048
