@@ -248,10 +248,11 @@ def test_the_readme_shows_the_plan_chart_with_the_command_that_draws_it(tmp_path
     assert spec and spec.loader
     charts = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(charts)
-    readme = (root / "README.md").read_text(encoding="utf-8")
+    tour = (root / "docs" / "tour.md").read_text(encoding="utf-8")
+    assert "](docs/plan-train.png)" in (root / "README.md").read_text(encoding="utf-8")
     for name, _args in charts.CHARTS:
-        assert f"](docs/{name})" in readme, f"README.md does not show docs/{name}"
-        assert charts.command(name) in readme, f"README.md does not print the command that draws docs/{name}"
+        assert f"]({name})" in tour, f"docs/tour.md does not show docs/{name}"
+        assert charts.command(name) in tour, f"docs/tour.md does not print the command that draws docs/{name}"
         image = (root / "docs" / name).read_bytes()
         assert image[:8] == b"\x89PNG\r\n\x1a\n" and len(image) > 20_000
     assert charts.CHARTS[0][1][:2] == ["plan", "train"]  # the README's first chart is made by plan train --plot

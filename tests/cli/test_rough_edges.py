@@ -61,7 +61,11 @@ def code_lines(lines: list[str]) -> list[tuple[int, str]]:
 
 
 def first_bare_hwprof(lines: list[str]) -> int:
-    return next(i for i, line in code_lines(lines) if re.match(r"\s*hwprof ", line))
+    """The first line a newcomer would paste that runs a bare ``hwprof``: in a code block, or a table's
+    inline command."""
+    in_code = (i for i, line in code_lines(lines) if re.match(r"\s*(\$ )?hwprof ", line))
+    inline = (i for i, line in enumerate(lines) if re.search(r"\| `hwprof ", line))
+    return min(next(in_code, len(lines)), next(inline, len(lines)))
 
 
 @pytest.mark.parametrize("doc", ["README.md", "CONTRIBUTING.md"])
