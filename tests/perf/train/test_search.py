@@ -276,6 +276,14 @@ def test_divisors() -> None:
     assert search._divisors(12) == [1, 2, 3, 4, 6, 12]
     assert search._divisors(1) == [1]
     assert search._divisors(7) == [1, 7]
+    assert search._divisors(0) == [] and search._divisors(-4) == []
+    assert search._divisors(36) == [1, 2, 3, 4, 6, 9, 12, 18, 36]  # a square: its root once
+    for n in range(1, 400):
+        assert search._divisors(n) == divisors(n), n
+    # 8e9 = 2^12 x 5^9: (12 + 1) x (9 + 1) divisors, found in sqrt(n) steps (a billion 8-chip systems)
+    big = search._divisors(8 * 10**9)
+    assert len(big) == 130 and big == sorted(big) and all(8 * 10**9 % d == 0 for d in big)
+    assert big[:4] == [1, 2, 4, 5] and big[-2:] == [4 * 10**9, 8 * 10**9]
 
 
 def test_a_layout_that_needs_exactly_the_usable_memory_fits() -> None:
@@ -311,3 +319,106 @@ def test_each_rule_alone_refuses_a_layout() -> None:
 def test_the_default_keeps_the_best_and_the_runner_up() -> None:
     assert len(search.search(JOB).layouts) == 2
     assert len(search.search(JOB, use_numpy=False).layouts) == 2
+
+
+# Jobs and pinned keys on which the staged numpy search and the candidate table must agree with the
+# one-at-a-time candidates and the flat evaluation of all of them.
+AGREE_JOBS = [JOB, MOE, attrs.evolve(JOB, low_precision=True, peak_matmul=2e15), attrs.evolve(JOB, layers=7),
+              attrs.evolve(JOB, chips=48, batch_seqs=96, cross_domain=True, heads=16),
+              attrs.evolve(MOE, chips=32, batch_seqs=128, layers=12, moe_layers=12)]  # fmt: skip
+AGREE_FIXED = [None, {"tp": 2}, {"pp": 4, "vpp": 2}, {"min_vpp": 2}, {"min_vpp": 3, "pp": 1}, {"uneven": 1, "grads": 16}, {"uneven": 0},
+               {"mb": 2, "zero": 3, "recompute": "full", "sp": 0}, {"tp": 2, "pp": 2, "dp": 2, "cp": 1},
+               {"tp": 3}, {"ep": 2}, {"etp": 1}, {"cp": 2, "dp": 4}]  # fmt: skip
+
+
+def flat_search(job: Job, fixed: dict | None, top: int) -> search.Found:  # type: ignore[type-arg]
+    """The search as one table of every candidate in ``candidates``' order (the way it ran before it
+    was staged): rules, memory and step time per column, then a stable sort."""
+    np = pytest.importorskip("numpy")
+    rows = list(search.candidates(job, fixed))
+    if not rows:
+        return search.Found((), (), 0, {"chips": 1})
+    table = np.array(rows, dtype=np.int64).T
+    seconds, refused = search.evaluate_arrays(table, job, np)
+    best = [i for i in np.argsort(seconds, kind="stable")[:top] if np.isfinite(seconds[i])]
+    return search.Found(tuple(search.to_layout(tuple(table[:, i])) for i in best),
+                        tuple(float(seconds[i]) for i in best), len(rows), refused)  # fmt: skip
+
+
+@pytest.mark.parametrize("job", AGREE_JOBS, ids=lambda j: f"{j.name}-{j.chips}-{j.layers}")
+def test_the_candidate_table_is_the_candidates_in_order(job: Job) -> None:
+    np = pytest.importorskip("numpy")
+    for fixed in AGREE_FIXED:
+        table = search.candidate_table(job, fixed)
+        rows = list(search.candidates(job, fixed))
+        assert table.shape == (len(search.FIELDS), len(rows)), fixed
+        assert [tuple(int(v) for v in col) for col in table.T] == rows, fixed
+        assert table.dtype == np.int64
+
+
+@pytest.mark.parametrize("job", AGREE_JOBS, ids=lambda j: f"{j.name}-{j.chips}-{j.layers}")
+def test_the_staged_search_is_the_flat_search(job: Job) -> None:
+    """Same layouts in the same order (ties kept in candidate order), the same step times to the bit,
+    the same count and the same refusals, rule by rule in rule order, memory cut or not."""
+    for candidate in (job, with_memory_cut(job)):
+        for fixed in AGREE_FIXED:
+            for top in (1, 3, 50):
+                got, want = search.search(candidate, fixed, top), flat_search(candidate, fixed, top)
+                assert got.layouts == want.layouts and got.step_s == want.step_s, (fixed, top)
+                assert got.evaluated == want.evaluated
+                assert list(got.refused.items()) == list(want.refused.items()), (fixed, top)
+
+
+def test_the_staged_search_keeps_ties_in_candidate_order() -> None:
+    # sp is not searched and does not change the step here (tp 1): pinning the grid to two equal layouts
+    # that differ only in ZeRO stage 0 and 1 of a single-rank data group gives two equal times
+    one = attrs.evolve(JOB, chips=2, batch_seqs=8)
+    found = search.search(one, {"tp": 1, "pp": 2, "cp": 1, "vpp": 1, "mb": 1, "recompute": "none"}, top=4)
+    assert found.step_s[0] == found.step_s[1]
+    assert [lay.zero for lay in found.layouts[:2]] == [0, 1]
+    assert found.layouts == flat_search(one, {"tp": 1, "pp": 2, "cp": 1, "vpp": 1, "mb": 1, "recompute": "none"},
+                                        4).layouts  # fmt: skip
+
+
+class _Unread:
+    """A field the rules must not read: any use fails (the staged search runs the rules once for
+    every ZeRO stage, recompute and sp, so a rule reading them would be wrong there)."""
+
+    def __getattr__(self, name: str) -> None:
+        raise AssertionError(f"the rules read {name} of a field they must not read")
+
+    def _fail(self, *_: object) -> None:
+        raise AssertionError("the rules read ZeRO stage, recompute, sp or grads")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __bool__ = _fail  # type: ignore[assignment]
+    __add__ = __radd__ = __mul__ = __rmul__ = __and__ = __rand__ = __or__ = __ror__ = _fail
+    __sub__ = __rsub__ = __mod__ = __rmod__ = __floordiv__ = __rfloordiv__ = __truediv__ = __rtruediv__ = _fail
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_the_rules_read_neither_zero_recompute_sp_nor_grads() -> None:
+    unread = _Unread()
+    for job in (JOB, MOE):
+        grid = search.Grid(tp=2, pp=2, dp=4, cp=1, ep=2 if job.experts else 1, vpp=2, mb=1, zero=unread,
+                           recompute_code=unread, sp=unread, uneven=0, grads=unread, etp=2)  # fmt: skip
+        assert [rule for rule, ok in layout.rules(SCALAR, grid, job) if not ok] == []
+
+
+def test_a_billion_systems_is_answered_not_searched_for_a_minute(reg: object) -> None:
+    """Issue 24: the documented maximum count used to run past a minute (divisors by trial up to n, 55
+    times a search). Over 8e9 chips no layout fits the default batch (16M tokens of 8,192 are 2,048
+    sequences, fewer than the smallest data-parallel degree left: 8e9 / (tp 8 x pp 32 x cp 4,096) =
+    7,629), and the refusal says so."""
+    from hwprof.errors import HwprofError
+    from hwprof.perf import cluster
+    from hwprof.perf.train import training
+
+    system = reg.system("p5.48xlarge")  # type: ignore[attr-defined]
+    target = cluster.cluster_for(reg.chip(system.chip), 8 * 10**9, system, reg.interconnects)  # type: ignore[attr-defined]
+    job = training.make_job(reg.workload("llama3.1-8b"), target, reg.interconnects, "bf16", None, None)  # type: ignore[attr-defined]
+    assert job.batch_seqs == 2048
+    found = search.search(job)
+    assert found.layouts == () and found.evaluated > 0
+    assert list(found.refused)[-1] == "batch"  # the last rule standing: dp x mb above 2,048 sequences
+    with pytest.raises(HwprofError, match="no layout"):
+        training.estimate_train(reg.workload("llama3.1-8b"), target, reg.interconnects, 1e12, "bf16")  # type: ignore[attr-defined]
