@@ -60,14 +60,19 @@ def test_every_listing_prints_in_every_format(run_cli: Any, args: tuple[str, ...
     assert result.code == 0, result.err
     assert result.out.strip()
     if fmt == "json":
-        assert result.json() == run_cli(*args, "--json").json()
-    elif fmt == "table":
-        assert result.out == run_cli(*args).out
+        assert result.json()
     elif fmt == "csv":
         rows = list(csv.reader(io.StringIO(result.out)))
         assert len(rows) >= 2 and all(rows)  # a header and at least one record, no ragged blank rows first
     else:
         assert re.search(r"^\| .* \|$", result.out, re.M) and re.search(r"^\|( --- \|)+$", result.out, re.M)
+
+
+@pytest.mark.parametrize("args", [("chips", "list"), ("estimate", "peak", "--chip", "trainium2", "--chips", "16")])
+def test_json_is_short_for_format_json_and_table_is_the_default(run_cli: Any, args: tuple[str, ...]) -> None:
+    """Checked on two cheap commands: every command gets its format from the same OutputOptions."""
+    assert run_cli(*args, "--json").json() == run_cli(*args, "--format", "json").json()
+    assert run_cli(*args).out == run_cli(*args, "--format", "table").out
 
 
 def test_csv_holds_the_raw_numbers(run_cli: Any) -> None:
