@@ -8,7 +8,6 @@ from typing import Annotated, Any
 import attrs
 import typer
 
-from hwprof.cli import launch
 from hwprof.cli.common import (
     CostModelOpt,
     FormatOpt,
@@ -21,7 +20,7 @@ from hwprof.cli.common import (
     range_text,
 )
 from hwprof.cli.groups import HardwareOptions, ModelOptions, OutputOptions, grouped
-from hwprof.cli.launch import EmitOpt
+from hwprof.cli.launch import EmitOpt, show
 from hwprof.cli.plot import Bar, breakdown
 from hwprof.cli.render import duration, exact, note, number, pairs, plural, warn
 from hwprof.data import checks
@@ -58,6 +57,7 @@ def estimate_train(
 ) -> None:  # fmt: skip
     """Training time, chip-hours, memory per chip, cost and energy for a layout (given or searched), with a range."""
     from hwprof.cli.render import Pairs, emit, ranges_table
+    from hwprof.emit import picks
     from hwprof.jsonable import to_json
     from hwprof.service import estimate
     from hwprof.service.costs import calibration_evidence, quote_for
@@ -80,8 +80,9 @@ def estimate_train(
         "model": data["inputs"].get("model_source", ""),
         "cost": (data["cost"] or {}).get("price", {}).get("source"),
     }
-    launched = emit_as and launch.show(fmt, data, launch.write_launch(emit_as, "train",
-                                                                    launch.train_estimate_pick(work, result, target)))  # fmt: skip
+    launched = emit_as and show(
+        fmt, data, picks.write(emit_as, "train", picks.train_estimate_pick(work, result, target))
+    )
     if not launched:
         emit(fmt, data, lambda: [Pairs(cited(train_rows(data), sources), title=title), ranges_table(data)])
     if plot is not None:
@@ -227,6 +228,7 @@ def estimate_serve(
 ) -> None:  # fmt: skip
     """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens."""
     from hwprof.cli.render import Pairs, emit, ranges_table
+    from hwprof.emit import picks
     from hwprof.jsonable import to_json
     from hwprof.perf.serve import serving
     from hwprof.service import estimate
@@ -250,8 +252,9 @@ def estimate_serve(
         warn(message)
     title = "serving estimate (expected, with the low-high range)"
     sources = {"model": result.model_source, "cost": result.cost.price.get("source") if result.cost else None}
-    launched = emit_as and launch.show(fmt, data, launch.write_launch(
-        emit_as, "serve", launch.serve_estimate_pick(work, lay, result, target, max_batch)))  # fmt: skip
+    launched = emit_as and show(
+        fmt, data, picks.write(emit_as, "serve", picks.serve_estimate_pick(work, lay, result, target, max_batch))
+    )
     if not launched:
         emit(fmt, data, lambda: [Pairs(cited(serve_rows(result), sources), title=title), ranges_table(data)])
     if plot is not None:

@@ -29,8 +29,6 @@ from hwprof.cli.render import (
 from hwprof.data import checks
 from hwprof.data.hookspecs import hookimpl
 from hwprof.errors import HwprofError
-from hwprof.service.estimate import published_chips
-from hwprof.service.session import current_registry
 
 plan_app = typer.Typer(
     help="The cheapest or fastest configuration that meets a deadline or a budget.", no_args_is_help=True
@@ -75,12 +73,10 @@ def plan_train_cmd(
                                  f"budget {budget:,.0f} USD" if budget else "") if g) or "the time-cost frontier"  # fmt: skip
     title = f"{work.id}, {tokens:.3g} tokens, {precision}; goal: {goal}"
     data = {"deadline_days": deadline_days, "budget_usd": budget, **to_json(result), "warnings": warnings}
-    r, published = current_registry(), published_chips("train")
     ids = [system.id for system, _, _ in candidates]
     question = [title, f"model: {work.name}, from {work.citation}; systems considered: {', '.join(ids)}; "
                 f"purchase: {purchase}"]  # fmt: skip
-    if not after_train_plan(launch, fmt, data, result, work, precision, r, tokens, question, deadline_days, batch,
-                            published):  # fmt: skip
+    if not after_train_plan(launch, fmt, data, result, work, precision, tokens, question, deadline_days):
         emit(fmt, data, lambda: [train_plan_table(result, budget, title, bool(deadline_days or budget))])
     if plot is not None:
         draw_train_plan(result, plot, title, deadline_days)
@@ -197,8 +193,7 @@ def plan_serve_cmd(
     ids = [system.id for system, _, _ in candidates]
     question = [title, f"model: {work.name}, from {work.citation}; systems considered: {', '.join(ids)}; "
                 f"weights: {precisions}; purchase: {purchase}"]  # fmt: skip
-    r, published = current_registry(), published_chips("serve")
-    if not after_serve_plan(launch, fmt, data, plan, work, r, question, published):
+    if not after_serve_plan(launch, fmt, data, plan, work, question):
         emit(fmt, data, lambda: serve_plan_blocks(plan, title, top))
     if plot is not None:
         draw_serve_plan(plan, plot, top)
