@@ -40,6 +40,15 @@ class LaunchOptions(OptionGroup):
     report: ReportOpt = None
     force: ForceOpt = False
 
+    def check(self) -> None:
+        """Refuse a --report path that cannot be written before any work is done."""
+        if self.report is None:
+            return
+        if self.report.exists() and not self.force:
+            raise HwprofError(f"{self.report}: already exists; pass --force to replace it, or choose another --report")
+        if not self.report.parent.is_dir():
+            raise HwprofError(f"{self.report}: no folder {self.report.parent} to write it in")
+
 
 def as_json(emitted: Any) -> dict[str, Any]:
     return {"framework": emitted.framework, "targets": emitted.targets, "args": list(emitted.args),

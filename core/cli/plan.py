@@ -58,6 +58,7 @@ def plan_train_cmd(
     from hwprof.service.workload import global_batch_seqs
 
     fmt, plot = output.format(), output.plot
+    launch.check()
     work = model_opts.workload(seq_len)
     ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
     candidates = plan.train_candidates(ids, cost_model, purchase, region)
@@ -172,6 +173,7 @@ def plan_serve_cmd(
     """The cheapest deployment per system meeting TTFT and TPOT targets at a request rate (layout,
     count, precision, cost per hour and per million output tokens), and the throughput frontier."""
     fmt, plot = output.format(), output.plot
+    launch.check()
     from hwprof.jsonable import to_json
     from hwprof.service import plan as plans
 

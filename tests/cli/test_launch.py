@@ -201,6 +201,7 @@ def test_report_is_written_once(run_cli: RunCli, tmp_path: Path) -> None:
     page.write_text("keep me", encoding="utf-8")
     second = run_cli(*args)
     assert second.code != 0 and "already exists; pass --force" in second.err
+    assert "note:" not in second.err  # refused before planning
     assert page.read_text(encoding="utf-8") == "keep me"
     third = run_cli(*args, "--force")
     assert third.code == 0 and page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
