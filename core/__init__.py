@@ -130,16 +130,19 @@ def compare_serve(model: str | Path | Workload, *, systems: Sequence[str], **opt
 def plan_train(model: str | Path | Workload, *, tokens: float, deadline_days: float | None = None,
                budget: float | None = None, systems: Sequence[str] | None = None, precision: str = "bf16",
                seq_len: int | None = None, cost_model: str | None = None, region: str | None = None,
-               purchase: str = "on-demand", top: int = 10) -> Any:  # fmt: skip
+               purchase: str = "on-demand", top: int = 10, robust: bool = False,
+               memory_headroom_gib: float | None = None) -> Any:  # fmt: skip
     """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting a
-    deadline, the fastest within a budget, each system's reasons: ``hwprof plan train``."""
+    deadline, the fastest within a budget, each system's reasons: ``hwprof plan train``. ``robust``:
+    goals met at the slow end of each range; ``memory_headroom_gib``: GiB every chip keeps free
+    (default ``hwprof.perf.plan.HEADROOM_GIB``)."""
     from hwprof.service import plan
 
     work = workload(model, seq_len)
     candidates = plan.train_candidates(systems, cost_model, purchase, region)
     return plan.plan_train(work, candidates, tokens, precision=precision, seq_len=seq_len,
                            deadline_s=deadline_days * 86400 if deadline_days is not None else None, budget=budget,
-                           top=top)  # fmt: skip
+                           top=top, robust=robust, headroom_gib=memory_headroom_gib)  # fmt: skip
 
 
 def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tpot_slo: float, input_tokens: int = 1000,

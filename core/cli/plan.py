@@ -49,6 +49,10 @@ def plan_train_cmd(
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options to compare, comma-separated.")] = "on-demand",
+    robust: Annotated[bool, typer.Option("--robust", help="Meet the deadline (and budget) at the slow end of each "
+                                         "estimate's range, not only at the expected value.")] = False,
+    memory_headroom: Annotated[float, typer.Option("--memory-headroom", metavar="GIB", help="GiB every chip keeps free "
+                                                   "beyond the model's usable memory (buffers, fragmentation).")] = 2.0,
     output: OutputOptions = OutputOptions(), launch: LaunchOptions = LaunchOptions(),
 ) -> None:  # fmt: skip
     """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting the
@@ -65,28 +69,54 @@ def plan_train_cmd(
     batch = global_batch_seqs(work, global_batch_tokens, seq_len)
     result = plan.plan_train(work, candidates, tokens, precision=precision, seq_len=seq_len,
                              deadline_s=deadline_days * 86400 if deadline_days is not None else None, budget=budget,
-                             top=top, global_batch_seqs=batch)  # fmt: skip
+                             top=top, global_batch_seqs=batch, robust=robust,
+                             headroom_gib=memory_headroom)  # fmt: skip
     # Each price warning once, on stderr and in the JSON (a script reading --json sees a stale price too).
     warnings = sorted({w for row in (*result.options, *result.frontier) for w in row.warnings})
     for message in warnings:
         warn(message)
     goal = ", ".join(g for g in (f"deadline {deadline_days:g} days" if deadline_days else "",
                                  f"budget {budget:,.0f} USD" if budget else "") if g) or "the time-cost frontier"  # fmt: skip
-    title = f"{work.id}, {tokens:.3g} tokens, {precision}; goal: {goal}"
-    data = {"deadline_days": deadline_days, "budget_usd": budget, **to_json(result), "warnings": warnings}
+    title = (f"{work.id}, {tokens:.3g} tokens, {precision}; goal: {goal}"
+             + (", met at the slow end of each range (--robust)" if robust else ""))  # fmt: skip
+    pick = result.cheapest or result.fastest
+    again = reproduce(pick, work.id, tokens, precision) if pick else ""
+    data = {
+        "reproduce": again,
+        "deadline_days": deadline_days,
+        "budget_usd": budget,
+        **to_json(result),
+        "warnings": warnings,
+    }
     ids = [system.id for system, _, _ in candidates]
     question = [title, f"model: {work.name}, from {work.citation}; systems considered: {', '.join(ids)}; "
                 f"purchase: {purchase}"]  # fmt: skip
     if not after_train_plan(launch, fmt, data, result, work, precision, tokens, question, deadline_days):
-        emit(fmt, data, lambda: [train_plan_table(result, budget, title, bool(deadline_days or budget))])
+        emit(fmt, data, lambda: [train_plan_table(result, budget, title, bool(deadline_days or budget), again)])
     if plot is not None:
         draw_train_plan(result, plot, title, deadline_days)
         note(f"chart written to {plot}")
 
 
-def train_plan_table(result: Any, budget: float | None, title: str, has_goal: bool) -> Table:
+def reproduce(row: Any, model: str, tokens: float, precision: str) -> str:
+    """The ``hwprof estimate train`` line that gives ``row``'s time and cost: its full layout, batch
+    and sequence length, count and price (``estimate train`` keeps no headroom: memory moves no time)."""
+    parts = [f"hwprof estimate train --model {model} --system {row.system} --count {row.count} --tokens {tokens:g}",
+             f"--precision {precision}"]  # fmt: skip
+    if row.seq_len:
+        parts.append(f"--seq-len {row.seq_len}")
+    if row.global_batch_seqs and row.seq_len:
+        parts.append(f"--global-batch-tokens {row.global_batch_seqs * row.seq_len}")
+    if row.purchase:
+        parts.append(f"--purchase {row.purchase}" + (f" --region {row.region}" if row.region else ""))
+    return " ".join([*parts, f"--layout {row.layout}"])
+
+
+def train_plan_table(result: Any, budget: float | None, title: str, has_goal: bool, again: str = "") -> Table:
     """The options with the price each used (purchase option, region, USD per system-hour, when it
-    was observed, STALE past the limit) and its layout; then the frontier and why cheaper ones are out."""
+    was observed, STALE past the limit) and its layout; then the frontier and why cheaper ones are out.
+    Every figure has its own column (CSV holds numbers): count and chips apart, each time and cost
+    with its range's low and high, the price's date beside it, the full layout string last."""
     rows: list[list[Shown]] = []
     for row in result.options:
         if not row.meets_deadline:
@@ -98,26 +128,42 @@ def train_plan_table(result: Any, budget: float | None, title: str, has_goal: bo
         else:
             verdict = "ok"
         p = row.price
-        price = Cell(f"{exact(p['usd_per_hour'])} {p['observed']}" + (" STALE" if p["stale"] else ""),
-                     p["usd_per_hour"], p.get("status", "official"), p.get("source", {}).get("title", "")) if p else "-"  # fmt: skip
-        rows.append([row.system, row.purchase or "-", row.region or "-", price, f"{row.count} ({row.chips})",
+        price = Cell(exact(p["usd_per_hour"]), p["usd_per_hour"], p.get("status", "official"),
+                     p.get("source", {}).get("title", "")) if p else "-"  # fmt: skip
+        observed = (f"{p['observed']}" + (" STALE" if p["stale"] else "")) if p else "-"
+        t, c = row.time_s, row.cost_usd
+        rows.append([row.system, row.purchase or "-", row.region or "-", price, observed, row.count, row.chips,
                      row.tp, row.pp, row.dp, row.cp, row.ep, row.vpp, row.mb, row.zero, row.recompute,
-                     Cell(days_text(row.time_s.expected), row.time_s.expected / 86400),
-                     row.cost_usd.expected if row.cost_usd else "- (no price)", Cell(f"{row.mfu:.0%}", row.mfu),
-                     Cell(f"{row.memory_gib_per_chip:.0f}", row.memory_gib_per_chip), " ".join([verdict, *row.marks])])  # fmt: skip
-    headers = ["system", "purchase", "region", "USD/h, observed", "count (chips)", "tp", "pp", "dp", "cp", "ep", "vpp",
-               "mb", "zero", "recompute", "time", "cost USD", "MFU", "GiB/chip", "verdict"]  # fmt: skip
-    csv = ["system", "purchase", "region", "usd_per_system_hour", "count", "tp", "pp", "dp", "cp", "ep", "vpp", "mb",
-           "zero", "recompute", "time_days", "cost_usd", "mfu", "memory_gib_per_chip", "verdict"]  # fmt: skip
+                     Cell(days_text(t.expected), t.expected / 86400), Cell(f"{t.low / 86400:,.1f}", t.low / 86400),
+                     Cell(f"{t.high / 86400:,.1f}", t.high / 86400),
+                     c.expected if c else "- (no price)", c.low if c else "-", c.high if c else "-",
+                     Cell(f"{row.mfu:.0%}", row.mfu), Cell(f"{row.memory_gib_per_chip:.0f}", row.memory_gib_per_chip),
+                     " ".join([verdict, *row.marks]), row.layout])  # fmt: skip
+    headers = ["system", "purchase", "region", "USD/h", "observed", "count", "chips", "tp", "pp", "dp", "cp", "ep",
+               "vpp", "mb", "zero", "recompute", "time", "days low", "days high", "cost USD", "cost low", "cost high",
+               "MFU", "GiB/chip", "verdict", "layout"]  # fmt: skip
+    csv = ["system", "purchase", "region", "usd_per_system_hour", "price_observed", "count", "chips", "tp", "pp", "dp",
+           "cp", "ep", "vpp", "mb", "zero", "recompute", "time_days", "time_days_low", "time_days_high", "cost_usd",
+           "cost_usd_low", "cost_usd_high", "mfu", "memory_gib_per_chip", "verdict", "layout"]  # fmt: skip
     lines = (
         ["no priced option meets the goal; the nearest are shown", ""] if result.cheapest is None and has_goal else []
     )
+    pick = result.cheapest or result.fastest
+    if pick is not None:
+        lines.append(f"pick: {pick.system} x {pick.count}, --layout {pick.layout}")
+        lines.append(f"  reproduce: {again}" if again else "")
+        lines += [f"  note: {n}" for n in pick.notes]
+    others = [(r, n) for r in result.options if r is not pick for n in r.notes]
+    lines += [f"note on {r.system} x {r.count}: {n}" for r, n in others]
+    lines.append(f"memory: {result.headroom_gib:g} GiB a chip kept free beyond the usable share (--memory-headroom); "
+                 f"ranges: time and cost low-high" + ("; goals met at the high end (--robust)" if result.robust
+                                                      else "; goals judged on the expected figure (--robust: on the high end)"))  # fmt: skip
     lines.append(
         f"{len(result.frontier)} options on the time-cost frontier; {result.evaluated_layouts:,} layouts evaluated"
     )
     lines.append("why cheaper options are out:")
     lines += [f"  {system_id}: {why}" for system_id, why in sorted(result.reasons.items())]
-    return Table(headers, rows, title=title, footer="\n".join(lines), csv_headers=csv)
+    return Table(headers, rows, title=title, footer="\n".join(line for line in lines if line), csv_headers=csv)
 
 
 def draw_train_plan(result: Any, path: Path, title: str, deadline_days: float | None) -> None:

@@ -20,6 +20,12 @@ from hwprof.perf.train.training import Span
 
 MAX_SYSTEMS = 1 << 13
 GAIN_TO_CONTINUE = 0.97  # keep doubling the count while the time falls below this share
+# Memory a plan leaves free on every chip beyond the model's usable share: fragmentation, NCCL and
+# framework buffers and a larger batch than planned vary by run, and a pick at 99% of usable memory
+# leaves none (issue 21). A judgement, stated in the output; --memory-headroom changes it.
+HEADROOM_GIB = 2.0
+FULL_MEMORY = 0.95  # a pick above this share of usable memory (after the headroom) is noted
+FEW_LAYERS = 4  # a stage with fewer layers than this is noted (a deep pipeline)
 
 
 @attrs.frozen
@@ -56,6 +62,9 @@ class PlanRow:
     ranks_per_chip: int = 1
     global_batch_seqs: int = 0  # the run's batch and sequence length: with the layout they reproduce it
     seq_len: int = 0
+    memory_usable_gib_per_chip: float = 0.0  # after the plan's headroom
+    notes: tuple[str, ...] = ()  # what is unusual about this pick (deep pipeline, uneven split, full memory)
+    robust: bool = False  # meets_deadline / meets_budget judged at the slow (high) end of the range
 
 
 @attrs.frozen
@@ -68,13 +77,16 @@ class Plan:
     fastest: PlanRow | None
     reasons: dict[str, str]  # system -> why its cheaper options are out
     evaluated_layouts: int
+    robust: bool = False  # goals judged at the slow end of each range
+    headroom_gib: float = 0.0  # memory left free on every chip beyond the usable share
 
 
 def _estimate(shape: Workload, system: Any, chip: Any, count: int, interconnects: dict[str, Any], tokens: float,
-              precision: str, seq_len: int | None, batch: int | None, published: frozenset[str]) -> tuple[Any, int, str]:  # fmt: skip
+              precision: str, seq_len: int | None, batch: int | None, published: frozenset[str],
+              headroom_gib: float = 0.0) -> tuple[Any, int, str]:  # fmt: skip
     """(estimate or None, layouts evaluated, why none fits)."""
     cluster = cluster_for(chip, count * system.chips, system, interconnects)
-    job = training.make_job(shape, cluster, interconnects, precision, seq_len, batch)
+    job = with_headroom(training.make_job(shape, cluster, interconnects, precision, seq_len, batch), headroom_gib)
     found = search.search(job)
     if not found.layouts:
         return None, found.evaluated, training.refusal_text(found.refused)
@@ -82,6 +94,21 @@ def _estimate(shape: Workload, system: Any, chip: Any, count: int, interconnects
     result = training.result_for(shape, cluster, job, best, tokens, precision, False, None, "searched", None, None,
                                  published)  # fmt: skip
     return result, found.evaluated, ""
+
+
+def with_headroom(job: Any, headroom_gib: float) -> Any:
+    """``job`` with ``headroom_gib`` less usable memory on every chip (split over its ranks): memory
+    bounds only which layouts fit, never a step's time, so an estimate of the pick without the
+    headroom gives the same time."""
+    if not headroom_gib:
+        return job
+    per_rank = headroom_gib * 2**30 / job.ranks_per_chip
+    return attrs.evolve(job, memory_bytes=max(job.memory_bytes - per_rank / job.constants.usable_memory, 0.0))
+
+
+def judged(span: Span, robust: bool) -> float:
+    """The figure a goal is judged on: the range's slow (high) end with ``robust``, else the expected."""
+    return span.high if robust else span.expected
 
 
 def plan_train(
@@ -96,8 +123,14 @@ def plan_train(
     top: int = 10,
     batch_seqs: int | None = None,
     published_chips: frozenset[str] = frozenset(),
+    robust: bool = False,
+    headroom_gib: float = HEADROOM_GIB,
 ) -> Plan:
-    """``options``: (system, chip, quotes) with one quote per purchase option (None: unpriced)."""
+    """``options``: (system, chip, quotes) with one quote per purchase option (None: unpriced).
+    ``robust``: a time meets the deadline (a cost the budget) at the slow end of its range, not only
+    the expected; ``headroom_gib``: memory every chip keeps free beyond the model's usable share."""
+    if not headroom_gib >= 0 or not math.isfinite(headroom_gib):
+        raise HwprofError("must be 0 or more GiB", subject="memory_headroom", value=headroom_gib)
     if deadline_s is not None and not deadline_s > 0:
         raise HwprofError("must be positive", subject="deadline_days", value=deadline_s / 86400)
     if budget_usd is not None and not budget_usd > 0:
@@ -119,7 +152,7 @@ def plan_train(
             if count not in cache:
                 try:
                     result, n, why = _estimate(shape, system, chip, count, interconnects, tokens, precision, seq_len,
-                                               batch_seqs, published_chips)  # fmt: skip
+                                               batch_seqs, published_chips, headroom_gib)  # fmt: skip
                 except HwprofError as exc:  # cannot be placed at all (no scale-out tier joins a second system)
                     result, n, why = None, 0, exc.detail
                     unplaced.setdefault(system.id, exc.detail)
@@ -136,13 +169,16 @@ def plan_train(
                     f"one does not fit ({cache[1][1]}), and no more can be joined: {unplaced[system.id]}"
                 )
             continue
-        counts = _counts(at, first, deadline_s)
+        counts = _counts(at, first, deadline_s, robust)
         why_fewer = f"fewer than {first} do not fit ({cache[first - 1][1]})" if first - 1 in cache else ""
-        missed = [c for c in counts if deadline_s is not None and at(c).time_s.expected > deadline_s]
+        missed = [c for c in counts if deadline_s is not None and judged(at(c).time_s, robust) > deadline_s]
         parts = [why_fewer] if why_fewer else []
         if missed:
             m = max(missed)
-            parts.append(f"{m} or fewer miss the deadline ({at(m).time_s.expected / 86400:,.1f} days at {m})")
+            end = " at the slow end" if robust else ""
+            parts.append(
+                f"{m} or fewer miss the deadline{end} ({judged(at(m).time_s, robust) / 86400:,.1f} days at {m})"
+            )
         if system.id in unplaced:
             parts.append(
                 f"no more than {max(c for c, (r, _) in cache.items() if r is not None)}: {unplaced[system.id]}"
@@ -151,8 +187,9 @@ def plan_train(
         for count in counts:
             result = at(count)
             for quote in quotes:
-                rows.append(_row(system, count, result, quote, deadline_s, budget_usd))
-    return _marked(rows, deadline_s, budget_usd, top, reasons, evaluated)
+                rows.append(_row(system, count, result, quote, deadline_s, budget_usd, robust, shape))
+    plan = _marked(rows, deadline_s, budget_usd, top, reasons, evaluated)
+    return attrs.evolve(plan, robust=robust, headroom_gib=headroom_gib)
 
 
 def _fewest_fitting(at: Any) -> int | None:
@@ -173,9 +210,13 @@ def _fewest_fitting(at: Any) -> int | None:
     return high
 
 
-def _counts(at: Any, first: int, deadline_s: float | None) -> list[int]:
+def _counts(at: Any, first: int, deadline_s: float | None, robust: bool = False) -> list[int]:
     """Counts to show: doubling from the fewest that fit while time keeps falling; with a deadline,
-    also the fewest that meets it."""
+    also the fewest that meets it (at the slow end of its range with ``robust``)."""
+
+    def meets(count: int) -> bool:
+        return judged(at(count).time_s, robust) <= deadline_s  # type: ignore[operator]
+
     counts = [first]
     count = first
     while count * 2 <= MAX_SYSTEMS:
@@ -183,27 +224,27 @@ def _counts(at: Any, first: int, deadline_s: float | None) -> list[int]:
         if at(nxt) is None:
             break
         if at(nxt).time_s.expected > GAIN_TO_CONTINUE * at(count).time_s.expected and (
-            deadline_s is None or at(count).time_s.expected <= deadline_s
+            deadline_s is None or meets(count)
         ):
             break
         counts.append(nxt)
         count = nxt
     if deadline_s is not None:
-        meeting = [c for c in counts if at(c).time_s.expected <= deadline_s]
+        meeting = [c for c in counts if meets(c)]
         if meeting and meeting[0] > first:
             # Between the last count that misses and the first that meets it: the batch divides only
             # for some counts, so scan evenly spaced ones (16) rather than bisect.
             low, high = counts[counts.index(meeting[0]) - 1], meeting[0]
             step = max(1, (high - low) // 16)
             for count in range(low + step, high, step):
-                if at(count) is not None and at(count).time_s.expected <= deadline_s:
+                if at(count) is not None and meets(count):
                     counts.append(count)
                     break
     return sorted(set(counts))
 
 
 def _row(system: Any, count: int, result: Any, quote: Quote | None, deadline_s: float | None,
-         budget_usd: float | None) -> PlanRow:  # fmt: skip
+         budget_usd: float | None, robust: bool = False, shape: Any = None) -> PlanRow:  # fmt: skip
     per_hour = quote.usd_per_hour * count if quote else None
     cost = result.time_s.scaled(per_hour / 3600) if per_hour else None
     lay = dict(part.split("=") for part in result.layout.split(","))
@@ -214,12 +255,26 @@ def _row(system: Any, count: int, result: Any, quote: Quote | None, deadline_s: 
         zero=int(lay["zero"]), recompute=lay["recompute"], time_s=result.time_s,
         time_days=result.time_s.expected / 86400, cost_usd=cost, usd_per_hour=per_hour, mfu=result.mfu.expected,
         memory_gib_per_chip=result.memory.total_bytes_per_chip / 2**30,
-        meets_deadline=deadline_s is None or result.time_s.expected <= deadline_s,
-        meets_budget=None if budget_usd is None or cost is None else cost.expected <= budget_usd,
+        meets_deadline=deadline_s is None or judged(result.time_s, robust) <= deadline_s,
+        meets_budget=None if budget_usd is None or cost is None else judged(cost, robust) <= budget_usd,
         price=quote.as_json() if quote else None, warnings=tuple(quote.warnings()) if quote else (), marks=(),
         ranks_per_chip=result.inputs.ranks_per_chip, global_batch_seqs=result.inputs.global_batch_seqs,
-        seq_len=result.inputs.seq_len,
+        seq_len=result.inputs.seq_len, memory_usable_gib_per_chip=result.memory.usable_bytes_per_chip / 2**30,
+        notes=unusual(result, shape.layers if shape is not None else 0), robust=robust,
     )  # fmt: skip
+
+
+def unusual(result: Any, layers: int) -> tuple[str, ...]:
+    """What a reader should check before launching a pick: few layers a stage (a deep pipeline pays
+    its bubble and stage hand-offs on little compute), memory nearly full (after the headroom)."""
+    pp = int(dict(part.split("=") for part in result.layout.split(","))["pp"])
+    notes = []
+    if layers and pp > 1 and math.ceil(layers / pp) < FEW_LAYERS:
+        notes.append(f"deep pipeline: pp={pp} leaves {math.ceil(layers / pp)} of {layers} layers a stage")
+    used, usable = result.memory.total_bytes_per_chip, result.memory.usable_bytes_per_chip
+    if usable and used > FULL_MEMORY * usable:
+        notes.append(f"memory {used / usable:.0%} of usable ({used / 2**30:,.1f} of {usable / 2**30:,.1f} GiB)")
+    return tuple(notes)
 
 
 def _marked(rows: list[PlanRow], deadline_s: float | None, budget_usd: float | None, top: int,

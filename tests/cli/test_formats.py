@@ -273,3 +273,42 @@ def test_escapes_in_unknown_keys_and_names_are_shown_in_warnings(run_cli: Any, t
     assert not any(c in check.out + check.err for c in RAW)
     loaded = run_cli("--profiles", tmp_path, "chips", "list")
     assert "bad\\u001b[31mkey" in loaded.err and not any(c in loaded.err for c in RAW)
+
+
+# ----------------------------------------------------------------------------- issue 21: a plan to act on
+PLAN_8B = ("plan", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--deadline-days", "30",
+           "--systems", "p5en.48xlarge,trn2.48xlarge")  # fmt: skip
+
+
+def test_a_plans_csv_holds_numbers_with_ranges_and_price_dates(run_cli: Any) -> None:
+    data = run_cli(*PLAN_8B, "--json").json()
+    rows = list(csv.DictReader(io.StringIO(run_cli(*PLAN_8B, "--format", "csv").out)))
+    assert len(rows) == len(data["options"])
+    for row, option in zip(rows, data["options"], strict=True):
+        assert (int(row["count"]), int(row["chips"])) == (option["count"], option["chips"])  # no "2688 (21504)"
+        t, c = option["time_s"], option["cost_usd"]
+        assert [float(row[k]) for k in ("time_days_low", "time_days", "time_days_high")] == pytest.approx(
+            [t["low"] / 86400, t["expected"] / 86400, t["high"] / 86400])  # fmt: skip
+        assert [float(row[k]) for k in ("cost_usd_low", "cost_usd", "cost_usd_high")] == pytest.approx(
+            [c["low"], c["expected"], c["high"]])  # fmt: skip
+        assert float(row["time_days_low"]) < float(row["time_days"]) < float(row["time_days_high"])
+        assert row["price_observed"].split()[0] == option["price"]["observed"]
+        assert row["layout"] == option["layout"]
+
+
+def test_the_printed_layout_reproduces_the_pick_in_estimate_train(run_cli: Any) -> None:
+    """The plan prints one `hwprof estimate train` line for its pick; run as printed, it gives the plan's
+    expected time, cost, MFU and memory to the bit (the range may differ: the plan's is that of searched
+    layouts)."""
+    plan = run_cli(*PLAN_8B, "--json").json()
+    pick = plan["cheapest"]
+    line = plan["reproduce"]
+    assert line.startswith("hwprof estimate train ") and f"--layout {pick['layout']}" in line
+    assert line in run_cli(*PLAN_8B).out  # the table prints it too
+    est = run_cli(*line.split()[1:], "--json").json()
+    assert est["layout"] == pick["layout"] and est["layout_basis"].startswith("given")
+    assert est["time_s"]["expected"] == pick["time_s"]["expected"]
+    assert est["cost_usd"]["expected"] == pick["cost_usd"]["expected"]
+    assert est["mfu"]["expected"] == pick["mfu"]
+    assert est["memory"]["total_bytes_per_chip"] / 2**30 == pick["memory_gib_per_chip"]
+    assert est["inputs"]["global_batch_seqs"] == pick["global_batch_seqs"]

@@ -464,3 +464,57 @@ def test_a_system_with_no_scale_out_tier_is_planned_at_one_and_says_why_not_more
     assert big.options == () and big.reasons["solo-h100"].startswith("one does not fit (")
     assert big.reasons["solo-h100"].endswith("and no more can be joined: solo-h100 has no scale-out tier, so 16 "
                                              "chips cannot be joined; at most 8")  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- issue 21: robust, headroom, notes
+def test_robust_meets_the_deadline_at_the_slow_end(reg: registry.Registry) -> None:
+    """Judged on the expected time, the cheapest pick's slow end misses the deadline; with ``robust``
+    the pick's slow end meets it, and it takes more systems (or a dearer option) to do so."""
+    system = reg.system("p5.48xlarge")
+    quote = pricing.quote(reg.cost_model("aws"), system.id, region="us-east-1")
+    options = [(system, reg.chip(system.chip), [quote])]
+    work, deadline = reg.workload("llama3.1-8b"), 20 * 86400
+    plain = plan.plan_train(work, options, reg.interconnects, 2e12, "bf16", deadline_s=deadline)
+    robust = plan.plan_train(work, options, reg.interconnects, 2e12, "bf16", deadline_s=deadline, robust=True)
+    assert plain.cheapest is not None and robust.cheapest is not None
+    assert plain.cheapest.time_s.expected <= deadline < plain.cheapest.time_s.high
+    assert robust.cheapest.time_s.high <= deadline and robust.robust and robust.cheapest.robust
+    assert robust.cheapest.count > plain.cheapest.count
+    assert robust.cheapest.cost_usd.expected > plain.cheapest.cost_usd.expected  # type: ignore[union-attr]
+    # every robust row's verdict is its slow end's
+    for row in robust.options:
+        assert row.meets_deadline == (row.time_s.high <= deadline)
+
+
+def test_memory_headroom_leaves_gib_free_and_moves_no_time(reg: registry.Registry) -> None:
+    system = reg.system("p5.48xlarge")
+    options = [(system, reg.chip(system.chip), [None])]
+    work = reg.workload("llama3.1-70b")
+    none = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16", headroom_gib=0.0)
+    roomy = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16", headroom_gib=10.0)
+    assert (none.headroom_gib, roomy.headroom_gib) == (0.0, 10.0)
+    a, b = none.options[0], roomy.options[0]
+    assert a.memory_usable_gib_per_chip - b.memory_usable_gib_per_chip == pytest.approx(10.0)
+    for row in roomy.options:
+        assert row.memory_gib_per_chip <= row.memory_usable_gib_per_chip
+    # the same layout on the same count takes the same time with or without headroom (memory bounds the choice only)
+    same = [(r, s) for r in none.options for s in roomy.options if (r.count, r.layout) == (s.count, s.layout)]
+    assert same and all(r.time_s == s.time_s for r, s in same)
+    with pytest.raises(HwprofError, match="memory_headroom"):
+        plan.plan_train(work, options, reg.interconnects, 1e12, "bf16", headroom_gib=-1.0)
+
+
+def test_unusual_picks_are_noted() -> None:
+    class Memory:
+        total_bytes_per_chip, usable_bytes_per_chip = 71.3 * 2**30, 71.7 * 2**30
+
+    class Result:
+        layout = "tp=8,pp=42,dp=16,cp=1,ep=1,vpp=1,mb=1,zero=1,recompute=none,sp=1"
+        memory = Memory()
+
+    notes = plan.unusual(Result(), 126)
+    assert notes == ("deep pipeline: pp=42 leaves 3 of 126 layers a stage",
+                     "memory 99% of usable (71.3 of 71.7 GiB)")  # fmt: skip
+    Result.layout = "tp=8,pp=16,dp=16,cp=1,ep=1,vpp=1,mb=1,zero=1,recompute=none,sp=1,uneven=1"  # 8 layers a stage
+    Memory.total_bytes_per_chip = 0.95 * Memory.usable_bytes_per_chip
+    assert plan.unusual(Result(), 126) == ()
