@@ -19,7 +19,7 @@ from hwprof.cli.common import (
     hardware_text,
     range_text,
 )
-from hwprof.cli.groups import HardwareOptions, ModelOptions, OutputOptions, grouped
+from hwprof.cli.groups import HardwareOptions, ModelOptions, OutputOptions, ServeFeatures, grouped
 from hwprof.cli.launch import EmitOpt, show
 from hwprof.cli.plot import Bar, breakdown
 from hwprof.cli.render import duration, exact, note, number, pairs, plural, warn
@@ -223,10 +223,19 @@ def estimate_serve(
     chunk_tokens: ChunkOpt = 8192,
     max_batch: Annotated[int | None, typer.Option("--max-batch", callback=checked(checks.BATCH.named("max batch")), help="The engine's limit on sequences in flight per "
                                                   "replica (default: what the KV cache holds).")] = None,
+    prefill_layout: Annotated[str | None, typer.Option("--prefill-layout", help="Disaggregated serving: the prefill "
+                                                       "pool's layout tp=T,pp=P,dp=WORKERS (default 1 worker); "
+                                                       "--layout is then the decode pool's, on the chips left or "
+                                                       "on --decode-system.")] = None,
+    decode_system: Annotated[str | None, typer.Option("--decode-system", help="Disaggregated serving: the decode "
+                                                      "pool's system, if not --system's (one of it unless --layout "
+                                                      "gives dp).")] = None,
+    features: ServeFeatures = ServeFeatures(),
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
     output: OutputOptions = OutputOptions(), emit_as: EmitOpt = None,
 ) -> None:  # fmt: skip
-    """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens."""
+    """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens;
+    with --prefill-layout, prefill and decode pools apart (the KV cache handed over, counted in TTFT)."""
     from hwprof.cli.render import Pairs, emit, ranges_table
     from hwprof.emit import picks
     from hwprof.jsonable import to_json
@@ -239,10 +248,21 @@ def estimate_serve(
         raise HwprofError("give the load once: --concurrency N (closed loop) or --rate R (requests per second)")
     work = model_opts.workload()
     target = hardware.cluster()
+    load = serving.Traffic(input_tokens, output_tokens, concurrency=concurrency if rate is None else None,
+                           rate_per_s=rate, max_batch=max_batch, options=features.options())  # fmt: skip
+    if prefill_layout is not None or decode_system is not None:
+        if prefill_layout is None:
+            raise HwprofError("--decode-system needs --prefill-layout (the prefill pool's layout, e.g. tp=2,dp=3)")
+        split = estimate.serve_disaggregated(work, target, prefill_layout, layout, decode_system, load,
+                                             precision=precision, kv_precision=kv_precision, chunk_tokens=chunk_tokens,
+                                             cost_model=cost_model, purchase=purchase, region=region)  # fmt: skip
+        for message in split.cost.warnings if split.cost else ():
+            warn(message)
+        emit(fmt, to_json(split), lambda: [Pairs(disaggregated_rows(split), title="disaggregated serving estimate "
+                                                 "(expected, with the low-high range)")])  # fmt: skip
+        return
     quote = quote_for(cost_model, target, purchase, region)
     lay = estimate.serve_layout(work, target, layout, precision, kv_precision, chunk_tokens)
-    load = serving.Traffic(input_tokens, output_tokens, concurrency=concurrency if rate is None else None,
-                           rate_per_s=rate, max_batch=max_batch)  # fmt: skip
     if rate is None and concurrency is None:
         load = attrs.evolve(load, concurrency=1)
     result = estimate.serve(work, target, lay, load, quote)
@@ -313,6 +333,45 @@ def serve_rows(r: Any) -> list[tuple[str, str]]:
     rows.append(("range", r.range_basis))
     rows.extend(("assumes", a) for a in r.assumptions)
     rows.append(("rests on", ", ".join(r.rests_on)))
+    return rows
+
+
+def disaggregated_rows(r: Any) -> list[tuple[str, str]]:
+    """A disaggregated estimate as label-value rows: each pool, the hand-off, then the request's times."""
+
+    def span_ms(s: Any) -> str:
+        low = duration(s.low) if s.low is not None else "-"
+        return f"{duration(s.expected)} ({low} to {duration(s.high) if s.high is not None else 'unbounded'})"
+
+    def pool(p: Any) -> str:
+        what = (f"{p.utilisation:.0%} busy, a prompt alone {duration(p.step_s)}" if p.role == "prefill" else
+                f"{p.running_sequences_per_worker:,.1f} sequences per worker (KV cache room {p.max_batch_per_worker:,}), "
+                f"a step {duration(p.step_s)}")  # fmt: skip
+        return (f"{plural(p.workers, 'worker')} of {p.layout} on {p.target} ({p.chips} x {p.chip}, tensor parallel "
+                f"over {p.tp_link}), {p.weights}/{p.kv_cache}; {p.requests_per_s_per_worker:,.3g} requests/s per "
+                f"worker, {what}")  # fmt: skip
+
+    rows = [
+        ("model", f"{r.model}"),
+        ("load", f"{r.traffic}; {r.input_tokens:,} in, {r.output_tokens:,} out"),
+        ("prefill pool", pool(r.prefill)),
+        ("decode pool", pool(r.decode)),
+        ("KV hand-off", f"{duration(r.handoff_s)} per prompt ({r.handoff_bytes / 1e6:,.1f} MB over {r.handoff_link}), "
+                        "counted in the time to first token"),
+        ("time to first token", f"mean {span_ms(r.ttft_s)}; p50 {duration(r.ttft_p50_s)}, p90 {duration(r.ttft_p90_s)}; "
+                                f"queue wait {duration(r.queue_wait_s)}"),
+        ("time per output token", f"mean {span_ms(r.tpot_s)}; p50 {duration(r.tpot_p50_s)}, "
+                                  f"p90 {duration(r.tpot_p90_s)}"),
+        ("throughput", f"{number(r.tokens_per_s)} output tokens/s, {number(r.tokens_per_s_per_chip)} per chip "
+                       f"({r.chips} chips), {number(r.tokens_per_s_per_user)} per user; {r.requests_per_s:,.3g} "
+                       "requests/s"),
+    ]  # fmt: skip
+    if r.cost:
+        c = r.cost
+        rows.append(("cost", f"{number(c.usd_per_million_output_tokens.expected)} USD per million output tokens at "
+                     f"{exact(c.usd_per_hour)} USD/h for {plural(c.systems_billed, 'system')}, every pool's"))  # fmt: skip
+    rows.append(("range", r.range_basis))
+    rows.extend(("assumes", a) for a in r.assumptions)
     return rows
 
 

@@ -19,9 +19,10 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import attrs
+import typer
 
 from hwprof.cli.common import (
     ActiveOpt,
@@ -86,6 +87,30 @@ class HardwareOptions(OptionGroup):
         from hwprof.service.hardware import cluster_from
 
         return cluster_from(self.system, self.count, self.chip, self.chips)
+
+
+SpecTokensOpt = Annotated[int, typer.Option("--spec-tokens", help="Speculative decoding: tokens a draft (or MTP "
+                                             "head) proposes per step; needs --spec-accepted.")]  # fmt: skip
+SpecAcceptedOpt = Annotated[float | None, typer.Option("--spec-accepted", help="Speculative decoding: tokens one step "
+                                                       "emits on average, the verified one included (1 to "
+                                                       "--spec-tokens + 1).")]  # fmt: skip
+PrefixCachedOpt = Annotated[float, typer.Option("--prefix-cached", help="Prefix caching: the share of each prompt "
+                                                "already in the cache (0 to below 1), not prefilled.")]  # fmt: skip
+
+
+@attrs.frozen
+class ServeFeatures(OptionGroup):
+    """Serving features that change the work per token: speculative decoding and prefix caching."""
+
+    spec_tokens: SpecTokensOpt = 0
+    spec_accepted: SpecAcceptedOpt = None
+    prefix_cached: PrefixCachedOpt = 0.0
+
+    def options(self) -> Any:
+        """The ``perf.serve.options.ServeOptions`` these name (checked)."""
+        from hwprof.service.estimate import serve_options
+
+        return serve_options(self.spec_tokens, self.spec_accepted, self.prefix_cached)
 
 
 @attrs.frozen

@@ -13,7 +13,7 @@ from hwprof.cli.common import (
     checked,
     days_text,
 )
-from hwprof.cli.groups import ModelOptions, OutputOptions, grouped
+from hwprof.cli.groups import ModelOptions, OutputOptions, ServeFeatures, grouped
 from hwprof.cli.launch import LaunchOptions, after_serve_plan, after_train_plan
 from hwprof.cli.render import (
     Cell,
@@ -212,12 +212,17 @@ def plan_serve_cmd(
     top: Annotated[int, typer.Option("--top", callback=checked(checks.count("frontier points", 1, 10_000)), help="Frontier points to show.")] = 12,
     robust: Annotated[bool, typer.Option("--robust", help="Meet the targets at the slow end of each estimate's "
                                          "range, not only at the expected value.")] = False,
+    deployments: Annotated[str, typer.Option("--deployments", help="Kinds of deployment to search: aggregated "
+                                             "(every replica prefills and decodes), disaggregated (prefill and decode "
+                                             "workers apart), or both.")] = "aggregated,disaggregated",
+    features: ServeFeatures = ServeFeatures(),
     cost_model: CostModelOpt = None, region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
     output: OutputOptions = OutputOptions(), launch: LaunchOptions = LaunchOptions(),
 ) -> None:  # fmt: skip
     """The cheapest deployment per system meeting TTFT and TPOT targets at a request rate (layout,
-    count, precision, cost per hour and per million output tokens), and the throughput frontier."""
+    count, precision, cost per hour and per million output tokens), aggregated or with prefill and
+    decode apart, and each kind's throughput frontier."""
     fmt, plot = output.format(), output.plot
     launch.check()
     from hwprof.jsonable import to_json
@@ -229,8 +234,10 @@ def plan_serve_cmd(
     ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
     candidates = plans.serve_candidates(ids, cost_model, purchase, region)
     wanted = tuple(p.strip() for p in precisions.split(",") if p.strip())
+    kinds = tuple(k.strip() for k in deployments.split(",") if k.strip())
     plan = plans.plan_serve(work, candidates, rate, input_tokens, output_tokens, ttft_slo, tpot_slo, budget=budget,
-                            precisions=wanted, max_count=max_count, robust=robust)  # fmt: skip
+                            precisions=wanted, max_count=max_count, robust=robust, serve_options=features.options(),
+                            deployments=kinds)  # fmt: skip
     for _, _, quote in candidates:
         for message in quote.warnings() if quote else ():
             warn(message)

@@ -61,3 +61,72 @@ def peak(target: Any) -> dict[str, Any]:
                                 target.chips // target.system.chips)  # fmt: skip
     return {"system": f"{target.chips} x {target.chip.id}", "systems": 1, **aggregate_chips(target.chip, target.chips),
             "tiers": [], "scale_up_domain_chips": 1, "claims": []}  # fmt: skip
+
+
+def serve_options(spec_tokens: int = 0, spec_accepted: float | None = None, prefix_cached: float = 0.0) -> Any:
+    """Speculative decoding (``spec_tokens`` drafted per step, ``spec_accepted`` tokens emitted per step on
+    average) and prefix caching (``prefix_cached``: the share of each prompt already cached)."""
+    from hwprof.perf.serve import options
+
+    if spec_tokens < 0 or spec_tokens > 16:
+        raise HwprofError("draft 0 to 16 tokens per step", subject="spec_tokens", value=spec_tokens)
+    if spec_tokens and spec_accepted is None:
+        raise HwprofError(f"give `spec_accepted`: the tokens one step emits on average, 1 to {spec_tokens + 1} (the "
+                          "verified token included; e.g. 2.3 for two drafts mostly accepted)",
+                          subject="spec_tokens", value=spec_tokens)  # fmt: skip
+    if spec_accepted is not None and not 1 <= spec_accepted <= spec_tokens + 1:
+        raise HwprofError(f"tokens emitted per step are 1 to `spec_tokens` + 1 = {spec_tokens + 1}",
+                          subject="spec_accepted", value=spec_accepted)  # fmt: skip
+    if not 0 <= prefix_cached < 1:
+        raise HwprofError("the share of each prompt already cached is 0 to below 1 (e.g. 0.5)",
+                          subject="prefix_cached", value=prefix_cached)  # fmt: skip
+    return options.ServeOptions(draft_tokens=spec_tokens, accepted_per_step=spec_accepted or 1.0,
+                                cached_share=prefix_cached)  # fmt: skip
+
+
+def serve_disaggregated(work: records.Workload, target: Any, prefill_layout: str, layout: str | None,
+                        decode_system: str | None, traffic: Any, *, precision: str = "bf16",
+                        kv_precision: str = "bf16", chunk_tokens: int = 8192, cost_model: str | None = None,
+                        purchase: str = "on-demand", region: str | None = None) -> Any:  # fmt: skip
+    """A prefill pool (``prefill_layout``, its ``dp`` the workers, default 1) on ``target``'s system handing
+    prompts to a decode pool (``layout``, default: tensor parallel over one scale-up domain) on
+    ``decode_system`` (default the same); with one kind of system the decode workers fill what the
+    prefill pool leaves of ``target``, on another one system of it (``perf.serve.disagg``)."""
+    from hwprof.perf import cluster as clusters
+    from hwprof.perf.serve import disagg
+    from hwprof.perf.serve import layout as serve_layouts
+    from hwprof.service.costs import quote_for
+
+    r = current_registry()
+    if chunk_tokens < 1:
+        raise HwprofError(f"the chunked-prefill budget must be at least 1 token, got {chunk_tokens}")
+    pre = serve_layouts.parse(prefill_layout, 0, precision, kv_precision) if "dp=" in prefill_layout else (
+        attrs.evolve(serve_layouts.parse(prefill_layout + ",dp=1", 0, precision, kv_precision)))  # fmt: skip
+    pre = attrs.evolve(pre, chunk_tokens=chunk_tokens)
+    if target.system is None:
+        raise HwprofError("disaggregated serving needs `system` (the prefill pool's), not a bare chip")
+    if pre.chips > target.chips:
+        raise HwprofError(f"the prefill pool {pre} needs {pre.chips} chips; the hardware has {target.chips}",
+                          subject="prefill_layout", value=prefill_layout)  # fmt: skip
+    prefill_target = clusters.cluster_for(target.chip, pre.chips, target.system, r.interconnects)
+    system = r.system(decode_system) if decode_system else target.system
+    chip = r.chip(system.chip)
+    room = target.chips - pre.chips if system.id == target.system.id else system.chips
+    if room < 1:
+        raise HwprofError(f"the prefill pool takes all {target.chips} chips: no room for decode workers; add "
+                          "`count` or give `decode_system`")  # fmt: skip
+    if layout:
+        dec = serve_layouts.parse(layout, room, precision, kv_precision)
+    else:
+        whole = clusters.cluster_for(chip, room, system, r.interconnects)
+        dec = serve_layouts.default_layout(whole, precision, kv_precision, work.heads)
+    if system.id == target.system.id and pre.chips + dec.chips > target.chips:
+        raise HwprofError(f"prefill {pre.chips} chips + decode {dec.chips} chips is more than the {target.chips} of "
+                          "the hardware; add `count` or shrink a pool", subject="layout", value=layout)  # fmt: skip
+    decode_target = clusters.cluster_for(chip, dec.chips, system, r.interconnects)
+    pools = []
+    for lay, pool_target in ((pre, prefill_target), (dec, decode_target)):
+        quote = quote_for(cost_model, pool_target, purchase, region)
+        pools.append(disagg.Pool(pool_target, attrs.evolve(lay, chunk_tokens=chunk_tokens), quote))
+    return disagg.estimate_disaggregated(work, pools[0], pools[1], traffic, r.interconnects,
+                                         published_chips=published_chips("serve"))  # fmt: skip

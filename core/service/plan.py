@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hwprof.data import records
+from hwprof.errors import HwprofError
 from hwprof.service.costs import chosen_cost_model, first_quote, purchase_options
 from hwprof.service.estimate import published_chips
 from hwprof.service.session import current_registry
@@ -65,10 +66,21 @@ def plan_train(work: records.Workload, candidates: list[tuple[Any, Any, list[Any
 def plan_serve(work: records.Workload, candidates: list[tuple[Any, Any, Any]], rate: float, input_tokens: int,
                output_tokens: int, ttft_slo: float, tpot_slo: float, *, budget: float | None = None,
                precisions: Sequence[str] = ("bf16", "fp8", "int4", "fp4"), max_count: int = 64,
-               robust: bool = False) -> Any:  # fmt: skip
-    """The cheapest deployment per system meeting the targets at the rate, and the frontier (``perf.serve.search``)."""
-    from hwprof.perf.serve import search
+               robust: bool = False, serve_options: Any = None,
+               deployments: Sequence[str] = ("aggregated", "disaggregated")
+               ) -> Any:  # fmt: skip
+    """The cheapest deployment per system meeting the targets at the rate, and the frontier (``perf.serve.search``):
+    aggregated and disaggregated ``deployments``, with speculative decoding and prefix caching
+    (``serve_options``, ``estimate.serve_options``)."""
+    from hwprof.perf.serve import options, search
 
+    for kind in deployments:
+        if kind not in (search.AGGREGATED, search.DISAGGREGATED):
+            raise HwprofError(f"deployments are {search.AGGREGATED} or {search.DISAGGREGATED} (or both, comma-separated)",
+                              subject="deployments", value=kind)  # fmt: skip
+    if not deployments:
+        raise HwprofError(f"name {search.AGGREGATED}, {search.DISAGGREGATED} or both", subject="deployments", value="")
     return search.plan_serve(work, candidates, current_registry().interconnects, rate, input_tokens, output_tokens,
                              ttft_slo, tpot_slo, budget, tuple(precisions), max_count, robust=robust,
-                             published_chips=published_chips("serve"))  # fmt: skip
+                             published_chips=published_chips("serve"), serve_options=serve_options or options.NONE,
+                             kinds=tuple(dict.fromkeys(deployments)))  # fmt: skip

@@ -245,7 +245,7 @@ def prompt_costs(shape: records.Workload, r: sl.Replica, chunk_tokens: Any, inpu
     """What ``serving`` computes for a prompt (padded to the stack's compiled lengths, in chunks where
     the stack runs prompts inside the decode steps), with the prefix cache's share left out."""
     padded, flops, attention = options.prompt(shape, input_tokens, r.prompt_buckets, xp)
-    new = input_tokens * (1 - options.cached_share)
+    new = options.new_tokens(input_tokens)
     one = 0 * chunk_tokens + 1
     chunks = -(-new // chunk_tokens) if r.chunked_prefill else one
     pack = xp.maximum(1, chunk_tokens // new) if r.chunked_prefill else one
@@ -344,7 +344,7 @@ class Point:
 
 def operating_point(shape: records.Workload, prefill: Pool, decode: Pool, traffic: serving.Traffic,
                     interconnects: dict[str, records.Interconnect], constants: sl.Constants = sl.SHIPPED,
-                    options: opt.ServeOptions = opt.NONE, factor: float = 1.0) -> Point:  # fmt: skip
+                    factor: float = 1.0) -> Point:  # fmt: skip
     """Both pools at the traffic's rate with every achieved rate (memory, compute, links) times
     ``factor``; refused, naming the pool, where one cannot keep up."""
     rp = sl.scaled(_replica(shape, prefill, constants), factor)
@@ -354,7 +354,7 @@ def operating_point(shape: records.Workload, prefill: Pool, decode: Pool, traffi
     max_batch = float(rd.max_batch(traffic.input_tokens + traffic.output_tokens))
     if traffic.max_batch is not None:
         max_batch = min(max_batch, float(traffic.max_batch))
-    return _point(shape, rp, rd, prefill, decode, traffic, link, options, max_batch)
+    return _point(shape, rp, rd, prefill, decode, traffic, link, traffic.options, max_batch)
 
 
 def _point(shape: records.Workload, rp: sl.Replica, rd: sl.Replica, prefill: Pool, decode: Pool, t: serving.Traffic,
@@ -396,7 +396,6 @@ def estimate_disaggregated(
     traffic: serving.Traffic,
     interconnects: dict[str, records.Interconnect],
     constants: sl.Constants = sl.SHIPPED,
-    options: opt.ServeOptions = opt.NONE,
     band: ranges.Band | None = None,
     published_chips: frozenset[str] = frozenset(),
 ) -> DisaggEstimate:
@@ -404,6 +403,7 @@ def estimate_disaggregated(
     i, o = traffic.input_tokens, traffic.output_tokens
     if traffic.rate_per_s is None or not traffic.rate_per_s > 0:
         raise HwprofError("disaggregated serving is modelled at a request rate (--rate), not a concurrency")
+    options = traffic.options
     options.check()
     for pool in (prefill, decode):
         if pool.layout.prefill:
@@ -428,7 +428,7 @@ def estimate_disaggregated(
 
     def at(factor: float) -> Point | None:
         try:
-            return operating_point(shape, prefill, decode, traffic, interconnects, constants, options, factor)
+            return operating_point(shape, prefill, decode, traffic, interconnects, constants, factor)
         except HwprofError:
             return None
 

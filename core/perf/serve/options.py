@@ -67,14 +67,18 @@ class ServeOptions:
         return attrs.evolve(s, weights_s=s.weights_s * per_token, expert_miss=s.expert_miss**q,
                             kv_s=s.kv_s * per_token, compute_s=s.compute_s * q * per_token,
                             comm_fixed_s=s.comm_fixed_s * per_token, comm_s=s.comm_s * q * per_token,
-                            attention_s=s.attention_s * q * per_token)  # fmt: skip
+                            attention_s=s.attention_s * q * per_token, floor_s=s.floor_s * per_token)  # fmt: skip
+
+    def new_tokens(self, input_tokens: Any) -> Any:
+        """Tokens of a prompt that are prefilled (all of them without a prefix cache)."""
+        return input_tokens * (1 - self.cached_share) if self.cached_share else input_tokens
 
     def prompt(self, shape: records.Workload, input_tokens: Any, buckets: tuple[int, ...] = (), xp: Any = SCALAR
                ) -> tuple[Any, Any, Any]:  # fmt: skip
         """(tokens prefilled, their FLOPs, their attention side's FLOPs) of one prompt; a stack with
         compiled prompt lengths (``buckets``) pads the tokens it prefills up to the next one."""
         c = self.cached_share
-        new = sl.padded(input_tokens * (1 - c), buckets, xp)
+        new = sl.padded(self.new_tokens(input_tokens), buckets, xp)
         mean_context = input_tokens * c + new / 2
         flops = new * shape.forward_flops_per_token(mean_context)
         if c == 0:

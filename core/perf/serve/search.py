@@ -616,10 +616,10 @@ def _split_deployment(shape: records.Workload, chip: records.Chip, system: recor
     p, d, x, y = pick
     prefill, decode = (_pool(shape, chip, system, interconnects, g, index, workers, weights)
                        for index, workers in ((p, x), (d, y)))  # fmt: skip
-    traffic = serving.Traffic(i, o, rate_per_s=rate)
-    point = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k, serve_options)
+    traffic = serving.Traffic(i, o, rate_per_s=rate, options=serve_options)
+    point = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k)
     try:
-        slow = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k, serve_options,
+        slow = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k,
                                       _slow_factor(target, published_chips))  # fmt: skip
     except HwprofError:
         slow = None

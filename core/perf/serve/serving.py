@@ -24,6 +24,7 @@ from hwprof.perf import efficiency as eff
 from hwprof.perf import ranges
 from hwprof.perf.cluster import Cluster, rests_on
 from hwprof.perf.serve import layout as sl
+from hwprof.perf.serve import options as opt
 from hwprof.perf.serve import shape as serve_shape
 from hwprof.perf.serve import traffic as tr
 
@@ -45,6 +46,7 @@ class Traffic:
     concurrency: int | None = None  # users in a closed loop, over all replicas
     rate_per_s: float | None = None  # requests per second, over all replicas
     max_batch: int | None = None  # the engine's limit on sequences in flight per replica (else the KV cache's)
+    options: opt.ServeOptions = opt.NONE  # speculative decoding, prefix caching (serve.options)
 
     @property
     def kind(self) -> str:
@@ -138,14 +140,14 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
     i, o = t.input_tokens, t.output_tokens
     # A stack with compiled prompt lengths pads the prompt up to the next one, and reads a decoding
     # sequence's cache up to the next one past its mean length.
-    padded = sl.padded(i, r.prompt_buckets)
+    # A cached prefix is not prefilled (serve.options).
+    padded, prompt_flops, prompt_attention = t.options.prompt(shape, i, r.prompt_buckets)
+    new = t.options.new_tokens(i)
     context = sl.padded(i + o / 2, r.prompt_buckets)  # mean tokens in the cache while a sequence decodes
     flops_per_token = 2 * shape.active
     attention_flops = serve_shape.decode_attention_flops(shape, context)
-    prompt_flops = padded * shape.forward_flops_per_token(padded / 2)
-    chunks = -(-i // lay.chunk_tokens) if r.chunked_prefill else 1
-    pack = max(1, lay.chunk_tokens // i) if r.chunked_prefill else 1  # prompts that share one iteration
-    prompt_attention = serve_shape.prompt_attention_flops(shape, padded)
+    chunks = -(-new // lay.chunk_tokens) if r.chunked_prefill else 1
+    pack = max(1, lay.chunk_tokens // new) if r.chunked_prefill else 1  # prompts that share one iteration
     compute_s, comm_s = sl.prompt_time(r, padded, prompt_flops, chunks, attention_flops=prompt_attention)
     prompt_s = compute_s + comm_s
     work_s = sum(sl.prompt_time(r, padded, prompt_flops, chunks, batched=True, attention_flops=prompt_attention,
@@ -157,7 +159,7 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
         raise HwprofError(f"layout {lay}: the weights leave no room for the KV cache of one sequence of {i + o:,} "
                           "tokens; use more chips per replica (tp x pp) or a smaller weight precision")  # fmt: skip
 
-    costs = sl.step_of(r, context, flops_per_token, attention_flops)
+    costs = t.options.step(sl.step_of(r, context, flops_per_token, attention_flops), shape)  # per output token
 
     def step(batch: Any) -> Any:
         return sl.decode_step(costs, batch)
@@ -252,6 +254,7 @@ def estimate_serve(
         raise HwprofError(f"the batch limit must be at least 1 sequence, got {traffic.max_batch}")
     if traffic.rate_per_s is not None and not traffic.rate_per_s > 0:
         raise HwprofError(f"the request rate must be positive, got {traffic.rate_per_s:g}")
+    traffic.options.check()
     stack = stack if stack is not None else sl.stack_of(cluster.chip, None, constants)
     replica = sl.replica(shape, cluster, layout, constants, stack)
     weights_total = replica.weights_bytes_per_chip
@@ -306,7 +309,7 @@ def estimate_serve(
         tokens_per_s=tokens_span, tokens_per_s_per_chip=tokens / cluster.chips,
         tokens_per_s_per_user=1 / load.tpot_mean_s, requests_per_s=rate, binding=_binding(load, parts),
         breakdown=breakdown, memory=memory, cost=_cost(quote, cluster, tokens_span),
-        assumptions=_assumptions(layout, stack), rests_on=tuple(rests_on(cluster, peak)),
+        assumptions=_assumptions(layout, stack) + traffic.options.notes(shape), rests_on=tuple(rests_on(cluster, peak)),
         range_basis=f"every achieved rate scaled to the ends of the range: {band.text}" + (
             f"; it rests on estimated figures: {', '.join(thin)}" if thin else ""), range=band,
     )  # fmt: skip

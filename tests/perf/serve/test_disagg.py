@@ -287,3 +287,34 @@ def test_plan_serve_shows_both_kinds(run_cli: object) -> None:
     assert (
         "\ndisaggregated  p5en.48xlarge  prefill " in table.out and "\naggregated     p5en.48xlarge  tp=" in table.out
     )
+
+
+def test_estimate_serve_runs_the_pools_apart(run_cli: object) -> None:
+    got = run_cli("estimate", "serve", "--model", "llama3.1-70b", "--system", "p5en.48xlarge", "--prefill-layout",  # type: ignore[operator]
+                  "tp=1,dp=6", "--layout", "tp=2", "--precision", "fp8", "--kv-precision", "fp8", "--rate", "9",
+                  "--input-tokens", "4000", "--output-tokens", "500", "--cost-model", "none", "--json")  # fmt: skip
+    assert got.code == 0, got.err
+    data = got.json()
+    assert data["kind"] == "serve-disaggregated" and data["chips"] == 8
+    assert (data["prefill"]["workers"], data["prefill"]["layout"]) == (6, "tp=1,pp=1")
+    assert (data["decode"]["workers"], data["decode"]["layout"]) == (1, "tp=2,pp=1")  # the chips left: 2 of 8
+    assert data["handoff_link"] == "nvlink4"
+    assert data["handoff_s"] == pytest.approx(4000 * KV_FP8_PER_TOKEN / NVLINK4 + 3e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--decode-system", "p5en.48xlarge"), "error: --decode-system needs --prefill-layout"),
+        (("--prefill-layout", "tp=1,dp=8"), "error: the prefill pool takes all 8 chips: no room for decode workers"),
+        (("--prefill-layout", "tp=2,dp=3", "--layout", "tp=4,dp=1"), "error: --layout tp=4,dp=1: prefill 6 chips"),
+        (("--spec-tokens", "2"), "error: --spec-tokens 2: give --spec-accepted"),
+        (("--spec-tokens", "1", "--spec-accepted", "2.5"), "error: --spec-accepted 2.5: tokens emitted per step are 1"),
+        (("--prefix-cached", "1"), "error: --prefix-cached 1: the share of each prompt already cached is 0 to below 1"),
+    ],
+)
+def test_bad_serving_options_get_one_line(run_cli: object, args: tuple[str, ...], needle: str) -> None:
+    got = run_cli("estimate", "serve", "--model", "llama3.1-70b", "--system", "p5en.48xlarge", "--precision", "fp8",  # type: ignore[operator]
+                  "--rate", "2", "--cost-model", "none", *args)  # fmt: skip
+    assert got.code != 0 and got.err.startswith(needle), got.err
+    assert len(got.err.strip().splitlines()) == 1 and "Traceback" not in got.err

@@ -58,3 +58,40 @@ def test_a_cached_prefix_is_not_prefilled(reg: registry.Registry) -> None:
 def test_impossible_options_are_refused(options: opt.ServeOptions, needle: str) -> None:
     with pytest.raises(HwprofError, match=f"^{needle}"):
         options.check()
+
+
+def test_a_cached_half_prompt_halves_the_prefill_by_hand(reg: registry.Registry) -> None:
+    from hwprof.perf import cluster
+    from hwprof.perf.serve import serving
+
+    work = reg.workload("llama3.1-70b")
+    system = reg.system("p5en.48xlarge")
+    target = cluster.cluster_for(reg.chip(system.chip), 8, system, reg.interconnects)
+    lay = sl.ServeLayout(tp=8, weights="fp8", kv_cache="fp8")
+
+    def prompt(share: float) -> float:
+        load = serving.Traffic(4000, 500, rate_per_s=1.0, options=opt.ServeOptions(cached_share=share))
+        return serving.estimate_serve(work, target, lay, load).breakdown.prompt_compute_s
+
+    # compute-bound (0.1 s of FLOPs against 2.5 ms of weight reads): the time goes with the FLOPs
+    ratio = 2000 * work.forward_flops_per_token(3000) / (4000 * work.forward_flops_per_token(2000))
+    assert prompt(0.5) / prompt(0.0) == pytest.approx(ratio, rel=1e-9)
+    assert 0.45 < ratio < 0.6
+
+
+def test_speculation_divides_a_memory_bound_step_by_hand(reg: registry.Registry) -> None:
+    from hwprof.perf import cluster
+    from hwprof.perf.serve import serving
+
+    work = reg.workload("llama3.1-8b")  # 32 layers
+    system = reg.system("p5.48xlarge")
+    target = cluster.cluster_for(reg.chip(system.chip), 8, system, reg.interconnects)
+    lay = sl.ServeLayout(tp=1, dp=8)  # one chip a replica: no collectives; 8 users, one each
+
+    def tpot(options: opt.ServeOptions) -> float:
+        load = serving.Traffic(1000, 200, concurrency=8, options=options)
+        return serving.estimate_serve(work, target, lay, load).tpot_s.expected
+
+    # one sequence, memory bound: every part of the step is read once, so it scales by (1 + k / L) / a
+    spec = opt.ServeOptions(draft_tokens=2, accepted_per_step=2.5)
+    assert tpot(spec) / tpot(opt.NONE) == pytest.approx((1 + 2 / 32) / 2.5, rel=1e-9)
