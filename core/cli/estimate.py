@@ -315,9 +315,11 @@ def serve_rows(r: Any) -> list[tuple[str, str]]:
                        f"{number(r.tokens_per_s_per_user)} per user; {r.requests_per_s:,.3g} requests/s"),
         ("binding", f"{r.binding} (prompts take {b.prompt_share:.0%} of each replica's time)"),
         ("decode step", f"memory {b.decode_memory_s * 1e3:.2f} ms, compute {b.decode_compute_s * 1e3:.2f} ms, "
-                        f"communication {b.decode_comm_s * 1e3:.2f} ms at {b.running_sequences_per_replica:,.1f} "
+                        f"communication {b.decode_comm_s * 1e3:.2f} ms, fixed {b.decode_fixed_s * 1e3:.2f} ms at "
+                        f"{b.running_sequences_per_replica:,.1f} "
                         "sequences per replica"),
-        ("prompt alone", f"{duration(b.prompt_alone_s)} (communication {duration(b.prompt_comm_s)}); "
+        ("prompt alone", f"{duration(b.prompt_alone_s)} (communication {duration(b.prompt_comm_s)}, fixed "
+                         f"{duration(b.prompt_fixed_s)}); "
                          f"queue wait {duration(b.queue_wait_s)}"),
         ("memory per chip", f"weights {m.weights_bytes_per_chip / 1e9:,.1f} GB, KV cache "
                             f"{m.kv_cache_bytes_per_chip / 1e9:,.1f} GB ({m.kv_bytes_per_token_per_chip / 1e3:,.1f} kB "

@@ -348,12 +348,14 @@ def _assumptions(lay: sl.ServeLayout, stack: sl.StackServing) -> tuple[str, ...]
         f"replica{'' if lay.dp == 1 else 's'}, "
         "requests spread evenly over the replicas",
         f"continuous batching; prompts prefilled first come first served in chunks of up to {lay.chunk_tokens:,} "
-        "tokens mixed into the decode steps",
+        "tokens mixed into the decode steps"
+        if stack.chunked_prefill
+        else "continuous batching; each prompt prefilled whole, first come first served, between decode steps",
         f"memory bandwidth {eff.MEMORY_BANDWIDTH_FRACTION.value:.0%}, prompt compute "
         f"{eff.PREFILL_COMPUTE_FRACTION.value:.0%}, decode compute {eff.DECODE_COMPUTE_FRACTION.value:.0%} of peak, "
         f"times w / (w + {eff.MATMUL_HALF_WIDTH.value:g}) for w = hidden / tp matmul columns per chip (per rank, "
         "against the chip's own half width, where its profile gives one); "
-        f"collective latency at least {eff.COLLECTIVE_LATENCY_US.value:g} us per step",
+        f"collective latency at least {stack.collective_latency_us or eff.COLLECTIVE_LATENCY_US.value:g} us per step",
         "queueing: M/D/1 prompt queue (Poisson arrivals), TPOT stretched by the prompts' share of time "
         "(hwprof.perf.serve.traffic)",
         *_stack_assumptions(stack),
