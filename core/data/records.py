@@ -107,11 +107,20 @@ class Source(Record):
     title: str = attrs.field(metadata=doc("document title, e.g. 'Acme X1 datasheet, rev. 3'"))
     url: str = attrs.field(default="", metadata=doc("URL, where there is one"))
     date: dt.date | None = attrs.field(default=None, metadata=doc("publication or access date"))
+    document: str = attrs.field(
+        default="",
+        metadata=doc(
+            "the document this source is a version or a part of, when several sources are one (versions of one "
+            "table, one run reported twice): `hwprof validate` holds a document's published results out together"
+        ),
+    )
 
     def as_json(self) -> dict[str, str]:
         out = {"title": self.title}
         if self.url:
             out["url"] = self.url
+        if self.document:
+            out["document"] = self.document
         if self.date:
             out["date"] = self.date.isoformat()
         return out
@@ -270,6 +279,30 @@ class Chip(Record):
             "share of the reference software stacks' matmul rate this chip's training software reaches, "
             "where published runs show a difference (1 = the same; omit when unknown; fitted by "
             "`python -m hwprof.perf.fit.calibrate` when a calibration case names CHIP.training_efficiency)"
+        ),
+    )
+    training_stack: Fact | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "the training software stack estimates on this chip assume unless told (a stack id as published "
+            "results name it, e.g. 'nemo-megatron'); its efficiency is this chip's published runs on it"
+        ),
+    )
+    serving_stack: Fact | None = attrs.field(
+        default=None, metadata=doc("the serving software stack estimates on this chip assume unless told")
+    )
+    evidence_from: Fact | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "a chip whose published runs stand for this one's (same silicon and software, e.g. more memory): "
+            "its calibration runs count as this chip's own, so its ranges are not widened as borrowed"
+        ),
+    )
+    nearest: tuple[str, ...] = attrs.field(
+        default=(),
+        metadata=doc(
+            "chips to borrow a software factor from, nearest first, where this chip has no published run of its "
+            "own (its range is then widened and says so)"
         ),
     )
     ranks_per_chip: Figure | None = attrs.field(

@@ -5,16 +5,16 @@ model's time) at 90% nominal coverage; see ``hwprof.perf.ranges`` for the proced
 """
 
 WIDTHS: dict[tuple[str, str], tuple[float, float, int, int, float]] = {
-    ("train", "own"): (-0.3045, 0.4806, 24, 18, 1),
-    ("train", "corrected"): (-0.3045, 0.4806, 24, 5, 1),
-    ("train", "borrowed"): (-0.5376, 0.8039, 24, 1, 2),
-    ("train", "other"): (-0.1635, 0.2296, 23, 23, 1),
-    ("serve", "own"): (-0.1696, 0.7473, 30, 30, 1),
-    ("serve", "corrected"): (-0.0756, 0.6604, 59, 4, 1),
-    ("serve", "borrowed"): (-0.0402, 0.9466, 25, 25, 1),
-    ("serve", "other"): (0.0000, 4.4397, 11, 11, 1),
-    ("search", "own"): (-0.1818, 0.6919, 24, 18, 1),
-    ("search", "corrected"): (-0.1818, 0.6919, 24, 5, 1),
-    ("search", "borrowed"): (-0.3355, 1.0969, 24, 1, 2),
-    ("search", "other"): (0.0000, 0.6523, 23, 23, 1),
+    ("train", "own"): (-0.3045, 0.4806, 21, 21, 1),
+    ("train", "corrected"): (-0.2534, 0.4956, 48, 0, 1),
+    ("train", "borrowed"): (0.0000, 0.5107, 27, 27, 1),
+    ("train", "other"): (-0.4554, 0.8255, 48, 6, 2),
+    ("serve", "own"): (-0.1696, 0.7471, 58, 58, 1),
+    ("serve", "corrected"): (-0.1696, 0.6617, 64, 2, 1),
+    ("serve", "borrowed"): (-0.3146, 1.0565, 64, 4, 2),
+    ("serve", "other"): (-0.3146, 1.0565, 64, 11, 2),
+    ("search", "own"): (-0.1818, 0.6919, 21, 21, 1),
+    ("search", "corrected"): (-0.1328, 0.8887, 48, 0, 1),
+    ("search", "borrowed"): (0.0000, 0.9320, 27, 27, 1),
+    ("search", "other"): (-0.2500, 1.3517, 48, 6, 2),
 }

@@ -3,49 +3,42 @@
 Every estimate prints low, expected and high. The width is not a judgement: it is how far the model
 has been from published results it never saw, measured and applied by a stated procedure.
 
-1. **Residuals.** For every held-out published result (a ``validation`` case, run with its published
-   layout) the signed residual is r = log(published time / model's time): positive when the real
-   run was slower than the model says. Throughput-like figures (tokens/s, MFU) use the inverse, so
-   r always reads "how much slower than the model". Calibration cases are left out: the constants
-   were fitted on them, so their residuals are in-sample (zero by construction for serving) and
-   would make the range too narrow.
-2. **Classes.** Residuals are grouped by kind (``train`` / ``serve``) and evidence class, decided by
-   what the chip's efficiency rests on: ``own`` when it has a calibration run of its own of that
-   kind and the shared constants fit it; ``corrected`` when its own runs needed a chip factor of
-   their own (``training_efficiency``, ``prefill_efficiency``: the shared physics did not describe
-   its software, so its other runs are less predictable); ``borrowed`` when it has no calibration
-   run of its own (its efficiency comes from other chips' runs).
+1. **Residuals.** Every published result is estimated with its published layout under constants
+   fitted without its document (leave-one-source-out, ``hwprof.perf.fit.loso``: calibration cases too,
+   their own document held out). The signed residual is r = log(published time / model's time):
+   positive when the real run was slower than the model says. Throughput-like figures (tokens/s, MFU)
+   use the inverse, so r always reads "how much slower than the model".
+2. **Classes.** Residuals are grouped by kind (``train`` / ``serve``) and the evidence class the case
+   was in while held out, decided by what its estimate rested on: ``own`` when its chip (or the chip
+   whose runs stand for it, ``evidence_from``: same silicon and software) had a calibration run of its
+   kind and the shared constants fit it; ``corrected`` when those runs needed a chip factor of their
+   own (``training_efficiency``, ``prefill_efficiency``); ``other`` when its chip had runs but none on
+   its software stack (``ValidationCase.stack``); ``borrowed`` when its chip had none (its factor from
+   the nearest chip's, ``nearest``, or none).
 3. **Quantiles.** At nominal coverage 1 - a (90%), the range is the lower and upper conformal
    quantiles of the class's signed residuals, a/2 in each tail (asymmetric: the model's bias shows):
    with n residuals sorted, low = the floor((n + 1) a/2)-th, high = the ceil((n + 1)(1 - a/2))-th
    (Vovk et al. 2005; Lei et al. 2018, split conformal). Both are finite only from n = 19 on
    (``MIN_CASES``); the range always contains the model's own value (low <= 0 <= high).
 4. **Too few cases.** A class with fewer than ``MIN_CASES`` takes the range of all the kind's
-   residuals (its own among them), made ``BORROWED_FACTOR`` times as wide for ``borrowed`` chips (a
-   judgement, stated: that range was not measured on them, and a pooled range under-covers a class
-   unlike the pool); an 8-bit peak ratio no
-   calibration chip has widens it ``EXTRAPOLATION_FACTOR`` more. Widening scales each end's distance
-   from the model in the time ratio (``widen``), never the logarithm, which would compound.
+   residuals on calibrated stacks (its own among them), made ``BORROWED_FACTOR`` times as wide for
+   ``borrowed`` and ``other`` (a judgement, stated: that range was not measured on them, and a pooled
+   range under-covers a class unlike the pool); an 8-bit peak ratio no calibration chip has widens it
+   ``EXTRAPOLATION_FACTOR`` more. Widening scales each end's distance from the model in the time
+   ratio (``widen``), never the logarithm, which would compound.
 5. **Searched layouts.** An estimate whose layout the search picked (``estimate train`` without
    ``--layout``, ``plan train``) is a different prediction: it claims the time a good layout reaches,
    and experts' published layouts are the evidence of what good layouts reach. Its residuals are the
-   same held-out training results, each estimated on the layout the search picks on its own
-   (kind ``search``), with the same classes and quantiles: when the model thinks some layout is much
-   faster than the one experts ran, those ranges show it.
-6. **Other software.** A published result on a software stack (``ValidationCase.stack``) that no
-   calibration run of its kind used is class ``other``: it measures that software more than the
-   model. Its class's spread is printed, but it sets no range an estimate shows: an estimate is of
-   a job on a tuned stack of the kind the model was calibrated on, and says so. It is estimated,
-   listed and checked like every case, against the range an estimate of its job shows (its chip's
-   class, ``shown_class``): that is the range a user would have read for it. (Checked against its
-   own class instead, a class of one or two results gives a range of the other's single residual,
-   which no case can fall in by design, and a larger one a range no user ever sees.)
+   same results, each estimated on the layout the search picks on its own (kind ``search``), with the
+   same classes and quantiles: when the model thinks some layout is much faster than the one experts
+   ran, those ranges show it.
+6. **Coverage.** ``hwprof validate`` checks each result against the range of its class fitted on the
+   other documents' residuals (its own document's left out), so its in-range share is out of sample
+   twice over: neither the constants nor the width saw that document.
 
 The widths are data (``range_table.py``, with the cases each rests on), refitted by
 ``python -m hwprof.perf.fit.ranges_fit --write``; a test checks the shipped table against a refit.
-``hwprof validate`` checks each case against a range fitted without it (leave-one-out), so its
-in-range share is an honest out-of-sample figure. Validation cases set range widths by this
-procedure only; they never set a model constant.
+Validation cases set range widths by this procedure only; they never set a model constant.
 """
 
 from __future__ import annotations
@@ -69,7 +62,7 @@ KIND_TAIL = {"search": " (each estimated on the layout the search picks)"}
 CLASS_TEXT = {"own": "on chips with calibration runs of their own",
               "corrected": "on chips whose own calibration runs needed a chip factor",
               "borrowed": "on chips with no calibration run of their own",
-              "other": "on software stacks with no calibration run (reported; they set no range an estimate shows)"}  # fmt: skip
+              "other": "on software stacks their chip has no calibration run on"}  # fmt: skip
 # The chip figure a chip's own calibration runs set when the shared constants do not fit them.
 OWN_FACTOR = {"train": "training_efficiency", "serve": "prefill_efficiency", "search": "training_efficiency"}
 BORROWED_FACTOR = Default(2.0, "a class with too few held-out results of its own takes the range of all the kind's "
@@ -165,10 +158,8 @@ def fit(residuals: Iterable[Residual], nominal: float = NOMINAL) -> dict[tuple[s
             q = quantiles(own, nominal) if len(own) >= min_cases(nominal) else None
             if q is not None:
                 lo, hi, cases, factor = q[0], q[1], len(own), 1.0
-            elif evidence == "other":  # too few to take quantiles of: their extremes, shown, never applied
-                lo, hi, cases, factor = min(own, default=0.0), max(own, default=0.0), len(own), 1.0
-            else:  # the pool holds this class's own cases; only chips with no run of their own were not measured
-                factor = BORROWED_FACTOR.value if evidence == "borrowed" else 1.0
+            else:  # the pool holds this class's own cases; only chips or stacks with no run were not measured
+                factor = BORROWED_FACTOR.value if evidence in ("borrowed", "other") else 1.0
                 lo, hi, cases = whole[0], whole[1], len(pooled)
             lo, hi = widen(min(lo, 0.0), max(hi, 0.0), factor)
             table[kind, evidence] = Width(kind, evidence, lo, hi, cases, len(own), factor)
@@ -185,28 +176,37 @@ def shipped() -> dict[tuple[str, str], Width]:
     return {(kind, evidence): Width(kind, evidence, *values) for (kind, evidence), values in range_table.WIDTHS.items()}
 
 
-def evidence(kind: str, chip: records.Chip, own_chips: Iterable[str]) -> str:
-    """The evidence class of an estimate of ``kind`` on ``chip`` (``own_chips``: those with a
-    calibration run of their own of that kind)."""
-    if chip.id not in set(own_chips):
+def evidence(kind: str, chip: records.Chip, own_chips: Iterable[str], stack: str = "",
+             own_stacks: Iterable[tuple[str, str]] = ()) -> str:  # fmt: skip
+    """The evidence class of an estimate of ``kind`` on ``chip`` (``own_chips``: those with a calibration
+    run of their own of that kind; a chip's ``evidence_from`` chip's runs count as its own): ``borrowed``
+    without one; ``other`` when ``stack`` is given and none of those runs used it (``own_stacks``: the
+    (chip, stack) pairs of the calibration runs); else ``corrected`` when the chip's own runs needed a
+    factor of their own, ``own`` when not."""
+    mine = chips_like(chip)
+    if not mine & set(own_chips):
         return "borrowed"
+    if stack and not any((c, stack) in set(own_stacks) for c in mine):
+        return "other"
     factor = getattr(chip, OWN_FACTOR[kind], None)
     return "corrected" if factor is not None and factor.status != "estimated" else "own"
 
 
+def chips_like(chip: records.Chip) -> set[str]:
+    """The chip and the chip whose published runs stand for it (same silicon and software)."""
+    other = getattr(chip, "evidence_from", None)
+    return {chip.id, *([other.value] if other else [])}
+
+
 def case_evidence(case: records.ValidationCase, chip: records.Chip, cases: Iterable[records.ValidationCase]) -> str:
-    """A published result's class: ``other`` when its software stack (``stack``) is none a calibration
-    run of its kind used, else the class an estimate on its chip gets."""
+    """A published result's class among ``cases``: its chip's, ``other`` when its software stack (``stack``)
+    is none its chip's calibration runs of its kind used."""
     found = list(cases)
-    stacks = {c.stack for c in found if c.kind == case.kind and c.role == "calibration" and c.stack}
-    if case.stack and case.stack not in stacks:
-        return "other"
-    return shown_class(case, chip, found)
+    return evidence(case.kind, chip, own_chips(found, case.kind), case.stack, own_stacks(found, case.kind))
 
 
 def shown_class(case: records.ValidationCase, chip: records.Chip, cases: Iterable[records.ValidationCase]) -> str:
-    """The class of the range an estimate of a published result's job shows: its chip's, whatever its
-    stack (an estimate knows no stack; class other sets no width)."""
+    """The class of the range an estimate of a published result's job shows on its chip's default stack."""
     return evidence(case.kind, chip, own_chips(cases, case.kind))
 
 
@@ -214,6 +214,12 @@ def own_chips(cases: Iterable[records.ValidationCase], kind: str) -> frozenset[s
     """The chips with a calibration run of their own of ``kind`` among published results."""
     base = BASE_KIND.get(kind, kind)
     return frozenset(c.chip for c in cases if c.kind == base and c.role == "calibration")
+
+
+def own_stacks(cases: Iterable[records.ValidationCase], kind: str) -> frozenset[tuple[str, str]]:
+    """The (chip, stack) pairs of the calibration runs of ``kind`` among published results."""
+    base = BASE_KIND.get(kind, kind)
+    return frozenset((c.chip, c.stack) for c in cases if c.kind == base and c.role == "calibration" and c.stack)
 
 
 def band(kind: str, evidence: str, width: Width | None = None, extrapolated: str = "",

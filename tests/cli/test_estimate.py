@@ -9,6 +9,7 @@ import pytest
 from hwprof.cli.app import main
 from hwprof.data import records, registry
 from hwprof.perf import cluster, efficiency, validate
+from hwprof.perf.fit import loso
 from hwprof.perf.train import training
 from tests import FIXTURES
 
@@ -122,10 +123,10 @@ def test_bad_estimate_input_is_one_clear_line(capsys: pytest.CaptureFixture[str]
 
 
 def test_validation_is_reported_and_guarded_against_regressions(reg: registry.Registry) -> None:
-    """Validation figures are reported (``hwprof validate``), never tuned against: this only
-    catches a regression, with a margin below today's figures (16 training cases: median absolute
-    error 13.5%, 56% inside the range; all 36: 12.5%, 67%)."""
-    out = validate.run(reg)
+    """Validation figures are reported (``hwprof validate``, leave-one-source-out), never tuned against:
+    this only catches a regression, with a margin beyond the figures when it was written (47 training
+    validation cases: median absolute error 25.1%, 96% inside the range; all 117: 18.3%, 90%)."""
+    out = loso.run(reg)
     cases = out["cases"]
     held_out = [c for c in cases if c["role"] == "validation"]
     assert sum(c["kind"] == "train" for c in held_out) >= 10
@@ -133,7 +134,7 @@ def test_validation_is_reported_and_guarded_against_regressions(reg: registry.Re
     assert any(reg.validation_cases[c["id"]].chip == "trainium2" for c in held_out)
     summary = out["summary"]["validation"]
     assert summary["median_abs_error"] <= 0.25
-    assert summary["train_median_abs_error"] <= 0.25
+    assert summary["train_median_abs_error"] <= 0.30
     # ranges are split-conformal 90% intervals checked leave-one-out (core/perf/ranges.py): on the stacks
     # that set them, by construction near 90% whatever the model's error, so this guards the procedure
     assert summary["train_tuned_stack_in_range_share"] >= 0.8 and summary["serve_tuned_stack_in_range_share"] >= 0.8

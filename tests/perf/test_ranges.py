@@ -12,6 +12,7 @@ import pytest
 
 from hwprof.data import registry
 from hwprof.perf import range_table, ranges, validate
+from hwprof.perf.fit import loso
 
 
 def res(values: list[float], kind: str = "train", evidence: str = "own", tag: str = "") -> list[ranges.Residual]:
@@ -74,13 +75,16 @@ def test_widening_scales_the_time_ratio_not_its_logarithm() -> None:
     assert ranges.widen(-0.3, 0.5, 1.0) == pytest.approx((-0.3, 0.5))
 
 
-def test_results_on_an_uncalibrated_stack_set_no_range_an_estimate_shows() -> None:
+def test_results_on_an_uncalibrated_stack_widen_only_their_own_class() -> None:
     own = [-0.3, *[0.1] * 17, 0.5]
     table = ranges.fit(res(own) + res([4.0, 4.5, -2.0], evidence="other"))
     assert (table["train", "own"].low, table["train", "own"].high) == (-0.3, 0.5)  # the pool leaves them out
-    assert (table["train", "borrowed"].cases, table["train", "other"].cases) == (19, 3)
-    # too few for quantiles: their extremes are shown, unwidened
-    assert (table["train", "other"].low, table["train", "other"].high, table["train", "other"].factor) == (-2.0, 4.5, 1)
+    # too few of their own for quantiles: the pool's range, x2 as it was not measured on that software
+    w = table["train", "other"]
+    assert (w.cases, w.own_cases, w.factor) == (19, 3, 2.0)
+    assert (w.low, w.high) == pytest.approx(ranges.widen(-0.3, 0.5, 2.0))
+    many = ranges.fit(res(own) + res([0.4, *[0.3] * 17, 0.9], evidence="other"))["train", "other"]
+    assert (many.low, many.high, many.factor) == pytest.approx((0.0, 0.9, 1.0))  # enough: their own quantiles
 
 
 def test_a_case_on_a_stack_no_calibration_run_used_is_other(reg: registry.Registry) -> None:
@@ -142,12 +146,12 @@ def test_residual_reads_as_published_time_over_the_models() -> None:
 
 @pytest.fixture(scope="module")
 def report(reg: registry.Registry) -> dict:  # type: ignore[type-arg]
-    return validate.run(reg)
+    return loso.run(reg)
 
 
 def test_shipped_table_matches_a_refit(reg: registry.Registry) -> None:
     # a model change moves the residuals: refit with `python -m hwprof.perf.fit.ranges_fit --write`
-    refit, shipped = ranges.fit(validate.all_residuals(reg)), ranges.shipped()
+    refit, shipped = ranges.fit(loso.all_residuals(reg)), ranges.shipped()
     assert set(shipped) == set(refit) == set(range_table.WIDTHS)
     for key, w in refit.items():
         s = shipped[key]
@@ -155,50 +159,45 @@ def test_shipped_table_matches_a_refit(reg: registry.Registry) -> None:
         assert s.low == pytest.approx(w.low, abs=2e-3) and s.high == pytest.approx(w.high, abs=2e-3), key
 
 
-def test_validate_checks_each_case_against_a_range_fitted_without_it(reg: registry.Registry, report: dict) -> None:  # type: ignore[type-arg]
-    found = validate.all_residuals(reg)
+def test_validate_checks_each_case_against_a_range_fitted_without_its_document(reg: registry.Registry,
+                                                                              report: dict) -> None:  # type: ignore[type-arg]
+    found = loso.all_residuals(reg)
     by_id = {r.case: r for r in found if r.kind != "search"}
-    rows = [row for row in report["cases"] if row["role"] == "validation"]
+    rows = report["cases"]
     assert rows and all(row["id"] in by_id for row in rows)
-    cases = list(reg.validation_cases.values())
     for row in rows:
         r = by_id[row["id"]]
-        # a run on another stack sets no width: it is checked against the range its chip's estimate shows
-        shown = (
-            r.evidence
-            if r.evidence != "other"
-            else ranges.evidence(r.kind, reg.chip(reg.validation_cases[r.case].chip), ranges.own_chips(cases, r.kind))
-        )
-        w = ranges.leave_one_out(found, r.case, r.kind, shown)
-        assert row["evidence"] == r.evidence and row["range_class"] == shown != "other"
-        assert row["range_cases"] == w.cases
+        mates = {x["id"] for x in rows if x["document"] == row["document"]}
+        # the width its class takes with every residual of its document left out, its own among them
+        w = ranges.fit(x for x in found if x.case not in mates)[r.kind, r.evidence]
+        assert row["evidence"] == row["range_class"] == r.evidence and row["range_cases"] == w.cases
         inside_band = w.low - 1e-9 <= r.value <= w.high + 1e-9
         if row["kind"] == "serve":  # the rerun at the band's ends is at least as wide as the band
             assert row["in_range"] or not inside_band, row["id"]
         else:  # training: the band, its fast end capped at the large-matmul rate
             assert row["in_range"] == inside_band or not row["in_range"], row["id"]
-    # searched layouts: the same held-out cases, each against its leave-one-out "search" range
+    # searched layouts: the same held-out cases, each against its class's "search" range
     for row in (row for row in rows if row["kind"] == "train"):
         r = next(x for x in found if (x.case, x.kind) == (row["id"], "search"))
-        w = ranges.leave_one_out(found, r.case, "search", row["range_class"])
+        mates = {x["id"] for x in rows if x["document"] == row["document"]}
+        w = ranges.fit(x for x in found if x.case not in mates)["search", row["range_class"]]
         assert r.value == pytest.approx(ranges.residual_of(row["published"], row["searched_estimate"],
                                                            row["metric"] in validate.TIME_METRICS))  # fmt: skip
         assert row["searched_in_range"] == (w.low - 1e-9 <= r.value <= w.high + 1e-9) or not row["searched_in_range"]
     listed = {(w["kind"], w["evidence"]): w for w in report["ranges"]}
-    for evidence in ("own", "corrected", "other"):
+    for evidence in ranges.CLASSES:
         mine = [row for row in rows if row["kind"] == "train" and row["evidence"] == evidence]
         assert listed["search", evidence]["held_out"] == len(mine)
         assert listed["search", evidence]["held_out_inside"] == sum(row["searched_in_range"] for row in mine)
-    # a case's own residual never sets its width: the widths the report lists use every case
     assert {(w["kind"], w["evidence"]) for w in report["ranges"]} == set(ranges.shipped())
 
 
-def test_validate_says_its_in_range_is_leave_one_out(capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_says_its_figures_are_leave_one_source_out(capsys: pytest.CaptureFixture[str]) -> None:
     from hwprof.cli.app import main
 
     assert main(["validate", "--role", "validation"]) == 0
     out = capsys.readouterr().out
-    assert "(each against a range fitted without it: leave-one-out)" in out
+    assert "leave-one-source-out" in out and "by chip" in out and "by stack" in out
     assert "validation cases set range widths by this procedure only" in out
 
 

@@ -15,6 +15,7 @@ import pytest
 from hwprof.data import registry
 from hwprof.perf import efficiency as eff
 from hwprof.perf import ranges, validate
+from hwprof.perf.fit import loso
 from hwprof.perf.train import layout, search, step, training
 from hwprof.perf.train.job import default_batch_tokens
 
@@ -181,7 +182,7 @@ def test_the_run_reports_errors_ranges_and_the_summary(reg: registry.Registry) -
     a = attrs.evolve(a, published=est["a"] * 1.1)
     b = attrs.evolve(b, published=est["b"] * 2.0)  # outside
     c = attrs.evolve(c, published=est["c"] / 1.05)
-    out = validate.run(with_cases(reg, a, b, c, bad))
+    out = loso.run(with_cases(reg, a, b, c, bad))
     assert [u["id"] for u in out["unusable"]] == ["d"] and out["unusable"][0]["reason"].startswith(
         "layout refused (chips)"
     )
@@ -216,18 +217,21 @@ def test_the_run_reports_errors_ranges_and_the_summary(reg: registry.Registry) -
         statistics.median([abs(rows[i]["searched_error"]) for i in "bc"]))  # fmt: skip
     assert v["searched_worst_vs_published"] == max(rows[i]["searched_vs_published"] for i in "bc")
     assert out["summary"]["calibration"]["cases"] == 1
-    only = validate.run(with_cases(reg, a, b, c), role="calibration")
-    assert [r["id"] for r in only["cases"]] == ["a"] and list(only["summary"]) == ["calibration"]
+    only = loso.run(with_cases(reg, a, b, c), role="calibration")
+    assert [r["id"] for r in only["cases"]] == ["a"] and list(only["summary"]) == ["calibration", "all"]
+    # one document held out: no calibration case is left, so every constant stays as shipped (and says so)
+    assert rows["a"]["in_sample_error"] == pytest.approx(rows["a"]["error"]) and out["fallbacks"]
+    assert out["summary"]["all"]["by_chip"]["train h100-sxm"]["cases"] == 3
 
 
 def test_inside_and_slower() -> None:
-    assert validate._inside(2.0, {"low": 1.0, "high": 3.0})
-    assert validate._inside(1.0, {"low": 1.0, "high": 3.0}) and validate._inside(3.0, {"low": 1.0, "high": 3.0})
-    assert not validate._inside(3.1, {"low": 1.0, "high": 3.0}) and not validate._inside(0.9, {"low": 1.0, "high": 3.0})
-    assert validate._inside(2.0, {"low": 3.0, "high": 1.0})  # ends in either order
-    assert validate._inside(100.0, {"low": 1.0, "high": None}) and not validate._inside(0.5, {"low": 1.0, "high": None})
-    assert validate._inside(0.0, {"low": None, "high": 1.0}) and not validate._inside(1.5, {"low": None, "high": 1.0})
-    assert validate._inside(5.0, {"low": None, "high": None})
+    assert validate.inside(2.0, {"low": 1.0, "high": 3.0})
+    assert validate.inside(1.0, {"low": 1.0, "high": 3.0}) and validate.inside(3.0, {"low": 1.0, "high": 3.0})
+    assert not validate.inside(3.1, {"low": 1.0, "high": 3.0}) and not validate.inside(0.9, {"low": 1.0, "high": 3.0})
+    assert validate.inside(2.0, {"low": 3.0, "high": 1.0})  # ends in either order
+    assert validate.inside(100.0, {"low": 1.0, "high": None}) and not validate.inside(0.5, {"low": 1.0, "high": None})
+    assert validate.inside(0.0, {"low": None, "high": 1.0}) and not validate.inside(1.5, {"low": None, "high": 1.0})
+    assert validate.inside(5.0, {"low": None, "high": None})
 
     class Case:
         metric = "chip_hours"
@@ -235,5 +239,5 @@ def test_inside_and_slower() -> None:
     class Rate:
         metric = "tokens_per_s_per_chip"
 
-    assert validate._slower(Case(), 100.0, 110.0) == pytest.approx(0.1)  # type: ignore[arg-type]
-    assert validate._slower(Rate(), 100.0, 80.0) == pytest.approx(0.25)  # type: ignore[arg-type]
+    assert validate.slower(Case(), 100.0, 110.0) == pytest.approx(0.1)  # type: ignore[arg-type]
+    assert validate.slower(Rate(), 100.0, 80.0) == pytest.approx(0.25)  # type: ignore[arg-type]

@@ -3,9 +3,10 @@
     python -m hwprof.perf.fit.ranges_fit           # prints the refit beside the shipped table
     python -m hwprof.perf.fit.ranges_fit --write   # rewrites core/perf/range_table.py with the refit
 
-Each held-out (validation) case is estimated with its published layout (``validate.predict``), its
-signed residual log(published time / model's time) grouped by kind and evidence class, and the
-split-conformal quantiles taken per class (``ranges.fit``). Rerun after any change to the model,
+Every published result is estimated with its published layout under constants fitted without its
+document (leave-one-source-out, ``loso``), its signed residual log(published time / model's time)
+grouped by kind and the evidence class it was in while held out, and the split-conformal quantiles
+taken per class (``ranges.fit``). Rerun after any change to the model,
 its constants or the published results; tests/test_ranges.py fails until the table matches.
 """
 
@@ -17,7 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hwprof.perf import range_table, ranges, validate
+from hwprof.perf import range_table, ranges
+from hwprof.perf.fit import loso
 
 HEADER = '''"""The range widths (data): written by ``python -m hwprof.perf.fit.ranges_fit --write``; do not edit.
 
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a script 
 
     args = sys.argv[1:] if argv is None else argv
     reg = registry.build(registry.Settings(profile_dirs=()))
-    found = validate.all_residuals(reg)
+    found = loso.all_residuals(reg)
     refit, shipped = ranges.fit(found), ranges.shipped()
     for key, w in refit.items():
         old = shipped.get(key)
