@@ -179,6 +179,10 @@ WHEN_MISSING: dict[tuple[type, str], str] = {
     (records.Chip, "prefill_efficiency"): "1: the serving model's prompt compute fraction as calibrated",
     (records.Chip, "training_efficiency"): "1: the reference stacks' matmul rate",
     (records.Chip, "ranks_per_chip"): "1: one rank drives the whole chip",
+    (records.Chip, "training_stack"): "estimates name no training stack: the chip's calibration runs' stack",
+    (records.Chip, "serving_stack"): "its only described serving stack, else none (no stack floors)",
+    (records.Chip, "evidence_from"): "only its own published runs are its evidence",
+    (records.Chip, "nearest"): "a chip with no runs of its own borrows no chip's factor (1)",
     (records.Chip, "matmul_half_width"): "the model's default half width",
     (
         records.Interconnect,

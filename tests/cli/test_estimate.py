@@ -8,7 +8,7 @@ import pytest
 
 from hwprof.cli.app import main
 from hwprof.data import records, registry
-from hwprof.perf import cluster, efficiency, validate
+from hwprof.perf import cluster, efficiency
 from hwprof.perf.fit import loso
 from hwprof.perf.train import training
 from tests import FIXTURES

@@ -142,7 +142,11 @@ def fit_serve(reg: Registry) -> tuple[sl.Constants, dict[str, float], tuple[str,
     if "batched_prefill_compute_fraction" not in names:
         k = attrs.evolve(k, batched_prefill_compute_fraction=k.prefill_compute_fraction)
         missing += ("batched_prefill_compute_fraction",)
-    figures = {name.partition(".")[0]: value for name, value in serve_cases.chip_figures(reg, k).items()}
+    figures = {
+        name.partition(".")[0]: value
+        for name, value in serve_cases.chip_figures(reg, k).items()
+        if name.endswith(".prefill_efficiency")
+    }  # the stack floors are in k.floors already
     return k, figures, missing
 
 

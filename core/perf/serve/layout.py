@@ -196,7 +196,8 @@ def stack_of(chip: records.Chip, name: str | None = None, k: Constants = SHIPPED
     one); a stack the chip's profile does not describe adds nothing."""
     stacks = chip.serving_stacks
     if name is None:
-        name = getattr(chip, "serving_stack", "") or (next(iter(stacks)) if len(stacks) == 1 else "")
+        default = getattr(chip, "serving_stack", None)  # a sourced fact in the chip's profile
+        name = (default.value if default else "") or (next(iter(stacks)) if len(stacks) == 1 else "")
     entry = stacks.get(name)
     if entry is None:
         return StackServing(name=name)
