@@ -304,10 +304,47 @@ def _guard_numbers(command: Any) -> None:
     """A safety net under every numeric option, hwprof's or a plugin's, that states no bound of its
     own (``checked``): finite, and no larger than 1e18, so no NaN or 300-digit number reaches the maths."""
     for param in command.params:
-        if param.callback is None and type(param.type).__name__ in NUMBER_TYPES:
-            param.callback = _finite
+        if type(param.type).__name__ in NUMBER_TYPES:
+            param.type = _suffixed(param.type)
+            if param.callback is None:
+                param.callback = _finite
     for sub in getattr(command, "commands", {}).values():
         _guard_numbers(sub)
+
+
+SUFFIXES = {"k": 3, "m": 6, "b": 9, "t": 12}  # 15T tokens, 4K chips: thousand, million, billion, trillion
+
+
+def _suffixed(kind: Any) -> Any:
+    """``kind`` (click's int or float type) also reading a K, M, B or T suffix: ``15T`` is 15e12,
+    ``1.5K`` 1,500; an int option refuses a suffixed value that is not whole (``1.5K`` is, ``1.2345K``
+    is not). The number then goes through ``kind`` itself, so its ranges and messages hold."""
+    if getattr(kind, "hwprof_suffixed", False):
+        return kind
+
+    class Suffixed(type(kind)):  # type: ignore[misc]
+        hwprof_suffixed = True
+
+        def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+            text = value.strip() if isinstance(value, str) else ""
+            if text[-1:].lower() in SUFFIXES and text[:-1].strip():
+                from decimal import Decimal, InvalidOperation
+
+                try:
+                    number = Decimal(text[:-1].strip()).scaleb(SUFFIXES[text[-1].lower()])
+                except InvalidOperation:
+                    self.fail(f"{value!r} is not a number (K, M, B and T suffixes are read: 15T = 15e12)", param, ctx)
+                if "Int" in type(kind).__name__:
+                    if number != number.to_integral_value():
+                        self.fail(f"{value!r} is not a whole number", param, ctx)
+                    value = str(int(number))
+                else:
+                    value = repr(float(number))
+            return super().convert(value, param, ctx)
+
+    suffixed = Suffixed.__new__(Suffixed)
+    suffixed.__dict__.update(kind.__dict__)
+    return suffixed
 
 
 def _finite(ctx: Any, param: Any, value: Any) -> Any:

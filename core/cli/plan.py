@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,7 +39,7 @@ plan_app = typer.Typer(
 @plan_app.command("train")
 @grouped
 def plan_train_cmd(
-    tokens: Annotated[float, typer.Option("--tokens", callback=checked(checks.TOKENS), help="Training tokens.")],
+    tokens: Annotated[float, typer.Option("--tokens", callback=checked(checks.TOKENS), help="Training tokens (15T = 15e12: every number option reads K, M, B and T).")],
     model_opts: ModelOptions = ModelOptions(),
     seq_len: Annotated[int | None, typer.Option("--seq-len", callback=checked(checks.SEQ_LEN), help="Training sequence length in tokens.")] = None,
     deadline_days: Annotated[float | None, typer.Option("--deadline-days", callback=checked(checks.DAYS), help="Finish within this many days.")] = None,
@@ -200,7 +201,7 @@ def short_layout(layout: str) -> str:
 def plan_serve_cmd(
     rate: Annotated[float, typer.Option("--rate", callback=checked(checks.RATE), help="Requests per second (Poisson arrivals).")],
     ttft_slo: Annotated[float, typer.Option("--ttft-slo", callback=checked(checks.SECONDS.named("time to first token")), help="Time to first token target, seconds (p90).")],
-    tpot_slo: Annotated[float, typer.Option("--tpot-slo", callback=checked(checks.SECONDS.named("time per output token")), help="Time per output token target, seconds (p90).")],
+    tpot_slo: Annotated[float | None, typer.Option("--tpot-slo", callback=checked(checks.SECONDS.named("time per output token")), help="Time per output token target, seconds (p90); omitted: no target (a first-token-only question).")] = None,
     model_opts: ModelOptions = ModelOptions(),
     input_tokens: Annotated[int, typer.Option("--input-tokens", callback=checked(checks.REQUEST_TOKENS), help="Prompt tokens per request.")] = 1000,
     output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens per request.")] = 500,
@@ -235,16 +236,19 @@ def plan_serve_cmd(
     candidates = plans.serve_candidates(ids, cost_model, purchase, region)
     wanted = tuple(p.strip() for p in precisions.split(",") if p.strip())
     kinds = tuple(k.strip() for k in deployments.split(",") if k.strip())
-    plan = plans.plan_serve(work, candidates, rate, input_tokens, output_tokens, ttft_slo, tpot_slo, budget=budget,
-                            precisions=wanted, max_count=max_count, robust=robust, serve_options=features.options(),
+    plan = plans.plan_serve(work, candidates, rate, input_tokens, output_tokens, ttft_slo,
+                            math.inf if tpot_slo is None else tpot_slo, budget=budget, precisions=wanted,
+                            max_count=max_count, robust=robust, serve_options=features.options(),
                             deployments=kinds)  # fmt: skip
     for _, _, quote in candidates:
         for message in quote.warnings() if quote else ():
             warn(message)
     title = (f"{work.id} at {rate:g} requests/s, {input_tokens:,} in / {output_tokens:,} out; targets TTFT p90 <= "
-             f"{duration(ttft_slo)}, TPOT p90 <= {duration(tpot_slo)}" + (f", budget {budget:,.2f} USD/h" if budget else "")
+             f"{duration(ttft_slo)}, {tpot_text(plan.tpot_target_s)}" + (f", budget {budget:,.2f} USD/h" if budget else "")
              + (", met at the slow end of each range (--robust)" if robust else ""))  # fmt: skip
     data = to_json(plan)
+    if tpot_slo is None:
+        data["tpot_target_s"] = None  # no target (JSON has no infinity)
     ids = [system.id for system, _, _ in candidates]
     question = [title, f"model: {work.name}, from {work.citation}; systems considered: {', '.join(ids)}; "
                 f"weights: {precisions}; purchase: {purchase}"]  # fmt: skip
@@ -311,12 +315,17 @@ def draw_serve_plan(plan: Any, path: Path, top: int) -> None:
                                 series=d.kind))  # fmt: skip
     title = (f"{plan.model}, {plan.rate_per_s:g} requests/s, {plan.input_tokens:,} in / {plan.output_tokens:,} out; "
              f"chosen: the cheapest meeting TTFT p90 <= {duration(plan.ttft_target_s)}, "
-             f"TPOT p90 <= {duration(plan.tpot_target_s)}")  # fmt: skip
+             f"{tpot_text(plan.tpot_target_s)}")  # fmt: skip
     frontier(points, path, title=title, xlabel="output tokens/s per user (1 / time per output token)",
              ylabel="output tokens/s per chip", up=True, right=True,
              legend="lines: each kind's frontier (no deployment of that kind serves each user faster with more tokens "
                     "per chip); aggregated: every replica prefills and decodes; disaggregated: prefill and decode "
                     "workers apart")  # fmt: skip
+
+
+def tpot_text(target: float) -> str:
+    """The TPOT target as the title states it (none: the question is about the first token only)."""
+    return f"TPOT p90 <= {duration(target)}" if math.isfinite(target) else "no TPOT target (first token only)"
 
 
 def _slow_end(d: Any, plan: Any) -> str:

@@ -745,8 +745,10 @@ def _frontier(np: Any, shape: records.Workload, chip: records.Chip, tiers: tuple
 
 
 def _pareto(points: list[FrontierPoint]) -> list[FrontierPoint]:
-    """Points no other beats on both tokens/s per chip and tokens/s per user, fastest per user first."""
-    ordered = sorted(points, key=lambda p: (-p.tokens_per_s_per_user, -p.tokens_per_s_per_chip))
+    """Points no other beats on both tokens/s per chip and tokens/s per user, fastest per user first; of
+    equal points the cheapest priced one (two systems of one chip tie: an unpriced one never hides a priced)."""
+    ordered = sorted(points, key=lambda p: (-p.tokens_per_s_per_user, -p.tokens_per_s_per_chip,
+                                            p.usd_per_million_output_tokens is None, p.usd_per_million_output_tokens or 0))  # fmt: skip
     out: list[FrontierPoint] = []
     for p in ordered:
         if not out or p.tokens_per_s_per_chip > out[-1].tokens_per_s_per_chip:
