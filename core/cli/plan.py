@@ -68,10 +68,13 @@ def plan_train_cmd(
     ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
     candidates = plan.train_candidates(ids, cost_model, purchase, region)
     batch = global_batch_seqs(work, global_batch_tokens, seq_len)
-    result = plan.plan_train(work, candidates, tokens, precision=precision, seq_len=seq_len,
-                             deadline_s=deadline_days * 86400 if deadline_days is not None else None, budget=budget,
-                             top=top, global_batch_seqs=batch, robust=robust,
-                             headroom_gib=memory_headroom)  # fmt: skip
+    from hwprof.cli.progress import Progress
+
+    with Progress("plan train") as shown:
+        result = plan.plan_train(work, candidates, tokens, precision=precision, seq_len=seq_len,
+                                 deadline_s=deadline_days * 86400 if deadline_days is not None else None,
+                                 budget=budget, top=top, global_batch_seqs=batch, robust=robust,
+                                 headroom_gib=memory_headroom, progress=shown.update)  # fmt: skip
     # Each price warning once, on stderr and in the JSON (a script reading --json sees a stale price too).
     warnings = sorted({w for row in (*result.options, *result.frontier) for w in row.warnings})
     for message in warnings:

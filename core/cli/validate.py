@@ -24,7 +24,10 @@ def validate_cmd(
 
     if role not in (None, "calibration", "validation"):
         raise HwprofError(f"--role {role}: use 'calibration' or 'validation'")
-    out = loso.run(current_registry(), role)
+    from hwprof.cli.progress import Progress
+
+    with Progress("validate: each published run under constants fitted without its source"):
+        out = loso.run(current_registry(), role)
     for case in out["unusable"]:
         warn(f"validation case {case['id']!r} ({case['origin']}) cannot be estimated: {case['reason']}; it is left out")
     rows = [[c["id"], c["role"][:3], c["chip"], c["stack"], c["metric"], _published(c), c["estimate"]["expected"],

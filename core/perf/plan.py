@@ -125,10 +125,12 @@ def plan_train(
     published_chips: frozenset[str] = frozenset(),
     robust: bool = False,
     headroom_gib: float = HEADROOM_GIB,
+    progress: Any = None,
 ) -> Plan:
     """``options``: (system, chip, quotes) with one quote per purchase option (None: unpriced).
     ``robust``: a time meets the deadline (a cost the budget) at the slow end of its range, not only
-    the expected; ``headroom_gib``: memory every chip keeps free beyond the model's usable share."""
+    the expected; ``headroom_gib``: memory every chip keeps free beyond the model's usable share.
+    ``progress``: called with a short status (system, count, layouts so far) before each search."""
     if not headroom_gib >= 0 or not math.isfinite(headroom_gib):
         raise HwprofError("must be 0 or more GiB", subject="memory_headroom", value=headroom_gib)
     if deadline_s is not None and not deadline_s > 0:
@@ -141,15 +143,23 @@ def plan_train(
     reasons: dict[str, str] = {}
     unplaced: dict[str, str] = {}  # system -> why more of it cannot be joined
     evaluated = 0
-    for system, chip, quotes in options:
+    for number, (system, chip, quotes) in enumerate(options, 1):
         if precision not in chip.peak_dense_tflops:
             reasons[system.id] = f"{chip.id} has no {precision} peak"
             continue
         cache: dict[int, tuple[Any, str]] = {}
 
-        def at(count: int, system: Any = system, chip: Any = chip, cache: dict[int, tuple[Any, str]] = cache) -> Any:
+        def at(
+            count: int,
+            system: Any = system,
+            chip: Any = chip,
+            cache: dict[int, tuple[Any, str]] = cache,
+            number: int = number,
+        ) -> Any:
             nonlocal evaluated
             if count not in cache:
+                if progress is not None:
+                    progress(f"{system.id} ({number} of {len(options)}) x {count}, {evaluated:,} layouts so far")
                 try:
                     result, n, why = _estimate(shape, system, chip, count, interconnects, tokens, precision, seq_len,
                                                batch_seqs, published_chips, headroom_gib)  # fmt: skip

@@ -52,7 +52,7 @@ def serve_candidates(systems: Sequence[str] | None, cost_model: str | None, purc
 def plan_train(work: records.Workload, candidates: list[tuple[Any, Any, list[Any]]], tokens: float, *,
                precision: str = "bf16", seq_len: int | None = None, deadline_s: float | None = None,
                budget: float | None = None, top: int = 10, global_batch_seqs: int | None = None,
-               robust: bool = False, headroom_gib: float | None = None) -> Any:  # fmt: skip
+               robust: bool = False, headroom_gib: float | None = None, progress: Any = None) -> Any:  # fmt: skip
     """Systems x counts x layouts x quotes: the frontier, the cheapest meeting the deadline, the fastest
     within the budget (``perf.plan``); ``robust`` judges the goals at the slow end of each range,
     ``headroom_gib`` (default ``perf.plan.HEADROOM_GIB``) is memory every chip keeps free."""
@@ -60,7 +60,8 @@ def plan_train(work: records.Workload, candidates: list[tuple[Any, Any, list[Any
 
     return plan.plan_train(work, candidates, current_registry().interconnects, tokens, precision, seq_len, deadline_s,
                            budget, top, global_batch_seqs, published_chips("train"), robust=robust,
-                           headroom_gib=plan.HEADROOM_GIB if headroom_gib is None else headroom_gib)  # fmt: skip
+                           headroom_gib=plan.HEADROOM_GIB if headroom_gib is None else headroom_gib,
+                           progress=progress)  # fmt: skip
 
 
 def plan_serve(work: records.Workload, candidates: list[tuple[Any, Any, Any]], rate: float, input_tokens: int,
