@@ -13,7 +13,7 @@ REFRESH_S = 0.5
 
 
 class Progress:
-    """``with Progress("plan train") as p: ... p.update("p5.48xlarge, 12 counts")``: the label, the
+    """``with Progress("plan train") as p: ... p.update("system 2 of 4, 12 counts")``: the label, the
     latest status and the seconds elapsed, redrawn every half second from a background thread."""
 
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
