@@ -17,8 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hwprof.data import checks
+
 FIELDS = ("params", "active_params", "layers", "hidden", "heads", "kv_heads", "head_dim", "experts",
           "experts_per_token")  # fmt: skip
+
+
+HIGH = {"params": checks.PARAMS.high, "active_params": checks.PARAMS.high, "layers": checks.LAYERS.high,
+        "hidden": checks.HIDDEN.high, "heads": checks.HEADS.high, "kv_heads": checks.HEADS.high}  # fmt: skip
 
 
 def _divisors(n: int) -> list[int]:
@@ -46,9 +52,9 @@ def problems(names: dict[str, str] | None = None, **counts: Any) -> list[tuple[s
         return (names or {}).get(field, field)
 
     def get(field: str) -> Any:
-        value = counts.get(field)
-        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 1e300):
-            return None  # unknown, or a number the field's own bound refuses
+        value, high = counts.get(field), HIGH.get(field, checks.COUNT_HIGH)
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= high):
+            return None  # unknown, or out of the field's own range (refused there, once)
         return int(value) if float(value).is_integer() else value
 
     params, active, layers, hidden = get("params"), get("active_params"), get("layers"), get("hidden")

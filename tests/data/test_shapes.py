@@ -122,3 +122,11 @@ def test_the_rules_hold_exactly_when_no_problem_is_found(
     assert (found == []) == buildable, found
     for field, message in found:
         assert field in shape.FIELDS and "\n" not in message and len(message) < 400
+
+
+def test_counts_out_of_their_fields_range_are_left_to_those_bounds() -> None:
+    # A profile's hidden = 2**63 - 1 is refused by its own bound (1 to 10,000,000); searching its divisors
+    # here too ran for hours and hung every command reading that folder.
+    huge = 2**63 - 1
+    assert shape.problems(hidden=huge, heads=3, kv_heads=huge, layers=huge, params=1e20) == []
+    assert [field for field, _ in shape.problems(hidden=4097, heads=32, kv_heads=5)] == ["kv_heads", "hidden"]
