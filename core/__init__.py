@@ -90,10 +90,14 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
                    chips: int | None = None, layout: str | None = None, precision: str = "bf16",
                    kv_precision: str = "bf16", batch: int | None = None, rate: float | None = None,
                    input_tokens: int = 1000, output_tokens: int = 500, chunk_tokens: int = 8192,
-                   cost_model: str | None = None, purchase: str = "on-demand", region: str | None = None) -> Any:  # fmt: skip
+                   cost_model: str | None = None, purchase: str = "on-demand", region: str | None = None,
+                   prefill_layout: str | None = None, decode_system: str | None = None, spec_tokens: int = 0,
+                   spec_accepted: float | None = None, prefix_cached: float = 0.0) -> Any:  # fmt: skip
     """Time to first token and per output token (mean, p50, p90), throughput and cost: ``hwprof
     estimate serve``. ``batch`` is the concurrency (users in a closed loop; default 1), ``rate`` a
-    request rate instead; ``layout`` e.g. ``"tp=2,dp=4"``."""
+    request rate instead; ``layout`` e.g. ``"tp=2,dp=4"``. ``prefill_layout`` (e.g. ``"tp=1,dp=6"``)
+    runs prefill and decode pools apart (``layout`` the decode pool's, on ``decode_system`` if given);
+    ``spec_tokens``/``spec_accepted`` speculative decoding, ``prefix_cached`` a cached prompt share."""
     from hwprof.perf.serve import serving
     from hwprof.service import estimate
     from hwprof.service.costs import quote_for
@@ -101,10 +105,16 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
 
     work = workload(model)
     target = cluster_from(system, count, chip, chips)
+    load = serving.Traffic(input_tokens, output_tokens, concurrency=None if rate is not None else (batch or 1),
+                           rate_per_s=rate, options=estimate.serve_options(spec_tokens, spec_accepted, prefix_cached))  # fmt: skip
+    if prefill_layout is not None or decode_system is not None:
+        if prefill_layout is None:
+            raise HwprofError("`decode_system` needs `prefill_layout` (the prefill pool's layout, e.g. tp=2,dp=3)")
+        return estimate.serve_disaggregated(work, target, prefill_layout, layout, decode_system, load,
+                                            precision=precision, kv_precision=kv_precision, chunk_tokens=chunk_tokens,
+                                            cost_model=cost_model, purchase=purchase, region=region)  # fmt: skip
     quote = quote_for(cost_model, target, purchase, region)
     lay = estimate.serve_layout(work, target, layout, precision, kv_precision, chunk_tokens)
-    load = serving.Traffic(input_tokens, output_tokens, concurrency=None if rate is not None else (batch or 1),
-                           rate_per_s=rate)  # fmt: skip
     return estimate.serve(work, target, lay, load, quote)
 
 
@@ -148,10 +158,13 @@ def plan_train(model: str | Path | Workload, *, tokens: float, deadline_days: fl
 def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tpot_slo: float, input_tokens: int = 1000,
                output_tokens: int = 500, systems: Sequence[str] | None = None, budget: float | None = None,
                precisions: Sequence[str] = ("bf16", "fp8", "int4", "fp4"), max_count: int = 64,
-               cost_model: str | None = None, region: str | None = None, purchase: str = "on-demand") -> Any:  # fmt: skip
+               cost_model: str | None = None, region: str | None = None, purchase: str = "on-demand",
+               deployments: Sequence[str] = ("aggregated", "disaggregated"), spec_tokens: int = 0,
+               spec_accepted: float | None = None, prefix_cached: float = 0.0) -> Any:  # fmt: skip
     """The cheapest deployment per system meeting p90 TTFT and TPOT targets (seconds) at a request
-    rate, and the tokens/s per chip against tokens/s per user frontier: ``hwprof plan serve``."""
-    from hwprof.service import plan
+    rate, aggregated or with prefill and decode apart (``deployments``), and each kind's tokens/s per
+    chip against tokens/s per user frontier: ``hwprof plan serve``."""
+    from hwprof.service import estimate, plan
 
     work = workload(model)
     candidates = plan.serve_candidates(systems, cost_model, purchase, region)
@@ -166,6 +179,8 @@ def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tp
         budget=budget,
         precisions=precisions,
         max_count=max_count,
+        serve_options=estimate.serve_options(spec_tokens, spec_accepted, prefix_cached),
+        deployments=deployments,
     )
 
 

@@ -253,6 +253,9 @@ def estimate_serve(
     if prefill_layout is not None or decode_system is not None:
         if prefill_layout is None:
             raise HwprofError("--decode-system needs --prefill-layout (the prefill pool's layout, e.g. tp=2,dp=3)")
+        if emit_as:
+            raise HwprofError("--emit writes one engine's launch files; with --prefill-layout (two pools) it is not "
+                              "supported yet: leave out --emit")  # fmt: skip
         split = estimate.serve_disaggregated(work, target, prefill_layout, layout, decode_system, load,
                                              precision=precision, kv_precision=kv_precision, chunk_tokens=chunk_tokens,
                                              cost_model=cost_model, purchase=purchase, region=region)  # fmt: skip
