@@ -79,7 +79,8 @@ def overrides(pick: TrainPick) -> tuple[list[Arg], list[str]]:
     if lay.zero in (2, 3):
         out += [set_("ddp.use_megatron_fsdp", True, f"zero={lay.zero}: Megatron-FSDP"),
                 set_("ddp.data_parallel_sharding_strategy", "optim_grads" if lay.zero == 2 else "optim_grads_params",
-                     "what FSDP shards")]  # fmt: skip
+                     "what FSDP shards"),
+                set_("checkpoint.ckpt_format", "fsdp_dtensor", "the checkpoint format Megatron-FSDP requires")]  # fmt: skip
     precision = {"bf16": "bf16_mixed", "fp8": "bf16_with_fp8_delayed_scaling_mixed"}.get(pick.precision)
     if precision is None:
         missing.append(f"matmuls in {pick.precision}: no mixed-precision recipe maps to it here")

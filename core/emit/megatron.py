@@ -93,6 +93,7 @@ def parallel_args(pick: TrainPick) -> tuple[list[Arg], list[str]]:
             arg("--use-megatron-fsdp", means=f"zero={lay.zero}: Megatron-FSDP over the data-parallel ranks"),
             arg("--data-parallel-sharding-strategy", strategy,
                 means="shard optimizer state and gradients" + (" and weights" if lay.zero == 3 else "")),
+            arg("--ckpt-format", "fsdp_dtensor", means="the checkpoint format Megatron-FSDP requires (validate_args)"),
         ]  # fmt: skip
     out.append(arg("--bf16", means="16-bit (bf16) weights and activations"))
     if pick.precision in FP8:
@@ -137,10 +138,12 @@ def write(pick: TrainPick) -> Emitted:
                          "tokenizer, data, optimizer, learning rate): take them from the model's own recipe"]  # fmt: skip
     if pick.ranks_per_chip > 1:
         missing.append(f"{pick.ranks_per_chip} ranks per chip: the degrees count ranks, not chips")
-    nodes, per_node = pick.nodes, pick.ranks_per_node
+    nodes, per_node, lay = pick.nodes, pick.ranks_per_node, pick.layout
     lines = ["#!/usr/bin/env bash", *header("Megatron-LM flags for this training run.", TARGETS, pick, missing)]
     lines += bash_array("MEGATRON_SHAPE", shape) + bash_array("MEGATRON_SPLIT", split)
-    lines.append(f"# torchrun --nnodes {nodes} --nproc-per-node {per_node} pretrain_gpt.py \\")
+    # validate_args: tensor or context parallel needs CUDA_DEVICE_MAX_CONNECTIONS=1; Megatron-FSDP needs it unset
+    env = "CUDA_DEVICE_MAX_CONNECTIONS=1 " if (lay.tp > 1 or lay.cp > 1) and lay.zero < 2 else ""
+    lines.append(f"# {env}torchrun --nnodes {nodes} --nproc-per-node {per_node} pretrain_gpt.py \\")
     lines.append('#   "${MEGATRON_SHAPE[@]}" "${MEGATRON_SPLIT[@]}" <data, tokenizer and optimizer flags>')
     return Emitted("megatron", TARGETS, "\n".join(lines) + "\n", flat(shape) + flat(split), tuple(missing), ".sh")
 

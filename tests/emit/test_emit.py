@@ -106,6 +106,7 @@ def test_fsdp_fp8_and_experts() -> None:
                                               precision="fp8", chips=64))  # fmt: skip
     f = flags(e.args)
     assert f["--use-megatron-fsdp"] is True and f["--data-parallel-sharding-strategy"] == "optim_grads_params"
+    assert f["--ckpt-format"] == "fsdp_dtensor"  # Megatron's validate_args refuses FSDP without it
     assert f["--fp8-format"] == "hybrid" and f["--fp8-recipe"] == "delayed"
     assert f["--expert-model-parallel-size"] == "8" and f["--expert-tensor-parallel-size"] == "1"
     assert f["--num-experts"] == "8" and f["--moe-router-topk"] == "2"

@@ -4,7 +4,8 @@ dependency of hwprof: they pull PyTorch or a GPU stack).
 
 How to run them (docs/emit.md): torchtitan 0.2.2 imports on the CPU build of PyTorch
 (`pip install torch==2.13.0 torchtitan==0.2.2 triton`); Megatron-LM's parser ships in megatron-core 0.17+
-(Python 3.12); vLLM and SGLang pin CUDA builds of PyTorch.
+(a Python 3.12 venv: `pip install megatron-core==0.19.2`, 5.5 GB with PyTorch); vLLM and SGLang pin CUDA
+builds of PyTorch and GPU kernels.
 """
 
 from __future__ import annotations
@@ -66,3 +67,33 @@ def test_sglang_parses_the_arguments() -> None:
     server_args.ServerArgs.add_cli_args(parser)
     args = parser.parse_args(["--model-path", "x", *emit.write("sglang", "serve", pick).args])
     assert args.tp_size == 8 and args.dp_size == 8 and args.enable_dp_attention
+
+
+def test_megatron_validates_the_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Megatron-LM's own validate_args on the emitted flags, at the pick's world size: it derives the
+    data-parallel size, the virtual stages (from a pipeline layout too) and the micro-batches, and
+    asserts the rules (uneven stages, FSDP's checkpoint format, CUDA_DEVICE_MAX_CONNECTIONS). On a CPU
+    machine the device queries it makes are answered as a Hopper GPU would."""
+    arguments = pytest.importorskip("megatron.training.arguments")
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (9, 0))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    cases = [(train("tp=8,pp=4,dp=16,vpp=5,recompute=selective"), 16, 5),
+             (train("tp=8,pp=4,dp=16,vpp=8,uneven=1"), 16, 8),
+             (train("tp=8,pp=16,dp=8,uneven=1,recompute=full", LLAMA405, 2048, chips=1024), 8, None),
+             (train("tp=2,pp=1,dp=32,ep=8,etp=1,zero=3,grads=16", MOE, precision="fp8", chips=64), 32, None)]  # fmt: skip
+    for pick, dp, vpp in cases:
+        emitted = emit.write("megatron", "train", pick)
+        parser = argparse.ArgumentParser(allow_abbrev=False)
+        arguments.add_megatron_arguments(parser)
+        args = parser.parse_args([*emitted.args, "--tokenizer-type", "NullTokenizer", "--vocab-size", "128256",
+                                  "--lr", "1e-4", "--train-iters", "10"])  # fmt: skip
+        args._is_global_batch_size_explicitly_specified = True
+        args.world_size, args.rank = pick.chips, 0
+        monkeypatch.setenv("WORLD_SIZE", str(pick.chips))
+        monkeypatch.delenv("CUDA_DEVICE_MAX_CONNECTIONS", raising=False)
+        if "CUDA_DEVICE_MAX_CONNECTIONS=1 torchrun" in emitted.text:
+            monkeypatch.setenv("CUDA_DEVICE_MAX_CONNECTIONS", "1")
+        arguments.validate_args(args, {})
+        assert (args.data_parallel_size, args.virtual_pipeline_model_parallel_size) == (dp, vpp)
+        assert args.global_batch_size // (args.micro_batch_size * dp) == pick.global_batch_seqs // (pick.layout.mb * dp)
