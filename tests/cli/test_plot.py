@@ -162,6 +162,21 @@ def test_plan_serve_plot_marks_the_cheapest_pick_among_the_frontier(run_cli: Any
     for system, best in picks.items():
         assert f"{system} x{best['count']} {best['layout']}" in svg
     assert "output tokens/s per chip" in svg and "output tokens/s per user" in svg
+    # one frontier line per kind of deployment, each named in the legend
+    assert "aggregated frontier" in svg and "disaggregated frontier" in svg
+
+
+def test_one_pareto_line_per_series(tmp_path: Path) -> None:
+    from hwprof.cli.plot import Point, frontier, pareto
+
+    points = [Point(1, 10, "a1", series="a"), Point(2, 5, "a2", series="a"), Point(3, 1, "", series="a"),
+              Point(1, 4, "b1", series="b"), Point(2, 8, "b2", series="b")]  # fmt: skip
+    # each series' own edge (more per user and per chip is better): b2 beats b1, nothing in a beats another
+    assert [p.label for p in pareto([p for p in points if p.series == "b"], up=True, right=True)] == ["b2"]
+    assert len(pareto([p for p in points if p.series == "a"], up=True, right=True)) == 3
+    svg = frontier(points, tmp_path / "two.svg", title="t", xlabel="x", ylabel="y", up=True,
+                   right=True).read_text(encoding="utf-8")  # fmt: skip
+    assert "a frontier" in svg and "b frontier" in svg
 
 
 def test_ratio_bars_by_hand() -> None:
