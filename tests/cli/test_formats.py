@@ -61,6 +61,8 @@ def test_every_listing_prints_in_every_format(run_cli: Any, args: tuple[str, ...
     assert result.out.strip()
     if fmt == "json":
         assert result.json()
+    elif fmt == "table":
+        assert not result.out.lstrip().startswith(("{", "[", "|"))  # neither JSON nor markdown
     elif fmt == "csv":
         rows = list(csv.reader(io.StringIO(result.out)))
         assert len(rows) >= 2 and all(rows)  # a header and at least one record, no ragged blank rows first

@@ -112,7 +112,7 @@ def test_kinds_are_listed_once_and_everything_derives_from_them() -> None:
     assert list(registry.PROFILE_KINDS) == names
     assert set(registry.REGISTRATION_HOOKS) == {k.hook for k in kinds.KINDS}
     specs = {name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), "hwprof_spec")}
-    assert specs == {k.hook for k in kinds.KINDS} | {"hwprof_register_commands"}
+    assert specs == {k.hook for k in kinds.KINDS} | {"hwprof_register_commands", "hwprof_register_emitters"}
     plugin = TomlPlugin("hwprof.profiles", "trainium2.toml")
     assert all(hasattr(getattr(plugin, k.hook), "hwprof_impl") for k in kinds.KINDS)
     assert [c.id for c in plugin.hwprof_register_chips()] == ["trainium2"]  # type: ignore[attr-defined]

@@ -159,8 +159,9 @@ def test_shipped_table_matches_a_refit(reg: registry.Registry) -> None:
         assert s.low == pytest.approx(w.low, abs=2e-3) and s.high == pytest.approx(w.high, abs=2e-3), key
 
 
-def test_validate_checks_each_case_against_a_range_fitted_without_its_document(reg: registry.Registry,
-                                                                              report: dict) -> None:  # type: ignore[type-arg]
+def test_validate_checks_each_case_against_a_range_fitted_without_its_document(
+    reg: registry.Registry, report: dict
+) -> None:  # type: ignore[type-arg]
     found = loso.all_residuals(reg)
     by_id = {r.case: r for r in found if r.kind != "search"}
     rows = report["cases"]
