@@ -185,12 +185,14 @@ def draw_train_plan(result: Any, path: Path, title: str, deadline_days: float | 
     points = [Point(r.time_s.expected / 86400, r.cost_usd.expected / 1e6,
                     f"{r.system} x{r.count} {r.purchase} {short_layout(r.layout)}" if k in shown else "",
                     chosen is not None and k == key(chosen),
-                    "" if r.meets_deadline and r.meets_budget is not False else "misses the goal")
+                    "" if r.meets_deadline and r.meets_budget is not False else "misses the goal",
+                    x_range=(r.time_s.low / 86400, r.time_s.high / 86400) if k in shown else None)
               for k, r in options.items()]  # fmt: skip
     guides = [(f"deadline {deadline_days:g} days", deadline_days)] if deadline_days else []
     frontier(points, path, title=title, xlabel="days (expected; log scale)", ylabel="cost, million USD (expected)",
              guides=guides, log_x=True, legend="line: the time-cost frontier (no option is both faster and cheaper);"
-             " star: the cheapest meeting the goal; small dots: frontier options not in the table")  # fmt: skip
+             " star: the cheapest meeting the goal; whiskers: each option's time range (low-high); small dots: frontier options"
+             " not in the table")  # fmt: skip
 
 
 def short_layout(layout: str) -> str:

@@ -31,6 +31,7 @@ class Point:
     chosen: bool = False
     note: str = ""  # e.g. "misses deadline": drawn hollow and said in the label
     series: str = ""  # points of one series share a colour and a frontier line of their own, named in the legend
+    x_range: tuple[float, float] | None = None  # (low, high) of x: drawn as a whisker
 
 
 @attrs.frozen
@@ -84,38 +85,78 @@ def frontier(points: Sequence[Point], path: Path, *, title: str, xlabel: str, yl
                 zorder=1, label=f"{name} frontier" if name else "frontier")  # fmt: skip
     if len(series) > 1:
         ax.legend(fontsize=8, loc="best")
-    placed: list[tuple[float, float]] = []
-    xs, ys = [p.x for p in points], [p.y for p in points]
-    for p in points:
+    if log_x:
+        ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    labels = []
+    for p in sorted(points, key=lambda p: not p.chosen):  # the chosen point's label is placed first
         colour = CHOSEN_COLOUR if p.chosen else colours[p.series]
         hollow = bool(p.note)
         ax.scatter([p.x], [p.y], s=120 if p.chosen else 40 if p.label else 12, marker="*" if p.chosen else "o",
                    zorder=3, facecolors="none" if hollow else colour, edgecolors=colour)  # fmt: skip
+        if p.x_range is not None:
+            ax.plot(p.x_range, (p.y, p.y), "-", color=RANGE_COLOUR, lw=0.8, alpha=0.6, zorder=2)
         if not p.label:
             continue  # an unlabelled point: part of the cloud, not named
         text = p.label + (f" ({p.note})" if p.note else "") + (" (chosen)" if p.chosen else "")
-        # Points on top of each other (three systems at one spot) get their labels stacked downwards;
-        # labels of points on the right run leftwards, so they stay inside the figure.
-        here = (_share(p.x, xs, log_x), _share(p.y, ys, log_y))
-        clash = sum(1 for q in placed if abs(q[0] - here[0]) < 0.12 and abs(q[1] - here[1]) < 0.03)
-        placed.append(here)
-        left = here[0] > 0.55
-        label = ax.annotate(text, (p.x, p.y), textcoords="offset points", xytext=(-6 if left else 6, 4 - 10 * clash),
-                            ha="right" if left else "left", fontsize=7, color=colour if p.chosen else "black")  # fmt: skip
+        label = ax.annotate(text, (p.x, p.y), textcoords="offset points", xytext=(6, 4), ha="left", fontsize=7,
+                            color=colour if p.chosen else "black")  # fmt: skip
         label.set_in_layout(False)  # long labels must not squeeze the axes
+        labels.append(label)
     for name, x in guides:
         ax.axvline(x, color=CHOSEN_COLOUR, lw=1, ls=":")
         ax.annotate(name, (x, 0), xycoords=("data", "axes fraction"), xytext=(3, 4), textcoords="offset points",
                     fontsize=7, color=CHOSEN_COLOUR)  # fmt: skip
     ax.set(title=_wrapped(title), xlabel=xlabel, ylabel=ylabel)
-    if log_x:
-        ax.set_xscale("log")
-    if log_y:
-        ax.set_yscale("log")
     ax.grid(True, alpha=0.3)
     if legend:
         fig.supxlabel(_wrapped(legend, 150), fontsize=7, color=RANGE_COLOUR)
+    place_labels(fig, ax, labels)
     return _save(fig, path)
+
+
+# Where a label may sit beside its point, in points (x, y, alignment), nearest first: right or left of
+# the point, then stepping up and down away from it.
+SPOTS = [(dx, dy, ha) for dy in (4, -12, 16, -24, 28, -36, 40, -48, 52, -60)
+         for dx, ha in ((6, "left"), (-6, "right"))]  # fmt: skip
+
+
+def place_labels(fig: Any, ax: Any, labels: Sequence[Any]) -> None:
+    """Move each label (in order) to the first spot beside its point where it overlaps no label
+    placed before it and stays inside the axes; where none is free, to the spot overlapping least.
+    Measured on the laid-out figure, so the boxes are the ones the saved file shows."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # measures text as the saved file draws it (any format: same font metrics)
+    canvas.draw()  # runs the layout: positions are final from here on (labels are out of the layout)
+    renderer = canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    placed: list[Any] = []
+
+    def cost(box: Any) -> float:
+        overlap = sum(max(0.0, min(box.x1, b.x1) - max(box.x0, b.x0)) * max(0.0, min(box.y1, b.y1) - max(box.y0, b.y0))
+                      for b in placed)  # fmt: skip
+        outside = box.width * box.height - max(0.0, min(box.x1, frame.x1) - max(box.x0, frame.x0)) * max(
+            0.0, min(box.y1, frame.y1) - max(box.y0, frame.y0))  # fmt: skip
+        return overlap + outside
+
+    for label in labels:
+        best: tuple[float, Any, Any] | None = None
+        for dx, dy, ha in SPOTS:
+            label.set_position((dx, dy))
+            label.set_horizontalalignment(ha)
+            box = label.get_window_extent(renderer)
+            c = cost(box)
+            if best is None or c < best[0]:
+                best = (c, (dx, dy, ha), box)
+            if c == 0:
+                break
+        assert best is not None
+        dx, dy, ha = best[1]
+        label.set_position((dx, dy))
+        label.set_horizontalalignment(ha)
+        placed.append(best[2])
 
 
 def pareto(points: Sequence[Point], up: bool = False, right: bool = False) -> list[Point]:
@@ -127,15 +168,6 @@ def pareto(points: Sequence[Point], up: bool = False, right: bool = False) -> li
         if not edge or sy * p.y < sy * edge[-1].y:
             edge.append(p)
     return sorted(edge, key=lambda p: p.x)
-
-
-def _share(value: float, values: Sequence[float], log: bool) -> float:
-    """Where ``value`` sits between the smallest and largest of ``values`` (0 to 1), on a log scale if asked."""
-    import math
-
-    scale = (lambda v: math.log(v)) if log and min(values) > 0 else (lambda v: v)  # noqa: E731
-    low, high = scale(min(values)), scale(max(values))
-    return (scale(value) - low) / (high - low) if high > low else 0.5
 
 
 def ratios(panels: Sequence[tuple[str, Sequence[Bar]]], path: Path, *, title: str, note: str = "") -> Path:

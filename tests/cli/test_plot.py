@@ -271,3 +271,31 @@ def test_the_readme_shows_the_plan_chart_with_the_command_that_draws_it(tmp_path
         image = (root / "docs" / name).read_bytes()
         assert image[:8] == b"\x89PNG\r\n\x1a\n" and len(image) > 20_000
     assert charts.CHARTS[0][1][:2] == ["plan", "train"]  # the README's first chart is made by plan train --plot
+
+
+def test_labels_of_crowded_points_do_not_overlap(tmp_path: Path) -> None:
+    """Issue 21: a plan's options crowd (three systems at one spot, neighbours a day apart); every
+    label gets a spot of its own, inside the axes, measured on the laid-out figure."""
+    from matplotlib.figure import Figure
+
+    from hwprof.cli import plot
+
+    fig = Figure(figsize=(10, 5.5), layout="constrained")
+    ax = fig.subplots()
+    crowd = [(30.0, 23.6), (30.0, 23.6), (30.0, 23.6), (31.0, 24.0), (29.0, 23.0), (60.0, 10.0), (10.0, 40.0)]
+    ax.scatter([x for x, _ in crowd], [y for _, y in crowd])
+    labels = [ax.annotate(f"system-{i} x{700 + i} tp=8,pp=4,dp=32", xy, textcoords="offset points", xytext=(6, 4),
+                          fontsize=7) for i, xy in enumerate(crowd)]  # fmt: skip
+    for label in labels:
+        label.set_in_layout(False)
+    plot.place_labels(fig, ax, labels)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # the Agg canvas place_labels measured on
+    boxes = [label.get_window_extent(renderer) for label in labels]
+    frame = ax.get_window_extent(renderer)
+    for i, a in enumerate(boxes):
+        assert frame.x0 <= a.x0 and a.x1 <= frame.x1 and frame.y0 <= a.y0 and a.y1 <= frame.y1, i
+        for j, b in enumerate(boxes[:i]):
+            assert not a.overlaps(b), (labels[i].get_text(), labels[j].get_text())
+    # before placing, the three labels at one spot sat on top of each other
+    assert len({(label.xyann, label.get_horizontalalignment()) for label in labels[:3]}) == 3
