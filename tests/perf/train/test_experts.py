@@ -8,7 +8,7 @@ Kernel data: DeepGEMM's README performance tables (deepseek-ai/DeepGEMM at 55ab9
 performance", 2025-03-25): FP8 GEMMs on an H800 SXM5 (the H100 SXM's compute: 1,979 TFLOPS dense
 FP8), NVCC 12.8, in TFLOPS. Dense GEMMs of 4,096 rows; grouped GEMMs in the contiguous layout (4 x
 8,192 and 8 x 4,096 rows, training's forward); and in the masked layout, 1,024 rows split over 1, 2
-or 4 groups (tests/test_core.py benchmarks them with every group full), where only the rows per
+or 4 groups (DeepGEMM's tests/test_core.py benchmarks them with every group full), where only the rows per
 group change. Status: reported (the library's own benchmark).
 
 Expert tensor parallel (layout key ``etp``, Megatron Core's expert_tensor_parallel_size): with
@@ -49,12 +49,13 @@ def test_cases_carry_their_dispatcher_and_overlap_to_the_job() -> None:
 
 
 def test_paired_chunks_hide_the_all_to_all_behind_the_other_chunks_compute() -> None:
-    from tests.test_expert_tensor_parallel import MOE, NET, lay
-
-    c = MOE.constants
+    c = MOE_expert_tensor_parallel.constants
     s = c.overlap_slowdown
     for net_gb_s in (50.0, 2.0):  # all-to-all shorter than the compute, then far longer
-        job = attrs.evolve(MOE, tiers=(MOE.tiers[0], comm.Tier(256, attrs.evolve(NET, gb_s_per_direction=net_gb_s))))
+        job = attrs.evolve(
+            MOE_expert_tensor_parallel,
+            tiers=(MOE_expert_tensor_parallel.tiers[0], comm.Tier(256, attrs.evolve(NET, gb_s_per_direction=net_gb_s))),
+        )
         x = lay(1)
         plain = step.step(x, job)  # the calibrated share hidden: expert = traffic x (1 - expert_overlap)
         paired = step.step(x, attrs.evolve(job, a2a_paired=True))
@@ -68,8 +69,8 @@ def test_paired_chunks_hide_the_all_to_all_behind_the_other_chunks_compute() -> 
         else:
             assert traffic > compute * (1 + s) and paired.expert == pytest.approx(micro * (traffic - compute))
     # without pairing a run that does not overlap hides nothing, whatever the compute
-    bare = step.step(lay(1), attrs.evolve(MOE, a2a_overlap=False))
-    assert bare.expert == pytest.approx(step.step(lay(1), MOE).expert / (1 - c.expert_overlap))
+    bare = step.step(lay(1), attrs.evolve(MOE_expert_tensor_parallel, a2a_overlap=False))
+    assert bare.expert == pytest.approx(step.step(lay(1), MOE_expert_tensor_parallel).expert / (1 - c.expert_overlap))
 
 
 PEAK = 1979.0
