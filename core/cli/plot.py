@@ -128,7 +128,7 @@ def place_labels(fig: Any, ax: Any, labels: Sequence[Any]) -> None:
     Measured on the laid-out figure, so the boxes are the ones the saved file shows."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    canvas = FigureCanvasAgg(fig)  # measures text as the saved file draws it (any format: same font metrics)
+    canvas: Any = FigureCanvasAgg(fig)  # measures text as the saved file draws it (same font metrics)
     canvas.draw()  # runs the layout: positions are final from here on (labels are out of the layout)
     renderer = canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
@@ -139,7 +139,7 @@ def place_labels(fig: Any, ax: Any, labels: Sequence[Any]) -> None:
                       for b in placed)  # fmt: skip
         outside = box.width * box.height - max(0.0, min(box.x1, frame.x1) - max(box.x0, frame.x0)) * max(
             0.0, min(box.y1, frame.y1) - max(box.y0, frame.y0))  # fmt: skip
-        return overlap + outside
+        return float(overlap + outside)
 
     for label in labels:
         best: tuple[float, Any, Any] | None = None
