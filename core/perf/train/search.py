@@ -16,6 +16,7 @@ time: the plain-Python search uses it, and the tests check the two agree.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -46,6 +47,12 @@ class Found:
 def _divisors(n: int) -> list[int]:
     """The divisors of ``n`` in increasing order (none below 1) in sqrt(n) steps: a billion chips
     takes 31,623 of them, not a billion."""
+    return list(_divisor_tuple(n))
+
+
+@functools.lru_cache(maxsize=1024)
+def _divisor_tuple(n: int) -> tuple[int, ...]:
+    # A plan asks for the same few numbers thousands of times (every count's tp, cp and pp lists).
     small: list[int] = []
     large: list[int] = []
     d = 1
@@ -55,7 +62,7 @@ def _divisors(n: int) -> list[int]:
             if d * d != n:
                 large.append(n // d)
         d += 1
-    return small + large[::-1]
+    return (*small, *large[::-1])
 
 
 def candidates(job: Any, fixed: dict[str, Any] | None = None) -> Iterator[tuple[int, ...]]:
