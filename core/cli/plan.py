@@ -133,14 +133,14 @@ def train_plan_table(result: Any, budget: float | None, title: str, has_goal: bo
             verdict = "ok"
         p = row.price
         price = Cell(exact(p["usd_per_hour"]), p["usd_per_hour"], p.get("status", "official"),
-                     p.get("source", {}).get("title", "")) if p else "-"  # fmt: skip
-        observed = (f"{p['observed']}" + (" STALE" if p["stale"] else "")) if p else "-"
+                     p.get("source", {}).get("title", "")) if p else None  # fmt: skip
+        observed = (f"{p['observed']}" + (" STALE" if p["stale"] else "")) if p else None
         t, c = row.time_s, row.cost_usd
         rows.append([row.system, row.purchase or "-", row.region or "-", price, observed, row.count, row.chips,
                      row.tp, row.pp, row.dp, row.cp, row.ep, row.vpp, row.mb, row.zero, row.recompute,
                      Cell(days_text(t.expected), t.expected / 86400), Cell(f"{t.low / 86400:,.1f}", t.low / 86400),
                      Cell(f"{t.high / 86400:,.1f}", t.high / 86400),
-                     c.expected if c else "- (no price)", c.low if c else "-", c.high if c else "-",
+                     c.expected if c else None, c.low if c else None, c.high if c else None,
                      Cell(f"{row.mfu:.0%}", row.mfu), Cell(f"{row.memory_gib_per_chip:.0f}", row.memory_gib_per_chip),
                      " ".join([verdict, *row.marks]), row.layout])  # fmt: skip
     headers = ["system", "purchase", "region", "USD/h", "observed", "count", "chips", "tp", "pp", "dp", "cp", "ep",
@@ -274,8 +274,7 @@ def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
         rows.append([d.system, Cell(f"{d.count} ({plural(d.chips, 'chip')})", d.count), d.layout,
                      f"{d.weights}/{d.kv_cache}", Cell(duration(d.ttft_p90_s), d.ttft_p90_s),
                      Cell(duration(d.tpot_p90_s), d.tpot_p90_s),
-                     d.usd_per_hour if d.usd_per_hour is not None else "- (no price)",
-                     d.usd_per_million_output_tokens or "-",
+                     d.usd_per_hour, d.usd_per_million_output_tokens,
                      "ok" + (" cheapest" if d.system == plan.cheapest else "") + _slow_end(d, plan)])  # fmt: skip
     headers = ["system", "count", "layout", "weights/KV", "TTFT p90", "TPOT p90", "USD/h", "USD per M output tokens",
                "verdict"]  # fmt: skip

@@ -354,3 +354,18 @@ def test_the_serving_frontier_prefers_a_priced_system_on_a_tie(run_cli: Any) -> 
     data = run_cli(*SERVE_H200, "--tpot-slo", "0.05", "--json").json()
     assert data["frontier"] and {p["system"] for p in data["frontier"]} == {"p5en.48xlarge"}
     assert all(p["usd_per_million_output_tokens"] for p in data["frontier"])
+
+
+def test_an_unpriced_plan_row_leaves_its_csv_price_cells_empty(run_cli: Any) -> None:
+    """A system without a price (p5e has no on-demand one) shows '-' in the table and empty cells in
+    CSV, never text in a number column."""
+    args = ("plan", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--systems", "p5e.48xlarge", "--top", "2")
+    rows = list(csv.DictReader(io.StringIO(run_cli(*args, "--format", "csv").out)))
+    assert rows
+    for row in rows:
+        assert [row[k] for k in ("usd_per_system_hour", "price_observed", "cost_usd", "cost_usd_low",
+                                 "cost_usd_high")] == [""] * 5  # fmt: skip
+        float(row["time_days"])
+    serve = list(csv.DictReader(io.StringIO(run_cli(*SERVE_H200, "--format", "csv").out)))
+    p5e = [r for r in serve if r["system"] == "p5e.48xlarge"]
+    assert p5e and p5e[0]["usd_per_hour"] == "" and p5e[0]["usd_per_million_output_tokens"] == ""
