@@ -28,7 +28,7 @@ def resolve(
     if isinstance(model, records.Workload):
         return model
     if isinstance(model, Path) or (isinstance(model, str) and model.endswith(".json")):
-        model, model_config = None, Path(model)
+        model_config, model = Path(model), None
     given = [f"`{name}`" for name, v in (("model", model), ("params", params), ("model_config", model_config)) if v]
     if len(given) != 1:
         raise HwprofError("give the model once: `model` ID, `params` N (with `layers`/`hidden`/`heads` for "

@@ -100,7 +100,7 @@ def _fit(case: records.ValidationCase, reg: Registry, k: sl.Constants, field: st
     """The value of ``field`` (all else as in ``k``) at which the case's estimate is its published value."""
 
     def metric(x: float) -> float:
-        return predict(case, reg, attrs.evolve(k, **{field: x}))["expected"]
+        return predict(case, reg, attrs.evolve(k, **{field: x}))["expected"]  # type: ignore[arg-type]
 
     return _solve(metric, case.published, low, high)
 
@@ -151,7 +151,7 @@ def calibrate(reg: Registry) -> sl.Constants:
             k = attrs.evolve(k, floors=tuple(floors.items()))
         for name in ("prefill_compute_fraction", "batched_prefill_compute_fraction"):
             if using(name):
-                k = attrs.evolve(k, **{name: _geo([_fit(c, reg, k, name, 0.05, 1.0) for c in using(name)])})
+                k = attrs.evolve(k, **{name: _geo([_fit(c, reg, k, name, 0.05, 1.0) for c in using(name)])})  # type: ignore[arg-type]
     return k
 
 
@@ -186,7 +186,7 @@ def shipped_figure(reg: Registry, name: str) -> records.Figure | None:
     if stack:
         entry = reg.chip(chip).serving_stacks.get(stack)
         return getattr(entry, floor) if entry else None
-    return getattr(reg.chip(chip), rest)
+    return getattr(reg.chip(chip), rest)  # type: ignore[no-any-return]
 
 
 def _mean(values: list[float]) -> float:

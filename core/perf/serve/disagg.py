@@ -62,7 +62,7 @@ def erlang_c(workers: Any, load: Any) -> Any:
 
     workers, load = np.broadcast_arrays(np.asarray(workers), np.asarray(load, dtype=float))
     lowest, top = (int(workers.min()), int(workers.max())) if workers.size else (1, 1)
-    b = at = np.ones(load.shape)
+    b = at = np.ones(load.shape)  # type: ignore[assignment]  # the scalar branch above made b a float
     for k in range(1, top + 1):
         b = load * b / (k + load * b)
         if lowest <= k < top:
@@ -205,7 +205,7 @@ def joining_link(prefill: Cluster, decode: Cluster, interconnects: dict[str, rec
         tiers = cluster_for(prefill.chip, together, prefill.system, interconnects).tiers
         for tier in tiers:
             if together <= tier.domain:
-                return tier.link
+                return tier.link  # type: ignore[no-any-return]
         raise HwprofError(f"no interconnect known here joins {together} {prefill.chip.id} chips (prefill and decode "
                           "pools together); name a system with a scale-out tier")  # fmt: skip
     outs = []
@@ -414,10 +414,10 @@ def estimate_disaggregated(
         raise HwprofError(f"the prefill pool's KV cache is {prefill.layout.kv_cache} and the decode pool's "
                           f"{decode.layout.kv_cache}: the hand-off moves the cache as it is; use one KV precision")  # fmt: skip
     rp, rd = _replica(shape, prefill, constants), _replica(shape, decode, constants)
-    for role, pool, r, tokens in (("prefill", prefill, rp, i), ("decode", decode, rd, i + o)):
-        if float(r.max_batch(tokens)) < 1:
+    for role, pool, r, held in (("prefill", prefill, rp, i), ("decode", decode, rd, i + o)):
+        if float(r.max_batch(held)) < 1:
             raise HwprofError(f"{role} layout {_short(pool.layout)}: the weights ({r.weights_bytes_per_chip / 1e9:,.1f}"
-                              f" GB per chip) leave no room for the KV cache of one sequence of {tokens:,} tokens on "
+                              f" GB per chip) leave no room for the KV cache of one sequence of {held:,} tokens on "
                               f"a {pool.cluster.chip.id}; use more chips per worker (tp x pp) or smaller weights")  # fmt: skip
     max_batch = float(rd.max_batch(i + o))
     if traffic.max_batch is not None:
@@ -507,7 +507,7 @@ def _cost(prefill: Pool, decode: Pool, tokens_per_s: float) -> serving.ServeCost
     if not billed or any(pool.quote is None for pool, _ in billed) or len(billed) < (
             1 if _kind(prefill.cluster) == _kind(decode.cluster) else 2):  # fmt: skip
         return None
-    per_hour = sum(pool.quote.usd_per_hour * n for pool, n in billed)  # type: ignore[union-attr]
+    per_hour = sum(pool.quote.usd_per_hour * n for pool, n in billed)  # type: ignore[union-attr, misc]
     per_million = per_hour / (tokens_per_s * 3600) * 1e6
     warnings = tuple(w for pool, _ in billed for w in pool.quote.warnings())  # type: ignore[union-attr]
     return serving.ServeCost(usd_per_hour=per_hour, systems_billed=sum(n for _, n in billed),

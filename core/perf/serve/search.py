@@ -380,7 +380,10 @@ def _disaggregated_headroom(np: Any, pl: dict[str, Any], pairs: Any, chips: int,
     y = (chips - x * n[pi][:, None]) // n[di][:, None]
     fits = y >= 1
     shape = x.shape
-    flat = lambda a: np.broadcast_to(a[:, None], shape).ravel()  # noqa: E731
+
+    def flat(a: Any) -> Any:
+        return np.broadcast_to(a[:, None], shape).ravel()
+
     pre = disagg.prefill_capacities(np, x.ravel(), flat(pc.prompt_s[pi]), flat(pc.lane_s[pi]),
                                     flat(ttft_s - pl["handoff"][pairs])).reshape(shape)  # fmt: skip
     rate = np.where(fits, np.minimum(pre, y * pl["mu"][di][:, None]), 0.0)
