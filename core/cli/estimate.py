@@ -158,6 +158,7 @@ def train_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("range", r["range_basis"]),
         ("chip-hours", range_text(r["chip_hours"])),
     ]  # fmt: skip
+    rows.insert(rows.index(("range", r["range_basis"])), ("stack", _stack_text(r.get("stack", ""))))
     if r["memory"]:
         mem = r["memory"]
         rows.append(("memory per chip", f"{mem['total_bytes_per_chip'] / gib:,.1f} GiB of {mem['usable_bytes_per_chip'] / gib:,.1f} "
@@ -400,3 +401,10 @@ def estimate_peak(
 @hookimpl
 def hwprof_register_commands(cli: typer.Typer) -> None:
     cli.add_typer(estimate_app, name="estimate")
+
+
+def _stack_text(stack: str) -> str:
+    """Which software the efficiency (and so the time) assumes."""
+    if stack:
+        return f"{stack} (the chip's default training stack: its efficiency is the published runs on it)"
+    return "none stated: no published training run on this chip; its efficiency is borrowed (see range)"

@@ -12,6 +12,7 @@ from hwprof.perf import cluster, efficiency
 from hwprof.perf.fit import loso
 from hwprof.perf.train import training
 from tests import FIXTURES
+from tests.conftest import RunCli
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -242,3 +243,18 @@ def test_with_two_cost_models_loaded_the_built_in_one_prices_and_the_other_is_na
     chosen = "plan train --model llama3.1-8b --tokens 1e11 --systems p5.48xlarge --cost-model aws"
     code, _, _ = run(capsys, "--profiles", data_dir, *chosen.split())
     assert code == 0
+
+
+def test_an_estimate_names_the_stack_it_assumes_and_h200_counts_h100_runs(run_cli: RunCli) -> None:
+    args = ["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--json"]
+    h100 = json.loads(run_cli(*args, "--system", "p5.48xlarge").out)
+    h200 = json.loads(run_cli(*args, "--system", "p5en.48xlarge").out)
+    trn3 = json.loads(run_cli(*args, "--chip", "trainium3", "--chips", "64").out)
+    assert h100["stack"] == h200["stack"] == "nemo-megatron" and trn3["stack"] == ""
+    # same silicon and software: the H200's range is the H100's class, not a borrowed (widened) one
+    assert h100["range"]["evidence"] == h200["range"]["evidence"] == "own"
+    assert h200["range"]["log_high"] == h100["range"]["log_high"]
+    assert trn3["range"]["evidence"] == "borrowed"
+    text = run_cli("estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--chip", "trainium3",
+                   "--chips", "64").out  # fmt: skip
+    assert "none stated: no published training run on this chip" in text

@@ -133,6 +133,7 @@ class TrainEstimate:
     rests_on: tuple[str, ...]
     notes: tuple[str, ...]
     range: ranges.Band | None = None  # where the range comes from (None: the utilisation was given)
+    stack: str = ""  # the software stack the efficiency assumes (the chip's default), "" when none is stated
 
 
 def estimate_train(
@@ -216,6 +217,12 @@ def band_for(job: Job, chip: Any, published_chips: frozenset[str] | set[str], se
     on searched layouts when the search picked this one (``ranges``, kind ``search``)."""
     kind = "search" if searched else "train"
     return ranges.band(kind, ranges.evidence(kind, chip, published_chips), extrapolated=extrapolated(job))
+
+
+def stack_of(chip: Any) -> str:
+    """The training stack an estimate on ``chip`` assumes: its profile's default, else none stated."""
+    figure = getattr(chip, "training_stack", None)
+    return str(figure.value) if figure else ""
 
 
 def extrapolated(job: Job) -> str:
@@ -342,6 +349,7 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
         + tuple(f"{t.link.name}: {t.link.basis}" for t in job.tiers),
         notes=tuple(notes),
         range=band,
+        stack=stack_of(cluster.chip),
     )
 
 
