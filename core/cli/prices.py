@@ -88,8 +88,14 @@ def missing_json(cost_model: str, gap: records.MissingPrice) -> dict[str, Any]:
             "reason": gap.reason, "source": source_json(gap.source)}  # fmt: skip
 
 
+def _age(row: dict[str, Any]) -> object:
+    """Days since observed; '?' for an undated source (its recorded date is not its age)."""
+    return "?" if row.get("undated") else row["age_days"]
+
+
 def _flags(row: dict[str, Any]) -> str:
-    return ", ".join(f for f, on in (("stale", row["stale"]), ("volatile", row["volatile"])) if on) or "-"
+    flags = (("stale", row["stale"]), ("volatile", row["volatile"]), ("undated", row.get("undated")))
+    return ", ".join(f for f, on in flags if on) or "-"
 
 
 def _missing_lines(missing: list[dict[str, Any]]) -> list[str]:
@@ -146,7 +152,7 @@ def prices_list(
     cells = [[
         row["system"], row["region"], row["purchase"], _price(row), row["usd_per_chip_hour"],
         *(row["usd_per_dense_pflops_hour"].get(p) for p in HEADLINE),
-        row["observed"], row["age_days"], _flags(row), row["cost_model"],
+        row["observed"], _age(row), _flags(row), row["cost_model"],
     ] for row in rows]  # fmt: skip
     headers = ["system", "region", "purchase", "USD/h", "USD/chip-h", *(f"USD/PF-h {p}" for p in HEADLINE),
                "observed", "age d", "flags", "model"]  # fmt: skip
@@ -195,7 +201,7 @@ def prices_show(
         if not rows:
             return [head, Pairs([], title=f"no price known for {system.id}", footer=footer)]
         cells = [[row["purchase"], row["region"], _price(row), row["usd_per_chip_hour"], row["observed"],
-                  row["age_days"], _flags(row), row["source"]["title"], row["cost_model"]] for row in rows]  # fmt: skip
+                  _age(row), _flags(row), row["source"]["title"], row["cost_model"]] for row in rows]  # fmt: skip
         headers = ["purchase", "region", "USD/h", "USD/chip-h", "observed", "age d", "flags", "source", "model"]
         perf = [[row["purchase"], row["region"], row["cost_model"],
                  *(row["usd_per_dense_pflops_hour"][p] for p in peaks)] for row in rows]  # fmt: skip

@@ -465,6 +465,13 @@ class Price(Record):
     source: Source = attrs.field(metadata=doc("key of a [sources] entry"))
     status: Status = attrs.field(metadata=doc("official, reported, derived or estimated"))
     volatile: bool = attrs.field(default=False, metadata=doc("true for spot-like prices"))
+    undated: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "true when the source gives no date: `observed` is then when the price was recorded, not when it "
+            "was published, and its age is unknown (shown as such, never as days old)"
+        ),
+    )
     note: str = attrs.field(default="", metadata=doc("free text"))
 
 
@@ -555,7 +562,8 @@ class Quote(Record):
            basis: str = "") -> Quote:  # fmt: skip
         """A price as a Quote: its age on ``today`` and whether that makes it stale."""
         age = (today - price.observed).days
-        return cls(price, cost_model, age, age > stale_days, stale_days, basis)
+        # an undated source's age is unknown: flagged as undated (``warnings``), never judged by a count of days
+        return cls(price, cost_model, age, age > stale_days and not price.undated, stale_days, basis)
 
     @property
     def usd_per_hour(self) -> float:
@@ -572,6 +580,11 @@ class Quote(Record):
                 f"observed {self.price.observed.isoformat()}, {self.age_days} days ago "
                 f"(older than {self.stale_days} days): it may be stale"
             )
+        if self.price.undated:
+            out.append(
+                f"price of {self.price.system} ({self.price.purchase}, {self.price.region}) comes from an undated "
+                f"source: {self.price.observed.isoformat()} is when it was recorded, its age is unknown"
+            )
         if self.price.volatile:
             out.append(
                 f"{self.price.purchase} price of {self.price.system} is an observation of "
@@ -583,6 +596,7 @@ class Quote(Record):
         return {"cost_model": self.cost_model, "system": self.price.system, "region": self.price.region,
                 "purchase": self.price.purchase, "usd_per_hour": self.price.usd_per_hour,
                 "observed": self.price.observed.isoformat(), "age_days": self.age_days, "stale": self.stale,
+                "undated": self.price.undated,
                 "stale_days": self.stale_days, "status": self.price.status, "volatile": self.price.volatile,
                 "source": self.price.source.as_json(), "basis": self.basis or None,
                 "warnings": self.warnings()}  # fmt: skip

@@ -213,3 +213,19 @@ def test_bad_price_file_is_skipped_with_a_warning_otherwise(tmp_path: Path, caps
     assert code == 0
     assert "the file is skipped" in captured.err and ".source: missing required key" in captured.err
     assert "acme-negotiated" not in captured.out
+
+
+def test_an_undated_source_has_no_age_only_a_recorded_date(reg: registry.Registry) -> None:
+    import attrs
+
+    from hwprof.data import records
+
+    price = next(p for m in reg.cost_models.values() for p in getattr(m, "prices", ())
+                 if p.system == "p5en.48xlarge" and p.purchase == "capacity-block")  # fmt: skip
+    assert price.undated and price.usd_per_hour == 41.61
+    years_later = price.observed + dt.timedelta(days=3000)
+    quote = records.Quote.of(price, "aws", years_later, stale_days=180)
+    assert not quote.stale and quote.as_json()["undated"] is True
+    assert any("undated source" in w and "its age is unknown" in w for w in quote.warnings())
+    dated = records.Quote.of(attrs.evolve(price, undated=False), "aws", years_later, stale_days=180)
+    assert dated.stale and not any("undated" in w for w in dated.warnings())
