@@ -566,3 +566,16 @@ def test_the_reader_refuses_a_half_width_of_zero(tmp_path: object) -> None:
     bound = rules.FIELD_BOUNDS[(records.Chip, "matmul_half_width")]
     assert bound.problem(0) is not None and bound.problem(-5.0) is not None
     assert bound.problem(64) is None
+
+
+def test_the_whole_run_factor_says_what_the_other_published_whole_runs_imply(reg: registry.Registry) -> None:
+    # Llama 3.1 model card: 8B 1.46M, 70B 7.0M, 405B 30.84M H100-hours for ~15T tokens; 6N x 15T over
+    # the hours at the H100's 989.5 TFLOPS BF16 peak is each whole run's MFU
+    peak = reg.chip("h100-sxm").peak_dense_tflops["bf16"].value * 1e12
+    implied = {model: 6 * reg.workload(model).params * 15e12 / (hours * 3600 * peak)
+               for model, hours in (("llama3.1-8b", 1.46e6), ("llama3.1-70b", 7.0e6), ("llama3.1-405b", 30.84e6))}  # fmt: skip
+    why = eff.FULL_RUN_FACTOR.why
+    for model in implied:
+        assert f"{implied[model]:.1%}" in why, (model, implied[model])
+    slower = (implied["llama3.1-405b"] / implied["llama3.1-70b"], implied["llama3.1-405b"] / implied["llama3.1-8b"])
+    assert f"{slower[0]:.1f}-{slower[1]:.1f}x" in why
