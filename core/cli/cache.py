@@ -19,9 +19,9 @@ from hwprof.data.hookspecs import hookimpl
 
 cache_app = typer.Typer(help="Where hwprof's cache lives, and clearing it.", no_args_is_help=True)
 
-# hwprof's own entries ({kind}-{checksum}-{length}.pickle or .json) and interrupted writes of them:
-# only these are removed, whatever else a shared HWPROF_CACHE_DIR holds.
-ENTRY = re.compile(r"^[a-z][a-z-]*-[0-9a-f]{8}-[0-9]+(\.[0-9]+\.tmp|\.(pickle|json)(\.[0-9]+\.tmp)?)$")
+# hwprof's own entries ({kind}-{digest}.json, and the older {kind}-{checksum}-{length}.pickle) and
+# interrupted writes of them: only these are removed, whatever else a shared HWPROF_CACHE_DIR holds.
+ENTRY = re.compile(r"^[a-z][a-z-]*-([0-9a-f]{40}|[0-9a-f]{8}-[0-9]+)(\.(json|pickle))?(\.[0-9]+\.tmp|\.tmp)?$")
 
 
 def clear() -> tuple[Path | None, int]:

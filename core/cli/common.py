@@ -140,8 +140,8 @@ CostModelOpt = Annotated[
     typer.Option(
         "--cost-model",
         autocompletion=complete_cost_models,
-        help="A cost model id (default: HWPROF_COST_MODEL, else the only one loaded, else the built-in one); "
-        "'none' to skip.",
+        help="Only these cost models, comma-separated (default: HWPROF_COST_MODEL, else every one loaded, the best "
+        "price winning); 'none' to skip.",
     ),  # fmt: skip
 ]
 SeqLenOpt = Annotated[
@@ -151,7 +151,9 @@ TrainPrecisionOpt = Annotated[str, typer.Option("--precision", help="Matmul prec
 BaselineOpt = Annotated[
     str | None,
     typer.Option(
-        "--baseline", autocompletion=complete_systems, help="Ratios against this system (default: the first)."
+        "--baseline",
+        autocompletion=complete_systems,
+        help="Ratios against SYSTEM[:COST_MODEL] (default: the first system at its best price).",
     ),
 ]
 RegionOpt = Annotated[str | None, typer.Option("--region", help="Region; default: the cheapest with a price.")]

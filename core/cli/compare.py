@@ -15,7 +15,6 @@ from hwprof.cli.common import (
     checked,
     complete_cost_models,
     complete_system_list,
-    days_text,
 )
 from hwprof.cli.groups import ModelOptions, OutputOptions, grouped
 from hwprof.cli.plot import RATIO_NOTE, ratio_bars, ratios
@@ -39,7 +38,7 @@ def compare_train(
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096).")] = None,
     baseline: BaselineOpt = None,
     cost_models: Annotated[str | None, typer.Option("--cost-model", "--cost-models", autocompletion=complete_cost_models,
-                                                    help="Cost model ids, comma-separated, side by side (default: every one loaded).")] = None,
+                                                    help="Only these cost models, comma-separated (default: every one loaded prices the systems it prices).")] = None,
     region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference, comma-separated.")] = "on-demand",
     output: OutputOptions = OutputOptions(),
@@ -56,22 +55,25 @@ def compare_train(
     for row in out:
         for message in (row["result"].get("cost") or {}).get("warnings", []):
             warn(message)
-    data = {"baseline": baseline, "rows": [_compact(row) for row in out], "finding": finding}
+    data = {"baseline": baseline, "baseline_rule": comparison.baseline_rule, "rows": [_compact(row) for row in out],
+            "finding": finding}  # fmt: skip
 
     def blocks() -> list[Table]:
-        table_rows = [[row["label"], row["chips"], _layout_cell(row["result"]),
-                       Cell(days_text(row["result"]["time_s"]["expected"]), row["result"]["time_s"]["expected"] / 86400),
-                       row["result"]["chip_hours"]["expected"], row["cost"] or "- (no price)",
+        table_rows = [[row["label"], row["chips"], _layout_cell(row["result"]), _time_cell(row["result"]["time_s"]),
+                       Cell(f"{row['result']['mfu']['expected']:.0%}", row["result"]["mfu"]["expected"]),
+                       row["result"]["chip_hours"]["expected"], _cost_cell(row["result"].get("cost_usd")),
                        _price_cell(row["result"].get("cost")), row["tokens_per_usd"] or "-",
                        row["result"]["energy_kwh"]["expected"] if row["result"].get("energy_kwh") else "-",
-                       Cell(f"{row['time_ratio']:.2f}", row["time_ratio"]),
+                       Cell(f"{row['speed']:.2f}", row["speed"]),
                        Cell(f"{row['price_performance']:.2f}", row["price_performance"]) if row["price_performance"] else "-"]
                       for row in out]  # fmt: skip
-        headers = ["system", "chips", "layout: tp pp dp cp / exposed comm + bubble", "time", "chip-hours", "cost USD",
-                   "price used", "tokens/USD", "kWh", "time vs base", "price-perf vs base"]  # fmt: skip
-        csv = ["system", "chips", "layout", "time_days", "chip_hours", "cost_usd", "price_used", "tokens_per_usd", "energy_kwh",
-               "time_ratio", "price_performance"]  # fmt: skip
-        footer = "price-perf vs base: tokens per dollar relative to the baseline (above 1 is better).\n" + finding
+        headers = ["system [cost model]", "chips", "layout: tp pp dp cp / exposed comm + bubble", "time (range)", "MFU",
+                   "chip-hours", "cost USD (range)", "price used", "tokens/USD", "kWh", "speed vs base", "price-perf vs base"]  # fmt: skip
+        csv = ["system", "chips", "layout", "time_days", "mfu", "chip_hours", "cost_usd", "price_used", "tokens_per_usd",
+               "energy_kwh", "speed_ratio", "price_performance"]  # fmt: skip
+        footer = (f"baseline {baseline}: {comparison.baseline_rule}.\n"
+                  "speed and price-perf vs base: the baseline's time / this time, this row's tokens per dollar / the "
+                  "baseline's; both higher is better. Ranges: the model's error on held-out published runs.\n" + finding)  # fmt: skip
         return [Table(headers, table_rows, title=title, footer=footer.rstrip(), csv_headers=csv)]
 
     title = f"{work.id}, {tokens:.3g} tokens, {precision}; baseline {baseline}"
@@ -95,18 +97,33 @@ def _layout_cell(result: dict[str, Any]) -> Cell:
 
 
 def _price_cell(cost: dict[str, Any] | None) -> str:
-    """Which price a row used and when it was observed, flagged when stale."""
+    """Which cost model and price a row used and when it was observed, flagged when stale."""
     if not cost:
         return "-"
     p = cost["price"]
-    return f"{p['usd_per_hour']:g}/h {p['purchase']} {p['region']} {p['observed']}" + (" STALE" if p["stale"] else "")
+    return (f"{p['cost_model']} {p['usd_per_hour']:g}/h {p['purchase']} {p['region']} {p['observed']}"
+            + (" STALE" if p["stale"] else ""))  # fmt: skip
+
+
+def _time_cell(span: dict[str, float]) -> Cell:
+    """'329.7 days (275 to 660)': the expected time and its range, as estimate shows it."""
+    unit, scale, digits = ("days", 86400, 1) if span["expected"] >= 86400 else ("hours", 3600, 2)
+    low, mid, high = (f"{span[k] / scale:,.{digits}f}" for k in ("low", "expected", "high"))
+    return Cell(f"{mid} {unit} ({low} to {high})", span["expected"] / 86400)
+
+
+def _cost_cell(span: dict[str, float] | None) -> Cell | str:
+    if not span:
+        return "- (no price)"
+    return Cell(f"{span['expected']:,.0f} ({span['low']:,.0f} to {span['high']:,.0f})", span["expected"])
 
 
 def _compact(row: dict[str, Any]) -> dict[str, Any]:
     res = row["result"]
     return {"system": row["system"], "cost_model": row["cost_model"], "chips": row["chips"], "time_s": res["time_s"],
             "chip_hours": res["chip_hours"], "cost_usd": res.get("cost_usd"), "energy_kwh": res.get("energy_kwh"),
-            "tokens_per_usd": row["tokens_per_usd"], "time_ratio": row["time_ratio"],
+            "tokens_per_usd": row["tokens_per_usd"], "time_ratio": row["time_ratio"], "speed_ratio": row["speed"],
+            "baseline": row["baseline"],
             "price_performance": row["price_performance"], "missing_price": row["missing_price"] or None,
             "price": (res.get("cost") or {}).get("price"), "mfu": res["mfu"], "layout": res["layout"],
             "layout_basis": res["layout_basis"], "step": res["step"], "memory": res["memory"],
@@ -141,8 +158,13 @@ def compare_serve(
     from hwprof.jsonable import to_json
 
     out, baseline = list(comparison.rows), comparison.baseline
-    data = {"baseline": baseline, "rows": [
-        {"system": o["system"], "layout": o["result"].layout, "ttft_s": to_json(o["result"].ttft_s),
+    for o in out:  # stale or spot-like prices, as estimate says them
+        for message in o["result"].cost.warnings if o["result"].cost else ():
+            warn(message)
+    data = {"baseline": baseline, "baseline_rule": comparison.baseline_rule, "rows": [
+        {"system": o["system"], "label": o["label"], "cost_model": o["cost_model"],
+         "price": o["result"].cost.price if o["result"].cost else None,
+         "layout": o["result"].layout, "ttft_s": to_json(o["result"].ttft_s),
          "tpot_s": to_json(o["result"].tpot_s), "tokens_per_s": to_json(o["result"].tokens_per_s),
          "binding": o["result"].binding,
          "cost_usd_per_million_tokens": to_json(o["result"].cost.usd_per_million_output_tokens)
@@ -151,7 +173,7 @@ def compare_serve(
         for o in out]}  # fmt: skip
 
     def blocks() -> list[Table]:
-        rows = [[o["system"], o["result"].layout,
+        rows = [[o["label"], o["result"].layout,
                  Cell(duration(o["result"].ttft_s.expected), o["result"].ttft_s.expected),
                  Cell(duration(o["result"].tpot_s.expected), o["result"].tpot_s.expected),
                  o["result"].tokens_per_s.expected, o["result"].binding,
@@ -159,12 +181,16 @@ def compare_serve(
                  else f"- ({o['missing_price'] or 'no price'})",
                  Cell(f"{o['price_performance']:.2f}", o["price_performance"]) if o["price_performance"] else "-"]
                 for o in out]  # fmt: skip
-        headers = ["system", "layout", "TTFT", "TPOT", "tokens/s", "binding", "USD per M output tokens",
+        headers = ["system [cost model]", "layout", "TTFT", "TPOT", "tokens/s", "binding", "USD per M output tokens",
                    "price-perf vs base"]  # fmt: skip
         csv = ["system", "layout", "ttft_s", "tpot_s", "tokens_per_s", "binding", "usd_per_million_output_tokens",
                "price_performance"]  # fmt: skip
         title = f"{work.id}, concurrency {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"
-        return [Table(headers, rows, title=title, csv_headers=csv)]
+        footer = (
+            f"baseline {baseline}: {comparison.baseline_rule}.\n"
+            "price-perf vs base: the baseline's cost per million output tokens / this row's (higher is better)."
+        )
+        return [Table(headers, rows, title=title, csv_headers=csv, footer=footer)]
 
     emit(fmt, data, blocks)
     if plot is not None:

@@ -269,7 +269,7 @@ def ratio_bars(rows: list[dict[str, Any]], baseline: str, key: str, smaller_is_b
     """Each row's ``key`` range (JSON: low, expected, high) as a ratio to the baseline's expected
     value, oriented so above 1 is better (baseline time / row time: a speed-up). Rows without the
     figure (no price) are left out, and so is the panel when the baseline has none."""
-    base = next((r[key] for r in rows if r["system"] == baseline and r.get(key)), None)
+    base = next((r[key] for r in rows if baseline in (r["system"], r.get("label")) and r.get(key)), None)
     if base is None:
         return []
     bars = []

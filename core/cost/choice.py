@@ -55,9 +55,22 @@ class Priced:
         return "also " + "; ".join(parts)
 
 
+def preference(purchases: Sequence[str]) -> list[str]:
+    """The purchase options to try, in order: a negotiated rate stands in for the on-demand list
+    price (it is what the contract holder pays instead), unless the user orders it themselves."""
+    options = list(purchases)
+    if "on-demand" in options and "negotiated" not in options:
+        options.insert(options.index("on-demand") + 1, "negotiated")
+    return options
+
+
 def rank(quote: Quote, purchases: Sequence[str]) -> tuple[int, float, str]:
-    """How good a quote is: its purchase option's place in the user's order, then price per hour."""
-    place = purchases.index(quote.price.purchase) if quote.price.purchase in purchases else len(purchases)
+    """How good a quote is: its purchase option's place in the user's order (a stand-in negotiated
+    rate ranks with on-demand), then price per hour."""
+    purchase = quote.price.purchase
+    if purchase == "negotiated" and "negotiated" not in purchases and "on-demand" in purchases:
+        purchase = "on-demand"
+    place = purchases.index(purchase) if purchase in purchases else len(purchases)
     return place, quote.usd_per_hour, quote.cost_model
 
 
@@ -93,9 +106,8 @@ def prices(
         if region is not None and region not in model.regions:
             gaps[model.id] = f"no prices in {region}"
             continue
-        options = list(purchases) + (
-            [o for o in records.PURCHASE_OPTIONS if o not in purchases] if any_purchase else []
-        )
+        wanted = preference(purchases)
+        options = wanted + ([o for o in records.PURCHASE_OPTIONS if o not in wanted] if any_purchase else [])
         why = ""
         for option in options:
             try:

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from hwprof.errors import HwprofError
-from hwprof.service.costs import chosen_cost_model, first_quote, purchase_options
+from hwprof.service import costs
 from hwprof.service.estimate import published_chips
 from hwprof.service.session import current_registry
 
@@ -25,18 +25,23 @@ def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[lis
         raise HwprofError(
             "`systems` needs at least two system ids, separated by commas (or one with several `cost_models`)"
         )
-    if baseline is not None and baseline not in ids:
+    if baseline is not None and baseline.split(":")[0] not in ids:
         raise HwprofError(f"`baseline` {baseline} is not one of `systems` {','.join(ids)}")
     return ids, baseline or ids[0]
 
 
+BASELINE_RULE = "the first of the systems at its best price (--baseline SYSTEM[:COST_MODEL] chooses another)"
+
+
 @attrs.frozen
 class Comparison:
-    """One workload on several systems (and cost models): a row per pair, ratios against ``baseline``."""
+    """One workload on several systems and cost models: a row per system and cost model that prices
+    it (one unpriced row for a system none prices), ratios against ``baseline`` (a row's label)."""
 
     baseline: str
     rows: tuple[dict[str, Any], ...]  # system, label, cost_model, chips, result, ratios, missing_price
     finding: str = ""
+    baseline_rule: str = BASELINE_RULE
 
 
 def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseline: str | None = None,
@@ -49,48 +54,66 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
     from hwprof.perf.train import training
 
     r = current_registry()
-    models: list[str | None] = list(cost_models) if cost_models else [*sorted(r.cost_models)]
+    models, _ = costs.cost_models(cost_models)
     seq = seq_len or work.seq_len
     if global_batch_tokens is not None and not seq:
         raise HwprofError("needs the sequence length to count sequences", subject="global_batch_tokens")
     batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
     published = published_chips("train")
-    ids, baseline = _systems(",".join(systems), baseline, len(models))
-    options = purchase_options(purchase, region, [r.cost_model(m) for m in models if m])
+    ids, base = _systems(",".join(systems), baseline, len(models))
     rows: list[dict[str, Any]] = []
     for system_id in ids:
         system = r.system(system_id)
         chip = r.chip(system.chip)
-        want = chips or _fewest_chips(work, system, chip, r.interconnects, precision, seq_len, batch)
+        want = chips or _job_chips(work, system, chip, r.interconnects, precision, seq_len, batch)
         target = cluster.cluster_for(chip, cluster.whole_systems(want, system), system, r.interconnects)
-        for model_id in models or [None]:  # without a cost model: time and energy only
-            quote, missing = None, ""
-            if model_id is not None:
-                quote, missing = first_quote(r.cost_model(model_id), system_id, options, region)
+        costs.calibration_evidence(chip.id, "train")  # warns, as estimate does, when no published run backs the chip
+        priced = costs.prices(system, cost_models, purchase, region)
+        missing = "; ".join(f"{m}: {why}" for m, why in priced.gaps.items()) if models else "no cost model"
+        for quote in priced.quotes or (None,):  # a row per cost model that prices it; no row for one that does not
             result = to_json(training.estimate_train(work, target, r.interconnects, tokens, precision, None, seq_len,
                                                      quote=quote, global_batch_seqs=batch,
                                                      published_chips=published))  # fmt: skip
-            label = system_id + (f" [{model_id}]" if len(models) > 1 else "")
+            model_id = quote.cost_model if quote else None
+            label = system_id + (f" [{model_id}]" if model_id and len(models) > 1 else "")
             rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,
-                         "result": result, "missing_price": missing})  # fmt: skip
-    out = _ratios(rows, baseline, "time_s")
-    return Comparison(baseline, tuple(out), _finding(out, baseline))
+                         "result": result, "missing_price": "" if quote else missing})  # fmt: skip
+    chosen = _baseline_row(rows, base)
+    out = _ratios(rows, chosen, "time_s")
+    return Comparison(chosen["label"], tuple(out), _finding(out, chosen["label"]))
 
 
-def _fewest_chips(work: Any, system: Any, chip: Any, interconnects: dict[str, Any], precision: str,
-                  seq_len: int | None, batch: int | None) -> int:  # fmt: skip
-    """Chips in the fewest systems on which some layout fits (``plan``'s rule)."""
+def _baseline_row(rows: list[dict[str, Any]], baseline: str) -> dict[str, Any]:
+    """The row ratios are taken against: SYSTEM's best-priced row, or SYSTEM:COST_MODEL's."""
+    system, _, model = baseline.partition(":")
+    mine = [r for r in rows if r["system"] == system]
+    if model:
+        picked = [r for r in mine if r["cost_model"] == model]
+        if not picked:
+            priced = ", ".join(r["cost_model"] for r in mine if r["cost_model"]) or "none"
+            raise HwprofError(f"`baseline` {baseline}: {model} does not price {system} (priced by: {priced})")
+        return picked[0]
+    return mine[0]  # best first
+
+
+def _job_chips(work: Any, system: Any, chip: Any, interconnects: dict[str, Any], precision: str,
+               seq_len: int | None, batch: int | None) -> int:  # fmt: skip
+    """The job ``estimate`` would run: one system when the model is known only by its size (no layout
+    to fit), else the fewest systems on which some layout fits."""
     from hwprof.perf import plan
 
-    result = plan.plan_train(work, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=1,
+    if not (work.layers and work.hidden and work.heads):
+        return system.chips
+    result = plan.plan_train(work, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=64,
                              batch_seqs=batch)  # fmt: skip
     if not result.options:
         raise HwprofError(f"{system.id}: {result.reasons.get(system.id, 'no layout fits')}")
     return min(row.chips for row in result.options)
 
 
-def _ratios(rows: list[dict[str, Any]], baseline: str, time_key: str) -> list[dict[str, Any]]:
-    base = next(r for r in rows if r["system"] == baseline)
+def _ratios(rows: list[dict[str, Any]], base: dict[str, Any], time_key: str) -> list[dict[str, Any]]:
+    """Against ``base``: time_ratio (time / the baseline's: lower is faster), and speed and
+    price-performance (higher is better) for tables that read one way."""
     base_cost = (base["result"].get("cost_usd") or {}).get("expected")
     tokens = base["result"]["inputs"]["tokens"]
     for row in rows:
@@ -98,7 +121,9 @@ def _ratios(rows: list[dict[str, Any]], baseline: str, time_key: str) -> list[di
         row["cost"] = cost
         row["tokens_per_usd"] = tokens / cost if cost else None
         row["time_ratio"] = row["result"][time_key]["expected"] / base["result"][time_key]["expected"]
+        row["speed"] = 1 / row["time_ratio"]
         row["price_performance"] = base_cost / cost if cost and base_cost else None
+        row["baseline"] = row is base
     return rows
 
 
@@ -106,7 +131,7 @@ def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
     priced = [r for r in rows if r["price_performance"]]
     lines = []
     for row in priced:
-        if row["price_performance"] == 1 and row["system"] == baseline:
+        if row["label"] == baseline:
             continue
         gain = row["price_performance"] - 1
         verdict = "better" if gain > 0 else "worse"
@@ -131,31 +156,28 @@ def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None 
     from hwprof.perf.serve import serving
 
     r = current_registry()
-    ids, baseline = _systems(",".join(systems), baseline)
-    chosen_model = chosen_cost_model(cost_model)
-    options = purchase_options(purchase, region, [chosen_model] if chosen_model else [])
+    models, _ = costs.cost_models(cost_model)
+    ids, baseline = _systems(",".join(systems), baseline, len(models))
     out: list[dict[str, Any]] = []
     for system_id in ids:
         system = r.system(system_id)
         target = cluster.cluster_for(r.chip(system.chip), system.chips, system, r.interconnects)
-        quote, missing = None, ""
-        if chosen_model is not None:
-            quote, missing = first_quote(chosen_model, system_id, options, region)
+        costs.calibration_evidence(system.chip, "serve")
+        priced = costs.prices(system, cost_model, purchase, region)
+        missing = "; ".join(f"{m}: {why}" for m, why in priced.gaps.items()) if models else "no cost model"
         lay = serve_layout.default_layout(target, precision, kv_precision, work.heads)
-        res = serving.estimate_serve(
-            work,
-            target,
-            lay,
-            serving.Traffic(input_tokens, output_tokens, batch),
-            quote,
-            published_chips=published_chips("serve"),
-        )
-        out.append({"system": system_id, "label": system_id, "result": res, "missing_price": missing})
+        for quote in priced.quotes or (None,):  # a row per cost model that prices it
+            res = serving.estimate_serve(work, target, lay, serving.Traffic(input_tokens, output_tokens, batch), quote,
+                                         published_chips=published_chips("serve"))  # fmt: skip
+            label = system_id + (f" [{quote.cost_model}]" if quote and len(models) > 1 else "")
+            out.append({"system": system_id, "label": label, "cost_model": quote.cost_model if quote else None,
+                        "result": res, "missing_price": "" if quote else missing})  # fmt: skip
 
     def per_million(res: Any) -> float | None:
         return res.cost.usd_per_million_output_tokens.expected if res.cost else None
 
-    base = next(o for o in out if o["system"] == baseline)
+    base = _baseline_row(out, baseline)
+    baseline = base["label"]
     base_cost = per_million(base["result"])
     for o in out:
         cost = per_million(o["result"])

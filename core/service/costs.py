@@ -1,67 +1,79 @@
-"""Which cost model prices a system, and the quote it gives under the purchase options asked for."""
+"""Which cost models price a system: every one loaded (or those named) gives its quote, the best under
+the purchase preference prices an estimate and the others are named (hwprof.cost.choice)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
-from hwprof.data import registry
 from hwprof.errors import HwprofError, did_you_mean
 from hwprof.service.session import current_registry, note, warn
 
 COST_MODEL_ENV = "HWPROF_COST_MODEL"
 
 
-def chosen_cost_model(name: str | None) -> Any:
-    """The cost model to price with: ``name``, else HWPROF_COST_MODEL, else the only one loaded,
-    else the only built-in one (so a profile the user adds never breaks a command that worked).
-    None for 'none' or when none is loaded."""
-    r = current_registry()
-    if name is None and os.environ.get(COST_MODEL_ENV):
-        name = os.environ[COST_MODEL_ENV]
-        if name != "none" and name not in r.cost_models:
-            raise HwprofError(f"{COST_MODEL_ENV}={name}: unknown cost model{did_you_mean(name, list(r.cost_models))}; "
-                              f"known: {', '.join(sorted(r.cost_models)) or 'none'}")  # fmt: skip
-    if name == "none":
-        return None
-    if name is not None:
-        return r.cost_model(name)
-    models = sorted(r.cost_models)
-    if len(models) <= 1:
-        return r.cost_models[models[0]] if models else None
-    builtin = [m for m in models if _builtin(r, m)]
-    if len(builtin) != 1:
-        raise HwprofError(f"several cost models are loaded ({', '.join(models)}); choose one with `cost_model`, "
-                          f"or set {COST_MODEL_ENV} to make one your default")  # fmt: skip
-    others = ", ".join(m for m in models if m != builtin[0])
-    note(f"priced with the built-in cost model {builtin[0]!r}; also loaded: {others} "
-         f"(choose with --cost-model, or make one your default with {COST_MODEL_ENV}=ID)")  # fmt: skip
-    return r.cost_models[builtin[0]]
+def model_names(cost_model: str | Sequence[str] | None) -> list[str] | None:
+    """The cost models a command may price with: None for every one loaded, [] for none.
 
-
-def _builtin(r: registry.Registry, cost_model: str) -> bool:
-    provider = r.provider("cost_models", cost_model)
-    return any(p.builtin and provider == f"plugin {p.name!r}" for p in r.plugins)
-
-
-def quote_for(cost_model: str | None, target: Any, purchase: str, region: str | None) -> Any:
-    """The quote for ``target`` (None without a system, a cost model or, for the defaults, a price)."""
-    from hwprof.cost import pricing
-
-    chosen = chosen_cost_model(cost_model) if target.system is not None else None
-    if chosen is None:
-        return None
-    try:
-        return pricing.quote(chosen, target.system, purchase, region)
-    except HwprofError as exc:
-        if target and region is None and purchase == "on-demand":
-            warn(f"{exc.for_cli()}; no cost shown")
+    ``cost_model`` (the --cost-model flag: one id, ids separated by commas, or 'none') filters;
+    without it, HWPROF_COST_MODEL does; without either, every loaded cost model applies."""
+    if cost_model is None:
+        cost_model = os.environ.get(COST_MODEL_ENV) or None
+        if cost_model is None:
             return None
-        raise HwprofError(
-            f"{exc.detail} (choose with `purchase`/`region`, or pass `cost_model` none)",
-            subject=exc.subject,
-            value=exc.value,
-        ) from None
+        known = current_registry().cost_models
+        for name in (n.strip() for n in cost_model.split(",")):
+            if name != "none" and name not in known:
+                raise HwprofError(f"{COST_MODEL_ENV}={cost_model}: unknown cost model{did_you_mean(name, list(known))}; "
+                                  f"known: {', '.join(sorted(known)) or 'none'}")  # fmt: skip
+    names = [cost_model] if isinstance(cost_model, str) else list(cost_model)
+    names = [n.strip() for text in names for n in text.split(",") if n.strip()]
+    return [] if names == ["none"] else names
+
+
+def cost_models(cost_model: str | Sequence[str] | None) -> tuple[list[Any], bool]:
+    """(the cost models to price with, whether they were named): every one loaded unless filtered."""
+    from hwprof.cost import choice
+
+    names = model_names(cost_model)
+    if names == []:
+        return [], True
+    return choice.select(current_registry().cost_models, names), names is not None
+
+
+def prices(system: Any, cost_model: str | Sequence[str] | None, purchase: str, region: str | None) -> Any:
+    """Every applicable cost model's quote for ``system``, best first (``cost.choice.Priced``).
+
+    A cost model named on its own, with the purchase left at on-demand, prices its own way when it
+    has no on-demand price (an ownership model quotes 'ownership')."""
+    from hwprof.cost import choice
+
+    models, named = cost_models(cost_model)
+    options = purchase_options(purchase, region, models)
+    return choice.prices(models, system, options, region, any_purchase=named and options == ["on-demand"])
+
+
+def quote_for(cost_model: str | Sequence[str] | None, target: Any, purchase: str, region: str | None) -> Any:
+    """The best quote for ``target`` among the cost models that price it (None without a system or a
+    price); the others' figures are named in a note."""
+    if target.system is None or model_names(cost_model) == []:
+        return None
+    priced = prices(target.system, cost_model, purchase, region)
+    best = priced.best
+    if best is None:
+        why = "; ".join(f"{m}: {w}" for m, w in priced.gaps.items()) or "no cost model is loaded"
+        where = f" in {region}" if region else ""
+        if region is None and purchase == "on-demand":
+            warn(f"no cost model has an on-demand price for {target.system.id} ({why}); no cost shown")
+            return None
+        raise HwprofError(f"no {purchase} price for {target.system.id}{where} ({why}); choose with `purchase`/`region`, "
+                          "or pass `cost_model` none")  # fmt: skip
+    if priced.others:
+        note(f"priced with {best.cost_model} at {best.usd_per_hour:,.4g} USD/h ({best.price.purchase}, "
+             f"{best.price.region}), the best under `purchase` {purchase}; {priced.named()} "
+             "(`cost_model` ID to choose one)")  # fmt: skip
+    return best
 
 
 def purchase_options(purchase: str, region: str | None, cost_models: list[Any]) -> list[str]:
@@ -74,25 +86,6 @@ def purchase_options(purchase: str, region: str | None, cost_models: list[Any]) 
     if region is not None:
         pricing.check_region(region, sorted({r for m in cost_models for r in m.regions}), "the cost models have")
     return options
-
-
-def first_quote(cost_model: Any, system_id: str, options: list[str], region: str | None) -> tuple[Any, str]:
-    """The first purchase option (in the order given) with a price, or why there is none."""
-    from hwprof.cost import pricing
-
-    why = ""
-    for option in options:
-        if region is None or region in cost_model.regions:
-            try:
-                return pricing.quote(cost_model, current_registry().system(system_id), option, region), ""
-            except HwprofError as exc:
-                why = why or exc.for_cli()
-                continue  # no price under this option: try the next
-    gaps = [g.reason for option in options for g in pricing.missing_for(cost_model, system_id, option, region)]
-    if not gaps and why and not hasattr(cost_model, "prices"):
-        return None, why  # a cost model that computes its quotes says best why it has none
-    where = f" in {region}" if region else ""
-    return None, f"no {'/'.join(options)} price{where}" + (f": {gaps[0]}" if gaps else "")
 
 
 def calibration_evidence(chip_id: str, kind: str) -> list[str]:

@@ -8,45 +8,49 @@ from typing import Any
 
 from hwprof.data import records
 from hwprof.errors import HwprofError
-from hwprof.service.costs import chosen_cost_model, first_quote, purchase_options
+from hwprof.service.costs import cost_models, prices
 from hwprof.service.estimate import published_chips
 from hwprof.service.session import current_registry
 
 
-def system_ids(systems: Sequence[str] | None, cost_model: Any) -> list[str]:
-    """The systems asked for, else every system the cost model prices (every system without one)."""
+def _priced(systems: Sequence[str] | None, cost_model: str | Sequence[str] | None, purchase: str,
+            region: str | None) -> list[tuple[Any, Any]]:  # fmt: skip
+    """(system, its Priced quotes) for the systems asked for, else for every system some cost model
+    prices (every system when no cost model applies)."""
     r = current_registry()
-    if systems:
-        return list(systems)
-    return sorted(cost_model.priced_systems() & set(r.systems)) if cost_model else sorted(r.systems)
-
-
-def train_candidates(systems: Sequence[str] | None, cost_model: str | None, purchase: str,
-                     region: str | None) -> list[tuple[Any, Any, list[Any]]]:  # fmt: skip
-    """(system, chip, quotes) per system: one quote per purchase option that has a price ([None]: unpriced)."""
-    r = current_registry()
-    chosen = chosen_cost_model(cost_model)
-    options = purchase_options(purchase, region, [chosen] if chosen else [])
+    models, _ = cost_models(cost_model)
     out = []
-    for system_id in system_ids(systems, chosen):
-        system = r.system(system_id)
-        quotes = [q for q in (first_quote(chosen, system_id, [o], region)[0] for o in options) if q] if chosen else []
+    for system_id in systems or sorted(r.systems):
+        priced = prices(r.system(system_id), cost_model, purchase, region)
+        if systems or not models or priced.quotes:  # a system no list prices is not a plan option
+            out.append((r.system(system_id), priced))
+    return out
+
+
+def train_candidates(systems: Sequence[str] | None, cost_model: str | Sequence[str] | None, purchase: str,
+                     region: str | None) -> list[tuple[Any, Any, list[Any]]]:  # fmt: skip
+    """(system, chip, quotes) per system: every cost model's quote under each purchase option it prices,
+    so the plan searches across all of them ([None]: unpriced)."""
+    r = current_registry()
+    options = [p.strip() for p in purchase.split(",") if p.strip()]
+    out = []
+    for system, priced in _priced(systems, cost_model, purchase, region):
+        quotes = list(priced.quotes)
+        for option in options:  # each model's other preferred options too: the plan compares them
+            for q in prices(system, cost_model, option, region).quotes:
+                if all((q.cost_model, q.price.purchase) != (k.cost_model, k.price.purchase) for k in quotes):
+                    quotes.append(q)
         out.append((system, r.chip(system.chip), quotes or [None]))
     return out
 
 
-def serve_candidates(systems: Sequence[str] | None, cost_model: str | None, purchase: str,
+def serve_candidates(systems: Sequence[str] | None, cost_model: str | Sequence[str] | None, purchase: str,
                      region: str | None) -> list[tuple[Any, Any, Any]]:  # fmt: skip
-    """(system, chip, quote) per system: the first purchase option, in the order given, with a price."""
+    """(system, chip, quote) per system: the best quote of the cost models that price it."""
     r = current_registry()
-    chosen = chosen_cost_model(cost_model)
-    options = purchase_options(purchase, region, [chosen] if chosen else [])
-    out = []
-    for system_id in system_ids(systems, chosen):
-        system = r.system(system_id)
-        quote = first_quote(chosen, system_id, options, region)[0] if chosen else None
-        out.append((system, r.chip(system.chip), quote))
-    return out
+    return [
+        (system, r.chip(system.chip), priced.best) for system, priced in _priced(systems, cost_model, purchase, region)
+    ]
 
 
 def plan_train(work: records.Workload, candidates: list[tuple[Any, Any, list[Any]]], tokens: float, *,

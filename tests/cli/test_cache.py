@@ -18,7 +18,8 @@ def test_clear_removes_hwprof_entries_only(run_cli: Any, tmp_path: Path, monkeyp
     (tmp_path / "profile-notes.pickle").write_text("mine too: not an entry's name")
     assert run_cli("cache", "path").out == f"{tmp_path}\n"
     result = run_cli("cache", "clear")
-    assert result.out == f"removed {len(entries)} cache entries from {tmp_path}\n"
+    entry = "entry" if len(entries) == 1 else "entries"
+    assert result.out == f"removed {len(entries)} cache {entry} from {tmp_path}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "profile-notes.pickle"]
     assert run_cli("cache", "clear").out == f"removed 0 cache entries from {tmp_path}\n"
 

@@ -219,7 +219,8 @@ def test_compare_puts_two_cost_models_side_by_side(capsys: pytest.CaptureFixture
     aws, mine = rows[("p5.48xlarge", "aws")], rows[("p5.48xlarge", "acme-negotiated")]
     assert mine["cost_usd"]["expected"] / aws["cost_usd"]["expected"] == pytest.approx(41.28 / 55.04)
     assert mine["price_performance"] == pytest.approx(55.04 / 41.28)
-    assert rows[("p5en.48xlarge", "acme-negotiated")]["missing_price"] == "no on-demand/negotiated price"
+    # No row for a pair with no price: the negotiated list does not price p5en.
+    assert ("p5en.48xlarge", "acme-negotiated") not in rows and ("p5en.48xlarge", "aws") in rows
 
 
 def test_compare_refuses_an_unknown_purchase_option(capsys: pytest.CaptureFixture[str]) -> None:
@@ -230,19 +231,23 @@ def test_compare_refuses_an_unknown_purchase_option(capsys: pytest.CaptureFixtur
     )
 
 
-def test_with_two_cost_models_loaded_the_built_in_one_prices_and_the_other_is_named(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    # A profile the user adds must not break a command that worked (issue 12): the built-in cost
-    # model still prices it, and a note names the other and how to choose it.
-    data_dir = str(FIXTURES)  # adds a second cost model beside the built-in one
-    for command in ("compare serve --model llama3.1-8b --systems p5.48xlarge,p5en.48xlarge",
-                    "plan train --model llama3.1-8b --tokens 1e11 --systems p5.48xlarge"):  # fmt: skip
-        code, _, err = run(capsys, "--profiles", data_dir, *command.split())
-        assert code == 0 and "built-in cost model 'aws'; also loaded: acme-negotiated" in err
-    chosen = "plan train --model llama3.1-8b --tokens 1e11 --systems p5.48xlarge --cost-model aws"
-    code, _, _ = run(capsys, "--profiles", data_dir, *chosen.split())
-    assert code == 0
+def test_every_loaded_price_list_applies_and_the_best_one_prices(capsys: pytest.CaptureFixture[str]) -> None:
+    """Several cost models at once (issue 23): with the negotiated rates loaded beside the built-in
+    list, estimate prices p5.48xlarge at the negotiated 41.28 USD/h (it stands in for the 55.04
+    on-demand list price) and says so, naming the list price; --cost-model filters."""
+    data_dir = str(FIXTURES)  # negotiated_prices.toml: p5.48xlarge at 41.28 USD/h, 25% off 55.04
+    args = ["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--system", "p5.48xlarge"]
+    code, out, err = run(capsys, "--profiles", data_dir, *args, "--json")
+    assert code == 0, err
+    assert json.loads(out)["cost"]["price"]["cost_model"] == "acme-negotiated"
+    assert json.loads(out)["cost"]["price"]["usd_per_hour"] == 41.28
+    assert ("note: priced with acme-negotiated at 41.28 USD/h (negotiated, us-east-1), the best under `purchase` "
+            "on-demand; also aws 55.04 USD/h (on-demand, us-east-1)") in err  # fmt: skip
+    code, out, err = run(capsys, "--profiles", data_dir, *args, "--cost-model", "aws", "--json")
+    assert code == 0 and json.loads(out)["cost"]["price"]["usd_per_hour"] == 55.04 and "note: priced" not in err
+    # A system only the built-in list prices is priced by it, silently.
+    code, out, err = run(capsys, "--profiles", data_dir, *args[:-1], "p5en.48xlarge", "--json")
+    assert code == 0 and json.loads(out)["cost"]["price"]["cost_model"] == "aws" and "note: priced" not in err
 
 
 def test_an_estimate_names_the_stack_it_assumes_and_h200_counts_h100_runs(run_cli: RunCli) -> None:

@@ -328,9 +328,10 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
             usable_bytes_per_chip=memory.usable * r,
             fits=bool(memory.total <= memory.usable),
         ),  # fmt: skip
-        tiers=tuple(
-            f"{t.link.name}: {t.domain} chips, {t.link.gb_s_per_direction:g} GB/s per direction x "
-            f"{t.link.efficiency:g}, {t.link.latency_us:g} us ({t.link.basis})"
+        tiers=tuple(  # chips and per-chip bandwidth as the profile states them (the job counts ranks)
+            f"{t.link.name}: {t.domain // r} chips{f' ({t.domain} ranks)' if r > 1 else ''}, "
+            f"{t.link.gb_s_per_direction * r:g} GB/s per direction x {t.link.efficiency:g}, {t.link.latency_us:g} us "
+            f"({t.link.basis})"
             for t in job.tiers
         ),  # fmt: skip
         mfu=Span(*_mid(ranges.rate_span(mfu_expected, band, ceiling * (factor or 1.0)), mfu_expected)),

@@ -380,3 +380,18 @@ def test_two_ranks_per_chip(reg: registry.Registry) -> None:
     assert f"{peak:g} TFLOPS per chip" in est.precision_basis and f"at 16 bits ({peak:g} TFLOPS)" in est.precision_basis
     assert est.notes[0] == (f"layout in ranks: {chip.id} runs 2 per chip (its cores), each with 1/2 of the chip's memory "
                             f"({chip.memory_bytes / 2 / 2**30:,.0f} GiB), compute and links; memory below is per chip")  # fmt: skip
+
+
+def test_link_lines_count_chips_and_state_each_chips_bandwidth(reg: registry.Registry) -> None:
+    """A Trainium2 job runs several ranks per chip; its link lines still say how many chips a tier
+    joins and the per-chip bandwidth the profile gives, with the ranks beside (issue 23: 'efa-v3-trn2:
+    4096 chips' for a 1,024-chip job)."""
+    system = reg.system("trn2.48xlarge")
+    chip = reg.chip(system.chip)
+    target = cluster.cluster_for(chip, 1024, system, reg.interconnects)
+    result = training.estimate_train(reg.workload("llama3.1-70b"), target, reg.interconnects, 1e12, "bf16")
+    r = job.chip_ranks(chip)
+    assert r > 1
+    efa = reg.interconnect("efa-v3-trn2")
+    [line] = [t for t in result.tiers if t.startswith("efa-v3-trn2:")]
+    assert line.startswith(f"efa-v3-trn2: 1024 chips ({1024 * r} ranks), {efa.per_direction_gb_s:g} GB/s per direction")
