@@ -136,17 +136,18 @@ def train_plan_table(result: Any, budget: float | None, title: str, has_goal: bo
                      p.get("source", {}).get("title", "")) if p else None  # fmt: skip
         observed = (f"{p['observed']}" + (" STALE" if p["stale"] else "")) if p else None
         t, c = row.time_s, row.cost_usd
-        rows.append([row.system, row.purchase or "-", row.region or "-", price, observed, row.count, row.chips,
+        model = p["cost_model"] if p else None  # several price lists may price one system
+        rows.append([row.system, model, row.purchase or "-", row.region or "-", price, observed, row.count, row.chips,
                      row.tp, row.pp, row.dp, row.cp, row.ep, row.vpp, row.mb, row.zero, row.recompute,
                      Cell(days_text(t.expected), t.expected / 86400), Cell(f"{t.low / 86400:,.1f}", t.low / 86400),
                      Cell(f"{t.high / 86400:,.1f}", t.high / 86400),
                      c.expected if c else None, c.low if c else None, c.high if c else None,
                      Cell(f"{row.mfu:.0%}", row.mfu), Cell(f"{row.memory_gib_per_chip:.0f}", row.memory_gib_per_chip),
                      " ".join([verdict, *row.marks]), row.layout])  # fmt: skip
-    headers = ["system", "purchase", "region", "USD/h", "observed", "count", "chips", "tp", "pp", "dp", "cp", "ep",
+    headers = ["system", "cost model", "purchase", "region", "USD/h", "observed", "count", "chips", "tp", "pp", "dp", "cp", "ep",
                "vpp", "mb", "zero", "recompute", "time", "days low", "days high", "cost USD", "cost low", "cost high",
                "MFU", "GiB/chip", "verdict", "layout"]  # fmt: skip
-    csv = ["system", "purchase", "region", "usd_per_system_hour", "price_observed", "count", "chips", "tp", "pp", "dp",
+    csv = ["system", "cost_model", "purchase", "region", "usd_per_system_hour", "price_observed", "count", "chips", "tp", "pp", "dp",
            "cp", "ep", "vpp", "mb", "zero", "recompute", "time_days", "time_days_low", "time_days_high", "cost_usd",
            "cost_usd_low", "cost_usd_high", "mfu", "memory_gib_per_chip", "verdict", "layout"]  # fmt: skip
     lines = (

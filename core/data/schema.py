@@ -165,7 +165,7 @@ class Reader:
             bound = self.bound if self.bound and not self.bound.integer else DEFAULT_NUMBER
         else:
             raise TypeError(f"the reader does not know type {tp!r} (at {path})")
-        if tp is float and self.plausible is not None and (verdict := self.plausible.judge(raw)):
+        if tp is float and self.plausible is not None and abs(raw) < 1e300 and (verdict := self.plausible.judge(raw)):
             level, message = verdict  # in the field's unit, asking whether another unit was meant
             if level == "error":
                 return self.fail(path, message)

@@ -130,3 +130,13 @@ def test_an_id_registered_twice_is_an_error_naming_both(
     (tmp_path / "mine.toml").write_text(chip_profile("h100-sxm", override=True))
     registry.reset()
     assert run_cli("profiles", "check").code == 0
+
+
+def test_a_number_too_big_for_a_float_is_refused_not_crashed_on(run_cli: Any, tmp_path: Path) -> None:
+    path = tmp_path / "x1.toml"
+    path.write_text(_bandwidth(str(10**400)))  # no float holds it: the range check must not multiply it
+    result = run_cli("profiles", "check", path)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert (
+        "memory_bandwidth_tbps.value: must be a finite number from 1e-09 to 1e18, got a 401-digit number" in result.out
+    )
