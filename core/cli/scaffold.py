@@ -84,7 +84,7 @@ def _unsourced(value: Any) -> Any:
     fact cites the TODO datasheet, is 'estimated' and says it is a placeholder; prose is dropped."""
     if isinstance(value, records.Figure | records.Fact):
         changes: dict[str, Any] = {"how": "", "alternatives": ()} if isinstance(value, records.Figure) else {}
-        return attrs.evolve(value, source=TODO_SOURCE, status="estimated", note=TODO_NOTE, **changes)  # type: ignore[arg-type]
+        return attrs.evolve(value, source=TODO_SOURCE, status="estimated", note=TODO_NOTE, **changes)
     if isinstance(value, records.Source):
         return TODO_SOURCE
     if isinstance(value, dict):
