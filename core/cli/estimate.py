@@ -52,6 +52,7 @@ def estimate_train(
     full_run: Annotated[bool, typer.Option("--full-run", help="Whole run incl. restarts and stages, not steady state.")] = False,
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096; raised to fill a given pipeline).")] = None,
     cross_domain_tp: Annotated[bool, typer.Option("--cross-domain-tp", help="Allow tensor parallel across scale-up domains.")] = False,
+    stack: Annotated[str | None, typer.Option("--stack", help="Training software stack, e.g. nemo-megatron, axlearn (default: the chip's own; one without published runs on the chip widens the range).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
     output: OutputOptions = OutputOptions(), emit_as: EmitOpt = None,
 ) -> None:  # fmt: skip
@@ -70,7 +71,7 @@ def estimate_train(
     batch = global_batch_seqs(work, global_batch_tokens, seq_len)
     result = estimate.train(work, target, tokens, precision=precision, layout=layout, seq_len=seq_len,
                             full_run=full_run, quote=quote, global_batch_seqs=batch, cross_domain=cross_domain_tp,
-                            mfu=mfu)  # fmt: skip
+                            mfu=mfu, stack=stack)  # fmt: skip
     data = to_json(result)
     data["published_cases_for_chip"] = calibration_evidence(target.chip.id, "train")
     for message in (result.cost or {}).get("warnings", []):
@@ -158,7 +159,7 @@ def train_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("range", r["range_basis"]),
         ("chip-hours", range_text(r["chip_hours"])),
     ]  # fmt: skip
-    rows.insert(rows.index(("range", r["range_basis"])), ("stack", _stack_text(r.get("stack", ""))))
+    rows.insert(rows.index(("range", r["range_basis"])), ("stack", f"{r['stack'] or '-'} ({r['stack_basis']})"))
     if r["memory"]:
         mem = r["memory"]
         rows.append(("memory per chip", f"{mem['total_bytes_per_chip'] / gib:,.1f} GiB of {mem['usable_bytes_per_chip'] / gib:,.1f} "
@@ -401,10 +402,3 @@ def estimate_peak(
 @hookimpl
 def hwprof_register_commands(cli: typer.Typer) -> None:
     cli.add_typer(estimate_app, name="estimate")
-
-
-def _stack_text(stack: str) -> str:
-    """Which software the efficiency (and so the time) assumes."""
-    if stack:
-        return f"{stack} (the chip's default training stack: its efficiency is the published runs on it)"
-    return "none stated: no published training run on this chip; its efficiency is borrowed (see range)"

@@ -21,14 +21,20 @@ def published_chips(kind: str) -> Any:
 
 def train(work: records.Workload, target: Any, tokens: float, *, precision: str = "bf16", layout: str | None = None,
           seq_len: int | None = None, full_run: bool = False, quote: Any = None,
-          global_batch_seqs: int | None = None, cross_domain: bool = False, mfu: float | None = None) -> Any:  # fmt: skip
-    """A training run's time, memory, cost and energy on ``target`` (``perf.train.training``)."""
+          global_batch_seqs: int | None = None, cross_domain: bool = False, mfu: float | None = None,
+          stack: str | None = None) -> Any:  # fmt: skip
+    """A training run's time, memory, cost and energy on ``target`` (``perf.train.training``), on the
+    chip's default software stack or ``stack``."""
+    from hwprof.perf import ranges
     from hwprof.perf.train import training
 
     r = current_registry()
+    if stack is not None and not stack.strip():
+        raise HwprofError("--stack is empty: name a software stack, e.g. --stack nemo-megatron")
     return training.estimate_train(work, target, r.interconnects, tokens, precision, layout, seq_len, full_run, quote,
                                    global_batch_seqs, cross_domain=cross_domain, mfu=mfu,
-                                   published_chips=published_chips("train"))  # fmt: skip
+                                   published_chips=published_chips("train"), stack=stack,
+                                   own_stacks=ranges.own_stacks(r.validation_cases.values(), "train"))  # fmt: skip
 
 
 def serve_layout(work: records.Workload, target: Any, layout: str | None, precision: str, kv_precision: str,

@@ -263,3 +263,16 @@ def test_an_estimate_names_the_stack_it_assumes_and_h200_counts_h100_runs(run_cl
     text = run_cli("estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--chip", "trainium3",
                    "--chips", "64").out  # fmt: skip
     assert "none stated: no published training run on this chip" in text
+
+
+def test_a_stack_without_runs_on_the_chip_keeps_its_efficiency_and_widens_the_range(run_cli: RunCli) -> None:
+    args = ["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--system", "p5.48xlarge", "--json"]
+    default = json.loads(run_cli(*args).out)
+    same = json.loads(run_cli(*args, "--stack", "nemo-megatron").out)
+    other = json.loads(run_cli(*args, "--stack", "torchtitan").out)
+    assert default["time_s"] == same["time_s"] and same["stack"] == "nemo-megatron"
+    assert other["time_s"]["expected"] == default["time_s"]["expected"]  # the chip's efficiency, borrowed
+    assert other["range"]["evidence"] == "other" and other["stack"] == "torchtitan"
+    assert other["time_s"]["high"] > default["time_s"]["high"] and other["time_s"]["low"] <= default["time_s"]["low"]
+    assert any("stack torchtitan: no published training run on h100-sxm" in n for n in other["notes"])
+    assert run_cli(*args, "--stack", " ").code != 0

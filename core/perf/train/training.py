@@ -134,6 +134,7 @@ class TrainEstimate:
     notes: tuple[str, ...]
     range: ranges.Band | None = None  # where the range comes from (None: the utilisation was given)
     stack: str = ""  # the software stack the efficiency assumes (the chip's default), "" when none is stated
+    stack_basis: str = ""  # what the stack's efficiency rests on
 
 
 def estimate_train(
@@ -152,11 +153,15 @@ def estimate_train(
     consts: Constants | None = None,
     mfu: float | None = None,
     published_chips: frozenset[str] = frozenset(),
+    stack: str | None = None,
+    own_stacks: frozenset[tuple[str, str]] = frozenset(),
 ) -> TrainEstimate:
     """One training run: ``layout`` as given (text or Layout), or the fastest the search finds.
 
     ``published_chips``: the chips with a calibration run of their own (``ranges.own_chips``); the
-    range is wider on the others. ``band`` overrides the range (``ranges.band``).
+    range is wider on the others. ``stack``: the software stack assumed (default: the chip's); one
+    none of the chip's calibration runs used (``own_stacks``, ``ranges.own_stacks``) keeps the chip's
+    efficiency, borrowed, and takes the wider range of class ``other``. ``band`` overrides the range.
 
     ``mfu`` skips the layout model: time = FLOPs / (chips x peak x mfu), for a model known only by
     its parameter count or a measured utilisation.
@@ -183,7 +188,7 @@ def estimate_train(
         layouts.check(chosen, job)
         basis = "given"
     return result_for(shape, cluster, job, chosen, tokens, precision, full_run, quote, basis, runner_up, band,
-                      published_chips)  # fmt: skip
+                      published_chips, stack, own_stacks)  # fmt: skip
 
 
 def make_job(shape: Workload, cluster: Cluster, interconnects: dict[str, Any], precision: str, seq_len: int | None,
@@ -212,11 +217,24 @@ def refusal_text(refused: dict[str, int]) -> str:
 
 
 # -- range hook (hwprof.perf.ranges) ---------------------------------------------------------------
-def band_for(job: Job, chip: Any, published_chips: frozenset[str] | set[str], searched: bool = False) -> ranges.Band:
-    """The range of an estimate of ``job`` on ``chip``: its evidence class's conformal width, measured
-    on searched layouts when the search picked this one (``ranges``, kind ``search``)."""
+def band_for(job: Job, chip: Any, published_chips: frozenset[str] | set[str], searched: bool = False, stack: str = "",
+             own_stacks: frozenset[tuple[str, str]] = frozenset()) -> ranges.Band:  # fmt: skip
+    """The range of an estimate of ``job`` on ``chip`` (on ``stack`` when given): its evidence class's
+    conformal width, measured on searched layouts when the search picked this one (kind ``search``)."""
     kind = "search" if searched else "train"
-    return ranges.band(kind, ranges.evidence(kind, chip, published_chips), extrapolated=extrapolated(job))
+    evidence = ranges.evidence(kind, chip, published_chips, stack, own_stacks)
+    return ranges.band(kind, evidence, extrapolated=extrapolated(job))
+
+
+def stack_basis(given: str | None, evidence: str, default: str) -> str:
+    """What an estimate's stack rests on, in words."""
+    if given and evidence == "other":
+        return "given; no published run on this chip used it: the efficiency is borrowed, the range widened"
+    if given:
+        return "given; the efficiency is the published runs on it" if given == default else "given"
+    if default:
+        return "the chip's default training stack: its efficiency is the published runs on it"
+    return "none stated: no published training run on this chip; its efficiency is borrowed (see range)"
 
 
 def stack_of(chip: Any) -> str:
@@ -247,7 +265,8 @@ def matmul_ceiling(job: Job) -> float:
 
 def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layout, tokens: float, precision: str,
                full_run: bool, quote: Quote | None, basis: str, runner_up: RunnerUp | None,
-               band: ranges.Band | None, published_chips: frozenset[str] = frozenset()) -> TrainEstimate:  # fmt: skip
+               band: ranges.Band | None, published_chips: frozenset[str] = frozenset(), stack: str | None = None,
+               own_stacks: frozenset[tuple[str, str]] = frozenset()) -> TrainEstimate:  # fmt: skip
     st = step(chosen, job)
     memory = mem.memory(chosen, job)
     batch_tokens = job.batch_seqs * job.seq_len
@@ -255,7 +274,7 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
     flops = (matmul + attention) * tokens
     factor = eff.FULL_RUN_FACTOR.value if full_run else None
     seconds = tokens / batch_tokens * st.total / (factor or 1.0)
-    band = band or band_for(job, cluster.chip, published_chips, searched=basis.startswith("searched"))
+    band = band or band_for(job, cluster.chip, published_chips, basis.startswith("searched"), stack or "", own_stacks)
     # No run beats its large-matmul rate: the fast end of the range stops there (MFU at most that share).
     ceiling = matmul_ceiling(job)
     fastest = flops / (job.chips * job.peak_matmul * ceiling) / (factor or 1.0)  # ranks x a rank's peak
@@ -284,6 +303,12 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
                      f"memory ({job.memory_bytes / 2**30:,.0f} GiB), compute and links; memory below is per chip")  # fmt: skip
     if factor:
         notes.append(f"whole run: steady state x {factor:g} ({eff.FULL_RUN_FACTOR.why})")
+    if stack and band.evidence == "other":
+        default = stack_of(cluster.chip) or "none stated"
+        notes.append(
+            f"stack {stack}: no published training run on {cluster.chip.id} used it; the efficiency is "
+            f"borrowed from the chip's runs (its default stack: {default}), the range widened as such"
+        )
     if not memory.total <= memory.usable:
         notes.append("memory: this layout does not fit by the model (weights, gradients, optimizer state and "
                      "activations exceed the usable memory)")  # fmt: skip
@@ -350,7 +375,8 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
         + tuple(f"{t.link.name}: {t.link.basis}" for t in job.tiers),
         notes=tuple(notes),
         range=band,
-        stack=stack_of(cluster.chip),
+        stack=stack or stack_of(cluster.chip),
+        stack_basis=stack_basis(stack, band.evidence, stack_of(cluster.chip)),
     )
 
 
