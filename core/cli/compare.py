@@ -29,13 +29,13 @@ compare_app = typer.Typer(help="One workload across several systems, with ratios
 @compare_app.command("train")
 @grouped
 def compare_train(
-    systems: Annotated[str, typer.Option("--systems", autocompletion=complete_system_list, help="Comma-separated system ids.")],
     tokens: Annotated[float, typer.Option("--tokens", callback=checked(checks.TOKENS), help="Training tokens.")],
     model_opts: ModelOptions = ModelOptions(),
     seq_len: SeqLenOpt = None,
     chips: Annotated[int | None, typer.Option("--chips", callback=checked(checks.CHIPS), help="Chips per system type (rounded up to whole systems); default: the fewest that fit.")] = None,
     precision: TrainPrecisionOpt = "bf16",
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096).")] = None,
+    systems: Annotated[str | None, typer.Option("--systems", autocompletion=complete_system_list, help="Comma-separated system ids (default: every system a loaded cost model prices).")] = None,
     baseline: BaselineOpt = None,
     cost_models: Annotated[str | None, typer.Option("--cost-model", "--cost-models", autocompletion=complete_cost_models,
                                                     help="Only these cost models, comma-separated (default: every one loaded prices the systems it prices).")] = None,
@@ -47,7 +47,7 @@ def compare_train(
     fmt, plot = output.format(), output.plot
     work = model_opts.workload(seq_len)
     models = [m.strip() for m in cost_models.split(",")] if cost_models else None
-    ids = [s.strip() for s in systems.split(",") if s.strip()]
+    ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else []
     comparison = compare_train_result(work, tokens, ids, baseline=baseline, chips=chips, precision=precision,
                                       seq_len=seq_len, cost_models=models, region=region, purchase=purchase,
                                       global_batch_tokens=global_batch_tokens)  # fmt: skip

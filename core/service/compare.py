@@ -60,6 +60,8 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
         raise HwprofError("needs the sequence length to count sequences", subject="global_batch_tokens")
     batch = max(1, round(global_batch_tokens / seq)) if global_batch_tokens and seq else None
     published = published_chips("train")
+    if not systems:  # every system some cost model prices under the purchase preference
+        systems = [i for i in sorted(r.systems) if costs.prices(r.system(i), cost_models, purchase, region).quotes]
     ids, base = _systems(",".join(systems), baseline, len(models))
     rows: list[dict[str, Any]] = []
     for system_id in ids:

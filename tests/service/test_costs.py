@@ -98,3 +98,13 @@ def test_the_api_takes_every_cost_model_the_cli_does(installed: None) -> None:
     compared = hwprof.compare_train("llama3.1-8b", tokens=1e11, systems=["p5.48xlarge", "a3-highgpu-8g"],
                                     cost_model=["aws", "gcp"], chips=64)  # fmt: skip
     assert [(r["system"], r["cost_model"]) for r in compared.rows] == [("p5.48xlarge", "aws"), ("a3-highgpu-8g", "gcp")]
+
+
+def test_compare_without_systems_takes_every_priced_one(installed: None, run_cli: Any) -> None:
+    """No --systems: every system some loaded cost model prices (Trainium2 and H100/H200 on AWS, the
+    A3s on Google Cloud), one row per system and price list."""
+    result = run_cli("compare", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--chips", "64", "--json")
+    assert result.code == 0, result.err
+    rows = {(r["system"], r["cost_model"]) for r in json.loads(result.out)["rows"]}
+    assert rows == {("trn2.48xlarge", "aws"), ("p5.48xlarge", "aws"), ("p5en.48xlarge", "aws"),
+                    ("a3-highgpu-8g", "gcp"), ("a3-megagpu-8g", "gcp"), ("a3-ultragpu-8g", "gcp")}  # fmt: skip
