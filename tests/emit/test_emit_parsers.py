@@ -4,8 +4,8 @@ dependency of hwprof: they pull PyTorch or a GPU stack).
 
 How to run them (docs/emit.md): torchtitan 0.2.2 imports on the CPU build of PyTorch
 (`pip install torch==2.13.0 torchtitan==0.2.2 triton`); Megatron-LM's parser ships in megatron-core 0.17+
-(a Python 3.12 venv: `pip install megatron-core==0.19.2`, 5.5 GB with PyTorch); vLLM and SGLang pin CUDA
-builds of PyTorch and GPU kernels.
+(a Python 3.12 venv: `pip install megatron-core==0.19.2`, 5.5 GB with PyTorch); vLLM in a Python 3.12 venv
+(`pip install vllm`, 8 GB); SGLang's server arguments import its GPU kernels.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import attrs
 import pytest
 
 from hwprof import emit
@@ -48,15 +49,39 @@ def test_megatron_parses_the_flags() -> None:
         assert args.global_batch_size == pick.global_batch_seqs
 
 
-def test_vllm_parses_the_arguments() -> None:
+def test_vllm_parses_the_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """vLLM's own engine-argument parser (its defaults need a platform: on a machine without a GPU the
+    CPU one stands in), for every engine of an aggregated, an attention-data-parallel MoE and a
+    disaggregated pick: each flag known, each value of the type and choices vLLM declares, the
+    NixlConnector setting a valid KVTransferConfig."""
+    platforms = pytest.importorskip("vllm.platforms")
+    monkeypatch.setattr(platforms, "_current_platform", pytest.importorskip("vllm.platforms.cpu").CpuPlatform())
     arg_utils = pytest.importorskip("vllm.engine.arg_utils")
     parser_type = pytest.importorskip("vllm.utils.argparse_utils").FlexibleArgumentParser
-    pick = emit.ServePick(LLAMA70, tp=4, pp=2, dp=2, weights="fp8", kv_cache="fp8", max_num_seqs=300,
-                          max_model_len=1500, chunk_tokens=8192, chips=16, chips_per_node=8)  # fmt: skip
+    from tests.cli.test_launch import arrays
+
+    common = {"max_model_len": 1500, "chunk_tokens": 8192, "chips_per_node": 8}
+    dense = emit.ServePick(LLAMA70, tp=4, pp=2, dp=2, weights="fp8", kv_cache="fp8", max_num_seqs=300, chips=16,
+                           **common)  # fmt: skip
+    moe = emit.ServePick(MOE, tp=8, pp=1, dp=1, weights="bf16", kv_cache="bf16", max_num_seqs=64, chips=8, ep=8,
+                         adp=1, **common)  # fmt: skip
+    prefill = attrs.evolve(dense, tp=2, pp=1, dp=2, max_num_seqs=38, role="prefill")
+    decode = attrs.evolve(dense, tp=4, pp=1, dp=1, max_num_seqs=339, role="decode")
+    split = attrs.evolve(decode, role="", pools=(prefill, decode))
     parser = arg_utils.EngineArgs.add_cli_args(parser_type())
-    args = parser.parse_args(list(emit.write("vllm", "serve", pick).args))
-    assert (args.tensor_parallel_size, args.pipeline_parallel_size, args.data_parallel_size) == (4, 2, 2)
-    assert args.max_num_seqs == 300 and args.kv_cache_dtype == "fp8" and args.quantization == "fp8"
+    for pick in (dense, moe, split):
+        for name, tokens in arrays(emit.write("vllm", "serve", pick).text).items():
+            args = parser.parse_args(tokens)  # exits on an unknown flag or a bad value
+            engine = {"VLLM_PREFILL": prefill, "VLLM_DECODE": decode}.get(name, pick)
+            assert args.max_num_seqs == engine.max_num_seqs and args.max_model_len == 1500
+            if engine.adp:
+                assert (args.tensor_parallel_size, args.data_parallel_size) == (1, engine.tp)
+                assert args.enable_expert_parallel
+            else:
+                assert (args.tensor_parallel_size, args.pipeline_parallel_size) == (engine.tp, engine.pp)
+            if engine.role:
+                assert args.kv_transfer_config.kv_connector == "NixlConnector"
+                assert args.kv_transfer_config.kv_role == "kv_both"
 
 
 def test_sglang_parses_the_arguments() -> None:
