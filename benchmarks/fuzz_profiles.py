@@ -40,14 +40,17 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from hostile import non_finite  # noqa: E402
 
-BAD_OUTCOMES = ("internal", "hang", "silent", "odd-exit", "non-finite")
+BAD_OUTCOMES = ("internal", "hang", "silent", "odd-exit", "non-finite", "raw-escape")
+# Terminal controls and text-reordering marks: shown as \\uXXXX by hwprof, never printed raw (issue 24, item 5).
+RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 HOSTILE_NUMBERS = [
     "0", "-1", "-0.0", "1e308", "-1e308", "1e-308", "5e-324", "1e400", "nan", "-nan", "inf", "-inf",
     "1" + "0" * 299, "-" + "1" * 300, "9223372036854775807", "18446744073709551616", "0.5", "1e18", "1e-9",
     "0x7fffffff", "1_000_000", '"12"', "true", "[]", "{}", "2025-01-01",
 ]  # fmt: skip
 HOSTILE_STRINGS = ['""', '"../../evil id"', '"' + "x" * 5000 + '"', '"\\u0000"', '"\\t\\n"', '"ünïcödé"', "5",
-                   '"on-demand"', '"fp8"', '"zz99"']  # fmt: skip
+                   '"on-demand"', '"fp8"', '"zz99"', '"\\u001b[2J\\u001b]0;title\\u0007"', '"x\\nfake: line"',
+                   '"\\u001b]8;;https://x.example\\u0007link\\u001b]8;;\\u0007"', '"\\u202eevil"', '"\\u009b31m"']  # fmt: skip
 HOSTILE_DATES = ["0001-01-01", "9999-12-31", "1970-01-01", "2025-02-29", "2025-13-01", "2100-01-01"]
 NUMBER = re.compile(r"(?<=[=\[,{]\s)-?\d[\d_]*(\.\d+)?([eE][-+]?\d+)?(?=\s*[,}\]\n]|$)")
 STRING = re.compile(r'(?<== )"[^"\n]*"')
@@ -145,10 +148,10 @@ class Hang(BaseException):
 
 
 def _entry_point() -> Callable[[list[str]], int]:
-    from importlib.metadata import entry_points
+    """What the console script runs (``hwprof.cli.console.run`` takes sys.argv; this takes the arguments)."""
+    from hwprof.cli.app import main
 
-    (script,) = entry_points(group="console_scripts", name="hwprof")
-    return script.load()  # type: ignore[no-any-return]
+    return main
 
 
 def _reset() -> None:
@@ -192,6 +195,8 @@ def run_once(main: Callable[[list[str]], int], args: list[str], env: dict[str, s
     text, errors = out.getvalue(), err.getvalue()
     if code == 70 or "internal error" in errors or "Traceback" in errors:
         return "internal", errors
+    if RAW_CONTROL.search(text + errors):
+        return "raw-escape", repr((text + errors)[:500])
     if code == 0:
         if non_finite(text):
             return "non-finite", text[:500]
@@ -292,8 +297,11 @@ def main() -> int:
             edits.update(names)
             path = folder / name
             for old in folder.iterdir():
-                old.unlink()
+                old.rmdir() if old.is_dir() else old.unlink()
             path.write_bytes(mutant.encode("utf-8", "surrogatepass"))
+            if rng.random() < 0.1:  # a folder named like a profile beside it (issue 24, item 1)
+                (folder / "aa-old.toml").mkdir()
+                names = [*names, "folder-named-toml"]
             others = ",".join(p for p in plugins if p != plugin)
             env = {**base, "HWPROF_LOAD_PLUGINS": others}
             runs = [(["profiles", "check", str(path)], env)]
@@ -318,7 +326,8 @@ def main() -> int:
     elapsed = time.perf_counter() - started
     report = {
         "mutants": options.mutants, "seed": options.seed, "command_runs": sum(counts.values()),
-        "seconds": round(elapsed, 1), "outcomes": {k: counts.get(k, 0) for k in ("ok", "warned", "error", *BAD_OUTCOMES)},
+        "seconds": round(elapsed, 1),
+        "outcomes": {k: counts.get(k, 0) for k in ("ok", "warned", "error", *BAD_OUTCOMES)},
         "edits": dict(edits), "first_failures": examples[:10],
     }  # fmt: skip
     if options.json:

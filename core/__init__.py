@@ -40,6 +40,65 @@ __all__ = [
 ]  # fmt: skip
 
 
+def _number(name: str, value: Any, bound: Any = None, *, whole: bool = False) -> Any:
+    """``value`` as a plain int or float after checking its type and ``bound`` (``hwprof.data.checks``);
+    else ``HwprofError`` naming the argument. numpy numbers become Python ones, so results serialise."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        kind = "a whole number" if whole else "a number"
+        raise HwprofError(f"must be {kind}, got {type(value).__name__} {value!r:.40}", subject=name)
+    if whole:
+        if not isinstance(value, numbers.Integral):
+            raise HwprofError(f"must be a whole number (an int), got {value!r:.40}", subject=name)
+        value = int(value)
+    else:
+        try:
+            value = float(value)
+        except OverflowError:
+            raise HwprofError("must be a finite number, got a number too large for a float", subject=name) from None
+    if bound is not None and (problem := bound.problem(value)) is not None:
+        raise HwprofError(problem, subject=name)
+    return value
+
+
+def _text(name: str, value: Any, optional: bool = True) -> Any:
+    if (value is None and optional) or isinstance(value, str):
+        return value
+    raise HwprofError(f"must be text (a str), got {type(value).__name__} {value!r:.40}", subject=name)
+
+
+def _ids(name: str, value: Any) -> list[str]:
+    if isinstance(value, str | Path) or not isinstance(value, Sequence | set | frozenset | tuple):
+        raise HwprofError(f"must be a list of ids, got {type(value).__name__} {value!r:.40}: pass [{value!r:.40}]",
+                          subject=name)  # fmt: skip
+    return [_text(name, v, optional=False) for v in value]
+
+
+def _hardware(system: Any, count: Any, chip: Any, chips: Any) -> tuple[Any, int, Any, Any]:
+    from hwprof.data import checks
+
+    return (_text("system", system), _number("count", count, checks.SYSTEMS, whole=True), _text("chip", chip),
+            None if chips is None else _number("chips", chips, checks.CHIPS, whole=True))  # fmt: skip
+
+
+def _train_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The estimator's keyword options, each of its type; an unknown one named."""
+    from hwprof.data import checks
+
+    kinds: dict[str, Any] = {
+        "layout": lambda v: _text("layout", v),
+        "mfu": lambda v: None if v is None else _number("mfu", v, checks.MFU),
+        "full_run": lambda v: bool(v),
+        "cross_domain": lambda v: bool(v),
+        "global_batch_seqs": lambda v: None if v is None else _number("global_batch_seqs", v, checks.BATCH, whole=True),
+    }
+    unknown = sorted(set(options) - set(kinds))
+    if unknown:
+        raise HwprofError(f"unknown option {unknown[0]!r}; the options are {', '.join(kinds)}")
+    return {k: kinds[k](v) for k, v in options.items()}
+
+
 def registry(*, profiles: Sequence[str | Path] = (), strict: bool = False) -> Registry:
     """The chips, interconnects, systems, cost models, workloads and published results hwprof knows:
     the built-in plugins, installed plugins and profile folders (as ``hwprof --profiles DIR``).
@@ -48,13 +107,30 @@ def registry(*, profiles: Sequence[str | Path] = (), strict: bool = False) -> Re
     """
     from hwprof.service.session import Session, begin
 
-    return begin(Session(strict=strict, profile_dirs=[Path(p) for p in profiles])).registry()
+    if isinstance(profiles, str | Path) or not isinstance(profiles, Sequence | tuple | list):
+        raise HwprofError(f"must be a list of folders, got {type(profiles).__name__} {profiles!r:.60}: "
+                          f"pass [{str(profiles)!r:.60}]", subject="profiles")  # fmt: skip
+    folders = [Path(p) for p in profiles]
+    for folder in folders:
+        if not folder.is_dir():
+            raise HwprofError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}; give folders "
+                              "of profile files", subject="profiles")  # fmt: skip
+    session = Session(strict=strict, profile_dirs=folders)
+    built = session.registry()  # a failure leaves the previous session in place
+    begin(session)
+    return built
 
 
 def workload(model: str | Path | Workload, seq_len: int | None = None) -> Workload:
     """A model's shape: a preset id (``hwprof models list``), a path to a ``config.json``, or a Workload."""
+    from hwprof.data import checks
+    from hwprof.data.records import Workload as Shape
     from hwprof.service.workload import resolve
 
+    if not isinstance(model, str | Path | Shape):
+        raise HwprofError(f"must be a preset id, a path to a config.json or a Workload, got {type(model).__name__}",
+                          subject="model")  # fmt: skip
+    seq_len = None if seq_len is None else _number("seq_len", seq_len, checks.SEQ_LEN, whole=True)
     return resolve(model, seq_len=seq_len)
 
 
@@ -64,7 +140,7 @@ def estimate_peak(*, system: str | None = None, count: int = 1, chip: str | None
     from hwprof.service import estimate
     from hwprof.service.hardware import cluster_from
 
-    return estimate.peak(cluster_from(system, count, chip, chips))
+    return estimate.peak(cluster_from(*_hardware(system, count, chip, chips)))
 
 
 def estimate_train(model: str | Path | Workload, *, tokens: float, system: str | None = None, count: int = 1,
@@ -76,11 +152,20 @@ def estimate_train(model: str | Path | Workload, *, tokens: float, system: str |
     ``options`` are the estimator's other options: ``layout`` ("tp=8,pp=4,..."; default: searched),
     ``mfu``, ``full_run``, ``global_batch_seqs``, ``cross_domain``.
     """
+    from hwprof.data import checks
     from hwprof.service import estimate
     from hwprof.service.costs import quote_for
     from hwprof.service.hardware import cluster_from
 
-    target = cluster_from(system, count, chip, chips)
+    tokens = _number("tokens", tokens, checks.TOKENS)
+    seq_len = None if seq_len is None else _number("seq_len", seq_len, checks.SEQ_LEN, whole=True)
+    precision, cost_model, region = (
+        _text("precision", precision, False),
+        _text("cost_model", cost_model),
+        _text("region", region),
+    )
+    options = _train_options(options)
+    target = cluster_from(*_hardware(system, count, chip, chips))
     quote = quote_for(cost_model, target, purchase, region)
     return estimate.train(workload(model, seq_len), target, tokens, precision=precision, seq_len=seq_len, quote=quote,
                           **options)  # fmt: skip
@@ -98,13 +183,22 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
     request rate instead; ``layout`` e.g. ``"tp=2,dp=4"``. ``prefill_layout`` (e.g. ``"tp=1,dp=6"``)
     runs prefill and decode pools apart (``layout`` the decode pool's, on ``decode_system`` if given);
     ``spec_tokens``/``spec_accepted`` speculative decoding, ``prefix_cached`` a cached prompt share."""
+    from hwprof.data import checks
     from hwprof.perf.serve import serving
     from hwprof.service import estimate
     from hwprof.service.costs import quote_for
     from hwprof.service.hardware import cluster_from
 
+    for name, value in (("layout", layout), ("precision", precision), ("kv_precision", kv_precision),
+                        ("cost_model", cost_model), ("region", region)):  # fmt: skip
+        _text(name, value)
+    batch = None if batch is None else _number("batch", batch, checks.BATCH, whole=True)
+    rate = None if rate is None else _number("rate", rate, checks.RATE)
+    input_tokens = _number("input_tokens", input_tokens, checks.REQUEST_TOKENS, whole=True)
+    output_tokens = _number("output_tokens", output_tokens, checks.REQUEST_TOKENS, whole=True)
+    chunk_tokens = _number("chunk_tokens", chunk_tokens, checks.REQUEST_TOKENS, whole=True)
     work = workload(model)
-    target = cluster_from(system, count, chip, chips)
+    target = cluster_from(*_hardware(system, count, chip, chips))
     load = serving.Traffic(input_tokens, output_tokens, concurrency=None if rate is not None else (batch or 1),
                            rate_per_s=rate, options=estimate.serve_options(spec_tokens, spec_accepted, prefix_cached))  # fmt: skip
     if prefill_layout is not None or decode_system is not None:
@@ -122,10 +216,12 @@ def compare_train(model: str | Path | Workload, *, tokens: float, systems: Seque
                   cost_model: str | Sequence[str] | None = None, **options: Any) -> Any:  # fmt: skip
     """One training run on several systems (and cost models, side by side) with ratios to a baseline:
     ``hwprof compare train``. ``options``: baseline, chips, precision, seq_len, region, purchase."""
+    from hwprof.data import checks
     from hwprof.service import compare
 
-    models = [cost_model] if isinstance(cost_model, str) else list(cost_model) if cost_model else None
-    return compare.compare_train_result(workload(model, options.get("seq_len")), tokens, list(systems),
+    tokens = _number("tokens", tokens, checks.TOKENS)
+    models = [cost_model] if isinstance(cost_model, str) else _ids("cost_model", cost_model) if cost_model else None
+    return compare.compare_train_result(workload(model, options.get("seq_len")), tokens, _ids("systems", systems),
                                         cost_models=models, **options)  # fmt: skip
 
 
@@ -134,7 +230,7 @@ def compare_serve(model: str | Path | Workload, *, systems: Sequence[str], **opt
     ``options``: baseline, precision, kv_precision, batch, input_tokens, output_tokens, cost_model, ..."""
     from hwprof.service import compare
 
-    return compare.compare_serve_result(workload(model), list(systems), **options)
+    return compare.compare_serve_result(workload(model), _ids("systems", systems), **options)
 
 
 def plan_train(model: str | Path | Workload, *, tokens: float, deadline_days: float | None = None,
@@ -146,8 +242,14 @@ def plan_train(model: str | Path | Workload, *, tokens: float, deadline_days: fl
     deadline, the fastest within a budget, each system's reasons: ``hwprof plan train``. ``robust``:
     goals met at the slow end of each range; ``memory_headroom_gib``: GiB every chip keeps free
     (default ``hwprof.perf.plan.HEADROOM_GIB``)."""
+    from hwprof.data import checks
     from hwprof.service import plan
 
+    tokens = _number("tokens", tokens, checks.TOKENS)
+    deadline_days = None if deadline_days is None else _number("deadline_days", deadline_days, checks.DAYS)
+    budget = None if budget is None else _number("budget", budget, checks.USD)
+    top = _number("top", top, checks.count("options shown", 1, 1000), whole=True)
+    systems = None if systems is None else _ids("systems", systems)
     work = workload(model, seq_len)
     candidates = plan.train_candidates(systems, cost_model, purchase, region)
     return plan.plan_train(work, candidates, tokens, precision=precision, seq_len=seq_len,
@@ -164,8 +266,15 @@ def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tp
     """The cheapest deployment per system meeting p90 TTFT and TPOT targets (seconds) at a request
     rate, aggregated or with prefill and decode apart (``deployments``), and each kind's tokens/s per
     chip against tokens/s per user frontier: ``hwprof plan serve``."""
+    from hwprof.data import checks
     from hwprof.service import estimate, plan
 
+    rate = _number("rate", rate, checks.RATE)
+    ttft_slo, tpot_slo = _number("ttft_slo", ttft_slo, checks.SECONDS), _number("tpot_slo", tpot_slo, checks.SECONDS)
+    budget = None if budget is None else _number("budget", budget, checks.USD)
+    max_count = _number("max_count", max_count, checks.SYSTEMS, whole=True)
+    systems = None if systems is None else _ids("systems", systems)
+    precisions = _ids("precisions", precisions)
     work = workload(model)
     candidates = plan.serve_candidates(systems, cost_model, purchase, region)
     return plan.plan_serve(

@@ -123,3 +123,57 @@ def test_the_api_plans_with_a_computed_cost_model(monkeypatch: pytest.MonkeyPatc
     # 8 x (35,000 / (4 x 8,760) + 1.275 kW x 1.3 x 0.10 + 1,500 / 8,760) USD per system-hour (the example's figures)
     assert option.price["usd_per_hour"] == pytest.approx(8 * (35000 / 35040 + 1.275 * 1.3 * 0.1 + 1500 / 8760))
     assert option.purchase == "ownership"
+
+
+# ----------------------------------------------------------------------------- issue 24, item 15
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"tokens": "1e12"}, "tokens: must be a number, got str '1e12'"),
+        ({"count": "2"}, "count: must be a whole number, got str '2'"),
+        ({"count": 2.5}, "count: must be a whole number (an int), got 2.5"),
+        ({"mfu": "0.4"}, "mfu: must be a number, got str '0.4'"),
+        ({"system": ["p5.48xlarge"]}, "system: must be text (a str), got list"),
+        ({"layout": 8}, "layout: must be text (a str), got int 8"),
+        ({"tokens": 10**400}, "tokens: must be a finite number, got a number too large for a float"),
+        ({"tokens": float("nan")}, "tokens: tokens must be a finite number, got nan"),
+        ({"purchase": ""}, "purchase '': give at least one purchase option"),
+        ({"layot": "tp=8"}, "unknown option 'layot'"),
+    ],
+)
+def test_bad_train_arguments_raise_hwprof_error_naming_them(arguments: dict[str, Any], message: str) -> None:
+    call = {"tokens": 1e12, "system": "p5.48xlarge", "cost_model": "none", **arguments}
+    if "purchase" in arguments:
+        call.pop("cost_model")
+    with pytest.raises(hwprof.HwprofError) as caught:
+        hwprof.estimate_train("llama3.1-8b", **call)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"batch": 0}, "batch: batch must be at least 1, got 0"), ({"batch": 1.5}, "batch: must be a whole number")],
+)
+def test_bad_serve_arguments_raise(arguments: dict[str, Any], message: str) -> None:
+    with pytest.raises(hwprof.HwprofError) as caught:
+        hwprof.estimate_serve("llama3.1-8b", system="p5.48xlarge", cost_model="none", **arguments)
+    assert str(caught.value).startswith(message)
+
+
+def test_registry_profiles_must_be_folders(tmp_path: Path) -> None:
+    with pytest.raises(hwprof.HwprofError, match=r"^profiles: must be a list of folders, got str"):
+        hwprof.registry(profiles=str(tmp_path))  # type: ignore[arg-type]
+    with pytest.raises(hwprof.HwprofError, match=r"^profiles: /nonexistent: no such folder"):
+        hwprof.registry(profiles=["/nonexistent"])
+    assert hwprof.registry(profiles=[tmp_path]).chips["h100-sxm"]  # a failed call left nothing broken
+
+
+def test_numpy_numbers_give_a_result_to_json_can_serialise() -> None:
+    import json
+
+    import numpy as np
+
+    run = hwprof.estimate_train("llama3.1-8b", tokens=np.float64(1e12), system="p5.48xlarge", count=np.int64(2),
+                                cost_model="none", layout="tp=8,dp=2")  # fmt: skip
+    assert run.inputs.chips == 16 and type(run.inputs.chips) is int
+    assert json.loads(json.dumps(hwprof.to_json(run)))["inputs"]["tokens"] == 1e12

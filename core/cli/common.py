@@ -171,4 +171,6 @@ def hardware_text(inputs: dict[str, Any]) -> str:
 
 
 def days_text(seconds: float) -> str:
+    if seconds >= 86400 * 1e12:  # a trillion days and more: not a number of digits to print
+        return f"{seconds / 86400:.3g} days"
     return f"{seconds / 86400:,.1f} days" if seconds >= 86400 else f"{seconds / 3600:,.2f} hours"

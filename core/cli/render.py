@@ -7,6 +7,7 @@ the format asked for, and ``emit`` picks JSON (the result itself) or the blocks.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,7 +26,9 @@ def number(value: float | None, digits: int = 3) -> str:
     """Up to ``digits`` significant decimals, thousands separated: 83.136 -> '83.1', 1299 -> '1,299'."""
     if value is None:
         return "-"
-    if value == int(value) and abs(value) < 1e15:
+    if not math.isfinite(value) or abs(value) >= 1e15:  # never a 300-digit number, never int(inf)
+        return f"{value:.{digits}g}"
+    if value == int(value):
         return f"{int(value):,}"
     if abs(value) >= 1000:
         return f"{value:,.0f}"
@@ -58,6 +61,8 @@ def duration(seconds: float) -> str:
         return f"{seconds / 60:,.1f} min"
     if seconds < 86400:
         return f"{seconds / 3600:,.2f} hours"
+    if seconds >= 86400 * 1e12:  # a trillion days and more: not a number of digits to print
+        return f"{seconds / 86400:.3g} days"
     return f"{seconds / 86400:,.1f} days"
 
 

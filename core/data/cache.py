@@ -173,13 +173,14 @@ def _store(place: Path, path: Path, value: object) -> None:
 
 @functools.cache
 def _classes() -> dict[str, type]:
-    """The record classes an entry may hold: the attrs classes of the records and schema modules."""
+    """The record classes an entry may hold: the attrs classes of the records and schema modules.
+
+    Taken from the loaded modules, not imported: schema imports this module, and an entry is only
+    read on schema's behalf (the entry-points list holds no records)."""
     import attrs
 
-    from hwprof.data import records, schema
-
     found = {}
-    for module in (records, schema):
+    for module in (sys.modules[n] for n in ("hwprof.data.records", "hwprof.data.schema") if n in sys.modules):
         for name, value in vars(module).items():
             if isinstance(value, type) and attrs.has(value) and value.__module__ == module.__name__:
                 found[name] = value

@@ -86,6 +86,8 @@ class Bound:
             return f"{self.what} must be a finite number{got}"
         if self.integer and isinstance(value, float) and value != int(value):
             return f"{self.what} must be a whole number{got}"
+        if self.above and self.low == 0 and 0 < value < PROFILE_LOW:  # 1e-320: a denormal the arithmetic overflows on
+            return f"{self.what} must be at least {PROFILE_LOW:g} (smaller cannot be computed with){got}"
         if value < self.low or (self.above and value == self.low):
             return f"{self.what} must be {'above' if self.above else 'at least'} {_limit(self.low)}{got}"
         if value > self.high:

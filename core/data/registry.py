@@ -63,6 +63,8 @@ class Registry:
     workloads: dict[str, records.Workload] = attrs.Factory(dict)
     validation_cases: dict[str, records.ValidationCase] = attrs.Factory(dict)
     providers: dict[tuple[str, str], str] = attrs.Factory(dict)  # (attribute, id) -> provider
+    # (attribute, id) -> the provider whose record an ``override = true`` one replaced
+    overridden: dict[tuple[str, str], str] = attrs.Factory(dict)
     plugins: list[PluginInfo] = attrs.Factory(list)
     warnings: list[str] = attrs.Factory(list)
     manager: pluggy.PluginManager | None = None
@@ -125,6 +127,8 @@ class _Collector:
                         "this copy is ignored",
                     )
                     continue
+                if item.id in table:
+                    self.registry.overridden[(attribute, item.id)] = owner
                 table[item.id] = item
                 self.registry.providers[(attribute, item.id)] = provider
                 counts[attribute] = counts.get(attribute, 0) + 1

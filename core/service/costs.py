@@ -57,6 +57,7 @@ def prices(system: Any, cost_model: str | Sequence[str] | None, purchase: str, r
 def quote_for(cost_model: str | Sequence[str] | None, target: Any, purchase: str, region: str | None) -> Any:
     """The best quote for ``target`` among the cost models that price it (None without a system or a
     price); the others' figures are named in a note."""
+    parse_purchase(purchase)  # refused alike whether or not anything is priced
     if target.system is None or model_names(cost_model) == []:
         return None
     priced = prices(target.system, cost_model, purchase, region)
@@ -80,17 +81,35 @@ def purchase_options(purchase: str, region: str | None, cost_models: list[Any]) 
     """The purchase options in order of preference, after checking them and ``region``."""
     from hwprof.cost import pricing
 
-    options = [p.strip() for p in purchase.split(",") if p.strip()]
-    for option in options:
-        pricing.check_purchase(option)
+    options = parse_purchase(purchase)
     if region is not None:
         pricing.check_region(region, sorted({r for m in cost_models for r in m.regions}), "the cost models have")
     return options
 
 
+def parse_purchase(purchase: str) -> list[str]:
+    """``purchase`` ("on-demand", or "spot,on-demand" in order of preference) as checked options: the one
+    reading of the option for every command; nothing given is refused, not read as "no price"."""
+    from hwprof.cost import pricing
+
+    if not isinstance(purchase, str):
+        raise HwprofError(f"must be text such as 'on-demand' or 'spot,on-demand', got {type(purchase).__name__}",
+                          subject="purchase")  # fmt: skip
+    options = list(dict.fromkeys(p.strip() for p in purchase.split(",") if p.strip()))
+    if not options:
+        raise HwprofError("give at least one purchase option, e.g. on-demand or spot,on-demand",
+                          subject="purchase", value=purchase or "''")  # fmt: skip
+    for option in options:
+        pricing.check_purchase(option)
+    return options
+
+
 def calibration_evidence(chip_id: str, kind: str) -> list[str]:
-    """The published results on this chip that back its efficiency; a warning when there are none."""
-    cases = [c.id for c in current_registry().validation_cases.values() if c.chip == chip_id and c.kind == kind]
+    """The published results on this chip that back its efficiency; a warning when there are none. A chip
+    an override replaced has none: the runs were measured on the chip it replaced."""
+    r = current_registry()
+    replaced = ("chips", chip_id) in r.overridden
+    cases = [c.id for c in r.validation_cases.values() if c.chip == chip_id and c.kind == kind and not replaced]
     if not cases:
         warn(f"no published {kind} results for {chip_id} are on file: its efficiency comes from other chips' runs "
              "(see `hwprof validate`); treat the range as optimistic")  # fmt: skip

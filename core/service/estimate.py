@@ -9,14 +9,88 @@ import attrs
 
 from hwprof.data import records
 from hwprof.errors import HwprofError
-from hwprof.service.session import current_registry
+from hwprof.service.session import current_registry, warn
 
 
 def published_chips(kind: str) -> Any:
-    """The chips with published results of this kind on file (``perf.ranges.own_chips``)."""
+    """The chips with published results of this kind on file (``perf.ranges.own_chips``); a chip whose
+    record an override replaced is not among them: the runs were measured on the chip it replaced."""
     from hwprof.perf import ranges
 
-    return ranges.own_chips(current_registry().validation_cases.values(), kind)
+    r = current_registry()
+    replaced = {key for attribute, key in r.overridden if attribute == "chips"}
+    return frozenset(ranges.own_chips(r.validation_cases.values(), kind)) - replaced
+
+
+def overrides(target: Any) -> list[str]:
+    """What of ``target`` (its chip, system, interconnects) an ``override = true`` record replaced, one
+    sentence each: said in every estimate it touches, as a warning and in the result's notes."""
+    r = current_registry()
+    touched = [("chips", target.chip.id), *([("systems", target.system.id)] if target.system is not None else []),
+               *(("interconnects", t.interconnect) for t in (target.system.tiers if target.system else ()))]  # fmt: skip
+    said = []
+    for attribute, key in touched:
+        if (attribute, key) in r.overridden:
+            said.append(f"{attribute[:-1]} {key!r} comes from {r.provider(attribute, key)}, which overrides the one "
+                        f"from {r.overridden[(attribute, key)]} (override = true)" + ("; the published runs of the "
+                        "replaced chip do not count as its calibration evidence" if attribute == "chips" else ""))  # fmt: skip
+    return said
+
+
+def _said(result: Any, target: Any) -> Any:
+    """``result`` with the overrides it rests on in its notes (and warned)."""
+    said = overrides(target)
+    for text in said:
+        warn(text)
+    field = "notes" if hasattr(result, "notes") else "assumptions"  # training's notes, serving's assumptions
+    if said and hasattr(result, field):
+        result = attrs.evolve(result, **{field: (*getattr(result, field), *said)})
+    return result
+
+
+def finite(result: Any, inputs: str) -> Any:
+    """``result``, or one HwprofError when any figure in it is not a finite number: the inputs were too
+    extreme for float arithmetic (a utilisation of 1e-300, say), and an infinite time is no answer."""
+    import math
+
+    def first_bad(value: Any, path: str) -> str:
+        if isinstance(value, float):
+            return "" if math.isfinite(value) else f"{path} = {value}"
+        if attrs.has(type(value)):
+            items: Any = ((f.name, getattr(value, f.name)) for f in attrs.fields(type(value)))
+        elif isinstance(value, dict):
+            items = value.items()
+        elif isinstance(value, list | tuple):
+            items = enumerate(value)
+        else:
+            return ""
+        for key, item in items:
+            if found := first_bad(item, f"{path}.{key}" if path else str(key)):
+                return found
+        return ""
+
+    if bad := first_bad(result, ""):
+        raise HwprofError(f"the estimate is not a finite number ({bad}): {inputs} too extreme to compute with; "
+                          "check the values given")  # fmt: skip
+    return result
+
+
+def fits_at_all(work: records.Workload, target: Any) -> None:
+    """Refuse a run whose weights, gradients and optimizer state cannot fit even spread evenly over every
+    chip (``perf.train.memory``: 2 + 2 + 12 bytes per parameter at the least, with 16-bit gradients,
+    fully sharded), before activations: what an estimate with no layout (a given ``mfu``, a model
+    known by ``params``) must still pass."""
+    from hwprof.perf.train.job import Constants
+    from hwprof.perf.train.memory import OPTIMIZER_BYTES, WEIGHT_BYTES
+
+    least = work.params * (WEIGHT_BYTES + 2 + OPTIMIZER_BYTES) / target.chips
+    usable = target.chip.memory_bytes * attrs.fields(Constants).usable_memory.default
+    if least > usable:
+        need = -(-work.params * (WEIGHT_BYTES + 2 + OPTIMIZER_BYTES) // usable)
+        raise HwprofError(f"{work.id} does not fit {target.label}: its weights, gradients and optimizer state alone "
+                          f"need {least / 2**30:,.0f} GiB per chip even fully sharded ({WEIGHT_BYTES + 2 + OPTIMIZER_BYTES} "
+                          f"bytes per parameter over {target.chips:,} chips), {usable / 2**30:,.0f} GiB is usable; "
+                          f"use at least {need:,.0f} chips")  # fmt: skip
 
 
 def train(work: records.Workload, target: Any, tokens: float, *, precision: str = "bf16", layout: str | None = None,
@@ -31,10 +105,14 @@ def train(work: records.Workload, target: Any, tokens: float, *, precision: str 
     r = current_registry()
     if stack is not None and not stack.strip():
         raise HwprofError("--stack is empty: name a software stack, e.g. --stack nemo-megatron")
-    return training.estimate_train(work, target, r.interconnects, tokens, precision, layout, seq_len, full_run, quote,
-                                   global_batch_seqs, cross_domain=cross_domain, mfu=mfu,
-                                   published_chips=published_chips("train"), stack=stack,
-                                   own_stacks=ranges.own_stacks(r.validation_cases.values(), "train"))  # fmt: skip
+    if mfu is not None or layout is None and not (work.layers and work.hidden and work.heads):
+        fits_at_all(work, target)  # no layout model runs: the state alone must still fit
+    result = training.estimate_train(work, target, r.interconnects, tokens, precision, layout, seq_len, full_run,
+                                     quote, global_batch_seqs, cross_domain=cross_domain, mfu=mfu,
+                                     published_chips=published_chips("train"), stack=stack,
+                                     own_stacks=ranges.own_stacks(r.validation_cases.values(), "train"))  # fmt: skip
+    said = f"tokens {tokens:g}" + (f" with utilisation {mfu:g}" if mfu is not None else "") + " are"
+    return _said(finite(result, said), target)
 
 
 def serve_layout(work: records.Workload, target: Any, layout: str | None, precision: str, kv_precision: str,
@@ -55,7 +133,8 @@ def serve(work: records.Workload, target: Any, lay: Any, traffic: Any, quote: An
     """Latency, throughput, memory and cost of ``lay`` on ``target`` under ``traffic`` (``perf.serve.serving``)."""
     from hwprof.perf.serve import serving
 
-    return serving.estimate_serve(work, target, lay, traffic, quote, published_chips=published_chips("serve"))
+    result = serving.estimate_serve(work, target, lay, traffic, quote, published_chips=published_chips("serve"))
+    return _said(finite(result, "the traffic and shape given are"), target)
 
 
 def peak(target: Any) -> dict[str, Any]:

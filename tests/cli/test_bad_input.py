@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import sys
 from pathlib import Path
 
 import pytest
 
+from hwprof.errors import HwprofError
 from tests.conftest import CHIP, SOURCES, RunCli, WriteProfile, chip_profile
 from tests.hostile import PROFILE, RECORDS_IMPORT, Ran, clean_env, fake_plugin, is_clean_error, run
 
@@ -715,7 +717,91 @@ def test_the_api_registry_stays_usable_after_a_folder_named_toml(
     import hwprof
 
     (tmp_path / "x.toml").mkdir()
-    hwprof.registry(profiles=[tmp_path])
-    assert "x.toml: not a regular file (a folder)" in capsys.readouterr().err
+    reg = hwprof.registry(profiles=[tmp_path])
+    assert any("x.toml: not a regular file (a folder)" in w for w in reg.warnings)
+    assert capsys.readouterr().err == ""  # the API keeps warnings on the registry, prints nothing
     run = hwprof.estimate_train("llama3.1-8b", tokens=1e12, system="p5.48xlarge", layout="tp=8", cost_model="none")
     assert run.inputs.chips == 8
+
+
+# ----------------------------------------------------------------------------- issue 24, items 6, 7, 8, 11
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("estimate", "train", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--tokens", "1e18", "--mfu",
+          "1e-320"), "--mfu: MFU must be at least 1e-09 (smaller cannot be computed with)"),
+        (("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--rate", "1e-320"),
+         "--rate: requests per second must be at least 1e-09"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
+def test_denormal_inputs_are_refused_in_one_line(run_cli: RunCli, args: tuple[str, ...], message: str,
+                                                 fmt: str) -> None:  # fmt: skip
+    result = run_cli(*args, "--format", fmt)
+    assert result.code == 2 and result.out == "" and result.err.count("\n") == 1, result.err
+    assert message in result.err
+
+
+def test_a_result_that_is_not_finite_is_refused() -> None:
+    from hwprof.service.estimate import finite
+
+    with pytest.raises(HwprofError, match=r"not a finite number \(time_s.expected = inf\)"):
+        finite({"time_s": {"low": 1.0, "expected": float("inf")}}, "tokens 1e+18 are")
+    assert finite({"a": [1.0, 2]}, "x") == {"a": [1.0, 2]}
+
+
+def test_a_huge_time_prints_in_a_few_digits(run_cli: RunCli) -> None:
+    """--mfu 1e-9 with 1e18 tokens: 8e16 days, shown as such, not as 17 digits."""
+    result = run_cli("estimate", "train", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--tokens", "1e18",
+                     "--mfu", "1e-9", "--cost-model", "none")  # fmt: skip
+    assert result.code == 0, result.err
+    time_line = next(line for line in result.out.splitlines() if line.startswith("time"))
+    assert re.search(r"\d\.\d\de\+16 days", time_line) and len(time_line) < 80, time_line
+
+
+@pytest.mark.parametrize(
+    "extra", [("--params", "405e9"), ("--model", "llama3.1-405b", "--mfu", "0.4")], ids=["params", "mfu"]
+)
+def test_memory_is_checked_without_a_layout_model(run_cli: RunCli, extra: tuple[str, ...]) -> None:
+    """Issue 24, item 7: 405B parameters need 405e9 x 16 B / 8 chips = 810 GB per chip (754 GiB at the least),
+    far over an H100's 0.9 x 79.65 GiB usable: refused, as the preset with a layout search is."""
+    result = run_cli("estimate", "train", "--system", "p5.48xlarge", "--tokens", "1e12", *extra)
+    assert result.code == 1 and result.err.count("\n") == 1, result.err
+    assert "does not fit p5.48xlarge" in result.err and "per chip even fully sharded" in result.err
+    # 405e9 x 16 / (0.9 x 79.65 GiB) = 84.2 -> at least 85 chips
+    assert "use at least 85 chips" in result.err
+    assert (
+        run_cli("estimate", "train", "--system", "p5.48xlarge", "--count", "16", "--tokens", "1e12", *extra).code == 0
+    )
+
+
+def test_an_override_of_built_in_hardware_is_said(run_cli: RunCli, tmp_path: Path) -> None:
+    """Issue 24, item 8: said in the estimate, and the replaced chip's published runs are not its evidence."""
+    (tmp_path / "mine.toml").write_text(chip_profile("h100-sxm", override=True), encoding="utf-8")
+    train = run_cli("--profiles", tmp_path, "estimate", "train", "--model", "llama3.1-8b", "--system", "p5.48xlarge",
+                    "--tokens", "1e12", "--json")  # fmt: skip
+    assert train.code == 0, train.err
+    said = f"chip 'h100-sxm' comes from profile {tmp_path / 'mine.toml'}, which overrides the one from plugin"
+    assert said in train.err
+    data = json.loads(train.out)
+    assert any(said in n for n in data["notes"])
+    assert data["published_cases_for_chip"] == []
+    assert "no published train results for h100-sxm" in train.err
+    serve = run_cli("--profiles", tmp_path, "estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge")
+    assert serve.code == 0 and said in serve.err and said in serve.out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("plan", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--deadline-days", "30"),
+        ("compare", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--systems", "p5.48xlarge,trn2.48xlarge"),
+        ("estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--system", "p5.48xlarge"),
+        ("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge"),
+    ],
+)
+@pytest.mark.parametrize("purchase", ["", " , "])
+def test_an_empty_purchase_is_refused_by_every_command(run_cli: RunCli, args: tuple[str, ...], purchase: str) -> None:
+    result = run_cli(*args, "--purchase", purchase)
+    assert result.code == 1 and result.out == "" and result.err.count("\n") == 1, result.err
+    assert "give at least one purchase option" in result.err

@@ -25,7 +25,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 def test_training_flops_are_6_n_d_without_a_shape(capsys: pytest.CaptureFixture[str]) -> None:
     # Without a shape there is no layout to model: a given utilisation stands in for it.
     code, out, _ = run(capsys, "estimate", "train", "--params", "405e9", "--tokens", "15.6e12",
-                       "--chip", "h100-sxm", "--chips", "8", "--mfu", "0.4", "--json")  # fmt: skip
+                       "--chip", "h100-sxm", "--chips", "128", "--mfu", "0.4", "--json")  # fmt: skip
     assert code == 0
     data = json.loads(out)
     assert data["flops"] == pytest.approx(6 * 405e9 * 15.6e12)  # 3.79e25, the Llama 3 paper's 3.8e25

@@ -31,8 +31,32 @@ EXAMPLES = int(os.environ.get("HWPROF_PROPERTY_EXAMPLES", "80"))
 NUMBERS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(min_value=-(10**40), max_value=10**40).map(str),
-    st.sampled_from(["nan", "inf", "-inf", "0", "-1", "1e400", "1e-400", "abc", "", " ", "1e12", "0.5", "8", "64"]),
+    st.sampled_from(
+        [
+            "nan",
+            "inf",
+            "-inf",
+            "0",
+            "-1",
+            "1e400",
+            "1e-400",
+            "abc",
+            "",
+            " ",
+            "1e12",
+            "0.5",
+            "8",
+            "64",
+            "1e-320",
+            "5e-324",
+            "1e-300",
+            "1e-9",
+            "1e18",
+            "2.2250738585072014e-308",
+        ]
+    ),  # denormals too
 )
+PURCHASES = st.sampled_from(["", ",", " , ", "spot", "on-demand,spot", "spto", "on-demand"])
 IDS = st.sampled_from(["llama3.1-8b", "llama3.1-70b", "h100-sxm", "trainium2", "p5.48xlarge", "trn2.48xlarge",
                        "nosuch", "", "../x", "hx-chip"])  # fmt: skip
 DATES = st.one_of(st.dates().map(str), st.sampled_from(["0001-01-01", "9999-12-31", "yesterday", "2026-02-30"]))
@@ -50,8 +74,12 @@ def command_lines(draw: st.DrawFn) -> list[str]:
                  "--input-tokens", n(), "--output-tokens", n()],
         lambda: ["estimate", "serve", "--params", n(), "--layers", n(), "--hidden", n(), "--heads", n(),
                  "--chip", i(), "--chips", n(), "--rate", n()],
-        lambda: ["plan", "train", "--model", i(), "--tokens", n(), "--deadline-days", n(), "--budget", n()],
-        lambda: ["compare", "train", "--model", i(), "--tokens", n(), "--systems", f"{i()},{i()}", "--chips", n()],
+        lambda: ["plan", "train", "--model", i(), "--tokens", n(), "--deadline-days", n(), "--budget", n(),
+                 "--purchase", draw(PURCHASES)],
+        lambda: ["compare", "train", "--model", i(), "--tokens", n(), "--systems", f"{i()},{i()}", "--chips", n(),
+                 "--purchase", draw(PURCHASES)],
+        lambda: ["estimate", "train", "--model", i(), "--tokens", n(), "--system", i(), "--mfu", n(),
+                 "--purchase", draw(PURCHASES)],
         lambda: ["systems", "show", i(), "--count", n()],
         lambda: ["prices", "list", "--as-of", d(), "--stale-days", n()],
         lambda: ["chips", "show", i()],
@@ -77,7 +105,9 @@ def time_limit(seconds: int) -> Iterator[None]:
 def run(args: list[str]) -> tuple[int, str, str]:
     registry.reset()
     out, err = io.StringIO(), io.StringIO()
-    with time_limit(LIMIT_S), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    # validate runs every published case (30 s and more on a busy 2-core machine): a hang is past minutes there
+    with time_limit(LIMIT_S * 10 if "validate" in args else LIMIT_S), contextlib.redirect_stdout(out), \
+            contextlib.redirect_stderr(err):  # fmt: skip
         code = main(args)
     return code, out.getvalue(), err.getvalue()
 
@@ -86,6 +116,7 @@ def assert_well_behaved(args: list[str], code: int, out: str, err: str) -> None:
     shown = f"hwprof {' '.join(args)}\nexit {code}\n{out[-1500:]}\n{err[-1500:]}"
     assert code in (0, 1, 2), shown
     assert "Traceback" not in err and "internal error" not in err, shown
+    assert not RAW_CONTROL.search(out + err), shown  # escapes from a file never reach the terminal
     if code == 0:
         assert not non_finite(out), shown
     else:
@@ -99,6 +130,8 @@ def test_generated_command_lines(args: list[str]) -> None:
     code, out, err = run(args)
     assert_well_behaved(args, code, out, err)
 
+
+RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 # Values a profile number may be replaced by: any TOML number form, text, booleans, dates, arrays.
 TOML_VALUES = st.one_of(
@@ -128,7 +161,39 @@ def test_generated_profiles(edits: list[tuple[int, str]], command: list[str], st
         spots = list(NUMBER_IN_PROFILE.finditer(text))
         spot = spots[where % len(spots)]
         text = text[: spot.start()] + value + text[spot.end() :]
+    check_profile(text, command, strict)
+
+
+# Terminal escapes and invisible characters, as TOML escapes, put into a profile's text values (names, titles).
+ESCAPES = st.lists(st.sampled_from(["\\u001b[2J", "\\u001b]0;title\\u0007", "\\u001b]8;;https://x.example\\u0007",
+                                    "\\n", "\\r", "\\u202e", "\\u009b", "\\u200b", "\\t", "ok"]),
+                   min_size=1, max_size=4).map("".join)  # fmt: skip
+TEXT_IN_PROFILE = re.compile(r'(?:(?<=name = ")|(?<=title = ")|(?<=vendor = "))[^"]*(?=")')
+
+
+@settings(max_examples=max(EXAMPLES // 2, 10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.integers(min_value=0, max_value=10**6), ESCAPES), min_size=1, max_size=3),
+    st.sampled_from(PROFILE_COMMANDS),
+    st.booleans(),
+    st.booleans(),
+)
+def test_generated_escapes_and_folders(edits: list[tuple[int, str]], command: list[str], folder_named_toml: bool,
+                                       strict: bool) -> None:  # fmt: skip
+    """Escapes in names and titles are shown, never sent raw; a folder named *.toml beside the profile
+    is one skipped file, never an internal error."""
+    text = PROFILE
+    for where, value in edits:
+        spots = list(TEXT_IN_PROFILE.finditer(text))
+        spot = spots[where % len(spots)]
+        text = text[: spot.start()] + value + text[spot.end() :]
+    check_profile(text, command, strict, folder_named_toml)
+
+
+def check_profile(text: str, command: list[str], strict: bool, folder_named_toml: bool = False) -> None:
     with tempfile.TemporaryDirectory() as folder:
+        if folder_named_toml:
+            (Path(folder) / "aa-old.toml").mkdir()
         path = Path(folder) / "hx.toml"
         path.write_text(text, encoding="utf-8")
         args = (["--strict-plugins"] if strict else []) + ["--profiles", folder, *command]
@@ -137,3 +202,42 @@ def test_generated_profiles(edits: list[tuple[int, str]], command: list[str], st
         checked = ["profiles", "check", str(path)]
         code, out, err = run(checked)
         assert_well_behaved(checked, code, out, err)
+
+
+# Non-str arguments to the Python API (issue 24, item 15): a result, or HwprofError naming the argument.
+API_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=6), st.lists(st.integers(), max_size=2),
+    st.sampled_from(["p5.48xlarge", "tp=8", "1e12", "2", 8, 2.5, 1e-320, 10**400]),
+)  # fmt: skip
+TRAIN_ARGUMENTS = ["tokens", "count", "chips", "system", "mfu", "layout", "seq_len", "precision", "purchase"]
+SERVE_ARGUMENTS = ["batch", "rate", "input_tokens", "output_tokens", "count", "layout", "system", "precision"]
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.booleans(), st.data())
+def test_generated_api_arguments(train: bool, data: st.DataObject) -> None:
+    import numpy as np
+
+    import hwprof
+
+    names = TRAIN_ARGUMENTS if train else SERVE_ARGUMENTS
+    chosen = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
+    given_ = {name: data.draw(API_VALUES) for name in chosen}
+    if data.draw(st.booleans()) and "count" in given_ and isinstance(given_["count"], int) and 0 < given_["count"] < 9:
+        given_["count"] = np.int64(given_["count"])  # numpy integers are numbers too
+    call = {"system": "p5.48xlarge", "cost_model": "none", **given_}
+    if "chips" in call and "system" not in given_:
+        call["system"] = "p5.48xlarge"
+    registry.reset()
+    with time_limit(LIMIT_S), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            if train:
+                result = hwprof.estimate_train("llama3.1-8b", **{"tokens": 1e12, "layout": "tp=8", **call})
+            else:
+                result = hwprof.estimate_serve("llama3.1-8b", **call)
+        except hwprof.HwprofError:
+            return
+    import json
+
+    assert not non_finite(json.dumps(hwprof.to_json(result))), given_
