@@ -96,13 +96,16 @@ def _layout_cell(result: dict[str, Any]) -> Cell:
     return Cell(f"{lay['tp']} {lay['pp']} {lay['dp']} {lay['cp']} / {exposed / s['total_s']:.0%}", result["layout"])
 
 
-def _price_cell(cost: dict[str, Any] | None) -> str:
-    """Which cost model and price a row used and when it was observed, flagged when stale."""
+def _price_cell(cost: dict[str, Any] | None) -> Cell | str:
+    """Which cost model and price a row used and when it was observed, flagged when stale; its
+    status and source become a footnote in Markdown."""
     if not cost:
         return "-"
     p = cost["price"]
-    return (f"{p['cost_model']} {p['usd_per_hour']:g}/h {p['purchase']} {p['region']} {p['observed']}"
-            + (" STALE" if p["stale"] else ""))  # fmt: skip
+    text = f"{p['cost_model']} {p['usd_per_hour']:g}/h {p['purchase']} {p['region']} {p['observed']}"
+    source = p.get("source") or {}
+    where = ", ".join(x for x in (source.get("title", ""), source.get("url", "")) if x)
+    return Cell(text + (" STALE" if p["stale"] else ""), p["usd_per_hour"], p.get("status", "official"), where)
 
 
 def _time_cell(span: dict[str, float]) -> Cell:
