@@ -22,6 +22,7 @@ FIELD_BOUNDS: dict[tuple[type, str], Bound] = {
     (records.System, "chips"): checks.CHIPS,
     (records.Chip, "training_efficiency"): Bound("training efficiency", 0, 4, above=True),
     (records.Chip, "matmul_half_width"): Bound("matmul half width", 0, 1e5, above=True),
+    (records.Chip, "ranks_per_chip"): Bound("ranks per chip", 1, 1024),  # 0.5 would leave no rank at all
     (records.Price, "usd_per_hour"): Bound("price per hour", 1e-6, 1e9),
     (records.Workload, "params"): checks.PARAMS,
     (records.Workload, "active_params"): checks.PARAMS,

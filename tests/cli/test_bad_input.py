@@ -805,3 +805,13 @@ def test_an_empty_purchase_is_refused_by_every_command(run_cli: RunCli, args: tu
     result = run_cli(*args, "--purchase", purchase)
     assert result.code == 1 and result.out == "" and result.err.count("\n") == 1, result.err
     assert "give at least one purchase option" in result.err
+
+
+def test_a_fraction_of_a_rank_per_chip_is_refused(run_cli: RunCli, tmp_path: Path) -> None:
+    """Found by the profile fuzz: ranks_per_chip 0.5 read as 0 ranks and divided by zero in serving."""
+    ranks = 'ranks_per_chip = { value = 0.5, source = "s1", status = "official" }\n'
+    text = chip_profile().replace('vendor = "Test Vendor"\n', 'vendor = "Test Vendor"\n' + ranks)
+    (tmp_path / "half.toml").write_text(text, encoding="utf-8")
+    result = run_cli("profiles", "check", tmp_path / "half.toml")
+    assert result.code == 1
+    assert "chip[0].ranks_per_chip.value: must be a finite number from 1 to 1,024, got 0.5" in result.out
