@@ -195,13 +195,19 @@ def _requirement(dist: Distribution) -> str:
 
     direct = dist.read_text("direct_url.json")
     if direct:
-        info = json.loads(direct)
-        if info.get("dir_info", {}).get("editable"):
+        try:
+            info = json.loads(direct)
+            url, editable = str(info["url"]), bool(info.get("dir_info", {}).get("editable"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            warn(f"{dist.name}: its direct_url.json does not read (PEP 610); written as {dist.name}=={dist.version}")
+            return f"{dist.name}=={dist.version}"
+        if editable:
+            import shlex
             from urllib.parse import unquote, urlparse
 
-            url = info["url"]
-            return f"-e {unquote(urlparse(url).path) if url.startswith('file:') else url}"
-        return f"{dist.name} @ {info['url']}"
+            # pip reads a requirements line's options as a shell would: a path with spaces is quoted
+            return f"-e {shlex.quote(unquote(urlparse(url).path)) if url.startswith('file:') else url}"
+        return f"{dist.name} @ {url}"
     return f"{dist.name}=={dist.version}"
 
 

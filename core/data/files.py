@@ -105,9 +105,17 @@ def write_atomic(path: Path, text: str, force: bool = False, backup: bool = Fals
             with open(kept, "xb") as copy, open(path, "rb") as original:  # "x": never over another backup
                 shutil.copyfileobj(original, copy)
             shutil.copystat(path, kept)
-        os.replace(tmp, path)
+        if force:
+            os.replace(tmp, path)
+        else:  # link fails if the name appeared since the check: two writers never replace each other's file
+            os.link(tmp, path)
+            os.unlink(tmp)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, FileExistsError):
+            raise HwprofError(
+                f"{path}: already exists; pass --force to replace it, or choose another -o FILE"
+            ) from None
         if isinstance(exc, OSError):
             raise HwprofError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise

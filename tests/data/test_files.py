@@ -117,3 +117,21 @@ def test_read_text_refuses_a_folder_before_opening_it(tmp_path: Path) -> None:
         with pytest.raises(HwprofError, match=r"old.toml: not a regular file \(a folder\)"):
             read_text(folder, 100)
     assert _open_fds() == before  # nothing opened stays open
+
+
+def test_without_force_a_file_created_meanwhile_is_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24 (Low): two `profiles new` at once both passed the exists check, then replaced each other."""
+    path = tmp_path / "new.toml"
+    real_link = os.link
+
+    def racing_link(src: str, dst: str) -> None:  # another writer creates the file between check and write
+        Path(dst).write_text("the other writer's\n", encoding="utf-8")
+        real_link(src, dst)
+
+    monkeypatch.setattr(os, "link", racing_link)
+    with pytest.raises(HwprofError, match="already exists; pass --force"):
+        write_atomic(path, "mine\n")
+    assert path.read_text(encoding="utf-8") == "the other writer's\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.toml"]  # no temporary file left

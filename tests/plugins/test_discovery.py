@@ -100,7 +100,10 @@ def test_freeze_lists_third_party_plugins_only(fake_site: None, run_cli: Any) ->
     ("direct_url", "line"),
     [
         (None, "hwprof-acme==2.1"),
-        ('{"url": "file:///src/my%20plugin", "dir_info": {"editable": true}}', "-e /src/my plugin"),
+        ('{"url": "file:///src/my%20plugin", "dir_info": {"editable": true}}', "-e '/src/my plugin'"),  # pip reads it
+        ('{"url": "file:///src/plugin", "dir_info": {"editable": true}}', "-e /src/plugin"),
+        ("{not json", "hwprof-acme==2.1"),  # a corrupt direct_url.json (issue 24, Low): warned, not a crash
+        ('{"dir_info": {}}', "hwprof-acme==2.1"),
         ('{"url": "file:///tmp/hwprof-acme", "dir_info": {}}', "hwprof-acme @ file:///tmp/hwprof-acme"),
     ],
 )
