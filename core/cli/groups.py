@@ -40,8 +40,9 @@ from hwprof.cli.common import (
     ParamsOpt,
     PlotOpt,
     SystemOpt,
+    checked,
 )
-from hwprof.data import records
+from hwprof.data import checks, records
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,12 +90,12 @@ class HardwareOptions(OptionGroup):
         return cluster_from(self.system, self.count, self.chip, self.chips)
 
 
-SpecTokensOpt = Annotated[int, typer.Option("--spec-tokens", help="Speculative decoding: tokens a draft (or MTP "
+SpecTokensOpt = Annotated[int, typer.Option("--spec-tokens", callback=checked(checks.SPEC_TOKENS), help="Speculative decoding: tokens a draft (or MTP "
                                              "head) proposes per step; needs --spec-accepted.")]  # fmt: skip
-SpecAcceptedOpt = Annotated[float | None, typer.Option("--spec-accepted", help="Speculative decoding: tokens one step "
+SpecAcceptedOpt = Annotated[float | None, typer.Option("--spec-accepted", callback=checked(checks.SPEC_ACCEPTED), help="Speculative decoding: tokens one step "
                                                        "emits on average, the verified one included (1 to "
                                                        "--spec-tokens + 1).")]  # fmt: skip
-PrefixCachedOpt = Annotated[float, typer.Option("--prefix-cached", help="Prefix caching: the share of each prompt "
+PrefixCachedOpt = Annotated[float, typer.Option("--prefix-cached", callback=checked(checks.PREFIX_CACHED), help="Prefix caching: the share of each prompt "
                                                 "already in the cache (0 to below 1), not prefilled.")]  # fmt: skip
 
 

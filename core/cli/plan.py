@@ -52,7 +52,7 @@ def plan_train_cmd(
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options to compare, comma-separated.")] = "on-demand",
     robust: Annotated[bool, typer.Option("--robust", help="Meet the deadline (and budget) at the slow end of each "
                                          "estimate's range, not only at the expected value.")] = False,
-    memory_headroom: Annotated[float, typer.Option("--memory-headroom", metavar="GIB", help="GiB every chip keeps free "
+    memory_headroom: Annotated[float, typer.Option("--memory-headroom", metavar="GIB", callback=checked(checks.HEADROOM_GIB), help="GiB every chip keeps free "
                                                    "beyond the model's usable memory (buffers, fragmentation).")] = 2.0,
     output: OutputOptions = OutputOptions(), launch: LaunchOptions = LaunchOptions(),
 ) -> None:  # fmt: skip

@@ -7,7 +7,7 @@ best quote is the one under the most preferred option, and among those the cheap
 the others are named beside it. A cost model with no price for the system gives no quote and no
 row, only the reason, for a note.
 
-    priced = choice.prices([aws, gcp, onprem], system, ["on-demand"], today=today)
+    priced = choice.prices([list_prices, negotiated, onprem], system, ["on-demand"], today=today)
     priced.best        # Quote or None
     priced.others      # the other cost models' quotes, best first
     priced.gaps        # {"onprem": "quotes owned hardware only (purchase 'ownership')", ...}

@@ -93,7 +93,7 @@ OVERLAP_SLOWDOWN = Default(0.189, "compute slows by this share while a collectiv
                                   "reported): data-parallel traffic hides behind the compute it overlaps at this cost",
                            calibrated=False)  # fmt: skip
 # Whole runs: one run's published whole-run cost against its published steady state is the only pair there
-# is (Llama 3.1 405B). The same model card gives the 70B and 8B whole runs (7.0M and 1.46M H100-hours for
+# is (Llama 3.1 405B). The same model card gives the 70B and 8B whole runs (7.0M and 1.46M GPU-hours for
 # ~15T tokens: 6N x 15T over them is 25.5% and 13.9% MFU, against 33.3% for the 405B's 30.84M), but no
 # GPU count or steady-state rate for them, so they cannot be paired: they show that smaller runs lose far
 # more of their steady state (or include more than the 405B's figure does), which the estimate says.

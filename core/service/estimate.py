@@ -104,7 +104,7 @@ def train(work: records.Workload, target: Any, tokens: float, *, precision: str 
 
     r = current_registry()
     if stack is not None and not stack.strip():
-        raise HwprofError("--stack is empty: name a software stack, e.g. --stack nemo-megatron")
+        raise HwprofError("`stack` is empty: name a software stack, e.g. `stack` nemo-megatron")
     if mfu is not None or layout is None and not (work.layers and work.hidden and work.heads):
         fits_at_all(work, target)  # no layout model runs: the state alone must still fit
     result = training.estimate_train(work, target, r.interconnects, tokens, precision, layout, seq_len, full_run,

@@ -96,6 +96,12 @@ def test_each_hook_example_works_as_a_plugin(hook: str, tmp_path: Path, monkeypa
             result = CliRunner().invoke(app, [command])
             assert result.exit_code == 0, result.output
             assert result.output.strip()
+        elif hook == "hwprof_register_emitters":
+            from hwprof.emit import Emitter
+
+            answers = built.manager.hook.hwprof_register_emitters()  # type: ignore[union-attr]
+            [mine] = [e for answer in answers for e in answer if e.name == "acme"]
+            assert isinstance(mine, Emitter) and mine.kind == "train"
         else:
             attribute = registry.REGISTRATION_HOOKS[hook][0]
             assert info.registered.get(attribute, 0) >= 1, info.registered

@@ -105,6 +105,20 @@ def test_hwprof_register_commands() -> None:
     assert (result.exit_code, result.output) == (0, "hello hwprof\n")
 
 
+def test_hwprof_register_emitters() -> None:
+    from hwprof.emit import Emitted, Emitter
+
+    def write(pick: object) -> Emitted:
+        return Emitted("mine", "my trainer 1.0", f"layout: {pick}\n", (), (), ".yaml")
+
+    built = load(hwprof_register_emitters=lambda: [Emitter("mine", "train", "my trainer's YAML", write)])
+    assert built.manager is not None
+    answers = built.manager.hook.hwprof_register_emitters()  # the built-in launch formats answer too
+    [emitter] = [e for answer in answers for e in answer if e.name == "mine"]
+    assert (emitter.name, emitter.kind) == ("mine", "train")
+    assert emitter.write("tp=8").text == "layout: tp=8\n"
+
+
 def test_a_plugin_written_for_the_old_import_paths_still_loads() -> None:
     """core/ used to install as hwprof.core; plugins importing from there get the same objects."""
     import hwprof
