@@ -85,3 +85,20 @@ def test_every_numeric_option_states_its_range() -> None:
 
     walk(typer.main.get_command(build_app()), [])
     assert missing == [], "give these options a bound with checked(...): " + ", ".join(missing)
+
+
+@pytest.mark.parametrize(("value", "ok"), [(1.0, True), (0.999, True), (1.0001, False), (2, False)])
+def test_interconnect_efficiency_is_a_share_up_to_exactly_one(value: float, ok: bool) -> None:
+    """Issue 24's mutation-check gap: 1.0 is inside the 0-1 its message states, anything above is not."""
+    from hwprof.data.schema import load_text
+    from hwprof.errors import ProfileError
+    from tests.hostile import PROFILE
+
+    link = 'direction = "bidirectional"\n'
+    text = PROFILE.replace(link, link + f'efficiency = {{ value = {value}, source = "s1", status = "estimated" }}\n', 1)
+    if ok:
+        (interconnect,) = load_text(text, "hx.toml").interconnect
+        assert interconnect.efficiency.value == value
+    else:
+        with pytest.raises(ProfileError, match=rf"efficiency is a share of the bandwidth \(0-1\), got {value:g}"):
+            load_text(text, "hx.toml")
