@@ -1,5 +1,7 @@
 """The one exception type the CLI turns into a single clear line and a non-zero exit."""
 
+from pathlib import PurePath
+
 
 class HwprofError(Exception):
     """A problem with the user's input: the message says what, where and how to fix it.
@@ -38,6 +40,8 @@ def _shown(value: object) -> str:
     text = str(value)
     if isinstance(value, int) and not isinstance(value, bool) and len(text) > 20:
         return f" (a {len(text)}-digit number)"
+    if isinstance(value, PurePath):  # a path's end names the file: keep it, elide the middle of a long one
+        return f" {text if len(text) <= 200 else text[:98] + '...' + text[-99:]}"
     return f" {text if len(text) <= 80 else text[:77] + '...'}"
 
 

@@ -81,7 +81,8 @@ def select(cost_models: dict[str, records.QuotesCost], only: Sequence[str] | Non
     unknown = [m for m in only if m not in cost_models]
     if unknown:
         known = sorted(cost_models)
-        raise HwprofError(f"unknown cost model{did_you_mean(unknown[0], known)}; known: {', '.join(known) or 'none'}",
+        raise HwprofError(f"unknown cost model{did_you_mean(unknown[0], known)}; known: {', '.join(known) or 'none'} "
+                          "(see `hwprof prices list`)",
                           subject="cost_model", value=unknown[0])  # fmt: skip
     return [cost_models[m] for m in dict.fromkeys(only)]
 
