@@ -282,7 +282,7 @@ def refresh(
     others = [r for kind in KINDS for r in (getattr(previous, kind) if previous else ())
               if not (kind == "cost_model" and r.id == snapshot.id)]  # fmt: skip
     mine = next((m for m in previous.cost_model if m.id == snapshot.id), None) if previous else None
-    warnings = []
+    warnings: list[str] = []
     if mine is not None and not isinstance(mine, records.CostModel):
         raise HwprofError(f"{path}: cost model {snapshot.id!r} is not a price list; nothing was written")
     fetched = fetch(client, types, regions)

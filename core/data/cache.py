@@ -99,7 +99,7 @@ def code_digest() -> str:
         if name.endswith(".py"):
             with contextlib.suppress(OSError):
                 digest.update(name.encode() + b"\0" + (here / name).read_bytes())
-    return digest.hexdigest()
+    return str(digest.hexdigest())
 
 
 def _hasher() -> Any:
@@ -202,7 +202,7 @@ def _encode(value: Any) -> Any:
     if _classes().get(name) is type(value):
         import attrs
 
-        return ["r", name, {a.name: _encode(getattr(value, a.name)) for a in attrs.fields(type(value))}]
+        return ["r", name, {a.name: _encode(getattr(value, a.name)) for a in attrs.fields(type(value))}]  # type: ignore[arg-type]
     raise TypeError(f"the cache does not keep {name}")
 
 
@@ -227,7 +227,7 @@ def _decode(value: Any) -> Any:
         cls, fields = _classes()[value[1]], value[2]
         if type(fields) is not dict or fields.keys() != _field_names(cls):
             raise ValueError(f"{value[1]}: not its fields")
-        record = object.__new__(cls)
+        record: Any = object.__new__(cls)
         for k, v in fields.items():
             _set(record, k, v if type(v) in _SCALARS else _decode(v))
         return record

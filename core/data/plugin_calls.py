@@ -124,7 +124,7 @@ def watched(plugin: str, what: Doing) -> Iterator[Watch]:
 
     def interrupt(signum: int, frame: Any) -> None:
         watch.interrupted = True
-        previous_interrupt(signum, frame)  # type: ignore[operator]  # Python's own raises KeyboardInterrupt
+        previous_interrupt(signum, frame)  # type: ignore[operator, misc]  # Python's own raises KeyboardInterrupt
 
     started = time.monotonic()
     previous_handler = signal.signal(signal.SIGALRM, alarm)

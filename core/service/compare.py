@@ -105,7 +105,7 @@ def _job_chips(work: Any, system: Any, chip: Any, interconnects: dict[str, Any],
     from hwprof.perf import plan
 
     if not (work.layers and work.hidden and work.heads):
-        return system.chips
+        return int(system.chips)
     result = plan.plan_train(work, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=64,
                              batch_seqs=batch)  # fmt: skip
     if not result.options:
