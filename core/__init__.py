@@ -25,13 +25,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hwprof.data.hookspecs import hookimpl
-from hwprof.errors import HwprofError
-from hwprof.version import __version__
+from .data.hookspecs import hookimpl
+from .errors import HwprofError
+from .version import __version__
 
 if TYPE_CHECKING:
-    from hwprof.data.records import Workload
-    from hwprof.data.registry import Registry
+    from .data.records import Workload
+    from .data.registry import Registry
 
 
 __all__ = [
@@ -76,7 +76,7 @@ def _ids(name: str, value: Any) -> list[str]:
 
 
 def _hardware(system: Any, count: Any, chip: Any, chips: Any) -> tuple[Any, int, Any, Any]:
-    from hwprof.data import checks
+    from .data import checks
 
     return (_text("system", system), _number("count", count, checks.SYSTEMS, whole=True), _text("chip", chip),
             None if chips is None else _number("chips", chips, checks.CHIPS, whole=True))  # fmt: skip
@@ -84,7 +84,7 @@ def _hardware(system: Any, count: Any, chip: Any, chips: Any) -> tuple[Any, int,
 
 def _train_options(options: dict[str, Any]) -> dict[str, Any]:
     """The estimator's keyword options, each of its type; an unknown one named."""
-    from hwprof.data import checks
+    from .data import checks
 
     kinds: dict[str, Any] = {
         "layout": lambda v: _text("layout", v),
@@ -105,7 +105,7 @@ def registry(*, profiles: Sequence[str | Path] = (), strict: bool = False) -> Re
 
     Warnings about broken plugins or profiles are in ``.warnings``; ``strict=True`` raises instead.
     """
-    from hwprof.service.session import Session, begin
+    from .service.session import Session, begin
 
     if isinstance(profiles, str | Path) or not isinstance(profiles, Sequence | tuple | list):
         raise HwprofError(f"must be a list of folders, got {type(profiles).__name__} {profiles!r:.60}: "
@@ -123,9 +123,9 @@ def registry(*, profiles: Sequence[str | Path] = (), strict: bool = False) -> Re
 
 def workload(model: str | Path | Workload, seq_len: int | None = None) -> Workload:
     """A model's shape: a preset id (``hwprof models list``), a path to a ``config.json``, or a Workload."""
-    from hwprof.data import checks
-    from hwprof.data.records import Workload as Shape
-    from hwprof.service.workload import resolve
+    from .data import checks
+    from .data.records import Workload as Shape
+    from .service.workload import resolve
 
     if not isinstance(model, str | Path | Shape):
         raise HwprofError(f"must be a preset id, a path to a config.json or a Workload, got {type(model).__name__}",
@@ -137,8 +137,8 @@ def workload(model: str | Path | Workload, seq_len: int | None = None) -> Worklo
 def estimate_peak(*, system: str | None = None, count: int = 1, chip: str | None = None,
                   chips: int | None = None) -> dict[str, Any]:  # fmt: skip
     """Aggregate peaks (dense, sparse per precision), memory, bandwidth and power: ``hwprof estimate peak``."""
-    from hwprof.service import estimate
-    from hwprof.service.hardware import cluster_from
+    from .service import estimate
+    from .service.hardware import cluster_from
 
     return estimate.peak(cluster_from(*_hardware(system, count, chip, chips)))
 
@@ -152,10 +152,10 @@ def estimate_train(model: str | Path | Workload, *, tokens: float, system: str |
     ``options`` are the estimator's other options: ``layout`` ("tp=8,pp=4,..."; default: searched),
     ``mfu``, ``full_run``, ``global_batch_seqs``, ``cross_domain``.
     """
-    from hwprof.data import checks
-    from hwprof.service import estimate
-    from hwprof.service.costs import quote_for
-    from hwprof.service.hardware import cluster_from
+    from .data import checks
+    from .service import estimate
+    from .service.costs import quote_for
+    from .service.hardware import cluster_from
 
     tokens = _number("tokens", tokens, checks.TOKENS)
     seq_len = None if seq_len is None else _number("seq_len", seq_len, checks.SEQ_LEN, whole=True)
@@ -183,11 +183,11 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
     request rate instead; ``layout`` e.g. ``"tp=2,dp=4"``. ``prefill_layout`` (e.g. ``"tp=1,dp=6"``)
     runs prefill and decode pools apart (``layout`` the decode pool's, on ``decode_system`` if given);
     ``spec_tokens``/``spec_accepted`` speculative decoding, ``prefix_cached`` a cached prompt share."""
-    from hwprof.data import checks
-    from hwprof.perf.serve import serving
-    from hwprof.service import estimate
-    from hwprof.service.costs import quote_for
-    from hwprof.service.hardware import cluster_from
+    from .data import checks
+    from .perf.serve import serving
+    from .service import estimate
+    from .service.costs import quote_for
+    from .service.hardware import cluster_from
 
     for name, value in (("layout", layout), ("precision", precision), ("kv_precision", kv_precision),
                         ("cost_model", cost_model), ("region", region)):  # fmt: skip
@@ -216,8 +216,8 @@ def compare_train(model: str | Path | Workload, *, tokens: float, systems: Seque
                   cost_model: str | Sequence[str] | None = None, **options: Any) -> Any:  # fmt: skip
     """One training run on several systems (and cost models, side by side) with ratios to a baseline:
     ``hwprof compare train``. ``options``: baseline, chips, precision, seq_len, region, purchase."""
-    from hwprof.data import checks
-    from hwprof.service import compare
+    from .data import checks
+    from .service import compare
 
     tokens = _number("tokens", tokens, checks.TOKENS)
     models = [cost_model] if isinstance(cost_model, str) else _ids("cost_model", cost_model) if cost_model else None
@@ -228,7 +228,7 @@ def compare_train(model: str | Path | Workload, *, tokens: float, systems: Seque
 def compare_serve(model: str | Path | Workload, *, systems: Sequence[str], **options: Any) -> Any:
     """One serving setup on several systems with ratios to a baseline: ``hwprof compare serve``.
     ``options``: baseline, precision, kv_precision, batch, input_tokens, output_tokens, cost_model, ..."""
-    from hwprof.service import compare
+    from .service import compare
 
     return compare.compare_serve_result(workload(model), _ids("systems", systems), **options)
 
@@ -242,8 +242,8 @@ def plan_train(model: str | Path | Workload, *, tokens: float, deadline_days: fl
     deadline, the fastest within a budget, each system's reasons: ``hwprof plan train``. ``robust``:
     goals met at the slow end of each range; ``memory_headroom_gib``: GiB every chip keeps free
     (default ``hwprof.perf.plan.HEADROOM_GIB``)."""
-    from hwprof.data import checks
-    from hwprof.service import plan
+    from .data import checks
+    from .service import plan
 
     tokens = _number("tokens", tokens, checks.TOKENS)
     deadline_days = None if deadline_days is None else _number("deadline_days", deadline_days, checks.DAYS)
@@ -266,8 +266,8 @@ def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tp
     """The cheapest deployment per system meeting p90 TTFT and TPOT targets (seconds) at a request
     rate, aggregated or with prefill and decode apart (``deployments``), and each kind's tokens/s per
     chip against tokens/s per user frontier: ``hwprof plan serve``."""
-    from hwprof.data import checks
-    from hwprof.service import estimate, plan
+    from .data import checks
+    from .service import estimate, plan
 
     rate = _number("rate", rate, checks.RATE)
     ttft_slo, tpot_slo = _number("ttft_slo", ttft_slo, checks.SECONDS), _number("tpot_slo", tpot_slo, checks.SECONDS)
@@ -295,6 +295,6 @@ def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tp
 
 def to_json(value: Any) -> Any:
     """Any record or result as plain JSON data: what ``--json`` prints."""
-    from hwprof.jsonable import to_json as convert
+    from .jsonable import to_json as convert
 
     return convert(value)

@@ -11,8 +11,8 @@ import importlib.util
 import sys
 from types import ModuleType
 
-from hwprof.data.hookspecs import hookimpl
-from hwprof.version import __version__
+from .data.hookspecs import hookimpl
+from .version import __version__
 
 __all__ = ["__version__", "hookimpl"]
 

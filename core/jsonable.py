@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import records
+from .data import records
 
 
 def to_json(value: Any) -> Any:

@@ -30,8 +30,17 @@ def _type_checking_only(node: ast.AST) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def imports(path: Path, known: set[str]) -> set[str]:
-    """The hwprof modules ``path`` imports, anywhere but under ``if TYPE_CHECKING:``."""
+def absolute(node: ast.ImportFrom, path: Path, name: str) -> str:
+    """The module an ``import from`` names, a relative one resolved from where ``path`` (module ``name``) sits."""
+    if node.level == 0:
+        return node.module or ""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+    return ".".join([*base, *([node.module] if node.module else [])])
+
+
+def imports(path: Path, known: set[str], name: str = "") -> set[str]:
+    """The hwprof modules ``path`` (module ``name``) imports, anywhere but under ``if TYPE_CHECKING:``."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     skipped = {id(n) for node in ast.walk(tree) if _type_checking_only(node) for n in ast.walk(node)}
     out = set()
@@ -40,16 +49,16 @@ def imports(path: Path, known: set[str]) -> set[str]:
             continue
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name in known}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom) and (module := absolute(node, path, name)):
             for alias in node.names:
-                full = f"{node.module}.{alias.name}"
-                out.add(full if full in known else node.module)
+                full = f"{module}.{alias.name}"
+                out.add(full if full in known else module)
     return {m for m in out if m in known}
 
 
 def graph() -> dict[str, set[str]]:
     found = modules()
-    return {name: imports(path, set(found)) - {name} for name, path in found.items()}
+    return {name: imports(path, set(found), name) - {name} for name, path in found.items()}
 
 
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
@@ -90,6 +99,28 @@ def test_the_import_reader_sees_lazy_imports_and_skips_type_checking(tmp_path: P
                       "def f():\n    from hwprof.data import records\n    import hwprof.core.y\n")  # fmt: skip
     known = {"hwprof.core.x", "hwprof.core.y", "hwprof.data.records", "hwprof.data"}
     assert imports(source, known) == {"hwprof.data.records", "hwprof.core.y"}
+
+
+def test_the_import_reader_resolves_relative_imports(tmp_path: Path) -> None:
+    (tmp_path / "serve").mkdir()
+    source = tmp_path / "serve" / "m.py"
+    source.write_text("from ...data import records\nfrom . import shape\nfrom .. import arith\n"
+                      "from ...errors import HwprofError\n")  # fmt: skip
+    known = {"hwprof.data.records", "hwprof.perf.serve.shape", "hwprof.perf.arith", "hwprof.errors"}
+    assert imports(source, known, "hwprof.perf.serve.m") == known
+
+
+def test_core_imports_itself_by_path() -> None:
+    """Inside core/, imports are relative, so a tool reading the repository by path (not by the installed
+    name, which package-dir maps to core/) sees every arrow between its folders."""
+    absolute_self = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in (ROOT / "core").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "hwprof"
+        and (node.module or "").split(".")[:2] not in (["hwprof", "plugins"], ["hwprof", "profiles"])
+    ]  # fmt: skip
+    assert absolute_self == []
 
 
 def test_no_import_cycle_among_hwprof_modules() -> None:

@@ -14,13 +14,13 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.cli.common import warn_once, warned
-from hwprof.cli.render import echo, note
-from hwprof.data import plugin_calls, plugin_loading, registry
-from hwprof.data.printable import printable
-from hwprof.errors import HwprofError
-from hwprof.service.session import Session, begin
-from hwprof.version import __version__
+from ..data import plugin_calls, plugin_loading, registry
+from ..data.printable import printable
+from ..errors import HwprofError
+from ..service.session import Session, begin
+from ..version import __version__
+from .common import warn_once, warned
+from .render import echo, note
 
 # Built-in command groups: modules implementing ``hwprof_register_commands``, the hook a
 # third-party plugin uses for its own commands, and the top-level words each adds. Registered
@@ -348,8 +348,8 @@ def _suffixed(kind: Any) -> Any:
 
 
 def _finite(ctx: Any, param: Any, value: Any) -> Any:
-    from hwprof.cli.common import OptionError
-    from hwprof.data import checks
+    from ..data import checks
+    from .common import OptionError
 
     for item in value if isinstance(value, list | tuple) else [value]:
         if item is not None and (problem := checks.Bound("the value", -1e18, 1e18).problem(item)) is not None:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import typer
 
-from hwprof.cli.render import echo, plural
-from hwprof.data.hookspecs import hookimpl
+from ..data.hookspecs import hookimpl
+from .render import echo, plural
 
 cache_app = typer.Typer(help="Where hwprof's cache lives, and clearing it.", no_args_is_help=True)
 
@@ -26,7 +26,7 @@ ENTRY = re.compile(r"^[a-z][a-z-]*-([0-9a-f]{40}|[0-9a-f]{8}-[0-9]+)(\.(json|pic
 
 def clear() -> tuple[Path | None, int]:
     """(the cache folder, how many entries were removed from it)."""
-    from hwprof.data.cache import folder
+    from ..data.cache import folder
 
     place = folder()
     if place is None or not place.is_dir():
@@ -45,7 +45,7 @@ def clear() -> tuple[Path | None, int]:
 @cache_app.command("path")
 def cache_path() -> None:
     """Print the cache folder (HWPROF_CACHE_DIR, else the user's cache folder)."""
-    from hwprof.data.cache import folder
+    from ..data.cache import folder
 
     place = folder()
     echo(str(place) if place is not None else "no cache: HWPROF_NO_CACHE is set")

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.cli.render import number, warn
-from hwprof.data import checks, registry
-from hwprof.errors import HwprofError
-from hwprof.service.session import current
+from ..data import checks, registry
+from ..errors import HwprofError
+from ..service.session import current
+from .render import number, warn
 
 
 class OptionError(HwprofError):
@@ -85,7 +85,7 @@ complete_interconnects = _completer("interconnects")
 
 
 def complete_formats(incomplete: str) -> list[str]:
-    from hwprof.cli.render import FORMATS
+    from .render import FORMATS
 
     return [f for f in FORMATS if f.startswith(incomplete)]
 

@@ -6,7 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.cli.common import (
+from ..data import checks
+from ..data.hookspecs import hookimpl
+from ..service.compare import compare_serve_result, compare_train_result
+from .common import (
     BaselineOpt,
     CostModelOpt,
     RegionOpt,
@@ -16,12 +19,9 @@ from hwprof.cli.common import (
     complete_cost_models,
     complete_system_list,
 )
-from hwprof.cli.groups import ModelOptions, OutputOptions, grouped
-from hwprof.cli.plot import RATIO_NOTE, ratio_bars, ratios
-from hwprof.cli.render import Cell, Table, duration, emit, note, warn
-from hwprof.data import checks
-from hwprof.data.hookspecs import hookimpl
-from hwprof.service.compare import compare_serve_result, compare_train_result
+from .groups import ModelOptions, OutputOptions, grouped
+from .plot import RATIO_NOTE, ratio_bars, ratios
+from .render import Cell, Table, duration, emit, note, warn
 
 compare_app = typer.Typer(help="One workload across several systems, with ratios to a baseline.", no_args_is_help=True)
 
@@ -158,7 +158,7 @@ def compare_serve(
         kv_precision=kv_precision, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
         cost_model=cost_model, region=region, purchase=purchase,
     )  # fmt: skip
-    from hwprof.jsonable import to_json
+    from ..jsonable import to_json
 
     out, baseline = list(comparison.rows), comparison.baseline
     for o in out:  # stale or spot-like prices, as estimate says them

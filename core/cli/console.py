@@ -18,7 +18,7 @@ import gc
 
 _collecting = gc.isenabled()
 gc.disable()
-from hwprof.cli.app import main  # noqa: E402  (imported with the collector off, see above)
+from .app import main  # noqa: E402  (imported with the collector off, see above)
 
 gc.freeze()
 if _collecting:

@@ -8,7 +8,10 @@ from typing import Annotated, Any
 import attrs
 import typer
 
-from hwprof.cli.common import (
+from ..data import checks
+from ..data.hookspecs import hookimpl
+from ..errors import HwprofError
+from .common import (
     CostModelOpt,
     FormatOpt,
     JsonFlag,
@@ -19,13 +22,10 @@ from hwprof.cli.common import (
     hardware_text,
     range_text,
 )
-from hwprof.cli.groups import HardwareOptions, ModelOptions, OutputOptions, ServeFeatures, grouped
-from hwprof.cli.launch import EmitOpt, show
-from hwprof.cli.plot import Bar, breakdown
-from hwprof.cli.render import duration, exact, note, number, pairs, plural, warn
-from hwprof.data import checks
-from hwprof.data.hookspecs import hookimpl
-from hwprof.errors import HwprofError
+from .groups import HardwareOptions, ModelOptions, OutputOptions, ServeFeatures, grouped
+from .launch import EmitOpt, show
+from .plot import Bar, breakdown
+from .render import duration, exact, note, number, pairs, plural, warn
 
 estimate_app = typer.Typer(
     help="Estimates: training time and cost, serving latency and cost, peaks.", no_args_is_help=True
@@ -57,12 +57,12 @@ def estimate_train(
     output: OutputOptions = OutputOptions(), emit_as: EmitOpt = None,
 ) -> None:  # fmt: skip
     """Training time, chip-hours, memory per chip, cost and energy for a layout (given or searched), with a range."""
-    from hwprof.cli.render import Pairs, emit, ranges_table
-    from hwprof.emit import picks
-    from hwprof.jsonable import to_json
-    from hwprof.service import estimate
-    from hwprof.service.costs import calibration_evidence, quote_for
-    from hwprof.service.workload import global_batch_seqs
+    from ..emit import picks
+    from ..jsonable import to_json
+    from ..service import estimate
+    from ..service.costs import calibration_evidence, quote_for
+    from ..service.workload import global_batch_seqs
+    from .render import Pairs, emit, ranges_table
 
     fmt, plot = output.format(), output.plot
     work = model_opts.workload(seq_len)
@@ -93,7 +93,7 @@ def estimate_train(
 
 def cited(rows: list[tuple[str, str]], sources: dict[str, Any]) -> list[tuple[str, Any]]:
     """Rows whose figures come from a source (the model's shape, the price) carry it: a footnote in Markdown."""
-    from hwprof.cli.render import Cell
+    from .render import Cell
 
     def where(source: Any) -> str:
         if isinstance(source, dict):
@@ -113,7 +113,7 @@ def draw_step(r: dict[str, Any], path: Path) -> None:
              ("context parallel", "context_parallel_s"), ("pipeline sends", "pipeline_p2p_s"),
              ("pipeline bubble", "pipeline_bubble_s"), ("data parallel (exposed)", "data_parallel_s"),
              ("optimizer", "optimizer_s")]  # fmt: skip
-    from hwprof.cli.plan import short_layout
+    from .plan import short_layout
 
     i = r["inputs"]
     title = (f"one optimizer step ({s['micro_batches']} micro-batches): {i['model']} on {i['target']}, "
@@ -238,12 +238,12 @@ def estimate_serve(
 ) -> None:  # fmt: skip
     """Time to first token and per output token (mean, p50, p90), throughput, memory, cost per million tokens;
     with --prefill-layout, prefill and decode pools apart (the KV cache handed over, counted in TTFT)."""
-    from hwprof.cli.render import Pairs, emit, ranges_table
-    from hwprof.emit import picks
-    from hwprof.jsonable import to_json
-    from hwprof.perf.serve import serving
-    from hwprof.service import estimate
-    from hwprof.service.costs import calibration_evidence, quote_for
+    from ..emit import picks
+    from ..jsonable import to_json
+    from ..perf.serve import serving
+    from ..service import estimate
+    from ..service.costs import calibration_evidence, quote_for
+    from .render import Pairs, emit, ranges_table
 
     fmt, plot = output.format(), output.plot
     if concurrency is not None and rate is not None:
@@ -389,8 +389,8 @@ def estimate_peak(
     as_json: JsonFlag = False, fmt: FormatOpt = None,
 ) -> None:  # fmt: skip
     """Aggregate peak compute (dense and sparse), memory, bandwidth and power of N chips or K systems."""
-    from hwprof.cli.render import aggregate_blocks, emit, output_format
-    from hwprof.service import estimate
+    from ..service import estimate
+    from .render import aggregate_blocks, emit, output_format
 
     result = estimate.peak(hardware.cluster())
     emit(output_format(fmt, as_json), result, lambda: aggregate_blocks(result))

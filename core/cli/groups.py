@@ -24,7 +24,8 @@ from typing import Annotated, Any, TypeVar
 import attrs
 import typer
 
-from hwprof.cli.common import (
+from ..data import checks, records
+from .common import (
     ActiveOpt,
     ChipOpt,
     ChipsOpt,
@@ -42,7 +43,6 @@ from hwprof.cli.common import (
     SystemOpt,
     checked,
 )
-from hwprof.data import checks, records
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,7 +67,7 @@ class ModelOptions(OptionGroup):
 
     def workload(self, seq_len: int | None = None) -> records.Workload:
         """The ``records.Workload`` these options name (``seq_len`` is kept for counts given directly)."""
-        from hwprof.service.workload import resolve
+        from ..service.workload import resolve
 
         return resolve(self.model, params=self.params, active_params=self.active_params, layers=self.layers,
                        hidden=self.hidden, heads=self.heads, kv_heads=self.kv_heads, model_config=self.model_config,
@@ -85,7 +85,7 @@ class HardwareOptions(OptionGroup):
 
     def cluster(self) -> Any:
         """The ``perf.cluster.Cluster`` these options name."""
-        from hwprof.service.hardware import cluster_from
+        from ..service.hardware import cluster_from
 
         return cluster_from(self.system, self.count, self.chip, self.chips)
 
@@ -109,7 +109,7 @@ class ServeFeatures(OptionGroup):
 
     def options(self) -> Any:
         """The ``perf.serve.options.ServeOptions`` these name (checked)."""
-        from hwprof.service.estimate import serve_options
+        from ..service.estimate import serve_options
 
         return serve_options(self.spec_tokens, self.spec_accepted, self.prefix_cached)
 
@@ -124,8 +124,8 @@ class OutputOptions(OptionGroup):
 
     def format(self) -> str:
         """The format asked for; a --plot path that cannot be written is refused before any work."""
-        from hwprof.cli.plot import check_path
-        from hwprof.cli.render import output_format
+        from .plot import check_path
+        from .render import output_format
 
         fmt = output_format(self.fmt, self.as_json)
         if self.plot is not None:

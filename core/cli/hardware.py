@@ -7,7 +7,11 @@ from typing import Annotated, Any
 import attrs
 import typer
 
-from hwprof.cli.common import (
+from ..data import checks
+from ..data.hookspecs import hookimpl
+from ..jsonable import to_json
+from ..service.session import current_registry
+from .common import (
     FormatOpt,
     JsonFlag,
     checked,
@@ -16,11 +20,7 @@ from hwprof.cli.common import (
     complete_models,
     complete_systems,
 )
-from hwprof.cli.render import LEGEND, Cell, Pairs, Shown, Table, aggregate_blocks, emit, number, output_format
-from hwprof.data import checks
-from hwprof.data.hookspecs import hookimpl
-from hwprof.jsonable import to_json
-from hwprof.service.session import current_registry
+from .render import LEGEND, Cell, Pairs, Shown, Table, aggregate_blocks, emit, number, output_format
 
 ChipId = Annotated[str, typer.Argument(metavar="ID", autocompletion=complete_chips, help="A chip id.")]
 LinkId = Annotated[str, typer.Argument(metavar="ID", autocompletion=complete_interconnects, help="An interconnect id.")]
@@ -41,7 +41,7 @@ models_app = typer.Typer(help="Workload presets (model shapes).", no_args_is_hel
 @chips_app.command("list")
 def chips_list(as_json: JsonFlag = False, fmt: FormatOpt = None) -> None:
     """List chips with their headline figures."""
-    from hwprof.jsonable import figure_json
+    from ..jsonable import figure_json
 
     r = current_registry()
     chips = sorted(r.chips.values(), key=lambda c: c.id)
@@ -178,7 +178,7 @@ def systems_show(
     fmt: FormatOpt = None,
 ) -> None:
     """Aggregate a system: peak compute per precision (dense, sparse), memory, bandwidth, power."""
-    from hwprof.perf.aggregate import aggregate_system
+    from ..perf.aggregate import aggregate_system
 
     r = current_registry()
     system = r.system(system_id)

@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import attrs
 import typer
 
-from hwprof.cli.groups import OptionGroup
-from hwprof.errors import HwprofError
+from ..errors import HwprofError
+from .groups import OptionGroup
 
 TRAIN_NAMES = "megatron, bridge, torchtitan"
 SERVE_NAMES = "vllm, sglang, trtllm"
@@ -67,8 +67,8 @@ def show(fmt: str, data: dict[str, Any], emitted: Any | None) -> bool:
 
 
 def write_report(path: Path, html: str, force: bool) -> None:
-    from hwprof.cli.render import note
-    from hwprof.data.files import write_atomic
+    from ..data.files import write_atomic
+    from .render import note
 
     write_atomic(path, html, force=force)
     note(f"report written to {path}")
@@ -83,7 +83,7 @@ def serve_choice(plan: Any) -> Any | None:
 def after_train_plan(opts: LaunchOptions, fmt: str, data: dict[str, Any], result: Any, work: Any, precision: str,
                      tokens: float, question: list[str], deadline_days: float | None) -> bool:  # fmt: skip
     """--emit and --report after ``plan train``; True when the launch text was printed instead of the table."""
-    from hwprof.emit import picks
+    from ..emit import picks
 
     if not (opts.emit or opts.report):
         return False
@@ -94,7 +94,7 @@ def after_train_plan(opts: LaunchOptions, fmt: str, data: dict[str, Any], result
     emitted = picks.write(opts.emit or "megatron", "train", picks.train_plan_pick(work, chosen, precision, tokens)) \
         if chosen else None  # fmt: skip
     if opts.report:
-        from hwprof.report.build import train_plan_page
+        from ..report.build import train_plan_page
 
         html = train_plan_page(result, work, precision, tokens, question, deadline_days, emitted)
         write_report(opts.report, html, opts.force)
@@ -104,7 +104,7 @@ def after_train_plan(opts: LaunchOptions, fmt: str, data: dict[str, Any], result
 def after_serve_plan(opts: LaunchOptions, fmt: str, data: dict[str, Any], plan: Any, work: Any,
                      question: list[str]) -> bool:  # fmt: skip
     """--emit and --report after ``plan serve``; True when the launch text was printed instead of the table."""
-    from hwprof.emit import picks
+    from ..emit import picks
 
     if not (opts.emit or opts.report):
         return False
@@ -119,7 +119,7 @@ def after_serve_plan(opts: LaunchOptions, fmt: str, data: dict[str, Any], plan: 
         pick = picks.serve_plan_pick(work, chosen, layouts, estimate, rate, i, o)
         emitted = picks.write(opts.emit or "vllm", "serve", pick)
     if opts.report:
-        from hwprof.report.build import serve_plan_page
+        from ..report.build import serve_plan_page
 
         html = serve_plan_page(plan, work, question, chosen, estimate, emitted)
         write_report(opts.report, html, opts.force)

@@ -8,15 +8,18 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.cli.common import (
+from ..data import checks
+from ..data.hookspecs import hookimpl
+from ..errors import HwprofError
+from .common import (
     CostModelOpt,
     RegionOpt,
     checked,
     days_text,
 )
-from hwprof.cli.groups import ModelOptions, OutputOptions, ServeFeatures, grouped
-from hwprof.cli.launch import LaunchOptions, after_serve_plan, after_train_plan
-from hwprof.cli.render import (
+from .groups import ModelOptions, OutputOptions, ServeFeatures, grouped
+from .launch import LaunchOptions, after_serve_plan, after_train_plan
+from .render import (
     Cell,
     Shown,
     Table,
@@ -27,9 +30,6 @@ from hwprof.cli.render import (
     plural,
     warn,
 )
-from hwprof.data import checks
-from hwprof.data.hookspecs import hookimpl
-from hwprof.errors import HwprofError
 
 plan_app = typer.Typer(
     help="The cheapest or fastest configuration that meets a deadline or a budget.", no_args_is_help=True
@@ -58,9 +58,9 @@ def plan_train_cmd(
 ) -> None:  # fmt: skip
     """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting the
     deadline, the fastest within the budget, and why each system's cheaper options are out."""
-    from hwprof.jsonable import to_json
-    from hwprof.service import plan
-    from hwprof.service.workload import global_batch_seqs
+    from ..jsonable import to_json
+    from ..service import plan
+    from ..service.workload import global_batch_seqs
 
     fmt, plot = output.format(), output.plot
     launch.check()
@@ -68,7 +68,7 @@ def plan_train_cmd(
     ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
     candidates = plan.train_candidates(ids, cost_model, purchase, region)
     batch = global_batch_seqs(work, global_batch_tokens, seq_len)
-    from hwprof.cli.progress import Progress
+    from .progress import Progress
 
     with Progress("plan train") as shown:
         result = plan.plan_train(work, candidates, tokens, precision=precision, seq_len=seq_len,
@@ -174,7 +174,7 @@ def train_plan_table(result: Any, budget: float | None, title: str, has_goal: bo
 def draw_train_plan(result: Any, path: Path, title: str, deadline_days: float | None) -> None:
     """Time against cost of the options shown and the frontier's, the chosen one (the cheapest
     meeting the goal, else the fastest) marked, each labelled with its system, count and layout."""
-    from hwprof.cli.plot import Point, frontier
+    from .plot import Point, frontier
 
     chosen = result.cheapest or result.fastest
 
@@ -232,8 +232,8 @@ def plan_serve_cmd(
     decode apart, and each kind's throughput frontier."""
     fmt, plot = output.format(), output.plot
     launch.check()
-    from hwprof.jsonable import to_json
-    from hwprof.service import plan as plans
+    from ..jsonable import to_json
+    from ..service import plan as plans
 
     if max_count < 1 or max_count > 4096:
         raise HwprofError(f"--max-count {max_count}: use 1 to 4096")
@@ -305,7 +305,7 @@ def _spread_kinds(points: Any, top: int) -> list:  # type: ignore[type-arg]
 def draw_serve_plan(plan: Any, path: Path, top: int) -> None:
     """Tokens/s per chip against tokens/s per user: the frontier's points (the ``top`` spread along it
     labelled with system and layout) and each system's pick, the cheapest marked."""
-    from hwprof.cli.plot import Point, frontier
+    from .plot import Point, frontier
 
     named = {id(p) for p in _spread_kinds(plan.frontier, max(top // 2, 2))}
     points = [Point(p.tokens_per_s_per_user, p.tokens_per_s_per_chip,

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.errors import HwprofError
+from ..errors import HwprofError
 
 SUFFIXES = (".png", ".svg", ".pdf")
 CHOSEN_COLOUR, OTHER_COLOUR, RANGE_COLOUR = "#d62728", "#1f77b4", "#7f7f7f"

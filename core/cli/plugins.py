@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hwprof.cli.common import FormatOpt, JsonFlag, complete_chips
-from hwprof.cli.render import Table, echo, emit, output_format, plural, warn
-from hwprof.data.hookspecs import hookimpl
-from hwprof.errors import HwprofError, did_you_mean
+from ..data.hookspecs import hookimpl
+from ..errors import HwprofError, did_you_mean
+from .common import FormatOpt, JsonFlag, complete_chips
+from .render import Table, echo, emit, output_format, plural, warn
 
 if TYPE_CHECKING:
     from importlib.metadata import Distribution
@@ -34,7 +34,7 @@ def plugins_list(
     fmt: FormatOpt = None,
 ) -> None:
     """Plugins: name, version, status, hooks, and what each registered."""
-    from hwprof.service.session import current_registry as reg
+    from ..service.session import current_registry as reg
 
     r = reg()
     infos = [p for p in r.plugins if all_plugins or not p.builtin]
@@ -53,7 +53,7 @@ def plugins_list(
 
 def _used_hooks(info: Any) -> list[str]:
     """Hooks that did something: a registration hook that returned nothing is left out of the table."""
-    from hwprof.data.registry import REGISTRATION_HOOKS
+    from ..data.registry import REGISTRATION_HOOKS
 
     return [h.removeprefix(HOOK_PREFIX) for h in info.hooks
             if h not in REGISTRATION_HOOKS or REGISTRATION_HOOKS[h][0] in info.registered]  # fmt: skip
@@ -84,7 +84,7 @@ def _installed_summary(pip_output: str) -> str:
     fresh registry, for each distribution pip says it installed that provides a plugin."""
     import importlib
 
-    from hwprof.data import registry
+    from ..data import registry
 
     done = next((line for line in pip_output.splitlines() if line.startswith("Successfully installed ")), "")
     names = {_normal(word.rsplit("-", 1)[0]) for word in done.removeprefix("Successfully installed ").split()}
@@ -124,7 +124,7 @@ def plugins_install(
         raise HwprofError(f"-e {target}: editable installs need a plugin folder (one holding pyproject.toml)")
     options = [*(["--upgrade"] if upgrade else []), *(["--editable"] if editable else [])]
     if path.is_dir() and not editable:
-        from hwprof.cli.scaffold import unshipped_profiles
+        from .scaffold import unshipped_profiles
 
         for problem in unshipped_profiles(path):
             warn(problem)
@@ -138,8 +138,8 @@ def _plugin_dists() -> dict[str, Distribution]:
     """Third-party distributions that provide hwprof plugins, by normalised name."""
     from importlib.metadata import entry_points
 
-    from hwprof.data.entry_points import GROUP
-    from hwprof.data.plugin_loading import BUILTIN_DIST
+    from ..data.entry_points import GROUP
+    from ..data.plugin_loading import BUILTIN_DIST
 
     found: dict[str, Distribution] = {}
     for ep in entry_points(group=GROUP):
@@ -172,7 +172,7 @@ def plugins_uninstall(
         raise HwprofError(f"{name!r} is not an installed hwprof plugin{did_you_mean(name, known)}{listing}")
     dist_name = dist.name  # read now: importlib reads metadata lazily, and pip is about to delete it
     _pip("uninstall", *(["--yes"] if yes else []), dist_name)
-    from hwprof.cli.cache import clear
+    from .cache import clear
 
     _, removed = clear()  # what was read from the plugin must not outlive it
     echo(
@@ -226,12 +226,12 @@ def plugins_new(
     output: Annotated[Path, typer.Option("-o", "--output", metavar="DIR", help="Create the folder in DIR.")] = Path(),
 ) -> None:
     """Scaffold a plugin package in a new folder NAME: pyproject.toml, module, profile, README, test."""
-    from hwprof.cli.scaffold import names_for, plugin_files, write_package
+    from .scaffold import names_for, plugin_files, write_package
 
     names = names_for(name)
     template, systems, links = None, [], []
     if chip is not None:
-        from hwprof.service.session import current_registry as reg
+        from ..service.session import current_registry as reg
 
         r = reg()
         template = r.chip(chip)

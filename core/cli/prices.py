@@ -14,13 +14,13 @@ from typing import Annotated, Any
 import attrs
 import typer
 
-from hwprof.cli.common import FormatOpt, JsonFlag, complete_cost_models, complete_systems
-from hwprof.cli.groups import OptionGroup, grouped
-from hwprof.cli.render import LEGEND, Cell, Pairs, Table, emit, exact, number, output_format, warn
-from hwprof.cost import pricing
-from hwprof.data import records
-from hwprof.data.hookspecs import hookimpl
-from hwprof.errors import HwprofError, did_you_mean
+from ..cost import pricing
+from ..data import records
+from ..data.hookspecs import hookimpl
+from ..errors import HwprofError, did_you_mean
+from .common import FormatOpt, JsonFlag, complete_cost_models, complete_systems
+from .groups import OptionGroup, grouped
+from .render import LEGEND, Cell, Pairs, Table, emit, exact, number, output_format, warn
 
 prices_app = typer.Typer(
     help="Prices from the cost models, each dated: per hour, per chip-hour and per PFLOPS-hour.",
@@ -43,7 +43,7 @@ HEADLINE = ("fp8", "bf16")  # the precisions the list shows price-performance fo
 
 
 def _registry() -> Any:
-    from hwprof.service.session import current_registry as reg
+    from ..service.session import current_registry as reg
 
     return reg()
 
@@ -82,7 +82,7 @@ def price_json(r: Any, q: pricing.Quote) -> dict[str, Any]:
 
 
 def missing_json(cost_model: str, gap: records.MissingPrice) -> dict[str, Any]:
-    from hwprof.jsonable import source_json
+    from ..jsonable import source_json
 
     return {"cost_model": cost_model, "system": gap.system, "purchase": gap.purchase, "region": gap.region,
             "reason": gap.reason, "source": source_json(gap.source)}  # fmt: skip

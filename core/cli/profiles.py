@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from hwprof.cli.render import dump_json, echo, plural, warn
-from hwprof.data.hookspecs import hookimpl
-from hwprof.errors import HwprofError, ProfileError, did_you_mean
+from ..data.hookspecs import hookimpl
+from ..errors import HwprofError, ProfileError, did_you_mean
+from .render import dump_json, echo, plural, warn
 
 if TYPE_CHECKING:
-    from hwprof.data.registry import Registry
-    from hwprof.data.schema import ProfileSet
+    from ..data.registry import Registry
+    from ..data.schema import ProfileSet
 
 profiles_app = typer.Typer(help="Profiles without code: new, check, schema, export.", no_args_is_help=True)
 KindOption = Annotated[
@@ -29,7 +29,7 @@ KindOption = Annotated[
 
 def find(r: Registry, record_id: str, kind: str | None) -> tuple[str, Any]:
     """(kind, record) for an id of any kind; ``kind`` settles an id two kinds share."""
-    from hwprof.data.registry import PROFILE_KINDS
+    from ..data.registry import PROFILE_KINDS
 
     if kind is not None:
         kind = kind.replace("-", "_")
@@ -60,11 +60,11 @@ def profiles_new(
     kind: KindOption = None,
 ) -> None:
     """Write a new profile shaped like an existing record: its units and structure, with placeholder figures."""
-    from hwprof.data.files import write_atomic
-    from hwprof.data.registry import PROFILE_KINDS
-    from hwprof.data.schema import ID_PATTERN, load_text
-    from hwprof.data.writer import dumps
-    from hwprof.service.session import current_registry as reg
+    from ..data.files import write_atomic
+    from ..data.registry import PROFILE_KINDS
+    from ..data.schema import ID_PATTERN, load_text
+    from ..data.writer import dumps
+    from ..service.session import current_registry as reg
 
     if not ID_PATTERN.match(new_id):
         raise HwprofError(
@@ -82,7 +82,7 @@ def profiles_new(
             f"--id {new_id!r}: a {kind} with that id is already registered by {r.provider(attribute, new_id)}; "
             f"pick another id (to replace it on purpose: `hwprof profiles export {new_id}`, then set override = true)"
         )
-    from hwprof.cli.scaffold import clean_copy
+    from .scaffold import clean_copy
 
     header = (f"A {kind} made by `hwprof profiles new --from {from_id} --id {new_id}`: the template's units and\n"
               "structure, every figure a placeholder. Give each its value, source and status, then run:\n"
@@ -109,7 +109,7 @@ def profiles_check(
     if not files:
         _check_plugins()
         return
-    from hwprof.data.schema import load_file
+    from ..data.schema import load_file
 
     paths = _expand(files)
     problems: list[str] = []
@@ -124,7 +124,7 @@ def profiles_check(
     for path, line in _cross_check(loaded) if loaded else []:
         problems.append(line)
         bad.add(path)
-    from hwprof.cli.scaffold import unshipped_profile
+    from .scaffold import unshipped_profile
 
     for path, profile in loaded:
         if path not in bad:
@@ -156,11 +156,11 @@ def _expand(paths: list[Path]) -> list[Path]:
 def _check_plugins() -> None:
     """What the installed plugins register: refused records and clashing ids are problems, unusual
     figures are warnings, each plugin with what it registered."""
-    from hwprof.data import registry, verify
-    from hwprof.data.kinds import BY_ATTRIBUTE
-    from hwprof.data.registry import PROFILE_KINDS
-    from hwprof.data.schema import load_file
-    from hwprof.service.session import current as session
+    from ..data import registry, verify
+    from ..data.kinds import BY_ATTRIBUTE
+    from ..data.registry import PROFILE_KINDS
+    from ..data.schema import load_file
+    from ..service.session import current as session
 
     r = registry.get(session().settings())
     problems = list(r.warnings)  # failed plugins, refused records, ids registered twice (naming both)
@@ -193,7 +193,7 @@ def _check_plugins() -> None:
 
 
 def _counts(profile: ProfileSet) -> str:
-    from hwprof.data.schema import KINDS
+    from ..data.schema import KINDS
 
     parts = [plural(len(getattr(profile, kind)), kind.replace("_", " ")) for kind in KINDS if getattr(profile, kind)]
     return ", ".join(parts) or "no records"
@@ -202,9 +202,9 @@ def _counts(profile: ProfileSet) -> str:
 def _cross_check(loaded: list[tuple[Path, ProfileSet]]) -> list[tuple[Path, str]]:
     """What one file cannot show alone: ids clashing with the registry or each other, and systems
     naming chips or interconnects nothing provides."""
-    from hwprof.data.registry import PROFILE_KINDS
-    from hwprof.data.toml_text import locate, read_bytes
-    from hwprof.service.session import current_registry as reg
+    from ..data.registry import PROFILE_KINDS
+    from ..data.toml_text import locate, read_bytes
+    from ..service.session import current_registry as reg
 
     r = reg()
     checked = {str(path.resolve()) for path, _ in loaded}
@@ -249,7 +249,7 @@ def _resolved(origin: str) -> str:
 @profiles_app.command("schema")
 def profiles_schema() -> None:
     """Print the JSON Schema of profile files, for editors (Taplo / Even Better TOML)."""
-    from hwprof.data.json_schema import profile_schema
+    from ..data.json_schema import profile_schema
 
     echo(dump_json(profile_schema()))
 
@@ -260,9 +260,9 @@ def profiles_export(
     kind: KindOption = None,
 ) -> None:
     """Print one record as profile TOML, with the sources it cites; loading it gives the same record."""
-    from hwprof.data.registry import PROFILE_KINDS
-    from hwprof.data.writer import dumps
-    from hwprof.service.session import current_registry as reg
+    from ..data.registry import PROFILE_KINDS
+    from ..data.writer import dumps
+    from ..service.session import current_registry as reg
 
     r = reg()
     kind, record = find(r, record_id, kind)

@@ -14,8 +14,8 @@ from typing import Any
 
 import attrs
 
-from hwprof.data.printable import printable
-from hwprof.errors import HwprofError
+from ..data.printable import printable
+from ..errors import HwprofError
 
 # Marks a figure that is not official, in tables; the legend says what each means.
 STATUS_MARK = {"official": "", "reported": " (r)", "derived": " (d)", "estimated": " (e)"}

@@ -16,11 +16,11 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import records
-from hwprof.data.schema import ID_PATTERN
-from hwprof.data.writer import dumps
-from hwprof.errors import HwprofError
-from hwprof.version import __version__
+from ..data import records
+from ..data.schema import ID_PATTERN
+from ..data.writer import dumps
+from ..errors import HwprofError
+from ..version import __version__
 
 # PEP 508 distribution names.
 DIST_NAME = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
@@ -201,7 +201,7 @@ def write_package(parent: Path, names: Names, files: dict[str, str]) -> Path:
         raise HwprofError(f"-o {parent}: not a folder; create it first or pass another")
     if target.exists() or target.is_symlink():
         raise HwprofError(f"{target}: already exists; remove it or pass another name or -o DIR")
-    from hwprof.data.files import folder_mode
+    from ..data.files import folder_mode
 
     try:
         building = Path(tempfile.mkdtemp(dir=parent, prefix=f".{names.dist}."))

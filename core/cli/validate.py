@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
-from hwprof.cli.common import FormatOpt, JsonFlag
-from hwprof.cli.render import Cell, Table, emit, number, output_format, plural, warn
-from hwprof.data.hookspecs import hookimpl
-from hwprof.errors import HwprofError
-from hwprof.service.session import current_registry
+from ..data.hookspecs import hookimpl
+from ..errors import HwprofError
+from ..service.session import current_registry
+from .common import FormatOpt, JsonFlag
+from .render import Cell, Table, emit, number, output_format, plural, warn
 
 
 def validate_cmd(
@@ -20,11 +20,11 @@ def validate_cmd(
 ) -> None:
     """Run the estimators on published results, each under constants fitted without its document
     (leave-one-source-out): error and range coverage by chip, stack and kind."""
-    from hwprof.perf.fit import loso
+    from ..perf.fit import loso
 
     if role not in (None, "calibration", "validation"):
         raise HwprofError(f"--role {role}: use 'calibration' or 'validation'")
-    from hwprof.cli.progress import Progress
+    from .progress import Progress
 
     with Progress("validate: each published run under constants fitted without its source"):
         out = loso.run(current_registry(), role)
@@ -94,7 +94,7 @@ def _refused(case: dict[str, Any]) -> str:
     """Why a published layout runs flagged: memory, or another of the model's rules (named)."""
     if case["layout_fits"]:
         return ""
-    from hwprof.perf.train.layout import RULE_TEXT
+    from ..perf.train.layout import RULE_TEXT
 
     refused = case.get("layout_refused", "memory")
     if refused == "memory":

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 
 import attrs
 
-from hwprof.cost import pricing
-from hwprof.data import records
-from hwprof.errors import HwprofError, did_you_mean
+from ..data import records
+from ..errors import HwprofError, did_you_mean
+from . import pricing
 
 Quote = records.Quote
 

@@ -12,8 +12,8 @@ import os
 
 import attrs
 
-from hwprof.data import checks, records
-from hwprof.errors import HwprofError, did_you_mean
+from ..data import checks, records
+from ..errors import HwprofError, did_you_mean
 
 DEFAULT_STALE_DAYS = records.DEFAULT_STALE_DAYS
 STALE_DAYS_ENV = "HWPROF_PRICE_STALE_DAYS"
@@ -102,7 +102,7 @@ def quote(
         if type(cost_model) is records.CostModel:
             found = ask()
         else:  # a plugin's object: what it prints or raises is contained like any plugin call
-            from hwprof.data.plugin_calls import call_plugin
+            from ..data.plugin_calls import call_plugin
 
             found = call_plugin(f"cost model {cost_model.id!r}", "its quote", ask)
     except LookupError as exc:

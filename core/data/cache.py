@@ -48,7 +48,7 @@ def folder() -> Path | None:
             return Path(custom)
         _warn_once(f"HWPROF_CACHE_DIR={custom}: {problem}; using the default cache folder "
                    "(unset it, or point it at a folder of your own)")  # fmt: skip
-    from hwprof.data.places import user_cache_dir
+    from .places import user_cache_dir
 
     default = user_cache_dir()
     problem = _unusable(default)
@@ -115,7 +115,7 @@ def cached(kind: str, key: str, build: Callable[[], T]) -> T:
     place = folder()
     if place is None:
         return build()
-    from hwprof.version import __version__
+    from ..version import __version__
 
     digest = _hasher()
     digest.update(f"{FORMAT}\0{__version__}\0{code_digest()}\0{kind}\0{key}".encode("utf-8", "surrogatepass"))

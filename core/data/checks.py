@@ -27,7 +27,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.errors import HwprofError
+from ..errors import HwprofError
 
 # Profile numbers with no bound of their own: positive, and inside what float arithmetic over a
 # handful of products and quotients stays finite with (1e-9 x 1e18 chains never reach 1e308).

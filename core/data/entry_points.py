@@ -19,7 +19,7 @@ def entry_points() -> list[tuple[str, str, str]]:
     the usual start, with nothing installed or removed since the last one, skips importing
     ``importlib.metadata`` (a tenth of start-up). Any install, upgrade or removal misses.
     """
-    from hwprof.data.cache import cached
+    from .cache import cached
 
     return cached("entry-points", _installed_fingerprint(), _read_entry_points)
 

@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from hwprof.errors import HwprofError
+from ..errors import HwprofError
 
 BOM = "\ufeff"
 

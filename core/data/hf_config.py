@@ -15,8 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from hwprof.data import checks, records, shape
-from hwprof.errors import HwprofError
+from ..errors import HwprofError
+from . import checks, records, shape
 
 MAX_CONFIG_BYTES = 10_000_000  # a config.json is a few kB; tokenizer files are not configs
 CONFIG_LIMITS = {"num_hidden_layers": 100_000, "max_position_embeddings": 1_000_000_000}
@@ -78,7 +78,7 @@ def from_hf_config(path: Path) -> records.Workload:
     """Read a Hugging Face ``config.json`` (read locally, never fetched) into a Workload."""
     import json
 
-    from hwprof.data.files import read_text
+    from .files import read_text
 
     def fail(message: str) -> HwprofError:
         return HwprofError(message, subject="model_config", value=path)

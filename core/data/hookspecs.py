@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-from hwprof.data import records
+from . import records
 
 if TYPE_CHECKING:
     import typer

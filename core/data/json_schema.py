@@ -15,9 +15,9 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import checks, records
-from hwprof.data.rules import FIELD_BOUNDS, KEYED_BY, PLAUSIBLE, WHEN_MISSING
-from hwprof.data.schema import ID_PATTERN, KINDS, SCHEMA_VERSION, hints, user_fields
+from . import checks, records
+from .rules import FIELD_BOUNDS, KEYED_BY, PLAUSIBLE, WHEN_MISSING
+from .schema import ID_PATTERN, KINDS, SCHEMA_VERSION, hints, user_fields
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 

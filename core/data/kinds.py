@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from hwprof.data import records
+from . import records
 
 
 @attrs.frozen

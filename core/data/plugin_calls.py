@@ -42,7 +42,7 @@ class GaveUp(BaseException):
 
 
 def _note(text: str) -> None:
-    from hwprof.data.printable import printable
+    from .printable import printable
 
     sys.stderr.write(f"warning: {printable(text)}\n")
     sys.stderr.flush()
@@ -68,7 +68,7 @@ def _timeout(raw: str) -> float:
 
 def exception_line(exc: BaseException) -> str:
     """``Type: first line of the message`` (``SystemExit: 3`` for an exit)."""
-    from hwprof.errors import ProfileError
+    from ..errors import ProfileError
 
     if isinstance(exc, ProfileError):
         return "its profile is invalid: " + "; ".join(exc.problems)
@@ -176,7 +176,7 @@ def call_plugin(plugin: str, what: str, call: Callable[[], T]) -> T:
     """``call()`` into a plugin's object at run time (a cost model's quote, say): its output and
     failures contained as in ``contained``, a failure raised as one ``HwprofError`` naming it.
     ``LookupError`` and ``HwprofError`` pass: they are how a plugin says "no such thing"."""
-    from hwprof.errors import HwprofError
+    from ..errors import HwprofError
 
     passed: list[BaseException] = []
 

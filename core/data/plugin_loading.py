@@ -11,9 +11,9 @@ from typing import Any
 import attrs
 import pluggy
 
-from hwprof.data import hookspecs, plugin_calls
-from hwprof.data.entry_points import GROUP, entry_points, load_object, load_target
-from hwprof.errors import did_you_mean
+from ..errors import did_you_mean
+from . import hookspecs, plugin_calls
+from .entry_points import GROUP, entry_points, load_object, load_target
 
 BUILTIN_DIST = "hwprof"
 BUILTIN_MODULE_PREFIX = "hwprof.plugins."

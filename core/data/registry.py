@@ -17,9 +17,9 @@ from typing import Any
 import attrs
 import pluggy
 
-from hwprof.data import kinds, plugin_calls, records, verify
-from hwprof.data.plugin_loading import LoadedPlugins, PluginInfo, load_modules, load_problems, skipped
-from hwprof.errors import HwprofError, ProfileError, did_you_mean
+from ..errors import HwprofError, ProfileError, did_you_mean
+from . import kinds, plugin_calls, records, verify
+from .plugin_loading import LoadedPlugins, PluginInfo, load_modules, load_problems, skipped
 
 # Derived from hwprof.data.kinds, where the kinds of record are listed once.
 # hook name -> (registry attribute, record type, word used in messages)
@@ -49,7 +49,7 @@ def _user_profile_dirs() -> list[Path]:
     dirs = [Path(p) for p in os.environ.get("HWPROF_PROFILE_PATH", "").split(os.pathsep) if p]
     if os.environ.get("HWPROF_NO_USER_PROFILES"):
         return dirs
-    from hwprof.data.places import user_config_dir
+    from .places import user_config_dir
 
     return [Path(user_config_dir()) / "profiles", *dirs]
 
@@ -200,7 +200,7 @@ class _Collector:
         return found, ""
 
     def load_profile_dirs(self) -> None:
-        from hwprof.data.schema import load_file
+        from .schema import load_file
 
         seen: set[str] = set()
         for folder in self.settings.profile_dirs:

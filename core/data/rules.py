@@ -9,9 +9,9 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import checks, records
-from hwprof.data.checks import Bound
-from hwprof.errors import did_you_mean
+from ..errors import did_you_mean
+from . import checks, records
+from .checks import Bound
 
 # Numbers with a range of their own; any other whole number is a count up to a billion, any other
 # number lies between 1e-9 and 1e18 (hwprof.data.checks says why). A figure's value takes the
@@ -92,7 +92,7 @@ def _check_interconnect(raw: dict[str, Any]) -> list[tuple[str, str]]:
 def _check_workload(raw: dict[str, Any]) -> list[tuple[str, str]]:
     """Counts that only make sense together (``hwprof.data.shape``: the one check for every way a
     shape arrives)."""
-    from hwprof.data import shape
+    from . import shape
 
     return [(f".{field}", message) for field, message in shape.problems(**{k: raw.get(k) for k in shape.FIELDS})]
 

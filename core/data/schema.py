@@ -20,9 +20,10 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import checks, kinds, records
-from hwprof.data.checks import Bound
-from hwprof.data.rules import (
+from ..errors import ProfileError, close_matches, did_you_mean
+from . import checks, kinds, records
+from .checks import Bound
+from .rules import (
     DEFAULT_COUNT,
     DEFAULT_NUMBER,
     FIELD_BOUNDS,
@@ -31,8 +32,7 @@ from hwprof.data.rules import (
     RULES_VERSION,
     Plausible,
 )
-from hwprof.data.toml_text import locate, parse_text, read_bytes
-from hwprof.errors import ProfileError, close_matches, did_you_mean
+from .toml_text import locate, parse_text, read_bytes
 
 SCHEMA_VERSION = 1
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._+-]{0,63}$")
@@ -221,7 +221,7 @@ def load_text(text: str, origin: str) -> ProfileSet:
 
     Parsed files are cached on disk by their text (``hwprof.data.cache``); errors are not.
     """
-    from hwprof.data.cache import cached
+    from .cache import cached
 
     profile = cached("profile", f"{model_signature()}\0{origin}\0{text}", lambda: _load_text(text, origin))
     for kind in KINDS:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwprof.data import checks
+from . import checks
 
 FIELDS = ("params", "active_params", "layers", "hidden", "heads", "kv_heads", "head_dim", "experts",
           "experts_per_token")  # fmt: skip

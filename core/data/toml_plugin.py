@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hwprof.data.hookspecs import hookimpl
-from hwprof.data.kinds import KINDS, Kind
-from hwprof.data.schema import ProfileSet, load_resource
+from .hookspecs import hookimpl
+from .kinds import KINDS, Kind
+from .schema import ProfileSet, load_resource
 
 
 class TomlPlugin:

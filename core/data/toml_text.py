@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hwprof.errors import HwprofError, ProfileError
+from ..errors import HwprofError, ProfileError
 
 MAX_FILE_BYTES = 2_000_000
 MAX_DEPTH = 12
@@ -64,7 +64,7 @@ def parse_text(text: str, origin: str) -> dict[str, Any]:
 
 def read_bytes(path: Path) -> str:
     """A profile file's text: a regular file, at most MAX_FILE_BYTES, UTF-8 (a BOM is dropped)."""
-    from hwprof.data.files import read_text
+    from .files import read_text
 
     try:
         return read_text(path, MAX_FILE_BYTES, "profile")

@@ -12,12 +12,12 @@ from typing import Any
 
 import attrs
 
-from hwprof.data.kinds import Kind
+from .kinds import Kind
 
 
 def problems(record: Any, kind: Kind) -> list[str]:
     """What is wrong with ``record`` as a ``kind``, each as one line; empty when it is fine."""
-    from hwprof.data.schema import was_read
+    from .schema import was_read
 
     if was_read(record):
         return []
@@ -38,8 +38,8 @@ def unusual(record: Any, kind: Kind) -> list[str]:
 
 
 def _read_again(record: Any, kind: Kind, warnings: bool = False) -> list[str]:
-    from hwprof.data import schema, writer
-    from hwprof.errors import ProfileError
+    from ..errors import ProfileError
+    from . import schema, writer
 
     label = f"{kind.word} {getattr(record, 'id', '?')!r}"
     try:
@@ -56,7 +56,7 @@ def _read_again(record: Any, kind: Kind, warnings: bool = False) -> list[str]:
 
 def _behaviour(model: Any, kind: Kind) -> list[str]:
     """A cost model with behaviour: a valid id and name, and the members the protocol names."""
-    from hwprof.data.schema import ID_PATTERN
+    from .schema import ID_PATTERN
 
     found = []
     ident, name = getattr(model, "id", None), getattr(model, "name", None)

@@ -7,9 +7,9 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import records
-from hwprof.data.schema import KINDS, SCHEMA_VERSION, user_fields
-from hwprof.errors import ProfileError
+from ..errors import ProfileError
+from . import records
+from .schema import KINDS, SCHEMA_VERSION, user_fields
 
 
 def unstructure(value: Any) -> Any:

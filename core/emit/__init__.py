@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hwprof.emit.base import (
+from ..errors import HwprofError
+from .base import (
     Arg,
     Emitted,
     Emitter,
@@ -27,14 +28,13 @@ from hwprof.emit.base import (
     stage_counts,
     uneven_ends,
 )
-from hwprof.errors import HwprofError
 
 __all__ = ["Arg", "Emitted", "Emitter", "ServePick", "TrainPick", "arg", "bash_array", "builtin", "emitters", "flat",
            "header", "interleaved_counts", "megatron_layout", "stage_counts", "uneven_ends", "write"]  # fmt: skip
 
 
 def builtin() -> list[Emitter]:
-    from hwprof.emit import bridge, megatron, sglang, torchtitan, trtllm, vllm
+    from . import bridge, megatron, sglang, torchtitan, trtllm, vllm
 
     return [megatron.EMITTER, bridge.EMITTER, torchtitan.EMITTER, vllm.EMITTER, sglang.EMITTER, trtllm.EMITTER]
 

@@ -10,7 +10,7 @@ KEY=VALUE overrides); the fields are those of the Megatron Core dataclasses the 
 
 from __future__ import annotations
 
-from hwprof.emit.base import (
+from .base import (
     Arg,
     Emitted,
     Emitter,

@@ -10,7 +10,7 @@ ModelParallelConfig (megatron/core/model_parallel_config.py), TransformerConfig
 
 from __future__ import annotations
 
-from hwprof.emit.base import (
+from .base import (
     Arg,
     Emitted,
     Emitter,

@@ -9,20 +9,20 @@ from typing import Any
 
 import attrs
 
-from hwprof import emit
-from hwprof.emit.base import Emitter, ServePick, TrainPick
-from hwprof.errors import HwprofError
-from hwprof.service import estimate as service_estimate
-from hwprof.service.estimate import published_chips
-from hwprof.service.session import current_registry
+from .. import emit
+from ..errors import HwprofError
+from ..service import estimate as service_estimate
+from ..service.estimate import published_chips
+from ..service.session import current_registry
+from .base import Emitter, ServePick, TrainPick
 
 
 def plugin_emitters() -> list[Emitter]:
     """Emitters plugins register (``hwprof_register_emitters``); a plugin whose hook fails is skipped
     with a warning, as one whose commands fail."""
-    from hwprof.data import plugin_calls, registry
-    from hwprof.service.session import current as session
-    from hwprof.service.session import warn
+    from ..data import plugin_calls, registry
+    from ..service.session import current as session
+    from ..service.session import warn
 
     manager = registry.modules(session().settings()).manager
     found: list[Any] = []
@@ -51,7 +51,7 @@ def nodes_of(system: Any, cluster: Any) -> int:
 
 def train_pick(work: Any, layout_text: str, seq_len: int, batch_seqs: int, precision: str, chips: int,
                chips_per_node: int, ranks_per_chip: int, summary: tuple[str, ...]) -> Any:  # fmt: skip
-    from hwprof.perf.train import layout
+    from ..perf.train import layout
 
     lay = layout.parse(layout_text, chips * ranks_per_chip)
     return TrainPick(work, lay, seq_len, batch_seqs, precision, chips, chips_per_node, ranks_per_chip, summary)
@@ -73,8 +73,8 @@ def train_plan_pick(work: Any, row: Any, precision: str, tokens: float) -> Any:
 def reestimate(work: Any, row: Any, precision: str, tokens: float) -> Any:  # fmt: skip
     """A plan's pick estimated alone, as the plan did (same batch, the searched layouts' range): the same
     figures, with the step breakdown and what the range rests on."""
-    from hwprof.perf.cluster import cluster_for
-    from hwprof.perf.train import training
+    from ..perf.cluster import cluster_for
+    from ..perf.train import training
 
     registry, published = current_registry(), published_chips("train")
     system = registry.system(row.system)
@@ -113,9 +113,9 @@ def serve_plan_estimate(work: Any, d: Any, rate: float, input_tokens: int, outpu
     aggregated deployment (a ServeEstimate), the prefill and the decode pool's for a disaggregated one
     (a DisaggEstimate). Their KV caches set how many sequences each engine must allow; the breakdown
     feeds the report."""
-    from hwprof.perf.cluster import cluster_for
-    from hwprof.perf.serve import disagg, search, serving
-    from hwprof.perf.serve import layout as sl
+    from ..perf.cluster import cluster_for
+    from ..perf.serve import disagg, search, serving
+    from ..perf.serve import layout as sl
 
     registry, published = current_registry(), published_chips("serve")
     system = registry.system(d.system)

@@ -7,7 +7,7 @@ Written against SGLang v0.5 (python/sglang/srt/server_args.py, ServerArgs: each 
 
 from __future__ import annotations
 
-from hwprof.emit.base import Arg, Emitted, Emitter, ServePick, arg, bash_array, flat, header
+from .base import Arg, Emitted, Emitter, ServePick, arg, bash_array, flat, header
 
 TARGETS = "SGLang v0.5 (python/sglang/srt/server_args.py: ServerArgs)"
 KV = {"bf16": "auto", "fp16": "auto", "fp8": "fp8_e4m3"}

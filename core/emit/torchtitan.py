@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwprof.emit.base import Emitted, Emitter, TrainPick, header, stage_counts
+from .base import Emitted, Emitter, TrainPick, header, stage_counts
 
 TARGETS = "torchtitan v0.2.2 (torchtitan/config/job_config.py)"
 

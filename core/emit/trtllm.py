@@ -7,7 +7,7 @@ kv_cache_config.dtype and enable_attention_dp).
 
 from __future__ import annotations
 
-from hwprof.emit.base import Emitted, Emitter, ServePick, arg, bash_array, flat, header
+from .base import Emitted, Emitter, ServePick, arg, bash_array, flat, header
 
 TARGETS = "TensorRT-LLM 1.2 (trtllm-serve, PyTorch backend)"
 

@@ -9,7 +9,7 @@ attention with expert parallel MoE layers (-dp N -tp 1 --enable-expert-parallel)
 
 from __future__ import annotations
 
-from hwprof.emit.base import Arg, Emitted, Emitter, ServePick, arg, bash_array, flat, header
+from .base import Arg, Emitted, Emitter, ServePick, arg, bash_array, flat, header
 
 TARGETS = "vLLM v0.11 (vllm/engine/arg_utils.py: EngineArgs.add_cli_args)"
 KV = {"bf16": "auto", "fp16": "auto", "fp8": "fp8"}

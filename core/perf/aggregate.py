@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwprof.data import records
-from hwprof.jsonable import source_json
+from ..data import records
+from ..jsonable import source_json
 
 
 def _total(figure: records.Figure | None, count: int, per_chip_unit: str, scale: float = 1.0) -> dict[str, Any] | None:

@@ -12,9 +12,9 @@ from typing import Any
 
 import attrs
 
-from hwprof.cost.pricing import Quote
-from hwprof.data import records
-from hwprof.errors import HwprofError
+from ..cost.pricing import Quote
+from ..data import records
+from ..errors import HwprofError
 
 USABLE_MEMORY_FRACTION = 0.9  # runtime, fragmentation and buffers take the rest
 
@@ -46,7 +46,7 @@ class Cluster:
 def cluster_for(
     chip: records.Chip, chips: int, system: records.System | None, interconnects: dict[str, records.Interconnect]
 ) -> Cluster:
-    from hwprof.perf import comm
+    from . import comm
 
     up = out = None
     domain = 1

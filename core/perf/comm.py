@@ -32,7 +32,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.perf.arith import SCALAR
+from .arith import SCALAR
 
 # When a profile gives no achievable efficiency, collectives reach this share of the link's
 # per-direction bandwidth (a judgement: NCCL-style bus bandwidth on switched links is 75-90%).

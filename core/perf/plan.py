@@ -11,12 +11,12 @@ from typing import Any
 
 import attrs
 
-from hwprof.cost.pricing import Quote
-from hwprof.data.records import Workload
-from hwprof.errors import HwprofError
-from hwprof.perf.cluster import cluster_for
-from hwprof.perf.train import search, training
-from hwprof.perf.train.training import Span
+from ..cost.pricing import Quote
+from ..data.records import Workload
+from ..errors import HwprofError
+from .cluster import cluster_for
+from .train import search, training
+from .train.training import Span
 
 MAX_SYSTEMS = 1 << 13
 GAIN_TO_CONTINUE = 0.97  # keep doubling the count while the time falls below this share

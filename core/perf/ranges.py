@@ -48,9 +48,9 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from hwprof.data import records
-from hwprof.perf import range_table
-from hwprof.perf.efficiency import Default
+from ..data import records
+from . import range_table
+from .efficiency import Default
 
 NOMINAL = 0.9
 KINDS = ("train", "serve", "search")

@@ -12,13 +12,13 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import records
-from hwprof.data.registry import Registry
-from hwprof.perf import efficiency as eff
-from hwprof.perf import ranges
-from hwprof.perf.train import layout, search, training
-from hwprof.perf.train.job import Constants, Job, default_batch_tokens, job_for
-from hwprof.perf.train.step import step
+from ..data import records
+from ..data.registry import Registry
+from . import efficiency as eff
+from . import ranges
+from .train import layout, search, training
+from .train.job import Constants, Job, default_batch_tokens, job_for
+from .train.step import step
 
 
 @attrs.frozen
@@ -108,7 +108,7 @@ def predict(case: records.ValidationCase, reg: Registry, searched: bool = False,
         if band is not None:
             got["low"], got["high"] = train_span(case, run, band)
         return got
-    from hwprof.perf.serve import cases as serve_cases
+    from .serve import cases as serve_cases
 
     return {**serve_cases.predict(case, reg, band=band), "extrapolated": ""}
 

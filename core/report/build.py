@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hwprof.emit import picks
-from hwprof.report.plans import serve_page, train_page
-from hwprof.service.session import current_registry
+from ..emit import picks
+from ..service.session import current_registry
+from .plans import serve_page, train_page
 
 
 def _links(registry: Any, system: Any) -> list[Any]:

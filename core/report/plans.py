@@ -9,9 +9,9 @@ from typing import Any
 
 import attrs
 
-from hwprof.data.records import Figure
-from hwprof.report import page, para, pre, table
-from hwprof.report.svg import Point, bars, scatter
+from ..data.records import Figure
+from . import page, para, pre, table
+from .svg import Point, bars, scatter
 
 
 def figures_of(record: Any, prefix: str = "") -> list[list[str]]:

@@ -9,10 +9,10 @@ from typing import Any
 
 import attrs
 
-from hwprof.errors import HwprofError
-from hwprof.service import costs
-from hwprof.service.estimate import published_chips
-from hwprof.service.session import current_registry
+from ..errors import HwprofError
+from . import costs
+from .estimate import published_chips
+from .session import current_registry
 
 
 def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[list[str], str]:
@@ -49,9 +49,9 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
                          cost_models: list[str] | None = None, region: str | None = None,
                          purchase: str = "on-demand", global_batch_tokens: float | None = None) -> Comparison:  # fmt: skip
     """What ``compare train`` shows, as data (also ``hwprof.compare_train``)."""
-    from hwprof.jsonable import to_json
-    from hwprof.perf import cluster
-    from hwprof.perf.train import training
+    from ..jsonable import to_json
+    from ..perf import cluster
+    from ..perf.train import training
 
     r = current_registry()
     models, _ = costs.cost_models(cost_models)
@@ -102,7 +102,7 @@ def _job_chips(work: Any, system: Any, chip: Any, interconnects: dict[str, Any],
                seq_len: int | None, batch: int | None) -> int:  # fmt: skip
     """The job ``estimate`` would run: one system when the model is known only by its size (no layout
     to fit), else the fewest systems on which some layout fits."""
-    from hwprof.perf import plan
+    from ..perf import plan
 
     if not (work.layers and work.hidden and work.heads):
         return int(system.chips)
@@ -153,9 +153,9 @@ def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None 
                          purchase: str = "on-demand") -> Comparison:  # fmt: skip
     """What ``compare serve`` shows, as data (also ``hwprof.compare_serve``); ``batch`` is the
     concurrency (users in a closed loop)."""
-    from hwprof.perf import cluster
-    from hwprof.perf.serve import layout as serve_layout
-    from hwprof.perf.serve import serving
+    from ..perf import cluster
+    from ..perf.serve import layout as serve_layout
+    from ..perf.serve import serving
 
     r = current_registry()
     models, _ = costs.cost_models(cost_model)

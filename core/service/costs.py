@@ -7,8 +7,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from hwprof.errors import HwprofError, did_you_mean
-from hwprof.service.session import current_registry, note, warn
+from ..errors import HwprofError, did_you_mean
+from .session import current_registry, note, warn
 
 COST_MODEL_ENV = "HWPROF_COST_MODEL"
 
@@ -34,7 +34,7 @@ def model_names(cost_model: str | Sequence[str] | None) -> list[str] | None:
 
 def cost_models(cost_model: str | Sequence[str] | None) -> tuple[list[Any], bool]:
     """(the cost models to price with, whether they were named): every one loaded unless filtered."""
-    from hwprof.cost import choice
+    from ..cost import choice
 
     names = model_names(cost_model)
     if names == []:
@@ -47,7 +47,7 @@ def prices(system: Any, cost_model: str | Sequence[str] | None, purchase: str, r
 
     A cost model named on its own, with the purchase left at on-demand, prices its own way when it
     has no on-demand price (an ownership model quotes 'ownership')."""
-    from hwprof.cost import choice
+    from ..cost import choice
 
     models, named = cost_models(cost_model)
     options = purchase_options(purchase, region, models)
@@ -79,7 +79,7 @@ def quote_for(cost_model: str | Sequence[str] | None, target: Any, purchase: str
 
 def purchase_options(purchase: str, region: str | None, cost_models: list[Any]) -> list[str]:
     """The purchase options in order of preference, after checking them and ``region``."""
-    from hwprof.cost import pricing
+    from ..cost import pricing
 
     options = parse_purchase(purchase)
     if region is not None:
@@ -90,7 +90,7 @@ def purchase_options(purchase: str, region: str | None, cost_models: list[Any]) 
 def parse_purchase(purchase: str) -> list[str]:
     """``purchase`` ("on-demand", or "spot,on-demand" in order of preference) as checked options: the one
     reading of the option for every command; nothing given is refused, not read as "no price"."""
-    from hwprof.cost import pricing
+    from ..cost import pricing
 
     if not isinstance(purchase, str):
         raise HwprofError(f"must be text such as 'on-demand' or 'spot,on-demand', got {type(purchase).__name__}",

@@ -7,15 +7,15 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import records
-from hwprof.errors import HwprofError
-from hwprof.service.session import current_registry, warn
+from ..data import records
+from ..errors import HwprofError
+from .session import current_registry, warn
 
 
 def published_chips(kind: str) -> Any:
     """The chips with published results of this kind on file (``perf.ranges.own_chips``); a chip whose
     record an override replaced is not among them: the runs were measured on the chip it replaced."""
-    from hwprof.perf import ranges
+    from ..perf import ranges
 
     r = current_registry()
     replaced = {key for attribute, key in r.overridden if attribute == "chips"}
@@ -80,8 +80,8 @@ def fits_at_all(work: records.Workload, target: Any) -> None:
     chip (``perf.train.memory``: 2 + 2 + 12 bytes per parameter at the least, with 16-bit gradients,
     fully sharded), before activations: what an estimate with no layout (a given ``mfu``, a model
     known by ``params``) must still pass."""
-    from hwprof.perf.train.job import Constants
-    from hwprof.perf.train.memory import OPTIMIZER_BYTES, WEIGHT_BYTES
+    from ..perf.train.job import Constants
+    from ..perf.train.memory import OPTIMIZER_BYTES, WEIGHT_BYTES
 
     least = work.params * (WEIGHT_BYTES + 2 + OPTIMIZER_BYTES) / target.chips
     usable = target.chip.memory_bytes * attrs.fields(Constants).usable_memory.default
@@ -99,8 +99,8 @@ def train(work: records.Workload, target: Any, tokens: float, *, precision: str 
           stack: str | None = None) -> Any:  # fmt: skip
     """A training run's time, memory, cost and energy on ``target`` (``perf.train.training``), on the
     chip's default software stack or ``stack``."""
-    from hwprof.perf import ranges
-    from hwprof.perf.train import training
+    from ..perf import ranges
+    from ..perf.train import training
 
     r = current_registry()
     if stack is not None and not stack.strip():
@@ -118,7 +118,7 @@ def train(work: records.Workload, target: Any, tokens: float, *, precision: str 
 def serve_layout(work: records.Workload, target: Any, layout: str | None, precision: str, kv_precision: str,
                  chunk_tokens: int) -> Any:  # fmt: skip
     """The serving layout the user gave, or the default one (stated in the result's assumptions)."""
-    from hwprof.perf.serve import layout as serve_layouts
+    from ..perf.serve import layout as serve_layouts
 
     if chunk_tokens < 1:
         raise HwprofError(f"the chunked-prefill budget must be at least 1 token, got {chunk_tokens}")
@@ -131,7 +131,7 @@ def serve_layout(work: records.Workload, target: Any, layout: str | None, precis
 
 def serve(work: records.Workload, target: Any, lay: Any, traffic: Any, quote: Any = None) -> Any:
     """Latency, throughput, memory and cost of ``lay`` on ``target`` under ``traffic`` (``perf.serve.serving``)."""
-    from hwprof.perf.serve import serving
+    from ..perf.serve import serving
 
     result = serving.estimate_serve(work, target, lay, traffic, quote, published_chips=published_chips("serve"))
     return _said(finite(result, "the traffic and shape given are"), target)
@@ -139,7 +139,7 @@ def serve(work: records.Workload, target: Any, lay: Any, traffic: Any, quote: An
 
 def peak(target: Any) -> dict[str, Any]:
     """Aggregate peaks (dense and sparse per precision), memory, bandwidth and power of ``target``."""
-    from hwprof.perf.aggregate import aggregate_chips, aggregate_system
+    from ..perf.aggregate import aggregate_chips, aggregate_system
 
     if target.system is not None:
         return aggregate_system(target.system, target.chip, current_registry().interconnects,
@@ -151,7 +151,7 @@ def peak(target: Any) -> dict[str, Any]:
 def serve_options(spec_tokens: int = 0, spec_accepted: float | None = None, prefix_cached: float = 0.0) -> Any:
     """Speculative decoding (``spec_tokens`` drafted per step, ``spec_accepted`` tokens emitted per step on
     average) and prefix caching (``prefix_cached``: the share of each prompt already cached)."""
-    from hwprof.perf.serve import options
+    from ..perf.serve import options
 
     if spec_tokens < 0 or spec_tokens > 16:
         raise HwprofError("draft 0 to 16 tokens per step", subject="spec_tokens", value=spec_tokens)
@@ -177,10 +177,10 @@ def serve_disaggregated(work: records.Workload, target: Any, prefill_layout: str
     prompts to a decode pool (``layout``, default: tensor parallel over one scale-up domain) on
     ``decode_system`` (default the same); with one kind of system the decode workers fill what the
     prefill pool leaves of ``target``, on another one system of it (``perf.serve.disagg``)."""
-    from hwprof.perf import cluster as clusters
-    from hwprof.perf.serve import disagg
-    from hwprof.perf.serve import layout as serve_layouts
-    from hwprof.service.costs import quote_for
+    from ..perf import cluster as clusters
+    from ..perf.serve import disagg
+    from ..perf.serve import layout as serve_layouts
+    from .costs import quote_for
 
     r = current_registry()
     if chunk_tokens < 1:

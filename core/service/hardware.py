@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwprof.errors import HwprofError
-from hwprof.service.session import current_registry, warn
+from ..errors import HwprofError
+from .session import current_registry, warn
 
 
 def cluster_from(system_id: str | None, count: int, chip_id: str | None, chips: int | None) -> Any:
     """The ``perf.cluster.Cluster`` named: ``system_id`` x ``count`` (or ``chips`` of it, in whole
     systems), or ``chips`` x ``chip_id`` with no system around them."""
-    from hwprof.perf import cluster
+    from ..perf import cluster
 
     r = current_registry()
     if (system_id is None) == (chip_id is None):

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hwprof.data import records
-from hwprof.errors import HwprofError
-from hwprof.service.costs import cost_models, prices
-from hwprof.service.estimate import published_chips
-from hwprof.service.session import current_registry
+from ..data import records
+from ..errors import HwprofError
+from .costs import cost_models, prices
+from .estimate import published_chips
+from .session import current_registry
 
 
 def _priced(systems: Sequence[str] | None, cost_model: str | Sequence[str] | None, purchase: str,
@@ -60,7 +60,7 @@ def plan_train(work: records.Workload, candidates: list[tuple[Any, Any, list[Any
     """Systems x counts x layouts x quotes: the frontier, the cheapest meeting the deadline, the fastest
     within the budget (``perf.plan``); ``robust`` judges the goals at the slow end of each range,
     ``headroom_gib`` (default ``perf.plan.HEADROOM_GIB``) is memory every chip keeps free."""
-    from hwprof.perf import plan
+    from ..perf import plan
 
     return plan.plan_train(work, candidates, current_registry().interconnects, tokens, precision, seq_len, deadline_s,
                            budget, top, global_batch_seqs, published_chips("train"), robust=robust,
@@ -77,7 +77,7 @@ def plan_serve(work: records.Workload, candidates: list[tuple[Any, Any, Any]], r
     """The cheapest deployment per system meeting the targets at the rate, and the frontier (``perf.serve.search``):
     aggregated and disaggregated ``deployments``, with speculative decoding and prefix caching
     (``serve_options``, ``estimate.serve_options``)."""
-    from hwprof.perf.serve import options, search
+    from ..perf.serve import options, search
 
     for kind in deployments:
         if kind not in (search.AGGREGATED, search.DISAGGREGATED):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import attrs
 
-from hwprof.data import registry
+from ..data import registry
 
 
 @attrs.define(eq=False, repr=False)  # no eq/repr: each attrs method costs start-up time

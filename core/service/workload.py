@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hwprof.data import records
-from hwprof.errors import HwprofError
-from hwprof.service.session import current_registry
+from ..data import records
+from ..errors import HwprofError
+from .session import current_registry
 
 
 def resolve(
@@ -23,7 +23,7 @@ def resolve(
 ) -> records.Workload:
     """The workload named by exactly one of ``model`` (a preset id, a config.json path or a Workload),
     ``params`` (with the shape where known) or ``model_config``. ``seq_len`` is kept for counts."""
-    from hwprof.data import hf_config
+    from ..data import hf_config
 
     if isinstance(model, records.Workload):
         return model
@@ -37,7 +37,7 @@ def resolve(
         return current_registry().workload(str(model))
     if model_config:
         return hf_config.from_hf_config(model_config)
-    from hwprof.data import shape
+    from ..data import shape
 
     assert params is not None
     counts = {"params": params, "active_params": active_params, "layers": layers, "hidden": hidden, "heads": heads,

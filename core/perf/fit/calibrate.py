@@ -16,11 +16,11 @@ from typing import Any
 
 import attrs
 
-from hwprof.data.registry import Registry
-from hwprof.perf import efficiency as eff
-from hwprof.perf import validate
-from hwprof.perf.train import training
-from hwprof.perf.train.job import Constants
+from ...data.registry import Registry
+from .. import efficiency as eff
+from .. import validate
+from ..train import training
+from ..train.job import Constants
 
 # constant -> (the Constants field, search bracket, the `calibrates` names that select its cases;
 # older names the published results still use are accepted). A field "chip:ID" is that chip's
@@ -219,7 +219,7 @@ def spread(reg: Registry, consts: Constants, share: float = 0.9) -> float:
 
 
 def main() -> None:
-    from hwprof.data import registry
+    from ...data import registry
 
     reg = registry.build(registry.Settings(profile_dirs=()))
     consts, full_run, spread_ = fit(reg)

@@ -23,16 +23,16 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import records
-from hwprof.data.registry import Registry
-from hwprof.errors import HwprofError
-from hwprof.perf import efficiency as eff
-from hwprof.perf import ranges, validate
-from hwprof.perf.fit import calibrate
-from hwprof.perf.serve import cases as serve_cases
-from hwprof.perf.serve import layout as sl
-from hwprof.perf.train import training
-from hwprof.perf.train.job import Constants
+from ...data import records
+from ...data.registry import Registry
+from ...errors import HwprofError
+from .. import efficiency as eff
+from .. import ranges, validate
+from ..serve import cases as serve_cases
+from ..serve import layout as sl
+from ..train import training
+from ..train.job import Constants
+from . import calibrate
 
 # What a constant is where no calibration case of its own is left (a judgement each, stated):
 FALLBACKS = {

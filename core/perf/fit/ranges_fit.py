@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hwprof.perf import range_table, ranges
-from hwprof.perf.fit import loso
+from .. import range_table, ranges
+from . import loso
 
 HEADER = '''"""The range widths (data): written by ``python -m hwprof.perf.fit.ranges_fit --write``; do not edit.
 
@@ -49,7 +49,7 @@ def write(widths: dict[tuple[str, str], ranges.Width]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a script for maintainers
-    from hwprof.data import registry
+    from ...data import registry
 
     args = sys.argv[1:] if argv is None else argv
     reg = registry.build(registry.Settings(profile_dirs=()))

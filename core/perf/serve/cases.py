@@ -24,11 +24,11 @@ from collections.abc import Callable
 
 import attrs
 
-from hwprof.data import records
-from hwprof.data.registry import Registry
-from hwprof.perf import cluster, ranges
-from hwprof.perf.serve import layout as sl
-from hwprof.perf.serve import serving
+from ...data import records
+from ...data.registry import Registry
+from .. import cluster, ranges
+from . import layout as sl
+from . import serving
 
 FITTED = ("memory_bandwidth_fraction", "collective_latency_us", "prefill_compute_fraction",
           "batched_prefill_compute_fraction")  # fmt: skip
@@ -199,7 +199,7 @@ def _geo(values: list[float]) -> float:
 
 
 def main() -> None:  # pragma: no cover - a script for maintainers
-    from hwprof.data import registry
+    from ...data import registry
 
     reg = registry.get(registry.Settings.from_env())
     fitted = calibrate(reg)

@@ -30,17 +30,17 @@ from typing import Any
 
 import attrs
 
-from hwprof.cost.pricing import Quote
-from hwprof.data import records
-from hwprof.errors import HwprofError
-from hwprof.perf import comm, ranges
-from hwprof.perf import efficiency as eff
-from hwprof.perf.cluster import Cluster, cluster_for
-from hwprof.perf.serve import layout as sl
-from hwprof.perf.serve import options as opt
-from hwprof.perf.serve import serving
-from hwprof.perf.serve import shape as serve_shape
-from hwprof.perf.serve import traffic as tr
+from ...cost.pricing import Quote
+from ...data import records
+from ...errors import HwprofError
+from .. import comm, ranges
+from .. import efficiency as eff
+from ..cluster import Cluster, cluster_for
+from . import layout as sl
+from . import options as opt
+from . import serving
+from . import shape as serve_shape
+from . import traffic as tr
 
 BISECTION_ROUNDS = 50
 

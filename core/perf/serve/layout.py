@@ -26,14 +26,14 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import records
-from hwprof.errors import HwprofError
-from hwprof.perf import comm
-from hwprof.perf import efficiency as eff
-from hwprof.perf.arith import SCALAR
-from hwprof.perf.cluster import USABLE_MEMORY_FRACTION, Cluster
-from hwprof.perf.serve.shape import attention_params, expert_numbers, width_share
-from hwprof.perf.train.job import chip_ranks, own_half_width
+from ...data import records
+from ...errors import HwprofError
+from .. import comm
+from .. import efficiency as eff
+from ..arith import SCALAR
+from ..cluster import USABLE_MEMORY_FRACTION, Cluster
+from ..train.job import chip_ranks, own_half_width
+from .shape import attention_params, expert_numbers, width_share
 
 KV_PRECISIONS = ("bf16", "fp16", "fp8")
 ACTIVATION_BYTES = 2  # collectives move 16-bit activations

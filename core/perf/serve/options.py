@@ -20,11 +20,11 @@ from typing import Any
 
 import attrs
 
-from hwprof.data import records
-from hwprof.errors import HwprofError
-from hwprof.perf.arith import SCALAR
-from hwprof.perf.serve import layout as sl
-from hwprof.perf.serve import shape as serve_shape
+from ...data import records
+from ...errors import HwprofError
+from ..arith import SCALAR
+from . import layout as sl
+from . import shape as serve_shape
 
 
 @attrs.frozen

@@ -37,15 +37,15 @@ from typing import Any
 
 import attrs
 
-from hwprof.cost.pricing import Quote
-from hwprof.data import records
-from hwprof.errors import HwprofError
-from hwprof.perf import cluster as clusters
-from hwprof.perf import comm
-from hwprof.perf.serve import disagg, serving
-from hwprof.perf.serve import layout as sl
-from hwprof.perf.serve import options as opt
-from hwprof.perf.serve import traffic as tr
+from ...cost.pricing import Quote
+from ...data import records
+from ...errors import HwprofError
+from .. import cluster as clusters
+from .. import comm
+from . import disagg, serving
+from . import layout as sl
+from . import options as opt
+from . import traffic as tr
 
 TP = (1, 2, 4, 8, 16, 32, 64)
 PP = (1, 2, 4, 8)
@@ -661,7 +661,7 @@ def _pool(shape: records.Workload, chip: records.Chip, system: records.System,
 def _slow_factor(target: clusters.Cluster, published_chips: frozenset[str]) -> float:
     """Every achieved rate times this at the slow end of an estimate's range, as ``serving.estimate_serve``
     forms it."""
-    from hwprof.perf import ranges
+    from .. import ranges
 
     return ranges.band("serve", ranges.evidence("serve", target.chip, published_chips)).slow
 

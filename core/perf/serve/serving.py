@@ -17,16 +17,16 @@ from typing import Any
 
 import attrs
 
-from hwprof.cost.pricing import Quote
-from hwprof.data.records import Workload
-from hwprof.errors import HwprofError
-from hwprof.perf import efficiency as eff
-from hwprof.perf import ranges
-from hwprof.perf.cluster import Cluster, rests_on
-from hwprof.perf.serve import layout as sl
-from hwprof.perf.serve import options as opt
-from hwprof.perf.serve import shape as serve_shape
-from hwprof.perf.serve import traffic as tr
+from ...cost.pricing import Quote
+from ...data.records import Workload
+from ...errors import HwprofError
+from .. import efficiency as eff
+from .. import ranges
+from ..cluster import Cluster, rests_on
+from . import layout as sl
+from . import options as opt
+from . import shape as serve_shape
+from . import traffic as tr
 
 
 @attrs.frozen
@@ -322,7 +322,7 @@ def _widened(low: float | None, expected: float, high: float | None, band: range
 
 
 def _bytes(precision: str) -> float:
-    from hwprof.data.records import BYTES_PER_ELEMENT
+    from ...data.records import BYTES_PER_ELEMENT
 
     return BYTES_PER_ELEMENT[precision]
 

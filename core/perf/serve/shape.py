@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwprof.data import records
+from ...data import records
 
 
 def width_share(width: Any, half_width: float) -> Any:

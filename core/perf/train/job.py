@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 
-from hwprof.errors import HwprofError
-from hwprof.perf import comm
+from ...errors import HwprofError
+from .. import comm
 
 LOW_PRECISIONS = frozenset({"fp8", "mxfp8", "int8", "fp6", "mxfp6", "fp4", "mxfp4", "nvfp4", "int4"})
 

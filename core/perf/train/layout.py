@@ -37,8 +37,8 @@ from typing import Any
 
 import attrs
 
-from hwprof.errors import HwprofError
-from hwprof.perf.arith import SCALAR
+from ...errors import HwprofError
+from ..arith import SCALAR
 
 RECOMPUTE = ("none", "selective", "full")
 _INT_KEYS = ("tp", "pp", "dp", "cp", "ep", "vpp", "mb", "zero", "sp", "uneven", "grads", "etp")
@@ -173,7 +173,7 @@ RULE_TEXT = {
 
 def check(lay: Layout, job: Any, memory_too: bool = True) -> None:
     """Raise LayoutError naming the first rule ``lay`` breaks."""
-    from hwprof.perf.train.memory import memory
+    from .memory import memory
 
     if lay.ep > 1 and not job.experts:
         raise LayoutError("experts", f"ep={lay.ep} but {job.name} has no experts")

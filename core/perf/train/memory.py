@@ -64,7 +64,7 @@ from typing import Any
 
 import attrs
 
-from hwprof.perf.arith import SCALAR
+from ..arith import SCALAR
 
 WEIGHT_BYTES, OPTIMIZER_BYTES = 2, 12
 

@@ -23,11 +23,11 @@ from typing import Any
 
 import attrs
 
-from hwprof.perf.arith import SCALAR
-from hwprof.perf.train import layout as lay_mod
-from hwprof.perf.train.layout import RECOMPUTE, Layout
-from hwprof.perf.train.memory import memory
-from hwprof.perf.train.step import step
+from ..arith import SCALAR
+from . import layout as lay_mod
+from .layout import RECOMPUTE, Layout
+from .memory import memory
+from .step import step
 
 MICRO_BATCHES = (1, 2, 4, 8)
 MAX_VIRTUAL = 8

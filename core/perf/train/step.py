@@ -70,9 +70,9 @@ from typing import Any
 
 import attrs
 
-from hwprof.perf import comm
-from hwprof.perf.arith import SCALAR
-from hwprof.perf.train.memory import WEIGHT_BYTES, expert_data_ranks, grad_bytes, params_per_chip
+from .. import comm
+from ..arith import SCALAR
+from .memory import WEIGHT_BYTES, expert_data_ranks, grad_bytes, params_per_chip
 
 # Adam per local parameter: read 32-bit master, m and v (12) and the gradient; write master, m, v and the
 # 16-bit weight (14).

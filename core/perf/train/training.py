@@ -14,17 +14,17 @@ from typing import Any
 
 import attrs
 
-from hwprof.cost.pricing import Quote
-from hwprof.data.records import Workload
-from hwprof.errors import HwprofError
-from hwprof.perf import efficiency as eff
-from hwprof.perf import ranges
-from hwprof.perf.cluster import Cluster, check_positive, cost_over, energy_over, rests_on
-from hwprof.perf.train import layout as layouts
-from hwprof.perf.train import memory as mem
-from hwprof.perf.train import search
-from hwprof.perf.train.job import Constants, Job, chip_ranks, default_batch_tokens, job_for
-from hwprof.perf.train.step import chip_width, step
+from ...cost.pricing import Quote
+from ...data.records import Workload
+from ...errors import HwprofError
+from .. import efficiency as eff
+from .. import ranges
+from ..cluster import Cluster, check_positive, cost_over, energy_over, rests_on
+from . import layout as layouts
+from . import memory as mem
+from . import search
+from .job import Constants, Job, chip_ranks, default_batch_tokens, job_for
+from .step import chip_width, step
 
 
 def constants() -> Constants:
