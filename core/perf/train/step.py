@@ -203,113 +203,189 @@ def exposed(traffic: Any, window: Any, slowdown: float, xp: Any = SCALAR) -> Any
     return xp.maximum(traffic - window, traffic * slowdown / (1 + slowdown))
 
 
-def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
-    c = job.constants
-    tiers = job.tiers
-    tp, pp, dp, cp, ep, vpp, mb = lay.tp, lay.pp, lay.dp, lay.cp, lay.ep, lay.vpp, lay.mb
+@attrs.frozen
+class StageCompute:
+    """One micro-batch's compute on one chip of the slowest pipeline stage, in seconds (floats for one
+    layout, arrays in the search), with what the communication parts hide behind."""
+
+    layers: Any  # layers on the slowest stage (ceil(L / pp) when uneven)
+    matmul: Any  # the matmuls at the achieved rate: what tensor-parallel traffic runs beside
+    attention: Any  # what the context-parallel ring runs beside
+    memory: Any  # memory-bound kernels, 8-bit casts included where the run casts
+    seconds: Any  # all of it, routed experts' smaller matmuls included
+    rate: Any  # achieved matmul FLOP/s
+
+
+def stage_flops(lay: Any, job: Any, layers: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
+    """(linear, matmul, attention) FLOPs of one micro-batch on one chip of a stage of ``layers``: the
+    model's count for the stage's share of the layers over tp x cp; full recompute runs the forward
+    (a third of it) again, selective recompute only attention's; matmuls add the copied KV heads."""
     code = lay.recompute_code
-    micro = job.batch_seqs // (dp * mb)
-    stage_layers = xp.ceil(job.layers / pp)  # the slowest stage when uneven
-    share_of_model = stage_layers / job.layers
-    tokens = mb * job.seq_len  # per micro-batch, over the cp ranks
     matmul_flops, attention_flops = job.flops_per_token()
-    per_chip = tokens * share_of_model / (tp * cp)
-    linear_hw = matmul_flops * per_chip * xp.where(code == 2, 4 / 3, 1.0)
-    matmul_hw = linear_hw + copied_kv_flops(lay, job, xp) * per_chip * xp.where(code == 2, 4 / 3, 1.0)
-    attention_hw = attention_flops * per_chip * xp.where(code >= 1, 4 / 3, 1.0)
+    per_chip = lay.mb * job.seq_len * (layers / job.layers) / (lay.tp * lay.cp)
+    linear = matmul_flops * per_chip * xp.where(code == 2, 4 / 3, 1.0)
+    matmul = linear + copied_kv_flops(lay, job, xp) * per_chip * xp.where(code == 2, 4 / 3, 1.0)
+    attention = attention_flops * per_chip * xp.where(code >= 1, 4 / 3, 1.0)
+    return linear, matmul, attention
+
+
+def attention_seconds(lay: Any, job: Any, flops: Any, layers: Any, xp: Any = SCALAR) -> Any:
+    """Attention of one micro-batch: fused kernels at their measured share of the 16-bit peak, less on
+    short chunks (each chip sees s / cp tokens of a sequence); unfused, the whole s x s square (twice
+    the causal count) at the matmul rate with its scores through memory (``score_bytes``)."""
+    c = job.constants
+    if not job.fused_attention:
+        bandwidth = job.memory_bw * c.memory_fraction
+        return (2 * flops / (job.peak_16bit * c.matmul_16bit * job.software)
+                + score_bytes(lay, job, xp) * layers / bandwidth)  # fmt: skip
+    chunk = job.seq_len / lay.cp
+    rate = job.peak_16bit * c.attention_16bit * chunk / (chunk + c.attention_half_length) * job.software
+    return flops / rate
+
+
+def eight_bit(lay: Any, job: Any, matmul: Any, rate16: Any, layers: Any, cast_bytes: Any, xp: Any = SCALAR
+              ) -> tuple[Any, Any]:  # fmt: skip
+    """(rate, cast seconds) of an 8-bit run's matmuls: 8-bit matmuls pay for casting their inputs
+    through memory, and where that is slower than staying at 16 bits the run stays (a framework
+    would not choose the slower path), with no casts."""
+    c = job.constants
+    rate8 = job.peak_matmul * c.matmul_8bit * size_factor(lay, job, xp) * job.software
+    casts = lay.mb * job.seq_len / lay.cp * layers * cast_bytes / (job.memory_bw * c.memory_fraction)
+    eight = matmul / rate8 + casts < matmul / rate16
+    return xp.where(eight, rate8, rate16), xp.where(eight, casts, 0.0)
+
+
+def stage_compute(lay: Any, job: Any, xp: Any = SCALAR) -> StageCompute:
+    """One micro-batch's compute on the slowest stage: matmuls at the achieved rate (the run
+    precision's peak x the fitted share x the matmul-size factor x the stack's factor), attention,
+    memory-bound kernels at the achieved memory bandwidth (``elementwise_bytes``), and routed
+    experts' matmuls slowed to their own size factor (``expert_size_factor``)."""
+    c = job.constants
+    layers = xp.ceil(job.layers / lay.pp)  # the slowest stage when uneven
+    linear, matmul, attention = stage_flops(lay, job, layers, xp)
     size = size_factor(lay, job, xp)
     rate16 = job.peak_16bit * c.matmul_16bit * size * job.software
-    chunk = job.seq_len / cp  # each chip's share of a sequence: what one fused-attention call sees
-    attention_rate = job.peak_16bit * c.attention_16bit * chunk / (chunk + c.attention_half_length) * job.software
     per_layer_bytes, cast_bytes, loss_bytes = elementwise_bytes(lay, job, xp)
-    bandwidth = job.memory_bw * c.memory_fraction
-    memory_mb = tokens / cp * (stage_layers * per_layer_bytes + loss_bytes) / bandwidth
+    tokens = lay.mb * job.seq_len
+    memory = tokens / lay.cp * (layers * per_layer_bytes + loss_bytes) / (job.memory_bw * c.memory_fraction)
     rate: Any = rate16
-    if job.low_precision:  # 8-bit matmuls pay for their casts; never slower than staying at 16 bits
-        rate8 = job.peak_matmul * c.matmul_8bit * size * job.software
-        casts = tokens / cp * stage_layers * cast_bytes / bandwidth
-        eight = matmul_hw / rate8 + casts < matmul_hw / rate16
-        rate = xp.where(eight, rate8, rate16)
-        memory_mb = memory_mb + xp.where(eight, casts, 0.0)
-    attention_s = attention_hw / attention_rate
-    if not job.fused_attention:  # the whole s x s square (twice the causal count) at the matmul rate, scores via memory
-        attention_s = (2 * attention_hw / (job.peak_16bit * c.matmul_16bit * job.software)
-                       + score_bytes(lay, job, xp) * stage_layers / bandwidth)  # fmt: skip
-    compute_mb = matmul_hw / rate + attention_s + memory_mb
+    if job.low_precision:
+        rate, casts = eight_bit(lay, job, matmul, rate16, layers, cast_bytes, xp)
+        memory = memory + casts
+    attention_s = attention_seconds(lay, job, attention, layers, xp)
+    seconds = matmul / rate + attention_s + memory
     if job.experts:  # the routed experts' share of the matmuls runs at their own size factor
         share = job.expert_params * job.experts_per_token / job.experts / job.active_params
-        compute_mb = compute_mb + share * linear_hw / rate * (size / expert_size_factor(lay, job, xp) - 1)
+        seconds = seconds + share * linear / rate * (size / expert_size_factor(lay, job, xp) - 1)
+    return StageCompute(layers=layers, matmul=matmul / rate, attention=attention_s, memory=memory,
+                        seconds=seconds, rate=rate)  # fmt: skip
 
-    hidden_bytes = tokens / cp * job.hidden * 2
-    per_layer = xp.where(code == 2, 6, 4)
+
+def collectives_per_layer(lay: Any, xp: Any = SCALAR) -> Any:
+    """Tensor-parallel collectives (or expert all-to-alls) per layer and micro-batch: 2 forward and 2
+    backward, 2 more when full recompute reruns the forward."""
+    return xp.where(lay.recompute_code == 2, 6, 4)
+
+
+def tensor_parallel(lay: Any, job: Any, work: StageCompute, xp: Any = SCALAR) -> Any:
+    """Exposed tensor-parallel traffic of one micro-batch: all-reduce-sized collectives of the
+    micro-batch's hidden states per layer over the tiers tp spans. With sequence parallel they are
+    all-gathers and reduce-scatters beside the matmuls they feed or drain (``exposed``)."""
+    hidden_bytes = lay.mb * job.seq_len / lay.cp * job.hidden * 2
     # Half of them feed and drain the MLP block. On an MoE layer with etp = 1 the routed experts take
     # each rank's own sequence-parallel tokens through the all-to-all and back: no gather or scatter
     # over tp there (the attention block keeps its own).
     blocks = 1.0
     if job.experts:
         blocks = 1 - xp.where(lay.etp == 1, 0.5 * job.moe_layers / job.layers, 0.0)
-    tensor_mb = stage_layers * per_layer * blocks * comm.tiered_all_reduce(hidden_bytes, tp, 1, tiers, xp)
-    # With sequence parallel the collectives are all-gathers and reduce-scatters that run beside the
-    # matmuls they feed or drain, split in chunks (NeMo / Megatron tp_comm_overlap, which requires
-    # sequence parallel): hidden but for the slowdown of the matmuls they share the chip with.
-    tensor_mb = xp.where(lay.sp == 1, exposed(tensor_mb, matmul_hw / rate, c.overlap_slowdown, xp), tensor_mb)
+    reduce = comm.tiered_all_reduce(hidden_bytes, lay.tp, 1, job.tiers, xp)
+    traffic = work.layers * collectives_per_layer(lay, xp) * blocks * reduce
+    # With sequence parallel the collectives run beside the matmuls they feed or drain, split in
+    # chunks (NeMo / Megatron tp_comm_overlap, which requires sequence parallel): hidden but for the
+    # slowdown of the matmuls they share the chip with.
+    return xp.where(lay.sp == 1, exposed(traffic, work.matmul, job.constants.overlap_slowdown, xp), traffic)
 
-    expert_mb: Any = 0.0
-    if job.experts:
-        dispatch = tokens / (cp * tp) * job.experts_per_token * job.hidden * 2  # each rank's own tokens (SP)
-        picks = job.experts_per_token if job.node_dispatch else 0  # once per destination node (DeepEP/HybridEP)
-        # Megatron's expert grid puts etp innermost, then ep: the group's members sit etp ranks apart
-        # (etp = 1: consecutive ranks, folded over tp x dp x cp).
-        a2a = comm.tiered_all_to_all(dispatch, ep, lay.etp, tiers, xp, picks)
-        traffic = job.moe_layers * share_of_model * per_layer * a2a
-        if job.a2a_paired:
-            # Forward and backward chunks run in pairs (DualPipe), each one's all-to-all beside the other's
-            # compute: hidden but for the slowdown of that compute, exposed where it outlasts it.
-            expert_mb = exposed(traffic, compute_mb, c.overlap_slowdown, xp)
-        else:
-            hidden = c.expert_overlap if job.a2a_overlap else 0.0  # a run without all-to-all overlap hides none
-            expert_mb = traffic * (1 - hidden)
 
-    kv_chunk = 2 * tokens / cp * job.kv_width * 2 / tp
+def expert_parallel(lay: Any, job: Any, work: StageCompute, xp: Any = SCALAR) -> Any:
+    """Exposed expert-parallel traffic of one micro-batch: 4 all-to-alls per MoE layer of each rank's
+    own tokens x top-k, less what compute hides (the calibrated share, or none where the run does
+    not overlap them; with paired chunks, DualPipe, the slowdown of the compute beside them)."""
+    if not job.experts:
+        return 0.0
+    c = job.constants
+    dispatch = lay.mb * job.seq_len / (lay.cp * lay.tp) * job.experts_per_token * job.hidden * 2  # own tokens (SP)
+    picks = job.experts_per_token if job.node_dispatch else 0  # once per destination node (DeepEP/HybridEP)
+    # Megatron's expert grid puts etp innermost, then ep: the group's members sit etp ranks apart
+    # (etp = 1: consecutive ranks, folded over tp x dp x cp).
+    a2a = comm.tiered_all_to_all(dispatch, lay.ep, lay.etp, job.tiers, xp, picks)
+    traffic = job.moe_layers * (work.layers / job.layers) * collectives_per_layer(lay, xp) * a2a
+    if job.a2a_paired:
+        # Forward and backward chunks run in pairs (DualPipe), each one's all-to-all beside the other's
+        # compute: hidden but for the slowdown of that compute, exposed where it outlasts it.
+        return exposed(traffic, work.seconds, c.overlap_slowdown, xp)
+    hidden = c.expert_overlap if job.a2a_overlap else 0.0  # a run without all-to-all overlap hides none
+    return traffic * (1 - hidden)
+
+
+def context_parallel(lay: Any, job: Any, work: StageCompute, xp: Any = SCALAR) -> Any:
+    """Exposed context-parallel traffic of one micro-batch: ring attention passes K and V chunks
+    round the cp ranks, 3 (cp - 1) per layer (4 when recompute reruns attention), each hop beside
+    the attention step it feeds (``exposed``)."""
+    tp, cp = lay.tp, lay.cp
+    kv_chunk = 2 * (lay.mb * job.seq_len) / cp * job.kv_width * 2 / tp
     # A ring is as slow as its slowest hop: over the innermost tier whose domain holds all cp x tp ranks.
     # K and V go round once forward (again when recompute reruns attention), K, V and their
-    # gradients once backward, each hop beside the attention step it feeds: compute slows while they
-    # share the chip (``exposed``), what outlasts attention is exposed in full.
-    passes = xp.where(code >= 1, 4, 3)
-    ring = xp.where(cp > 1, passes * (cp - 1) * comm.tiered_p2p(kv_chunk, cp * tp / 2, tiers, xp), 0.0)
-    attention_per_layer = attention_s / stage_layers
-    context_mb = stage_layers * exposed(ring, attention_per_layer, c.overlap_slowdown, xp)
+    # gradients once backward; what outlasts attention is exposed in full.
+    passes = xp.where(lay.recompute_code >= 1, 4, 3)
+    ring = xp.where(cp > 1, passes * (cp - 1) * comm.tiered_p2p(kv_chunk, cp * tp / 2, job.tiers, xp), 0.0)
+    return work.layers * exposed(ring, work.attention / work.layers, job.constants.overlap_slowdown, xp)
 
-    per_mb = compute_mb + tensor_mb + expert_mb + context_mb
-    bubble = (pp - 1) / vpp * per_mb
 
+def bubble(lay: Any, per_micro_batch: Any) -> Any:
+    """The pipeline bubble of 1F1B with interleaving (Narayanan et al. 2021): (pp - 1) / vpp
+    micro-batch times in which a stage waits."""
+    return (lay.pp - 1) / lay.vpp * per_micro_batch
+
+
+def pipeline_sends(lay: Any, job: Any, micro: Any, xp: Any = SCALAR) -> Any:
+    """Point-to-point traffic between pipeline stages: 2 sends of the boundary activations (/ tp with
+    sequence parallel) per micro-batch and virtual stage, over the tier the dp x cp x tp ranks of a
+    stage fill."""
+    tp = lay.tp
+    hidden_bytes = lay.mb * job.seq_len / lay.cp * job.hidden * 2
     boundary = hidden_bytes / xp.where(lay.sp == 1, tp, 1)
-    send = comm.tiered_p2p(boundary, tp * cp * dp, tiers, xp)
-    pipeline = xp.where(pp > 1, 2 * micro * vpp * send, 0.0)
+    send = comm.tiered_p2p(boundary, tp * lay.cp * lay.dp, job.tiers, xp)
+    return xp.where(lay.pp > 1, 2 * micro * lay.vpp * send, 0.0)
 
+
+def data_parallel(lay: Any, job: Any, work: StageCompute, micro: Any, xp: Any = SCALAR) -> Any:
+    """Exposed data-parallel traffic of one step: the gradients' reduce-scatter and the weights'
+    all-gather (hierarchical over the tiers), each beside the compute it can overlap, in chunks of
+    one layer (or virtual stage) whose last has nothing left to hide behind."""
+    c, tiers, ep = job.constants, job.tiers, lay.ep
     dense, expert = params_per_chip(lay, job)
-    group, expert_group = dp * cp, expert_data_ranks(lay, xp)
+    group, expert_group = lay.dp * lay.cp, expert_data_ranks(lay, xp)
 
     def scatter(per_param: float) -> Any:
         """Reduce-scatter (or all-gather) of ``per_param`` bytes per local parameter over data parallel."""
-        out = comm.tiered_reduce_scatter(per_param * dense, group, tp, tiers, xp)
+        out = comm.tiered_reduce_scatter(per_param * dense, group, lay.tp, tiers, xp)
         if job.experts:  # the expert-data-parallel group's members sit etp x ep ranks apart
             out = out + comm.tiered_reduce_scatter(per_param * expert, expert_group, lay.etp * ep, tiers, xp)
         return out
 
-    # Data parallel (``exposed``): Megatron-style overlap reduce-scatters the gradients in the last
-    # micro-batch's backward and all-gathers the updated weights in the next step's first forward;
-    # ZeRO-2 keeps no whole gradient, so it reduce-scatters in every backward; ZeRO-3 also gathers the
-    # weights for every forward and backward. 16-bit gradients and weights on the wire.
+    # Megatron-style overlap reduce-scatters the gradients in the last micro-batch's backward and
+    # all-gathers the updated weights in the next step's first forward; ZeRO-2 keeps no whole
+    # gradient, so it reduce-scatters in every backward; ZeRO-3 also gathers the weights for every
+    # forward and backward. 16-bit gradients and weights on the wire.
     # (Gradients travel at 16 bits whatever bits the layout keeps them in: the recipes here reduce in bf16.)
     reduce, gather = scatter(WEIGHT_BYTES), scatter(WEIGHT_BYTES)
-    forward = compute_mb / xp.where(code == 2, 4, 3)  # full recompute runs the forward again in the backward
-    backward = compute_mb - forward
+    forward = work.seconds / xp.where(lay.recompute_code == 2, 4, 3)  # full recompute reruns the forward
+    backward = work.seconds - forward
 
     # The traffic goes in chunks of one layer (with pp > 1, of one virtual stage's layers): the chunk
     # that comes last in the window (the first layer's gradients, the first layer's weights) has no
     # compute left to hide behind and is exposed in full.
-    last = xp.where(pp > 1, 1 / vpp, 1 / stage_layers)
+    last = xp.where(lay.pp > 1, 1 / lay.vpp, 1 / work.layers)
 
     def hide(traffic: Any, window: Any) -> Any:
         return last * traffic + exposed((1 - last) * traffic, window, c.overlap_slowdown, xp)
@@ -317,23 +393,37 @@ def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
     per_step = xp.where(lay.zero == 0, hide(reduce + gather, backward), hide(reduce, backward) + hide(gather, forward))
     zero2 = micro * hide(reduce, backward) + hide(gather, forward)
     zero3 = micro * (hide(gather, forward) + hide(gather + reduce, backward))
-    data = xp.where(lay.zero <= 1, per_step, xp.where(lay.zero == 2, zero2, zero3))
+    return xp.where(lay.zero <= 1, per_step, xp.where(lay.zero == 2, zero2, zero3))
 
-    shard_dense = xp.where(lay.zero >= 1, group, 1)
-    shard_expert = xp.where(lay.zero >= 1, expert_group, 1)
-    optimizer = ((OPTIMIZER_BYTES_FIXED + grad_bytes(lay)) * (dense / shard_dense + expert / shard_expert)
-                 / (job.memory_bw * c.memory_fraction))  # fmt: skip
 
+def optimizer_step(lay: Any, job: Any, xp: Any = SCALAR) -> Any:
+    """Adam's update, memory-bound: 26 bytes + one gradient per parameter the chip updates (its
+    share of the data-parallel group's with ZeRO) at the achieved memory bandwidth."""
+    dense, expert = params_per_chip(lay, job)
+    shard_dense = xp.where(lay.zero >= 1, lay.dp * lay.cp, 1)
+    shard_expert = xp.where(lay.zero >= 1, expert_data_ranks(lay, xp), 1)
+    return ((OPTIMIZER_BYTES_FIXED + grad_bytes(lay)) * (dense / shard_dense + expert / shard_expert)
+            / (job.memory_bw * job.constants.memory_fraction))  # fmt: skip
+
+
+def step(lay: Any, job: Any, xp: Any = SCALAR) -> Step:
+    """Seconds per optimizer step of ``lay`` running ``job``: the parts above, per micro-batch times
+    the micro-batches, plus the per-step bubble, pipeline sends, data-parallel traffic and optimizer."""
+    micro = job.batch_seqs // (lay.dp * lay.mb)
+    work = stage_compute(lay, job, xp)
+    tensor = tensor_parallel(lay, job, work, xp)
+    expert = expert_parallel(lay, job, work, xp)
+    context = context_parallel(lay, job, work, xp)
     return Step(
-        compute=micro * compute_mb,
-        tensor=micro * tensor_mb,
-        expert=micro * expert_mb,
-        context=micro * context_mb,
-        pipeline=pipeline,
-        bubble=bubble,
-        data=data,
-        optimizer=optimizer,
+        compute=micro * work.seconds,
+        tensor=micro * tensor,
+        expert=micro * expert,
+        context=micro * context,
+        pipeline=pipeline_sends(lay, job, micro, xp),
+        bubble=bubble(lay, work.seconds + tensor + expert + context),
+        data=data_parallel(lay, job, work, micro, xp),
+        optimizer=optimizer_step(lay, job, xp),
         micro_batches=micro,
-        matmul_share=rate / job.peak_matmul,
-        memory_bound=micro * memory_mb,
+        matmul_share=work.rate / job.peak_matmul,
+        memory_bound=micro * work.memory,
     )
