@@ -90,7 +90,7 @@ def _layout_cell(result: dict[str, Any]) -> Cell:
     s = result["step"]
     if not s:
         return Cell("-", "")
-    lay = dict(part.split("=") for part in result["layout"].split(","))
+    lay = result["layout_fields"]
     exposed = (s["tensor_parallel_s"] + s["expert_parallel_s"] + s["context_parallel_s"] + s["pipeline_p2p_s"]
                + s["data_parallel_s"] + s["pipeline_bubble_s"])  # fmt: skip
     return Cell(f"{lay['tp']} {lay['pp']} {lay['dp']} {lay['cp']} / {exposed / s['total_s']:.0%}", result["layout"])
@@ -129,7 +129,7 @@ def _compact(row: dict[str, Any]) -> dict[str, Any]:
             "baseline": row["baseline"],
             "price_performance": row["price_performance"], "missing_price": row["missing_price"] or None,
             "price": (res.get("cost") or {}).get("price"), "mfu": res["mfu"], "layout": res["layout"],
-            "layout_basis": res["layout_basis"], "step": res["step"], "memory": res["memory"],
+            "layout_fields": res["layout_fields"], "layout_basis": res["layout_basis"], "step": res["step"], "memory": res["memory"],
             "tiers": res["tiers"]}  # fmt: skip
 
 

@@ -87,7 +87,7 @@ def estimate_train(
     if not launched:
         emit(fmt, data, lambda: [Pairs(cited(train_rows(data), sources), title=title), ranges_table(data)])
     if plot is not None:
-        draw_step(data, plot)
+        draw_step(data, plot, result.layout_fields)
         note(f"chart written to {plot}")
 
 
@@ -103,7 +103,7 @@ def cited(rows: list[tuple[str, str]], sources: dict[str, Any]) -> list[tuple[st
     return [(name, Cell(text, source=where(sources[name])) if sources.get(name) else text) for name, text in rows]
 
 
-def draw_step(r: dict[str, Any], path: Path) -> None:
+def draw_step(r: dict[str, Any], path: Path, layout: Any) -> None:
     """Where one optimizer step's time goes on the slowest pipeline stage: compute, each parallel
     dimension's exposed communication (with the links the job crosses), the bubble, the optimizer."""
     s = r["step"]
@@ -117,7 +117,7 @@ def draw_step(r: dict[str, Any], path: Path) -> None:
 
     i = r["inputs"]
     title = (f"one optimizer step ({s['micro_batches']} micro-batches): {i['model']} on {i['target']}, "
-             f"{short_layout(r['layout'])}")  # fmt: skip
+             f"{short_layout(layout)}")  # fmt: skip
     links = "links: " + ("; ".join(t.split(" (")[0] for t in r["tiers"]) or "none")
     breakdown([Bar(name, s[key]) for name, key in parts], path, title=title, note=links)
 

@@ -184,7 +184,7 @@ def draw_train_plan(result: Any, path: Path, title: str, deadline_days: float | 
     shown = {key(r) for r in result.options}
     options = {key(r): r for r in (*result.frontier, *result.options) if r.cost_usd is not None}
     points = [Point(r.time_s.expected / 86400, r.cost_usd.expected / 1e6,
-                    f"{r.system} x{r.count} {r.purchase} {short_layout(r.layout)}" if k in shown else "",
+                    f"{r.system} x{r.count} {r.purchase} {short_layout(r.layout_fields)}" if k in shown else "",
                     chosen is not None and k == key(chosen),
                     "" if r.meets_deadline and r.meets_budget is not False else "misses the goal",
                     x_range=(r.time_s.low / 86400, r.time_s.high / 86400) if k in shown else None)
@@ -196,10 +196,9 @@ def draw_train_plan(result: Any, path: Path, title: str, deadline_days: float | 
              " not in the table")  # fmt: skip
 
 
-def short_layout(layout: str) -> str:
-    """A layout without the parts at their defaults (=1, recompute=none), for chart labels."""
-    parts = [p for p in layout.split(",") if not p.endswith("=1") and p != "recompute=none"]
-    return ",".join(parts)
+def short_layout(layout: Any) -> str:
+    """A Layout without the parts that say nothing on a chart label (=1, recompute=none)."""
+    return ",".join(f"{key}={value}" for key, value in layout.parts() if str(value) not in ("1", "none"))
 
 
 @plan_app.command("serve")

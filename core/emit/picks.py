@@ -49,11 +49,8 @@ def nodes_of(system: Any, cluster: Any) -> int:
     return int(getattr(cluster, "scale_up_domain", 0) or cluster.chips)
 
 
-def train_pick(work: Any, layout_text: str, seq_len: int, batch_seqs: int, precision: str, chips: int,
+def train_pick(work: Any, lay: Any, seq_len: int, batch_seqs: int, precision: str, chips: int,
                chips_per_node: int, ranks_per_chip: int, summary: tuple[str, ...]) -> Any:  # fmt: skip
-    from ..perf.train import layout
-
-    lay = layout.parse(layout_text, chips * ranks_per_chip)
     return TrainPick(work, lay, seq_len, batch_seqs, precision, chips, chips_per_node, ranks_per_chip, summary)
 
 
@@ -66,7 +63,7 @@ def train_plan_pick(work: Any, row: Any, precision: str, tokens: float) -> Any:
                f"layout {row.layout}",
                f"hwprof estimate: {row.time_s.expected / 86400:,.1f} days expected "
                f"({row.time_s.low / 86400:,.1f} to {row.time_s.high / 86400:,.1f}){cost}")  # fmt: skip
-    return train_pick(work, row.layout, row.seq_len, row.global_batch_seqs, precision, row.chips, system.chips,
+    return train_pick(work, row.layout_fields, row.seq_len, row.global_batch_seqs, precision, row.chips, system.chips,
                       row.ranks_per_chip, summary)  # fmt: skip
 
 
@@ -83,7 +80,7 @@ def reestimate(work: Any, row: Any, precision: str, tokens: float) -> Any:  # fm
         work, cluster, registry.interconnects, precision, row.seq_len or None, row.global_batch_seqs
     )
     band = training.band_for(job, cluster.chip, published, searched=True)
-    return training.estimate_train(work, cluster, registry.interconnects, tokens, precision, row.layout,
+    return training.estimate_train(work, cluster, registry.interconnects, tokens, precision, row.layout_fields,
                                    row.seq_len or None, global_batch_seqs=row.global_batch_seqs, band=band,
                                    published_chips=published)  # fmt: skip
 
@@ -96,7 +93,7 @@ def train_estimate_pick(work: Any, result: Any, target: Any) -> Any:
     summary = (f"{i.model}, {i.tokens:.3g} tokens, {i.precision}: {i.target}, layout {result.layout}",
                f"hwprof estimate: {result.time_days.expected:,.1f} days expected "
                f"({result.time_days.low:,.1f} to {result.time_days.high:,.1f})")  # fmt: skip
-    return train_pick(work, result.layout, i.seq_len, i.global_batch_seqs, i.precision, i.chips,
+    return train_pick(work, result.layout_fields, i.seq_len, i.global_batch_seqs, i.precision, i.chips,
                       nodes_of(target.system, target), i.ranks_per_chip, summary)  # fmt: skip
 
 

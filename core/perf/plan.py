@@ -16,6 +16,7 @@ from ..data.records import Workload
 from ..errors import HwprofError
 from .cluster import cluster_for
 from .train import search, training
+from .train.layout import Layout
 from .train.training import Span
 
 MAX_SYSTEMS = 1 << 13
@@ -65,6 +66,7 @@ class PlanRow:
     memory_usable_gib_per_chip: float = 0.0  # after the plan's headroom
     notes: tuple[str, ...] = ()  # what is unusual about this pick (deep pipeline, uneven split, full memory)
     robust: bool = False  # meets_deadline / meets_budget judged at the slow (high) end of the range
+    layout_fields: Layout | None = None  # ``layout`` as a typed value (tp..recompute above are copies of it)
 
 
 @attrs.frozen
@@ -257,12 +259,12 @@ def _row(system: Any, count: int, result: Any, quote: Quote | None, deadline_s: 
          budget_usd: float | None, robust: bool = False, shape: Any = None) -> PlanRow:  # fmt: skip
     per_hour = quote.usd_per_hour * count if quote else None
     cost = result.time_s.scaled(per_hour / 3600) if per_hour else None
-    lay = dict(part.split("=") for part in result.layout.split(","))
+    lay = result.layout_fields
     return PlanRow(
         system=system.id, purchase=quote.price.purchase if quote else None, region=quote.price.region if quote else None,
-        count=count, chips=result.inputs.chips, layout=result.layout, tp=int(lay["tp"]), pp=int(lay["pp"]),
-        dp=int(lay["dp"]), cp=int(lay["cp"]), ep=int(lay["ep"]), vpp=int(lay["vpp"]), mb=int(lay["mb"]),
-        zero=int(lay["zero"]), recompute=lay["recompute"], time_s=result.time_s,
+        count=count, chips=result.inputs.chips, layout=result.layout, tp=int(lay.tp), pp=int(lay.pp),
+        dp=int(lay.dp), cp=int(lay.cp), ep=int(lay.ep), vpp=int(lay.vpp), mb=int(lay.mb),
+        zero=int(lay.zero), recompute=lay.recompute, time_s=result.time_s,
         time_days=result.time_s.expected / 86400, cost_usd=cost, usd_per_hour=per_hour, mfu=result.mfu.expected,
         memory_gib_per_chip=result.memory.total_bytes_per_chip / 2**30,
         meets_deadline=deadline_s is None or judged(result.time_s, robust) <= deadline_s,
@@ -270,14 +272,14 @@ def _row(system: Any, count: int, result: Any, quote: Quote | None, deadline_s: 
         price=quote.as_json() if quote else None, warnings=tuple(quote.warnings()) if quote else (), marks=(),
         ranks_per_chip=result.inputs.ranks_per_chip, global_batch_seqs=result.inputs.global_batch_seqs,
         seq_len=result.inputs.seq_len, memory_usable_gib_per_chip=result.memory.usable_bytes_per_chip / 2**30,
-        notes=unusual(result, shape.layers if shape is not None else 0), robust=robust,
+        notes=unusual(result, shape.layers if shape is not None else 0), robust=robust, layout_fields=lay,
     )  # fmt: skip
 
 
 def unusual(result: Any, layers: int) -> tuple[str, ...]:
     """What a reader should check before launching a pick: few layers a stage (a deep pipeline pays
     its bubble and stage hand-offs on little compute), memory nearly full (after the headroom)."""
-    pp = int(dict(part.split("=") for part in result.layout.split(","))["pp"])
+    pp = int(result.layout_fields.pp)
     notes = []
     if layers and pp > 1 and math.ceil(layers / pp) < FEW_LAYERS:
         notes.append(f"deep pipeline: pp={pp} leaves {math.ceil(layers / pp)} of {layers} layers a stage")

@@ -107,7 +107,9 @@ def train(work: records.Workload, target: Any, tokens: float, *, precision: str 
         raise HwprofError("`stack` is empty: name a software stack, e.g. `stack` nemo-megatron")
     if mfu is not None or layout is None and not (work.layers and work.hidden and work.heads):
         fits_at_all(work, target)  # no layout model runs: the state alone must still fit
-    result = training.estimate_train(work, target, r.interconnects, tokens, precision, layout, seq_len, full_run,
+    # parsed once, here, where the chips it counts are known; the typed layout goes on to the model
+    lay = training.layout_of(layout, target) if layout is not None and mfu is None else None
+    result = training.estimate_train(work, target, r.interconnects, tokens, precision, lay, seq_len, full_run,
                                      quote, global_batch_seqs, cross_domain=cross_domain, mfu=mfu,
                                      published_chips=published_chips("train"), stack=stack,
                                      own_stacks=ranges.own_stacks(r.validation_cases.values(), "train"))  # fmt: skip

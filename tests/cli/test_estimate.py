@@ -80,6 +80,22 @@ def test_train_json_carries_range_cost_and_assumptions(capsys: pytest.CaptureFix
     assert data["runner_up"]["step_s"] >= data["step"]["total_s"]
 
 
+def test_a_given_layout_is_parsed_once_and_the_json_carries_it_typed(run_cli: RunCli, monkeypatch: pytest.MonkeyPatch
+                                                                    ) -> None:  # fmt: skip
+    from hwprof.perf.train import layout
+
+    parsed: list[str] = []
+    real = layout.parse
+    monkeypatch.setattr(layout, "parse", lambda text, chips=None: parsed.append(text) or real(text, chips))
+    data = run_cli("estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--system", "p5.48xlarge",
+                   "--count", "2", "--layout", "tp=2,pp=2", "--json").json()  # fmt: skip
+    assert parsed == ["tp=2,pp=2"]
+    # 16 chips over tp 2 x pp 2 leave dp 4; the rest are the defaults, etp following tp
+    assert data["layout"] == "tp=2,pp=2,dp=4,cp=1,ep=1,vpp=1,mb=1,zero=1,recompute=selective,sp=1"
+    assert data["layout_fields"] == {"tp": 2, "pp": 2, "dp": 4, "cp": 1, "ep": 1, "vpp": 1, "mb": 1, "zero": 1,
+                                     "recompute": "selective", "sp": 1, "uneven": 0, "grads": 32, "etp": 2}  # fmt: skip
+
+
 TRAIN_8B = "estimate train --model llama3.1-8b --tokens 1e9 --system p5.48xlarge"
 
 

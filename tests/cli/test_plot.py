@@ -228,6 +228,7 @@ def test_estimate_train_plot_needs_the_layout_model(run_cli: Any, tmp_path: Path
 
 def test_plan_train_plot_labels_the_options_and_marks_the_chosen_one(run_cli: Any, tmp_path: Path) -> None:
     from hwprof.cli.plan import short_layout
+    from hwprof.perf.train.layout import Layout
 
     args = ("plan", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--deadline-days", "30",
             "--purchase", "on-demand,capacity-block", "--systems", "p5e.48xlarge,p5en.48xlarge")  # fmt: skip
@@ -237,7 +238,9 @@ def test_plan_train_plot_labels_the_options_and_marks_the_chosen_one(run_cli: An
     assert result.code == 0, result.err
     svg = path.read_text(encoding="utf-8")
     chosen = plan["cheapest"]
-    label = f"{chosen['system']} x{chosen['count']} {chosen['purchase']} {short_layout(chosen['layout'])}"
+    label = (
+        f"{chosen['system']} x{chosen['count']} {chosen['purchase']} {short_layout(Layout(**chosen['layout_fields']))}"
+    )
     assert f"{label} (chosen)" in svg
     for option in plan["options"]:
         assert f"{option['system']} x{option['count']} {option['purchase']}" in svg
@@ -246,10 +249,12 @@ def test_plan_train_plot_labels_the_options_and_marks_the_chosen_one(run_cli: An
 
 def test_short_layout_drops_the_defaults() -> None:
     from hwprof.cli.plan import short_layout
+    from hwprof.perf.train.layout import parse
 
     full = "tp=2,pp=2,dp=1024,cp=2,ep=1,vpp=8,mb=1,zero=2,recompute=selective,sp=1"
-    assert short_layout(full) == "tp=2,pp=2,dp=1024,cp=2,vpp=8,zero=2,recompute=selective"
-    assert short_layout("tp=1,pp=1,dp=8,recompute=none") == "dp=8"
+    assert short_layout(parse(full)) == "tp=2,pp=2,dp=1024,cp=2,vpp=8,zero=2,recompute=selective"
+    assert short_layout(parse("tp=1,pp=1,dp=8,recompute=none")) == "dp=8"
+    assert short_layout(parse("tp=4,dp=2,etp=1,grads=16")) == "tp=4,dp=2,recompute=selective,grads=16"
 
 
 # ----------------------------------------------------------------------------- the README's charts

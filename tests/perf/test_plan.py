@@ -31,6 +31,7 @@ from hwprof.data import registry
 from hwprof.errors import HwprofError
 from hwprof.perf import cluster, plan
 from hwprof.perf.train import search, training
+from hwprof.perf.train.layout import Layout
 from hwprof.perf.train.training import Span
 
 
@@ -509,12 +510,12 @@ def test_unusual_picks_are_noted() -> None:
         total_bytes_per_chip, usable_bytes_per_chip = 71.3 * 2**30, 71.7 * 2**30
 
     class Result:
-        layout = "tp=8,pp=42,dp=16,cp=1,ep=1,vpp=1,mb=1,zero=1,recompute=none,sp=1"
+        layout_fields = Layout(tp=8, pp=42, dp=16, recompute="none")
         memory = Memory()
 
     notes = plan.unusual(Result(), 126)
     assert notes == ("deep pipeline: pp=42 leaves 3 of 126 layers a stage",
                      "memory 99% of usable (71.3 of 71.7 GiB)")  # fmt: skip
-    Result.layout = "tp=8,pp=16,dp=16,cp=1,ep=1,vpp=1,mb=1,zero=1,recompute=none,sp=1,uneven=1"  # 8 layers a stage
+    Result.layout_fields = Layout(tp=8, pp=16, dp=16, recompute="none", uneven=1)  # 8 layers a stage
     Memory.total_bytes_per_chip = 0.95 * Memory.usable_bytes_per_chip
     assert plan.unusual(Result(), 126) == ()

@@ -76,11 +76,18 @@ class Layout:
     def recompute_code(self) -> int:
         return RECOMPUTE.index(self.recompute)
 
+    def parts(self) -> list[tuple[str, Any]]:
+        """The keys ``--layout`` takes and their values, as written: every degree; uneven, grads and
+        etp only where they are not the default."""
+        out: list[tuple[str, Any]] = [("tp", self.tp), ("pp", self.pp), ("dp", self.dp), ("cp", self.cp),
+                                      ("ep", self.ep), ("vpp", self.vpp), ("mb", self.mb), ("zero", self.zero),
+                                      ("recompute", self.recompute), ("sp", self.sp)]  # fmt: skip
+        out += [("uneven", 1)] if self.uneven else []
+        out += [("grads", self.grads)] if self.grads != 32 else []
+        return out + ([("etp", self.etp)] if self.etp != self.tp else [])
+
     def __str__(self) -> str:
-        text = (f"tp={self.tp},pp={self.pp},dp={self.dp},cp={self.cp},ep={self.ep},vpp={self.vpp},"
-                f"mb={self.mb},zero={self.zero},recompute={self.recompute},sp={self.sp}")  # fmt: skip
-        text += (",uneven=1" if self.uneven else "") + (f",grads={self.grads}" if self.grads != 32 else "")
-        return text + (f",etp={self.etp}" if self.etp != self.tp else "")
+        return ",".join(f"{key}={value}" for key, value in self.parts())
 
 
 def parse(text: str, chips: int | None = None) -> Layout:

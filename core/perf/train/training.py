@@ -135,6 +135,7 @@ class TrainEstimate:
     range: ranges.Band | None = None  # where the range comes from (None: the utilisation was given)
     stack: str = ""  # the software stack the efficiency assumes (the chip's default), "" when none is stated
     stack_basis: str = ""  # what the stack's efficiency rests on
+    layout_fields: layouts.Layout | None = None  # ``layout`` as a typed value (None: no layout model ran)
 
 
 def estimate_train(
@@ -173,9 +174,10 @@ def estimate_train(
         return given_mfu(shape, cluster, tokens, precision, eff.SHAPELESS_MFU.value, seq_len, full_run, quote,
                          band or ranges.band("train", "borrowed"),
                          f"no layout: {shape.id} is known only by its parameter count ({eff.SHAPELESS_MFU.why})")  # fmt: skip
-    job = make_job(shape, cluster, interconnects, precision, seq_len, global_batch_seqs, layout, cross_domain, consts)
+    given = layout_of(layout, cluster) if layout is not None else None
+    job = make_job(shape, cluster, interconnects, precision, seq_len, global_batch_seqs, given, cross_domain, consts)
     runner_up = None
-    if layout is None:
+    if given is None:
         found = search.search(job)
         if not found.layouts:
             raise HwprofError(f"no layout of {shape.id} fits {cluster.label}: {refusal_text(found.refused)}")
@@ -184,24 +186,28 @@ def estimate_train(
         if len(found.layouts) > 1:
             runner_up = RunnerUp(str(found.layouts[1]), found.step_s[1], found.step_s[1] / found.step_s[0] - 1)
     else:
-        chosen = layout if isinstance(layout, layouts.Layout) else layouts.parse(layout, job.chips)
+        chosen = given
         layouts.check(chosen, job)
         basis = "given"
     return result_for(shape, cluster, job, chosen, tokens, precision, full_run, quote, basis, runner_up, band,
                       published_chips, stack, own_stacks)  # fmt: skip
 
 
+def layout_of(layout: str | layouts.Layout, cluster: Cluster) -> layouts.Layout:
+    """``layout`` as a Layout: text (``--layout``) is parsed here, once, its degrees counting the
+    cluster's ranks (dp defaults to what they leave)."""
+    if isinstance(layout, layouts.Layout):
+        return layout
+    return layouts.parse(layout, cluster.chips * chip_ranks(cluster.chip))
+
+
 def make_job(shape: Workload, cluster: Cluster, interconnects: dict[str, Any], precision: str, seq_len: int | None,
-             global_batch_seqs: int | None, layout: Any = None, cross_domain: bool = False,
+             global_batch_seqs: int | None, layout: str | layouts.Layout | None = None, cross_domain: bool = False,
              consts: Constants | None = None) -> Job:  # fmt: skip
     """The Job of a run; without a global batch, 4M tokens raised to fill a given layout's pipeline."""
     seq = seq_len or shape.seq_len
     if global_batch_seqs is None and layout is not None and seq:
-        lay = (
-            layout
-            if isinstance(layout, layouts.Layout)
-            else layouts.parse(layout, cluster.chips * chip_ranks(cluster.chip))
-        )
+        lay = layout_of(layout, cluster)
         global_batch_seqs = max(lay.dp * lay.pp * lay.mb, default_batch_tokens(cluster.chips) // seq)
     return job_for(shape, cluster.chip, cluster.chips, cluster.system, interconnects, precision,
                    consts or constants(), seq, global_batch_seqs, cross_domain)  # fmt: skip
@@ -377,6 +383,7 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
         range=band,
         stack=stack or stack_of(cluster.chip),
         stack_basis=stack_basis(stack, band.evidence, stack_of(cluster.chip)),
+        layout_fields=chosen,
     )
 
 
