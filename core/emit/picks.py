@@ -112,7 +112,6 @@ def serve_plan_estimate(work: Any, d: Any, rate: float, input_tokens: int, outpu
     feeds the report."""
     from ..perf.cluster import cluster_for
     from ..perf.serve import disagg, search, serving
-    from ..perf.serve import layout as sl
 
     registry, published = current_registry(), published_chips("serve")
     system = registry.system(d.system)
@@ -124,8 +123,7 @@ def serve_plan_estimate(work: Any, d: Any, rate: float, input_tokens: int, outpu
                                                published_chips=published)  # fmt: skip
         return [prefill.layout, decode.layout], result
     cluster = cluster_for(chip, d.chips, system, registry.interconnects)
-    lay = attrs.evolve(sl.parse(d.layout, d.chips, d.weights, d.kv_cache), chunk_tokens=d.chunk_tokens)
-    return [lay], service_estimate.serve(work, cluster, lay, traffic)
+    return [d.layout_fields], service_estimate.serve(work, cluster, d.layout_fields, traffic)
 
 
 def serve_plan_pick(work: Any, d: Any, layouts: list[Any], estimate: Any, rate: float, input_tokens: int,

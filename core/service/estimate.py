@@ -187,8 +187,7 @@ def serve_disaggregated(work: records.Workload, target: Any, prefill_layout: str
     r = current_registry()
     if chunk_tokens < 1:
         raise HwprofError(f"the chunked-prefill budget must be at least 1 token, got {chunk_tokens}")
-    pre = serve_layouts.parse(prefill_layout, 0, precision, kv_precision) if "dp=" in prefill_layout else (
-        attrs.evolve(serve_layouts.parse(prefill_layout + ",dp=1", 0, precision, kv_precision)))  # fmt: skip
+    pre = serve_layouts.parse(prefill_layout, 0, precision, kv_precision, dp=1)  # one worker unless it says
     pre = attrs.evolve(pre, chunk_tokens=chunk_tokens)
     if target.system is None:
         raise HwprofError("disaggregated serving needs `system` (the prefill pool's), not a bare chip")

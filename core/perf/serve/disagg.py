@@ -292,6 +292,7 @@ class PoolFigures:
     kv_bytes_per_token_per_chip: float
     max_batch_per_worker: int
     tp_link: str
+    layout_fields: sl.ServeLayout | None = None  # ``layout`` as a typed value, ``workers`` its dp
 
 
 @attrs.frozen
@@ -483,6 +484,7 @@ def _figures(role: str, pool: Pool, r: sl.Replica, rate: float, utilisation: flo
     lay = pool.layout
     return PoolFigures(
         role=role, target=pool.cluster.label, chip=pool.cluster.chip.id, chips=pool.cluster.chips, layout=_short(lay),
+        layout_fields=lay,
         workers=lay.dp, weights=lay.weights, kv_cache=lay.kv_cache, requests_per_s_per_worker=rate,
         utilisation=utilisation, step_s=step_s, running_sequences_per_worker=running,
         weights_bytes_per_chip=float(r.weights_bytes_per_chip), kv_bytes_per_token_per_chip=float(r.kv_bytes_per_token_per_chip),

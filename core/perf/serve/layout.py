@@ -66,8 +66,9 @@ class ServeLayout:
         return text + (f",prefill={self.prefill}" if self.prefill else "")
 
 
-def parse(text: str, chips: int, weights: str = "bf16", kv_cache: str = "bf16") -> ServeLayout:
-    """``tp=2,pp=1,dp=4`` to a layout; ``dp`` defaults to what the chip count leaves."""
+def parse(text: str, chips: int, weights: str = "bf16", kv_cache: str = "bf16", dp: int | None = None
+          ) -> ServeLayout:  # fmt: skip
+    """``tp=2,pp=1,dp=4`` to a layout; ``dp`` defaults to ``dp``, else to what the chip count leaves."""
     values: dict[str, int] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
         key, eq, value = (x.strip().lower() for x in part.partition("="))
@@ -78,7 +79,9 @@ def parse(text: str, chips: int, weights: str = "bf16", kv_cache: str = "bf16") 
     if any(values.get(k, 1) < 1 for k in ("tp", "pp", "dp", "ep")) or values.get("adp", 0) not in (0, 1, 2):
         raise HwprofError(f"layout {text!r}: tp, pp, dp and ep are at least 1; adp is 0, 1 or 2 (balanced)")
     per_replica = values.get("tp", 1) * values.get("pp", 1)
-    if "dp" not in values:
+    if "dp" not in values and dp is not None:
+        values["dp"] = dp
+    elif "dp" not in values:
         if chips % per_replica:
             raise HwprofError(f"layout {text!r}: tp x pp = {per_replica} does not divide {chips} chips")
         values["dp"] = chips // per_replica

@@ -90,6 +90,10 @@ class Deployment:
     handoff_s: float = 0.0  # disaggregated: one prompt's KV cache to its decode worker
     handoff_link: str = ""
     headroom_requests_per_s: float | None = None  # the most it serves within the targets on these systems
+    # The layouts above as typed values: aggregated, ``layout``'s; disaggregated, each pool's (dp its workers).
+    layout_fields: sl.ServeLayout | None = None
+    prefill_layout_fields: sl.ServeLayout | None = None
+    decode_layout_fields: sl.ServeLayout | None = None
 
 
 @attrs.frozen
@@ -643,18 +647,23 @@ def _split_deployment(shape: records.Workload, chip: records.Chip, system: recor
         slow_ttft_p90_s=slow.ttft_p90_s if slow else None, slow_tpot_p90_s=slow.dec.tpot_p90_s if slow else None,
         kind=DISAGGREGATED, prefill_layout=_layout_text(g, p), decode_layout=_layout_text(g, d),
         handoff_s=point.handoff_s, handoff_link=link.name, headroom_requests_per_s=headroom,
+        prefill_layout_fields=prefill.layout, decode_layout_fields=decode.layout,
     )  # fmt: skip
 
 
 def _pool(shape: records.Workload, chip: records.Chip, system: records.System,
           interconnects: dict[str, records.Interconnect], g: dict[str, Any], index: int, workers: int,
           weights: list[str]) -> disagg.Pool:  # fmt: skip
-    tp, pp = int(g["tp"][index]), int(g["pp"][index])
-    mode = int(g["moe"][index])
-    lay = sl.ServeLayout(tp=tp, pp=pp, dp=workers, ep=tp if mode else 1, adp=1 if mode == 2 else 0,
-                         weights=weights[g["weights"][index]], kv_cache=KV[g["kv"][index]],
-                         chunk_tokens=int(g["chunk"][index]))  # fmt: skip
-    return disagg.Pool(clusters.cluster_for(chip, tp * pp * workers, system, interconnects), lay)
+    lay = _grid_layout(g, index, workers, weights)
+    return disagg.Pool(clusters.cluster_for(chip, lay.chips, system, interconnects), lay)
+
+
+def _grid_layout(g: dict[str, Any], index: int, dp: int, weights: list[str]) -> sl.ServeLayout:
+    """Row ``index`` of the search grid as a ServeLayout of ``dp`` replicas (or workers)."""
+    tp, pp, mode = int(g["tp"][index]), int(g["pp"][index]), int(g["moe"][index])
+    return sl.ServeLayout(tp=tp, pp=pp, dp=dp, ep=tp if mode else 1, adp=1 if mode == 2 else 0,
+                          weights=weights[g["weights"][index]], kv_cache=KV[g["kv"][index]],
+                          chunk_tokens=int(g["chunk"][index]))  # fmt: skip
 
 
 # -- range hook (hwprof.perf.ranges) ---------------------------------------------------------------
@@ -682,7 +691,7 @@ def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: record
         tpot_mean_s=float(ev["tpot_mean"][i]), running_sequences_per_replica=float(ev["running"][i]),
         tokens_per_s_per_chip=tokens / chips, usd_per_hour=per_hour,
         usd_per_million_output_tokens=per_hour / (tokens * 3600) * 1e6 if per_hour else None,
-        price=quote.as_json() if quote else None,
+        price=quote.as_json() if quote else None, layout_fields=_grid_layout(grid, i, dp, weights),
     )  # fmt: skip
 
 
@@ -763,8 +772,8 @@ def deployment_pools(d: Deployment, system: records.System, chip: records.Chip,
                      interconnects: dict[str, records.Interconnect]) -> tuple[disagg.Pool, disagg.Pool]:  # fmt: skip
     """A disaggregated pick's prefill and decode pools, to estimate it one at a time."""
     out = []
-    for text, workers in ((d.prefill_layout, d.prefill_replicas), (d.decode_layout, d.decode_replicas)):
-        lay = sl.parse(f"{text},dp={workers}", 1, d.weights, d.kv_cache)
-        lay = attrs.evolve(lay, chunk_tokens=d.chunk_tokens)
+    for lay in (d.prefill_layout_fields, d.decode_layout_fields):
+        if lay is None:
+            raise HwprofError(f"{d.system} x {d.count}: not a disaggregated deployment (no pool layouts)")
         out.append(disagg.Pool(clusters.cluster_for(chip, lay.chips, system, interconnects), lay))
     return out[0], out[1]

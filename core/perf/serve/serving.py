@@ -132,6 +132,7 @@ class ServeEstimate:
     rests_on: tuple[str, ...]
     range_basis: str = ""
     range: ranges.Band | None = None  # where the range comes from
+    layout_fields: sl.ServeLayout | None = None  # ``layout`` as a typed value
 
 
 def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float = 0.0
@@ -298,7 +299,7 @@ def estimate_serve(
     peak = cluster.chip.peak_dense_tflops[precision]
     return ServeEstimate(
         kind="serve", model=shape.id, model_source=shape.citation, target=cluster.label, chip=cluster.chip.id,
-        chips=cluster.chips, layout=str(layout), replicas=layout.dp, weights=layout.weights,
+        chips=cluster.chips, layout=str(layout), layout_fields=layout, replicas=layout.dp, weights=layout.weights,
         kv_cache=layout.kv_cache, input_tokens=traffic.input_tokens, output_tokens=traffic.output_tokens,
         traffic=traffic.kind,
         precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status})",

@@ -222,6 +222,9 @@ def test_one_h200_system_picks_prefill_and_decode_apart_at_9_per_s(reg: registry
     assert best is not None and best.kind == search.DISAGGREGATED and best.count == 1
     pre, dec = search.deployment_pools(best, reg.system("p5en.48xlarge"), reg.chip("h200-sxm"), reg.interconnects)
     assert pre.cluster.chips + dec.cluster.chips == 8  # the workers fill the system
+    # the pools are the typed layouts the plan carries: its layout strings and worker counts
+    assert (f"tp={pre.layout.tp},pp={pre.layout.pp}", pre.layout.dp) == (best.prefill_layout, best.prefill_replicas)
+    assert (f"tp={dec.layout.tp},pp={dec.layout.pp}", dec.layout.dp) == (best.decode_layout, best.decode_replicas)
     est = disagg.estimate_disaggregated(reg.workload("llama3.1-70b"), pre, dec, at(9.0), reg.interconnects)
     assert est.ttft_p90_s == pytest.approx(best.ttft_p90_s, rel=0.01) and est.ttft_p90_s <= 1.0
     assert est.tpot_p90_s == pytest.approx(best.tpot_p90_s, rel=0.01) and est.tpot_p90_s <= 0.05

@@ -27,6 +27,7 @@ def test_a_moe_pick_re_estimates_to_its_figures(reg: registry.Registry) -> None:
     assert best is not None
     lay = sl.parse(best.layout, best.chips, best.weights, best.kv_cache)
     assert lay.chips == best.chips
+    assert best.layout_fields == attrs_chunk(lay, best.chunk_tokens)  # the typed layout is the string's
     target = cluster.cluster_for(reg.chip(system.chip), best.chips, system, reg.interconnects)
     est = serving.estimate_serve(
         work, target, attrs_chunk(lay, best.chunk_tokens), serving.Traffic(1000, 200, rate_per_s=2.0)
