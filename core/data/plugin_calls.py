@@ -10,9 +10,11 @@ through ``contained``:
 - a call running longer than ``SLOW_S`` seconds is named on stderr while it runs, and one running
   longer than ``HWPROF_PLUGIN_TIMEOUT`` seconds (default 30) is given up (the plugin is skipped).
 
-Hooks are called through pluggy's executor with one plugin's implementation at a time (plus every
-plugin's wrappers, as ``pm.subset_hook_caller`` would), so hook wrappers, ordering and tracing
-apply while a failure stays with its plugin. ``HWPROF_TRACE_PLUGINS=1`` prints each hook call, who answered it and how long it took.
+Hooks are called through pluggy's public ``pm.subset_hook_caller``, one plugin's implementation at
+a time plus every plugin's wrappers, so hook wrappers, ordering and tracing apply while a failure
+stays with its plugin. pluggy hashes the plugins a subset leaves out, so a plugin object that is not
+hashed by identity is registered through a stand-in (``held``). ``HWPROF_TRACE_PLUGINS=1`` prints
+each hook call, who answered it and how long it took.
 """
 
 from __future__ import annotations
@@ -196,15 +198,50 @@ def call_plugin(plugin: str, what: str, call: Callable[[], T]) -> T:
 
 
 def caller_for(manager: pluggy.PluginManager, hook_name: str, plugin: object) -> Callable[..., Any]:
-    """``hook_name`` as ``pm.hook`` calls it, with only ``plugin``'s implementation and every wrapper.
+    """``pm.hook.<hook_name>`` with only ``plugin``'s implementation and every plugin's wrappers.
 
-    What ``pm.subset_hook_caller`` does, through the same executor (so wrappers, ordering and
-    tracing apply), without hashing plugin objects, which may not be hashable.
+    pluggy's ``subset_hook_caller`` leaving out the other plugins that answer the hook. A plugin
+    that both wraps and answers one hook is left out whole, so it wraps only its own call.
     """
-    hook = getattr(manager.hook, hook_name)
-    keep = [i for i in hook.get_hookimpls() if i.plugin is plugin or i.hookwrapper or i.wrapper]
-    first = bool(hook.spec and hook.spec.opts.get("firstresult"))
-    return lambda **kwargs: hook._hookexec(hook_name, keep, kwargs, first)
+    others = [
+        i.plugin
+        for i in getattr(manager.hook, hook_name).get_hookimpls()
+        if i.plugin is not plugin and not (i.hookwrapper or i.wrapper)
+    ]
+    return manager.subset_hook_caller(hook_name, others)
+
+
+class Held:
+    """A plugin object that is not hashed by identity, as pluggy holds it: its hooks, nothing else.
+
+    pluggy hashes the plugins a subset call leaves out and tells plugins apart with ``==``; an
+    instance of a dataclass or an unfrozen attrs class has no hash, and two equal ones would pass
+    for one plugin. This stand-in is hashed and compared by identity, and pluggy finds on it the
+    object's own hook methods, bound to the object.
+    """
+
+    def __init__(self, manager: pluggy.PluginManager, plugin: object) -> None:
+        self._plugin = plugin
+        self._hooks = [n for n in dir(plugin) if manager.parse_hookimpl_opts(plugin, n) is not None]
+        for name in self._hooks:
+            setattr(self, name, getattr(plugin, name))
+            if manager.parse_hookimpl_opts(self, name) is None:  # hookimpl put above @classmethod
+                raise TypeError(f"{name}: put @hookimpl below @classmethod (the plugin object is not hashable)")
+
+    def __dir__(self) -> list[str]:  # what pluggy looks through for hooks
+        return self._hooks
+
+    def __repr__(self) -> str:
+        return repr(self._plugin)
+
+
+def held(manager: pluggy.PluginManager, plugin: object) -> object:
+    """What to register for ``plugin``: itself when hashed and compared by identity (a module, most
+    objects), else a ``Held`` stand-in, so that ``caller_for`` can leave plugins out by identity."""
+    kind = type(plugin)
+    if kind.__hash__ is object.__hash__ and kind.__eq__ is object.__eq__:
+        return plugin
+    return Held(manager, plugin)
 
 
 def unknown_hooks(manager: pluggy.PluginManager) -> dict[str, list[str]]:

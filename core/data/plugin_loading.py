@@ -95,7 +95,8 @@ def load_modules(allow: frozenset[str] | None, extra: Iterable[tuple[str, object
             continue
 
         def load(target: Any = target, name: str = name) -> None:
-            manager.register(load_object(target) if isinstance(target, str) else load_target(target), name=name)
+            plugin = load_object(target) if isinstance(target, str) else load_target(target)
+            manager.register(plugin_calls.held(manager, plugin), name=name)
 
         # A plugin that fails to import (or exits, or hangs) must not take the CLI down.
         _, failure = plugin_calls.contained(name, "its import", load)

@@ -4,6 +4,7 @@ record kinds listed once and everything derived from that list.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -11,6 +12,7 @@ import types
 from collections.abc import Generator
 from typing import Any
 
+import attrs
 import pytest
 
 from hwprof import hookimpl
@@ -31,6 +33,78 @@ def test_a_wrapper_sees_and_changes_every_plugins_records() -> None:
     built = registry.build(registry.Settings(), extra_plugins=[("wrapper", wrapper)])
     assert "h100-sxm" not in built.chips and "h200-sxm" in built.chips
     assert len(seen) == sum("hwprof_register_chips" in p.hooks for p in built.plugins if p.name != "wrapper")
+
+
+@dataclasses.dataclass  # eq without frozen: instances have no hash, and equal ones are still two plugins
+class Reseller:
+    chip: Any = dataclasses.field(compare=False)
+    fails: bool = dataclasses.field(default=False, compare=False)
+
+    @hookimpl
+    def hwprof_register_chips(self) -> list[Any]:
+        print("licence checked")  # kept off stdout
+        if self.fails:
+            raise RuntimeError("licence server down")
+        return [self.chip]
+
+
+def test_unhashable_equal_plugin_objects_are_called_one_at_a_time(capsys: pytest.CaptureFixture[str]) -> None:
+    h100 = registry.build(registry.Settings(allow=frozenset({"nvidia_h100"}))).chips["h100-sxm"]
+    a, b = (attrs.evolve(h100, id=f"resold-{x}", name=f"Resold {x}") for x in "ab")
+    plugins = [Reseller(a), Reseller(b), Reseller(attrs.evolve(h100, id="resold-c"), fails=True)]
+    assert plugins[0] == plugins[1] == plugins[2]
+    with pytest.raises(TypeError):
+        hash(plugins[0])
+    capsys.readouterr()
+    built = registry.build(registry.Settings(), extra_plugins=list(zip(("ra", "rb", "rc"), plugins, strict=True)))
+    assert built.provider("chips", "resold-a") == "plugin 'ra'" and built.provider("chips", "resold-b") == "plugin 'rb'"
+    assert "resold-c" not in built.chips and "h100-sxm" in built.chips
+    status = {p.name: (p.status, p.error) for p in built.plugins}
+    assert status["ra"] == status["rb"] == ("loaded", "")
+    assert status["rc"] == ("failed", "RuntimeError: licence server down")
+    (failed,) = [w for w in built.warnings if "'rc'" in w]
+    assert "licence server down" in failed
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("licence checked") == 3  # on stderr, once per plugin
+
+
+def test_an_old_style_hookwrapper_wraps_each_plugins_call_and_a_failure_stays_contained() -> None:
+    seen: list[tuple[str, Any]] = []
+
+    @hookimpl(hookwrapper=True, tryfirst=True)
+    def hwprof_register_chips() -> Generator[None, Any, None]:
+        outcome = yield
+        failed = outcome.exception
+        seen.append(("raised", type(failed)) if failed else ("answered", len(outcome.get_result())))
+
+    def broken() -> list[Any]:
+        raise SystemExit(3)
+
+    wrapper = types.SimpleNamespace(hwprof_register_chips=hwprof_register_chips)  # unhashable too
+    bad = types.SimpleNamespace(hwprof_register_chips=hookimpl(broken))
+    built = registry.build(registry.Settings(), extra_plugins=[("wrapper", wrapper), ("bad", bad)])
+    answering = [p.name for p in built.plugins if "hwprof_register_chips" in p.hooks and p.status == "loaded"]
+    answering.remove("wrapper")  # it wraps, answers nothing
+    assert "bad" not in answering and "nvidia_h100" in answering
+    assert seen.count(("answered", 1)) == len(answering)  # one call per plugin, its one answer
+    assert seen.count(("raised", SystemExit)) == 1 and len(seen) == len(answering) + 1
+    assert {p.name: p.status for p in built.plugins}["bad"] == "failed"
+    assert any("'bad'" in w and "SystemExit: 3" in w for w in built.warnings)
+    assert "h100-sxm" in built.chips
+
+
+def test_a_hook_marked_above_classmethod_on_an_unhashable_object_fails_by_name() -> None:
+    class Odd:
+        __hash__ = None  # type: ignore[assignment]
+
+        @hookimpl  # type: ignore[misc]
+        @classmethod
+        def hwprof_register_chips(cls) -> list[Any]:
+            return []
+
+    built = registry.build(registry.Settings(allow=frozenset({"odd"})), extra_plugins=[("odd", Odd())])
+    (info,) = [p for p in built.plugins if p.name == "odd"]
+    assert info.status == "failed" and "hwprof_register_chips" in info.error and "classmethod" in info.error
 
 
 def test_a_plugin_exiting_or_raising_is_one_failure_and_ctrl_c_passes() -> None:
