@@ -91,6 +91,7 @@ def _train_options(options: dict[str, Any]) -> dict[str, Any]:
         "mfu": lambda v: None if v is None else _number("mfu", v, checks.MFU),
         "full_run": lambda v: bool(v),
         "cross_domain": lambda v: bool(v),
+        "stack": lambda v: _text("stack", v),
         "global_batch_seqs": lambda v: None if v is None else _number("global_batch_seqs", v, checks.BATCH, whole=True),
     }
     unknown = sorted(set(options) - set(kinds))
@@ -150,7 +151,8 @@ def estimate_train(model: str | Path | Workload, *, tokens: float, system: str |
     """A training run's FLOPs, time, memory, cost and energy with ranges: ``hwprof estimate train``.
 
     ``options`` are the estimator's other options: ``layout`` ("tp=8,pp=4,..."; default: searched),
-    ``mfu``, ``full_run``, ``global_batch_seqs``, ``cross_domain``.
+    ``mfu``, ``full_run``, ``global_batch_seqs``, ``cross_domain``, ``stack`` (the training software stack;
+    default: the chip's own, see ``result.stack`` and ``result.stack_basis``).
     """
     from .data import checks
     from .service import estimate
@@ -177,12 +179,14 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
                    input_tokens: int = 1000, output_tokens: int = 500, chunk_tokens: int = 8192,
                    cost_model: str | None = None, purchase: str = "on-demand", region: str | None = None,
                    prefill_layout: str | None = None, decode_system: str | None = None, spec_tokens: int = 0,
-                   spec_accepted: float | None = None, prefix_cached: float = 0.0) -> Any:  # fmt: skip
+                   spec_accepted: float | None = None, prefix_cached: float = 0.0,
+                   stack: str | None = None) -> Any:  # fmt: skip
     """Time to first token and per output token (mean, p50, p90), throughput and cost: ``hwprof
     estimate serve``. ``batch`` is the concurrency (users in a closed loop; default 1), ``rate`` a
     request rate instead; ``layout`` e.g. ``"tp=2,dp=4"``. ``prefill_layout`` (e.g. ``"tp=1,dp=6"``)
     runs prefill and decode pools apart (``layout`` the decode pool's, on ``decode_system`` if given);
-    ``spec_tokens``/``spec_accepted`` speculative decoding, ``prefix_cached`` a cached prompt share."""
+    ``spec_tokens``/``spec_accepted`` speculative decoding, ``prefix_cached`` a cached prompt share;
+    ``stack`` the serving software stack (default: the chip's own)."""
     from .data import checks
     from .perf.serve import serving
     from .service import estimate
@@ -190,7 +194,7 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
     from .service.hardware import cluster_from
 
     for name, value in (("layout", layout), ("precision", precision), ("kv_precision", kv_precision),
-                        ("cost_model", cost_model), ("region", region)):  # fmt: skip
+                        ("cost_model", cost_model), ("region", region), ("stack", stack)):  # fmt: skip
         _text(name, value)
     batch = None if batch is None else _number("batch", batch, checks.BATCH, whole=True)
     rate = None if rate is None else _number("rate", rate, checks.RATE)
@@ -206,16 +210,18 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
             raise HwprofError("`decode_system` needs `prefill_layout` (the prefill pool's layout, e.g. tp=2,dp=3)")
         return estimate.serve_disaggregated(work, target, prefill_layout, layout, decode_system, load,
                                             precision=precision, kv_precision=kv_precision, chunk_tokens=chunk_tokens,
-                                            cost_model=cost_model, purchase=purchase, region=region)  # fmt: skip
+                                            cost_model=cost_model, purchase=purchase, region=region,
+                                            stack=stack)  # fmt: skip
     quote = quote_for(cost_model, target, purchase, region)
     lay = estimate.serve_layout(work, target, layout, precision, kv_precision, chunk_tokens)
-    return estimate.serve(work, target, lay, load, quote)
+    return estimate.serve(work, target, lay, load, quote, stack=stack)
 
 
 def compare_train(model: str | Path | Workload, *, tokens: float, systems: Sequence[str],
                   cost_model: str | Sequence[str] | None = None, **options: Any) -> Any:  # fmt: skip
     """One training run on several systems (and cost models, side by side) with ratios to a baseline:
-    ``hwprof compare train``. ``options``: baseline, chips, precision, seq_len, region, purchase."""
+    ``hwprof compare train``. ``options``: baseline, chips, precision, seq_len, region, purchase, stack
+    (default: each chip on its own stack; every row names its ``stack`` and ``evidence``)."""
     from .data import checks
     from .service import compare
 
@@ -227,7 +233,8 @@ def compare_train(model: str | Path | Workload, *, tokens: float, systems: Seque
 
 def compare_serve(model: str | Path | Workload, *, systems: Sequence[str], **options: Any) -> Any:
     """One serving setup on several systems with ratios to a baseline: ``hwprof compare serve``.
-    ``options``: baseline, precision, kv_precision, batch, input_tokens, output_tokens, cost_model, ..."""
+    ``options``: baseline, precision, kv_precision, batch, input_tokens, output_tokens, cost_model, stack
+    (default: each chip on its own stack; every row names its ``stack`` and ``evidence``), ..."""
     from .service import compare
 
     return compare.compare_serve_result(workload(model), _ids("systems", systems), **options)
@@ -237,11 +244,12 @@ def plan_train(model: str | Path | Workload, *, tokens: float, deadline_days: fl
                budget: float | None = None, systems: Sequence[str] | None = None, precision: str = "bf16",
                seq_len: int | None = None, cost_model: str | None = None, region: str | None = None,
                purchase: str = "on-demand", top: int = 10, robust: bool = False,
-               memory_headroom_gib: float | None = None) -> Any:  # fmt: skip
+               memory_headroom_gib: float | None = None, stack: str | None = None) -> Any:  # fmt: skip
     """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting a
     deadline, the fastest within a budget, each system's reasons: ``hwprof plan train``. ``robust``:
     goals met at the slow end of each range; ``memory_headroom_gib``: GiB every chip keeps free
-    (default ``hwprof.perf.plan.HEADROOM_GIB``)."""
+    (default ``hwprof.perf.plan.HEADROOM_GIB``); ``stack``: the training stack every option assumes
+    (default: each chip's own; each row names its ``stack`` and ``evidence``)."""
     from .data import checks
     from .service import plan
 
@@ -254,7 +262,8 @@ def plan_train(model: str | Path | Workload, *, tokens: float, deadline_days: fl
     candidates = plan.train_candidates(systems, cost_model, purchase, region)
     return plan.plan_train(work, candidates, tokens, precision=precision, seq_len=seq_len,
                            deadline_s=deadline_days * 86400 if deadline_days is not None else None, budget=budget,
-                           top=top, robust=robust, headroom_gib=memory_headroom_gib)  # fmt: skip
+                           top=top, robust=robust, headroom_gib=memory_headroom_gib,
+                           stack=_text("stack", stack))  # fmt: skip
 
 
 def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tpot_slo: float, input_tokens: int = 1000,
@@ -262,10 +271,12 @@ def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tp
                precisions: Sequence[str] = ("bf16", "fp8", "int4", "fp4"), max_count: int = 64,
                cost_model: str | None = None, region: str | None = None, purchase: str = "on-demand",
                deployments: Sequence[str] = ("aggregated", "disaggregated"), spec_tokens: int = 0,
-               spec_accepted: float | None = None, prefix_cached: float = 0.0) -> Any:  # fmt: skip
+               spec_accepted: float | None = None, prefix_cached: float = 0.0,
+               stack: str | None = None) -> Any:  # fmt: skip
     """The cheapest deployment per system meeting p90 TTFT and TPOT targets (seconds) at a request
     rate, aggregated or with prefill and decode apart (``deployments``), and each kind's tokens/s per
-    chip against tokens/s per user frontier: ``hwprof plan serve``."""
+    chip against tokens/s per user frontier: ``hwprof plan serve``. ``stack``: the serving stack every
+    system assumes (default: each chip's own; each system's result names its ``stack`` and ``evidence``)."""
     from .data import checks
     from .service import estimate, plan
 
@@ -290,6 +301,7 @@ def plan_serve(model: str | Path | Workload, *, rate: float, ttft_slo: float, tp
         max_count=max_count,
         serve_options=estimate.serve_options(spec_tokens, spec_accepted, prefix_cached),
         deployments=deployments,
+        stack=_text("stack", stack),
     )
 
 

@@ -148,6 +148,22 @@ SeqLenOpt = Annotated[
     int | None, typer.Option("--seq-len", callback=checked(checks.SEQ_LEN), help="Training sequence length in tokens.")
 ]
 TrainPrecisionOpt = Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")]
+TrainStackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        help="Training software stack for every chip, e.g. nemo-megatron, torchtitan (default: each chip's own, its "
+        "best-evidenced; a chip with no published run on it keeps its efficiency, borrowed, and widens the range).",
+    ),
+]
+ServeStackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        help="Serving software stack for every chip, e.g. tensorrt-llm (default: each chip's own, its best-evidenced; "
+        "a chip with no published run on it borrows its default stack's figures and widens the range).",
+    ),
+]
 BaselineOpt = Annotated[
     str | None,
     typer.Option(

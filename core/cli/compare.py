@@ -14,7 +14,9 @@ from .common import (
     CostModelOpt,
     RegionOpt,
     SeqLenOpt,
+    ServeStackOpt,
     TrainPrecisionOpt,
+    TrainStackOpt,
     checked,
     complete_cost_models,
     complete_system_list,
@@ -41,6 +43,7 @@ def compare_train(
                                                     help="Only these cost models, comma-separated (default: every one loaded prices the systems it prices).")] = None,
     region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference, comma-separated.")] = "on-demand",
+    stack: TrainStackOpt = None,
     output: OutputOptions = OutputOptions(),
 ) -> None:  # fmt: skip
     """Time, cost, tokens per dollar and energy of one training run on several systems."""
@@ -50,16 +53,18 @@ def compare_train(
     ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else []
     comparison = compare_train_result(work, tokens, ids, baseline=baseline, chips=chips, precision=precision,
                                       seq_len=seq_len, cost_models=models, region=region, purchase=purchase,
-                                      global_batch_tokens=global_batch_tokens)  # fmt: skip
+                                      global_batch_tokens=global_batch_tokens, stack=stack)  # fmt: skip
     out, baseline, finding = list(comparison.rows), comparison.baseline, comparison.finding
     for row in out:
         for message in (row["result"].get("cost") or {}).get("warnings", []):
             warn(message)
-    data = {"baseline": baseline, "baseline_rule": comparison.baseline_rule, "rows": [_compact(row) for row in out],
+    data = {"baseline": baseline, "baseline_rule": comparison.baseline_rule, "stack_rule": comparison.stack_rule,
+            "evidence_note": comparison.evidence_note or None, "rows": [_compact(row) for row in out],
             "finding": finding}  # fmt: skip
 
     def blocks() -> list[Table]:
-        table_rows = [[row["label"], row["chips"], _layout_cell(row["result"]), _time_cell(row["result"]["time_s"]),
+        table_rows = [[row["label"], row["chips"], _stack_cell(row), _layout_cell(row["result"]),
+                       _time_cell(row["result"]["time_s"]),
                        Cell(f"{row['result']['mfu']['expected']:.0%}", row["result"]["mfu"]["expected"]),
                        row["result"]["chip_hours"]["expected"], _cost_cell(row["result"].get("cost_usd")),
                        _price_cell(row["result"].get("cost")), row["tokens_per_usd"] or "-",
@@ -67,12 +72,14 @@ def compare_train(
                        Cell(f"{row['speed']:.2f}", row["speed"]),
                        Cell(f"{row['price_performance']:.2f}", row["price_performance"]) if row["price_performance"] else "-"]
                       for row in out]  # fmt: skip
-        headers = ["system [cost model]", "chips", "layout: tp pp dp cp / exposed comm + bubble", "time (range)", "MFU",
+        headers = ["system [cost model]", "chips", "stack (evidence)", "layout: tp pp dp cp / exposed comm + bubble",
+                   "time (range)", "MFU",
                    "chip-hours", "cost USD (range)", "price used", "tokens/USD", "kWh", "speed vs base", "price-perf vs base"]  # fmt: skip
-        csv = ["system", "chips", "layout", "time_days", "mfu", "chip_hours", "cost_usd", "price_used", "tokens_per_usd",
+        csv = ["system", "chips", "stack", "layout", "time_days", "mfu", "chip_hours", "cost_usd", "price_used", "tokens_per_usd",
                "energy_kwh", "speed_ratio", "price_performance"]  # fmt: skip
-        footer = (f"baseline {baseline}: {comparison.baseline_rule}.\n"
-                  "speed and price-perf vs base: the baseline's time / this time, this row's tokens per dollar / the "
+        footer = (f"baseline {baseline}: {comparison.baseline_rule}.\nstacks: {comparison.stack_rule}.\n"
+                  + (f"{comparison.evidence_note}.\n" if comparison.evidence_note else "")
+                  + "speed and price-perf vs base: the baseline's time / this time, this row's tokens per dollar / the "
                   "baseline's; both higher is better. Ranges: the model's error on held-out published runs.\n" + finding)  # fmt: skip
         return [Table(headers, table_rows, title=title, footer=footer.rstrip(), csv_headers=csv)]
 
@@ -94,6 +101,11 @@ def _layout_cell(result: dict[str, Any]) -> Cell:
     exposed = (s["tensor_parallel_s"] + s["expert_parallel_s"] + s["context_parallel_s"] + s["pipeline_p2p_s"]
                + s["data_parallel_s"] + s["pipeline_bubble_s"])  # fmt: skip
     return Cell(f"{lay['tp']} {lay['pp']} {lay['dp']} {lay['cp']} / {exposed / s['total_s']:.0%}", result["layout"])
+
+
+def _stack_cell(row: dict[str, Any]) -> Cell:
+    """'nemo-megatron (own)': the stack a row assumes and the evidence class its range rests on."""
+    return Cell(f"{row['stack'] or 'none stated'} ({row['evidence']})", row["stack"])
 
 
 def _price_cell(cost: dict[str, Any] | None) -> Cell | str:
@@ -123,7 +135,8 @@ def _cost_cell(span: dict[str, float] | None) -> Cell | str:
 
 def _compact(row: dict[str, Any]) -> dict[str, Any]:
     res = row["result"]
-    return {"system": row["system"], "cost_model": row["cost_model"], "chips": row["chips"], "time_s": res["time_s"],
+    return {"system": row["system"], "cost_model": row["cost_model"], "chips": row["chips"], "stack": row["stack"],
+            "evidence": row["evidence"], "time_s": res["time_s"],
             "chip_hours": res["chip_hours"], "cost_usd": res.get("cost_usd"), "energy_kwh": res.get("energy_kwh"),
             "tokens_per_usd": row["tokens_per_usd"], "time_ratio": row["time_ratio"], "speed_ratio": row["speed"],
             "baseline": row["baseline"],
@@ -147,6 +160,7 @@ def compare_serve(
     cost_model: CostModelOpt = None,
     region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
+    stack: ServeStackOpt = None,
     output: OutputOptions = OutputOptions(),
 ) -> None:  # fmt: skip
     """Latency, throughput and cost per million output tokens of one serving setup on one of each system
@@ -156,7 +170,7 @@ def compare_serve(
     comparison = compare_serve_result(
         work, [s.strip() for s in systems.split(",") if s.strip()], baseline=baseline, precision=precision,
         kv_precision=kv_precision, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
-        cost_model=cost_model, region=region, purchase=purchase,
+        cost_model=cost_model, region=region, purchase=purchase, stack=stack,
     )  # fmt: skip
     from ..jsonable import to_json
 
@@ -164,8 +178,10 @@ def compare_serve(
     for o in out:  # stale or spot-like prices, as estimate says them
         for message in o["result"].cost.warnings if o["result"].cost else ():
             warn(message)
-    data = {"baseline": baseline, "baseline_rule": comparison.baseline_rule, "rows": [
-        {"system": o["system"], "label": o["label"], "cost_model": o["cost_model"],
+    data = {"baseline": baseline, "baseline_rule": comparison.baseline_rule, "stack_rule": comparison.stack_rule,
+            "evidence_note": comparison.evidence_note or None, "rows": [
+        {"system": o["system"], "label": o["label"], "cost_model": o["cost_model"], "stack": o["stack"],
+         "evidence": o["evidence"],
          "price": o["result"].cost.price if o["result"].cost else None,
          "layout": o["result"].layout, "ttft_s": to_json(o["result"].ttft_s),
          "tpot_s": to_json(o["result"].tpot_s), "tokens_per_s": to_json(o["result"].tokens_per_s),
@@ -176,7 +192,7 @@ def compare_serve(
         for o in out]}  # fmt: skip
 
     def blocks() -> list[Table]:
-        rows = [[o["label"], o["result"].layout,
+        rows = [[o["label"], _stack_cell(o), o["result"].layout,
                  Cell(duration(o["result"].ttft_s.expected), o["result"].ttft_s.expected),
                  Cell(duration(o["result"].tpot_s.expected), o["result"].tpot_s.expected),
                  o["result"].tokens_per_s.expected, o["result"].binding,
@@ -184,14 +200,15 @@ def compare_serve(
                  else f"- ({o['missing_price'] or 'no price'})",
                  Cell(f"{o['price_performance']:.2f}", o["price_performance"]) if o["price_performance"] else "-"]
                 for o in out]  # fmt: skip
-        headers = ["system [cost model]", "layout", "TTFT", "TPOT", "tokens/s", "binding", "USD per M output tokens",
+        headers = ["system [cost model]", "stack (evidence)", "layout", "TTFT", "TPOT", "tokens/s", "binding", "USD per M output tokens",
                    "price-perf vs base"]  # fmt: skip
-        csv = ["system", "layout", "ttft_s", "tpot_s", "tokens_per_s", "binding", "usd_per_million_output_tokens",
+        csv = ["system", "stack", "layout", "ttft_s", "tpot_s", "tokens_per_s", "binding", "usd_per_million_output_tokens",
                "price_performance"]  # fmt: skip
         title = f"{work.id}, concurrency {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"
         footer = (
-            f"baseline {baseline}: {comparison.baseline_rule}.\n"
-            "price-perf vs base: the baseline's cost per million output tokens / this row's (higher is better)."
+            f"baseline {baseline}: {comparison.baseline_rule}.\nstacks: {comparison.stack_rule}.\n"
+            + (f"{comparison.evidence_note}.\n" if comparison.evidence_note else "")
+            + "price-perf vs base: the baseline's cost per million output tokens / this row's (higher is better)."
         )
         return [Table(headers, rows, title=title, csv_headers=csv, footer=footer)]
 

@@ -17,6 +17,8 @@ from .common import (
     JsonFlag,
     PurchaseOpt,
     RegionOpt,
+    ServeStackOpt,
+    TrainStackOpt,
     checked,
     days_text,
     hardware_text,
@@ -52,7 +54,7 @@ def estimate_train(
     full_run: Annotated[bool, typer.Option("--full-run", help="Whole run incl. restarts and stages, not steady state.")] = False,
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096; raised to fill a given pipeline).")] = None,
     cross_domain_tp: Annotated[bool, typer.Option("--cross-domain-tp", help="Allow tensor parallel across scale-up domains.")] = False,
-    stack: Annotated[str | None, typer.Option("--stack", help="Training software stack, e.g. nemo-megatron, axlearn (default: the chip's own; one without published runs on the chip widens the range).")] = None,
+    stack: TrainStackOpt = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
     output: OutputOptions = OutputOptions(), emit_as: EmitOpt = None,
 ) -> None:  # fmt: skip
@@ -232,7 +234,7 @@ def estimate_serve(
     decode_system: Annotated[str | None, typer.Option("--decode-system", help="Disaggregated serving: the decode "
                                                       "pool's system, if not --system's (one of it unless --layout "
                                                       "gives dp).")] = None,
-    features: ServeFeatures = ServeFeatures(),
+    features: ServeFeatures = ServeFeatures(), stack: ServeStackOpt = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None, purchase: PurchaseOpt = "on-demand",
     output: OutputOptions = OutputOptions(), emit_as: EmitOpt = None,
 ) -> None:  # fmt: skip
@@ -260,7 +262,8 @@ def estimate_serve(
                               "supported yet: leave out --emit")  # fmt: skip
         split = estimate.serve_disaggregated(work, target, prefill_layout, layout, decode_system, load,
                                              precision=precision, kv_precision=kv_precision, chunk_tokens=chunk_tokens,
-                                             cost_model=cost_model, purchase=purchase, region=region)  # fmt: skip
+                                             cost_model=cost_model, purchase=purchase, region=region,
+                                             stack=stack)  # fmt: skip
         for message in split.cost.warnings if split.cost else ():
             warn(message)
         emit(fmt, to_json(split), lambda: [Pairs(disaggregated_rows(split), title="disaggregated serving estimate "
@@ -270,7 +273,7 @@ def estimate_serve(
     lay = estimate.serve_layout(work, target, layout, precision, kv_precision, chunk_tokens)
     if rate is None and concurrency is None:
         load = attrs.evolve(load, concurrency=1)
-    result = estimate.serve(work, target, lay, load, quote)
+    result = estimate.serve(work, target, lay, load, quote, stack=stack)
     data = to_json(result)
     data["published_cases_for_chip"] = calibration_evidence(target.chip.id, "serve")
     for message in result.cost.warnings if result.cost else ():
@@ -311,6 +314,7 @@ def serve_rows(r: Any) -> list[tuple[str, str]]:
         ("hardware", f"{hardware}; layout {r.layout} ({plural(r.replicas, 'replica')}, tensor parallel over {b.tp_link})"),
         ("load", f"{r.traffic}; {r.input_tokens:,} in, {r.output_tokens:,} out"),
         ("precision basis", r.precision_basis),
+        ("stack", f"{r.stack or '-'} ({r.stack_basis})"),
         ("time to first token", f"mean {span_ms(r.ttft_s)}; p50 {duration(r.ttft_p50_s)}, "
                                 f"p90 {duration(r.ttft_p90_s)}"),
         ("time per output token", f"mean {span_ms(r.tpot_s)}; p50 {duration(r.tpot_p50_s)}, "

@@ -14,6 +14,8 @@ from ..errors import HwprofError
 from .common import (
     CostModelOpt,
     RegionOpt,
+    ServeStackOpt,
+    TrainStackOpt,
     checked,
     days_text,
 )
@@ -54,6 +56,7 @@ def plan_train_cmd(
                                          "estimate's range, not only at the expected value.")] = False,
     memory_headroom: Annotated[float, typer.Option("--memory-headroom", metavar="GIB", callback=checked(checks.HEADROOM_GIB), help="GiB every chip keeps free "
                                                    "beyond the model's usable memory (buffers, fragmentation).")] = 2.0,
+    stack: TrainStackOpt = None,
     output: OutputOptions = OutputOptions(), launch: LaunchOptions = LaunchOptions(),
 ) -> None:  # fmt: skip
     """Systems x counts x layouts x purchase options: the time-cost frontier, the cheapest meeting the
@@ -74,7 +77,7 @@ def plan_train_cmd(
         result = plan.plan_train(work, candidates, tokens, precision=precision, seq_len=seq_len,
                                  deadline_s=deadline_days * 86400 if deadline_days is not None else None,
                                  budget=budget, top=top, global_batch_seqs=batch, robust=robust,
-                                 headroom_gib=memory_headroom, progress=shown.update)  # fmt: skip
+                                 headroom_gib=memory_headroom, progress=shown.update, stack=stack)  # fmt: skip
     # Each price warning once, on stderr and in the JSON (a script reading --json sees a stale price too).
     warnings = sorted({w for row in (*result.options, *result.frontier) for w in row.warnings})
     for message in warnings:
@@ -84,7 +87,7 @@ def plan_train_cmd(
     title = (f"{work.id}, {tokens:.3g} tokens, {precision}; goal: {goal}"
              + (", met at the slow end of each range (--robust)" if robust else ""))  # fmt: skip
     pick = result.cheapest or result.fastest
-    again = reproduce(pick, work.id, tokens, precision) if pick else ""
+    again = reproduce(pick, work.id, tokens, precision, stack) if pick else ""
     data = {
         "reproduce": again,
         "deadline_days": deadline_days,
@@ -102,7 +105,7 @@ def plan_train_cmd(
         note(f"chart written to {plot}")
 
 
-def reproduce(row: Any, model: str, tokens: float, precision: str) -> str:
+def reproduce(row: Any, model: str, tokens: float, precision: str, stack: str | None = None) -> str:
     """The ``hwprof estimate train`` line that gives ``row``'s time and cost: its full layout, batch
     and sequence length, count and price (``estimate train`` keeps no headroom: memory moves no time)."""
     parts = [f"hwprof estimate train --model {model} --system {row.system} --count {row.count} --tokens {tokens:g}",
@@ -113,6 +116,8 @@ def reproduce(row: Any, model: str, tokens: float, precision: str) -> str:
         parts.append(f"--global-batch-tokens {row.global_batch_seqs * row.seq_len}")
     if row.purchase:
         parts.append(f"--purchase {row.purchase}" + (f" --region {row.region}" if row.region else ""))
+    if stack:
+        parts.append(f"--stack {row.stack}")
     return " ".join([*parts, f"--layout {row.layout}"])
 
 
@@ -143,13 +148,14 @@ def train_plan_table(result: Any, budget: float | None, title: str, has_goal: bo
                      Cell(f"{t.high / 86400:,.1f}", t.high / 86400),
                      c.expected if c else None, c.low if c else None, c.high if c else None,
                      Cell(f"{row.mfu:.0%}", row.mfu), Cell(f"{row.memory_gib_per_chip:.0f}", row.memory_gib_per_chip),
-                     " ".join([verdict, *row.marks]), row.layout])  # fmt: skip
+                     " ".join([verdict, *row.marks]), Cell(f"{row.stack or 'none stated'} ({row.evidence})", row.stack),
+                     row.layout])  # fmt: skip
     headers = ["system", "cost model", "purchase", "region", "USD/h", "observed", "count", "chips", "tp", "pp", "dp", "cp", "ep",
                "vpp", "mb", "zero", "recompute", "time", "days low", "days high", "cost USD", "cost low", "cost high",
-               "MFU", "GiB/chip", "verdict", "layout"]  # fmt: skip
+               "MFU", "GiB/chip", "verdict", "stack (evidence)", "layout"]  # fmt: skip
     csv = ["system", "cost_model", "purchase", "region", "usd_per_system_hour", "price_observed", "count", "chips", "tp", "pp", "dp",
            "cp", "ep", "vpp", "mb", "zero", "recompute", "time_days", "time_days_low", "time_days_high", "cost_usd",
-           "cost_usd_low", "cost_usd_high", "mfu", "memory_gib_per_chip", "verdict", "layout"]  # fmt: skip
+           "cost_usd_low", "cost_usd_high", "mfu", "memory_gib_per_chip", "verdict", "stack", "layout"]  # fmt: skip
     lines = (
         ["no priced option meets the goal; the nearest are shown", ""] if result.cheapest is None and has_goal else []
     )
@@ -221,7 +227,7 @@ def plan_serve_cmd(
     deployments: Annotated[str, typer.Option("--deployments", help="Kinds of deployment to search: aggregated "
                                              "(every replica prefills and decodes), disaggregated (prefill and decode "
                                              "workers apart), or both.")] = "aggregated,disaggregated",
-    features: ServeFeatures = ServeFeatures(),
+    features: ServeFeatures = ServeFeatures(), stack: ServeStackOpt = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
     purchase: Annotated[str, typer.Option("--purchase", help="Purchase options in order of preference.")] = "on-demand",
     output: OutputOptions = OutputOptions(), launch: LaunchOptions = LaunchOptions(),
@@ -244,7 +250,7 @@ def plan_serve_cmd(
     plan = plans.plan_serve(work, candidates, rate, input_tokens, output_tokens, ttft_slo,
                             math.inf if tpot_slo is None else tpot_slo, budget=budget, precisions=wanted,
                             max_count=max_count, robust=robust, serve_options=features.options(),
-                            deployments=kinds)  # fmt: skip
+                            deployments=kinds, stack=stack)  # fmt: skip
     for _, _, quote in candidates:
         for message in quote.warnings() if quote else ():
             warn(message)
@@ -269,16 +275,16 @@ def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
     for result in plan.systems:
         d = result.best
         if d is None:
-            rows.append([result.system, "-", "-", "-", "-", "-", "-", "-", result.reason])
+            rows.append([result.system, _stack_text(result), "-", "-", "-", "-", "-", "-", "-", result.reason])
             continue
-        rows.append([d.system, Cell(f"{d.count} ({plural(d.chips, 'chip')})", d.count), d.layout,
+        rows.append([d.system, _stack_text(result), Cell(f"{d.count} ({plural(d.chips, 'chip')})", d.count), d.layout,
                      f"{d.weights}/{d.kv_cache}", Cell(duration(d.ttft_p90_s), d.ttft_p90_s),
                      Cell(duration(d.tpot_p90_s), d.tpot_p90_s),
                      d.usd_per_hour, d.usd_per_million_output_tokens,
                      "ok" + (" cheapest" if d.system == plan.cheapest else "") + _slow_end(d, plan)])  # fmt: skip
-    headers = ["system", "count", "layout", "weights/KV", "TTFT p90", "TPOT p90", "USD/h", "USD per M output tokens",
-               "verdict"]  # fmt: skip
-    csv = ["system", "count", "layout", "weights_kv", "ttft_p90_s", "tpot_p90_s", "usd_per_hour",
+    headers = ["system", "stack (evidence)", "count", "layout", "weights/KV", "TTFT p90", "TPOT p90", "USD/h",
+               "USD per M output tokens", "verdict"]  # fmt: skip
+    csv = ["system", "stack", "count", "layout", "weights_kv", "ttft_p90_s", "tpot_p90_s", "usd_per_hour",
            "usd_per_million_output_tokens", "verdict"]  # fmt: skip
     frontier = [[p.kind, p.system, p.layout, f"{p.weights}/{p.kv_cache}", p.batch_per_replica,
                  p.tokens_per_s_per_user, p.tokens_per_s_per_chip, p.usd_per_million_output_tokens or "-"]
@@ -293,6 +299,11 @@ def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
                     "per layout with the prefill workers its requests need, xN of them)",
               footer=_thin_note(plan) + f"{plan.evaluated:,} deployments evaluated; " + "; ".join(plan.assumptions)),
     ]  # fmt: skip
+
+
+def _stack_text(result: Any) -> Cell:
+    """The serving stack a system's pick assumes and the evidence class of its range."""
+    return Cell(f"{result.stack or 'none stated'} ({result.evidence})", result.stack)
 
 
 def _spread_kinds(points: Any, top: int) -> list:  # type: ignore[type-arg]

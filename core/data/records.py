@@ -288,6 +288,14 @@ class Chip(Record):
             "results name it, e.g. 'nemo-megatron'); its efficiency is this chip's published runs on it"
         ),
     )
+    training_stacks: Fact | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "other training software stacks known to run on this chip, comma-separated ids (e.g. 'torchtitan'); "
+            "an estimate told to use one its published runs did not use keeps its efficiency, borrowed, the "
+            "range widened"
+        ),
+    )
     serving_stack: Fact | None = attrs.field(
         default=None, metadata=doc("the serving software stack estimates on this chip assume unless told")
     )

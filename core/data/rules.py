@@ -181,6 +181,7 @@ WHEN_MISSING: dict[tuple[type, str], str] = {
     (records.Chip, "training_efficiency"): "1: the reference stacks' matmul rate",
     (records.Chip, "ranks_per_chip"): "1: one rank drives the whole chip",
     (records.Chip, "training_stack"): "estimates name no training stack: the chip's calibration runs' stack",
+    (records.Chip, "training_stacks"): "only the stacks its default and published runs name",
     (records.Chip, "serving_stack"): "its only described serving stack, else none (no stack floors)",
     (records.Chip, "evidence_from"): "only its own published runs are its evidence",
     (records.Chip, "nearest"): "a chip with no runs of its own borrows no chip's factor (1)",

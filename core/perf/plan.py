@@ -67,6 +67,8 @@ class PlanRow:
     notes: tuple[str, ...] = ()  # what is unusual about this pick (deep pipeline, uneven split, full memory)
     robust: bool = False  # meets_deadline / meets_budget judged at the slow (high) end of the range
     layout_fields: Layout | None = None  # ``layout`` as a typed value (tp..recompute above are copies of it)
+    stack: str = ""  # the training stack assumed ("" when the chip's profile names none)
+    evidence: str = ""  # the evidence class its range rests on (ranges.CLASSES)
 
 
 @attrs.frozen
@@ -85,7 +87,8 @@ class Plan:
 
 def _estimate(shape: Workload, system: Any, chip: Any, count: int, interconnects: dict[str, Any], tokens: float,
               precision: str, seq_len: int | None, batch: int | None, published: frozenset[str],
-              headroom_gib: float = 0.0) -> tuple[Any, int, str]:  # fmt: skip
+              headroom_gib: float = 0.0, stack: str | None = None,
+              own_stacks: frozenset[tuple[str, str]] = frozenset()) -> tuple[Any, int, str]:  # fmt: skip
     """(estimate or None, layouts evaluated, why none fits)."""
     cluster = cluster_for(chip, count * system.chips, system, interconnects)
     job = with_headroom(training.make_job(shape, cluster, interconnects, precision, seq_len, batch), headroom_gib)
@@ -94,7 +97,7 @@ def _estimate(shape: Workload, system: Any, chip: Any, count: int, interconnects
         return None, found.evaluated, training.refusal_text(found.refused)
     best = found.layouts[0]
     result = training.result_for(shape, cluster, job, best, tokens, precision, False, None, "searched", None, None,
-                                 published)  # fmt: skip
+                                 published, stack, own_stacks)  # fmt: skip
     return result, found.evaluated, ""
 
 
@@ -128,8 +131,11 @@ def plan_train(
     robust: bool = False,
     headroom_gib: float = HEADROOM_GIB,
     progress: Any = None,
+    stack: str | None = None,
+    own_stacks: frozenset[tuple[str, str]] = frozenset(),
 ) -> Plan:
     """``options``: (system, chip, quotes) with one quote per purchase option (None: unpriced).
+    ``stack``: the training stack every option assumes (default: each chip's own; ``training.estimate_train``).
     ``robust``: a time meets the deadline (a cost the budget) at the slow end of its range, not only
     the expected; ``headroom_gib``: memory every chip keeps free beyond the model's usable share.
     ``progress``: called with a short status (system, count, layouts so far) before each search."""
@@ -164,7 +170,8 @@ def plan_train(
                     progress(f"{system.id} ({number} of {len(options)}) x {count}, {evaluated:,} layouts so far")
                 try:
                     result, n, why = _estimate(shape, system, chip, count, interconnects, tokens, precision, seq_len,
-                                               batch_seqs, published_chips, headroom_gib)  # fmt: skip
+                                               batch_seqs, published_chips, headroom_gib, stack,
+                                               own_stacks)  # fmt: skip
                 except HwprofError as exc:  # cannot be placed at all (no scale-out tier joins a second system)
                     result, n, why = None, 0, exc.detail
                     unplaced.setdefault(system.id, exc.detail)
@@ -273,6 +280,7 @@ def _row(system: Any, count: int, result: Any, quote: Quote | None, deadline_s: 
         ranks_per_chip=result.inputs.ranks_per_chip, global_batch_seqs=result.inputs.global_batch_seqs,
         seq_len=result.inputs.seq_len, memory_usable_gib_per_chip=result.memory.usable_bytes_per_chip / 2**30,
         notes=unusual(result, shape.layers if shape is not None else 0), robust=robust, layout_fields=lay,
+        stack=result.stack, evidence=result.range.evidence if result.range else "",
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ never parses flags: the CLI (``hwprof.cli``) parses, calls and renders; the API 
     workload.py  the model: a preset, a config.json or counts
     hardware.py  the target: a system and a count, or a chip and a number of chips
     costs.py     which cost models price a system, and the quote each gives
+    stacks.py    the software stacks known, each chip's default, the evidence an estimate rests on
     estimate.py  one workload on one target (training, serving)
     compare.py   one workload on several systems, ratios to a baseline
     plan.py      systems x counts x layouts x prices: the candidates, built once

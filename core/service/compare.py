@@ -10,8 +10,8 @@ from typing import Any
 import attrs
 
 from ..errors import HwprofError
-from . import costs
-from .estimate import published_chips
+from . import costs, stacks
+from .estimate import on_stack, published_chips
 from .session import current_registry
 
 
@@ -31,6 +31,17 @@ def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[lis
 
 
 BASELINE_RULE = "the first of the systems at its best price (--baseline SYSTEM[:COST_MODEL] chooses another)"
+# Like-for-like (issue 19): each chip on its own default stack, the one its published runs used, so
+# each at its best-evidenced software, as a claim of one chip against another is made; one stack
+# forced on all would leave most rows borrowed. Rows on different evidence are said so in one line.
+STACK_RULE = "each chip on its own default stack, its best-evidenced (--stack NAME puts every row on one)"
+
+
+def stack_rule(stack: str | None) -> str:
+    """Which software stack each row assumes, in words."""
+    if stack is None:
+        return STACK_RULE
+    return f"every row on {stack} (--stack); a chip with no published run on it keeps its efficiency, borrowed, the range widened"
 
 
 @attrs.frozen
@@ -42,18 +53,24 @@ class Comparison:
     rows: tuple[dict[str, Any], ...]  # system, label, cost_model, chips, result, ratios, missing_price
     finding: str = ""
     baseline_rule: str = BASELINE_RULE
+    stack_rule: str = STACK_RULE
+    evidence_note: str = ""  # one line when rows rest on different evidence classes (service.stacks.mixed_note)
 
 
 def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseline: str | None = None,
                          chips: int | None = None, precision: str = "bf16", seq_len: int | None = None,
                          cost_models: list[str] | None = None, region: str | None = None,
-                         purchase: str = "on-demand", global_batch_tokens: float | None = None) -> Comparison:  # fmt: skip
-    """What ``compare train`` shows, as data (also ``hwprof.compare_train``)."""
+                         purchase: str = "on-demand", global_batch_tokens: float | None = None,
+                         stack: str | None = None) -> Comparison:  # fmt: skip
+    """What ``compare train`` shows, as data (also ``hwprof.compare_train``): each chip on its own
+    default training stack, or every one on ``stack`` (``STACK_RULE``)."""
     from ..jsonable import to_json
-    from ..perf import cluster
+    from ..perf import cluster, ranges
     from ..perf.train import training
 
     r = current_registry()
+    stack = stacks.checked(stack, "train")
+    own = ranges.own_stacks(r.validation_cases.values(), "train")
     models, _ = costs.cost_models(cost_models)
     seq = seq_len or work.seq_len
     if global_batch_tokens is not None and not seq:
@@ -75,14 +92,23 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
         for quote in priced.quotes or (None,):  # a row per cost model that prices it; no row for one that does not
             result = to_json(training.estimate_train(work, target, r.interconnects, tokens, precision, None, seq_len,
                                                      quote=quote, global_batch_seqs=batch,
-                                                     published_chips=published))  # fmt: skip
+                                                     published_chips=published, stack=stack,
+                                                     own_stacks=own))  # fmt: skip
             model_id = quote.cost_model if quote else None
             label = system_id + (f" [{model_id}]" if model_id and len(models) > 1 else "")
             rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,
+                         "stack": result["stack"], "evidence": result["range"]["evidence"],
                          "result": result, "missing_price": "" if quote else missing})  # fmt: skip
     chosen = _baseline_row(rows, base)
     out = _ratios(rows, chosen, "time_s")
-    return Comparison(chosen["label"], tuple(out), _finding(out, chosen["label"]))
+    return Comparison(chosen["label"], tuple(out), _finding(out, chosen["label"]), stack_rule=stack_rule(stack),
+                      evidence_note=_evidence_note(out))  # fmt: skip
+
+
+def _evidence_note(rows: list[dict[str, Any]]) -> str:
+    """One line when the rows' evidence classes differ (one per system)."""
+    seen = {r["system"]: (r["system"], r["stack"], r["evidence"]) for r in rows}
+    return stacks.mixed_note(seen.values())
 
 
 def _baseline_row(rows: list[dict[str, Any]], baseline: str) -> dict[str, Any]:
@@ -150,14 +176,16 @@ def _finding(rows: list[dict[str, Any]], baseline: str) -> str:
 def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None = None, precision: str = "bf16",
                          kv_precision: str = "bf16", batch: int = 1, input_tokens: int = 1000,
                          output_tokens: int = 500, cost_model: str | None = None, region: str | None = None,
-                         purchase: str = "on-demand") -> Comparison:  # fmt: skip
+                         purchase: str = "on-demand", stack: str | None = None) -> Comparison:  # fmt: skip
     """What ``compare serve`` shows, as data (also ``hwprof.compare_serve``); ``batch`` is the
-    concurrency (users in a closed loop)."""
+    concurrency (users in a closed loop); each chip on its own default serving stack, or every one on
+    ``stack`` (``STACK_RULE``)."""
     from ..perf import cluster
     from ..perf.serve import layout as serve_layout
     from ..perf.serve import serving
 
     r = current_registry()
+    stack = stacks.checked(stack, "serve")
     models, _ = costs.cost_models(cost_model)
     ids, baseline = _systems(",".join(systems), baseline, len(models))
     out: list[dict[str, Any]] = []
@@ -169,11 +197,11 @@ def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None 
         missing = "; ".join(f"{m}: {why}" for m, why in priced.gaps.items()) if models else "no cost model"
         lay = serve_layout.default_layout(target, precision, kv_precision, work.heads)
         for quote in priced.quotes or (None,):  # a row per cost model that prices it
-            res = serving.estimate_serve(work, target, lay, serving.Traffic(input_tokens, output_tokens, batch), quote,
-                                         published_chips=published_chips("serve"))  # fmt: skip
+            res = on_stack(work, target, lay, serving.Traffic(input_tokens, output_tokens, batch), quote, stack)
             label = system_id + (f" [{quote.cost_model}]" if quote and len(models) > 1 else "")
             out.append({"system": system_id, "label": label, "cost_model": quote.cost_model if quote else None,
-                        "result": res, "missing_price": "" if quote else missing})  # fmt: skip
+                        "stack": res.stack, "evidence": res.range.evidence, "result": res,
+                        "missing_price": "" if quote else missing})  # fmt: skip
 
     def per_million(res: Any) -> float | None:
         return res.cost.usd_per_million_output_tokens.expected if res.cost else None
@@ -184,4 +212,4 @@ def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None 
     for o in out:
         cost = per_million(o["result"])
         o["price_performance"] = base_cost / cost if cost and base_cost else None
-    return Comparison(baseline, tuple(out))
+    return Comparison(baseline, tuple(out), stack_rule=stack_rule(stack), evidence_note=_evidence_note(out))

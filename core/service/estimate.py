@@ -10,16 +10,7 @@ import attrs
 from ..data import records
 from ..errors import HwprofError
 from .session import current_registry, warn
-
-
-def published_chips(kind: str) -> Any:
-    """The chips with published results of this kind on file (``perf.ranges.own_chips``); a chip whose
-    record an override replaced is not among them: the runs were measured on the chip it replaced."""
-    from ..perf import ranges
-
-    r = current_registry()
-    replaced = {key for attribute, key in r.overridden if attribute == "chips"}
-    return frozenset(ranges.own_chips(r.validation_cases.values(), kind)) - replaced
+from .stacks import published_chips
 
 
 def overrides(target: Any) -> list[str]:
@@ -101,10 +92,10 @@ def train(work: records.Workload, target: Any, tokens: float, *, precision: str 
     chip's default software stack or ``stack``."""
     from ..perf import ranges
     from ..perf.train import training
+    from . import stacks
 
     r = current_registry()
-    if stack is not None and not stack.strip():
-        raise HwprofError("`stack` is empty: name a software stack, e.g. `stack` nemo-megatron")
+    stack = stacks.checked(stack, "train")
     if mfu is not None or layout is None and not (work.layers and work.hidden and work.heads):
         fits_at_all(work, target)  # no layout model runs: the state alone must still fit
     # parsed once, here, where the chips it counts are known; the typed layout goes on to the model
@@ -131,12 +122,28 @@ def serve_layout(work: records.Workload, target: Any, layout: str | None, precis
     return attrs.evolve(lay, chunk_tokens=chunk_tokens)
 
 
-def serve(work: records.Workload, target: Any, lay: Any, traffic: Any, quote: Any = None) -> Any:
-    """Latency, throughput, memory and cost of ``lay`` on ``target`` under ``traffic`` (``perf.serve.serving``)."""
-    from ..perf.serve import serving
+def serve(work: records.Workload, target: Any, lay: Any, traffic: Any, quote: Any = None,
+          stack: str | None = None) -> Any:  # fmt: skip
+    """Latency, throughput, memory and cost of ``lay`` on ``target`` under ``traffic`` (``perf.serve.serving``),
+    on the chip's default serving stack or ``stack`` (``service.stacks``)."""
+    from . import stacks
 
-    result = serving.estimate_serve(work, target, lay, traffic, quote, published_chips=published_chips("serve"))
+    result = on_stack(work, target, lay, traffic, quote, stacks.checked(stack, "serve"))
     return _said(finite(result, "the traffic and shape given are"), target)
+
+
+def on_stack(work: records.Workload, target: Any, lay: Any, traffic: Any, quote: Any, stack: str | None) -> Any:
+    """A serving estimate on ``stack`` (checked; None: the chip's default), naming the stack and what it
+    rests on: its fixed costs (``stacks.serving``) and its range's evidence class (``stacks.evidence``)."""
+    from ..perf.serve import serving
+    from . import stacks
+
+    chip = target.chip
+    cls = stacks.evidence(chip, "serve", stack)
+    result = serving.estimate_serve(work, target, lay, traffic, quote, band=stacks.serve_band(chip, stack),
+                                    published_chips=published_chips("serve"), stack=stacks.serving(chip, stack))  # fmt: skip
+    return attrs.evolve(result, stack=stack or stacks.default(chip, "serve"),
+                        stack_basis=stacks.serve_basis(chip, stack, cls))  # fmt: skip
 
 
 def peak(target: Any) -> dict[str, Any]:
@@ -174,7 +181,7 @@ def serve_options(spec_tokens: int = 0, spec_accepted: float | None = None, pref
 def serve_disaggregated(work: records.Workload, target: Any, prefill_layout: str, layout: str | None,
                         decode_system: str | None, traffic: Any, *, precision: str = "bf16",
                         kv_precision: str = "bf16", chunk_tokens: int = 8192, cost_model: str | None = None,
-                        purchase: str = "on-demand", region: str | None = None) -> Any:  # fmt: skip
+                        purchase: str = "on-demand", region: str | None = None, stack: str | None = None) -> Any:  # fmt: skip
     """A prefill pool (``prefill_layout``, its ``dp`` the workers, default 1) on ``target``'s system handing
     prompts to a decode pool (``layout``, default: tensor parallel over one scale-up domain) on
     ``decode_system`` (default the same); with one kind of system the decode workers fill what the
@@ -182,11 +189,16 @@ def serve_disaggregated(work: records.Workload, target: Any, prefill_layout: str
     from ..perf import cluster as clusters
     from ..perf.serve import disagg
     from ..perf.serve import layout as serve_layouts
+    from . import stacks
     from .costs import quote_for
 
     r = current_registry()
     if chunk_tokens < 1:
         raise HwprofError(f"the chunked-prefill budget must be at least 1 token, got {chunk_tokens}")
+    stack = stacks.checked(stack, "serve")
+    if stack is not None and stack != stacks.default(target.chip, "serve"):
+        raise HwprofError("disaggregated pools run on their chips' default serving stacks: leave out `stack` or "
+                          f"use {stacks.default(target.chip, 'serve') or 'none'}", subject="stack", value=stack)  # fmt: skip
     pre = serve_layouts.parse(prefill_layout, 0, precision, kv_precision, dp=1)  # one worker unless it says
     pre = attrs.evolve(pre, chunk_tokens=chunk_tokens)
     if target.system is None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..data import records
 from ..errors import HwprofError
+from . import stacks
 from .costs import cost_models, prices
 from .estimate import published_chips
 from .session import current_registry
@@ -56,27 +57,32 @@ def serve_candidates(systems: Sequence[str] | None, cost_model: str | Sequence[s
 def plan_train(work: records.Workload, candidates: list[tuple[Any, Any, list[Any]]], tokens: float, *,
                precision: str = "bf16", seq_len: int | None = None, deadline_s: float | None = None,
                budget: float | None = None, top: int = 10, global_batch_seqs: int | None = None,
-               robust: bool = False, headroom_gib: float | None = None, progress: Any = None) -> Any:  # fmt: skip
+               robust: bool = False, headroom_gib: float | None = None, progress: Any = None,
+               stack: str | None = None) -> Any:  # fmt: skip
     """Systems x counts x layouts x quotes: the frontier, the cheapest meeting the deadline, the fastest
     within the budget (``perf.plan``); ``robust`` judges the goals at the slow end of each range,
-    ``headroom_gib`` (default ``perf.plan.HEADROOM_GIB``) is memory every chip keeps free."""
-    from ..perf import plan
+    ``headroom_gib`` (default ``perf.plan.HEADROOM_GIB``) is memory every chip keeps free; each option
+    on its chip's default training stack, or every one on ``stack`` (``service.stacks``)."""
+    from ..perf import plan, ranges
 
-    return plan.plan_train(work, candidates, current_registry().interconnects, tokens, precision, seq_len, deadline_s,
+    r = current_registry()
+    return plan.plan_train(work, candidates, r.interconnects, tokens, precision, seq_len, deadline_s,
                            budget, top, global_batch_seqs, published_chips("train"), robust=robust,
                            headroom_gib=plan.HEADROOM_GIB if headroom_gib is None else headroom_gib,
-                           progress=progress)  # fmt: skip
+                           progress=progress, stack=stacks.checked(stack, "train"),
+                           own_stacks=ranges.own_stacks(r.validation_cases.values(), "train"))  # fmt: skip
 
 
 def plan_serve(work: records.Workload, candidates: list[tuple[Any, Any, Any]], rate: float, input_tokens: int,
                output_tokens: int, ttft_slo: float, tpot_slo: float, *, budget: float | None = None,
                precisions: Sequence[str] = ("bf16", "fp8", "int4", "fp4"), max_count: int = 64,
                robust: bool = False, serve_options: Any = None,
-               deployments: Sequence[str] = ("aggregated", "disaggregated")
+               deployments: Sequence[str] = ("aggregated", "disaggregated"), stack: str | None = None
                ) -> Any:  # fmt: skip
     """The cheapest deployment per system meeting the targets at the rate, and the frontier (``perf.serve.search``):
     aggregated and disaggregated ``deployments``, with speculative decoding and prefix caching
-    (``serve_options``, ``estimate.serve_options``)."""
+    (``serve_options``, ``estimate.serve_options``); each system on its chip's default serving stack, or
+    every one on ``stack`` (``service.stacks``: its fixed costs, else the default's, and its range)."""
     from ..perf.serve import options, search
 
     for kind in deployments:
@@ -85,7 +91,10 @@ def plan_serve(work: records.Workload, candidates: list[tuple[Any, Any, Any]], r
                               subject="deployments", value=kind)  # fmt: skip
     if not deployments:
         raise HwprofError(f"name {search.AGGREGATED}, {search.DISAGGREGATED} or both", subject="deployments", value="")
+    stack = stacks.checked(stack, "serve")
+    on_stack = {chip.id: (stacks.serving(chip, stack), stacks.evidence(chip, "serve", stack))
+                for _, chip, _ in candidates} if stack is not None else None  # fmt: skip
     return search.plan_serve(work, candidates, current_registry().interconnects, rate, input_tokens, output_tokens,
                              ttft_slo, tpot_slo, budget, tuple(precisions), max_count, robust=robust,
                              published_chips=published_chips("serve"), serve_options=serve_options or options.NONE,
-                             kinds=tuple(dict.fromkeys(deployments)))  # fmt: skip
+                             kinds=tuple(dict.fromkeys(deployments)), stacks=on_stack)  # fmt: skip

@@ -807,6 +807,28 @@ def test_an_empty_purchase_is_refused_by_every_command(run_cli: RunCli, args: tu
     assert "give at least one purchase option" in result.err
 
 
+@pytest.mark.parametrize(
+    ("args", "kind"),
+    [
+        (("estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--system", "p5.48xlarge"), "training"),
+        (("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge"), "serving"),
+        (("compare", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--systems", "p5.48xlarge,trn2.48xlarge"),
+         "training"),
+        (("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge"), "serving"),
+        (("plan", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--deadline-days", "30"), "training"),
+        (("plan", "serve", "--model", "llama3.1-8b", "--rate", "5", "--ttft-slo", "1"), "serving"),
+    ],
+)  # fmt: skip
+def test_an_unknown_or_empty_stack_is_refused_by_every_command(run_cli: RunCli, args: tuple[str, ...],
+                                                               kind: str) -> None:  # fmt: skip
+    typo = run_cli(*args, "--stack", "nemo-megatorn" if kind == "training" else "tensorrt-lm")
+    assert typo.code == 1 and typo.out == "" and typo.err.count("\n") == 1, typo.err
+    assert f"no profile or published result knows this {kind} stack (did you mean" in typo.err
+    assert "known: " in typo.err and ("nemo-megatron" if kind == "training" else "tensorrt-llm") in typo.err
+    empty = run_cli(*args, "--stack", " ")
+    assert empty.code == 1 and empty.err.count("\n") == 1 and "--stack" in empty.err and "empty" in empty.err
+
+
 def test_a_fraction_of_a_rank_per_chip_is_refused(run_cli: RunCli, tmp_path: Path) -> None:
     """Found by the profile fuzz: ranks_per_chip 0.5 read as 0 ranks and divided by zero in serving."""
     ranks = 'ranks_per_chip = { value = 0.5, source = "s1", status = "official" }\n'

@@ -292,3 +292,18 @@ def test_a_stack_without_runs_on_the_chip_keeps_its_efficiency_and_widens_the_ra
     assert other["time_s"]["high"] > default["time_s"]["high"] and other["time_s"]["low"] <= default["time_s"]["low"]
     assert any("stack torchtitan: no published training run on h100-sxm" in n for n in other["notes"])
     assert run_cli(*args, "--stack", " ").code != 0
+
+
+def test_estimate_serve_names_its_stack_and_a_given_one_decides_fixed_costs_and_range(run_cli: RunCli) -> None:
+    args = ["estimate", "serve", "--model", "llama3.1-8b", "--system", "trn2.48xlarge", "--json"]
+    default = json.loads(run_cli(*args).out)
+    assert default["stack"] == "neuronx-distributed" and default["range"]["evidence"] == "corrected"
+    # a stack the chip describes and has calibration runs on: its own fixed costs (host time per step), measured
+    vllm = json.loads(run_cli(*args, "--stack", "optimum-neuron-vllm").out)
+    assert vllm["stack"] == "optimum-neuron-vllm" and vllm["range"]["evidence"] == "corrected"
+    assert vllm["tpot_s"]["expected"] > default["tpot_s"]["expected"]
+    # one it does not describe: the default stack's fixed costs, borrowed, the range widened
+    other = json.loads(run_cli(*args, "--stack", "tensorrt-llm").out)
+    assert other["range"]["evidence"] == "other" and "borrowed from neuronx-distributed" in other["stack_basis"]
+    assert other["tpot_s"]["expected"] == default["tpot_s"]["expected"]
+    assert other["tpot_s"]["high"] > default["tpot_s"]["high"]

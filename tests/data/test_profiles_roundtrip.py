@@ -67,12 +67,13 @@ def test_export_prints_the_record_and_its_sources(run_cli: Any, builtin_registry
     profile = load_text(result.out, "out.toml")
     assert profile.chip == (builtin_registry.chips["h100-sxm"],)
     chip = profile.chip[0]
-    assert chip.weight_only is not None
+    assert chip.weight_only is not None and chip.training_stacks is not None
     trtllm = chip.serving_stacks["tensorrt-llm"]
     assert trtllm.request_floor_us is not None
     assert profile.sources == {"smi-h100": chip.memory.source, "v1": chip.memory.alternatives[0].source,
                                "v3": chip.sram_mib.source, "modelopt-matrix": chip.weight_only.source,
-                               "trtllm-ifb": trtllm.source, "trtllm-perf-05": trtllm.request_floor_us.source}  # fmt: skip
+                               "trtllm-ifb": trtllm.source, "trtllm-perf-05": trtllm.request_floor_us.source,
+                               "torchtitan-paper": chip.training_stacks.source}  # fmt: skip
 
 
 def test_export_unknown_id(run_cli: Any) -> None:

@@ -41,7 +41,7 @@ from ...cost.pricing import Quote
 from ...data import records
 from ...errors import HwprofError
 from .. import cluster as clusters
-from .. import comm
+from .. import comm, ranges
 from . import disagg, serving
 from . import layout as sl
 from . import options as opt
@@ -114,6 +114,8 @@ class SystemResult:
     evaluated: int
     versus: tuple[Versus, ...] = ()  # the best of each kind on the pick's systems, the pick's kind first
     why: str = ""  # how the pick's kind compares with the other
+    stack: str = ""  # the serving stack assumed ("" when none is named)
+    evidence: str = ""  # the evidence class its range rests on (ranges.CLASSES)
 
 
 @attrs.frozen
@@ -433,11 +435,14 @@ def plan_serve(
     published_chips: frozenset[str] = frozenset(),
     serve_options: opt.ServeOptions = opt.NONE,
     kinds: tuple[str, ...] = (AGGREGATED, DISAGGREGATED),
+    stacks: dict[str, tuple[sl.StackServing, str]] | None = None,
 ) -> ServePlan:
     """The cheapest deployment per system meeting the targets at ``rate``, the cheapest overall,
     and the throughput frontier. ``robust``: meet the targets at the slow end of each system's
     range (every achieved rate at the slow end of an estimate's range: ``ranges``; wider on chips
-    without a serving calibration run of their own, ``published_chips`` being those with one)."""
+    without a serving calibration run of their own, ``published_chips`` being those with one).
+    ``stacks``: chip id -> (serving stack, evidence class) where not the chip's default stack; the
+    disaggregated pools keep the default stack's fixed costs (``disagg``)."""
     try:
         import numpy as np
     except ImportError:
@@ -455,17 +460,20 @@ def plan_serve(
     evaluated = 0
     i, o = input_tokens, output_tokens
     for system, chip, quote in options:
+        stack, cls = (stacks or {}).get(chip.id) or (sl.stack_of(chip, None, k), "")
+        cls = cls or ranges.evidence("serve", chip, published_chips)
+        named = len(results)
         target = clusters.cluster_for(chip, max_count * system.chips, system, interconnects)
         sl.check(shape, attrs.evolve(target, chips=1), probe, i, o)  # context
         weights = sl.weight_precisions(chip, precisions)
         if not weights:
-            results.append(SystemResult(system.id, None, f"{chip.id} runs none of {', '.join(precisions)}", 0))
+            results.append(SystemResult(system.id, None, f"{chip.id} runs none of {', '.join(precisions)}", 0,
+                                        stack=stack.name, evidence=cls))  # fmt: skip
             continue
-        stack = sl.stack_of(chip, None, k)
         tiers = sl.tiers(target, k, stack)
         reach = comm.reach(tiers)
         grid = _grid(np, np.arange(1, max_count + 1), system.chips, weights, bool(shape.experts))
-        factor = _slow_factor(target, published_chips) if robust else 1.0
+        factor = _slow_factor(target, published_chips, cls) if robust else 1.0
         price = quote.usd_per_hour if quote else np.nan
         ev = evaluate(shape, chip, tiers, system.chips, reach, grid, weights, rate, i, o, k, factor, stack,
                       serve_options)  # fmt: skip
@@ -492,7 +500,8 @@ def plan_serve(
         else:
             results.append(_pick(np, shape, chip, system, quote, target, tiers, reach, grid, weights, ev, ok, pl,
                                  split_ok, rate, i, o, ttft_target_s, tpot_target_s, k, factor, robust,
-                                 published_chips, serve_options, interconnects, kinds, stack))  # fmt: skip
+                                 published_chips, serve_options, interconnects, kinds, stack, cls))  # fmt: skip
+        results[named] = attrs.evolve(results[named], stack=stack.name, evidence=cls)
         frontier.extend(_frontier(np, shape, chip, tiers, system, weights, quote, i, o, k, serve_options, kinds,
                                   stack))  # fmt: skip
     priced = [(r.best.usd_per_hour, r.system) for r in results if r.best and r.best.usd_per_hour is not None]
@@ -524,7 +533,7 @@ def _pick(np: Any, shape: records.Workload, chip: records.Chip, system: records.
           ev: dict[str, Any], ok: Any, pl: dict[str, Any], split_ok: Any, rate: float, i: int, o: int, ttft_s: float,
           tpot_s: float, k: sl.Constants, factor: float, robust: bool, published_chips: frozenset[str],
           serve_options: opt.ServeOptions, interconnects: dict[str, records.Interconnect],
-          kinds: tuple[str, ...], stack: sl.StackServing) -> SystemResult:  # fmt: skip
+          kinds: tuple[str, ...], stack: sl.StackServing, evidence: str = "") -> SystemResult:  # fmt: skip
     """The cheapest deployment of either kind, then the widest weights and KV cache, then the most headroom."""
     g = pl["grid"]
     keys = []  # (count, weights, kv) of each kind's cheapest
@@ -559,7 +568,7 @@ def _pick(np: Any, shape: records.Workload, chip: records.Chip, system: records.
                             serve_options) if robust else {n: v_[j : j + 1] for n, v_ in ev.items() if hasattr(v_, "shape")}  # fmt: skip
         best = _deployment(one, expected, 0, system, weights, quote, rate, o)
         slow = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, i, o, k,
-                        _slow_factor(target, published_chips), stack, serve_options)  # fmt: skip
+                        _slow_factor(target, published_chips, evidence), stack, serve_options)  # fmt: skip
         held = bool(slow["stable"][0])
         lay = sl.ServeLayout(tp=int(grid["tp"][j]), pp=int(grid["pp"][j]), weights=best.weights)
         best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(target, lay)),
@@ -572,7 +581,7 @@ def _pick(np: Any, shape: records.Workload, chip: records.Chip, system: records.
         p, d, x = int(pl["pi"][j]), int(pl["di"][j]), int(split_x[top])
         y = (chips - x * int(pl["n"][p])) // int(pl["n"][d])  # the workers regrouped over every chip paid for
         best = _split_deployment(shape, chip, system, quote, target, pl, (p, d, x, y), count, weights, rate, i, o, k,
-                                 published_chips, serve_options, interconnects, best_split)  # fmt: skip
+                                 published_chips, serve_options, interconnects, best_split, evidence)  # fmt: skip
     versus = []
     for kind, head, rows in ((AGGREGATED, agg_head, agg_rows), (DISAGGREGATED, split_head, split_rows)):
         if kind not in kinds:
@@ -617,7 +626,8 @@ def _split_deployment(shape: records.Workload, chip: records.Chip, system: recor
                       target: clusters.Cluster, pl: dict[str, Any], pick: tuple[int, int, int, int], count: int,
                       weights: list[str], rate: float, i: int, o: int, k: sl.Constants,
                       published_chips: frozenset[str], serve_options: opt.ServeOptions,
-                      interconnects: dict[str, records.Interconnect], headroom: float) -> Deployment:  # fmt: skip
+                      interconnects: dict[str, records.Interconnect], headroom: float,
+                      evidence: str = "") -> Deployment:  # fmt: skip
     """The disaggregated pick (prefill layout p, decode layout d, x and y workers), re-estimated one at a time."""
     g = pl["grid"]
     p, d, x, y = pick
@@ -627,7 +637,7 @@ def _split_deployment(shape: records.Workload, chip: records.Chip, system: recor
     point = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k)
     try:
         slow = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k,
-                                      _slow_factor(target, published_chips))  # fmt: skip
+                                      _slow_factor(target, published_chips, evidence))  # fmt: skip
     except HwprofError:
         slow = None
     per_hour = quote.usd_per_hour * count if quote else None
@@ -667,12 +677,10 @@ def _grid_layout(g: dict[str, Any], index: int, dp: int, weights: list[str]) -> 
 
 
 # -- range hook (hwprof.perf.ranges) ---------------------------------------------------------------
-def _slow_factor(target: clusters.Cluster, published_chips: frozenset[str]) -> float:
+def _slow_factor(target: clusters.Cluster, published_chips: frozenset[str], evidence: str = "") -> float:
     """Every achieved rate times this at the slow end of an estimate's range, as ``serving.estimate_serve``
-    forms it."""
-    from .. import ranges
-
-    return ranges.band("serve", ranges.evidence("serve", target.chip, published_chips)).slow
+    forms it (``evidence``: the class, where a stack other than the chip's default decides it)."""
+    return ranges.band("serve", evidence or ranges.evidence("serve", target.chip, published_chips)).slow
 
 
 def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: records.System, weights: list[str],

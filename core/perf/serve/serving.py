@@ -133,6 +133,8 @@ class ServeEstimate:
     range_basis: str = ""
     range: ranges.Band | None = None  # where the range comes from
     layout_fields: sl.ServeLayout | None = None  # ``layout`` as a typed value
+    stack: str = ""  # the serving stack assumed (its fixed costs above), "" when none is named
+    stack_basis: str = ""  # what the stack's efficiency rests on
 
 
 def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float = 0.0

@@ -1,0 +1,129 @@
+"""Software stacks: which ones the loaded data knows, the one an estimate on a chip assumes, and the
+evidence class its efficiency rests on (``perf.ranges``: own, corrected, borrowed, other).
+
+Efficiency belongs to a chip *and* its software stack. Unless told, each chip runs on its own
+default stack (``training_stack`` / ``serving_stack`` in its profile): the one its published runs
+used, so its best-evidenced one. A stack named with ``stack`` applies to every chip; a chip none of
+whose calibration runs used it keeps its own efficiency, borrowed, and its range widens (class
+``other``). A name no profile or published result knows is refused: it is a typo more often than a
+new stack, and a new stack is data (a profile naming it, or a published result run on it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from ..errors import HwprofError, did_you_mean
+from .session import current_registry
+
+KIND_WORD = {"train": "training", "serve": "serving"}
+CLASS_WORD = {"own": "measured", "corrected": "measured", "borrowed": "borrowed", "other": "borrowed"}
+
+
+def known(kind: str) -> list[str]:
+    """Every stack of ``kind`` (train or serve) the loaded data names: the chips' default stacks and the
+    others their profiles say run on them, the serving stacks they describe, and the stacks published
+    results ran on."""
+    r = current_registry()
+    names: set[str] = {c.stack for c in r.validation_cases.values() if c.kind == kind and c.stack}
+    for chip in r.chips.values():
+        default = getattr(chip, f"{KIND_WORD[kind]}_stack", None)
+        names |= {default.value} if default and default.value else set()
+        if kind == "serve":
+            names |= set(chip.serving_stacks)
+        elif chip.training_stacks is not None:
+            names |= {n.strip() for n in chip.training_stacks.value.split(",") if n.strip()}
+    return sorted(names)
+
+
+def checked(stack: str | None, kind: str) -> str | None:
+    """``stack`` stripped, or None (each chip's default); one clear error when it is empty or unknown."""
+    if stack is None:
+        return None
+    name = stack.strip()
+    names = known(kind)
+    if not name:
+        raise HwprofError(f"empty: name a {KIND_WORD[kind]} software stack ({', '.join(names)}), or leave it out "
+                          "for each chip's default", subject="stack", value=stack)  # fmt: skip
+    if name not in names:
+        hint = did_you_mean(name, names)
+        raise HwprofError(f"no profile or published result knows this {KIND_WORD[kind]} stack{hint}; known: "
+                          f"{', '.join(names) or 'none'} (leave it out for each chip's default)",
+                          subject="stack", value=name)  # fmt: skip
+    return name
+
+
+def default(chip: Any, kind: str) -> str:
+    """The stack estimates on ``chip`` assume unless told ("" when its profile names none)."""
+    if kind == "serve":
+        from ..perf.serve import layout as sl
+
+        return sl.stack_of(chip).name
+    fact = getattr(chip, "training_stack", None)
+    return fact.value if fact else ""
+
+
+def published_chips(kind: str) -> Any:
+    """The chips with published results of this kind on file (``perf.ranges.own_chips``); a chip whose
+    record an override replaced is not among them: the runs were measured on the chip it replaced."""
+    from ..perf import ranges
+
+    r = current_registry()
+    replaced = {key for attribute, key in r.overridden if attribute == "chips"}
+    return frozenset(ranges.own_chips(r.validation_cases.values(), kind)) - replaced
+
+
+def evidence(chip: Any, kind: str, stack: str | None) -> str:
+    """The evidence class of an estimate of ``kind`` on ``chip`` on ``stack`` (default: the chip's)."""
+    from ..perf import ranges
+
+    cases = current_registry().validation_cases.values()
+    return ranges.evidence(kind, chip, published_chips(kind), stack or "", ranges.own_stacks(cases, kind))
+
+
+def serving(chip: Any, stack: str | None) -> Any:
+    """The serving stack's fixed costs and prompt scheduling on ``chip`` (``perf.serve.layout.StackServing``):
+    the chip's description of ``stack``; a stack its profile does not describe borrows the default
+    stack's figures under its own name (no description is no reason to assume no fixed costs)."""
+    from ..perf.serve import layout as sl
+
+    if stack is None or stack in chip.serving_stacks:
+        return sl.stack_of(chip, stack)
+    return attrs.evolve(sl.stack_of(chip), name=stack)
+
+
+def serve_band(chip: Any, stack: str | None) -> Any:
+    """The range of a serving estimate on ``chip`` and ``stack`` (``perf.ranges.band``)."""
+    from ..perf import ranges
+
+    return ranges.band("serve", evidence(chip, "serve", stack))
+
+
+def serve_basis(chip: Any, stack: str | None, evidence_class: str) -> str:
+    """What a serving estimate's stack rests on, in words."""
+    own = default(chip, "serve")
+    if evidence_class == "borrowed":
+        return "no published serving run on this chip: its efficiency is borrowed (see range)"
+    if evidence_class == "other":
+        where = "its fixed costs are the profile's" if stack in chip.serving_stacks else (
+            f"its fixed costs borrowed from {own or 'none'}")  # fmt: skip
+        return f"given; no published serving run on this chip used it: {where}, the range widened"
+    if stack:
+        return "given; its efficiency is the published runs on it"
+    return "the chip's default serving stack: its efficiency is the published runs on it"
+
+
+def mixed_note(rows: Iterable[tuple[str, str, str]]) -> str:
+    """One line when compared rows rest on different evidence classes ((label, stack, class) each):
+    the comparison then sets a measured stack against a borrowed one, or chips unequally measured."""
+    found = list(rows)
+    if len({cls for _, _, cls in found}) < 2:
+        return ""
+    each = ", ".join(f"{label} {cls} ({stack or 'no stack'})" for label, stack, cls in found)
+    both = {CLASS_WORD[cls] for _, _, cls in found} == {"measured", "borrowed"}
+    return (f"rows rest on different evidence: {each}; "
+            + ("a measured stack is compared with a borrowed one, " if both else "")
+            + "so read the ranges, not only the expected figures")  # fmt: skip
