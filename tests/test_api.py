@@ -64,6 +64,22 @@ def test_plan_and_compare_from_python() -> None:
     assert served["baseline"] == "p5.48xlarge" and len(served["rows"]) == 2
 
 
+def test_every_estimate_compare_and_plan_takes_a_stack() -> None:
+    systems = ["p5.48xlarge", "trn2.48xlarge"]
+    compared = hwprof.compare_train("llama3.1-8b", tokens=1e11, systems=systems, stack="torchtitan")
+    assert [(r["stack"], r["evidence"]) for r in compared.rows] == [("torchtitan", "other")] * 2
+    planned = hwprof.plan_train("llama3.1-8b", tokens=1e11, systems=systems, top=2, stack="torchtitan")
+    assert {(r.stack, r.evidence) for r in planned.options} == {("torchtitan", "other")}
+    served = hwprof.estimate_serve("llama3.1-8b", system="trn2.48xlarge", stack="optimum-neuron-vllm")
+    assert served.stack == "optimum-neuron-vllm" and served.range.evidence == "corrected"
+    deployment = hwprof.plan_serve("llama3.1-8b", rate=2, ttft_slo=1, tpot_slo=0.05, systems=["p5.48xlarge"],
+                                   max_count=2, stack="tensorrt-llm")  # fmt: skip
+    assert (deployment.systems[0].stack, deployment.systems[0].evidence) == ("tensorrt-llm", "own")
+    with pytest.raises(hwprof.HwprofError) as caught:
+        hwprof.compare_serve("llama3.1-8b", systems=systems, stack="vllm-x")
+    assert caught.value.subject == "stack" and "known: " in str(caught.value) and "--" not in str(caught.value)
+
+
 def test_bad_input_raises_the_commands_message() -> None:
     with pytest.raises(hwprof.HwprofError, match="unknown workload 'llama9'"):
         hwprof.estimate_train("llama9", tokens=1e12, system="p5.48xlarge")
