@@ -272,6 +272,7 @@ class Pool:
     cluster: Cluster
     layout: sl.ServeLayout
     quote: Quote | None = None
+    stack: sl.StackServing | None = None  # its serving stack (None: the chip's default)
 
 
 @attrs.frozen
@@ -381,8 +382,8 @@ def _point(shape: records.Workload, rp: sl.Replica, rd: sl.Replica, prefill: Poo
 
 
 def _replica(shape: records.Workload, pool: Pool, constants: sl.Constants) -> sl.Replica:
-    """A worker of ``pool`` with its chip's default serving stack (fixed costs, compiled lengths)."""
-    stack = sl.stack_of(pool.cluster.chip, None, constants)
+    """A worker of ``pool`` with its serving stack (fixed costs, compiled lengths), by default its chip's."""
+    stack = pool.stack if pool.stack is not None else sl.stack_of(pool.cluster.chip, None, constants)
     return sl.replica(shape, pool.cluster, pool.layout, constants, stack)
 
 

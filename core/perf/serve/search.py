@@ -441,8 +441,7 @@ def plan_serve(
     and the throughput frontier. ``robust``: meet the targets at the slow end of each system's
     range (every achieved rate at the slow end of an estimate's range: ``ranges``; wider on chips
     without a serving calibration run of their own, ``published_chips`` being those with one).
-    ``stacks``: chip id -> (serving stack, evidence class) where not the chip's default stack; the
-    disaggregated pools keep the default stack's fixed costs (``disagg``)."""
+    ``stacks``: chip id -> (serving stack, evidence class) where not the chip's default stack."""
     try:
         import numpy as np
     except ImportError:
@@ -581,7 +580,8 @@ def _pick(np: Any, shape: records.Workload, chip: records.Chip, system: records.
         p, d, x = int(pl["pi"][j]), int(pl["di"][j]), int(split_x[top])
         y = (chips - x * int(pl["n"][p])) // int(pl["n"][d])  # the workers regrouped over every chip paid for
         best = _split_deployment(shape, chip, system, quote, target, pl, (p, d, x, y), count, weights, rate, i, o, k,
-                                 published_chips, serve_options, interconnects, best_split, evidence)  # fmt: skip
+                                 published_chips, serve_options, interconnects, best_split, evidence,
+                                 stack)  # fmt: skip
     versus = []
     for kind, head, rows in ((AGGREGATED, agg_head, agg_rows), (DISAGGREGATED, split_head, split_rows)):
         if kind not in kinds:
@@ -627,11 +627,11 @@ def _split_deployment(shape: records.Workload, chip: records.Chip, system: recor
                       weights: list[str], rate: float, i: int, o: int, k: sl.Constants,
                       published_chips: frozenset[str], serve_options: opt.ServeOptions,
                       interconnects: dict[str, records.Interconnect], headroom: float,
-                      evidence: str = "") -> Deployment:  # fmt: skip
+                      evidence: str = "", stack: sl.StackServing | None = None) -> Deployment:  # fmt: skip
     """The disaggregated pick (prefill layout p, decode layout d, x and y workers), re-estimated one at a time."""
     g = pl["grid"]
     p, d, x, y = pick
-    prefill, decode = (_pool(shape, chip, system, interconnects, g, index, workers, weights)
+    prefill, decode = (_pool(shape, chip, system, interconnects, g, index, workers, weights, stack)
                        for index, workers in ((p, x), (d, y)))  # fmt: skip
     traffic = serving.Traffic(i, o, rate_per_s=rate, options=serve_options)
     point = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k)
@@ -663,9 +663,9 @@ def _split_deployment(shape: records.Workload, chip: records.Chip, system: recor
 
 def _pool(shape: records.Workload, chip: records.Chip, system: records.System,
           interconnects: dict[str, records.Interconnect], g: dict[str, Any], index: int, workers: int,
-          weights: list[str]) -> disagg.Pool:  # fmt: skip
+          weights: list[str], stack: sl.StackServing | None = None) -> disagg.Pool:  # fmt: skip
     lay = _grid_layout(g, index, workers, weights)
-    return disagg.Pool(clusters.cluster_for(chip, lay.chips, system, interconnects), lay)
+    return disagg.Pool(clusters.cluster_for(chip, lay.chips, system, interconnects), lay, stack=stack)
 
 
 def _grid_layout(g: dict[str, Any], index: int, dp: int, weights: list[str]) -> sl.ServeLayout:
