@@ -36,6 +36,11 @@ def _foreign_plugins() -> frozenset[tuple[str, str, str]]:
 
 FOREIGN_PLUGINS = _foreign_plugins()
 
+# Tests of `hwprof validate` over every published result (~25 s of CPU, done once per process:
+# hwprof.perf.fit.loso remembers it by the registry's contents). Under pytest-xdist with
+# `--dist loadgroup` one worker runs them all, so a run pays for it once.
+ALL_PUBLISHED = pytest.mark.xdist_group("all-published-results")
+
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -12,7 +12,7 @@ from hwprof.perf import cluster, efficiency
 from hwprof.perf.fit import loso
 from hwprof.perf.train import training
 from tests import FIXTURES
-from tests.conftest import RunCli
+from tests.conftest import ALL_PUBLISHED, RunCli
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -139,6 +139,7 @@ def test_bad_estimate_input_is_one_clear_line(capsys: pytest.CaptureFixture[str]
     assert needle in lines[0]
 
 
+@ALL_PUBLISHED
 def test_validation_is_reported_and_guarded_against_regressions(reg: registry.Registry) -> None:
     """Validation figures are reported (``hwprof validate``, leave-one-source-out), never tuned against:
     this only catches a regression, with a margin beyond the figures when it was written (47 training

@@ -16,6 +16,7 @@ import pytest
 
 from hwprof.cli.render import Cell, Pairs, Table, output_format, render
 from hwprof.errors import HwprofError
+from tests.conftest import ALL_PUBLISHED
 
 COMPARE_SERVE = ("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge")
 PLAN_SERVE = ("plan", "serve", "--model", "llama3.1-8b", "--rate", "2", "--ttft-slo", "1", "--tpot-slo", "0.05",
@@ -31,7 +32,7 @@ LISTINGS = [
     ("prices", "list"),
     ("prices", "show", "p5en.48xlarge"),
     ("plugins", "list", "--all"),
-    ("validate",),
+    pytest.param(("validate",), marks=ALL_PUBLISHED),
     ("estimate", "peak", "--chip", "trainium2", "--chips", "16"),
     ("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--concurrency", "4"),
     COMPARE_SERVE,

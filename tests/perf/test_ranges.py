@@ -13,6 +13,7 @@ import pytest
 from hwprof.data import registry
 from hwprof.perf import range_table, ranges, validate
 from hwprof.perf.fit import loso
+from tests.conftest import ALL_PUBLISHED
 
 
 def res(values: list[float], kind: str = "train", evidence: str = "own", tag: str = "") -> list[ranges.Residual]:
@@ -149,6 +150,7 @@ def report(reg: registry.Registry) -> dict:  # type: ignore[type-arg]
     return loso.run(reg)
 
 
+@ALL_PUBLISHED
 def test_shipped_table_matches_a_refit(reg: registry.Registry) -> None:
     # a model change moves the residuals: refit with `python -m hwprof.perf.fit.ranges_fit --write`
     refit, shipped = ranges.fit(loso.all_residuals(reg)), ranges.shipped()
@@ -159,6 +161,7 @@ def test_shipped_table_matches_a_refit(reg: registry.Registry) -> None:
         assert s.low == pytest.approx(w.low, abs=2e-3) and s.high == pytest.approx(w.high, abs=2e-3), key
 
 
+@ALL_PUBLISHED
 def test_validate_checks_each_case_against_a_range_fitted_without_its_document(
     reg: registry.Registry, report: dict
 ) -> None:  # type: ignore[type-arg]
@@ -193,6 +196,7 @@ def test_validate_checks_each_case_against_a_range_fitted_without_its_document(
     assert {(w["kind"], w["evidence"]) for w in report["ranges"]} == set(ranges.shipped())
 
 
+@ALL_PUBLISHED
 def test_validate_says_its_figures_are_leave_one_source_out(capsys: pytest.CaptureFixture[str]) -> None:
     from hwprof.cli.app import main
 

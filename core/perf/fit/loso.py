@@ -274,15 +274,38 @@ def residuals(scored: Iterable[Scored]) -> list[ranges.Residual]:
     return out
 
 
-_CACHE: dict[int, tuple[Registry, Any]] = {}
+# The records a held-out fit reads; two registries with equal ones give equal results (the estimators and
+# the shipped constants are fixed within a process), so a registry built again finds the last computation.
+_TABLES = ("chips", "interconnects", "systems", "workloads", "validation_cases")
+_CACHE: list[tuple[tuple[Any, ...], Any]] = []  # (contents, value), the newest last
+
+
+def _contents(reg: Registry) -> tuple[Any, ...]:
+    # a record's origin is not compared, and the refused cases name theirs
+    return (*(getattr(reg, name) for name in _TABLES), [c.origin for c in reg.validation_cases.values()])
+
+
+def _remembered(key: tuple[Any, ...], compute: Any) -> Any:
+    """``compute()``, once per ``key`` (the contents of a registry, and what else the value depends on);
+    the least recently used goes first (a process seldom holds more than one registry, a test run a few)."""
+    for i, (seen, value) in enumerate(_CACHE):
+        if seen == key:
+            _CACHE.append(_CACHE.pop(i))
+            return value
+    value = compute()
+    del _CACHE[:-15]
+    _CACHE.append((key, value))
+    return value
 
 
 def evaluated(reg: Registry) -> tuple[list[Scored], dict[str, float], list[dict[str, str]]]:
     """(every case held out, every case's in-sample estimate, the cases the estimators refuse), computed
-    once per registry (a full run takes a while; the report and the range refit share it)."""
-    hit = _CACHE.get(id(reg))
-    if hit is not None and hit[0] is reg:
-        return hit[1]  # type: ignore[no-any-return]
+    once per registry contents (a full run takes a while; the report, the range refit and each output
+    format share it)."""
+    return _remembered(("evaluated", *_contents(reg)), lambda: _evaluate(reg))  # type: ignore[no-any-return]
+
+
+def _evaluate(reg: Registry) -> tuple[list[Scored], dict[str, float], list[dict[str, str]]]:
     refused: list[dict[str, str]] = []  # reported, the rest still run
     known: dict[str, tuple[Any, Any]] = {}
     in_sample: dict[str, float] = {}
@@ -295,18 +318,20 @@ def evaluated(reg: Registry) -> tuple[list[Scored], dict[str, float], list[dict[
             refused.append({"id": case.id, "origin": case.origin, "reason": str(exc), "role": case.role})
             continue
         in_sample[case.id] = got["expected"]
-    value = ([s for s in score(reg, known) if s.case.id in in_sample], in_sample, refused)
-    if len(_CACHE) >= 4:
-        _CACHE.clear()
-    _CACHE[id(reg)] = (reg, value)
-    return value
+    return [s for s in score(reg, known) if s.case.id in in_sample], in_sample, refused
 
 
 def run(reg: Registry, role: str | None = None) -> dict[str, Any]:
     """Every case's estimate and error out of sample: leave-one-source-out (``loso``), each case under
     constants fitted without its document, checked against a range fitted on the other documents'
     residuals. The shipped model's own (in-sample) error is reported beside it. Every case is
-    estimated; ``role`` picks the rows."""
+    estimated; ``role`` picks the rows. Computed once per registry contents and role (a copy each call)."""
+    import copy
+
+    return copy.deepcopy(_remembered(("run", role, *_contents(reg)), lambda: _run(reg, role)))
+
+
+def _run(reg: Registry, role: str | None) -> dict[str, Any]:
     scored, in_sample, refused = evaluated(reg)
     unusable = [{k: v for k, v in u.items() if k != "role"} for u in refused if not role or u["role"] == role]
     found = residuals(scored)

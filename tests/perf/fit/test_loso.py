@@ -14,6 +14,7 @@ from hwprof.data import registry
 from hwprof.perf import ranges, validate
 from hwprof.perf.fit import calibrate, loso
 from hwprof.perf.train import training
+from tests.conftest import ALL_PUBLISHED
 
 
 def test_versions_of_one_table_are_one_document(reg: registry.Registry) -> None:
@@ -79,6 +80,7 @@ def test_evidence_follows_the_silicon_and_the_stack(reg: registry.Registry) -> N
     assert ranges.evidence("train", reg.chip("h200-sxm"), own, "nemo-megatron", stacks) == "own"
 
 
+@ALL_PUBLISHED
 def test_a_calibration_case_is_scored_without_its_document(reg: registry.Registry) -> None:
     case = reg.validation_cases["cal-nemo-70b-fp8-64"]
     (scored,) = [s for s in loso.evaluated(reg)[0] if s.case.id == case.id]
@@ -92,6 +94,7 @@ def test_a_calibration_case_is_scored_without_its_document(reg: registry.Registr
     assert abs(in_sample / case.published - 1) < 0.03 < abs(scored.error)
 
 
+@ALL_PUBLISHED
 def test_the_report_is_out_of_sample_by_chip_stack_and_kind(reg: registry.Registry) -> None:
     out = loso.run(reg)
     rows = {r["id"]: r for r in out["cases"]}
