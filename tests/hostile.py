@@ -1,8 +1,9 @@
-"""Running the installed ``hwprof`` as a user would, for the hostile-input tests: a subprocess with
-a clean environment and a time limit, so a hang fails the test instead of stalling CI.
+"""Running ``hwprof`` as a user would, for the hostile-input tests: with a clean environment, in this
+process (``run``: the console script's own ``main``, as a fresh process would see it) or, for what only a
+real process shows (its stdout a full device), as the installed command with a time limit (``spawn``).
 
-Black-box on purpose: these helpers know the command line and the entry-point group, nothing of
-hwprof's modules, so the tests survive any reshuffle of the package.
+The tests know the command line and the entry-point group; ``run`` alone knows which of hwprof's
+once-per-process memories a fresh process would start without.
 """
 
 from __future__ import annotations
@@ -37,12 +38,71 @@ def clean_env(cache: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], env: dict[str, str], stdout: object = subprocess.PIPE, cwd: Path | None = None) -> Ran:
+def spawn(args: list[str], env: dict[str, str], stdout: object = subprocess.PIPE, cwd: Path | None = None) -> Ran:
+    """The installed command in its own process (about half a second of CPU each: only where the point is
+    the process itself)."""
     done = subprocess.run(
         [HWPROF, *args], env=env, stdout=stdout, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
         timeout=TIME_LIMIT_S, text=True, cwd=cwd,
     )  # fmt: skip
     return Ran(done.returncode, done.stdout or "", done.stderr)
+
+
+HANG_S = 300  # a hang fails the test; generous, so a busy machine never does
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> Ran:
+    """``hwprof ARGS`` in this process under exactly ``env`` (its PYTHONPATH on sys.path, as a fresh
+    interpreter would put it), from ``cwd``; everything put back afterwards."""
+    import contextlib
+    import importlib
+    import io
+    import signal
+
+    from hwprof.cli.app import main
+
+    saved_env, saved_path, saved_cwd = dict(os.environ), list(sys.path), os.getcwd()
+    sites = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    out, err = io.StringIO(), io.StringIO()
+
+    def hang(signum: int, frame: object) -> None:
+        raise AssertionError(f"hwprof {' '.join(args)} ran over {HANG_S} s: a hang")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        sys.path[:0] = sites
+        importlib.invalidate_caches()
+        if cwd is not None:
+            os.chdir(cwd)
+        _fresh_process(sites)
+        signal.alarm(HANG_S)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.path[:] = saved_path
+        _fresh_process(sites)
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+def _fresh_process(sites: list[str]) -> None:
+    """Forget what hwprof keeps once per process, and the modules a fake plugin folder supplied."""
+    from hwprof.data import cache, plugin_calls, registry
+
+    registry.reset()
+    cache._warned.clear()
+    cache._unusable.cache_clear()
+    plugin_calls._timeout.cache_clear()
+    for name, module in list(sys.modules.items()):
+        where = getattr(module, "__file__", None) or ""
+        if sites and where.startswith(tuple(sites)):
+            del sys.modules[name]
 
 
 def is_clean_error(result: Ran) -> bool:
