@@ -10,7 +10,7 @@ from hwprof.data import hookspecs
 from tests import ROOT
 
 # What .ci/run runs as "the README's test command"; the README must show this very line.
-TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest"
+TEST_COMMAND = "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -n auto --dist loadgroup"
 
 
 def ci_lines() -> list[str]:
@@ -32,6 +32,16 @@ def readme_test_command(text: str) -> str:
 
 def test_ci_runs_the_test_command() -> None:
     assert TEST_COMMAND in ci_lines(), f".ci/run must run the README's test command verbatim: {TEST_COMMAND}"
+
+
+def test_ci_runs_the_venv_building_tests_once() -> None:
+    """A plain run (the README's command) leaves the tests that build a fresh venv out; CI runs them
+    by themselves, so once."""
+    import tomllib
+
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"]
+    assert "-m 'not venv'" in options["addopts"]
+    assert any(line.startswith(".venv/bin/python -m pytest -m venv") for line in ci_lines()), ".ci/run: pytest -m venv"
 
 
 def test_readme_test_command_is_the_one_ci_runs() -> None:

@@ -1,6 +1,9 @@
 """End to end, as a user does it: a fresh venv with hwprof, `hwprof plugins install` of a real
 third-party plugin package (tests/fixtures/hwprof-amd-mi300x, a chip hwprof does not ship), then the
 chip, its 8-GPU system and an estimate come from it; `hwprof plugins uninstall` and it is gone.
+
+Each builds a venv (~30 s of CPU): marked venv, they are left out of a plain run; `pytest -m venv` runs
+them, and CI does, once.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ PLUGIN = FIXTURES / "hwprof-amd-mi300x"
 OWNERSHIP = FIXTURES / "hwprof-onprem-ownership"
 
 
-@pytest.mark.e2e
+@pytest.mark.venv
 def test_install_use_and_uninstall_a_third_party_plugin(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -74,7 +77,7 @@ def test_install_use_and_uninstall_a_third_party_plugin(tmp_path: Path) -> None:
     assert json.loads(run(hwprof, "plugins", "list", "--json").stdout) == []
 
 
-@pytest.mark.e2e
+@pytest.mark.venv
 def test_an_installed_cost_model_is_quoted_beside_the_built_in_prices(tmp_path: Path) -> None:
     """The ownership example computes its quote; compare puts it beside the AWS price list."""
     venv = tmp_path / "venv"
@@ -123,7 +126,7 @@ def _guide_commands() -> list[str]:
     return [line for line in block.splitlines() if line.strip()]
 
 
-@pytest.mark.e2e
+@pytest.mark.venv
 def test_the_second_cloud_builds_from_its_own_guide(tmp_path: Path) -> None:
     """packages/hwprof-gcp, built, checked, installed and tested by running CONTRIBUTING's block as
     written (in a fresh venv, from a copy of the tree), then priced beside the built-in AWS list."""
