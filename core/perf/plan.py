@@ -96,8 +96,10 @@ def _estimate(shape: Workload, system: Any, chip: Any, count: int, interconnects
     if not found.layouts:
         return None, found.evaluated, training.refusal_text(found.refused)
     best = found.layouts[0]
-    result = training.result_for(shape, cluster, job, best, tokens, precision, False, None, "searched", None, None,
-                                 published, stack, own_stacks)  # fmt: skip
+    request = training.TrainRequest(shape, cluster, tokens, precision, stack=stack)
+    result = training.result_for(
+        request, job, training.Pick(best, "searched"), training.Evidence(published, own_stacks)
+    )
     return result, found.evaluated, ""
 
 

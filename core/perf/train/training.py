@@ -138,6 +138,45 @@ class TrainEstimate:
     layout_fields: layouts.Layout | None = None  # ``layout`` as a typed value (None: no layout model ran)
 
 
+@attrs.frozen
+class TrainRequest:
+    """What a training estimate is asked: the model on the hardware, how many tokens at which
+    precision, steady state or the whole run (``full_run``), at which price, on which stack (None:
+    the chip's default)."""
+
+    shape: Workload
+    cluster: Cluster
+    tokens: float
+    precision: str
+    full_run: bool = False
+    quote: Quote | None = None
+    stack: str | None = None
+
+
+@attrs.frozen
+class Pick:
+    """The layout an estimate is for, how it was chosen (``basis``: given, or searched), and the
+    search's second best."""
+
+    layout: layouts.Layout
+    basis: str
+    runner_up: RunnerUp | None = None
+
+
+@attrs.frozen
+class Evidence:
+    """What an estimate's range rests on: the chips with published runs of their own
+    (``ranges.own_chips``) and the chip x stack pairs (``ranges.own_stacks``); ``band`` replaces
+    the range they give."""
+
+    published_chips: frozenset[str] = frozenset()
+    own_stacks: frozenset[tuple[str, str]] = frozenset()
+    band: ranges.Band | None = None
+
+
+NO_EVIDENCE = Evidence()
+
+
 def estimate_train(
     shape: Workload,
     cluster: Cluster,
@@ -168,11 +207,11 @@ def estimate_train(
     its parameter count or a measured utilisation.
     """
     check_positive("--tokens", tokens)
+    request = TrainRequest(shape, cluster, tokens, precision, full_run, quote, stack)
     if mfu is not None:
-        return given_mfu(shape, cluster, tokens, precision, mfu, seq_len, full_run, quote)
+        return given_mfu(request, mfu, seq_len)
     if layout is None and not (shape.layers and shape.hidden and shape.heads):
-        return given_mfu(shape, cluster, tokens, precision, eff.SHAPELESS_MFU.value, seq_len, full_run, quote,
-                         band or ranges.band("train", "borrowed"),
+        return given_mfu(request, eff.SHAPELESS_MFU.value, seq_len, band or ranges.band("train", "borrowed"),
                          f"no layout: {shape.id} is known only by its parameter count ({eff.SHAPELESS_MFU.why})")  # fmt: skip
     given = layout_of(layout, cluster) if layout is not None else None
     job = make_job(shape, cluster, interconnects, precision, seq_len, global_batch_seqs, given, cross_domain, consts)
@@ -189,8 +228,7 @@ def estimate_train(
         chosen = given
         layouts.check(chosen, job)
         basis = "given"
-    return result_for(shape, cluster, job, chosen, tokens, precision, full_run, quote, basis, runner_up, band,
-                      published_chips, stack, own_stacks)  # fmt: skip
+    return result_for(request, job, Pick(chosen, basis, runner_up), Evidence(published_chips, own_stacks, band))
 
 
 def layout_of(layout: str | layouts.Layout, cluster: Cluster) -> layouts.Layout:
@@ -269,34 +307,125 @@ def matmul_ceiling(job: Job) -> float:
 # -------------------------------------------------------------------------------------------------------
 
 
-def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layout, tokens: float, precision: str,
-               full_run: bool, quote: Quote | None, basis: str, runner_up: RunnerUp | None,
-               band: ranges.Band | None, published_chips: frozenset[str] = frozenset(), stack: str | None = None,
-               own_stacks: frozenset[tuple[str, str]] = frozenset()) -> TrainEstimate:  # fmt: skip
+def result_for(request: TrainRequest, job: Job, pick: Pick, evidence: Evidence = NO_EVIDENCE) -> TrainEstimate:
+    """The estimate of ``pick.layout`` running ``job``: the step and memory models, the range from
+    ``evidence``, time, cost and energy over ``request.tokens``."""
+    cluster, tokens, precision, stack = request.cluster, request.tokens, request.precision, request.stack
+    chosen = pick.layout
     st = step(chosen, job)
     memory = mem.memory(chosen, job)
     batch_tokens = job.batch_seqs * job.seq_len
     matmul, attention = job.flops_per_token()
     flops = (matmul + attention) * tokens
-    factor = eff.FULL_RUN_FACTOR.value if full_run else None
+    factor = eff.FULL_RUN_FACTOR.value if request.full_run else None
     seconds = tokens / batch_tokens * st.total / (factor or 1.0)
-    band = band or band_for(job, cluster.chip, published_chips, basis.startswith("searched"), stack or "", own_stacks)
+    band = evidence.band or band_for(job, cluster.chip, evidence.published_chips, pick.basis.startswith("searched"),
+                                     stack or "", evidence.own_stacks)  # fmt: skip
     # No run beats its large-matmul rate: the fast end of the range stops there (MFU at most that share).
     ceiling = matmul_ceiling(job)
     fastest = flops / (job.chips * job.peak_matmul * ceiling) / (factor or 1.0)  # ranks x a rank's peak
     time = Span(ranges.time_span(seconds, band, fastest)[0], seconds, ranges.time_span(seconds, band)[1])
     hours = {k: getattr(time, k) / 3600 for k in ("low", "expected", "high")}
-    cost = cost_over(quote, cluster, hours)
+    cost = cost_over(request.quote, cluster, hours)
     energy = energy_over(cluster, hours)
-    parts = StepParts(
-        compute_s=st.compute, tensor_parallel_s=st.tensor, expert_parallel_s=st.expert, context_parallel_s=st.context,
-        pipeline_p2p_s=st.pipeline, pipeline_bubble_s=st.bubble, data_parallel_s=st.data, optimizer_s=st.optimizer,
-        total_s=st.total, micro_batches=int(st.micro_batches), matmul_share_of_peak=st.matmul_share,
-    )  # fmt: skip
     named = {"compute": st.compute, "tensor-parallel communication": st.tensor, "expert all-to-all": st.expert,
              "context-parallel exchange": st.context, "pipeline bubble": st.bubble + st.pipeline,
              "data-parallel communication": st.data}  # fmt: skip
     mfu_expected = flops / (seconds * job.chips * job.peak_matmul)
+    r = job.ranks_per_chip
+    return TrainEstimate(
+        kind="train",
+        inputs=inputs_of(request, job),
+        layout=str(chosen),
+        layout_basis=pick.basis,
+        runner_up=pick.runner_up,
+        flops=flops,
+        flops_breakdown=flops_breakdown(matmul, attention, tokens),
+        precision_basis=precision_basis(precision, job, chosen, st.matmul_share),
+        step=step_parts(st),
+        memory=memory_parts(memory, r),
+        tiers=tiers_text(job),
+        mfu=Span(*_mid(ranges.rate_span(mfu_expected, band, ceiling * (factor or 1.0)), mfu_expected)),
+        tokens_per_s=time.inverse(tokens),
+        time_s=time,
+        time_days=time.scaled(1 / 86400),
+        chip_hours=time.scaled(cluster.chips / 3600),
+        full_run_factor=factor,
+        range_basis=band.text,
+        binding=max(named, key=lambda k: named[k]),
+        cost=cost,
+        cost_usd=Span(**cost["cost_usd"]) if cost else None,
+        energy=energy,
+        energy_kwh=Span(**energy["energy_kwh"]) if energy else None,
+        rests_on=tuple(rests_on(cluster, cluster.chip.peak_dense_tflops[precision])[:4])
+        + tuple(f"{t.link.name}: {t.link.basis}" for t in job.tiers),
+        notes=notes_for(request, job, band, bool(memory.total <= memory.usable), factor),
+        range=band,
+        stack=stack or stack_of(cluster.chip),
+        stack_basis=stack_basis(stack, band.evidence, stack_of(cluster.chip)),
+        layout_fields=chosen,
+    )
+
+
+def flops_breakdown(matmul: float, attention: float, tokens: float) -> dict[str, float]:
+    return {"dense_6n": matmul * tokens, "attention": attention * tokens,
+            "attention_share": attention / matmul if matmul else 0.0}  # fmt: skip
+
+
+def inputs_of(request: TrainRequest, job: Job) -> TrainInputs:
+    shape, cluster = request.shape, request.cluster
+    return TrainInputs(model=shape.id, model_source=shape.citation, params=shape.params, active_params=shape.active,
+                       tokens=request.tokens, seq_len=job.seq_len, target=cluster.label, chip=cluster.chip.id,
+                       chips=cluster.chips, precision=request.precision, global_batch_seqs=job.batch_seqs,
+                       global_batch_tokens=float(job.batch_seqs * job.seq_len), ranks_per_chip=job.ranks_per_chip)  # fmt: skip
+
+
+def step_parts(st: Any) -> StepParts:
+    return StepParts(
+        compute_s=st.compute, tensor_parallel_s=st.tensor, expert_parallel_s=st.expert, context_parallel_s=st.context,
+        pipeline_p2p_s=st.pipeline, pipeline_bubble_s=st.bubble, data_parallel_s=st.data, optimizer_s=st.optimizer,
+        total_s=st.total, micro_batches=int(st.micro_batches), matmul_share_of_peak=st.matmul_share,
+    )  # fmt: skip
+
+
+def memory_parts(memory: Any, ranks: int) -> MemoryParts:
+    """Per chip: the memory model counts one rank, a chip holds ``ranks`` of them."""
+    return MemoryParts(
+        weights_bytes_per_chip=memory.weights * ranks,
+        gradients_bytes_per_chip=memory.gradients * ranks,
+        optimizer_bytes_per_chip=memory.optimizer * ranks,
+        activations_bytes_per_chip=memory.activations * ranks,
+        total_bytes_per_chip=memory.total * ranks,
+        usable_bytes_per_chip=memory.usable * ranks,
+        fits=bool(memory.total <= memory.usable),
+    )  # fmt: skip
+
+
+def tiers_text(job: Job) -> tuple[str, ...]:
+    """Each tier in chips and per-chip bandwidth as the profile states them (the job counts ranks)."""
+    r = job.ranks_per_chip
+    return tuple(
+        f"{t.link.name}: {t.domain // r} chips{f' ({t.domain} ranks)' if r > 1 else ''}, "
+        f"{t.link.gb_s_per_direction * r:g} GB/s per direction x {t.link.efficiency:g}, {t.link.latency_us:g} us "
+        f"({t.link.basis})"
+        for t in job.tiers
+    )  # fmt: skip
+
+
+def precision_basis(precision: str, job: Job, chosen: layouts.Layout, matmul_share: float) -> str:
+    r = job.ranks_per_chip
+    width = min(int(chip_width(chosen, job)), chosen.mb * job.seq_len // chosen.cp)
+    return (
+        f"matmuls at {precision} on its own dense peak, {job.peak_matmul * r / 1e12:g} TFLOPS per chip, "
+        f"reaching {matmul_share:.0%} of it (per-{'rank' if job.rank_half_width else 'chip'} matmul width {width}); attention "
+        f"at 16 bits ({job.peak_16bit * r / 1e12:g} TFLOPS)"
+    )  # fmt: skip
+
+
+def notes_for(request: TrainRequest, job: Job, band: ranges.Band, fits: bool, factor: float | None) -> tuple[str, ...]:
+    """What a reader of the estimate should know: bare chips, ranks per chip, the whole-run factor, a
+    stack with no runs of its own on the chip, a layout that does not fit."""
+    cluster, stack = request.cluster, request.stack
     notes = []
     if cluster.system is None:
         link = job.tiers[0].link.name if job.tiers else "none"
@@ -315,85 +444,20 @@ def result_for(shape: Workload, cluster: Cluster, job: Job, chosen: layouts.Layo
             f"stack {stack}: no published training run on {cluster.chip.id} used it; the efficiency is "
             f"borrowed from the chip's runs (its default stack: {default}), the range widened as such"
         )
-    if not memory.total <= memory.usable:
+    if not fits:
         notes.append("memory: this layout does not fit by the model (weights, gradients, optimizer state and "
                      "activations exceed the usable memory)")  # fmt: skip
-    return TrainEstimate(
-        kind="train",
-        inputs=TrainInputs(
-            model=shape.id,
-            model_source=shape.citation,
-            params=shape.params,
-            active_params=shape.active,
-            tokens=tokens,
-            seq_len=job.seq_len,
-            target=cluster.label,
-            chip=cluster.chip.id,
-            chips=cluster.chips,
-            precision=precision,
-            global_batch_seqs=job.batch_seqs,
-            global_batch_tokens=float(batch_tokens),
-            ranks_per_chip=r,
-        ),  # fmt: skip
-        layout=str(chosen),
-        layout_basis=basis,
-        runner_up=runner_up,
-        flops=flops,
-        flops_breakdown={
-            "dense_6n": matmul * tokens,
-            "attention": attention * tokens,
-            "attention_share": attention / matmul if matmul else 0.0,
-        },  # fmt: skip
-        precision_basis=(
-            f"matmuls at {precision} on its own dense peak, {job.peak_matmul * r / 1e12:g} TFLOPS per chip, "
-            f"reaching {st.matmul_share:.0%} of it (per-{'rank' if job.rank_half_width else 'chip'} matmul width {min(int(chip_width(chosen, job)), chosen.mb * job.seq_len // chosen.cp)}); attention "
-            f"at 16 bits ({job.peak_16bit * r / 1e12:g} TFLOPS)"
-        ),  # fmt: skip
-        step=parts,
-        memory=MemoryParts(
-            weights_bytes_per_chip=memory.weights * r,  # a chip's r ranks
-            gradients_bytes_per_chip=memory.gradients * r,
-            optimizer_bytes_per_chip=memory.optimizer * r,
-            activations_bytes_per_chip=memory.activations * r,
-            total_bytes_per_chip=memory.total * r,
-            usable_bytes_per_chip=memory.usable * r,
-            fits=bool(memory.total <= memory.usable),
-        ),  # fmt: skip
-        tiers=tuple(  # chips and per-chip bandwidth as the profile states them (the job counts ranks)
-            f"{t.link.name}: {t.domain // r} chips{f' ({t.domain} ranks)' if r > 1 else ''}, "
-            f"{t.link.gb_s_per_direction * r:g} GB/s per direction x {t.link.efficiency:g}, {t.link.latency_us:g} us "
-            f"({t.link.basis})"
-            for t in job.tiers
-        ),  # fmt: skip
-        mfu=Span(*_mid(ranges.rate_span(mfu_expected, band, ceiling * (factor or 1.0)), mfu_expected)),
-        tokens_per_s=time.inverse(tokens),
-        time_s=time,
-        time_days=time.scaled(1 / 86400),
-        chip_hours=time.scaled(cluster.chips / 3600),
-        full_run_factor=factor,
-        range_basis=band.text,
-        binding=max(named, key=lambda k: named[k]),
-        cost=cost,
-        cost_usd=Span(**cost["cost_usd"]) if cost else None,
-        energy=energy,
-        energy_kwh=Span(**energy["energy_kwh"]) if energy else None,
-        rests_on=tuple(rests_on(cluster, cluster.chip.peak_dense_tflops[precision])[:4])
-        + tuple(f"{t.link.name}: {t.link.basis}" for t in job.tiers),
-        notes=tuple(notes),
-        range=band,
-        stack=stack or stack_of(cluster.chip),
-        stack_basis=stack_basis(stack, band.evidence, stack_of(cluster.chip)),
-        layout_fields=chosen,
-    )
+    return tuple(notes)
 
 
 def _mid(ends: tuple[float, float], expected: float) -> tuple[float, float, float]:
     return ends[0], expected, ends[1]
 
 
-def given_mfu(shape: Workload, cluster: Cluster, tokens: float, precision: str, mfu: float, seq_len: int | None,
-              full_run: bool, quote: Quote | None, band: ranges.Band | None = None, why: str = "") -> TrainEstimate:  # fmt: skip
+def given_mfu(request: TrainRequest, mfu: float, seq_len: int | None, band: ranges.Band | None = None,
+              why: str = "") -> TrainEstimate:  # fmt: skip
     """The plain estimate when the utilisation is given (no range) or assumed (``band``, ``why``)."""
+    shape, cluster, tokens, precision = request.shape, request.cluster, request.tokens, request.precision
     if not 0 < mfu <= 1:
         raise HwprofError(f"the utilisation must be between 0 and 1 (a fraction of peak), got {mfu:g}")
     peak = cluster.chip.peak_dense_tflops.get(precision)
@@ -404,7 +468,7 @@ def given_mfu(shape: Workload, cluster: Cluster, tokens: float, precision: str, 
     seq = seq_len or shape.seq_len
     dense, attention = shape.train_flops_per_token(seq)
     flops = (dense + attention) * tokens
-    factor = eff.FULL_RUN_FACTOR.value if full_run else None
+    factor = eff.FULL_RUN_FACTOR.value if request.full_run else None
     seconds = flops / (cluster.chips * peak.value * 1e12 * mfu) / (factor or 1.0)
     # no run beats the large-matmul share: the fast end of an assumed utilisation stops there too
     cap = max(eff.MATMUL_16BIT.value, eff.MATMUL_8BIT.value, mfu)
@@ -414,7 +478,7 @@ def given_mfu(shape: Workload, cluster: Cluster, tokens: float, precision: str, 
         else Span(seconds, seconds, seconds)
     )
     hours = {k: getattr(time, k) / 3600 for k in ("low", "expected", "high")}
-    cost, energy = cost_over(quote, cluster, hours), energy_over(cluster, hours)
+    cost, energy = cost_over(request.quote, cluster, hours), energy_over(cluster, hours)
     return TrainEstimate(
         kind="train",
         inputs=TrainInputs(model=shape.id, model_source=shape.citation, params=shape.params,
@@ -422,8 +486,7 @@ def given_mfu(shape: Workload, cluster: Cluster, tokens: float, precision: str, 
                            chip=cluster.chip.id, chips=cluster.chips, precision=precision, global_batch_seqs=0,
                            global_batch_tokens=0.0),  # fmt: skip
         layout="", layout_basis=why or "none: utilisation given", runner_up=None, flops=flops,
-        flops_breakdown={"dense_6n": dense * tokens, "attention": attention * tokens,
-                         "attention_share": attention / dense if dense else 0.0},
+        flops_breakdown=flops_breakdown(dense, attention, tokens),
         precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status}) x "
         + (f"an assumed {mfu:g}" if why else f"the given {mfu:g}"),
         step=None, memory=None, tiers=(), mfu=Span(*_mid(ranges.rate_span(mfu, band, cap), mfu)) if band else Span(mfu, mfu, mfu), tokens_per_s=time.inverse(tokens), time_s=time,

@@ -176,7 +176,7 @@ def test_a_layout_that_does_not_fit_is_refused_and_result_for_flags_it(reg: regi
         training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16", "tp=1,pp=1,dp=8,zero=0")
     job = training.make_job(work, tgt, reg.interconnects, "bf16", None, None, "tp=1,pp=1,dp=8,zero=0")
     lay = layout.parse("tp=1,pp=1,dp=8,zero=0", 8)
-    est = training.result_for(work, tgt, job, lay, TOKENS, "bf16", False, None, "given", None, None)
+    est = training.result_for(training.TrainRequest(work, tgt, TOKENS, "bf16"), job, training.Pick(lay, "given"))
     assert est.memory is not None and est.memory.fits is False
     assert any(n.startswith("memory: this layout does not fit") for n in est.notes)
     assert est.cost is None and est.cost_usd is None
@@ -266,7 +266,8 @@ def test_the_8bit_fast_end_stops_at_the_faster_of_the_two_shares(reg: registry.R
     for consts in (attrs.evolve(job.constants, matmul_8bit=0.3, matmul_16bit=0.9),
                    attrs.evolve(job.constants, matmul_8bit=0.9, matmul_16bit=0.3)):  # fmt: skip
         j = attrs.evolve(job, constants=consts)
-        est = training.result_for(work, tgt, j, lay, TOKENS, "fp8", False, None, "given", None, band(-5.0, 5.0))
+        est = training.result_for(training.TrainRequest(work, tgt, TOKENS, "fp8"), j, training.Pick(lay, "given"),
+                                  training.Evidence(band=band(-5.0, 5.0)))  # fmt: skip
         ceiling = max(consts.matmul_8bit, consts.matmul_16bit * j.peak_16bit / j.peak_matmul) * j.software
         assert training.matmul_ceiling(j) == pytest.approx(ceiling)
         fastest = est.flops / (8 * j.peak_matmul * ceiling)
@@ -367,7 +368,7 @@ def test_two_ranks_per_chip(reg: registry.Registry) -> None:
     j = job.job_for(work, chip, system.chips, system, reg.interconnects, "bf16", training.constants(),
                     batch_seqs=64, ranks_per_chip=2)  # fmt: skip
     lay = layout.parse("tp=8,pp=1", j.chips)  # 2 ranks x 16 chips = 32 ranks: dp 4
-    est = training.result_for(work, target, j, lay, 1e11, "bf16", False, None, "given", None, None)
+    est = training.result_for(training.TrainRequest(work, target, 1e11, "bf16"), j, training.Pick(lay, "given"))
     m = memory.memory(lay, j)
     got = est.memory
     assert got is not None
