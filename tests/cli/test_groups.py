@@ -11,6 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from hwprof.cli.groups import HardwareOptions, ModelOptions, OutputOptions, grouped
+from tests.facts import error_line
 
 
 def app_with(command: Any) -> typer.Typer:
@@ -56,7 +57,4 @@ def test_the_model_is_given_once(run_cli: Any) -> None:
     result = run_cli("estimate", "train", "--tokens", "1e12", "--chip", "h100-sxm", "--chips", "8",
                      "--model", "llama3.1-8b", "--params", "7e9")  # fmt: skip
     assert result.code == 1
-    assert result.err == (
-        "error: give the model once: --model ID, --params N (with --layers/--hidden/--heads for attention and KV "
-        "cache) or --model-config PATH; got --model, --params\n"
-    )
+    error_line(result.err, "once", "--model ID", "--params N", "--model-config PATH", "got --model, --params")

@@ -17,6 +17,7 @@ from hwprof.data import registry
 from hwprof.data.schema import load_file
 from hwprof.errors import HwprofError
 from hwprof.plugins import aws_price_list
+from tests.facts import error_line
 
 boto3 = pytest.importorskip("boto3")
 from botocore.stub import Stubber  # noqa: E402
@@ -252,7 +253,7 @@ def test_without_boto3_says_what_to_install(hwprof, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 now raises ImportError
     code, out, err = hwprof("prices", "refresh", "--output-dir", tmp_path)
     assert (code, out) == (1, "")
-    assert err == "error: `hwprof prices refresh` needs boto3, which is not installed: pip install 'hwprof[aws]'\n"
+    error_line(err, "`hwprof prices refresh`", "boto3", "pip install 'hwprof[aws]'")
 
 
 def test_without_credentials_says_what_to_configure(hwprof, tmp_path, monkeypatch):

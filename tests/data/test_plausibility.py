@@ -13,6 +13,7 @@ import pytest
 from hwprof.data import records, registry, rules, verify
 from hwprof.data.kinds import BY_ATTRIBUTE
 from tests.conftest import chip_profile
+from tests.facts import error_line, facts
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -29,8 +30,8 @@ def test_bandwidth_typed_in_gb_per_s_fails_with_file_line_and_unit(run_cli: Any,
     line = path.read_text().splitlines().index(next(x for x in path.read_text().splitlines() if "bandwidth" in x)) + 1
     result = run_cli("profiles", "check", path)
     assert result.code == 1
-    assert result.out == (f"{path}:{line}: chip[0].memory_bandwidth_tbps.value: 3,350 TB/s is outside 0.01..100 TB/s: "
-                          "is it in GB/s?\n")  # fmt: skip
+    assert result.out.count("\n") == 1
+    facts(result.out, f"{path}:{line}: chip[0].memory_bandwidth_tbps.value:", "3,350 TB/s", "0.01..100 TB/s", "GB/s?")
 
 
 def test_flops_beyond_any_chip_are_refused(run_cli: Any, tmp_path: Path) -> None:
@@ -77,9 +78,7 @@ def test_a_plugin_record_with_an_impossible_figure_is_refused() -> None:
     good = registry.build(registry.Settings()).chips["h100-sxm"]
     typo = attrs.evolve(good, memory_bandwidth_tbps=attrs.evolve(good.memory_bandwidth_tbps, value=3350.0))
     [problem] = verify.problems(typo, BY_ATTRIBUTE["chips"])
-    assert (
-        problem == "chip 'h100-sxm': memory_bandwidth_tbps.value: 3,350 TB/s is outside 0.01..100 TB/s: is it in GB/s?"
-    )
+    facts(problem, "chip 'h100-sxm'", "memory_bandwidth_tbps.value", "3,350 TB/s", "0.01..100 TB/s", "GB/s?")
 
 
 def test_check_takes_a_folder(run_cli: Any, tmp_path: Path) -> None:
@@ -91,7 +90,7 @@ def test_check_takes_a_folder(run_cli: Any, tmp_path: Path) -> None:
     assert f"{tmp_path / 'b.toml'}:" in result.out.splitlines()[1]
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert run_cli("profiles", "check", empty).err == f"error: {empty}: a folder with no *.toml profile files in it\n"
+    error_line(run_cli("profiles", "check", empty).err, f"{empty}:", "no *.toml")
 
 
 def _install_ownership_example(monkeypatch: pytest.MonkeyPatch) -> None:

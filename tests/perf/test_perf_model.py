@@ -16,6 +16,7 @@ from hwprof.errors import HwprofError
 from hwprof.perf import comm
 from hwprof.perf.train import layout, memory, search, step
 from hwprof.perf.train.job import Constants, Job, default_batch_tokens
+from tests.facts import facts
 
 EXPERTS_RULE = "expert parallel must divide the experts and tp x dp x cp (etp=1), or dp x cp (etp=tp)"
 
@@ -595,20 +596,16 @@ def test_the_edges_each_rule_still_accepts() -> None:
     layout.check(layout.Layout(dp=16, ep=2), MOE, memory_too=False)
     layout.check(layout.Layout(tp=8, dp=2), JOB, memory_too=False)  # the whole 8-chip domain
     layout.check(layout.Layout(pp=8, dp=2, uneven=1), JOB, memory_too=False)
-    assert layout.RULE_TEXT["memory"] == (
-        "weights, gradients, optimizer state and activations must fit in a chip's usable memory"
-    )
+    facts(layout.RULE_TEXT["memory"], "weights", "gradients", "optimizer state", "activations", "usable memory")
 
 
-def test_memory_refusal_word_for_word_and_the_split_of_experts() -> None:
+def test_memory_refusal_states_its_figures_and_the_split_of_experts() -> None:
     small = attrs.evolve(JOB, memory_bytes=1e9)
     with pytest.raises(layout.LayoutError) as caught:
         layout.check(BASE, small)
     # 0.6 + 1.2 (32-bit gradients) + 0.9 GB of state + 8 x 16.8 MB of activations = 2.64 GiB; 0.9 x 1 GB = 0.8 GiB
-    assert str(caught.value) == (
-        "layout refused (memory): weights, gradients, optimizer state and activations must fit in a chip's usable "
-        "memory: 2.6 GiB per chip (activations 0.1) of 0.8 usable; try recompute=full, more pp or tp, or zero=3"
-    )
+    facts(str(caught.value), "(memory)", "2.6 GiB per chip", "activations 0.1", "0.8 usable", "recompute=full",
+          "more pp or tp", "zero=3")  # fmt: skip
     layout.check(BASE, small, memory_too=False)
     dense, expert = memory.params_per_chip(layout.Layout(tp=2, pp=2, dp=2, ep=2), MOE)
     assert (dense, expert) == pytest.approx((1.2e9 / 4, 8e9 / 8))
@@ -765,20 +762,17 @@ def test_a_job_needs_a_shape_and_a_way_out() -> None:
     bare = records.Workload.given(1e9, id="x", active_params=1e9, layers=4)
     with pytest.raises(HwprofError) as caught:
         job.job_for(bare, reg.chip("h100-sxm"), 8, None, reg.interconnects, "bf16", CONSTANTS)
-    assert str(caught.value) == "a layout needs the model's shape: x lacks hidden, heads, sequence length"
+    facts(str(caught.value), "shape", "x lacks hidden, heads, sequence length")
     p5 = reg.system("p5.48xlarge")
     inside = attrs.evolve(p5, tiers=p5.tiers[:1])
     work = reg.workload("llama3.1-8b")
     with pytest.raises(HwprofError) as caught:
         job.job_for(work, reg.chip("h100-sxm"), 16, inside, reg.interconnects, "bf16", CONSTANTS)
-    assert str(caught.value) == "p5.48xlarge has no scale-out tier, so 16 chips cannot be joined; at most 8"
+    facts(str(caught.value), "p5.48xlarge", "no scale-out tier", "16 chips", "at most 8")
     loner = attrs.evolve(reg.chip("h100-sxm"), scale_up="")
     with pytest.raises(HwprofError) as caught:
         job.job_for(work, loner, 2, None, reg.interconnects, "bf16", CONSTANTS)
-    assert (
-        str(caught.value)
-        == "2 x h100-sxm given as bare chips: it names no native scale-up link; name a system for more"
-    )
+    facts(str(caught.value), "2 x h100-sxm", "bare chips", "no native scale-up link", "name a system")
     one = job.job_for(work, loner, 1, None, reg.interconnects, "bf16", CONSTANTS)
     assert one.tiers == () and one.domain == 1
 

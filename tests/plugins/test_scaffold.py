@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hwprof.data.schema import load_file
+from tests.facts import error_line
 
 
 def test_scaffold_from_a_chip_template(run_cli: Any, tmp_path: Path, builtin_registry: Any) -> None:
@@ -116,7 +117,7 @@ def test_refuses_to_overwrite_an_existing_folder(run_cli: Any, tmp_path: Path) -
     (existing / "mine.txt").write_text("keep me")
     result = run_cli("plugins", "new", "hwprof-acme", "-o", tmp_path)
     assert result.code == 1
-    assert result.err == f"error: {existing}: already exists; remove it or pass another name or -o DIR\n"
+    error_line(result.err, f"{existing}: already exists", "remove it", "another name", "-o DIR")
     assert [p.name for p in existing.iterdir()] == ["mine.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hwprof-acme"]  # no temporary folder left
 

@@ -43,6 +43,7 @@ from hwprof.perf.serve import layout as sl
 from hwprof.perf.serve import search as serve_search
 from hwprof.perf.serve import serving, traffic
 from hwprof.perf.serve import shape as serve_shape
+from tests.facts import facts
 
 K = sl.SHIPPED
 NVLINK_B_S = 450e9 * 0.82  # nvlink4: 900 GB/s both directions, 0.82 achievable
@@ -849,7 +850,7 @@ def test_disaggregated_by_hand(reg: registry.Registry) -> None:
     assert r.requests_per_s == pytest.approx(4.0)
 
 
-# --- exact words (a refusal names the rule; these pin each message) ---------------------------
+# --- refusals: each message states the rule, the layout or value at fault and the fix (tests/facts.py)
 
 
 def message(call: object, *args: object) -> str:
@@ -858,61 +859,41 @@ def message(call: object, *args: object) -> str:
     return str(err.value)
 
 
-def test_parse_messages_exactly() -> None:
-    assert message(sl.parse, "tp=x", 8) == ("layout 'tp=x': 'tp=x' is not one of tp, pp, dp, ep, adp, prefill = a "
-                                            "whole number (e.g. tp=8,pp=1,dp=2)")  # fmt: skip
-    assert (
-        message(sl.parse, "tp=0", 8) == "layout 'tp=0': tp, pp, dp and ep are at least 1; adp is 0, 1 or 2 (balanced)"
-    )
-    assert message(sl.parse, "tp=3", 8) == "layout 'tp=3': tp x pp = 3 does not divide 8 chips"
+def test_parse_messages_state_their_facts() -> None:
+    facts(message(sl.parse, "tp=x", 8), "'tp=x'", "tp, pp, dp, ep, adp, prefill", "whole number", "tp=8,pp=1,dp=2")
+    facts(message(sl.parse, "tp=0", 8), "'tp=0'", "at least 1", "adp is 0, 1 or 2")
+    facts(message(sl.parse, "tp=3", 8), "'tp=3'", "tp x pp = 3", "divide", "8 chips")
     lay = sl.parse("tp=2", 8)
     assert str(lay) == "tp=2,pp=1,dp=4" and isinstance(lay.dp, int)
 
 
-def test_check_messages_exactly(reg: registry.Registry) -> None:
+def test_check_messages_state_their_facts(reg: registry.Registry) -> None:
     seventy = model(reg, "llama3.1-70b")
     p5 = on(reg, "p5.48xlarge", 8)
 
     def says(lay: sl.ServeLayout, work: records.Workload = seventy, target: cluster.Cluster = p5, i: int = 100) -> str:
         return message(sl.check, work, target, lay, i, 100)
 
-    assert says(sl.ServeLayout(tp=8), i=0) == "prompt tokens must be at least 1, got 0"
+    facts(says(sl.ServeLayout(tp=8), i=0), "prompt tokens", "at least 1", "got 0")
     sl.check(seventy, p5, sl.ServeLayout(tp=8), 1, 1)  # one token each way is a request
-    assert says(sl.ServeLayout(tp=8), work=attrs.evolve(seventy, heads=60)) == (
-        "layout tp=8,pp=1,dp=1: 60 attention heads do not split over tp=8"
-    )
-    assert says(sl.ServeLayout(tp=8), work=attrs.evolve(seventy, kv_heads=3, heads=24)) == (
-        "layout tp=8,pp=1,dp=1: 3 key/value heads neither split over nor copy evenly to tp=8"
-    )
-    assert says(sl.ServeLayout(tp=1, pp=8), work=attrs.evolve(seventy, layers=84)) == (
-        "layout tp=1,pp=8,dp=1: 84 layers do not split into pp=8 equal stages"
-    )
-    assert says(sl.ServeLayout(tp=8, ep=2)) == (
-        "layout tp=8,pp=1,dp=1,ep=2: ep needs a mixture-of-experts model; llama3.1-70b is dense"
-    )
+    facts(says(sl.ServeLayout(tp=8), work=attrs.evolve(seventy, heads=60)), "tp=8,pp=1,dp=1", "60 attention heads")
+    facts(says(sl.ServeLayout(tp=8), work=attrs.evolve(seventy, kv_heads=3, heads=24)), "tp=8,pp=1,dp=1",
+          "3 key/value heads", "split", "copy")  # fmt: skip
+    facts(says(sl.ServeLayout(tp=1, pp=8), work=attrs.evolve(seventy, layers=84)), "tp=1,pp=8,dp=1", "84 layers")
+    facts(says(sl.ServeLayout(tp=8, ep=2)), "tp=8,pp=1,dp=1,ep=2", "mixture-of-experts", "llama3.1-70b is dense")
     six = attrs.evolve(model(reg, "mixtral-8x7b"), experts=6)  # ep=4 divides the 8 chips, not the 6 experts
-    assert says(sl.ServeLayout(tp=8, ep=4), work=six) == (
-        "layout tp=8,pp=1,dp=1,ep=4: ep=4 must divide the 6 experts and the 8 chips of a replica"
-    )
-    assert says(sl.ServeLayout(tp=2, dp=2)) == "layout tp=2,pp=1,dp=2: tp x pp x dp = 4 chips, but the hardware has 8"
-    assert says(sl.ServeLayout(tp=8, prefill=1)) == (
-        "layout tp=8,pp=1,dp=1,prefill=1: prefill=1 leaves no decode replica of the 1"
-    )
-    assert says(sl.ServeLayout(dp=8, adp=1)) == (
-        "layout tp=1,pp=1,dp=8,adp=1: attention data parallel (adp=1) needs tp > 1"
-    )
-    assert (
-        says(sl.ServeLayout(tp=8, kv_cache="int8")) == "KV cache in int8: use bf16 or fp16, or fp8 on a chip with fp8"
-    )
+    facts(says(sl.ServeLayout(tp=8, ep=4), work=six), "tp=8,pp=1,dp=1,ep=4", "divide", "6 experts", "8 chips")
+    facts(says(sl.ServeLayout(tp=2, dp=2)), "tp=2,pp=1,dp=2", "tp x pp x dp = 4 chips", "has 8")
+    facts(says(sl.ServeLayout(tp=8, prefill=1)), "tp=8,pp=1,dp=1,prefill=1", "no decode replica")
+    facts(says(sl.ServeLayout(dp=8, adp=1)), "tp=1,pp=1,dp=8,adp=1", "adp=1", "needs tp > 1")
+    facts(says(sl.ServeLayout(tp=8, kv_cache="int8")), "KV cache in int8", "bf16 or fp16", "fp8")
     sl.check(seventy, p5, sl.ServeLayout(tp=8, kv_cache="fp16"), 10, 10)
     two = attrs.evolve(on(reg, "p5.48xlarge", 16), tiers=p5.tiers[:1])
-    assert says(sl.ServeLayout(tp=16), target=two) == (
-        "layout tp=16,pp=1,dp=1: no interconnect known here joins 16 h100-sxm chips (the links reach 8); name a "
-        "system with a scale-out tier")  # fmt: skip
+    facts(says(sl.ServeLayout(tp=16), target=two), "tp=16,pp=1,dp=1", "no interconnect", "16 h100-sxm chips",
+          "reach 8", "scale-out tier")  # fmt: skip
     h100 = reg.chip("h100-sxm")
-    assert message(sl.compute_precision, reg.chip("trainium2"), "int4") == (
-        "weights in int4: trainium2 has no int4 matmuls and lists no int4 weight-only kernels; it takes bf16, fp16, "
-        "fp32, fp8, tf32")  # fmt: skip
+    facts(message(sl.compute_precision, reg.chip("trainium2"), "int4"), "weights in int4", "trainium2",
+          "no int4 matmuls", "weight-only", "bf16, fp16, fp32, fp8, tf32")  # fmt: skip
     assert sl.compute_precision(h100, "fp16") == "fp16"
 
 
@@ -922,9 +903,8 @@ def test_chips_without_fp8_or_bf16(reg: registry.Registry) -> None:
     target = attrs.evolve(on(reg, "p5.48xlarge", 8), chip=sixteen_only)
     seventy = model(reg, "llama3.1-70b")
     sl.check(seventy, target, sl.ServeLayout(tp=8, kv_cache="bf16"), 10, 10)  # a 16-bit cache needs no fp8
-    assert message(sl.check, seventy, target, sl.ServeLayout(tp=8, kv_cache="fp8"), 10, 10) == (
-        "KV cache in fp8: use bf16 or fp16, or fp8 on a chip with fp8"
-    )
+    facts(message(sl.check, seventy, target, sl.ServeLayout(tp=8, kv_cache="fp8"), 10, 10), "KV cache in fp8",
+          "bf16 or fp16", "a chip with fp8")  # fmt: skip
     eight_only = attrs.evolve(h100, peak_dense_tflops={"fp8": h100.peak_dense_tflops["fp8"]})
     assert sl.compute_precision(eight_only, "bf16") == "fp8"  # no 16-bit peak: the matmuls run at the one it has
     assert sl.compute_precision(eight_only, "fp16") == "fp8"
@@ -952,34 +932,27 @@ def test_shipped_constants_are_the_efficiency_defaults() -> None:
     assert sl.KV_PRECISIONS == ("bf16", "fp16", "fp8")
 
 
-def test_estimate_messages_and_assumptions_exactly(reg: registry.Registry) -> None:
+def test_estimate_messages_and_assumptions(reg: registry.Registry) -> None:
     seventy = model(reg, "llama3.1-70b")
     p5 = on(reg, "p5.48xlarge", 8)
 
     def says(target: cluster.Cluster, lay: sl.ServeLayout, load: serving.Traffic) -> str:
         return message(serving.estimate_serve, seventy, target, lay, load)
 
-    assert says(p5, sl.ServeLayout(tp=8), serving.Traffic(2000, 500, rate_per_s=1000.0)) == (
-        "1000 requests/s is more than 1 replica of tp=8,pp=1,dp=1 can serve: prompts alone would take more than "
-        "all of its time; add replicas or chips")  # fmt: skip
-    assert says(p5, sl.ServeLayout(tp=8), serving.Traffic(20, 131000, rate_per_s=1.0)) == (
-        "1 requests/s is more than 1 replica of tp=8,pp=1,dp=1 can serve: its KV cache holds 11 sequences, fewer "
-        "than the rate keeps in flight; add replicas or chips")  # fmt: skip
-    assert says(p5, sl.ServeLayout(dp=8), serving.Traffic(10, 10)) == (
-        "llama3.1-70b in bf16 needs 141.2 GB of weights per chip with 1 chip per replica; a h100-sxm holds 77.0 GB "
-        "usable: it needs at least 2 chips per replica (tp x pp)")  # fmt: skip
-    assert says(on(reg, "p5.48xlarge", 2), sl.ServeLayout(tp=2), serving.Traffic(131000, 72)) == (
-        "layout tp=2,pp=1,dp=1: the weights leave no room for the KV cache of one sequence of 131,072 tokens; use more "
-        "chips per replica (tp x pp) or a smaller weight precision")  # fmt: skip
-    assert says(p5, sl.ServeLayout(tp=2, dp=4, prefill=2), serving.Traffic(10, 10)) == (
-        "disaggregated serving (prefill replicas) is modelled at a request rate, not a concurrency"
-    )
-    assert says(p5, sl.ServeLayout(tp=2, dp=4, prefill=3), serving.Traffic(2000, 500, rate_per_s=30.0)) == (
-        "30 requests/s is more than the prefill replicas of tp=2,pp=1,dp=4,prefill=3 can serve; add replicas"
-    )
-    assert says(
-        p5, sl.ServeLayout(tp=2, dp=4, prefill=3, weights="fp8"), serving.Traffic(100, 20_000, rate_per_s=1.0)
-    ) == ("1 requests/s is more than the decode replicas of tp=2,pp=1,dp=4,prefill=3 can serve; add replicas")
+    facts(says(p5, sl.ServeLayout(tp=8), serving.Traffic(2000, 500, rate_per_s=1000.0)), "1000 requests/s",
+          "1 replica of tp=8,pp=1,dp=1", "prompts", "add replicas or chips")  # fmt: skip
+    facts(says(p5, sl.ServeLayout(tp=8), serving.Traffic(20, 131000, rate_per_s=1.0)), "1 requests/s",
+          "1 replica of tp=8,pp=1,dp=1", "KV cache holds 11 sequences", "add replicas or chips")  # fmt: skip
+    facts(says(p5, sl.ServeLayout(dp=8), serving.Traffic(10, 10)), "llama3.1-70b in bf16", "141.2 GB",
+          "1 chip per replica", "h100-sxm", "77.0 GB", "at least 2 chips per replica")  # fmt: skip
+    facts(says(on(reg, "p5.48xlarge", 2), sl.ServeLayout(tp=2), serving.Traffic(131000, 72)), "tp=2,pp=1,dp=1",
+          "KV cache", "131,072 tokens", "more chips per replica", "smaller weight precision")  # fmt: skip
+    facts(says(p5, sl.ServeLayout(tp=2, dp=4, prefill=2), serving.Traffic(10, 10)), "disaggregated",
+          "request rate", "not a concurrency")  # fmt: skip
+    facts(says(p5, sl.ServeLayout(tp=2, dp=4, prefill=3), serving.Traffic(2000, 500, rate_per_s=30.0)),
+          "30 requests/s", "prefill replicas", "tp=2,pp=1,dp=4,prefill=3", "add replicas")  # fmt: skip
+    facts(says(p5, sl.ServeLayout(tp=2, dp=4, prefill=3, weights="fp8"), serving.Traffic(100, 20_000, rate_per_s=1.0)),
+          "1 requests/s", "decode replicas", "tp=2,pp=1,dp=4,prefill=3", "add replicas")  # fmt: skip
     r = serving.estimate_serve(seventy, p5, sl.ServeLayout(tp=2, dp=4, weights="fp8", kv_cache="fp8"),
                                serving.Traffic(2000, 500, rate_per_s=4.0))  # fmt: skip
     assert r.assumptions == (
@@ -1136,15 +1109,12 @@ def test_batch_limit_and_long_prompt_lane(reg: registry.Registry) -> None:
     capped = serving.estimate_serve(seventy, p5, lay, serving.Traffic(1000, 500, concurrency=64, max_batch=3))
     assert capped.memory.max_batch_per_replica == 3 and capped.breakdown.running_sequences_per_replica <= 3
     serving.estimate_serve(seventy, p5, lay, serving.Traffic(1000, 500, concurrency=4, max_batch=1))
-    assert message(serving.estimate_serve, seventy, p5, lay, serving.Traffic(10, 10, max_batch=0)) == (
-        "the batch limit must be at least 1 sequence, got 0"
-    )
-    assert message(serving.estimate_serve, seventy, p5, lay, serving.Traffic(10, 10, concurrency=0)) == (
-        "concurrency must be at least 1, got 0"
-    )
-    assert message(serving.estimate_serve, seventy, p5, lay, serving.Traffic(10, 10, rate_per_s=0.0)) == (
-        "the request rate must be positive, got 0"
-    )
+    facts(message(serving.estimate_serve, seventy, p5, lay, serving.Traffic(10, 10, max_batch=0)), "batch limit",
+          "at least 1", "got 0")  # fmt: skip
+    facts(message(serving.estimate_serve, seventy, p5, lay, serving.Traffic(10, 10, concurrency=0)), "concurrency",
+          "at least 1", "got 0")  # fmt: skip
+    facts(message(serving.estimate_serve, seventy, p5, lay, serving.Traffic(10, 10, rate_per_s=0.0)),
+          "request rate", "positive", "got 0")  # fmt: skip
     assert serving.Traffic(1, 1, rate_per_s=2.0, max_batch=8).kind == (
         "2 requests/s (Poisson arrivals), at most 8 sequences in flight per replica"
     )
@@ -1485,15 +1455,15 @@ def test_unreachable_targets_name_the_first_one_missed(reg: registry.Registry) -
     tpot = serve_search.plan_serve(work, options, reg.interconnects, 1.0, 1000, 200, 10.0, 1e-6, max_count=2)
     assert tpot.systems[0].reason.startswith("TPOT p90 above target: best ")
     rate = serve_search.plan_serve(work, options, reg.interconnects, 1e6, 1000, 200, 10.0, 1.0, max_count=2)
-    assert rate.systems[0].reason == ("cannot serve the rate with up to 2 systems; no prefill and decode pools of up to 2 "
-                                      "systems meet both targets either")  # fmt: skip
+    facts(rate.systems[0].reason, "cannot serve the rate", "up to 2 systems", "prefill and decode pools")
     big = reg.workload("llama3.1-405b")
     nowhere = serve_search.plan_serve(big, options, reg.interconnects, 1.0, 1000, 200, 10.0, 1.0, max_count=1,
                                       precisions=("bf16",))  # fmt: skip
     assert nowhere.systems[0].reason.startswith("the model does not fit on any layout")
     none = serve_search.plan_serve(work, options, reg.interconnects, 1.0, 1000, 200, 10.0, 1.0, max_count=1,
                                    precisions=("int3",))  # fmt: skip
-    assert none.systems[0].reason == "h100-sxm runs none of int3" and none.systems[0].evaluated == 0
+    facts(none.systems[0].reason, "h100-sxm", "int3")
+    assert none.systems[0].evaluated == 0
 
 
 def test_records_bytes_of_the_precisions_searched() -> None:

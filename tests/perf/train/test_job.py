@@ -5,6 +5,8 @@ parameters from total, active and top-k), and each refusal word for word.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
 
@@ -12,6 +14,7 @@ from hwprof.data import registry
 from hwprof.errors import HwprofError
 from hwprof.perf import comm
 from hwprof.perf.train import job, training
+from tests.facts import facts
 
 CONSTANTS = training.constants()
 
@@ -79,32 +82,32 @@ def test_a_chip_without_bf16_uses_its_fp16_peak(reg: registry.Registry) -> None:
     assert j.peak_16bit == chip.peak_dense_tflops["fp16"].value * 1e12
 
 
-def test_refusals_word_for_word(reg: registry.Registry) -> None:
+def test_refusals_state_their_facts(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     chip = reg.chip("h100-sxm")
     system = reg.system("p5.48xlarge")
-    with pytest.raises(HwprofError, match="^the chip count must be at least 1, got 0$"):
-        job.job_for(work, chip, 0, system, reg.interconnects, "bf16", CONSTANTS)
-    shapeless = attrs.evolve(work, layers=None, heads=None)
-    with pytest.raises(HwprofError, match="^a layout needs the model's shape: llama3.1-8b lacks layers, heads$"):
-        job.job_for(shapeless, chip, 8, system, reg.interconnects, "bf16", CONSTANTS)
+
+    def refusal(*args: Any, **kwargs: Any) -> str:
+        with pytest.raises(HwprofError) as caught:
+            job.job_for(*args, reg.interconnects, kwargs.pop("precision", "bf16"), CONSTANTS, **kwargs)
+        return str(caught.value)
+
+    facts(refusal(work, chip, 0, system), "chip count", "at least 1", "got 0")
+    facts(
+        refusal(attrs.evolve(work, layers=None, heads=None), chip, 8, system),
+        "shape",
+        "llama3.1-8b lacks layers, heads",
+    )
     no_seq = attrs.evolve(work, seq_len=None)
-    with pytest.raises(HwprofError, match="^a layout needs the model's shape: llama3.1-8b lacks sequence length$"):
-        job.job_for(no_seq, chip, 8, system, reg.interconnects, "bf16", CONSTANTS)
+    facts(refusal(no_seq, chip, 8, system), "shape", "llama3.1-8b lacks sequence length")
     job.job_for(no_seq, chip, 8, system, reg.interconnects, "bf16", CONSTANTS, seq_len=2048)  # given: fine
-    with pytest.raises(HwprofError, match=r"^16 x h100-sxm given as bare chips: its native link joins 8; name a"):
-        job.job_for(work, chip, 16, None, reg.interconnects, "bf16", CONSTANTS)
+    facts(refusal(work, chip, 16, None), "16 x h100-sxm", "bare chips", "joins 8", "name a")
     unlinked = attrs.evolve(chip, scale_up="")
-    with pytest.raises(HwprofError, match="^2 x h100-sxm given as bare chips: it names no native scale-up link; "):
-        job.job_for(work, unlinked, 2, None, reg.interconnects, "bf16", CONSTANTS)
+    facts(refusal(work, unlinked, 2, None), "2 x h100-sxm", "bare chips", "no native scale-up link")
     job.job_for(work, unlinked, 1, None, reg.interconnects, "bf16", CONSTANTS)  # one chip needs no link
     boxed = attrs.evolve(system, tiers=system.tiers[:1])
-    with pytest.raises(
-        HwprofError, match="^p5.48xlarge has no scale-out tier, so 16 chips cannot be joined; at most 8$"
-    ):
-        job.job_for(work, chip, 16, boxed, reg.interconnects, "bf16", CONSTANTS)
-    with pytest.raises(HwprofError, match="^h100-sxm has no dense int3 peak; it has "):
-        job.job_for(work, chip, 8, system, reg.interconnects, "int3", CONSTANTS)
+    facts(refusal(work, chip, 16, boxed), "p5.48xlarge", "no scale-out tier", "16 chips", "at most 8")
+    facts(refusal(work, chip, 8, system, precision="int3"), "h100-sxm", "no dense int3 peak", "it has")
 
 
 def test_software_factor_trial_then_profile_then_one(reg: registry.Registry) -> None:
