@@ -36,8 +36,11 @@ def main() -> None:
     for system_id, (aic_split, aic_layout, aic_agg, aic_ratio) in AICONFIGURATOR.items():
         system = reg.system(system_id)
         start = time.process_time()
-        plan = search.plan_serve(work, [(system, reg.chip(system.chip), None)], reg.interconnects, 1.0, 4000, 500,
-                                 1.0, 0.05, precisions=("fp8",), max_count=1)  # fmt: skip
+        plan = search.plan_serve(
+            search.ServeRequest(work, 1.0, 4000, 500, 1.0, 0.05, precisions=("fp8",), max_count=1),
+            [(system, reg.chip(system.chip), None)],
+            reg.interconnects,
+        )
         seconds = time.process_time() - start
         best = {v.kind: v for v in plan.systems[0].versus}
         agg, split = best.get(search.AGGREGATED), best.get(search.DISAGGREGATED)

@@ -94,7 +94,7 @@ def plan_serve(work: records.Workload, candidates: list[tuple[Any, Any, Any]], r
     stack = stacks.checked(stack, "serve")
     on_stack = {chip.id: (stacks.serving(chip, stack), stacks.evidence(chip, "serve", stack))
                 for _, chip, _ in candidates} if stack is not None else None  # fmt: skip
-    return search.plan_serve(work, candidates, current_registry().interconnects, rate, input_tokens, output_tokens,
-                             ttft_slo, tpot_slo, budget, tuple(precisions), max_count, robust=robust,
-                             published_chips=published_chips("serve"), serve_options=serve_options or options.NONE,
-                             kinds=tuple(dict.fromkeys(deployments)), stacks=on_stack)  # fmt: skip
+    request = search.ServeRequest(work, rate, input_tokens, output_tokens, ttft_slo, tpot_slo, budget, tuple(precisions),
+                                  max_count, robust, serve_options or options.NONE, tuple(dict.fromkeys(deployments)))  # fmt: skip
+    return search.plan_serve(request, candidates, current_registry().interconnects,
+                             published_chips=published_chips("serve"), stacks=on_stack)  # fmt: skip

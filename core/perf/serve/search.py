@@ -147,6 +147,57 @@ class ServePlan:
     assumptions: tuple[str, ...]
 
 
+@attrs.frozen
+class ServeRequest:
+    """What a serving plan is asked: the model at ``rate`` requests per second of ``input_tokens``
+    in and ``output_tokens`` out, the p90 targets, a budget, the weight precisions to try, up to how
+    many systems, targets met at the slow end of each range (``robust``), the serving features
+    (``serve_options``) and the kinds of deployment to search."""
+
+    shape: records.Workload
+    rate: float
+    input_tokens: int
+    output_tokens: int
+    ttft_target_s: float
+    tpot_target_s: float
+    budget_usd_per_hour: float | None = None
+    precisions: tuple[str, ...] = ("bf16", "fp8", "int4", "fp4")
+    max_count: int = 64
+    robust: bool = False
+    serve_options: opt.ServeOptions = opt.NONE
+    kinds: tuple[str, ...] = (AGGREGATED, DISAGGREGATED)
+
+    def check(self) -> None:
+        for name, value in (("request rate", self.rate), ("TTFT target", self.ttft_target_s),
+                            ("TPOT target", self.tpot_target_s)):  # fmt: skip
+            if not value > 0:
+                raise HwprofError(f"{name} must be positive, got {value:g}")
+        if self.budget_usd_per_hour is not None and not self.budget_usd_per_hour > 0:
+            raise HwprofError(f"the budget must be positive, got {self.budget_usd_per_hour:g} USD per hour")
+        self.serve_options.check()
+
+
+@attrs.frozen
+class Candidate:
+    """One system the plan searches, with what each part of its search reads: its chip and price,
+    ``max_count`` of it as a cluster and its tiers as the serving stack sees them, the weight
+    precisions the chip runs, and the evidence class and slow-end factor of its range."""
+
+    system: records.System
+    chip: records.Chip
+    quote: Quote | None
+    target: clusters.Cluster
+    tiers: tuple[Any, ...]
+    reach: int  # chips the tiers join
+    stack: sl.StackServing
+    weights: list[str]
+    evidence: str
+    factor: float  # every achieved rate times this: the range's slow end when robust, else 1
+    k: sl.Constants
+    published_chips: frozenset[str]
+    interconnects: dict[str, records.Interconnect]
+
+
 def _grid(np: Any, counts: Any, chips_per_system: int, precisions: list[str], moe: bool = False) -> dict[str, Any]:
     """Every combination of the searched dimensions, flattened; dp is what count and layout leave."""
     modes = np.arange(len(EXPERT_MODES) if moe else 1)
@@ -418,122 +469,105 @@ def _cheapest_reason(np: Any, ev: dict[str, Any], cost: Any, ttft: float, tpot: 
     return "no price"
 
 
-def plan_serve(
-    shape: records.Workload,
-    options: list[tuple[records.System, records.Chip, Quote | None]],
-    interconnects: dict[str, records.Interconnect],
-    rate: float,
-    input_tokens: int,
-    output_tokens: int,
-    ttft_target_s: float,
-    tpot_target_s: float,
-    budget_usd_per_hour: float | None = None,
-    precisions: tuple[str, ...] = ("bf16", "fp8", "int4", "fp4"),
-    max_count: int = 64,
-    k: sl.Constants = sl.SHIPPED,
-    robust: bool = False,
-    published_chips: frozenset[str] = frozenset(),
-    serve_options: opt.ServeOptions = opt.NONE,
-    kinds: tuple[str, ...] = (AGGREGATED, DISAGGREGATED),
-    stacks: dict[str, tuple[sl.StackServing, str]] | None = None,
-) -> ServePlan:
-    """The cheapest deployment per system meeting the targets at ``rate``, the cheapest overall,
-    and the throughput frontier. ``robust``: meet the targets at the slow end of each system's
-    range (every achieved rate at the slow end of an estimate's range: ``ranges``; wider on chips
-    without a serving calibration run of their own, ``published_chips`` being those with one).
-    ``stacks``: chip id -> (serving stack, evidence class) where not the chip's default stack."""
+def plan_serve(request: ServeRequest, options: list[tuple[records.System, records.Chip, Quote | None]],
+               interconnects: dict[str, records.Interconnect], k: sl.Constants = sl.SHIPPED,
+               published_chips: frozenset[str] = frozenset(),
+               stacks: dict[str, tuple[sl.StackServing, str]] | None = None) -> ServePlan:  # fmt: skip
+    """The cheapest deployment per system meeting the targets at the request's rate, the cheapest
+    overall, and the throughput frontier. ``request.robust``: meet the targets at the slow end of
+    each system's range (every achieved rate at the slow end of an estimate's range: ``ranges``;
+    wider on chips without a serving calibration run of their own, ``published_chips`` being those
+    with one). ``stacks``: chip id -> (serving stack, evidence class) where not the chip's default stack."""
     try:
         import numpy as np
     except ImportError:
         raise HwprofError("planning a deployment needs numpy, a dependency of hwprof: pip install numpy") from None
 
-    for name, value in (("request rate", rate), ("TTFT target", ttft_target_s), ("TPOT target", tpot_target_s)):
-        if not value > 0:
-            raise HwprofError(f"{name} must be positive, got {value:g}")
-    if budget_usd_per_hour is not None and not budget_usd_per_hour > 0:
-        raise HwprofError(f"the budget must be positive, got {budget_usd_per_hour:g} USD per hour")
-    serve_options.check()
+    request.check()
+    shape, i, o = request.shape, request.input_tokens, request.output_tokens
     probe = sl.ServeLayout()
     results: list[SystemResult] = []
     frontier: list[FrontierPoint] = []
-    evaluated = 0
-    i, o = input_tokens, output_tokens
     for system, chip, quote in options:
         stack, cls = (stacks or {}).get(chip.id) or (sl.stack_of(chip, None, k), "")
         cls = cls or ranges.evidence("serve", chip, published_chips)
-        named = len(results)
-        target = clusters.cluster_for(chip, max_count * system.chips, system, interconnects)
+        target = clusters.cluster_for(chip, request.max_count * system.chips, system, interconnects)
         sl.check(shape, attrs.evolve(target, chips=1), probe, i, o)  # context
-        weights = sl.weight_precisions(chip, precisions)
+        weights = sl.weight_precisions(chip, request.precisions)
         if not weights:
-            results.append(SystemResult(system.id, None, f"{chip.id} runs none of {', '.join(precisions)}", 0,
+            results.append(SystemResult(system.id, None, f"{chip.id} runs none of {', '.join(request.precisions)}", 0,
                                         stack=stack.name, evidence=cls))  # fmt: skip
             continue
         tiers = sl.tiers(target, k, stack)
-        reach = comm.reach(tiers)
-        grid = _grid(np, np.arange(1, max_count + 1), system.chips, weights, bool(shape.experts))
-        factor = _slow_factor(target, published_chips, cls) if robust else 1.0
-        price = quote.usd_per_hour if quote else np.nan
-        ev = evaluate(shape, chip, tiers, system.chips, reach, grid, weights, rate, i, o, k, factor, stack,
-                      serve_options)  # fmt: skip
-        ok = ev["valid"] & ev["stable"] & (ev["ttft_p90"] <= ttft_target_s) & (ev["tpot_p90"] <= tpot_target_s)
-        ok &= AGGREGATED in kinds
-        if DISAGGREGATED in kinds:
-            pl = pools(shape, chip, tiers, target.tiers, system.chips, weights, rate, i, o, ttft_target_s,
-                       tpot_target_s, max_count, k, factor, serve_options, stack)  # fmt: skip
-        else:
-            pl = {name: np.zeros(0, dtype=int) for name in ("pi", "di", "x", "count", "chips")}
-            pl.update(feasible=np.zeros(0, dtype=bool), grid=grid)
-        split_ok = pl["feasible"]
-        pair_count = pl["count"]
-        if budget_usd_per_hour is not None:
-            ok &= grid["count"] * price <= budget_usd_per_hour
-            split_ok &= pair_count * price <= budget_usd_per_hour
-        evaluated += grid["tp"].size + pl["pi"].size
-        if not ok.any() and not split_ok.any():
-            reason = _cheapest_reason(np, ev, grid["count"] * price, ttft_target_s, tpot_target_s, budget_usd_per_hour,
-                                      max_count)  # fmt: skip
-            if DISAGGREGATED in kinds and not pl["feasible"].any():
-                reason += f"; no prefill and decode pools of up to {max_count} systems meet both targets either"
-            results.append(SystemResult(system.id, None, reason, grid["tp"].size + pl["pi"].size))
-        else:
-            results.append(_pick(np, shape, chip, system, quote, target, tiers, reach, grid, weights, ev, ok, pl,
-                                 split_ok, rate, i, o, ttft_target_s, tpot_target_s, k, factor, robust,
-                                 published_chips, serve_options, interconnects, kinds, stack, cls))  # fmt: skip
-        results[named] = attrs.evolve(results[named], stack=stack.name, evidence=cls)
-        frontier.extend(_frontier(np, shape, chip, tiers, system, weights, quote, i, o, k, serve_options, kinds,
-                                  stack))  # fmt: skip
+        factor = _slow_factor(target, published_chips, cls) if request.robust else 1.0
+        c = Candidate(system, chip, quote, target, tiers, comm.reach(tiers), stack, weights, cls, factor, k,
+                      published_chips, interconnects)  # fmt: skip
+        results.append(attrs.evolve(_search_system(np, request, c), stack=stack.name, evidence=cls))
+        frontier.extend(_frontier(np, request, c))
     priced = [(r.best.usd_per_hour, r.system) for r in results if r.best and r.best.usd_per_hour is not None]
     cheapest = min(priced)[1] if priced else None
-    edges = [p for kind in kinds for p in _pareto([p for p in frontier if p.kind == kind])]
+    edges = [p for kind in request.kinds for p in _pareto([p for p in frontier if p.kind == kind])]
     return ServePlan(
-        model=shape.id, rate_per_s=rate, input_tokens=i, output_tokens=o,
-        ttft_target_s=ttft_target_s, tpot_target_s=tpot_target_s, budget_usd_per_hour=budget_usd_per_hour,
-        systems=tuple(results), cheapest=cheapest, frontier=tuple(edges), evaluated=evaluated,
-        assumptions=(
-            "targets met at the 90th percentile (TTFT p90, TPOT p90) under Poisson arrivals at the rate",
-            f"searched: system count 1-{max_count}, tp {TP}, pp {PP}, weights {'/'.join(precisions)} (where the "
-            f"chip runs them), KV cache {'/'.join(KV)}, chunked prefill {CHUNKS} tokens"
-            + (", experts over the tensor ranks (ep = tp) with and without attention data parallel"
-               if shape.experts else "")
-            + ("; aggregated and disaggregated (x prefill workers of one layout, y decode workers of another, "
-               "prompts in one shared prefill queue, the KV cache handed over the innermost link holding both)"
-               if DISAGGREGATED in kinds else ""),
-            "cost: whole systems at the quoted price; per million output tokens at exactly the rate; among "
-            "equally cheap picks the widest weights and KV cache, then the most headroom (the highest rate "
-            "served within the targets on the same systems)",
-            *serve_options.notes(shape),
-        ),
+        model=shape.id, rate_per_s=request.rate, input_tokens=i, output_tokens=o,
+        ttft_target_s=request.ttft_target_s, tpot_target_s=request.tpot_target_s,
+        budget_usd_per_hour=request.budget_usd_per_hour, systems=tuple(results), cheapest=cheapest,
+        frontier=tuple(edges), evaluated=sum(r.evaluated for r in results), assumptions=_assumptions(request),
     )  # fmt: skip
 
 
-def _pick(np: Any, shape: records.Workload, chip: records.Chip, system: records.System, quote: Quote | None,
-          target: clusters.Cluster, tiers: tuple[Any, ...], reach: int, grid: dict[str, Any], weights: list[str],
-          ev: dict[str, Any], ok: Any, pl: dict[str, Any], split_ok: Any, rate: float, i: int, o: int, ttft_s: float,
-          tpot_s: float, k: sl.Constants, factor: float, robust: bool, published_chips: frozenset[str],
-          serve_options: opt.ServeOptions, interconnects: dict[str, records.Interconnect],
-          kinds: tuple[str, ...], stack: sl.StackServing, evidence: str = "") -> SystemResult:  # fmt: skip
+def _assumptions(request: ServeRequest) -> tuple[str, ...]:
+    kinds, shape = request.kinds, request.shape
+    return (
+        "targets met at the 90th percentile (TTFT p90, TPOT p90) under Poisson arrivals at the rate",
+        f"searched: system count 1-{request.max_count}, tp {TP}, pp {PP}, weights {'/'.join(request.precisions)} "
+        f"(where the chip runs them), KV cache {'/'.join(KV)}, chunked prefill {CHUNKS} tokens"
+        + (", experts over the tensor ranks (ep = tp) with and without attention data parallel"
+           if shape.experts else "")
+        + ("; aggregated and disaggregated (x prefill workers of one layout, y decode workers of another, "
+           "prompts in one shared prefill queue, the KV cache handed over the innermost link holding both)"
+           if DISAGGREGATED in kinds else ""),
+        "cost: whole systems at the quoted price; per million output tokens at exactly the rate; among "
+        "equally cheap picks the widest weights and KV cache, then the most headroom (the highest rate "
+        "served within the targets on the same systems)",
+        *request.serve_options.notes(shape),
+    )  # fmt: skip
+
+
+def _search_system(np: Any, request: ServeRequest, c: Candidate) -> SystemResult:
+    """One system's cheapest deployment meeting the targets (``_pick``), or why none does."""
+    shape, rate, i, o = request.shape, request.rate, request.input_tokens, request.output_tokens
+    ttft, tpot, budget, kinds = request.ttft_target_s, request.tpot_target_s, request.budget_usd_per_hour, request.kinds
+    system = c.system
+    grid = _grid(np, np.arange(1, request.max_count + 1), system.chips, c.weights, bool(shape.experts))
+    price = c.quote.usd_per_hour if c.quote else np.nan
+    ev = evaluate(shape, c.chip, c.tiers, system.chips, c.reach, grid, c.weights, rate, i, o, c.k, c.factor, c.stack,
+                  request.serve_options)  # fmt: skip
+    ok = ev["valid"] & ev["stable"] & (ev["ttft_p90"] <= ttft) & (ev["tpot_p90"] <= tpot)
+    ok &= AGGREGATED in kinds
+    if DISAGGREGATED in kinds:
+        pl = pools(shape, c.chip, c.tiers, c.target.tiers, system.chips, c.weights, rate, i, o, ttft, tpot,
+                   request.max_count, c.k, c.factor, request.serve_options, c.stack)  # fmt: skip
+    else:
+        pl = {name: np.zeros(0, dtype=int) for name in ("pi", "di", "x", "count", "chips")}
+        pl.update(feasible=np.zeros(0, dtype=bool), grid=grid)
+    split_ok = pl["feasible"]
+    pair_count = pl["count"]
+    if budget is not None:
+        ok &= grid["count"] * price <= budget
+        split_ok &= pair_count * price <= budget
+    if ok.any() or split_ok.any():
+        return _pick(np, request, c, grid, ev, ok, pl, split_ok)
+    reason = _cheapest_reason(np, ev, grid["count"] * price, ttft, tpot, budget, request.max_count)
+    if DISAGGREGATED in kinds and not pl["feasible"].any():
+        reason += f"; no prefill and decode pools of up to {request.max_count} systems meet both targets either"
+    return SystemResult(system.id, None, reason, grid["tp"].size + pl["pi"].size)
+
+
+def _pick(np: Any, request: ServeRequest, c: Candidate, grid: dict[str, Any], ev: dict[str, Any], ok: Any,
+          pl: dict[str, Any], split_ok: Any) -> SystemResult:  # fmt: skip
     """The cheapest deployment of either kind, then the widest weights and KV cache, then the most headroom."""
+    system, weights, rate, o = c.system, c.weights, request.rate, request.output_tokens
+    ttft_s, tpot_s = request.ttft_target_s, request.tpot_target_s
     g = pl["grid"]
     keys = []  # (count, weights, kv) of each kind's cheapest
     if ok.any():
@@ -563,14 +597,13 @@ def _pick(np: Any, shape: records.Workload, chip: records.Chip, system: records.
         # The most headroom; where experts whole (ep) and sliced (etp) tie, experts whole.
         j = int(agg_rows[np.lexsort((grid["moe"][agg_rows] == 0, -agg_head))[0]])
         one = {name: values[j : j + 1] for name, values in grid.items()}
-        expected = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, i, o, k, 1.0, stack,
-                            serve_options) if robust else {n: v_[j : j + 1] for n, v_ in ev.items() if hasattr(v_, "shape")}  # fmt: skip
-        best = _deployment(one, expected, 0, system, weights, quote, rate, o)
-        slow = evaluate(shape, chip, tiers, system.chips, reach, one, weights, rate, i, o, k,
-                        _slow_factor(target, published_chips, evidence), stack, serve_options)  # fmt: skip
+        expected = _evaluate_one(request, c, one, 1.0) if request.robust else {
+            n: v_[j : j + 1] for n, v_ in ev.items() if hasattr(v_, "shape")}  # fmt: skip
+        best = _deployment(one, expected, 0, system, weights, c.quote, rate, o)
+        slow = _evaluate_one(request, c, one, _slow_factor(c.target, c.published_chips, c.evidence))
         held = bool(slow["stable"][0])
         lay = sl.ServeLayout(tp=int(grid["tp"][j]), pp=int(grid["pp"][j]), weights=best.weights)
-        best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(target, lay)),
+        best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(c.target, lay)),
                             slow_ttft_p90_s=float(slow["ttft_p90"][0]) if held else None,
                             slow_tpot_p90_s=float(slow["tpot_p90"][0]) if held else None,
                             headroom_requests_per_s=best_agg)  # fmt: skip
@@ -579,12 +612,10 @@ def _pick(np: Any, shape: records.Workload, chip: records.Chip, system: records.
         j = int(split_rows[top])
         p, d, x = int(pl["pi"][j]), int(pl["di"][j]), int(split_x[top])
         y = (chips - x * int(pl["n"][p])) // int(pl["n"][d])  # the workers regrouped over every chip paid for
-        best = _split_deployment(shape, chip, system, quote, target, pl, (p, d, x, y), count, weights, rate, i, o, k,
-                                 published_chips, serve_options, interconnects, best_split, evidence,
-                                 stack)  # fmt: skip
+        best = _split_deployment(request, c, pl, (p, d, x, y), count, best_split)
     versus = []
     for kind, head, rows in ((AGGREGATED, agg_head, agg_rows), (DISAGGREGATED, split_head, split_rows)):
-        if kind not in kinds:
+        if kind not in request.kinds:
             continue
         if not rows.size:
             versus.append(Versus(kind, "", 0.0, 0.0))
@@ -600,6 +631,12 @@ def _pick(np: Any, shape: records.Workload, chip: records.Chip, system: records.
     versus.sort(key=lambda v_: v_.kind != best.kind)
     return SystemResult(system.id, best, "", grid["tp"].size + pl["pi"].size, tuple(versus),
                         _why(versus, count, system.id, weights[w], KV[v]))  # fmt: skip
+
+
+def _evaluate_one(request: ServeRequest, c: Candidate, one: dict[str, Any], factor: float) -> dict[str, Any]:
+    """``evaluate`` of one grid row at the request's rate, every achieved rate times ``factor``."""
+    return evaluate(request.shape, c.chip, c.tiers, c.system.chips, c.reach, one, c.weights, request.rate,
+                    request.input_tokens, request.output_tokens, c.k, factor, c.stack, request.serve_options)  # fmt: skip
 
 
 def _why(versus: list[Versus], count: int, system_id: str, weights: str, kv: str) -> str:
@@ -622,22 +659,20 @@ def _split_text(g: dict[str, Any], p: int, d: int, x: int, y: int) -> str:
     return f"prefill {x} x {_layout_text(g, p)} + decode {y} x {_layout_text(g, d)}"
 
 
-def _split_deployment(shape: records.Workload, chip: records.Chip, system: records.System, quote: Quote | None,
-                      target: clusters.Cluster, pl: dict[str, Any], pick: tuple[int, int, int, int], count: int,
-                      weights: list[str], rate: float, i: int, o: int, k: sl.Constants,
-                      published_chips: frozenset[str], serve_options: opt.ServeOptions,
-                      interconnects: dict[str, records.Interconnect], headroom: float,
-                      evidence: str = "", stack: sl.StackServing | None = None) -> Deployment:  # fmt: skip
+def _split_deployment(request: ServeRequest, c: Candidate, pl: dict[str, Any], pick: tuple[int, int, int, int],
+                      count: int, headroom: float) -> Deployment:  # fmt: skip
     """The disaggregated pick (prefill layout p, decode layout d, x and y workers), re-estimated one at a time."""
+    shape, system, quote, weights, interconnects, k = request.shape, c.system, c.quote, c.weights, c.interconnects, c.k
+    rate, o = request.rate, request.output_tokens
     g = pl["grid"]
     p, d, x, y = pick
-    prefill, decode = (_pool(shape, chip, system, interconnects, g, index, workers, weights, stack)
+    prefill, decode = (_pool(shape, c.chip, system, interconnects, g, index, workers, weights, c.stack)
                        for index, workers in ((p, x), (d, y)))  # fmt: skip
-    traffic = serving.Traffic(i, o, rate_per_s=rate, options=serve_options)
+    traffic = serving.Traffic(request.input_tokens, o, rate_per_s=rate, options=request.serve_options)
     point = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k)
     try:
         slow = disagg.operating_point(shape, prefill, decode, traffic, interconnects, k,
-                                      _slow_factor(target, published_chips, evidence))  # fmt: skip
+                                      _slow_factor(c.target, c.published_chips, c.evidence))  # fmt: skip
     except HwprofError:
         slow = None
     per_hour = quote.usd_per_hour * count if quote else None
@@ -703,18 +738,15 @@ def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: record
     )  # fmt: skip
 
 
-def _frontier(np: Any, shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], system: records.System,
-              weights: list[str], quote: Quote | None, input_tokens: int, output_tokens: int, k: sl.Constants,
-              serve_options: opt.ServeOptions = opt.NONE, kinds: tuple[str, ...] = (AGGREGATED, DISAGGREGATED),
-              stack: sl.StackServing = sl.NO_STACK) -> list[FrontierPoint]:  # fmt: skip
+def _frontier(np: Any, request: ServeRequest, c: Candidate) -> list[FrontierPoint]:
     """One system's Pareto points of each kind at 1 to 1,024 sequences per replica (module docstring):
     aggregated, TPOT = step(B) + B x prompt work / output tokens; disaggregated, TPOT = step(B) on the
     decode worker and the prefill chip-seconds of its requests charged on the most efficient prefill
     layout of the same precisions."""
+    shape, system, weights, quote, o = request.shape, c.system, c.weights, c.quote, request.output_tokens
     grid = _grid(np, np.array([1]), system.chips, weights, bool(shape.experts))
-    ev = evaluate(shape, chip, tiers, system.chips, system.chips, grid, weights, 1e-9, input_tokens, output_tokens,
-                  k, stack=stack, options=serve_options)  # fmt: skip
-    o = output_tokens
+    ev = evaluate(shape, c.chip, c.tiers, system.chips, system.chips, grid, weights, 1e-9, request.input_tokens, o,
+                  c.k, stack=c.stack, options=request.serve_options)  # fmt: skip
     n = grid["tp"] * grid["pp"]
     lane = ev["prompt"].lane_s
     # The most efficient prefill layout per weights and KV precision: chip-seconds per prompt.
@@ -732,7 +764,7 @@ def _frontier(np: Any, shape: records.Workload, chip: records.Chip, tiers: tuple
     nd = n[decoder][:, None]
     edges: list[FrontierPoint] = []
     per_chip_hour = quote.usd_per_hour / system.chips if quote else None
-    for kind in kinds:
+    for kind in request.kinds:
         if kind == AGGREGATED:
             tpot = step + batch * ev["work_s"][decoder][:, None] / o
             per_chip = batch / (tpot * nd)

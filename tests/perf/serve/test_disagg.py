@@ -210,8 +210,11 @@ def h200_plan(reg: registry.Registry) -> object:
     from hwprof.perf.serve import search
 
     system = reg.system("p5en.48xlarge")
-    return search.plan_serve(reg.workload("llama3.1-70b"), [(system, reg.chip(system.chip), None)], reg.interconnects,
-                             9.0, 4000, 500, 1.0, 0.05, precisions=("fp8",), max_count=1)  # fmt: skip
+    return search.plan_serve(
+        search.ServeRequest(reg.workload("llama3.1-70b"), 9.0, 4000, 500, 1.0, 0.05, precisions=("fp8",), max_count=1),
+        [(system, reg.chip(system.chip), None)],
+        reg.interconnects,
+    )
 
 
 def test_one_h200_system_picks_prefill_and_decode_apart_at_9_per_s(reg: registry.Registry, h200_plan: object) -> None:
@@ -263,8 +266,11 @@ def test_at_a_lower_rate_the_plan_says_which_kind_serves_more(reg: registry.Regi
     from hwprof.perf.serve import search
 
     system = reg.system("p5en.48xlarge")
-    plan = search.plan_serve(reg.workload("llama3.1-70b"), [(system, reg.chip(system.chip), None)], reg.interconnects,
-                             6.0, 4000, 500, 1.0, 0.05, precisions=("fp8",), max_count=1)  # fmt: skip
+    plan = search.plan_serve(
+        search.ServeRequest(reg.workload("llama3.1-70b"), 6.0, 4000, 500, 1.0, 0.05, precisions=("fp8",), max_count=1),
+        [(system, reg.chip(system.chip), None)],
+        reg.interconnects,
+    )
     (result,) = plan.systems
     mine, other = result.versus
     assert mine.kind == result.best.kind and {mine.kind, other.kind} == {"aggregated", "disaggregated"}

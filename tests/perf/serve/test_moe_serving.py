@@ -80,8 +80,12 @@ def test_moe_models_on_eight_h200_pick_expert_parallel(
 
     system = reg.system("p5en.48xlarge")
     quote = pricing.quote(reg.cost_model("aws"), "p5en.48xlarge", "on-demand", None)
-    plan = serve_search.plan_serve(reg.workload(model), [(system, reg.chip(system.chip), quote)], reg.interconnects,
-                                   rate, 4000, 500, 1.0, 0.05, max_count=1,
-                                   precisions=(precision,))  # fmt: skip
+    plan = serve_search.plan_serve(
+        serve_search.ServeRequest(
+            reg.workload(model), rate, 4000, 500, 1.0, 0.05, precisions=(precision,), max_count=1
+        ),
+        [(system, reg.chip(system.chip), quote)],
+        reg.interconnects,
+    )
     best = plan.systems[0].best
     assert best is not None and ",ep=" in best.layout, plan.systems[0].reason

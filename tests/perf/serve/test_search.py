@@ -21,8 +21,11 @@ from hwprof.perf.serve import traffic as tr
 def test_a_moe_pick_re_estimates_to_its_figures(reg: registry.Registry) -> None:
     work = reg.workload("mixtral-8x7b")
     system = reg.system("p5.48xlarge")
-    got = serve_search.plan_serve(work, [(system, reg.chip(system.chip), None)], reg.interconnects, 2.0, 1000, 200,
-                                  2.0, 0.1, max_count=1, kinds=(serve_search.AGGREGATED,))  # fmt: skip
+    got = serve_search.plan_serve(
+        serve_search.ServeRequest(work, 2.0, 1000, 200, 2.0, 0.1, max_count=1, kinds=(serve_search.AGGREGATED,)),
+        [(system, reg.chip(system.chip), None)],
+        reg.interconnects,
+    )
     best = got.systems[0].best
     assert best is not None
     lay = sl.parse(best.layout, best.chips, best.weights, best.kv_cache)

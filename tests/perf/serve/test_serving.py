@@ -359,7 +359,9 @@ def plan(reg: registry.Registry) -> object:
     for system_id in ("trn2.48xlarge", "p5.48xlarge", "p5en.48xlarge"):
         system = reg.system(system_id)
         options.append((system, reg.chip(system.chip), pricing.quote(aws, system_id, "on-demand", None)))
-    return serve_search.plan_serve(model(reg, "llama3.1-70b"), options, reg.interconnects, 10, 2000, 500, 1.0, 0.05)
+    return serve_search.plan_serve(
+        serve_search.ServeRequest(model(reg, "llama3.1-70b"), 10, 2000, 500, 1.0, 0.05), options, reg.interconnects
+    )
 
 
 def test_plan_serve_gives_a_deployment_per_system_and_the_cheapest(plan: object) -> None:
@@ -406,8 +408,11 @@ def test_the_search_tries_expert_and_attention_data_parallel_for_moe(reg: regist
     system = reg.system("p5.48xlarge")
     # 15 requests/s keeps the pick away from saturation, where the search's 16 fixed-point rounds
     # (the scalar estimate runs 30) have not converged to 1% (at 20/s: 0.242 against 0.254 s)
-    p = serve_search.plan_serve(qwen, [(system, reg.chip("h100-sxm"), None)], reg.interconnects, 15, 1000, 1000,
-                                2.0, 0.05, kinds=(serve_search.AGGREGATED,))  # fmt: skip
+    p = serve_search.plan_serve(
+        serve_search.ServeRequest(qwen, 15, 1000, 1000, 2.0, 0.05, kinds=(serve_search.AGGREGATED,)),
+        [(system, reg.chip("h100-sxm"), None)],
+        reg.interconnects,
+    )
     d = p.systems[0].best
     assert d is not None
     assert p.systems[0].evaluated == 64 * 7 * 4 * 3 * 2 * 2 * 3  # counts x tp x pp x weights x kv x chunk x 3
@@ -419,8 +424,11 @@ def test_the_search_tries_expert_and_attention_data_parallel_for_moe(reg: regist
     assert result.ttft_p90_s == pytest.approx(d.ttft_p90_s, rel=0.01)
     assert result.tpot_p90_s == pytest.approx(d.tpot_p90_s, rel=0.01)
     # a dense model keeps the one mode
-    dense = serve_search.plan_serve(model(reg, "llama3.1-8b"), [(system, reg.chip("h100-sxm"), None)],
-                                    reg.interconnects, 1, 1000, 100, 2.0, 0.05, kinds=(serve_search.AGGREGATED,))  # fmt: skip
+    dense = serve_search.plan_serve(
+        serve_search.ServeRequest(model(reg, "llama3.1-8b"), 1, 1000, 100, 2.0, 0.05, kinds=(serve_search.AGGREGATED,)),
+        [(system, reg.chip("h100-sxm"), None)],
+        reg.interconnects,
+    )
     assert dense.systems[0].evaluated == 64 * 7 * 4 * 3 * 2 * 2
     assert all(",ep=" not in f.layout for f in dense.frontier)
 
@@ -432,7 +440,11 @@ def test_a_higher_rate_never_needs_fewer_chips(reg: registry.Registry) -> None:
     options = [(system, reg.chip("h100-sxm"), None)]
     chips = []
     for rate in (2.0, 20.0, 80.0):
-        p = serve_search.plan_serve(model(reg, "llama3.1-70b"), options, reg.interconnects, rate, 2000, 500, 1.0, 0.05)
+        p = serve_search.plan_serve(
+            serve_search.ServeRequest(model(reg, "llama3.1-70b"), rate, 2000, 500, 1.0, 0.05),
+            options,
+            reg.interconnects,
+        )
         chips.append(p.systems[0].best.chips)
     assert chips == sorted(chips) and chips[-1] > chips[0]
 
@@ -490,8 +502,12 @@ def test_robust_plans_meet_the_targets_at_the_slow_end(reg: registry.Registry, p
     from hwprof.perf import ranges
 
     own = ranges.own_chips(reg.validation_cases.values(), "serve")
-    robust = serve_search.plan_serve(model(reg, "llama3.1-70b"), options, reg.interconnects, 10, 2000, 500, 1.0, 0.05,
-                                     robust=True, published_chips=own)  # fmt: skip
+    robust = serve_search.plan_serve(
+        serve_search.ServeRequest(model(reg, "llama3.1-70b"), 10, 2000, 500, 1.0, 0.05, robust=True),
+        options,
+        reg.interconnects,
+        published_chips=own,
+    )
     plain = {s.system: s.best for s in plan.systems}  # type: ignore[attr-defined]
     # a system whose range is too wide to hold the targets at its slow end gets no pick, and says why
     assert {s.system for s in robust.systems if s.best} >= {"p5.48xlarge"}
@@ -1366,8 +1382,11 @@ def test_the_binding_limit_is_the_largest_share(reg: registry.Registry) -> None:
 def small_plan(reg: registry.Registry) -> serve_search.ServePlan:
     system = reg.system("p5.48xlarge")
     q = pricing.quote(reg.cost_model("aws"), system.id, region="us-east-1")
-    return serve_search.plan_serve(reg.workload("llama3.1-8b"), [(system, reg.chip(system.chip), q)],
-                                   reg.interconnects, 40.0, 1000, 200, 0.5, 0.03, max_count=4)  # fmt: skip
+    return serve_search.plan_serve(
+        serve_search.ServeRequest(reg.workload("llama3.1-8b"), 40.0, 1000, 200, 0.5, 0.03, max_count=4),
+        [(system, reg.chip(system.chip), q)],
+        reg.interconnects,
+    )
 
 
 def test_the_pick_meets_its_targets_one_at_a_time(reg: registry.Registry, small_plan: serve_search.ServePlan) -> None:
@@ -1424,9 +1443,11 @@ def test_plan_serve_refuses_bad_goals(reg: registry.Registry) -> None:
                          ((1.0, 1000, 200, 0.0, 0.03), "TTFT target must be positive"),
                          ((1.0, 1000, 200, 0.5, -1.0), "TPOT target must be positive")):  # fmt: skip
         with pytest.raises(HwprofError, match=f"^{needle}"):
-            serve_search.plan_serve(work, [], reg.interconnects, *args)
+            serve_search.plan_serve(serve_search.ServeRequest(work, *args), [], reg.interconnects)
     with pytest.raises(HwprofError, match="^the budget must be positive"):
-        serve_search.plan_serve(work, [], reg.interconnects, 1.0, 1000, 200, 0.5, 0.03, budget_usd_per_hour=0.0)
+        serve_search.plan_serve(
+            serve_search.ServeRequest(work, 1.0, 1000, 200, 0.5, 0.03, budget_usd_per_hour=0.0), [], reg.interconnects
+        )
 
 
 def test_a_budget_below_the_cheapest_pick_says_so(reg: registry.Registry, small_plan: serve_search.ServePlan) -> None:
@@ -1434,15 +1455,19 @@ def test_a_budget_below_the_cheapest_pick_says_so(reg: registry.Registry, small_
     assert best is not None and best.usd_per_hour is not None
     system = reg.system("p5.48xlarge")
     q = pricing.quote(reg.cost_model("aws"), system.id, region="us-east-1")
-    tight = serve_search.plan_serve(reg.workload("llama3.1-8b"), [(system, reg.chip(system.chip), q)], reg.interconnects,
-                                    40.0, 1000, 200, 0.5, 0.03, budget_usd_per_hour=best.usd_per_hour * 0.99,
-                                    max_count=4)  # fmt: skip
+    request = serve_search.ServeRequest(reg.workload("llama3.1-8b"), 40.0, 1000, 200, 0.5, 0.03,
+                                        budget_usd_per_hour=best.usd_per_hour * 0.99, max_count=4)  # fmt: skip
+    tight = serve_search.plan_serve(request, [(system, reg.chip(system.chip), q)], reg.interconnects)
     (result,) = tight.systems
     assert result.best is None and result.reason.startswith("over budget: cheapest meeting the targets costs")
     assert tight.cheapest is None
-    unpriced = serve_search.plan_serve(reg.workload("llama3.1-8b"), [(system, reg.chip(system.chip), None)],
-                                       reg.interconnects, 40.0, 1000, 200, 0.5, 0.03, budget_usd_per_hour=1e9,
-                                       max_count=2)  # fmt: skip
+    unpriced = serve_search.plan_serve(
+        serve_search.ServeRequest(
+            reg.workload("llama3.1-8b"), 40.0, 1000, 200, 0.5, 0.03, budget_usd_per_hour=1e9, max_count=2
+        ),
+        [(system, reg.chip(system.chip), None)],
+        reg.interconnects,
+    )
     assert unpriced.systems[0].best is None  # an unpriced system cannot be judged against a budget
 
 
@@ -1450,18 +1475,30 @@ def test_unreachable_targets_name_the_first_one_missed(reg: registry.Registry) -
     system = reg.system("p5.48xlarge")
     options = [(system, reg.chip(system.chip), None)]
     work = reg.workload("llama3.1-8b")
-    ttft = serve_search.plan_serve(work, options, reg.interconnects, 1.0, 1000, 200, 1e-6, 0.03, max_count=2)
+    ttft = serve_search.plan_serve(
+        serve_search.ServeRequest(work, 1.0, 1000, 200, 1e-6, 0.03, max_count=2), options, reg.interconnects
+    )
     assert ttft.systems[0].reason.startswith("TTFT p90 above target: best ")
-    tpot = serve_search.plan_serve(work, options, reg.interconnects, 1.0, 1000, 200, 10.0, 1e-6, max_count=2)
+    tpot = serve_search.plan_serve(
+        serve_search.ServeRequest(work, 1.0, 1000, 200, 10.0, 1e-6, max_count=2), options, reg.interconnects
+    )
     assert tpot.systems[0].reason.startswith("TPOT p90 above target: best ")
-    rate = serve_search.plan_serve(work, options, reg.interconnects, 1e6, 1000, 200, 10.0, 1.0, max_count=2)
+    rate = serve_search.plan_serve(
+        serve_search.ServeRequest(work, 1e6, 1000, 200, 10.0, 1.0, max_count=2), options, reg.interconnects
+    )
     facts(rate.systems[0].reason, "cannot serve the rate", "up to 2 systems", "prefill and decode pools")
     big = reg.workload("llama3.1-405b")
-    nowhere = serve_search.plan_serve(big, options, reg.interconnects, 1.0, 1000, 200, 10.0, 1.0, max_count=1,
-                                      precisions=("bf16",))  # fmt: skip
+    nowhere = serve_search.plan_serve(
+        serve_search.ServeRequest(big, 1.0, 1000, 200, 10.0, 1.0, precisions=("bf16",), max_count=1),
+        options,
+        reg.interconnects,
+    )
     assert nowhere.systems[0].reason.startswith("the model does not fit on any layout")
-    none = serve_search.plan_serve(work, options, reg.interconnects, 1.0, 1000, 200, 10.0, 1.0, max_count=1,
-                                   precisions=("int3",))  # fmt: skip
+    none = serve_search.plan_serve(
+        serve_search.ServeRequest(work, 1.0, 1000, 200, 10.0, 1.0, precisions=("int3",), max_count=1),
+        options,
+        reg.interconnects,
+    )
     facts(none.systems[0].reason, "h100-sxm", "int3")
     assert none.systems[0].evaluated == 0
 
