@@ -122,7 +122,7 @@ def mixed_note(rows: Iterable[tuple[str, str, str]]) -> str:
     found = list(rows)
     if len({cls for _, _, cls in found}) < 2:
         return ""
-    each = ", ".join(f"{label} {cls} ({stack or 'no stack'})" for label, stack, cls in found)
+    each = ", ".join(f"{label} {cls} ({stack or 'none stated'})" for label, stack, cls in found)
     both = {CLASS_WORD[cls] for _, _, cls in found} == {"measured", "borrowed"}
     return (f"rows rest on different evidence: {each}; "
             + ("a measured stack is compared with a borrowed one, " if both else "")

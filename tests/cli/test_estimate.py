@@ -308,3 +308,10 @@ def test_estimate_serve_names_its_stack_and_a_given_one_decides_fixed_costs_and_
     assert other["range"]["evidence"] == "other" and "borrowed from neuronx-distributed" in other["stack_basis"]
     assert other["tpot_s"]["expected"] == default["tpot_s"]["expected"]
     assert other["tpot_s"]["high"] > default["tpot_s"]["high"]
+
+
+def test_a_stack_given_on_a_chip_with_no_runs_says_its_efficiency_is_borrowed(run_cli: RunCli) -> None:
+    args = ["estimate", "train", "--model", "llama3.1-8b", "--tokens", "1e11", "--chip", "trainium3", "--chips", "64"]
+    given = json.loads(run_cli(*args, "--stack", "axlearn", "--json").out)
+    assert given["stack"] == "axlearn" and given["range"]["evidence"] == "borrowed"
+    assert given["stack_basis"].startswith("given; no published training run on this chip")

@@ -274,8 +274,10 @@ def stack_basis(given: str | None, evidence: str, default: str) -> str:
     """What an estimate's stack rests on, in words."""
     if given and evidence == "other":
         return "given; no published run on this chip used it: the efficiency is borrowed, the range widened"
+    if given and evidence == "borrowed":
+        return "given; no published training run on this chip: its efficiency is borrowed (see range)"
     if given:
-        return "given; the efficiency is the published runs on it" if given == default else "given"
+        return "given; the efficiency is the published runs on it"
     if default:
         return "the chip's default training stack: its efficiency is the published runs on it"
     return "none stated: no published training run on this chip; its efficiency is borrowed (see range)"
