@@ -115,7 +115,8 @@ def after_serve_plan(opts: LaunchOptions, fmt: str, data: dict[str, Any], plan: 
     emitted = estimate = None
     if chosen is not None:
         i, o, rate = plan.input_tokens, plan.output_tokens, plan.rate_per_s
-        layouts, estimate = picks.serve_plan_estimate(work, chosen, rate, i, o)
+        stack = next((s.stack for s in plan.systems if s.system == chosen.system), "") or None
+        layouts, estimate = picks.serve_plan_estimate(work, chosen, rate, i, o, stack)
         pick = picks.serve_plan_pick(work, chosen, layouts, estimate, rate, i, o)
         emitted = picks.write(opts.emit or "vllm", "serve", pick)
     if opts.report:

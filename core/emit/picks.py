@@ -104,26 +104,33 @@ def serve_pick(work: Any, lay: Any, max_num_seqs: int, input_tokens: int, output
                      lay.prefill, ranks_per_chip, summary)  # fmt: skip
 
 
-def serve_plan_estimate(work: Any, d: Any, rate: float, input_tokens: int, output_tokens: int
-                        ) -> tuple[list[Any], Any]:  # fmt: skip
+def serve_plan_estimate(work: Any, d: Any, rate: float, input_tokens: int, output_tokens: int,
+                        stack: str | None = None) -> tuple[list[Any], Any]:  # fmt: skip
     """The plan's pick re-estimated one at a time: (its layouts, the estimate). One layout for an
     aggregated deployment (a ServeEstimate), the prefill and the decode pool's for a disaggregated one
     (a DisaggEstimate). Their KV caches set how many sequences each engine must allow; the breakdown
-    feeds the report."""
+    feeds the report. ``stack``: the serving stack the plan assumed (None: the chip's default)."""
     from ..perf.cluster import cluster_for
     from ..perf.serve import disagg, search, serving
+    from ..service import stacks
 
     registry, published = current_registry(), published_chips("serve")
     system = registry.system(d.system)
     chip = registry.chip(system.chip)
     traffic = serving.Traffic(input_tokens, output_tokens, rate_per_s=rate)
+    stack = None if stack == stacks.default(chip, "serve") else stack  # the default: as an estimate without one
     if getattr(d, "kind", "aggregated") == "disaggregated":
         prefill, decode = search.deployment_pools(d, system, chip, registry.interconnects)
-        result = disagg.estimate_disaggregated(work, prefill, decode, traffic, registry.interconnects,
+        band = None
+        if stack is not None:  # both pools on the plan's stack, its range as the plan judged it
+            on = stacks.serving(chip, stack)
+            prefill, decode, band = attrs.evolve(prefill, stack=on), attrs.evolve(decode, stack=on), (
+                stacks.serve_band(chip, stack))  # fmt: skip
+        result = disagg.estimate_disaggregated(work, prefill, decode, traffic, registry.interconnects, band=band,
                                                published_chips=published)  # fmt: skip
         return [prefill.layout, decode.layout], result
     cluster = cluster_for(chip, d.chips, system, registry.interconnects)
-    return [d.layout_fields], service_estimate.serve(work, cluster, d.layout_fields, traffic)
+    return [d.layout_fields], service_estimate.serve(work, cluster, d.layout_fields, traffic, stack=stack)
 
 
 def serve_plan_pick(work: Any, d: Any, layouts: list[Any], estimate: Any, rate: float, input_tokens: int,
