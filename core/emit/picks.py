@@ -68,10 +68,12 @@ def train_plan_pick(work: Any, row: Any, precision: str, tokens: float) -> Any:
 
 
 def reestimate(work: Any, row: Any, precision: str, tokens: float) -> Any:  # fmt: skip
-    """A plan's pick estimated alone, as the plan did (same batch, the searched layouts' range): the same
-    figures, with the step breakdown and what the range rests on."""
+    """A plan's pick estimated alone, as the plan did (same batch and stack, the searched layouts' range):
+    the same figures, with the step breakdown and what the range rests on."""
+    from ..perf import ranges
     from ..perf.cluster import cluster_for
     from ..perf.train import training
+    from ..service import stacks
 
     registry, published = current_registry(), published_chips("train")
     system = registry.system(row.system)
@@ -79,10 +81,12 @@ def reestimate(work: Any, row: Any, precision: str, tokens: float) -> Any:  # fm
     job = training.make_job(
         work, cluster, registry.interconnects, precision, row.seq_len or None, row.global_batch_seqs
     )
-    band = training.band_for(job, cluster.chip, published, searched=True)
+    stack = None if row.stack == stacks.default(cluster.chip, "train") else row.stack or None
+    own = ranges.own_stacks(registry.validation_cases.values(), "train")
+    band = training.band_for(job, cluster.chip, published, True, stack or "", own)
     return training.estimate_train(work, cluster, registry.interconnects, tokens, precision, row.layout_fields,
                                    row.seq_len or None, global_batch_seqs=row.global_batch_seqs, band=band,
-                                   published_chips=published)  # fmt: skip
+                                   published_chips=published, stack=stack, own_stacks=own)  # fmt: skip
 
 
 def train_estimate_pick(work: Any, result: Any, target: Any) -> Any:

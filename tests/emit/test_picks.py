@@ -16,3 +16,14 @@ def test_a_serve_pick_is_re_estimated_on_the_stack_the_plan_assumed() -> None:
         _, default = picks.serve_plan_estimate(work, d, 5, 1000, 500)
         # Optimum Neuron's vLLM pays 14,360 us of host time every decode step on Trainium2 (its profile)
         assert given.tpot_s.expected >= 14_360e-6 > default.tpot_s.expected, kind
+
+
+def test_a_train_pick_is_re_estimated_on_the_stack_the_plan_assumed() -> None:
+    work = hwprof.workload("llama3.1-8b")
+    plan = hwprof.plan_train(work, tokens=1e11, systems=["p5.48xlarge"], top=1, stack="torchtitan")
+    row = plan.options[0]
+    again = picks.reestimate(work, row, "bf16", 1e11)
+    assert again.stack == "torchtitan" and again.range.evidence == "other"
+    assert again.time_s.expected == row.time_s.expected and again.time_s.high == row.time_s.high
+    default = hwprof.plan_train(work, tokens=1e11, systems=["p5.48xlarge"], top=1).options[0]
+    assert picks.reestimate(work, default, "bf16", 1e11).range.evidence == "own"
