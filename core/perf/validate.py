@@ -16,8 +16,9 @@ from ..data import records
 from ..data.registry import Registry
 from . import efficiency as eff
 from . import ranges
+from .cluster import cluster_for
 from .train import layout, search, training
-from .train.job import Constants, Job, default_batch_tokens, job_for
+from .train.job import Constants, Job, Recipe, default_batch_tokens, job_for
 from .train.step import step
 
 
@@ -53,10 +54,12 @@ def train_job(case: records.ValidationCase, reg: Registry, consts: Constants) ->
     system = reg.system(case.system) if case.system else None
     # A case that publishes its ranks per chip runs at that count; otherwise the chip's default.
     ranks = case.ranks_per_chip if case.ranks_per_chip > 1 else None
-    job = job_for(work, reg.chip(case.chip), case.chips, system, reg.interconnects, case.precision, consts,
-                  case.seq_len, batch, ranks_per_chip=ranks, fused_attention=case.fused_attention,
-                  node_dispatch=case.expert_dispatch == "node", a2a_overlap=case.expert_a2a_overlap,
-                  a2a_paired=case.expert_a2a_paired)  # fmt: skip
+    # How the published run ran: its ranks per chip, attention kernels, MoE dispatch and overlap.
+    recipe = Recipe(ranks_per_chip=ranks, fused_attention=case.fused_attention,
+                    node_dispatch=case.expert_dispatch == "node", a2a_overlap=case.expert_a2a_overlap,
+                    a2a_paired=case.expert_a2a_paired)  # fmt: skip
+    cluster = cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
+    job = job_for(work, cluster, reg.interconnects, case.precision, consts, case.seq_len, batch, recipe)
     return job, fixed
 
 

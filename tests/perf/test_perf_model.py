@@ -14,6 +14,7 @@ import pytest
 from hwprof.data import records
 from hwprof.errors import HwprofError
 from hwprof.perf import comm
+from hwprof.perf.cluster import cluster_for
 from hwprof.perf.train import layout, memory, search, step
 from hwprof.perf.train.job import Constants, Job, default_batch_tokens
 from tests.facts import facts
@@ -483,12 +484,12 @@ def test_a_link_is_needed_beyond_one_chip() -> None:
     work = reg.workload("llama3.1-8b")
     chip = reg.chip("h100-sxm")
     with pytest.raises(HwprofError, match="native link joins 8"):
-        job.job_for(work, chip, 16, None, reg.interconnects, "bf16", CONSTANTS)
-    bare = job.job_for(work, chip, 8, None, reg.interconnects, "bf16", CONSTANTS)
+        job.job_for(work, cluster_for(chip, 16, None, reg.interconnects), reg.interconnects, "bf16", CONSTANTS)
+    bare = job.job_for(work, cluster_for(chip, 8, None, reg.interconnects), reg.interconnects, "bf16", CONSTANTS)
     assert [t.link.name for t in bare.tiers] == ["nvlink4"] and bare.domain == 8
     with pytest.raises(HwprofError, match="no scale-out tier"):
         nowhere = attrs.evolve(reg.system("p5.48xlarge"), tiers=reg.system("p5.48xlarge").tiers[:1])
-        job.job_for(work, chip, 16, nowhere, reg.interconnects, "bf16", CONSTANTS)
+        job.job_for(work, cluster_for(chip, 16, nowhere, reg.interconnects), reg.interconnects, "bf16", CONSTANTS)
 
 
 def test_layout_details_a_mutant_would_change() -> None:
@@ -704,7 +705,7 @@ def test_job_from_records_by_hand() -> None:
     ultra = reg.system("trn2-ultraserver")
     chip = reg.chip("trainium2")
     work = reg.workload("llama3.1-70b")
-    j = job.job_for(work, chip, 64, ultra, reg.interconnects, "fp8", CONSTANTS, 8192)
+    j = job.job_for(work, cluster_for(chip, 64, ultra, reg.interconnects), reg.interconnects, "fp8", CONSTANTS, 8192)
     # Trainium2 runs 4 ranks per chip (LNC=2): 256 ranks, each a quarter of a chip
     assert (j.ranks_per_chip, j.domain, j.chips, j.seq_len, j.batch_seqs) == (4, 256, 256, 8192, 4 * 2**20 // 8192)
     assert (j.peak_matmul, j.peak_16bit, j.low_precision) == (1299e12 / 4, 667e12 / 4, True)
@@ -715,17 +716,50 @@ def test_job_from_records_by_hand() -> None:
     assert [t.link.gb_s_per_direction for t in j.tiers[:2]] == pytest.approx(
         [ultra_link.per_direction_gb_s / 4 for ultra_link in
          (reg.interconnects[t.interconnect] for t in ultra.tiers[:2])])  # fmt: skip
-    one = job.job_for(work, chip, 64, ultra, reg.interconnects, "fp8", CONSTANTS, 8192, ranks_per_chip=1)
+    one = job.job_for(
+        work,
+        cluster_for(chip, 64, ultra, reg.interconnects),
+        reg.interconnects,
+        "fp8",
+        CONSTANTS,
+        8192,
+        recipe=job.Recipe(ranks_per_chip=1),
+    )
     assert (one.chips, one.domain, one.memory_bytes) == (64, 64, 96 * 2**30)  # a published run at 1 rank per chip
-    assert job.job_for(work, reg.chip("trainium1"), 16, reg.system("trn1.32xlarge"), reg.interconnects, "bf16",
-                       CONSTANTS, 8192).chips == 32  # fmt: skip
-    assert job.job_for(work, chip, 64, ultra, reg.interconnects, "bf16", CONSTANTS, 8192, 96).batch_seqs == 96
-    assert not job.job_for(work, chip, 16, reg.system("trn2.48xlarge"), reg.interconnects, "bf16",
-                           CONSTANTS).low_precision  # fmt: skip
+    assert (
+        job.job_for(
+            work,
+            cluster_for(reg.chip("trainium1"), 16, reg.system("trn1.32xlarge"), reg.interconnects),
+            reg.interconnects,
+            "bf16",
+            CONSTANTS,
+            8192,
+        ).chips
+        == 32
+    )
+    assert (
+        job.job_for(
+            work, cluster_for(chip, 64, ultra, reg.interconnects), reg.interconnects, "bf16", CONSTANTS, 8192, 96
+        ).batch_seqs
+        == 96
+    )
+    assert not job.job_for(
+        work,
+        cluster_for(chip, 16, reg.system("trn2.48xlarge"), reg.interconnects),
+        reg.interconnects,
+        "bf16",
+        CONSTANTS,
+    ).low_precision
     assert {"fp8", "mxfp8", "int8", "fp6", "mxfp6", "fp4", "mxfp4", "nvfp4", "int4"} == job.LOW_PRECISIONS
     assert default_batch_tokens(4096) == 8 * 2**20
     moe = reg.workload("deepseek-v3")
-    d = job.job_for(moe, reg.chip("h100-sxm"), 64, reg.system("p5.48xlarge"), reg.interconnects, "fp8", CONSTANTS)
+    d = job.job_for(
+        moe,
+        cluster_for(reg.chip("h100-sxm"), 64, reg.system("p5.48xlarge"), reg.interconnects),
+        reg.interconnects,
+        "fp8",
+        CONSTANTS,
+    )
     routed = (moe.params - moe.active) * 256 / (256 - 8)  # all experts, from total and active
     assert (d.experts, d.experts_per_token, d.moe_layers) == (256, 8, moe.layers)
     assert d.expert_params == pytest.approx(routed)
@@ -749,8 +783,13 @@ def test_job_refusals_word_for_word(chips: int, system: str, chip: str, model: s
     reg = registry.build(registry.Settings(profile_dirs=()))
     work = reg.workload(model)
     with pytest.raises(HwprofError) as caught:
-        job.job_for(work, reg.chip(chip), chips, reg.system(system) if system else None, reg.interconnects,
-                    precision, CONSTANTS)  # fmt: skip
+        job.job_for(
+            work,
+            cluster_for(reg.chip(chip), chips, reg.system(system) if system else None, reg.interconnects),
+            reg.interconnects,
+            precision,
+            CONSTANTS,
+        )
     assert str(caught.value) == message
 
 
@@ -761,19 +800,23 @@ def test_a_job_needs_a_shape_and_a_way_out() -> None:
     reg = registry.build(registry.Settings(profile_dirs=()))
     bare = records.Workload.given(1e9, id="x", active_params=1e9, layers=4)
     with pytest.raises(HwprofError) as caught:
-        job.job_for(bare, reg.chip("h100-sxm"), 8, None, reg.interconnects, "bf16", CONSTANTS)
+        job.job_for(
+            bare, cluster_for(reg.chip("h100-sxm"), 8, None, reg.interconnects), reg.interconnects, "bf16", CONSTANTS
+        )
     facts(str(caught.value), "shape", "x lacks hidden, heads, sequence length")
     p5 = reg.system("p5.48xlarge")
     inside = attrs.evolve(p5, tiers=p5.tiers[:1])
     work = reg.workload("llama3.1-8b")
     with pytest.raises(HwprofError) as caught:
-        job.job_for(work, reg.chip("h100-sxm"), 16, inside, reg.interconnects, "bf16", CONSTANTS)
+        job.job_for(
+            work, cluster_for(reg.chip("h100-sxm"), 16, inside, reg.interconnects), reg.interconnects, "bf16", CONSTANTS
+        )
     facts(str(caught.value), "p5.48xlarge", "no scale-out tier", "16 chips", "at most 8")
     loner = attrs.evolve(reg.chip("h100-sxm"), scale_up="")
     with pytest.raises(HwprofError) as caught:
-        job.job_for(work, loner, 2, None, reg.interconnects, "bf16", CONSTANTS)
+        job.job_for(work, cluster_for(loner, 2, None, reg.interconnects), reg.interconnects, "bf16", CONSTANTS)
     facts(str(caught.value), "2 x h100-sxm", "bare chips", "no native scale-up link", "name a system")
-    one = job.job_for(work, loner, 1, None, reg.interconnects, "bf16", CONSTANTS)
+    one = job.job_for(work, cluster_for(loner, 1, None, reg.interconnects), reg.interconnects, "bf16", CONSTANTS)
     assert one.tiers == () and one.domain == 1
 
 

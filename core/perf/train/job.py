@@ -126,28 +126,32 @@ def peak_flops(chip: Any, precision: str) -> float:
     return float(figure.value) * 1e12
 
 
-def job_for(
-    shape: Any,
-    chip: Any,
-    chips: int,
-    system: Any,
-    interconnects: dict[str, Any],
-    precision: str,
-    constants: Constants,
-    seq_len: int | None = None,
-    batch_seqs: int | None = None,
-    cross_domain: bool = False,
-    ranks_per_chip: int | None = None,
-    fused_attention: bool = True,
-    node_dispatch: bool = True,
-    a2a_overlap: bool = True,
-    a2a_paired: bool = False,
-) -> Job:
-    """A Job from records: ``shape`` (records.Workload), ``chip``, ``system`` (or None: a bare chip).
+@attrs.frozen
+class Recipe:
+    """How the training software runs a job, beyond its layout; the defaults are current tuned
+    recipes'. ``ranks_per_chip``: ranks a chip runs (None: its profile's); ``cross_domain``: tensor
+    parallel may cross scale-up domains; the rest are ``Job``'s fields of the same names."""
 
-    With ``ranks_per_chip`` r > 1 (default: the chip profile's) the job is one of ranks: ``chips`` x r
-    of them, each with 1/r of a chip's memory, memory bandwidth, peaks and link bandwidth; domains
-    hold r times as many ranks as chips."""
+    ranks_per_chip: int | None = None
+    cross_domain: bool = False
+    fused_attention: bool = True
+    node_dispatch: bool = True
+    a2a_overlap: bool = True
+    a2a_paired: bool = False
+
+
+TUNED = Recipe()
+
+
+def job_for(shape: Any, cluster: Any, interconnects: dict[str, Any], precision: str, constants: Constants,
+            seq_len: int | None = None, batch_seqs: int | None = None, recipe: Recipe = TUNED) -> Job:  # fmt: skip
+    """A Job of ``shape`` (records.Workload) on ``cluster`` (``perf.cluster.Cluster``: its chip, chip
+    count, and system or None for bare chips).
+
+    With ``recipe.ranks_per_chip`` r > 1 (default: the chip profile's) the job is one of ranks:
+    chips x r of them, each with 1/r of a chip's memory, memory bandwidth, peaks and link
+    bandwidth; domains hold r times as many ranks as chips."""
+    chip, chips, system = cluster.chip, cluster.chips, cluster.system
     if chips < 1:
         raise HwprofError(f"the chip count must be at least 1, got {chips}")
     seq = seq_len or shape.seq_len
@@ -162,7 +166,7 @@ def job_for(
             raise HwprofError(f"{chips} x {chip.id} given as bare chips: {joined}; name a system for more")
         raise HwprofError(f"{system.id} has no scale-out tier, so {chips} chips cannot be joined; at most "
                           f"{comm.reach(tiers)}")  # fmt: skip
-    r = ranks_per_chip or chip_ranks(chip)
+    r = recipe.ranks_per_chip or chip_ranks(chip)
     if r > 1:
         tiers = tuple(comm.Tier(t.domain * r, attrs.evolve(t.link, gb_s_per_direction=t.link.gb_s_per_direction / r))
                       for t in tiers)  # fmt: skip
@@ -184,11 +188,11 @@ def job_for(
         memory_bw=chip.memory_bandwidth_tbps.value * 1e12 / r, peak_matmul=peak_flops(chip, precision) / r,
         peak_16bit=peak16 / r, constants=constants, tiers=tiers, low_precision=precision in LOW_PRECISIONS,
         vocab=shape.vocab or 0, experts=experts, experts_per_token=per_token, expert_params=expert_params,
-        moe_layers=moe_layers, cross_domain=cross_domain, software=software_factor(chip, constants),
+        moe_layers=moe_layers, cross_domain=recipe.cross_domain, software=software_factor(chip, constants),
         ffn=ffn_width(shape.active, shape.layers, shape.hidden, shape.heads * head_dim,
                       (shape.kv_heads or shape.heads) * head_dim, shape.vocab or 0), ranks_per_chip=r,
-        rank_half_width=own_half_width(chip), fused_attention=fused_attention,
-        node_dispatch=node_dispatch, a2a_overlap=a2a_overlap, a2a_paired=a2a_paired,
+        rank_half_width=own_half_width(chip), fused_attention=recipe.fused_attention,
+        node_dispatch=recipe.node_dispatch, a2a_overlap=recipe.a2a_overlap, a2a_paired=recipe.a2a_paired,
     )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from ..cluster import Cluster, check_positive, cost_over, energy_over, rests_on
 from . import layout as layouts
 from . import memory as mem
 from . import search
-from .job import Constants, Job, chip_ranks, default_batch_tokens, job_for
+from .job import Constants, Job, Recipe, chip_ranks, default_batch_tokens, job_for
 from .step import chip_width, step
 
 
@@ -247,8 +247,8 @@ def make_job(shape: Workload, cluster: Cluster, interconnects: dict[str, Any], p
     if global_batch_seqs is None and layout is not None and seq:
         lay = layout_of(layout, cluster)
         global_batch_seqs = max(lay.dp * lay.pp * lay.mb, default_batch_tokens(cluster.chips) // seq)
-    return job_for(shape, cluster.chip, cluster.chips, cluster.system, interconnects, precision,
-                   consts or constants(), seq, global_batch_seqs, cross_domain)  # fmt: skip
+    return job_for(shape, cluster, interconnects, precision, consts or constants(), seq, global_batch_seqs,
+                   Recipe(cross_domain=cross_domain))  # fmt: skip
 
 
 def refusal_text(refused: dict[str, int]) -> str:

@@ -28,6 +28,7 @@ import pytest
 from hwprof.data import records, registry
 from hwprof.perf import cluster, ranges, validate
 from hwprof.perf import efficiency as eff
+from hwprof.perf.cluster import cluster_for
 from hwprof.perf.fit import calibrate
 from hwprof.perf.serve import layout as sl
 from hwprof.perf.train import layout, step, training
@@ -540,7 +541,9 @@ def test_profiles_give_trainium_its_own_and_gpus_none(reg: registry.Registry) ->
     assert own_half_width(trn1) == 64 and trn1.matmul_half_width.status == "estimated"
     assert own_half_width(h100) == 0.0
     work, system = reg.workload("llama3.1-70b"), reg.system("trn1.32xlarge")
-    job = job_for(work, trn1, 512, system, reg.interconnects, "bf16", CONSTANTS, 8192, 1024)
+    job = job_for(
+        work, cluster_for(trn1, 512, system, reg.interconnects), reg.interconnects, "bf16", CONSTANTS, 8192, 1024
+    )
     assert job.rank_half_width == 64 and job.ranks_per_chip == 2
     # Neuron's TP32 on 16 chips: 8,192 / 32 = 256 columns per rank -> 0.8 of a wide matmul's share
     assert step.size_factor(layout.Layout(tp=32, pp=8, dp=4), job) == pytest.approx(0.8)

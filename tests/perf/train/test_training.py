@@ -22,6 +22,7 @@ from hwprof.data import registry
 from hwprof.errors import HwprofError
 from hwprof.perf import cluster, ranges
 from hwprof.perf import efficiency as eff
+from hwprof.perf.cluster import cluster_for
 from hwprof.perf.train import job, layout, memory, search, step, training
 from hwprof.perf.train.job import default_batch_tokens
 
@@ -365,8 +366,15 @@ def test_two_ranks_per_chip(reg: registry.Registry) -> None:
     system = reg.system("trn1.32xlarge")
     chip = reg.chip(system.chip)
     target = cluster.cluster_for(chip, system.chips, system, reg.interconnects)
-    j = job.job_for(work, chip, system.chips, system, reg.interconnects, "bf16", training.constants(),
-                    batch_seqs=64, ranks_per_chip=2)  # fmt: skip
+    j = job.job_for(
+        work,
+        cluster_for(chip, system.chips, system, reg.interconnects),
+        reg.interconnects,
+        "bf16",
+        training.constants(),
+        batch_seqs=64,
+        recipe=job.Recipe(ranks_per_chip=2),
+    )
     lay = layout.parse("tp=8,pp=1", j.chips)  # 2 ranks x 16 chips = 32 ranks: dp 4
     est = training.result_for(training.TrainRequest(work, target, 1e11, "bf16"), j, training.Pick(lay, "given"))
     m = memory.memory(lay, j)
