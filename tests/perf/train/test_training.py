@@ -7,7 +7,7 @@ Nothing pins a figure the model prints today: every expectation is computed from
 the module's own constants read at test time.
 
 A training result whose job runs several ranks per chip: memory is shown per chip (a rank's
-times the ranks), peaks per chip, and a note says so; built with ``job_for(ranks_per_chip=2)``.
+times the ranks), peaks per chip, and a note says so; built with ``job_for`` with ``Recipe(ranks_per_chip=2)``.
 """
 
 from __future__ import annotations
