@@ -248,15 +248,20 @@ def _layout_text(grid: dict[str, Any], i: int) -> str:
     return f"tp={tp},pp={int(grid['pp'][i])}" + EXPERT_MODES[int(grid["moe"][i])].format(tp=tp)
 
 
-def evaluate(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], chips_per_system: int, reach: int,
-             grid: dict[str, Any], precisions: list[str], rate: Any, input_tokens: int, output_tokens: int,
-             k: sl.Constants = sl.SHIPPED, factor: float = 1.0, stack: sl.StackServing = sl.NO_STACK,
-             options: opt.ServeOptions = opt.NONE) -> dict[str, Any]:  # fmt: skip
+def evaluate(request: ServeRequest, c: Candidate, grid: dict[str, Any], rate: Any = None, factor: float | None = None,
+             reach: int | None = None) -> dict[str, Any]:  # fmt: skip
     """TTFT and TPOT (mean, p90), validity and stability of every aggregated candidate in ``grid``
-    (arrays); ``rate`` a number or an array over the grid; ``factor`` scales every achieved rate
-    (below 1: the slow end of the range); ``stack``: the serving stack's fixed costs and prompt
-    scheduling, as in the scalar estimate."""
+    (arrays) on system ``c`` (its serving stack's fixed costs and prompt scheduling, as in the scalar
+    estimate); ``rate`` (default the request's) a number or an array over the grid; ``factor``
+    (default the candidate's) scales every achieved rate (below 1: the slow end of the range);
+    ``reach``: the most chips a replica may span (default what the candidate's tiers join)."""
     import numpy as np
+
+    shape, chip, tiers, precisions, k, stack = request.shape, c.chip, c.tiers, c.weights, c.k, c.stack
+    input_tokens, output_tokens, options = request.input_tokens, request.output_tokens, request.serve_options
+    rate = request.rate if rate is None else rate
+    factor = c.factor if factor is None else factor
+    reach = c.reach if reach is None else reach
 
     tp, pp, chips = grid["tp"], grid["pp"], grid["chips"]
     per_replica = tp * pp
@@ -313,16 +318,17 @@ def _put(out: dict[str, Any], mask: Any, load: tr.Load) -> None:
 # --- disaggregated: two pools ---------------------------------------------------------------------------------
 
 
-def pools(shape: records.Workload, chip: records.Chip, tiers: tuple[Any, ...], links: tuple[comm.Tier, ...],
-          chips_per_system: int, precisions: list[str], rate: float, input_tokens: int, output_tokens: int,
-          ttft_s: float, tpot_s: float, max_count: int, k: sl.Constants = sl.SHIPPED, factor: float = 1.0,
-          options: opt.ServeOptions = opt.NONE, stack: sl.StackServing = sl.NO_STACK) -> dict[str, Any]:  # fmt: skip
+def pools(request: ServeRequest, c: Candidate) -> dict[str, Any]:
     """Every worker layout as a prefill and as a decode worker, and every compatible pair with the
-    fewest workers of each meeting the targets at ``rate`` (see the module docstring). ``tiers``:
-    the links as collectives see them; ``links``: as a KV cache crosses them (innermost first)."""
+    fewest workers of each meeting the targets at the request's rate (see the module docstring), on
+    up to ``max_count`` of system ``c``. ``tiers``: the links as collectives see them; ``links``: as
+    a KV cache crosses them (innermost first)."""
     import numpy as np
 
-    i, o = input_tokens, output_tokens
+    shape, chip, tiers, links, k, stack = request.shape, c.chip, c.tiers, c.target.tiers, c.k, c.stack
+    chips_per_system, precisions, factor, options = c.system.chips, c.weights, c.factor, request.serve_options
+    rate, ttft_s, tpot_s, max_count = request.rate, request.ttft_target_s, request.tpot_target_s, request.max_count
+    i, o = request.input_tokens, request.output_tokens
     g = _grid(np, np.array([1]), chips_per_system, precisions, bool(shape.experts))
     n = g["tp"] * g["pp"]
     r = _replicas(np, shape, chip, tiers, g, precisions, k, factor, stack)
@@ -535,18 +541,15 @@ def _assumptions(request: ServeRequest) -> tuple[str, ...]:
 
 def _search_system(np: Any, request: ServeRequest, c: Candidate) -> SystemResult:
     """One system's cheapest deployment meeting the targets (``_pick``), or why none does."""
-    shape, rate, i, o = request.shape, request.rate, request.input_tokens, request.output_tokens
+    shape, system = request.shape, c.system
     ttft, tpot, budget, kinds = request.ttft_target_s, request.tpot_target_s, request.budget_usd_per_hour, request.kinds
-    system = c.system
     grid = _grid(np, np.arange(1, request.max_count + 1), system.chips, c.weights, bool(shape.experts))
     price = c.quote.usd_per_hour if c.quote else np.nan
-    ev = evaluate(shape, c.chip, c.tiers, system.chips, c.reach, grid, c.weights, rate, i, o, c.k, c.factor, c.stack,
-                  request.serve_options)  # fmt: skip
+    ev = evaluate(request, c, grid)
     ok = ev["valid"] & ev["stable"] & (ev["ttft_p90"] <= ttft) & (ev["tpot_p90"] <= tpot)
     ok &= AGGREGATED in kinds
     if DISAGGREGATED in kinds:
-        pl = pools(shape, c.chip, c.tiers, c.target.tiers, system.chips, c.weights, rate, i, o, ttft, tpot,
-                   request.max_count, c.k, c.factor, request.serve_options, c.stack)  # fmt: skip
+        pl = pools(request, c)
     else:
         pl = {name: np.zeros(0, dtype=int) for name in ("pi", "di", "x", "count", "chips")}
         pl.update(feasible=np.zeros(0, dtype=bool), grid=grid)
@@ -597,10 +600,10 @@ def _pick(np: Any, request: ServeRequest, c: Candidate, grid: dict[str, Any], ev
         # The most headroom; where experts whole (ep) and sliced (etp) tie, experts whole.
         j = int(agg_rows[np.lexsort((grid["moe"][agg_rows] == 0, -agg_head))[0]])
         one = {name: values[j : j + 1] for name, values in grid.items()}
-        expected = _evaluate_one(request, c, one, 1.0) if request.robust else {
+        expected = evaluate(request, c, one, factor=1.0) if request.robust else {
             n: v_[j : j + 1] for n, v_ in ev.items() if hasattr(v_, "shape")}  # fmt: skip
         best = _deployment(one, expected, 0, system, weights, c.quote, rate, o)
-        slow = _evaluate_one(request, c, one, _slow_factor(c.target, c.published_chips, c.evidence))
+        slow = evaluate(request, c, one, factor=_slow_factor(c.target, c.published_chips, c.evidence))
         held = bool(slow["stable"][0])
         lay = sl.ServeLayout(tp=int(grid["tp"][j]), pp=int(grid["pp"][j]), weights=best.weights)
         best = attrs.evolve(best, thin_evidence=tuple(sl.estimated_figures(c.target, lay)),
@@ -631,12 +634,6 @@ def _pick(np: Any, request: ServeRequest, c: Candidate, grid: dict[str, Any], ev
     versus.sort(key=lambda v_: v_.kind != best.kind)
     return SystemResult(system.id, best, "", grid["tp"].size + pl["pi"].size, tuple(versus),
                         _why(versus, count, system.id, weights[w], KV[v]))  # fmt: skip
-
-
-def _evaluate_one(request: ServeRequest, c: Candidate, one: dict[str, Any], factor: float) -> dict[str, Any]:
-    """``evaluate`` of one grid row at the request's rate, every achieved rate times ``factor``."""
-    return evaluate(request.shape, c.chip, c.tiers, c.system.chips, c.reach, one, c.weights, request.rate,
-                    request.input_tokens, request.output_tokens, c.k, factor, c.stack, request.serve_options)  # fmt: skip
 
 
 def _why(versus: list[Versus], count: int, system_id: str, weights: str, kv: str) -> str:
@@ -745,8 +742,7 @@ def _frontier(np: Any, request: ServeRequest, c: Candidate) -> list[FrontierPoin
     layout of the same precisions."""
     shape, system, weights, quote, o = request.shape, c.system, c.weights, c.quote, request.output_tokens
     grid = _grid(np, np.array([1]), system.chips, weights, bool(shape.experts))
-    ev = evaluate(shape, c.chip, c.tiers, system.chips, system.chips, grid, weights, 1e-9, request.input_tokens, o,
-                  c.k, stack=c.stack, options=request.serve_options)  # fmt: skip
+    ev = evaluate(request, c, grid, rate=1e-9, factor=1.0, reach=system.chips)
     n = grid["tp"] * grid["pp"]
     lane = ev["prompt"].lane_s
     # The most efficient prefill layout per weights and KV precision: chip-seconds per prompt.
