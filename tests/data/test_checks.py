@@ -8,6 +8,7 @@ import pytest
 
 from hwprof.data import checks
 from hwprof.data.checks import Bound, CheckError
+from tests.facts import facts
 
 BIG = 10**299
 
@@ -29,16 +30,16 @@ def test_whole_numbers() -> None:
     layers = checks.count("layers", 1, 100_000)
     assert layers.check(80) == 80
     assert layers.check(80.0) == 80 and isinstance(layers.check(80.0), int)
-    assert layers.problem(80.5) == "layers must be a whole number, got 80.5"
-    assert layers.problem(0) == "layers must be at least 1, got 0"
-    assert layers.problem(BIG) == "layers must be at most 100,000, got a 300-digit number"
-    assert layers.problem("80") == "layers must be a whole number from 1 to 100,000, got '80'"
+    facts(layers.problem(80.5), "layers", "whole number", "80.5")
+    facts(layers.problem(0), "layers", "at least 1", "got 0")
+    facts(layers.problem(BIG), "layers", "at most 100,000", "a 300-digit number")
+    facts(layers.problem("80"), "layers", "whole number", "1 to 100,000", "'80'")
 
 
 def test_open_lower_end() -> None:
-    assert checks.MFU.problem(0) == "MFU must be above 0, got 0"
-    assert checks.MFU.problem(7) == "MFU must be at most 1, got 7"
-    assert checks.MFU.problem(float("nan")) == "MFU must be a finite number, got nan"
+    facts(checks.MFU.problem(0), "MFU", "above 0", "got 0")
+    facts(checks.MFU.problem(7), "MFU", "at most 1", "got 7")
+    facts(checks.MFU.problem(float("nan")), "MFU", "finite number", "nan")
     assert checks.MFU.check(1) == 1
     assert Bound("x", 0, 1).check(0) == 0
 
@@ -52,9 +53,8 @@ def test_shown_shortens() -> None:
 
 def test_dates() -> None:
     assert checks.date_problem("observed", dt.date(2025, 1, 1)) is None
-    assert checks.date_problem("observed", dt.date(9999, 12, 31)) == (
-        "observed must be from 1950-01-01 to 2100-12-31, got 9999-12-31"
-    )
+    facts(checks.date_problem("observed", dt.date(9999, 12, 31)) or "", "observed", "1950-01-01", "2100-12-31",
+          "9999-12-31")  # fmt: skip
 
 
 def test_profile_range_keeps_arithmetic_finite() -> None:

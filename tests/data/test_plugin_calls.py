@@ -18,6 +18,7 @@ import pytest
 from hwprof import hookimpl
 from hwprof.data import hookspecs, kinds, plugin_calls, registry, schema
 from hwprof.data.toml_plugin import TomlPlugin
+from tests.facts import facts
 
 
 def test_a_wrapper_sees_and_changes_every_plugins_records() -> None:
@@ -140,8 +141,8 @@ def test_what_a_plugin_prints_goes_to_stderr(capsys: pytest.CaptureFixture[str])
     assert plugin_calls.contained("chatty", "its import", chatty) == (7, "")
     out, err = capsys.readouterr()
     assert out == ""
-    assert err == ("warning: plugin 'chatty' printed to stdout during its import, which is kept for hwprof's "
-                   "output; it said: hello from the plugin\\u001b[2J (and 1 more line(s))\n")  # fmt: skip
+    assert err.startswith("warning: ") and err.count("\n") == 1  # one line, the escape sequence made harmless
+    facts(err, "plugin 'chatty'", "stdout", "its import", "hello from the plugin\\u001b[2J", "1 more line")
 
 
 def test_a_call_past_the_time_limit_is_given_up(
@@ -149,8 +150,9 @@ def test_a_call_past_the_time_limit_is_given_up(
 ) -> None:
     monkeypatch.setenv("HWPROF_PLUGIN_TIMEOUT", "0.4")
     result, failure = plugin_calls.contained("sleepy", "hwprof_register_chips", lambda: time.sleep(60))
-    assert result is None and failure == "GaveUp: gave up after 0.4 s in hwprof_register_chips (HWPROF_PLUGIN_TIMEOUT)"
-    assert "plugin 'sleepy' is slow: hwprof_register_chips has run for 0.2 s" in capsys.readouterr().err
+    assert result is None
+    facts(failure, "gave up", "0.4 s", "hwprof_register_chips", "HWPROF_PLUGIN_TIMEOUT")
+    facts(capsys.readouterr().err, "plugin 'sleepy'", "slow", "hwprof_register_chips", "0.2 s")
 
 
 def test_a_bad_timeout_setting_falls_back(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,6 +17,7 @@ from hwprof.data import records, registry
 from hwprof.errors import HwprofError
 from hwprof.perf import aggregate, cluster, comm
 from hwprof.perf.arith import SCALAR
+from tests.facts import facts
 
 
 def test_chip_counts_round_up_to_whole_systems() -> None:
@@ -266,9 +267,9 @@ def test_part_of_a_system_is_billed_whole_and_said(reg: registry.Registry) -> No
     two = cluster.cost_over(q, cluster.cluster_for(chip, 2, system, reg.interconnects), hours)
     assert two is not None and two["usd_per_hour"] == pytest.approx(q.usd_per_hour) and two["systems_billed"] == 1
     assert two["cost_usd"]["expected"] == pytest.approx(2 * q.usd_per_hour)
-    assert two["warnings"][-1] == "2 chips use part of 1 p5.48xlarge; the whole system is billed (6 chips idle)"
+    facts(two["warnings"][-1], "2 chips", "1 p5.48xlarge", "billed", "6 chips idle")
     ten = cluster.cost_over(q, cluster.cluster_for(chip, 10, system, reg.interconnects), hours)
     assert ten is not None and ten["systems_billed"] == 2 and ten["usd_per_hour"] == pytest.approx(2 * q.usd_per_hour)
-    assert ten["warnings"][-1] == "10 chips use part of 2 p5.48xlarge; the whole systems are billed (6 chips idle)"
+    facts(ten["warnings"][-1], "10 chips", "2 p5.48xlarge", "billed", "6 chips idle")
     whole = cluster.cost_over(q, cluster.cluster_for(chip, 16, system, reg.interconnects), hours)
     assert whole is not None and whole["systems_billed"] == 2 and list(whole["warnings"]) == list(q.warnings())
