@@ -12,8 +12,8 @@ import attrs
 from .. import emit
 from ..errors import HwprofError
 from ..service import estimate as service_estimate
-from ..service.estimate import published_chips
 from ..service.session import current_registry
+from ..service.stacks import published_chips
 from .base import Emitter, ServePick, TrainPick
 
 

@@ -11,8 +11,9 @@ import attrs
 
 from ..errors import HwprofError
 from . import costs, stacks
-from .estimate import on_stack, published_chips
+from .estimate import on_stack
 from .session import current_registry
+from .stacks import published_chips
 
 
 def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[list[str], str]:

@@ -10,8 +10,8 @@ from ..data import records
 from ..errors import HwprofError
 from . import stacks
 from .costs import cost_models, prices
-from .estimate import published_chips
 from .session import current_registry
+from .stacks import published_chips
 
 
 def _priced(systems: Sequence[str] | None, cost_model: str | Sequence[str] | None, purchase: str,
