@@ -23,7 +23,7 @@ from hwprof.cli.app import main
 from hwprof.data import registry
 from tests.hostile import PROFILE, non_finite
 
-LIMIT_S = 20
+LIMIT_S = 120  # a hang guard, never a speed check: far above any one command on a busy machine
 # CI runs a few seconds' worth; HWPROF_PROPERTY_EXAMPLES=2000 for a longer hunt.
 EXAMPLES = int(os.environ.get("HWPROF_PROPERTY_EXAMPLES", "80"))
 
@@ -105,9 +105,7 @@ def time_limit(seconds: int) -> Iterator[None]:
 def run(args: list[str]) -> tuple[int, str, str]:
     registry.reset()
     out, err = io.StringIO(), io.StringIO()
-    # validate runs every published case (30 s and more on a busy 2-core machine): a hang is past minutes there
-    with time_limit(LIMIT_S * 10 if "validate" in args else LIMIT_S), contextlib.redirect_stdout(out), \
-            contextlib.redirect_stderr(err):  # fmt: skip
+    with time_limit(LIMIT_S), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(args)
     return code, out.getvalue(), err.getvalue()
 
