@@ -78,8 +78,8 @@ def run_train(case: records.ValidationCase, reg: Registry, consts: Constants, se
         chosen, fits, refused = found.layouts[0], True, ""
     else:  # nothing passes: the fastest layout with these keys memory aside, flagged with the rule that refused
         roomy = search.search(attrs.evolve(job, memory_bytes=float("inf")), keys or None, top=1)
-        text = ",".join(f"{k}={v}" for k, v in fixed.items() if k != "min_vpp")
-        chosen = roomy.layouts[0] if roomy.layouts else layout.parse(text, job.chips)
+        published = {k: v for k, v in fixed.items() if k != "min_vpp"}
+        chosen = roomy.layouts[0] if roomy.layouts else layout.from_keys(published, job.chips)
         fits = False
         refused = "memory" if roomy.layouts else ", ".join(r for r in found.refused if r != "memory")
     seconds = float(step(chosen, job).total)

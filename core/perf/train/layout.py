@@ -92,7 +92,12 @@ class Layout:
 
 def parse(text: str, chips: int | None = None) -> Layout:
     """``tp=8,pp=16,...`` to a Layout; ``dp`` defaults to what ``chips`` leaves."""
-    values = given(text)
+    return from_keys(given(text), chips)
+
+
+def from_keys(keys: dict[str, Any], chips: int | None = None) -> Layout:
+    """A Layout of the keys ``given`` read; ``dp`` defaults to what ``chips`` leaves."""
+    values = dict(keys)
     if "dp" not in values:
         rest = values.get("tp", 1) * values.get("pp", 1) * values.get("cp", 1)
         if chips is None or chips % rest:
