@@ -23,13 +23,17 @@ AICONFIGURATOR = {  # system: (best disaggregated tokens/s per GPU, its layout, 
 
 
 def main() -> None:
+    import attrs
+
     from hwprof.data import registry
-    from hwprof.perf.serve import search
+    from hwprof.perf.serve import cases, search
+    from hwprof.perf.serve import layout as sl
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     reg = registry.get(registry.Settings.from_env())
+    k = attrs.evolve(sl.SHIPPED, evidence=cases.evidence_of(reg))  # each chip's stack floors, as the CLI's
     work = reg.workload("llama3.1-70b")
     search.KV = ("fp8",)  # aiconfigurator's runs keep the KV cache in fp8: the search is held to it here
     rows = []
@@ -40,6 +44,7 @@ def main() -> None:
             search.ServeRequest(work, 1.0, 4000, 500, 1.0, 0.05, precisions=("fp8",), max_count=1),
             [(system, reg.chip(system.chip), None)],
             reg.interconnects,
+            k,
         )
         seconds = time.process_time() - start
         best = {v.kind: v for v in plan.systems[0].versus}

@@ -191,6 +191,14 @@ class ServingStack(Record):
         default=(),
         metadata=doc("batch sizes the stack compiles; a decode step is padded up to the next one (empty: none)"),
     )
+    runtime: str = attrs.field(
+        default="",
+        metadata=doc(
+            "the library that builds and runs the model's graphs (e.g. the one several serving front-ends "
+            "share); a chip x stack with no calibration run borrows the floors of the same chip's stacks on the "
+            "same runtime before the nearest chips' (empty: none shared)"
+        ),
+    )
     step_floor_us: Figure | None = attrs.field(
         default=None,
         metadata=doc(

@@ -130,8 +130,8 @@ def serve_plan_estimate(work: Any, d: Any, rate: float, input_tokens: int, outpu
             on = stacks.serving(chip, stack)
             prefill, decode, band = attrs.evolve(prefill, stack=on), attrs.evolve(decode, stack=on), (
                 stacks.serve_band(chip, stack))  # fmt: skip
-        result = disagg.estimate_disaggregated(work, prefill, decode, traffic, registry.interconnects, band=band,
-                                               published_chips=published)  # fmt: skip
+        result = disagg.estimate_disaggregated(work, prefill, decode, traffic, registry.interconnects,
+                                               stacks.serve_constants(), band, published_chips=published)  # fmt: skip
         return [prefill.layout, decode.layout], result
     cluster = cluster_for(chip, d.chips, system, registry.interconnects)
     return [d.layout_fields], service_estimate.serve(work, cluster, d.layout_fields, traffic, stack=stack)

@@ -226,5 +226,5 @@ def serve_disaggregated(work: records.Workload, target: Any, prefill_layout: str
     for lay, pool_target in ((pre, prefill_target), (dec, decode_target)):
         quote = quote_for(cost_model, pool_target, purchase, region)
         pools.append(disagg.Pool(pool_target, attrs.evolve(lay, chunk_tokens=chunk_tokens), quote))
-    return disagg.estimate_disaggregated(work, pools[0], pools[1], traffic, r.interconnects,
+    return disagg.estimate_disaggregated(work, pools[0], pools[1], traffic, r.interconnects, stacks.serve_constants(),
                                          published_chips=published_chips("serve"))  # fmt: skip

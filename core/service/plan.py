@@ -96,5 +96,5 @@ def plan_serve(work: records.Workload, candidates: list[tuple[Any, Any, Any]], r
                 for _, chip, _ in candidates} if stack is not None else None  # fmt: skip
     request = search.ServeRequest(work, rate, input_tokens, output_tokens, ttft_slo, tpot_slo, budget, tuple(precisions),
                                   max_count, robust, serve_options or options.NONE, tuple(dict.fromkeys(deployments)))  # fmt: skip
-    return search.plan_serve(request, candidates, current_registry().interconnects,
+    return search.plan_serve(request, candidates, current_registry().interconnects, stacks.serve_constants(),
                              published_chips=published_chips("serve"), stacks=on_stack)  # fmt: skip

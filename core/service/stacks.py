@@ -77,22 +77,46 @@ def published_chips(kind: str) -> Any:
 
 
 def evidence(chip: Any, kind: str, stack: str | None) -> str:
-    """The evidence class of an estimate of ``kind`` on ``chip`` on ``stack`` (default: the chip's)."""
+    """The evidence class of an estimate of ``kind`` on ``chip`` on ``stack`` (default: the chip's);
+    a serving stack whose fixed costs are borrowed is ``borrowed`` at best."""
     from ..perf import ranges
 
     cases = current_registry().validation_cases.values()
-    return ranges.evidence(kind, chip, published_chips(kind), stack or "", ranges.own_stacks(cases, kind))
+    found = ranges.evidence(kind, chip, published_chips(kind), stack or "", ranges.own_stacks(cases, kind))
+    if kind != "serve":
+        return found
+    from ..perf.serve import serving as serve_model
+
+    return serve_model.stack_evidence(found, serving(chip, stack))
+
+
+def serve_constants() -> Any:
+    """The shipped serving constants with what a stack's floors borrow through: every chip, and the
+    (chip, stack) pairs of the serving calibration runs on file (``perf.serve.layout.floor_source``);
+    a chip whose record an override replaced has none (as ``published_chips``)."""
+    from ..perf import ranges
+    from ..perf.serve import layout as sl
+
+    r = current_registry()
+    replaced = {key for attribute, key in r.overridden if attribute == "chips"}
+    measured = frozenset(p for p in ranges.own_stacks(r.validation_cases.values(), "serve") if p[0] not in replaced)
+    return attrs.evolve(sl.SHIPPED, evidence=sl.StackEvidence(dict(r.chips), measured))
 
 
 def serving(chip: Any, stack: str | None) -> Any:
     """The serving stack's fixed costs and prompt scheduling on ``chip`` (``perf.serve.layout.StackServing``):
-    the chip's description of ``stack``; a stack its profile does not describe borrows the default
-    stack's figures under its own name (no description is no reason to assume no fixed costs)."""
+    its own where a calibration run measured them, else the nearest chip x stack's with one
+    (``perf.serve.layout.floor_source``: the same runtime on this chip, then the nearest chips); a stack
+    nothing in reach describes borrows the chip's default stack's figures under its own name (no
+    description is no reason to assume no fixed costs)."""
     from ..perf.serve import layout as sl
 
-    if stack is None or stack in chip.serving_stacks:
-        return sl.stack_of(chip, stack)
-    return attrs.evolve(sl.stack_of(chip), name=stack)
+    k = serve_constants()
+    if stack is None or stack in chip.serving_stacks or sl.floor_source(chip, stack, k) is not None:
+        return sl.stack_of(chip, stack, k)
+    default = sl.stack_of(chip, None, k)
+    return attrs.evolve(default, name=stack, borrowed=True,
+                        floors_from=default.floors_from or f"{default.name or 'none'} on {chip.id}")  # fmt: skip
 
 
 def serve_band(chip: Any, stack: str | None) -> Any:
@@ -104,12 +128,14 @@ def serve_band(chip: Any, stack: str | None) -> Any:
 
 def serve_basis(chip: Any, stack: str | None, evidence_class: str) -> str:
     """What a serving estimate's stack rests on, in words."""
-    own = default(chip, "serve")
     if evidence_class == "borrowed":
-        return "no published serving run on this chip: its efficiency is borrowed (see range)"
+        floors = serving(chip, stack)
+        where = f"; its fixed costs from {floors.floors_from}" if floors.borrowed else ""
+        return f"no published serving run on this chip: its efficiency is borrowed (see range){where}"
     if evidence_class == "other":
-        where = "its fixed costs are the profile's" if stack in chip.serving_stacks else (
-            f"its fixed costs borrowed from {own or 'none'}")  # fmt: skip
+        floors = serving(chip, stack)
+        where = f"its fixed costs borrowed from {floors.floors_from}" if floors.borrowed else (
+            "its fixed costs are the profile's")  # fmt: skip
         return f"given; no published serving run on this chip used it: {where}, the range widened"
     if stack:
         return "given; its efficiency is the published runs on it"

@@ -315,3 +315,24 @@ def test_a_stack_given_on_a_chip_with_no_runs_says_its_efficiency_is_borrowed(ru
     given = json.loads(run_cli(*args, "--stack", "axlearn", "--json").out)
     assert given["stack"] == "axlearn" and given["range"]["evidence"] == "borrowed"
     assert given["stack_basis"].startswith("given; no published training run on this chip")
+
+
+def test_a_serving_estimate_on_a_chip_without_its_stacks_floors_names_the_borrowing(run_cli: RunCli,
+                                                                                      reg: registry.Registry) -> None:  # fmt: skip
+    """Trainium3 has no serving run nor stack of its own: its default stack's floors come from Trainium2's
+    NxD Inference, as the held-out refit resolves them (the same rule), and the range says borrowed."""
+    import attrs
+
+    from hwprof.perf.serve import cases as serve_cases
+    from hwprof.perf.serve import layout as sl
+
+    args = ["estimate", "serve", "--model", "llama3.1-8b", "--chip", "trainium3", "--chips", "1", "--json"]
+    got = json.loads(run_cli(*args).out)
+    stack = sl.stack_of(reg.chip("trainium3"), None, attrs.evolve(sl.SHIPPED, evidence=serve_cases.evidence_of(reg)))
+    assert stack.floors_from == "neuronx-distributed on trainium2" and stack.borrowed
+    said = [a for a in got["assumptions"] if a.startswith("serving stack neuronx-distributed")]
+    assert said and "borrowed from neuronx-distributed on trainium2" in said[0]
+    assert got["range"]["evidence"] == "borrowed"
+    h200 = json.loads(run_cli("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5en.48xlarge", "--json").out)
+    assert h200["range"]["evidence"] == "own" and any("fixed costs those of tensorrt-llm on h100-sxm" in a
+                                                      for a in h200["assumptions"])  # fmt: skip

@@ -70,11 +70,29 @@ def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.S
     target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
     lay = layout_of(case)
     own = ranges.own_chips(reg.validation_cases.values(), "serve")
+    k = attrs.evolve(k, evidence=evidence_of(reg))  # borrowing sees the calibration runs of ``reg`` only
     stack = sl.stack_of(target.chip, case.stack or None, k)
     if case.prompt_buckets:
         stack = attrs.evolve(stack, prompt_buckets=tuple(sorted(case.prompt_buckets)))
     return serving.estimate_serve(work, target, lay, traffic_of(case, lay), constants=k, band=band, published_chips=own,
                                   stack=stack)  # fmt: skip
+
+
+_EVIDENCE: dict[int, tuple[tuple[object, object], sl.StackEvidence]] = {}
+
+
+def evidence_of(reg: Registry) -> sl.StackEvidence:
+    """Every chip and the (chip, stack) pairs of ``reg``'s serving calibration runs: what a stack's
+    floors borrow through (``layout.floor_source``). Cached per set of cases (a fit asks thousands of times)."""
+    key = (reg.validation_cases, reg.chips)
+    hit = _EVIDENCE.get(id(key[0]) ^ id(key[1]) << 1)
+    if hit is not None and hit[0][0] is key[0] and hit[0][1] is key[1]:
+        return hit[1]
+    found = sl.StackEvidence(dict(reg.chips), ranges.own_stacks(reg.validation_cases.values(), "serve"))
+    if len(_EVIDENCE) > 64:
+        _EVIDENCE.clear()
+    _EVIDENCE[id(key[0]) ^ id(key[1]) << 1] = (key, found)
+    return found
 
 
 def predict(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED,

@@ -426,7 +426,7 @@ def estimate_disaggregated(
         max_batch = min(max_batch, float(traffic.max_batch))
     link = joining_link(prefill.cluster, decode.cluster, interconnects)
     point = _point(shape, rp, rd, prefill, decode, traffic, link, options, max_batch)
-    band = band or ranges.band("serve", _evidence(prefill, decode, published_chips))
+    band = band or ranges.band("serve", _evidence(prefill, decode, published_chips, constants))
 
     def at(factor: float) -> Point | None:
         try:
@@ -469,9 +469,11 @@ def estimate_disaggregated(
     )  # fmt: skip
 
 
-def _evidence(prefill: Pool, decode: Pool, published: frozenset[str]) -> str:
-    """The thinner evidence of the two pools' chips sets the range."""
-    kinds = [ranges.evidence("serve", pool.cluster.chip, published) for pool in (prefill, decode)]
+def _evidence(prefill: Pool, decode: Pool, published: frozenset[str], k: sl.Constants = sl.SHIPPED) -> str:
+    """The thinner evidence of the two pools' chips (and their stacks' floors) sets the range."""
+    kinds = [serving.stack_evidence(ranges.evidence("serve", pool.cluster.chip, published),
+                                    pool.stack if pool.stack is not None else sl.stack_of(pool.cluster.chip, None, k))
+             for pool in (prefill, decode)]  # fmt: skip
     return kinds[0] if kinds[0] == kinds[1] else max(kinds, key=lambda k: ranges.band("serve", k).factor)
 
 

@@ -169,6 +169,18 @@ class Constants:
     # "<chip>.<stack>.step_floor_us" / ".request_floor_us" -> value: a refit's stack floors, used instead of the
     # chip profiles' (a chip x stack the fit does not name keeps its profile's)
     floors: tuple[tuple[str, float], ...] = ()
+    # which chip x stacks have calibration runs, and every chip (``stack_of`` borrows floors through them);
+    # None: no borrowing, each chip x stack as its profile describes it
+    evidence: StackEvidence | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen(eq=False)
+class StackEvidence:
+    """What borrowing a stack's floors reads (``stack_of``): every chip by id, and the (chip, stack)
+    pairs a serving calibration run ran on (``ranges.own_stacks``)."""
+
+    chips: dict[str, records.Chip]
+    measured: frozenset[tuple[str, str]]
 
 
 SHIPPED = Constants()
@@ -189,6 +201,8 @@ class StackServing:
     prompt_buckets: tuple[int, ...] = ()
     batch_buckets: tuple[int, ...] = ()
     collective_latency_us: float | None = None  # the stack's own latency per collective step (else the pooled one)
+    floors_from: str = ""  # "<stack> on <chip>" whose runs the floors come from, where not this chip x stack's own
+    borrowed: bool = False  # the floors come from another chip or stack (not an evidence_from chip's same stack)
 
 
 NO_STACK = StackServing()
@@ -196,27 +210,92 @@ NO_STACK = StackServing()
 
 def stack_of(chip: records.Chip, name: str | None = None, k: Constants = SHIPPED) -> StackServing:
     """The chip's serving stack ``name`` (default: the chip's default serving stack, else its only
-    one); a stack the chip's profile does not describe adds nothing."""
+    one). Its floors are its own where a calibration run measured them (or its profile states them and
+    no refit replaced them); else, given ``k.evidence``, borrowed from the nearest chip x stack with
+    evidence (``floor_source``); else none. Prompt scheduling and buckets are the chip's own entry's,
+    else the source's. A stack described nowhere adds nothing."""
     stacks = chip.serving_stacks
     if name is None:
         default = getattr(chip, "serving_stack", None)  # a sourced fact in the chip's profile
         name = (default.value if default else "") or (next(iter(stacks)) if len(stacks) == 1 else "")
     entry = stacks.get(name)
-    if entry is None:
+    source = floor_source(chip, name, k)
+    if source is not None:
+        src_chip, src_name, borrowed = source
+    elif entry is not None:
+        src_chip, src_name, borrowed = chip, name, False  # no evidence anywhere: its profile's (a refit's 0)
+    else:
         return StackServing(name=name)
+    src = src_chip.serving_stacks[src_name]
+    plan = entry or src
     refit = dict(k.floors)
 
-    def floor(figure: records.Figure | None, key: str) -> float:
-        return refit.get(f"{chip.id}.{name}.{key}", figure.value if figure else 0.0)
+    def floor(key: str) -> float:
+        figure = getattr(src, key)
+        return refit.get(f"{src_chip.id}.{src_name}.{key}", figure.value if figure else 0.0)
 
-    latency = floor(entry.collective_latency_us, "collective_latency_us")
-    return StackServing(name=name, step_floor_us=floor(entry.step_floor_us, "step_floor_us"),
-                        request_floor_us=floor(entry.request_floor_us, "request_floor_us"),
-                        step_host_us=floor(entry.step_host_us, "step_host_us"),
-                        request_host_us=floor(entry.request_host_us, "request_host_us"),
-                        collective_latency_us=latency or None,
-                        chunked_prefill=entry.chunked_prefill, prompt_buckets=tuple(sorted(entry.prompt_buckets)),
-                        batch_buckets=tuple(sorted(entry.batch_buckets)))  # fmt: skip
+    own = (src_chip.id, src_name) == (chip.id, name)
+    return StackServing(name=name, step_floor_us=floor("step_floor_us"), request_floor_us=floor("request_floor_us"),
+                        step_host_us=floor("step_host_us"), request_host_us=floor("request_host_us"),
+                        collective_latency_us=floor("collective_latency_us") or None,
+                        chunked_prefill=plan.chunked_prefill, prompt_buckets=tuple(sorted(plan.prompt_buckets)),
+                        batch_buckets=tuple(sorted(plan.batch_buckets)),
+                        floors_from="" if own else f"{src_name} on {src_chip.id}", borrowed=borrowed)  # fmt: skip
+
+
+STACK_FLOORS = ("collective_latency_us", "step_floor_us", "step_host_us", "request_floor_us", "request_host_us")
+
+
+def floor_source(chip: records.Chip, name: str, k: Constants = SHIPPED) -> tuple[records.Chip, str, bool] | None:
+    """(chip, stack, borrowed) whose floors an estimate of ``name`` on ``chip`` takes, or None where no
+    chip x stack in reach has evidence. Nearest first, by what sets the costs: a stack's floors are its
+    host loop, graph launches and collectives on its runtime (the library that builds and runs the
+    model's graphs, ``ServingStack.runtime``), so
+    1. this chip x stack (or its ``evidence_from`` chip's: the same silicon and software, not borrowed);
+    2. this chip's other stacks on the same runtime (the same graphs and host loop on the same chip);
+    3. each ``nearest`` chip in order: the same stack, then its stacks on the same runtime.
+    Evidence: a serving calibration run on that chip x stack (``k.evidence.measured``), or floors its
+    profile states that no refit replaced. Without ``k.evidence``, only step 1 on the chip itself."""
+    entry = chip.serving_stacks.get(name)
+    if k.evidence is None:
+        return (chip, name, False) if entry is not None and _has_floors(chip, name, k) else None
+    chips = k.evidence.chips
+    like = [chip, *(chips[c] for c in _evidence_chips(chip) if c in chips)]
+    runtime = entry.runtime if entry is not None else _runtime_of(name, [*like, *_nearest(chip, chips)])
+    for other in like:
+        if name in other.serving_stacks and _has_floors(other, name, k):
+            return other, name, False
+    for other in [like[0], *_nearest(chip, chips)]:
+        same = [name] if other is not chip else []
+        same += sorted(s for s, e in other.serving_stacks.items() if runtime and e.runtime == runtime and s != name)
+        for stack in same:
+            if stack in other.serving_stacks and _has_floors(other, stack, k):
+                return other, stack, True
+    return None
+
+
+def _has_floors(chip: records.Chip, name: str, k: Constants) -> bool:
+    """A chip x stack has floors of its own where a calibration run measured it, or (no refit naming
+    them) where its profile states one."""
+    if k.evidence is not None and (chip.id, name) in k.evidence.measured:
+        return True
+    entry = chip.serving_stacks[name]
+    refit = dict(k.floors)
+    return any(getattr(entry, f) is not None and f"{chip.id}.{name}.{f}" not in refit for f in STACK_FLOORS)
+
+
+def _evidence_chips(chip: records.Chip) -> list[str]:
+    found = getattr(chip, "evidence_from", None)
+    return [found.value] if found else []
+
+
+def _nearest(chip: records.Chip, chips: dict[str, records.Chip]) -> list[records.Chip]:
+    return [chips[c] for c in (getattr(chip, "nearest", ()) or ()) if c in chips]
+
+
+def _runtime_of(name: str, chips: list[records.Chip]) -> str:
+    """The runtime a stack a chip does not describe runs on, as the nearest chip describing it says."""
+    return next((c.serving_stacks[name].runtime for c in chips if name in c.serving_stacks), "")
 
 
 def padded(value: Any, buckets: tuple[int, ...], xp: Any = SCALAR) -> Any:

@@ -496,7 +496,7 @@ def plan_serve(request: ServeRequest, options: list[tuple[records.System, record
     frontier: list[FrontierPoint] = []
     for system, chip, quote in options:
         stack, cls = (stacks or {}).get(chip.id) or (sl.stack_of(chip, None, k), "")
-        cls = cls or ranges.evidence("serve", chip, published_chips)
+        cls = cls or serving.stack_evidence(ranges.evidence("serve", chip, published_chips), stack)
         target = clusters.cluster_for(chip, request.max_count * system.chips, system, interconnects)
         sl.check(shape, attrs.evolve(target, chips=1), probe, i, o)  # context
         weights = sl.weight_precisions(chip, request.precisions)

@@ -270,7 +270,7 @@ def estimate_serve(
     handoff = float(sl.handoff_s(traffic.input_tokens, replica, sl.tiers(cluster, constants, stack)))
     load, parts = _solve(shape, replica, layout, traffic, handoff)
     thin = sl.estimated_figures(cluster, layout)
-    band = band or ranges.band("serve", ranges.evidence("serve", cluster.chip, published_chips))  # range hook
+    band = band or ranges.band("serve", stack_evidence(ranges.evidence("serve", cluster.chip, published_chips), stack))
     fast = _bound(shape, sl.scaled(replica, band.fast), layout, traffic, handoff / band.fast)
     slow = _bound(shape, sl.scaled(replica, band.slow), layout, traffic, handoff / band.slow)
     rate = load.rate_per_s * layout.dp
@@ -316,6 +316,12 @@ def estimate_serve(
         range_basis=f"every achieved rate scaled to the ends of the range: {band.text}" + (
             f"; it rests on estimated figures: {', '.join(thin)}" if thin else ""), range=band,
     )  # fmt: skip
+
+
+def stack_evidence(evidence: str, stack: sl.StackServing) -> str:
+    """An estimate's range class (range hook): ``borrowed`` where its stack's floors are borrowed from
+    another chip or stack, however well its chip is calibrated otherwise."""
+    return "borrowed" if stack.borrowed and evidence in ("own", "corrected") else evidence
 
 
 def _widened(low: float | None, expected: float, high: float | None, band: ranges.Band) -> Span:
@@ -377,4 +383,12 @@ def _stack_assumptions(stack: sl.StackServing) -> tuple[str, ...]:
         text += f"; prompts padded up to compiled lengths {', '.join(f'{b:,}' for b in stack.prompt_buckets)}"
     if stack.batch_buckets:
         text += f"; batches padded up to {', '.join(str(b) for b in stack.batch_buckets)}"
+    if stack.borrowed:
+        text += (
+            f"; no calibration run measured {stack.name}'s fixed costs on this chip: they are borrowed from "
+            f"{stack.floors_from} (the nearest with one, hwprof.perf.serve.layout.floor_source), so the range "
+            "is widened as borrowed"
+        )
+    elif stack.floors_from:
+        text += f"; its fixed costs those of {stack.floors_from} (the same silicon and software)"
     return (text,)

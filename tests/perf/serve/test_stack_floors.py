@@ -153,3 +153,70 @@ def test_the_batch_one_rows_the_floors_were_fitted_on_come_back_within_12_percen
     come back close (the Trainium1 latency is one value for a 7B and a 70B row)."""
     case = reg.validation_cases[case_id]
     assert serve_cases.predict(case, reg)["expected"] == pytest.approx(case.published, rel=0.12)
+
+
+def _with_evidence(k: sl.Constants, reg: registry.Registry) -> sl.Constants:
+    return attrs.evolve(k, evidence=serve_cases.evidence_of(reg))
+
+
+def test_a_held_out_neuron_stack_borrows_the_same_runtimes_floors(reg: registry.Registry) -> None:
+    """Holding out the Trainium2 70B tutorial leaves NxD Inference (neuronx-distributed) on Trainium2
+    without a calibration run. It borrows, on the same chip, the floors of optimum-neuron's vLLM, whose
+    models are NxD Inference's (runtime neuronx-distributed): one host step of 22.136 ms (its 8B batch-1
+    TPOT) less the 7.78 ms its weights take without floors, 14.36 ms, which the held-out 70B TPOT adds
+    once per step to its estimate without floors."""
+    from hwprof.perf.fit import loso
+
+    view = loso.without(reg, "neuron-trn2-llama70b-tutorial")
+    k = _with_evidence(loso.refit(view, loso.shipped(reg), {"serve"}).serve, view)
+    nxd = sl.stack_of(reg.chip("trainium2"), "neuronx-distributed", k)
+    assert nxd.borrowed and nxd.floors_from == "optimum-neuron-vllm on trainium2"
+    floorless = attrs.evolve(k, floors=tuple((name, 0.0) for name, _ in k.floors))
+    eight = serve_cases.predict(view.validation_cases["cal-serve-optimum-trn2-8b-sync-tpot"], view, floorless)
+    assert eight["expected"] == pytest.approx(0.00778, rel=2e-3)  # 8B in bf16 over one chip's 2.9 TB/s x 0.724
+    assert nxd.step_host_us * 1e-6 == pytest.approx(0.022136 - eight["expected"], rel=1e-3)
+    assert nxd.step_host_us == pytest.approx(14_360, rel=5e-3)
+    case = reg.validation_cases["cal-serve-trn2-70b-tpot"]
+    held = serve_cases.predict(case, view, k)["expected"]
+    assert held == pytest.approx(serve_cases.predict(case, view, floorless)["expected"] + 0.01436, rel=5e-3)
+    # with the tutorial on file the stack has its own run: no borrowing, no floor beyond the pooled latency
+    own = sl.stack_of(reg.chip("trainium2"), "neuronx-distributed", _with_evidence(sl.SHIPPED, reg))
+    assert not own.borrowed and own.floors_from == "" and own.step_host_us == 0.0
+
+
+def test_borrowing_goes_same_chip_same_runtime_then_the_nearest_chips(reg: registry.Registry) -> None:
+    k = _with_evidence(sl.SHIPPED, reg)
+    trn3 = reg.chip("trainium3")  # nearest: trainium2, then trainium1
+    nxd = sl.stack_of(trn3, None, k)  # its default, which its profile does not describe
+    assert (nxd.name, nxd.floors_from, nxd.borrowed) == (
+        "neuronx-distributed",
+        "neuronx-distributed on trainium2",
+        True,
+    )
+    assert nxd.prompt_buckets == POW2 and not nxd.chunked_prefill  # the software's scheduling comes along
+    optimum = sl.stack_of(trn3, "optimum-neuron-vllm", k)
+    assert (optimum.step_host_us, optimum.request_host_us) == (14_360, 100_600)  # Trainium2's, as shipped
+    # Trainium1's stack shares no runtime with Trainium2's: held out, it borrows nothing
+    view = attrs.evolve(reg, validation_cases={key: c for key, c in reg.validation_cases.items()
+                                               if c.chip != "trainium1"})  # fmt: skip
+    held = sl.stack_of(reg.chip("trainium1"), None, attrs.evolve(_with_evidence(sl.SHIPPED, view),
+                                                                 floors=(("trainium1.transformers-neuronx.request_floor_us", 0.0),
+                                                                         ("trainium1.transformers-neuronx.collective_latency_us", 0.0))))  # fmt: skip
+    assert not held.borrowed and held.request_floor_us == 0.0 and held.collective_latency_us is None
+    # the H200 counts the H100's TensorRT-LLM runs as its own (evidence_from): its floors, not borrowed
+    h200 = sl.stack_of(reg.chip("h200-sxm"), None, k)
+    h100 = reg.chip("h100-sxm").serving_stacks["tensorrt-llm"]
+    assert (h200.request_floor_us, h200.floors_from, h200.borrowed) == (h100.request_floor_us.value,
+                                                                       "tensorrt-llm on h100-sxm", False)  # fmt: skip
+
+
+def test_a_validation_case_gives_a_stack_no_evidence(reg: registry.Registry) -> None:
+    """Only calibration runs make a chip x stack's floors its own: a validation case on Trainium3 leaves
+    it borrowing."""
+    case = attrs.evolve(reg.validation_cases["cal-serve-trn2-70b-tpot"], id="val-x", role="validation",
+                        chip="trainium3", calibrates=())  # fmt: skip
+    more = attrs.evolve(reg, validation_cases={**reg.validation_cases, "val-x": case})
+    assert sl.stack_of(reg.chip("trainium3"), None, _with_evidence(sl.SHIPPED, more)).borrowed
+    made = attrs.evolve(case, role="calibration")
+    own = attrs.evolve(reg, validation_cases={**reg.validation_cases, "val-x": made})
+    assert ("trainium3", "neuronx-distributed") in serve_cases.evidence_of(own).measured
