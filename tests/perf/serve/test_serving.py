@@ -254,7 +254,8 @@ def test_a_prompt_beyond_the_context_is_refused(capsys: pytest.CaptureFixture[st
 def test_chips_that_are_not_whole_systems_are_refused_or_said(capsys: pytest.CaptureFixture[str]) -> None:
     base = ("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--json")
     code, _, err = run(capsys, *base, "--chips", "12")
-    assert code == 1 and "--chips 12 is not a whole number of p5.48xlarge (8 chips each): use 8 or 16" in err
+    assert code == 1
+    facts(err, "--chips 12", "whole number", "p5.48xlarge", "8 chips each", "8 or 16")
     code, out, err = run(capsys, *base, "--chips", "2")
     assert code == 0 and "2 of the 8 chips of one p5.48xlarge" in err
     assert json.loads(out)["chips"] == 2
@@ -298,7 +299,7 @@ def test_training_and_serving_bill_whole_systems(capsys: pytest.CaptureFixture[s
         assert cost["systems_billed"] == 1
     code, out, err = run(capsys, "estimate", "train", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--chips", "2",
                          "--region", "us-east-1", "--tokens", "1e9")  # fmt: skip
-    assert "2 chips use part of 1 p5.48xlarge; the whole system is billed (6 chips idle)" in err
+    facts(err, "2 chips", "1 p5.48xlarge", "billed", "6 chips idle")
 
 
 def test_serve_json_keys_and_ranges(capsys: pytest.CaptureFixture[str]) -> None:
@@ -756,14 +757,10 @@ def test_one_user_never_queues_and_many_wait_for_a_slot() -> None:
 
 
 def test_traffic_says_what_it_is() -> None:
-    assert serving.Traffic(1, 1, rate_per_s=2.5).kind == "2.5 requests/s (Poisson arrivals)"
-    assert (
-        serving.Traffic(1, 1, concurrency=4).kind == "concurrency 4 (closed loop: each user sends again when answered)"
-    )
-    assert serving.Traffic(1, 1).kind == "offline: as many sequences in flight as the KV cache holds"
-    assert serving.Traffic(1, 1, concurrency=4, max_batch=2).kind.endswith(
-        ", at most 2 sequences in flight per replica"
-    )
+    facts(serving.Traffic(1, 1, rate_per_s=2.5).kind, "2.5 requests/s", "Poisson")
+    facts(serving.Traffic(1, 1, concurrency=4).kind, "concurrency 4", "closed loop")
+    facts(serving.Traffic(1, 1).kind, "offline", "KV cache")
+    facts(serving.Traffic(1, 1, concurrency=4, max_batch=2).kind, "concurrency 4", "at most 2 sequences")
 
 
 def test_estimate_fields_by_hand(reg: registry.Registry) -> None:
@@ -782,7 +779,7 @@ def test_estimate_fields_by_hand(reg: registry.Registry) -> None:
     assert r.tokens_per_s_per_user == pytest.approx(1 / r.tpot_s.expected)
     assert r.breakdown.requests_per_s_per_replica == pytest.approx(1.0)
     assert r.breakdown.tp_link == "nvlink4"
-    assert r.precision_basis == "dense fp8 peak, 1979 TFLOPS per chip (derived)"
+    facts(r.precision_basis, "fp8", "1979 TFLOPS", "(derived)")
     assert r.memory.kv_bytes_per_token == 2 * 80 * 8 * 128 * 1
     assert r.memory.kv_bytes_per_token_per_chip == 2 * 80 * 8 * 128 / 2
     assert r.memory.weights_bytes_per_chip == 70.6e9 / 2
@@ -971,20 +968,14 @@ def test_estimate_messages_and_assumptions(reg: registry.Registry) -> None:
           "1 requests/s", "decode replicas", "tp=2,pp=1,dp=4,prefill=3", "add replicas")  # fmt: skip
     r = serving.estimate_serve(seventy, p5, sl.ServeLayout(tp=2, dp=4, weights="fp8", kv_cache="fp8"),
                                serving.Traffic(2000, 500, rate_per_s=4.0))  # fmt: skip
-    assert r.assumptions == (
-        "layout tp=2,pp=1,dp=4: tensor parallel 2 x pipeline 1 chips per replica, 4 replicas, requests spread "
-        "evenly over the replicas",
-        "continuous batching; prompts prefilled first come first served in chunks of up to 8,192 tokens mixed into "
-        "the decode steps",
-        "memory bandwidth 72%, prompt compute 55%, decode compute 50% of peak, times w / (w + 185) for w = hidden / "
-        "tp matmul columns per chip (per rank, against the chip's own half width, where its profile gives one); "
-        "collective latency at least 12 us per step",
-        "queueing: M/D/1 prompt queue (Poisson arrivals), TPOT stretched by the prompts' share of time "
-        "(hwprof.perf.serve.traffic)",
-        "serving stack tensorrt-llm: fixed 0 us per layer + 0 us in every forward step, 131.9 us per layer + 0 us "
-        "once per request; prompts run inside the decode steps (chunked prefill)",
-    )  # fmt: skip
-    assert r.traffic == "4 requests/s (Poisson arrivals)"
+    layout_, batching, efficiency, queueing, stack = r.assumptions
+    facts(layout_, "tp=2,pp=1,dp=4", "tensor parallel 2", "pipeline 1", "4 replicas", "evenly")
+    facts(batching, "continuous batching", "first come first served", "8,192 tokens", "decode steps")
+    facts(efficiency, "memory bandwidth 72%", "prompt compute 55%", "decode compute 50%", "w / (w + 185)",
+          "hidden / tp", "12 us")  # fmt: skip
+    facts(queueing, "M/D/1", "Poisson", "TPOT", "prompts' share")
+    facts(stack, "tensorrt-llm", "131.9 us per layer", "once per request", "chunked prefill")
+    facts(r.traffic, "4 requests/s", "Poisson")
     trn2 = serving.estimate_serve(seventy, on(reg, "trn2.48xlarge", 16), sl.ServeLayout(tp=16),
                                   serving.Traffic(100, 100, concurrency=1))  # fmt: skip
     assert trn2.range_basis.endswith("; it rests on estimated figures: neuronlink-v3 efficiency")
@@ -1131,9 +1122,7 @@ def test_batch_limit_and_long_prompt_lane(reg: registry.Registry) -> None:
           "at least 1", "got 0")  # fmt: skip
     facts(message(serving.estimate_serve, seventy, p5, lay, serving.Traffic(10, 10, rate_per_s=0.0)),
           "request rate", "positive", "got 0")  # fmt: skip
-    assert serving.Traffic(1, 1, rate_per_s=2.0, max_batch=8).kind == (
-        "2 requests/s (Poisson arrivals), at most 8 sequences in flight per replica"
-    )
+    facts(serving.Traffic(1, 1, rate_per_s=2.0, max_batch=8).kind, "2 requests/s", "Poisson", "at most 8 sequences")
     # a 5,000-token prompt fills its own iteration (no packing): the lane is the prompt alone
     rep = sl.replica(seventy, p5, lay)
     r = serving.estimate_serve(seventy, p5, lay, serving.Traffic(5000, 500, rate_per_s=2.0), stack=sl.NO_STACK)
