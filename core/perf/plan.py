@@ -85,21 +85,32 @@ class Plan:
     headroom_gib: float = 0.0  # memory left free on every chip beyond the usable share
 
 
-def _estimate(shape: Workload, system: Any, chip: Any, count: int, interconnects: dict[str, Any], tokens: float,
-              precision: str, seq_len: int | None, batch: int | None, published: frozenset[str],
-              headroom_gib: float = 0.0, stack: str | None = None,
-              own_stacks: frozenset[tuple[str, str]] = frozenset()) -> tuple[Any, int, str]:  # fmt: skip
-    """(estimate or None, layouts evaluated, why none fits)."""
-    cluster = cluster_for(chip, count * system.chips, system, interconnects)
-    job = with_headroom(training.make_job(shape, cluster, interconnects, precision, seq_len, batch), headroom_gib)
+@attrs.frozen
+class Run:
+    """What every option of a plan estimates: the model, tokens and precision, sequence and batch
+    (None: the defaults), the memory each chip keeps free, the stack, what the ranges rest on."""
+
+    shape: Workload
+    interconnects: dict[str, Any]
+    tokens: float
+    precision: str
+    seq_len: int | None
+    batch_seqs: int | None
+    headroom_gib: float
+    stack: str | None
+    evidence: training.Evidence
+
+
+def _estimate(run: Run, system: Any, chip: Any, count: int) -> tuple[Any, int, str]:
+    """(estimate or None, layouts evaluated, why none fits) of ``count`` x ``system``."""
+    cluster = cluster_for(chip, count * system.chips, system, run.interconnects)
+    job = training.make_job(run.shape, cluster, run.interconnects, run.precision, run.seq_len, run.batch_seqs)
+    job = with_headroom(job, run.headroom_gib)
     found = search.search(job)
     if not found.layouts:
         return None, found.evaluated, training.refusal_text(found.refused)
-    best = found.layouts[0]
-    request = training.TrainRequest(shape, cluster, tokens, precision, stack=stack)
-    result = training.result_for(
-        request, job, training.Pick(best, "searched"), training.Evidence(published, own_stacks)
-    )
+    request = training.TrainRequest(run.shape, cluster, run.tokens, run.precision, stack=run.stack)
+    result = training.result_for(request, job, training.Pick(found.layouts[0], "searched"), run.evidence)
     return result, found.evaluated, ""
 
 
@@ -149,6 +160,8 @@ def plan_train(
         raise HwprofError("must be positive", subject="budget", value=budget_usd)
     if top < 1:
         raise HwprofError("must be at least 1 (options to show)", subject="top", value=top)
+    run = Run(shape, interconnects, tokens, precision, seq_len, batch_seqs, headroom_gib, stack,
+              training.Evidence(published_chips, own_stacks))  # fmt: skip
     rows: list[PlanRow] = []
     reasons: dict[str, str] = {}
     unplaced: dict[str, str] = {}  # system -> why more of it cannot be joined
@@ -171,9 +184,7 @@ def plan_train(
                 if progress is not None:
                     progress(f"{system.id} ({number} of {len(options)}) x {count}, {evaluated:,} layouts so far")
                 try:
-                    result, n, why = _estimate(shape, system, chip, count, interconnects, tokens, precision, seq_len,
-                                               batch_seqs, published_chips, headroom_gib, stack,
-                                               own_stacks)  # fmt: skip
+                    result, n, why = _estimate(run, system, chip, count)
                 except HwprofError as exc:  # cannot be placed at all (no scale-out tier joins a second system)
                     result, n, why = None, 0, exc.detail
                     unplaced.setdefault(system.id, exc.detail)
