@@ -191,7 +191,7 @@ def test_the_search_picks_the_fastest_and_names_the_runner_up(reg: registry.Regi
     job = training.make_job(work, tgt, reg.interconnects, "bf16", None, None)
     found = search.search(job)
     assert est.layout == str(found.layouts[0])
-    assert est.layout_basis == f"searched: the fastest of {found.evaluated:,} layouts, {len(found.layouts)} kept"
+    facts(est.layout_basis, "searched", "fastest", f"{found.evaluated:,} layouts", f"{len(found.layouts)} kept")
     assert est.runner_up is not None and est.runner_up.layout == str(found.layouts[1])
     assert est.runner_up.step_s == pytest.approx(found.step_s[1])
     assert est.runner_up.slower_by == pytest.approx(found.step_s[1] / found.step_s[0] - 1)
@@ -206,11 +206,12 @@ def test_no_layout_fits_names_the_last_rule(reg: registry.Registry) -> None:
 
 
 def test_refusal_text() -> None:
-    assert training.refusal_text({}) == "no layout to try"
+    facts(training.refusal_text({}), "no layout")
     text = training.refusal_text({"heads": 1200, "batch": 30, "memory": 5})
-    assert text == f"{layout.RULE_TEXT['memory']} (5 layouts; before it: heads 1,200, batch 30)"
-    assert training.refusal_text({"memory": 7}) == f"{layout.RULE_TEXT['memory']} (7 layouts; before it: none)"
-    assert training.refusal_text({"odd": 2}) == "odd (2 layouts; before it: none)"
+    facts(text, layout.RULE_TEXT["memory"], "5 layouts", "heads 1,200", "batch 30")
+    assert text.index("heads 1,200") > text.index("5 layouts")  # the last rule first, those before it after
+    facts(training.refusal_text({"memory": 7}), layout.RULE_TEXT["memory"], "7 layouts", "none")
+    facts(training.refusal_text({"odd": 2}), "odd", "2 layouts", "none")
 
 
 def test_the_global_batch_fills_a_given_pipeline(reg: registry.Registry) -> None:
