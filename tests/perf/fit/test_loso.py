@@ -112,3 +112,28 @@ def test_the_report_is_out_of_sample_by_chip_stack_and_kind(reg: registry.Regist
         r["kind"] == "serve" and r["stack"] == "tensorrt-llm" for r in rows.values()
     )
     assert "leave-one-source-out" in out["method"]
+
+
+def test_held_out_scores_are_computed_once_per_registry_contents(
+    reg: registry.Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry built again (each CLI call, each output format) finds the last computation; a changed
+    case is scored afresh. On one built-in document's single case, so the computation takes a moment."""
+    small = attrs.evolve(reg, validation_cases={k: c for k, c in reg.validation_cases.items()
+                                                if loso.document(c) == "trtllm-r1-guide"})  # fmt: skip
+    (case,) = small.validation_cases.values()
+    monkeypatch.setattr(loso, "_CACHE", [])
+    computed = []
+    real = loso._evaluate
+    monkeypatch.setattr(loso, "_evaluate", lambda r: computed.append(r) or real(r))
+    first = loso.run(small)
+    again = loso.run(attrs.evolve(small, validation_cases=dict(small.validation_cases)))  # equal records
+    assert again == first and len(computed) == 1
+    again["cases"].clear()  # each caller has its own copy
+    assert loso.run(small)["cases"] == first["cases"] and len(computed) == 1
+    # twice the published figure, the same held-out estimate (no calibration case to refit): the error
+    # goes from e to (1 + e) / 2 - 1
+    doubled = attrs.evolve(case, published=case.published * 2)
+    moved = loso.run(attrs.evolve(small, validation_cases={case.id: doubled}))
+    assert len(computed) == 2
+    assert moved["cases"][0]["error"] == pytest.approx((1 + first["cases"][0]["error"]) / 2 - 1)
