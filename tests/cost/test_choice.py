@@ -18,6 +18,7 @@ from hwprof.data import registry
 from hwprof.data.schema import load_file
 from hwprof.errors import HwprofError
 from tests import FIXTURES
+from tests.facts import facts
 
 TODAY = dt.date(2026, 12, 7)
 
@@ -47,7 +48,7 @@ def test_the_negotiated_rate_beats_the_list_price_and_the_list_is_named(
     # Preferring the negotiated rate puts it first.
     first = choice.prices(choice.select(models, None), p5, ["negotiated", "on-demand"], today=TODAY)  # type: ignore[arg-type]
     assert first.best is not None and (first.best.cost_model, first.best.usd_per_hour) == ("acme-negotiated", 41.28)
-    assert first.named() == "also aws 55.04 USD/h (on-demand, us-east-1)"
+    facts(first.named(), "aws", "55.04 USD/h", "on-demand", "us-east-1")
     # The ownership model prices only owned hardware: no quote, a reason.
     assert first.gaps == {"onprem": "cost model 'onprem' quotes owned hardware only (purchase 'ownership')"}
 

@@ -133,8 +133,7 @@ def test_cost_and_energy_over_hours(reg: registry.Registry) -> None:
     kw = 16 * chip.tdp_w.value / 1000  # type: ignore[union-attr]
     assert energy["power_kw"] == pytest.approx(kw) and energy["power_status"] == chip.tdp_w.status  # type: ignore[union-attr]
     assert energy["energy_kwh"] == pytest.approx({k: v * kw for k, v in hours.items()})
-    assert energy["note"] == ("chips x rated power x time: an upper bound on chip energy, host and cooling not "
-                              "included")  # fmt: skip
+    facts(energy["note"], "rated power", "upper bound", "host and cooling")
     no_tdp = attrs.evolve(target, chip=attrs.evolve(chip, tdp_w=None))
     assert cluster.energy_over(no_tdp, hours) is None
 

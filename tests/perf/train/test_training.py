@@ -319,7 +319,8 @@ def test_a_given_utilisation_by_hand(reg: registry.Registry) -> None:
     assert est.mfu == training.Span(0.4, 0.4, 0.4)
     assert est.flops == pytest.approx(dense + attention)
     assert est.flops_breakdown["attention_share"] == pytest.approx(attention / dense)
-    assert est.range_basis == "none: the utilisation was given" and est.binding == "compute (given utilisation)"
+    facts(est.range_basis, "none", "utilisation was given")
+    assert est.binding == "compute (given utilisation)"
     assert est.layout == "" and est.layout_basis == "none: utilisation given" and est.step is None
     assert est.inputs.global_batch_seqs == 0 and est.inputs.seq_len == work.seq_len
     assert est.cost_usd is not None and est.cost_usd.expected == pytest.approx(q.usd_per_hour * seconds / 3600)
