@@ -41,7 +41,7 @@ def in_process(seconds: float = 2.0) -> tuple[float, float]:
     work = reg.workload("llama3.1-70b")
     rates = []
     layout = "tp=4,pp=4,dp=64,vpp=5"  # a given layout: the single estimate, not the search
-    for fn in (lambda: training.estimate_train(work, target, reg.interconnects, 15e12, "bf16", layout),
+    for fn in (lambda: training.estimate_train(training.TrainRequest(work, target, 15e12, "bf16"), reg.interconnects, layout),
                lambda: serving.estimate_serve(work, target, "bf16", "bf16", 8, 2000, 500)):  # fmt: skip
         calls, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:

@@ -84,9 +84,10 @@ def reestimate(work: Any, row: Any, precision: str, tokens: float) -> Any:  # fm
     stack = None if row.stack == stacks.default(cluster.chip, "train") else row.stack or None
     own = ranges.own_stacks(registry.validation_cases.values(), "train")
     band = training.band_for(job, cluster.chip, published, True, stack or "", own)
-    return training.estimate_train(work, cluster, registry.interconnects, tokens, precision, row.layout_fields,
-                                   row.seq_len or None, global_batch_seqs=row.global_batch_seqs, band=band,
-                                   published_chips=published, stack=stack, own_stacks=own)  # fmt: skip
+    request = training.TrainRequest(work, cluster, tokens, precision, stack=stack, seq_len=row.seq_len or None,
+                                    global_batch_seqs=row.global_batch_seqs)  # fmt: skip
+    return training.estimate_train(request, registry.interconnects, row.layout_fields,
+                                   training.Evidence(published, own, band))  # fmt: skip
 
 
 def train_estimate_pick(work: Any, result: Any, target: Any) -> Any:

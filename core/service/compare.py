@@ -91,10 +91,10 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
         priced = costs.prices(system, cost_models, purchase, region)
         missing = "; ".join(f"{m}: {why}" for m, why in priced.gaps.items()) if models else "no cost model"
         for quote in priced.quotes or (None,):  # a row per cost model that prices it; no row for one that does not
-            result = to_json(training.estimate_train(work, target, r.interconnects, tokens, precision, None, seq_len,
-                                                     quote=quote, global_batch_seqs=batch,
-                                                     published_chips=published, stack=stack,
-                                                     own_stacks=own))  # fmt: skip
+            request = training.TrainRequest(work, target, tokens, precision, quote=quote, stack=stack,
+                                            seq_len=seq_len, global_batch_seqs=batch)  # fmt: skip
+            result = to_json(training.estimate_train(request, r.interconnects,
+                                                     evidence=training.Evidence(published, own)))  # fmt: skip
             model_id = quote.cost_model if quote else None
             label = system_id + (f" [{model_id}]" if model_id and len(models) > 1 else "")
             rows.append({"system": system_id, "label": label, "cost_model": model_id, "chips": target.chips,

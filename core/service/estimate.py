@@ -92,6 +92,7 @@ def train(work: records.Workload, target: Any, tokens: float, *, precision: str 
     chip's default software stack or ``stack``."""
     from ..perf import ranges
     from ..perf.train import training
+    from ..perf.train.job import Recipe
     from . import stacks
 
     r = current_registry()
@@ -100,10 +101,9 @@ def train(work: records.Workload, target: Any, tokens: float, *, precision: str 
         fits_at_all(work, target)  # no layout model runs: the state alone must still fit
     # parsed once, here, where the chips it counts are known; the typed layout goes on to the model
     lay = training.layout_of(layout, target) if layout is not None and mfu is None else None
-    result = training.estimate_train(work, target, r.interconnects, tokens, precision, lay, seq_len, full_run,
-                                     quote, global_batch_seqs, cross_domain=cross_domain, mfu=mfu,
-                                     published_chips=published_chips("train"), stack=stack,
-                                     own_stacks=ranges.own_stacks(r.validation_cases.values(), "train"))  # fmt: skip
+    request = training.TrainRequest(work, target, tokens, precision, full_run, quote, stack, seq_len, global_batch_seqs)
+    evidence = training.Evidence(published_chips("train"), ranges.own_stacks(r.validation_cases.values(), "train"))
+    result = training.estimate_train(request, r.interconnects, lay, evidence, mfu, Recipe(cross_domain=cross_domain))
     said = f"tokens {tokens:g}" + (f" with utilisation {mfu:g}" if mfu is not None else "") + " are"
     return _said(finite(result, said), target)
 

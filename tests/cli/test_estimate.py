@@ -46,7 +46,9 @@ def test_time_is_flops_over_chips_times_peak_times_mfu(reg: registry.Registry) -
     chip = reg.chip("trainium2")
     target = cluster.cluster_for(chip, 64, reg.system("trn2-ultraserver"), reg.interconnects)
     work = records.Workload.given(70e9, id="x", active_params=70e9)
-    result = training.estimate_train(work, target, reg.interconnects, tokens=1e12, precision="bf16", mfu=0.4)
+    result = training.estimate_train(
+        training.TrainRequest(work, target, tokens=1e12, precision="bf16"), reg.interconnects, mfu=0.4
+    )
     expected = 6 * 70e9 * 1e12 / (64 * 667e12 * 0.4)
     assert result.time_s.expected == pytest.approx(expected)
     assert result.chip_hours.expected == pytest.approx(expected / 3600 * 64)

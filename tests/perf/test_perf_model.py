@@ -884,8 +884,11 @@ def test_a_chip_of_two_ranks_reports_memory_and_utilisation_per_chip() -> None:
     reg = registry.build(registry.Settings(profile_dirs=()))
     s = reg.system("trn1.32xlarge")
     target = cluster.cluster_for(reg.chip("trainium1"), 512, s, reg.interconnects)
-    result = training.estimate_train(reg.workload("llama3.1-70b"), target, reg.interconnects, 1e12, "bf16",
-                                     "tp=32,pp=8,dp=4", global_batch_seqs=1024)  # fmt: skip
+    result = training.estimate_train(
+        training.TrainRequest(reg.workload("llama3.1-70b"), target, 1e12, "bf16", global_batch_seqs=1024),
+        reg.interconnects,
+        "tp=32,pp=8,dp=4",
+    )
     assert result.inputs.ranks_per_chip == 2 and result.inputs.chips == 512
     job = training.make_job(reg.workload("llama3.1-70b"), target, reg.interconnects, "bf16", None, 1024)
     lay = layout.parse("tp=32,pp=8,dp=4", 1024)

@@ -49,7 +49,9 @@ def test_cheapest_meeting_a_deadline_is_the_fewest_systems_that_meet_it(reg: reg
     def time_with(count: int) -> float:
         target = cluster.cluster_for(chip, count * 8, system, reg.interconnects)
         try:
-            return training.estimate_train(work, target, reg.interconnects, 2e12, "bf16").time_s.expected
+            return training.estimate_train(
+                training.TrainRequest(work, target, 2e12, "bf16"), reg.interconnects
+            ).time_s.expected
         except HwprofError:  # no layout fits this count (the batch does not divide)
             return float("inf")
 
@@ -293,7 +295,9 @@ def test_a_row_costs_systems_times_price_times_hours(reg: registry.Registry) -> 
     q = pricing.quote(reg.cost_model("aws"), system.id, region="us-east-1")
     work = reg.workload("llama3.1-8b")
     target = cluster.cluster_for(reg.chip(system.chip), 16, system, reg.interconnects)
-    result = training.estimate_train(work, target, reg.interconnects, 1e11, "bf16", "tp=2,pp=2,dp=4,cp=1,mb=2,zero=3")
+    result = training.estimate_train(
+        training.TrainRequest(work, target, 1e11, "bf16"), reg.interconnects, "tp=2,pp=2,dp=4,cp=1,mb=2,zero=3"
+    )
     r = plan._row(system, 2, result, q, result.time_s.expected * 1.01, None)
     assert r.usd_per_hour == pytest.approx(2 * q.usd_per_hour)
     assert r.cost_usd is not None
@@ -335,7 +339,7 @@ def test_a_plan_agrees_with_the_estimator_count_by_count(
 
     def estimate(count: int) -> training.TrainEstimate:
         target = cluster.cluster_for(chip, count * 8, system, reg.interconnects)
-        return training.estimate_train(work, target, reg.interconnects, tokens, "bf16")
+        return training.estimate_train(training.TrainRequest(work, target, tokens, "bf16"), reg.interconnects)
 
     one = estimate(1).time_s.expected
     deadline = one / 3  # 1 and 2 miss it; 4 (scaling near-linearly) meets it
@@ -369,7 +373,7 @@ def test_why_the_fewer_are_out_and_systems_that_cannot_run(
     first = min(r.count for r in result.options if r.system == trn1.id)
     target = cluster.cluster_for(reg.chip(trn1.chip), (first - 1) * trn1.chips, trn1, reg.interconnects)
     with pytest.raises(HwprofError):  # one fewer: no layout fits
-        training.estimate_train(work, target, reg.interconnects, 1e11, "bf16")
+        training.estimate_train(training.TrainRequest(work, target, 1e11, "bf16"), reg.interconnects)
     assert result.reasons[trn1.id].startswith(f"fewer than {first} do not fit (")
     assert result.cheapest is None  # nothing priced
     # a model that fits nowhere up to the largest count

@@ -245,7 +245,7 @@ def test_an_assumed_utilisation_never_passes_the_large_matmul_share() -> None:
     work = reg.workload("llama3.1-8b")
     target = cluster.cluster_for(reg.chip("h100-sxm"), 8, None, reg.interconnects)
     band = ranges.band("train", "borrowed", ranges.Width("train", "borrowed", -2.0, 1.0, 26, 1, 2.0))
-    r = training.given_mfu(training.TrainRequest(work, target, 1e11, "bf16"), 0.4, None, band, "assumed")
+    r = training.given_mfu(training.TrainRequest(work, target, 1e11, "bf16"), 0.4, band, "assumed")
     # e^2 x 0.4 = 2.96 of peak would be the band's fast end; the large-matmul share (0.639) stops it
     assert r.mfu.high == pytest.approx(0.6393) and r.mfu.low == pytest.approx(0.4 * math.exp(-1.0))
     assert r.time_s.low == pytest.approx(r.time_s.expected * 0.4 / 0.6393)

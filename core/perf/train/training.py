@@ -1,7 +1,7 @@
 """Training estimates for one layout (given, or the fastest the search finds): a typed result with
 the step broken down, memory per chip, the interconnect tiers used, time, cost and energy.
 
-    estimate_train(shape, cluster, interconnects, tokens, "bf16", layout="tp=8,pp=16,...")
+    estimate_train(TrainRequest(shape, cluster, tokens, "bf16"), interconnects, layout="tp=8,pp=16,...")
 
 The step model is ``step.py``; its constants ``efficiency.py``. Whole-run losses (restarts,
 evaluation, stages) are a separate, stated factor (``full_run``), never folded into the step.
@@ -23,7 +23,7 @@ from ..cluster import Cluster, check_positive, cost_over, energy_over, rests_on
 from . import layout as layouts
 from . import memory as mem
 from . import search
-from .job import Constants, Job, Recipe, chip_ranks, default_batch_tokens, job_for
+from .job import TUNED, Constants, Job, Recipe, chip_ranks, default_batch_tokens, job_for
 from .step import chip_width, step
 
 
@@ -151,6 +151,8 @@ class TrainRequest:
     full_run: bool = False
     quote: Quote | None = None
     stack: str | None = None
+    seq_len: int | None = None  # None: the model's
+    global_batch_seqs: int | None = None  # None: 4M tokens, raised to fill a given layout's pipeline
 
 
 @attrs.frozen
@@ -177,44 +179,30 @@ class Evidence:
 NO_EVIDENCE = Evidence()
 
 
-def estimate_train(
-    shape: Workload,
-    cluster: Cluster,
-    interconnects: dict[str, Any],
-    tokens: float,
-    precision: str,
-    layout: str | layouts.Layout | None = None,
-    seq_len: int | None = None,
-    full_run: bool = False,
-    quote: Quote | None = None,
-    global_batch_seqs: int | None = None,
-    band: ranges.Band | None = None,
-    cross_domain: bool = False,
-    consts: Constants | None = None,
-    mfu: float | None = None,
-    published_chips: frozenset[str] = frozenset(),
-    stack: str | None = None,
-    own_stacks: frozenset[tuple[str, str]] = frozenset(),
-) -> TrainEstimate:
+def estimate_train(request: TrainRequest, interconnects: dict[str, Any], layout: str | layouts.Layout | None = None,
+                   evidence: Evidence = NO_EVIDENCE, mfu: float | None = None, recipe: Recipe = TUNED,
+                   consts: Constants | None = None) -> TrainEstimate:  # fmt: skip
     """One training run: ``layout`` as given (text or Layout), or the fastest the search finds.
 
-    ``published_chips``: the chips with a calibration run of their own (``ranges.own_chips``); the
-    range is wider on the others. ``stack``: the software stack assumed (default: the chip's); one
-    none of the chip's calibration runs used (``own_stacks``, ``ranges.own_stacks``) keeps the chip's
-    efficiency, borrowed, and takes the wider range of class ``other``. ``band`` overrides the range.
+    ``evidence``: the chips with a calibration run of their own (``ranges.own_chips``; the range is
+    wider on the others) and chip x stack pairs (``ranges.own_stacks``): a ``request.stack`` none of
+    the chip's calibration runs used keeps the chip's efficiency, borrowed, and takes the wider range
+    of class ``other``; ``evidence.band`` replaces the range. ``recipe``: how the software runs it
+    (``cross_domain``: tensor parallel may cross scale-up domains).
 
     ``mfu`` skips the layout model: time = FLOPs / (chips x peak x mfu), for a model known only by
     its parameter count or a measured utilisation.
     """
-    check_positive("--tokens", tokens)
-    request = TrainRequest(shape, cluster, tokens, precision, full_run, quote, stack)
+    shape, cluster = request.shape, request.cluster
+    check_positive("--tokens", request.tokens)
     if mfu is not None:
-        return given_mfu(request, mfu, seq_len)
+        return given_mfu(request, mfu)
     if layout is None and not (shape.layers and shape.hidden and shape.heads):
-        return given_mfu(request, eff.SHAPELESS_MFU.value, seq_len, band or ranges.band("train", "borrowed"),
+        return given_mfu(request, eff.SHAPELESS_MFU.value, evidence.band or ranges.band("train", "borrowed"),
                          f"no layout: {shape.id} is known only by its parameter count ({eff.SHAPELESS_MFU.why})")  # fmt: skip
     given = layout_of(layout, cluster) if layout is not None else None
-    job = make_job(shape, cluster, interconnects, precision, seq_len, global_batch_seqs, given, cross_domain, consts)
+    job = make_job(shape, cluster, interconnects, request.precision, request.seq_len, request.global_batch_seqs, given,
+                   recipe, consts)  # fmt: skip
     runner_up = None
     if given is None:
         found = search.search(job)
@@ -228,7 +216,7 @@ def estimate_train(
         chosen = given
         layouts.check(chosen, job)
         basis = "given"
-    return result_for(request, job, Pick(chosen, basis, runner_up), Evidence(published_chips, own_stacks, band))
+    return result_for(request, job, Pick(chosen, basis, runner_up), evidence)
 
 
 def layout_of(layout: str | layouts.Layout, cluster: Cluster) -> layouts.Layout:
@@ -240,15 +228,14 @@ def layout_of(layout: str | layouts.Layout, cluster: Cluster) -> layouts.Layout:
 
 
 def make_job(shape: Workload, cluster: Cluster, interconnects: dict[str, Any], precision: str, seq_len: int | None,
-             global_batch_seqs: int | None, layout: str | layouts.Layout | None = None, cross_domain: bool = False,
+             global_batch_seqs: int | None, layout: str | layouts.Layout | None = None, recipe: Recipe = TUNED,
              consts: Constants | None = None) -> Job:  # fmt: skip
     """The Job of a run; without a global batch, 4M tokens raised to fill a given layout's pipeline."""
     seq = seq_len or shape.seq_len
     if global_batch_seqs is None and layout is not None and seq:
         lay = layout_of(layout, cluster)
         global_batch_seqs = max(lay.dp * lay.pp * lay.mb, default_batch_tokens(cluster.chips) // seq)
-    return job_for(shape, cluster, interconnects, precision, consts or constants(), seq, global_batch_seqs,
-                   Recipe(cross_domain=cross_domain))  # fmt: skip
+    return job_for(shape, cluster, interconnects, precision, consts or constants(), seq, global_batch_seqs, recipe)
 
 
 def refusal_text(refused: dict[str, int]) -> str:
@@ -456,8 +443,7 @@ def _mid(ends: tuple[float, float], expected: float) -> tuple[float, float, floa
     return ends[0], expected, ends[1]
 
 
-def given_mfu(request: TrainRequest, mfu: float, seq_len: int | None, band: ranges.Band | None = None,
-              why: str = "") -> TrainEstimate:  # fmt: skip
+def given_mfu(request: TrainRequest, mfu: float, band: ranges.Band | None = None, why: str = "") -> TrainEstimate:
     """The plain estimate when the utilisation is given (no range) or assumed (``band``, ``why``)."""
     shape, cluster, tokens, precision = request.shape, request.cluster, request.tokens, request.precision
     if not 0 < mfu <= 1:
@@ -467,7 +453,7 @@ def given_mfu(request: TrainRequest, mfu: float, seq_len: int | None, band: rang
         raise HwprofError(
             f"{cluster.chip.id} has no dense {precision} peak; it has {', '.join(cluster.chip.peak_dense_tflops)}"
         )
-    seq = seq_len or shape.seq_len
+    seq = request.seq_len or shape.seq_len
     dense, attention = shape.train_flops_per_token(seq)
     flops = (dense + attention) * tokens
     factor = eff.FULL_RUN_FACTOR.value if request.full_run else None

@@ -380,8 +380,8 @@ def _time(reg: registry.Registry, model: str, system: str, count: int, precision
     s = reg.system(system)
     target = cluster.cluster_for(reg.chip(s.chip), count * s.chips, s, reg.interconnects)
     work = reg.workload(model)
-    return training.estimate_train(work, target, reg.interconnects, 1e12, precision, layout,
-                                   global_batch_seqs=batch).time_s.expected  # fmt: skip
+    request = training.TrainRequest(work, target, 1e12, precision, global_batch_seqs=batch)
+    return training.estimate_train(request, reg.interconnects, layout).time_s.expected
 
 
 def test_trainium1_fp8_is_no_slower_than_bf16(reg: registry.Registry) -> None:
@@ -407,8 +407,8 @@ def test_trainium3_mxfp8_gain_rests_on_a_stated_fraction_with_a_wider_range(reg:
     target = cluster.cluster_for(reg.chip("trainium3"), 64, s, reg.interconnects)
     work = reg.workload("llama3.1-70b")
     lay = "tp=16,pp=4,dp=4"  # in ranks: 4 per chip
-    bf16 = training.estimate_train(work, target, reg.interconnects, 1e12, "bf16", lay)
-    mx = training.estimate_train(work, target, reg.interconnects, 1e12, "mxfp8", lay)
+    bf16 = training.estimate_train(training.TrainRequest(work, target, 1e12, "bf16"), reg.interconnects, lay)
+    mx = training.estimate_train(training.TrainRequest(work, target, 1e12, "mxfp8"), reg.interconnects, lay)
     gain = bf16.time_s.expected / mx.time_s.expected
     # 2,517 / 671 = 3.75x the peak, but the 8-bit share fitted where the peak ratio is 2 (0.73 against
     # 0.99 for 16 bits) and attention stays at 16 bits: well under 3.75x
@@ -443,8 +443,8 @@ def test_estimate_reports_the_runner_up_and_the_tiers(reg: registry.Registry) ->
     s = reg.system("p5.48xlarge")
     target = cluster.cluster_for(reg.chip("h100-sxm"), 64, s, reg.interconnects)
     own = ranges.own_chips(reg.validation_cases.values(), "train")
-    result = training.estimate_train(reg.workload("llama3.1-70b"), target, reg.interconnects,
-                                     1e12, "bf16", published_chips=own)  # fmt: skip
+    result = training.estimate_train(training.TrainRequest(reg.workload("llama3.1-70b"), target, 1e12, "bf16"), reg.interconnects,
+                                     evidence=training.Evidence(own))  # fmt: skip
     assert result.runner_up is not None and result.runner_up.step_s >= result.step.total_s  # type: ignore[union-attr]
     assert [t.split(":")[0] for t in result.tiers] == ["nvlink4", "efa-v2-p5"]
     assert result.memory is not None and result.memory.fits

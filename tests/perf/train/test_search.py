@@ -421,4 +421,5 @@ def test_a_billion_systems_is_answered_not_searched_for_a_minute(reg: object) ->
     assert found.layouts == () and found.evaluated > 0
     assert list(found.refused)[-1] == "batch"  # the last rule standing: dp x mb above 2,048 sequences
     with pytest.raises(HwprofError, match="no layout"):
-        training.estimate_train(reg.workload("llama3.1-8b"), target, reg.interconnects, 1e12, "bf16")  # type: ignore[attr-defined]
+        request = training.TrainRequest(reg.workload("llama3.1-8b"), target, 1e12, "bf16")  # type: ignore[attr-defined]
+        training.estimate_train(request, reg.interconnects)

@@ -65,7 +65,7 @@ def test_a_given_layout_estimate_by_hand(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     tgt = target(reg)
     q = quote(reg)
-    est = training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16", LAYOUT, quote=q)
+    est = training.estimate_train(training.TrainRequest(work, tgt, TOKENS, "bf16", quote=q), reg.interconnects, LAYOUT)
     lay = layout.parse(LAYOUT, 8)
     seq = work.seq_len
     # the batch: 4M tokens (8 chips) in sequences, at least dp x pp x mb
@@ -145,8 +145,12 @@ def test_a_given_layout_estimate_by_hand(reg: registry.Registry) -> None:
 
 def test_the_whole_run_factor_divides_the_time(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
-    steady = training.estimate_train(work, target(reg), reg.interconnects, TOKENS, "bf16", LAYOUT)
-    whole = training.estimate_train(work, target(reg), reg.interconnects, TOKENS, "bf16", LAYOUT, full_run=True)
+    steady = training.estimate_train(
+        training.TrainRequest(work, target(reg), TOKENS, "bf16"), reg.interconnects, LAYOUT
+    )
+    whole = training.estimate_train(
+        training.TrainRequest(work, target(reg), TOKENS, "bf16", full_run=True), reg.interconnects, LAYOUT
+    )
     factor = eff.FULL_RUN_FACTOR.value
     assert whole.full_run_factor == factor
     assert whole.time_s.expected == pytest.approx(steady.time_s.expected / factor, rel=1e-12)
@@ -162,7 +166,12 @@ def band(log_low: float, log_high: float) -> ranges.Band:
 
 def test_a_given_band_replaces_the_shipped_range(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
-    est = training.estimate_train(work, target(reg), reg.interconnects, TOKENS, "bf16", LAYOUT, band=band(-0.2, 0.5))
+    est = training.estimate_train(
+        training.TrainRequest(work, target(reg), TOKENS, "bf16"),
+        reg.interconnects,
+        LAYOUT,
+        evidence=training.Evidence(band=band(-0.2, 0.5)),
+    )
     assert est.range_basis == "a stated band" and est.range == band(-0.2, 0.5)
     assert est.time_s.high == pytest.approx(est.time_s.expected * math.exp(0.5))
     assert est.time_s.low == pytest.approx(est.time_s.expected * math.exp(-0.2))  # far from the matmul bound
@@ -175,7 +184,9 @@ def test_a_layout_that_does_not_fit_is_refused_and_result_for_flags_it(reg: regi
     work = reg.workload("llama3.1-70b")
     tgt = target(reg)
     with pytest.raises(layout.LayoutError, match=r"\(memory\)"):
-        training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16", "tp=1,pp=1,dp=8,zero=0")
+        training.estimate_train(
+            training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects, "tp=1,pp=1,dp=8,zero=0"
+        )
     job = training.make_job(work, tgt, reg.interconnects, "bf16", None, None, "tp=1,pp=1,dp=8,zero=0")
     lay = layout.parse("tp=1,pp=1,dp=8,zero=0", 8)
     est = training.result_for(training.TrainRequest(work, tgt, TOKENS, "bf16"), job, training.Pick(lay, "given"))
@@ -187,7 +198,7 @@ def test_a_layout_that_does_not_fit_is_refused_and_result_for_flags_it(reg: regi
 def test_the_search_picks_the_fastest_and_names_the_runner_up(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     tgt = target(reg)
-    est = training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16")
+    est = training.estimate_train(training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects)
     job = training.make_job(work, tgt, reg.interconnects, "bf16", None, None)
     found = search.search(job)
     assert est.layout == str(found.layouts[0])
@@ -201,7 +212,7 @@ def test_the_search_picks_the_fastest_and_names_the_runner_up(reg: registry.Regi
 def test_no_layout_fits_names_the_last_rule(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-405b")
     with pytest.raises(HwprofError) as caught:
-        training.estimate_train(work, target(reg), reg.interconnects, TOKENS, "bf16")
+        training.estimate_train(training.TrainRequest(work, target(reg), TOKENS, "bf16"), reg.interconnects)
     facts(str(caught.value), "no layout", "llama3.1-405b", "p5.48xlarge", "weights, gradients")
 
 
@@ -227,7 +238,7 @@ def test_the_global_batch_fills_a_given_pipeline(reg: registry.Registry) -> None
     assert given.batch_seqs == 96
     short = training.make_job(work, tgt, reg.interconnects, "bf16", 1024, None, layout.Layout(tp=8, dp=64))
     assert short.seq_len == 1024 and short.batch_seqs == default_batch_tokens(512) // 1024
-    cross = training.make_job(work, tgt, reg.interconnects, "bf16", None, None, None, True)
+    cross = training.make_job(work, tgt, reg.interconnects, "bf16", None, None, None, job.Recipe(cross_domain=True))
     assert cross.cross_domain is True and plain.cross_domain is False
     mine = attrs.evolve(training.constants(), overlap_slowdown=0.123)
     assert training.make_job(work, tgt, reg.interconnects, "bf16", None, None, consts=mine).constants == mine
@@ -284,7 +295,7 @@ def test_a_bare_chip_says_which_link_joins_it(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     chip = reg.chip("h100-sxm")
     bare = cluster.cluster_for(chip, 8, None, reg.interconnects)
-    est = training.estimate_train(work, bare, reg.interconnects, TOKENS, "bf16", LAYOUT)
+    est = training.estimate_train(training.TrainRequest(work, bare, TOKENS, "bf16"), reg.interconnects, LAYOUT)
     link = bare.tiers[0].link.name
     facts(est.notes[0], "bare chips", "h100-sxm", "native scale-up link", link)
     assert est.cost is None
@@ -294,7 +305,7 @@ def test_tokens_must_be_positive(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     for bad in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(HwprofError) as caught:
-            training.estimate_train(work, target(reg), reg.interconnects, bad, "bf16", LAYOUT)
+            training.estimate_train(training.TrainRequest(work, target(reg), bad, "bf16"), reg.interconnects, LAYOUT)
         assert caught.value.subject == "tokens"
 
 
@@ -302,8 +313,13 @@ def test_tensor_parallel_stays_in_a_domain_unless_asked(reg: registry.Registry) 
     work = reg.workload("llama3.1-8b")
     two = target(reg, count=2)  # 16 chips, 8 to a domain
     with pytest.raises(layout.LayoutError, match=r"\(domain\)"):
-        training.estimate_train(work, two, reg.interconnects, TOKENS, "bf16", "tp=16,pp=1,dp=1")
-    across = training.estimate_train(work, two, reg.interconnects, TOKENS, "bf16", "tp=16,pp=1,dp=1", cross_domain=True)
+        training.estimate_train(training.TrainRequest(work, two, TOKENS, "bf16"), reg.interconnects, "tp=16,pp=1,dp=1")
+    across = training.estimate_train(
+        training.TrainRequest(work, two, TOKENS, "bf16"),
+        reg.interconnects,
+        "tp=16,pp=1,dp=1",
+        recipe=job.Recipe(cross_domain=True),
+    )
     assert across.layout.startswith("tp=16") and across.inputs.ranks_per_chip == 1
 
 
@@ -311,7 +327,7 @@ def test_a_given_utilisation_by_hand(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     tgt = target(reg)
     q = quote(reg)
-    est = training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16", mfu=0.4, quote=q)
+    est = training.estimate_train(training.TrainRequest(work, tgt, TOKENS, "bf16", quote=q), reg.interconnects, mfu=0.4)
     dense, attention = flops_by_hand(work, work.seq_len, TOKENS)
     peak = tgt.chip.peak_dense_tflops["bf16"].value * 1e12
     seconds = (dense + attention) / (8 * peak * 0.4)
@@ -331,22 +347,28 @@ def test_a_given_utilisation_by_hand(reg: registry.Registry) -> None:
     assert est.time_days.expected == pytest.approx(seconds / 86400)
     assert "the given 0.4" in est.precision_basis and est.notes == (
         "utilisation given: no layout, memory or communication model",)  # fmt: skip
-    whole = training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16", mfu=0.4, full_run=True)
+    whole = training.estimate_train(
+        training.TrainRequest(work, tgt, TOKENS, "bf16", full_run=True), reg.interconnects, mfu=0.4
+    )
     assert whole.time_s.expected == pytest.approx(seconds / eff.FULL_RUN_FACTOR.value)
-    at_1k = training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16", mfu=0.4, seq_len=1024)
+    at_1k = training.estimate_train(
+        training.TrainRequest(work, tgt, TOKENS, "bf16", seq_len=1024), reg.interconnects, mfu=0.4
+    )
     assert at_1k.flops == pytest.approx(sum(flops_by_hand(work, 1024, TOKENS)))
     for bad in (0.0, 1.01, -0.2):
         with pytest.raises(HwprofError, match="between 0 and 1"):
-            training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16", mfu=bad)
-    training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16", mfu=1.0)  # 1 is allowed
+            training.estimate_train(training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects, mfu=bad)
+    training.estimate_train(
+        training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects, mfu=1.0
+    )  # 1 is allowed
     with pytest.raises(HwprofError, match="has no dense int3 peak"):
-        training.estimate_train(work, tgt, reg.interconnects, TOKENS, "int3", mfu=0.4)
+        training.estimate_train(training.TrainRequest(work, tgt, TOKENS, "int3"), reg.interconnects, mfu=0.4)
 
 
 def test_a_model_known_only_by_its_parameters_gets_the_assumed_utilisation(reg: registry.Registry) -> None:
     work = attrs.evolve(reg.workload("llama3.1-8b"), layers=None, hidden=None, heads=None)
     tgt = target(reg)
-    est = training.estimate_train(work, tgt, reg.interconnects, TOKENS, "bf16")
+    est = training.estimate_train(training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects)
     b = ranges.band("train", "borrowed")
     assumed = eff.SHAPELESS_MFU.value
     assert est.mfu.expected == assumed and est.range == b
@@ -402,7 +424,9 @@ def test_link_lines_count_chips_and_state_each_chips_bandwidth(reg: registry.Reg
     system = reg.system("trn2.48xlarge")
     chip = reg.chip(system.chip)
     target = cluster.cluster_for(chip, 1024, system, reg.interconnects)
-    result = training.estimate_train(reg.workload("llama3.1-70b"), target, reg.interconnects, 1e12, "bf16")
+    result = training.estimate_train(
+        training.TrainRequest(reg.workload("llama3.1-70b"), target, 1e12, "bf16"), reg.interconnects
+    )
     r = job.chip_ranks(chip)
     assert r > 1
     efa = reg.interconnect("efa-v3-trn2")
