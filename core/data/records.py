@@ -191,6 +191,24 @@ class ServingStack(Record):
         default=(),
         metadata=doc("batch sizes the stack compiles; a decode step is padded up to the next one (empty: none)"),
     )
+    moe_block_tokens: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "a mixture-of-experts prompt's expert matmuls run in blocks of this many tokens, one expert each: "
+            "ceil(tokens x k / block) + experts - 1 blocks are provisioned and computed whatever the routing, "
+            "and a prompt chunk of fewer than one block of token-expert pairs runs every expert on every token; "
+            "omit: each expert computes the tokens it receives",
+            "tokens",
+        ),
+    )
+    moe_all_experts: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "a mixture-of-experts decode step reads every expert's weights and runs every expert on every token "
+            "once batch x k reaches this share of the experts (below it, only the experts the batch picks); "
+            "omit: only the experts the batch picks, at any batch"
+        ),
+    )
     runtime: str = attrs.field(
         default="",
         metadata=doc(

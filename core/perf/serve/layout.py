@@ -201,6 +201,8 @@ class StackServing:
     prompt_buckets: tuple[int, ...] = ()
     batch_buckets: tuple[int, ...] = ()
     collective_latency_us: float | None = None  # the stack's own latency per collective step (else the pooled one)
+    moe_block_tokens: float = 0.0  # a MoE prompt's expert matmuls in blocks of this many tokens (0: none)
+    moe_all_experts: float = 0.0  # decode runs all experts once batch x k / E reaches this (0: never)
     floors_from: str = ""  # "<stack> on <chip>" whose runs the floors come from, where not this chip x stack's own
     borrowed: bool = False  # the floors come from another chip or stack (not an evidence_from chip's same stack)
 
@@ -240,6 +242,8 @@ def stack_of(chip: records.Chip, name: str | None = None, k: Constants = SHIPPED
                         collective_latency_us=floor("collective_latency_us") or None,
                         chunked_prefill=plan.chunked_prefill, prompt_buckets=tuple(sorted(plan.prompt_buckets)),
                         batch_buckets=tuple(sorted(plan.batch_buckets)),
+                        moe_block_tokens=plan.moe_block_tokens.value if plan.moe_block_tokens else 0.0,
+                        moe_all_experts=plan.moe_all_experts.value if plan.moe_all_experts else 0.0,
                         floors_from="" if own else f"{src_name} on {src_chip.id}", borrowed=borrowed)  # fmt: skip
 
 
@@ -388,6 +392,9 @@ class Replica:
     expert_width: Any = 0.0  # one expert's MLP columns on a chip (its width / etp)
     dense_width_share: Any = 1.0  # the dense matmuls' size factor the achieved rates carry
     half_width: Any = 185.0  # the size curve's half width
+    experts: Any = 0.0  # routed experts E (0: dense)
+    moe_block_tokens: Any = 0.0  # the stack's blockwise expert matmul block (0: none), ``StackServing``
+    moe_all_experts: Any = 0.0  # the stack's all-experts decode threshold on batch x k / E (0: never)
 
     def max_batch(self, context_tokens: Any, xp: Any = SCALAR) -> Any:
         """Sequences of ``context_tokens`` whose KV cache fits beside the weights (0 if none)."""
@@ -418,12 +425,20 @@ class Step:
     attention_s: Any = 0.0
     floor_s: Any = 0.0  # the stack's fixed time per forward step
     batch_buckets: tuple[int, ...] = ()
+    all_experts_at: Any = float("inf")  # batch from which every expert runs on every token (the stack's switch)
+    expert_extra_s: Any = 0.0  # per token: the unpicked experts' FLOPs, run when every expert runs
 
 
 def step_of(r: Replica, context: Any, flops_per_token: Any, attention_flops: Any = 0.0) -> Step:
     """``flops_per_token``: the weight matmuls' (2 x active parameters); ``attention_flops``: one
-    token's attention over its ``context`` (``decode_attention_flops``)."""
-    return Step(pp=r.pp, weights_s=r.pp * r.weights_bytes_per_chip / r.hbm_bytes_per_s, expert_share=r.expert_share,
+    token's attention over its ``context`` (``decode_attention_flops``). A stack that runs every
+    expert on every token from a batch on (``moe_all_experts``: batch x k / E at least that) reads
+    all expert weights and adds the unpicked experts' FLOPs, E / k - 1 times the picked ones'."""
+    switch, extra = float("inf"), 0.0
+    if r.moe_all_experts and r.expert_pick:
+        switch = r.moe_all_experts / r.expert_pick
+        extra = r.pp * r.expert_flops_per_token * (1 / r.expert_pick - 1) / (r.chips * r.decode_flops_per_s)
+    return Step(all_experts_at=switch, expert_extra_s=extra, pp=r.pp, weights_s=r.pp * r.weights_bytes_per_chip / r.hbm_bytes_per_s, expert_share=r.expert_share,
                 expert_miss=1 - r.expert_pick, kv_s=r.pp * context * r.kv_bytes_per_token_per_chip / r.hbm_bytes_per_s,
                 compute_s=r.pp * flops_per_token / (r.chips * r.decode_flops_per_s), comm_fixed_s=r.comm_fixed_s,
                 comm_s=r.comm_per_token_s,
@@ -441,6 +456,10 @@ def decode_parts(s: Step, batch: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
     else:
         weights = s.weights_s * (1 - s.expert_share * s.expert_miss**b)
     matmul, kv, attention = s.compute_s * b, s.kv_s * b, s.attention_s * b
+    if s.all_experts_at != float("inf"):  # every expert on every token: all weights read, all experts' FLOPs
+        every = b >= s.all_experts_at
+        weights = xp.where(every, s.weights_s, weights)
+        matmul = matmul + xp.where(every, s.expert_extra_s * b, 0.0)
     memory = xp.where(weights >= matmul, weights, 0.0) + xp.where(kv >= attention, kv, 0.0)
     compute = xp.where(weights >= matmul, 0.0, matmul) + xp.where(kv >= attention, 0.0, attention)
     return memory, compute, s.comm_fixed_s + s.comm_s * b
@@ -478,8 +497,10 @@ def prompt_time(
     matmuls = prompt_flops - attention_flops
     # Routed experts: a chunk's tokens x k / E rows reach one expert; its narrow side (those rows or
     # its width per chip) sets its rate on the size curve, in place of the dense matmuls' (``expert_gemm_share``).
+    chunk = tokens / chunks * (pack if batched else 1)
+    provisioned, rows = expert_blocks(r, chunk, xp)
     experts = tokens * r.expert_flops_per_token
-    slower = r.dense_width_share / expert_gemm_share(r, tokens / chunks * (pack if batched else 1), xp)
+    slower = provisioned * r.dense_width_share / expert_gemm_share(r, chunk, xp, rows)
     compute = (matmuls - experts + experts * slower) / (chips * rate) + attention_flops / (side * rate)
     if batched:  # under load the weights are read once per step for the decodes and prompts together
         return compute, r.comm_per_token_s * tokens + (0.0 if r.chunked_prefill else chunks * r.floor_s)
@@ -488,12 +509,28 @@ def prompt_time(
     return xp.maximum(compute, reads), fixed + r.comm_per_token_s * tokens
 
 
-def expert_gemm_share(r: Replica, chunk_tokens: Any, xp: Any = SCALAR) -> Any:
+def expert_blocks(r: Replica, chunk_tokens: Any, xp: Any = SCALAR) -> tuple[Any, Any]:
+    """(expert FLOPs run / expert FLOPs the routing needs, rows of one expert matmul, or None) of a
+    prompt chunk on a stack with blockwise expert matmuls (``moe_block_tokens`` B): ``ceil(t k / B)
+    + E - 1`` blocks of B rows are computed whatever the routing (the dropless worst case), so
+    ``(ceil(t k / B) + E - 1) B / (t k)`` of the needed FLOPs, in matmuls of B rows; under one block of
+    token-expert pairs (``t k < B``) every expert runs on every token: E / k of them, in matmuls of t
+    rows. (1, None) elsewhere: each expert computes its own tokens."""
+    if not (r.moe_block_tokens and r.experts):
+        return 1.0, None
+    block, pick = r.moe_block_tokens, r.expert_pick
+    pairs = xp.maximum(chunk_tokens * pick * r.experts, 1e-9)
+    few = pairs < block
+    blocks = (xp.ceil(pairs / block) + r.experts - 1) * block / pairs
+    return xp.where(few, 1 / pick, blocks), xp.where(few, chunk_tokens, float(block))
+
+
+def expert_gemm_share(r: Replica, chunk_tokens: Any, xp: Any = SCALAR, rows: Any = None) -> Any:
     """Share of a large matmul's rate one routed expert's matmul reaches in a chunk of ``chunk_tokens``:
     ``n / (n + half width)`` with n the narrower of its rows (tokens x k / E: each expert sees its
     share of the chunk's tokens, gathered from every rank) and its width per chip (training's
     ``step.expert_size_factor``, the same curve). 1 for a dense model."""
-    rows = chunk_tokens * r.expert_pick
+    rows = chunk_tokens * r.expert_pick if rows is None else rows
     n = xp.maximum(xp.minimum(rows, r.expert_width), 1e-9)
     return xp.where(r.expert_flops_per_token > 0, n / (n + r.half_width), r.dense_width_share)
 
@@ -568,7 +605,8 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         request_s=(stack.request_floor_us * layers + stack.request_host_us) * 1e-6,
         chunked_prefill=stack.chunked_prefill, prompt_buckets=stack.prompt_buckets, batch_buckets=stack.batch_buckets,
         expert_flops_per_token=expert_flops, expert_width=expert_width, dense_width_share=narrow,
-        half_width=own_half or k.matmul_half_width,
+        half_width=own_half or k.matmul_half_width, experts=float(shape.experts or 0) if share else 0.0,
+        moe_block_tokens=stack.moe_block_tokens, moe_all_experts=stack.moe_all_experts,
     )  # fmt: skip
 
 

@@ -67,7 +67,8 @@ class ServeOptions:
         return attrs.evolve(s, weights_s=s.weights_s * per_token, expert_miss=s.expert_miss**q,
                             kv_s=s.kv_s * per_token, compute_s=s.compute_s * q * per_token,
                             comm_fixed_s=s.comm_fixed_s * per_token, comm_s=s.comm_s * q * per_token,
-                            attention_s=s.attention_s * q * per_token, floor_s=s.floor_s * per_token)  # fmt: skip
+                            attention_s=s.attention_s * q * per_token, floor_s=s.floor_s * per_token,
+                            expert_extra_s=s.expert_extra_s * q * per_token)  # fmt: skip
 
     def new_tokens(self, input_tokens: Any) -> Any:
         """Tokens of a prompt that are prefilled (all of them without a prefix cache)."""

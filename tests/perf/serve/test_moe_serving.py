@@ -3,6 +3,7 @@ own shape, the collectives each layout runs, and the search's expert-parallel pi
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from hwprof.data import registry
@@ -89,3 +90,50 @@ def test_moe_models_on_eight_h200_pick_expert_parallel(
     )
     best = plan.systems[0].best
     assert best is not None and ",ep=" in best.layout, plan.systems[0].reason
+
+
+NXD = sl.StackServing(name="nxd", moe_block_tokens=512.0, moe_all_experts=1.0)  # the Trainium2 profiles' NxD values
+
+
+def test_a_blockwise_stack_computes_every_provisioned_block_of_a_prompt(reg: registry.Registry) -> None:
+    """Qwen3-30B-A3B (top-8 of 128) on a stack with 512-token expert blocks: a 2,048-token chunk has
+    2,048 x 8 = 16,384 token-expert pairs; ceil(16,384 / 512) + 127 = 159 blocks of 512 rows are
+    computed, 159 x 512 / 16,384 = 4.97 times the routed FLOPs, in matmuls of 512 rows. A 32-token
+    chunk (256 pairs, under one block) runs all 128 experts on every token: 16 times, 32 rows."""
+    qwen = reg.workload("qwen3-30b-a3b")
+    tgt = on(reg, "trn2.48xlarge", 1)
+    r = sl.replica(qwen, tgt, sl.ServeLayout(tp=1), stack=NXD)
+    assert sl.expert_blocks(r, 2048.0) == (pytest.approx(159 * 512 / 16_384), 512.0)
+    assert sl.expert_blocks(r, 32.0) == (pytest.approx(16.0), 32.0)
+    bare = sl.replica(qwen, tgt, sl.ServeLayout(tp=1), stack=sl.NO_STACK)
+    assert sl.expert_blocks(bare, 2048.0) == (1.0, None)  # each expert computes its own tokens
+    flops = 2048 * qwen.forward_flops_per_token(1024)
+    extra = sl.prompt_time(r, 2048, flops, 1)[0] - sl.prompt_time(bare, 2048, flops, 1)[0]
+    # the routed FLOPs 2,048 x 2 x 8/128 x 29.013B = 7.43 TFLOP, at the rates of 512-row and 128-row matmuls:
+    # 512 / (512 + 64) and 128 / (128 + 64) of the wide rate
+    routed = 2048 * 2 * 8 / 128 * (30.5e9 - 3.3e9) / (1 - 8 / 128)
+    rate = bare.prefill_flops_per_s / bare.dense_width_share
+    width = 768  # one expert's columns on the chip (the model counts them per chip, against the per-rank half width 64)
+    at = [min(rows, width) / (min(rows, width) + bare.half_width) for rows in (512, 2048 * 8 / 128)]
+    assert extra == pytest.approx(routed * (159 * 512 / 16_384 / at[0] - 1 / at[1]) / rate, rel=1e-6)
+
+
+def test_a_stack_switches_to_all_experts_at_batch_times_k_of_the_experts(reg: registry.Registry) -> None:
+    """Decode on the NxD stack: below 128 / 8 = 16 sequences only the picked experts are read (as
+    without the switch); from 16 on every expert's weights (29.013B x 2 bytes) and every expert's FLOPs
+    (2 x 29.013B per token, 15 / 16 of them unpicked) are spent."""
+    qwen = reg.workload("qwen3-30b-a3b")
+    tgt = on(reg, "trn2.48xlarge", 1)
+    r = sl.replica(qwen, tgt, sl.ServeLayout(tp=1), stack=NXD)
+    bare = sl.replica(qwen, tgt, sl.ServeLayout(tp=1), stack=sl.NO_STACK)
+    s, plain = sl.step_of(r, 1000, 2 * qwen.active), sl.step_of(bare, 1000, 2 * qwen.active)
+    assert s.all_experts_at == pytest.approx(16.0)
+    assert sl.decode_parts(s, 15.0) == pytest.approx(sl.decode_parts(plain, 15.0))
+    memory, compute, _ = sl.decode_parts(s, 16.0)
+    assert memory == pytest.approx((qwen.params * 2 + 16_000 * r.kv_bytes_per_token_per_chip) / r.hbm_bytes_per_s)
+    unpicked = 2 * (30.5e9 - 3.3e9) / (1 - 8 / 128) * 15 / 16
+    assert s.expert_extra_s == pytest.approx(unpicked / r.decode_flops_per_s)
+    assert compute == 0.0  # 58 GB of reads bind, not the 0.98 TFLOP
+    free = attrs.evolve(s, weights_s=0.0)  # with the reads free the matmuls bind: all experts' FLOPs
+    assert sl.decode_parts(free, 16.0)[1] == pytest.approx(16 * (s.compute_s + s.expert_extra_s))
+    assert sl.decode_parts(attrs.evolve(plain, weights_s=0.0), 16.0)[1] == pytest.approx(16 * plain.compute_s)
