@@ -137,6 +137,4 @@ def test_a_number_too_big_for_a_float_is_refused_not_crashed_on(run_cli: Any, tm
     path.write_text(_bandwidth(str(10**400)))  # no float holds it: the range check must not multiply it
     result = run_cli("profiles", "check", path)
     assert result.code == 1 and "Traceback" not in result.err
-    assert (
-        "memory_bandwidth_tbps.value: must be a finite number from 1e-09 to 1e18, got a 401-digit number" in result.out
-    )
+    facts(result.out, "memory_bandwidth_tbps.value", "1e-09 to 1e18", "a 401-digit number")
