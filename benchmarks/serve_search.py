@@ -45,17 +45,15 @@ def main() -> None:
     systems = [reg.system(s) for s in ("trn2.48xlarge", "p5.48xlarge", "p5en.48xlarge")]
     best = float("inf")
     total = 0
+    request = serve_search.ServeRequest(work, rate=10.0, input_tokens=2000, output_tokens=500, ttft_target_s=1.0,
+                                        tpot_target_s=0.05, max_count=args.max_count)  # fmt: skip
+    candidates = [serve_search.candidate(request, s, reg.chip(s.chip), None, reg.interconnects) for s in systems]
     for _ in range(args.repeat):
         start = time.perf_counter()
         total = 0
-        for system in systems:
-            chip = reg.chip(system.chip)
-            target = cluster.cluster_for(chip, args.max_count * system.chips, system, reg.interconnects)
-            tiers = serve_layout.tiers(target)
-            weights = serve_layout.weight_precisions(chip)
-            grid = serve_search._grid(np, np.arange(1, args.max_count + 1), system.chips, weights)
-            ev = serve_search.evaluate(work, chip, tiers, system.chips, serve_search.comm.reach(tiers), grid, weights,
-                                       10.0, 2000, 500)  # fmt: skip
+        for c in candidates:
+            grid = serve_search._grid(np, np.arange(1, args.max_count + 1), c.system.chips, c.weights)
+            ev = serve_search.evaluate(request, c, grid)
             total += grid["tp"].size
             assert ev["ttft_p90"].shape == grid["tp"].shape
         best = min(best, time.perf_counter() - start)

@@ -475,6 +475,24 @@ def _cheapest_reason(np: Any, ev: dict[str, Any], cost: Any, ttft: float, tpot: 
     return "no price"
 
 
+def candidate(request: ServeRequest, system: records.System, chip: records.Chip, quote: Quote | None,
+              interconnects: dict[str, records.Interconnect], k: sl.Constants = sl.SHIPPED,
+              published_chips: frozenset[str] = frozenset(),
+              stacks: dict[str, tuple[sl.StackServing, str]] | None = None) -> Candidate:  # fmt: skip
+    """``system`` as the plan searches it: ``request.max_count`` of it, its serving stack (the chip's
+    default unless ``stacks`` names one) and evidence class, the weight precisions its chip runs (none:
+    the system cannot serve the request's precisions) and its range's slow end when robust."""
+    stack, cls = (stacks or {}).get(chip.id) or (sl.stack_of(chip, None, k), "")
+    cls = cls or serving.stack_evidence(ranges.evidence("serve", chip, published_chips), stack)
+    target = clusters.cluster_for(chip, request.max_count * system.chips, system, interconnects)
+    sl.check(request.shape, attrs.evolve(target, chips=1), sl.ServeLayout(), request.input_tokens,
+             request.output_tokens)  # fmt: skip
+    tiers = sl.tiers(target, k, stack)
+    factor = _slow_factor(target, published_chips, cls) if request.robust else 1.0
+    return Candidate(system, chip, quote, target, tiers, comm.reach(tiers), stack,
+                     sl.weight_precisions(chip, request.precisions), cls, factor, k, published_chips, interconnects)  # fmt: skip
+
+
 def plan_serve(request: ServeRequest, options: list[tuple[records.System, records.Chip, Quote | None]],
                interconnects: dict[str, records.Interconnect], k: sl.Constants = sl.SHIPPED,
                published_chips: frozenset[str] = frozenset(),
@@ -491,24 +509,15 @@ def plan_serve(request: ServeRequest, options: list[tuple[records.System, record
 
     request.check()
     shape, i, o = request.shape, request.input_tokens, request.output_tokens
-    probe = sl.ServeLayout()
     results: list[SystemResult] = []
     frontier: list[FrontierPoint] = []
     for system, chip, quote in options:
-        stack, cls = (stacks or {}).get(chip.id) or (sl.stack_of(chip, None, k), "")
-        cls = cls or serving.stack_evidence(ranges.evidence("serve", chip, published_chips), stack)
-        target = clusters.cluster_for(chip, request.max_count * system.chips, system, interconnects)
-        sl.check(shape, attrs.evolve(target, chips=1), probe, i, o)  # context
-        weights = sl.weight_precisions(chip, request.precisions)
-        if not weights:
+        c = candidate(request, system, chip, quote, interconnects, k, published_chips, stacks)
+        if not c.weights:
             results.append(SystemResult(system.id, None, f"{chip.id} runs none of {', '.join(request.precisions)}", 0,
-                                        stack=stack.name, evidence=cls))  # fmt: skip
+                                        stack=c.stack.name, evidence=c.evidence))  # fmt: skip
             continue
-        tiers = sl.tiers(target, k, stack)
-        factor = _slow_factor(target, published_chips, cls) if request.robust else 1.0
-        c = Candidate(system, chip, quote, target, tiers, comm.reach(tiers), stack, weights, cls, factor, k,
-                      published_chips, interconnects)  # fmt: skip
-        results.append(attrs.evolve(_search_system(np, request, c), stack=stack.name, evidence=cls))
+        results.append(attrs.evolve(_search_system(np, request, c), stack=c.stack.name, evidence=c.evidence))
         frontier.extend(_frontier(np, request, c))
     priced = [(r.best.usd_per_hour, r.system) for r in results if r.best and r.best.usd_per_hour is not None]
     cheapest = min(priced)[1] if priced else None
