@@ -377,7 +377,7 @@ def _point(shape: records.Workload, rp: sl.Replica, rd: sl.Replica, prefill: Poo
         raise HwprofError(f"{rate:g} requests/s is more than {y} decode worker{'s' if y > 1 else ''} of "
                           f"{_short(decode.layout)} can serve: a worker's KV cache holds {int(max_batch)} "
                           "sequences, fewer than the rate keeps in flight; add decode workers")  # fmt: skip
-    hand = handoff_s(i, rp.kv_bytes_per_token_per_chip, rd.kv_bytes_per_token_per_chip, link)
+    hand = handoff_s(i, rp.kv_per_token(i), rd.kv_per_token(i), link)
     return Point(pre, dec, hand)
 
 
@@ -456,7 +456,7 @@ def estimate_disaggregated(
     return DisaggEstimate(
         kind="serve-disaggregated", model=shape.id, model_source=shape.citation, input_tokens=i, output_tokens=o,
         traffic=traffic.kind, prefill=figures[0], decode=figures[1], handoff_s=point.handoff_s,
-        handoff_link=link.name, handoff_bytes=i * (shape.kv_elements_per_token() or 0.0)
+        handoff_link=link.name, handoff_bytes=i * (shape.kv_elements_per_token(i) or 0.0)
         * records.BYTES_PER_ELEMENT[decode.layout.kv_cache], queue_wait_s=float(point.pre.wait_mean_s),
         ttft_s=_span(ttft(fast), ttft(point) or 0.0, ttft(slow), band),
         ttft_p50_s=float(point.pre.ttft_p50_s + point.handoff_s), ttft_p90_s=float(point.pre.ttft_p90_s + point.handoff_s),

@@ -360,7 +360,7 @@ def scaled(r: Replica, factor: float) -> Replica:
 def handoff_s(tokens: Any, r: Replica, tiers: tuple[comm.Tier, ...]) -> Any:
     """Moving one prompt's KV cache from a prefill replica to a decode replica: each chip sends its
     share over the outermost link (the two may sit in different systems)."""
-    return tokens * r.kv_bytes_per_token_per_chip / (tiers[-1].link.bytes_per_s if tiers else 1e30)
+    return tokens * r.kv_per_token(tokens) / (tiers[-1].link.bytes_per_s if tiers else 1e30)
 
 
 @attrs.frozen
@@ -393,13 +393,23 @@ class Replica:
     dense_width_share: Any = 1.0  # the dense matmuls' size factor the achieved rates carry
     half_width: Any = 185.0  # the size curve's half width
     experts: Any = 0.0  # routed experts E (0: dense)
+    kv_window: Any = 0.0  # sliding-window layers' window in tokens (0: none)
+    kv_local_share: Any = 0.0  # share of the cache per token in sliding-window layers
     moe_block_tokens: Any = 0.0  # the stack's blockwise expert matmul block (0: none), ``StackServing``
     moe_all_experts: Any = 0.0  # the stack's all-experts decode threshold on batch x k / E (0: never)
 
     def max_batch(self, context_tokens: Any, xp: Any = SCALAR) -> Any:
         """Sequences of ``context_tokens`` whose KV cache fits beside the weights (0 if none)."""
         room = xp.maximum(self.usable_bytes_per_chip - self.weights_bytes_per_chip, 0.0)
-        return xp.floor(room / xp.maximum(self.kv_bytes_per_token_per_chip * context_tokens, 1e-30))
+        return xp.floor(room / xp.maximum(self.kv_per_token(context_tokens, xp) * context_tokens, 1e-30))
+
+    def kv_per_token(self, context_tokens: Any, xp: Any = SCALAR) -> Any:
+        """KV-cache bytes per token per chip of a sequence of ``context_tokens``: its sliding-window
+        layers keep only their last ``kv_window`` tokens (``Workload.kv_elements_per_token``)."""
+        if not self.kv_window:
+            return self.kv_bytes_per_token_per_chip
+        kept = xp.minimum(1.0, self.kv_window / xp.maximum(context_tokens, 1e-9))
+        return self.kv_bytes_per_token_per_chip * (1 - self.kv_local_share + self.kv_local_share * kept)
 
 
 def micro_batch(batch: Any, pp: Any, xp: Any = SCALAR) -> Any:
@@ -439,7 +449,7 @@ def step_of(r: Replica, context: Any, flops_per_token: Any, attention_flops: Any
         switch = r.moe_all_experts / r.expert_pick
         extra = r.pp * r.expert_flops_per_token * (1 / r.expert_pick - 1) / (r.chips * r.decode_flops_per_s)
     return Step(all_experts_at=switch, expert_extra_s=extra, pp=r.pp, weights_s=r.pp * r.weights_bytes_per_chip / r.hbm_bytes_per_s, expert_share=r.expert_share,
-                expert_miss=1 - r.expert_pick, kv_s=r.pp * context * r.kv_bytes_per_token_per_chip / r.hbm_bytes_per_s,
+                expert_miss=1 - r.expert_pick, kv_s=r.pp * context * r.kv_per_token(context) / r.hbm_bytes_per_s,
                 compute_s=r.pp * flops_per_token / (r.chips * r.decode_flops_per_s), comm_fixed_s=r.comm_fixed_s,
                 comm_s=r.comm_per_token_s,
                 attention_s=r.pp * attention_flops / (r.chips * r.attention_flops_per_s), floor_s=r.floor_s,
@@ -555,7 +565,8 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         split = 1  # a latent cache is needed whole by every head
     else:
         split = tp
-    kv = (shape.kv_elements_per_token() or 0.0) * kv_bytes / pp / split
+    kv = (shape.kv_elements_per_token() or 0.0) * kv_bytes / pp / split  # a full cache; ``kv_per_token`` windows it
+    local = min(shape.sliding_layers or 0, shape.layers or 0) if shape.sliding_window else 0
     share, pick = expert_numbers(shape)
     # Routed experts' matmuls run one per local expert (a grouped GEMM) at their own shape: the expert's
     # MLP width over its expert tensor-parallel ranks (etp = tp / ep), and as many rows as tokens reach
@@ -607,6 +618,7 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         expert_flops_per_token=expert_flops, expert_width=expert_width, dense_width_share=narrow,
         half_width=own_half or k.matmul_half_width, experts=float(shape.experts or 0) if share else 0.0,
         moe_block_tokens=stack.moe_block_tokens, moe_all_experts=stack.moe_all_experts,
+        kv_window=float(shape.sliding_window or 0) if local else 0.0, kv_local_share=local / layers if layers else 0.0,
     )  # fmt: skip
 
 

@@ -362,7 +362,8 @@ def pools(request: ServeRequest, c: Candidate) -> dict[str, Any]:
     tpot_mean, running = tpot_p90.copy(), tpot_p90.copy()
     tpot_p90[d_idx], tpot_mean[d_idx], running[d_idx] = load.tpot_p90_s, load.tpot_mean_s, load.running_sequences
     # Prefill: TTFT p90 at 1, 2, ... pooled workers per layout; a pair's fewest by binary search.
-    per_chip = np.maximum(r.kv_bytes_per_token_per_chip[pi], r.kv_bytes_per_token_per_chip[di])
+    kv = r.kv_per_token(float(i), np) * np.ones_like(r.kv_bytes_per_token_per_chip)  # a prompt's cache, windowed
+    per_chip = np.maximum(kv[pi], kv[di])
     slowest = min(links, key=lambda t: t.link.bytes_per_s * factor).link if links else None
     worst = (
         i * float(per_chip.max(initial=0.0)) / (slowest.bytes_per_s * factor) + slowest.latency_s if slowest else 0.0

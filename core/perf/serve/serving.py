@@ -62,7 +62,7 @@ class Traffic:
 @attrs.frozen
 class ServeMemory:
     weights_bytes_per_chip: float
-    kv_bytes_per_token: float  # whole model, one token
+    kv_bytes_per_token: float  # whole model, per token of a sequence at its mean context (windows kept only)
     kv_bytes_per_token_per_chip: float
     kv_cache_bytes_per_chip: float  # at the running batch
     usable_bytes_per_chip: float
@@ -292,9 +292,9 @@ def estimate_serve(
     )  # fmt: skip
     memory = ServeMemory(
         weights_bytes_per_chip=replica.weights_bytes_per_chip,
-        kv_bytes_per_token=(shape.kv_elements_per_token() or 0.0) * _bytes(layout.kv_cache),
-        kv_bytes_per_token_per_chip=replica.kv_bytes_per_token_per_chip,
-        kv_cache_bytes_per_chip=load.running_sequences * context * replica.kv_bytes_per_token_per_chip,
+        kv_bytes_per_token=(shape.kv_elements_per_token(context) or 0.0) * _bytes(layout.kv_cache),
+        kv_bytes_per_token_per_chip=float(replica.kv_per_token(context)),
+        kv_cache_bytes_per_chip=load.running_sequences * context * replica.kv_per_token(context),
         usable_bytes_per_chip=replica.usable_bytes_per_chip, max_batch_per_replica=int(parts["max_batch"]),
     )  # fmt: skip
     precision = sl.compute_precision(cluster.chip, layout.weights)

@@ -1580,3 +1580,23 @@ def test_the_decode_step_is_its_roofline(reg: registry.Registry, i: int, o: int,
     assert got.decode_comm_s == pytest.approx(r.comm_fixed_s + r.comm_per_token_s * b)
     if not load:  # offline, many short sequences: the matmuls bind
         assert matmul > weights and got.decode_compute_s >= matmul * (1 - 1e-9)
+
+
+def test_sliding_window_layers_cache_only_their_window(reg: registry.Registry) -> None:
+    """Llama 3.1 8B with half its 32 layers on a 4,096-token sliding window: a layer caches 2 x 8 KV
+    heads x 128 x 2 bytes = 4,096 bytes per token, so a 32,768-token sequence holds 16 x 4,096 x 32,768
+    + 16 x 4,096 x 4,096 = 2.416 GB, not the full cache's 4.295 GB; its decode step reads that, and one
+    H100's room beside the weights holds floor(room / 2.416 GB) such sequences."""
+    eight = attrs.evolve(reg.workload("llama3.1-8b"), sliding_window=4096, sliding_layers=16)
+    tgt = on(reg, "p5.48xlarge", 1)
+    r = sl.replica(eight, tgt, sl.ServeLayout(tp=1))
+    full = sl.replica(reg.workload("llama3.1-8b"), tgt, sl.ServeLayout(tp=1))
+    seq = 16 * 4096 * 32_768 + 16 * 4096 * 4096
+    assert r.kv_per_token(32_768) * 32_768 == pytest.approx(seq)
+    assert full.kv_per_token(32_768) * 32_768 == pytest.approx(32 * 4096 * 32_768)
+    assert r.kv_per_token(2000) == full.kv_per_token(2000)  # inside the window every layer keeps it all
+    room = r.usable_bytes_per_chip - r.weights_bytes_per_chip
+    assert r.max_batch(32_768) == math.floor(room / seq)
+    assert sl.step_of(r, 32_768, 2 * eight.active).kv_s == pytest.approx(seq / r.hbm_bytes_per_s)
+    got = serving.estimate_serve(eight, tgt, sl.ServeLayout(tp=1), serving.Traffic(32_000, 1536, concurrency=1))
+    assert got.memory.kv_bytes_per_token * 32_768 == pytest.approx(seq)  # at the mean context 32,000 + 768
