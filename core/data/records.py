@@ -213,8 +213,9 @@ class ServingStack(Record):
         default="",
         metadata=doc(
             "the library that builds and runs the model's graphs (e.g. the one several serving front-ends "
-            "share); a chip x stack with no calibration run borrows the floors of the same chip's stacks on the "
-            "same runtime before the nearest chips' (empty: none shared)"
+            "share); a chip x stack with no calibration run borrows the per-layer floors and collective latency "
+            "of the same chip's stacks on the same runtime (not their host floors, their front-end's) before "
+            "the nearest chips' (empty: none shared)"
         ),
     )
     step_floor_us: Figure | None = attrs.field(

@@ -237,8 +237,11 @@ def stack_of(chip: records.Chip, name: str | None = None, k: Constants = SHIPPED
         return refit.get(f"{src_chip.id}.{src_name}.{key}", figure.value if figure else 0.0)
 
     own = (src_chip.id, src_name) == (chip.id, name)
+    # The host floors are the serving front-end's (its scheduler, sampler, server): another front-end on
+    # the same runtime shares the graphs, launches and collectives, not those.
+    host = 1.0 if src_name == name else 0.0
     return StackServing(name=name, step_floor_us=floor("step_floor_us"), request_floor_us=floor("request_floor_us"),
-                        step_host_us=floor("step_host_us"), request_host_us=floor("request_host_us"),
+                        step_host_us=host * floor("step_host_us"), request_host_us=host * floor("request_host_us"),
                         collective_latency_us=floor("collective_latency_us") or None,
                         chunked_prefill=plan.chunked_prefill, prompt_buckets=tuple(sorted(plan.prompt_buckets)),
                         batch_buckets=tuple(sorted(plan.batch_buckets)),
@@ -256,7 +259,8 @@ def floor_source(chip: records.Chip, name: str, k: Constants = SHIPPED) -> tuple
     host loop, graph launches and collectives on its runtime (the library that builds and runs the
     model's graphs, ``ServingStack.runtime``), so
     1. this chip x stack (or its ``evidence_from`` chip's: the same silicon and software, not borrowed);
-    2. this chip's other stacks on the same runtime (the same graphs and host loop on the same chip);
+    2. this chip's other stacks on the same runtime (the same graphs, launches and collectives on the same
+       chip; not their host floors, which are their front-end's: ``stack_of`` leaves those out);
     3. each ``nearest`` chip in order: the same stack, then its stacks on the same runtime.
     Evidence: a serving calibration run on that chip x stack (``k.evidence.measured``), or floors its
     profile states that no refit replaced. Without ``k.evidence``, only step 1 on the chip itself."""
