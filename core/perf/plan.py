@@ -86,30 +86,56 @@ class Plan:
 
 
 @attrs.frozen
-class Run:
-    """What every option of a plan estimates: the model, tokens and precision, sequence and batch
-    (None: the defaults), the memory each chip keeps free, the stack, what the ranges rest on."""
+class TrainPlanRequest:
+    """What a training plan is asked: the model, how many tokens at which precision, the sequence
+    length and batch (None: the defaults), a deadline and a budget (None: none), how many options to
+    show, the goals judged at the slow end of each range (``robust``), the memory every chip keeps
+    free beyond the model's usable share, the training stack every option assumes (None: each
+    chip's own; ``training.estimate_train``)."""
 
     shape: Workload
-    interconnects: dict[str, Any]
     tokens: float
     precision: str
-    seq_len: int | None
-    batch_seqs: int | None
-    headroom_gib: float
-    stack: str | None
+    seq_len: int | None = None
+    batch_seqs: int | None = None
+    deadline_s: float | None = None
+    budget_usd: float | None = None
+    top: int = 10
+    robust: bool = False
+    headroom_gib: float = HEADROOM_GIB
+    stack: str | None = None
+
+    def check(self) -> None:
+        if not self.headroom_gib >= 0 or not math.isfinite(self.headroom_gib):
+            raise HwprofError("must be 0 or more GiB", subject="memory_headroom", value=self.headroom_gib)
+        if self.deadline_s is not None and not self.deadline_s > 0:
+            raise HwprofError("must be positive", subject="deadline_days", value=self.deadline_s / 86400)
+        if self.budget_usd is not None and not self.budget_usd > 0:
+            raise HwprofError("must be positive", subject="budget", value=self.budget_usd)
+        if self.top < 1:
+            raise HwprofError("must be at least 1 (options to show)", subject="top", value=self.top)
+
+
+@attrs.frozen
+class Run:
+    """What every option of a plan estimates: the request, the interconnects its systems join over,
+    what the ranges rest on."""
+
+    request: TrainPlanRequest
+    interconnects: dict[str, Any]
     evidence: training.Evidence
 
 
 def _estimate(run: Run, system: Any, chip: Any, count: int) -> tuple[Any, int, str]:
     """(estimate or None, layouts evaluated, why none fits) of ``count`` x ``system``."""
+    r = run.request
     cluster = cluster_for(chip, count * system.chips, system, run.interconnects)
-    job = training.make_job(run.shape, cluster, run.interconnects, run.precision, run.seq_len, run.batch_seqs)
-    job = with_headroom(job, run.headroom_gib)
+    job = training.make_job(r.shape, cluster, run.interconnects, r.precision, r.seq_len, r.batch_seqs)
+    job = with_headroom(job, r.headroom_gib)
     found = search.search(job)
     if not found.layouts:
         return None, found.evaluated, training.refusal_text(found.refused)
-    request = training.TrainRequest(run.shape, cluster, run.tokens, run.precision, stack=run.stack)
+    request = training.TrainRequest(r.shape, cluster, r.tokens, r.precision, stack=r.stack)
     result = training.result_for(request, job, training.Pick(found.layouts[0], "searched"), run.evidence)
     return result, found.evaluated, ""
 
@@ -129,99 +155,96 @@ def judged(span: Span, robust: bool) -> float:
     return span.high if robust else span.expected
 
 
-def plan_train(
-    shape: Workload,
-    options: list[tuple[Any, Any, list[Quote | None]]],
-    interconnects: dict[str, Any],
-    tokens: float,
-    precision: str,
-    seq_len: int | None = None,
-    deadline_s: float | None = None,
-    budget_usd: float | None = None,
-    top: int = 10,
-    batch_seqs: int | None = None,
-    published_chips: frozenset[str] = frozenset(),
-    robust: bool = False,
-    headroom_gib: float = HEADROOM_GIB,
-    progress: Any = None,
-    stack: str | None = None,
-    own_stacks: frozenset[tuple[str, str]] = frozenset(),
-) -> Plan:
+class _Sizes:
+    """One system's estimates by count, each count searched once: ``sizes(count)`` is the estimate
+    (None: no layout fits), ``why(count)`` why none fits, ``unplaced`` why no more systems can be
+    joined (None: they can), ``evaluated`` the layouts searched."""
+
+    def __init__(self, run: Run, system: Any, chip: Any, label: str, progress: Any, before: int) -> None:
+        self.run, self.system, self.chip = run, system, chip
+        self.label, self.progress, self.before = label, progress, before  # progress counts layouts from before
+        self.cache: dict[int, tuple[Any, str]] = {}
+        self.unplaced: str | None = None
+        self.evaluated = 0
+
+    def __call__(self, count: int) -> Any:
+        if count not in self.cache:
+            if self.progress is not None:
+                self.progress(f"{self.label} x {count}, {self.before + self.evaluated:,} layouts so far")
+            try:
+                result, n, why = _estimate(self.run, self.system, self.chip, count)
+            except HwprofError as exc:  # cannot be placed at all (no scale-out tier joins a second system)
+                result, n, why = None, 0, exc.detail
+                if self.unplaced is None:
+                    self.unplaced = exc.detail
+            self.evaluated += n
+            self.cache[count] = (result, why)
+        return self.cache[count][0]
+
+    def why(self, count: int) -> str:
+        return self.cache[count][1]
+
+
+def plan_train(request: TrainPlanRequest, options: list[tuple[Any, Any, list[Quote | None]]],
+               interconnects: dict[str, Any], evidence: training.Evidence = training.NO_EVIDENCE,
+               progress: Any = None) -> Plan:  # fmt: skip
     """``options``: (system, chip, quotes) with one quote per purchase option (None: unpriced).
-    ``stack``: the training stack every option assumes (default: each chip's own; ``training.estimate_train``).
-    ``robust``: a time meets the deadline (a cost the budget) at the slow end of its range, not only
-    the expected; ``headroom_gib``: memory every chip keeps free beyond the model's usable share.
-    ``progress``: called with a short status (system, count, layouts so far) before each search."""
-    if not headroom_gib >= 0 or not math.isfinite(headroom_gib):
-        raise HwprofError("must be 0 or more GiB", subject="memory_headroom", value=headroom_gib)
-    if deadline_s is not None and not deadline_s > 0:
-        raise HwprofError("must be positive", subject="deadline_days", value=deadline_s / 86400)
-    if budget_usd is not None and not budget_usd > 0:
-        raise HwprofError("must be positive", subject="budget", value=budget_usd)
-    if top < 1:
-        raise HwprofError("must be at least 1 (options to show)", subject="top", value=top)
-    run = Run(shape, interconnects, tokens, precision, seq_len, batch_seqs, headroom_gib, stack,
-              training.Evidence(published_chips, own_stacks))  # fmt: skip
+    For each system the counts to show (``_counts``) and why the others are out; then the frontier,
+    the cheapest meeting the deadline and the fastest within the budget (``_marked``). ``evidence``:
+    what each range rests on. ``progress``: called with a short status (system, count, layouts so
+    far) before each search."""
+    request.check()
+    run = Run(request, interconnects, evidence)
     rows: list[PlanRow] = []
     reasons: dict[str, str] = {}
-    unplaced: dict[str, str] = {}  # system -> why more of it cannot be joined
     evaluated = 0
     for number, (system, chip, quotes) in enumerate(options, 1):
-        if precision not in chip.peak_dense_tflops:
-            reasons[system.id] = f"{chip.id} has no {precision} peak"
+        if request.precision not in chip.peak_dense_tflops:
+            reasons[system.id] = f"{chip.id} has no {request.precision} peak"
             continue
-        cache: dict[int, tuple[Any, str]] = {}
+        sizes = _Sizes(run, system, chip, f"{system.id} ({number} of {len(options)})", progress, evaluated)
+        counts, reasons[system.id] = _shown(request, sizes)
+        evaluated += sizes.evaluated
+        r = request
+        rows += [_row(system, count, sizes(count), quote, r.deadline_s, r.budget_usd, r.robust, r.shape)
+                 for count in counts for quote in quotes]  # fmt: skip
+    plan = _marked(rows, request.deadline_s, request.budget_usd, request.top, reasons, evaluated)
+    return attrs.evolve(plan, robust=request.robust, headroom_gib=request.headroom_gib)
 
-        def at(
-            count: int,
-            system: Any = system,
-            chip: Any = chip,
-            cache: dict[int, tuple[Any, str]] = cache,
-            number: int = number,
-        ) -> Any:
-            nonlocal evaluated
-            if count not in cache:
-                if progress is not None:
-                    progress(f"{system.id} ({number} of {len(options)}) x {count}, {evaluated:,} layouts so far")
-                try:
-                    result, n, why = _estimate(run, system, chip, count)
-                except HwprofError as exc:  # cannot be placed at all (no scale-out tier joins a second system)
-                    result, n, why = None, 0, exc.detail
-                    unplaced.setdefault(system.id, exc.detail)
-                evaluated += n
-                cache[count] = (result, why)
-            return cache[count][0]
 
-        first = _fewest_fitting(at)
-        if first is None:
-            why = cache[max(cache)][1] if cache else "no count tried"
-            reasons[system.id] = f"no count up to {MAX_SYSTEMS:,} fits: {why}"
-            if system.id in unplaced and 1 in cache:
-                reasons[system.id] = (
-                    f"one does not fit ({cache[1][1]}), and no more can be joined: {unplaced[system.id]}"
-                )
-            continue
-        counts = _counts(at, first, deadline_s, robust)
-        why_fewer = f"fewer than {first} do not fit ({cache[first - 1][1]})" if first - 1 in cache else ""
-        missed = [c for c in counts if deadline_s is not None and judged(at(c).time_s, robust) > deadline_s]
-        parts = [why_fewer] if why_fewer else []
-        if missed:
-            m = max(missed)
-            end = " at the slow end" if robust else ""
-            parts.append(
-                f"{m} or fewer miss the deadline{end} ({judged(at(m).time_s, robust) / 86400:,.1f} days at {m})"
-            )
-        if system.id in unplaced:
-            parts.append(
-                f"no more than {max(c for c, (r, _) in cache.items() if r is not None)}: {unplaced[system.id]}"
-            )
-        reasons[system.id] = "; ".join(parts) or "the fewest that fit is shown first"
-        for count in counts:
-            result = at(count)
-            for quote in quotes:
-                rows.append(_row(system, count, result, quote, deadline_s, budget_usd, robust, shape))
-    plan = _marked(rows, deadline_s, budget_usd, top, reasons, evaluated)
-    return attrs.evolve(plan, robust=robust, headroom_gib=headroom_gib)
+def _shown(request: TrainPlanRequest, sizes: _Sizes) -> tuple[list[int], str]:
+    """The counts of one system to show (none when no count fits), and why the others are out."""
+    first = _fewest_fitting(sizes)
+    if first is None:
+        return [], _none_fits(sizes)
+    counts = _counts(sizes, first, request.deadline_s, request.robust)
+    return counts, _why_not_others(request, sizes, counts, first)
+
+
+def _none_fits(sizes: _Sizes) -> str:
+    """Why no count of a system fits: the last count's refusal, or one does not fit and no more join."""
+    if sizes.unplaced is not None and 1 in sizes.cache:
+        return f"one does not fit ({sizes.why(1)}), and no more can be joined: {sizes.unplaced}"
+    why = sizes.why(max(sizes.cache)) if sizes.cache else "no count tried"
+    return f"no count up to {MAX_SYSTEMS:,} fits: {why}"
+
+
+def _why_not_others(request: TrainPlanRequest, sizes: _Sizes, counts: list[int], first: int) -> str:
+    """Why a system's other counts are out: fewer do not fit, the shown ones that miss the deadline
+    (at the slow end with ``robust``), more cannot be joined."""
+    deadline_s, robust = request.deadline_s, request.robust
+    parts = [f"fewer than {first} do not fit ({sizes.why(first - 1)})"] if first - 1 in sizes.cache else []
+    missed = [c for c in counts if deadline_s is not None and judged(sizes(c).time_s, robust) > deadline_s]
+    if missed:
+        m = max(missed)
+        end = " at the slow end" if robust else ""
+        parts.append(
+            f"{m} or fewer miss the deadline{end} ({judged(sizes(m).time_s, robust) / 86400:,.1f} days at {m})"
+        )
+    if sizes.unplaced is not None:
+        most = max(c for c, (r, _) in sizes.cache.items() if r is not None)
+        parts.append(f"no more than {most}: {sizes.unplaced}")
+    return "; ".join(parts) or "the fewest that fit is shown first"
 
 
 def _fewest_fitting(at: Any) -> int | None:

@@ -133,8 +133,8 @@ def _job_chips(work: Any, system: Any, chip: Any, interconnects: dict[str, Any],
 
     if not (work.layers and work.hidden and work.heads):
         return int(system.chips)
-    result = plan.plan_train(work, [(system, chip, [None])], interconnects, 1.0, precision, seq_len, top=64,
-                             batch_seqs=batch)  # fmt: skip
+    request = plan.TrainPlanRequest(work, 1.0, precision, seq_len=seq_len, batch_seqs=batch, top=64)
+    result = plan.plan_train(request, [(system, chip, [None])], interconnects)
     if not result.options:
         raise HwprofError(f"{system.id}: {result.reasons.get(system.id, 'no layout fits')}")
     return min(row.chips for row in result.options)

@@ -64,13 +64,16 @@ def plan_train(work: records.Workload, candidates: list[tuple[Any, Any, list[Any
     ``headroom_gib`` (default ``perf.plan.HEADROOM_GIB``) is memory every chip keeps free; each option
     on its chip's default training stack, or every one on ``stack`` (``service.stacks``)."""
     from ..perf import plan, ranges
+    from ..perf.train import training
 
     r = current_registry()
-    return plan.plan_train(work, candidates, r.interconnects, tokens, precision, seq_len, deadline_s,
-                           budget, top, global_batch_seqs, published_chips("train"), robust=robust,
-                           headroom_gib=plan.HEADROOM_GIB if headroom_gib is None else headroom_gib,
-                           progress=progress, stack=stacks.checked(stack, "train"),
-                           own_stacks=ranges.own_stacks(r.validation_cases.values(), "train"))  # fmt: skip
+    request = plan.TrainPlanRequest(
+        work, tokens, precision, seq_len=seq_len, batch_seqs=global_batch_seqs, deadline_s=deadline_s,
+        budget_usd=budget, top=top, robust=robust, stack=stacks.checked(stack, "train"),
+        headroom_gib=plan.HEADROOM_GIB if headroom_gib is None else headroom_gib,
+    )  # fmt: skip
+    evidence = training.Evidence(published_chips("train"), ranges.own_stacks(r.validation_cases.values(), "train"))
+    return plan.plan_train(request, candidates, r.interconnects, evidence, progress)
 
 
 def plan_serve(work: records.Workload, candidates: list[tuple[Any, Any, Any]], rate: float, input_tokens: int,

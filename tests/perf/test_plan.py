@@ -42,7 +42,9 @@ def test_cheapest_meeting_a_deadline_is_the_fewest_systems_that_meet_it(reg: reg
     quote = pricing.quote(reg.cost_model("aws"), system.id, region="us-east-1")
     work = reg.workload("llama3.1-8b")
     deadline = 20 * 86400
-    result = plan.plan_train(work, [(system, chip, [quote])], reg.interconnects, 2e12, "bf16", deadline_s=deadline)
+    result = plan.plan_train(
+        plan.TrainPlanRequest(work, 2e12, "bf16", deadline_s=deadline), [(system, chip, [quote])], reg.interconnects
+    )
     best = result.cheapest
     assert best is not None and best.meets_deadline and "cheapest" in best.marks
 
@@ -70,15 +72,15 @@ def test_a_budget_alone_searches_and_marks_the_fastest_within_it(reg: registry.R
     quote = pricing.quote(reg.cost_model("aws"), system.id)
     work = reg.workload("llama3.1-8b")
     options = [(system, reg.chip(system.chip), [quote])]
-    free = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16")
+    free = plan.plan_train(plan.TrainPlanRequest(work, 1e12, "bf16"), options, reg.interconnects)
     budget = 1.2 * min(r.cost_usd.expected for r in free.options if r.cost_usd)
-    result = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16", budget_usd=budget)
+    result = plan.plan_train(plan.TrainPlanRequest(work, 1e12, "bf16", budget_usd=budget), options, reg.interconnects)
     assert result.fastest is not None and result.fastest.meets_budget
     assert result.fastest.cost_usd is not None and result.fastest.cost_usd.expected <= budget
     within = [r for r in result.options if r.meets_budget]
     assert result.fastest.time_s.expected == min(r.time_s.expected for r in within)
     assert len({r.count for r in result.options}) > 1  # more than the fewest that fit was tried
-    tiny = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16", budget_usd=1.0)
+    tiny = plan.plan_train(plan.TrainPlanRequest(work, 1e12, "bf16", budget_usd=1.0), options, reg.interconnects)
     assert tiny.cheapest is None and all(r.meets_budget is False for r in tiny.options)
 
 
@@ -86,7 +88,7 @@ def test_the_frontier_holds_no_dominated_option(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     options = [(reg.system(s), reg.chip(reg.system(s).chip), [pricing.quote(reg.cost_model("aws"), s)])
                for s in ("p5.48xlarge", "trn2.48xlarge")]  # fmt: skip
-    result = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16")
+    result = plan.plan_train(plan.TrainPlanRequest(work, 1e12, "bf16"), options, reg.interconnects)
     assert result.frontier
     for r in result.frontier:
         assert r.cost_usd is not None
@@ -98,11 +100,11 @@ def test_the_frontier_holds_no_dominated_option(reg: registry.Registry) -> None:
 def test_nonsense_goals_are_refused(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     with pytest.raises(HwprofError, match="deadline_days"):
-        plan.plan_train(work, [], reg.interconnects, 1e12, "bf16", deadline_s=-1)
+        plan.plan_train(plan.TrainPlanRequest(work, 1e12, "bf16", deadline_s=-1), [], reg.interconnects)
     with pytest.raises(HwprofError, match="budget"):
-        plan.plan_train(work, [], reg.interconnects, 1e12, "bf16", budget_usd=0)
+        plan.plan_train(plan.TrainPlanRequest(work, 1e12, "bf16", budget_usd=0), [], reg.interconnects)
     with pytest.raises(HwprofError, match="at least 1"):
-        plan.plan_train(work, [], reg.interconnects, 1e12, "bf16", top=0)
+        plan.plan_train(plan.TrainPlanRequest(work, 1e12, "bf16", top=0), [], reg.interconnects)
 
 
 def test_plan_cli_json_shows_layouts_that_fit_and_divide(capsys: pytest.CaptureFixture[str]) -> None:
@@ -126,7 +128,9 @@ def test_an_option_without_a_price_cannot_meet_a_budget(reg: registry.Registry) 
     work = reg.workload("llama3.1-8b")
     priced = (reg.system("p5.48xlarge"), reg.chip("h100-sxm"), [pricing.quote(reg.cost_model("aws"), "p5.48xlarge")])
     unpriced = (reg.system("p5e.48xlarge"), reg.chip("h200-sxm"), [None])
-    result = plan.plan_train(work, [priced, unpriced], reg.interconnects, 1e11, "bf16", budget_usd=1e9)
+    result = plan.plan_train(
+        plan.TrainPlanRequest(work, 1e11, "bf16", budget_usd=1e9), [priced, unpriced], reg.interconnects
+    )
     assert all(r.meets_budget is None for r in result.options if r.system == "p5e.48xlarge")
     assert result.cheapest is not None and result.cheapest.system == "p5.48xlarge"
     assert result.fastest is not None and result.fastest.system == "p5.48xlarge"
@@ -323,7 +327,9 @@ def test_a_row_costs_systems_times_price_times_hours(reg: registry.Registry) -> 
                                                  ({"top": 0}, "top")])  # fmt: skip
 def test_bad_goals_are_refused(reg: registry.Registry, kwargs: dict[str, float], subject: str) -> None:
     with pytest.raises(HwprofError) as caught:
-        plan.plan_train(reg.workload("llama3.1-8b"), [], reg.interconnects, 1e11, "bf16", **kwargs)  # type: ignore[arg-type]
+        plan.plan_train(
+            plan.TrainPlanRequest(reg.workload("llama3.1-8b"), 1e11, "bf16", **kwargs), [], reg.interconnects
+        )  # type: ignore[arg-type]
     assert caught.value.subject == subject
 
 
@@ -343,8 +349,11 @@ def test_a_plan_agrees_with_the_estimator_count_by_count(
 
     one = estimate(1).time_s.expected
     deadline = one / 3  # 1 and 2 miss it; 4 (scaling near-linearly) meets it
-    result = plan.plan_train(work, [(system, chip, [q, None])], reg.interconnects, tokens, "bf16", deadline_s=deadline,
-                             top=20)  # fmt: skip
+    result = plan.plan_train(
+        plan.TrainPlanRequest(work, tokens, "bf16", deadline_s=deadline, top=20),
+        [(system, chip, [q, None])],
+        reg.interconnects,
+    )
     counts = sorted({r.count for r in result.options})
     assert counts[0] == 4 and set(counts) <= {1, 2, 3, 4, 5, 6, 7, 8}
     for r in result.options:
@@ -368,8 +377,11 @@ def test_why_the_fewer_are_out_and_systems_that_cannot_run(
     trn1 = reg.system("trn1.32xlarge")
     p5 = reg.system("p5.48xlarge")
     work = reg.workload("llama3.1-70b")
-    result = plan.plan_train(work, [(trn1, reg.chip(trn1.chip), [None]), (p5, reg.chip(p5.chip), [None])],
-                             reg.interconnects, 1e11, "bf16")  # fmt: skip
+    result = plan.plan_train(
+        plan.TrainPlanRequest(work, 1e11, "bf16"),
+        [(trn1, reg.chip(trn1.chip), [None]), (p5, reg.chip(p5.chip), [None])],
+        reg.interconnects,
+    )
     first = min(r.count for r in result.options if r.system == trn1.id)
     target = cluster.cluster_for(reg.chip(trn1.chip), (first - 1) * trn1.chips, trn1, reg.interconnects)
     with pytest.raises(HwprofError):  # one fewer: no layout fits
@@ -377,23 +389,31 @@ def test_why_the_fewer_are_out_and_systems_that_cannot_run(
     assert result.reasons[trn1.id].startswith(f"fewer than {first} do not fit (")
     assert result.cheapest is None  # nothing priced
     # a model that fits nowhere up to the largest count
-    big = plan.plan_train(reg.workload("llama3.1-405b"), [(p5, reg.chip(p5.chip), [None])], reg.interconnects, 1e11,
-                          "bf16")  # fmt: skip
+    big = plan.plan_train(
+        plan.TrainPlanRequest(reg.workload("llama3.1-405b"), 1e11, "bf16"),
+        [(p5, reg.chip(p5.chip), [None])],
+        reg.interconnects,
+    )
     assert big.options == () and big.reasons[p5.id].startswith("no count up to 4 fits: ")
     assert "weights, gradients" in big.reasons[p5.id]
     # a precision the chip lacks
-    none = plan.plan_train(work, [(p5, reg.chip(p5.chip), [None])], reg.interconnects, 1e11, "int3")
+    none = plan.plan_train(
+        plan.TrainPlanRequest(work, 1e11, "int3"), [(p5, reg.chip(p5.chip), [None])], reg.interconnects
+    )
     assert none.reasons == {p5.id: "h100-sxm has no int3 peak"} and none.options == ()
     # the fewest that fit is 1: nothing fewer to explain
-    small = plan.plan_train(reg.workload("llama3.1-8b"), [(p5, reg.chip(p5.chip), [None])], reg.interconnects, 1e9,
-                            "bf16")  # fmt: skip
+    small = plan.plan_train(
+        plan.TrainPlanRequest(reg.workload("llama3.1-8b"), 1e9, "bf16"),
+        [(p5, reg.chip(p5.chip), [None])],
+        reg.interconnects,
+    )
     facts(small.reasons[p5.id], "fewest that fit")
 
 
 def test_goals_must_be_positive_and_any_positive_one_is_taken(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     for good in ({"deadline_s": 0.5}, {"deadline_s": 1e-9}, {"budget_usd": 0.5}, {"budget_usd": 1e-9}, {"top": 1}):
-        got = plan.plan_train(work, [], reg.interconnects, 1e11, "bf16", **good)  # type: ignore[arg-type]
+        got = plan.plan_train(plan.TrainPlanRequest(work, 1e11, "bf16", **good), [], reg.interconnects)  # type: ignore[arg-type]
         assert got.options == () and got.cheapest is None and got.fastest is None and got.evaluated_layouts == 0
         assert got.reasons == {} and got.frontier == ()
         assert got.deadline_s == good.get("deadline_s") and got.budget_usd == good.get("budget_usd")
@@ -401,7 +421,7 @@ def test_goals_must_be_positive_and_any_positive_one_is_taken(reg: registry.Regi
                                 ({"budget_usd": -2.0}, "budget", -2.0), ({"budget_usd": 0.0}, "budget", 0.0),
                                 ({"top": 0}, "top", 0), ({"top": -3}, "top", -3)):  # fmt: skip
         with pytest.raises(HwprofError) as caught:
-            plan.plan_train(work, [], reg.interconnects, 1e11, "bf16", **bad)  # type: ignore[arg-type]
+            plan.plan_train(plan.TrainPlanRequest(work, 1e11, "bf16", **bad), [], reg.interconnects)  # type: ignore[arg-type]
         assert caught.value.subject == subject and caught.value.value == value
         assert str(caught.value).endswith(
             "must be positive" if subject != "top" else "must be at least 1 (options to show)"
@@ -422,17 +442,17 @@ def test_systems_are_planned_independently(reg: registry.Registry, monkeypatch: 
     p5, trn1 = reg.system("p5.48xlarge"), reg.system("trn1.32xlarge")
     a = (p5, reg.chip(p5.chip), [None])
     b = (trn1, reg.chip(trn1.chip), [None])
-    alone_a = plan.plan_train(work, [a], reg.interconnects, 1e11, "bf16")
-    alone_b = plan.plan_train(work, [b], reg.interconnects, 1e11, "bf16")
-    both = plan.plan_train(work, [a, b], reg.interconnects, 1e11, "bf16", top=50)
+    alone_a = plan.plan_train(plan.TrainPlanRequest(work, 1e11, "bf16"), [a], reg.interconnects)
+    alone_b = plan.plan_train(plan.TrainPlanRequest(work, 1e11, "bf16"), [b], reg.interconnects)
+    both = plan.plan_train(plan.TrainPlanRequest(work, 1e11, "bf16", top=50), [a, b], reg.interconnects)
     assert both.evaluated_layouts == alone_a.evaluated_layouts + alone_b.evaluated_layouts > 0
     assert {r.system for r in both.options} == {p5.id, trn1.id}
     # a system whose chip lacks the precision, or on which nothing fits, is skipped, not the end
     for first in ((p5, reg.chip(p5.chip), [None]),):
-        lacking = plan.plan_train(work, [first, b], reg.interconnects, 1e11, "int3")
+        lacking = plan.plan_train(plan.TrainPlanRequest(work, 1e11, "int3"), [first, b], reg.interconnects)
         assert set(lacking.reasons) == {p5.id, trn1.id}
     big = reg.workload("llama3.1-405b")
-    nothing = plan.plan_train(big, [a, b], reg.interconnects, 1e11, "bf16")
+    nothing = plan.plan_train(plan.TrainPlanRequest(big, 1e11, "bf16"), [a, b], reg.interconnects)
     assert set(nothing.reasons) == {p5.id, trn1.id} and all(r.startswith("no count up to 2 fits: ")
                                                             for r in nothing.reasons.values())  # fmt: skip
 
@@ -442,7 +462,7 @@ def test_why_fewer_systems_are_out_quotes_the_search(reg: registry.Registry, mon
     trn1 = reg.system("trn1.32xlarge")
     chip = reg.chip(trn1.chip)
     work = reg.workload("llama3.1-70b")
-    got = plan.plan_train(work, [(trn1, chip, [None])], reg.interconnects, 1e11, "bf16")
+    got = plan.plan_train(plan.TrainPlanRequest(work, 1e11, "bf16"), [(trn1, chip, [None])], reg.interconnects)
     first = min(r.count for r in got.options)
     assert first > 1
     target = cluster.cluster_for(chip, (first - 1) * trn1.chips, trn1, reg.interconnects)
@@ -457,12 +477,17 @@ def test_a_system_with_no_scale_out_tier_is_planned_at_one_and_says_why_not_more
     board = reg.system("hgx-h100-8")
     solo = attrs.evolve(board, id="solo-h100", tiers=board.tiers[:1])
     work = reg.workload("llama3.1-8b")
-    result = plan.plan_train(work, [(solo, reg.chip("h100-sxm"), [None])], reg.interconnects, 1e11, "bf16")
+    result = plan.plan_train(
+        plan.TrainPlanRequest(work, 1e11, "bf16"), [(solo, reg.chip("h100-sxm"), [None])], reg.interconnects
+    )
     assert [(r.system, r.count, r.chips) for r in result.options] == [("solo-h100", 1, 8)]
     facts(result.reasons["solo-h100"], "no more than 1", "solo-h100", "no scale-out tier", "16 chips", "at most 8")
     # Too big for one board: no row, and the reason gives both halves.
-    big = plan.plan_train(reg.workload("llama3.1-405b"), [(solo, reg.chip("h100-sxm"), [None])], reg.interconnects,
-                          1e11, "bf16")  # fmt: skip
+    big = plan.plan_train(
+        plan.TrainPlanRequest(reg.workload("llama3.1-405b"), 1e11, "bf16"),
+        [(solo, reg.chip("h100-sxm"), [None])],
+        reg.interconnects,
+    )
     assert big.options == () and big.reasons["solo-h100"].startswith("one does not fit (")
     facts(big.reasons["solo-h100"], "no more can be joined", "no scale-out tier", "at most 8")
 
@@ -475,8 +500,10 @@ def test_robust_meets_the_deadline_at_the_slow_end(reg: registry.Registry) -> No
     quote = pricing.quote(reg.cost_model("aws"), system.id, region="us-east-1")
     options = [(system, reg.chip(system.chip), [quote])]
     work, deadline = reg.workload("llama3.1-8b"), 20 * 86400
-    plain = plan.plan_train(work, options, reg.interconnects, 2e12, "bf16", deadline_s=deadline)
-    robust = plan.plan_train(work, options, reg.interconnects, 2e12, "bf16", deadline_s=deadline, robust=True)
+    plain = plan.plan_train(plan.TrainPlanRequest(work, 2e12, "bf16", deadline_s=deadline), options, reg.interconnects)
+    robust = plan.plan_train(
+        plan.TrainPlanRequest(work, 2e12, "bf16", deadline_s=deadline, robust=True), options, reg.interconnects
+    )
     assert plain.cheapest is not None and robust.cheapest is not None
     assert plain.cheapest.time_s.expected <= deadline < plain.cheapest.time_s.high
     assert robust.cheapest.time_s.high <= deadline and robust.robust and robust.cheapest.robust
@@ -491,8 +518,8 @@ def test_memory_headroom_leaves_gib_free_and_moves_no_time(reg: registry.Registr
     system = reg.system("p5.48xlarge")
     options = [(system, reg.chip(system.chip), [None])]
     work = reg.workload("llama3.1-70b")
-    none = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16", headroom_gib=0.0)
-    roomy = plan.plan_train(work, options, reg.interconnects, 1e12, "bf16", headroom_gib=10.0)
+    none = plan.plan_train(plan.TrainPlanRequest(work, 1e12, "bf16", headroom_gib=0.0), options, reg.interconnects)
+    roomy = plan.plan_train(plan.TrainPlanRequest(work, 1e12, "bf16", headroom_gib=10.0), options, reg.interconnects)
     assert (none.headroom_gib, roomy.headroom_gib) == (0.0, 10.0)
     a, b = none.options[0], roomy.options[0]
     assert a.memory_usable_gib_per_chip - b.memory_usable_gib_per_chip == pytest.approx(10.0)
@@ -502,7 +529,7 @@ def test_memory_headroom_leaves_gib_free_and_moves_no_time(reg: registry.Registr
     same = [(r, s) for r in none.options for s in roomy.options if (r.count, r.layout) == (s.count, s.layout)]
     assert same and all(r.time_s == s.time_s for r, s in same)
     with pytest.raises(HwprofError, match="memory_headroom"):
-        plan.plan_train(work, options, reg.interconnects, 1e12, "bf16", headroom_gib=-1.0)
+        plan.plan_train(plan.TrainPlanRequest(work, 1e12, "bf16", headroom_gib=-1.0), options, reg.interconnects)
 
 
 def test_unusual_picks_are_noted() -> None:
