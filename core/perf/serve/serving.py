@@ -246,57 +246,22 @@ def estimate_serve(
     published_chips: frozenset[str] = frozenset(),
     stack: sl.StackServing | None = None,
 ) -> ServeEstimate:
-    """``published_chips``: the chips with a serving calibration run of their own
-    (``ranges.own_chips``); the range is wider on the others. ``band`` overrides the range.
-    ``stack``: the serving software's fixed costs and prompt scheduling (default: the chip's
-    default serving stack, ``serve.layout.stack_of``)."""
-    sl.check(shape, cluster, layout, traffic.input_tokens, traffic.output_tokens)
-    if traffic.concurrency is not None and traffic.concurrency < 1:
-        raise HwprofError(f"concurrency must be at least 1, got {traffic.concurrency}")
-    if traffic.max_batch is not None and traffic.max_batch < 1:
-        raise HwprofError(f"the batch limit must be at least 1 sequence, got {traffic.max_batch}")
-    if traffic.rate_per_s is not None and not traffic.rate_per_s > 0:
-        raise HwprofError(f"the request rate must be positive, got {traffic.rate_per_s:g}")
-    traffic.options.check()
+    """The operating point of one replica under ``traffic`` (``_solve``), the same again with every
+    achieved rate at each end of the range (``_ends``), and the figures they give. ``published_chips``:
+    the chips with a serving calibration run of their own (``ranges.own_chips``); the range is wider
+    on the others. ``band`` overrides the range. ``stack``: the serving software's fixed costs and
+    prompt scheduling (default: the chip's default serving stack, ``serve.layout.stack_of``)."""
+    _check(shape, cluster, layout, traffic)
     stack = stack if stack is not None else sl.stack_of(cluster.chip, None, constants)
-    replica = sl.replica(shape, cluster, layout, constants, stack)
-    weights_total = replica.weights_bytes_per_chip
-    if weights_total > replica.usable_bytes_per_chip:
-        need = -(-shape.params * _bytes(layout.weights) // replica.usable_bytes_per_chip)
-        raise HwprofError(f"{shape.id} in {layout.weights} needs {weights_total / 1e9:,.1f} GB of weights per chip "
-                          f"with {layout.replica_chips} chip{'' if layout.replica_chips == 1 else 's'} per replica; a {cluster.chip.id} holds "
-                          f"{replica.usable_bytes_per_chip / 1e9:,.1f} GB usable: it needs at least {int(need)} "
-                          "chips per replica (tp x pp)")  # fmt: skip
+    replica = _fitting_replica(shape, cluster, layout, constants, stack)
     handoff = float(sl.handoff_s(traffic.input_tokens, replica, sl.tiers(cluster, constants, stack)))
     load, parts = _solve(shape, replica, layout, traffic, handoff)
-    thin = sl.estimated_figures(cluster, layout)
     band = band or ranges.band("serve", stack_evidence(ranges.evidence("serve", cluster.chip, published_chips), stack))
-    fast = _bound(shape, sl.scaled(replica, band.fast), layout, traffic, handoff / band.fast)
-    slow = _bound(shape, sl.scaled(replica, band.slow), layout, traffic, handoff / band.slow)
+    fast, slow = _ends(shape, replica, layout, traffic, handoff, band)
     rate = load.rate_per_s * layout.dp
     tokens = rate * traffic.output_tokens
-    low, high = ranges.widened(slow.rate_per_s * layout.dp * traffic.output_tokens if slow else None, tokens,
-                               fast.rate_per_s * layout.dp * traffic.output_tokens if fast else None, band, False)  # fmt: skip
-    tokens_span = Span(low, tokens, high)
-    if traffic.rate_per_s is not None:  # an open loop serves its rate whatever the speed
-        tokens_span = Span(tokens, tokens, tokens)
-    context = traffic.input_tokens + traffic.output_tokens / 2
-    breakdown = ServeBreakdown(
-        prompt_alone_s=parts["prompt_s"], prompt_compute_s=parts["prompt_compute_s"],
-        prompt_comm_s=parts["prompt_comm_s"], prompt_fixed_s=parts["prompt_fixed_s"], decode_memory_s=parts["memory"],
-        decode_compute_s=parts["compute"], decode_comm_s=parts["comm"], decode_fixed_s=parts["fixed"],
-        decode_step_s=parts["memory"] + parts["compute"] + parts["comm"] + parts["fixed"],
-        prompt_share=load.prompt_share, running_sequences_per_replica=load.running_sequences,
-        requests_per_s_per_replica=load.rate_per_s, tp_link=sl.link_name(cluster, layout.tp),
-        queue_wait_s=load.ttft_mean_s - parts["prompt_s"],
-    )  # fmt: skip
-    memory = ServeMemory(
-        weights_bytes_per_chip=replica.weights_bytes_per_chip,
-        kv_bytes_per_token=(shape.kv_elements_per_token(context) or 0.0) * _bytes(layout.kv_cache),
-        kv_bytes_per_token_per_chip=float(replica.kv_per_token(context)),
-        kv_cache_bytes_per_chip=load.running_sequences * context * replica.kv_per_token(context),
-        usable_bytes_per_chip=replica.usable_bytes_per_chip, max_batch_per_replica=int(parts["max_batch"]),
-    )  # fmt: skip
+    tokens_span = _tokens_span(traffic, layout, tokens, fast, slow, band)
+    thin = sl.estimated_figures(cluster, layout)
     precision = sl.compute_precision(cluster.chip, layout.weights)
     peak = cluster.chip.peak_dense_tflops[precision]
     return ServeEstimate(
@@ -311,10 +276,87 @@ def estimate_serve(
         tpot_p50_s=load.tpot_p50_s, tpot_p90_s=load.tpot_p90_s,
         tokens_per_s=tokens_span, tokens_per_s_per_chip=tokens / cluster.chips,
         tokens_per_s_per_user=1 / load.tpot_mean_s, requests_per_s=rate, binding=_binding(load, parts),
-        breakdown=breakdown, memory=memory, cost=_cost(quote, cluster, tokens_span),
+        breakdown=_breakdown(cluster, layout, load, parts), memory=_memory(shape, layout, traffic, replica, load, parts),
+        cost=_cost(quote, cluster, tokens_span),
         assumptions=_assumptions(layout, stack) + traffic.options.notes(shape), rests_on=tuple(rests_on(cluster, peak)),
         range_basis=f"every achieved rate scaled to the ends of the range: {band.text}" + (
             f"; it rests on estimated figures: {', '.join(thin)}" if thin else ""), range=band,
+    )  # fmt: skip
+
+
+def _check(shape: Workload, cluster: Cluster, layout: sl.ServeLayout, traffic: Traffic) -> None:
+    """Refuses a layout the cluster cannot hold (``serve.layout.check``) and traffic that is no load."""
+    sl.check(shape, cluster, layout, traffic.input_tokens, traffic.output_tokens)
+    if traffic.concurrency is not None and traffic.concurrency < 1:
+        raise HwprofError(f"concurrency must be at least 1, got {traffic.concurrency}")
+    if traffic.max_batch is not None and traffic.max_batch < 1:
+        raise HwprofError(f"the batch limit must be at least 1 sequence, got {traffic.max_batch}")
+    if traffic.rate_per_s is not None and not traffic.rate_per_s > 0:
+        raise HwprofError(f"the request rate must be positive, got {traffic.rate_per_s:g}")
+    traffic.options.check()
+
+
+def _fitting_replica(shape: Workload, cluster: Cluster, layout: sl.ServeLayout, constants: sl.Constants,
+                     stack: sl.StackServing) -> sl.Replica:  # fmt: skip
+    """One replica's rates and sizes (``serve.layout.replica``), refused when its share of the
+    weights alone overflows a chip's usable memory, saying how many chips a replica needs."""
+    replica = sl.replica(shape, cluster, layout, constants, stack)
+    weights_total = replica.weights_bytes_per_chip
+    if weights_total > replica.usable_bytes_per_chip:
+        need = -(-shape.params * _bytes(layout.weights) // replica.usable_bytes_per_chip)
+        raise HwprofError(f"{shape.id} in {layout.weights} needs {weights_total / 1e9:,.1f} GB of weights per chip "
+                          f"with {layout.replica_chips} chip{'' if layout.replica_chips == 1 else 's'} per replica; a {cluster.chip.id} holds "
+                          f"{replica.usable_bytes_per_chip / 1e9:,.1f} GB usable: it needs at least {int(need)} "
+                          "chips per replica (tp x pp)")  # fmt: skip
+    return replica
+
+
+def _ends(shape: Workload, replica: sl.Replica, layout: sl.ServeLayout, traffic: Traffic, handoff_s: float,
+          band: ranges.Band) -> tuple[tr.Load | None, tr.Load | None]:  # fmt: skip
+    """The operating points at the fast and slow ends of ``band``: every achieved rate (bandwidth,
+    compute, links, the KV hand-off) scaled by its factor, so a queue near saturation widens its own
+    range (None: the rate cannot be served there)."""
+    fast = _bound(shape, sl.scaled(replica, band.fast), layout, traffic, handoff_s / band.fast)
+    slow = _bound(shape, sl.scaled(replica, band.slow), layout, traffic, handoff_s / band.slow)
+    return fast, slow
+
+
+def _tokens_span(traffic: Traffic, layout: sl.ServeLayout, tokens: float, fast: tr.Load | None,
+                 slow: tr.Load | None, band: ranges.Band) -> Span:  # fmt: skip
+    """Output tokens per second over all replicas: ``tokens`` expected, the ends' own rates at least
+    as wide as ``band``; an open loop serves its rate whatever the speed."""
+    low, high = ranges.widened(slow.rate_per_s * layout.dp * traffic.output_tokens if slow else None, tokens,
+                               fast.rate_per_s * layout.dp * traffic.output_tokens if fast else None, band, False)  # fmt: skip
+    if traffic.rate_per_s is not None:
+        return Span(tokens, tokens, tokens)
+    return Span(low, tokens, high)
+
+
+def _breakdown(cluster: Cluster, layout: sl.ServeLayout, load: tr.Load, parts: dict[str, float]) -> ServeBreakdown:
+    """Where a prompt's and a decode step's time goes (compute, memory, links, fixed costs), and the
+    replica's operating point: its running sequences, requests per second and queue wait."""
+    return ServeBreakdown(
+        prompt_alone_s=parts["prompt_s"], prompt_compute_s=parts["prompt_compute_s"],
+        prompt_comm_s=parts["prompt_comm_s"], prompt_fixed_s=parts["prompt_fixed_s"], decode_memory_s=parts["memory"],
+        decode_compute_s=parts["compute"], decode_comm_s=parts["comm"], decode_fixed_s=parts["fixed"],
+        decode_step_s=parts["memory"] + parts["compute"] + parts["comm"] + parts["fixed"],
+        prompt_share=load.prompt_share, running_sequences_per_replica=load.running_sequences,
+        requests_per_s_per_replica=load.rate_per_s, tp_link=sl.link_name(cluster, layout.tp),
+        queue_wait_s=load.ttft_mean_s - parts["prompt_s"],
+    )  # fmt: skip
+
+
+def _memory(shape: Workload, layout: sl.ServeLayout, traffic: Traffic, replica: sl.Replica, load: tr.Load,
+            parts: dict[str, float]) -> ServeMemory:  # fmt: skip
+    """Memory per chip: the weights, and the KV cache of the running sequences at their mean context
+    (the prompt and half the output)."""
+    context = traffic.input_tokens + traffic.output_tokens / 2
+    return ServeMemory(
+        weights_bytes_per_chip=replica.weights_bytes_per_chip,
+        kv_bytes_per_token=(shape.kv_elements_per_token(context) or 0.0) * _bytes(layout.kv_cache),
+        kv_bytes_per_token_per_chip=float(replica.kv_per_token(context)),
+        kv_cache_bytes_per_chip=load.running_sequences * context * replica.kv_per_token(context),
+        usable_bytes_per_chip=replica.usable_bytes_per_chip, max_batch_per_replica=int(parts["max_batch"]),
     )  # fmt: skip
 
 
