@@ -554,11 +554,44 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
                stack: StackServing = NO_STACK) -> Replica:  # fmt: skip
     """The numbers of one replica (floats), or of arrays of them (numpy ``xp``, the search): ``tp``,
     ``pp``, bytes per weight and per cached element, and the matmul peak in TFLOPS. Expert and
-    attention data parallelism: ``ep`` (an array of tp in the search), ``adp`` (0, 1 or 2). The
-    serving ``stack``'s floors are per layer (a forward step passes every layer once) plus the host's
-    per step and per request."""
-    n = tp * pp
-    weights = shape.params * weight_bytes / n
+    attention data parallelism: ``ep`` (an array of tp in the search), ``adp`` (0, 1 or 2). Its
+    parts: what each chip holds (``_held``), the routed experts' matmuls (``_expert_matmuls``), the
+    share of peak its matmuls' width reaches (``_width``), its collectives (``_collectives``). The
+    serving ``stack``'s floors are per layer (a forward step passes every layer once) plus the
+    host's per step and per request."""
+    weights, kv = _held(shape, tp, pp, weight_bytes, kv_bytes, xp, adp)
+    local = min(shape.sliding_layers or 0, shape.layers or 0) if shape.sliding_window else 0
+    share, pick = expert_numbers(shape)
+    expert_flops, expert_width = _expert_matmuls(shape, share, pick, tp, xp, ep, adp)
+    own = k.chip_prefill_efficiency or (chip.prefill_efficiency.value if chip.prefill_efficiency else 1.0)
+    own_half, narrow = _width(shape, chip, tp, k)
+    layers = shape.layers or 0
+    fixed, per_token = _collectives(shape, tiers, tp, pp, xp, ep, adp)
+    return Replica(
+        chips=tp * pp, pp=pp, weights_bytes_per_chip=weights, expert_share=share, expert_pick=pick,
+        kv_bytes_per_token_per_chip=kv, usable_bytes_per_chip=chip.memory_bytes * USABLE_MEMORY_FRACTION,
+        hbm_bytes_per_s=chip.memory_bandwidth_tbps.value * 1e12 * k.memory_bandwidth_fraction,
+        decode_flops_per_s=peak * 1e12 * k.decode_compute_fraction * narrow,
+        attention_flops_per_s=_peak16(chip, peak) * 1e12 * k.decode_compute_fraction,
+        prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction * own * narrow,
+        batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction * own * narrow,
+        comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak, adp=adp,
+        floor_s=(stack.step_floor_us * layers + stack.step_host_us) * 1e-6,
+        request_s=(stack.request_floor_us * layers + stack.request_host_us) * 1e-6,
+        chunked_prefill=stack.chunked_prefill, prompt_buckets=stack.prompt_buckets, batch_buckets=stack.batch_buckets,
+        expert_flops_per_token=expert_flops, expert_width=expert_width, dense_width_share=narrow,
+        half_width=own_half or k.matmul_half_width, experts=float(shape.experts or 0) if share else 0.0,
+        moe_block_tokens=stack.moe_block_tokens, moe_all_experts=stack.moe_all_experts,
+        kv_window=float(shape.sliding_window or 0) if local else 0.0, kv_local_share=local / layers if layers else 0.0,
+    )  # fmt: skip
+
+
+def _held(shape: records.Workload, tp: Any, pp: Any, weight_bytes: Any, kv_bytes: Any, xp: Any,
+          adp: int) -> tuple[Any, Any]:  # fmt: skip
+    """What each chip holds: its share of the weights (with attention data parallel, every rank keeps
+    its stage's attention whole), and the bytes of one token's KV cache, split over the stages and
+    over as many tensor ranks as there are KV heads to split."""
+    weights = shape.params * weight_bytes / (tp * pp)
     if adp:
         weights = weights + attention_params(shape) * weight_bytes * (1 - 1 / tp) / pp
     if adp:
@@ -570,20 +603,32 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
     else:
         split = tp
     kv = (shape.kv_elements_per_token() or 0.0) * kv_bytes / pp / split  # a full cache; ``kv_per_token`` windows it
-    local = min(shape.sliding_layers or 0, shape.layers or 0) if shape.sliding_window else 0
-    share, pick = expert_numbers(shape)
+    return weights, kv
+
+
+def _expert_matmuls(shape: records.Workload, share: float, pick: float, tp: Any, xp: Any, ep: Any,
+                    adp: int) -> tuple[Any, Any]:  # fmt: skip
+    """A token's FLOPs in the routed experts and the width of one expert's matmul on a rank."""
     # Routed experts' matmuls run one per local expert (a grouped GEMM) at their own shape: the expert's
     # MLP width over its expert tensor-parallel ranks (etp = tp / ep), and as many rows as tokens reach
     # one expert (prompt_time). A token's FLOPs in them: 2 x k / E of the expert weights.
     expert_flops = 2 * share * shape.params * pick
     etp = xp.maximum(tp / xp.maximum(ep, 1), 1.0) if not adp else xp.maximum(tp / xp.maximum(ep, tp), 1.0)
-    expert_width = (shape.ffn_hidden or shape.hidden or 0) / etp
-    own = k.chip_prefill_efficiency or (chip.prefill_efficiency.value if chip.prefill_efficiency else 1.0)
+    return expert_flops, (shape.ffn_hidden or shape.hidden or 0) / etp
+
+
+def _width(shape: records.Workload, chip: records.Chip, tp: Any, k: Constants) -> tuple[float, Any]:
+    """(the chip's own half width or 0, the share of peak the dense matmuls reach at their width)."""
     # Each chip computes hidden / tp columns of every matmul: narrower is slower, as in training. A
     # chip with a half width of its own counts it per rank (tp chips run tp x its ranks per chip).
     own_half = own_half_width(chip)
     width = (shape.hidden or 0) / (tp * chip_ranks(chip) if own_half else tp)
-    narrow = width_share(width, own_half or k.matmul_half_width) if shape.hidden else 1.0
+    return own_half, width_share(width, own_half or k.matmul_half_width) if shape.hidden else 1.0
+
+
+def _collectives(shape: records.Workload, tiers: tuple[comm.Tier, ...], tp: Any, pp: Any, xp: Any, ep: Any,
+                 adp: int) -> tuple[Any, Any]:  # fmt: skip
+    """A forward step's collectives: (seconds whatever the batch, seconds per token in it)."""
     hidden_bytes = (shape.hidden or 0) * ACTIVATION_BYTES
     layers = shape.layers or 0
     ranks = 1 if adp else tp
@@ -607,23 +652,7 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         none = comm.tiered_all_to_all(0.0, group, 1, tiers, xp)
         fixed = fixed + 2 * layers * none
         per_token = per_token + 2 * layers * (comm.tiered_all_to_all(size, group, 1, tiers, xp) - none)
-    return Replica(
-        chips=n, pp=pp, weights_bytes_per_chip=weights, expert_share=share, expert_pick=pick,
-        kv_bytes_per_token_per_chip=kv, usable_bytes_per_chip=chip.memory_bytes * USABLE_MEMORY_FRACTION,
-        hbm_bytes_per_s=chip.memory_bandwidth_tbps.value * 1e12 * k.memory_bandwidth_fraction,
-        decode_flops_per_s=peak * 1e12 * k.decode_compute_fraction * narrow,
-        attention_flops_per_s=_peak16(chip, peak) * 1e12 * k.decode_compute_fraction,
-        prefill_flops_per_s=peak * 1e12 * k.prefill_compute_fraction * own * narrow,
-        batched_prefill_flops_per_s=peak * 1e12 * k.batched_prefill_compute_fraction * own * narrow,
-        comm_fixed_s=fixed, comm_per_token_s=per_token, peak_tflops=peak, adp=adp,
-        floor_s=(stack.step_floor_us * layers + stack.step_host_us) * 1e-6,
-        request_s=(stack.request_floor_us * layers + stack.request_host_us) * 1e-6,
-        chunked_prefill=stack.chunked_prefill, prompt_buckets=stack.prompt_buckets, batch_buckets=stack.batch_buckets,
-        expert_flops_per_token=expert_flops, expert_width=expert_width, dense_width_share=narrow,
-        half_width=own_half or k.matmul_half_width, experts=float(shape.experts or 0) if share else 0.0,
-        moe_block_tokens=stack.moe_block_tokens, moe_all_experts=stack.moe_all_experts,
-        kv_window=float(shape.sliding_window or 0) if local else 0.0, kv_local_share=local / layers if layers else 0.0,
-    )  # fmt: skip
+    return fixed, per_token
 
 
 def _peak16(chip: records.Chip, peak: Any) -> Any:
