@@ -119,47 +119,77 @@ def at_rate(
 ) -> Load:
     """TTFT and TPOT on one replica serving ``rate`` requests/s (see the module docstring).
     ``prompt_work_s`` is the replica time a prompt takes under load (default: ``prompt_s``);
-    ``chunked`` False: prompts wait for the running decode step and run alone."""
+    ``chunked`` False: prompts wait for the running decode step and run alone. In order: the decode
+    TPOT and the sequences running (``_decode_tpot``), what a started prompt takes and what its lane
+    spends (``_prompt_extra``), the M/D/1 wait (``_ttft``), the TPOT percentiles
+    (``_tpot_percentiles``), whether the rate can be served (``_stability``)."""
     work = prompt_s if prompt_work_s is None else prompt_work_s
     rho = rate * work
-    free = xp.maximum(1 - rho, 1e-9)
-    tpot = step(xp.minimum(1.0, max_batch)) / free
-    for _ in range(iterations):
-        running = xp.minimum(rate * output_tokens * tpot, max_batch)
-        tpot = step(running) / free
+    tpot = _decode_tpot(rate, output_tokens, step, max_batch, xp.maximum(1 - rho, 1e-9), iterations, xp)
     wanted = rate * output_tokens * tpot
     running = xp.minimum(wanted, max_batch)
-    extra = xp.maximum(step(running) - step(0.0 * running), 0.0)
-    if chunked:
-        carried, behind = chunks * extra, 0.0 * extra  # the running decodes ride along in its chunks
-    else:
-        carried, behind = 0.0 * extra, xp.minimum(running, 1.0) * step(running) / 2
+    carried, behind = _prompt_extra(step, running, chunks, chunked, xp)
     service = prompt_s + carried + behind  # what one prompt takes once it arrives at an idle lane
     # Short prompts share an iteration (``pack`` of them fill the chunk budget) and run as one
     # bigger matmul: the lane's time per prompt falls from prompt_s alone toward the work under load.
     lane = work + (prompt_s - work) / pack + carried
     rho_s = rate * lane
-    ttft_mean = service + mean_wait(rho_s, lane, xp)
-    ttft_p50 = service + wait_quantile(rho_s, lane, 0.5, xp)
-    ttft_p90 = service + wait_quantile(rho_s, lane, 0.9, xp)
-    # A request's TPOT: its output_tokens steps, of which k carry a prompt (Poisson, mean m).
-    base = step(running)
+    ttft_mean, ttft_p50, ttft_p90 = _ttft(service, lane, rho_s, xp)
+    tpot_p50, tpot_p90 = _tpot_percentiles(step(running), work, chunks, rate, output_tokens, tpot, xp)
+    stable, limit = _stability(rho, rho_s, wanted, max_batch, xp)
+    return Load(rate_per_s=rate, running_sequences=running, prompt_share=rho, prompt_lane_share=rho_s,
+                ttft_mean_s=ttft_mean, ttft_p50_s=ttft_p50, ttft_p90_s=ttft_p90, tpot_mean_s=tpot,
+                tpot_p50_s=tpot_p50, tpot_p90_s=tpot_p90, stable=stable, limit=limit)  # fmt: skip
+
+
+def _decode_tpot(rate: Any, output_tokens: Any, step: Callable[[Any], Any], max_batch: Any, free: Any,
+                 iterations: int, xp: Any) -> Any:  # fmt: skip
+    """The mean TPOT: a decode step over the sequences running, stretched by the share of time
+    prompts leave ``free``; the number running follows from Little's law (rate x output tokens x
+    TPOT, at most ``max_batch``), the two solved together by fixed-point iteration."""
+    tpot = step(xp.minimum(1.0, max_batch)) / free
+    for _ in range(iterations):
+        running = xp.minimum(rate * output_tokens * tpot, max_batch)
+        tpot = step(running) / free
+    return tpot
+
+
+def _prompt_extra(step: Callable[[Any], Any], running: Any, chunks: Any, chunked: bool, xp: Any) -> tuple[Any, Any]:
+    """(the running decodes' work a prompt's chunks carry, the wait for a decode step under way): a
+    chunked prompt carries the decodes in each of its chunks; an unchunked one waits for the mean
+    residual of the running step, then runs alone."""
+    extra = xp.maximum(step(running) - step(0.0 * running), 0.0)
+    if chunked:
+        return chunks * extra, 0.0 * extra  # the running decodes ride along in its chunks
+    return 0.0 * extra, xp.minimum(running, 1.0) * step(running) / 2
+
+
+def _ttft(service: Any, lane: Any, rho_s: Any, xp: Any) -> tuple[Any, Any, Any]:
+    """TTFT mean, p50 and p90: a started prompt's ``service`` time plus its wait in the M/D/1 prompt
+    lane (``lane`` seconds a prompt, busy ``rho_s`` of the time)."""
+    mean = service + mean_wait(rho_s, lane, xp)
+    return mean, service + wait_quantile(rho_s, lane, 0.5, xp), service + wait_quantile(rho_s, lane, 0.9, xp)
+
+
+def _tpot_percentiles(base: Any, work: Any, chunks: Any, rate: Any, output_tokens: Any, tpot: Any,
+                      xp: Any) -> tuple[Any, Any]:  # fmt: skip
+    """A request's TPOT p50 and p90: its output_tokens steps of ``base`` seconds, of which k carry a
+    prompt's chunk (Poisson, mean m; normal approximation m + z sqrt(m))."""
     chunk_s = work / xp.maximum(chunks, 1)
     m = rate * chunks * output_tokens * tpot
     per_token = chunk_s / xp.maximum(output_tokens, 1)
-    tpot_p50 = base + per_token * m
-    tpot_p90 = base + per_token * (m + Z_P90 * xp.sqrt(m))
+    return base + per_token * m, base + per_token * (m + Z_P90 * xp.sqrt(m))
+
+
+def _stability(rho: Any, rho_s: Any, wanted: Any, max_batch: Any, xp: Any) -> tuple[Any, str]:
+    """(whether the rate can be served, what runs out): the prompts (a share of time at 1 or more)
+    or the KV cache (more sequences wanted than it holds); arrays give no reason."""
     stable_prompts = (rho < 1) & (rho_s < 1) if xp is not SCALAR else (rho < 1 and rho_s < 1)
     stable_memory = wanted <= max_batch * (1 + 1e-9)
     if xp is SCALAR:
         stable = bool(stable_prompts and stable_memory)
-        limit = "" if stable else ("prompts" if not stable_prompts else "kv cache")
-    else:
-        stable = stable_prompts & stable_memory
-        limit = ""
-    return Load(rate_per_s=rate, running_sequences=running, prompt_share=rho, prompt_lane_share=rho_s,
-                ttft_mean_s=ttft_mean, ttft_p50_s=ttft_p50, ttft_p90_s=ttft_p90, tpot_mean_s=tpot,
-                tpot_p50_s=tpot_p50, tpot_p90_s=tpot_p90, stable=stable, limit=limit)  # fmt: skip
+        return stable, "" if stable else ("prompts" if not stable_prompts else "kv cache")
+    return stable_prompts & stable_memory, ""
 
 
 def at_concurrency(
