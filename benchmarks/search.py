@@ -34,8 +34,8 @@ def rates(seconds: float = 3.0) -> dict[str, float]:
     reg = registry.build(registry.Settings(profile_dirs=()))
     system = reg.system("p5.48xlarge")
     target = cluster.cluster_for(reg.chip(system.chip), 16384, system, reg.interconnects)
-    job = training.make_job(reg.workload("llama3.1-405b"), target, reg.interconnects, "bf16",
-                            None, None)  # fmt: skip
+    job = training.make_job(training.TrainRequest(reg.workload("llama3.1-405b"), target, 15.6e12, "bf16"),
+                            reg.interconnects)  # fmt: skip
     table = search.candidate_table(job)
     rows = [tuple(int(v) for v in col) for col in table.T[:2000]]
     grid = search.Grid(*table)

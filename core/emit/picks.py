@@ -78,14 +78,12 @@ def reestimate(work: Any, row: Any, precision: str, tokens: float) -> Any:  # fm
     registry, published = current_registry(), published_chips("train")
     system = registry.system(row.system)
     cluster = cluster_for(registry.chip(system.chip), row.chips, system, registry.interconnects)
-    job = training.make_job(
-        work, cluster, registry.interconnects, precision, row.seq_len or None, row.global_batch_seqs
-    )
     stack = None if row.stack == stacks.default(cluster.chip, "train") else row.stack or None
-    own = ranges.own_stacks(registry.validation_cases.values(), "train")
-    band = training.band_for(job, cluster.chip, published, True, stack or "", own)
     request = training.TrainRequest(work, cluster, tokens, precision, stack=stack, seq_len=row.seq_len or None,
                                     global_batch_seqs=row.global_batch_seqs)  # fmt: skip
+    job = training.make_job(request, registry.interconnects)
+    own = ranges.own_stacks(registry.validation_cases.values(), "train")
+    band = training.band_for(job, cluster.chip, published, True, stack or "", own)
     return training.estimate_train(request, registry.interconnects, row.layout_fields,
                                    training.Evidence(published, own, band))  # fmt: skip
 

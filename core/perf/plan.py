@@ -130,12 +130,12 @@ def _estimate(run: Run, system: Any, chip: Any, count: int) -> tuple[Any, int, s
     """(estimate or None, layouts evaluated, why none fits) of ``count`` x ``system``."""
     r = run.request
     cluster = cluster_for(chip, count * system.chips, system, run.interconnects)
-    job = training.make_job(r.shape, cluster, run.interconnects, r.precision, r.seq_len, r.batch_seqs)
-    job = with_headroom(job, r.headroom_gib)
+    request = training.TrainRequest(r.shape, cluster, r.tokens, r.precision, stack=r.stack, seq_len=r.seq_len,
+                                    global_batch_seqs=r.batch_seqs)  # fmt: skip
+    job = with_headroom(training.make_job(request, run.interconnects), r.headroom_gib)
     found = search.search(job)
     if not found.layouts:
         return None, found.evaluated, training.refusal_text(found.refused)
-    request = training.TrainRequest(r.shape, cluster, r.tokens, r.precision, stack=r.stack)
     result = training.result_for(request, job, training.Pick(found.layouts[0], "searched"), run.evidence)
     return result, found.evaluated, ""
 

@@ -890,7 +890,10 @@ def test_a_chip_of_two_ranks_reports_memory_and_utilisation_per_chip() -> None:
         "tp=32,pp=8,dp=4",
     )
     assert result.inputs.ranks_per_chip == 2 and result.inputs.chips == 512
-    job = training.make_job(reg.workload("llama3.1-70b"), target, reg.interconnects, "bf16", None, 1024)
+    job = training.make_job(
+        training.TrainRequest(reg.workload("llama3.1-70b"), target, 1e12, "bf16", global_batch_seqs=1024),
+        reg.interconnects,
+    )
     lay = layout.parse("tp=32,pp=8,dp=4", 1024)
     per_rank = memory.memory(lay, job)
     mem = result.memory

@@ -466,7 +466,7 @@ def test_why_fewer_systems_are_out_quotes_the_search(reg: registry.Registry, mon
     first = min(r.count for r in got.options)
     assert first > 1
     target = cluster.cluster_for(chip, (first - 1) * trn1.chips, trn1, reg.interconnects)
-    job = training.make_job(work, target, reg.interconnects, "bf16", None, None)
+    job = training.make_job(training.TrainRequest(work, target, 1e12, "bf16"), reg.interconnects)
     why = training.refusal_text(search.search(job).refused)
     facts(got.reasons[trn1.id], f"fewer than {first}", "do not fit", why)
 

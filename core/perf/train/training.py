@@ -201,8 +201,7 @@ def estimate_train(request: TrainRequest, interconnects: dict[str, Any], layout:
         return given_mfu(request, eff.SHAPELESS_MFU.value, evidence.band or ranges.band("train", "borrowed"),
                          f"no layout: {shape.id} is known only by its parameter count ({eff.SHAPELESS_MFU.why})")  # fmt: skip
     given = layout_of(layout, cluster) if layout is not None else None
-    job = make_job(shape, cluster, interconnects, request.precision, request.seq_len, request.global_batch_seqs, given,
-                   recipe, consts)  # fmt: skip
+    job = make_job(request, interconnects, given, recipe, consts)
     runner_up = None
     if given is None:
         found = search.search(job)
@@ -227,15 +226,17 @@ def layout_of(layout: str | layouts.Layout, cluster: Cluster) -> layouts.Layout:
     return layouts.parse(layout, cluster.chips * chip_ranks(cluster.chip))
 
 
-def make_job(shape: Workload, cluster: Cluster, interconnects: dict[str, Any], precision: str, seq_len: int | None,
-             global_batch_seqs: int | None, layout: str | layouts.Layout | None = None, recipe: Recipe = TUNED,
-             consts: Constants | None = None) -> Job:  # fmt: skip
-    """The Job of a run; without a global batch, 4M tokens raised to fill a given layout's pipeline."""
-    seq = seq_len or shape.seq_len
-    if global_batch_seqs is None and layout is not None and seq:
+def make_job(request: TrainRequest, interconnects: dict[str, Any], layout: str | layouts.Layout | None = None,
+             recipe: Recipe = TUNED, consts: Constants | None = None) -> Job:  # fmt: skip
+    """The Job of a run: one step of the request's model on its cluster at its precision, sequence
+    length and batch (``request.tokens``, price and stack play no part); without a global batch, 4M
+    tokens raised to fill a given layout's pipeline."""
+    shape, cluster, batch = request.shape, request.cluster, request.global_batch_seqs
+    seq = request.seq_len or shape.seq_len
+    if batch is None and layout is not None and seq:
         lay = layout_of(layout, cluster)
-        global_batch_seqs = max(lay.dp * lay.pp * lay.mb, default_batch_tokens(cluster.chips) // seq)
-    return job_for(shape, cluster, interconnects, precision, consts or constants(), seq, global_batch_seqs, recipe)
+        batch = max(lay.dp * lay.pp * lay.mb, default_batch_tokens(cluster.chips) // seq)
+    return job_for(shape, cluster, interconnects, request.precision, consts or constants(), seq, batch, recipe)
 
 
 def refusal_text(refused: dict[str, int]) -> str:

@@ -415,7 +415,7 @@ def test_a_billion_systems_is_answered_not_searched_for_a_minute(reg: object) ->
 
     system = reg.system("p5.48xlarge")  # type: ignore[attr-defined]
     target = cluster.cluster_for(reg.chip(system.chip), 8 * 10**9, system, reg.interconnects)  # type: ignore[attr-defined]
-    job = training.make_job(reg.workload("llama3.1-8b"), target, reg.interconnects, "bf16", None, None)  # type: ignore[attr-defined]
+    job = training.make_job(training.TrainRequest(reg.workload("llama3.1-8b"), target, 1e12, "bf16"), reg.interconnects)  # type: ignore[attr-defined]
     assert job.batch_seqs == 2048
     found = search.search(job)
     assert found.layouts == () and found.evaluated > 0

@@ -71,7 +71,7 @@ def test_a_given_layout_estimate_by_hand(reg: registry.Registry) -> None:
     # the batch: 4M tokens (8 chips) in sequences, at least dp x pp x mb
     batch = max(4 * 1 * 1, default_batch_tokens(8) // seq)
     assert est.inputs.global_batch_seqs == batch and est.inputs.global_batch_tokens == batch * seq
-    job = training.make_job(work, tgt, reg.interconnects, "bf16", None, None, LAYOUT)
+    job = training.make_job(training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects, LAYOUT)
     assert job.batch_seqs == batch
     st = step.step(lay, job)
     seconds = TOKENS / (batch * seq) * st.total
@@ -187,7 +187,9 @@ def test_a_layout_that_does_not_fit_is_refused_and_result_for_flags_it(reg: regi
         training.estimate_train(
             training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects, "tp=1,pp=1,dp=8,zero=0"
         )
-    job = training.make_job(work, tgt, reg.interconnects, "bf16", None, None, "tp=1,pp=1,dp=8,zero=0")
+    job = training.make_job(
+        training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects, "tp=1,pp=1,dp=8,zero=0"
+    )
     lay = layout.parse("tp=1,pp=1,dp=8,zero=0", 8)
     est = training.result_for(training.TrainRequest(work, tgt, TOKENS, "bf16"), job, training.Pick(lay, "given"))
     assert est.memory is not None and est.memory.fits is False
@@ -199,7 +201,7 @@ def test_the_search_picks_the_fastest_and_names_the_runner_up(reg: registry.Regi
     work = reg.workload("llama3.1-8b")
     tgt = target(reg)
     est = training.estimate_train(training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects)
-    job = training.make_job(work, tgt, reg.interconnects, "bf16", None, None)
+    job = training.make_job(training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects)
     found = search.search(job)
     assert est.layout == str(found.layouts[0])
     facts(est.layout_basis, "searched", "fastest", f"{found.evaluated:,} layouts", f"{len(found.layouts)} kept")
@@ -229,29 +231,42 @@ def test_the_global_batch_fills_a_given_pipeline(reg: registry.Registry) -> None
     work = reg.workload("llama3.1-8b")
     tgt = target(reg, count=64)  # 512 chips: 4M tokens
     seq = work.seq_len
-    plain = training.make_job(work, tgt, reg.interconnects, "bf16", None, None)
+    plain = training.make_job(training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects)
     assert plain.batch_seqs == default_batch_tokens(512) // seq
     # dp 256 x pp 2 x mb 8 = 4,096 sequences is more than 4M tokens hold: raised to fill the pipeline
-    big = training.make_job(work, tgt, reg.interconnects, "bf16", None, None, "tp=1,pp=2,dp=256,mb=8")
+    big = training.make_job(
+        training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects, "tp=1,pp=2,dp=256,mb=8"
+    )
     assert big.batch_seqs == max(256 * 2 * 8, default_batch_tokens(512) // seq) == 4096
-    given = training.make_job(work, tgt, reg.interconnects, "bf16", None, 96, "tp=1,pp=2,dp=256,mb=8")
+    given = training.make_job(
+        training.TrainRequest(work, tgt, TOKENS, "bf16", global_batch_seqs=96),
+        reg.interconnects,
+        "tp=1,pp=2,dp=256,mb=8",
+    )
     assert given.batch_seqs == 96
-    short = training.make_job(work, tgt, reg.interconnects, "bf16", 1024, None, layout.Layout(tp=8, dp=64))
+    short = training.make_job(
+        training.TrainRequest(work, tgt, TOKENS, "bf16", seq_len=1024), reg.interconnects, layout.Layout(tp=8, dp=64)
+    )
     assert short.seq_len == 1024 and short.batch_seqs == default_batch_tokens(512) // 1024
-    cross = training.make_job(work, tgt, reg.interconnects, "bf16", None, None, None, job.Recipe(cross_domain=True))
+    cross = training.make_job(
+        training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects, None, job.Recipe(cross_domain=True)
+    )
     assert cross.cross_domain is True and plain.cross_domain is False
     mine = attrs.evolve(training.constants(), overlap_slowdown=0.123)
-    assert training.make_job(work, tgt, reg.interconnects, "bf16", None, None, consts=mine).constants == mine
+    assert (
+        training.make_job(training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects, consts=mine).constants
+        == mine
+    )
 
 
 def test_the_range_widens_for_chips_without_runs_and_odd_8bit_ratios(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     tgt = target(reg)
-    job = training.make_job(work, tgt, reg.interconnects, "bf16", None, None)
+    job = training.make_job(training.TrainRequest(work, tgt, TOKENS, "bf16"), reg.interconnects)
     own = training.band_for(job, tgt.chip, {"h100-sxm"})
     borrowed = training.band_for(job, tgt.chip, set())
     assert own.evidence in ("own", "corrected") and borrowed.evidence == "borrowed"
-    fp8 = training.make_job(work, tgt, reg.interconnects, "fp8", None, None)
+    fp8 = training.make_job(training.TrainRequest(work, tgt, TOKENS, "fp8"), reg.interconnects)
     ratio = fp8.peak_matmul / fp8.peak_16bit
     assert abs(ratio - 2) <= 0.2 and training.extrapolated(fp8) == ""  # H100: 2x, the calibrated ratio
     assert training.band_for(fp8, tgt.chip, {"h100-sxm"}) == own
@@ -276,7 +291,7 @@ def test_the_range_widens_for_chips_without_runs_and_odd_8bit_ratios(reg: regist
 def test_the_8bit_fast_end_stops_at_the_faster_of_the_two_shares(reg: registry.Registry) -> None:
     work = reg.workload("llama3.1-8b")
     tgt = target(reg)
-    job = training.make_job(work, tgt, reg.interconnects, "fp8", None, None, LAYOUT)
+    job = training.make_job(training.TrainRequest(work, tgt, TOKENS, "fp8"), reg.interconnects, LAYOUT)
     lay = layout.parse(LAYOUT, 8)
     for consts in (attrs.evolve(job.constants, matmul_8bit=0.3, matmul_16bit=0.9),
                    attrs.evolve(job.constants, matmul_8bit=0.9, matmul_16bit=0.3)):  # fmt: skip
