@@ -55,11 +55,17 @@ def isolated(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> Iterator[None]
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     if FOREIGN_PLUGINS:
+        from hwprof.cli import plugins
         from hwprof.data import plugin_loading
 
         everything = plugin_loading.entry_points
         monkeypatch.setattr(
             plugin_loading, "entry_points", lambda: [e for e in everything() if e not in FOREIGN_PLUGINS]
+        )
+        # `plugins uninstall` reads the installed distributions itself
+        foreign, dists = {dist for _, _, dist in FOREIGN_PLUGINS}, plugins._plugin_dists
+        monkeypatch.setattr(
+            plugins, "_plugin_dists", lambda: {k: d for k, d in dists().items() if d.name not in foreign}
         )
     registry.reset()
     yield
