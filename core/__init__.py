@@ -72,7 +72,10 @@ def _ids(name: str, value: Any) -> list[str]:
     if isinstance(value, str | Path) or not isinstance(value, Sequence | set | frozenset | tuple):
         raise HwprofError(f"must be a list of ids, got {type(value).__name__} {value!r:.40}: pass [{value!r:.40}]",
                           subject=name)  # fmt: skip
-    return [_text(name, v, optional=False) for v in value]
+    ids = [_text(name, v, optional=False) for v in value]
+    if twice := next((i for n, i in enumerate(ids) if i in ids[:n]), None):
+        raise HwprofError(f"names {twice} twice: give each once", subject=name)
+    return ids
 
 
 def _hardware(system: Any, count: Any, chip: Any, chips: Any) -> tuple[Any, int, Any, Any]:

@@ -196,3 +196,10 @@ def test_numpy_numbers_give_a_result_to_json_can_serialise() -> None:
                                 cost_model="none", layout="tp=8,dp=2")  # fmt: skip
     assert run.inputs.chips == 16 and type(run.inputs.chips) is int
     assert json.loads(json.dumps(hwprof.to_json(run)))["inputs"]["tokens"] == 1e12
+
+
+def test_a_system_listed_twice_is_refused_by_name() -> None:
+    with pytest.raises(hwprof.HwprofError) as caught:
+        hwprof.compare_train("llama3.1-8b", tokens=1e12, systems=["p5.48xlarge", "trn2.48xlarge", "p5.48xlarge"])
+    assert str(caught.value).startswith("systems")
+    facts(str(caught.value), "p5.48xlarge", "twice")

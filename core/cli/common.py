@@ -190,3 +190,17 @@ def days_text(seconds: float) -> str:
     if seconds >= 86400 * 1e12:  # a trillion days and more: not a number of digits to print
         return f"{seconds / 86400:.3g} days"
     return f"{seconds / 86400:,.1f} days" if seconds >= 86400 else f"{seconds / 3600:,.2f} hours"
+
+
+def comma_list(flag: str, text: str | None, what: str, required: bool = False) -> list[str] | None:
+    """The items of a comma-separated option, or None where it was not given. Given but blank, or an
+    item twice, is refused: neither is what a reader of the command line would take it to ask."""
+    if text is None:
+        return None
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if not items:
+        raise HwprofError(f"{flag} is empty: give comma-separated {what}" + ("" if required else ", or leave it out"))
+    twice = next((s for i, s in enumerate(items) if s in items[:i]), None)
+    if twice is not None:
+        raise HwprofError(f"{flag} names {twice} twice: give each once")
+    return items

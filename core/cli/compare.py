@@ -18,6 +18,7 @@ from .common import (
     TrainPrecisionOpt,
     TrainStackOpt,
     checked,
+    comma_list,
     complete_cost_models,
     complete_system_list,
 )
@@ -49,8 +50,8 @@ def compare_train(
     """Time, cost, tokens per dollar and energy of one training run on several systems."""
     fmt, plot = output.format(), output.plot
     work = model_opts.workload(seq_len)
-    models = [m.strip() for m in cost_models.split(",")] if cost_models else None
-    ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else []
+    models = comma_list("--cost-models", cost_models, "cost model names")
+    ids = comma_list("--systems", systems, "system ids") or []
     comparison = compare_train_result(work, tokens, ids, baseline=baseline, chips=chips, precision=precision,
                                       seq_len=seq_len, cost_models=models, region=region, purchase=purchase,
                                       global_batch_tokens=global_batch_tokens, stack=stack)  # fmt: skip
@@ -168,7 +169,7 @@ def compare_serve(
     fmt, plot = output.format(), output.plot
     work = model_opts.workload()
     comparison = compare_serve_result(
-        work, [s.strip() for s in systems.split(",") if s.strip()], baseline=baseline, precision=precision,
+        work, comma_list("--systems", systems, "system ids", required=True) or [], baseline=baseline, precision=precision,
         kv_precision=kv_precision, batch=batch, input_tokens=input_tokens, output_tokens=output_tokens,
         cost_model=cost_model, region=region, purchase=purchase, stack=stack,
     )  # fmt: skip

@@ -17,6 +17,7 @@ from .common import (
     ServeStackOpt,
     TrainStackOpt,
     checked,
+    comma_list,
     days_text,
 )
 from .groups import ModelOptions, OutputOptions, ServeFeatures, grouped
@@ -68,7 +69,7 @@ def plan_train_cmd(
     fmt, plot = output.format(), output.plot
     launch.check()
     work = model_opts.workload(seq_len)
-    ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
+    ids = comma_list("--systems", systems, "system ids")
     candidates = plan.train_candidates(ids, cost_model, purchase, region)
     batch = global_batch_seqs(work, global_batch_tokens, seq_len)
     from .progress import Progress
@@ -243,10 +244,10 @@ def plan_serve_cmd(
     if max_count < 1 or max_count > 4096:
         raise HwprofError(f"--max-count {max_count}: use 1 to 4096")
     work = model_opts.workload()
-    ids = [s.strip() for s in systems.split(",") if s.strip()] if systems else None
+    ids = comma_list("--systems", systems, "system ids")
     candidates = plans.serve_candidates(ids, cost_model, purchase, region)
-    wanted = tuple(p.strip() for p in precisions.split(",") if p.strip())
-    kinds = tuple(k.strip() for k in deployments.split(",") if k.strip())
+    wanted = tuple(comma_list("--precisions", precisions, "precisions") or ())
+    kinds = tuple(comma_list("--deployments", deployments, "deployment kinds") or ())
     plan = plans.plan_serve(work, candidates, rate, input_tokens, output_tokens, ttft_slo,
                             math.inf if tpot_slo is None else tpot_slo, budget=budget, precisions=wanted,
                             max_count=max_count, robust=robust, serve_options=features.options(),

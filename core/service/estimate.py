@@ -115,7 +115,7 @@ def serve_layout(work: records.Workload, target: Any, layout: str | None, precis
 
     if chunk_tokens < 1:
         raise HwprofError(f"the chunked-prefill budget must be at least 1 token, got {chunk_tokens}")
-    if layout:
+    if layout is not None:
         lay = serve_layouts.parse(layout, target.chips, precision, kv_precision)
     else:
         lay = serve_layouts.default_layout(target, precision, kv_precision, work.heads)
@@ -213,7 +213,7 @@ def serve_disaggregated(work: records.Workload, target: Any, prefill_layout: str
     if room < 1:
         raise HwprofError(f"the prefill pool takes all {target.chips} chips: no room for decode workers; add "
                           "`count` or give `decode_system`")  # fmt: skip
-    if layout:
+    if layout is not None:
         dec = serve_layouts.parse(layout, room, precision, kv_precision)
     else:
         whole = clusters.cluster_for(chip, room, system, r.interconnects)

@@ -94,6 +94,10 @@ def plan_serve(work: records.Workload, candidates: list[tuple[Any, Any, Any]], r
                               subject="deployments", value=kind)  # fmt: skip
     if not deployments:
         raise HwprofError(f"name {search.AGGREGATED}, {search.DISAGGREGATED} or both", subject="deployments", value="")
+    for name in precisions:
+        if name not in records.BYTES_PER_ELEMENT:
+            raise HwprofError(f"not a precision; known: {', '.join(records.BYTES_PER_ELEMENT)}", subject="precisions",
+                              value=name)  # fmt: skip
     stack = stacks.checked(stack, "serve")
     on_stack = {chip.id: (stacks.serving(chip, stack), stacks.evidence(chip, "serve", stack))
                 for _, chip, _ in candidates} if stack is not None else None  # fmt: skip

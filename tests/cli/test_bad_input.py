@@ -881,3 +881,36 @@ def test_a_fraction_of_a_rank_per_chip_is_refused(run_cli: RunCli, tmp_path: Pat
     result = run_cli("profiles", "check", tmp_path / "half.toml")
     assert result.code == 1
     facts(result.out, "chip[0].ranks_per_chip.value", "1 to 1,024", "got 0.5")
+
+
+# ----------------------------------------------------------------------------- lists and layouts left blank
+
+BLANK_SERVE_PLAN = ("plan", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge", "--rate", "1", "--ttft-slo", "1",
+              "--tpot-slo", "0.05")  # fmt: skip
+BLANK_TRAIN = ("--model", "llama3.1-8b", "--tokens", "1e12")
+
+
+@pytest.mark.parametrize(
+    ("args", "wanted"),
+    [
+        (("compare", "train", *BLANK_TRAIN, "--systems", "p5.48xlarge,p5.48xlarge"), ("--systems", "p5.48xlarge", "twice")),
+        (("plan", "train", *BLANK_TRAIN, "--systems", "trn2.48xlarge,p5.48xlarge,trn2.48xlarge"),
+         ("--systems", "trn2.48xlarge", "twice")),
+        (("compare", "train", *BLANK_TRAIN, "--systems", ""), ("--systems", "empty", "leave it out")),
+        (("compare", "serve", "--model", "llama3.1-8b", "--systems", " , "), ("--systems", "empty", "system ids")),
+        ((*BLANK_SERVE_PLAN, "--precisions", ""), ("--precisions", "empty")),
+        ((*BLANK_SERVE_PLAN, "--precisions", "fp8,fp3"), ("--precisions", "fp3", "known", "fp8")),
+        (("estimate", "train", *BLANK_TRAIN, "--system", "p5.48xlarge", "--layout", ""), ("layout", "empty", "tp=")),
+        (("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--layout", " "),
+         ("layout", "empty", "tp=")),
+    ],
+)  # fmt: skip
+def test_a_list_or_layout_given_blank_or_twice_is_refused(run_cli: RunCli, args: tuple[str, ...],
+                                                         wanted: tuple[str, ...]) -> None:  # fmt: skip
+    """Left blank, an option the user typed is not its default (every system, the searched layout), and a
+    system named twice is not two systems: one line saying which, and how to fix it."""
+    result = run_cli(*args)
+    assert result.code == 1, result
+    error = [line for line in result.err.splitlines() if line.startswith("error: ")]
+    assert len(error) == 1, result.err
+    facts(error[0], *wanted)

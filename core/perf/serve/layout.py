@@ -69,6 +69,8 @@ class ServeLayout:
 def parse(text: str, chips: int, weights: str = "bf16", kv_cache: str = "bf16", dp: int | None = None
           ) -> ServeLayout:  # fmt: skip
     """``tp=2,pp=1,dp=4`` to a layout; ``dp`` defaults to ``dp``, else to what the chip count leaves."""
+    if not text.replace(",", "").strip():  # asked for but left blank: not the default layout
+        raise HwprofError("the layout is empty: give key=value pairs (e.g. tp=8,pp=1,dp=2), or none for the default")
     values: dict[str, int] = {}
     for part in (p.strip() for p in text.split(",") if p.strip()):
         key, eq, value = (x.strip().lower() for x in part.partition("="))

@@ -92,6 +92,8 @@ class Layout:
 
 def parse(text: str, chips: int | None = None) -> Layout:
     """``tp=8,pp=16,...`` to a Layout; ``dp`` defaults to what ``chips`` leaves."""
+    if not text.replace(",", "").strip():  # a layout asked for but left blank is not the searched one
+        raise LayoutError("syntax", "the layout is empty: give key=value pairs (e.g. tp=8,pp=4), or none to search")
     return from_keys(given(text), chips)
 
 

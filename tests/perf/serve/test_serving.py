@@ -531,7 +531,8 @@ def test_parse_reads_every_key_and_fills_dp() -> None:
     assert lay.replica_chips == 8 and lay.chips == 16
     assert sl.parse("pp=2", 8).tp == 1 and sl.parse("pp=2", 8).dp == 4
     assert sl.parse("tp=2", 8).dp == 4
-    assert sl.parse("", 4) == sl.ServeLayout(tp=1, pp=1, dp=4)
+    with pytest.raises(HwprofError, match="empty"):  # asked for but blank: not the default layout
+        sl.parse(" , ", 4)
     default = sl.ServeLayout()
     assert (default.weights, default.kv_cache, default.adp, default.prefill, default.ep) == ("bf16", "bf16", 0, 0, 1)
 
