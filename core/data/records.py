@@ -615,6 +615,11 @@ class Quote(Record):
                 f"observed {self.price.observed.isoformat()}, {self.age_days} days ago "
                 f"(older than {self.stale_days} days): it may be stale"
             )
+        if self.age_days < 0:  # a typo in `observed`, or a price announced ahead: either way not yet seen
+            out.append(
+                f"price of {self.price.system} ({self.price.purchase}, {self.price.region}) is dated "
+                f"{self.price.observed.isoformat()}, {-self.age_days} days after today: check its observed date"
+            )
         if self.price.undated:
             out.append(
                 f"price of {self.price.system} ({self.price.purchase}, {self.price.region}) comes from an undated "

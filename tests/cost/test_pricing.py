@@ -88,6 +88,15 @@ def test_staleness_on_a_fixed_clock(aws):
     assert stale.as_json()["stale"] is True and stale.as_json()["warnings"] == stale.warnings()
 
 
+def test_a_price_dated_after_today_says_so(aws):
+    # trn2.48xlarge observed 2025-11-30, read on 2025-11-20: ten days in the future (a typo, or announced ahead)
+    early = pricing.quote(aws, "trn2.48xlarge", today=dt.date(2025, 11, 20))
+    assert (early.age_days, early.stale) == (-10, False)
+    [warning] = early.warnings()
+    facts(warning, "trn2.48xlarge", "2025-11-30", "10 days after today", "check its observed date")
+    assert pricing.quote(aws, "trn2.48xlarge", today=dt.date(2025, 11, 30)).warnings() == []  # the same day
+
+
 def test_stale_days_from_argument_and_environment(aws, monkeypatch):
     today = dt.date(2026, 2, 20)  # p5 on-demand observed 2026-01-21: 30 days
     assert pricing.quote(aws, "p5.48xlarge", today=today).stale is False
