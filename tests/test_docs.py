@@ -1,10 +1,13 @@
-"""Docs that cannot drift: the README's test command is the one CI runs, and every hook a plugin
-author can implement carries a complete example in its docstring."""
+"""Docs that cannot drift: the README's test command is the one CI runs, every hook a plugin
+author can implement carries a complete example in its docstring, and the docs a newcomer pastes
+from activate the venv first."""
 
 from __future__ import annotations
 
 import inspect
 import re
+
+import pytest
 
 from hwprof.data import hookspecs
 from tests import ROOT
@@ -93,3 +96,38 @@ def test_the_readme_shows_what_the_cli_prints_now() -> None:
 def test_the_readme_is_a_front_page() -> None:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 120, f"README.md has {len(lines)} lines: the detail belongs in docs/"
+
+
+def code_lines(lines: list[str]) -> list[tuple[int, str]]:
+    """(line number, line) of the lines inside fenced code blocks."""
+    inside, out = False, []
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("```"):
+            inside = not inside
+        elif inside:
+            out.append((i, line))
+    return out
+
+
+def first_bare_hwprof(lines: list[str]) -> int:
+    """The first line a newcomer would paste that runs a bare ``hwprof``: in a code block, or a table's
+    inline command."""
+    in_code = (i for i, line in code_lines(lines) if re.match(r"\s*(\$ )?hwprof ", line))
+    inline = (i for i, line in enumerate(lines) if re.search(r"\| `hwprof ", line))
+    return min(next(in_code, len(lines)), next(inline, len(lines)))
+
+
+@pytest.mark.parametrize("doc", ["README.md", "CONTRIBUTING.md"])
+def test_docs_activate_the_venv_before_a_bare_hwprof(doc: str) -> None:
+    # A newcomer pasting the tour got "hwprof: command not found", then ran pytest on the system python.
+    lines = (ROOT / doc).read_text(encoding="utf-8").splitlines()
+    first = first_bare_hwprof(lines)
+    activate = [i for i, line in enumerate(lines) if "source .venv/bin/activate" in line]
+    assert activate and activate[0] < first, f"{doc}: say `source .venv/bin/activate` before line {first + 1}"
+    bare_pytest = [line for _, line in code_lines(lines) if re.match(r"\s*(python3? -m )?pytest\b", line)]
+    assert bare_pytest == [], f"{doc}: run pytest through the venv: {bare_pytest}"
+
+
+def test_contributing_says_a_plugin_must_ship_its_toml_as_package_data() -> None:
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    assert "package-data" in text and '"*.toml"' in text

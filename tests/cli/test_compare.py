@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 from hwprof.perf import ranges
 from tests.conftest import RunCli
@@ -64,3 +65,15 @@ def test_compare_serve_with_a_stack_borrows_where_the_chip_has_no_run_on_it(run_
     assert trn2["evidence"] == "other" and trn2["ttft_s"]["high"] > base["ttft_s"]["high"]
     assert trn2["ttft_s"]["expected"] == base["ttft_s"]["expected"]  # its default stack's fixed costs, borrowed
     assert "a measured stack is compared with a borrowed one" in data["evidence_note"]
+
+
+def test_cost_per_million_tokens_says_which_tokens(run_cli: Any) -> None:
+    result = run_cli("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge")
+    assert result.code == 0, result.err
+    assert "USD/M tokens" not in result.out and "output tokens" in result.out
+
+
+def test_compare_train_takes_cost_model_like_every_other_command(run_cli: Any) -> None:
+    args = ("compare", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--systems", "p5.48xlarge,trn2.48xlarge")
+    assert run_cli(*args, "--cost-model", "aws").code == 0
+    assert run_cli(*args, "--cost-models", "aws").code == 0  # the old spelling still works

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 
@@ -338,3 +340,13 @@ def test_a_serving_estimate_on_a_chip_without_its_stacks_floors_names_the_borrow
     h200 = json.loads(run_cli("estimate", "serve", "--model", "llama3.1-8b", "--system", "p5en.48xlarge", "--json").out)
     assert h200["range"]["evidence"] == "own" and any("fixed costs those of tensorrt-llm on h100-sxm" in a
                                                       for a in h200["assumptions"])  # fmt: skip
+
+
+def test_estimate_peak_of_bare_chips_says_each_thing_once(run_cli: Any) -> None:
+    result = run_cli("estimate", "peak", "--chip", "trainium2", "--chips", "16")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0] == "16 x trainium2"
+    assert "1 chips" not in result.out
+    assert not [line for line in lines if re.match(r"(tiers|from)\s+[-:]?\s*$", line)], result.out
+    assert not re.search(r"^from\s+:", result.out, re.M)

@@ -1,6 +1,7 @@
 """`--format table|json|csv|markdown`: every listing prints in each, CSV parses back to the
 published numbers, Markdown carries each figure's source as a footnote, and `--json` is the short
-form of `--format json`.
+form of `--format json`. Also the wording: JSON keys that name their unit, counts that read right
+for one and for many, long times in seconds, help text on every option.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 
 from hwprof.cli.render import Cell, Pairs, Table, output_format, render
 from hwprof.errors import HwprofError
+from tests import ROOT
 from tests.conftest import ALL_PUBLISHED
 
 COMPARE_SERVE = ("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge")
@@ -371,3 +374,97 @@ def test_an_unpriced_plan_row_leaves_its_csv_price_cells_empty(run_cli: Any) -> 
     serve = list(csv.DictReader(io.StringIO(run_cli(*SERVE_H200, "--format", "csv").out)))
     p5e = [r for r in serve if r["system"] == "p5e.48xlarge"]
     assert p5e and p5e[0]["usd_per_hour"] == "" and p5e[0]["usd_per_million_output_tokens"] == ""
+
+
+def keys(data: Any) -> Iterator[str]:
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield k
+            yield from keys(v)
+    elif isinstance(data, list):
+        for item in data:
+            yield from keys(item)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("estimate", "peak", "--chip", "h100-sxm", "--chips", "8", "--json"),
+        ("systems", "show", "p5.48xlarge", "--json"),
+    ],
+)
+def test_json_keys_name_the_unit_of_their_value(run_cli: Any, args: tuple[str, ...]) -> None:
+    data = run_cli(*args).json()
+    assert "per_chip" not in set(keys(data)), "a bare per_chip key inherits its parent's unit, which it does not have"
+    assert data["power_kw"]["per_chip_w"] == 700.0  # H100 SXM TDP in watts
+    assert data["power_kw"]["value"] == pytest.approx(8 * 0.7)
+    assert data["peak_dense_pflops"]["fp8"]["per_chip_tflops"] == 1979.0
+    assert data["peak_dense_pflops"]["fp8"]["value"] == pytest.approx(8 * 1.979)
+
+
+PLURAL_SLIPS = re.compile(r"\b1 (chips|sequences|systems|interconnects|cost models|workloads|cases)\b")
+
+
+def test_counts_read_right_for_one_and_for_many(run_cli: Any) -> None:
+    listing = run_cli("plugins", "list", "--all").out
+    assert not PLURAL_SLIPS.search(listing), listing
+    assert "1 chip," in listing and "1 cost model" in listing
+    checked = run_cli(
+        "profiles", "check", ROOT / "profiles" / "models.toml", ROOT / "profiles" / "published_results.toml"
+    )
+    assert re.search(r"\(\d+ workloads\)", checked.out) and re.search(r"\(\d+ validation cases\)", checked.out)
+    checked = run_cli("profiles", "check", ROOT / "profiles" / "trainium2.toml").out
+    assert re.search(r"\(1 chip, \d+ interconnects?, \d+ systems?\)", checked), checked
+    assert not PLURAL_SLIPS.search(checked)
+
+
+def test_one_sequence_is_singular(run_cli: Any) -> None:
+    result = run_cli("estimate", "serve", "--model", "llama3.1-70b", "--system", "trn2.48xlarge", "--batch", "1",
+                     "--input-tokens", "5000000")  # fmt: skip
+    assert result.code == 1
+    assert not PLURAL_SLIPS.search(result.err), result.err
+
+
+def test_long_times_to_first_token_are_shown_in_seconds(run_cli: Any) -> None:
+    result = run_cli("compare", "serve", "--model", "llama3.1-8b", "--systems", "p5.48xlarge,trn2.48xlarge",
+                     "--input-tokens", "100000", "--batch", "1")  # fmt: skip
+    assert result.code == 0, result.err
+    assert not re.search(r"\d,\d{3}(\.\d+)? ?ms", result.out), result.out
+    assert "(s)" not in result.out  # "1 replica(s)": counted in words instead
+
+
+def test_every_option_and_command_has_help_text() -> None:
+    import typer
+
+    from hwprof.cli.app import build_app
+
+    missing = []
+
+    def walk(command: Any, path: str) -> None:
+        if not (command.help or command.short_help) and path != "hwprof":
+            missing.append(path)
+        for param in command.params:
+            if param.param_type_name == "option" and not getattr(param, "help", None):
+                missing.append(f"{path} {param.opts[0]}")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(typer.main.get_command(build_app()), "hwprof")
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("estimate", "serve", "--model", "llama3.1-405b", "--system", "p5en.48xlarge", "--input-tokens", "100000",
+         "--output-tokens", "10"),
+        ("compare", "serve", "--model", "llama3.1-405b", "--systems", "p5en.48xlarge,trn2-ultraserver",
+         "--input-tokens", "100000", "--output-tokens", "10"),
+    ],
+)  # fmt: skip
+def test_long_prompts_are_timed_in_seconds_not_thousands_of_ms(run_cli: Any, args: tuple[str, ...]) -> None:
+    result = run_cli(*args)
+    assert result.code == 0, result.err
+    assert re.search(r"\d+(\.\d+)? s\b", result.out), result.out
+    assert not re.search(r"\d,\d{3}(\.\d+)? ?ms", result.out), result.out
+    assert "(s)" not in result.out  # "1 replica(s)": counted in words instead

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 from tests.conftest import RunCli
 
@@ -47,3 +49,37 @@ def test_plan_serve_disaggregated_picks_run_on_the_given_stack(run_cli: RunCli) 
     # Optimum Neuron's vLLM on Trainium2 pays 14,360 us of host time every decode step (its profile):
     # no output token comes faster; the default stack (NxD Inference) has no such floor
     assert given["tpot_mean_s"] >= 14_360e-6 > default["tpot_mean_s"]
+
+
+# Both H200 systems: p5e has no on-demand price, so it uses its 724-day-old capacity-block price.
+H200_PLAN = ("plan", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--deadline-days", "30",
+             "--purchase", "on-demand,capacity-block", "--systems", "p5e.48xlarge,p5en.48xlarge")  # fmt: skip
+
+
+def test_plan_rows_name_the_purchase_region_and_price_they_used(run_cli: Any) -> None:
+    result = run_cli(*H200_PLAN)
+    assert result.code == 0, result.err
+    header = result.out.splitlines()[1]
+    for column in ("purchase", "region", "USD/h", "observed"):
+        assert column in header, f"no {column!r} column in: {header}"
+    p5e = next(line for line in result.out.splitlines() if line.startswith("p5e.48xlarge"))
+    assert "capacity-block" in p5e and "us-east-2" in p5e
+    assert re.search(r"\b43\.26\s+2024-12-01 STALE\b", p5e)  # the price, then its date in its own column
+
+
+def test_plan_json_carries_the_stale_price_warning(run_cli: Any) -> None:
+    result = run_cli(*H200_PLAN, "--json")
+    assert result.code == 0, result.err
+    warnings = result.json()["warnings"]
+    assert any("p5e.48xlarge (capacity-block" in w and "stale" in w for w in warnings), warnings
+    assert "warning: price of p5e.48xlarge (capacity-block" in result.err
+
+
+def test_plan_marks_every_option_tied_for_fastest(run_cli: Any) -> None:
+    result = run_cli(*H200_PLAN, "--top", "100", "--json")  # every option, so each tie is in view
+    assert result.code == 0, result.err
+    options = [o for o in result.json()["options"] if o["meets_deadline"]]
+    best = min(o["time_s"]["expected"] for o in options)
+    tied = {(o["system"], o["count"], o["purchase"]) for o in options if o["time_s"]["expected"] <= best * 1.005}
+    assert {(o["system"], o["count"], o["purchase"]) for o in options if "fastest" in o["marks"]} == tied
+    assert len(tied) > 1  # p5e and p5en: the same H200s, the same layout, the same time

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,8 @@ def test_user_cost_model_is_listed_beside_aws(hwprof, tmp_path):
     by_model = {(r["cost_model"], r["purchase"]): r["usd_per_hour"] for r in rows_of(out)}
     assert by_model == {("acme-negotiated", "negotiated"): 41.28, ("aws", "on-demand"): 55.04,
                         ("aws", "capacity-block"): 39.33}  # fmt: skip
+
+
+def test_prices_keep_their_published_digits(run_cli: Any) -> None:
+    out = run_cli("prices", "list", "--system", "p5en.48xlarge", "--purchase", "on-demand").out
+    assert "63.296" in out

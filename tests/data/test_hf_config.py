@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from hwprof.data.hf_config import from_hf_config
 from hwprof.errors import HwprofError
-from tests import FIXTURES
+from tests import FIXTURES, find
 from tests.conftest import RunCli
 
 CONFIGS = FIXTURES / "configs"
@@ -247,3 +247,34 @@ def test_a_zero_longest_context_is_refused_not_read_as_none(tmp_path: Path) -> N
     deepseek = json.loads((CONFIGS / "deepseek-v3.json").read_text(encoding="utf-8"))
     unshared = from_hf_config(write(tmp_path, {**deepseek, "n_shared_experts": 0}))
     assert from_hf_config(CONFIGS / "deepseek-v3.json").params - unshared.params == 58 * 3 * 7168 * 2048
+
+
+def train_time(run_cli: Any, *model: str) -> float:
+    args = ("estimate", "train", *model, "--tokens", "14.8e12", "--system", "p5.48xlarge", "--count", "256", "--json")
+    result = run_cli(*args)
+    assert result.code == 0, result.err
+    return float(find(result.json(), "time_s")["expected"])
+
+
+def test_model_config_does_not_train_at_its_longest_context(run_cli: Any) -> None:
+    # DeepSeek-V3's max_position_embeddings is 163,840: as the training sequence, attention was +437%.
+    preset = train_time(run_cli, "--model", "deepseek-v3")
+    config = train_time(run_cli, "--model-config", str(CONFIGS / "deepseek-v3.json"))
+    assert config == pytest.approx(preset, rel=0.05)
+
+
+def test_model_config_without_hidden_act_takes_the_model_types_default(run_cli: Any, tmp_path: Path) -> None:
+    # LlamaConfig defaults hidden_act to "silu" (a gated MLP): without it Llama 405B was counted as 296B.
+    config = {"model_type": "llama", "hidden_size": 16384, "intermediate_size": 53248, "num_hidden_layers": 126,
+              "num_attention_heads": 128, "num_key_value_heads": 8, "vocab_size": 128256}  # fmt: skip
+    path = tmp_path / "llama-405b.json"
+    path.write_text(json.dumps(config))
+    result = run_cli("estimate", "train", "--model-config", path, "--tokens", "1e12", "--system", "p5.48xlarge",
+                     "--count", "128", "--json")  # fmt: skip
+    assert result.code == 0, result.err
+    # Per layer: attention 16384 x 128 x 128 x 2 + 16384 x 8 x 128 x 2 = 570,425,344; gated MLP
+    # 3 x 16384 x 53248 = 2,617,245,696; 2 norms of 16384; x 126 layers, plus the final norm and
+    # untied embeddings 2 x 128256 x 16384.
+    expected = 126 * (570_425_344 + 2_617_245_696 + 2 * 16_384) + 16_384 + 2 * 128_256 * 16_384
+    assert find(result.json(), "params") == pytest.approx(expected)
+    assert expected == pytest.approx(405.85e9, rel=1e-3)

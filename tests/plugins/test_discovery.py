@@ -6,6 +6,8 @@ replaced by a recorder) and that a plugin's heavy import waits for the command t
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -219,3 +221,31 @@ def test_a_plugins_heavy_import_waits_for_its_command() -> None:
     assert own.returncode == 0, own.stderr
     assert "heavy answer: 42" in own.stdout
     assert "heavy imported: True" in own.stdout
+
+
+@pytest.fixture
+def removable_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fake plugin distribution whose metadata pip really removes (importlib reads it lazily)."""
+    from hwprof.data import registry
+
+    site = tmp_path / "site"
+    shutil.copytree(FIXTURES / "fake_site", site)
+    monkeypatch.syspath_prepend(str(site))
+
+    def pip(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        shutil.rmtree(site / "hwprof_fake-1.0.dist-info")
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(subprocess, "run", pip)
+    registry.reset()
+    yield
+    for name in [m for m in sys.modules if m.startswith("hwprof_fake")]:
+        del sys.modules[name]
+    registry.reset()
+
+
+def test_plugins_uninstall_names_what_it_removed(removable_plugin: None, run_cli: Any) -> None:
+    result = run_cli("plugins", "uninstall", "hwprof-fake", "-y")
+    assert result.code == 0, result.err
+    # ... and clears the cache, so nothing read from it stays behind (issue 23)
+    assert re.fullmatch(r"uninstalled hwprof-fake; cleared [0-9,]+ cache entr(y|ies)\n", result.out), result.out

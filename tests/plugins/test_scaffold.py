@@ -1,10 +1,12 @@
 """`hwprof plugins new`: a complete plugin package whose own test passes, never over an existing
-folder, never under a name pip or Python would refuse.
+folder, never under a name pip or Python would refuse. And the warning `profiles check` and
+`plugins install` give when pip would leave a plugin's TOML out.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -137,3 +139,53 @@ def test_unknown_template_chip_gets_a_did_you_mean(run_cli: Any, tmp_path: Path)
     assert result.code == 1
     assert "did you mean 'h100-sxm'" in result.err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_profiles_check_warns_when_a_plugins_toml_would_not_be_installed(run_cli: Any, tmp_path: Path) -> None:
+    # A hand-written plugin following CONTRIBUTING, without package-data: pip installs no TOML.
+    root = tmp_path / "hwprof-acme"
+    package = root / "hwprof_acme"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    assert run_cli("profiles", "new", "--from", "h100-sxm", "--id", "acme-x1", "-o", package / "acme.toml").code == 0
+    (root / "pyproject.toml").write_text('[project]\nname = "hwprof-acme"\nversion = "0.1"\n')
+    result = run_cli("profiles", "check", package / "acme.toml")
+    assert result.code == 0
+    assert "package-data" in result.err and "acme.toml" in result.err
+    pyproject = '[tool.setuptools.package-data]\nhwprof_acme = ["*.toml"]\n'
+    (root / "pyproject.toml").write_text('[project]\nname = "hwprof-acme"\nversion = "0.1"\n' + pyproject)
+    assert "package-data" not in run_cli("profiles", "check", package / "acme.toml").err
+
+
+def test_plugins_new_from_a_chip_copies_its_system_and_interconnects(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("plugins", "new", "hwprof-acme-x1", "--chip", "h100-sxm", "-o", tmp_path)
+    assert result.code == 0, result.err
+    profile = tmp_path / "hwprof-acme-x1" / "hwprof_acme_x1" / "hwprof_acme_x1.toml"
+    check = run_cli("profiles", "check", profile)
+    assert check.code == 0, check.output
+    assert re.search(r"1 chip, [1-9]\d* interconnects?, [1-9]\d* systems?", check.out), check.out
+    text = profile.read_text()
+    assert "(edit me)" not in text
+    # The new system runs the new chip over the copied links, under new ids.
+    shown = run_cli("--profiles", profile.parent, "systems", "list", "--json").json()
+    assert [s["chip"] for s in shown if s["chip"] == "acme-x1"]
+
+
+def test_plugins_install_warns_before_pip_drops_a_plugins_toml(
+    run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "hwprof-acme"
+    (root / "hwprof_acme").mkdir(parents=True)
+    (root / "hwprof_acme" / "__init__.py").write_text("")
+    (root / "hwprof_acme" / "acme.toml").write_text("schema_version = 1\n")
+    (root / "pyproject.toml").write_text('[project]\nname = "hwprof-acme"\nversion = "0.1"\n')
+    calls: list[list[str]] = []
+    monkeypatch.setattr(
+        subprocess, "run", lambda command, **_: calls.append(command) or subprocess.CompletedProcess(command, 0)
+    )
+    result = run_cli("plugins", "install", root)
+    assert result.code == 0 and calls  # pip still runs: the warning says what will be missing
+    assert "warning: acme.toml would not be installed with the plugin" in result.err
+    assert '[tool.setuptools.package-data] hwprof_acme = ["*.toml"]' in result.err
+    calls.clear()
+    assert "would not be installed" not in run_cli("plugins", "install", "-e", root).err  # editable reads it in place

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import hwprof
 from hwprof.data import plugin_loading
-from tests import FIXTURES, ROOT
+from tests import FIXTURES, ROOT, find
 
 OWNERSHIP = 8 * (35000 / (4 * 8760) + 1.275 * 1.3 * 0.10 + 1500 / 8760)  # the example's 8-GPU hour: 10.6867 USD
 
@@ -109,3 +110,42 @@ def test_compare_without_systems_takes_every_priced_one(installed: None, run_cli
     rows = {(r["system"], r["cost_model"]) for r in json.loads(result.out)["rows"]}
     assert rows == {("trn2.48xlarge", "aws"), ("p5.48xlarge", "aws"), ("p5en.48xlarge", "aws"),
                     ("a3-highgpu-8g", "gcp"), ("a3-megagpu-8g", "gcp"), ("a3-ultragpu-8g", "gcp")}  # fmt: skip
+
+
+@pytest.fixture
+def second_cost_model(run_cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """What the user did: `profiles new --from aws --id my-aws` into a folder hwprof loads."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    assert run_cli("profiles", "new", "--from", "aws", "--id", "my-aws", "-o", folder / "my-aws.toml").code == 0
+    monkeypatch.setenv("HWPROF_PROFILE_PATH", str(folder))
+    return folder
+
+
+README_COMMANDS = [
+    ("estimate", "train", "--model", "llama3.1-70b", "--tokens", "15e12", "--system", "trn2.48xlarge", "--count", "64"),
+    ("estimate", "serve", "--model", "llama3.1-70b", "--system", "trn2.48xlarge", "--batch", "8"),
+    ("plan", "train", "--model", "llama3.1-70b", "--tokens", "15e12", "--deadline-days", "30"),
+]
+
+
+@pytest.mark.parametrize("args", README_COMMANDS)
+def test_a_second_cost_model_breaks_no_command_that_worked(
+    second_cost_model: Path, run_cli: Any, args: tuple[str, ...]
+) -> None:
+    result = run_cli(*args)
+    assert result.code == 0, result.err
+    # Both price lists apply (issue 23): an estimate's note names the other, a plan's rows name each.
+    assert "my-aws" in (result.out if args[0] == "plan" else result.err)
+
+
+def test_the_users_default_cost_model_is_used(
+    second_cost_model: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HWPROF_COST_MODEL", "my-aws")
+    result = run_cli(*README_COMMANDS[0], "--json")
+    assert result.code == 0, result.err
+    assert find(result.json(), "cost_model") == "my-aws"
+    monkeypatch.setenv("HWPROF_COST_MODEL", "nosuch")
+    result = run_cli(*README_COMMANDS[0])
+    assert result.code == 1 and "HWPROF_COST_MODEL" in result.err
