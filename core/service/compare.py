@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -16,12 +17,12 @@ from .session import current_registry
 from .stacks import published_chips
 
 
-def _systems(text: str, baseline: str | None, cost_models: int = 1) -> tuple[list[str], str]:
-    """The system ids of --systems and the baseline among them (default: the first).
+def _systems(systems: Iterable[str], baseline: str | None, cost_models: int = 1) -> tuple[list[str], str]:
+    """The system ids to compare and the baseline among them (default: the first).
 
     One system is enough when several cost models are compared on it.
     """
-    ids = [s.strip() for s in text.split(",") if s.strip()]
+    ids = [s.strip() for s in systems if s.strip()]
     if len(ids) < (1 if cost_models > 1 else 2):
         raise HwprofError(
             "`systems` needs at least two system ids, separated by commas (or one with several `cost_models`)"
@@ -80,7 +81,7 @@ def compare_train_result(work: Any, tokens: float, systems: list[str], *, baseli
     published = published_chips("train")
     if not systems:  # every system some cost model prices under the purchase preference
         systems = [i for i in sorted(r.systems) if costs.prices(r.system(i), cost_models, purchase, region).quotes]
-    ids, base = _systems(",".join(systems), baseline, len(models))
+    ids, base = _systems(systems, baseline, len(models))
     rows: list[dict[str, Any]] = []
     for system_id in ids:
         system = r.system(system_id)
@@ -188,7 +189,7 @@ def compare_serve_result(work: Any, systems: list[str], *, baseline: str | None 
     r = current_registry()
     stack = stacks.checked(stack, "serve")
     models, _ = costs.cost_models(cost_model)
-    ids, baseline = _systems(",".join(systems), baseline, len(models))
+    ids, baseline = _systems(systems, baseline, len(models))
     out: list[dict[str, Any]] = []
     for system_id in ids:
         system = r.system(system_id)
