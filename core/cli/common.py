@@ -147,7 +147,16 @@ CostModelOpt = Annotated[
 SeqLenOpt = Annotated[
     int | None, typer.Option("--seq-len", callback=checked(checks.SEQ_LEN), help="Training sequence length in tokens.")
 ]
-TrainPrecisionOpt = Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")]
+
+
+def lowered(value: str | None) -> str | None:
+    """Precision names are lower case in every profile; FP8 on a command line means fp8."""
+    return value.lower() if value is not None else None
+
+
+TrainPrecisionOpt = Annotated[
+    str, typer.Option("--precision", callback=lowered, help="Matmul precision: bf16, fp8, ...")
+]
 TrainStackOpt = Annotated[
     str | None,
     typer.Option(

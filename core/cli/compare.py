@@ -21,6 +21,7 @@ from .common import (
     comma_list,
     complete_cost_models,
     complete_system_list,
+    lowered,
 )
 from .groups import ModelOptions, OutputOptions, grouped
 from .plot import RATIO_NOTE, ratio_bars, ratios
@@ -152,8 +153,8 @@ def _compact(row: dict[str, Any]) -> dict[str, Any]:
 def compare_serve(
     systems: Annotated[str, typer.Option("--systems", autocompletion=complete_system_list, help="Comma-separated system ids.")],
     model_opts: ModelOptions = ModelOptions(),
-    precision: Annotated[str, typer.Option("--precision", help="Weight precision.")] = "bf16",
-    kv_precision: Annotated[str, typer.Option("--kv-precision", help="KV-cache precision.")] = "bf16",
+    precision: Annotated[str, typer.Option("--precision", callback=lowered, help="Weight precision.")] = "bf16",
+    kv_precision: Annotated[str, typer.Option("--kv-precision", callback=lowered, help="KV-cache precision.")] = "bf16",
     batch: Annotated[int, typer.Option("--concurrency", "--batch", callback=checked(checks.BATCH), help="Users in a closed loop.")] = 1,
     input_tokens: Annotated[int, typer.Option("--input-tokens", callback=checked(checks.REQUEST_TOKENS), help="Prompt tokens per request.")] = 1000,
     output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens per request.")] = 500,

@@ -22,6 +22,7 @@ from .common import (
     checked,
     days_text,
     hardware_text,
+    lowered,
     range_text,
 )
 from .groups import HardwareOptions, ModelOptions, OutputOptions, ServeFeatures, grouped
@@ -48,7 +49,7 @@ def estimate_train(
     model_opts: ModelOptions = ModelOptions(),
     seq_len: Annotated[int | None, typer.Option("--seq-len", callback=checked(checks.SEQ_LEN), help="Training sequence length.")] = None,
     hardware: HardwareOptions = HardwareOptions(),
-    precision: Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")] = "bf16",
+    precision: Annotated[str, typer.Option("--precision", callback=lowered, help="Matmul precision: bf16, fp8, ...")] = "bf16",
     layout: TrainLayoutOpt = None,
     mfu: Annotated[float | None, typer.Option("--mfu", callback=checked(checks.MFU), help="Skip the layout model: a given utilisation (0-1).")] = None,
     full_run: Annotated[bool, typer.Option("--full-run", help="Whole run incl. restarts and stages, not steady state.")] = False,
@@ -219,8 +220,8 @@ def estimate_serve(
     model_opts: ModelOptions = ModelOptions(),
     hardware: HardwareOptions = HardwareOptions(),
     layout: LayoutOpt = None,
-    precision: Annotated[str, typer.Option("--precision", help="Weight precision: bf16, fp8, int4, fp4 ...")] = "bf16",
-    kv_precision: Annotated[str, typer.Option("--kv-precision", help="KV-cache precision: bf16 or fp8.")] = "bf16",
+    precision: Annotated[str, typer.Option("--precision", callback=lowered, help="Weight precision: bf16, fp8, int4, fp4 ...")] = "bf16",
+    kv_precision: Annotated[str, typer.Option("--kv-precision", callback=lowered, help="KV-cache precision: bf16 or fp8.")] = "bf16",
     concurrency: ConcurrencyOpt = None, rate: RateOpt = None,
     input_tokens: Annotated[int, typer.Option("--input-tokens", callback=checked(checks.REQUEST_TOKENS), help="Prompt tokens.")] = 1000,
     output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens.")] = 500,

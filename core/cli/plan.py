@@ -19,6 +19,7 @@ from .common import (
     checked,
     comma_list,
     days_text,
+    lowered,
 )
 from .groups import ModelOptions, OutputOptions, ServeFeatures, grouped
 from .launch import LaunchOptions, after_serve_plan, after_train_plan
@@ -48,7 +49,7 @@ def plan_train_cmd(
     deadline_days: Annotated[float | None, typer.Option("--deadline-days", callback=checked(checks.DAYS), help="Finish within this many days.")] = None,
     budget: Annotated[float | None, typer.Option("--budget", callback=checked(checks.USD), help="Spend at most this many USD.")] = None,
     systems: Annotated[str | None, typer.Option("--systems", help="Comma-separated system ids (default: all priced).")] = None,
-    precision: Annotated[str, typer.Option("--precision", help="Matmul precision: bf16, fp8, ...")] = "bf16",
+    precision: Annotated[str, typer.Option("--precision", callback=lowered, help="Matmul precision: bf16, fp8, ...")] = "bf16",
     top: Annotated[int, typer.Option("--top", callback=checked(checks.count("options to show")), help="Show this many options (cheapest first).")] = 10,
     global_batch_tokens: Annotated[float | None, typer.Option("--global-batch-tokens", callback=checked(checks.GLOBAL_BATCH_TOKENS), help="Tokens per optimizer step (default 4M; 8M above 1,024 chips, 16M above 4,096).")] = None,
     cost_model: CostModelOpt = None, region: RegionOpt = None,
@@ -219,7 +220,7 @@ def plan_serve_cmd(
     output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens per request.")] = 500,
     systems: Annotated[str | None, typer.Option("--systems", help="Comma-separated system ids (default: all priced).")] = None,
     budget: Annotated[float | None, typer.Option("--budget", callback=checked(checks.USD.named("USD per hour")), help="Spend at most this many USD per hour.")] = None,
-    precisions: Annotated[str, typer.Option("--precisions", help="Weight precisions to consider (where the chip "
+    precisions: Annotated[str, typer.Option("--precisions", callback=lowered, help="Weight precisions to consider (where the chip "
                                             "runs them).")] = "bf16,fp8,int4,fp4",
     max_count: Annotated[int, typer.Option("--max-count", callback=checked(checks.count("systems to consider", 1, 10_000)), help="Most systems of one kind to consider.")] = 64,
     top: Annotated[int, typer.Option("--top", callback=checked(checks.count("frontier points", 1, 10_000)), help="Frontier points to show.")] = 12,

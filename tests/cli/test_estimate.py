@@ -350,3 +350,19 @@ def test_estimate_peak_of_bare_chips_says_each_thing_once(run_cli: Any) -> None:
     assert "1 chips" not in result.out
     assert not [line for line in lines if re.match(r"(tiers|from)\s+[-:]?\s*$", line)], result.out
     assert not re.search(r"^from\s+:", result.out, re.M)
+
+
+@pytest.mark.parametrize("kind", ["train", "serve"])
+def test_a_precision_in_capitals_means_the_same_precision(capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    # Profiles name precisions in lower case; a user typing FP8 asks for fp8, not for an unknown precision.
+    base = ["estimate", kind, "--model", "llama3.1-8b", "--system", "p5.48xlarge", "--json"]
+    base += ["--tokens", "1e12"] if kind == "train" else ["--kv-precision"]
+    answers = []
+    for word in ("fp8", "FP8"):
+        args = [*base, word] if kind == "serve" else base
+        code, out, err = run(capsys, *args, "--precision", word)
+        assert code == 0, err
+        answers.append(json.loads(out))
+    assert answers[0] == answers[1]
+    said = answers[1]["inputs"]["precision"] if kind == "train" else answers[1]["weights"]
+    assert said == "fp8"
