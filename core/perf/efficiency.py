@@ -97,11 +97,13 @@ OVERLAP_SLOWDOWN = Default(0.189, "compute slows by this share while a collectiv
 # ~15T tokens: 6N x 15T over them is 25.5% and 13.9% MFU, against 33.3% for the 405B's 30.84M), but no
 # GPU count or steady-state rate for them, so they cannot be paired: they show that smaller runs lose far
 # more of their steady state (or include more than the 405B's figure does), which the estimate says.
-FULL_RUN_FACTOR = Default(0.8786, "whole runs deliver this share of steady state, covering restarts, evaluation "
-                                  "and long-context stages as in Llama 3.1 405B's 30.84M GPU-hours against the 41% "
-                                  "MFU its paper gives for the same run (the one run published both ways); the "
-                                  "same model card's 70B and 8B whole runs imply 25.5% and 13.9% MFU over ~15T "
-                                  "tokens against the 405B's 33.3%, so smaller runs may cost 1.3-2.4x more than this")  # fmt: skip
+FULL_RUN_FACTOR = Default(0.866, "whole runs deliver this share of steady state, covering restarts, evaluation "
+                                 "and long-context stages: the median of two whole runs, Llama 3.1 405B's 30.84M "
+                                 "GPU-hours against the 41% MFU its paper gives for the same run (0.879) and "
+                                 "DeepSeek-V3's 2.664M H800 GPU-hours against the model's steady state on its "
+                                 "published layout (0.853); the Llama 3.1 card's 70B and 8B whole runs imply 25.5% "
+                                 "and 13.9% MFU over ~15T tokens against the 405B's 33.3%, so smaller runs may cost "
+                                 "1.3-2.4x more than this")  # fmt: skip
 SHAPELESS_MFU = Default(0.4, "a model known only by its parameter count has no layout to model: its MFU is taken as "
                               "0.4, about the published steady-state runs' 38-46% (a judgement), with the range of "
                               "chips with no published run of their own", calibrated=False)  # fmt: skip

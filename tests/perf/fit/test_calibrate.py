@@ -366,7 +366,12 @@ def test_whole_run_factor_refit_within_3_percent(reg: registry.Registry) -> None
     # the 30.84M GPU-hours of the model card
     flops = 15.6e12 * (6 * 405.85e9 + 6 * 126 * 8192 * 16384)
     steady_hours = flops / (0.41 * 989.5e12) / 3600
-    assert eff.FULL_RUN_FACTOR.value == pytest.approx(steady_hours / 30.84e6, rel=0.01)
+    llama = steady_hours / 30.84e6  # 0.879
+    # DeepSeek-V3 publishes no steady MFU: the model's steady state on its layout over its 2.664M GPU-hours
+    v3 = reg.validation_cases["cal-deepseek-v3-gpu-hours"]
+    deepseek = validate.run_train(v3, reg, consts).value * eff.FULL_RUN_FACTOR.value / 2.664e6
+    assert 0.8 < deepseek < llama  # the median of two runs is their mean
+    assert eff.FULL_RUN_FACTOR.value == pytest.approx((llama + deepseek) / 2, rel=0.01)
 
 
 def test_no_validation_case_is_read_by_the_fit(reg: registry.Registry) -> None:

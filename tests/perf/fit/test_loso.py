@@ -24,7 +24,7 @@ def test_versions_of_one_table_are_one_document(reg: registry.Registry) -> None:
     # one run reported twice (the paper's MFU, the model card's GPU-hours) is one document
     assert {c.id for c in docs["llama3"]} >= {"cal-meta-405b-16k", "cal-llama31-405b-gpu-hours"}
     # a source with no document of its own is its own document
-    assert loso.document(reg.validation_cases["val-deepseek-v3-gpu-hours"]) == "deepseek-v3"
+    assert loso.document(reg.validation_cases["cal-deepseek-v3-gpu-hours"]) == "deepseek-v3"
     view = loso.without(reg, "neuron-trn1-training")
     assert not any(c.chip == "trainium1" and c.kind == "train" for c in view.validation_cases.values())
     assert len(view.validation_cases) == len(reg.validation_cases) - len(docs["neuron-trn1-training"])
@@ -50,7 +50,11 @@ def test_a_constant_whose_cases_are_all_held_out_takes_its_fallback(reg: registr
     consts, full_run, missing = loso.fit_train(loso.without(reg, "dgxc-benchmarking"))
     assert "matmul_8bit" in missing and consts.matmul_8bit == consts.matmul_16bit
     consts, full_run, missing = loso.fit_train(loso.without(reg, "llama3"))
-    assert "full_run_factor" in missing and full_run == 1.0
+    # the whole-run factor then rests on DeepSeek-V3 alone: its steady-state estimate over its GPU-hours
+    assert "full_run_factor" not in missing and full_run == pytest.approx(0.853, abs=0.01)
+    gone = attrs.evolve(reg, validation_cases={k: c for k, c in reg.validation_cases.items()
+                                               if loso.document(c) not in ("llama3", "deepseek-v3")})  # fmt: skip
+    assert loso.fit_train(gone)[1] == 1.0 and "full_run_factor" in loso.fit_train(gone)[2]
     # the 16-bit share is refitted on the two NeMo runs alone (the shipped median of three is Meta's)
     assert consts.matmul_16bit != pytest.approx(training.constants().matmul_16bit, rel=1e-3)
     consts, _full, missing = loso.fit_train(loso.without(reg, "nemo-performance-summary"))

@@ -38,7 +38,7 @@ def test_cases_carry_their_dispatcher_and_overlap_to_the_job() -> None:
     cases = reg.validation_cases
     expected = {  # (node-level dispatch, all-to-all overlapped)
         "cal-nemo-deepseek-v3-fp8-1024": (True, True),  # DeepEP, overlap_moe_expert_parallel_comm
-        "val-deepseek-v3-gpu-hours": (True, True),  # IB once per node then NVLink; DualPipe
+        "cal-deepseek-v3-gpu-hours": (True, True),  # IB once per node then NVLink; DualPipe
         "val-mbridge260401-qwen3-30b-fp8-16": (True, False),  # hybridep, moe_a2a_overlap False
         "val-mbridge260401-qwen3-235b-fp8-256": (False, True),  # alltoall, moe_a2a_overlap True
     }
@@ -46,7 +46,7 @@ def test_cases_carry_their_dispatcher_and_overlap_to_the_job() -> None:
         job, _ = validate.train_job(cases[name], reg, training.constants())
         assert (job.node_dispatch, job.a2a_overlap) == (node, overlap), name
         # DeepSeek-V3 report sec. 3.2.1: DualPipe pairs chunks so the all-to-all can be fully hidden
-        assert job.a2a_paired == (name == "val-deepseek-v3-gpu-hours"), name
+        assert job.a2a_paired == (name == "cal-deepseek-v3-gpu-hours"), name
 
 
 def test_paired_chunks_hide_the_all_to_all_behind_the_other_chunks_compute() -> None:
