@@ -914,6 +914,13 @@ class ValidationCase(Record):
             "tokens",
         ),
     )
+    batch_buckets: tuple[int, ...] = attrs.field(
+        default=(),
+        metadata=doc(
+            "batch sizes the published run compiled its decode step at, when the source gives them (serve): "
+            "they replace the stack's defaults on the chip, and a decode step runs at the next one up"
+        ),
+    )
     batch: int | None = attrs.field(default=None, metadata=doc("concurrent sequences (serve)"))
     largest_batch: bool = attrs.field(
         default=False, metadata=doc("serve as many sequences as the KV cache holds (max-throughput runs)")

@@ -46,9 +46,9 @@ def test_plan_serve_disaggregated_picks_run_on_the_given_stack(run_cli: RunCli) 
     default = json.loads(run_cli(*args).out)["systems"][0]["best"]
     given = json.loads(run_cli(*args, "--stack", "optimum-neuron-vllm").out)["systems"][0]["best"]
     assert default["kind"] == given["kind"] == "disaggregated"
-    # Optimum Neuron's vLLM on Trainium2 pays 14,360 us of host time every decode step (its profile):
+    # Optimum Neuron's vLLM on Trainium2 pays 6,299 us of host time every decode step (its profile):
     # no output token comes faster; the default stack (NxD Inference) has no such floor
-    assert given["tpot_mean_s"] >= 14_360e-6 > default["tpot_mean_s"]
+    assert given["tpot_mean_s"] - default["tpot_mean_s"] >= 6_299e-6
 
 
 # Both H200 systems: p5e has no on-demand price, so it uses its 724-day-old capacity-block price.

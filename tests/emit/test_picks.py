@@ -14,8 +14,9 @@ def test_a_serve_pick_is_re_estimated_on_the_stack_the_plan_assumed() -> None:
         d = plan.systems[0].best
         _, given = picks.serve_plan_estimate(work, d, 5, 1000, 500, plan.systems[0].stack)
         _, default = picks.serve_plan_estimate(work, d, 5, 1000, 500)
-        # Optimum Neuron's vLLM pays 14,360 us of host time every decode step on Trainium2 (its profile)
-        assert given.tpot_s.expected >= 14_360e-6 > default.tpot_s.expected, kind
+        # Optimum Neuron's vLLM pays 6,299 us of host time every decode step on Trainium2 (its profile),
+        # which the default stack (NxD Inference) does not
+        assert given.tpot_s.expected - default.tpot_s.expected >= 6_299e-6, kind
 
 
 def test_a_train_pick_is_re_estimated_on_the_stack_the_plan_assumed() -> None:

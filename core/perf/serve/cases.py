@@ -74,6 +74,8 @@ def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.S
     stack = sl.stack_of(target.chip, case.stack or None, k)
     if case.prompt_buckets:
         stack = attrs.evolve(stack, prompt_buckets=tuple(sorted(case.prompt_buckets)))
+    if case.batch_buckets:
+        stack = attrs.evolve(stack, batch_buckets=tuple(sorted(case.batch_buckets)))
     return serving.estimate_serve(work, target, lay, traffic_of(case, lay), constants=k, band=band, published_chips=own,
                                   stack=stack)  # fmt: skip
 

@@ -449,7 +449,8 @@ def step_of(r: Replica, context: Any, flops_per_token: Any, attention_flops: Any
     """``flops_per_token``: the weight matmuls' (2 x active parameters); ``attention_flops``: one
     token's attention over its ``context`` (``decode_attention_flops``). A stack that runs every
     expert on every token from a batch on (``moe_all_experts``: batch x k / E at least that) reads
-    all expert weights and adds the unpicked experts' FLOPs, E / k - 1 times the picked ones'."""
+    all expert weights and adds the unpicked experts' FLOPs, E / k - 1 times the picked ones'; below
+    that batch it loads each token's k experts in turn (batch x k expert reads, repeats included)."""
     switch, extra = float("inf"), 0.0
     if r.moe_all_experts and r.expert_pick:
         switch = r.moe_all_experts / r.expert_pick
@@ -474,7 +475,10 @@ def decode_parts(s: Step, batch: Any, xp: Any = SCALAR) -> tuple[Any, Any, Any]:
     matmul, kv, attention = s.compute_s * b, s.kv_s * b, s.attention_s * b
     if s.all_experts_at != float("inf"):  # every expert on every token: all weights read, all experts' FLOPs
         every = b >= s.all_experts_at
-        weights = xp.where(every, s.weights_s, weights)
+        # Below the switch each token loads its own k experts (selective loading, one token at a time):
+        # b x k expert reads, a pick shared by two tokens read twice.
+        each = s.weights_s * (1 - s.expert_share * (1 - b * (1 - s.expert_miss)))
+        weights = xp.where(every, s.weights_s, each)
         matmul = matmul + xp.where(every, s.expert_extra_s * b, 0.0)
     memory = xp.where(weights >= matmul, weights, 0.0) + xp.where(kv >= attention, kv, 0.0)
     compute = xp.where(weights >= matmul, 0.0, matmul) + xp.where(kv >= attention, 0.0, attention)

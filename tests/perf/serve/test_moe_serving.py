@@ -119,16 +119,22 @@ def test_a_blockwise_stack_computes_every_provisioned_block_of_a_prompt(reg: reg
 
 
 def test_a_stack_switches_to_all_experts_at_batch_times_k_of_the_experts(reg: registry.Registry) -> None:
-    """Decode on the NxD stack: below 128 / 8 = 16 sequences only the picked experts are read (as
-    without the switch); from 16 on every expert's weights (29.013B x 2 bytes) and every expert's FLOPs
-    (2 x 29.013B per token, 15 / 16 of them unpicked) are spent."""
+    """Decode on the NxD stack: below 128 / 8 = 16 sequences each token loads its own 8 experts in turn
+    (selective loading): 15 sequences read 15 x 8 = 120 expert slices, repeats included, where without
+    the switch 128 x (1 - (15/16)^15) = 80.6 distinct ones; from 16 on every expert's weights (29.013B x 2
+    bytes) and every expert's FLOPs (2 x 29.013B per token, 15 / 16 of them unpicked) are spent."""
     qwen = reg.workload("qwen3-30b-a3b")
     tgt = on(reg, "trn2.48xlarge", 1)
     r = sl.replica(qwen, tgt, sl.ServeLayout(tp=1), stack=NXD)
     bare = sl.replica(qwen, tgt, sl.ServeLayout(tp=1), stack=sl.NO_STACK)
     s, plain = sl.step_of(r, 1000, 2 * qwen.active), sl.step_of(bare, 1000, 2 * qwen.active)
     assert s.all_experts_at == pytest.approx(16.0)
-    assert sl.decode_parts(s, 15.0) == pytest.approx(sl.decode_parts(plain, 15.0))
+    experts = (30.5e9 - 3.3e9) / (1 - 8 / 128)
+    kv = 15_000 * r.kv_bytes_per_token_per_chip
+    below = sl.decode_parts(s, 15.0)[0] * r.hbm_bytes_per_s - kv
+    assert below == pytest.approx(qwen.params * 2 - experts * 2 + 120 / 128 * experts * 2)
+    distinct = sl.decode_parts(plain, 15.0)[0] * r.hbm_bytes_per_s - kv
+    assert distinct == pytest.approx(qwen.params * 2 - experts * 2 + 128 * (1 - (15 / 16) ** 15) / 128 * experts * 2)
     memory, compute, _ = sl.decode_parts(s, 16.0)
     assert memory == pytest.approx((qwen.params * 2 + 16_000 * r.kv_bytes_per_token_per_chip) / r.hbm_bytes_per_s)
     unpicked = 2 * (30.5e9 - 3.3e9) / (1 - 8 / 128) * 15 / 16
