@@ -232,7 +232,8 @@ def band(kind: str, evidence: str, width: Width | None = None, extrapolated: str
     if w.own_cases >= min_cases(nominal):
         text = f"{nominal:.0%} of the {w.cases} {what} {CLASS_TEXT[evidence]} fell within {_pct(w.low, w.high)}"
     else:
-        text = (f"only {w.own_cases} {CLASS_TEXT[evidence]} ({min_cases(nominal)} needed): the {nominal:.0%} range "
+        few = f"only {w.own_cases}" if w.own_cases else "none yet"
+        text = (f"{few} {CLASS_TEXT[evidence]} ({min_cases(nominal)} needed): the {nominal:.0%} range "
                 f"of all {w.cases} {what}, {_pct(*widen(w.low, w.high, 1 / w.factor))}")  # fmt: skip
         if w.factor != 1:
             text += f", x{w.factor:g} as it was not measured on them (a judgement): {_pct(w.low, w.high)}"

@@ -218,7 +218,11 @@ def test_estimates_say_where_their_range_comes_from(capsys: pytest.CaptureFixtur
     line = next(x for x in out.splitlines() if x.startswith("range "))
     w = ranges.shipped()["train", "own"]
     # enough cases of its own: their 90% range; too few: the pool's (the wording says which)
-    said = "90% of the " if w.own_cases >= ranges.MIN_CASES else f"only {w.own_cases} on chips with calibration runs"
+    said = (
+        "90% of the "
+        if w.own_cases >= ranges.MIN_CASES
+        else (f"only {w.own_cases}" if w.own_cases else "none yet") + " on chips with calibration runs"
+    )
     assert said in line and "held-out published training result" in line and "calibration runs" in line
     assert main([*train, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -298,4 +302,4 @@ def test_texts_factors_and_edges_by_hand(monkeypatch: pytest.MonkeyPatch) -> Non
     assert all((v.low, v.high) == (0.0, 0.0) for (kind, _), v in empty.items() if kind == "serve")
     monkeypatch.setattr(range_table, "WIDTHS", {})
     none = ranges.band("serve", "own")
-    assert (none.log_low, none.log_high, none.cases) == (0.0, 0.0, 0) and none.text.startswith("only 0 on chips")
+    assert (none.log_low, none.log_high, none.cases) == (0.0, 0.0, 0) and none.text.startswith("none yet on chips")
