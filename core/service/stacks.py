@@ -126,8 +126,22 @@ def serve_band(chip: Any, stack: str | None) -> Any:
     return ranges.band("serve", evidence(chip, "serve", stack))
 
 
+def unlisted(chip: Any, stack: str | None) -> str:
+    """A clause when ``chip``'s profile lists the serving stacks it runs and ``stack`` is not among them, nor
+    was any published result on the chip run on it: such an estimate describes software the chip may not run."""
+    listed = sorted(chip.serving_stacks)
+    ran = {c.stack for c in current_registry().validation_cases.values() if c.chip == chip.id and c.kind == "serve"}
+    if not stack or not listed or stack in listed or stack in ran:
+        return ""
+    return f"; {chip.id}'s profile does not list {stack} among the stacks it runs ({', '.join(listed)})"
+
+
 def serve_basis(chip: Any, stack: str | None, evidence_class: str) -> str:
     """What a serving estimate's stack rests on, in words."""
+    return _serve_basis(chip, stack, evidence_class) + unlisted(chip, stack)
+
+
+def _serve_basis(chip: Any, stack: str | None, evidence_class: str) -> str:
     if evidence_class == "borrowed":
         floors = serving(chip, stack)
         where = f"; its fixed costs from {floors.floors_from}" if floors.borrowed else ""

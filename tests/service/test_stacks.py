@@ -51,3 +51,13 @@ def test_mixed_evidence_is_said_in_one_line() -> None:
         "\n" not in line and "a own (x), b other (x)" in line and "measured stack is compared with a borrowed" in line
     )
     assert "borrowed one" not in stacks.mixed_note([("a", "x", "own"), ("b", "y", "corrected")])
+
+
+def test_a_stack_the_chips_profile_does_not_list_is_said_so() -> None:
+    r = current_registry()
+    trn2, h100 = r.chip("trainium2"), r.chip("h100-sxm")
+    said = stacks.serve_basis(trn2, "tensorrt-llm", "other")
+    assert "does not list tensorrt-llm" in said and all(s in said for s in trn2.serving_stacks)
+    assert "does not list" not in stacks.serve_basis(trn2, "optimum-neuron-vllm", "own")  # listed
+    assert "does not list" not in stacks.serve_basis(trn2, None, "own")  # its default
+    assert "does not list" not in stacks.serve_basis(h100, "tensorrt-llm", "own")
