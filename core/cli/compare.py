@@ -78,12 +78,15 @@ def compare_train(
                    "time (range)", "MFU",
                    "chip-hours", "cost USD (range)", "price used", "tokens/USD", "kWh", "speed vs base", "price-perf vs base"]  # fmt: skip
         csv = ["system", "chips", "stack", "layout", "time_days", "mfu", "chip_hours", "cost_usd", "price_used", "tokens_per_usd",
-               "energy_kwh", "speed_ratio", "price_performance"]  # fmt: skip
+               "energy_kwh", "speed_ratio", "price_performance", "evidence", "time_days_low", "time_days_high",
+               "cost_usd_low", "cost_usd_high"]  # fmt: skip
+        csv_rows = [[*shown, row["evidence"], *_ends(row["result"]["time_s"], 86400), *_ends(row["result"].get("cost_usd"))]
+                    for shown, row in zip(table_rows, out, strict=True)]  # fmt: skip
         footer = (f"baseline {baseline}: {comparison.baseline_rule}.\nstacks: {comparison.stack_rule}.\n"
                   + (f"{comparison.evidence_note}.\n" if comparison.evidence_note else "")
                   + "speed and price-perf vs base: the baseline's time / this time, this row's tokens per dollar / the "
                   "baseline's; both higher is better. Ranges: the model's error on held-out published runs.\n" + finding)  # fmt: skip
-        return [Table(headers, table_rows, title=title, footer=footer.rstrip(), csv_headers=csv)]
+        return [Table(headers, table_rows, title=title, footer=footer.rstrip(), csv_headers=csv, csv_rows=csv_rows)]
 
     title = f"{work.id}, {tokens:.3g} tokens, {precision}; baseline {baseline}"
     emit(fmt, data, blocks)
@@ -133,6 +136,13 @@ def _cost_cell(span: dict[str, float] | None) -> Cell | str:
     if not span:
         return "- (no price)"
     return Cell(f"{span['expected']:,.0f} ({span['low']:,.0f} to {span['high']:,.0f})", span["expected"])
+
+
+def _ends(span: dict[str, float] | None, unit: float = 1.0) -> tuple[float | str, float | str]:
+    """A range's (low, high) in ``unit``s, blank where there is none (no price, no range)."""
+    if not span or span.get("low") is None:
+        return "", ""
+    return span["low"] / unit, span["high"] / unit
 
 
 def _compact(row: dict[str, Any]) -> dict[str, Any]:
@@ -205,14 +215,17 @@ def compare_serve(
         headers = ["system [cost model]", "stack (evidence)", "layout", "TTFT", "TPOT", "tokens/s", "binding", "USD per M output tokens",
                    "price-perf vs base"]  # fmt: skip
         csv = ["system", "stack", "layout", "ttft_s", "tpot_s", "tokens_per_s", "binding", "usd_per_million_output_tokens",
-               "price_performance"]  # fmt: skip
+               "price_performance", "evidence", "ttft_s_low", "ttft_s_high", "tpot_s_low", "tpot_s_high",
+               "tokens_per_s_low", "tokens_per_s_high"]  # fmt: skip
+        csv_rows = [[*shown, o["evidence"], *_ends(to_json(o["result"].ttft_s)), *_ends(to_json(o["result"].tpot_s)),
+                     *_ends(to_json(o["result"].tokens_per_s))] for shown, o in zip(rows, out, strict=True)]  # fmt: skip
         title = f"{work.id}, concurrency {batch}, {input_tokens} in / {output_tokens} out; baseline {baseline}"
         footer = (
             f"baseline {baseline}: {comparison.baseline_rule}.\nstacks: {comparison.stack_rule}.\n"
             + (f"{comparison.evidence_note}.\n" if comparison.evidence_note else "")
             + "price-perf vs base: the baseline's cost per million output tokens / this row's (higher is better)."
         )
-        return [Table(headers, rows, title=title, csv_headers=csv, footer=footer)]
+        return [Table(headers, rows, title=title, csv_headers=csv, footer=footer, csv_rows=csv_rows)]
 
     emit(fmt, data, blocks)
     if plot is not None:

@@ -166,6 +166,9 @@ class Table:
     footer: str = ""  # printed after a blank line in tables and Markdown; not in CSV
     csv_headers: Sequence[str] | None = None  # where CSV's raw values are in another unit than the text
     only: str = ""  # a format this block is printed in alone (e.g. "csv"); "" for every format
+    # CSV's rows where they carry more than the text shows (a range's ends, the evidence class): one per row,
+    # a column per csv_headers entry
+    csv_rows: Sequence[Sequence[Shown]] | None = None
 
 
 @attrs.frozen(eq=False, repr=False)
@@ -221,7 +224,7 @@ def _csv(blocks: Sequence[Block]) -> str:
     main = next((b for b in blocks if isinstance(b, Table)), None)
     if main is not None:
         writer.writerow(main.csv_headers or main.headers)
-        writer.writerows([_raw(c) for c in row] for row in main.rows)
+        writer.writerows([_raw(c) for c in row] for row in main.csv_rows or main.rows)
     else:
         writer.writerow(["field", "value"])
         writer.writerows([k, _raw(v)] for b in blocks if isinstance(b, Pairs) for k, v in b.rows)

@@ -77,3 +77,26 @@ def test_compare_train_takes_cost_model_like_every_other_command(run_cli: Any) -
     args = ("compare", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--systems", "p5.48xlarge,trn2.48xlarge")
     assert run_cli(*args, "--cost-model", "aws").code == 0
     assert run_cli(*args, "--cost-models", "aws").code == 0  # the old spelling still works
+
+
+def test_compare_csv_carries_each_rows_evidence_and_range_ends(run_cli: RunCli) -> None:
+    # A spreadsheet reader of the CSV needs what the table's "(range)" and "(evidence)" say: the same numbers as JSON.
+    import csv
+    import io
+
+    for args, spans in (
+        (
+            ("train", "--model", "llama3.1-70b", "--tokens", "15e12", "--chips", "512"),
+            (("time_days", "time_s", 86400),),
+        ),
+        (("serve", "--model", "llama3.1-8b"), (("ttft_s", "ttft_s", 1), ("tpot_s", "tpot_s", 1))),
+    ):
+        base = ["compare", *args, "--systems", "p5.48xlarge,trn2.48xlarge"]
+        rows = list(csv.DictReader(io.StringIO(run_cli(*base, "--format", "csv").out)))
+        data = json.loads(run_cli(*base, "--json").out)["rows"]
+        assert [r["evidence"] for r in rows] == [d["evidence"] for d in data] and rows[1]["evidence"] != "own"
+        for row, d in zip(rows, data, strict=True):
+            for column, key, unit in spans:
+                low, mid, high = (float(row[f"{column}{end}"]) for end in ("_low", "", "_high"))
+                assert low < mid < high
+                assert (low, high) == (d[key]["low"] / unit, d[key]["high"] / unit)
