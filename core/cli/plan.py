@@ -174,6 +174,8 @@ def train_plan_table(result: Any, budget: float | None, title: str, has_goal: bo
     lines.append(
         f"{len(result.frontier)} options on the time-cost frontier; {result.evaluated_layouts:,} layouts evaluated"
     )
+    mixed = _mixed([(r.system, r.stack, r.evidence) for r in result.options])
+    lines += [mixed] if mixed else []
     lines.append("why cheaper options are out:")
     lines += [f"  {system_id}: {why}" for system_id, why in sorted(result.reasons.items())]
     return Table(headers, rows, title=title, footer="\n".join(line for line in lines if line), csv_headers=csv)
@@ -292,6 +294,8 @@ def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
                  p.tokens_per_s_per_user, p.tokens_per_s_per_chip, p.usd_per_million_output_tokens or "-"]
                 for p in _spread_kinds(plan.frontier, top)]  # fmt: skip
     why = "\n".join(f"{r.system}: {r.why}" for r in plan.systems if r.why)
+    mixed = _mixed([(r.system, r.stack, r.evidence) for r in plan.systems if r.best is not None])
+    why = "\n".join(line for line in (why, mixed) if line)
     return [
         Table(headers, rows, title=title, csv_headers=csv, footer=why),
         Table(["kind", "system", "layout", "weights/KV", "batch", "tokens/s per user", "tokens/s per chip",
@@ -301,6 +305,14 @@ def serve_plan_blocks(plan: Any, title: str, top: int) -> list[Table]:
                     "per layout with the prefill workers its requests need, xN of them)",
               footer=_thin_note(plan) + f"{plan.evaluated:,} deployments evaluated; " + "; ".join(plan.assumptions)),
     ]  # fmt: skip
+
+
+def _mixed(rows: list[tuple[str, str, str]]) -> str:
+    """One line when the systems shown rest on different evidence (``service.stacks.mixed_note``), one
+    row per system."""
+    from ..service.stacks import mixed_note
+
+    return mixed_note(dict((system, (system, stack, cls)) for system, stack, cls in rows).values())
 
 
 def _stack_text(result: Any) -> Cell:

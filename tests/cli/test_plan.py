@@ -83,3 +83,21 @@ def test_plan_marks_every_option_tied_for_fastest(run_cli: Any) -> None:
     tied = {(o["system"], o["count"], o["purchase"]) for o in options if o["time_s"]["expected"] <= best * 1.005}
     assert {(o["system"], o["count"], o["purchase"]) for o in options if "fastest" in o["marks"]} == tied
     assert len(tied) > 1  # p5e and p5en: the same H200s, the same layout, the same time
+
+
+def test_a_plan_over_chips_unequally_measured_says_so_once(run_cli: RunCli) -> None:
+    # Trainium2 rests on AXLearn's runs (corrected by a chip factor), the H100 on its own: read the ranges.
+    base = ["plan", "train", "--model", "llama3.1-8b", "--tokens", "1e12", "--deadline-days", "30"]
+    mixed = run_cli(*base, "--systems", "p5.48xlarge,trn2.48xlarge").out
+    line = next(x for x in mixed.splitlines() if x.startswith("rows rest on different evidence"))
+    assert "p5.48xlarge own (nemo-megatron)" in line and "trn2.48xlarge corrected (axlearn)" in line
+    assert line.count("p5.48xlarge own") == 1  # one entry per system, however many of its options are shown
+    assert "different evidence" not in run_cli(*base, "--systems", "p5.48xlarge").out
+
+
+def test_a_serving_plan_over_chips_unequally_measured_says_so(run_cli: RunCli) -> None:
+    base = ["plan", "serve", "--model", "llama3.1-8b", "--rate", "5", "--ttft-slo", "1", "--tpot-slo", "0.05"]
+    out = run_cli(*base, "--systems", "p5.48xlarge,trn2.48xlarge").out
+    line = next(x for x in out.splitlines() if x.startswith("rows rest on different evidence"))
+    assert "p5.48xlarge own (tensorrt-llm)" in line and "trn2.48xlarge" in line
+    assert "different evidence" not in run_cli(*base, "--systems", "p5.48xlarge").out
