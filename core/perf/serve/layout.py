@@ -234,22 +234,27 @@ def stack_of(chip: records.Chip, name: str | None = None, k: Constants = SHIPPED
     plan = entry or src
     refit = dict(k.floors)
 
-    def floor(key: str) -> float:
-        figure = getattr(src, key)
-        return refit.get(f"{src_chip.id}.{src_name}.{key}", figure.value if figure else 0.0)
+    def floor(key: str, at: records.Chip = src_chip, stack: str = src_name) -> float:
+        figure = getattr(at.serving_stacks[stack], key)
+        return refit.get(f"{at.id}.{stack}.{key}", figure.value if figure else 0.0)
 
     own = (src_chip.id, src_name) == (chip.id, name)
     # The host floors are the serving front-end's (its scheduler, sampler, server): another front-end on
-    # the same runtime shares the graphs, launches and collectives, not those.
-    host = 1.0 if src_name == name else 0.0
+    # the same runtime shares the graphs, launches and collectives, not those; the same front-end on the
+    # nearest chip runs the same host code, so they come from there.
+    front = src_chip if src_name == name else _front_end(chip, name, k)
+    host = (0.0, 0.0) if front is None else (floor("step_host_us", front, name), floor("request_host_us", front, name))
+    where = "" if own else f"{src_name} on {src_chip.id}"
+    if front is not None and front is not src_chip:
+        where += f" (host floors: {name} on {front.id})"
     return StackServing(name=name, step_floor_us=floor("step_floor_us"), request_floor_us=floor("request_floor_us"),
-                        step_host_us=host * floor("step_host_us"), request_host_us=host * floor("request_host_us"),
+                        step_host_us=host[0], request_host_us=host[1],
                         collective_latency_us=floor("collective_latency_us") or None,
                         chunked_prefill=plan.chunked_prefill, prompt_buckets=tuple(sorted(plan.prompt_buckets)),
                         batch_buckets=tuple(sorted(plan.batch_buckets)),
                         moe_block_tokens=plan.moe_block_tokens.value if plan.moe_block_tokens else 0.0,
                         moe_all_experts=plan.moe_all_experts.value if plan.moe_all_experts else 0.0,
-                        floors_from="" if own else f"{src_name} on {src_chip.id}", borrowed=borrowed)  # fmt: skip
+                        floors_from=where, borrowed=borrowed)  # fmt: skip
 
 
 STACK_FLOORS = ("collective_latency_us", "step_floor_us", "step_host_us", "request_floor_us", "request_host_us")
@@ -281,6 +286,18 @@ def floor_source(chip: records.Chip, name: str, k: Constants = SHIPPED) -> tuple
         for stack in same:
             if stack in other.serving_stacks and _has_floors(other, stack, k):
                 return other, stack, True
+    return None
+
+
+def _front_end(chip: records.Chip, name: str, k: Constants) -> records.Chip | None:
+    """The nearest chip (its ``evidence_from`` chip, then its ``nearest``) whose stack ``name`` has
+    floors of its own: where a stack borrowing another stack's graph floors takes its front-end's host floors."""
+    if k.evidence is None:
+        return None
+    chips = k.evidence.chips
+    for other in [*(chips[c] for c in _evidence_chips(chip) if c in chips), *_nearest(chip, chips)]:
+        if name in other.serving_stacks and _has_floors(other, name, k):
+            return other
     return None
 
 

@@ -36,7 +36,7 @@ def test_the_chip_profile_names_the_stack_and_a_refit_replaces_its_floors(reg: r
     assert (tnx.request_floor_us, tnx.collective_latency_us) == (entry.request_floor_us.value,
                                                                   entry.collective_latency_us.value)  # fmt: skip
     assert tnx.step_floor_us == 0.0 and tnx.chunked_prefill is False  # no floor of its own; prompts run alone
-    assert sl.stack_of(trn1) == tnx  # its only stack is its default
+    assert sl.stack_of(trn1) == tnx  # the default its profile names
     assert sl.stack_of(trn1, "no-such-stack") == sl.StackServing(name="no-such-stack")  # adds nothing
     refit = sl.Constants(floors=(("trainium1.transformers-neuronx.request_floor_us", 7.0),))
     assert sl.stack_of(trn1, "transformers-neuronx", refit).request_floor_us == 7.0
@@ -191,6 +191,30 @@ def test_a_held_out_neuron_stack_borrows_the_runtime_not_the_front_ends_host_flo
     # with the tutorial on file the stack has its own run: no borrowing, no floor beyond the pooled latency
     own = sl.stack_of(reg.chip("trainium2"), "neuronx-distributed", _with_evidence(sl.SHIPPED, reg))
     assert not own.borrowed and own.floors_from == "" and own.step_host_us == 0.0
+
+
+def test_a_held_out_front_end_takes_its_host_floors_from_the_nearest_chip(reg: registry.Registry) -> None:
+    """Holding out optimum-neuron's single-instance benchmark leaves its vLLM on Trainium2 without a run:
+    the graphs' floors come from the same chip's NxD Inference (runtime neuronx-distributed), the host
+    floors from the same front-end on the nearest chip, Trainium1, whose data-parallel runs set them
+    (10.39 ms per step, none per request). Inside that borrowing nothing else changes."""
+    from hwprof.perf.fit import loso
+
+    view = loso.without(reg, "optimum-neuron-bench")
+    k = _with_evidence(loso.refit(view, loso.shipped(reg), {"serve"}).serve, view)
+    held = sl.stack_of(reg.chip("trainium2"), "optimum-neuron-vllm", k)
+    trn1 = sl.stack_of(reg.chip("trainium1"), "optimum-neuron-vllm", k)
+    assert held.borrowed and held.floors_from == (
+        "neuronx-distributed on trainium2 (host floors: optimum-neuron-vllm on trainium1)"
+    )
+    assert (held.step_host_us, held.request_host_us) == (trn1.step_host_us, trn1.request_host_us)
+    assert trn1.step_host_us == pytest.approx(10_390, rel=0.03) and not trn1.borrowed
+    nxd = sl.stack_of(reg.chip("trainium2"), "neuronx-distributed", k)
+    assert held.step_floor_us == nxd.step_floor_us and held.collective_latency_us == nxd.collective_latency_us
+    # NxD Inference has no front-end of its own elsewhere: held out, it still borrows no host floors
+    alone = loso.without(reg, "neuron-trn2-llama70b-tutorial")
+    k2 = _with_evidence(loso.refit(alone, loso.shipped(reg), {"serve"}).serve, alone)
+    assert sl.stack_of(reg.chip("trainium2"), "neuronx-distributed", k2).step_host_us == 0.0
 
 
 def test_borrowing_goes_same_chip_same_runtime_then_the_nearest_chips(reg: registry.Registry) -> None:
