@@ -922,6 +922,13 @@ class ValidationCase(Record):
         ),
     )
     batch: int | None = attrs.field(default=None, metadata=doc("concurrent sequences (serve)"))
+    static_batch: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "true when the run fed its batch at once and encoded its prompts together (a static batch, no "
+            "continuous batching): every first token waits for the whole batch's prompt pass (serve)"
+        ),
+    )
     largest_batch: bool = attrs.field(
         default=False, metadata=doc("serve as many sequences as the KV cache holds (max-throughput runs)")
     )

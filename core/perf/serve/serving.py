@@ -47,6 +47,7 @@ class Traffic:
     rate_per_s: float | None = None  # requests per second, over all replicas
     max_batch: int | None = None  # the engine's limit on sequences in flight per replica (else the KV cache's)
     options: opt.ServeOptions = opt.NONE  # speculative decoding, prefix caching (serve.options)
+    static: bool = False  # a static batch: the concurrency's prompts start together, encoded in one pass
 
     @property
     def kind(self) -> str:
@@ -54,6 +55,8 @@ class Traffic:
         if self.rate_per_s is not None:
             return f"{self.rate_per_s:g} requests/s (Poisson arrivals){limit}"
         limit = f", at most {self.max_batch} sequences in flight per replica" if self.max_batch else ""
+        if self.concurrency is not None and self.static:
+            return f"a static batch of {self.concurrency} (prompts encoded together, then decoded together)"
         if self.concurrency is not None:
             return f"concurrency {self.concurrency} (closed loop: each user sends again when answered){limit}"
         return "offline: as many sequences in flight as the KV cache holds" + limit
@@ -181,6 +184,13 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
             raise HwprofError(f"{t.rate_per_s:g} requests/s is more than {lay.dp} replica{'' if lay.dp == 1 else 's'} "
                               f"of {lay} can serve: "
                               f"{what}; add replicas or chips")  # fmt: skip
+    elif t.static and t.concurrency is not None:
+        # Every prompt of the batch in one prompt pass (the weights read once, the FLOPs of all of them),
+        # so each first token waits for the whole batch's; then the batch decodes together.
+        users = t.concurrency / lay.dp
+        whole = sum(sl.prompt_time(r, users * padded, users * prompt_flops, chunks,
+                                   attention_flops=users * prompt_attention))  # fmt: skip
+        load = tr.static_batch(users, o, whole, step)
     else:
         users = t.concurrency / lay.dp if t.concurrency is not None else max_batch
         load = tr.at_concurrency(users, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s, pack=pack,

@@ -192,6 +192,17 @@ def _stability(rho: Any, rho_s: Any, wanted: Any, max_batch: Any, xp: Any) -> tu
     return stable_prompts & stable_memory, ""
 
 
+def static_batch(users: float, output_tokens: float, batch_prompt_s: float, step: Callable[[Any], Any]) -> Load:
+    """A static batch of ``users`` sequences started together: one prompt pass for all of them
+    (``batch_prompt_s``) gives every first token, then all decode together at batch ``users``."""
+    tpot = step(users)
+    cycle = batch_prompt_s + (output_tokens - 1) * tpot
+    return Load(rate_per_s=users / cycle, running_sequences=users, prompt_share=batch_prompt_s / cycle,
+                prompt_lane_share=batch_prompt_s / cycle, ttft_mean_s=batch_prompt_s, ttft_p50_s=batch_prompt_s,
+                ttft_p90_s=batch_prompt_s, tpot_mean_s=tpot, tpot_p50_s=tpot, tpot_p90_s=tpot, stable=True,
+                limit="")  # fmt: skip
+
+
 def at_concurrency(
     users: float,
     output_tokens: float,

@@ -22,3 +22,28 @@ def test_a_case_runs_its_decode_at_the_batch_its_server_compiled(reg: registry.R
     assert compiled == pytest.approx(reads / (2.9e12 * 0.724) + 6.299e-3, rel=1e-2)
     alone = cases.predict(attrs.evolve(case, batch_buckets=()), reg)["expected"]
     assert alone < compiled / 2
+
+
+def test_a_static_batch_case_encodes_its_prompts_in_one_pass(reg: registry.Registry) -> None:
+    """Transformers NeuronX's 'Batch' rows feed 4 prompts at once: the first token waits for one prompt
+    pass over all 4. Llama-2-70b, 2,048 tokens each, on 16 Trainium1 chips: the pass computes 4 x one
+    prompt's FLOPs (compute-bound: 4 x 2,048 tokens of 70B outlast one read of the weights), moves 4 x its
+    per-token collectives and pays the fixed costs (request floor, step floor, collective latency) once."""
+    from hwprof.perf import cluster
+    from hwprof.perf.serve import layout as sl
+    from hwprof.perf.serve import options
+
+    case = reg.validation_cases["val-serve-tnx-trn1-llama2-70b-b4-2048-2048-ttft"]
+    assert case.static_batch and case.batch == 4
+    work, system = reg.workload(case.model), reg.system(case.system)
+    tgt = cluster.cluster_for(reg.chip(system.chip), case.chips, system, reg.interconnects)
+    k = attrs.evolve(sl.SHIPPED, evidence=cases.evidence_of(reg))
+    r = sl.replica(work, tgt, cases.layout_of(case), k, sl.stack_of(tgt.chip, case.stack, k))
+    padded, flops, attention = options.NONE.prompt(work, 2048, r.prompt_buckets)
+    compute, rest = sl.prompt_time(r, padded, flops, 1, attention_flops=attention)
+    fixed = r.request_s + r.floor_s + r.comm_fixed_s
+    assert compute > r.weights_bytes_per_chip / r.hbm_bytes_per_s
+    expected = 4 * compute + fixed + 4 * (rest - fixed)
+    assert cases.predict(case, reg)["expected"] == pytest.approx(expected, rel=1e-6)
+    one = cases.predict(attrs.evolve(case, static_batch=False, concurrency=1, batch=1), reg)["expected"]
+    assert one == pytest.approx(compute + rest, rel=1e-6)  # alone: one prompt's pass

@@ -305,3 +305,14 @@ def test_a_slow_closed_loop_below_one_request_a_second() -> None:
     served = tr.at_rate(full.rate_per_s, 100, 0.3, step, 2.0)
     in_flight = full.rate_per_s * (served.ttft_mean_s + 99 * served.tpot_mean_s)
     assert full.ttft_mean_s == pytest.approx(served.ttft_mean_s + (16 - in_flight) / full.rate_per_s, rel=1e-9)
+
+
+def test_a_static_batch_waits_for_its_whole_prompt_pass_then_decodes_together() -> None:
+    """4 sequences started together, a 0.6 s prompt pass for all of them, step(B) = 20 ms + 1 ms x B,
+    100 tokens out: every first token at 0.6 s, 24 ms per token, 4 sequences per 0.6 + 99 x 0.024 =
+    2.976 s, the prompt pass 0.6 / 2.976 of the time."""
+    load = tr.static_batch(4, 100, 0.6, lambda b: 0.020 + 0.001 * b)
+    assert (load.ttft_mean_s, load.ttft_p90_s) == (0.6, 0.6)
+    assert load.tpot_mean_s == pytest.approx(0.024) and load.running_sequences == 4
+    assert load.rate_per_s == pytest.approx(4 / 2.976) and load.prompt_share == pytest.approx(0.6 / 2.976)
+    assert load.stable
