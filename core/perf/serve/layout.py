@@ -216,8 +216,10 @@ def stack_of(chip: records.Chip, name: str | None = None, k: Constants = SHIPPED
     """The chip's serving stack ``name`` (default: the chip's default serving stack, else its only
     one). Its floors are its own where a calibration run measured them (or its profile states them and
     no refit replaced them); else, given ``k.evidence``, borrowed from the nearest chip x stack with
-    evidence (``floor_source``); else none. Prompt scheduling and buckets are the chip's own entry's,
-    else the source's. A stack described nowhere adds nothing."""
+    evidence (``floor_source``); else none. Where that source is another stack (the same runtime's), its
+    host floors are left out and taken from this stack on the nearest chip with runs (``_front_end``),
+    else none. Prompt scheduling and buckets are the chip's own entry's, else the source's. A stack
+    described nowhere adds nothing."""
     stacks = chip.serving_stacks
     if name is None:
         default = getattr(chip, "serving_stack", None)  # a sourced fact in the chip's profile
@@ -267,7 +269,8 @@ def floor_source(chip: records.Chip, name: str, k: Constants = SHIPPED) -> tuple
     model's graphs, ``ServingStack.runtime``), so
     1. this chip x stack (or its ``evidence_from`` chip's: the same silicon and software, not borrowed);
     2. this chip's other stacks on the same runtime (the same graphs, launches and collectives on the same
-       chip; not their host floors, which are their front-end's: ``stack_of`` leaves those out);
+       chip; not their host floors, which are their front-end's: ``stack_of`` takes those from this
+       stack on the nearest chip, ``_front_end``);
     3. each ``nearest`` chip in order: the same stack, then its stacks on the same runtime.
     Evidence: a serving calibration run on that chip x stack (``k.evidence.measured``), or floors its
     profile states that no refit replaced. Without ``k.evidence``, only step 1 on the chip itself."""
