@@ -24,7 +24,9 @@ has been from published results it never saw, measured and applied by a stated p
    residuals on calibrated stacks (its own among them), made ``BORROWED_FACTOR`` times as wide for
    ``borrowed`` and ``other`` (a judgement, stated: that range was not measured on them, and a pooled
    range under-covers a class unlike the pool); an 8-bit peak ratio no calibration chip has widens it
-   ``EXTRAPOLATION_FACTOR`` more. Widening scales each end's distance from the model in the time
+   ``EXTRAPOLATION_FACTOR`` more. ``borrowed`` and ``other`` with enough cases of their own are never
+   narrower than that widened pool: their own results (other chips' or stacks' runs, held out) can
+   show that an estimate without runs misses by more, never that it misses by less than one with. Widening scales each end's distance from the model in the time
    ratio (``widen``), never the logarithm, which would compound.
 5. **Searched layouts.** An estimate whose layout the search picked (``estimate train`` without
    ``--layout``, ``plan train``) is a different prediction: it claims the time a good layout reaches,
@@ -162,6 +164,10 @@ def fit(residuals: Iterable[Residual], nominal: float = NOMINAL) -> dict[tuple[s
                 factor = BORROWED_FACTOR.value if evidence in ("borrowed", "other") else 1.0
                 lo, hi, cases = whole[0], whole[1], len(pooled)
             lo, hi = widen(min(lo, 0.0), max(hi, 0.0), factor)
+            if q is not None and evidence in ("borrowed", "other"):  # at least the widened pool
+                floor = widen(min(whole[0], 0.0), max(whole[1], 0.0), BORROWED_FACTOR.value)
+                lo, hi, factor = min(lo, floor[0]), max(hi, floor[1]), BORROWED_FACTOR.value
+                cases = len(pooled) + (len(own) if evidence == "other" else 0)  # the pool holds borrowed's own
             table[kind, evidence] = Width(kind, evidence, lo, hi, cases, len(own), factor)
     return table
 

@@ -86,7 +86,10 @@ def test_results_on_an_uncalibrated_stack_widen_only_their_own_class() -> None:
     assert (w.cases, w.own_cases, w.factor) == (19, 3, 2.0)
     assert (w.low, w.high) == pytest.approx(ranges.widen(-0.3, 0.5, 2.0))
     many = ranges.fit(res(own) + res([0.4, *[0.3] * 17, 0.9], evidence="other"))["train", "other"]
-    assert (many.low, many.high, many.factor) == pytest.approx((0.0, 0.9, 1.0))  # enough: their own quantiles
+    # enough of their own: their quantiles where they are wider (the slow end, 0.9), the widened pool where
+    # they are narrower (the fast end: all 19 slower than the model, yet no run measured that stack)
+    fast = 1 + 2 * (math.exp(0.3) - 1)
+    assert (many.low, many.high, many.factor) == pytest.approx((-math.log(fast), 0.9, 2.0))
 
 
 def test_a_case_on_a_stack_no_calibration_run_used_is_other(reg: registry.Registry) -> None:
@@ -303,3 +306,17 @@ def test_texts_factors_and_edges_by_hand(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(range_table, "WIDTHS", {})
     none = ranges.band("serve", "own")
     assert (none.log_low, none.log_high, none.cases) == (0.0, 0.0, 0) and none.text.startswith("none yet on chips")
+
+
+def test_a_measured_class_without_runs_is_never_narrower_than_the_widened_pool() -> None:
+    # 19 results on stacks no calibration run used, all within 1% of the model: enough for quantiles of
+    # their own, but an estimate without runs still shows at least the pool of calibrated runs, x2
+    own = [-0.3, *[0.1] * 17, 0.5]
+    w = ranges.fit(res(own) + res([0.01] * 19, evidence="other"))["train", "other"]
+    slow, fast = 1 + 2 * (math.exp(0.5) - 1), 1 + 2 * (math.exp(0.3) - 1)
+    assert (w.low, w.high, w.cases, w.own_cases, w.factor) == pytest.approx(
+        (-math.log(fast), math.log(slow), 38, 19, 2.0)
+    )
+    # its own results may widen it: a tail beyond the widened pool is kept
+    w = ranges.fit(res(own) + res([-0.9, *[0.01] * 17, 2.0], evidence="other"))["train", "other"]
+    assert (w.low, w.high) == pytest.approx((-0.9, 2.0))
