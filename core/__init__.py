@@ -183,10 +183,10 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
                    cost_model: str | None = None, purchase: str = "on-demand", region: str | None = None,
                    prefill_layout: str | None = None, decode_system: str | None = None, spec_tokens: int = 0,
                    spec_accepted: float | None = None, prefix_cached: float = 0.0,
-                   stack: str | None = None) -> Any:  # fmt: skip
+                   stack: str | None = None, arrivals: str = "poisson") -> Any:  # fmt: skip
     """Time to first token and per output token (mean, p50, p90), throughput and cost: ``hwprof
     estimate serve``. ``batch`` is the concurrency (users in a closed loop; default 1), ``rate`` a
-    request rate instead; ``layout`` e.g. ``"tp=2,dp=4"``. ``prefill_layout`` (e.g. ``"tp=1,dp=6"``)
+    request rate instead (``arrivals`` "poisson" or "constant": evenly spaced); ``layout`` e.g. ``"tp=2,dp=4"``. ``prefill_layout`` (e.g. ``"tp=1,dp=6"``)
     runs prefill and decode pools apart (``layout`` the decode pool's, on ``decode_system`` if given);
     ``spec_tokens``/``spec_accepted`` speculative decoding, ``prefix_cached`` a cached prompt share;
     ``stack`` the serving software stack (default: the chip's own)."""
@@ -201,12 +201,15 @@ def estimate_serve(model: str | Path | Workload, *, system: str | None = None, c
         _text(name, value)
     batch = None if batch is None else _number("batch", batch, checks.BATCH, whole=True)
     rate = None if rate is None else _number("rate", rate, checks.RATE)
+    if arrivals not in ("poisson", "constant") or (arrivals != "poisson" and rate is None):
+        raise HwprofError(f"arrivals={arrivals!r}: 'poisson' or 'constant' (evenly spaced), and only with a rate")
     input_tokens = _number("input_tokens", input_tokens, checks.REQUEST_TOKENS, whole=True)
     output_tokens = _number("output_tokens", output_tokens, checks.REQUEST_TOKENS, whole=True)
     chunk_tokens = _number("chunk_tokens", chunk_tokens, checks.REQUEST_TOKENS, whole=True)
     work = workload(model)
     target = cluster_from(*_hardware(system, count, chip, chips))
-    load = serving.Traffic(input_tokens, output_tokens, concurrency=None if rate is not None else (batch or 1),
+    load = serving.Traffic(input_tokens, output_tokens, arrivals=arrivals,
+                           concurrency=None if rate is not None else (batch or 1),
                            rate_per_s=rate, options=estimate.serve_options(spec_tokens, spec_accepted, prefix_cached))  # fmt: skip
     if prefill_layout is not None or decode_system is not None:
         if prefill_layout is None:

@@ -204,6 +204,21 @@ RateOpt = Annotated[
     float | None,
     typer.Option("--rate", callback=checked(checks.RATE), help="Requests per second (Poisson arrivals), all replicas."),
 ]
+ARRIVALS = ("poisson", "constant")
+
+
+def _arrivals(value: str) -> str:
+    if value not in ARRIVALS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(ARRIVALS)}")
+    return value
+
+
+ArrivalsOpt = Annotated[
+    str,
+    typer.Option("--arrivals", metavar="poisson|constant", callback=_arrivals,
+                 help="How --rate's requests arrive: poisson (independent users) or constant (evenly spaced, as a "
+                      "load generator's constant-rate run sends them)."),
+]  # fmt: skip
 ChunkOpt = Annotated[
     int,
     typer.Option(
@@ -222,7 +237,7 @@ def estimate_serve(
     layout: LayoutOpt = None,
     precision: Annotated[str, typer.Option("--precision", callback=lowered, help="Weight precision: bf16, fp8, int4, fp4 ...")] = "bf16",
     kv_precision: Annotated[str, typer.Option("--kv-precision", callback=lowered, help="KV-cache precision: bf16 or fp8.")] = "bf16",
-    concurrency: ConcurrencyOpt = None, rate: RateOpt = None,
+    concurrency: ConcurrencyOpt = None, rate: RateOpt = None, arrivals: ArrivalsOpt = "poisson",
     input_tokens: Annotated[int, typer.Option("--input-tokens", callback=checked(checks.REQUEST_TOKENS), help="Prompt tokens.")] = 1000,
     output_tokens: Annotated[int, typer.Option("--output-tokens", callback=checked(checks.REQUEST_TOKENS), help="Generated tokens.")] = 500,
     chunk_tokens: ChunkOpt = 8192,
@@ -251,10 +266,12 @@ def estimate_serve(
     fmt, plot = output.format(), output.plot
     if concurrency is not None and rate is not None:
         raise HwprofError("give the load once: --concurrency N (closed loop) or --rate R (requests per second)")
+    if arrivals != "poisson" and rate is None:
+        raise HwprofError("--arrivals says how --rate's requests arrive: give --rate R with it")
     work = model_opts.workload()
     target = hardware.cluster()
     load = serving.Traffic(input_tokens, output_tokens, concurrency=concurrency if rate is None else None,
-                           rate_per_s=rate, max_batch=max_batch, options=features.options())  # fmt: skip
+                           rate_per_s=rate, max_batch=max_batch, options=features.options(), arrivals=arrivals)  # fmt: skip
     if prefill_layout is not None or decode_system is not None:
         if prefill_layout is None:
             raise HwprofError("--decode-system needs --prefill-layout (the prefill pool's layout, e.g. tp=2,dp=3)")

@@ -863,6 +863,13 @@ class ValidationCase(Record):
     request_rate_per_s: float | None = attrs.field(
         default=None, metadata=doc("offered request rate, open loop (serve)", "requests/s")
     )
+    arrivals: Literal["poisson", "constant"] = attrs.field(
+        default="poisson",
+        metadata=doc(
+            "how the load generator spaced the requests of a request rate: poisson (independent users) or "
+            "constant (evenly spaced, e.g. guidellm's constant-rate and sweep profiles) (serve)"
+        ),
+    )
     tokens: float | None = attrs.field(default=None, metadata=doc("training tokens (chip_hours cases)"))
     seq_len: int | None = attrs.field(default=None, metadata=doc("training sequence length"))
     full_run: bool = attrs.field(default=False, metadata=doc("a whole run, restarts included"))

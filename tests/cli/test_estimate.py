@@ -133,6 +133,7 @@ TRAIN_8B = "estimate train --model llama3.1-8b --tokens 1e9 --system p5.48xlarge
          "capacity-block in us-east-2"),
         (f"{TRAIN_8B} --region mars-1", "known regions"),
         ("estimate train --model llama9 --tokens 1e9 --system p5.48xlarge", "unknown workload"),
+        ("estimate serve --model llama3.1-8b --system p5.48xlarge --arrivals constant", "give --rate R with it"),
     ],
 )  # fmt: skip
 def test_bad_estimate_input_is_one_clear_line(capsys: pytest.CaptureFixture[str], command: str, needle: str) -> None:

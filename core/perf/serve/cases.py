@@ -60,7 +60,8 @@ def traffic_of(case: records.ValidationCase, lay: sl.ServeLayout) -> serving.Tra
     if concurrency is None and rate is None and case.batch and not case.largest_batch:
         concurrency = case.batch * lay.dp
     return serving.Traffic(case.input_tokens or 1, case.output_tokens or 1, concurrency=concurrency,
-                           rate_per_s=rate, max_batch=limit, static=case.static_batch)  # fmt: skip
+                           rate_per_s=rate, max_batch=limit, static=case.static_batch,
+                           arrivals=getattr(case, "arrivals", "poisson"))  # fmt: skip
 
 
 def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED,

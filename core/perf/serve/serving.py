@@ -48,12 +48,14 @@ class Traffic:
     max_batch: int | None = None  # the engine's limit on sequences in flight per replica (else the KV cache's)
     options: opt.ServeOptions = opt.NONE  # speculative decoding, prefix caching (serve.options)
     static: bool = False  # a static batch: the concurrency's prompts start together, encoded in one pass
+    arrivals: str = "poisson"  # a rate's requests: "poisson" (independent users) or "constant" (evenly spaced)
 
     @property
     def kind(self) -> str:
         limit = f", at most {self.max_batch} sequences in flight per replica" if self.max_batch else ""
         if self.rate_per_s is not None:
-            return f"{self.rate_per_s:g} requests/s (Poisson arrivals){limit}"
+            spacing = "evenly spaced" if self.arrivals == "constant" else "Poisson"
+            return f"{self.rate_per_s:g} requests/s ({spacing} arrivals){limit}"
         limit = f", at most {self.max_batch} sequences in flight per replica" if self.max_batch else ""
         if self.concurrency is not None and self.static:
             return f"a static batch of {self.concurrency} (prompts encoded together, then decoded together)"
@@ -177,7 +179,7 @@ def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, hand
         load = _disaggregated(t, lay, prompt_s, work_s, step, max_batch, chunks, pack, handoff_s)
     elif t.rate_per_s is not None:
         load = tr.at_rate(t.rate_per_s / lay.dp, o, prompt_s, step, max_batch, chunks, prompt_work_s=work_s, pack=pack,
-                          chunked=r.chunked_prefill)  # fmt: skip
+                          chunked=r.chunked_prefill, arrivals=t.arrivals)  # fmt: skip
         if not load.stable:
             what = ("prompts alone would take more than all of its time" if load.limit == "prompts"
                     else f"its KV cache holds {int(max_batch)} sequences, fewer than the rate keeps in flight")  # fmt: skip
@@ -217,8 +219,10 @@ def _disaggregated(t: Traffic, lay: sl.ServeLayout, prompt_s: float, work_s: flo
     the other replicas decode without ever stopping for a prompt."""
     rate = t.rate_per_s or 0.0
     decode = lay.dp - lay.prefill
-    pre = tr.at_rate(rate / lay.prefill, 1, prompt_s, lambda b: 0.0 * b, 1.0, chunks, prompt_work_s=work_s, pack=pack)
-    dec = tr.at_rate(rate / decode, t.output_tokens, 0.0, step, max_batch, chunks, prompt_work_s=0.0)
+    pre = tr.at_rate(rate / lay.prefill, 1, prompt_s, lambda b: 0.0 * b, 1.0, chunks, prompt_work_s=work_s, pack=pack,
+                     arrivals=t.arrivals)  # fmt: skip
+    dec = tr.at_rate(rate / decode, t.output_tokens, 0.0, step, max_batch, chunks, prompt_work_s=0.0,
+                     arrivals=t.arrivals)  # fmt: skip
     if not (pre.stable and dec.stable):
         side = "prefill" if not pre.stable else "decode"
         raise HwprofError(f"{rate:g} requests/s is more than the {side} replicas of {lay} can serve; add replicas")

@@ -20,7 +20,9 @@ The model is a closed form, stated here so a reader can check it by hand:
   time is close to it once N is large), so the wait is that of an M/D/1 queue: mean
   ``rho_s L / (2 (1 - rho_s))`` with ``rho_s = rate x L`` (Pollaczek-Khinchine), and its tail taken
   as ``P(wait > t) = rho_s exp(-2 (1 - rho_s) t / L)`` (the exponential tail with that mean,
-  Kingman's heavy-traffic form). TTFT = S + wait.
+  Kingman's heavy-traffic form). TTFT = S + wait. Evenly spaced arrivals (``arrivals="constant"``, a
+  load generator's constant-rate profile) find the lane free whenever ``rho_s < 1`` (a D/D/1 queue):
+  TTFT = S.
 - A stack that does not run prompts inside the decode steps (no chunked prefill: a separate compiled
   prompt graph) starts a prompt only once the running decode step ends, then runs it alone: ``S =
   prompt_s + min(B, 1) step(B) / 2`` (the mean residual of a step under way), and no decode work
@@ -28,7 +30,7 @@ The model is a closed form, stated here so a reader can check it by hand:
 - TPOT of one request averages ``output_tokens`` steps; the steps that carry a prompt's chunk are
   longer. The number of prompt chunks a request sees while it decodes is taken as Poisson with mean
   ``m = rate x chunks x output_tokens x tpot``, so its TPOT percentiles follow from those of the
-  count (normal approximation, ``m + z sqrt(m)``).
+  count (normal approximation, ``m + z sqrt(m)``); evenly spaced arrivals make the count m itself.
 
 Every function works on floats, and on numpy arrays when given ``xp=numpy`` (the search), so the
 scalar estimate and the vectorised search share one formula.
@@ -116,10 +118,12 @@ def at_rate(
     pack: Any = 1,
     iterations: int = ITERATIONS,
     chunked: bool = True,
+    arrivals: str = "poisson",
 ) -> Load:
     """TTFT and TPOT on one replica serving ``rate`` requests/s (see the module docstring).
     ``prompt_work_s`` is the replica time a prompt takes under load (default: ``prompt_s``);
-    ``chunked`` False: prompts wait for the running decode step and run alone. In order: the decode
+    ``chunked`` False: prompts wait for the running decode step and run alone. ``arrivals``
+    "constant": evenly spaced requests, which never queue behind one another. In order: the decode
     TPOT and the sequences running (``_decode_tpot``), what a started prompt takes and what its lane
     spends (``_prompt_extra``), the M/D/1 wait (``_ttft``), the TPOT percentiles
     (``_tpot_percentiles``), whether the rate can be served (``_stability``)."""
@@ -134,8 +138,9 @@ def at_rate(
     # bigger matmul: the lane's time per prompt falls from prompt_s alone toward the work under load.
     lane = work + (prompt_s - work) / pack + carried
     rho_s = rate * lane
-    ttft_mean, ttft_p50, ttft_p90 = _ttft(service, lane, rho_s, xp)
-    tpot_p50, tpot_p90 = _tpot_percentiles(step(running), work, chunks, rate, output_tokens, tpot, xp)
+    spread = 0.0 if arrivals == "constant" else 1.0
+    ttft_mean, ttft_p50, ttft_p90 = _ttft(service, lane, rho_s * spread, xp)
+    tpot_p50, tpot_p90 = _tpot_percentiles(step(running), work, chunks, rate, output_tokens, tpot, xp, spread)
     stable, limit = _stability(rho, rho_s, wanted, max_batch, xp)
     return Load(rate_per_s=rate, running_sequences=running, prompt_share=rho, prompt_lane_share=rho_s,
                 ttft_mean_s=ttft_mean, ttft_p50_s=ttft_p50, ttft_p90_s=ttft_p90, tpot_mean_s=tpot,
@@ -172,13 +177,14 @@ def _ttft(service: Any, lane: Any, rho_s: Any, xp: Any) -> tuple[Any, Any, Any]:
 
 
 def _tpot_percentiles(base: Any, work: Any, chunks: Any, rate: Any, output_tokens: Any, tpot: Any,
-                      xp: Any) -> tuple[Any, Any]:  # fmt: skip
+                      xp: Any, spread: float = 1.0) -> tuple[Any, Any]:  # fmt: skip
     """A request's TPOT p50 and p90: its output_tokens steps of ``base`` seconds, of which k carry a
-    prompt's chunk (Poisson, mean m; normal approximation m + z sqrt(m))."""
+    prompt's chunk (Poisson, mean m; normal approximation m + z sqrt(m); ``spread`` 0: evenly spaced
+    arrivals, k = m)."""
     chunk_s = work / xp.maximum(chunks, 1)
     m = rate * chunks * output_tokens * tpot
     per_token = chunk_s / xp.maximum(output_tokens, 1)
-    return base + per_token * m, base + per_token * (m + Z_P90 * xp.sqrt(m))
+    return base + per_token * m, base + per_token * (m + spread * Z_P90 * xp.sqrt(m))
 
 
 def _stability(rho: Any, rho_s: Any, wanted: Any, max_batch: Any, xp: Any) -> tuple[Any, str]:

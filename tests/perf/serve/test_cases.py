@@ -47,3 +47,17 @@ def test_a_static_batch_case_encodes_its_prompts_in_one_pass(reg: registry.Regis
     assert cases.predict(case, reg)["expected"] == pytest.approx(expected, rel=1e-6)
     one = cases.predict(attrs.evolve(case, static_batch=False, concurrency=1, batch=1), reg)["expected"]
     assert one == pytest.approx(compute + rest, rel=1e-6)  # alone: one prompt's pass
+
+
+def test_a_constant_rate_case_is_served_with_evenly_spaced_arrivals(reg: registry.Registry) -> None:
+    """guidellm's sweep sends its one intermediate profile at a constant rate: the case's first token
+    then waits for no earlier prompt (a D/D/1 lane), only for the running decode step."""
+    case = reg.validation_cases["val-serve-optimum-trn2-8b-rate-ttft"]
+    assert case.arrivals == "constant" and case.request_rate_per_s == 2.46
+    lay = cases.layout_of(case)
+    assert cases.traffic_of(case, lay).arrivals == "constant"
+    even = cases.predict(case, reg)["expected"]
+    poisson = cases.predict(attrs.evolve(case, arrivals="poisson"), reg)["expected"]
+    assert even < poisson  # the Poisson lane's M/D/1 wait is gone
+    idle = cases.predict(attrs.evolve(case, request_rate_per_s=0.01), reg)["expected"]
+    assert idle < even < idle * 1.1  # only the wait for a running decode step is added

@@ -316,3 +316,22 @@ def test_a_static_batch_waits_for_its_whole_prompt_pass_then_decodes_together() 
     assert load.tpot_mean_s == pytest.approx(0.024) and load.running_sequences == 4
     assert load.rate_per_s == pytest.approx(4 / 2.976) and load.prompt_share == pytest.approx(0.6 / 2.976)
     assert load.stable
+
+
+def test_evenly_spaced_arrivals_never_queue_behind_one_another() -> None:
+    # By hand: step(b) = 10 ms + 1 ms x b; prompts 100 ms, unchunked; 2 requests/s of 100 tokens.
+    # rho = 2 x 0.1 = 0.2; tpot = step(2 x 100 x tpot) / 0.8 -> 0.6 tpot = 0.01 -> tpot = 1/60 s;
+    # running = 200 / 60 = 3.33; a prompt waits half the running step (13.33 ms / 2) then runs 100 ms.
+    def step(b: float) -> float:
+        return 0.01 + 0.001 * b
+
+    tpot, service = 1 / 60, 0.1 + (0.01 + 0.001 * 200 / 60) / 2
+    even = tr.at_rate(2.0, 100, 0.1, step, 64, chunked=False, arrivals="constant")
+    poisson = tr.at_rate(2.0, 100, 0.1, step, 64, chunked=False)
+    assert even.tpot_mean_s == pytest.approx(tpot) == poisson.tpot_mean_s
+    assert even.ttft_mean_s == even.ttft_p90_s == pytest.approx(service)
+    assert poisson.ttft_mean_s == pytest.approx(service + 0.2 * 0.1 / (2 * 0.8))  # M/D/1 mean wait
+    # the prompts a request's decode sees: m = 2 x 100 x tpot = 3.33, each 100 ms spread over 100 tokens
+    m = 2 * 100 * tpot
+    assert even.tpot_p90_s == pytest.approx(step(200 / 60) + 0.001 * m)
+    assert poisson.tpot_p90_s == pytest.approx(step(200 / 60) + 0.001 * (m + tr.Z_P90 * math.sqrt(m)))
