@@ -928,7 +928,13 @@ class ValidationCase(Record):
             "they replace the stack's defaults on the chip, and a decode step runs at the next one up"
         ),
     )
-    batch: int | None = attrs.field(default=None, metadata=doc("concurrent sequences (serve)"))
+    batch: int | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "concurrent sequences per replica (serve); with a concurrency, a rate or largest_batch, the engine's "
+            "limit on sequences in flight per replica instead (its max batch size)"
+        ),
+    )
     static_batch: bool = attrs.field(
         default=False,
         metadata=doc(
@@ -937,7 +943,19 @@ class ValidationCase(Record):
         ),
     )
     largest_batch: bool = attrs.field(
-        default=False, metadata=doc("serve as many sequences as the KV cache holds (max-throughput runs)")
+        default=False,
+        metadata=doc(
+            "serve as many sequences as the KV cache holds (max-throughput runs), at most batch where the run "
+            "set or its tool derived a max batch size"
+        ),
+    )
+    kv_read_per_query_head: bool = attrs.field(
+        default=False,
+        metadata=doc(
+            "true when the run's decode attention kernel reads each key/value head once per query head that "
+            "shares it, not once per step (serve; TensorRT-LLM v0.5-0.6, before its grouped-query generation "
+            "kernels): a decode step reads the KV cache heads / kv_heads times"
+        ),
     )
     input_tokens: int | None = attrs.field(default=None, metadata=doc("prompt tokens (serve)"))
     output_tokens: int | None = attrs.field(default=None, metadata=doc("generated tokens (serve)"))

@@ -52,11 +52,12 @@ def layout_of(case: records.ValidationCase) -> sl.ServeLayout:
 
 def traffic_of(case: records.ValidationCase, lay: sl.ServeLayout) -> serving.Traffic:
     """The case's load: its concurrency (all users) or rate, with its batch as the engine's limit
-    per replica; else its batch as the load (per replica, as engines are configured); else offline
-    (as many in flight as the KV cache holds)."""
+    per replica; else offline (``largest_batch``: as many in flight as the KV cache holds, at most
+    its batch where the run's engine capped it); else its batch as the load (per replica, as engines
+    are configured)."""
     concurrency = getattr(case, "concurrency", None)
     rate = getattr(case, "request_rate_per_s", None)
-    limit = case.batch if (concurrency is not None or rate is not None) else None
+    limit = case.batch if (concurrency is not None or rate is not None or case.largest_batch) else None
     if concurrency is None and rate is None and case.batch and not case.largest_batch:
         concurrency = case.batch * lay.dp
     return serving.Traffic(case.input_tokens or 1, case.output_tokens or 1, concurrency=concurrency,
@@ -77,6 +78,8 @@ def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.S
         stack = attrs.evolve(stack, prompt_buckets=tuple(sorted(case.prompt_buckets)))
     if case.batch_buckets:
         stack = attrs.evolve(stack, batch_buckets=tuple(sorted(case.batch_buckets)))
+    if case.kv_read_per_query_head:
+        stack = attrs.evolve(stack, kv_read_per_query_head=True)
     return serving.estimate_serve(work, target, lay, traffic_of(case, lay), constants=k, band=band, published_chips=own,
                                   stack=stack)  # fmt: skip
 

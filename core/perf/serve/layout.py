@@ -205,6 +205,9 @@ class StackServing:
     collective_latency_us: float | None = None  # the stack's own latency per collective step (else the pooled one)
     moe_block_tokens: float = 0.0  # a MoE prompt's expert matmuls in blocks of this many tokens (0: none)
     moe_all_experts: float = 0.0  # decode runs all experts once batch x k / E reaches this (0: never)
+    # decode attention reads each key/value head once per query head that shares it (a kernel that does not
+    # group them: TensorRT-LLM before its GQA rewrite), not once per step
+    kv_read_per_query_head: bool = False
     floors_from: str = ""  # "<stack> on <chip>" whose runs the floors come from, where not this chip x stack's own
     borrowed: bool = False  # the floors come from another chip or stack (not an evidence_from chip's same stack)
 
@@ -423,6 +426,7 @@ class Replica:
     kv_local_share: Any = 0.0  # share of the cache per token in sliding-window layers
     moe_block_tokens: Any = 0.0  # the stack's blockwise expert matmul block (0: none), ``StackServing``
     moe_all_experts: Any = 0.0  # the stack's all-experts decode threshold on batch x k / E (0: never)
+    kv_reads: Any = 1.0  # times each decode step reads its KV cache (query heads per KV head where not grouped)
 
     def max_batch(self, context_tokens: Any, xp: Any = SCALAR) -> Any:
         """Sequences of ``context_tokens`` whose KV cache fits beside the weights (0 if none)."""
@@ -476,7 +480,7 @@ def step_of(r: Replica, context: Any, flops_per_token: Any, attention_flops: Any
         switch = r.moe_all_experts / r.expert_pick
         extra = r.pp * r.expert_flops_per_token * (1 / r.expert_pick - 1) / (r.chips * r.decode_flops_per_s)
     return Step(all_experts_at=switch, expert_extra_s=extra, pp=r.pp, weights_s=r.pp * r.weights_bytes_per_chip / r.hbm_bytes_per_s, expert_share=r.expert_share,
-                expert_miss=1 - r.expert_pick, kv_s=r.pp * context * r.kv_per_token(context) / r.hbm_bytes_per_s,
+                expert_miss=1 - r.expert_pick, kv_s=r.pp * context * r.kv_per_token(context) * r.kv_reads / r.hbm_bytes_per_s,
                 compute_s=r.pp * flops_per_token / (r.chips * r.decode_flops_per_s), comm_fixed_s=r.comm_fixed_s,
                 comm_s=r.comm_per_token_s,
                 attention_s=r.pp * attention_flops / (r.chips * r.attention_flops_per_s), floor_s=r.floor_s,
@@ -609,7 +613,19 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
         half_width=own_half or k.matmul_half_width, experts=float(shape.experts or 0) if share else 0.0,
         moe_block_tokens=stack.moe_block_tokens, moe_all_experts=stack.moe_all_experts,
         kv_window=float(shape.sliding_window or 0) if local else 0.0, kv_local_share=local / layers if layers else 0.0,
+        kv_reads=_kv_reads(shape, tp, xp, adp) if stack.kv_read_per_query_head else 1.0,
     )  # fmt: skip
+
+
+def _kv_reads(shape: records.Workload, tp: Any, xp: Any, adp: int) -> Any:
+    """Times a decode step reads a chip's KV cache when every query head reads its key/value head
+    on its own: the query heads on the chip per KV head it holds, ``(heads / tp) / (kv_heads /
+    min(tp, kv_heads))`` (all heads on every rank under attention data parallel); 1 without grouped heads."""
+    if not (shape.heads and shape.kv_heads):
+        return 1.0
+    if adp:
+        return shape.heads / shape.kv_heads
+    return shape.heads * xp.minimum(tp, shape.kv_heads) / (tp * shape.kv_heads)
 
 
 def _held(shape: records.Workload, tp: Any, pp: Any, weight_bytes: Any, kv_bytes: Any, xp: Any,

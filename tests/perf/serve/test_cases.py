@@ -61,3 +61,37 @@ def test_a_constant_rate_case_is_served_with_evenly_spaced_arrivals(reg: registr
     assert even < poisson  # the Poisson lane's M/D/1 wait is gone
     idle = cases.predict(attrs.evolve(case, request_rate_per_s=0.01), reg)["expected"]
     assert idle < even < idle * 1.1  # only the wait for a running decode step is added
+
+
+def test_a_max_throughput_run_holds_at_most_the_batch_its_tool_set(reg: registry.Registry) -> None:
+    """trtllm-bench sets DeepSeek-R1's max batch itself (tuning.py): its KV estimate per token is
+    2 x 61 layers x 128 heads x 56 x 1 byte, so a 1,024 + 8,192-token request takes 7.5 GiB, and the
+    8 x 140.4 GiB less 685e9 one-byte weights, times 0.9, holds 58 requests: under 256, rounded up to a
+    multiple of 32 and at least 64, per attention rank, so 8 x 64 sequences in flight; the KV cache
+    would hold 945."""
+    case = reg.validation_cases["val-serve-trtllm12-h200-deepseek-r1-dep8-1024-8192"]
+    per_request = 2 * 61 * 128 * 56 * 1 * (1024 + 8192) / 2**30
+    requests = (8 * 140.4 - 685e9 / 2**30) * 0.9 / per_request
+    assert 32 < requests < 64
+    assert case.batch == 8 * 64
+    traffic = cases.traffic_of(case, cases.layout_of(case))
+    assert traffic.max_batch == 512 and traffic.concurrency is None
+    running = cases.estimate(case, reg).breakdown.running_sequences_per_replica
+    assert running == pytest.approx(512, rel=1e-3)
+    free = cases.estimate(attrs.evolve(case, batch=None), reg).breakdown.running_sequences_per_replica
+    assert free > 900
+
+
+def test_a_tensorrt_llm_0_5_batch_reads_its_cache_once_per_query_head(reg: registry.Registry) -> None:
+    """Llama 2 70B on 2 x H200 at TP 2, a static batch of 512, 128 in / 2,048 out: a decode step at the
+    mean context of 128 + 1,024 tokens reads 512 x 1,152 x (2 x 80 x 8 x 128 x 1 byte / 2 chips) of cache,
+    8 times (64 query heads over 8 KV heads), at 4.8 TB/s x 0.724; the weights' reads hide under the
+    matmuls, so that is the step's memory time."""
+    case = reg.validation_cases["val-serve-h200-70b-tp2-b512-128-2048"]
+    assert case.static_batch and case.kv_read_per_query_head
+    reads = 512 * 1152 * (2 * 80 * 8 * 128 / 2) * 8
+    est = cases.estimate(case, reg)
+    assert est.breakdown.decode_memory_s == pytest.approx(reads / (4.8e12 * 0.724), rel=1e-2)
+    assert est.breakdown.running_sequences_per_replica == 512
+    grouped = cases.estimate(attrs.evolve(case, kv_read_per_query_head=False), reg)
+    assert grouped.breakdown.decode_memory_s == pytest.approx(reads / 8 / (4.8e12 * 0.724), rel=1e-2)
