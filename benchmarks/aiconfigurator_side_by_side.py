@@ -57,6 +57,9 @@ CASES = (
          ("--tp", "1", "--dp", "2", "--ep", "2", "--etp", "1"), 160, 4000, 500),
     Case("deepseek-v3 tp8 ep8 b64", "deepseek-v3", "deepseek-ai/DeepSeek-V3", "agg", "tp=8,ep=8",
          ("--tp", "8", "--ep", "8", "--etp", "1"), 64, 4000, 500, "fp8", "fp8"),
+    # TensorRT-LLM 1.2's perf overview, DeepSeek-R1 DEP8 at 1024/8192: 64 per rank, the max batch trtllm-bench set
+    Case("deepseek-v3 dep8 b64 1024/8192", "deepseek-v3", "deepseek-ai/DeepSeek-V3", "agg", "tp=8,ep=8,adp=2",
+         ("--tp", "1", "--dp", "8", "--ep", "8", "--etp", "1"), 64, 1024, 8192, "fp8", "fp8"),
 )  # fmt: skip
 
 
