@@ -68,6 +68,7 @@ def validate_cmd(
            + "\n".join(layouts)] if layouts else []),
         f"errors and ranges are {out['method']}; 'in sample' is the shipped model's own error.",
         *summary,
+        *([_prefill_line(out["cases"])] if _prefill_line(out["cases"]) else []),
         "calibration cases set the constants in hwprof.perf.efficiency (refit: python -m hwprof.perf.fit.calibrate); "
         "validation cases never set a constant."
         + (f" Held out, these had no case left and took their stated fallback: {', '.join(out['fallbacks'])}."
@@ -80,6 +81,21 @@ def validate_cmd(
     headers = ["case", "role", "chip", "stack", "metric", "published", "estimate (held out)", "error", "in range",
                "in-sample error", "searched error", "in searched range", "searched step vs published", "sets"]  # fmt: skip
     emit(output_format(fmt, as_json), out, lambda: [Table(headers, rows, footer=footer)])
+
+
+def _prefill_line(cases: list[dict[str, Any]]) -> str:
+    """Where each serving chip x stack's prefill efficiency came from while its cases were held out, where
+    not its own fit: borrowed (from which chip x stack) or none (1); not the stacks that never had one."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for c in cases:
+        if c["kind"] == "serve" and c["software_factor"] not in ("own", "reference"):
+            key = (c["stack"], c["chip"], c["software_factor"])
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return ""
+    parts = [f"{stack} on {chip} {how} ({plural(n, 'case')})" for (stack, chip, how), n in sorted(counts.items())]
+    return ("serving prefill efficiency while held out, where not the chip x stack's own fit (borrowed as the "
+            "floors are, hwprof.perf.serve.layout.prefill_source; none: 1): " + "; ".join(parts))  # fmt: skip
 
 
 def _tuned(summary: dict[str, Any], kind: str) -> str:

@@ -256,6 +256,15 @@ class ServingStack(Record):
             "us per layer",
         ),
     )
+    prefill_efficiency: Figure | None = attrs.field(
+        default=None,
+        metadata=doc(
+            "share of the serving model's prompt (prefill) compute fraction this stack's compiled graphs and "
+            "kernels reach on this chip, where its own published serving results show a difference (1 = the "
+            "same); omit: borrowed as the per-layer floors are (the same chip's stacks on the same runtime, "
+            "then the nearest chips'), else 1"
+        ),
+    )
     note: str = attrs.field(default="", metadata=doc("anything a reader should know"))
 
 
@@ -296,8 +305,9 @@ class Chip(Record):
     prefill_efficiency: Figure | None = attrs.field(
         default=None,
         metadata=doc(
-            "share of the serving model's prompt (prefill) compute fraction this chip's inference software "
-            "reaches, where its own published serving results show a difference (1 = the same; omit when unknown)"
+            "the prefill efficiency of the chip's default serving stack (``serving_stack``), for profiles written "
+            "before it moved to ``[chip.serving_stacks.<stack>]``, where a stack's own figure takes precedence; "
+            "other stacks borrow it only as they borrow any stack's (the same runtime, then the nearest chips)"
         ),
     )
     training_efficiency: Figure | None = attrs.field(

@@ -177,7 +177,9 @@ WHEN_MISSING: dict[tuple[type, str], str] = {
     (records.Chip, "tdp_w"): "no energy (kWh) or power in estimates",
     (records.Chip, "scale_up"): "a bare --chip target joins no chips: one chip only (name a system for more)",
     (records.Chip, "weight_only"): "no weight-only formats offered when serving",
-    (records.Chip, "prefill_efficiency"): "1: the serving model's prompt compute fraction as calibrated",
+    (records.Chip, "prefill_efficiency"): "the default serving stack's own figure, else borrowed, else 1",
+    (records.ServingStack, "prefill_efficiency"): "the same chip's stacks on the same runtime, then the nearest "
+    "chips' (as the per-layer floors); none in reach: 1, the serving model's prompt compute fraction as calibrated",
     (records.Chip, "training_efficiency"): "1: the reference stacks' matmul rate",
     (records.Chip, "ranks_per_chip"): "1: one rank drives the whole chip",
     (records.Chip, "training_stack"): "estimates name no training stack: the chip's calibration runs' stack",

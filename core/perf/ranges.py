@@ -12,7 +12,7 @@ has been from published results it never saw, measured and applied by a stated p
    was in while held out, decided by what its estimate rested on: ``own`` when its chip (or the chip
    whose runs stand for it, ``evidence_from``: same silicon and software) had a calibration run of its
    kind and the shared constants fit it; ``corrected`` when those runs needed a chip factor of their
-   own (``training_efficiency``, ``prefill_efficiency``); ``other`` when its chip had runs but none on
+   own (``training_efficiency``; serving, the chip x stack's ``prefill_efficiency``); ``other`` when its chip had runs but none on
    its software stack (``ValidationCase.stack``); ``borrowed`` when its chip had none (its factor from
    the nearest chip's, ``nearest``, or none).
 3. **Quantiles.** At nominal coverage 1 - a (90%), the range is the lower and upper conformal
@@ -67,6 +67,7 @@ CLASS_TEXT = {"own": "on chips with calibration runs of their own",
               "other": "on software stacks their chip has no calibration run on"}  # fmt: skip
 # The chip figure a chip's own calibration runs set when the shared constants do not fit them.
 OWN_FACTOR = {"train": "training_efficiency", "serve": "prefill_efficiency", "search": "training_efficiency"}
+# (serving's is a chip x stack's: ``own_factor``)
 BORROWED_FACTOR = Default(2.0, "a class with too few held-out results of its own takes the range of all the kind's "
                                "results times this: that range was not measured on its chips (a judgement)",
                           calibrated=False)  # fmt: skip
@@ -194,8 +195,20 @@ def evidence(kind: str, chip: records.Chip, own_chips: Iterable[str], stack: str
         return "borrowed"
     if stack and not any((c, stack) in set(own_stacks) for c in mine):
         return "other"
-    factor = getattr(chip, OWN_FACTOR[kind], None)
+    factor = own_factor(kind, chip, stack)
     return "corrected" if factor is not None and factor.status != "estimated" else "own"
+
+
+def own_factor(kind: str, chip: records.Chip, stack: str = "") -> records.Figure | None:
+    """The figure of its own a chip's runs of ``kind`` needed: training, the chip's ``training_efficiency``;
+    serving, the prefill efficiency the profile states for the chip x ``stack`` (default: the chip's
+    default serving stack): what a stack's prompts reach belongs to the chip x stack, not the chip."""
+    if BASE_KIND.get(kind, kind) != "serve":
+        return getattr(chip, OWN_FACTOR[kind], None)  # type: ignore[no-any-return]
+    from .serve import layout as sl
+
+    name = stack or sl.default_stack(chip)
+    return sl.stack_prefill(chip, name)
 
 
 def chips_like(chip: records.Chip) -> set[str]:

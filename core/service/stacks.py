@@ -115,8 +115,9 @@ def serving(chip: Any, stack: str | None) -> Any:
     if stack is None or stack in chip.serving_stacks or sl.floor_source(chip, stack, k) is not None:
         return sl.stack_of(chip, stack, k)
     default = sl.stack_of(chip, None, k)
-    return attrs.evolve(default, name=stack, borrowed=True,
-                        floors_from=default.floors_from or f"{default.name or 'none'} on {chip.id}")  # fmt: skip
+    here = f"{default.name or 'none'} on {chip.id}"
+    return attrs.evolve(default, name=stack, borrowed=True, floors_from=default.floors_from or here,
+                        prefill_from=default.prefill_from or (here if default.prefill_efficiency != 1.0 else ""))  # fmt: skip
 
 
 def serve_band(chip: Any, stack: str | None) -> Any:
@@ -145,6 +146,11 @@ def _serve_basis(chip: Any, stack: str | None, evidence_class: str) -> str:
     if evidence_class == "borrowed":
         floors = serving(chip, stack)
         where = f"; its fixed costs from {floors.floors_from}" if floors.borrowed else ""
+        where += f"; its prefill efficiency from {floors.prefill_from}" if floors.prefill_from else ""
+        from ..perf import ranges
+
+        if ranges.chips_like(chip) & published_chips("serve"):  # runs on the chip: the stack's figures are borrowed
+            return f"{'given' if stack else 'the chip default'}; no calibration run measured it on this chip{where}"
         return f"no published serving run on this chip: its efficiency is borrowed (see range){where}"
     if evidence_class == "other":
         floors = serving(chip, stack)

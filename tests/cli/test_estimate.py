@@ -304,9 +304,11 @@ def test_estimate_serve_names_its_stack_and_a_given_one_decides_fixed_costs_and_
     args = ["estimate", "serve", "--model", "llama3.1-8b", "--system", "trn2.48xlarge", "--json"]
     default = json.loads(run_cli(*args).out)
     assert default["stack"] == "neuronx-distributed" and default["range"]["evidence"] == "corrected"
-    # a stack the chip describes and has calibration runs on: its own fixed costs (host time per step), measured
+    # a stack the chip describes and has calibration runs on: its own fixed costs (host time per step), measured;
+    # no first-token case of its own, so its prefill efficiency is NxD Inference's (the same runtime), borrowed
     vllm = json.loads(run_cli(*args, "--stack", "optimum-neuron-vllm").out)
-    assert vllm["stack"] == "optimum-neuron-vllm" and vllm["range"]["evidence"] == "corrected"
+    assert vllm["stack"] == "optimum-neuron-vllm" and vllm["range"]["evidence"] == "borrowed"
+    assert "prefill efficiency from neuronx-distributed on trainium2" in vllm["stack_basis"]
     assert vllm["tpot_s"]["expected"] > default["tpot_s"]["expected"]
     # one it does not describe: the default stack's fixed costs, borrowed, the range widened
     other = json.loads(run_cli(*args, "--stack", "tensorrt-llm").out)

@@ -12,7 +12,8 @@ every published result has an out-of-sample residual. Ranges and their coverage 
 Where a held-out document took the only cases of a constant with it, the constant is not fitted: it takes
 its stated fallback (``FALLBACKS``), what the model assumes where no published run measures it. A chip
 whose own calibration runs were held out borrows the nearest chip's software factor (``nearest`` in its
-profile), or none, and its class says ``borrowed``.
+profile), or none, and its class says ``borrowed``; a chip x serving stack whose prefill efficiency was
+held out borrows it by the estimates' own rule (``serve.layout.prefill_source``), or none.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .. import efficiency as eff
 from .. import ranges, validate
 from ..serve import cases as serve_cases
 from ..serve import layout as sl
+from ..serve import serving
 from ..train import training
 from ..train.job import Constants
 from . import calibrate
@@ -42,7 +44,7 @@ FALLBACKS = {
     "chip": "the nearest chip's factor (its profile's `nearest`), else 1",
     "prefill_compute_fraction": "the judged decode compute fraction",
     "batched_prefill_compute_fraction": "the single-prompt prefill fraction",
-    "prefill_efficiency": "none (1): a chip with no serving run of its own",
+    "prefill_efficiency": "the same runtime's on the chip, then the nearest chips' (as the floors), else 1",
 }
 
 
@@ -71,16 +73,15 @@ class Fitted:
 
     train: Constants  # chip_factors: the chips with calibration runs of their own
     full_run: float
-    serve: sl.Constants
-    prefill: dict[str, float]  # chip id -> its prefill_efficiency, fitted
+    serve: sl.Constants  # its ``prefill``: each chip x stack's prefill efficiency fitted (None: the profiles')
     fallbacks: tuple[str, ...]  # constants no case was left to fit (at FALLBACKS)
 
 
 def fit(reg: Registry) -> Fitted:
     """All constants from ``reg``'s calibration cases alone (validation cases are never read)."""
     train, full_run, missing = fit_train(reg)
-    serve, prefill, gaps = fit_serve(reg)
-    return Fitted(train, full_run, serve, prefill, missing + gaps)
+    serve, gaps = fit_serve(reg)
+    return Fitted(train, full_run, serve, missing + gaps)
 
 
 def refit(view: Registry, base: Fitted, kinds: set[str]) -> Fitted:
@@ -91,8 +92,8 @@ def refit(view: Registry, base: Fitted, kinds: set[str]) -> Fitted:
         train, full_run, missing = fit_train(view)
         fitted = attrs.evolve(fitted, train=train, full_run=full_run, fallbacks=missing)
     if "serve" in kinds:
-        serve, prefill, gaps = fit_serve(view)
-        fitted = attrs.evolve(fitted, serve=serve, prefill=prefill, fallbacks=fitted.fallbacks + gaps)
+        serve, gaps = fit_serve(view)
+        fitted = attrs.evolve(fitted, serve=serve, fallbacks=fitted.fallbacks + gaps)
     return fitted
 
 
@@ -127,11 +128,11 @@ def fit_train(reg: Registry) -> tuple[Constants, float, tuple[str, ...]]:
     return consts, full_run, missing
 
 
-def fit_serve(reg: Registry) -> tuple[sl.Constants, dict[str, float], tuple[str, ...]]:
+def fit_serve(reg: Registry) -> tuple[sl.Constants, tuple[str, ...]]:
     names = {n for c in reg.validation_cases.values() if c.kind == "serve" and c.role == "calibration"
              for n in c.calibrates}  # fmt: skip
     if "memory_bandwidth_fraction" not in names:  # no decode run at all: nothing to fit the rest against
-        return sl.SHIPPED, {}, ("serving constants (no calibration case)",)
+        return attrs.evolve(sl.SHIPPED, prefill=()), ("serving constants (no calibration case)",)
     k = serve_cases.calibrate(reg)
     missing: tuple[str, ...] = ()
     if "prefill_compute_fraction" not in names:
@@ -142,12 +143,7 @@ def fit_serve(reg: Registry) -> tuple[sl.Constants, dict[str, float], tuple[str,
     if "batched_prefill_compute_fraction" not in names:
         k = attrs.evolve(k, batched_prefill_compute_fraction=k.prefill_compute_fraction)
         missing += ("batched_prefill_compute_fraction",)
-    figures = {
-        name.partition(".")[0]: value
-        for name, value in serve_cases.chip_figures(reg, k).items()
-        if name.endswith(".prefill_efficiency")
-    }  # the stack floors are in k.floors already
-    return k, figures, missing
+    return k, missing  # the stack floors and prefill efficiencies are in k
 
 
 def train_factor(fitted: Fitted, chip: records.Chip) -> tuple[float, str]:
@@ -194,8 +190,7 @@ class Scored:
 def shipped(reg: Registry) -> Fitted:
     """The shipped constants as a fit: what every document without a calibration case is scored under
     (they were fitted on calibration cases alone, none of them from that document)."""
-    prefill = {c.id: c.prefill_efficiency.value for c in reg.chips.values() if c.prefill_efficiency is not None}
-    return Fitted(calibrate.shipped(reg), eff.FULL_RUN_FACTOR.value, sl.SHIPPED, prefill, ())
+    return Fitted(calibrate.shipped(reg), eff.FULL_RUN_FACTOR.value, sl.SHIPPED, ())
 
 
 def score(reg: Registry, known: dict[str, tuple[Any, Any]] | None = None) -> list[Scored]:
@@ -234,7 +229,10 @@ def _score(case: records.ValidationCase, doc: str, view: Registry, fitted: Fitte
         else:
             run, searched = validate.run_train(case, view, consts), validate.run_train(case, view, consts, True)
         return Scored(case, doc, _whole(case, run.value, fitted), evidence, how, fitted, run, searched)
-    k, how = serve_constants(fitted, chip)
+    k, how = serve_constants(fitted, view, case)
+    # its class is the one its estimate shows: borrowed where its stack's floors or prefill efficiency are
+    stack = sl.stack_of(chip, case.stack or None, attrs.evolve(k, evidence=serve_cases.evidence_of(view)))
+    evidence = serving.stack_evidence(evidence, stack)
     return Scored(case, doc, serve_cases.predict(case, view, k)["expected"], evidence, how, fitted)
 
 
@@ -249,15 +247,18 @@ def _whole(case: records.ValidationCase, value: float, fitted: Fitted) -> float:
     return float(value)
 
 
-def serve_constants(fitted: Fitted, chip: records.Chip) -> tuple[sl.Constants, str]:
-    """The serving constants for ``chip``: its own prefill figure (or its evidence chip's) when fitted,
-    1 where its profile carries one no case of the fit measured."""
-    for other in (chip.id, *evidence_chips(chip)):
-        if other in fitted.prefill:
-            return attrs.evolve(fitted.serve, chip_prefill_efficiency=fitted.prefill[other]), "own"
-    if chip.prefill_efficiency is not None:
-        return attrs.evolve(fitted.serve, chip_prefill_efficiency=1.0), "borrowed"
-    return fitted.serve, "none"
+def serve_constants(fitted: Fitted, view: Registry, case: records.ValidationCase) -> tuple[sl.Constants, str]:
+    """The serving constants a case is estimated under, and how its chip x stack's prefill efficiency
+    was found among ``view``'s calibration runs: ``own`` (fitted on its own, or its evidence chip's),
+    ``borrowed from <stack> on <chip>`` (``serve.layout.prefill_source``), ``none`` (1: its own held out,
+    none to borrow), or ``reference`` (1: none on file, the pooled fraction the reference stacks fit)."""
+    chip = view.chip(case.chip)
+    stack = case.stack or sl.default_stack(chip)
+    source = sl.prefill_source(chip, stack, attrs.evolve(fitted.serve, evidence=serve_cases.evidence_of(view)))
+    if source is None:
+        return fitted.serve, "none" if sl.stack_prefill(chip, stack) is not None else "reference"
+    at, name, borrowed = source
+    return fitted.serve, f"borrowed from {name} on {at.id}" if borrowed else "own"
 
 
 def residuals(scored: Iterable[Scored]) -> list[ranges.Residual]:
@@ -398,8 +399,9 @@ def _loso_span(case: records.ValidationCase, reg: Registry, s: Any, band: ranges
         low, high = validate.train_span(case, run, band)
         scale = value / run.value  # a whole run's held-out factor
         return {"low": low * scale, "expected": value, "high": high * scale}
-    k, _how = serve_constants(s.fitted, reg.chip(case.chip))
-    got = serve_cases.predict(case, without(reg, s.document), k, band=band)
+    view = without(reg, s.document)
+    k, _how = serve_constants(s.fitted, view, case)
+    got = serve_cases.predict(case, view, k, band=band)
     return {**got, "expected": s.expected}
 
 

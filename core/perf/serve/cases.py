@@ -13,8 +13,12 @@ each step using the constants fitted before it:
 3. ``batched_prefill_compute_fraction`` from max-throughput runs (prompts under load).
 4. Each chip x serving stack's floors (``<chip>.<stack>.step_floor_us`` from its batch-1 decode
    cases, ``.request_floor_us`` from its batch-1 short-prompt TTFT cases), in microseconds per layer.
-The steps depend on each other (a floor adds to the decode the bandwidth is fitted on), so the fit
-runs ``ROUNDS`` rounds of all of them. Validation cases never enter the fit.
+5. Each chip x serving stack's prefill efficiency (``<chip>.<stack>.prefill_efficiency``, a share of
+   the pooled prompt compute fraction) from its own long-prompt TTFT cases; a chip x stack without
+   one borrows it as it borrows floors (``layout.prefill_source``).
+The steps depend on each other (a floor adds to the decode the bandwidth is fitted on, a request
+floor and a prefill efficiency share a first token), so the fit runs ``ROUNDS`` rounds of all of
+them. Validation cases never enter the fit.
 """
 
 from __future__ import annotations
@@ -152,14 +156,16 @@ def floor_names(reg: Registry) -> list[str]:
 
 def calibrate(reg: Registry) -> sl.Constants:
     """Refit the serving constants from the calibration cases (see the module docstring). Every stack
-    floor is refit too (``Constants.floors``): from its own cases, or 0 where none is left."""
+    floor is refit too (``Constants.floors``): from its own cases, or 0 where none is left; and every
+    stack prefill efficiency (``Constants.prefill``): from its own cases, none where none is left."""
     cases = [c for c in reg.validation_cases.values() if c.kind == "serve" and c.role == "calibration"]
 
     def using(name: str) -> list[records.ValidationCase]:
         return sorted((c for c in cases if name in c.calibrates), key=lambda c: (c.chips, c.id))
 
     floors = dict.fromkeys(floor_names(reg), 0.0)
-    k = attrs.evolve(sl.SHIPPED, floors=tuple(floors.items()))
+    prefill: dict[str, float] = {}  # none fitted yet: every chip x stack at 1 until its round
+    k = attrs.evolve(sl.SHIPPED, floors=tuple(floors.items()), prefill=())
     decode = using("memory_bandwidth_fraction")
     latency = [c for c in using("collective_latency_us") if c.chips > 2] or decode
     bandwidth = [c for c in decode if c not in latency] or decode
@@ -176,7 +182,22 @@ def calibrate(reg: Registry) -> sl.Constants:
         for name in ("prefill_compute_fraction", "batched_prefill_compute_fraction"):
             if using(name):
                 k = attrs.evolve(k, **{name: _geo([_fit(c, reg, k, name, 0.05, 1.0) for c in using(name)])})  # type: ignore[arg-type]
+        for name, own in prefill_cases(reg, cases).items():
+            prefill[name] = _geo([_fit(c, reg, k, "prefill_efficiency", 0.05, 4.0) for c in own])
+            k = attrs.evolve(k, prefill=tuple(prefill.items()))
     return k
+
+
+def prefill_cases(reg: Registry, cases: list[records.ValidationCase]) -> dict[str, list[records.ValidationCase]]:
+    """``<chip>.<stack>.prefill_efficiency`` -> the calibration cases that fit it. A case naming
+    ``<chip>.prefill_efficiency`` (written when it was a chip figure) fits its chip's default stack's."""
+    found: dict[str, list[records.ValidationCase]] = {}
+    for case in sorted(cases, key=lambda c: (c.chips, c.id)):
+        for name in (n for n in case.calibrates if n.endswith(".prefill_efficiency")):
+            chip = reg.chip(name.partition(".")[0])
+            stack = name.split(".")[1] if name.count(".") == 2 else sl.default_stack(chip)
+            found.setdefault(sl.prefill_name(chip, stack), []).append(case)
+    return dict(sorted(found.items()))
 
 
 def _fit_floor(case: records.ValidationCase, reg: Registry, k: sl.Constants, name: str) -> float:
@@ -192,21 +213,21 @@ def _fit_floor(case: records.ValidationCase, reg: Registry, k: sl.Constants, nam
 
 
 def chip_figures(reg: Registry, k: sl.Constants) -> dict[str, float]:
-    """Chips' own serving figures, each from its own cases, given the pooled constants ``k``:
-    ``<chip>.prefill_efficiency``, and the stack floors ``<chip>.<stack>.<floor>`` that have cases
-    (from ``k.floors``, as ``calibrate`` fitted them)."""
+    """Each chip x stack's own serving figures, as ``calibrate`` fitted them (``k``) on its own cases:
+    ``<chip>.<stack>.prefill_efficiency`` and the stack floors ``<chip>.<stack>.<floor>`` that have cases."""
     cases = [c for c in reg.validation_cases.values() if c.kind == "serve" and c.role == "calibration"]
-    names = sorted({n for c in cases for n in c.calibrates if n.endswith(".prefill_efficiency")})
-    figures = {name: _geo([_fit(c, reg, k, "chip_prefill_efficiency", 0.05, 4.0) for c in cases
-                           if name in c.calibrates]) for name in names}  # fmt: skip
-    named = {n for c in cases for n in c.calibrates}
-    return figures | {name: value for name, value in k.floors if name in named}
+    named = {n for c in cases for n in c.calibrates} | set(prefill_cases(reg, cases))
+    return {name: value for name, value in (*(k.prefill or ()), *k.floors) if name in named}
 
 
 def shipped_figure(reg: Registry, name: str) -> records.Figure | None:
-    """The profile figure a chip figure's name points at: ``<chip>.<figure>`` or ``<chip>.<stack>.<floor>``."""
+    """The profile figure a chip figure's name points at: ``<chip>.<figure>`` or ``<chip>.<stack>.<floor>``
+    (a prefill efficiency: the stack's, or the chip's figure read as its default stack's)."""
     chip, _, rest = name.partition(".")
     stack, _, floor = rest.rpartition(".")
+    if rest == "prefill_efficiency" or floor == "prefill_efficiency":
+        found = reg.chip(chip)
+        return sl.stack_prefill(found, stack if stack else sl.default_stack(found))
     if stack:
         entry = reg.chip(chip).serving_stacks.get(stack)
         return getattr(entry, floor) if entry else None

@@ -166,7 +166,10 @@ class Constants:
     batched_prefill_compute_fraction: float = eff.BATCHED_PREFILL_COMPUTE_FRACTION.value
     decode_compute_fraction: float = eff.DECODE_COMPUTE_FRACTION.value
     collective_latency_us: float = eff.COLLECTIVE_LATENCY_US.value
-    chip_prefill_efficiency: float | None = None  # overrides the chip profile's (calibration only)
+    prefill_efficiency: float | None = None  # overrides every stack's (calibration only)
+    # "<chip>.<stack>.prefill_efficiency" -> value: a refit's stack prefill efficiencies, used instead of the
+    # profiles'; None: the profiles' (a refit that names none leaves every chip x stack without one of its own)
+    prefill: tuple[tuple[str, float], ...] | None = None
     matmul_half_width: float = eff.MATMUL_HALF_WIDTH.value  # training's fit, shared (not refitted here)
     # "<chip>.<stack>.step_floor_us" / ".request_floor_us" -> value: a refit's stack floors, used instead of the
     # chip profiles' (a chip x stack the fit does not name keeps its profile's)
@@ -210,6 +213,8 @@ class StackServing:
     kv_read_per_query_head: bool = False
     floors_from: str = ""  # "<stack> on <chip>" whose runs the floors come from, where not this chip x stack's own
     borrowed: bool = False  # the floors come from another chip or stack (not an evidence_from chip's same stack)
+    prefill_efficiency: float = 1.0  # share of the pooled prompt compute fraction its graphs reach (``prefill_source``)
+    prefill_from: str = ""  # "<stack> on <chip>" whose prefill efficiency it takes, where not its own
 
 
 NO_STACK = StackServing()
@@ -221,12 +226,10 @@ def stack_of(chip: records.Chip, name: str | None = None, k: Constants = SHIPPED
     no refit replaced them); else, given ``k.evidence``, borrowed from the nearest chip x stack with
     evidence (``floor_source``); else none. Where that source is another stack (the same runtime's), its
     host floors are left out and taken from this stack on the nearest chip with runs (``_front_end``),
-    else none. Prompt scheduling and buckets are the chip's own entry's, else the source's. A stack
-    described nowhere adds nothing."""
+    else none. Prompt scheduling and buckets are the chip's own entry's, else the source's. Its prefill
+    efficiency is found the same way on its own (``prefill_source``). A stack described nowhere adds nothing."""
     stacks = chip.serving_stacks
-    if name is None:
-        default = getattr(chip, "serving_stack", None)  # a sourced fact in the chip's profile
-        name = (default.value if default else "") or (next(iter(stacks)) if len(stacks) == 1 else "")
+    name = default_stack(chip) if name is None else name
     entry = stacks.get(name)
     source = floor_source(chip, name, k)
     if source is not None:
@@ -234,7 +237,7 @@ def stack_of(chip: records.Chip, name: str | None = None, k: Constants = SHIPPED
     elif entry is not None:
         src_chip, src_name, borrowed = chip, name, False  # no evidence anywhere: its profile's (a refit's 0)
     else:
-        return StackServing(name=name)
+        return StackServing(name=name, **_prefill(chip, name, k))
     src = src_chip.serving_stacks[src_name]
     plan = entry or src
     refit = dict(k.floors)
@@ -259,7 +262,7 @@ def stack_of(chip: records.Chip, name: str | None = None, k: Constants = SHIPPED
                         batch_buckets=tuple(sorted(plan.batch_buckets)),
                         moe_block_tokens=plan.moe_block_tokens.value if plan.moe_block_tokens else 0.0,
                         moe_all_experts=plan.moe_all_experts.value if plan.moe_all_experts else 0.0,
-                        floors_from=where, borrowed=borrowed)  # fmt: skip
+                        floors_from=where, borrowed=borrowed, **_prefill(chip, name, k))  # fmt: skip
 
 
 STACK_FLOORS = ("collective_latency_us", "step_floor_us", "step_host_us", "request_floor_us", "request_host_us")
@@ -277,22 +280,82 @@ def floor_source(chip: records.Chip, name: str, k: Constants = SHIPPED) -> tuple
     3. each ``nearest`` chip in order: the same stack, then its stacks on the same runtime.
     Evidence: a serving calibration run on that chip x stack (``k.evidence.measured``), or floors its
     profile states that no refit replaced. Without ``k.evidence``, only step 1 on the chip itself."""
+
+    def has(at: records.Chip, stack: str) -> bool:
+        return stack in at.serving_stacks and _has_floors(at, stack, k)
+
+    return _nearest_with(chip, name, k, has)
+
+
+def _nearest_with(chip: records.Chip, name: str, k: Constants, has: Any) -> tuple[records.Chip, str, bool] | None:
+    """The first (chip, stack, borrowed) in ``floor_source``'s order for which ``has(chip, stack)``."""
     entry = chip.serving_stacks.get(name)
     if k.evidence is None:
-        return (chip, name, False) if entry is not None and _has_floors(chip, name, k) else None
+        return (chip, name, False) if has(chip, name) else None
     chips = k.evidence.chips
     like = [chip, *(chips[c] for c in _evidence_chips(chip) if c in chips)]
     runtime = entry.runtime if entry is not None else _runtime_of(name, [*like, *_nearest(chip, chips)])
     for other in like:
-        if name in other.serving_stacks and _has_floors(other, name, k):
+        if has(other, name):
             return other, name, False
     for other in [like[0], *_nearest(chip, chips)]:
         same = [name] if other is not chip else []
         same += sorted(s for s, e in other.serving_stacks.items() if runtime and e.runtime == runtime and s != name)
         for stack in same:
-            if stack in other.serving_stacks and _has_floors(other, stack, k):
+            if has(other, stack):
                 return other, stack, True
     return None
+
+
+def prefill_source(chip: records.Chip, name: str, k: Constants = SHIPPED) -> tuple[records.Chip, str, bool] | None:
+    """(chip, stack, borrowed) whose prefill efficiency an estimate of ``name`` on ``chip`` takes, or None
+    (then 1: the pooled prompt compute fraction). What a prompt reaches is its runtime's compiled graphs
+    and kernels, so it is borrowed exactly as the per-layer floors are (``floor_source``): this chip x
+    stack's (or its ``evidence_from`` chip's), this chip's stacks on the same runtime, then each
+    ``nearest`` chip's same stack and its stacks on that runtime. A chip x stack has one of its own where
+    a refit fitted it on its calibration runs (``k.prefill``), else (no refit) where its profile states
+    one (``stack_prefill``)."""
+    return _nearest_with(chip, name, k, lambda at, stack: _has_prefill(at, stack, k))
+
+
+def default_stack(chip: records.Chip) -> str:
+    """The chip's default serving stack: its profile's ``serving_stack``, else its only described one, else ""."""
+    default = getattr(chip, "serving_stack", None)  # a sourced fact in the chip's profile
+    stacks = chip.serving_stacks
+    return (default.value if default else "") or (next(iter(stacks)) if len(stacks) == 1 else "")
+
+
+def stack_prefill(chip: records.Chip, name: str) -> records.Figure | None:
+    """The prefill efficiency ``chip``'s profile states for stack ``name``: the stack's own, else (a profile
+    written when it was a chip figure) the chip's ``prefill_efficiency``, read as its default stack's."""
+    entry = chip.serving_stacks.get(name)
+    if entry is not None and entry.prefill_efficiency is not None:
+        return entry.prefill_efficiency
+    legacy = getattr(chip, "prefill_efficiency", None)
+    return legacy if legacy is not None and name == default_stack(chip) else None
+
+
+def prefill_name(chip: records.Chip, name: str) -> str:
+    """A chip x stack's prefill efficiency as calibration cases name it: ``<chip>.<stack>.prefill_efficiency``."""
+    return f"{chip.id}.{name}.prefill_efficiency"
+
+
+def _has_prefill(chip: records.Chip, name: str, k: Constants) -> bool:
+    if k.prefill is not None:
+        return prefill_name(chip, name) in dict(k.prefill)
+    return stack_prefill(chip, name) is not None
+
+
+def _prefill(chip: records.Chip, name: str, k: Constants) -> dict[str, Any]:
+    """``StackServing``'s prefill efficiency and where it comes from (``prefill_source``)."""
+    source = prefill_source(chip, name, k)
+    if source is None:
+        return {}
+    at, stack, _borrowed = source
+    figure = stack_prefill(at, stack)
+    value = dict(k.prefill or ())[prefill_name(at, stack)] if k.prefill is not None else figure.value  # type: ignore[union-attr]
+    own = (at.id, stack) == (chip.id, name)
+    return {"prefill_efficiency": value, "prefill_from": "" if own else f"{stack} on {at.id}"}
 
 
 def _front_end(chip: records.Chip, name: str, k: Constants) -> records.Chip | None:
@@ -364,7 +427,7 @@ def estimated_figures(cluster: Cluster, lay: ServeLayout) -> list[str]:
     chip = cluster.chip
     figures = {"peak": chip.peak_dense_tflops.get(compute_precision(chip, lay.weights)),
                "memory bandwidth": chip.memory_bandwidth_tbps, "memory": chip.memory,
-               "prefill efficiency": chip.prefill_efficiency}  # fmt: skip
+               "prefill efficiency": stack_prefill(chip, default_stack(chip))}  # fmt: skip
     out = [f"{chip.id} {name}" for name, f in figures.items() if f is not None and f.status == "estimated"]
     reach = 1
     for tier in cluster.tiers:
@@ -593,7 +656,7 @@ def replica_of(shape: records.Workload, chip: records.Chip, tiers: tuple[comm.Ti
     local = min(shape.sliding_layers or 0, shape.layers or 0) if shape.sliding_window else 0
     share, pick = expert_numbers(shape)
     expert_flops, expert_width = _expert_matmuls(shape, share, pick, tp, xp, ep, adp)
-    own = k.chip_prefill_efficiency or (chip.prefill_efficiency.value if chip.prefill_efficiency else 1.0)
+    own = k.prefill_efficiency or stack.prefill_efficiency  # the stack's graphs (``prefill_source``)
     own_half, narrow = _width(shape, chip, tp, k)
     layers = shape.layers or 0
     fixed, per_token = _collectives(shape, tiers, tp, pp, xp, ep, adp)

@@ -375,9 +375,10 @@ def _memory(shape: Workload, layout: sl.ServeLayout, traffic: Traffic, replica: 
 
 
 def stack_evidence(evidence: str, stack: sl.StackServing) -> str:
-    """An estimate's range class (range hook): ``borrowed`` where its stack's floors are borrowed from
-    another chip or stack, however well its chip is calibrated otherwise."""
-    return "borrowed" if stack.borrowed and evidence in ("own", "corrected") else evidence
+    """An estimate's range class (range hook): ``borrowed`` where its stack's floors or prefill efficiency
+    are borrowed from another chip or stack, however well its chip is calibrated otherwise."""
+    borrowed = stack.borrowed or bool(stack.prefill_from)
+    return "borrowed" if borrowed and evidence in ("own", "corrected") else evidence
 
 
 def _widened(low: float | None, expected: float, high: float | None, band: ranges.Band) -> Span:
@@ -447,4 +448,21 @@ def _stack_assumptions(stack: sl.StackServing) -> tuple[str, ...]:
         )
     elif stack.floors_from:
         text += f"; its fixed costs those of {stack.floors_from} (the same silicon and software)"
-    return (text,)
+    return (text + _prefill_text(stack),)
+
+
+def _prefill_text(stack: sl.StackServing) -> str:
+    """Where the stack's prompt compute comes from (``layout.prefill_source``); nothing where it is the
+    pooled fraction the reference stacks were fitted on and its floors are its own."""
+    share = f"prompts at x{stack.prefill_efficiency:.4g} of the pooled prompt compute fraction"
+    if stack.prefill_from:
+        return (f"; {share}, the prefill efficiency of {stack.prefill_from}: none measured for {stack.name} on this chip, "
+                "borrowed as the per-layer floors are (the same runtime's graphs; "
+                "hwprof.perf.serve.layout.prefill_source)")  # fmt: skip
+    if stack.prefill_efficiency != 1.0:
+        return f"; {share}, its own prefill efficiency (fitted on its published first tokens)"
+    if stack.borrowed:
+        return (
+            "; no prefill efficiency measured on this stack or one it borrows from: prompts at the pooled fraction (1)"
+        )
+    return ""

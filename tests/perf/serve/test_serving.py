@@ -941,7 +941,7 @@ def test_shipped_constants_are_the_efficiency_defaults() -> None:
     assert k.prefill_compute_fraction == eff.PREFILL_COMPUTE_FRACTION.value
     assert k.batched_prefill_compute_fraction == eff.BATCHED_PREFILL_COMPUTE_FRACTION.value
     assert k.decode_compute_fraction == eff.DECODE_COMPUTE_FRACTION.value
-    assert k.chip_prefill_efficiency is None
+    assert k.prefill_efficiency is None and k.prefill is None
     assert sl.KV_PRECISIONS == ("bf16", "fp16", "fp8")
 
 

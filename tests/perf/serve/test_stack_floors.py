@@ -197,7 +197,7 @@ def test_a_held_out_front_end_takes_its_host_floors_from_the_nearest_chip(reg: r
     """Holding out optimum-neuron's single-instance benchmark leaves its vLLM on Trainium2 without a run:
     the graphs' floors come from the same chip's NxD Inference (runtime neuronx-distributed), the host
     floors from the same front-end on the nearest chip, Trainium1, whose data-parallel runs set them
-    (10.39 ms per step, none per request). Inside that borrowing nothing else changes."""
+    (10.39 ms per step, 51 ms per request). Inside that borrowing nothing else changes."""
     from hwprof.perf.fit import loso
 
     view = loso.without(reg, "optimum-neuron-bench")
@@ -253,3 +253,109 @@ def test_a_validation_case_gives_a_stack_no_evidence(reg: registry.Registry) -> 
     made = attrs.evolve(case, role="calibration")
     own = attrs.evolve(reg, validation_cases={**reg.validation_cases, "val-x": made})
     assert ("trainium3", "neuronx-distributed") in serve_cases.evidence_of(own).measured
+
+
+# --- prefill efficiency: a chip x stack's, borrowed as the per-layer floors are -------------------------
+
+NXD2 = "trainium2.neuronx-distributed.prefill_efficiency"
+TNX1 = "trainium1.transformers-neuronx.prefill_efficiency"
+
+
+def test_a_stack_without_a_prefill_efficiency_takes_its_runtimes_on_the_same_chip(reg: registry.Registry) -> None:
+    """A refit that gives NxD Inference on Trainium2 1.3: optimum-neuron's vLLM there (the same runtime,
+    neuronx-distributed) prefills at 1.3 x the pooled prompt compute fraction, and says where it came from."""
+    k = _with_evidence(sl.Constants(prefill=((NXD2, 1.3),)), reg)
+    trn2 = reg.chip("trainium2")
+    optimum = sl.stack_of(trn2, "optimum-neuron-vllm", k)
+    assert (optimum.prefill_efficiency, optimum.prefill_from) == (1.3, "neuronx-distributed on trainium2")
+    own = sl.stack_of(trn2, "neuronx-distributed", k)
+    assert (own.prefill_efficiency, own.prefill_from) == (1.3, "")
+    work, target, lay = reg.workload("llama3.1-8b"), on(reg, "trn2.48xlarge", 1), sl.ServeLayout(tp=1)
+    bare, borrowed = sl.replica(work, target, lay, k), sl.replica(work, target, lay, k, optimum)
+    assert borrowed.prefill_flops_per_s == pytest.approx(1.3 * bare.prefill_flops_per_s)
+    assert borrowed.batched_prefill_flops_per_s == pytest.approx(1.3 * bare.batched_prefill_flops_per_s)
+    assert borrowed.decode_flops_per_s == bare.decode_flops_per_s  # prompts only
+    est = serving.estimate_serve(work, target, lay, serving.Traffic(1000, 100, concurrency=1), constants=k,
+                                 stack=optimum)  # fmt: skip
+    assert any("x1.3 of the pooled prompt compute fraction, the prefill efficiency of neuronx-distributed on "
+               "trainium2" in line for line in est.assumptions)  # fmt: skip
+
+
+def test_a_stack_on_another_runtime_does_not_take_the_chips_prefill_efficiency(reg: registry.Registry) -> None:
+    """Transformers NeuronX (its own runtime) at 0.6 and NxD Inference on Trainium2 at 1.3: optimum-neuron's
+    vLLM on Trainium1 runs NxD's graphs, so it takes the nearest chip's NxD figure, not the 0.6 of the
+    other runtime on its own chip; and Transformers NeuronX without a figure borrows none (1)."""
+    trn1 = reg.chip("trainium1")
+    both = _with_evidence(sl.Constants(prefill=((NXD2, 1.3), (TNX1, 0.6))), reg)
+    assert sl.stack_of(trn1, None, both).prefill_efficiency == 0.6  # the default stack's own
+    optimum = sl.stack_of(trn1, "optimum-neuron-vllm", both)
+    assert (optimum.prefill_efficiency, optimum.prefill_from) == (1.3, "neuronx-distributed on trainium2")
+    only_tnx = _with_evidence(sl.Constants(prefill=((TNX1, 0.6),)), reg)
+    alone = sl.stack_of(trn1, "optimum-neuron-vllm", only_tnx)
+    assert (alone.prefill_efficiency, alone.prefill_from) == (1.0, "")
+    no_tnx = sl.stack_of(trn1, "transformers-neuronx", _with_evidence(sl.Constants(prefill=((NXD2, 1.3),)), reg))
+    assert (no_tnx.prefill_efficiency, no_tnx.prefill_from) == (1.0, "")
+    # shipped: the profiles' figures, each on its stack
+    shipped = _with_evidence(sl.SHIPPED, reg)
+    tnx_figure = trn1.serving_stacks["transformers-neuronx"].prefill_efficiency.value
+    assert sl.stack_of(trn1, None, shipped).prefill_efficiency == tnx_figure
+    nxd_figure = reg.chip("trainium2").serving_stacks["neuronx-distributed"].prefill_efficiency.value
+    assert sl.stack_of(trn1, "optimum-neuron-vllm", shipped).prefill_efficiency == nxd_figure
+    assert sl.stack_of(reg.chip("trainium3"), None, shipped).prefill_from == "neuronx-distributed on trainium2"
+    assert sl.stack_of(reg.chip("h100-sxm"), None, shipped).prefill_efficiency == 1.0  # the pooled fraction's stack
+
+
+def test_a_held_out_prefill_efficiency_is_borrowed_by_the_same_rule(reg: registry.Registry) -> None:
+    """Holding out the Trainium2 70B tutorial takes NxD Inference's only prefill case with it: no stack on
+    its runtime has a figure left (optimum-neuron's vLLM has none on either chip), so both Trainium2 stacks
+    and Trainium1's optimum-neuron prefill at 1, while Transformers NeuronX keeps its own. Holding out
+    optimum-neuron's Trainium1 runs leaves its estimate borrowing NxD Inference's Trainium2 figure."""
+    from hwprof.perf.fit import loso
+
+    view = loso.without(reg, "neuron-trn2-llama70b-tutorial")
+    fitted = loso.refit(view, loso.shipped(reg), {"serve"})
+    figures = dict(fitted.serve.prefill)
+    assert NXD2 not in figures
+    assert figures[TNX1] == pytest.approx(reg.chip("trainium1").serving_stacks["transformers-neuronx"]
+                                          .prefill_efficiency.value, rel=0.03)  # fmt: skip
+    case = view.validation_cases["cal-serve-optimum-trn2-8b-sync-ttft"]
+    assert loso.serve_constants(fitted, view, case)[1] == "reference"  # never had one: the pooled fraction
+    assert loso.serve_constants(fitted, view, reg.validation_cases["cal-serve-trn2-70b-ttft"])[1] == "none"
+    k = _with_evidence(fitted.serve, view)
+    assert sl.stack_of(reg.chip("trainium1"), "optimum-neuron-vllm", k).prefill_efficiency == 1.0
+    other = loso.without(reg, "optimum-neuron-dp-bench")
+    held = loso.refit(other, loso.shipped(reg), {"serve"})
+    trn1_case = reg.validation_cases["cal-serve-optimum-trn1-8b-sync-ttft"]
+    assert loso.serve_constants(held, other, trn1_case)[1] == "borrowed from neuronx-distributed on trainium2"
+    borrowed = sl.stack_of(reg.chip("trainium1"), "optimum-neuron-vllm", _with_evidence(held.serve, other))
+    assert borrowed.prefill_efficiency == dict(held.serve.prefill)[NXD2]
+
+
+def test_a_chip_prefill_efficiency_is_its_default_stacks(reg: registry.Registry) -> None:
+    """A profile written when the figure was the chip's (``[chip.prefill_efficiency]``): it is the default
+    stack's, so another runtime's stack on the chip does not take it, and the class follows the stack."""
+    from hwprof.data import records
+    from hwprof.perf import ranges
+
+    trn1 = reg.chip("trainium1")
+    entry = trn1.serving_stacks["transformers-neuronx"]
+    source = entry.prefill_efficiency.source
+    old = attrs.evolve(trn1, prefill_efficiency=records.Figure(0.5, source, "derived"),
+                       serving_stacks={**trn1.serving_stacks,
+                                       "transformers-neuronx": attrs.evolve(entry, prefill_efficiency=None)})  # fmt: skip
+    assert sl.stack_of(old).prefill_efficiency == 0.5
+    k = _with_evidence(sl.SHIPPED, reg)
+    assert sl.stack_of(old, "optimum-neuron-vllm", k).prefill_from == "neuronx-distributed on trainium2"
+    # a stack's own figure takes precedence over the chip's
+    assert sl.stack_of(attrs.evolve(old, serving_stacks=trn1.serving_stacks)).prefill_efficiency == (
+        entry.prefill_efficiency.value
+    )
+    mine, tnx, opt = {"trainium1"}, ("trainium1", "transformers-neuronx"), ("trainium1", "optimum-neuron-vllm")
+    assert ranges.evidence("serve", old, mine, "transformers-neuronx", {tnx}) == "corrected"
+    assert ranges.evidence("serve", old, mine) == "corrected"  # the default stack
+    assert ranges.evidence("serve", old, mine, "optimum-neuron-vllm", {opt}) == "own"  # not its figure
+    # a calibration case naming the chip's figure fits its default stack's
+    case = attrs.evolve(reg.validation_cases["cal-serve-tnx-trn1-llama2-70b-1024-ttft"],
+                        calibrates=("trainium1.prefill_efficiency",))  # fmt: skip
+    assert list(serve_cases.prefill_cases(reg, [case])) == [TNX1]
+    assert serve_cases.shipped_figure(reg, "trainium1.prefill_efficiency") is entry.prefill_efficiency
