@@ -8,9 +8,10 @@ has been from published results it never saw, measured and applied by a stated p
    their own document held out). The signed residual is r = log(published time / model's time):
    positive when the real run was slower than the model says. Throughput-like figures (tokens/s, MFU)
    use the inverse, so r always reads "how much slower than the model".
-2. **Classes.** Residuals are grouped by kind (``train`` / ``serve``) and the evidence class the case
-   was in while held out, decided by what its estimate rested on: ``own`` when its chip (or the chip
-   whose runs stand for it, ``evidence_from``: same silicon and software) had a calibration run of its
+2. **Classes.** Residuals are grouped by kind (``train``; serving in two regimes, ``first`` for first
+   tokens and ``serve`` for decode: time per output token and throughput, ``kind_of``) and the evidence
+   class the case was in while held out, decided by what its estimate rested on: ``own`` when its chip
+   (or the chip whose runs stand for it, ``evidence_from``: same silicon and software) had a calibration run of its
    kind and the shared constants fit it; ``corrected`` when those runs needed a chip factor of their
    own (``training_efficiency``; serving, the chip x stack's ``prefill_efficiency``); ``other`` when its chip had runs but none on
    its software stack (``ValidationCase.stack``); ``borrowed`` when its chip had none (its factor from
@@ -21,7 +22,7 @@ has been from published results it never saw, measured and applied by a stated p
    (Vovk et al. 2005; Lei et al. 2018, split conformal). Both are finite only from n = 19 on
    (``MIN_CASES``); the range always contains the model's own value (low <= 0 <= high).
 4. **Too few cases.** A class with fewer than ``MIN_CASES`` takes the range of all the kind's
-   residuals on calibrated stacks (its own among them), made ``BORROWED_FACTOR`` times as wide for
+   residuals on calibrated stacks (its own among them; for a serving regime, both regimes' results), made ``BORROWED_FACTOR`` times as wide for
    ``borrowed`` and ``other`` (a judgement, stated: that range was not measured on them, and a pooled
    range under-covers a class unlike the pool); an 8-bit peak ratio no calibration chip has widens it
    ``EXTRAPOLATION_FACTOR`` more. ``borrowed`` and ``other`` with enough cases of their own are never
@@ -55,18 +56,21 @@ from . import range_table
 from .efficiency import Default
 
 NOMINAL = 0.9
-KINDS = ("train", "serve", "search")
-# a searched training estimate is judged by training evidence: the same chips, factors and stacks
-BASE_KIND = {"search": "train"}
+KINDS = ("train", "serve", "first", "search")
+# a searched training estimate is judged by training evidence: the same chips, factors and stacks; a first
+# token by serving evidence (``first`` is serving's prompt regime, ``serve`` its decode regime: ``kind_of``)
+BASE_KIND = {"search": "train", "first": "serve"}
+REGIMES = {"serve": ("serve", "first"), "first": ("serve", "first")}  # the kinds one serving estimate spans
 CLASSES = ("own", "corrected", "borrowed", "other")
-KIND_TEXT = {"train": "training", "serve": "serving", "search": "training"}
+KIND_TEXT = {"train": "training", "serve": "serving", "first": "first-token", "search": "training"}
 KIND_TAIL = {"search": " (each estimated on the layout the search picks)"}
 CLASS_TEXT = {"own": "on chips with calibration runs of their own",
               "corrected": "on chips whose own calibration runs needed a chip factor",
               "borrowed": "on chips with no calibration run of their own",
               "other": "on software stacks their chip has no calibration run on"}  # fmt: skip
 # The chip figure a chip's own calibration runs set when the shared constants do not fit them.
-OWN_FACTOR = {"train": "training_efficiency", "serve": "prefill_efficiency", "search": "training_efficiency"}
+OWN_FACTOR = {"train": "training_efficiency", "serve": "prefill_efficiency", "first": "prefill_efficiency",
+              "search": "training_efficiency"}  # fmt: skip
 # (serving's is a chip x stack's: ``own_factor``)
 BORROWED_FACTOR = Default(2.0, "a class with too few held-out results of its own takes the range of all the kind's "
                                "results times this: that range was not measured on its chips (a judgement)",
@@ -74,6 +78,13 @@ BORROWED_FACTOR = Default(2.0, "a class with too few held-out results of its own
 EXTRAPOLATION_FACTOR = Default(1.5, "an 8-bit peak ratio to 16-bit other than the calibrated chips' 2x widens the "
                                     "range this many times more (a judgement: no published result measures it)",
                                calibrated=False)  # fmt: skip
+
+
+def kind_of(case: records.ValidationCase) -> str:
+    """The range kind a published result is judged in: serving's first tokens (``first``: a prompt's
+    prefill, its queue and the stack's per-request costs) apart from its decode figures (``serve``: time
+    per output token, throughput), whose errors differ in size and sign; training as it is."""
+    return "first" if case.kind == "serve" and case.metric == "ttft_s" else case.kind
 
 
 def min_cases(nominal: float = NOMINAL) -> int:
@@ -151,8 +162,10 @@ def fit(residuals: Iterable[Residual], nominal: float = NOMINAL) -> dict[tuple[s
     found = list(residuals)
     table = {}
     for kind in KINDS:
-        # runs on stacks no calibration run used measure that software, not the model: their own class only
-        pooled = [r.value for r in found if r.kind == kind and r.evidence != "other"]
+        # runs on stacks no calibration run used measure that software, not the model: their own class only;
+        # a serving regime too thin for its own quantiles falls back on both regimes' results
+        pool = REGIMES.get(kind, (kind,))
+        pooled = [r.value for r in found if r.kind in pool and r.evidence != "other"]
         whole = quantiles(pooled, nominal)
         if whole is None:  # too few results of this kind at all: their extremes, or no range
             whole = (min(pooled), max(pooled)) if pooled else (0.0, 0.0)

@@ -320,3 +320,25 @@ def test_a_measured_class_without_runs_is_never_narrower_than_the_widened_pool()
     # its own results may widen it: a tail beyond the widened pool is kept
     w = ranges.fit(res(own) + res([-0.9, *[0.01] * 17, 2.0], evidence="other"))["train", "other"]
     assert (w.low, w.high) == pytest.approx((-0.9, 2.0))
+
+
+def test_serving_regimes_have_their_own_quantiles_when_they_have_enough() -> None:
+    # 19 decode results at +-10% and 19 first tokens at +-50%: each regime's own 90% range (the 1st and
+    # 19th of 19 sorted); with only 5 first tokens the first-token range pools both regimes' 24 results.
+    decode = [math.log(1 + 0.1 * (i - 9) / 9) for i in range(19)]  # -10% .. +10%
+    first = [math.log(1 + 0.5 * (i - 9) / 9) for i in range(19)]  # -50% .. +50%
+    table = ranges.fit(res(decode, "serve") + res(first, "first"))
+    assert (table["serve", "own"].low, table["serve", "own"].high) == pytest.approx((math.log(0.9), math.log(1.1)))
+    assert (table["first", "own"].low, table["first", "own"].high) == pytest.approx((math.log(0.5), math.log(1.5)))
+    few = ranges.fit(res(decode, "serve") + res(first[7:12], "first"))
+    assert few["first", "own"].cases == 24 and few["first", "own"].own_cases == 5
+    pooled = sorted(decode + first[7:12])  # 24 results: the 1st and 24th (floor / ceil of 25 x 0.05, 0.95)
+    assert (few["first", "own"].low, few["first", "own"].high) == pytest.approx((pooled[0], pooled[-1]))
+    assert few["serve", "own"].cases == 19  # decode keeps its own
+
+
+def test_a_first_token_is_judged_in_the_first_token_regime() -> None:
+    case = type("Case", (), {"kind": "serve", "metric": "ttft_s"})()
+    assert ranges.kind_of(case) == "first"  # type: ignore[arg-type]
+    for kind, metric in (("serve", "tpot_s"), ("serve", "tokens_per_s"), ("train", "mfu")):
+        assert ranges.kind_of(type("Case", (), {"kind": kind, "metric": metric})()) == kind  # type: ignore[arg-type]

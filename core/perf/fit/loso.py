@@ -267,7 +267,7 @@ def residuals(scored: Iterable[Scored]) -> list[ranges.Residual]:
     out = []
     for s in scored:
         time_like = s.case.metric in validate.TIME_METRICS
-        out.append(ranges.Residual(s.case.id, s.case.kind, s.evidence,
+        out.append(ranges.Residual(s.case.id, ranges.kind_of(s.case), s.evidence,
                                    ranges.residual_of(s.case.published, s.expected, time_like)))  # fmt: skip
         if s.searched is not None:
             out.append(ranges.Residual(s.case.id, "search", s.evidence,
@@ -346,11 +346,12 @@ def _run(reg: Registry, role: str | None) -> dict[str, Any]:
         case = s.case
         if role and case.role != role:
             continue
-        width = widths[s.document][case.kind, s.evidence]
-        band = ranges.band(case.kind, s.evidence, width, training.extrapolated(s.run.job) if s.run else "")
+        kind = ranges.kind_of(case)
+        width = widths[s.document][kind, s.evidence]
+        band = ranges.band(kind, s.evidence, width, training.extrapolated(s.run.job) if s.run else "")
         got = _loso_span(case, reg, s, band)
         row = {
-            "id": case.id, "kind": case.kind, "role": case.role, "metric": case.metric,
+            "id": case.id, "kind": case.kind, "range_kind": kind, "role": case.role, "metric": case.metric,
             "chip": case.chip, "stack": case.stack or "-", "document": s.document,
             "published": case.published, "estimate": {k: got[k] for k in ("low", "expected", "high")},
             "error": got["expected"] / case.published - 1,
@@ -448,9 +449,9 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _with_coverage(width: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """A class's width with how many of its held-out cases fell inside the leave-one-out range each was
     checked against (for class other: the range an estimate on its chip shows)."""
-    kind = ranges.BASE_KIND.get(width["kind"], width["kind"])
+    kind = "train" if width["kind"] == "search" else width["kind"]
     inside = "searched_in_range" if width["kind"] == "search" else "in_range"
-    mine = [r for r in rows if (r["kind"], r["evidence"]) == (kind, width["evidence"])]
+    mine = [r for r in rows if (r["range_kind"], r["evidence"]) == (kind, width["evidence"])]
     return {**width, "held_out": len(mine), "held_out_inside": sum(r[inside] for r in mine)}
 
 

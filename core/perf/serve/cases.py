@@ -70,7 +70,7 @@ def traffic_of(case: records.ValidationCase, lay: sl.ServeLayout) -> serving.Tra
 
 
 def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED,
-             band: ranges.Band | None = None) -> serving.ServeEstimate:  # fmt: skip
+             band: ranges.Band | None = None, first_band: ranges.Band | None = None) -> serving.ServeEstimate:  # fmt: skip
     work = reg.workload(case.model)
     system = reg.system(case.system) if case.system else None
     target = cluster.cluster_for(reg.chip(case.chip), case.chips, system, reg.interconnects)
@@ -85,7 +85,7 @@ def estimate(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.S
     if case.kv_read_per_query_head:
         stack = attrs.evolve(stack, kv_read_per_query_head=True)
     return serving.estimate_serve(work, target, lay, traffic_of(case, lay), constants=k, band=band, published_chips=own,
-                                  stack=stack)  # fmt: skip
+                                  stack=stack, first_band=first_band)  # fmt: skip
 
 
 _EVIDENCE: dict[int, tuple[tuple[object, object], sl.StackEvidence]] = {}
@@ -107,8 +107,10 @@ def evidence_of(reg: Registry) -> sl.StackEvidence:
 
 def predict(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED,
             band: ranges.Band | None = None) -> dict[str, float]:  # fmt: skip
-    """(low, expected, high) of the metric the case published (the range from ``band`` if given)."""
-    value = getattr(estimate(case, reg, k, band), case.metric)
+    """(low, expected, high) of the metric the case published (the range from ``band`` if given: the
+    first-token range for a first token, ``ranges.kind_of``)."""
+    first = ranges.kind_of(case) == "first"
+    value = getattr(estimate(case, reg, k, None if first else band, band if first else None), case.metric)
     return {"low": value.low, "expected": value.expected, "high": value.high}
 
 

@@ -325,6 +325,7 @@ class DisaggEstimate:
     assumptions: tuple[str, ...]
     range_basis: str
     range: ranges.Band | None = None
+    first_token_range: ranges.Band | None = None  # the TTFT's (``ranges.kind_of``)
 
 
 @attrs.frozen
@@ -435,6 +436,8 @@ def estimate_disaggregated(
             return None
 
     fast, slow = at(band.fast), at(band.slow)
+    first_band = ranges.band("first", band.evidence)
+    first_fast, first_slow = at(first_band.fast), at(first_band.slow)
 
     def ttft(p: Point | None) -> float | None:
         return p.ttft_mean_s if p else None
@@ -458,14 +461,15 @@ def estimate_disaggregated(
         traffic=traffic.kind, prefill=figures[0], decode=figures[1], handoff_s=point.handoff_s,
         handoff_link=link.name, handoff_bytes=i * (shape.kv_elements_per_token(i) or 0.0)
         * records.BYTES_PER_ELEMENT[decode.layout.kv_cache], queue_wait_s=float(point.pre.wait_mean_s),
-        ttft_s=_span(ttft(fast), ttft(point) or 0.0, ttft(slow), band),
+        ttft_s=_span(ttft(first_fast), ttft(point) or 0.0, ttft(first_slow), first_band),
         ttft_p50_s=float(point.pre.ttft_p50_s + point.handoff_s), ttft_p90_s=float(point.pre.ttft_p90_s + point.handoff_s),
         tpot_s=_span(tpot(fast), point.dec.tpot_mean_s, tpot(slow), band), tpot_p50_s=point.dec.tpot_p50_s,
         tpot_p90_s=point.dec.tpot_p90_s, chips=chips, requests_per_s=rate, tokens_per_s=tokens,
         tokens_per_s_per_chip=tokens / chips, tokens_per_s_per_user=1 / point.dec.tpot_mean_s,
         cost=_cost(prefill, decode, tokens), assumptions=_assumptions(prefill, decode, link, options, shape),
-        range_basis=f"every achieved rate (memory, compute, links) scaled to the ends of the range: {band.text}",
-        range=band,
+        range_basis=f"every achieved rate (memory, compute, links) scaled to the ends of the range: {band.text}; "
+                    f"first tokens: {first_band.text}",
+        range=band, first_token_range=first_band,
     )  # fmt: skip
 
 

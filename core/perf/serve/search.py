@@ -721,8 +721,10 @@ def _grid_layout(g: dict[str, Any], index: int, dp: int, weights: list[str]) -> 
 # -- range hook (hwprof.perf.ranges) ---------------------------------------------------------------
 def _slow_factor(target: clusters.Cluster, published_chips: frozenset[str], evidence: str = "") -> float:
     """Every achieved rate times this at the slow end of an estimate's range, as ``serving.estimate_serve``
-    forms it (``evidence``: the class, where a stack other than the chip's default decides it)."""
-    return ranges.band("serve", evidence or ranges.evidence("serve", target.chip, published_chips)).slow
+    forms it (``evidence``: the class, where a stack other than the chip's default decides it): the slower
+    of its decode and first-token ends, so a plan met there meets both targets there."""
+    evidence = evidence or ranges.evidence("serve", target.chip, published_chips)
+    return min(ranges.band("serve", evidence).slow, ranges.band("first", evidence).slow)
 
 
 def _deployment(grid: dict[str, Any], ev: dict[str, Any], i: int, system: records.System, weights: list[str],

@@ -136,10 +136,11 @@ class ServeEstimate:
     assumptions: tuple[str, ...]
     rests_on: tuple[str, ...]
     range_basis: str = ""
-    range: ranges.Band | None = None  # where the range comes from
+    range: ranges.Band | None = None  # where the range comes from (decode: TPOT and throughput)
     layout_fields: sl.ServeLayout | None = None  # ``layout`` as a typed value
     stack: str = ""  # the serving stack assumed (its fixed costs above), "" when none is named
     stack_basis: str = ""  # what the stack's efficiency rests on
+    first_token_range: ranges.Band | None = None  # where the TTFT's range comes from (``ranges.kind_of``)
 
 
 def _solve(shape: Workload, r: sl.Replica, lay: sl.ServeLayout, t: Traffic, handoff_s: float = 0.0
@@ -259,19 +260,25 @@ def estimate_serve(
     band: ranges.Band | None = None,
     published_chips: frozenset[str] = frozenset(),
     stack: sl.StackServing | None = None,
+    first_band: ranges.Band | None = None,
 ) -> ServeEstimate:
     """The operating point of one replica under ``traffic`` (``_solve``), the same again with every
     achieved rate at each end of the range (``_ends``), and the figures they give. ``published_chips``:
     the chips with a serving calibration run of their own (``ranges.own_chips``); the range is wider
-    on the others. ``band`` overrides the range. ``stack``: the serving software's fixed costs and
-    prompt scheduling (default: the chip's default serving stack, ``serve.layout.stack_of``)."""
+    on the others. ``band`` overrides the decode range, ``first_band`` the first token's (by default the
+    first-token regime's of the same evidence class: ``ranges.kind_of``). ``stack``: the serving
+    software's fixed costs and prompt scheduling (default: the chip's default serving stack,
+    ``serve.layout.stack_of``)."""
     _check(shape, cluster, layout, traffic)
     stack = stack if stack is not None else sl.stack_of(cluster.chip, None, constants)
     replica = _fitting_replica(shape, cluster, layout, constants, stack)
     handoff = float(sl.handoff_s(traffic.input_tokens, replica, sl.tiers(cluster, constants, stack)))
     load, parts = _solve(shape, replica, layout, traffic, handoff)
-    band = band or ranges.band("serve", stack_evidence(ranges.evidence("serve", cluster.chip, published_chips), stack))
+    evidence = band.evidence if band else stack_evidence(ranges.evidence("serve", cluster.chip, published_chips), stack)
+    band = band or ranges.band("serve", evidence)
+    first_band = first_band or ranges.band("first", evidence)
     fast, slow = _ends(shape, replica, layout, traffic, handoff, band)
+    first_fast, first_slow = _ends(shape, replica, layout, traffic, handoff, first_band)
     rate = load.rate_per_s * layout.dp
     tokens = rate * traffic.output_tokens
     tokens_span = _tokens_span(traffic, layout, tokens, fast, slow, band)
@@ -284,7 +291,8 @@ def estimate_serve(
         kv_cache=layout.kv_cache, input_tokens=traffic.input_tokens, output_tokens=traffic.output_tokens,
         traffic=traffic.kind,
         precision_basis=f"dense {precision} peak, {peak.value:g} TFLOPS per chip ({peak.status})",
-        ttft_s=_widened(fast.ttft_mean_s if fast else None, load.ttft_mean_s, slow.ttft_mean_s if slow else None, band),
+        ttft_s=_widened(first_fast.ttft_mean_s if first_fast else None, load.ttft_mean_s,
+                        first_slow.ttft_mean_s if first_slow else None, first_band),
         ttft_p50_s=load.ttft_p50_s, ttft_p90_s=load.ttft_p90_s,
         tpot_s=_widened(fast.tpot_mean_s if fast else None, load.tpot_mean_s, slow.tpot_mean_s if slow else None, band),
         tpot_p50_s=load.tpot_p50_s, tpot_p90_s=load.tpot_p90_s,
@@ -293,8 +301,9 @@ def estimate_serve(
         breakdown=_breakdown(cluster, layout, load, parts), memory=_memory(shape, layout, traffic, replica, load, parts),
         cost=_cost(quote, cluster, tokens_span),
         assumptions=_assumptions(layout, stack) + traffic.options.notes(shape), rests_on=tuple(rests_on(cluster, peak)),
-        range_basis=f"every achieved rate scaled to the ends of the range: {band.text}" + (
-            f"; it rests on estimated figures: {', '.join(thin)}" if thin else ""), range=band,
+        range_basis=f"every achieved rate scaled to the ends of the range: {band.text}; first tokens: "
+                    f"{first_band.text}" + (f"; it rests on estimated figures: {', '.join(thin)}" if thin else ""),
+        range=band, first_token_range=first_band,
     )  # fmt: skip
 
 

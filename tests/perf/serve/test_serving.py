@@ -1508,9 +1508,10 @@ def test_a_closed_loop_range_runs_the_model_at_both_ends(reg: registry.Registry)
     work = reg.workload("llama3.1-8b")
     lay = sl.ServeLayout(tp=2, dp=4)
     load = serving.Traffic(1000, 200, concurrency=16)
-    est = serving.estimate_serve(work, target(reg), lay, load, band=BAND, stack=sl.NO_STACK)
-    assert est.range == BAND
-    facts(est.range_basis, "every achieved rate", "ends of the range", "a stated band")
+    first = ranges.Band("first", "own", 0.9, -0.1, 0.6, 20, 1.0, "a first-token band")
+    est = serving.estimate_serve(work, target(reg), lay, load, band=BAND, stack=sl.NO_STACK, first_band=first)
+    assert est.range == BAND and est.first_token_range == first
+    facts(est.range_basis, "every achieved rate", "ends of the range", "a stated band", "first tokens: a first-token")
     # the ends by hand: the same estimate with every achieved rate x fast (or x slow), as the band's own
     replica = sl.replica(work, target(reg), lay)
     fast_r, slow_r = sl.scaled(replica, BAND.fast), sl.scaled(replica, BAND.slow)
@@ -1520,8 +1521,12 @@ def test_a_closed_loop_range_runs_the_model_at_both_ends(reg: registry.Registry)
     tokens = est.tokens_per_s.expected
     assert est.tokens_per_s.low == pytest.approx(min(slow.rate_per_s * 4 * 200, tokens * math.exp(-0.3)))
     assert est.tokens_per_s.high == pytest.approx(max(fast.rate_per_s * 4 * 200, tokens * math.exp(0.2)))
-    assert est.ttft_s.low == pytest.approx(min(fast.ttft_mean_s, est.ttft_s.expected * math.exp(-0.2)))
-    assert est.ttft_s.high == pytest.approx(max(slow.ttft_mean_s, est.ttft_s.expected * math.exp(0.3)))
+    # the first token at the ends of its own regime's band (x e^0.1 faster, x e^-0.6 slower)
+    first_fast = serving._solve(work, sl.scaled(replica, first.fast), lay, load)[0]
+    first_slow = serving._solve(work, sl.scaled(replica, first.slow), lay, load)[0]
+    assert est.ttft_s.low == pytest.approx(min(first_fast.ttft_mean_s, est.ttft_s.expected * math.exp(-0.1)))
+    assert est.ttft_s.high == pytest.approx(max(first_slow.ttft_mean_s, est.ttft_s.expected * math.exp(0.6)))
+    assert est.ttft_s.high > max(slow.ttft_mean_s, est.ttft_s.expected * math.exp(0.3))  # not the decode band's
     assert est.tpot_s.low == pytest.approx(min(fast.tpot_mean_s, est.tpot_s.expected * math.exp(-0.2)))
     assert est.tpot_s.high == pytest.approx(max(slow.tpot_mean_s, est.tpot_s.expected * math.exp(0.3)))
 
@@ -1541,7 +1546,7 @@ def test_a_disaggregated_ttft_is_the_prefill_lane_plus_the_handoff(reg: registry
     tgt = target(reg)
     lay = sl.ServeLayout(tp=2, dp=4, prefill=1)
     load = serving.Traffic(1000, 200, rate_per_s=4.0)
-    est = serving.estimate_serve(work, tgt, lay, load, band=BAND, stack=sl.NO_STACK)
+    est = serving.estimate_serve(work, tgt, lay, load, band=BAND, stack=sl.NO_STACK, first_band=BAND)
     replica = sl.replica(work, tgt, lay)
     handoff = float(sl.handoff_s(1000, replica, sl.tiers(tgt)))
     assert handoff > 0
