@@ -143,6 +143,9 @@ class Band:
         return math.exp(-self.log_high)
 
 
+POINT = Band("serve", "own", NOMINAL, 0.0, 0.0, 0, 1.0, "no range: the expected value alone (a fit)")
+
+
 def _rank(x: float) -> float:
     return round(x, 9)  # (n + 1) x a/2 in floating point: 20 x 0.05 must be exactly 1
 

@@ -108,9 +108,8 @@ def evidence_of(reg: Registry) -> sl.StackEvidence:
 def predict(case: records.ValidationCase, reg: Registry, k: sl.Constants = sl.SHIPPED,
             band: ranges.Band | None = None) -> dict[str, float]:  # fmt: skip
     """(low, expected, high) of the metric the case published (the range from ``band`` if given: the
-    first-token range for a first token, ``ranges.kind_of``)."""
-    first = ranges.kind_of(case) == "first"
-    value = getattr(estimate(case, reg, k, None if first else band, band if first else None), case.metric)
+    range of the case's own regime, ``ranges.kind_of``; the one metric read, both regimes take it)."""
+    value = getattr(estimate(case, reg, k, band, band), case.metric)
     return {"low": value.low, "expected": value.expected, "high": value.high}
 
 
@@ -129,8 +128,8 @@ def _solve(f: Callable[[float], float], target: float, low: float, high: float) 
 def _fit(case: records.ValidationCase, reg: Registry, k: sl.Constants, field: str, low: float, high: float) -> float:
     """The value of ``field`` (all else as in ``k``) at which the case's estimate is its published value."""
 
-    def metric(x: float) -> float:
-        return predict(case, reg, attrs.evolve(k, **{field: x}))["expected"]  # type: ignore[arg-type]
+    def metric(x: float) -> float:  # the expected value alone: a point band spares the range's ends
+        return predict(case, reg, attrs.evolve(k, **{field: x}), ranges.POINT)["expected"]  # type: ignore[arg-type]
 
     return _solve(metric, case.published, low, high)
 

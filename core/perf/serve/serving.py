@@ -277,8 +277,9 @@ def estimate_serve(
     evidence = band.evidence if band else stack_evidence(ranges.evidence("serve", cluster.chip, published_chips), stack)
     band = band or ranges.band("serve", evidence)
     first_band = first_band or ranges.band("first", evidence)
-    fast, slow = _ends(shape, replica, layout, traffic, handoff, band)
-    first_fast, first_slow = _ends(shape, replica, layout, traffic, handoff, first_band)
+    fast, slow = (load, load) if band.fast == band.slow == 1 else _ends(shape, replica, layout, traffic, handoff, band)
+    same = (first_band.fast, first_band.slow) == (band.fast, band.slow)
+    first_fast, first_slow = (fast, slow) if same else _ends(shape, replica, layout, traffic, handoff, first_band)
     rate = load.rate_per_s * layout.dp
     tokens = rate * traffic.output_tokens
     tokens_span = _tokens_span(traffic, layout, tokens, fast, slow, band)
