@@ -220,7 +220,7 @@ def own_factor(kind: str, chip: records.Chip, stack: str = "") -> records.Figure
     serving, the prefill efficiency the profile states for the chip x ``stack`` (default: the chip's
     default serving stack): what a stack's prompts reach belongs to the chip x stack, not the chip."""
     if BASE_KIND.get(kind, kind) != "serve":
-        return getattr(chip, OWN_FACTOR[kind], None)  # type: ignore[no-any-return]
+        return getattr(chip, OWN_FACTOR[kind], None)
     from .serve import layout as sl
 
     name = stack or sl.default_stack(chip)
